@@ -1,0 +1,69 @@
+// Micro-benchmarks of the tensor core and checkpoint I/O: header parsing, dtype conversion and
+// dequantization throughput. Run: build/release/bench/bench_core
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <string>
+
+#include "ohm/core/half.h"
+#include "ohm/core/tensor.h"
+#include "ohm/core/thread_pool.h"
+#include "ohm/formats/safetensors.h"
+#include "ohm/quant/dequant.h"
+
+using namespace ohm;
+
+static void BM_Bf16ToF32(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  Tensor t = Tensor::empty(DType::BF16, {n});
+  for (auto _ : state) benchmark::DoNotOptimize(t.to(DType::F32));
+  state.SetBytesProcessed(state.iterations() * n * 2);
+}
+BENCHMARK(BM_Bf16ToF32)->Arg(1 << 20);
+
+static void BM_DequantizeRow(benchmark::State& state) {
+  const auto dt = static_cast<DType>(state.range(0));
+  const int64_t n = 4096 * 16;
+  std::vector<uint8_t> raw(*row_bytes(dt, n));
+  std::mt19937 rng(1);
+  for (auto& b : raw) b = static_cast<uint8_t>(rng());
+  std::vector<float> out(n);
+  for (auto _ : state) {
+    quant::dequantize_row(dt, raw.data(), out.data(), n);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+  state.SetLabel(std::string(name(dt)));
+}
+BENCHMARK(BM_DequantizeRow)
+    ->Arg(static_cast<int>(DType::Q8_0))
+    ->Arg(static_cast<int>(DType::Q4_0))
+    ->Arg(static_cast<int>(DType::Q4_K))
+    ->Arg(static_cast<int>(DType::Q6_K));
+
+static void BM_SafetensorsHeader(benchmark::State& state) {
+  // A 300-tensor header, about the size of a 7B model's.
+  std::string header = "{";
+  uint64_t off = 0;
+  for (int i = 0; i < 300; ++i) {
+    if (i) header += ",";
+    header += "\"model.layers." + std::to_string(i) + ".weight\":{\"dtype\":\"BF16\",\"shape\":[64,64],"
+              "\"data_offsets\":[" + std::to_string(off) + "," + std::to_string(off + 8192) + "]}";
+    off += 8192;
+  }
+  header += "}";
+  std::string file(8, '\0');
+  for (int i = 0; i < 8; ++i) file[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  file += header;
+  file.resize(file.size() + off);
+  for (auto _ : state)
+    benchmark::DoNotOptimize(safetensors::parse_header(
+        reinterpret_cast<const uint8_t*>(file.data()), file.size(), "bench"));
+}
+BENCHMARK(BM_SafetensorsHeader);
+
+static void BM_ThreadPoolDispatch(benchmark::State& state) {
+  ThreadPool pool(2);
+  for (auto _ : state) pool.parallel_for(2, 1, [](int64_t, int64_t) {});
+}
+BENCHMARK(BM_ThreadPoolDispatch);
