@@ -3,6 +3,7 @@
 // (The comparison against gguf-py's numpy dequantizer lives in test_gguf.cpp.)
 #include <gtest/gtest.h>
 
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -273,13 +274,15 @@ TEST(Dequant, PlainTypes) {
   EXPECT_EQ(out[0], 1.0f);
   EXPECT_EQ(out[1], -5.0f);
 
-  const double f64[] = {1e300, -1e39, 3.4028235677973366e38 + 1e22, 0.1, -1e-50};
-  dequantize_row(DType::F64, f64, out, 5);
+  const double f64[] = {1e300, -1e39, double{FLT_MAX} + std::ldexp(1.0, 102), 0.1, -1e-50,
+                        double{FLT_MAX} + std::ldexp(1.0, 103)};
+  dequantize_row(DType::F64, f64, out, 6);
   EXPECT_EQ(out[0], INFINITY);
   EXPECT_EQ(out[1], -INFINITY);
   EXPECT_EQ(out[2], FLT_MAX);
   EXPECT_EQ(out[3], 0.1f);
   EXPECT_TRUE(std::signbit(out[4]) && out[4] == 0.0f);
+  EXPECT_EQ(out[5], INFINITY);  // exactly half an ulp above FLT_MAX: ties to even -> inf
 
   const int64_t i64[] = {INT64_MIN, -3, (int64_t{1} << 40) + 1};
   dequantize_row(DType::I64, i64, out, 3);
