@@ -1,0 +1,80 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "ohm/cli/cli.h"
+#include "test_util.h"
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+static json inspect_json(const std::string& model) {
+  std::ostringstream out;
+  ohm::cli::inspect({.model = model, .json = true}, out);
+  return json::parse(out.str());
+}
+
+static int run_cli(std::vector<std::string> args, std::string* out = nullptr,
+                   std::string* err = nullptr) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  testing::internal::CaptureStdout();
+  testing::internal::CaptureStderr();
+  int rc = ohm::cli::run(static_cast<int>(argv.size()), argv.data());
+  std::string o = testing::internal::GetCapturedStdout();
+  std::string e = testing::internal::GetCapturedStderr();
+  if (out) *out = o;
+  if (err) *err = e;
+  return rc;
+}
+
+TEST(CliInspect, ShardedCheckpointJson) {
+  const auto j = inspect_json((ohm::test::fixtures_dir() / "safetensors" / "sharded").string());
+  EXPECT_EQ(j["format"], "safetensors");
+  EXPECT_EQ(j["files"].size(), 4u);
+  EXPECT_EQ(j["tensors"].size(), 7u);
+  EXPECT_EQ(j["parameters"], 6 * 16 * 16 + 32 * 16);
+  EXPECT_EQ(j["dtypes"]["bf16"]["tensors"], 6);
+  EXPECT_EQ(j["dtypes"]["f32"]["parameters"], 32 * 16);
+}
+
+TEST(CliInspect, FixtureCheckpointText) {
+  const auto dir = ohm::test::fixtures_dir() / "models" / "llama" / "bf16";
+  if (!fs::exists(dir / "config.json")) GTEST_SKIP();
+  std::string out;
+  ASSERT_EQ(run_cli({"ohm", "inspect", dir.string()}, &out), 0);
+  EXPECT_NE(out.find("architecture: LlamaForCausalLM"), std::string::npos) << out;
+  EXPECT_NE(out.find("model.embed_tokens.weight"), std::string::npos) << out;
+  EXPECT_NE(out.find("bf16"), std::string::npos);
+  const auto j = inspect_json(dir.string());
+  EXPECT_EQ(j["model_type"], "llama");
+  EXPECT_EQ(j["config"]["num_key_value_heads"], "2");
+}
+
+TEST(CliInspect, GgufVocabWithAllMetadata) {
+  const auto path = ohm::test::shared_data_dir() / "gguf-vocab" / "ggml-vocab-llama-spm.gguf";
+  if (!fs::exists(path)) GTEST_SKIP();
+  const auto j = inspect_json(path.string());
+  EXPECT_EQ(j["format"], "gguf");
+  EXPECT_EQ(j["gguf"]["version"], 3);
+  EXPECT_EQ(j["architecture"], "llama");
+  EXPECT_EQ(j["gguf"]["metadata"]["tokenizer.ggml.model"], "llama");
+  EXPECT_EQ(j["gguf"]["metadata_count"], j["gguf"]["metadata"].size());
+  EXPECT_EQ(j["tensors"].size(), 0u);
+}
+
+TEST(CliInspect, ErrorsAreReportedNotThrown) {
+  std::string err;
+  EXPECT_EQ(run_cli({"ohm", "inspect", "/nonexistent/model.gguf"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("ohm: "), std::string::npos);
+  EXPECT_NE(err.find("/nonexistent/model.gguf"), std::string::npos) << err;
+  ohm::test::TempDir d;
+  ohm::test::write_file(d.file("bad.safetensors"), std::string("\x10\0\0\0\0\0\0\0{", 9));
+  EXPECT_EQ(run_cli({"ohm", "inspect", d.file("bad.safetensors")}, nullptr, &err), 1);
+  EXPECT_NE(err.find("bad.safetensors"), std::string::npos) << err;
+  EXPECT_EQ(run_cli({"ohm", "frobnicate"}, nullptr, &err), 2);  // usage error
+  std::string out;
+  EXPECT_EQ(run_cli({"ohm", "--help"}, &out), 0);
+  EXPECT_NE(out.find("inspect"), std::string::npos);
+}

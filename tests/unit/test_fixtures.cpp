@@ -1,0 +1,81 @@
+// Every reference checkpoint written by transformers (scripts/make_fixtures.py) loads with the
+// exact tensor names, shapes and dtypes the Python safetensors library reads back
+// (tensors.json), and its config.json parses into the right typed config.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "ohm/formats/config.h"
+#include "ohm/formats/safetensors.h"
+#include "test_util.h"
+
+using namespace ohm;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+std::vector<fs::path> checkpoint_dirs() {
+  std::vector<fs::path> dirs;
+  const fs::path root = ohm::test::fixtures_dir() / "models";
+  if (!fs::exists(root)) return dirs;
+  for (const auto& arch : fs::directory_iterator(root)) {
+    if (!arch.is_directory()) continue;
+    for (const auto& d : fs::directory_iterator(arch.path()))
+      if (fs::exists(d.path() / "tensors.json")) dirs.push_back(d.path());
+  }
+  std::sort(dirs.begin(), dirs.end());
+  return dirs;
+}
+}  // namespace
+
+TEST(Fixtures, EveryCheckpointMatchesWhatTransformersWrote) {
+  const auto dirs = checkpoint_dirs();
+  ASSERT_GE(dirs.size(), 18u) << "expected 9 architectures x {f32, bf16}";
+  for (const auto& dir : dirs) {
+    SCOPED_TRACE(dir.string());
+    const json ref = json::parse(ohm::test::read_file((dir / "tensors.json").string()));
+    const json& list = ref.is_array() ? ref : ref.at("tensors");
+    const auto ck = safetensors::Checkpoint::open(dir.string());
+    ASSERT_EQ(ck.tensors().size(), list.size());
+    for (size_t i = 0; i < list.size(); ++i) {
+      const auto& t = ck.tensors()[i].info;
+      EXPECT_EQ(t.name, list[i]["name"].get<std::string>());
+      EXPECT_EQ(safetensors_name(t.dtype), list[i]["dtype"].get<std::string>()) << t.name;
+      EXPECT_EQ(t.shape, list[i]["shape"].get<Shape>()) << t.name;
+    }
+    if (ref.is_object() && ref.contains("metadata") && ref["metadata"].is_object())
+      for (auto it = ref["metadata"].begin(); it != ref["metadata"].end(); ++it)
+        EXPECT_EQ(ck.metadata().at(it.key()), it->get<std::string>());
+
+    const ModelConfig mc = load_model_config((dir / "config.json").string());
+    const DecoderConfig& c = common(mc);
+    EXPECT_EQ(c.num_hidden_layers, 2);
+    EXPECT_EQ(c.hidden_size, 64);
+    EXPECT_EQ(c.vocab_size, 512);
+    EXPECT_EQ(c.torch_dtype, dir.filename() == "bf16" ? "bfloat16" : "float32");
+    if (fs::exists(dir / "generation_config.json"))
+      EXPECT_NO_THROW(load_generation_config((dir / "generation_config.json").string()));
+  }
+}
+
+TEST(Fixtures, ArchitectureSpecificConfigs) {
+  const fs::path root = ohm::test::fixtures_dir() / "models";
+  auto load = [&](const std::string& name) {
+    return load_model_config((root / name / "f32" / "config.json").string());
+  };
+  if (!fs::exists(root / "gpt2")) GTEST_SKIP();
+  EXPECT_EQ(std::get<MistralConfig>(load("mistral")).sliding_window, 16);
+  EXPECT_EQ(std::get<MixtralConfig>(load("mixtral")).num_local_experts, 4);
+  const auto fmq = std::get<FalconConfig>(load("falcon_mq"));
+  EXPECT_FALSE(fmq.new_decoder_architecture);
+  EXPECT_EQ(fmq.num_key_value_heads, 1);
+  const auto fnda = std::get<FalconConfig>(load("falcon_nda"));
+  EXPECT_TRUE(fnda.new_decoder_architecture);
+  EXPECT_EQ(fnda.num_key_value_heads, 2);
+  EXPECT_TRUE(std::holds_alternative<GPT2Config>(load("gpt2")));
+  EXPECT_TRUE(std::holds_alternative<GemmaConfig>(load("gemma")));
+  EXPECT_TRUE(std::holds_alternative<Phi3Config>(load("phi3")));
+  EXPECT_TRUE(std::holds_alternative<Qwen2Config>(load("qwen2")));
+  EXPECT_TRUE(std::holds_alternative<LlamaConfig>(load("llama")));
+}
