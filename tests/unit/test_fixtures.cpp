@@ -44,9 +44,10 @@ TEST(Fixtures, EveryCheckpointMatchesWhatTransformersWrote) {
       EXPECT_EQ(safetensors_name(t.dtype), list[i]["dtype"].get<std::string>()) << t.name;
       EXPECT_EQ(t.shape, list[i]["shape"].get<Shape>()) << t.name;
     }
-    if (ref.is_object() && ref.contains("metadata") && ref["metadata"].is_object())
+    if (ref.is_object() && ref.contains("metadata") && ref["metadata"].is_object()) {
       for (auto it = ref["metadata"].begin(); it != ref["metadata"].end(); ++it)
         EXPECT_EQ(ck.metadata().at(it.key()), it->get<std::string>());
+    }
 
     const ModelConfig mc = load_model_config((dir / "config.json").string());
     const DecoderConfig& c = common(mc);
@@ -54,8 +55,9 @@ TEST(Fixtures, EveryCheckpointMatchesWhatTransformersWrote) {
     EXPECT_EQ(c.hidden_size, 64);
     EXPECT_EQ(c.vocab_size, 512);
     EXPECT_EQ(c.torch_dtype, dir.filename() == "bf16" ? "bfloat16" : "float32");
-    if (fs::exists(dir / "generation_config.json"))
+    if (fs::exists(dir / "generation_config.json")) {
       EXPECT_NO_THROW(load_generation_config((dir / "generation_config.json").string()));
+    }
   }
 }
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what building and testing ohm needs on a fresh Debian 12 machine (run as root, or
+# with sudo available). Idempotent: packages already present are left alone.
+set -euo pipefail
+pkgs=(
+  cmake ninja-build g++ clang libclang-rt-14-dev   # toolchain (clang for the libFuzzer targets)
+  nlohmann-json3-dev libcli11-dev                  # JSON, command line
+  libgtest-dev libgmock-dev libbenchmark-dev       # tests, micro-benchmarks
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
