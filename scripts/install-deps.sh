@@ -5,6 +5,7 @@ set -euo pipefail
 pkgs=(
   cmake ninja-build g++ clang libclang-rt-14-dev   # toolchain (clang for the libFuzzer targets)
   nlohmann-json3-dev libcli11-dev                  # JSON, command line
+  libonig-dev libutf8proc-dev                      # tokenizers: regex (as HF tokenizers), Unicode normalization
   libgtest-dev libgmock-dev libbenchmark-dev       # tests, micro-benchmarks
 )
 missing=()

@@ -28,6 +28,10 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("MKL_NUM_THREADS", "2")
+# bit-reproducible reruns: no dynamic thread counts, MKL conditional numerical reproducibility
+os.environ.setdefault("MKL_DYNAMIC", "FALSE")
+os.environ.setdefault("OMP_DYNAMIC", "FALSE")
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -465,7 +469,7 @@ def build_fixture(out: Path, name, cls, cfg_fn, do_beam, prompts, b_ids, b_mask,
             continue
         for dt_name, (tens, js, mm, routing) in results.items():
             ckpt = fdir / dt_name
-            save_file(tens, str(ckpt / "reference.safetensors"), metadata={"format": "pt", "fixture": name})
+            save_file(tens, str(ckpt / "reference.safetensors"), metadata={"format": "pt"})  # one key: HashMap order is random
             write_json(ckpt / "reference.json", js)
             write_tensors_json(ckpt / "tensors.json", tensors_json(ckpt))
         return {dt: (r[2], r[3]) for dt, r in results.items()} | {"seed": seed}
@@ -479,6 +483,8 @@ def main():
     args = ap.parse_args()
     out = Path(args.out)
     if out.exists():
+        if any(out.iterdir()) and not (out / "VERSIONS.txt").exists():
+            sys.exit(f"refusing to delete {out}: not empty and not a previous output (no VERSIONS.txt)")
         shutil.rmtree(out)
     out.mkdir(parents=True)
     t0 = time.time()

@@ -8,8 +8,10 @@
                     F64/I* use the same formula as ggml's reference (d * q, or a cast).
   manifest.json     per tensor: ggml type, dims (ne0 first), absolute data offset and byte size as
                     read back by gguf.GGUFReader, and the reference file.
-  vocab_expect.json what gguf.GGUFReader reads from each /work/shared/data/gguf-vocab/*.gguf
+  vocab_expect.json what gguf.GGUFReader reads from each <shared data>/gguf-vocab/*.gguf
                     (version, key names and types, token counts, first/last tokens), when present.
+  tests/fuzz/seeds/gguf/  seeds for fuzz_gguf: the fixture (v3 and v2) and small copies of three
+                    vocab files (every array cut to 48 items).
 
 Usage: python3 scripts/make_gguf_fixtures.py [--shared-data DIR]
 """
@@ -249,15 +251,57 @@ def vocab_expectations(shared: Path, out: Path):
     (out / "vocab_expect.json").write_text(json.dumps(exp, indent=1, ensure_ascii=False) + "\n")
 
 
+def small_vocab_copy(src: Path, dst: Path, n: int = 48):
+    """`src` with every array cut to its first n items (a small, realistic fuzz seed)."""
+    r = gguf.GGUFReader(str(src))
+    arch = bytes(r.fields["general.architecture"].parts[-1]).decode()
+    w = gguf.GGUFWriter(str(dst), arch=arch)
+    for k, fld in r.fields.items():
+        if k.startswith("GGUF.") or k == "general.architecture":
+            continue
+        vt = fld.types[0]
+        if vt == V.ARRAY:
+            sub = fld.types[1]
+            items = [fld.parts[i] for i in fld.data[:n]]
+            if sub == V.STRING:
+                vals = [bytes(x).decode("utf-8", errors="replace") for x in items]
+            else:
+                vals = [x.tolist()[0] for x in items]
+            w.add_key_value(k, vals, V.ARRAY, sub_type=sub)
+        elif vt == V.STRING:
+            w.add_key_value(k, bytes(fld.parts[-1]).decode("utf-8", errors="replace"), vt)
+        else:
+            w.add_key_value(k, fld.parts[-1].tolist()[0], vt)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def fuzz_seeds(shared: Path, fixtures: Path, seeds: Path):
+    seeds.mkdir(parents=True, exist_ok=True)
+    data = (fixtures / "fixture.gguf").read_bytes()
+    (seeds / "fixture.gguf").write_bytes(data)
+    # the same file as GGUF v2 (identical layout)
+    (seeds / "fixture-v2.gguf").write_bytes(data[:4] + (2).to_bytes(4, "little") + data[8:])
+    vdir = shared / "gguf-vocab"
+    for name in ("ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf", "ggml-vocab-bert-bge.gguf"):
+        if (vdir / name).exists():
+            small_vocab_copy(vdir / name, seeds / name.replace(".gguf", "-small.gguf"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared-data", default=os.environ.get("OHM_SHARED_DATA",
                                                            str(ROOT.parent / "shared" / "data")))
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--seeds", default=str(ROOT / "tests" / "fuzz" / "seeds" / "gguf"),
+                    help="where to write the fuzz seed corpus")
     args = ap.parse_args()
     out = Path(args.out)
     build(out)
     vocab_expectations(Path(args.shared_data), out)
+    fuzz_seeds(Path(args.shared_data), out, Path(args.seeds))
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"wrote {out} ({total} bytes)")
 

@@ -8,7 +8,7 @@ the C++ runtime in tests/fixtures/demo/reference.json.
 The script is deterministic (fixed seeds, fixed number of optimizer steps,
 deterministic torch algorithms) and re-runnable: every output is overwritten.
 
-Usage (from the repository root):
+Usage (from the repository root; the defaults reproduce the released checkpoint):
     nice -n 10 python3 scripts/train_demo_model.py
     nice -n 10 python3 scripts/train_demo_model.py --steps 20   # quick smoke run
     python3 scripts/train_demo_model.py --fixture-only           # regenerate fixture/README sample from saved model
@@ -80,6 +80,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--eval-batches", type=int, default=0, help="val chunks used for periodic eval (0 = all)")
     p.add_argument("--no-best", action="store_true", help="keep the last weights instead of the best-val ones")
     p.add_argument("--log-every", type=int, default=10)
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        default=0,
+        help="stop after this many steps although the LR schedule is planned for --steps (0 = run all); "
+        "deterministic way to reproduce a run that was cut short by the time budget",
+    )
     p.add_argument(
         "--max-minutes",
         type=float,
@@ -303,8 +310,12 @@ def train(args, train_ids, val_ids, log: Logger):
     best_val, best_step, best_state = float("inf"), 0, None
     last_train = float("nan")
     ema = None
-    final_step = args.steps
-    for step in range(args.steps):
+    run_steps = args.steps if args.stop_after <= 0 else min(args.steps, args.stop_after)
+    if run_steps < args.steps:
+        log(f"--stop-after {run_steps}: the cosine schedule is planned for {args.steps} steps "
+            f"but training stops after step {run_steps}")
+    final_step = run_steps
+    for step in range(run_steps):
         lr = lr_at(step, args)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -319,11 +330,11 @@ def train(args, train_ids, val_ids, log: Logger):
         opt.step()
         last_train = loss.item()
         ema = last_train if ema is None else 0.95 * ema + 0.05 * last_train
-        if step % args.log_every == 0 or step == args.steps - 1:
+        if step % args.log_every == 0 or step == run_steps - 1:
             el = time.time() - t0
             log(f"step {step:5d} | loss {last_train:.4f} (ema {ema:.4f}) | lr {lr:.2e} | gnorm {gnorm:.2f} | "
                 f"{el:7.1f}s ({el / (step + 1):.2f}s/step)")
-        if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
+        if (step + 1) % args.eval_every == 0 or step + 1 == run_steps:
             v = evaluate(model, val_ids, args.seq_len, args.eval_batches or None)
             mark = ""
             if v < best_val:
@@ -468,6 +479,10 @@ def dir_size(path: Path) -> int:
 
 def write_readme(out_dir: Path, info: dict, sample: str, greedy: dict) -> None:
     fence = "```"
+    stopped = ""
+    if info["steps"] < info["schedule_steps"]:
+        stopped = (f" (training was stopped after step {info['steps']} to fit a ~20 minute CPU budget, "
+                   f"so the LR had not fully decayed)")
     readme = f"""---
 license: mit
 library_name: transformers
@@ -509,9 +524,11 @@ It is a toy: it produces Shakespeare-flavoured gibberish, not useful text.
 
 * Data: first 90% of tinyshakespeare for training ({info['n_train_tokens']:,} tokens), last 10% for validation
   ({info['n_val_tokens']:,} tokens). The tokenizer was trained on the training split only.
-* {info['steps']} AdamW steps (betas 0.9/0.95, weight decay 0.1), batch {info['batch_size']} x {info['seq_len']} tokens,
-  peak LR {info['lr']} with {info['warmup']} warmup steps and cosine decay to {info['min_lr_ratio']}x; gradient clipping 1.0;
-  fp32 on {info['threads']} CPU threads ({info['train_minutes']:.1f} min). Seed {info['seed']}.
+* {info['steps']} AdamW steps (betas 0.9/0.95, weight decay 0.1), batch {info['batch_size']} x {info['seq_len']} tokens
+  (~{info['steps'] * info['batch_size'] * info['seq_len'] / info['n_train_tokens']:.1f} epochs),
+  peak LR {info['lr']} with {info['warmup']} warmup steps and a cosine decay to {info['min_lr_ratio']}x planned over
+  {info['schedule_steps']} steps{stopped}; gradient clipping 1.0;
+  fp32 on {info['threads']} shared CPU threads ({info['train_minutes']:.1f} min). Seed {info['seed']}.
 * The full validation set was evaluated every {info['eval_every']} steps; the released weights are those of step
   {info['selected_step']} (lowest validation loss).
 * Script: `scripts/train_demo_model.py` (log in `training_log.txt`).
@@ -577,6 +594,7 @@ def main() -> None:
 
     if args.fixture_only:
         info = json.loads(info_path.read_text())
+        info.setdefault("schedule_steps", args.steps)
         greedy = make_fixture(out_dir, args.fixture, log)
         sample = sample_text(out_dir, args.seed, log)
         write_readme(out_dir, info, sample, greedy)
@@ -633,6 +651,7 @@ def main() -> None:
         "n_train_tokens": len(train_ids),
         "n_val_tokens": len(val_ids),
         "steps": steps_done,
+        "schedule_steps": args.steps,
         "selected_step": best_step,
         "batch_size": args.batch_size,
         "seq_len": args.seq_len,

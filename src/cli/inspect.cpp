@@ -1,8 +1,10 @@
 // `ohm inspect MODEL [--json]`: what a checkpoint holds, without reading tensor data.
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iomanip>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <iostream>
 #include <ostream>
 #include <sstream>
 
@@ -204,4 +206,21 @@ void inspect(const InspectOptions& opt, std::ostream& out) {
         << "\n";
 }
 
+namespace {
+const Register reg("inspect", [](CLI::App& app) {
+  auto opt = std::make_shared<InspectOptions>();
+  auto* cmd = app.add_subcommand(
+      "inspect",
+      "Show a checkpoint: architecture, parameter count, dtypes, tensors, config, GGUF metadata");
+  cmd->add_option("model", opt->model, "Model directory, .gguf/.safetensors file or Hub id")
+      ->required();
+  cmd->add_flag("--json", opt->json, "Print one JSON object instead of text");
+  return Command{cmd, [opt] {
+                   inspect(*opt, std::cout);
+                   return 0;
+                 }};
+});
+}  // namespace
+
 }  // namespace ohm::cli
+

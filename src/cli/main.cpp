@@ -1,10 +1,20 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <map>
 
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
 
 namespace ohm::cli {
+
+namespace {
+std::map<std::string, Setup>& registry() {
+  static std::map<std::string, Setup> r;
+  return r;
+}
+}  // namespace
+
+Register::Register(const std::string& name, Setup setup) { registry()[name] = std::move(setup); }
 
 int run(int argc, char** argv) {
   CLI::App app{"ohm: a native toolkit for open language models (HF checkpoints, GGUF)", "ohm"};
@@ -14,14 +24,8 @@ int run(int argc, char** argv) {
       "MODEL arguments: a local directory (config.json + safetensors), a .gguf or .safetensors\n"
       "file, or a Hub id org/name[@revision] found in the HF cache (HF_HUB_CACHE, HF_HOME/hub,\n"
       "~/.cache/huggingface/hub). Run `ohm SUBCOMMAND --help` for details.");
-
-  InspectOptions iopt;
-  auto* inspect_cmd = app.add_subcommand(
-      "inspect", "Show a checkpoint: architecture, parameter count, dtypes, tensors, config, "
-                 "GGUF metadata");
-  inspect_cmd->add_option("model", iopt.model, "Model directory, .gguf/.safetensors file or Hub id")
-      ->required();
-  inspect_cmd->add_flag("--json", iopt.json, "Print one JSON object instead of text");
+  std::vector<Command> commands;
+  for (auto& [name, setup] : registry()) commands.push_back(setup(app));
 
   try {
     app.parse(argc, argv);
@@ -30,7 +34,8 @@ int run(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   try {
-    if (inspect_cmd->parsed()) inspect(iopt, std::cout);
+    for (const auto& c : commands)
+      if (c.app->parsed()) return c.run();
   } catch (const ohm::Error& e) {
     std::cerr << "ohm: " << to_string(e.kind()) << ": " << e.what() << "\n";
     return 1;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 
@@ -165,6 +166,23 @@ std::string fmt_double(double v) {
   return std::string(buf, res.ptr);
 }
 
+// Shortest decimal that round-trips the f32 ("1e-05", not "9.999999747378752e-06").
+std::string fmt_float(float v) {
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, res.ptr);
+}
+
+// An f32 as a JSON number: the double nearest to its shortest decimal form, so that dumps read
+// 1e-05 rather than 9.999999747378752e-06 (converting back to f32 gives the same value).
+nlohmann::json f32_json(float v) {
+  if (!std::isfinite(v)) return static_cast<double>(v);
+  const std::string s = fmt_float(v);
+  double d = 0;
+  std::from_chars(s.data(), s.data() + s.size(), d);
+  return d;
+}
+
 uint64_t load_le(const uint8_t* p, uint64_t n) {
   uint64_t v = 0;
   for (uint64_t i = 0; i < n; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
@@ -309,7 +327,8 @@ nlohmann::json Value::to_json(uint64_t max_array_items) const {
   switch (type_) {
     case ValueType::BOOL: return bits_ != 0;
     case ValueType::STRING: return sanitize_utf8(str_);
-    case ValueType::FLOAT32: case ValueType::FLOAT64: return *as_double();
+    case ValueType::FLOAT32: return f32_json(bits_to_f32(static_cast<uint32_t>(bits_)));
+    case ValueType::FLOAT64: return *as_double();
     case ValueType::UINT8: case ValueType::UINT16: case ValueType::UINT32: case ValueType::UINT64:
       return bits_;
     case ValueType::INT8: case ValueType::INT16: case ValueType::INT32: case ValueType::INT64:
@@ -334,7 +353,8 @@ std::string Value::to_string(uint64_t max_array_items) const {
   switch (type_) {
     case ValueType::BOOL: return bits_ ? "true" : "false";
     case ValueType::STRING: return quoted(str_, 200);
-    case ValueType::FLOAT32: case ValueType::FLOAT64: return fmt_double(*as_double());
+    case ValueType::FLOAT32: return fmt_float(bits_to_f32(static_cast<uint32_t>(bits_)));
+    case ValueType::FLOAT64: return fmt_double(*as_double());
     case ValueType::UINT64: return std::to_string(bits_);
     case ValueType::ARRAY: {
       std::string r = "[" + std::string(type_name(elem_type_)) + " x " + std::to_string(count_);
@@ -490,7 +510,8 @@ class Parser {
         for (uint64_t i = 0; i < count; ++i) v.strings_.push_back(str("string array element"));
       } else {
         check_count(count, 12, "array element");
-        v.items_.reserve(count);
+        // A Value is ~8x larger than its 12-byte minimum encoding: grow instead of trusting count.
+        v.items_.reserve(std::min<uint64_t>(count, 1024));
         for (uint64_t i = 0; i < count; ++i) v.items_.push_back(value(ValueType::ARRAY, depth + 1));
       }
     }
@@ -635,12 +656,7 @@ GGUFFile GGUFFile::parse(std::shared_ptr<const MappedFile> file) {
 }
 
 GGUFFile GGUFFile::parse_buffer(const void* data, size_t size, const std::string& name) {
-  GGUFFile f;
-  f.name_ = name;
-  f.storage_ = Storage::allocate(size);
-  if (size) std::memcpy(f.storage_->mutable_data(), data, size);
-  Parser(f, f.storage_->data(), f.storage_->size()).run();
-  return f;
+  return parse(MappedFile::from_bytes(name, data, size));
 }
 
 uint64_t GGUFFile::file_size() const { return storage_ ? storage_->size() : 0; }
@@ -755,6 +771,7 @@ nlohmann::json GGUFFile::to_json(uint64_t max_array_items) const {
     ts.push_back({{"name", t.name},
                   {"type", std::string(name(t.dtype))},
                   {"ggml_type", t.ggml_type},
+                  {"ggml_type_name", std::string(ggml_type_name(t.ggml_type))},
                   {"shape", t.shape},
                   {"dims", t.dims},
                   {"offset", t.offset},

@@ -35,7 +35,8 @@ bool is_valid_repo_id(const std::string& s) {
   if (!std::regex_match(s, re)) return false;
   if (s.find("--") != std::string::npos || s.find("..") != std::string::npos) return false;
   const size_t slash = s.find('/');
-  for (const std::string part : {s.substr(0, slash), slash == std::string::npos ? "" : s.substr(slash + 1)})
+  for (const std::string& part :
+       {s.substr(0, slash), slash == std::string::npos ? std::string() : s.substr(slash + 1)})
     if (!part.empty() && (part.back() == '-' || part.back() == '.')) return false;
   return true;
 }

@@ -122,7 +122,8 @@ class GGUFFile {
   static GGUFFile open(const std::string& path);
   // Parses an existing mapping (error messages name file->path()).
   static GGUFFile parse(std::shared_ptr<const MappedFile> file);
-  // Parses a copy of an in-memory buffer (fuzzing, tests); `name` stands for the file in errors.
+  // Parses a copy of an in-memory buffer (MappedFile::from_bytes; fuzzing, tests); `name` stands
+  // for the file in errors.
   static GGUFFile parse_buffer(const void* data, size_t size,
                                const std::string& name = "<memory>");
 
@@ -161,13 +162,15 @@ class GGUFFile {
 
   // {"file", "version", "alignment", "data_offset", "metadata": {key: value...},
   //  "metadata_types": {key: "uint32" | "array[string]"...},
-  //  "tensors": [{"name", "type", "ggml_type", "shape", "dims", "offset", "nbytes"}...]}
+  //  "tensors": [{"name", "type" (ohm's name), "ggml_type" (id), "ggml_type_name", "shape",
+  //               "dims", "offset" (absolute), "nbytes"}...]}
+  // Arrays longer than max_array_items are summarised (see Value::to_json).
   nlohmann::json to_json(uint64_t max_array_items = 16) const;
 
  private:
   friend class Parser;
   std::string name_;
-  std::shared_ptr<Storage> storage_;  // the whole file (mapped or an owned copy)
+  std::shared_ptr<Storage> storage_;  // a view of the whole file
   uint32_t version_ = 0;
   uint64_t alignment_ = kDefaultAlignment;
   uint64_t data_offset_ = 0;
