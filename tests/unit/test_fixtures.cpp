@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
+#include "ohm/cli/cli.h"
 #include "ohm/formats/config.h"
 #include "ohm/formats/safetensors.h"
 #include "test_util.h"
@@ -80,4 +82,33 @@ TEST(Fixtures, ArchitectureSpecificConfigs) {
   EXPECT_TRUE(std::holds_alternative<Phi3Config>(load("phi3")));
   EXPECT_TRUE(std::holds_alternative<Qwen2Config>(load("qwen2")));
   EXPECT_TRUE(std::holds_alternative<LlamaConfig>(load("llama")));
+}
+
+// The same, through `ohm inspect --json` (what a user sees).
+TEST(Fixtures, InspectReportsExactTensorList) {
+  const auto dirs = checkpoint_dirs();
+  ASSERT_FALSE(dirs.empty());
+  for (const auto& dir : dirs) {
+    SCOPED_TRACE(dir.string());
+    const json ref = json::parse(ohm::test::read_file((dir / "tensors.json").string()));
+    const json& list = ref.is_array() ? ref : ref.at("tensors");
+    std::ostringstream out;
+    ohm::cli::inspect({.model = dir.string(), .json = true}, out);
+    const json rep = json::parse(out.str());
+    ASSERT_EQ(rep["tensors"].size(), list.size());
+    uint64_t params = 0;
+    for (size_t i = 0; i < list.size(); ++i) {
+      EXPECT_EQ(rep["tensors"][i]["name"], list[i]["name"]);
+      EXPECT_EQ(rep["tensors"][i]["shape"], list[i]["shape"]);
+      const std::string dt = list[i]["dtype"].get<std::string>();
+      EXPECT_EQ(rep["tensors"][i]["dtype"], dt == "F32" ? "f32" : dt == "BF16" ? "bf16" : dt);
+      uint64_t n = 1;
+      for (const auto& d : list[i]["shape"]) n *= d.get<uint64_t>();
+      params += n;
+    }
+    EXPECT_EQ(rep["parameters"], params);
+    EXPECT_EQ(rep["format"], "safetensors");
+    EXPECT_TRUE(rep.contains("config"));
+    EXPECT_TRUE(rep.contains("architecture"));
+  }
 }
