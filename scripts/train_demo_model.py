@@ -83,9 +83,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--stop-after",
         type=int,
-        default=0,
-        help="stop after this many steps although the LR schedule is planned for --steps (0 = run all); "
-        "deterministic way to reproduce a run that was cut short by the time budget",
+        default=180,
+        help="stop after this many steps although the LR schedule is planned for --steps (0 = run all). "
+        "The released checkpoint was cut short by the CPU time budget after step 180 of 240; this "
+        "default reproduces it deterministically",
     )
     p.add_argument(
         "--max-minutes",
@@ -546,7 +547,7 @@ It is a toy: it produces Shakespeare-flavoured gibberish, not useful text.
 {fence}python
 from transformers import AutoModelForCausalLM, AutoTokenizer
 tok = AutoTokenizer.from_pretrained("models/ohm-demo")
-model = AutoModelForCausalLM.from_pretrained("models/ohm-demo", torch_dtype="float32")
+model = AutoModelForCausalLM.from_pretrained("models/ohm-demo", dtype="float32")  # torch_dtype= on transformers 4.x
 ids = tok("ROMEO:", return_tensors="pt")
 print(tok.decode(model.generate(**ids, max_new_tokens=128)[0]))
 {fence}
