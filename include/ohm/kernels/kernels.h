@@ -1,0 +1,149 @@
+// The narrow op interface that model code calls (model code never loops over raw buffers for
+// arithmetic and never sees intrinsics).
+//
+// Every op has three layers:
+//   1. a front end (the free functions below): validates arguments, splits work over the
+//      ThreadPool, and calls
+//   2. the active KernelTable entry for the op (and, for matmul, the weight dtype), which is
+//   3. a per-ISA implementation. Today only the scalar reference table exists
+//      (src/kernels/reference.cpp); it is the oracle every SIMD table is tested against.
+//      An AVX2/AVX-512 table adds a translation unit compiled with its -m flags, fills the
+//      entries it accelerates (copying the rest from the reference table) and registers itself
+//      in src/kernels/dispatch.cpp behind a cpuid check.
+//
+// Conventions: activations are f32, row-major, contiguous. Weights are `Matrix` views of any
+// dtype (f32, f16, bf16, or GGUF block types) in PyTorch's nn.Linear layout [out, in]. Kernels
+// never throw and never allocate per call in hot loops (per-thread scratch grows once).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ohm/core/dtype.h"
+#include "ohm/core/tensor.h"
+#include "ohm/core/thread_pool.h"
+
+namespace ohm::kernels {
+
+// A read-only row-major weight matrix [rows, cols] of any dtype; each row is `row_bytes` apart.
+// For block-quantized dtypes `cols` is a multiple of the block size.
+struct Matrix {
+  DType dtype = DType::F32;
+  const uint8_t* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  size_t row_bytes = 0;  // stride between rows, in bytes
+  const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
+};
+
+// A Matrix view of a contiguous 2-D tensor (InvalidArgument/ShapeError otherwise). The tensor
+// must outlive the view.
+Matrix matrix_view(const Tensor& t);
+
+// ---- the dispatch table ----------------------------------------------------------------------
+
+enum class Isa : uint8_t { Scalar, Avx2, Avx512 };
+const char* isa_name(Isa isa);
+
+struct KernelTable {
+  Isa isa = Isa::Scalar;
+
+  // y[m*ldy + n] = dot(x[m*K .. m*K+K), W.row(n)) for m in [0, M), n in [n0, n1).
+  // `scratch` holds at least K floats (for converting one weight row). One entry per weight
+  // dtype; nullptr means the dtype has no kernel in this table.
+  using MatmulFn = void (*)(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0,
+                            int64_t n1, float* y, int64_t ldy, float* scratch);
+  MatmulFn matmul[static_cast<int>(DType::Count_)] = {};
+
+  // y = x / sqrt(mean(x^2) + eps) * (w + w_offset)        (one row of n)
+  void (*rms_norm)(const float* x, const float* w, float w_offset, float eps, float* y,
+                   int64_t n) = nullptr;
+  // y = (x - mean) / sqrt(var + eps) * w + b              (b may be null)
+  void (*layer_norm)(const float* x, const float* w, const float* b, float eps, float* y,
+                     int64_t n) = nullptr;
+  // In place, numerically stable (max subtracted).
+  void (*softmax)(float* x, int64_t n) = nullptr;
+  // Elementwise activations y = f(x) (y may alias x).
+  void (*silu)(const float* x, float* y, int64_t n) = nullptr;
+  void (*gelu)(const float* x, float* y, int64_t n) = nullptr;       // erf form
+  void (*gelu_tanh)(const float* x, float* y, int64_t n) = nullptr;  // tanh approximation
+  void (*relu)(const float* x, float* y, int64_t n) = nullptr;
+  // y = a + b, y = a * b (y may alias a or b).
+  void (*add)(const float* a, const float* b, float* y, int64_t n) = nullptr;
+  void (*mul)(const float* a, const float* b, float* y, int64_t n) = nullptr;
+  // y += s * x
+  void (*axpy)(float s, const float* x, float* y, int64_t n) = nullptr;
+  // sum_i a[i] * b[i]
+  float (*dot)(const float* a, const float* b, int64_t n) = nullptr;
+  // Rotary embedding, rotate-half (GPT-NeoX / HF) convention, for one token:
+  // x [n_head, head_dim]; the first rot_dim dims of each head rotate by cos/sin [rot_dim/2].
+  void (*rope)(float* x, int64_t n_head, int64_t head_dim, int64_t rot_dim, const float* cos,
+               const float* sin) = nullptr;
+};
+
+// The table in use (the best for this CPU; OHM_ISA=scalar forces the reference).
+const KernelTable& active();
+// The scalar reference table.
+const KernelTable& reference();
+// Overrides the active table (tests); returns the previous one.
+const KernelTable* set_active(const KernelTable* table);
+
+// ---- op front ends ---------------------------------------------------------------------------
+
+// y [M, N] = x [M, K] @ W^T (+ bias [N]); W is a Matrix [N, K] of any supported dtype.
+void matmul(const float* x, int64_t M, int64_t K, const Matrix& w, const float* bias, float* y,
+            ThreadPool& pool);
+
+// Row-wise norms over `rows` rows of n.
+void rms_norm(const float* x, int64_t rows, int64_t n, const float* w, float w_offset, float eps,
+              float* y, ThreadPool& pool);
+void layer_norm(const float* x, int64_t rows, int64_t n, const float* w, const float* b,
+                float eps, float* y, ThreadPool& pool);
+
+// Row-wise softmax in place over `rows` rows of n.
+void softmax(float* x, int64_t rows, int64_t n);
+
+enum class Activation : uint8_t { Silu, Gelu, GeluTanh, Relu };
+// Maps HF's ACT2FN names ("silu", "swish", "gelu", "gelu_new", "gelu_pytorch_tanh", "relu", ...);
+// UnsupportedError for others.
+Activation activation_from_name(const std::string& name);
+void activate(Activation act, const float* x, float* y, int64_t n);
+
+void add(const float* a, const float* b, float* y, int64_t n);
+void mul(const float* a, const float* b, float* y, int64_t n);
+void axpy(float s, const float* x, float* y, int64_t n);
+float dot(const float* a, const float* b, int64_t n);
+
+// Rotary embedding for n_tok tokens: x [n_tok, n_head, head_dim] (row stride x_stride floats),
+// cos/sin [n_tok, rot_dim/2].
+void rope(float* x, int64_t n_tok, int64_t x_stride, int64_t n_head, int64_t head_dim,
+          int64_t rot_dim, const float* cos, const float* sin);
+
+// out[i, :] = table.row(ids[i]) as f32. InvalidArgument for an id outside [0, table.rows).
+void embedding(const Matrix& table, const int64_t* ids, int64_t n, float* out);
+
+// Scaled dot-product attention of T queries against S cached keys/values of one sequence.
+struct AttentionArgs {
+  const float* q = nullptr;   // [T, q_stride]; head h at q + t*q_stride + h*head_dim
+  int64_t q_stride = 0;
+  const float* k = nullptr;   // [S, kv_stride]; kv head g at k + s*kv_stride + g*head_dim
+  const float* v = nullptr;   // [S, kv_stride]
+  int64_t kv_stride = 0;
+  const uint8_t* kv_valid = nullptr;  // [S]: 0 = padding (never attended); null = all valid
+  const int32_t* kv_pos = nullptr;    // [S] position ids (ALiBi only)
+  float* out = nullptr;       // [T, out_stride]
+  int64_t out_stride = 0;
+  int64_t T = 0, S = 0;
+  int64_t q_start = 0;        // cache index of query 0 (query t may see keys 0..q_start+t)
+  int64_t n_head = 0, n_kv_head = 0, head_dim = 0;
+  float scale = 1.0f;         // scores = (q.k [+ alibi]) * scale
+  int64_t window = 0;         // > 0: query i sees keys j with i - j < window (HF sliding window)
+  const float* alibi_slopes = nullptr;  // [n_head] or null
+};
+// Rows whose keys are all masked produce zeros. Softmax in f32 as HF's eager attention does.
+void attention(const AttentionArgs& a, ThreadPool& pool);
+
+// Per-thread scratch of at least n floats (grows, never shrinks; no allocation once warm).
+float* thread_scratch(int slot, size_t n);
+
+}  // namespace ohm::kernels

@@ -1,0 +1,108 @@
+// Causal language models: the common interface every architecture implements, the registry
+// (model_type -> builder), AutoModelForCausalLM and greedy decoding.
+//
+//   auto model = ohm::AutoModelForCausalLM::from_pretrained("org/name", {.dtype = ohm::DType::F32});
+//   auto cache = model->make_cache(/*batch=*/1);
+//   ohm::Tensor logits = model->forward(ids, {}, {}, cache);   // [B, T, vocab] f32
+//
+// Numerics follow transformers' eager path in f32 whatever the weight dtype (weights are
+// converted row by row inside the matmul kernels).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ohm/core/tensor.h"
+#include "ohm/core/thread_pool.h"
+#include "ohm/formats/config.h"
+#include "ohm/nn/kv_cache.h"
+#include "ohm/nn/layers.h"
+#include "ohm/nn/weights.h"
+
+namespace ohm {
+
+struct LoadOptions {
+  // Convert 2-D weights to this dtype at load (f32, f16, bf16); nullopt keeps them as stored
+  // (zero-copy from the mmap). Compute is f32 either way.
+  std::optional<DType> dtype;
+  std::string device_map = "cpu";  // only "cpu" / "auto" (= cpu) today
+  int threads = 0;                 // 0: the process-wide pool (OHM_NUM_THREADS or all cores)
+};
+
+class CausalLM {
+ public:
+  virtual ~CausalLM();
+  CausalLM(const CausalLM&) = delete;
+  CausalLM& operator=(const CausalLM&) = delete;
+
+  const ModelConfig& config() const { return config_; }
+  const DecoderConfig& decoder_config() const { return common(config_); }
+  int64_t vocab_size() const { return decoder_config().vocab_size; }
+  ThreadPool& pool() const { return *pool_; }
+
+  // An empty KV cache for `batch` sequences (grows as needed; capacity_hint avoids regrowth).
+  nn::KVCache make_cache(int64_t batch, int64_t capacity_hint = 0) const;
+
+  // input_ids [B, T] (i64 or i32) appended after what `cache` holds.
+  // attention_mask: [B, T] or [B, past+T] (HF style; only the last T columns are read), any
+  //   integer/bool dtype; undefined = all ones. Padded slots are never attended to.
+  // position_ids [B, T]; undefined = HF generate's cumsum(mask) - 1 (padding at 1).
+  // Returns f32 logits [B, T, vocab], or [B, 1, vocab] for the last position when last_only.
+  Tensor forward(const Tensor& input_ids, const Tensor& attention_mask,
+                 const Tensor& position_ids, nn::KVCache& cache, bool last_only = false);
+
+  // MoE statistics: tokens routed to each expert per router (HF module name); empty otherwise.
+  virtual std::map<std::string, std::vector<int64_t>> router_counts() const { return {}; }
+
+ protected:
+  CausalLM(ModelConfig config, const LoadOptions& opts);
+
+  struct Step {
+    int64_t B = 0, T = 0;
+    const int64_t* ids = nullptr;  // [B*T]
+    const int32_t* pos = nullptr;  // [B*T]
+  };
+  // Runs the decoder for one step (the cache already has the step's slots open) and writes
+  // the final hidden states [B*T, hidden_size], after the final norm, to `hidden`.
+  virtual void forward_hidden(const Step& step, nn::KVCache& cache, float* hidden) = 0;
+  // Per-token K (or V) width of the cache: n_kv_head * head_dim by default.
+  virtual int64_t kv_dim() const;
+
+  nn::Linear lm_head_;  // set by the architecture (tied or not)
+
+ private:
+  ModelConfig config_;
+  std::unique_ptr<ThreadPool> own_pool_;
+  ThreadPool* pool_ = nullptr;
+  std::vector<int64_t> ids_;
+  std::vector<int32_t> pos_;
+  std::vector<uint8_t> valid_;
+  nn::Buffer hidden_, last_;
+};
+
+// Builds the model for config.model_type from weights (UnsupportedError naming it if unknown;
+// NotFoundError naming every missing tensor).
+std::unique_ptr<CausalLM> build_causal_lm(const ModelConfig& config, nn::Weights& weights,
+                                          const LoadOptions& opts);
+// The model_type values with a builder.
+std::vector<std::string> registered_model_types();
+
+class AutoModelForCausalLM {
+ public:
+  // `path_or_id`: a local directory with config.json + safetensors, or a Hub id in the HF
+  // cache (ohm::resolve_model).
+  static std::unique_ptr<CausalLM> from_pretrained(const std::string& path_or_id,
+                                                   const LoadOptions& opts = {});
+};
+
+// Greedy decoding of one sequence with the KV cache (prefill once, then one token per step).
+// Returns prompt + up to max_new_tokens generated ids; stops after a token in `eos_token_ids`.
+std::vector<int64_t> greedy_generate(CausalLM& model, const std::vector<int64_t>& input_ids,
+                                     int64_t max_new_tokens,
+                                     const std::vector<int64_t>& eos_token_ids = {});
+
+}  // namespace ohm

@@ -1,0 +1,127 @@
+// Shared transformer blocks. Every block computes in f32 over row-major activations
+// [n_tokens, features] and calls only ohm::kernels ops.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ohm/core/thread_pool.h"
+#include "ohm/kernels/kernels.h"
+#include "ohm/nn/kv_cache.h"
+#include "ohm/nn/rope.h"
+#include "ohm/nn/weights.h"
+
+namespace ohm::nn {
+
+// A grow-only f32 buffer (reused across forwards: no per-token allocation once warm).
+class Buffer {
+ public:
+  float* get(size_t n) {
+    if (v_.size() < n) v_.resize(n);
+    return v_.data();
+  }
+
+ private:
+  std::vector<float> v_;
+};
+
+enum class Bias { None, Required, Optional };
+
+// nn.Linear over a weight of any dtype: y [M, out] = x [M, in] @ W^T + b.
+struct Linear {
+  Tensor weight;  // [out, in] (keeps the mmap or owned copy alive)
+  kernels::Matrix w;
+  std::vector<float> bias;  // empty: none
+
+  static Linear load(Weights& ws, const std::string& prefix, int64_t out, int64_t in,
+                     Bias bias = Bias::None);
+  static Linear from(Tensor weight, std::vector<float> bias = {});
+  int64_t in_features() const { return w.cols; }
+  int64_t out_features() const { return w.rows; }
+  void forward(const float* x, int64_t M, float* y, ThreadPool& pool) const;
+};
+
+// LlamaRMSNorm (offset 0) and GemmaRMSNorm (x * (1 + w): offset 1).
+struct RMSNorm {
+  std::vector<float> weight;
+  float eps = 1e-6f;
+  float offset = 0.0f;
+  static RMSNorm load(Weights& ws, const std::string& name, int64_t n, double eps,
+                      float offset = 0.0f);
+  void forward(const float* x, int64_t rows, float* y, ThreadPool& pool) const;
+};
+
+struct LayerNorm {
+  std::vector<float> weight, bias;
+  float eps = 1e-5f;
+  static LayerNorm load(Weights& ws, const std::string& prefix, int64_t n, double eps);
+  void forward(const float* x, int64_t rows, float* y, ThreadPool& pool) const;
+};
+
+// down(act(gate(x)) * up(x)): SwiGLU (silu) / GeGLU (gelu). Gate and up may be fused in one
+// [2*inter, hidden] matrix, gate first (Phi-3's gate_up_proj).
+struct GatedMLP {
+  Linear gate, up, down, gate_up;
+  bool fused = false;
+  int64_t inter = 0;
+  kernels::Activation act = kernels::Activation::Silu;
+  Buffer h_, u_;
+  void forward(const float* x, int64_t M, float* y, ThreadPool& pool);
+};
+
+// proj(act(fc(x))): GPT-2, Falcon.
+struct MLP {
+  Linear fc, proj;
+  kernels::Activation act = kernels::Activation::Gelu;
+  Buffer h_;
+  void forward(const float* x, int64_t M, float* y, ThreadPool& pool);
+};
+
+// Sparse MoE as HF Mixtral: probs = softmax(router(x)) in f32, top-k, renormalise to sum 1,
+// y = sum_k w_k * expert_k(x), accumulated in ascending expert order (HF's index_add_ order).
+struct SparseMoE {
+  Linear router;
+  std::vector<GatedMLP> experts;
+  int64_t top_k = 2;
+  bool normalize = true;
+  std::vector<int64_t> counts;  // tokens routed to each expert so far (statistics)
+  Buffer logits_, xs_, ys_;
+  std::vector<int64_t> sel_;
+  std::vector<float> selw_;
+  std::vector<int64_t> rows_;
+  std::vector<float> roww_;
+  void forward(const float* x, int64_t M, float* y, ThreadPool& pool);
+};
+
+// Geometry of one attention layer.
+struct AttentionSpec {
+  int64_t n_head = 0, n_kv_head = 0, head_dim = 0;
+  float scale = 1.0f;
+  int64_t window = 0;                 // sliding window (0: none)
+  const float* alibi_slopes = nullptr;
+};
+
+// Stores k, v ([B*T, kv_src_stride], kv_dim = n_kv_head*head_dim values each) into cache
+// layer `layer` at the slots opened for this step, then attends q ([B*T, q_stride]) over the
+// cache: out [B*T, n_head*head_dim]. Causal + padding + sliding-window masks as HF.
+void attend(const AttentionSpec& spec, const float* q, int64_t q_stride, const float* k,
+            const float* v, int64_t kv_src_stride, KVCache& cache, int64_t layer, int64_t B,
+            int64_t T, float* out, ThreadPool& pool);
+
+// The LLaMA-family self-attention: q/k/v projections (optionally biased, or one fused qkv
+// matrix q|k|v as Phi-3), RoPE on q and k, attention over the cache, o_proj.
+struct SelfAttention {
+  Linear q_proj, k_proj, v_proj, o_proj, qkv_proj;
+  bool fused = false;
+  AttentionSpec spec;
+  Buffer q_, k_, v_, qkv_, a_;
+  // x [B*T, hidden]; cos/sin [B*T, rot_dim/2]; out [B*T, hidden_out].
+  void forward(const float* x, int64_t B, int64_t T, const float* cos, const float* sin,
+               int64_t rot_dim, KVCache& cache, int64_t layer, float* out, ThreadPool& pool);
+};
+
+// ALiBi slopes for n_head heads (BLOOM/Falcon build_alibi_tensor; rounded through bf16 as HF).
+std::vector<float> alibi_slopes(int64_t n_head);
+
+}  // namespace ohm::nn

@@ -1,0 +1,70 @@
+// Weight lookup by checkpoint name, with explicit shapes (STYLE.md, "Weights are looked up by
+// checkpoint name"). Model files ask for HF tensor names exactly as transformers writes them;
+// shapes are checked on lookup, and every missing tensor is reported by name in one error.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ohm/core/tensor.h"
+#include "ohm/formats/safetensors.h"
+
+namespace ohm::nn {
+
+// Where tensors come from (safetensors now; GGUF plugs in by mapping its names to HF's).
+class WeightSource {
+ public:
+  virtual ~WeightSource() = default;
+  virtual std::optional<Tensor> find(const std::string& name) const = 0;
+  virtual std::vector<std::string> names() const = 0;
+  virtual std::string describe() const = 0;  // for error messages (the path)
+};
+
+class CheckpointSource : public WeightSource {
+ public:
+  explicit CheckpointSource(safetensors::Checkpoint ckpt, std::string path)
+      : ckpt_(std::move(ckpt)), path_(std::move(path)) {}
+  std::optional<Tensor> find(const std::string& name) const override;
+  std::vector<std::string> names() const override;
+  std::string describe() const override { return path_; }
+
+ private:
+  safetensors::Checkpoint ckpt_;
+  std::string path_;
+};
+
+class Weights {
+ public:
+  // `matrix_dtype`: convert 2-D weights to this dtype at load (nullopt: keep them as stored,
+  // zero-copy from the mmap). Vectors (norms, biases) are always converted to f32.
+  Weights(const WeightSource& src, std::optional<DType> matrix_dtype);
+
+  bool has(const std::string& name) const;
+  // A weight of any rank with the given shape (dtype converted like matrices).
+  Tensor tensor(const std::string& name, const Shape& shape);
+  // A 2-D weight [rows, cols] (ShapeError on mismatch; a missing one is recorded, see check()).
+  Tensor matrix(const std::string& name, int64_t rows, int64_t cols);
+  // Stored as [cols, rows] (GPT-2's Conv1D): returns the transpose [rows, cols].
+  Tensor matrix_transposed(const std::string& name, int64_t rows, int64_t cols);
+  // A 1-D tensor of n values as f32.
+  std::vector<float> vector(const std::string& name, int64_t n);
+  std::optional<std::vector<float>> optional_vector(const std::string& name, int64_t n);
+
+  // Throws NotFoundError naming every missing tensor (and the source).
+  void check() const;
+  // Tensors of the source never asked for.
+  std::vector<std::string> unused() const;
+  const WeightSource& source() const { return src_; }
+
+ private:
+  Tensor fetch(const std::string& name, const Shape& shape);
+  const WeightSource& src_;
+  std::optional<DType> matrix_dtype_;
+  std::vector<std::string> missing_;
+  std::set<std::string> used_;
+};
+
+}  // namespace ohm::nn

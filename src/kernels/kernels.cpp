@@ -1,0 +1,213 @@
+// Op front ends: argument checks, work splitting over the thread pool, table dispatch.
+#include "ohm/kernels/kernels.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "kernels_internal.h"
+#include "ohm/core/error.h"
+#include "ohm/quant/dequant.h"
+
+namespace ohm::kernels {
+
+namespace {
+
+const KernelTable* pick_best() {
+  // SIMD tables plug in here, best first, each behind its cpuid check. OHM_ISA=scalar forces
+  // the reference (to compare end-to-end results with the fast paths off).
+  if (const char* e = std::getenv("OHM_ISA"); e && std::string(e) == "scalar") return &reference();
+  return &reference();
+}
+
+std::atomic<const KernelTable*>& active_ptr() {
+  static std::atomic<const KernelTable*> p{pick_best()};
+  return p;
+}
+
+}  // namespace
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+  }
+  return "?";
+}
+
+const KernelTable& active() { return *active_ptr().load(std::memory_order_relaxed); }
+
+const KernelTable* set_active(const KernelTable* table) {
+  return active_ptr().exchange(table ? table : &reference());
+}
+
+float* thread_scratch(int slot, size_t n) {
+  thread_local std::vector<float> bufs[4];
+  OHM_ASSERT(slot >= 0 && slot < 4, "scratch slot out of range");
+  auto& b = bufs[slot];
+  if (b.size() < n) b.resize(std::max(n, b.size() * 2));
+  return b.data();
+}
+
+Matrix matrix_view(const Tensor& t) {
+  if (!t.defined() || t.ndim() != 2 || !t.is_contiguous())
+    throw InvalidArgument(ErrorContext().op("matrix_view").shape("w", t.shape()),
+                          "expected a defined contiguous 2-D tensor");
+  Matrix m;
+  m.dtype = t.dtype();
+  m.data = static_cast<const uint8_t*>(t.raw());
+  m.rows = t.dim(0);
+  m.cols = t.dim(1);
+  const auto rb = row_bytes(t.dtype(), static_cast<uint64_t>(m.cols));
+  if (!rb)
+    throw ShapeError(ErrorContext().op("matrix_view").shape("w", t.shape()),
+                     "row length is not a multiple of the " + std::string(name(t.dtype())) +
+                         " block size");
+  m.row_bytes = static_cast<size_t>(*rb);
+  return m;
+}
+
+void matmul(const float* x, int64_t M, int64_t K, const Matrix& w, const float* bias, float* y,
+            ThreadPool& pool) {
+  if (w.cols != K)
+    throw ShapeError(ErrorContext().op("matmul").shape("x", {M, K}).shape("w", {w.rows, w.cols}),
+                     "inner dimensions differ");
+  const KernelTable& kt = active();
+  auto fn = kt.matmul[static_cast<int>(w.dtype)];
+  if (!fn) fn = reference().matmul[static_cast<int>(w.dtype)];
+  if (!fn)
+    throw DTypeError(ErrorContext().op("matmul"),
+                     "no matmul kernel for weight dtype " + std::string(name(w.dtype)));
+  const int64_t N = w.rows;
+  // Split over output features: each thread streams its own slice of the weights once.
+  const int64_t work_per_row = std::max<int64_t>(1, M * K);
+  const int64_t grain = std::max<int64_t>(1, 32768 / work_per_row);
+  pool.parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
+    float* scratch = thread_scratch(0, static_cast<size_t>(K));
+    fn(x, M, K, w, n0, n1, y, N, scratch);
+    if (bias)
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = n0; n < n1; ++n) y[m * N + n] += bias[n];
+  });
+}
+
+void rms_norm(const float* x, int64_t rows, int64_t n, const float* w, float w_offset, float eps,
+              float* y, ThreadPool& pool) {
+  const auto fn = active().rms_norm;
+  pool.parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n)),
+                    [&](int64_t r0, int64_t r1) {
+                      for (int64_t r = r0; r < r1; ++r) fn(x + r * n, w, w_offset, eps, y + r * n, n);
+                    });
+}
+
+void layer_norm(const float* x, int64_t rows, int64_t n, const float* w, const float* b,
+                float eps, float* y, ThreadPool& pool) {
+  const auto fn = active().layer_norm;
+  pool.parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n)),
+                    [&](int64_t r0, int64_t r1) {
+                      for (int64_t r = r0; r < r1; ++r) fn(x + r * n, w, b, eps, y + r * n, n);
+                    });
+}
+
+void softmax(float* x, int64_t rows, int64_t n) {
+  const auto fn = active().softmax;
+  for (int64_t r = 0; r < rows; ++r) fn(x + r * n, n);
+}
+
+Activation activation_from_name(const std::string& s) {
+  if (s == "silu" || s == "swish") return Activation::Silu;
+  if (s == "gelu") return Activation::Gelu;
+  if (s == "gelu_new" || s == "gelu_pytorch_tanh" || s == "gelu_fast" || s == "gelu_tanh")
+    return Activation::GeluTanh;
+  if (s == "relu") return Activation::Relu;
+  throw UnsupportedError(ErrorContext().key("hidden_act"), "unsupported activation '" + s + "'");
+}
+
+void activate(Activation act, const float* x, float* y, int64_t n) {
+  const KernelTable& kt = active();
+  switch (act) {
+    case Activation::Silu: kt.silu(x, y, n); return;
+    case Activation::Gelu: kt.gelu(x, y, n); return;
+    case Activation::GeluTanh: kt.gelu_tanh(x, y, n); return;
+    case Activation::Relu: kt.relu(x, y, n); return;
+  }
+}
+
+void add(const float* a, const float* b, float* y, int64_t n) { active().add(a, b, y, n); }
+void mul(const float* a, const float* b, float* y, int64_t n) { active().mul(a, b, y, n); }
+void axpy(float s, const float* x, float* y, int64_t n) { active().axpy(s, x, y, n); }
+float dot(const float* a, const float* b, int64_t n) { return active().dot(a, b, n); }
+
+void rope(float* x, int64_t n_tok, int64_t x_stride, int64_t n_head, int64_t head_dim,
+          int64_t rot_dim, const float* cos, const float* sin) {
+  if (rot_dim > head_dim || rot_dim % 2 != 0)
+    throw InvalidArgument(ErrorContext().op("rope"), "rot_dim must be even and <= head_dim");
+  const auto fn = active().rope;
+  const int64_t half = rot_dim / 2;
+  for (int64_t t = 0; t < n_tok; ++t)
+    fn(x + t * x_stride, n_head, head_dim, rot_dim, cos + t * half, sin + t * half);
+}
+
+void embedding(const Matrix& table, const int64_t* ids, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (ids[i] < 0 || ids[i] >= table.rows)
+      throw InvalidArgument(ErrorContext().op("embedding"),
+                            "token id " + std::to_string(ids[i]) + " outside [0, " +
+                                std::to_string(table.rows) + ")");
+    float* o = out + i * table.cols;
+    const uint8_t* src = table.row(ids[i]);
+    if (table.dtype == DType::F32) std::memcpy(o, src, static_cast<size_t>(table.cols) * 4);
+    else quant::dequantize_row(table.dtype, src, o, table.cols);
+  }
+}
+
+void attention(const AttentionArgs& a, ThreadPool& pool) {
+  if (a.n_kv_head <= 0 || a.n_head % a.n_kv_head != 0)
+    throw InvalidArgument(ErrorContext().op("attention"), "n_kv_head must divide n_head");
+  if (a.q_start + a.T > a.S)
+    throw InvalidArgument(ErrorContext().op("attention"), "queries past the end of the cache");
+  const KernelTable& kt = active();
+  const int64_t group = a.n_head / a.n_kv_head;
+  const int64_t hd = a.head_dim;
+  pool.parallel_for(a.T * a.n_head, 1, [&](int64_t w0, int64_t w1) {
+    float* scores = thread_scratch(1, static_cast<size_t>(a.S));
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t t = w / a.n_head, h = w % a.n_head, g = h / group;
+      const int64_t i = a.q_start + t;  // cache index of this query
+      const int64_t lo = a.window > 0 ? std::max<int64_t>(0, i - a.window + 1) : 0;
+      const float* q = a.q + t * a.q_stride + h * hd;
+      float* out = a.out + t * a.out_stride + h * hd;
+      std::fill(out, out + hd, 0.0f);
+      // scores over the visible keys [lo, i]; masked keys are skipped entirely.
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t j = lo; j <= i; ++j) {
+        if (a.kv_valid && !a.kv_valid[j]) continue;
+        float s = kt.dot(q, a.k + j * a.kv_stride + g * hd, hd);
+        if (a.alibi_slopes) s += a.alibi_slopes[h] * static_cast<float>(a.kv_pos ? a.kv_pos[j] : j);
+        s *= a.scale;
+        scores[j] = s;
+        mx = std::max(mx, s);
+      }
+      if (mx == -std::numeric_limits<float>::infinity()) continue;  // nothing visible
+      double sum = 0;
+      for (int64_t j = lo; j <= i; ++j) {
+        if (a.kv_valid && !a.kv_valid[j]) continue;
+        scores[j] = std::exp(scores[j] - mx);
+        sum += scores[j];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      for (int64_t j = lo; j <= i; ++j) {
+        if (a.kv_valid && !a.kv_valid[j]) continue;
+        kt.axpy(scores[j] * inv, a.v + j * a.kv_stride + g * hd, out, hd);
+      }
+    }
+  });
+}
+
+}  // namespace ohm::kernels

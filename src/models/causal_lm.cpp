@@ -1,0 +1,191 @@
+// CausalLM's shared front end (input checks, masks, default positions, lm_head),
+// AutoModelForCausalLM and greedy decoding.
+#include "ohm/models/causal_lm.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "builders.h"
+#include "ohm/core/error.h"
+#include "ohm/formats/model_source.h"
+#include "ohm/formats/safetensors.h"
+
+namespace ohm {
+
+CausalLM::CausalLM(ModelConfig config, const LoadOptions& opts) : config_(std::move(config)) {
+  if (opts.device_map != "cpu" && opts.device_map != "auto" && !opts.device_map.empty())
+    throw UnsupportedError(ErrorContext().key("device_map"),
+                           "only the CPU is supported, got '" + opts.device_map + "'");
+  if (opts.threads > 0) {
+    own_pool_ = std::make_unique<ThreadPool>(opts.threads);
+    pool_ = own_pool_.get();
+  } else {
+    pool_ = &ThreadPool::global();
+  }
+}
+
+CausalLM::~CausalLM() = default;
+
+int64_t CausalLM::kv_dim() const {
+  const auto& c = decoder_config();
+  return c.num_key_value_heads * c.head_dim;
+}
+
+nn::KVCache CausalLM::make_cache(int64_t batch, int64_t capacity_hint) const {
+  return nn::KVCache(decoder_config().num_hidden_layers, batch, kv_dim(), capacity_hint);
+}
+
+namespace {
+int64_t int_at(const Tensor& t, uint64_t i) {
+  return static_cast<int64_t>(element_as_double(t.raw(), t.dtype(), i));
+}
+}  // namespace
+
+Tensor CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
+                         const Tensor& position_ids, nn::KVCache& cache, bool last_only) {
+  if (!input_ids.defined() || input_ids.ndim() != 2 || !input_ids.is_contiguous())
+    throw ShapeError(ErrorContext().op("forward").shape("input_ids", input_ids.shape()),
+                     "input_ids must be a contiguous [batch, seq] tensor");
+  const int64_t B = input_ids.dim(0), T = input_ids.dim(1);
+  if (B != cache.batch())
+    throw ShapeError(ErrorContext().op("forward"), "KV cache batch " +
+                                                       std::to_string(cache.batch()) +
+                                                       " != input batch " + std::to_string(B));
+  if (T <= 0) throw ShapeError(ErrorContext().op("forward"), "empty input");
+  const int64_t past = cache.size();
+  const int64_t n = B * T;
+  ids_.resize(static_cast<size_t>(n));
+  pos_.resize(static_cast<size_t>(n));
+  valid_.assign(static_cast<size_t>(n), 1);
+  if (input_ids.dtype() == DType::I64)
+    std::copy(input_ids.data<int64_t>(), input_ids.data<int64_t>() + n, ids_.begin());
+  else
+    for (int64_t i = 0; i < n; ++i) ids_[i] = int_at(input_ids, static_cast<uint64_t>(i));
+
+  if (attention_mask.defined()) {
+    if (attention_mask.ndim() != 2 || attention_mask.dim(0) != B ||
+        (attention_mask.dim(1) != T && attention_mask.dim(1) != past + T))
+      throw ShapeError(ErrorContext().op("forward").shape("attention_mask", attention_mask.shape()),
+                       "attention_mask must be [batch, seq] or [batch, past + seq]");
+    const int64_t L = attention_mask.dim(1);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t)
+        valid_[b * T + t] = int_at(attention_mask, static_cast<uint64_t>(b * L + L - T + t)) != 0;
+  }
+  if (position_ids.defined()) {
+    if (position_ids.shape() != Shape{B, T})
+      throw ShapeError(ErrorContext().op("forward").shape("position_ids", position_ids.shape()),
+                       "position_ids must be [batch, seq]");
+    for (int64_t i = 0; i < n; ++i)
+      pos_[i] = static_cast<int32_t>(int_at(position_ids, static_cast<uint64_t>(i)));
+  } else {
+    // transformers' generate: position_ids = cumsum(attention_mask) - 1, padding set to 1.
+    for (int64_t b = 0; b < B; ++b) {
+      int32_t seen = 0;
+      const uint8_t* v = cache.valid(b);
+      for (int64_t j = 0; j < past; ++j) seen += v[j] ? 1 : 0;
+      for (int64_t t = 0; t < T; ++t) {
+        if (valid_[b * T + t]) pos_[b * T + t] = seen++;
+        else pos_[b * T + t] = 1;
+      }
+    }
+  }
+
+  cache.append(T, valid_.data(), pos_.data());
+  const int64_t H = decoder_config().hidden_size, V = lm_head_.out_features();
+  float* hidden = hidden_.get(static_cast<size_t>(n * H));
+  try {
+    forward_hidden(Step{B, T, ids_.data(), pos_.data()}, cache, hidden);
+  } catch (...) {
+    cache.truncate(past);
+    throw;
+  }
+  if (last_only) {
+    float* last = last_.get(static_cast<size_t>(B * H));
+    for (int64_t b = 0; b < B; ++b)
+      std::copy(hidden + (b * T + T - 1) * H, hidden + (b * T + T) * H, last + b * H);
+    Tensor logits = Tensor::empty(DType::F32, {B, 1, V});
+    lm_head_.forward(last, B, logits.mutable_data<float>(), *pool_);
+    return logits;
+  }
+  Tensor logits = Tensor::empty(DType::F32, {B, T, V});
+  lm_head_.forward(hidden, n, logits.mutable_data<float>(), *pool_);
+  return logits;
+}
+
+// ---- registry -------------------------------------------------------------------------------
+
+namespace {
+using Builder = std::unique_ptr<CausalLM> (*)(const ModelConfig&, nn::Weights&,
+                                              const LoadOptions&);
+const std::vector<std::pair<std::string, Builder>>& registry() {
+  static const std::vector<std::pair<std::string, Builder>> r = {
+      {"llama", &models::build_llama},     {"mistral", &models::build_llama},
+      {"qwen2", &models::build_llama},     {"mixtral", &models::build_mixtral},
+      {"gemma", &models::build_gemma},     {"phi3", &models::build_phi3},
+      {"falcon", &models::build_falcon},   {"gpt2", &models::build_gpt2},
+  };
+  return r;
+}
+}  // namespace
+
+std::vector<std::string> registered_model_types() {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : registry()) out.push_back(k);
+  return out;
+}
+
+std::unique_ptr<CausalLM> build_causal_lm(const ModelConfig& config, nn::Weights& weights,
+                                          const LoadOptions& opts) {
+  const std::string& type = common(config).model_type;
+  for (const auto& [k, build] : registry())
+    if (k == type) {
+      auto m = build(config, weights, opts);
+      weights.check();
+      return m;
+    }
+  std::string list;
+  for (const auto& t : registered_model_types()) list += (list.empty() ? "" : ", ") + t;
+  throw UnsupportedError(ErrorContext().key("model_type"),
+                         "no model for model_type '" + type + "' (supported: " + list + ")");
+}
+
+std::unique_ptr<CausalLM> AutoModelForCausalLM::from_pretrained(const std::string& path_or_id,
+                                                                const LoadOptions& opts) {
+  namespace fs = std::filesystem;
+  const ModelSource src = resolve_model(path_or_id);
+  if (src.kind == SourceKind::GgufFile)
+    throw UnsupportedError(ErrorContext().file(src.path), "GGUF model loading is not implemented yet");
+  const std::string dir =
+      src.kind == SourceKind::Directory ? src.path : fs::path(src.path).parent_path().string();
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  if (!fs::exists(cfg_path))
+    throw NotFoundError(ErrorContext().file(cfg_path), "config.json not found beside the weights");
+  const ModelConfig config = load_model_config(cfg_path);
+  nn::CheckpointSource source(safetensors::Checkpoint::open(src.path), src.path);
+  nn::Weights weights(source, opts.dtype);
+  return build_causal_lm(config, weights, opts);
+}
+
+std::vector<int64_t> greedy_generate(CausalLM& model, const std::vector<int64_t>& input_ids,
+                                     int64_t max_new_tokens,
+                                     const std::vector<int64_t>& eos_token_ids) {
+  if (input_ids.empty()) throw InvalidArgument("greedy_generate: empty prompt");
+  std::vector<int64_t> out = input_ids;
+  nn::KVCache cache = model.make_cache(1, static_cast<int64_t>(input_ids.size()) + max_new_tokens);
+  Tensor step = Tensor::empty(DType::I64, {1, static_cast<int64_t>(input_ids.size())});
+  std::copy(input_ids.begin(), input_ids.end(), step.mutable_data<int64_t>());
+  for (int64_t i = 0; i < max_new_tokens; ++i) {
+    const Tensor logits = model.forward(step, Tensor(), Tensor(), cache, /*last_only=*/true);
+    const float* l = logits.data<float>();
+    const int64_t V = logits.dim(2);
+    const int64_t next = std::max_element(l, l + V) - l;  // first maximum, as torch.argmax
+    out.push_back(next);
+    if (std::find(eos_token_ids.begin(), eos_token_ids.end(), next) != eos_token_ids.end()) break;
+    step = Tensor::empty(DType::I64, {1, 1});
+    step.mutable_data<int64_t>()[0] = next;
+  }
+  return out;
+}
+
+}  // namespace ohm

@@ -1,0 +1,58 @@
+#include "ohm/nn/kv_cache.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "ohm/core/error.h"
+
+namespace ohm::nn {
+
+KVCache::KVCache(int64_t n_layer, int64_t batch, int64_t kv_dim, int64_t capacity_hint)
+    : n_layer_(n_layer), batch_(batch), kv_dim_(kv_dim) {
+  if (n_layer <= 0 || batch <= 0 || kv_dim <= 0)
+    throw InvalidArgument(ErrorContext().op("KVCache"), "n_layer, batch and kv_dim must be > 0");
+  k_.resize(static_cast<size_t>(n_layer));
+  v_.resize(static_cast<size_t>(n_layer));
+  if (capacity_hint > 0) grow(capacity_hint);
+}
+
+void KVCache::grow(int64_t need) {
+  if (need <= capacity_) return;
+  const int64_t cap = std::max<int64_t>(need, std::max<int64_t>(16, capacity_ * 2));
+  auto regrow = [&](auto& vec, int64_t per_slot) {
+    using T = typename std::decay_t<decltype(vec)>::value_type;
+    std::vector<T> nv(static_cast<size_t>(batch_ * cap * per_slot), T{});
+    for (int64_t b = 0; b < batch_ && capacity_ > 0; ++b)
+      std::memcpy(nv.data() + b * cap * per_slot, vec.data() + b * capacity_ * per_slot,
+                  static_cast<size_t>(size_ * per_slot) * sizeof(T));
+    vec.swap(nv);
+  };
+  for (int64_t l = 0; l < n_layer_; ++l) {
+    regrow(k_[l], kv_dim_);
+    regrow(v_[l], kv_dim_);
+  }
+  regrow(valid_, 1);
+  regrow(pos_, 1);
+  capacity_ = cap;
+}
+
+int64_t KVCache::append(int64_t T, const uint8_t* valid, const int32_t* pos) {
+  if (batch_ == 0) throw InvalidArgument(ErrorContext().op("KVCache"), "cache not initialised");
+  const int64_t start = size_;
+  grow(size_ + T);
+  for (int64_t b = 0; b < batch_; ++b)
+    for (int64_t t = 0; t < T; ++t) {
+      valid_[b * capacity_ + start + t] = valid ? valid[b * T + t] : 1;
+      pos_[b * capacity_ + start + t] = pos ? pos[b * T + t] : static_cast<int32_t>(start + t);
+    }
+  size_ += T;
+  return start;
+}
+
+void KVCache::truncate(int64_t new_size) {
+  if (new_size < 0 || new_size > size_)
+    throw InvalidArgument(ErrorContext().op("KVCache::truncate"), "size out of range");
+  size_ = new_size;
+}
+
+}  // namespace ohm::nn

@@ -1,0 +1,235 @@
+#include "ohm/nn/layers.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "ohm/core/error.h"
+#include "ohm/core/half.h"
+
+namespace ohm::nn {
+
+// ---- Linear & norms ------------------------------------------------------------------------
+
+Linear Linear::load(Weights& ws, const std::string& prefix, int64_t out, int64_t in, Bias bias) {
+  Linear l;
+  l.weight = ws.matrix(prefix + ".weight", out, in);
+  l.w = kernels::matrix_view(l.weight);
+  if (bias == Bias::Required) l.bias = ws.vector(prefix + ".bias", out);
+  else if (bias == Bias::Optional)
+    if (auto b = ws.optional_vector(prefix + ".bias", out)) l.bias = std::move(*b);
+  return l;
+}
+
+Linear Linear::from(Tensor weight, std::vector<float> bias) {
+  Linear l;
+  l.weight = std::move(weight);
+  l.w = kernels::matrix_view(l.weight);
+  l.bias = std::move(bias);
+  return l;
+}
+
+void Linear::forward(const float* x, int64_t M, float* y, ThreadPool& pool) const {
+  kernels::matmul(x, M, w.cols, w, bias.empty() ? nullptr : bias.data(), y, pool);
+}
+
+RMSNorm RMSNorm::load(Weights& ws, const std::string& name, int64_t n, double eps, float offset) {
+  RMSNorm r;
+  r.weight = ws.vector(name, n);
+  r.eps = static_cast<float>(eps);
+  r.offset = offset;
+  return r;
+}
+
+void RMSNorm::forward(const float* x, int64_t rows, float* y, ThreadPool& pool) const {
+  const int64_t n = static_cast<int64_t>(weight.size());
+  kernels::rms_norm(x, rows, n, weight.data(), offset, eps, y, pool);
+}
+
+LayerNorm LayerNorm::load(Weights& ws, const std::string& prefix, int64_t n, double eps) {
+  LayerNorm l;
+  l.weight = ws.vector(prefix + ".weight", n);
+  l.bias = ws.vector(prefix + ".bias", n);
+  l.eps = static_cast<float>(eps);
+  return l;
+}
+
+void LayerNorm::forward(const float* x, int64_t rows, float* y, ThreadPool& pool) const {
+  const int64_t n = static_cast<int64_t>(weight.size());
+  kernels::layer_norm(x, rows, n, weight.data(), bias.empty() ? nullptr : bias.data(), eps, y,
+                      pool);
+}
+
+// ---- MLPs ----------------------------------------------------------------------------------
+
+void GatedMLP::forward(const float* x, int64_t M, float* y, ThreadPool& pool) {
+  float* h = h_.get(static_cast<size_t>(M * inter));
+  float* u = u_.get(static_cast<size_t>(M * inter * (fused ? 2 : 1)));
+  if (fused) {
+    gate_up.forward(x, M, u, pool);  // [M, 2*inter]: gate | up
+    for (int64_t m = 0; m < M; ++m) {
+      const float* g = u + m * 2 * inter;
+      kernels::activate(act, g, h + m * inter, inter);
+      kernels::mul(h + m * inter, g + inter, h + m * inter, inter);
+    }
+  } else {
+    gate.forward(x, M, h, pool);
+    up.forward(x, M, u, pool);
+    kernels::activate(act, h, h, M * inter);
+    kernels::mul(h, u, h, M * inter);
+  }
+  down.forward(h, M, y, pool);
+}
+
+void MLP::forward(const float* x, int64_t M, float* y, ThreadPool& pool) {
+  const int64_t inter = fc.out_features();
+  float* h = h_.get(static_cast<size_t>(M * inter));
+  fc.forward(x, M, h, pool);
+  kernels::activate(act, h, h, M * inter);
+  proj.forward(h, M, y, pool);
+}
+
+void SparseMoE::forward(const float* x, int64_t M, float* y, ThreadPool& pool) {
+  const int64_t E = router.out_features(), H = router.in_features();
+  if (counts.size() != static_cast<size_t>(E)) counts.assign(static_cast<size_t>(E), 0);
+  float* logits = logits_.get(static_cast<size_t>(M * E));
+  router.forward(x, M, logits, pool);
+  kernels::softmax(logits, M, E);  // router probabilities in f32
+  sel_.resize(static_cast<size_t>(M * top_k));
+  selw_.resize(static_cast<size_t>(M * top_k));
+  for (int64_t m = 0; m < M; ++m) {
+    float* p = logits + m * E;
+    float sum = 0;
+    for (int64_t k = 0; k < top_k; ++k) {  // top-k by value, lowest index first on ties
+      int64_t best = -1;
+      for (int64_t e = 0; e < E; ++e) {
+        bool taken = false;
+        for (int64_t j = 0; j < k; ++j) taken |= sel_[m * top_k + j] == e;
+        if (!taken && (best < 0 || p[e] > p[best])) best = e;
+      }
+      sel_[m * top_k + k] = best;
+      selw_[m * top_k + k] = p[best];
+      sum += p[best];
+    }
+    if (normalize)
+      for (int64_t k = 0; k < top_k; ++k) selw_[m * top_k + k] /= sum;
+  }
+  std::fill(y, y + M * H, 0.0f);
+  float* xs = xs_.get(static_cast<size_t>(M * H));
+  float* ys = ys_.get(static_cast<size_t>(M * H));
+  for (int64_t e = 0; e < E; ++e) {  // ascending expert order, as HF's index_add_
+    rows_.clear();
+    roww_.clear();
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t k = 0; k < top_k; ++k)
+        if (sel_[m * top_k + k] == e) {
+          rows_.push_back(m);
+          roww_.push_back(selw_[m * top_k + k]);
+        }
+    if (rows_.empty()) continue;
+    counts[e] += static_cast<int64_t>(rows_.size());
+    const int64_t n = static_cast<int64_t>(rows_.size());
+    for (int64_t i = 0; i < n; ++i) std::memcpy(xs + i * H, x + rows_[i] * H, H * sizeof(float));
+    experts[e].forward(xs, n, ys, pool);
+    for (int64_t i = 0; i < n; ++i) {
+      float* dst = y + rows_[i] * H;
+      const float* src = ys + i * H;
+      for (int64_t j = 0; j < H; ++j) dst[j] += src[j] * roww_[i];
+    }
+  }
+}
+
+// ---- attention -----------------------------------------------------------------------------
+
+void attend(const AttentionSpec& spec, const float* q, int64_t q_stride, const float* k,
+            const float* v, int64_t kv_src_stride, KVCache& cache, int64_t layer, int64_t B,
+            int64_t T, float* out, ThreadPool& pool) {
+  const int64_t kv_dim = spec.n_kv_head * spec.head_dim;
+  if (kv_dim != cache.kv_dim() || B != cache.batch())
+    throw ShapeError(ErrorContext().op("attend"), "KV cache geometry does not match the model");
+  const int64_t S = cache.size(), start = S - T;
+  for (int64_t b = 0; b < B; ++b) {
+    float* kc = cache.k(layer, b);
+    float* vc = cache.v(layer, b);
+    for (int64_t t = 0; t < T; ++t) {
+      std::memcpy(kc + (start + t) * kv_dim, k + (b * T + t) * kv_src_stride, kv_dim * 4);
+      std::memcpy(vc + (start + t) * kv_dim, v + (b * T + t) * kv_src_stride, kv_dim * 4);
+    }
+    kernels::AttentionArgs a;
+    a.q = q + b * T * q_stride;
+    a.q_stride = q_stride;
+    a.k = kc;
+    a.v = vc;
+    a.kv_stride = kv_dim;
+    a.kv_valid = cache.valid(b);
+    a.kv_pos = cache.pos(b);
+    a.out = out + b * T * spec.n_head * spec.head_dim;
+    a.out_stride = spec.n_head * spec.head_dim;
+    a.T = T;
+    a.S = S;
+    a.q_start = start;
+    a.n_head = spec.n_head;
+    a.n_kv_head = spec.n_kv_head;
+    a.head_dim = spec.head_dim;
+    a.scale = spec.scale;
+    a.window = spec.window;
+    a.alibi_slopes = spec.alibi_slopes;
+    kernels::attention(a, pool);
+  }
+}
+
+void SelfAttention::forward(const float* x, int64_t B, int64_t T, const float* cos,
+                            const float* sin, int64_t rot_dim, KVCache& cache, int64_t layer,
+                            float* out, ThreadPool& pool) {
+  const int64_t M = B * T;
+  const int64_t qd = spec.n_head * spec.head_dim, kvd = spec.n_kv_head * spec.head_dim;
+  float *q, *k, *v;
+  int64_t q_stride, kv_stride;
+  if (fused) {
+    float* qkv = qkv_.get(static_cast<size_t>(M * (qd + 2 * kvd)));
+    qkv_proj.forward(x, M, qkv, pool);  // [M, q | k | v]
+    q = qkv;
+    k = qkv + qd;
+    v = qkv + qd + kvd;
+    q_stride = kv_stride = qd + 2 * kvd;
+  } else {
+    float* qb = q_.get(static_cast<size_t>(M * qd));
+    float* kb = k_.get(static_cast<size_t>(M * kvd));
+    float* vb = v_.get(static_cast<size_t>(M * kvd));
+    q_proj.forward(x, M, qb, pool);
+    k_proj.forward(x, M, kb, pool);
+    v_proj.forward(x, M, vb, pool);
+    q = qb;
+    k = kb;
+    v = vb;
+    q_stride = qd;
+    kv_stride = kvd;
+  }
+  if (rot_dim > 0) {
+    kernels::rope(q, M, q_stride, spec.n_head, spec.head_dim, rot_dim, cos, sin);
+    kernels::rope(k, M, kv_stride, spec.n_kv_head, spec.head_dim, rot_dim, cos,
+                  sin);
+  }
+  float* a = a_.get(static_cast<size_t>(M * qd));
+  attend(spec, q, q_stride, k, v, kv_stride, cache, layer, B, T, a, pool);
+  o_proj.forward(a, M, out, pool);
+}
+
+std::vector<float> alibi_slopes(int64_t n_head) {
+  // build_alibi_tensor (BLOOM/Falcon): slopes for the closest power of two, then the odd powers
+  // of the next base for the remaining heads; HF multiplies with slopes cast to bf16.
+  const int64_t p2 = int64_t{1} << static_cast<int>(std::floor(std::log2(static_cast<double>(n_head))));
+  std::vector<float> s;
+  const float base = static_cast<float>(std::pow(2.0, -std::pow(2.0, -(std::log2(static_cast<double>(p2)) - 3))));
+  for (int64_t i = 1; i <= p2; ++i) s.push_back(std::pow(base, static_cast<float>(i)));
+  if (p2 != n_head) {
+    const float extra = static_cast<float>(
+        std::pow(2.0, -std::pow(2.0, -(std::log2(static_cast<double>(2 * p2)) - 3))));
+    const int64_t rem = std::min(p2, n_head - p2);
+    for (int64_t i = 1; i < 1 + 2 * rem; i += 2) s.push_back(std::pow(extra, static_cast<float>(i)));
+  }
+  for (auto& x : s) x = bf16_to_f32(f32_to_bf16(x));
+  return s;
+}
+
+}  // namespace ohm::nn
