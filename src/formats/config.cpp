@@ -51,6 +51,21 @@ RopeScaling parse_rope(const JsonReader& r) {
   return s;
 }
 
+// rope_theta, rope_scaling and partial_rotary_factor, from the top level (transformers 4) or
+// from `rope_parameters` (transformers 5).
+void parse_rope_settings(const JsonReader& r, double default_theta, DecoderConfig& c) {
+  c.partial_rotary_factor = r.get_double("partial_rotary_factor", 1.0);
+  c.rope_theta = r.get_double("rope_theta", default_theta);
+  if (auto rp = r.object("rope_parameters")) {
+    c.rope_theta = rp->get_double("rope_theta", c.rope_theta);
+    if (rp->get_string("rope_type", rp->get_string("type", "default")) != "default")
+      c.rope_scaling = parse_rope(*rp);
+    if (rp->has("partial_rotary_factor"))
+      c.partial_rotary_factor = rp->get_double("partial_rotary_factor", 1.0);
+  }
+  if (auto rs = r.object("rope_scaling")) c.rope_scaling = parse_rope(*rs);
+}
+
 // Reads the fields shared by the LLaMA-like configs (HF names), applying `d`.
 void parse_common(const JsonReader& r, const Defaults& d, DecoderConfig& c) {
   c.architectures = r.opt_string_list("architectures").value_or(std::vector<std::string>{});
@@ -74,17 +89,7 @@ void parse_common(const JsonReader& r, const Defaults& d, DecoderConfig& c) {
   c.sliding_window = r.raw().contains("sliding_window") ? r.opt_int("sliding_window")
                                                           : d.sliding_window;
   c.torch_dtype = r.opt_string("torch_dtype").value_or(r.get_string("dtype", ""));
-  c.partial_rotary_factor = r.get_double("partial_rotary_factor", 1.0);
-  // transformers 5 moved rope_theta/rope_scaling into `rope_parameters`.
-  c.rope_theta = r.get_double("rope_theta", d.rope_theta);
-  if (auto rp = r.object("rope_parameters")) {
-    c.rope_theta = rp->get_double("rope_theta", c.rope_theta);
-    if (rp->get_string("rope_type", rp->get_string("type", "default")) != "default")
-      c.rope_scaling = parse_rope(*rp);
-    if (rp->has("partial_rotary_factor"))
-      c.partial_rotary_factor = rp->get_double("partial_rotary_factor", 1.0);
-  }
-  if (auto rs = r.object("rope_scaling")) c.rope_scaling = parse_rope(*rs);
+  parse_rope_settings(r, d.rope_theta, c);
   c.head_dim = r.opt_int("head_dim").value_or(
       c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0);
 }
@@ -204,8 +209,7 @@ FalconConfig parse_falcon(const JsonReader& r) {
   // else 1 (multi-query).
   c.num_key_value_heads = (c.new_decoder_architecture || !c.multi_query) ? n_kv : 1;
   c.max_position_embeddings = r.get_int("max_position_embeddings", 2048);
-  c.rope_theta = r.get_double("rope_theta", 10000.0);
-  if (auto rs = r.object("rope_scaling")) c.rope_scaling = parse_rope(*rs);
+  parse_rope_settings(r, 10000.0, c);
   c.hidden_act = r.get_string("activation", "gelu");
   c.ffn_hidden_size = r.get_int("ffn_hidden_size", 4 * c.hidden_size);
   c.intermediate_size = c.ffn_hidden_size;

@@ -55,4 +55,30 @@ void KVCache::truncate(int64_t new_size) {
   size_ = new_size;
 }
 
+void KVCache::reorder(const std::vector<int64_t>& src_rows) {
+  if (static_cast<int64_t>(src_rows.size()) != batch_)
+    throw InvalidArgument(ErrorContext().op("KVCache::reorder"),
+                          "expected one source row per cache row");
+  for (int64_t r : src_rows)
+    if (r < 0 || r >= batch_)
+      throw InvalidArgument(ErrorContext().op("KVCache::reorder"), "source row out of range");
+  bool identity = true;
+  for (int64_t b = 0; b < batch_; ++b) identity &= src_rows[b] == b;
+  if (identity || size_ == 0) return;
+  auto permute = [&](auto& vec, int64_t per_slot) {
+    using T = typename std::decay_t<decltype(vec)>::value_type;
+    const size_t row = static_cast<size_t>(capacity_ * per_slot);
+    const size_t used = static_cast<size_t>(size_ * per_slot);
+    std::vector<T> old(vec.begin(), vec.begin() + static_cast<std::ptrdiff_t>(batch_ * row));
+    for (int64_t b = 0; b < batch_; ++b)
+      std::memcpy(vec.data() + b * row, old.data() + src_rows[b] * row, used * sizeof(T));
+  };
+  for (int64_t l = 0; l < n_layer_; ++l) {
+    permute(k_[l], kv_dim_);
+    permute(v_[l], kv_dim_);
+  }
+  permute(valid_, 1);
+  permute(pos_, 1);
+}
+
 }  // namespace ohm::nn

@@ -65,6 +65,10 @@ TEST(Config, PerArchDefaults) {
            {"new_decoder_architecture", true}, {"num_kv_heads", 2}},
       "c"));
   EXPECT_EQ(f40.num_key_value_heads, 2);
+  auto f5 = std::get<FalconConfig>(parse_model_config(
+      json{{"model_type", "falcon"}, {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 5e5}}}},
+      "c"));
+  EXPECT_DOUBLE_EQ(f5.rope_theta, 5e5);
   auto p3 = std::get<Phi3Config>(parse_model_config(
       json{{"model_type", "phi3"},
            {"rope_scaling",

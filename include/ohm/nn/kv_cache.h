@@ -28,6 +28,9 @@ class KVCache {
   // Drops the last n slots (e.g. to undo a step).
   void truncate(int64_t new_size);
   void reset() { size_ = 0; }
+  // Beam search: row b takes the contents of row src_rows[b] (rows may repeat). O(batch *
+  // size * kv_dim) copies through one scratch buffer.
+  void reorder(const std::vector<int64_t>& src_rows);
 
   float* k(int64_t layer, int64_t b) { return k_[layer].data() + b * capacity_ * kv_dim_; }
   float* v(int64_t layer, int64_t b) { return v_[layer].data() + b * capacity_ * kv_dim_; }

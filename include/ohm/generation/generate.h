@@ -1,0 +1,75 @@
+// generate() with transformers' GenerationMixin semantics: greedy, multinomial sampling and
+// beam search over a CausalLM with its KV cache, driven by a GenerationConfig (defaults from
+// generation_config.json, overridden field by field by the caller).
+//
+//   auto model = ohm::AutoModelForCausalLM::from_pretrained(dir);
+//   ohm::generation::GenerateOptions opt;
+//   opt.config = ohm::load_generation_config(dir + "/generation_config.json");
+//   opt.config.max_new_tokens = 32;
+//   auto out = ohm::generation::generate(*model, {prompt_ids}, opt);
+//   out.sequences[0]   // prompt + generated ids
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ohm/formats/config.h"
+
+namespace ohm {
+class CausalLM;
+}
+
+namespace ohm::generation {
+
+struct GenerateOptions {
+  GenerationConfig config;
+  // Seed of the sampling RNG (std::mt19937_64); nullopt: config.seed, else 0. Sampling is
+  // reproducible run to run for a given seed.
+  std::optional<uint64_t> seed;
+  // Called for every generated token of every returned sequence (not for beam search, whose
+  // tokens are only final at the end). Return false to stop generating (cancellation).
+  std::function<bool(int64_t sequence, int64_t token)> on_token;
+  // Checked before every step; set it from another thread to cancel.
+  const std::atomic<bool>* cancel = nullptr;
+  // Stop criterion on one sequence's generated ids (e.g. stop strings, which need a
+  // tokenizer: see stop_strings_criterion). Return true to finish that sequence.
+  std::function<bool(const std::vector<int64_t>& generated)> stop;
+  // Keep the processed scores of every step (vocab floats per step and sequence).
+  bool output_scores = false;
+};
+
+enum class FinishReason { Eos, Length, Stop, Cancelled };
+const char* to_string(FinishReason r);
+
+struct GenerateOutput {
+  // One entry per returned sequence: num_return_sequences per prompt, in prompt order.
+  std::vector<std::vector<int64_t>> sequences;   // prompt (unpadded) + generated
+  std::vector<int64_t> prompt_lengths;
+  std::vector<FinishReason> finish_reasons;
+  // Log-probability (log_softmax of the processed scores) of each generated token.
+  std::vector<std::vector<float>> token_logprobs;
+  // Beam search: the final sequence scores (sum of log-probs / generated_len^length_penalty).
+  std::vector<float> sequences_scores;
+  // output_scores: [sequence][step][vocab] processed scores (for beams: the beam's step scores).
+  std::vector<std::vector<std::vector<float>>> scores;
+  // Timings.
+  double prefill_seconds = 0, decode_seconds = 0;
+  int64_t prompt_tokens = 0, generated_tokens = 0;
+};
+
+// Runs generation for a batch of prompts (left-padded internally). Throws InvalidArgument for
+// inconsistent settings (e.g. greedy with num_return_sequences > 1, as transformers does).
+GenerateOutput generate(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+                        const GenerateOptions& opt);
+
+// A stop criterion for stop strings: `decode` turns generated ids into text; the sequence
+// stops when one of `stops` ends within its last token (transformers' StopStringCriteria).
+std::function<bool(const std::vector<int64_t>&)> stop_strings_criterion(
+    std::vector<std::string> stops,
+    std::function<std::string(const std::vector<int64_t>&)> decode);
+
+}  // namespace ohm::generation

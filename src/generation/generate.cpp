@@ -1,0 +1,420 @@
+// generate(): greedy / sampling / beam search, mirroring transformers' GenerationMixin
+// (_sample and the vectorised _beam_search of transformers 5.x) step for step.
+#include "ohm/generation/generate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <random>
+
+#include "ohm/core/error.h"
+#include "ohm/generation/logits_process.h"
+#include "ohm/models/causal_lm.h"
+
+namespace ohm::generation {
+
+const char* to_string(FinishReason r) {
+  switch (r) {
+    case FinishReason::Eos: return "eos";
+    case FinishReason::Length: return "length";
+    case FinishReason::Stop: return "stop";
+    case FinishReason::Cancelled: return "cancelled";
+  }
+  return "?";
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+bool contains(const std::vector<int64_t>& v, int64_t x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// Rows of a left-padded batch: ids, attention mask and HF generate's position ids
+// (cumsum(mask) - 1, padded slots at 1).
+struct Batch {
+  int64_t B = 0, T = 0;
+  Tensor ids, mask, pos;
+};
+
+Batch left_pad(const std::vector<const std::vector<int64_t>*>& rows, int64_t pad) {
+  Batch b;
+  b.B = static_cast<int64_t>(rows.size());
+  for (const auto* r : rows) b.T = std::max<int64_t>(b.T, static_cast<int64_t>(r->size()));
+  b.ids = Tensor::empty(DType::I64, {b.B, b.T});
+  b.mask = Tensor::empty(DType::I64, {b.B, b.T});
+  b.pos = Tensor::empty(DType::I64, {b.B, b.T});
+  auto* ids = b.ids.mutable_data<int64_t>();
+  auto* mask = b.mask.mutable_data<int64_t>();
+  auto* pos = b.pos.mutable_data<int64_t>();
+  for (int64_t i = 0; i < b.B; ++i) {
+    const auto& r = *rows[static_cast<size_t>(i)];
+    const int64_t off = b.T - static_cast<int64_t>(r.size());
+    for (int64_t t = 0; t < b.T; ++t) {
+      const bool valid = t >= off;
+      ids[i * b.T + t] = valid ? r[static_cast<size_t>(t - off)] : pad;
+      mask[i * b.T + t] = valid ? 1 : 0;
+      pos[i * b.T + t] = valid ? t - off : 1;
+    }
+  }
+  return b;
+}
+
+// One decoding step's inputs: [B, 1] ids, ones mask, positions.
+void step_inputs(const std::vector<int64_t>& tokens, const std::vector<int64_t>& positions,
+                 Tensor& ids, Tensor& mask, Tensor& pos) {
+  const int64_t B = static_cast<int64_t>(tokens.size());
+  if (!ids.defined() || ids.dim(0) != B) {
+    ids = Tensor::empty(DType::I64, {B, 1});
+    mask = Tensor::empty(DType::I64, {B, 1});
+    pos = Tensor::empty(DType::I64, {B, 1});
+  }
+  for (int64_t i = 0; i < B; ++i) {
+    ids.mutable_data<int64_t>()[i] = tokens[static_cast<size_t>(i)];
+    mask.mutable_data<int64_t>()[i] = 1;
+    pos.mutable_data<int64_t>()[i] = positions[static_cast<size_t>(i)];
+  }
+}
+
+int64_t resolve_max_length(const GenerationConfig& g, int64_t prompt_len) {
+  const int64_t max_len = g.max_new_tokens ? prompt_len + *g.max_new_tokens : g.max_length;
+  return std::max(max_len, prompt_len + 1);  // transformers always generates at least one token
+}
+
+void validate(const CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+              const GenerationConfig& g) {
+  if (prompts.empty()) throw InvalidArgument("generate: no prompts");
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    if (prompts[i].empty())
+      throw InvalidArgument(ErrorContext().note("prompt", std::to_string(i)),
+                            "generate: empty prompt (add a BOS token)");
+    for (int64_t t : prompts[i])
+      if (t < 0 || t >= model.vocab_size())
+        throw InvalidArgument(ErrorContext().note("prompt", std::to_string(i)),
+                              "token id " + std::to_string(t) + " outside the vocabulary (" +
+                                  std::to_string(model.vocab_size()) + ")");
+  }
+  if (g.max_new_tokens && *g.max_new_tokens < 0)
+    throw InvalidArgument(ErrorContext().key("max_new_tokens"), "must be >= 0");
+  if (g.num_return_sequences > 1 && !g.do_sample && g.num_beams == 1)
+    throw InvalidArgument(ErrorContext().key("num_return_sequences"),
+                          "greedy search returns one sequence per prompt; set do_sample or "
+                          "num_beams");
+  if (g.num_beams > 1 && g.num_return_sequences > g.num_beams)
+    throw InvalidArgument(ErrorContext().key("num_return_sequences"),
+                          "must be <= num_beams");
+}
+
+int64_t pad_id(const GenerationConfig& g) {
+  if (g.pad_token_id) return *g.pad_token_id;
+  if (!g.eos_token_id.empty()) return g.eos_token_id[0];
+  return 0;
+}
+
+// ---- greedy and sampling --------------------------------------------------------------------
+
+GenerateOutput sample_or_greedy(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+                                const GenerateOptions& opt) {
+  const GenerationConfig& g = opt.config;
+  const auto procs = build_logits_processors(g);
+  std::mt19937_64 rng(opt.seed.value_or(g.seed.value_or(0)));
+
+  std::vector<const std::vector<int64_t>*> rows;
+  for (const auto& p : prompts)
+    for (int64_t r = 0; r < g.num_return_sequences; ++r) rows.push_back(&p);
+  const int64_t pad = pad_id(g);
+  Batch batch = left_pad(rows, pad);
+  const int64_t B = batch.B;
+  const int64_t max_length = resolve_max_length(g, batch.T);
+
+  GenerateOutput out;
+  out.sequences.resize(static_cast<size_t>(B));
+  out.prompt_lengths.resize(static_cast<size_t>(B));
+  out.finish_reasons.assign(static_cast<size_t>(B), FinishReason::Length);
+  out.token_logprobs.resize(static_cast<size_t>(B));
+  if (opt.output_scores) out.scores.resize(static_cast<size_t>(B));
+  std::vector<std::vector<int64_t>> generated(static_cast<size_t>(B));
+  for (int64_t i = 0; i < B; ++i) {
+    out.sequences[i] = *rows[static_cast<size_t>(i)];
+    out.prompt_lengths[i] = static_cast<int64_t>(rows[static_cast<size_t>(i)]->size());
+    out.prompt_tokens += out.prompt_lengths[i];
+  }
+
+  nn::KVCache cache = model.make_cache(B, max_length);
+  auto t0 = Clock::now();
+  Tensor logits = model.forward(batch.ids, batch.mask, batch.pos, cache, /*last_only=*/true);
+  out.prefill_seconds = seconds_since(t0);
+  t0 = Clock::now();
+
+  const int64_t V = model.vocab_size();
+  std::vector<char> done(static_cast<size_t>(B), 0);
+  std::vector<int64_t> tokens(static_cast<size_t>(B));
+  std::vector<float> scores(static_cast<size_t>(V));
+  Tensor ids, mask, pos;
+  bool cancelled = false;
+  for (int64_t cur_len = batch.T; cur_len < max_length; ++cur_len) {
+    if (opt.cancel && opt.cancel->load()) cancelled = true;
+    for (int64_t i = 0; i < B && !cancelled; ++i) {
+      if (done[i]) {
+        tokens[i] = pad;
+        continue;
+      }
+      const float* row = logits.data<float>() + i * V;  // [B, 1, V]
+      std::copy(row, row + V, scores.begin());
+      procs.apply(out.sequences[i], out.prompt_lengths[i], scores);
+      const int64_t tok = g.do_sample ? sample_token(scores, rng) : argmax(scores);
+      std::vector<float> lp(scores);
+      log_softmax(lp);
+      out.token_logprobs[i].push_back(lp[static_cast<size_t>(tok)]);
+      if (opt.output_scores) out.scores[i].push_back(scores);
+      tokens[i] = tok;
+      out.sequences[i].push_back(tok);
+      generated[i].push_back(tok);
+      ++out.generated_tokens;
+      if (contains(g.eos_token_id, tok)) {
+        done[i] = 1;
+        out.finish_reasons[i] = FinishReason::Eos;
+      } else if (opt.stop && opt.stop(generated[i])) {
+        done[i] = 1;
+        out.finish_reasons[i] = FinishReason::Stop;
+      }
+      if (opt.on_token && !opt.on_token(i, tok)) cancelled = true;
+    }
+    if (cancelled) {
+      for (int64_t i = 0; i < B; ++i)
+        if (!done[i]) out.finish_reasons[i] = FinishReason::Cancelled;
+      break;
+    }
+    if (std::all_of(done.begin(), done.end(), [](char d) { return d != 0; })) break;
+    if (cur_len + 1 >= max_length) break;
+    // The token generated at cur_len sits at position prompt_len + (cur_len - T).
+    std::vector<int64_t> positions(static_cast<size_t>(B));
+    for (int64_t i = 0; i < B; ++i) positions[i] = out.prompt_lengths[i] + cur_len - batch.T;
+    step_inputs(tokens, positions, ids, mask, pos);
+    logits = model.forward(ids, mask, pos, cache, /*last_only=*/true);
+  }
+  out.decode_seconds = seconds_since(t0);
+  return out;
+}
+
+// ---- beam search (transformers 5 _beam_search) ------------------------------------------------
+
+struct Beam {
+  std::vector<int64_t> tokens;   // generated so far
+  std::vector<float> logprobs;   // per generated token
+  float score = 0;               // running sum of log-probs, or the finished normalised score
+  bool finished = false;
+};
+
+GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+                           const GenerateOptions& opt) {
+  const GenerationConfig& g = opt.config;
+  const int64_t nb = g.num_beams;
+  const auto procs = build_logits_processors(g);
+  std::mt19937_64 rng(opt.seed.value_or(g.seed.value_or(0)));
+  constexpr float kBig = 1.0e9f;
+
+  std::vector<const std::vector<int64_t>*> rows;
+  for (const auto& p : prompts)
+    for (int64_t k = 0; k < nb; ++k) rows.push_back(&p);
+  const int64_t pad = pad_id(g);
+  Batch batch = left_pad(rows, pad);
+  const int64_t n_items = static_cast<int64_t>(prompts.size());
+  const int64_t prompt_len = batch.T;  // decoder_prompt_len
+  const int64_t max_length = resolve_max_length(g, prompt_len);
+  const int64_t n_eos = static_cast<int64_t>(g.eos_token_id.size());
+  const int64_t keep = std::max<int64_t>(2, 1 + n_eos) * nb;
+  const double lp_pen = g.length_penalty;
+  const bool early_true = g.early_stopping == "true";
+  const bool early_never = g.early_stopping == "never";
+
+  std::vector<std::vector<Beam>> running(static_cast<size_t>(n_items), std::vector<Beam>(nb));
+  std::vector<std::vector<Beam>> finished(static_cast<size_t>(n_items), std::vector<Beam>(nb));
+  for (auto& item : running)
+    for (int64_t k = 1; k < nb; ++k) item[k].score = -kBig;
+  for (auto& item : finished)
+    for (auto& b : item) b.score = -kBig;
+  std::vector<char> unsatisfied(static_cast<size_t>(n_items), 1);
+
+  GenerateOutput out;
+  nn::KVCache cache = model.make_cache(n_items * nb, max_length);
+  auto t0 = Clock::now();
+  Tensor logits = model.forward(batch.ids, batch.mask, batch.pos, cache, /*last_only=*/true);
+  out.prefill_seconds = seconds_since(t0);
+  t0 = Clock::now();
+  const int64_t V = model.vocab_size();
+  std::vector<float> lp(static_cast<size_t>(nb * V));
+  Tensor ids, mask, pos;
+
+  for (int64_t cur_len = prompt_len;; ++cur_len) {
+    if (opt.cancel && opt.cancel->load()) break;
+    bool all_candidates_stop = true;
+    std::vector<int64_t> src_rows(static_cast<size_t>(n_items * nb));
+    std::vector<int64_t> next_tokens(static_cast<size_t>(n_items * nb));
+    for (int64_t it = 0; it < n_items; ++it) {
+      auto& run = running[it];
+      const auto& prompt = prompts[static_cast<size_t>(it)];
+      // log_softmax -> processors -> + running score, for each beam.
+      for (int64_t k = 0; k < nb; ++k) {
+        std::span<float> row(lp.data() + k * V, static_cast<size_t>(V));
+        const float* src = logits.data<float>() + (it * nb + k) * V;
+        std::copy(src, src + V, row.begin());
+        log_softmax(row);
+        std::vector<int64_t> seq(prompt);
+        seq.insert(seq.end(), run[k].tokens.begin(), run[k].tokens.end());
+        procs.apply(seq, static_cast<int64_t>(prompt.size()), row);
+      }
+      // Top `keep` continuations over (beam, token) of log_prob + running score.
+      std::vector<int64_t> cand(static_cast<size_t>(keep));
+      std::vector<float> acc(static_cast<size_t>(nb * V));
+      for (int64_t k = 0; k < nb; ++k)
+        for (int64_t v = 0; v < V; ++v) acc[k * V + v] = lp[k * V + v] + run[k].score;
+      if (g.do_sample) {
+        for (int64_t j = 0; j < keep; ++j) {
+          const int64_t pick = sample_token(acc, rng);
+          cand[j] = pick;
+          acc[pick] = -std::numeric_limits<float>::infinity();  // without replacement
+        }
+        for (int64_t k = 0; k < nb; ++k)
+          for (int64_t v = 0; v < V; ++v) acc[k * V + v] = lp[k * V + v] + run[k].score;
+        std::stable_sort(cand.begin(), cand.end(),
+                         [&](int64_t a, int64_t b) { return acc[a] > acc[b]; });
+      } else {
+        std::vector<int64_t> idx(acc.size());
+        std::iota(idx.begin(), idx.end(), 0);
+        std::partial_sort(idx.begin(), idx.begin() + keep, idx.end(), [&](int64_t a, int64_t b) {
+          return acc[a] > acc[b] || (acc[a] == acc[b] && a < b);
+        });
+        std::copy(idx.begin(), idx.begin() + keep, cand.begin());
+      }
+      // Candidate beams and whether they hit a stopping criterion.
+      std::vector<Beam> cb(static_cast<size_t>(keep));
+      std::vector<int64_t> cb_src(static_cast<size_t>(keep));
+      std::vector<char> hits(static_cast<size_t>(keep));
+      for (int64_t j = 0; j < keep; ++j) {
+        const int64_t k = cand[j] / V, tok = cand[j] % V;
+        cb_src[j] = k;
+        cb[j] = run[k];
+        cb[j].tokens.push_back(tok);
+        cb[j].logprobs.push_back(lp[cand[j]]);
+        cb[j].score = acc[cand[j]];
+        hits[j] = contains(g.eos_token_id, tok) || cur_len + 1 >= max_length ||
+                  (opt.stop && opt.stop(cb[j].tokens));
+        if (!hits[j]) all_candidates_stop = false;
+      }
+      // Next running beams: best `nb` candidates that did not stop.
+      std::vector<int64_t> order(static_cast<size_t>(keep));
+      std::iota(order.begin(), order.end(), 0);
+      auto run_score = [&](int64_t j) { return cb[j].score + (hits[j] ? -kBig : 0.0f); };
+      std::stable_sort(order.begin(), order.end(),
+                       [&](int64_t a, int64_t b) { return run_score(a) > run_score(b); });
+      std::vector<Beam> next_run(static_cast<size_t>(nb));
+      for (int64_t k = 0; k < nb; ++k) {
+        next_run[k] = cb[order[k]];
+        next_run[k].score = run_score(order[k]);
+        src_rows[it * nb + k] = it * nb + cb_src[order[k]];
+        next_tokens[it * nb + k] = next_run[k].tokens.back();
+      }
+      // Finished beams: merge the old ones with the top-`nb` candidates that just stopped.
+      auto& fin = finished[it];
+      const bool full = std::all_of(fin.begin(), fin.end(), [](const Beam& b) { return b.finished; });
+      const float denom = static_cast<float>(std::pow(cur_len + 1 - prompt_len, lp_pen));
+      std::vector<Beam> merged(fin);
+      for (int64_t j = 0; j < keep; ++j) {
+        Beam b = cb[j];
+        const bool just_finished = hits[j] && j < nb;
+        b.score = cb[j].score / denom;
+        if (full && early_true) b.score += -kBig;
+        if (!unsatisfied[it]) b.score += -kBig;
+        if (!just_finished) b.score += -kBig;
+        b.finished = just_finished;
+        merged.push_back(std::move(b));
+      }
+      std::stable_sort(merged.begin(), merged.end(),
+                       [](const Beam& a, const Beam& b) { return a.score > b.score; });
+      merged.resize(static_cast<size_t>(nb));
+      fin = std::move(merged);
+      run = std::move(next_run);
+    }
+    out.generated_tokens += n_items * nb;
+    // Early-stop heuristic, then the loop condition.
+    const int64_t next_len = cur_len + 1;
+    for (int64_t it = 0; it < n_items; ++it) {
+      const int64_t best_len =
+          early_never && lp_pen > 0.0 ? max_length - prompt_len : next_len - prompt_len;
+      const float best_possible =
+          running[it][0].score / static_cast<float>(std::pow(best_len, lp_pen));
+      float worst = std::numeric_limits<float>::infinity();
+      for (const auto& b : finished[it]) worst = std::min(worst, b.score);
+      bool any = false;
+      for (const auto& b : finished[it]) any |= best_possible > (b.finished ? worst : -kBig);
+      unsatisfied[it] = unsatisfied[it] && any;
+    }
+    const bool improvement = std::any_of(unsatisfied.begin(), unsatisfied.end(),
+                                         [](char u) { return u != 0; });
+    bool all_finished = true;
+    for (const auto& item : finished)
+      for (const auto& b : item) all_finished &= b.finished;
+    if (!improvement || (all_finished && early_true) || all_candidates_stop) break;
+    // Reorder the cache rows to follow the surviving beams and feed their last tokens.
+    cache.reorder(src_rows);
+    std::vector<int64_t> positions(static_cast<size_t>(n_items * nb));
+    for (int64_t r = 0; r < n_items * nb; ++r)
+      positions[r] = static_cast<int64_t>(prompts[static_cast<size_t>(r / nb)].size()) + cur_len -
+                     prompt_len;
+    step_inputs(next_tokens, positions, ids, mask, pos);
+    logits = model.forward(ids, mask, pos, cache, /*last_only=*/true);
+  }
+  out.decode_seconds = seconds_since(t0);
+
+  for (int64_t it = 0; it < n_items; ++it) {
+    const auto& prompt = prompts[static_cast<size_t>(it)];
+    for (int64_t k = 0; k < g.num_return_sequences; ++k) {
+      const Beam& b = finished[it][k];
+      std::vector<int64_t> seq(prompt);
+      seq.insert(seq.end(), b.tokens.begin(), b.tokens.end());
+      out.sequences.push_back(std::move(seq));
+      out.prompt_lengths.push_back(static_cast<int64_t>(prompt.size()));
+      out.sequences_scores.push_back(b.score);
+      out.token_logprobs.push_back(b.logprobs);
+      const bool eos = !b.tokens.empty() && contains(g.eos_token_id, b.tokens.back());
+      out.finish_reasons.push_back(eos ? FinishReason::Eos : FinishReason::Length);
+    }
+    out.prompt_tokens += static_cast<int64_t>(prompt.size());
+  }
+  return out;
+}
+
+}  // namespace
+
+GenerateOutput generate(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+                        const GenerateOptions& opt) {
+  validate(model, prompts, opt.config);
+  if (opt.config.num_beams > 1) return beam_search(model, prompts, opt);
+  return sample_or_greedy(model, prompts, opt);
+}
+
+std::function<bool(const std::vector<int64_t>&)> stop_strings_criterion(
+    std::vector<std::string> stops, std::function<std::string(const std::vector<int64_t>&)> decode) {
+  return [stops = std::move(stops), decode = std::move(decode)](const std::vector<int64_t>& gen) {
+    if (gen.empty() || stops.empty()) return false;
+    const std::string text = decode(gen);
+    const std::string prev = decode(std::vector<int64_t>(gen.begin(), gen.end() - 1));
+    for (const auto& s : stops) {
+      if (s.empty()) continue;
+      // The stop string must end inside the last token: an occurrence starting at or after
+      // prev.size() + 1 - s.size() does.
+      const size_t from = prev.size() + 1 > s.size() ? prev.size() + 1 - s.size() : 0;
+      if (text.find(s, from) != std::string::npos) return true;
+    }
+    return false;
+  };
+}
+
+}  // namespace ohm::generation
