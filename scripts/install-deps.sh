@@ -6,7 +6,10 @@ pkgs=(
   cmake ninja-build g++ clang libclang-rt-14-dev   # toolchain (clang for the libFuzzer targets)
   nlohmann-json3-dev libcli11-dev                  # JSON, command line
   libonig-dev libutf8proc-dev                      # tokenizers: regex (as HF tokenizers), Unicode normalization
+  zlib1g-dev liblzma-dev pkg-config                # tokenizers: .gz/.xz tokenizer.json
   libgtest-dev libgmock-dev libbenchmark-dev       # tests, micro-benchmarks
+  libcpp-httplib-dev libsqlite3-dev libssl-dev libyaml-dev  # hub: HTTP server, metadata, sha256, model cards
+  python3 python3-venv                             # hub: official-client test (scripts/hub-client-venv.sh)
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,159 @@
+// AutoTokenizer: tokenizer.json (or tokenizer.model / .gguf) plus tokenizer_config.json, applied
+// the way transformers' fast tokenizers (TokenizersBackend) apply them.
+#include <filesystem>
+
+#include "ohm/formats/json_reader.h"
+#include "ohm/formats/model_source.h"
+#include "internal.h"
+
+namespace ohm::tokenizers {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::optional<std::string> token_string(const json& cfg, const char* key) {
+  const json* v = jget(cfg, key);
+  if (!v) return std::nullopt;
+  if (v->is_string()) return v->get<std::string>();
+  if (v->is_object() && v->contains("content") && (*v)["content"].is_string()) return (*v)["content"].get<std::string>();
+  return std::nullopt;
+}
+
+std::string find_tokenizer_file(const fs::path& dir) {
+  for (const char* f : {"tokenizer.json", "tokenizer.json.gz", "tokenizer.json.xz"})
+    if (fs::exists(dir / f)) return (dir / f).string();
+  return {};
+}
+
+}  // namespace
+
+AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
+  AutoTokenizer at;
+  fs::path p(arg);
+  fs::path dir;
+  std::string ext = p.extension().string();
+  if (fs::is_regular_file(p) && ext == ".gguf") {
+    at.tok_ = Tokenizer::from_gguf(arg);
+    return at;
+  }
+  if (fs::is_regular_file(p)) {
+    if (ext == ".model") at.tok_ = Tokenizer::from_sentencepiece(arg);
+    else at.tok_ = Tokenizer::from_file(arg);
+    dir = p.parent_path();
+  } else {
+    ModelSource src = resolve_model(arg);
+    if (src.kind == SourceKind::GgufFile) {
+      at.tok_ = Tokenizer::from_gguf(src.path);
+      return at;
+    }
+    dir = src.kind == SourceKind::Directory ? fs::path(src.path) : fs::path(src.path).parent_path();
+    std::string tj = find_tokenizer_file(dir);
+    if (!tj.empty()) at.tok_ = Tokenizer::from_file(tj);
+    else if (fs::exists(dir / "tokenizer.model")) at.tok_ = Tokenizer::from_sentencepiece((dir / "tokenizer.model").string());
+    else throw NotFoundError(ErrorContext().file(dir.string()), "no tokenizer.json or tokenizer.model");
+  }
+  fs::path cfgp = dir / "tokenizer_config.json";
+  if (!fs::exists(cfgp)) return at;
+  json cfg = read_json_file(cfgp.string());
+  JsonCtx c{cfgp.string(), ""};
+  at.bos_ = token_string(cfg, "bos_token");
+  at.eos_ = token_string(cfg, "eos_token");
+  at.pad_ = token_string(cfg, "pad_token");
+  at.unk_ = token_string(cfg, "unk_token");
+  if (const json* m = jget(cfg, "model_max_length"); m && m->is_number()) {
+    double v = m->get<double>();
+    if (v > 0 && v < 1e18) at.model_max_length_ = static_cast<size_t>(v);
+  }
+  at.cleanup_ = jbool_or(cfg, "clean_up_tokenization_spaces", false, c);
+  if (const json* ct = jget(cfg, "chat_template")) at.chat_template_json_ = ct->dump();
+  // Added tokens declared only in the config.
+  Pipeline& pl = at.tok_.pipeline();
+  if (const json* dec = jget(cfg, "added_tokens_decoder"); dec && dec->is_object()) {
+    bool changed = false;
+    for (auto it = dec->begin(); it != dec->end(); ++it) {
+      int32_t id = std::stoi(it.key());
+      if (pl.id_to_token(id) && pl.token_to_id(jstring(it.value(), "content", c.at("added_tokens_decoder"))) == id)
+        continue;
+      AddedToken a;
+      a.id = id;
+      a.content = jstring(it.value(), "content", c.at("added_tokens_decoder"));
+      a.special = jbool_or(it.value(), "special", false, c);
+      a.normalized = jbool_or(it.value(), "normalized", !a.special, c);
+      a.lstrip = jbool_or(it.value(), "lstrip", false, c);
+      a.rstrip = jbool_or(it.value(), "rstrip", false, c);
+      a.single_word = jbool_or(it.value(), "single_word", false, c);
+      pl.added.push_back(a);
+      changed = true;
+    }
+    if (changed) pl.finish_added_tokens();
+  }
+  // transformers 5 maps tokenizer_class to a tokenizer that rebuilds parts of the pipeline:
+  // LlamaTokenizer -> Metaspace(prepend_scheme "first", no split), no normalizer, BOS/EOS template
+  // from add_bos_token/add_eos_token; GPT2Tokenizer -> GPT-2 ByteLevel pre-tokenizer. Other classes
+  // (PreTrainedTokenizerFast, *TokenizerFast) use tokenizer.json as is.
+  std::string cls = jstring_or(cfg, "tokenizer_class", "", c);
+  const json* ab = jget(cfg, "add_bos_token");
+  const json* ae = jget(cfg, "add_eos_token");
+  if (cls == "GPT2Tokenizer") {
+    pl.normalizer.reset();
+    pl.pre_tokenizer = make_pre_tokenizer(
+        json{{"type", "ByteLevel"}, {"add_prefix_space", jbool_or(cfg, "add_prefix_space", false, c)}, {"use_regex", true}},
+        JsonCtx{cfgp.string(), "pre_tokenizer"});
+    pl.decoder = make_decoder(json{{"type", "ByteLevel"}}, JsonCtx{cfgp.string(), "decoder"});
+    pl.finish_added_tokens();
+  }
+  if (cls == "LlamaTokenizer") {
+    pl.normalizer.reset();
+    pl.pre_tokenizer = make_pre_tokenizer(
+        json{{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"}, {"split", false}},
+        JsonCtx{cfgp.string(), "pre_tokenizer"});
+    pl.finish_added_tokens();
+  }
+  if (cls == "LlamaTokenizer" && ((ab && ab->is_boolean()) || (ae && ae->is_boolean()))) {
+    bool add_bos = ab && ab->is_boolean() && ab->get<bool>();
+    bool add_eos = ae && ae->is_boolean() && ae->get<bool>();
+    json single = json::array(), pair = json::array(), specials = json::object();
+    auto add = [&](const std::optional<std::string>& tok, json& tmpl, int type_id) {
+      if (!tok) return;
+      auto id = pl.token_to_id(*tok);
+      if (!id) return;
+      tmpl.push_back({{"SpecialToken", {{"id", *tok}, {"type_id", type_id}}}});
+      specials[*tok] = {{"id", *tok}, {"ids", {*id}}, {"tokens", {*tok}}};
+    };
+    if (add_bos) add(at.bos_, single, 0);
+    single.push_back({{"Sequence", {{"id", "A"}, {"type_id", 0}}}});
+    if (add_eos) add(at.eos_, single, 0);
+    pair = single;
+    if (add_bos) add(at.bos_, pair, 1);
+    pair.push_back({{"Sequence", {{"id", "B"}, {"type_id", 1}}}});
+    if (add_eos) add(at.eos_, pair, 1);
+    pl.post_processor = make_post_processor(
+        json{{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair}, {"special_tokens", specials}},
+        JsonCtx{cfgp.string(), "post_processor"}, *pl.model);
+  }
+  return at;
+}
+
+std::vector<int32_t> AutoTokenizer::encode(std::string_view text, bool add_special_tokens) const {
+  return tok_.encode_ids(text, add_special_tokens);
+}
+
+Encoding AutoTokenizer::encode_full(std::string_view text, bool add_special_tokens) const {
+  return tok_.encode(text, add_special_tokens);
+}
+
+std::string AutoTokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens,
+                                  std::optional<bool> cleanup) const {
+  std::string s = tok_.decode(ids, skip_special_tokens);
+  bool bpe = tok_.pipeline().model && std::string_view(tok_.pipeline().model->kind()) == "BPE";
+  // transformers 5 ignores clean_up_tokenization_spaces for BPE tokenizers.
+  if (cleanup.value_or(cleanup_ && !bpe)) s = clean_up_tokenization(std::move(s));
+  return s;
+}
+
+std::optional<int32_t> AutoTokenizer::bos_token_id() const { return bos_ ? tok_.token_to_id(*bos_) : std::nullopt; }
+std::optional<int32_t> AutoTokenizer::eos_token_id() const { return eos_ ? tok_.token_to_id(*eos_) : std::nullopt; }
+std::optional<int32_t> AutoTokenizer::pad_token_id() const { return pad_ ? tok_.token_to_id(*pad_) : std::nullopt; }
+
+}  // namespace ohm::tokenizers

@@ -1,0 +1,317 @@
+// Tokenizer parity with HF `tokenizers` / transformers on the shared tokenizers, the gguf-vocab
+// test vectors and a 2,000+ string corpus (fixtures from scripts/make_tokenizer_fixtures.py).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "ohm/core/error.h"
+#include "ohm/tokenizers/tokenizer.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace ohm::tokenizers;
+using ohm::test::fixtures_dir;
+using ohm::test::shared_data_dir;
+
+namespace {
+
+fs::path tok_fixtures() { return fixtures_dir() / "tokenizers"; }
+
+std::string from_hex(const std::string& h) {
+  std::string out;
+  for (size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
+  return out;
+}
+
+const std::vector<std::string>& corpus() {
+  static std::vector<std::string> c = [] {
+    std::vector<std::string> v;
+    json j = json::parse(read_maybe_compressed((tok_fixtures() / "corpus.json.gz").string()));
+    for (auto& h : j) v.push_back(from_hex(h.get<std::string>()));
+    return v;
+  }();
+  return c;
+}
+
+std::string shared_tokenizer_file(const std::string& name) {
+  fs::path d = shared_data_dir() / "tokenizers" / name;
+  for (const char* f : {"tokenizer.json", "tokenizer.json.gz", "tokenizer.json.xz"})
+    if (fs::exists(d / f)) return (d / f).string();
+  return {};
+}
+
+std::string show(const std::vector<int32_t>& v) {
+  std::ostringstream ss;
+  for (auto x : v) ss << x << ' ';
+  return ss.str();
+}
+
+struct Parity {
+  size_t ok = 0, total = 0;
+};
+
+void check_reference(const Tokenizer& tok, const json& ref, const std::string& name, bool check_offsets = true) {
+  const auto& c = corpus();
+  const auto& ids = ref["ids"];
+  const auto& ids_ns = ref["ids_no_special"];
+  ASSERT_EQ(ids.size(), c.size());
+  Parity p, pn, po, pd, pds;
+  int shown = 0;
+  for (size_t i = 0; i < c.size(); ++i) {
+    auto want = ids[i].get<std::vector<int32_t>>();
+    auto want_ns = ids_ns[i].get<std::vector<int32_t>>();
+    Encoding e = tok.encode(c[i], true);
+    auto got_ns = tok.encode_ids(c[i], false);
+    ++p.total;
+    ++pn.total;
+    if (e.ids == want) ++p.ok;
+    else if (shown++ < 5)
+      ADD_FAILURE() << name << " #" << i << " '" << sanitize_utf8(c[i]).substr(0, 80) << "'\n got  " << show(e.ids)
+                    << "\n want " << show(want);
+    if (got_ns == want_ns) ++pn.ok;
+    if (i < ref["offsets"].size()) {
+      auto wo = ref["offsets"][i].get<std::vector<size_t>>();
+      std::vector<size_t> go;
+      for (auto& o : e.offsets) {
+        go.push_back(o.first);
+        go.push_back(o.second);
+      }
+      ++po.total;
+      if (go == wo || !check_offsets) ++po.ok;
+      else if (shown++ < 8) ADD_FAILURE() << name << " offsets #" << i << " '" << sanitize_utf8(c[i]).substr(0, 60) << "'";
+      ++pd.total;
+      ++pds.total;
+      std::string d = tok.decode(want, false);
+      if (d == ref["decoded"][i].get<std::string>()) ++pd.ok;
+      else if (shown++ < 8) ADD_FAILURE() << name << " decode #" << i << " got '" << d << "' want '" << ref["decoded"][i].get<std::string>() << "'";
+      if (tok.decode(want, true) == ref["decoded_skip_special"][i].get<std::string>()) ++pds.ok;
+    }
+  }
+  std::printf("[parity] %-40s ids %zu/%zu  ids(no special) %zu/%zu  offsets %zu/%zu  decode %zu/%zu  decode(skip) %zu/%zu\n",
+              name.c_str(), p.ok, p.total, pn.ok, pn.total, po.ok, po.total, pd.ok, pd.total, pds.ok, pds.total);
+  EXPECT_EQ(p.ok, p.total);
+  EXPECT_EQ(pn.ok, pn.total);
+  EXPECT_EQ(po.ok, po.total);
+  EXPECT_EQ(pd.ok, pd.total);
+  EXPECT_EQ(pds.ok, pds.total);
+}
+
+class SharedTokenizer : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SharedTokenizer, MatchesHfOnCorpus) {
+  std::string file = shared_tokenizer_file(GetParam());
+  if (file.empty()) GTEST_SKIP() << "shared data not found";
+  Tokenizer tok = Tokenizer::from_file(file);
+  json ref = json::parse(read_maybe_compressed((tok_fixtures() / ("ref_" + GetParam() + ".json.gz")).string()));
+  check_reference(tok, ref, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(All, SharedTokenizer,
+                         ::testing::Values("deepseek_v3", "gemma3", "gpt2", "gpt4o", "llama3",
+                                           "mistral-7b-legacy_from-lenml-llama2", "mistral-7b-v0.1",
+                                           "mistral_nemo", "qwen3"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (auto& ch : s)
+                             if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return s;
+                         });
+
+class ComponentTokenizer : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ComponentTokenizer, MatchesHfOnCorpus) {
+  fs::path f = tok_fixtures() / ("comp_" + GetParam() + ".json");
+  if (!fs::exists(f)) GTEST_SKIP() << "fixture missing";
+  Tokenizer tok = Tokenizer::from_file(f.string());
+  json ref = json::parse(read_maybe_compressed((tok_fixtures() / ("ref_comp_" + GetParam() + ".json.gz")).string()));
+  check_reference(tok, ref, "comp_" + GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(All, ComponentTokenizer,
+                         ::testing::Values("unigram_metaspace", "wordpiece_bert", "wordlevel_whitespace",
+                                           "bpe_splits", "bpe_prefix_roberta", "bytelevel_added"));
+
+// ---- gguf-vocab test vectors (llama.cpp format) ----
+std::vector<std::pair<std::string, std::vector<int32_t>>> load_vectors(const std::string& base) {
+  std::string inp = ohm::test::read_file(base + ".inp");
+  std::string out = ohm::test::read_file(base + ".out");
+  std::vector<std::string> texts;
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  size_t pos = 0;
+  while (true) {
+    size_t e = inp.find(sep, pos);
+    if (e == std::string::npos) break;
+    texts.push_back(inp.substr(pos, e - pos));
+    pos = e + sep.size();
+  }
+  std::vector<std::pair<std::string, std::vector<int32_t>>> v;
+  std::istringstream ls(out);
+  std::string line;
+  for (size_t i = 0; i < texts.size() && std::getline(ls, line); ++i) {
+    std::istringstream ns(line);
+    std::vector<int32_t> ids;
+    int32_t x;
+    while (ns >> x) ids.push_back(x);
+    v.emplace_back(texts[i], ids);
+  }
+  return v;
+}
+
+void check_vectors(const Tokenizer& tok, const std::string& base, const std::string& name) {
+  auto v = load_vectors(base);
+  ASSERT_FALSE(v.empty()) << base;
+  size_t ok = 0;
+  for (auto& [text, want] : v) {
+    auto got = tok.encode_ids(text, false);
+    if (got == want) ++ok;
+    else ADD_FAILURE() << name << " '" << text << "'\n got  " << show(got) << "\n want " << show(want);
+  }
+  std::printf("[gguf-vectors] %-40s %zu/%zu\n", name.c_str(), ok, v.size());
+}
+
+class GgufVocab : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GgufVocab, MatchesVectors) {
+  fs::path base = shared_data_dir() / "gguf-vocab" / ("ggml-vocab-" + GetParam() + ".gguf");
+  if (!fs::exists(base)) GTEST_SKIP() << "no gguf";
+  Tokenizer tok = Tokenizer::from_gguf(base.string());
+  check_vectors(tok, base.string(), GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(All, GgufVocab,
+                         ::testing::Values("bert-bge", "deepseek-coder", "deepseek-llm", "falcon", "gpt-2",
+                                           "llama-spm", "mpt", "phi-3", "refact", "starcoder"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (auto& ch : s)
+                             if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return s;
+                         });
+
+TEST(GgufVectorsOnTokenizerJson, AllPairs) {
+  std::vector<std::pair<std::string, std::string>> pairs = {
+      {"llama-bpe", "llama3"}, {"qwen2", "qwen3"}, {"deepseek-r1-qwen", "qwen3"}, {"gpt-2", "gpt2"}};
+  for (auto& [vec, tokname] : pairs) {
+    std::string file = shared_tokenizer_file(tokname);
+    fs::path base = shared_data_dir() / "gguf-vocab" / ("ggml-vocab-" + vec + ".gguf");
+    if (file.empty() || !fs::exists(base.string() + ".inp")) continue;
+    Tokenizer tok = Tokenizer::from_file(file);
+    check_vectors(tok, base.string(), vec + " via " + tokname);
+  }
+}
+
+// ---- transformers AutoTokenizer behaviour (tokenizer_config.json) ----
+TEST(AutoTokenizer, MatchesTransformers) {
+  for (const char* name : {"gpt2", "llama3", "mistral-7b-v0.1", "qwen3", "gemma3", "mistral_nemo", "deepseek_v3",
+                           "gpt4o", "mistral-7b-legacy_from-lenml-llama2"}) {
+    fs::path dir = shared_data_dir() / "tokenizers" / name;
+    if (!fs::exists(dir)) continue;
+    json ref = json::parse(read_maybe_compressed((tok_fixtures() / (std::string("ref_") + name + ".json.gz")).string()));
+    if (ref["auto_ids"].empty()) continue;
+    AutoTokenizer at = AutoTokenizer::from_pretrained(dir.string());
+    size_t ok = 0, okd = 0, n = ref["auto_ids"].size();
+    for (size_t i = 0; i < n; ++i) {
+      auto want = ref["auto_ids"][i].get<std::vector<int32_t>>();
+      auto got = at.encode(corpus()[i], true);
+      if (got == want) ++ok;
+      else if (ok + 3 > i) ADD_FAILURE() << name << " #" << i << "\n got  " << show(got) << "\n want " << show(want);
+      if (at.decode(want, true) == ref["auto_decoded"][i].get<std::string>()) ++okd;
+    }
+    std::printf("[auto] %-40s ids %zu/%zu decode %zu/%zu\n", name, ok, n, okd, n);
+    EXPECT_EQ(ok, n) << name;
+    EXPECT_EQ(okd, n) << name;
+  }
+}
+
+// ---- streaming decode ----
+TEST(DecodeStream, NeverEmitsBrokenUtf8) {
+  std::string file = shared_tokenizer_file("mistral-7b-v0.1");
+  if (file.empty()) GTEST_SKIP();
+  for (const char* tn : {"mistral-7b-v0.1", "llama3"}) {
+    Tokenizer tok = Tokenizer::from_file(shared_tokenizer_file(tn));
+    for (size_t i = 0; i < 300; ++i) {
+      const std::string& text = corpus()[i];
+      auto ids = tok.encode_ids(text, false);
+      DecodeStream ds(tok);
+      std::string acc;
+      for (int32_t id : ids) {
+        auto piece = ds.step(id);
+        if (piece) {
+          EXPECT_TRUE(is_valid_utf8(*piece));
+          acc += *piece;
+        }
+      }
+      std::string full = tok.decode(ids);
+      EXPECT_EQ(full.compare(0, acc.size(), acc), 0) << tn << " #" << i;
+    }
+  }
+}
+
+// ---- malformed tokenizer.json ----
+std::string error_of(const std::string& text) {
+  try {
+    Tokenizer::from_json_text(text, "bad.json");
+  } catch (const ohm::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Malformed, NamesTheField) {
+  EXPECT_NE(error_of(R"({"normalizer": null})").find("model"), std::string::npos);
+  std::string e = error_of(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a c"]}})");
+  EXPECT_NE(e.find("model.merges[0]"), std::string::npos) << e;
+  e = error_of(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b c"]}})");
+  EXPECT_NE(e.find("model.merges[0]"), std::string::npos) << e;
+  e = error_of(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [1]}})");
+  EXPECT_NE(e.find("model.merges[0]"), std::string::npos) << e;
+  e = error_of(R"({"model": {"type": "Nope", "vocab": {}}})");
+  EXPECT_NE(e.find("model.type"), std::string::npos) << e;
+  EXPECT_NE(e.find("Nope"), std::string::npos) << e;
+  e = error_of(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Bogus"}]}})");
+  EXPECT_NE(e.find("pre_tokenizer.pretokenizers[0].type"), std::string::npos) << e;
+  e = error_of(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "normalizer": {"type": "Replace", "pattern": {"Regex": "("}, "content": ""}})");
+  EXPECT_NE(e.find("normalizer.pattern"), std::string::npos) << e;
+  e = error_of(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "decoder": {"kind": "x"}})");
+  EXPECT_NE(e.find("decoder.type"), std::string::npos) << e;
+  e = error_of(R"({"model": {"type": "BPE", "vocab": [1,2]}})");
+  EXPECT_NE(e.find("model.vocab"), std::string::npos) << e;
+  e = error_of(R"({"model": {"type": "BPE", "vocab": {}}, "added_tokens": [{"id": 1}]})");
+  EXPECT_NE(e.find("added_tokens[0].content"), std::string::npos) << e;
+  e = error_of("{not json");
+  EXPECT_NE(e.find("bad.json"), std::string::npos) << e;
+}
+
+TEST(Utf8, PythonReplaceSemantics) {
+  EXPECT_EQ(sanitize_utf8("a\xff" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(sanitize_utf8("\xe2\x82" "x"), "\xEF\xBF\xBD" "x");
+  EXPECT_EQ(sanitize_utf8("\xed\xa0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(sanitize_utf8("\xf0\x9f\x98"), "\xEF\xBF\xBD");
+}
+
+TEST(Batch, MatchesSingleAndPads) {
+  std::string file = shared_tokenizer_file("gpt2");
+  if (file.empty()) GTEST_SKIP();
+  Tokenizer tok = Tokenizer::from_file(file);
+  std::vector<std::string> texts(corpus().begin(), corpus().begin() + 200);
+  auto batch = tok.encode_batch(texts);
+  for (size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(batch[i].ids, tok.encode(texts[i]).ids);
+  PaddingParams pp;
+  pp.pad_id = 50256;
+  tok.set_padding(pp);
+  TruncationParams tp;
+  tp.max_length = 16;
+  tok.set_truncation(tp);
+  auto padded = tok.encode_batch(texts);
+  size_t len = padded[0].ids.size();
+  EXPECT_LE(len, 16u);
+  for (auto& e : padded) {
+    EXPECT_EQ(e.ids.size(), len);
+    EXPECT_EQ(e.attention_mask.size(), len);
+  }
+}
+
+}  // namespace
