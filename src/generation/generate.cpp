@@ -400,6 +400,88 @@ GenerateOutput generate(CausalLM& model, const std::vector<std::vector<int64_t>>
   return sample_or_greedy(model, prompts, opt);
 }
 
+// ---- Session -----------------------------------------------------------------------------------
+
+struct Session::State {
+  nn::KVCache cache;
+  std::mt19937_64 rng;
+  LogitsProcessorList procs;
+};
+
+Session::Session(CausalLM& model, GenerationConfig config, uint64_t seed)
+    : model_(model), config_(std::move(config)), st_(std::make_unique<State>()) {
+  st_->cache = model_.make_cache(1, 256);
+  st_->rng.seed(seed);
+}
+
+Session::~Session() = default;
+
+std::vector<int64_t> Session::generate(const std::vector<int64_t>& context,
+                                       const std::function<bool(int64_t)>& on_token,
+                                       const std::function<bool(const std::vector<int64_t>&)>& stop,
+                                       const std::atomic<bool>* cancel) {
+  validate(model_, {context}, config_);
+  if (config_.num_beams > 1)
+    throw UnsupportedError(ErrorContext().key("num_beams"), "chat sessions decode one beam");
+  st_->procs = build_logits_processors(config_);
+  // Reuse the cached prefix; at least the last context token is run again for its logits.
+  size_t common = 0;
+  while (common < tokens_.size() && common < context.size() && tokens_[common] == context[common])
+    ++common;
+  common = std::min(common, context.size() - 1);
+  st_->cache.truncate(static_cast<int64_t>(common));
+  tokens_.assign(context.begin(), context.begin() + static_cast<std::ptrdiff_t>(common));
+  reused_ = static_cast<int64_t>(common);
+
+  auto feed = [&](const std::vector<int64_t>& toks) {
+    const int64_t T = static_cast<int64_t>(toks.size());
+    Tensor ids = Tensor::empty(DType::I64, {1, T});
+    Tensor pos = Tensor::empty(DType::I64, {1, T});
+    for (int64_t t = 0; t < T; ++t) {
+      ids.mutable_data<int64_t>()[t] = toks[static_cast<size_t>(t)];
+      pos.mutable_data<int64_t>()[t] = static_cast<int64_t>(tokens_.size()) + t;
+    }
+    Tensor logits = model_.forward(ids, Tensor(), pos, st_->cache, /*last_only=*/true);
+    tokens_.insert(tokens_.end(), toks.begin(), toks.end());
+    return logits;
+  };
+  Tensor logits = feed(std::vector<int64_t>(context.begin() + static_cast<std::ptrdiff_t>(common),
+                                            context.end()));
+  const int64_t prompt_len = static_cast<int64_t>(context.size());
+  const int64_t max_length = resolve_max_length(config_, prompt_len);
+  const int64_t V = model_.vocab_size();
+  std::vector<float> scores(static_cast<size_t>(V));
+  std::vector<int64_t> generated, seq(context);
+  reason_ = FinishReason::Length;
+  for (int64_t cur = prompt_len; cur < max_length; ++cur) {
+    if (cancel && cancel->load()) {
+      reason_ = FinishReason::Cancelled;
+      break;
+    }
+    std::copy(logits.data<float>(), logits.data<float>() + V, scores.begin());
+    st_->procs.apply(seq, prompt_len, scores);
+    const int64_t tok = config_.do_sample ? sample_token(scores, st_->rng) : argmax(scores);
+    generated.push_back(tok);
+    seq.push_back(tok);
+    // The final token is returned but not fed: its K/V is computed by the next call.
+    if (on_token && !on_token(tok)) {
+      reason_ = FinishReason::Cancelled;
+      break;
+    }
+    if (contains(config_.eos_token_id, tok)) {
+      reason_ = FinishReason::Eos;
+      break;
+    }
+    if (stop && stop(generated)) {
+      reason_ = FinishReason::Stop;
+      break;
+    }
+    if (cur + 1 >= max_length) break;
+    logits = feed({tok});
+  }
+  return generated;
+}
+
 std::function<bool(const std::vector<int64_t>&)> stop_strings_criterion(
     std::vector<std::string> stops, std::function<std::string(const std::vector<int64_t>&)> decode) {
   return [stops = std::move(stops), decode = std::move(decode)](const std::vector<int64_t>& gen) {

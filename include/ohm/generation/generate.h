@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,6 +66,39 @@ struct GenerateOutput {
 // inconsistent settings (e.g. greedy with num_return_sequences > 1, as transformers does).
 GenerateOutput generate(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
                         const GenerateOptions& opt);
+
+// A single-sequence generation session that keeps its KV cache between calls (chat): each call
+// reuses the longest prefix of the new context that is already in the cache and only runs
+// the model on the rest.
+class Session {
+ public:
+  Session(CausalLM& model, GenerationConfig config, uint64_t seed = 0);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Makes the context `context` (e.g. the whole rendered conversation) and generates after it
+  // with the session's config; on_token/stop/cancel as in GenerateOptions. Returns the
+  // generated ids (the context then includes them).
+  std::vector<int64_t> generate(const std::vector<int64_t>& context,
+                                const std::function<bool(int64_t token)>& on_token = {},
+                                const std::function<bool(const std::vector<int64_t>&)>& stop = {},
+                                const std::atomic<bool>* cancel = nullptr);
+
+  const std::vector<int64_t>& tokens() const { return tokens_; }  // tokens in the KV cache
+  int64_t reused_last() const { return reused_; }  // cached tokens reused by the last call
+  FinishReason finish_reason() const { return reason_; }
+  GenerationConfig& config() { return config_; }
+
+ private:
+  struct State;
+  CausalLM& model_;
+  GenerationConfig config_;
+  std::unique_ptr<State> st_;
+  std::vector<int64_t> tokens_;  // tokens whose K/V are in the cache, in order
+  int64_t reused_ = 0;
+  FinishReason reason_ = FinishReason::Length;
+};
 
 // A stop criterion for stop strings: `decode` turns generated ids into text; the sequence
 // stops when one of `stops` ends within its last token (transformers' StopStringCriteria).
