@@ -21,7 +21,20 @@ namespace {
 const KernelTable* pick_best() {
   // SIMD tables plug in here, best first, each behind its cpuid check. OHM_ISA=scalar forces
   // the reference (to compare end-to-end results with the fast paths off).
-  if (const char* e = std::getenv("OHM_ISA"); e && std::string(e) == "scalar") return &reference();
+  // OHM_ISA=avx2 caps the choice at AVX2.
+  const char* e = std::getenv("OHM_ISA");
+  const std::string want = e ? e : "";
+  if (want == "scalar") return &reference();
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (want != "avx2" && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+      __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    if (const KernelTable* t = avx512_table()) return t;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c"))
+    if (const KernelTable* t = avx2_table()) return t;
+#endif
   return &reference();
 }
 
@@ -39,6 +52,30 @@ const char* isa_name(Isa isa) {
     case Isa::Avx512: return "avx512";
   }
   return "?";
+}
+
+const KernelTable* table_for(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return &reference();
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    case Isa::Avx2:
+      __builtin_cpu_init();
+      if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+          __builtin_cpu_supports("f16c"))
+        return avx2_table();
+      return nullptr;
+    case Isa::Avx512:
+      __builtin_cpu_init();
+      if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+          __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        return avx512_table();
+      return nullptr;
+#else
+    default: return nullptr;
+#endif
+  }
+  return nullptr;
 }
 
 const KernelTable& active() { return *active_ptr().load(std::memory_order_relaxed); }

@@ -6,7 +6,7 @@
 namespace ohm::kernels {
 
 // Per-ISA tables register here (nullptr when not compiled in or not supported by this CPU).
-// const KernelTable* avx2_table();   // added by the performance work
-// const KernelTable* avx512_table();
+const KernelTable* avx2_table();    // AVX2 + FMA + F16C (src/kernels/avx2.cpp)
+const KernelTable* avx512_table();  // AVX-512 F/BW/VL/VNNI (src/kernels/avx512.cpp)
 
 }  // namespace ohm::kernels

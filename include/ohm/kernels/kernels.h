@@ -85,6 +85,9 @@ struct KernelTable {
 const KernelTable& active();
 // The scalar reference table.
 const KernelTable& reference();
+// The table for `isa` when it is compiled in and this CPU supports it, else nullptr (tests,
+// benchmarks).
+const KernelTable* table_for(Isa isa);
 // Overrides the active table (tests); returns the previous one.
 const KernelTable* set_active(const KernelTable* table);
 

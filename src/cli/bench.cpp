@@ -1,0 +1,148 @@
+// `ohm bench MODEL [--prompt-tokens 512] [--gen-tokens 128] [--threads N] [--repetitions R]
+// [--json]`: end-to-end speed, llama-bench style. pp = one forward over a prompt of random
+// token ids (fresh cache); tg = greedy single-token steps after it. Each repetition uses a
+// fresh cache; one small warm-up forward runs first. ttft = prompt forward + argmax of the
+// first repetition (page cache warm, weights already loaded).
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ohm/cli/cli.h"
+#include "ohm/core/error.h"
+#include "ohm/kernels/kernels.h"
+#include "ohm/models/causal_lm.h"
+
+namespace ohm::cli {
+namespace {
+
+struct BenchOptions {
+  std::string model;
+  int64_t prompt_tokens = 512;
+  int64_t gen_tokens = 128;
+  int threads = 0;
+  int repetitions = 3;
+  std::string dtype;
+  bool json = false;
+};
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void mean_std(const std::vector<double>& v, double& mean, double& sd) {
+  mean = 0;
+  for (double x : v) mean += x;
+  mean /= std::max<size_t>(1, v.size());
+  sd = 0;
+  for (double x : v) sd += (x - mean) * (x - mean);
+  sd = v.size() > 1 ? std::sqrt(sd / static_cast<double>(v.size() - 1)) : 0.0;
+}
+
+int64_t argmax_last(const Tensor& logits) {
+  const float* l = logits.data<float>();
+  const int64_t V = logits.dim(2);
+  return std::max_element(l, l + V) - l;
+}
+
+int run_bench(const BenchOptions& o) {
+  if (o.prompt_tokens < 1 || o.gen_tokens < 0 || o.repetitions < 1)
+    throw InvalidArgument("bench: need --prompt-tokens >= 1, --gen-tokens >= 0, --repetitions >= 1");
+  LoadOptions lo;
+  lo.threads = o.threads;
+  if (!o.dtype.empty()) {
+    if (o.dtype == "f32") lo.dtype = DType::F32;
+    else if (o.dtype == "f16") lo.dtype = DType::F16;
+    else if (o.dtype == "bf16") lo.dtype = DType::BF16;
+    else throw InvalidArgument("bench: --dtype must be f32, f16 or bf16");
+  }
+  const double t0 = now_s();
+  auto model = AutoModelForCausalLM::from_pretrained(o.model, lo);
+  const double load_s = now_s() - t0;
+  const int64_t V = model->vocab_size();
+  std::mt19937_64 rng(1234);
+  std::vector<int64_t> prompt(static_cast<size_t>(o.prompt_tokens));
+  for (auto& id : prompt) id = static_cast<int64_t>(rng() % static_cast<uint64_t>(std::max<int64_t>(1, V)));
+
+  {  // warm-up
+    auto cache = model->make_cache(1, 8);
+    Tensor ids = Tensor::empty(DType::I64, {1, 1});
+    ids.mutable_data<int64_t>()[0] = prompt[0];
+    (void)model->forward(ids, Tensor(), Tensor(), cache, true);
+  }
+  std::vector<double> pp, tg;
+  double ttft = 0;
+  for (int r = 0; r < o.repetitions; ++r) {
+    auto cache = model->make_cache(1, o.prompt_tokens + o.gen_tokens);
+    Tensor ids = Tensor::empty(DType::I64, {1, o.prompt_tokens});
+    std::copy(prompt.begin(), prompt.end(), ids.mutable_data<int64_t>());
+    const double a = now_s();
+    Tensor logits = model->forward(ids, Tensor(), Tensor(), cache, true);
+    int64_t next = argmax_last(logits);
+    const double b = now_s();
+    if (r == 0) ttft = b - a;
+    pp.push_back(static_cast<double>(o.prompt_tokens) / (b - a));
+    if (o.gen_tokens > 0) {
+      Tensor step = Tensor::empty(DType::I64, {1, 1});
+      const double c = now_s();
+      for (int64_t i = 0; i < o.gen_tokens; ++i) {
+        step.mutable_data<int64_t>()[0] = next;
+        logits = model->forward(step, Tensor(), Tensor(), cache, true);
+        next = argmax_last(logits);
+      }
+      tg.push_back(static_cast<double>(o.gen_tokens) / (now_s() - c));
+    }
+  }
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  const double peak_rss_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;
+  double pp_m, pp_s, tg_m = 0, tg_s = 0;
+  mean_std(pp, pp_m, pp_s);
+  if (!tg.empty()) mean_std(tg, tg_m, tg_s);
+  const int threads = model->pool().size();
+  const std::string format =
+      std::string(o.model.size() > 5 && o.model.substr(o.model.size() - 5) == ".gguf" ? "gguf"
+                                                                                      : "safetensors") +
+      (o.dtype.empty() ? "" : ":" + o.dtype);
+  if (o.json) {
+    nlohmann::json j = {{"pp_tok_s", pp_m},          {"pp_std", pp_s},  {"tg_tok_s", tg_m},
+                        {"tg_std", tg_s},            {"load_s", load_s}, {"ttft_s", ttft},
+                        {"peak_rss_mb", peak_rss_mb}, {"threads", threads}, {"format", format}};
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cout << std::fixed << std::setprecision(2);
+    std::cout << "model      " << o.model << " (" << format << ", kernels "
+              << kernels::isa_name(kernels::active().isa) << ", " << threads << " threads)\n";
+    std::cout << "pp" << o.prompt_tokens << "      " << pp_m << " ± " << pp_s << " tok/s\n";
+    std::cout << "tg" << o.gen_tokens << "      " << tg_m << " ± " << tg_s << " tok/s\n";
+    std::cout << std::setprecision(3) << "load       " << load_s << " s\nttft       " << ttft
+              << " s (" << o.prompt_tokens << "-token prompt)\n"
+              << std::setprecision(1) << "peak RSS   " << peak_rss_mb << " MB\n";
+  }
+  return 0;
+}
+
+const Register reg_bench("bench", [](CLI::App& app) {
+  auto opt = std::make_shared<BenchOptions>();
+  auto* cmd = app.add_subcommand("bench", "Prompt-processing and generation speed (llama-bench style)");
+  cmd->add_option("model", opt->model, "Model directory, .safetensors/.gguf file or Hub id")->required();
+  cmd->add_option("--prompt-tokens,-p", opt->prompt_tokens, "Prompt length (default 512)");
+  cmd->add_option("--gen-tokens,-n", opt->gen_tokens, "Generated tokens (default 128)");
+  cmd->add_option("--threads,-t", opt->threads, "Threads (default: OHM_NUM_THREADS or all cores)");
+  cmd->add_option("--repetitions,-r", opt->repetitions, "Repetitions (default 3)");
+  cmd->add_option("--dtype", opt->dtype, "Convert weights at load: f32, f16 or bf16");
+  cmd->add_flag("--json", opt->json, "One JSON object");
+  return Command{cmd, [opt] { return run_bench(*opt); }};
+});
+
+}  // namespace
+}  // namespace ohm::cli

@@ -1,0 +1,599 @@
+// SIMD kernel bodies shared by the per-ISA translation units (avx2.cpp, avx512.cpp). Each TU
+// defines OHM_SIMD_W512 (0 or 1) and includes this file once, inside an anonymous namespace, so
+// every function here has internal linkage and is compiled with that TU's -m flags only.
+//
+// ODR rule for this file: no std:: templates, no calls to inline functions of other headers
+// (they would be emitted as weak symbols compiled with AVX-512 flags and could be picked by the
+// linker for scalar code). Only intrinsics, plain C++ and non-inline ohm functions.
+//
+// Numerics (tolerances are stated and tested in tests/unit/test_kernels_simd.cpp):
+//   * f32/f16/bf16 matmul: exact weight conversion, f32 FMA accumulation in a different order
+//     than the reference: |diff| <= ~1e-6 * sum|x*w|.
+//   * block-quantized matmul (Q4_0, Q8_0, Q4_K, Q6_K): like llama.cpp, the activation row is
+//     quantized once per call to int8 with one f32 scale per 32 (Q4_0/Q8_0) or 256 (K-quants)
+//     elements (round to nearest), then int8 x int4/int6/int8 dot products in int32 (VNNI
+//     vpdpbusd where available) with block scales applied in f32. Error vs the exact-f32
+//     reference is bounded by sum_k |w_k| * amax(x block of k) / 254 (the rounding error of
+//     the activation) plus f32 rounding.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels_internal.h"
+
+#ifndef OHM_SIMD_W512
+#error "define OHM_SIMD_W512 before including simd_impl.h"
+#endif
+
+// ---------------------------------------------------------------- f32 vector abstraction
+#if OHM_SIMD_W512
+using vf = __m512;
+constexpr int VL = 16;
+static inline vf vzero() { return _mm512_setzero_ps(); }
+static inline vf vset1(float v) { return _mm512_set1_ps(v); }
+static inline vf vload(const float* p) { return _mm512_loadu_ps(p); }
+static inline void vstore(float* p, vf v) { _mm512_storeu_ps(p, v); }
+static inline vf vload_f16(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+static inline vf vload_bf16(const uint8_t* p) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(
+      _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+static inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vf vadd(vf a, vf b) { return _mm512_add_ps(a, b); }
+static inline vf vsub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+static inline vf vmul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+static inline vf vdiv(vf a, vf b) { return _mm512_div_ps(a, b); }
+static inline vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
+static inline vf vmin(vf a, vf b) { return _mm512_min_ps(a, b); }
+static inline float vhsum(vf v) { return _mm512_reduce_add_ps(v); }
+static inline float vhmax(vf v) { return _mm512_reduce_max_ps(v); }
+static inline vf vround(vf v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline vf vpow2i(vf n) {  // 2^n for integral n in [-126, 127]
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
+}
+#else
+using vf = __m256;
+constexpr int VL = 8;
+static inline vf vzero() { return _mm256_setzero_ps(); }
+static inline vf vset1(float v) { return _mm256_set1_ps(v); }
+static inline vf vload(const float* p) { return _mm256_loadu_ps(p); }
+static inline void vstore(float* p, vf v) { _mm256_storeu_ps(p, v); }
+static inline vf vload_f16(const uint8_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+static inline vf vload_bf16(const uint8_t* p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(
+      _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+}
+static inline vf vfma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vf vadd(vf a, vf b) { return _mm256_add_ps(a, b); }
+static inline vf vsub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+static inline vf vmul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+static inline vf vdiv(vf a, vf b) { return _mm256_div_ps(a, b); }
+static inline vf vmax(vf a, vf b) { return _mm256_max_ps(a, b); }
+static inline vf vmin(vf a, vf b) { return _mm256_min_ps(a, b); }
+static inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+static inline float vhsum(vf v) { return hsum8(v); }
+static inline float vhmax(vf v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+static inline vf vround(vf v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline vf vpow2i(vf n) {
+  return _mm256_castsi256_ps(
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+}
+#endif
+
+static inline float hsum8f(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+static inline float f16s(const uint8_t* p) {
+  uint16_t h;
+  __builtin_memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+static inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// exp(x) for a vector, Cephes-style (about 1-2 ulp over the clamped range).
+static inline vf vexp(vf x) {
+  x = vmin(vmax(x, vset1(-87.3365f)), vset1(88.3762f));
+  const vf n = vround(vmul(x, vset1(1.44269504088896341f)));
+  vf r = vsub(x, vmul(n, vset1(0.693359375f)));
+  r = vsub(r, vmul(n, vset1(-2.12194440e-4f)));
+  vf p = vset1(1.9875691500E-4f);
+  p = vfma(p, r, vset1(1.3981999507E-3f));
+  p = vfma(p, r, vset1(8.3334519073E-3f));
+  p = vfma(p, r, vset1(4.1665795894E-2f));
+  p = vfma(p, r, vset1(1.6666665459E-1f));
+  p = vfma(p, r, vset1(5.0000001201E-1f));
+  p = vfma(p, vmul(r, r), vadd(r, vset1(1.0f)));
+  // n can be 128 at the top of the range: scale in two steps.
+  const vf half_n = vround(vmul(n, vset1(0.5f)));
+  return vmul(vmul(p, vpow2i(half_n)), vpow2i(vsub(n, half_n)));
+}
+
+// ---------------------------------------------------------------- f32 / f16 / bf16 matmul
+enum class WF { F32, F16, BF16 };
+
+template <WF T>
+static inline vf wload(const uint8_t* row, int64_t k) {
+  if constexpr (T == WF::F32) return vload(reinterpret_cast<const float*>(row) + k);
+  else if constexpr (T == WF::F16) return vload_f16(row + 2 * k);
+  else return vload_bf16(row + 2 * k);
+}
+template <WF T>
+static inline float wscalar(const uint8_t* row, int64_t k) {
+  if constexpr (T == WF::F32) {
+    float v;
+    __builtin_memcpy(&v, row + 4 * k, 4);
+    return v;
+  } else {
+    uint16_t h;
+    __builtin_memcpy(&h, row + 2 * k, 2);
+    if constexpr (T == WF::F16) return _cvtsh_ss(h);
+    uint32_t b = static_cast<uint32_t>(h) << 16;
+    float v;
+    __builtin_memcpy(&v, &b, 4);
+    return v;
+  }
+}
+
+// MT activation rows x NT weight rows, full K.
+template <WF T, int MT, int NT>
+static inline void float_tile(const float* x, int64_t K, const uint8_t* w, size_t rb, int64_t n,
+                              float* y, int64_t ldy) {
+  vf acc[MT][NT];
+  for (int i = 0; i < MT; ++i)
+    for (int j = 0; j < NT; ++j) acc[i][j] = vzero();
+  const uint8_t* wr[NT];
+  for (int j = 0; j < NT; ++j) wr[j] = w + static_cast<size_t>(n + j) * rb;
+  int64_t k = 0;
+  for (; k + VL <= K; k += VL) {
+    vf wv[NT];
+    for (int j = 0; j < NT; ++j) wv[j] = wload<T>(wr[j], k);
+    for (int i = 0; i < MT; ++i) {
+      const vf xv = vload(x + i * K + k);
+      for (int j = 0; j < NT; ++j) acc[i][j] = vfma(xv, wv[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MT; ++i)
+    for (int j = 0; j < NT; ++j) {
+      float s = vhsum(acc[i][j]);
+      for (int64_t kk = k; kk < K; ++kk) s += x[i * K + kk] * wscalar<T>(wr[j], kk);
+      y[i * ldy + n + j] = s;
+    }
+}
+
+template <WF T, int MT>
+static void float_rows(const float* x, int64_t K, const uint8_t* w, size_t rb, int64_t n0,
+                       int64_t n1, float* y, int64_t ldy) {
+  int64_t n = n0;
+  for (; n + 4 <= n1; n += 4) float_tile<T, MT, 4>(x, K, w, rb, n, y, ldy);
+  for (; n < n1; ++n) float_tile<T, MT, 1>(x, K, w, rb, n, y, ldy);
+}
+
+template <WF T>
+static void mm_float(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0,
+                     int64_t n1, float* y, int64_t ldy, float*) {
+  constexpr int MB = OHM_SIMD_W512 ? 4 : 2;
+  int64_t m = 0;
+  // Tile over activation rows inside a band of weight rows, so the band stays in L1/L2.
+  const int64_t band = M > 1 ? 16 : (n1 - n0);
+  for (int64_t b0 = n0; b0 < n1; b0 += band) {
+    const int64_t b1 = imin(n1, b0 + band);
+    for (m = 0; m + MB <= M; m += MB)
+      float_rows<T, MB>(x + m * K, K, w.data, w.row_bytes, b0, b1, y + m * ldy, ldy);
+    for (; m < M; ++m) float_rows<T, 1>(x + m * K, K, w.data, w.row_bytes, b0, b1, y + m * ldy, ldy);
+  }
+}
+
+// ---------------------------------------------------------------- activation quantization
+// M rows of K floats -> int8 qs [M*K], one f32 scale per B elements d [M*K/B] and int16 sums of
+// every 16 quantized values s16 [M*K/16]. K is a multiple of B (B = 32 or 256).
+static void quantize_act(const float* x, int64_t M, int64_t K, int B, int8_t* qs, float* d,
+                         int16_t* s16) {
+  const int64_t nblk = M * K / B;
+  for (int64_t b = 0; b < nblk; ++b) {
+    const float* xb = x + b * B;
+    int8_t* qb = qs + b * B;
+    __m256 mx = _mm256_setzero_ps();
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int i = 0; i < B; i += 8) mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + i)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float dd = amax / 127.0f;
+    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    d[b] = dd;
+    const __m256 vid = _mm256_set1_ps(id);
+    for (int i = 0; i < B; i += 32) {
+      __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + i), vid));
+      __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + i + 8), vid));
+      __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + i + 16), vid));
+      __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + i + 24), vid));
+      // 16-value sums (before packing: exact ints).
+      const __m256i sa = _mm256_add_epi32(i0, i1), sb = _mm256_add_epi32(i2, i3);
+      __m128i ha = _mm_add_epi32(_mm256_castsi256_si128(sa), _mm256_extracti128_si256(sa, 1));
+      __m128i hb = _mm_add_epi32(_mm256_castsi256_si128(sb), _mm256_extracti128_si256(sb, 1));
+      ha = _mm_hadd_epi32(ha, hb);  // [a01, a23, b01, b23]
+      ha = _mm_hadd_epi32(ha, ha);  // [a, b, a, b]
+      s16[(b * B + i) / 16] = static_cast<int16_t>(_mm_cvtsi128_si32(ha));
+      s16[(b * B + i) / 16 + 1] = static_cast<int16_t>(_mm_extract_epi32(ha, 1));
+      i0 = _mm256_packs_epi32(i0, i1);
+      i2 = _mm256_packs_epi32(i2, i3);
+      i0 = _mm256_packs_epi16(i0, i2);
+      i0 = _mm256_permutevar8x32_epi32(i0, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(qb + i), i0);
+    }
+  }
+}
+
+// Per-thread buffer for the quantized activations (grows once; thread_scratch slot 2).
+struct ActQ {
+  const int8_t* qs;
+  const float* d;
+  const int16_t* s16;
+};
+static ActQ act_quantize(const float* x, int64_t M, int64_t K, int B) {
+  const size_t nq = static_cast<size_t>(M * K), nd = static_cast<size_t>(M * K / B),
+               ns = static_cast<size_t>(M * K / 16);
+  const size_t floats = nd + (nq + 3) / 4 + (ns + 1) / 2 + 16;
+  float* buf = thread_scratch(2, floats);
+  float* d = buf;
+  int8_t* qs = reinterpret_cast<int8_t*>(buf + nd);
+  int16_t* s16 = reinterpret_cast<int16_t*>(buf + nd + (nq + 3) / 4);
+  quantize_act(x, M, K, B, qs, d, s16);
+  return {qs, d, s16};
+}
+
+static inline __m256i ivec_lane0(int v) { return _mm256_zextsi128_si256(_mm_cvtsi32_si128(v)); }
+
+// u8 (first) x s8 (second) -> 8 x i32 sums of 4 products, added to acc.
+static inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+// ---------------------------------------------------------------- Q4_0 / Q8_0 (block 32)
+// Q4_0 block: {f16 d; u8 qs[16]} (18 B): x[j] = d*(lo(qs[j]) - 8), x[j+16] = d*(hi(qs[j]) - 8).
+// Q8_0 block: {f16 d; i8 qs[32]} (34 B).
+template <bool Q8, int MT>
+static inline void q32_tile(const ActQ& a, int64_t K, const uint8_t* wr, float* y, int64_t ldy,
+                            int64_t n) {
+  const int64_t nb = K / 32;
+  const size_t bsz = Q8 ? 34 : 18;
+  __m256 acc[MT];
+  for (int i = 0; i < MT; ++i) acc[i] = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = wr + b * bsz;
+    const float wd = f16s(blk);
+    __m256i u;
+#if !(defined(__AVX512VNNI__) && defined(__AVX512VL__))
+    __m256i wsgn;
+#endif
+    if constexpr (Q8) {
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+      u = _mm256_xor_si256(w, _mm256_set1_epi8(static_cast<char>(0x80)));  // w + 128
+#else
+      u = _mm256_sign_epi8(w, w);  // |w|
+      wsgn = w;
+#endif
+    } else {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+      u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
+    }
+    for (int i = 0; i < MT; ++i) {
+      const int8_t* xq = a.qs + i * K + b * 32;
+      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
+      const int64_t sb = (i * K + b * 32) / 16;
+      const int xs = a.s16[sb] + a.s16[sb + 1];
+      __m256i p;
+      if constexpr (Q8) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+        p = _mm256_dpbusd_epi32(ivec_lane0(-128 * xs), u, xv);
+#else
+        (void)xs;
+        p = dot_u8s8(_mm256_setzero_si256(), u, _mm256_sign_epi8(xv, wsgn));
+#endif
+      } else {
+        p = dot_u8s8(ivec_lane0(-8 * xs), u, xv);
+      }
+      const float sc = wd * a.d[(i * K) / 32 + b];
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(sc), acc[i]);
+    }
+  }
+  for (int i = 0; i < MT; ++i) y[i * ldy + n] = hsum8f(acc[i]);
+}
+
+// ---------------------------------------------------------------- Q4_K (block 256, 144 B)
+// {f16 d; f16 dmin; u8 scales[12]; u8 qs[128]}; sub-block s (32 values) = d*sc[s]*q - dmin*m[s].
+static inline void q4k_scales(const uint8_t* q, int16_t* sc, int16_t* mn) {
+  for (int j = 0; j < 8; ++j) {
+    if (j < 4) {
+      sc[j] = q[j] & 63;
+      mn[j] = q[j + 4] & 63;
+    } else {
+      sc[j] = static_cast<int16_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+      mn[j] = static_cast<int16_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+  }
+}
+
+template <int MT>
+static inline void q4k_tile(const ActQ& a, int64_t K, const uint8_t* wr, float* y, int64_t ldy,
+                            int64_t n) {
+  const int64_t nb = K / 256;
+  __m256 acc[MT];
+  for (int i = 0; i < MT; ++i) acc[i] = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = wr + b * 144;
+    const float wd = f16s(blk), wmin = f16s(blk + 2);
+    int16_t sc[8], mn[8];
+    q4k_scales(blk + 4, sc, mn);
+    alignas(32) int16_t mn16[16];
+    for (int s = 0; s < 8; ++s) mn16[2 * s] = mn16[2 * s + 1] = mn[s];
+    const __m256i mnv = _mm256_load_si256(reinterpret_cast<const __m256i*>(mn16));
+    __m256i lo[4], hi[4];
+    for (int j = 0; j < 4; ++j) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * j));
+      lo[j] = _mm256_and_si256(q, m4);
+      hi[j] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    }
+    for (int i = 0; i < MT; ++i) {
+      const int8_t* xq = a.qs + i * K + b * 256;
+      __m256i isum = _mm256_setzero_si256();
+      for (int j = 0; j < 4; ++j) {
+        const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 64 * j));
+        const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 64 * j + 32));
+        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[j], x0), _mm256_set1_epi16(sc[2 * j]));
+        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[j], x1), _mm256_set1_epi16(sc[2 * j + 1]));
+        isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
+      }
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.s16 + (i * K + b * 256) / 16));
+      const __m256i msum = _mm256_madd_epi16(mnv, bs);
+      const float xd = a.d[(i * K) / 256 + b];
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(wd * xd), acc[i]);
+      acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(wmin * xd), acc[i]);
+    }
+  }
+  for (int i = 0; i < MT; ++i) y[i * ldy + n] = hsum8f(acc[i]);
+}
+
+// ---------------------------------------------------------------- Q6_K (block 256, 210 B)
+// {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}; x = d*sc[16-group] * (q6 - 32).
+template <int MT>
+static inline void q6k_tile(const ActQ& a, int64_t K, const uint8_t* wr, float* y, int64_t ldy,
+                            int64_t n) {
+  const int64_t nb = K / 256;
+  __m256 acc[MT];
+  for (int i = 0; i < MT; ++i) acc[i] = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = wr + b * 210;
+    const float wd = f16s(blk + 208);
+    const int8_t* scs = reinterpret_cast<const int8_t*>(blk + 192);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scs)));
+    __m256i q[8];    // 8 groups of 32 values, in element order
+    __m256i scv[8];  // per group: lanes 0-7 scale of the first 16, 8-15 of the second 16
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = blk + 64 * h;
+      const uint8_t* qh = blk + 128 + 32 * h;
+      const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      const __m256i hv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+      q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(a0, m4), _mm256_and_si256(_mm256_slli_epi16(hv, 4), m30));
+      q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(a1, m4), _mm256_and_si256(_mm256_slli_epi16(hv, 2), m30));
+      q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a0, 4), m4), _mm256_and_si256(hv, m30));
+      q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a1, 4), m4),
+                                     _mm256_and_si256(_mm256_srli_epi16(hv, 2), m30));
+      for (int g = 0; g < 4; ++g)
+        scv[4 * h + g] = _mm256_set_m128i(_mm_set1_epi16(scs[8 * h + 2 * g + 1]), _mm_set1_epi16(scs[8 * h + 2 * g]));
+    }
+    for (int i = 0; i < MT; ++i) {
+      const int8_t* xq = a.qs + i * K + b * 256;
+      __m256i isum = _mm256_setzero_si256();
+      for (int g = 0; g < 8; ++g) {
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * g));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[g], xv), scv[g]));
+      }
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.s16 + (i * K + b * 256) / 16));
+      const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5);  // 32*sum sc*bsum
+      isum = _mm256_sub_epi32(isum, corr);
+      const float xd = a.d[(i * K) / 256 + b];
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(wd * xd), acc[i]);
+    }
+  }
+  for (int i = 0; i < MT; ++i) y[i * ldy + n] = hsum8f(acc[i]);
+}
+
+enum class QK { Q4_0, Q8_0, Q4_K, Q6_K };
+
+template <QK T, int MT>
+static inline void qtile(const ActQ& a, int64_t K, const uint8_t* wr, float* y, int64_t ldy,
+                         int64_t n) {
+  if constexpr (T == QK::Q4_0) q32_tile<false, MT>(a, K, wr, y, ldy, n);
+  else if constexpr (T == QK::Q8_0) q32_tile<true, MT>(a, K, wr, y, ldy, n);
+  else if constexpr (T == QK::Q4_K) q4k_tile<MT>(a, K, wr, y, ldy, n);
+  else q6k_tile<MT>(a, K, wr, y, ldy, n);
+}
+
+template <QK T>
+static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0,
+                     int64_t n1, float* y, int64_t ldy, float*) {
+  constexpr int B = (T == QK::Q4_0 || T == QK::Q8_0) ? 32 : 256;
+  const ActQ a = act_quantize(x, M, K, B);
+  const int64_t band = M > 1 ? 8 : (n1 - n0);
+  for (int64_t b0 = n0; b0 < n1; b0 += band) {
+    const int64_t b1 = imin(n1, b0 + band);
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4) {
+      const ActQ am{a.qs + m * K, a.d + m * K / B, a.s16 + m * K / 16};
+      for (int64_t n = b0; n < b1; ++n) qtile<T, 4>(am, K, w.data + n * w.row_bytes, y + m * ldy, ldy, n);
+    }
+    for (; m < M; ++m) {
+      const ActQ am{a.qs + m * K, a.d + m * K / B, a.s16 + m * K / 16};
+      for (int64_t n = b0; n < b1; ++n) qtile<T, 1>(am, K, w.data + n * w.row_bytes, y + m * ldy, ldy, n);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- elementwise ops
+static float s_dot(const float* a, const float* b, int64_t n) {
+  vf a0 = vzero(), a1 = vzero();
+  int64_t i = 0;
+  for (; i + 2 * VL <= n; i += 2 * VL) {
+    a0 = vfma(vload(a + i), vload(b + i), a0);
+    a1 = vfma(vload(a + i + VL), vload(b + i + VL), a1);
+  }
+  for (; i + VL <= n; i += VL) a0 = vfma(vload(a + i), vload(b + i), a0);
+  float s = vhsum(vadd(a0, a1));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+static void s_axpy(float s, const float* x, float* y, int64_t n) {
+  const vf sv = vset1(s);
+  int64_t i = 0;
+  for (; i + VL <= n; i += VL) vstore(y + i, vfma(sv, vload(x + i), vload(y + i)));
+  for (; i < n; ++i) y[i] += s * x[i];
+}
+
+static void s_add(const float* a, const float* b, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + VL <= n; i += VL) vstore(y + i, vadd(vload(a + i), vload(b + i)));
+  for (; i < n; ++i) y[i] = a[i] + b[i];
+}
+
+static void s_mul(const float* a, const float* b, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + VL <= n; i += VL) vstore(y + i, vmul(vload(a + i), vload(b + i)));
+  for (; i < n; ++i) y[i] = a[i] * b[i];
+}
+
+static void s_rms_norm(const float* x, const float* w, float w_offset, float eps, float* y,
+                       int64_t n) {
+  // Sum of squares in double (as the reference), 4 lanes at a time.
+  __m256d acc = _mm256_setzero_pd();
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(x + i));
+    acc = _mm256_fmadd_pd(v, v, acc);
+  }
+  alignas(32) double t[4];
+  _mm256_store_pd(t, acc);
+  double ss = (t[0] + t[1]) + (t[2] + t[3]);
+  for (; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  const float var = static_cast<float>(ss / static_cast<double>(n));
+  const float inv = 1.0f / __builtin_sqrtf(var + eps);
+  const vf iv = vset1(inv), off = vset1(w_offset);
+  i = 0;
+  if (w) {
+    for (; i + VL <= n; i += VL) vstore(y + i, vmul(vmul(vload(x + i), iv), vadd(vload(w + i), off)));
+    for (; i < n; ++i) y[i] = (x[i] * inv) * (w[i] + w_offset);
+  } else {
+    for (; i + VL <= n; i += VL) vstore(y + i, vmul(vload(x + i), iv));
+    for (; i < n; ++i) y[i] = x[i] * inv;
+  }
+}
+
+static void s_softmax(float* x, int64_t n) {
+  if (n <= 0) return;
+  float mx = x[0];
+  int64_t i = 0;
+  if (n >= VL) {
+    vf m = vload(x);
+    for (i = VL; i + VL <= n; i += VL) m = vmax(m, vload(x + i));
+    mx = vhmax(m);
+  }
+  for (; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  const vf mv = vset1(mx);
+  vf sv = vzero();
+  for (i = 0; i + VL <= n; i += VL) {
+    const vf e = vexp(vsub(vload(x + i), mv));
+    vstore(x + i, e);
+    sv = vadd(sv, e);
+  }
+  double sum = vhsum(sv);
+  for (; i < n; ++i) {
+    x[i] = __builtin_expf(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  const vf iv = vset1(inv);
+  for (i = 0; i + VL <= n; i += VL) vstore(x + i, vmul(vload(x + i), iv));
+  for (; i < n; ++i) x[i] *= inv;
+}
+
+static void s_silu(const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  const vf one = vset1(1.0f), zero = vzero();
+  for (; i + VL <= n; i += VL) {
+    const vf v = vload(x + i);
+    vstore(y + i, vdiv(v, vadd(one, vexp(vsub(zero, v)))));
+  }
+  for (; i < n; ++i) y[i] = x[i] / (1.0f + __builtin_expf(-x[i]));
+}
+
+static void s_rope(float* x, int64_t n_head, int64_t head_dim, int64_t rot_dim, const float* cos,
+                   const float* sin) {
+  const int64_t half = rot_dim / 2;
+  for (int64_t h = 0; h < n_head; ++h) {
+    float* v = x + h * head_dim;
+    int64_t i = 0;
+    for (; i + VL <= half; i += VL) {
+      const vf x1 = vload(v + i), x2 = vload(v + i + half);
+      const vf c = vload(cos + i), s = vload(sin + i);
+      vstore(v + i, vsub(vmul(x1, c), vmul(x2, s)));
+      vstore(v + i + half, vadd(vmul(x2, c), vmul(x1, s)));
+    }
+    for (; i < half; ++i) {
+      const float x1 = v[i], x2 = v[i + half];
+      v[i] = x1 * cos[i] - x2 * sin[i];
+      v[i + half] = x2 * cos[i] + x1 * sin[i];
+    }
+  }
+}
+
+// Fills the entries this ISA accelerates (the rest stay as copied from the reference).
+static void fill_table(KernelTable& t) {
+  t.matmul[static_cast<int>(DType::F32)] = &mm_float<WF::F32>;
+  t.matmul[static_cast<int>(DType::F16)] = &mm_float<WF::F16>;
+  t.matmul[static_cast<int>(DType::BF16)] = &mm_float<WF::BF16>;
+  t.matmul[static_cast<int>(DType::Q4_0)] = &mm_quant<QK::Q4_0>;
+  t.matmul[static_cast<int>(DType::Q8_0)] = &mm_quant<QK::Q8_0>;
+  t.matmul[static_cast<int>(DType::Q4_K)] = &mm_quant<QK::Q4_K>;
+  t.matmul[static_cast<int>(DType::Q6_K)] = &mm_quant<QK::Q6_K>;
+  t.dot = &s_dot;
+  t.axpy = &s_axpy;
+  t.add = &s_add;
+  t.mul = &s_mul;
+  t.rms_norm = &s_rms_norm;
+  t.softmax = &s_softmax;
+  t.silu = &s_silu;
+  t.rope = &s_rope;
+}

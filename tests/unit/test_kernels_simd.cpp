@@ -1,0 +1,250 @@
+// Every SIMD kernel table entry against the scalar reference table (the oracle), table-driven
+// over ops x weight dtypes x odd shapes (vector tails, one row, sizes that are not a multiple of
+// the vector width or of the register tiles). Runs for each table this CPU supports.
+//
+// Stated tolerances (|simd - reference| <=):
+//   f32/f16/bf16 matmul, dot:        1e-5 * sum_k |x_k * w_k| + 1e-6     (summation order, FMA)
+//   Q4_0/Q8_0/Q4_K/Q6_K matmul:       1.02 * sum_k |w_k| * amax(x block of k) / 254
+//                                     + 1e-5 * sum_k |x_k * w_k| + 1e-6
+//     (the SIMD path quantizes activations to int8 per 32 (Q4_0/Q8_0) or 256 (K-quants)
+//      values, as llama.cpp does; the first term is the worst-case activation rounding error)
+//   rms_norm, softmax, silu, rope, axpy, add, mul: 2e-6 relative + 1e-6 absolute
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ohm/core/half.h"
+#include "ohm/kernels/kernels.h"
+#include "ohm/quant/dequant.h"
+
+namespace ohm::kernels {
+namespace {
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+struct WeightData {
+  std::vector<uint8_t> bytes;
+  std::vector<float> f32;
+  Matrix m;
+};
+
+WeightData make_weights(DType t, int64_t rows, int64_t cols, uint32_t seed) {
+  WeightData w;
+  const size_t rb = static_cast<size_t>(*row_bytes(t, static_cast<uint64_t>(cols)));
+  w.bytes.resize(rb * static_cast<size_t>(rows) + 64);  // slack: no kernel may read past rows
+  w.bytes.resize(rb * static_cast<size_t>(rows));
+  std::mt19937 g(seed);
+  const auto src = randn(static_cast<size_t>(rows * cols), seed, 0.5f);
+  if (t == DType::F32) {
+    std::memcpy(w.bytes.data(), src.data(), w.bytes.size());
+  } else if (t == DType::F16 || t == DType::BF16) {
+    for (size_t i = 0; i < src.size(); ++i) {
+      const uint16_t h = t == DType::F16 ? f32_to_f16(src[i]) : f32_to_bf16(src[i]);
+      std::memcpy(w.bytes.data() + 2 * i, &h, 2);
+    }
+  } else {
+    for (auto& b : w.bytes) b = static_cast<uint8_t>(g());
+    const size_t bs = traits(t).type_size;
+    auto put = [&](size_t off, float v) {
+      const uint16_t h = f32_to_f16(v);
+      std::memcpy(&w.bytes[off], &h, 2);
+    };
+    for (size_t blk = 0; blk < w.bytes.size() / bs; ++blk) {
+      const size_t o = blk * bs;
+      const float d = 0.001f + 0.01f * static_cast<float>(g() % 100) / 100.0f;
+      switch (t) {
+        case DType::Q4_0: case DType::Q8_0: put(o, d); break;
+        case DType::Q4_K: put(o, d); put(o + 2, d); break;
+        case DType::Q6_K: put(o + bs - 2, d); break;
+        default: break;
+      }
+    }
+  }
+  w.f32.resize(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    quant::dequantize_row(t, w.bytes.data() + r * rb, w.f32.data() + r * cols, cols);
+  w.m = Matrix{t, w.bytes.data(), rows, cols, rb};
+  return w;
+}
+
+std::vector<const KernelTable*> simd_tables() {
+  std::vector<const KernelTable*> v;
+  for (Isa isa : {Isa::Avx2, Isa::Avx512})
+    if (const KernelTable* t = table_for(isa)) v.push_back(t);
+  return v;
+}
+
+struct MatmulCase {
+  DType dtype;
+  int64_t M, K, N;
+};
+
+std::string case_name(const ::testing::TestParamInfo<MatmulCase>& i) {
+  return std::string(name(i.param.dtype)) + "_" + std::to_string(i.param.M) + "x" +
+         std::to_string(i.param.K) + "x" + std::to_string(i.param.N);
+}
+
+std::vector<MatmulCase> matmul_cases() {
+  std::vector<MatmulCase> cs;
+  for (DType t : {DType::F32, DType::F16, DType::BF16})
+    for (int64_t M : {1, 2, 3, 5, 9})
+      for (int64_t K : {1, 7, 16, 17, 64, 100, 257})
+        for (int64_t N : {1, 4, 7, 13}) cs.push_back({t, M, K, N});
+  for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
+    const int64_t bs = traits(t).block_size;
+    for (int64_t M : {1, 3, 4, 5, 9})
+      for (int64_t kb : {1, 2, 3, 9})
+        for (int64_t N : {1, 7, 9, 17}) cs.push_back({t, M, kb * bs, N});
+  }
+  return cs;
+}
+
+class SimdMatmul : public ::testing::TestWithParam<MatmulCase> {};
+
+TEST_P(SimdMatmul, MatchesReference) {
+  const auto [t, M, K, N] = GetParam();
+  const auto w = make_weights(t, N, K, static_cast<uint32_t>(M * 131 + K * 7 + N));
+  auto x = randn(static_cast<size_t>(M * K), static_cast<uint32_t>(K + 3));
+  if (M > 1) x[static_cast<size_t>(K)] = 0;  // include an exact zero
+  const bool quant = traits(t).is_quantized;
+  const int64_t qb = (t == DType::Q4_0 || t == DType::Q8_0) ? 32 : 256;
+  // the reference output and the stated bound
+  std::vector<float> want(static_cast<size_t>(M * N)), tol(want.size());
+  std::vector<float> scratch(static_cast<size_t>(K));
+  reference().matmul[static_cast<int>(t)](x.data(), M, K, w.m, 0, N, want.data(), N, scratch.data());
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double mag = 0, qerr = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double wv = w.f32[n * K + k];
+        mag += std::fabs(x[m * K + k] * wv);
+        if (quant) {
+          float amax = 0;
+          const int64_t b0 = k / qb * qb;
+          for (int64_t j = b0; j < b0 + qb; ++j) amax = std::max(amax, std::fabs(x[m * K + j]));
+          qerr += std::fabs(wv) * amax / 254.0;
+        }
+      }
+      tol[m * N + n] = static_cast<float>(1.02 * qerr + 1e-5 * mag + 1e-6);
+    }
+  for (const KernelTable* kt : simd_tables()) {
+    SCOPED_TRACE(isa_name(kt->isa));
+    auto fn = kt->matmul[static_cast<int>(t)];
+    ASSERT_NE(fn, nullptr);
+    // direct, full range, with guard values past the end
+    std::vector<float> y(static_cast<size_t>(M * N) + 8, 777.0f);
+    fn(x.data(), M, K, w.m, 0, N, y.data(), N, scratch.data());
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_LE(std::fabs(y[i] - want[i]), tol[i]) << "at " << i << " got " << y[i] << " want " << want[i];
+    for (size_t i = want.size(); i < y.size(); ++i) ASSERT_EQ(y[i], 777.0f);
+    // through the front end with 2 threads (row split)
+    const KernelTable* prev = set_active(kt);
+    ThreadPool pool(2);
+    std::vector<float> y2(static_cast<size_t>(M * N));
+    matmul(x.data(), M, K, w.m, nullptr, y2.data(), pool);
+    set_active(prev);
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(y2[i], y[i]) << "threaded result differs at " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, SimdMatmul, ::testing::ValuesIn(matmul_cases()), case_name);
+
+void expect_near_rel(const std::vector<float>& want, const std::vector<float>& got, const char* what) {
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    ASSERT_LE(std::fabs(got[i] - want[i]), 2e-6 * std::fabs(want[i]) + 1e-6)
+        << what << " at " << i << " got " << got[i] << " want " << want[i];
+}
+
+class SimdElementwise : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(SimdElementwise, MatchesReference) {
+  const int64_t n = GetParam();
+  const KernelTable& r = reference();
+  const auto a = randn(static_cast<size_t>(n), 1, 3.0f), b = randn(static_cast<size_t>(n), 2);
+  for (const KernelTable* kt : simd_tables()) {
+    SCOPED_TRACE(isa_name(kt->isa));
+    std::vector<float> w1(a.size()), g1(a.size());
+    for (float off : {0.0f, 1.0f}) {
+      r.rms_norm(a.data(), b.data(), off, 1e-5f, w1.data(), n);
+      kt->rms_norm(a.data(), b.data(), off, 1e-5f, g1.data(), n);
+      expect_near_rel(w1, g1, "rms_norm");
+    }
+    r.rms_norm(a.data(), nullptr, 0, 1e-5f, w1.data(), n);
+    kt->rms_norm(a.data(), nullptr, 0, 1e-5f, g1.data(), n);
+    expect_near_rel(w1, g1, "rms_norm no weight");
+    w1 = a, g1 = a;
+    for (auto& v : w1) v *= 10;  // wide range for exp
+    g1 = w1;
+    r.softmax(w1.data(), n);
+    kt->softmax(g1.data(), n);
+    expect_near_rel(w1, g1, "softmax");
+    std::vector<float> big(a.size());
+    for (size_t i = 0; i < big.size(); ++i) big[i] = a[i] * 40.0f;  // saturating tails of silu
+    r.silu(big.data(), w1.data(), n);
+    kt->silu(big.data(), g1.data(), n);
+    expect_near_rel(w1, g1, "silu");
+    r.silu(a.data(), w1.data(), n);
+    kt->silu(a.data(), g1.data(), n);
+    expect_near_rel(w1, g1, "silu");
+    r.add(a.data(), b.data(), w1.data(), n);
+    kt->add(a.data(), b.data(), g1.data(), n);
+    expect_near_rel(w1, g1, "add");
+    r.mul(a.data(), b.data(), w1.data(), n);
+    kt->mul(a.data(), b.data(), g1.data(), n);
+    expect_near_rel(w1, g1, "mul");
+    w1 = b, g1 = b;
+    r.axpy(0.37f, a.data(), w1.data(), n);
+    kt->axpy(0.37f, a.data(), g1.data(), n);
+    expect_near_rel(w1, g1, "axpy");
+    double mag = 0;
+    for (int64_t i = 0; i < n; ++i) mag += std::fabs(a[i] * b[i]);
+    EXPECT_NEAR(kt->dot(a.data(), b.data(), n), r.dot(a.data(), b.data(), n), 1e-5 * mag + 1e-6);
+    // rope: n as head_dim*heads with a few rot_dim choices
+    for (int64_t hd : {2, 6, 32, 64, 128}) {
+      if (n % hd) continue;
+      for (int64_t rot : {hd, hd / 2 - (hd / 2) % 2}) {
+        if (rot <= 0 || rot % 2) continue;
+        const auto cs = randn(static_cast<size_t>(rot / 2), 5), sn = randn(static_cast<size_t>(rot / 2), 6);
+        w1 = a, g1 = a;
+        r.rope(w1.data(), n / hd, hd, rot, cs.data(), sn.data());
+        kt->rope(g1.data(), n / hd, hd, rot, cs.data(), sn.data());
+        expect_near_rel(w1, g1, "rope");
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, SimdElementwise,
+                         ::testing::Values(1, 2, 7, 8, 15, 16, 17, 33, 64, 129, 384, 2048));
+
+TEST(SimdDispatch, ActiveIsBestAndScalarOverride) {
+  // The active table is one of the compiled tables; table_for(Scalar) is the reference.
+  EXPECT_EQ(table_for(Isa::Scalar), &reference());
+  const auto v = simd_tables();
+  if (!v.empty()) {
+    const char* e = std::getenv("OHM_ISA");
+    if (!e) {
+      EXPECT_EQ(active().isa, v.back()->isa) << "expected the best table to be active";
+    }
+  }
+  for (const KernelTable* kt : v)
+    for (int d = 0; d < static_cast<int>(DType::Count_); ++d) {
+      if (reference().matmul[d]) {
+        EXPECT_NE(kt->matmul[d], nullptr);
+      }
+    }
+}
+
+}  // namespace
+}  // namespace ohm::kernels
