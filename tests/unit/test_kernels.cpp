@@ -374,8 +374,8 @@ std::vector<Case> cases() {
 class KernelCase : public ::testing::TestWithParam<Case> {};
 
 TEST_P(KernelCase, MatchesDoubleReference) {
-  // The active table (SIMD when available) and the scalar reference must both match.
-  GetParam().run();
+  // The scalar reference table is the oracle; the SIMD tables are checked against it (with
+  // their stated tolerances, e.g. int8 activation rounding) in test_kernels_simd.cpp.
   const KernelTable* prev = set_active(&reference());
   GetParam().run();
   set_active(prev);
@@ -391,7 +391,6 @@ TEST(Kernels, TableIsComplete) {
     EXPECT_NE(t.matmul[static_cast<int>(d)], nullptr) << name(d);
   EXPECT_TRUE(t.rms_norm && t.layer_norm && t.softmax && t.silu && t.gelu && t.gelu_tanh &&
               t.relu && t.add && t.mul && t.axpy && t.dot && t.rope);
-  EXPECT_STREQ(isa_name(active().isa), isa_name(active().isa));
 }
 
 TEST(Kernels, ShapeErrors) {
