@@ -9,6 +9,7 @@
 #include "ohm/core/error.h"
 #include "ohm/formats/model_source.h"
 #include "ohm/formats/safetensors.h"
+#include "ohm/models/gguf_loader.h"
 
 namespace ohm {
 
@@ -154,8 +155,7 @@ std::unique_ptr<CausalLM> AutoModelForCausalLM::from_pretrained(const std::strin
                                                                 const LoadOptions& opts) {
   namespace fs = std::filesystem;
   const ModelSource src = resolve_model(path_or_id);
-  if (src.kind == SourceKind::GgufFile)
-    throw UnsupportedError(ErrorContext().file(src.path), "GGUF model loading is not implemented yet");
+  if (src.kind == SourceKind::GgufFile) return load_gguf_causal_lm(src.path, opts);
   const std::string dir =
       src.kind == SourceKind::Directory ? src.path : fs::path(src.path).parent_path().string();
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
@@ -164,6 +164,7 @@ std::unique_ptr<CausalLM> AutoModelForCausalLM::from_pretrained(const std::strin
   const ModelConfig config = load_model_config(cfg_path);
   nn::CheckpointSource source(safetensors::Checkpoint::open(src.path), src.path);
   nn::Weights weights(source, opts.dtype);
+  weights.set_quantize(opts.quantize);
   return build_causal_lm(config, weights, opts);
 }
 

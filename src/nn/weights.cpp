@@ -4,6 +4,7 @@
 
 #include "ohm/core/error.h"
 #include "ohm/quant/dequant.h"
+#include "ohm/quant/quantize.h"
 
 namespace ohm::nn {
 
@@ -43,12 +44,18 @@ Tensor convert(const Tensor& t, DType to) {
   Tensor f = is_quantized(t.dtype()) ? quant::dequantize(t) : t;
   return f.dtype() == to ? f : f.to(to);
 }
+// Quantize-on-load: rows that do not split into whole blocks stay as they are.
+Tensor maybe_quantize(const Tensor& t, DType q) {
+  if (t.dtype() == q || t.ndim() != 2 || t.dim(1) % traits(q).block_size != 0) return t;
+  return quant::quantize(t, q);
+}
 }  // namespace
 
 Tensor Weights::tensor(const std::string& name, const Shape& shape) {
   Tensor t = fetch(name, shape);
   if (!t.defined()) return Tensor::empty(DType::F32, shape);  // placeholder; check() throws
   if (matrix_dtype_) t = convert(t, *matrix_dtype_);
+  if (quantize_ && shape.size() == 2) t = maybe_quantize(t, *quantize_);
   return t;
 }
 
@@ -57,6 +64,17 @@ Tensor Weights::matrix(const std::string& name, int64_t rows, int64_t cols) {
 }
 
 Tensor Weights::matrix_transposed(const std::string& name, int64_t rows, int64_t cols) {
+  if (auto pre = src_.find_pretransposed(name)) {
+    used_.insert(name);
+    if (pre->shape() != Shape{rows, cols})
+      throw ShapeError(ErrorContext().file(src_.describe()).tensor(name)
+                           .shape("expected", Shape{rows, cols}).shape("found", pre->shape()),
+                       "tensor has the wrong shape");
+    Tensor t = *pre;
+    if (matrix_dtype_) t = convert(t, *matrix_dtype_);
+    if (quantize_) t = maybe_quantize(t, *quantize_);
+    return t;
+  }
   Tensor t = fetch(name, {cols, rows});
   if (!t.defined()) return Tensor::empty(DType::F32, {rows, cols});
   if (is_quantized(t.dtype()))
@@ -70,6 +88,7 @@ Tensor Weights::matrix_transposed(const std::string& name, int64_t rows, int64_t
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c)
       std::memcpy(dst + (r * cols + c) * es, src + (c * rows + r) * es, es);
+  if (quantize_) out = maybe_quantize(out, *quantize_);
   return out;
 }
 

@@ -31,6 +31,9 @@ struct LoadOptions {
   std::optional<DType> dtype;
   std::string device_map = "cpu";  // only "cpu" / "auto" (= cpu) today
   int threads = 0;                 // 0: the process-wide pool (OHM_NUM_THREADS or all cores)
+  // Quantize-on-load: every 2-D weight (after `dtype`) to this GGUF block type (q8_0, q4_0,
+  // q4_k, ...; ohm::quant::quantize), from safetensors or GGUF; nullopt keeps the weights.
+  std::optional<DType> quantize;
 };
 
 class CausalLM {

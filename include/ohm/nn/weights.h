@@ -21,6 +21,13 @@ class WeightSource {
   virtual std::optional<Tensor> find(const std::string& name) const = 0;
   virtual std::vector<std::string> names() const = 0;
   virtual std::string describe() const = 0;  // for error messages (the path)
+  // A weight that the checkpoint stores as [cols, rows] (GPT-2's Conv1D) and this source holds
+  // already transposed as [rows, cols] (GGUF files do): returned as is by
+  // Weights::matrix_transposed, so block-quantized Conv1D weights work. nullopt by default.
+  virtual std::optional<Tensor> find_pretransposed(const std::string& name) const {
+    (void)name;
+    return std::nullopt;
+  }
 };
 
 class CheckpointSource : public WeightSource {
@@ -41,6 +48,10 @@ class Weights {
   // `matrix_dtype`: convert 2-D weights to this dtype at load (nullopt: keep them as stored,
   // zero-copy from the mmap). Vectors (norms, biases) are always converted to f32.
   Weights(const WeightSource& src, std::optional<DType> matrix_dtype);
+
+  // Quantize every 2-D weight to this GGUF block type at load (ohm::quant::quantize; rows whose
+  // length is not a multiple of the block size are kept as stored). Applied after matrix_dtype.
+  void set_quantize(std::optional<DType> q) { quantize_ = q; }
 
   bool has(const std::string& name) const;
   // A weight of any rank with the given shape (dtype converted like matrices).
@@ -63,6 +74,7 @@ class Weights {
   Tensor fetch(const std::string& name, const Shape& shape);
   const WeightSource& src_;
   std::optional<DType> matrix_dtype_;
+  std::optional<DType> quantize_;
   std::vector<std::string> missing_;
   std::set<std::string> used_;
 };

@@ -1,0 +1,66 @@
+// Causal LMs from GGUF files (llama.cpp's format): metadata -> ModelConfig, llama.cpp tensor
+// names -> HF names, and the layout changes llama.cpp's convert_hf_to_gguf.py makes undone.
+//
+//   auto model = ohm::AutoModelForCausalLM::from_pretrained("model-q8_0.gguf");  // routes here
+//
+// Architectures (general.architecture): "llama" (LLaMA, and Mistral, which the converter writes
+// as llama; `llama.attention.sliding_window`, when present, makes it model_type "mistral"),
+// "qwen2", "gpt2". Undone on load:
+//   - llama: q_proj/k_proj rows (and biases) permuted by convert_hf_to_gguf.py's
+//     LlamaModel.permute into ggml's interleaved-pair RoPE order; the inverse row permutation
+//     is applied to the stored bytes (any dtype: a row is a whole number of blocks).
+//   - gpt2: Conv1D weights stored as [out, in] (transposed by the converter) are handed to the
+//     model as is through WeightSource::find_pretransposed (quantized ones included).
+// Block-quantized weights stay quantized (zero-copy views of the mmap) unless LoadOptions asks
+// for a dtype.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ohm/formats/config.h"
+#include "ohm/formats/gguf.h"
+#include "ohm/models/causal_lm.h"
+#include "ohm/nn/weights.h"
+
+namespace ohm {
+
+// The config.json equivalent of a GGUF file's `{arch}.*` metadata (HF key names), and its
+// parsed form. UnsupportedError naming the architecture for ones ohm cannot map.
+nlohmann::json gguf_hf_config(const gguf::GGUFFile& f);
+ModelConfig gguf_model_config(const gguf::GGUFFile& f);
+
+// The GGUF tensors under HF names (see the header comment for the undone transformations).
+class GGUFWeightSource : public nn::WeightSource {
+ public:
+  GGUFWeightSource(gguf::GGUFFile file, const ModelConfig& config);
+  std::optional<Tensor> find(const std::string& name) const override;
+  std::vector<std::string> names() const override;
+  std::string describe() const override { return file_.path(); }
+  std::optional<Tensor> find_pretransposed(const std::string& name) const override;
+
+  // The GGUF tensor an HF name comes from (nullopt if none).
+  std::optional<std::string> gguf_name(const std::string& hf_name) const;
+  const gguf::GGUFFile& file() const { return file_; }
+
+  enum class Kind { Plain, UnpermuteRows, Transposed };
+  struct Entry {
+    std::string gguf;
+    Kind kind = Kind::Plain;
+    int64_t n_head = 0;  // UnpermuteRows
+  };
+
+ private:
+  gguf::GGUFFile file_;
+  std::map<std::string, Entry> map_;  // HF name -> source
+};
+
+// Loads a GGUF causal LM (AutoModelForCausalLM::from_pretrained calls this for .gguf files).
+std::unique_ptr<CausalLM> load_gguf_causal_lm(const std::string& path, const LoadOptions& opts);
+
+}  // namespace ohm

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Writes the model fixtures of tests/fixtures/models/<arch>/f32 as GGUF files, the way
+llama.cpp's convert_hf_to_gguf.py does, with the `gguf` package from PyPI (needs gguf, numpy,
+safetensors).
+
+  tests/fixtures/models/<arch>/gguf/model-f16.gguf    --outtype f16
+  tests/fixtures/models/<arch>/gguf/model-q8_0.gguf   --outtype q8_0 (gguf.quants.quantize)
+
+for arch in llama, mistral, qwen2, gpt2. The reference logits stay in ../f32/reference.safetensors.
+
+What follows convert_hf_to_gguf.py (LlamaModel, Qwen2Model, GPT2Model):
+  - tensor names from gguf.get_tensor_name_map(arch, n_blocks) (HF name -> llama.cpp name);
+  - llama/mistral: q_proj and k_proj rows permuted by LlamaModel.permute (n_head, then n_head_kv
+    for k), i.e. HF's rotate-half layout turned into ggml's interleaved-pair RoPE layout;
+    qwen2 is not permuted (llama.cpp runs it with NEOX RoPE);
+  - gpt2: Conv1D weights (c_attn, c_proj, c_fc) transposed to [out, in]; output.weight written
+    as a copy of token_embd; the `.attn.bias` masks dropped;
+  - types: 1-D tensors and *_norm weights F32; position_embd F32; every other matrix F16, or
+    Q8_0 when its rows are a multiple of 32 (F16 otherwise);
+  - Mistral checkpoints convert under the "llama" architecture.
+Additions (convert_hf_to_gguf.py does not write them): `llama.attention.sliding_window` for the
+Mistral fixture (llama.cpp ignores Mistral's window; transformers and ohm honour it), and no
+tokenizer.ggml.* vocabulary (the fixtures are random-weight models over raw ids), only the
+bos/eos/pad ids.
+
+Usage: python3 scripts/make_gguf_model_fixtures.py
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import gguf
+from gguf import GGMLQuantizationType as T
+from safetensors.numpy import load_file
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "tests" / "fixtures" / "models"
+
+ARCHS = {"llama": gguf.MODEL_ARCH.LLAMA, "mistral": gguf.MODEL_ARCH.LLAMA,
+         "qwen2": gguf.MODEL_ARCH.QWEN2, "gpt2": gguf.MODEL_ARCH.GPT2}
+
+
+def permute(w, n_head, n_head_kv):
+    # convert_hf_to_gguf.py LlamaModel.permute
+    if n_head_kv is not None and n_head != n_head_kv:
+        n_head = n_head_kv
+    return (w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:])
+            .swapaxes(1, 2).reshape(w.shape))
+
+
+def hf_tensors(fixture, cfg):
+    """(hf_name, array) in the converter's order, after its per-architecture rewrites."""
+    st = load_file(str(fixture / "model.safetensors"))
+    mt = cfg["model_type"]
+    for name in st:  # safetensors order (sorted), like the converter's index walk
+        w = st[name].astype(np.float32)
+        if mt in ("llama", "mistral"):
+            nh = cfg["num_attention_heads"]
+            nkv = cfg.get("num_key_value_heads", nh)
+            if name.endswith(("q_proj.weight", "q_proj.bias")):
+                w = permute(w, nh, nh)
+            if name.endswith(("k_proj.weight", "k_proj.bias")):
+                w = permute(w, nh, nkv)
+        if mt == "gpt2":
+            if name.endswith((".attn.bias", ".attn.masked_bias")):
+                continue
+            if name.endswith((".c_attn.weight", ".c_proj.weight", ".c_fc.weight")):
+                w = w.T.copy()
+        yield name, w
+
+
+def write(arch_name, fixture, out_path, outtype):
+    cfg = json.loads((fixture / "config.json").read_text())
+    arch = ARCHS[arch_name]
+    arch_str = gguf.MODEL_ARCH_NAMES[arch]
+    n_layer = cfg.get("num_hidden_layers", cfg.get("n_layer"))
+    tmap = gguf.get_tensor_name_map(arch, n_layer)
+    w = gguf.GGUFWriter(str(out_path), arch_str)
+    w.add_name(f"ohm-fixture-{arch_name}")
+    if arch_name == "gpt2":
+        w.add_block_count(cfg["n_layer"])
+        w.add_context_length(cfg["n_positions"])
+        w.add_embedding_length(cfg["n_embd"])
+        w.add_feed_forward_length(cfg.get("n_inner") or 4 * cfg["n_embd"])
+        w.add_head_count(cfg["n_head"])
+        w.add_layer_norm_eps(cfg["layer_norm_epsilon"])
+    else:
+        nh = cfg["num_attention_heads"]
+        head_dim = cfg.get("head_dim") or cfg["hidden_size"] // nh
+        rope = cfg.get("rope_parameters") or {}
+        w.add_block_count(n_layer)
+        w.add_context_length(cfg["max_position_embeddings"])
+        w.add_embedding_length(cfg["hidden_size"])
+        w.add_feed_forward_length(cfg["intermediate_size"])
+        w.add_head_count(nh)
+        w.add_head_count_kv(cfg.get("num_key_value_heads", nh))
+        w.add_rope_freq_base(rope.get("rope_theta", cfg.get("rope_theta", 10000.0)))
+        w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+        w.add_rope_dimension_count(head_dim)
+        w.add_key_length(head_dim)
+        w.add_value_length(head_dim)
+        if arch_name == "mistral" and cfg.get("sliding_window"):
+            w.add_sliding_window(cfg["sliding_window"])  # ohm addition, see the docstring
+    w.add_vocab_size(cfg["vocab_size"])
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if outtype == "f16"
+                    else gguf.LlamaFileType.MOSTLY_Q8_0)
+    w.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    for key, fn in (("bos_token_id", w.add_bos_token_id), ("eos_token_id", w.add_eos_token_id),
+                    ("pad_token_id", w.add_pad_token_id)):
+        v = cfg.get(key)
+        if isinstance(v, list):
+            v = v[0] if v else None
+        if v is not None:
+            fn(v)
+
+    for name, data in hf_tensors(fixture, cfg):
+        new_name = tmap.get_name(name, try_suffixes=(".weight", ".bias"))
+        if new_name is None:
+            raise SystemExit(f"{arch_name}: cannot map {name}")
+        tensors = [(new_name, data)]
+        if arch_name == "gpt2" and new_name == "token_embd.weight":
+            tensors.append(("output.weight", data))  # GPT2Model: output tied to wte
+        for tname, t in tensors:
+            if t.ndim <= 1 or tname.endswith("_norm.weight") or tname.startswith("position_embd"):
+                w.add_tensor(tname, t.astype(np.float32))
+            elif outtype == "f16" or t.shape[-1] % 32 != 0:
+                w.add_tensor(tname, t.astype(np.float16))
+            else:
+                q = gguf.quants.quantize(t, T.Q8_0)
+                w.add_tensor(tname, q, raw_shape=q.shape, raw_dtype=T.Q8_0)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def main():
+    for arch_name in ARCHS:
+        fixture = MODELS / arch_name / "f32"
+        out = MODELS / arch_name / "gguf"
+        out.mkdir(exist_ok=True)
+        for outtype in ("f16", "q8_0"):
+            p = out / f"model-{outtype}.gguf"
+            write(arch_name, fixture, p, outtype)
+            print(f"wrote {p.relative_to(ROOT)} ({p.stat().st_size} bytes)")
+    (MODELS / "GGUF_VERSIONS.txt").write_text(
+        f"gguf {getattr(gguf, '__version__', '0.19.0')}\nnumpy {np.__version__}\n"
+        "command (from repository root): python3 scripts/make_gguf_model_fixtures.py\n")
+
+
+def q8_0_reference(arch_name):
+    """transformers logits with the Q8_0 file's weights (gguf.quants.dequantize, layout changes
+    undone): what an exact Q8_0 loader must compute. Saved as gguf/reference-q8_0.safetensors."""
+    import torch
+    from safetensors.numpy import save_file
+    from transformers import AutoModelForCausalLM
+    fixture = MODELS / arch_name / "f32"
+    cfg = json.loads((fixture / "config.json").read_text())
+    n_layer = cfg.get("num_hidden_layers", cfg.get("n_layer"))
+    tmap = gguf.get_tensor_name_map(ARCHS[arch_name], n_layer)
+    r = gguf.GGUFReader(str(MODELS / arch_name / "gguf" / "model-q8_0.gguf"))
+    deq = {t.name: gguf.quants.dequantize(t.data, t.tensor_type).reshape(
+        [int(d) for d in reversed(t.shape)]) for t in r.tensors}
+    model = AutoModelForCausalLM.from_pretrained(str(fixture), dtype=torch.float32)
+    sd = model.state_dict()
+    for name in list(sd):
+        g = tmap.get_name(name, try_suffixes=(".weight", ".bias"))
+        if g is None or g not in deq:
+            continue
+        w = deq[g].astype(np.float32)
+        if arch_name in ("llama", "mistral") and name.endswith(("q_proj.weight", "k_proj.weight")):
+            nh = cfg["num_attention_heads"]
+            n = nh if "q_proj" in name else cfg.get("num_key_value_heads", nh)
+            hd = w.shape[0] // n
+            w = w.reshape(n, hd // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+        if arch_name == "gpt2" and name.endswith((".c_attn.weight", ".c_proj.weight", ".c_fc.weight")):
+            w = w.T
+        sd[name] = torch.from_numpy(np.ascontiguousarray(w)).reshape(sd[name].shape)
+    if arch_name == "gpt2":
+        sd["lm_head.weight"] = torch.from_numpy(deq["output.weight"].astype(np.float32))
+    model.load_state_dict(sd)
+    model.eval()
+    ref = load_file(str(fixture / "reference.safetensors"))
+    out = {}
+    with torch.no_grad():
+        for k in ("prompt_len1", "prompt_len7", "prompt_len64"):
+            ids = torch.from_numpy(ref[k + ".input_ids"])
+            out[k + ".logits"] = model(ids).logits.numpy().astype(np.float32)
+        ids = torch.from_numpy(ref["greedy.input_ids"])
+        for _ in range(32):  # plain argmax steps (no eos handling), as ohm::greedy_generate
+            nxt = model(ids).logits[:, -1].argmax(-1, keepdim=True)
+            ids = torch.cat([ids, nxt], dim=1)
+        out["greedy.output_ids"] = ids.numpy().astype(np.int64)
+    save_file(out, str(MODELS / arch_name / "gguf" / "reference-q8_0.safetensors"))
+
+
+if __name__ == "__main__":
+    main()
+    import torch
+    torch.set_num_threads(2)
+    for a in ARCHS:
+        q8_0_reference(a)
+        print("wrote", a, "reference-q8_0.safetensors")

@@ -1,0 +1,474 @@
+// Reference quantizers. Each function reproduces the arithmetic of ggml's quantize_row_*_ref
+// (same operations in the same order, f32 throughout) so the output bytes match ggml's; see
+// include/ohm/quant/quantize.h.
+#include "ohm/quant/quantize.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ohm/core/error.h"
+#include "ohm/core/half.h"
+#include "ohm/quant/dequant.h"
+
+namespace ohm::quant {
+namespace {
+
+constexpr int QK = 32;
+constexpr int QK_K = 256;
+constexpr float kGroupMaxEps = 1e-15f;
+
+// Round to nearest via the 1.5*2^23 trick (ggml's nearest_int): ties to even, |x| < 2^22.
+inline int nearest_int(float fval) {
+  const float val = fval + 12582912.f;
+  int32_t i;
+  std::memcpy(&i, &val, sizeof(i));
+  return (i & 0x007fffff) - 0x00400000;
+}
+
+inline void put_f16(uint8_t* p, float v) {
+  const uint16_t h = f32_to_f16(v);
+  std::memcpy(p, &h, 2);
+}
+inline float get_f16(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+
+// ---- 32-element blocks ------------------------------------------------------------------
+
+void q4_0(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; u8 qs[16]}
+  for (int64_t i = 0; i < nb; ++i, x += QK, y += 18) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < QK; ++j)
+      if (amax < std::fabs(x[j])) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    const float d = max / -8;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_f16(y, d);
+    for (int j = 0; j < QK / 2; ++j) {
+      const float x0 = x[j] * id, x1 = x[QK / 2 + j] * id;
+      const uint8_t q0 = static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(x0 + 8.5f)));
+      const uint8_t q1 = static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(x1 + 8.5f)));
+      y[2 + j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+  }
+}
+
+void q4_1(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; f16 m; u8 qs[16]}
+  for (int64_t i = 0; i < nb; ++i, x += QK, y += 20) {
+    float min = 3.402823466e+38f, max = -3.402823466e+38f;
+    for (int j = 0; j < QK; ++j) {
+      if (x[j] < min) min = x[j];
+      if (x[j] > max) max = x[j];
+    }
+    const float d = (max - min) / ((1 << 4) - 1);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_f16(y, d);
+    put_f16(y + 2, min);
+    for (int j = 0; j < QK / 2; ++j) {
+      const float x0 = (x[j] - min) * id, x1 = (x[QK / 2 + j] - min) * id;
+      const uint8_t q0 = static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(x0 + 0.5f)));
+      const uint8_t q1 = static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(x1 + 0.5f)));
+      y[4 + j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+  }
+}
+
+void q5_0(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; u8 qh[4]; u8 qs[16]}
+  for (int64_t i = 0; i < nb; ++i, x += QK, y += 22) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < QK; ++j)
+      if (amax < std::fabs(x[j])) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    const float d = max / -16;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_f16(y, d);
+    uint32_t qh = 0;
+    for (int j = 0; j < QK / 2; ++j) {
+      const float x0 = x[j] * id, x1 = x[QK / 2 + j] * id;
+      const uint8_t q0 = static_cast<uint8_t>(std::min<int>(31, static_cast<int8_t>(x0 + 16.5f)));
+      const uint8_t q1 = static_cast<uint8_t>(std::min<int>(31, static_cast<int8_t>(x1 + 16.5f)));
+      y[6 + j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+      qh |= ((q0 & 0x10u) >> 4) << j;
+      qh |= ((q1 & 0x10u) >> 4) << (j + QK / 2);
+    }
+    std::memcpy(y + 2, &qh, 4);
+  }
+}
+
+void q5_1(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; f16 m; u8 qh[4]; u8 qs[16]}
+  for (int64_t i = 0; i < nb; ++i, x += QK, y += 24) {
+    float min = 3.402823466e+38f, max = -3.402823466e+38f;
+    for (int j = 0; j < QK; ++j) {
+      if (x[j] < min) min = x[j];
+      if (x[j] > max) max = x[j];
+    }
+    const float d = (max - min) / ((1 << 5) - 1);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_f16(y, d);
+    put_f16(y + 2, min);
+    uint32_t qh = 0;
+    for (int j = 0; j < QK / 2; ++j) {
+      const float x0 = (x[j] - min) * id, x1 = (x[QK / 2 + j] - min) * id;
+      const uint8_t q0 = static_cast<uint8_t>(x0 + 0.5f);
+      const uint8_t q1 = static_cast<uint8_t>(x1 + 0.5f);
+      y[8 + j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+      qh |= ((q0 & 0x10u) >> 4) << j;
+      qh |= ((q1 & 0x10u) >> 4) << (j + QK / 2);
+    }
+    std::memcpy(y + 4, &qh, 4);
+  }
+}
+
+void q8_0(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; i8 qs[32]}
+  for (int64_t i = 0; i < nb; ++i, x += QK, y += 34) {
+    float amax = 0.0f;
+    for (int j = 0; j < QK; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / ((1 << 7) - 1);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_f16(y, d);
+    for (int j = 0; j < QK; ++j)
+      y[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::round(x[j] * id)));
+  }
+}
+
+// ---- k-quants ---------------------------------------------------------------------------
+
+// Weighted least-squares fit of x ~ scale*L + min (min <= 0) over L in [0, nmax], searching
+// nstep+1 candidate inverse scales (ggml's make_qkx2_quants). Returns scale, *the_min = -min.
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
+                       bool use_mad) {
+  float min = x[0], max = x[0];
+  float sum_w = weights[0];
+  float sum_x = sum_w * x[0];
+  for (int i = 1; i < n; ++i) {
+    if (x[i] < min) min = x[i];
+    if (x[i] > max) max = x[i];
+    const float w = weights[i];
+    sum_w += w;
+    sum_x += w * x[i];
+  }
+  if (min > 0) min = 0;
+  if (max == min) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    *the_min = -min;
+    return 0.f;
+  }
+  float iscale = nmax / (max - min);
+  float scale = 1 / iscale;
+  float best_error = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = nearest_int(iscale * (x[i] - min));
+    L[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
+    float diff = scale * L[i] + min - x[i];
+    diff = use_mad ? std::fabs(diff) : diff * diff;
+    best_error += weights[i] * diff;
+  }
+  if (nstep < 1) {
+    *the_min = -min;
+    return scale;
+  }
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = (rmin + rdelta * is + nmax) / (max - min);
+    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+    for (int i = 0; i < n; ++i) {
+      int l = nearest_int(iscale * (x[i] - min));
+      l = std::max(0, std::min(nmax, l));
+      Laux[i] = static_cast<uint8_t>(l);
+      const float w = weights[i];
+      sum_l += w * l;
+      sum_l2 += w * l * l;
+      sum_xl += w * l * x[i];
+    }
+    const float D = sum_w * sum_l2 - sum_l * sum_l;
+    if (D > 0) {
+      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+      if (this_min > 0) {
+        this_min = 0;
+        this_scale = sum_xl / sum_l2;
+      }
+      float cur_error = 0;
+      for (int i = 0; i < n; ++i) {
+        float diff = this_scale * Laux[i] + this_min - x[i];
+        diff = use_mad ? std::fabs(diff) : diff * diff;
+        cur_error += weights[i] * diff;
+      }
+      if (cur_error < best_error) {
+        for (int i = 0; i < n; ++i) L[i] = Laux[i];
+        best_error = cur_error;
+        scale = this_scale;
+        min = this_min;
+      }
+    }
+  }
+  *the_min = -min;
+  return scale;
+}
+
+// Symmetric fit x ~ scale*(L - nmax), L in [0, 2*nmax), with x^2 weights and a search over 18
+// nearby scales (ggml's make_qx_quants with rmse_type 1 and no importance weights).
+float make_qx_quants_rmse1(int n, int nmax, const float* x, int8_t* L) {
+  float max = 0, amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupMaxEps) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return 0.f;
+  }
+  float iscale = -nmax / max;
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    int l = nearest_int(iscale * x[i]);
+    l = std::max(-nmax, std::min(nmax - 1, l));
+    L[i] = static_cast<int8_t>(l + nmax);
+    const float w = x[i] * x[i];
+    sumlx += w * x[i] * l;
+    suml2 += w * l * l;
+  }
+  float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
+  float best = scale * sumlx;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    iscale = -(nmax + 0.1f * is) / max;
+    sumlx = suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+      int l = nearest_int(iscale * x[i]);
+      l = std::max(-nmax, std::min(nmax - 1, l));
+      const float w = x[i] * x[i];
+      sumlx += w * x[i] * l;
+      suml2 += w * l * l;
+    }
+    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      for (int i = 0; i < n; ++i) {
+        const int l = nearest_int(iscale * x[i]);
+        L[i] = static_cast<int8_t>(nmax + std::max(-nmax, std::min(nmax - 1, l)));
+      }
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
+
+inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+  if (j < 4) {
+    *d = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *d = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
+  }
+}
+
+// {f16 d; f16 dmin; u8 scales[12]; u8 qs[128]} = 144 bytes
+void q4_k(const float* x, uint8_t* y, int64_t nb) {
+  uint8_t L[QK_K], Laux[32];
+  float weights[32], mins[QK_K / 32], scales[QK_K / 32];
+  for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 144) {
+    uint8_t* sc = y + 4;
+    uint8_t* qs = y + 16;
+    std::memset(sc, 0, 12);
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < QK_K / 32; ++j) {
+      float sum_x2 = 0;
+      for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
+      const float av_x = std::sqrt(sum_x2 / 32);
+      for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
+      scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f,
+                                   0.1f, 20, false);
+      if (scales[j] > max_scale) max_scale = scales[j];
+      if (mins[j] > max_min) max_min = mins[j];
+    }
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    for (int j = 0; j < QK_K / 32; ++j) {
+      uint8_t ls = static_cast<uint8_t>(nearest_int(inv_scale * scales[j]));
+      uint8_t lm = static_cast<uint8_t>(nearest_int(inv_min * mins[j]));
+      ls = std::min<uint8_t>(63, ls);
+      lm = std::min<uint8_t>(63, lm);
+      if (j < 4) {
+        sc[j] = ls;
+        sc[j + 4] = lm;
+      } else {
+        sc[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
+        sc[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
+        sc[j - 0] |= static_cast<uint8_t>((lm >> 4) << 6);
+      }
+    }
+    put_f16(y, max_scale / 63.f);
+    put_f16(y + 2, max_min / 63.f);
+    for (int j = 0; j < QK_K / 32; ++j) {
+      uint8_t s, m;
+      get_scale_min_k4(j, sc, &s, &m);
+      const float d = get_f16(y) * s;
+      if (d == 0.0f) continue;
+      const float dm = get_f16(y + 2) * m;
+      for (int ii = 0; ii < 32; ++ii) {
+        const int l = nearest_int((x[32 * j + ii] + dm) / d);
+        L[32 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(15, l)));
+      }
+    }
+    uint8_t* q = qs;
+    for (int j = 0; j < QK_K; j += 64, q += 32)
+      for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+  }
+}
+
+// {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d} = 210 bytes
+void q6_k(const float* x, uint8_t* y, int64_t nb) {
+  int8_t L[QK_K];
+  float scales[QK_K / 16];
+  for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 210) {
+    uint8_t* ql = y;
+    uint8_t* qh = y + 128;
+    int8_t* sc = reinterpret_cast<int8_t*>(y + 192);
+    float max_scale = 0, max_abs_scale = 0;
+    for (int ib = 0; ib < QK_K / 16; ++ib) {
+      const float scale = make_qx_quants_rmse1(16, 32, x + 16 * ib, L + 16 * ib);
+      scales[ib] = scale;
+      const float abs_scale = std::fabs(scale);
+      if (abs_scale > max_abs_scale) {
+        max_abs_scale = abs_scale;
+        max_scale = scale;
+      }
+    }
+    if (max_abs_scale < kGroupMaxEps) {
+      std::memset(y, 0, 210);
+      put_f16(y + 208, 0.f);
+      continue;
+    }
+    const float iscale = -128.f / max_scale;
+    put_f16(y + 208, 1 / iscale);
+    for (int ib = 0; ib < QK_K / 16; ++ib)
+      sc[ib] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[ib])));
+    for (int j = 0; j < QK_K / 16; ++j) {
+      const float d = get_f16(y + 208) * sc[j];
+      if (d == 0.0f) continue;
+      for (int ii = 0; ii < 16; ++ii) {
+        int l = nearest_int(x[16 * j + ii] / d);
+        l = std::max(-32, std::min(31, l));
+        L[16 * j + ii] = static_cast<int8_t>(l + 32);
+      }
+    }
+    for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32)
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t q1 = L[j + l + 0] & 0xF, q2 = L[j + l + 32] & 0xF;
+        const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+        ql[l + 0] = static_cast<uint8_t>(q1 | (q3 << 4));
+        ql[l + 32] = static_cast<uint8_t>(q2 | (q4 << 4));
+        qh[l] = static_cast<uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
+                                     ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
+      }
+  }
+}
+
+}  // namespace
+
+bool can_quantize(DType t) {
+  switch (t) {
+    case DType::F32: case DType::F16: case DType::BF16:
+    case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::Q8_0:
+    case DType::Q4_K: case DType::Q6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void quantize_row(DType t, const float* src, void* dst, int64_t n) {
+  if (!can_quantize(t))
+    throw InvalidArgument(ErrorContext().op("quantize"),
+                          "cannot quantize to " + std::string(name(t)));
+  const int64_t bs = traits(t).block_size;
+  if (n < 0 || n % bs != 0)
+    throw InvalidArgument(ErrorContext().op("quantize"),
+                          std::to_string(n) + " elements is not a multiple of the " +
+                              std::string(name(t)) + " block size " + std::to_string(bs));
+  uint8_t* y = static_cast<uint8_t*>(dst);
+  const int64_t nb = n / bs;
+  switch (t) {
+    case DType::F32: std::memcpy(y, src, static_cast<size_t>(n) * 4); break;
+    case DType::F16:
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = f32_to_f16(src[i]);
+        std::memcpy(y + 2 * i, &h, 2);
+      }
+      break;
+    case DType::BF16:
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = f32_to_bf16(src[i]);
+        std::memcpy(y + 2 * i, &h, 2);
+      }
+      break;
+    case DType::Q4_0: q4_0(src, y, nb); break;
+    case DType::Q4_1: q4_1(src, y, nb); break;
+    case DType::Q5_0: q5_0(src, y, nb); break;
+    case DType::Q5_1: q5_1(src, y, nb); break;
+    case DType::Q8_0: q8_0(src, y, nb); break;
+    case DType::Q4_K: q4_k(src, y, nb); break;
+    case DType::Q6_K: q6_k(src, y, nb); break;
+    default: break;
+  }
+}
+
+Tensor quantize(const Tensor& t, DType to) {
+  if (!can_quantize(to))
+    throw InvalidArgument(ErrorContext().op("quantize"),
+                          "cannot quantize to " + std::string(name(to)));
+  if (!t.is_contiguous())
+    throw InvalidArgument(ErrorContext().op("quantize"), "input must be contiguous");
+  const int64_t bs = traits(to).block_size;
+  const int64_t cols = t.ndim() == 0 ? 1 : t.dim(t.ndim() - 1);
+  if (cols % bs != 0)
+    throw ShapeError(ErrorContext().op("quantize").shape("input", t.shape()),
+                     "last dimension " + std::to_string(cols) + " is not a multiple of the " +
+                         std::string(name(to)) + " block size " + std::to_string(bs));
+  const int64_t rows = cols == 0 ? 0 : static_cast<int64_t>(t.numel()) / cols;
+  Tensor out = Tensor::empty(to, t.shape());
+  const size_t in_row = *row_bytes(t.dtype(), static_cast<uint64_t>(cols));
+  const size_t out_row = *row_bytes(to, static_cast<uint64_t>(cols));
+  const uint8_t* src = static_cast<const uint8_t*>(t.raw());
+  uint8_t* dst = static_cast<uint8_t*>(out.mutable_raw());
+  std::vector<float> f(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row;
+    if (t.dtype() == DType::F32) {
+      row = reinterpret_cast<const float*>(src + r * in_row);
+      if (reinterpret_cast<uintptr_t>(row) % alignof(float) != 0) {
+        std::memcpy(f.data(), row, in_row);
+        row = f.data();
+      }
+    } else {
+      dequantize_row(t.dtype(), src + r * in_row, f.data(), cols);
+      row = f.data();
+    }
+    quantize_row(to, row, dst + r * out_row, cols);
+  }
+  return out;
+}
+
+std::optional<DType> quant_type_from_name(std::string_view s) {
+  std::string l(s);
+  for (auto& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const auto t = dtype_from_name(l);
+  if (!t || !can_quantize(*t)) return std::nullopt;
+  return t;
+}
+
+}  // namespace ohm::quant

@@ -1,0 +1,136 @@
+// Reference quantizers: bit-exact with gguf-py's gguf.quants.quantize (itself bit-exact with
+// ggml's quantize_row_*_ref) on tests/fixtures/quant (scripts/make_quantize_fixtures.py), and
+// error bounds / invariants for Q4_K and Q6_K (gguf-py has no quantizer for them).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "ohm/core/error.h"
+#include "ohm/quant/dequant.h"
+#include "ohm/quant/quantize.h"
+#include "test_util.h"
+
+namespace ohm {
+namespace {
+
+constexpr int64_t kRows = 16, kCols = 256;
+
+Tensor zeros(Shape shape) {
+  Tensor t = Tensor::empty(DType::F32, std::move(shape));
+  std::memset(t.mutable_raw(), 0, t.nbytes());
+  return t;
+}
+
+Tensor input() {
+  const std::string bytes = test::read_file((test::fixtures_dir() / "quant/input.f32").string());
+  EXPECT_EQ(bytes.size(), static_cast<size_t>(kRows * kCols * 4));
+  Tensor t = Tensor::empty(DType::F32, {kRows, kCols});
+  std::memcpy(t.mutable_raw(), bytes.data(), std::min(bytes.size(), t.nbytes()));
+  return t;
+}
+
+class GgufPyReference : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(GgufPyReference, BitExact) {
+  const DType t = *quant::quant_type_from_name(GetParam());
+  const std::string want =
+      test::read_file((test::fixtures_dir() / "quant" / (std::string(GetParam()) + ".bin")).string());
+  const Tensor q = quant::quantize(input(), t);
+  ASSERT_EQ(q.nbytes(), want.size());
+  const uint8_t* got = static_cast<const uint8_t*>(q.raw());
+  const size_t bs = traits(t).type_size;
+  size_t bad = 0, first = SIZE_MAX;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (got[i] != static_cast<uint8_t>(want[i])) {
+      ++bad;
+      first = std::min(first, i);
+    }
+  EXPECT_EQ(bad, 0u) << GetParam() << ": first differing byte " << first << " (block "
+                     << first / bs << ")";
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, GgufPyReference,
+                         ::testing::Values("q4_0", "q4_1", "q5_0", "q5_1", "q8_0"));
+
+// Round-trip error relative to the row's RMS, for every fixture row with a non-zero RMS.
+// Rows whose RMS is below 1e-4 are skipped: a k-quant super-block scale (d = max/63 or
+// max/128 of sub-block scales) then underflows f16, as it does in ggml.
+double worst_relative_rmse(DType t, const Tensor& x) {
+  const Tensor back = quant::dequantize(quant::quantize(x, t));
+  double worst = 0;
+  for (int64_t r = 0; r < x.dim(0); ++r) {
+    double se = 0, s = 0;
+    for (int64_t c = 0; c < x.dim(1); ++c) {
+      const double a = x.data<float>()[r * x.dim(1) + c], b = back.data<float>()[r * x.dim(1) + c];
+      se += (a - b) * (a - b);
+      s += a * a;
+    }
+    if (s > 0 && std::sqrt(s / static_cast<double>(x.dim(1))) >= 1e-4) {
+      worst = std::max(worst, std::sqrt(se / s));
+    }
+  }
+  return worst;
+}
+
+TEST(Quantize, KQuantsRoundTripWithinFormatError) {
+  // Gaussian rows: ggml's own figures are ~4-5% RMSE for Q4_K and ~1% for Q6_K.
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd;
+  Tensor x = Tensor::empty(DType::F32, {32, 512});
+  for (uint64_t i = 0; i < x.numel(); ++i) x.mutable_data<float>()[i] = nd(rng) * 0.05f;
+  const double q4k = worst_relative_rmse(DType::Q4_K, x);
+  const double q6k = worst_relative_rmse(DType::Q6_K, x);
+  const double q4_0 = worst_relative_rmse(DType::Q4_0, x);
+  const double q8_0 = worst_relative_rmse(DType::Q8_0, x);
+  std::printf("[measure] relative rmse q8_0 %.4f q6_k %.4f q4_k %.4f q4_0 %.4f\n", q8_0, q6k, q4k,
+              q4_0);
+  EXPECT_LT(q8_0, 0.01);
+  EXPECT_LT(q6k, 0.02);
+  EXPECT_LT(q4k, 0.08);
+  EXPECT_LT(q4k, q4_0);  // the k-quant's min/scale search beats the plain 4-bit format
+  EXPECT_LT(q6k, q4k);
+  // The fixture's odd rows (outliers, ties, constants, tiny values) too.
+  EXPECT_LT(worst_relative_rmse(DType::Q6_K, input()), 0.05);
+  EXPECT_LT(worst_relative_rmse(DType::Q4_K, input()), 0.25);
+}
+
+TEST(Quantize, ZeroRowsGiveZeroBlocks) {
+  Tensor z = zeros({1, 256});
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q4_K,
+                  DType::Q6_K}) {
+    const Tensor back = quant::dequantize(quant::quantize(z, t));
+    for (int i = 0; i < 256; ++i) ASSERT_EQ(back.data<float>()[i], 0.0f) << name(t);
+  }
+}
+
+TEST(Quantize, KQuantsAreDeterministicAndExactOnTheirGrid) {
+  // Same input, same bytes; and Q8_0 values are a fixed point of quantize -> dequantize.
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd;
+  Tensor x = Tensor::empty(DType::F32, {4, 256});
+  for (uint64_t i = 0; i < x.numel(); ++i) x.mutable_data<float>()[i] = nd(rng);
+  const Tensor a = quant::quantize(x, DType::Q4_K), b = quant::quantize(x, DType::Q4_K);
+  EXPECT_EQ(0, std::memcmp(a.raw(), b.raw(), a.nbytes()));
+  const Tensor once = quant::dequantize(quant::quantize(x, DType::Q8_0));
+  const Tensor twice = quant::dequantize(quant::quantize(once, DType::Q8_0));
+  EXPECT_EQ(0, std::memcmp(once.raw(), twice.raw(), once.nbytes()));
+}
+
+TEST(Quantize, FromOtherDtypesAndErrors) {
+  const Tensor x = input();
+  // f16 input is dequantized first: same as quantizing its f32 conversion.
+  const Tensor h = x.to(DType::F16);
+  const Tensor a = quant::quantize(h, DType::Q8_0), b = quant::quantize(h.to(DType::F32), DType::Q8_0);
+  EXPECT_EQ(0, std::memcmp(a.raw(), b.raw(), a.nbytes()));
+  EXPECT_THROW(quant::quantize(zeros({2, 100}), DType::Q4_K), ShapeError);
+  EXPECT_THROW(quant::quantize(x, DType::Q2_K), InvalidArgument);
+  EXPECT_EQ(quant::quant_type_from_name("Q4_K"), DType::Q4_K);
+  EXPECT_EQ(quant::quant_type_from_name("q8_0"), DType::Q8_0);
+  EXPECT_EQ(quant::quant_type_from_name("q2_k"), std::nullopt);
+  EXPECT_EQ(quant::quant_type_from_name("nope"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace ohm
