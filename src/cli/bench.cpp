@@ -32,6 +32,7 @@ struct BenchOptions {
   int threads = 0;
   int repetitions = 3;
   std::string dtype;
+  std::string quantize;
   bool json = false;
 };
 
@@ -65,6 +66,7 @@ int run_bench(const BenchOptions& o) {
     else if (o.dtype == "bf16") lo.dtype = DType::BF16;
     else throw InvalidArgument("bench: --dtype must be f32, f16 or bf16");
   }
+  if (!o.quantize.empty()) lo.quantize = dtype_from_name(o.quantize);
   const double t0 = now_s();
   auto model = AutoModelForCausalLM::from_pretrained(o.model, lo);
   const double load_s = now_s() - t0;
@@ -140,6 +142,8 @@ const Register reg_bench("bench", [](CLI::App& app) {
   cmd->add_option("--threads,-t", opt->threads, "Threads (default: OHM_NUM_THREADS or all cores)");
   cmd->add_option("--repetitions,-r", opt->repetitions, "Repetitions (default 3)");
   cmd->add_option("--dtype", opt->dtype, "Convert weights at load: f32, f16 or bf16");
+  cmd->add_option("--quantize", opt->quantize, "Quantize 2-D weights at load")
+      ->check(CLI::IsMember({"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q6_k"}));
   cmd->add_flag("--json", opt->json, "One JSON object");
   return Command{cmd, [opt] { return run_bench(*opt); }};
 });

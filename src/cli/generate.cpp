@@ -32,7 +32,7 @@ struct SamplingFlags {
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
   int threads = 0;
-  std::string dtype;
+  std::string dtype, quantize;
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--max-new-tokens,-n", max_new_tokens, "Tokens to generate (default: "
@@ -51,6 +51,8 @@ struct SamplingFlags {
     cmd->add_option("--threads,-t", threads, "Threads (default: all cores / OHM_NUM_THREADS)");
     cmd->add_option("--dtype", dtype, "Weights in memory: f32, bf16 or f16 (default: as stored)")
         ->check(CLI::IsMember({"f32", "bf16", "f16"}));
+    cmd->add_option("--quantize", quantize, "Quantize 2-D weights at load (ggml block formats)")
+        ->check(CLI::IsMember({"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q6_k"}));
   }
 
   void apply(GenerationConfig& g) const {
@@ -85,6 +87,7 @@ Loaded load(const std::string& model, const SamplingFlags& f) {
   LoadOptions lo;
   lo.threads = f.threads;
   if (!f.dtype.empty()) lo.dtype = dtype_from_name(f.dtype);
+  if (!f.quantize.empty()) lo.quantize = dtype_from_name(f.quantize);
   l.model = AutoModelForCausalLM::from_pretrained(model, lo);
   if (auto gc = l.src.file("generation_config.json"))
     l.gen = load_generation_config(*gc);
