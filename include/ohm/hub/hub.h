@@ -1,0 +1,124 @@
+// The hub's domain logic, independent of HTTP: users, tokens and access rules, repos, revision
+// resolution, commits built from operations, branches/tags, file history, cards, download counts.
+// Storage goes through BlobStore and MetadataStore so other backends can be plugged in.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ohm/hub/blob_store.h"
+#include "ohm/hub/metadata.h"
+#include "ohm/hub/validate.h"
+
+namespace ohm::hub {
+
+// An error with its HTTP status and the X-Error-Code the official client maps to an exception.
+struct HubError : std::runtime_error {
+  HubError(int st, std::string c, const std::string& msg, std::string repo_commit = "")
+      : std::runtime_error(msg), status(st), code(std::move(c)), commit(std::move(repo_commit)) {}
+  int status;
+  std::string code;    // RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo or empty
+  std::string commit;  // X-Repo-Commit for EntryNotFound
+};
+
+struct Caller {
+  std::string user;   // empty: anonymous
+  std::string scope;  // "read" | "write"
+  std::string token_name;
+  std::vector<std::string> orgs;
+  bool anonymous() const { return user.empty(); }
+};
+
+struct CommitOp {
+  enum class Kind { File, LfsFile, DeleteFile, DeleteFolder };
+  Kind kind = Kind::File;
+  std::string path;
+  std::string content;           // File
+  std::string sha256;            // LfsFile
+  std::optional<uint64_t> size;  // LfsFile (looked up when absent)
+};
+
+// Files at or above this size are uploaded through LFS.
+inline constexpr uint64_t kLfsThreshold = 10 * 1000 * 1000;
+
+class Hub {
+ public:
+  // Disk blob store under data_dir/blobs and SQLite at data_dir/hub.sqlite.
+  explicit Hub(const std::string& data_dir);
+  Hub(std::unique_ptr<BlobStore> blobs, std::unique_ptr<MetadataStore> meta);
+
+  BlobStore& blobs() { return *blobs_; }
+  MetadataStore& meta() { return *meta_; }
+
+  // Users, organisations, tokens (tokens are stored as their sha256).
+  void add_user(const std::string& name, bool is_org, const std::string& fullname = "",
+                const std::string& email = "");
+  void add_member(const std::string& org, const std::string& user);
+  std::string create_token(const std::string& user, const std::string& scope,
+                           const std::string& name);
+  // From an Authorization header value ("Bearer hf_..."; empty = anonymous). 401 when unknown.
+  Caller authenticate(std::string_view authorization);
+
+  bool can_read(const Caller& c, const RepoInfo& r) const;
+  bool can_write(const Caller& c, const RepoInfo& r) const;
+  bool can_write_namespace(const Caller& c, const std::string& ns) const;
+  // 401 (anonymous) / 404 (authenticated) RepoNotFound when missing or invisible.
+  RepoInfo repo_for_read(const Caller& c, RepoType t, const std::string& ns, const std::string& name);
+  // As repo_for_read, then 401 without a token and 403 without write access.
+  RepoInfo repo_for_write(const Caller& c, RepoType t, const std::string& ns, const std::string& name);
+  // 401/403 GatedRepo for gated repos the caller does not own.
+  void check_gate(const Caller& c, const RepoInfo& r) const;
+
+  RepoInfo create_repo(const Caller& c, RepoType t, const std::string& ns, const std::string& name,
+                       bool is_private);
+  void delete_repo(const Caller& c, RepoType t, const std::string& ns, const std::string& name);
+
+  // Branch, tag, full sha, unique sha prefix (>= 7), refs/heads/x, refs/tags/x -> full commit id.
+  std::string resolve(const RepoInfo& r, const std::string& rev);
+  std::vector<FileEntry> files(const RepoInfo& r, const std::string& commit);
+  std::optional<FileEntry> file(const RepoInfo& r, const std::string& commit, const std::string& path);
+
+  // Applies ops on top of `branch` as `c` (write access is the caller's concern). 404
+  // RevisionNotFound for an unknown branch, 412 when parent_commit is not the tip, 404
+  // EntryNotFound when deleting a missing file, 400 for unknown LFS objects or bad paths.
+  CommitInfo commit(const std::string& author, const RepoInfo& r, const std::string& branch,
+                    const std::string& summary, const std::string& description,
+                    const std::string& parent_commit, const std::vector<CommitOp>& ops);
+  // "lfs" or "regular" for a file about to be uploaded.
+  std::string upload_mode(const RepoInfo& r, const std::string& commit, const std::string& path,
+                          uint64_t size, std::string_view sample);
+
+  void create_branch(const RepoInfo& r, const std::string& name, const std::string& starting_point);
+  void delete_branch(const RepoInfo& r, const std::string& name);
+  void create_tag(const RepoInfo& r, const std::string& tag, const std::string& rev,
+                  const std::string& message);
+  void delete_tag(const RepoInfo& r, const std::string& tag);
+
+  // Commits reachable from `commit` through first parents, newest first.
+  std::vector<CommitInfo> history(const RepoInfo& r, const std::string& commit, size_t max);
+  // The newest commit at or before `commit` that changed `path` (a file or a folder prefix).
+  std::optional<CommitInfo> last_change(const RepoInfo& r, const std::string& commit,
+                                        const std::string& path);
+  // cardData of README.md at `commit` ({} when absent or malformed).
+  nlohmann::json card(const RepoInfo& r, const std::string& commit);
+
+  // Whether a GET of this file counts as one download (the Hub's query-file rule).
+  static bool counts_as_download(RepoType t, const std::string& path);
+  void count_download(const RepoInfo& r) { meta_->add_downloads(r.id, 1); }
+
+ private:
+  std::unique_ptr<BlobStore> blobs_;
+  std::unique_ptr<MetadataStore> meta_;
+  std::mutex commit_mu_;
+};
+
+std::string iso_date(int64_t ms);  // 2024-05-01T12:34:56.000Z
+
+}  // namespace ohm::hub

@@ -1,0 +1,116 @@
+// Hub metadata: users and organisations, hashed tokens, repos, immutable commits with their full
+// file trees, branches and tags. The default implementation is SQLite in WAL mode; every mutation
+// is one transaction, so a crash leaves the previous complete state.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ohm/hub/validate.h"
+
+namespace ohm::hub {
+
+struct LfsInfo {
+  std::string sha256;
+  uint64_t size = 0;
+  uint64_t pointer_size = 0;
+};
+
+struct FileEntry {
+  std::string path;
+  std::string oid;  // git blob sha1 (of the pointer file for LFS files)
+  uint64_t size = 0;  // real content size
+  std::optional<LfsInfo> lfs;
+};
+
+struct CommitInfo {
+  std::string id;      // 40-hex
+  std::string parent;  // empty for the first commit
+  std::string title, message, author;
+  int64_t date_ms = 0;
+};
+
+struct RepoInfo {
+  int64_t id = 0;
+  RepoType type = RepoType::Model;
+  std::string ns, name;
+  bool is_private = false;
+  std::string gated;  // "", "auto", "manual"
+  int64_t created_ms = 0, modified_ms = 0;
+  int64_t downloads = 0, likes = 0;
+  std::string card_json = "{}";  // cardData of README.md on main
+  std::string tags_json = "[]";
+  std::string pipeline_tag, library_name;
+  std::string full_id() const { return ns + "/" + name; }
+};
+
+struct RefInfo {
+  std::string name;
+  bool is_tag = false;
+  std::string commit;
+  std::string message;
+};
+
+struct UserInfo {
+  std::string name, fullname, email;
+  bool is_org = false;
+  int64_t created_ms = 0;
+};
+
+struct TokenInfo {
+  std::string user, scope, name;  // scope: "read" | "write"
+};
+
+// Thrown by MetadataStore::commit when the branch moved since `expected_parent`.
+struct CommitConflict : std::exception {
+  const char* what() const noexcept override { return "branch moved"; }
+};
+
+class MetadataStore {
+ public:
+  virtual ~MetadataStore() = default;
+
+  // Users and organisations. create_user throws InvalidArgument if the name is taken.
+  virtual void create_user(const UserInfo& u) = 0;
+  virtual std::optional<UserInfo> get_user(const std::string& name) = 0;
+  virtual void add_member(const std::string& org, const std::string& user) = 0;
+  virtual std::vector<std::string> orgs_of(const std::string& user) = 0;
+  virtual void add_token(const std::string& token_sha256, const TokenInfo& t) = 0;
+  virtual std::optional<TokenInfo> find_token(const std::string& token_sha256) = 0;
+
+  // Repos. create_repo throws InvalidArgument when it exists; returns it with its id set.
+  virtual RepoInfo create_repo(const RepoInfo& r) = 0;
+  virtual std::optional<RepoInfo> get_repo(RepoType t, const std::string& ns,
+                                           const std::string& name) = 0;
+  virtual bool delete_repo(int64_t repo) = 0;
+  virtual std::vector<RepoInfo> list_repos(RepoType t) = 0;
+  virtual void update_repo_settings(int64_t repo, bool is_private, const std::string& gated) = 0;
+  virtual void update_repo_card(int64_t repo, const std::string& card_json,
+                                const std::string& tags_json, const std::string& pipeline_tag,
+                                const std::string& library_name) = 0;
+  virtual void add_downloads(int64_t repo, int64_t n) = 0;
+
+  // Commits: writes the commit, its complete file list and moves `branch` to it, atomically.
+  // Throws CommitConflict when the branch tip is not `expected_parent` (empty: branch absent).
+  virtual void commit(int64_t repo, const std::string& branch, const std::string& expected_parent,
+                      const CommitInfo& c, const std::vector<FileEntry>& files) = 0;
+  virtual std::optional<CommitInfo> get_commit(int64_t repo, const std::string& id) = 0;
+  virtual std::vector<FileEntry> files(int64_t repo, const std::string& commit) = 0;
+  // Commits whose id starts with `prefix` (hex, >= 4 chars).
+  virtual std::vector<std::string> commits_with_prefix(int64_t repo, const std::string& prefix) = 0;
+
+  // Refs.
+  virtual std::vector<RefInfo> refs(int64_t repo) = 0;
+  virtual std::optional<RefInfo> get_ref(int64_t repo, const std::string& name, bool is_tag) = 0;
+  // Throws InvalidArgument when it exists.
+  virtual void create_ref(int64_t repo, const RefInfo& r) = 0;
+  virtual bool delete_ref(int64_t repo, const std::string& name, bool is_tag) = 0;
+};
+
+// Opens (creating if needed) the SQLite database at `path`.
+std::unique_ptr<MetadataStore> open_sqlite_metadata(const std::string& path);
+
+}  // namespace ohm::hub

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Creates build/hub-venv with the official Hugging Face clients (huggingface_hub, transformers;
+# no torch) for tests/hub/test_hub_client.py, which re-executes itself with this interpreter when
+# the system python lacks them. Needs PyPI access. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=build/hub-venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+"$venv/bin/python" -m pip install --quiet huggingface_hub transformers
+"$venv/bin/python" -c "import huggingface_hub, transformers; print('hub client venv:', huggingface_hub.__version__, transformers.__version__)"

@@ -1,0 +1,489 @@
+#include "ohm/hub/hub.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "ohm/core/error.h"
+#include "ohm/hub/card.h"
+#include "ohm/hub/hash.h"
+
+namespace ohm::hub {
+
+using json = nlohmann::json;
+
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+const char* kGitattributes =
+    "*.7z filter=lfs diff=lfs merge=lfs -text\n"
+    "*.arrow filter=lfs diff=lfs merge=lfs -text\n"
+    "*.bin filter=lfs diff=lfs merge=lfs -text\n"
+    "*.bz2 filter=lfs diff=lfs merge=lfs -text\n"
+    "*.ckpt filter=lfs diff=lfs merge=lfs -text\n"
+    "*.ftz filter=lfs diff=lfs merge=lfs -text\n"
+    "*.gguf filter=lfs diff=lfs merge=lfs -text\n"
+    "*.gz filter=lfs diff=lfs merge=lfs -text\n"
+    "*.h5 filter=lfs diff=lfs merge=lfs -text\n"
+    "*.joblib filter=lfs diff=lfs merge=lfs -text\n"
+    "*.lfs.* filter=lfs diff=lfs merge=lfs -text\n"
+    "*.mlmodel filter=lfs diff=lfs merge=lfs -text\n"
+    "*.model filter=lfs diff=lfs merge=lfs -text\n"
+    "*.msgpack filter=lfs diff=lfs merge=lfs -text\n"
+    "*.npy filter=lfs diff=lfs merge=lfs -text\n"
+    "*.npz filter=lfs diff=lfs merge=lfs -text\n"
+    "*.onnx filter=lfs diff=lfs merge=lfs -text\n"
+    "*.ot filter=lfs diff=lfs merge=lfs -text\n"
+    "*.parquet filter=lfs diff=lfs merge=lfs -text\n"
+    "*.pb filter=lfs diff=lfs merge=lfs -text\n"
+    "*.pickle filter=lfs diff=lfs merge=lfs -text\n"
+    "*.pkl filter=lfs diff=lfs merge=lfs -text\n"
+    "*.pt filter=lfs diff=lfs merge=lfs -text\n"
+    "*.pth filter=lfs diff=lfs merge=lfs -text\n"
+    "*.rar filter=lfs diff=lfs merge=lfs -text\n"
+    "*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+    "saved_model/**/* filter=lfs diff=lfs merge=lfs -text\n"
+    "*.tar.* filter=lfs diff=lfs merge=lfs -text\n"
+    "*.tar filter=lfs diff=lfs merge=lfs -text\n"
+    "*.tflite filter=lfs diff=lfs merge=lfs -text\n"
+    "*.tgz filter=lfs diff=lfs merge=lfs -text\n"
+    "*.wasm filter=lfs diff=lfs merge=lfs -text\n"
+    "*.xz filter=lfs diff=lfs merge=lfs -text\n"
+    "*.zip filter=lfs diff=lfs merge=lfs -text\n"
+    "*.zst filter=lfs diff=lfs merge=lfs -text\n"
+    "*tfevents* filter=lfs diff=lfs merge=lfs -text\n";
+
+// Whether `path` matches an LFS rule of a .gitattributes text (git's basic matching: patterns
+// without '/' match the basename, others the whole path).
+bool lfs_tracked(const std::string& gitattributes, const std::string& path) {
+  const std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+  size_t pos = 0;
+  while (pos < gitattributes.size()) {
+    size_t eol = gitattributes.find('\n', pos);
+    std::string line = gitattributes.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+    pos = eol == std::string::npos ? gitattributes.size() : eol + 1;
+    if (line.find("filter=lfs") == std::string::npos) continue;
+    const std::string pat = line.substr(0, line.find_first_of(" \t"));
+    if (pat.empty() || pat[0] == '#') continue;
+    if (pat.find('/') == std::string::npos) {
+      if (::fnmatch(pat.c_str(), base.c_str(), 0) == 0) return true;
+    } else if (::fnmatch(pat.c_str(), path.c_str(), 0) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string make_commit_id(const std::string& parent, const std::vector<FileEntry>& files,
+                           const std::string& author, int64_t date, const std::string& msg) {
+  Hasher tree(Hasher::Algo::Sha1);
+  for (const auto& f : files) {
+    tree.update(f.path);
+    tree.update("\0", 1);
+    tree.update(f.oid);
+  }
+  const std::string body = "tree " + tree.hex() + "\nparent " + parent + "\nauthor " + author +
+                           " " + std::to_string(date) + "\nnonce " + random_hex(8) + "\n\n" + msg;
+  return git_blob_oid(body);
+}
+
+}  // namespace
+
+std::string iso_date(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[80];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
+  return out;
+}
+
+Hub::Hub(const std::string& data_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) throw IoError(ErrorContext().file(data_dir), "cannot create data dir: " + ec.message());
+  blobs_ = open_disk_blob_store(data_dir + "/blobs");
+  meta_ = open_sqlite_metadata(data_dir + "/hub.sqlite");
+}
+
+Hub::Hub(std::unique_ptr<BlobStore> blobs, std::unique_ptr<MetadataStore> meta)
+    : blobs_(std::move(blobs)), meta_(std::move(meta)) {}
+
+void Hub::add_user(const std::string& name, bool is_org, const std::string& fullname,
+                   const std::string& email) {
+  if (auto e = check_name(name, true); !e.empty()) throw InvalidArgument(e);
+  if (meta_->get_user(name)) throw InvalidArgument("user or organisation '" + name + "' exists");
+  meta_->create_user(UserInfo{name, fullname, email, is_org, 0});
+}
+
+void Hub::add_member(const std::string& org, const std::string& user) {
+  auto o = meta_->get_user(org);
+  if (!o || !o->is_org) throw NotFoundError("no organisation '" + org + "'");
+  auto u = meta_->get_user(user);
+  if (!u || u->is_org) throw NotFoundError("no user '" + user + "'");
+  meta_->add_member(org, user);
+}
+
+std::string Hub::create_token(const std::string& user, const std::string& scope,
+                              const std::string& name) {
+  auto u = meta_->get_user(user);
+  if (!u || u->is_org) throw NotFoundError("no user '" + user + "'");
+  if (scope != "read" && scope != "write") throw InvalidArgument("scope must be read or write");
+  const std::string token = "hf_" + random_hex(20);
+  meta_->add_token(sha256_hex(token), TokenInfo{user, scope, name});
+  return token;
+}
+
+Caller Hub::authenticate(std::string_view auth) {
+  Caller c;
+  while (!auth.empty() && auth.front() == ' ') auth.remove_prefix(1);
+  if (auth.empty()) return c;
+  std::string_view token;
+  if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer "))
+    token = auth.substr(7);
+  else
+    throw HubError(401, "", "Invalid credentials in Authorization header");
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  auto t = meta_->find_token(sha256_hex(token));
+  if (!t) throw HubError(401, "", "Invalid credentials in Authorization header");
+  c.user = t->user;
+  c.scope = t->scope;
+  c.token_name = t->name;
+  c.orgs = meta_->orgs_of(t->user);
+  return c;
+}
+
+bool Hub::can_write_namespace(const Caller& c, const std::string& ns) const {
+  if (c.anonymous() || c.scope != "write") return false;
+  return c.user == ns || std::find(c.orgs.begin(), c.orgs.end(), ns) != c.orgs.end();
+}
+
+static bool owns(const Caller& c, const std::string& ns) {
+  return !c.anonymous() &&
+         (c.user == ns || std::find(c.orgs.begin(), c.orgs.end(), ns) != c.orgs.end());
+}
+
+bool Hub::can_read(const Caller& c, const RepoInfo& r) const { return !r.is_private || owns(c, r.ns); }
+bool Hub::can_write(const Caller& c, const RepoInfo& r) const {
+  return can_write_namespace(c, r.ns);
+}
+
+RepoInfo Hub::repo_for_read(const Caller& c, RepoType t, const std::string& ns,
+                            const std::string& name) {
+  std::optional<RepoInfo> r;
+  if (check_name(ns, true).empty() && check_name(name, false).empty()) r = meta_->get_repo(t, ns, name);
+  if (!r || !can_read(c, *r)) {
+    const std::string msg = "Repository Not Found for url: " + std::string(url_prefix(t)) + ns + "/" +
+                            name + ". Please make sure you specified the correct `repo_id` and "
+                            "`repo_type`. If you are trying to access a private or gated repo, make "
+                            "sure you are authenticated.";
+    throw HubError(c.anonymous() ? 401 : 404, "RepoNotFound", msg);
+  }
+  return *r;
+}
+
+RepoInfo Hub::repo_for_write(const Caller& c, RepoType t, const std::string& ns,
+                             const std::string& name) {
+  RepoInfo r = repo_for_read(c, t, ns, name);
+  if (c.anonymous()) throw HubError(401, "", "You must be authenticated to write to this repo");
+  if (!can_write(c, r))
+    throw HubError(403, "", "You don't have the rights to write to " + r.full_id() +
+                                (c.scope != "write" ? " (token has read scope)" : ""));
+  return r;
+}
+
+void Hub::check_gate(const Caller& c, const RepoInfo& r) const {
+  if (r.gated.empty() || owns(c, r.ns)) return;
+  throw HubError(c.anonymous() ? 401 : 403, "GatedRepo",
+                 "Access to model " + r.full_id() + " is restricted. You must have access to it "
+                 "and be authenticated to access it. Please log in.");
+}
+
+RepoInfo Hub::create_repo(const Caller& c, RepoType t, const std::string& ns,
+                          const std::string& name, bool is_private) {
+  if (c.anonymous()) throw HubError(401, "", "You must be authenticated to create a repo");
+  if (auto e = check_name(ns, true); !e.empty()) throw HubError(400, "", "Invalid namespace: " + e);
+  if (auto e = check_name(name, false); !e.empty()) throw HubError(400, "", "Invalid repo name: " + e);
+  if (!can_write_namespace(c, ns))
+    throw HubError(403, "", "You don't have the rights to create a repo under the namespace " + ns);
+  std::lock_guard l(commit_mu_);
+  if (meta_->get_repo(t, ns, name))
+    throw HubError(409, "", "You already created this " + std::string(to_string(t)) + " repo");
+  RepoInfo r;
+  r.type = t;
+  r.ns = ns;
+  r.name = name;
+  r.is_private = is_private;
+  r = meta_->create_repo(r);
+  const std::string ga(kGitattributes);
+  FileEntry f{".gitattributes", blobs_->put(BlobKind::Git, ga), ga.size(), std::nullopt};
+  CommitInfo ci;
+  ci.title = "initial commit";
+  ci.author = c.user;
+  ci.date_ms = now_ms();
+  ci.id = make_commit_id("", {f}, ci.author, ci.date_ms, ci.title);
+  meta_->commit(r.id, "main", "", ci, {f});
+  return *meta_->get_repo(t, ns, name);
+}
+
+void Hub::delete_repo(const Caller& c, RepoType t, const std::string& ns, const std::string& name) {
+  RepoInfo r = repo_for_write(c, t, ns, name);
+  std::lock_guard l(commit_mu_);
+  meta_->delete_repo(r.id);
+}
+
+std::string Hub::resolve(const RepoInfo& r, const std::string& rev_in) {
+  auto fail = [&] {
+    return HubError(404, "RevisionNotFound", "Invalid rev id: " + rev_in);
+  };
+  if (!check_revision(rev_in).empty()) throw fail();
+  std::string rev = rev_in;
+  if (rev.starts_with("refs/heads/")) {
+    if (auto b = meta_->get_ref(r.id, rev.substr(11), false)) return b->commit;
+    throw fail();
+  }
+  if (rev.starts_with("refs/tags/")) {
+    if (auto b = meta_->get_ref(r.id, rev.substr(10), true)) return b->commit;
+    throw fail();
+  }
+  if (auto b = meta_->get_ref(r.id, rev, false)) return b->commit;
+  if (auto b = meta_->get_ref(r.id, rev, true)) return b->commit;
+  std::string lower = rev;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  if (lower.size() >= 7 && lower.size() <= 40 && is_hex(lower, lower.size())) {
+    auto ids = meta_->commits_with_prefix(r.id, lower);
+    if (ids.size() == 1) return ids[0];
+  }
+  throw fail();
+}
+
+std::vector<FileEntry> Hub::files(const RepoInfo& r, const std::string& commit) {
+  return meta_->files(r.id, commit);
+}
+
+std::optional<FileEntry> Hub::file(const RepoInfo& r, const std::string& commit,
+                                   const std::string& path) {
+  for (auto& f : meta_->files(r.id, commit))
+    if (f.path == path) return f;
+  return std::nullopt;
+}
+
+std::string Hub::upload_mode(const RepoInfo& r, const std::string& commit, const std::string& path,
+                             uint64_t size, std::string_view sample) {
+  if (size >= kLfsThreshold) return "lfs";
+  if (sample.find('\0') != std::string_view::npos) return "lfs";
+  if (auto ga = file(r, commit, ".gitattributes"); ga && !ga->lfs && ga->size < (1u << 20)) {
+    if (lfs_tracked(blobs_->read_all(BlobKind::Git, ga->oid, 1u << 20), path)) return "lfs";
+  }
+  return "regular";
+}
+
+CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::string& branch,
+                       const std::string& summary, const std::string& description,
+                       const std::string& parent_commit, const std::vector<CommitOp>& ops) {
+  std::lock_guard l(commit_mu_);
+  auto ref = meta_->get_ref(r.id, branch, false);
+  if (!ref) throw HubError(404, "RevisionNotFound", "Invalid rev id: " + branch + " (not a branch)");
+  const std::string tip = ref->commit;
+  if (!parent_commit.empty() && parent_commit != tip) {
+    bool prefix_ok = parent_commit.size() >= 7 && tip.starts_with(parent_commit);
+    if (!prefix_ok)
+      throw HubError(412, "", "A commit has happened since. Please refresh and try again.");
+  }
+  std::map<std::string, FileEntry> tree;
+  for (auto& f : meta_->files(r.id, tip)) tree.emplace(f.path, f);
+  std::vector<std::string> new_lfs_paths;
+  for (const auto& op : ops) {
+    if (op.kind != CommitOp::Kind::DeleteFolder) {
+      if (auto e = check_file_path(op.path); !e.empty())
+        throw HubError(400, "", "Invalid path '" + op.path + "': " + e);
+    }
+    switch (op.kind) {
+      case CommitOp::Kind::File: {
+        FileEntry f{op.path, blobs_->put(BlobKind::Git, op.content), op.content.size(), std::nullopt};
+        tree[op.path] = f;
+        break;
+      }
+      case CommitOp::Kind::LfsFile: {
+        if (!is_hex(op.sha256, 64)) throw HubError(400, "", "lfsFile " + op.path + ": invalid oid");
+        auto sz = blobs_->size(BlobKind::Lfs, op.sha256);
+        if (!sz)
+          throw HubError(400, "", "lfsFile " + op.path + ": LFS object " + op.sha256 +
+                                      " was not uploaded");
+        if (op.size && *op.size != *sz)
+          throw HubError(400, "", "lfsFile " + op.path + ": size " + std::to_string(*op.size) +
+                                      " does not match the stored object (" + std::to_string(*sz) + ")");
+        const std::string ptr = lfs_pointer(op.sha256, *sz);
+        FileEntry f{op.path, blobs_->put(BlobKind::Git, ptr), *sz, LfsInfo{op.sha256, *sz, ptr.size()}};
+        tree[op.path] = f;
+        new_lfs_paths.push_back(op.path);
+        break;
+      }
+      case CommitOp::Kind::DeleteFile: {
+        if (!tree.erase(op.path))
+          throw HubError(404, "EntryNotFound",
+                         "A file with this name doesn't exist: " + op.path, tip);
+        break;
+      }
+      case CommitOp::Kind::DeleteFolder: {
+        std::string p = op.path;
+        while (!p.empty() && p.back() == '/') p.pop_back();
+        if (p.empty() || p == ".") {
+          tree.clear();
+          break;
+        }
+        if (auto e = check_file_path(p); !e.empty())
+          throw HubError(400, "", "Invalid folder '" + op.path + "': " + e);
+        const std::string pre = p + "/";
+        size_t n = 0;
+        for (auto it = tree.lower_bound(pre); it != tree.end() && it->first.starts_with(pre);) {
+          it = tree.erase(it);
+          ++n;
+        }
+        if (n == 0)
+          throw HubError(404, "EntryNotFound", "A folder with this name doesn't exist: " + op.path, tip);
+        break;
+      }
+    }
+  }
+  // Keep LFS files tracked in .gitattributes, as the Hub does.
+  if (!new_lfs_paths.empty()) {
+    std::string ga;
+    auto it = tree.find(".gitattributes");
+    if (it != tree.end() && !it->second.lfs) ga = blobs_->read_all(BlobKind::Git, it->second.oid, 4u << 20);
+    bool changed = false;
+    for (const auto& p : new_lfs_paths) {
+      if (lfs_tracked(ga, p)) continue;
+      if (!ga.empty() && ga.back() != '\n') ga += '\n';
+      std::string esc;
+      for (char ch : p) {
+        if (ch == ' ') esc += "[[:space:]]";
+        else esc += ch;
+      }
+      ga += esc + " filter=lfs diff=lfs merge=lfs -text\n";
+      changed = true;
+    }
+    if (changed)
+      tree[".gitattributes"] =
+          FileEntry{".gitattributes", blobs_->put(BlobKind::Git, ga), ga.size(), std::nullopt};
+  }
+  std::vector<FileEntry> files;
+  files.reserve(tree.size());
+  for (auto& [p, f] : tree) files.push_back(f);
+  CommitInfo ci;
+  ci.parent = tip;
+  ci.title = summary.empty() ? "Upload files" : summary;
+  ci.message = description;
+  ci.author = author;
+  ci.date_ms = now_ms();
+  ci.id = make_commit_id(tip, files, author, ci.date_ms, ci.title + "\n" + ci.message);
+  try {
+    meta_->commit(r.id, branch, tip, ci, files);
+  } catch (const CommitConflict&) {
+    throw HubError(412, "", "A commit has happened since. Please refresh and try again.");
+  }
+  if (branch == "main") {
+    json card = json::object();
+    auto readme = tree.find("README.md");
+    if (readme != tree.end() && !readme->second.lfs && readme->second.size < (4u << 20))
+      card = parse_model_card(blobs_->read_all(BlobKind::Git, readme->second.oid, 4u << 20)).data;
+    std::vector<std::string> paths;
+    for (auto& f : files) paths.push_back(f.path);
+    auto tags = derive_tags(card, paths);
+    auto str = [&](const char* k) {
+      return card.contains(k) && card[k].is_string() ? card[k].get<std::string>() : std::string();
+    };
+    meta_->update_repo_card(r.id, card.dump(), json(tags).dump(), str("pipeline_tag"),
+                            str("library_name"));
+  }
+  return ci;
+}
+
+void Hub::create_branch(const RepoInfo& r, const std::string& name, const std::string& start) {
+  if (auto e = check_ref_name(name); !e.empty()) throw HubError(400, "", "Invalid branch name: " + e);
+  const std::string commit = resolve(r, start.empty() ? "main" : start);
+  std::lock_guard l(commit_mu_);
+  if (meta_->get_ref(r.id, name, false)) throw HubError(409, "", "Reference already exists: refs/heads/" + name);
+  meta_->create_ref(r.id, RefInfo{name, false, commit, ""});
+}
+
+void Hub::delete_branch(const RepoInfo& r, const std::string& name) {
+  if (name == "main") throw HubError(403, "", "Cannot delete the default branch");
+  std::lock_guard l(commit_mu_);
+  if (!meta_->delete_ref(r.id, name, false))
+    throw HubError(404, "RevisionNotFound", "Invalid rev id: " + name);
+}
+
+void Hub::create_tag(const RepoInfo& r, const std::string& tag, const std::string& rev,
+                     const std::string& message) {
+  if (auto e = check_ref_name(tag); !e.empty()) throw HubError(400, "", "Invalid tag name: " + e);
+  const std::string commit = resolve(r, rev.empty() ? "main" : rev);
+  std::lock_guard l(commit_mu_);
+  if (meta_->get_ref(r.id, tag, true)) throw HubError(409, "", "Tag already exists: " + tag);
+  meta_->create_ref(r.id, RefInfo{tag, true, commit, message});
+}
+
+void Hub::delete_tag(const RepoInfo& r, const std::string& tag) {
+  std::lock_guard l(commit_mu_);
+  if (!meta_->delete_ref(r.id, tag, true)) throw HubError(404, "RevisionNotFound", "Invalid rev id: " + tag);
+}
+
+std::vector<CommitInfo> Hub::history(const RepoInfo& r, const std::string& commit, size_t max) {
+  std::vector<CommitInfo> out;
+  std::string id = commit;
+  while (!id.empty() && out.size() < max) {
+    auto c = meta_->get_commit(r.id, id);
+    if (!c) break;
+    id = c->parent;
+    out.push_back(std::move(*c));
+  }
+  return out;
+}
+
+std::optional<CommitInfo> Hub::last_change(const RepoInfo& r, const std::string& commit,
+                                           const std::string& path) {
+  auto digest = [&](const std::string& c) {
+    std::string d;
+    const std::string pre = path + "/";
+    for (auto& f : meta_->files(r.id, c))
+      if (f.path == path || f.path.starts_with(pre)) d += f.path + ":" + f.oid + "\n";
+    return d;
+  };
+  std::string id = commit;
+  std::string cur = digest(id);
+  for (int i = 0; i < 1000; ++i) {
+    auto c = meta_->get_commit(r.id, id);
+    if (!c) return std::nullopt;
+    if (c->parent.empty()) return c;
+    std::string prev = digest(c->parent);
+    if (prev != cur) return c;
+    id = c->parent;
+  }
+  return meta_->get_commit(r.id, id);
+}
+
+json Hub::card(const RepoInfo& r, const std::string& commit) {
+  auto f = file(r, commit, "README.md");
+  if (!f || f->lfs || f->size >= (4u << 20)) return json::object();
+  return parse_model_card(blobs_->read_all(BlobKind::Git, f->oid, 4u << 20)).data;
+}
+
+bool Hub::counts_as_download(RepoType t, const std::string& path) {
+  if (t != RepoType::Model) return false;
+  return path == "config.json" || path == "model_index.json" || path == "adapter_config.json" ||
+         path == "params.json" || path == "config.yaml";
+}
+
+}  // namespace ohm::hub

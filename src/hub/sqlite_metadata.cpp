@@ -1,0 +1,384 @@
+#include <sqlite3.h>
+
+#include <chrono>
+#include <mutex>
+
+#include "ohm/core/error.h"
+#include "ohm/hub/metadata.h"
+
+namespace ohm::hub {
+
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+const char* kSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS users (
+  name TEXT PRIMARY KEY, fullname TEXT NOT NULL DEFAULT '', email TEXT NOT NULL DEFAULT '',
+  is_org INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS members (
+  org TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (org, user));
+CREATE TABLE IF NOT EXISTS tokens (
+  hash TEXT PRIMARY KEY, user TEXT NOT NULL, scope TEXT NOT NULL, name TEXT NOT NULL,
+  created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS repos (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, type INTEGER NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL,
+  private INTEGER NOT NULL DEFAULT 0, gated TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL,
+  downloads INTEGER NOT NULL DEFAULT 0, likes INTEGER NOT NULL DEFAULT 0,
+  card_json TEXT NOT NULL DEFAULT '{}', tags_json TEXT NOT NULL DEFAULT '[]',
+  pipeline_tag TEXT NOT NULL DEFAULT '', library_name TEXT NOT NULL DEFAULT '',
+  UNIQUE (type, ns, name));
+CREATE TABLE IF NOT EXISTS commits (
+  repo INTEGER NOT NULL, id TEXT NOT NULL, parent TEXT NOT NULL, title TEXT NOT NULL,
+  message TEXT NOT NULL, author TEXT NOT NULL, date_ms INTEGER NOT NULL, PRIMARY KEY (repo, id));
+CREATE TABLE IF NOT EXISTS files (
+  repo INTEGER NOT NULL, commit_id TEXT NOT NULL, path TEXT NOT NULL, oid TEXT NOT NULL,
+  size INTEGER NOT NULL, lfs_sha256 TEXT, lfs_size INTEGER, pointer_size INTEGER,
+  PRIMARY KEY (repo, commit_id, path));
+CREATE TABLE IF NOT EXISTS refs (
+  repo INTEGER NOT NULL, name TEXT NOT NULL, is_tag INTEGER NOT NULL, commit_id TEXT NOT NULL,
+  message TEXT NOT NULL DEFAULT '', PRIMARY KEY (repo, is_tag, name));
+)SQL";
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
+      throw IoError(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt& bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& bind_null(int i) {
+    sqlite3_bind_null(s_, i);
+    return *this;
+  }
+  bool step() {
+    int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    if (rc == SQLITE_CONSTRAINT) throw InvalidArgument(std::string("already exists: ") + sqlite3_errmsg(db_));
+    throw IoError(std::string("sqlite: ") + sqlite3_errmsg(db_));
+  }
+  std::string text(int i) {
+    auto p = sqlite3_column_text(s_, i);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<size_t>(sqlite3_column_bytes(s_, i)))
+             : std::string();
+  }
+  int64_t i64(int i) { return sqlite3_column_int64(s_, i); }
+  void reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  bool is_null(int i) { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+};
+
+class SqliteMetadata : public MetadataStore {
+ public:
+  explicit SqliteMetadata(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        nullptr) != SQLITE_OK) {
+      std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw IoError(ErrorContext().file(path), "cannot open metadata database: " + msg);
+    }
+    sqlite3_busy_timeout(db_, 10000);
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=FULL");
+    exec("PRAGMA foreign_keys=ON");
+    exec(kSchema);
+  }
+  ~SqliteMetadata() override { sqlite3_close(db_); }
+
+  void exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string m = err ? err : "?";
+      sqlite3_free(err);
+      throw IoError("sqlite: " + m);
+    }
+  }
+
+  struct Tx {
+    SqliteMetadata& m;
+    bool done = false;
+    explicit Tx(SqliteMetadata& mm) : m(mm) { m.exec("BEGIN IMMEDIATE"); }
+    void commit() {
+      m.exec("COMMIT");
+      done = true;
+    }
+    ~Tx() {
+      if (!done) sqlite3_exec(m.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+  };
+
+  void create_user(const UserInfo& u) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "INSERT INTO users(name, fullname, email, is_org, created_ms) VALUES (?,?,?,?,?)");
+    s.bind(1, u.name).bind(2, u.fullname).bind(3, u.email).bind(4, int64_t(u.is_org)).bind(5, now_ms());
+    s.step();
+  }
+  std::optional<UserInfo> get_user(const std::string& name) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "SELECT name, fullname, email, is_org, created_ms FROM users WHERE name = ?");
+    s.bind(1, name);
+    if (!s.step()) return std::nullopt;
+    return UserInfo{s.text(0), s.text(1), s.text(2), s.i64(3) != 0, s.i64(4)};
+  }
+  void add_member(const std::string& org, const std::string& user) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "INSERT OR IGNORE INTO members(org, user) VALUES (?,?)");
+    s.bind(1, org).bind(2, user);
+    s.step();
+  }
+  std::vector<std::string> orgs_of(const std::string& user) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "SELECT org FROM members WHERE user = ? ORDER BY org");
+    s.bind(1, user);
+    std::vector<std::string> out;
+    while (s.step()) out.push_back(s.text(0));
+    return out;
+  }
+  void add_token(const std::string& hash, const TokenInfo& t) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "INSERT INTO tokens(hash, user, scope, name, created_ms) VALUES (?,?,?,?,?)");
+    s.bind(1, hash).bind(2, t.user).bind(3, t.scope).bind(4, t.name).bind(5, now_ms());
+    s.step();
+  }
+  std::optional<TokenInfo> find_token(const std::string& hash) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "SELECT user, scope, name FROM tokens WHERE hash = ?");
+    s.bind(1, hash);
+    if (!s.step()) return std::nullopt;
+    return TokenInfo{s.text(0), s.text(1), s.text(2)};
+  }
+
+  static constexpr const char* kRepoCols =
+      "id, type, ns, name, private, gated, created_ms, modified_ms, downloads, likes, card_json, "
+      "tags_json, pipeline_tag, library_name";
+  static RepoInfo repo_row(Stmt& s) {
+    RepoInfo r;
+    r.id = s.i64(0);
+    r.type = static_cast<RepoType>(s.i64(1));
+    r.ns = s.text(2);
+    r.name = s.text(3);
+    r.is_private = s.i64(4) != 0;
+    r.gated = s.text(5);
+    r.created_ms = s.i64(6);
+    r.modified_ms = s.i64(7);
+    r.downloads = s.i64(8);
+    r.likes = s.i64(9);
+    r.card_json = s.text(10);
+    r.tags_json = s.text(11);
+    r.pipeline_tag = s.text(12);
+    r.library_name = s.text(13);
+    return r;
+  }
+
+  RepoInfo create_repo(const RepoInfo& r) override {
+    std::lock_guard l(mu_);
+    RepoInfo out = r;
+    out.created_ms = out.modified_ms = now_ms();
+    Stmt s(db_,
+           "INSERT INTO repos(type, ns, name, private, gated, created_ms, modified_ms) VALUES "
+           "(?,?,?,?,?,?,?)");
+    s.bind(1, int64_t(r.type)).bind(2, r.ns).bind(3, r.name).bind(4, int64_t(r.is_private));
+    s.bind(5, r.gated).bind(6, out.created_ms).bind(7, out.modified_ms);
+    s.step();
+    out.id = sqlite3_last_insert_rowid(db_);
+    return out;
+  }
+  std::optional<RepoInfo> get_repo(RepoType t, const std::string& ns,
+                                   const std::string& name) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kRepoCols +
+                 " FROM repos WHERE type = ? AND ns = ? COLLATE NOCASE AND name = ? COLLATE NOCASE")
+                    .c_str());
+    s.bind(1, int64_t(t)).bind(2, ns).bind(3, name);
+    if (!s.step()) return std::nullopt;
+    return repo_row(s);
+  }
+  bool delete_repo(int64_t repo) override {
+    std::lock_guard l(mu_);
+    Tx tx(*this);
+    for (const char* sql : {"DELETE FROM files WHERE repo = ?", "DELETE FROM commits WHERE repo = ?",
+                            "DELETE FROM refs WHERE repo = ?", "DELETE FROM repos WHERE id = ?"}) {
+      Stmt s(db_, sql);
+      s.bind(1, repo);
+      s.step();
+    }
+    const bool any = sqlite3_changes(db_) > 0;
+    tx.commit();
+    return any;
+  }
+  std::vector<RepoInfo> list_repos(RepoType t) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kRepoCols + " FROM repos WHERE type = ? ORDER BY id").c_str());
+    s.bind(1, int64_t(t));
+    std::vector<RepoInfo> out;
+    while (s.step()) out.push_back(repo_row(s));
+    return out;
+  }
+  void update_repo_settings(int64_t repo, bool is_private, const std::string& gated) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "UPDATE repos SET private = ?, gated = ? WHERE id = ?");
+    s.bind(1, int64_t(is_private)).bind(2, gated).bind(3, repo);
+    s.step();
+  }
+  void update_repo_card(int64_t repo, const std::string& card_json, const std::string& tags_json,
+                        const std::string& pipeline_tag, const std::string& library_name) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_,
+           "UPDATE repos SET card_json = ?, tags_json = ?, pipeline_tag = ?, library_name = ? WHERE "
+           "id = ?");
+    s.bind(1, card_json).bind(2, tags_json).bind(3, pipeline_tag).bind(4, library_name).bind(5, repo);
+    s.step();
+  }
+  void add_downloads(int64_t repo, int64_t n) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "UPDATE repos SET downloads = downloads + ? WHERE id = ?");
+    s.bind(1, n).bind(2, repo);
+    s.step();
+  }
+
+  std::optional<std::string> branch_tip(int64_t repo, const std::string& branch) {
+    Stmt s(db_, "SELECT commit_id FROM refs WHERE repo = ? AND is_tag = 0 AND name = ?");
+    s.bind(1, repo).bind(2, branch);
+    if (!s.step()) return std::nullopt;
+    return s.text(0);
+  }
+
+  void commit(int64_t repo, const std::string& branch, const std::string& expected_parent,
+              const CommitInfo& c, const std::vector<FileEntry>& files) override {
+    std::lock_guard l(mu_);
+    Tx tx(*this);
+    auto tip = branch_tip(repo, branch);
+    if (tip.value_or("") != expected_parent) throw CommitConflict();
+    {
+      Stmt s(db_,
+             "INSERT INTO commits(repo, id, parent, title, message, author, date_ms) VALUES "
+             "(?,?,?,?,?,?,?)");
+      s.bind(1, repo).bind(2, c.id).bind(3, c.parent).bind(4, c.title).bind(5, c.message);
+      s.bind(6, c.author).bind(7, c.date_ms);
+      s.step();
+    }
+    {
+      Stmt s(db_,
+             "INSERT INTO files(repo, commit_id, path, oid, size, lfs_sha256, lfs_size, "
+             "pointer_size) VALUES (?,?,?,?,?,?,?,?)");
+      for (const auto& f : files) {
+        s.reset();
+        s.bind(1, repo).bind(2, c.id).bind(3, f.path).bind(4, f.oid).bind(5, int64_t(f.size));
+        if (f.lfs) {
+          s.bind(6, f.lfs->sha256).bind(7, int64_t(f.lfs->size)).bind(8, int64_t(f.lfs->pointer_size));
+        } else {
+          s.bind_null(6).bind_null(7).bind_null(8);
+        }
+        s.step();
+      }
+    }
+    {
+      Stmt s(db_,
+             "INSERT INTO refs(repo, name, is_tag, commit_id) VALUES (?,?,0,?) ON CONFLICT(repo, "
+             "is_tag, name) DO UPDATE SET commit_id = excluded.commit_id");
+      s.bind(1, repo).bind(2, branch).bind(3, c.id);
+      s.step();
+    }
+    {
+      Stmt s(db_, "UPDATE repos SET modified_ms = ? WHERE id = ?");
+      s.bind(1, c.date_ms).bind(2, repo);
+      s.step();
+    }
+    tx.commit();
+  }
+
+  std::optional<CommitInfo> get_commit(int64_t repo, const std::string& id) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_,
+           "SELECT id, parent, title, message, author, date_ms FROM commits WHERE repo = ? AND id = ?");
+    s.bind(1, repo).bind(2, id);
+    if (!s.step()) return std::nullopt;
+    return CommitInfo{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.i64(5)};
+  }
+  std::vector<FileEntry> files(int64_t repo, const std::string& commit) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_,
+           "SELECT path, oid, size, lfs_sha256, lfs_size, pointer_size FROM files WHERE repo = ? AND "
+           "commit_id = ? ORDER BY path");
+    s.bind(1, repo).bind(2, commit);
+    std::vector<FileEntry> out;
+    while (s.step()) {
+      FileEntry f{s.text(0), s.text(1), static_cast<uint64_t>(s.i64(2)), std::nullopt};
+      if (!s.is_null(3))
+        f.lfs = LfsInfo{s.text(3), static_cast<uint64_t>(s.i64(4)), static_cast<uint64_t>(s.i64(5))};
+      out.push_back(std::move(f));
+    }
+    return out;
+  }
+  std::vector<std::string> commits_with_prefix(int64_t repo, const std::string& prefix) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "SELECT id FROM commits WHERE repo = ? AND substr(id, 1, ?) = ? LIMIT 2");
+    s.bind(1, repo).bind(2, int64_t(prefix.size())).bind(3, prefix);
+    std::vector<std::string> out;
+    while (s.step()) out.push_back(s.text(0));
+    return out;
+  }
+
+  std::vector<RefInfo> refs(int64_t repo) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "SELECT name, is_tag, commit_id, message FROM refs WHERE repo = ? ORDER BY is_tag, name");
+    s.bind(1, repo);
+    std::vector<RefInfo> out;
+    while (s.step()) out.push_back(RefInfo{s.text(0), s.i64(1) != 0, s.text(2), s.text(3)});
+    return out;
+  }
+  std::optional<RefInfo> get_ref(int64_t repo, const std::string& name, bool is_tag) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "SELECT name, is_tag, commit_id, message FROM refs WHERE repo = ? AND is_tag = ? AND name = ?");
+    s.bind(1, repo).bind(2, int64_t(is_tag)).bind(3, name);
+    if (!s.step()) return std::nullopt;
+    return RefInfo{s.text(0), s.i64(1) != 0, s.text(2), s.text(3)};
+  }
+  void create_ref(int64_t repo, const RefInfo& r) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "INSERT INTO refs(repo, name, is_tag, commit_id, message) VALUES (?,?,?,?,?)");
+    s.bind(1, repo).bind(2, r.name).bind(3, int64_t(r.is_tag)).bind(4, r.commit).bind(5, r.message);
+    s.step();
+  }
+  bool delete_ref(int64_t repo, const std::string& name, bool is_tag) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "DELETE FROM refs WHERE repo = ? AND is_tag = ? AND name = ?");
+    s.bind(1, repo).bind(2, int64_t(is_tag)).bind(3, name);
+    s.step();
+    return sqlite3_changes(db_) > 0;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::recursive_mutex mu_;
+};
+
+}  // namespace
+
+std::unique_ptr<MetadataStore> open_sqlite_metadata(const std::string& path) {
+  return std::make_unique<SqliteMetadata>(path);
+}
+
+}  // namespace ohm::hub

@@ -1,0 +1,531 @@
+// ohm hub: validation, blob store, metadata, domain logic and the HTTP server's robustness.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "ohm/core/error.h"
+#include "ohm/hub/blob_store.h"
+#include "ohm/hub/card.h"
+#include "ohm/hub/hash.h"
+#include "ohm/hub/hub.h"
+#include "ohm/hub/metadata.h"
+#include "ohm/hub/server.h"
+#include "ohm/hub/validate.h"
+
+namespace fs = std::filesystem;
+using namespace ohm::hub;
+using nlohmann::json;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("ohm-hub-test-" + random_hex(6));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string str() const { return path.string(); }
+};
+
+size_t count_files(const fs::path& dir) {
+  size_t n = 0;
+  if (!fs::exists(dir)) return 0;
+  for (auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST(HubHash, KnownValues) {
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // `printf 'hello\n' | git hash-object --stdin`
+  EXPECT_EQ(git_blob_oid("hello\n"), "ce013625030ba8dba906f756967f9e9ca394464a");
+  EXPECT_EQ(git_blob_oid(""), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+  EXPECT_TRUE(is_hex(sha256_hex("x"), 64));
+  EXPECT_FALSE(is_hex("ABCD", 4));
+}
+
+TEST(HubValidate, Names) {
+  EXPECT_TRUE(check_name("alice", true).empty());
+  EXPECT_TRUE(check_name("my-model_1.0", false).empty());
+  for (const char* bad : {"", "..", "a..b", "a--b", "a/b", "-a", ".a", "a.git", "a b", "a\\b"})
+    EXPECT_FALSE(check_name(bad, false).empty()) << bad;
+  EXPECT_FALSE(check_name(std::string("a\0b", 3), false).empty());
+  EXPECT_FALSE(check_name("api", true).empty());
+  EXPECT_FALSE(check_name(std::string(97, 'a'), false).empty());
+}
+
+TEST(HubValidate, RevisionsAndPaths) {
+  EXPECT_TRUE(check_revision("main").empty());
+  EXPECT_TRUE(check_revision("refs/pr/1").empty());
+  EXPECT_TRUE(check_revision("v1.0").empty());
+  for (const char* bad : {"", "..", "a/../b", "/main", "main/", "a//b", "a\\b", "a:b", "x\ny"})
+    EXPECT_FALSE(check_revision(bad).empty()) << bad;
+  EXPECT_FALSE(check_revision(std::string("ma\0in", 5)).empty());
+  EXPECT_FALSE(check_ref_name("refs/heads/x").empty());
+  EXPECT_FALSE(check_ref_name(std::string(40, 'a')).empty());
+  EXPECT_TRUE(check_file_path("config.json").empty());
+  EXPECT_TRUE(check_file_path("a/b c/d.bin").empty());
+  for (const char* bad : {"", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", ".git/config", "a\\b", "a/"})
+    EXPECT_FALSE(check_file_path(bad).empty()) << bad;
+  EXPECT_FALSE(check_file_path(std::string("a\0b", 3)).empty());
+  EXPECT_FALSE(check_file_path(std::string(1025, 'a')).empty());
+}
+
+TEST(HubValidate, PercentDecoding) {
+  std::string out;
+  EXPECT_TRUE(percent_decode("refs%2Fpr%2F1", out));
+  EXPECT_EQ(out, "refs/pr/1");
+  EXPECT_FALSE(percent_decode("a%00b", out));  // NUL
+  EXPECT_FALSE(percent_decode("a%2", out));
+  EXPECT_FALSE(percent_decode("a%zz", out));
+  EXPECT_TRUE(percent_decode("a+b", out, true));
+  EXPECT_EQ(out, "a b");
+  EXPECT_EQ(percent_encode("a/b c", true), "a/b%20c");
+  EXPECT_EQ(percent_encode("a/b", false), "a%2Fb");
+}
+
+TEST(HubBlobStore, PutReadAndAtomicLfsWrites) {
+  TempDir d;
+  auto store = open_disk_blob_store(d.str());
+  const std::string oid = store->put(BlobKind::Git, "hello\n");
+  EXPECT_EQ(oid, git_blob_oid("hello\n"));
+  EXPECT_EQ(store->read_all(BlobKind::Git, oid, 100), "hello\n");
+  EXPECT_EQ(store->size(BlobKind::Git, oid).value(), 6u);
+
+  const std::string data(300000, 'x');
+  const std::string sha = sha256_hex(data);
+  {
+    auto w = store->lfs_writer();
+    w->write(data.data(), 1000);
+    // destroyed without commit: an interrupted upload leaves nothing behind
+  }
+  EXPECT_FALSE(store->has(BlobKind::Lfs, sha));
+  EXPECT_EQ(count_files(d.path / "tmp"), 0u);
+  {
+    auto w = store->lfs_writer();
+    w->write(data.data(), data.size());
+    EXPECT_THROW(w->commit(sha256_hex("other"), data.size()), ohm::InvalidArgument);
+  }
+  EXPECT_FALSE(store->has(BlobKind::Lfs, sha));
+  EXPECT_EQ(count_files(d.path / "tmp"), 0u);
+  {
+    auto w = store->lfs_writer();
+    w->write(data.data(), data.size() - 1);
+    EXPECT_THROW(w->commit(sha, data.size()), ohm::InvalidArgument);
+  }
+  auto w = store->lfs_writer();
+  w->write(data.data(), data.size());
+  w->commit(sha, data.size());
+  EXPECT_TRUE(store->has(BlobKind::Lfs, sha));
+  auto r = store->open(BlobKind::Lfs, sha);
+  char buf[4];
+  EXPECT_EQ(r->read_at(data.size() - 2, buf, 4), 2u);
+  EXPECT_THROW(store->open(BlobKind::Lfs, "../../etc/passwd"), ohm::InvalidArgument);
+  EXPECT_THROW(store->open(BlobKind::Git, std::string(40, 'a')), ohm::NotFoundError);
+}
+
+TEST(HubCard, FrontMatterAndTags) {
+  auto c = parse_model_card(
+      "---\nlicense: mit\nlibrary_name: transformers\npipeline_tag: text-generation\ntags:\n- llama\n"
+      "- tiny\nbase_model: org/base\nn: 3\nx: 1.5\nflag: true\n---\n# Title\n");
+  ASSERT_TRUE(c.error.empty()) << c.error;
+  EXPECT_EQ(c.data["license"], "mit");
+  EXPECT_EQ(c.data["n"], 3);
+  EXPECT_EQ(c.data["x"], 1.5);
+  EXPECT_EQ(c.data["flag"], true);
+  auto tags = derive_tags(c.data, {"model.safetensors"});
+  for (const char* t : {"transformers", "safetensors", "llama", "tiny", "text-generation", "license:mit",
+                        "base_model:org/base"})
+    EXPECT_NE(std::find(tags.begin(), tags.end(), t), tags.end()) << t;
+  EXPECT_TRUE(parse_model_card("# no front matter").data.empty());
+  EXPECT_FALSE(parse_model_card("---\na: [1, 2\n---\n").error.empty());
+  // billion laughs is bounded
+  std::string bomb = "---\na: &a [x,x,x,x,x,x,x,x,x,x]\n";
+  for (char ch = 'b'; ch <= 'k'; ++ch)
+    bomb += std::string(1, ch) + ": &" + ch + " [*" + char(ch - 1) + ",*" + char(ch - 1) + ",*" + char(ch - 1) +
+            ",*" + char(ch - 1) + ",*" + char(ch - 1) + ",*" + char(ch - 1) + ",*" + char(ch - 1) + ",*" +
+            char(ch - 1) + ",*" + char(ch - 1) + "]\n";
+  bomb += "---\n";
+  EXPECT_FALSE(parse_model_card(bomb).error.empty());
+}
+
+TEST(HubLogic, ReposCommitsRefsAndPersistence) {
+  TempDir d;
+  std::string commit2, token;
+  {
+    Hub hub(d.str());
+    hub.add_user("alice", false);
+    hub.add_user("bob", false);
+    hub.add_user("acme", true);
+    hub.add_member("acme", "alice");
+    EXPECT_THROW(hub.add_user("alice", false), ohm::InvalidArgument);
+    token = hub.create_token("alice", "write", "t");
+    Caller alice = hub.authenticate("Bearer " + token);
+    EXPECT_EQ(alice.user, "alice");
+    EXPECT_EQ(alice.orgs, std::vector<std::string>{"acme"});
+    EXPECT_THROW(hub.authenticate("Bearer nope"), HubError);
+    Caller bob = hub.authenticate("Bearer " + hub.create_token("bob", "write", "t"));
+    Caller alice_ro = hub.authenticate("Bearer " + hub.create_token("alice", "read", "ro"));
+
+    RepoInfo r = hub.create_repo(alice, RepoType::Model, "acme", "m1", false);
+    EXPECT_THROW(hub.create_repo(alice, RepoType::Model, "acme", "m1", false), HubError);
+    EXPECT_THROW(hub.create_repo(bob, RepoType::Model, "acme", "m2", false), HubError);
+    EXPECT_THROW(hub.create_repo(alice_ro, RepoType::Model, "alice", "m2", false), HubError);
+    const std::string c0 = hub.resolve(r, "main");
+    ASSERT_TRUE(hub.file(r, c0, ".gitattributes"));
+
+    const std::string big(1000, 'z');
+    auto w = hub.blobs().lfs_writer();
+    w->write(big.data(), big.size());
+    w->commit(sha256_hex(big), big.size());
+    std::vector<CommitOp> ops = {
+        {CommitOp::Kind::File, "config.json", "{\"model_type\":\"llama\"}", "", std::nullopt},
+        {CommitOp::Kind::File, "README.md", "---\nlicense: mit\ntags: [x]\n---\nhi\n", "", std::nullopt},
+        {CommitOp::Kind::File, "sub/a.txt", "a", "", std::nullopt},
+        {CommitOp::Kind::LfsFile, "weights.npy2", "", sha256_hex(big), big.size()}};
+    CommitInfo c1 = hub.commit("alice", r, "main", "add", "", "", ops);
+    EXPECT_EQ(c1.parent, c0);
+    auto f = hub.file(r, c1.id, "weights.npy2");
+    ASSERT_TRUE(f && f->lfs);
+    EXPECT_EQ(f->size, 1000u);
+    EXPECT_EQ(f->oid, git_blob_oid(lfs_pointer(sha256_hex(big), 1000)));
+    // .gitattributes now tracks the new LFS path
+    auto ga = hub.file(r, c1.id, ".gitattributes");
+    EXPECT_NE(hub.blobs().read_all(BlobKind::Git, ga->oid, 1 << 20).find("weights.npy2 filter=lfs"), std::string::npos);
+    EXPECT_EQ(hub.upload_mode(r, c1.id, "x.safetensors", 10, "abc"), "lfs");
+    EXPECT_EQ(hub.upload_mode(r, c1.id, "x.txt", 10, "abc"), "regular");
+    EXPECT_EQ(hub.upload_mode(r, c1.id, "x.txt", 20'000'000, "abc"), "lfs");
+    EXPECT_EQ(hub.upload_mode(r, c1.id, "x.dat", 10, std::string("a\0b", 3)), "lfs");
+
+    // parentCommit checks, missing deletions, unknown LFS objects, bad paths
+    try {
+      hub.commit("alice", r, "main", "x", "", c0, {});
+      FAIL();
+    } catch (const HubError& e) {
+      EXPECT_EQ(e.status, 412);
+    }
+    try {
+      hub.commit("alice", r, "main", "x", "", "", {{CommitOp::Kind::DeleteFile, "nope", "", "", std::nullopt}});
+      FAIL();
+    } catch (const HubError& e) {
+      EXPECT_EQ(e.status, 404);
+      EXPECT_EQ(e.code, "EntryNotFound");
+    }
+    try {
+      hub.commit("alice", r, "main", "x", "", "", {{CommitOp::Kind::LfsFile, "y.bin", "", std::string(64, 'a'), 5}});
+      FAIL();
+    } catch (const HubError& e) {
+      EXPECT_EQ(e.status, 400);
+    }
+    for (const char* bad : {"../x", "/abs", "a/../../b"}) {
+      try {
+        hub.commit("alice", r, "main", "x", "", "", {{CommitOp::Kind::File, bad, "", "", std::nullopt}});
+        FAIL() << bad;
+      } catch (const HubError& e) {
+        EXPECT_EQ(e.status, 400);
+      }
+    }
+    EXPECT_EQ(hub.resolve(r, "main"), c1.id);  // failed commits changed nothing
+
+    hub.create_tag(r, "v1", "main", "first");
+    hub.create_branch(r, "dev", c0);
+    EXPECT_THROW(hub.create_branch(r, "dev", ""), HubError);
+    EXPECT_THROW(hub.create_branch(r, "../x", ""), HubError);
+    CommitInfo c2 = hub.commit("alice", r, "main", "rm", "", c1.id,
+                               {{CommitOp::Kind::DeleteFolder, "sub/", "", "", std::nullopt},
+                                {CommitOp::Kind::DeleteFile, "weights.npy2", "", "", std::nullopt}});
+    commit2 = c2.id;
+    EXPECT_EQ(hub.resolve(r, "v1"), c1.id);
+    EXPECT_EQ(hub.resolve(r, "refs/tags/v1"), c1.id);
+    EXPECT_EQ(hub.resolve(r, "dev"), c0);
+    EXPECT_EQ(hub.resolve(r, c1.id.substr(0, 8)), c1.id);
+    EXPECT_THROW(hub.resolve(r, "nope"), HubError);
+    EXPECT_THROW(hub.resolve(r, "../main"), HubError);
+    EXPECT_FALSE(hub.file(r, c2.id, "sub/a.txt"));
+    EXPECT_TRUE(hub.file(r, c1.id, "sub/a.txt"));
+    auto hist = hub.history(r, c2.id, 10);
+    ASSERT_EQ(hist.size(), 3u);
+    EXPECT_EQ(hist[1].id, c1.id);
+    EXPECT_EQ(hub.last_change(r, c2.id, "config.json")->id, c1.id);
+    EXPECT_EQ(hub.last_change(r, c2.id, ".gitattributes")->id, c1.id);
+    EXPECT_EQ(hub.card(r, c2.id)["license"], "mit");
+    auto info = hub.meta().get_repo(RepoType::Model, "acme", "m1");
+    EXPECT_NE(info->tags_json.find("license:mit"), std::string::npos);
+
+    // private repos: invisible to others (401 anonymous, 404 authenticated)
+    RepoInfo p = hub.create_repo(alice, RepoType::Dataset, "alice", "secret", true);
+    (void)p;
+    try {
+      hub.repo_for_read(Caller{}, RepoType::Dataset, "alice", "secret");
+      FAIL();
+    } catch (const HubError& e) {
+      EXPECT_EQ(e.status, 401);
+      EXPECT_EQ(e.code, "RepoNotFound");
+    }
+    try {
+      hub.repo_for_read(bob, RepoType::Dataset, "alice", "secret");
+      FAIL();
+    } catch (const HubError& e) {
+      EXPECT_EQ(e.status, 404);
+    }
+    EXPECT_NO_THROW(hub.repo_for_read(alice_ro, RepoType::Dataset, "alice", "secret"));
+    try {
+      hub.repo_for_write(alice_ro, RepoType::Dataset, "alice", "secret");
+      FAIL();
+    } catch (const HubError& e) {
+      EXPECT_EQ(e.status, 403);
+    }
+  }
+  // Reopen: everything persisted; tokens are stored hashed.
+  Hub hub(d.str());
+  auto r = hub.meta().get_repo(RepoType::Model, "acme", "m1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(hub.resolve(*r, "main"), commit2);
+  EXPECT_EQ(hub.authenticate("Bearer " + token).user, "alice");
+  EXPECT_FALSE(hub.meta().find_token(token));
+  EXPECT_TRUE(hub.meta().find_token(sha256_hex(token)));
+}
+
+// ---------------------------------------------------------------- HTTP
+
+class HubServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    {
+      Hub hub(dir.str());
+      hub.add_user("alice", false);
+      hub.add_user("bob", false);
+      token = hub.create_token("alice", "write", "t");
+      bob_token = hub.create_token("bob", "write", "t");
+      Caller a = hub.authenticate("Bearer " + token);
+      RepoInfo r = hub.create_repo(a, RepoType::Model, "alice", "m", false);
+      std::string big(100000, '\0');
+      for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7);
+      blob = big;
+      auto w = hub.blobs().lfs_writer();
+      w->write(big.data(), big.size());
+      w->commit(sha256_hex(big), big.size());
+      hub.commit("alice", r, "main", "add", "", "",
+                 {{CommitOp::Kind::File, "config.json", "{\"a\":1}", "", std::nullopt},
+                  {CommitOp::Kind::LfsFile, "model.safetensors", "", sha256_hex(big), big.size()}});
+      hub.create_repo(a, RepoType::Model, "alice", "private", true);
+    }
+    ServerOptions o;
+    o.data_dir = dir.str();
+    o.port = 0;
+    o.quiet = true;
+    o.max_json_bytes = 1 << 16;
+    o.max_commit_bytes = 1 << 18;
+    server = std::make_unique<HubServer>(o);
+    server->start();
+    cli = std::make_unique<httplib::Client>("127.0.0.1", server->port());
+    cli->set_read_timeout(10, 0);
+  }
+  void TearDown() override {
+    cli.reset();  // close keep-alive connections first so the server stops at once
+    server->stop();
+  }
+
+  httplib::Headers auth(const std::string& t) { return {{"Authorization", "Bearer " + t}}; }
+  void expect_alive() {
+    auto r = cli->Get("/api/models/alice/m");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+
+  TempDir dir;
+  std::string token, bob_token, blob;
+  std::unique_ptr<HubServer> server;
+  std::unique_ptr<httplib::Client> cli;
+};
+
+TEST_F(HubServerTest, ResolveHeadersRangesAndErrors) {
+  auto h = cli->Head("/alice/m/resolve/main/model.safetensors");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(h->get_header_value("X-Linked-Size"), "100000");
+  EXPECT_EQ(h->get_header_value("Content-Length"), "100000");
+  EXPECT_EQ(h->get_header_value("X-Linked-Etag"), "\"" + sha256_hex(blob) + "\"");
+  EXPECT_TRUE(is_hex(h->get_header_value("X-Repo-Commit"), 40));
+  auto g = cli->Get("/alice/m/resolve/main/model.safetensors");
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->body, blob);
+  auto rg = cli->Get("/alice/m/resolve/main/model.safetensors", {{"Range", "bytes=99990-"}});
+  ASSERT_TRUE(rg);
+  EXPECT_EQ(rg->status, 206);
+  EXPECT_EQ(rg->get_header_value("Content-Range"), "bytes 99990-99999/100000");
+  EXPECT_EQ(rg->body, blob.substr(99990));
+  auto rg2 = cli->Get("/alice/m/resolve/main/model.safetensors", {{"Range", "bytes=10-19"}});
+  EXPECT_EQ(rg2->status, 206);
+  EXPECT_EQ(rg2->body, blob.substr(10, 10));
+  auto bad = cli->Get("/alice/m/resolve/main/model.safetensors", {{"Range", "bytes=100000-"}});
+  EXPECT_EQ(bad->status, 416);
+  EXPECT_EQ(bad->get_header_value("Content-Range"), "bytes */100000");
+  auto cfg = cli->Get("/alice/m/resolve/main/config.json", {{"Accept-Encoding", "gzip"}});
+  EXPECT_EQ(cfg->body, "{\"a\":1}");
+  EXPECT_EQ(cfg->get_header_value("ETag"), "\"" + git_blob_oid("{\"a\":1}") + "\"");
+  EXPECT_FALSE(cfg->has_header("Content-Encoding"));
+
+  auto miss = cli->Head("/alice/m/resolve/main/nope.json");
+  EXPECT_EQ(miss->status, 404);
+  EXPECT_EQ(miss->get_header_value("X-Error-Code"), "EntryNotFound");
+  EXPECT_TRUE(is_hex(miss->get_header_value("X-Repo-Commit"), 40));
+  EXPECT_EQ(cli->Head("/alice/m/resolve/nope/config.json")->get_header_value("X-Error-Code"), "RevisionNotFound");
+  EXPECT_EQ(cli->Head("/alice/zz/resolve/main/config.json")->status, 401);
+  auto priv = cli->Get("/api/models/alice/private");
+  EXPECT_EQ(priv->status, 401);
+  EXPECT_EQ(priv->get_header_value("X-Error-Code"), "RepoNotFound");
+  EXPECT_EQ(cli->Get("/api/models/alice/private", auth(bob_token))->status, 404);
+  EXPECT_EQ(cli->Get("/api/models/alice/private", auth(token))->status, 200);
+  EXPECT_EQ(cli->Get("/api/models/alice/m", auth("hf_wrong"))->status, 401);
+}
+
+TEST_F(HubServerTest, PathTraversalIsRejected) {
+  for (const char* p : {"/alice/m/resolve/main/..%2F..%2Fhub.sqlite", "/alice/m/resolve/main/../../hub.sqlite",
+                        "/alice/m/resolve/main/%2Fetc%2Fpasswd", "/alice/m/resolve/main/a%00b",
+                        "/alice/m/resolve/..%2F..%2Fmain/config.json", "/alice/m/resolve/ma%00in/config.json",
+                        "/..%2F..%2Fetc/m/resolve/main/config.json", "/alice/%2E%2E/resolve/main/config.json",
+                        "/alice/m%00x/resolve/main/config.json", "/api/models/alice/m/tree/main/..%2F..",
+                        "/api/models/alice/m/tree/main/%2Fetc", "/api/models/..%2Falice/m", "/alice/m/resolve/main/%zz"}) {
+    auto r = cli->Get(p);
+    ASSERT_TRUE(r) << p;
+    EXPECT_TRUE(r->status == 400 || r->status == 401 || r->status == 404) << p << " -> " << r->status;
+    EXPECT_EQ(r->body.find("SQLite"), std::string::npos) << p;
+    EXPECT_EQ(r->body.find("root:"), std::string::npos) << p;
+  }
+  expect_alive();
+}
+
+TEST_F(HubServerTest, MalformedAndOversizedBodiesGet400) {
+  const std::string ndjson = "application/x-ndjson";
+  struct Case {
+    std::string path, body, type;
+  };
+  const std::string commit = "/api/models/alice/m/commit/main";
+  std::vector<Case> cases = {
+      {"/api/repos/create", "{", "application/json"},
+      {"/api/repos/create", "[1,2]", "application/json"},
+      {"/api/repos/create", std::string(70000, ' ') + "{}", "application/json"},
+      {"/api/repos/create", std::string(200, '[') + std::string(200, ']'), "application/json"},
+      {"/api/repos/create", "{\"name\": 5}", "application/json"},
+      {"/api/models/alice/m/preupload/main", "{\"files\": 3}", "application/json"},
+      {"/api/models/alice/m/preupload/main", "{\"files\": [{\"path\": \"../x\"}]}", "application/json"},
+      {commit, "not json\n", ndjson},
+      {commit, "{\"key\":\"file\",\"value\":{\"path\":\"a\",\"content\":\"\"}}\n", ndjson},
+      {commit, "{\"key\":\"header\",\"value\":{\"summary\":\"s\"}}\n{\"key\":\"bogus\",\"value\":{}}\n", ndjson},
+      {commit, "{\"key\":\"header\",\"value\":{}}\n{\"key\":\"file\",\"value\":{\"path\":\"a\",\"content\":\"!!!\",\"encoding\":\"base64\"}}\n", ndjson},
+      {commit, "{\"key\":\"header\",\"value\":{}}\n{\"key\":\"file\",\"value\":{\"path\":\"../a\",\"content\":\"\"}}\n", ndjson},
+      {commit, "{\"key\":\"header\",\"value\":{}}\n{\"key\":\"file\",\"value\":{\"path\":\"/etc/a\",\"content\":\"\"}}\n", ndjson},
+      {commit, "{\"key\":\"header\",\"value\":{}}\n{\"key\":\"lfsFile\",\"value\":{\"path\":\"x.bin\",\"oid\":\"" + std::string(64, 'a') + "\",\"size\":1}}\n", ndjson},
+      {commit, "{\"key\":\"header\",\"value\":{\"parentCommit\":\"xyz\"}}\n", ndjson},
+      {commit, std::string(300000, 'x'), ndjson},
+      {"/alice/m.git/info/lfs/objects/batch", "{\"operation\":\"upload\",\"objects\":{}}", "application/json"},
+      {"/api/models/alice/m/branch/..", "{}", "application/json"},
+      {"/api/models/alice/m/tag/main", "{\"tag\": \"a..b\"}", "application/json"},
+  };
+  const std::string before = cli->Get("/api/models/alice/m")->body;
+  for (const auto& c : cases) {
+    auto r = cli->Post(c.path, auth(token), c.body, c.type);
+    ASSERT_TRUE(r) << c.path << " " << c.body.substr(0, 80);
+    EXPECT_EQ(r->status, 400) << c.path << " " << c.body.substr(0, 80) << " -> " << r->body;
+    EXPECT_FALSE(r->get_header_value("X-Error-Message").empty());
+    auto j = json::parse(r->body, nullptr, false);
+    EXPECT_TRUE(j.is_object() && j.contains("error")) << r->body;
+    cli = std::make_unique<httplib::Client>("127.0.0.1", server->port());  // some errors close the connection
+  }
+  EXPECT_EQ(json::parse(cli->Get("/api/models/alice/m")->body)["sha"],
+            json::parse(before)["sha"]);  // nothing was committed
+  auto stale = cli->Post(commit, auth(token),
+                         "{\"key\":\"header\",\"value\":{\"parentCommit\":\"" + std::string(40, 'a') + "\"}}\n", ndjson);
+  EXPECT_EQ(stale->status, 412);
+  EXPECT_EQ(cli->Post(commit, auth(bob_token), "{\"key\":\"header\",\"value\":{}}\n", ndjson)->status, 403);
+  EXPECT_EQ(cli->Post(commit, "{\"key\":\"header\",\"value\":{}}\n", ndjson)->status, 401);
+  expect_alive();
+}
+
+TEST_F(HubServerTest, LfsUploadVerifiesHashAndLeavesNoPartialBlob) {
+  const std::string data(5000, 'q');
+  const std::string oid = sha256_hex(data);
+  json batch = {{"operation", "upload"}, {"transfers", {"basic"}}, {"objects", {{{"oid", oid}, {"size", 5000}}}}};
+  auto r = cli->Post("/alice/m.git/info/lfs/objects/batch", auth(token), batch.dump(), "application/vnd.git-lfs+json");
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  const std::string href = j["objects"][0]["actions"]["upload"]["href"];
+  const std::string path = href.substr(href.find("/api/"));
+  // wrong content: rejected, nothing stored
+  auto bad = cli->Put(path, std::string(5000, 'x'), "application/octet-stream");
+  EXPECT_EQ(bad->status, 400);
+  cli = std::make_unique<httplib::Client>("127.0.0.1", server->port());
+  // tampered signature
+  std::string tampered = path;
+  tampered[tampered.size() - 1] = tampered.back() == '0' ? '1' : '0';
+  EXPECT_EQ(cli->Put(tampered, data, "application/octet-stream")->status, 403);
+  cli = std::make_unique<httplib::Client>("127.0.0.1", server->port());
+  // a client that disconnects mid-upload
+  {
+    httplib::Client raw("127.0.0.1", server->port());
+    size_t sent = 0;
+    auto res = raw.Put(path, 5000, [&](size_t, size_t, httplib::DataSink& sink) {
+      if (sent >= 2000) return false;  // abort the request
+      sink.write(data.data(), 1000);
+      sent += 1000;
+      return true;
+    }, "application/octet-stream");
+    (void)res;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(count_files(dir.path / "blobs" / "tmp"), 0u);
+  EXPECT_FALSE(fs::exists(dir.path / "blobs" / "lfs" / oid.substr(0, 2) / oid));
+  auto ok = cli->Put(path, data, "application/octet-stream");
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  EXPECT_TRUE(fs::exists(dir.path / "blobs" / "lfs" / oid.substr(0, 2) / oid));
+  const std::string vpath = std::string(j["objects"][0]["actions"]["verify"]["href"]);
+  auto v = cli->Post(vpath.substr(vpath.find("/api/")), auth(token), json{{"oid", oid}, {"size", 5000}}.dump(), "application/json");
+  EXPECT_EQ(v->status, 200);
+  // now commit it
+  std::string body = "{\"key\":\"header\",\"value\":{\"summary\":\"lfs\"}}\n{\"key\":\"lfsFile\",\"value\":{\"path\":\"w.bin\",\"algo\":\"sha256\",\"oid\":\"" + oid + "\",\"size\":5000}}\n";
+  auto c = cli->Post("/api/models/alice/m/commit/main", auth(token), body, "application/x-ndjson");
+  ASSERT_EQ(c->status, 200) << c->body;
+  EXPECT_EQ(cli->Get("/alice/m/resolve/main/w.bin")->body, data);
+  // already stored: no actions
+  auto again = json::parse(cli->Post("/alice/m.git/info/lfs/objects/batch", auth(token), batch.dump(), "application/json")->body);
+  EXPECT_FALSE(again["objects"][0].contains("actions"));
+}
+
+TEST_F(HubServerTest, KeepAliveSurvivesEarlyErrors) {
+  // 403 before the body is read: the body is drained so the next request on the connection works.
+  cli->set_keep_alive(true);
+  for (int i = 0; i < 3; ++i) {
+    auto r = cli->Post("/api/models/alice/m/preupload/main", auth(bob_token),
+                       "{\"files\":[{\"path\":\"x\",\"sample\":\"eA==\",\"size\":1}]}", "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403);
+    auto g = cli->Get("/api/models/alice/m");
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->status, 200);
+  }
+}
+
+TEST_F(HubServerTest, ConcurrentDownloads) {
+  std::vector<std::thread> ts;
+  std::atomic<int> good{0};
+  for (int i = 0; i < 16; ++i)
+    ts.emplace_back([&] {
+      httplib::Client c("127.0.0.1", server->port());
+      for (int k = 0; k < 5; ++k) {
+        auto r = c.Get("/alice/m/resolve/main/model.safetensors");
+        if (r && r->status == 200 && r->body == blob) ++good;
+      }
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(good.load(), 80);
+}
