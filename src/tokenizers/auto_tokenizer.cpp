@@ -32,6 +32,7 @@ AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
   AutoTokenizer at;
   fs::path p(arg);
   fs::path dir;
+  std::string tok_json_path;
   std::string ext = p.extension().string();
   if (fs::is_regular_file(p) && ext == ".gguf") {
     at.tok_ = Tokenizer::from_gguf(arg);
@@ -39,7 +40,10 @@ AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
   }
   if (fs::is_regular_file(p)) {
     if (ext == ".model") at.tok_ = Tokenizer::from_sentencepiece(arg);
-    else at.tok_ = Tokenizer::from_file(arg);
+    else {
+      at.tok_ = Tokenizer::from_file(arg);
+      tok_json_path = arg;
+    }
     dir = p.parent_path();
   } else {
     ModelSource src = resolve_model(arg);
@@ -49,6 +53,7 @@ AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
     }
     dir = src.kind == SourceKind::Directory ? fs::path(src.path) : fs::path(src.path).parent_path();
     std::string tj = find_tokenizer_file(dir);
+    tok_json_path = tj;
     if (!tj.empty()) at.tok_ = Tokenizer::from_file(tj);
     else if (fs::exists(dir / "tokenizer.model")) at.tok_ = Tokenizer::from_sentencepiece((dir / "tokenizer.model").string());
     else throw NotFoundError(ErrorContext().file(dir.string()), "no tokenizer.json or tokenizer.model");
@@ -93,6 +98,13 @@ AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
   // from add_bos_token/add_eos_token; GPT2Tokenizer -> GPT-2 ByteLevel pre-tokenizer. Other classes
   // (PreTrainedTokenizerFast, *TokenizerFast) use tokenizer.json as is.
   std::string cls = jstring_or(cfg, "tokenizer_class", "", c);
+  bool llama = cls == "LlamaTokenizer" || cls == "LlamaTokenizerFast";
+  // AutoTokenizer loads TokenizersBackend (tokenizer.json as is) instead when the declared class is
+  // LlamaTokenizer but tokenizer.json is byte-level (TokenizersBackend._tokenizer_json_has_byte_level:
+  // the text contains "ByteLevel" in quotes).
+  if (llama && !tok_json_path.empty() &&
+      read_maybe_compressed(tok_json_path).find("\"ByteLevel\"") != std::string::npos)
+    llama = false;
   const json* ab = jget(cfg, "add_bos_token");
   const json* ae = jget(cfg, "add_eos_token");
   if (cls == "GPT2Tokenizer") {
@@ -103,14 +115,23 @@ AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
     pl.decoder = make_decoder(json{{"type", "ByteLevel"}}, JsonCtx{cfgp.string(), "decoder"});
     pl.finish_added_tokens();
   }
-  if (cls == "LlamaTokenizer") {
+  if (llama) {
+    // transformers 5 LlamaTokenizer.__init__: legacy defaults to False, add_prefix_space to True;
+    // _get_prepend_scheme: "always" when legacy, "first" otherwise, "never" without prefix space.
+    bool legacy = jbool_or(cfg, "legacy", false, c);
+    bool aps = jbool_or(cfg, "add_prefix_space", true, c);
+    const char* scheme = !aps ? "never" : legacy ? "always" : "first";
     pl.normalizer.reset();
     pl.pre_tokenizer = make_pre_tokenizer(
-        json{{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"}, {"split", false}},
+        json{{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", scheme}, {"split", false}},
         JsonCtx{cfgp.string(), "pre_tokenizer"});
+    json decs = json::array({json{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
+                             json{{"type", "ByteFallback"}}, json{{"type", "Fuse"}}});
+    if (aps) decs.push_back(json{{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
+    pl.decoder = make_decoder(json{{"type", "Sequence"}, {"decoders", decs}}, JsonCtx{cfgp.string(), "decoder"});
     pl.finish_added_tokens();
   }
-  if (cls == "LlamaTokenizer" && ((ab && ab->is_boolean()) || (ae && ae->is_boolean()))) {
+  if (llama && ((ab && ab->is_boolean()) || (ae && ae->is_boolean()))) {
     bool add_bos = ab && ab->is_boolean() && ab->get<bool>();
     bool add_eos = ae && ae->is_boolean() && ae->get<bool>();
     json single = json::array(), pair = json::array(), specials = json::object();

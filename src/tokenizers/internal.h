@@ -55,9 +55,9 @@ const char* category(char32_t c);
 bool is_whitespace(char32_t c);   // Rust char::is_whitespace (White_Space)
 bool is_alphanumeric(char32_t c); // Rust regex \w approximation: L, M, Nd, Nl, Pc, ZWJ/ZWNJ
 bool is_numeric(char32_t c);      // Rust char::is_numeric: Nd, Nl, No
-bool is_punctuation(char32_t c);  // P*
-bool is_mark(char32_t c);         // M*
-bool is_other(char32_t c);        // C*
+bool is_punctuation(char32_t c);  // P*, as HF classifies it (frozen older Unicode tables)
+bool is_mark(char32_t c);         // M*, as HF classifies it
+bool is_other(char32_t c);        // Cc, Cf, Co, Cs as HF classifies them (not Cn)
 // Full lowercase mapping of one code point (Rust char::to_lowercase).
 void to_lower(char32_t c, std::vector<char32_t>& out);
 

@@ -1,6 +1,7 @@
 // NormalizedString: HF tokenizers' alignment-tracking string (tokenizer/normalizer.rs).
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "internal.h"
@@ -209,57 +210,100 @@ static std::string nf_map(std::string_view s, int form) {
   return r;
 }
 
+namespace {
+
+int ccc(char32_t c) { return utf8proc_get_property(static_cast<utf8proc_int32_t>(c))->combining_class; }
+
+// Canonical composition of a pair, or 0 when they do not compose.
+char32_t compose_pair(char32_t a, char32_t b) {
+  std::string s;
+  utf8_append(s, a);
+  utf8_append(s, b);
+  std::string r = nf_map(s, 0);
+  size_t n;
+  if (r.empty()) return 0;
+  char32_t c = utf8_decode(r.data(), &n);
+  return n == r.size() ? c : 0;
+}
+
+}  // namespace
+
+// Mirrors the unicode-normalization-alignments crate HF uses: every input char is decomposed on
+// its own (first char change 0, the rest +1), non-starter runs are stably reordered by combining
+// class carrying their changes, and for NFC/NFKC the composition merges a char into its starter
+// (change of the starter + change of the char - 1).
 void NormalizedString::unicode_normalize(int form) {
   bool ascii = true;
   for (unsigned char c : norm_)
     if (c >= 0x80) { ascii = false; break; }
   if (ascii) return;
-  std::string whole = nf_map(norm_, form);
-  if (whole == norm_) return;
-  // Segment at starters so that each output char can be attributed to its input segment.
-  struct Seg { size_t b, e, nchars; };
-  std::vector<Seg> segs;
-  size_t nch = 0;
+  if (nf_map(norm_, form) == norm_) return;
+  const bool compat = form >= 2;
+  const bool compose = form == 0 || form == 2;
+  std::vector<std::pair<char32_t, int>> dec;
+  dec.reserve(norm_.size());
+  utf8proc_int32_t buf[32];
   for (size_t i = 0; i < norm_.size();) {
     size_t n;
     char32_t c = utf8_decode(norm_.data() + i, &n);
-    const utf8proc_property_t* pr = utf8proc_get_property(static_cast<utf8proc_int32_t>(c));
-    bool hangul_vt = (c >= 0x1160 && c <= 0x11FF);
-    bool starter = pr->combining_class == 0 && !hangul_vt;
-    if (segs.empty() || starter) segs.push_back({i, i + n, 1});
-    else { segs.back().e = i + n; segs.back().nchars++; }
     i += n;
-    ++nch;
-  }
-  std::vector<std::string> outs;
-  outs.reserve(segs.size());
-  std::string concat;
-  for (auto& sg : segs) {
-    outs.push_back(nf_map(std::string_view(norm_).substr(sg.b, sg.e - sg.b), form));
-    concat += outs.back();
-  }
-  if (concat != whole) {
-    segs.assign(1, Seg{0, norm_.size(), nch});
-    outs.assign(1, whole);
-  }
-  std::vector<std::pair<char32_t, int>> tr;
-  tr.reserve(whole.size());
-  size_t initial = 0;
-  for (size_t k = 0; k < segs.size(); ++k) {
-    auto oc = utf8_to_u32(outs[k]);
-    size_t kin = segs[k].nchars, kout = oc.size();
-    if (kout == 0) {
-      if (tr.empty()) initial += kin;
-      else tr.back().second -= static_cast<int>(kin);
+    int bound = 0;
+    int opts = UTF8PROC_DECOMPOSE | (compat ? UTF8PROC_COMPAT : 0);
+    auto k = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buf, 32,
+                                     static_cast<utf8proc_option_t>(opts), &bound);
+    if (k <= 0 || k > 32) {
+      dec.emplace_back(c, 0);
       continue;
     }
-    for (size_t j = 0; j < kout; ++j) {
-      int change = j < kin ? 0 : 1;
-      if (j == kout - 1 && kin > kout) change = -static_cast<int>(kin - kout);
-      tr.emplace_back(oc[j], change);
-    }
+    for (utf8proc_ssize_t j = 0; j < k; ++j) dec.emplace_back(static_cast<char32_t>(buf[j]), j == 0 ? 0 : 1);
   }
-  transform(tr, initial);
+  // Canonical ordering of non-starter runs.
+  for (size_t i = 0; i < dec.size();) {
+    if (ccc(dec[i].first) == 0) { ++i; continue; }
+    size_t j = i;
+    while (j < dec.size() && ccc(dec[j].first) != 0) ++j;
+    std::stable_sort(dec.begin() + static_cast<std::ptrdiff_t>(i), dec.begin() + static_cast<std::ptrdiff_t>(j),
+                     [](const auto& x, const auto& y) { return ccc(x.first) < ccc(y.first); });
+    i = j;
+  }
+  std::vector<std::pair<char32_t, int>> tr;
+  if (!compose) {
+    tr = std::move(dec);
+  } else {
+    tr.reserve(dec.size());
+    bool have = false;
+    std::pair<char32_t, int> composee{0, 0};
+    int last_ccc = -1;  // -1: none since the composee
+    std::vector<std::pair<char32_t, int>> pending;
+    for (auto& [ch, change] : dec) {
+      int cl = ccc(ch);
+      if (!have) {
+        if (cl != 0) { tr.emplace_back(ch, change); continue; }
+        composee = {ch, change};
+        have = true;
+        continue;
+      }
+      if (last_ccc < 0 || last_ccc < cl) {
+        if (char32_t r = compose_pair(composee.first, ch)) {
+          composee = {r, composee.second + change - 1};
+          continue;
+        }
+      }
+      if (cl == 0) {
+        tr.push_back(composee);
+        tr.insert(tr.end(), pending.begin(), pending.end());
+        pending.clear();
+        composee = {ch, change};
+        last_ccc = -1;
+        continue;
+      }
+      pending.emplace_back(ch, change);
+      last_ccc = cl;
+    }
+    if (have) tr.push_back(composee);
+    tr.insert(tr.end(), pending.begin(), pending.end());
+  }
+  transform(tr, 0);
 }
 
 NormalizedString NormalizedString::slice(size_t ns, size_t ne) const {

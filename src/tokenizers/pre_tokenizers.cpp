@@ -146,7 +146,13 @@ class SplitPre : public PreTokenizer {
 
 class Whitespace : public PreTokenizer {
  public:
-  Whitespace() : re_(Pattern::regex(R"(\w+|[^\w\s]+)", "pre_tokenizer")) {}
+  // HF's Whitespace runs `\w+|[^\w\s]+` on the Rust `regex` crate (not onig), whose Unicode \w is
+  // UTS#18's: Alphabetic, M, Nd, Pc and Join_Control (ZWJ/ZWNJ), and \s is White_Space. Oniguruma's
+  // own \w differs (no Join_Control, adds No), so spell the classes out.
+  Whitespace()
+      : re_(Pattern::regex(R"([\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]+)"
+                           R"(|[^\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}\p{White_Space}]+)",
+                           "pre_tokenizer")) {}
   void split(NormalizedString&& ns, std::vector<NormalizedString>& out) const override {
     thread_local std::vector<Match> ms;
     re_.find_matches(ns.get(), ms);

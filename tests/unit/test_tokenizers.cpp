@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -41,6 +44,27 @@ std::string shared_tokenizer_file(const std::string& name) {
   for (const char* f : {"tokenizer.json", "tokenizer.json.gz", "tokenizer.json.xz"})
     if (fs::exists(d / f)) return (d / f).string();
   return {};
+}
+
+// Each tokenizer and reference file is loaded once per process: parsing a 128k-vocab tokenizer.json
+// or a reference file is what dominates the run time under ASan.
+const Tokenizer& cached_tokenizer(const std::string& file) {
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<Tokenizer>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = cache[file];
+  if (!slot) slot = std::make_unique<Tokenizer>(Tokenizer::from_file(file));
+  return *slot;
+}
+
+const json& cached_ref(const std::string& fixture_name) {
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<json>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = cache[fixture_name];
+  if (!slot)
+    slot = std::make_unique<json>(json::parse(read_maybe_compressed((tok_fixtures() / fixture_name).string())));
+  return *slot;
 }
 
 std::string show(const std::vector<int32_t>& v) {
@@ -104,8 +128,8 @@ class SharedTokenizer : public ::testing::TestWithParam<std::string> {};
 TEST_P(SharedTokenizer, MatchesHfOnCorpus) {
   std::string file = shared_tokenizer_file(GetParam());
   if (file.empty()) GTEST_SKIP() << "shared data not found";
-  Tokenizer tok = Tokenizer::from_file(file);
-  json ref = json::parse(read_maybe_compressed((tok_fixtures() / ("ref_" + GetParam() + ".json.gz")).string()));
+  const Tokenizer& tok = cached_tokenizer(file);
+  const json& ref = cached_ref("ref_" + GetParam() + ".json.gz");
   check_reference(tok, ref, GetParam());
 }
 
@@ -125,8 +149,8 @@ class ComponentTokenizer : public ::testing::TestWithParam<std::string> {};
 TEST_P(ComponentTokenizer, MatchesHfOnCorpus) {
   fs::path f = tok_fixtures() / ("comp_" + GetParam() + ".json");
   if (!fs::exists(f)) GTEST_SKIP() << "fixture missing";
-  Tokenizer tok = Tokenizer::from_file(f.string());
-  json ref = json::parse(read_maybe_compressed((tok_fixtures() / ("ref_comp_" + GetParam() + ".json.gz")).string()));
+  const Tokenizer& tok = cached_tokenizer(f.string());
+  const json& ref = cached_ref("ref_comp_" + GetParam() + ".json.gz");
   check_reference(tok, ref, "comp_" + GetParam());
 }
 
@@ -198,8 +222,7 @@ TEST(GgufVectorsOnTokenizerJson, AllPairs) {
     std::string file = shared_tokenizer_file(tokname);
     fs::path base = shared_data_dir() / "gguf-vocab" / ("ggml-vocab-" + vec + ".gguf");
     if (file.empty() || !fs::exists(base.string() + ".inp")) continue;
-    Tokenizer tok = Tokenizer::from_file(file);
-    check_vectors(tok, base.string(), vec + " via " + tokname);
+    check_vectors(cached_tokenizer(file), base.string(), vec + " via " + tokname);
   }
 }
 
@@ -209,7 +232,7 @@ TEST(AutoTokenizer, MatchesTransformers) {
                            "gpt4o", "mistral-7b-legacy_from-lenml-llama2"}) {
     fs::path dir = shared_data_dir() / "tokenizers" / name;
     if (!fs::exists(dir)) continue;
-    json ref = json::parse(read_maybe_compressed((tok_fixtures() / (std::string("ref_") + name + ".json.gz")).string()));
+    const json& ref = cached_ref(std::string("ref_") + name + ".json.gz");
     if (ref["auto_ids"].empty()) continue;
     AutoTokenizer at = AutoTokenizer::from_pretrained(dir.string());
     size_t ok = 0, okd = 0, n = ref["auto_ids"].size();
@@ -231,7 +254,7 @@ TEST(DecodeStream, NeverEmitsBrokenUtf8) {
   std::string file = shared_tokenizer_file("mistral-7b-v0.1");
   if (file.empty()) GTEST_SKIP();
   for (const char* tn : {"mistral-7b-v0.1", "llama3"}) {
-    Tokenizer tok = Tokenizer::from_file(shared_tokenizer_file(tn));
+    const Tokenizer& tok = cached_tokenizer(shared_tokenizer_file(tn));
     for (size_t i = 0; i < 300; ++i) {
       const std::string& text = corpus()[i];
       auto ids = tok.encode_ids(text, false);
