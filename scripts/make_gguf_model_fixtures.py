@@ -23,7 +23,28 @@ Mistral fixture (llama.cpp ignores Mistral's window; transformers and ohm honour
 tokenizer.ggml.* vocabulary (the fixtures are random-weight models over raw ids), only the
 bos/eos/pad ids.
 
-Usage: python3 scripts/make_gguf_model_fixtures.py
+The other fixture architectures (write_converted, after convert_hf_to_gguf.py at llama.cpp
+c392e509: LlamaModel for Mixtral, GemmaModel, Phi3MiniModel, FalconModel), with each converter's
+own metadata keys:
+  - mixtral: architecture "llama"; q/k rows permuted as llama; the experts' w1/w2/w3 stacked
+    into 3-D blk.N.ffn_{gate,down,up}_exps [E, rows, cols]; router blk.N.ffn_gate_inp kept F32;
+    llama.expert_count / expert_used_count;
+  - gemma: every *norm.weight written as 1 + w; lm_head skipped (tied); no rope keys;
+  - phi3: fused attn_qkv and ffn_up (= gate_up_proj) kept as is; not permuted (NEOX RoPE);
+    phi3.rope.scaling.original_context_length; phi3.attention.sliding_window = 0 when none;
+  - falcon (falcon_mq and falcon_nda): query_key_value rows re-ordered from HF's per-KV-group
+    [q.., k, v] to [all q | all k | all v]; falcon.tensor_data_layout = "jploski";
+    context_length 2048 and feed_forward_length 4 * hidden_size (the converter's constants, not
+    the config's); ln_attn -> attn_norm_2, ln_mlp -> attn_norm (gguf-py's map).
+    One deviation: the converter reads `num_kv_heads` literally; falcon_mq's config.json carries
+    transformers' serialized default (4, which FalconAttention ignores for the multi-query
+    layout) and the converter's reshape would fail on it. The published Falcon-7B config has no
+    num_kv_heads, for which the converter uses 1; the script uses the effective count (1 for
+    multi_query without new_decoder_architecture), i.e. what the converter writes for Falcon-7B.
+  The mixtral F16 file (577 KB) is not committed (fixture size cap); tests/unit/
+  test_gguf_models.cpp builds it at test time (same bytes as this script's, checked once).
+
+Usage: python3 scripts/make_gguf_model_fixtures.py [ARCH...]   (default: all)
 """
 import json
 from pathlib import Path
@@ -194,10 +215,243 @@ def q8_0_reference(arch_name):
     save_file(out, str(MODELS / arch_name / "gguf" / "reference-q8_0.safetensors"))
 
 
+# ---- mixtral, gemma, phi3, falcon -----------------------------------------------------------
+
+CONVERTED = {"mixtral": gguf.MODEL_ARCH.LLAMA, "gemma": gguf.MODEL_ARCH.GEMMA,
+             "phi3": gguf.MODEL_ARCH.PHI3, "falcon_mq": gguf.MODEL_ARCH.FALCON,
+             "falcon_nda": gguf.MODEL_ARCH.FALCON}
+F32_ONLY = ("ffn_gate_inp.weight",)  # prepare_tensors: FFN_GATE_INP stays F32
+
+
+def rope_theta(cfg):
+    return (cfg.get("rope_parameters") or {}).get("rope_theta", cfg.get("rope_theta"))
+
+
+def falcon_kv(cfg):
+    if cfg.get("multi_query", True) and not cfg.get("new_decoder_architecture", False):
+        return 1  # see the docstring: what the converter uses for the published Falcon-7B
+    return cfg.get("num_kv_heads") or 1
+
+
+def converted_tensors(arch_name, cfg, tmap):
+    """(gguf_name, f32 array) as the converter's modify_tensors emits them."""
+    st = load_file(str(MODELS / arch_name / "f32" / "model.safetensors"))
+    experts = {}
+    for name in st:
+        w = st[name].astype(np.float32)
+        if arch_name == "mixtral":
+            nh = cfg["num_attention_heads"]
+            if name.endswith(("q_proj.weight", "q_proj.bias")):
+                w = permute(w, nh, nh)
+            if name.endswith(("k_proj.weight", "k_proj.bias")):
+                w = permute(w, nh, cfg.get("num_key_value_heads"))
+            if "block_sparse_moe.experts" in name:
+                bid = int(name.split(".")[2])
+                d = experts.setdefault(bid, {})
+                d[name] = w
+                E = cfg["num_local_experts"]
+                if len(d) >= 3 * E:
+                    for wid in ("w1", "w2", "w3"):
+                        data = np.stack([d.pop(f"model.layers.{bid}.block_sparse_moe.experts.{x}.{wid}.weight")
+                                         for x in range(E)])
+                        yield tmap.get_name(f"layers.{bid}.feed_forward.experts.{wid}.weight",
+                                            try_suffixes=(".weight",)), data
+                continue
+        if arch_name == "gemma":
+            if name == "lm_head.weight":
+                continue
+            if name.endswith("norm.weight"):
+                w = w + 1
+        if arch_name.startswith("falcon") and "query_key_value" in name:
+            nh = cfg["num_attention_heads"]
+            nkv = falcon_kv(cfg)
+            hd = cfg["hidden_size"] // nh
+            qkv = w.reshape(nkv, nh // nkv + 2, hd, hd * nh)
+            w = np.concatenate((qkv[:, :-2].reshape(nh * hd, hd * nh),
+                                qkv[:, [-2]].reshape(nkv * hd, hd * nh),
+                                qkv[:, [-1]].reshape(nkv * hd, hd * nh))).reshape(w.shape)
+        new_name = tmap.get_name(name, try_suffixes=(".weight", ".bias"))
+        if new_name is None:
+            raise SystemExit(f"{arch_name}: cannot map {name}")
+        yield new_name, w
+
+
+def write_converted(arch_name, out_path, outtype):
+    fixture = MODELS / arch_name / "f32"
+    cfg = json.loads((fixture / "config.json").read_text())
+    arch = CONVERTED[arch_name]
+    n_layer = cfg["num_hidden_layers"]
+    tmap = gguf.get_tensor_name_map(arch, n_layer)
+    w = gguf.GGUFWriter(str(out_path), gguf.MODEL_ARCH_NAMES[arch])
+    w.add_name(f"ohm-fixture-{arch_name}")
+    ftype = gguf.LlamaFileType.MOSTLY_F16 if outtype == "f16" else gguf.LlamaFileType.MOSTLY_Q8_0
+    nh = cfg["num_attention_heads"]
+    if arch_name == "mixtral":  # Model.set_gguf_parameters, then LlamaModel's
+        w.add_block_count(n_layer)
+        w.add_context_length(cfg["max_position_embeddings"])
+        w.add_embedding_length(cfg["hidden_size"])
+        w.add_feed_forward_length(cfg["intermediate_size"])
+        w.add_head_count(nh)
+        w.add_head_count_kv(cfg["num_key_value_heads"])
+        w.add_rope_freq_base(rope_theta(cfg))
+        w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+        w.add_expert_count(cfg["num_local_experts"])
+        w.add_expert_used_count(cfg["num_experts_per_tok"])
+        if cfg.get("head_dim") is not None:
+            w.add_key_length(cfg["head_dim"])
+            w.add_value_length(cfg["head_dim"])
+        w.add_file_type(ftype)
+        w.add_vocab_size(cfg["vocab_size"])
+        w.add_rope_dimension_count(cfg.get("head_dim") or cfg["hidden_size"] // nh)
+    elif arch_name == "gemma":  # GemmaModel.set_gguf_parameters
+        w.add_context_length(cfg["max_position_embeddings"])
+        w.add_embedding_length(cfg["hidden_size"])
+        w.add_block_count(n_layer)
+        w.add_feed_forward_length(cfg["intermediate_size"])
+        w.add_head_count(nh)
+        w.add_head_count_kv(cfg.get("num_key_value_heads", nh))
+        w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+        w.add_key_length(cfg["head_dim"])
+        w.add_value_length(cfg["head_dim"])
+        w.add_file_type(ftype)
+    elif arch_name == "phi3":  # Phi3MiniModel.set_gguf_parameters
+        w.add_context_length(cfg["max_position_embeddings"])
+        w.add_rope_scaling_orig_ctx_len(cfg["original_max_position_embeddings"])
+        w.add_embedding_length(cfg["hidden_size"])
+        w.add_feed_forward_length(cfg["intermediate_size"])
+        w.add_block_count(n_layer)
+        w.add_head_count(nh)
+        w.add_head_count_kv(cfg["num_key_value_heads"])
+        w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+        w.add_rope_dimension_count(cfg["hidden_size"] // nh)
+        w.add_rope_freq_base(rope_theta(cfg))
+        w.add_file_type(ftype)
+        w.add_sliding_window(cfg.get("sliding_window") or 0)
+    else:  # FalconModel.set_gguf_parameters
+        w.add_context_length(2048)
+        w.add_tensor_data_layout("jploski")
+        w.add_embedding_length(cfg["hidden_size"])
+        w.add_feed_forward_length(4 * cfg["hidden_size"])
+        w.add_block_count(n_layer)
+        w.add_head_count(nh)
+        w.add_head_count_kv(falcon_kv(cfg))
+        w.add_layer_norm_eps(cfg["layer_norm_epsilon"])
+        w.add_file_type(ftype)
+    w.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    for key, fn in (("bos_token_id", w.add_bos_token_id), ("eos_token_id", w.add_eos_token_id),
+                    ("pad_token_id", w.add_pad_token_id)):
+        v = cfg.get(key)
+        if isinstance(v, list):
+            v = v[0] if v else None
+        if v is not None:
+            fn(v)
+    for tname, t in converted_tensors(arch_name, cfg, tmap):
+        if t.ndim <= 1 or tname.endswith("_norm.weight") or tname.endswith(F32_ONLY) \
+                or not tname.endswith(".weight"):
+            w.add_tensor(tname, t.astype(np.float32))
+        elif outtype == "f16" or t.shape[-1] % 32 != 0:
+            w.add_tensor(tname, t.astype(np.float16))
+        else:
+            q = gguf.quants.quantize(t, T.Q8_0)
+            w.add_tensor(tname, q, raw_shape=q.shape, raw_dtype=T.Q8_0)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def hf_checkpoint_from_gguf(arch_name, path):
+    """The HF state dict (published names, f32) of a converted GGUF: every layout change undone
+    with numpy (independently of ohm's loader)."""
+    cfg = json.loads((MODELS / arch_name / "f32" / "config.json").read_text())
+    tmap = gguf.get_tensor_name_map(CONVERTED[arch_name], cfg["num_hidden_layers"])
+    r = gguf.GGUFReader(str(path))
+    deq = {t.name: gguf.quants.dequantize(t.data, t.tensor_type).reshape(
+        [int(d) for d in reversed(t.shape)]).astype(np.float32) for t in r.tensors}
+    st = load_file(str(MODELS / arch_name / "f32" / "model.safetensors"))
+    nh = cfg["num_attention_heads"]
+    out = {}
+    for name in st:
+        if arch_name == "mixtral" and "block_sparse_moe.experts" in name:
+            parts = name.split(".")
+            bid, x, wid = int(parts[2]), int(parts[5]), parts[6]
+            g = tmap.get_name(f"layers.{bid}.feed_forward.experts.{wid}.weight", try_suffixes=(".weight",))
+            out[name] = deq[g][x]
+            continue
+        if arch_name == "gemma" and name == "lm_head.weight":
+            continue
+        w = deq[tmap.get_name(name, try_suffixes=(".weight", ".bias"))]
+        if arch_name == "mixtral" and name.endswith(("q_proj.weight", "k_proj.weight")):
+            n = nh if "q_proj" in name else cfg["num_key_value_heads"]
+            w = w.reshape(n, w.shape[0] // n // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+        if arch_name == "gemma" and name.endswith("norm.weight"):
+            w = w - 1
+        if arch_name.startswith("falcon") and "query_key_value" in name:
+            nkv = falcon_kv(cfg)
+            hd = cfg["hidden_size"] // nh
+            q = w[: nh * hd].reshape(nkv, nh // nkv, hd, -1)
+            k = w[nh * hd: (nh + nkv) * hd].reshape(nkv, 1, hd, -1)
+            v = w[(nh + nkv) * hd:].reshape(nkv, 1, hd, -1)
+            w = np.concatenate((q, k, v), axis=1).reshape(w.shape)
+        out[name] = np.ascontiguousarray(w, dtype=np.float32)
+    return out
+
+
+def q8_0_reference_converted(arch_name):
+    """As q8_0_reference, via a temporary HF checkpoint of the Q8_0 file's weights."""
+    import shutil
+    import tempfile
+    import torch
+    from safetensors.numpy import save_file
+    from transformers import AutoModelForCausalLM
+    fixture = MODELS / arch_name / "f32"
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copy(fixture / "config.json", d)
+        save_file(hf_checkpoint_from_gguf(arch_name, MODELS / arch_name / "gguf" / "model-q8_0.gguf"),
+                  str(Path(d) / "model.safetensors"), metadata={"format": "pt"})
+        model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
+    ref = load_file(str(fixture / "reference.safetensors"))
+    out = {}
+    with torch.no_grad():
+        for k in ("prompt_len1", "prompt_len7", "prompt_len64"):
+            ids = torch.from_numpy(ref[k + ".input_ids"])
+            out[k + ".logits"] = model(ids).logits.numpy().astype(np.float32)
+        ids = torch.from_numpy(ref["greedy.input_ids"])
+        for _ in range(32):
+            nxt = model(ids).logits[:, -1].argmax(-1, keepdim=True)
+            ids = torch.cat([ids, nxt], dim=1)
+        out["greedy.output_ids"] = ids.numpy().astype(np.int64)
+    save_file(out, str(MODELS / arch_name / "gguf" / "reference-q8_0.safetensors"))
+
+
+UNCOMMITTED = {("mixtral", "f16")}  # over the fixture size cap; built by the C++ test
+
+
+def main_converted(names, out_root=None):
+    for arch_name in names:
+        out = MODELS / arch_name / "gguf"
+        out.mkdir(exist_ok=True)
+        for outtype in ("f16", "q8_0"):
+            d = out
+            if (arch_name, outtype) in UNCOMMITTED:
+                d = Path(out_root or "/tmp") / arch_name
+                d.mkdir(parents=True, exist_ok=True)
+            p = d / f"model-{outtype}.gguf"
+            write_converted(arch_name, p, outtype)
+            print(f"wrote {p} ({p.stat().st_size} bytes)")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    wanted = sys.argv[1:] or list(ARCHS) + list(CONVERTED)
+    if any(a in ARCHS for a in wanted):
+        main()
+    main_converted([a for a in wanted if a in CONVERTED])
     import torch
     torch.set_num_threads(2)
-    for a in ARCHS:
-        q8_0_reference(a)
+    for a in wanted:
+        if a in ARCHS:
+            q8_0_reference(a)
+        else:
+            q8_0_reference_converted(a)
         print("wrote", a, "reference-q8_0.safetensors")

@@ -3,12 +3,21 @@
 //
 //   auto model = ohm::AutoModelForCausalLM::from_pretrained("model-q8_0.gguf");  // routes here
 //
-// Architectures (general.architecture): "llama" (LLaMA, and Mistral, which the converter writes
-// as llama; `llama.attention.sliding_window`, when present, makes it model_type "mistral"),
-// "qwen2", "gpt2". Undone on load:
+// Architectures (general.architecture): "llama" (LLaMA, and Mistral and Mixtral, which the
+// converter writes as llama; `llama.attention.sliding_window`, when present, makes it
+// model_type "mistral", `llama.expert_count` "mixtral"), "qwen2", "gemma", "phi3", "falcon"
+// (both layouts), "gpt2". Undone on load:
 //   - llama: q_proj/k_proj rows (and biases) permuted by convert_hf_to_gguf.py's
 //     LlamaModel.permute into ggml's interleaved-pair RoPE order; the inverse row permutation
 //     is applied to the stored bytes (any dtype: a row is a whole number of blocks).
+//   - mixtral: as llama, and the experts stacked into blk.N.ffn_{gate,down,up}_exps
+//     [E, rows, cols] are handed out per expert (block_sparse_moe.experts.E.w1/w2/w3) as
+//     zero-copy views;
+//   - gemma: norm weights stored as 1 + w (GemmaModel.modify_tensors) get 1 subtracted;
+//   - falcon: query_key_value rows re-ordered by FalconModel.modify_tensors into
+//     [all q | all k | all v] go back to HF's per-KV-group order (new_decoder_architecture);
+//     the layout (7B multi-query, 40B with ln_attn/ln_mlp, one-norm NDA) is told by the tensors;
+//   - phi3: nothing (fused qkv / gate_up stored as in HF, not permuted).
 //   - gpt2: Conv1D weights stored as [out, in] (transposed by the converter) are handed to the
 //     model as is through WeightSource::find_pretransposed (quantized ones included).
 // Block-quantized weights stay quantized (zero-copy views of the mmap) unless LoadOptions asks
@@ -48,11 +57,13 @@ class GGUFWeightSource : public nn::WeightSource {
   std::optional<std::string> gguf_name(const std::string& hf_name) const;
   const gguf::GGUFFile& file() const { return file_; }
 
-  enum class Kind { Plain, UnpermuteRows, Transposed };
+  enum class Kind { Plain, UnpermuteRows, Transposed, FalconQKV, MinusOne, ExpertSlice };
   struct Entry {
     std::string gguf;
     Kind kind = Kind::Plain;
-    int64_t n_head = 0;  // UnpermuteRows
+    int64_t n_head = 0;  // UnpermuteRows (heads of the tensor), FalconQKV (query heads)
+    int64_t n_kv = 0;    // FalconQKV
+    int64_t index = 0;   // ExpertSlice: the expert
   };
 
  private:
