@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-json processors_fixture() {
+// A reference to one parsed copy (range-for over a temporary's member would dangle).
+const json& processors_fixture() {
   static const json j = json::parse(ohm::test::read_file(
       (ohm::test::fixtures_dir() / "generation" / "processors.json").string()));
   return j;
