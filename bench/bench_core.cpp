@@ -47,8 +47,10 @@ static void BM_SafetensorsHeader(benchmark::State& state) {
   uint64_t off = 0;
   for (int i = 0; i < 300; ++i) {
     if (i) header += ",";
-    header += "\"model.layers." + std::to_string(i) + ".weight\":{\"dtype\":\"BF16\",\"shape\":[64,64],"
-              "\"data_offsets\":[" + std::to_string(off) + "," + std::to_string(off + 8192) + "]}";
+    header += "\"model.layers." + std::to_string(i) +
+              ".weight\":{\"dtype\":\"BF16\",\"shape\":[64,64],"
+              "\"data_offsets\":[" +
+              std::to_string(off) + "," + std::to_string(off + 8192) + "]}";
     off += 8192;
   }
   header += "}";

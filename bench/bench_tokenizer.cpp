@@ -53,8 +53,10 @@ int main(int argc, char** argv) {
   std::string write_text;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--write-text" && i + 1 < argc) write_text = argv[++i];
-    else files.push_back(a);
+    if (a == "--write-text" && i + 1 < argc)
+      write_text = argv[++i];
+    else
+      files.push_back(a);
   }
   if (files.empty()) {
     files = {(shared / "tokenizers/mistral-7b-v0.1/tokenizer.json").string(),
@@ -65,12 +67,14 @@ int main(int argc, char** argv) {
   std::string text;
   take_lines(slurp(shared / "corpora/wikitext-2-raw/wiki.test.raw"), 550000, text);
   take_lines(slurp(shared / "corpora/tinyshakespeare.txt"), 250000, text);
-  auto corpus = nlohmann::json::parse(read_maybe_compressed((src / "tests/fixtures/tokenizers/corpus.json.gz").string()));
+  auto corpus = nlohmann::json::parse(
+      read_maybe_compressed((src / "tests/fixtures/tokenizers/corpus.json.gz").string()));
   std::string multi;
   for (auto& h : corpus) {
     std::string s;
     std::string hs = h.get<std::string>();
-    for (size_t i = 0; i + 1 < hs.size(); i += 2) s.push_back(static_cast<char>(std::stoi(hs.substr(i, 2), nullptr, 16)));
+    for (size_t i = 0; i + 1 < hs.size(); i += 2)
+      s.push_back(static_cast<char>(std::stoi(hs.substr(i, 2), nullptr, 16)));
     if (!is_valid_utf8(s) || s.find('\n') != std::string::npos || s.size() > 300) continue;
     multi += s + "\n";
   }
@@ -86,8 +90,10 @@ int main(int argc, char** argv) {
     pos = e + 1;
   }
   double mb = static_cast<double>(text.size()) / 1e6;
-  std::printf("text: %.3f MB, %zu lines, %d threads\n", mb, lines.size(), ohm::ThreadPool::global().size());
-  std::printf("%-48s %10s %12s %12s %12s %10s\n", "tokenizer", "load s", "single MB/s", "batch MB/s", "ids/s(M)", "RSS MiB");
+  std::printf("text: %.3f MB, %zu lines, %d threads\n", mb, lines.size(),
+              ohm::ThreadPool::global().size());
+  std::printf("%-48s %10s %12s %12s %12s %10s\n", "tokenizer", "load s", "single MB/s",
+              "batch MB/s", "ids/s(M)", "RSS MiB");
   for (const auto& f : files) {
     double t0 = now();
     Tokenizer tok = Tokenizer::from_file(f);
@@ -107,8 +113,10 @@ int main(int argc, char** argv) {
       best_batch = std::min(best_batch, now() - t0);
       (void)n;
     }
-    std::printf("%-48s %10.2f %12.2f %12.2f %12.2f %10.1f\n", fs::path(f).parent_path().filename().string().c_str(), load,
-                mb / best_single, mb / best_batch, static_cast<double>(n_ids) / best_single / 1e6, rss_loaded / 1024.0);
+    std::printf("%-48s %10.2f %12.2f %12.2f %12.2f %10.1f\n",
+                fs::path(f).parent_path().filename().string().c_str(), load, mb / best_single,
+                mb / best_batch, static_cast<double>(n_ids) / best_single / 1e6,
+                rss_loaded / 1024.0);
     std::fflush(stdout);
   }
   return 0;

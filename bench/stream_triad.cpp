@@ -24,9 +24,12 @@ int main(int argc, char** argv) {
   int trials = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
-    if (a == "--threads") threads = std::atoi(argv[i + 1]);
-    else if (a == "--mib-per-array") mib = static_cast<size_t>(std::atoll(argv[i + 1]));
-    else if (a == "--trials") trials = std::atoi(argv[i + 1]);
+    if (a == "--threads")
+      threads = std::atoi(argv[i + 1]);
+    else if (a == "--mib-per-array")
+      mib = static_cast<size_t>(std::atoll(argv[i + 1]));
+    else if (a == "--trials")
+      trials = std::atoi(argv[i + 1]);
   }
   const size_t n = mib * (1u << 20) / sizeof(double);
   double* a = static_cast<double*>(std::aligned_alloc(64, n * sizeof(double)));

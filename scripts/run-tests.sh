@@ -12,6 +12,6 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 fuzz_seconds=${OHM_FUZZ_SECONDS:-60}
 if [ "$fuzz_seconds" != "0" ]; then
   cmake --preset fuzz >/dev/null
-  cmake --build --preset fuzz -j "$jobs"
+  cmake --build --preset fuzz -j "$jobs" --target fuzz_safetensors fuzz_gguf
   scripts/run-fuzz.sh "$fuzz_seconds"
 fi

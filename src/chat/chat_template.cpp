@@ -35,12 +35,14 @@ ojson normalize_messages(const ojson& messages) {
   if (!messages.is_array())
     throw InvalidArgument(ErrorContext().key("messages"), "messages must be a JSON array");
   if (messages.empty())
-    throw InvalidArgument(ErrorContext().key("messages"),
-                          "Cannot apply chat template to an empty conversation. Provide at least one message.");
+    throw InvalidArgument(
+        ErrorContext().key("messages"),
+        "Cannot apply chat template to an empty conversation. Provide at least one message.");
   ojson out = ojson::array();
   for (const auto& m : messages) {
     if (!m.is_object())
-      throw InvalidArgument(ErrorContext().key("messages"), "Chat messages should be dicts, but got " + m.dump());
+      throw InvalidArgument(ErrorContext().key("messages"),
+                            "Chat messages should be dicts, but got " + m.dump());
     ojson msg = ojson::object();
     for (auto it = m.begin(); it != m.end(); ++it)
       if (!it.value().is_null()) msg[it.key()] = it.value();
@@ -82,7 +84,8 @@ ojson ChatTemplate::special_tokens_of(const ojson& config) {
       if (auto t = token_text(it.value())) out[k] = *t;
   }
   if (config.contains("extra_special_tokens") && config["extra_special_tokens"].is_object())
-    for (auto it = config["extra_special_tokens"].begin(); it != config["extra_special_tokens"].end(); ++it)
+    for (auto it = config["extra_special_tokens"].begin();
+         it != config["extra_special_tokens"].end(); ++it)
       if (auto t = token_text(it.value())) out[it.key()] = *t;
   return out;
 }
@@ -141,10 +144,12 @@ ChatTemplate ChatTemplate::load(const std::string& model) {
   // transformers: chat_template.jinja beside the config wins over the config's string.
   if (fs::path(config_path).filename() == "tokenizer_config.json" || config_path.empty()) {
     const fs::path jinja_file = fs::path(dir.empty() ? "." : dir) / "chat_template.jinja";
-    if (fs::is_regular_file(jinja_file, ec)) config["chat_template"] = read_text(jinja_file.string());
+    if (fs::is_regular_file(jinja_file, ec))
+      config["chat_template"] = read_text(jinja_file.string());
   }
   if (config_path.empty() && !config.contains("chat_template"))
-    throw NotFoundError(ErrorContext().file(model), "no tokenizer_config.json or chat_template.jinja found");
+    throw NotFoundError(ErrorContext().file(model),
+                        "no tokenizer_config.json or chat_template.jinja found");
   return from_tokenizer_config(config, config_path.empty() ? model : config_path);
 }
 
@@ -177,7 +182,8 @@ const ChatTemplate::Entry& ChatTemplate::select(const std::string& name, bool ha
   for (const auto& e : templates_) all += (all.empty() ? "" : ", ") + e.name;
   throw InvalidArgument(
       "This model has multiple chat templates with no default specified! Pass the name of the "
-      "template to use; available names are: " + all);
+      "template to use; available names are: " +
+      all);
 }
 
 const std::string& ChatTemplate::source(const std::string& name) const {
@@ -191,7 +197,8 @@ std::string ChatTemplate::apply(const ojson& messages, const ChatOptions& opt) c
   ctx["tools"] = opt.tools ? *opt.tools : ojson(nullptr);
   ctx["documents"] = opt.documents ? *opt.documents : ojson(nullptr);
   ctx["add_generation_prompt"] = opt.add_generation_prompt;
-  for (auto it = special_tokens_.begin(); it != special_tokens_.end(); ++it) ctx[it.key()] = it.value();
+  for (auto it = special_tokens_.begin(); it != special_tokens_.end(); ++it)
+    ctx[it.key()] = it.value();
   for (auto it = opt.extra.begin(); it != opt.extra.end(); ++it) ctx[it.key()] = it.value();
   return e.compiled.render(ctx);
 }

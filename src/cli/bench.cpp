@@ -57,14 +57,19 @@ int64_t argmax_last(const Tensor& logits) {
 
 int run_bench(const BenchOptions& o) {
   if (o.prompt_tokens < 1 || o.gen_tokens < 0 || o.repetitions < 1)
-    throw InvalidArgument("bench: need --prompt-tokens >= 1, --gen-tokens >= 0, --repetitions >= 1");
+    throw InvalidArgument(
+        "bench: need --prompt-tokens >= 1, --gen-tokens >= 0, --repetitions >= 1");
   LoadOptions lo;
   lo.threads = o.threads;
   if (!o.dtype.empty()) {
-    if (o.dtype == "f32") lo.dtype = DType::F32;
-    else if (o.dtype == "f16") lo.dtype = DType::F16;
-    else if (o.dtype == "bf16") lo.dtype = DType::BF16;
-    else throw InvalidArgument("bench: --dtype must be f32, f16 or bf16");
+    if (o.dtype == "f32")
+      lo.dtype = DType::F32;
+    else if (o.dtype == "f16")
+      lo.dtype = DType::F16;
+    else if (o.dtype == "bf16")
+      lo.dtype = DType::BF16;
+    else
+      throw InvalidArgument("bench: --dtype must be f32, f16 or bf16");
   }
   if (!o.quantize.empty()) lo.quantize = dtype_from_name(o.quantize);
   const double t0 = now_s();
@@ -73,7 +78,8 @@ int run_bench(const BenchOptions& o) {
   const int64_t V = model->vocab_size();
   std::mt19937_64 rng(1234);
   std::vector<int64_t> prompt(static_cast<size_t>(o.prompt_tokens));
-  for (auto& id : prompt) id = static_cast<int64_t>(rng() % static_cast<uint64_t>(std::max<int64_t>(1, V)));
+  for (auto& id : prompt)
+    id = static_cast<int64_t>(rng() % static_cast<uint64_t>(std::max<int64_t>(1, V)));
 
   {  // warm-up
     auto cache = model->make_cache(1, 8);
@@ -112,13 +118,15 @@ int run_bench(const BenchOptions& o) {
   if (!tg.empty()) mean_std(tg, tg_m, tg_s);
   const int threads = model->pool().size();
   const std::string format =
-      std::string(o.model.size() > 5 && o.model.substr(o.model.size() - 5) == ".gguf" ? "gguf"
-                                                                                      : "safetensors") +
+      std::string(o.model.size() > 5 && o.model.substr(o.model.size() - 5) == ".gguf"
+                      ? "gguf"
+                      : "safetensors") +
       (o.dtype.empty() ? "" : ":" + o.dtype);
   if (o.json) {
-    nlohmann::json j = {{"pp_tok_s", pp_m},          {"pp_std", pp_s},  {"tg_tok_s", tg_m},
-                        {"tg_std", tg_s},            {"load_s", load_s}, {"ttft_s", ttft},
-                        {"peak_rss_mb", peak_rss_mb}, {"threads", threads}, {"format", format}};
+    nlohmann::json j = {
+        {"pp_tok_s", pp_m}, {"pp_std", pp_s}, {"tg_tok_s", tg_m},           {"tg_std", tg_s},
+        {"load_s", load_s}, {"ttft_s", ttft}, {"peak_rss_mb", peak_rss_mb}, {"threads", threads},
+        {"format", format}};
     std::cout << j.dump() << "\n";
   } else {
     std::cout << std::fixed << std::setprecision(2);
@@ -135,8 +143,10 @@ int run_bench(const BenchOptions& o) {
 
 const Register reg_bench("bench", [](CLI::App& app) {
   auto opt = std::make_shared<BenchOptions>();
-  auto* cmd = app.add_subcommand("bench", "Prompt-processing and generation speed (llama-bench style)");
-  cmd->add_option("model", opt->model, "Model directory, .safetensors/.gguf file or Hub id")->required();
+  auto* cmd =
+      app.add_subcommand("bench", "Prompt-processing and generation speed (llama-bench style)");
+  cmd->add_option("model", opt->model, "Model directory, .safetensors/.gguf file or Hub id")
+      ->required();
   cmd->add_option("--prompt-tokens,-p", opt->prompt_tokens, "Prompt length (default 512)");
   cmd->add_option("--gen-tokens,-n", opt->gen_tokens, "Generated tokens (default 128)");
   cmd->add_option("--threads,-t", opt->threads, "Threads (default: OHM_NUM_THREADS or all cores)");

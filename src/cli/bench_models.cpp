@@ -86,7 +86,8 @@ std::vector<Spec> specs(const Shape_& s) {
   const int64_t H = s.hidden, hd = H / s.heads, kv = s.kv_heads * hd;
   v.push_back({"model.embed_tokens.weight", "token_embd.weight", {s.vocab, H}});
   for (int64_t l = 0; l < s.layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".", b = "blk." + std::to_string(l) + ".";
+    const std::string p = "model.layers." + std::to_string(l) + ".",
+                      b = "blk." + std::to_string(l) + ".";
     v.push_back({p + "input_layernorm.weight", b + "attn_norm.weight", {H}, true});
     v.push_back({p + "self_attn.q_proj.weight", b + "attn_q.weight", {H, H}, false, s.heads});
     v.push_back({p + "self_attn.k_proj.weight", b + "attn_k.weight", {kv, H}, false, s.kv_heads});
@@ -182,13 +183,20 @@ void add_vocab(gguf::GGUFWriter& w, int64_t vocab) {
 
 uint32_t file_type(DType t) {  // llama_ftype
   switch (t) {
-    case DType::F32: return 0;
-    case DType::F16: return 1;
-    case DType::Q4_0: return 2;
-    case DType::Q8_0: return 7;
-    case DType::Q4_K: return 15;  // Q4_K_M's id; every matrix is Q4_K here
-    case DType::Q6_K: return 18;
-    default: return 0;
+    case DType::F32:
+      return 0;
+    case DType::F16:
+      return 1;
+    case DType::Q4_0:
+      return 2;
+    case DType::Q8_0:
+      return 7;
+    case DType::Q4_K:
+      return 15;  // Q4_K_M's id; every matrix is Q4_K here
+    case DType::Q6_K:
+      return 18;
+    default:
+      return 0;
   }
 }
 
@@ -279,7 +287,8 @@ void write_safetensors(const Shape_& s, uint64_t seed, const std::string& dir) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
   if (!f) throw IoError(ErrorContext().file(path), "cannot open for writing");
   const uint64_t hl = h.size();
-  bool ok = std::fwrite(&hl, 8, 1, f.get()) == 1 && std::fwrite(h.data(), 1, h.size(), f.get()) == h.size();
+  bool ok = std::fwrite(&hl, 8, 1, f.get()) == 1 &&
+            std::fwrite(h.data(), 1, h.size(), f.get()) == h.size();
   for (const auto& sp : all) {
     const std::vector<float> v = values(sp, seed);
     std::vector<uint16_t> b(v.size());
@@ -300,8 +309,8 @@ const Register reg_bench("make-bench-model", [](CLI::App& app) {
   auto* cmd = app.add_subcommand("make-bench-model",
                                  "Write a random-weight model of a real shape (benchmarks)");
   cmd->add_option("--shape", opt->shape, "tinyllama-1.1b | llama2-7b | mixtral-small")->required();
-  cmd->add_option("--format", opt->format,
-                  "safetensors-bf16 | f16 | q8_0 | q4_0 | q4_k | q6_k")->required();
+  cmd->add_option("--format", opt->format, "safetensors-bf16 | f16 | q8_0 | q4_0 | q4_k | q6_k")
+      ->required();
   cmd->add_option("--out", opt->out, "Output .gguf file, or directory for safetensors")->required();
   cmd->add_option("--seed", opt->seed, "Random seed (default 0)");
   cmd->add_option("--layers", opt->layers, "Override the layer count (quick tests)");

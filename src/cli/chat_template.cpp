@@ -26,7 +26,8 @@ struct ChatTemplateOptions {
 
 chat::ojson read_json_arg(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(ErrorContext().file(path), std::string("cannot open the ") + what + " file");
+  if (!in)
+    throw IoError(ErrorContext().file(path), std::string("cannot open the ") + what + " file");
   std::ostringstream ss;
   ss << in.rdbuf();
   try {
@@ -77,7 +78,8 @@ int run_chat_template(const ChatTemplateOptions& o) {
 const Register reg("chat-template", [](CLI::App& app) {
   auto opt = std::make_shared<ChatTemplateOptions>();
   auto* cmd = app.add_subcommand(
-      "chat-template", "Render a conversation with the model's chat template (as transformers does)");
+      "chat-template",
+      "Render a conversation with the model's chat template (as transformers does)");
   cmd->add_option("model", opt->model,
                   "Model directory or Hub id (its tokenizer_config.json / chat_template.jinja), "
                   "or a tokenizer_config.json path")

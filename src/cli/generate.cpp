@@ -1,12 +1,12 @@
 // `ohm generate` and `ohm chat`: text generation with a model directory, GGUF file or Hub id,
 // the model's tokenizer and generation_config.json defaults (transformers semantics).
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include "ohm/chat/chat_template.h"
 #include "ohm/cli/cli.h"
@@ -35,8 +35,9 @@ struct SamplingFlags {
   std::string dtype, quantize;
 
   void add_to(CLI::App* cmd) {
-    cmd->add_option("--max-new-tokens,-n", max_new_tokens, "Tokens to generate (default: "
-                                                            "generation_config.json)");
+    cmd->add_option("--max-new-tokens,-n", max_new_tokens,
+                    "Tokens to generate (default: "
+                    "generation_config.json)");
     cmd->add_flag("--greedy", greedy, "Greedy decoding (do_sample=false)");
     cmd->add_option("--temperature", temperature, "Sampling temperature (implies sampling)");
     cmd->add_option("--top-k", top_k, "Top-k filtering (0 disables)");
@@ -100,24 +101,30 @@ Loaded load(const std::string& model, const SamplingFlags& f) {
   f.apply(l.gen);
   l.load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   const auto& c = l.model->decoder_config();
-  std::cerr << "ohm: loaded " << model << " (" << c.model_type << ", "
-            << c.num_hidden_layers << " layers, vocab " << c.vocab_size << ") in "
-            << l.load_seconds << " s\n";
+  std::cerr << "ohm: loaded " << model << " (" << c.model_type << ", " << c.num_hidden_layers
+            << " layers, vocab " << c.vocab_size << ") in " << l.load_seconds << " s\n";
   return l;
 }
 
-std::vector<int64_t> to64(const std::vector<int32_t>& v) { return {v.begin(), v.end()}; }
-std::vector<int32_t> to32(const std::vector<int64_t>& v) { return {v.begin(), v.end()}; }
+std::vector<int64_t> to64(const std::vector<int32_t>& v) {
+  return {v.begin(), v.end()};
+}
+std::vector<int32_t> to32(const std::vector<int64_t>& v) {
+  return {v.begin(), v.end()};
+}
 
 std::function<bool(const std::vector<int64_t>&)> stop_for(const Loaded& l) {
   if (l.gen.stop_strings.empty()) return {};
   const tokenizers::AutoTokenizer* tok = &l.tok;
   return generation::stop_strings_criterion(
-      l.gen.stop_strings, [tok](const std::vector<int64_t>& ids) { return tok->decode(to32(ids)); });
+      l.gen.stop_strings,
+      [tok](const std::vector<int64_t>& ids) { return tok->decode(to32(ids)); });
 }
 
 std::atomic<bool> g_interrupted{false};
-void on_sigint(int) { g_interrupted = true; }
+void on_sigint(int) {
+  g_interrupted = true;
+}
 
 // ---- ohm generate ----------------------------------------------------------------------------
 
@@ -150,16 +157,17 @@ int run_generate(const GenerateCmd& o) {
   const std::string text = l.tok.decode(to32(gen), /*skip_special_tokens=*/true);
   const double n_gen = static_cast<double>(gen.size());
   if (o.json) {
-    json j = {{"text", text},
-              {"tokens", gen},
-              {"prompt_tokens", prompt_ids.size()},
-              {"finish_reason", generation::to_string(out.finish_reasons[0])},
-              {"timings",
-               {{"load_s", l.load_seconds},
-                {"prefill_s", out.prefill_seconds},
-                {"decode_s", out.decode_seconds},
-                {"prefill_tok_s", out.prefill_seconds > 0 ? prompt_ids.size() / out.prefill_seconds : 0},
-                {"decode_tok_s", out.decode_seconds > 0 ? n_gen / out.decode_seconds : 0}}}};
+    json j = {
+        {"text", text},
+        {"tokens", gen},
+        {"prompt_tokens", prompt_ids.size()},
+        {"finish_reason", generation::to_string(out.finish_reasons[0])},
+        {"timings",
+         {{"load_s", l.load_seconds},
+          {"prefill_s", out.prefill_seconds},
+          {"decode_s", out.decode_seconds},
+          {"prefill_tok_s", out.prefill_seconds > 0 ? prompt_ids.size() / out.prefill_seconds : 0},
+          {"decode_tok_s", out.decode_seconds > 0 ? n_gen / out.decode_seconds : 0}}}};
     if (l.gen.num_beams > 1) j["sequence_score"] = out.sequences_scores[0];
     std::cout << j.dump() << "\n";
   } else {
@@ -219,15 +227,16 @@ int run_chat(const ChatCmd& o) {
     std::cout << "\n";
     std::cerr << "ohm: " << gen.size() << " tokens, " << (dt > 0 ? gen.size() / dt : 0)
               << " tok/s, " << session.reused_last() << " context tokens reused from the cache\n";
-    messages.push_back(
-        {{"role", "assistant"}, {"content", l.tok.decode(to32(gen), /*skip_special_tokens=*/true)}});
+    messages.push_back({{"role", "assistant"},
+                        {"content", l.tok.decode(to32(gen), /*skip_special_tokens=*/true)}});
   }
   return 0;
 }
 
 const Register reg_generate("generate", [](CLI::App& app) {
   auto o = std::make_shared<GenerateCmd>();
-  auto* cmd = app.add_subcommand("generate", "Generate text from a prompt (transformers semantics)");
+  auto* cmd =
+      app.add_subcommand("generate", "Generate text from a prompt (transformers semantics)");
   cmd->add_option("model", o->model, "Model directory, .gguf file or Hub id")->required();
   cmd->add_option("--prompt,-p", o->prompt, "The prompt")->required();
   cmd->add_flag("--json", o->json,
@@ -239,7 +248,8 @@ const Register reg_generate("generate", [](CLI::App& app) {
 const Register reg_chat("chat", [](CLI::App& app) {
   auto o = std::make_shared<ChatCmd>();
   auto* cmd = app.add_subcommand(
-      "chat", "Interactive chat with the model's chat template (streams tokens, keeps the KV cache)");
+      "chat",
+      "Interactive chat with the model's chat template (streams tokens, keeps the KV cache)");
   cmd->add_option("model", o->model, "Model directory, .gguf file or Hub id")->required();
   cmd->add_option("--system", o->system, "System message");
   o->f.add_to(cmd);

@@ -29,7 +29,9 @@ struct HubCliOptions {
 std::unique_ptr<hub::Hub> admin_hub(const std::string& data) {
   struct NoBlobs : hub::BlobStore {
     bool has(hub::BlobKind, const std::string&) const override { return false; }
-    std::optional<uint64_t> size(hub::BlobKind, const std::string&) const override { return std::nullopt; }
+    std::optional<uint64_t> size(hub::BlobKind, const std::string&) const override {
+      return std::nullopt;
+    }
     std::unique_ptr<hub::BlobReader> open(hub::BlobKind, const std::string&) const override {
       throw UnsupportedError("admin commands do not read blobs");
     }
@@ -53,8 +55,8 @@ int serve(const hub::ServerOptions& opt) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // server threads inherit the mask
   hub::HubServer server(opt);
   server.start();
-  std::cout << "ohm hub: serving " << opt.data_dir << " on http://" << opt.host << ":" << server.port()
-            << std::endl;
+  std::cout << "ohm hub: serving " << opt.data_dir << " on http://" << opt.host << ":"
+            << server.port() << std::endl;
   int sig = 0;
   sigwait(&set, &sig);
   std::cerr << "ohm hub: stopping\n";
@@ -64,7 +66,8 @@ int serve(const hub::ServerOptions& opt) {
 
 const Register reg("hub", [](CLI::App& app) {
   auto o = std::make_shared<HubCliOptions>();
-  auto* cmd = app.add_subcommand("hub", "Self-hosted model and dataset hub (HF_ENDPOINT-compatible)");
+  auto* cmd =
+      app.add_subcommand("hub", "Self-hosted model and dataset hub (HF_ENDPOINT-compatible)");
   cmd->require_subcommand(1);
 
   auto* sv = cmd->add_subcommand("serve", "Serve the Hub HTTP API");
@@ -72,7 +75,8 @@ const Register reg("hub", [](CLI::App& app) {
   sv->add_option("--host", o->serve.host, "Address to listen on")->capture_default_str();
   sv->add_option("--port", o->serve.port, "Port (0: any free port)")->capture_default_str();
   sv->add_option("--public-url", o->serve.public_url, "Base URL clients use (default http://Host)");
-  sv->add_option("--page-size", o->serve.page_size, "Items per page of list endpoints")->capture_default_str();
+  sv->add_option("--page-size", o->serve.page_size, "Items per page of list endpoints")
+      ->capture_default_str();
   sv->add_option("--threads", o->serve.threads, "Worker threads")->capture_default_str();
   sv->add_flag("--quiet", o->serve.quiet, "No access log");
 
@@ -93,7 +97,9 @@ const Register reg("hub", [](CLI::App& app) {
   auto* tcreate = tok->add_subcommand("create", "Create a token and print it (stored hashed)");
   tcreate->add_option("--data", o->data, "Data directory")->required();
   tcreate->add_option("--user", o->user, "Owner")->required();
-  tcreate->add_option("--scope", o->scope, "read or write")->check(CLI::IsMember({"read", "write"}))->capture_default_str();
+  tcreate->add_option("--scope", o->scope, "read or write")
+      ->check(CLI::IsMember({"read", "write"}))
+      ->capture_default_str();
   tcreate->add_option("--name", o->token_name, "Display name")->capture_default_str();
 
   return Command{cmd, [o, sv, uadd, oadd, tcreate] {
@@ -107,7 +113,8 @@ const Register reg("hub", [](CLI::App& app) {
                      for (auto& m : o->members) h->add_member(o->name, m);
                      std::cout << "organisation " << o->name << " added\n";
                    } else if (tcreate->parsed()) {
-                     std::cout << admin_hub(o->data)->create_token(o->user, o->scope, o->token_name) << "\n";
+                     std::cout << admin_hub(o->data)->create_token(o->user, o->scope, o->token_name)
+                               << "\n";
                    }
                    return 0;
                  }};

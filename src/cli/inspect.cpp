@@ -2,9 +2,9 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iomanip>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <iostream>
 #include <ostream>
 #include <sstream>
 
@@ -34,26 +34,34 @@ struct TensorRow {
 std::string human_count(uint64_t n) {
   std::ostringstream ss;
   ss << std::fixed << std::setprecision(2);
-  if (n >= 1'000'000'000) ss << n / 1e9 << "B";
-  else if (n >= 1'000'000) ss << n / 1e6 << "M";
-  else if (n >= 1'000) ss << n / 1e3 << "K";
-  else ss << n;
+  if (n >= 1'000'000'000)
+    ss << n / 1e9 << "B";
+  else if (n >= 1'000'000)
+    ss << n / 1e6 << "M";
+  else if (n >= 1'000)
+    ss << n / 1e3 << "K";
+  else
+    ss << n;
   return ss.str();
 }
 
 std::string human_bytes(uint64_t n) {
   std::ostringstream ss;
   ss << std::fixed << std::setprecision(2);
-  if (n >= (1ull << 30)) ss << n / double(1ull << 30) << " GiB";
-  else if (n >= (1ull << 20)) ss << n / double(1ull << 20) << " MiB";
-  else if (n >= (1ull << 10)) ss << n / double(1ull << 10) << " KiB";
-  else ss << n << " B";
+  if (n >= (1ull << 30))
+    ss << n / double(1ull << 30) << " GiB";
+  else if (n >= (1ull << 20))
+    ss << n / double(1ull << 20) << " MiB";
+  else if (n >= (1ull << 10))
+    ss << n / double(1ull << 10) << " KiB";
+  else
+    ss << n << " B";
   return ss.str();
 }
 
 json source_json(const ModelSource& src) {
   json j = {{"path", src.path}};
-  j["kind"] = src.kind == SourceKind::Directory ? "directory"
+  j["kind"] = src.kind == SourceKind::Directory  ? "directory"
               : src.kind == SourceKind::GgufFile ? "gguf"
                                                  : "safetensors";
   if (!src.repo_id.empty()) {
@@ -126,8 +134,8 @@ void inspect(const InspectOptions& opt, std::ostream& out) {
     if (auto gc = src.file("generation_config.json"))
       report["generation_config"] = generation_json(load_generation_config(*gc));
     json tok = json::array();
-    for (const char* f : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
-                          "special_tokens_map.json"})
+    for (const char* f :
+         {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"})
       if (src.file(f)) tok.push_back(f);
     if (!tok.empty()) report["tokenizer_files"] = tok;
     if (auto tc = src.file("tokenizer_config.json")) {
@@ -164,7 +172,8 @@ void inspect(const InspectOptions& opt, std::ostream& out) {
   }
 
   out << "model:        " << src.path;
-  if (!src.repo_id.empty()) out << "  (" << src.repo_id << "@" << src.revision << ", " << src.commit.substr(0, 12) << ")";
+  if (!src.repo_id.empty())
+    out << "  (" << src.repo_id << "@" << src.revision << ", " << src.commit.substr(0, 12) << ")";
   out << "\nformat:       " << format;
   if (report.contains("files")) out << " (" << report["files"].size() << " file(s))";
   out << "\n";
@@ -177,7 +186,8 @@ void inspect(const InspectOptions& opt, std::ostream& out) {
   out << "\n";
   if (report.contains("config")) {
     out << "config:\n";
-    for (const auto& [k, v] : summarize(*config)) out << "  " << std::left << std::setw(26) << k << v << "\n";
+    for (const auto& [k, v] : summarize(*config))
+      out << "  " << std::left << std::setw(26) << k << v << "\n";
   }
   if (report.contains("generation_config"))
     out << "generation_config: " << report["generation_config"].dump() << "\n";
@@ -202,8 +212,7 @@ void inspect(const InspectOptions& opt, std::ostream& out) {
   for (const auto& r : rows) w = std::max(w, r.name.size());
   for (const auto& r : rows)
     out << "  " << std::left << std::setw(static_cast<int>(w)) << r.name << "  " << std::setw(6)
-        << name(r.dtype) << "  " << std::setw(18) << shape_str(r.shape) << "  " << r.bytes
-        << "\n";
+        << name(r.dtype) << "  " << std::setw(18) << shape_str(r.shape) << "  " << r.bytes << "\n";
 }
 
 namespace {
@@ -223,4 +232,3 @@ const Register reg("inspect", [](CLI::App& app) {
 }  // namespace
 
 }  // namespace ohm::cli
-

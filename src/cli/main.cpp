@@ -14,7 +14,9 @@ std::map<std::string, Setup>& registry() {
 }
 }  // namespace
 
-Register::Register(const std::string& name, Setup setup) { registry()[name] = std::move(setup); }
+Register::Register(const std::string& name, Setup setup) {
+  registry()[name] = std::move(setup);
+}
 
 int run(int argc, char** argv) {
   CLI::App app{"ohm: a native toolkit for open language models (HF checkpoints, GGUF)", "ohm"};

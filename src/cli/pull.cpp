@@ -14,14 +14,17 @@ const Register reg("pull", [](CLI::App& app) {
   auto o = std::make_shared<hub::PullOptions>();
   auto type = std::make_shared<std::string>("model");
   auto quiet = std::make_shared<bool>(false);
-  auto* cmd = app.add_subcommand("pull", "Download a Hub repo into the HF cache (HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE)");
+  auto* cmd = app.add_subcommand(
+      "pull", "Download a Hub repo into the HF cache (HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE)");
   cmd->add_option("repo", o->repo_id, "Repo id namespace/name")->required();
   cmd->add_option("--revision", o->revision, "Branch, tag or commit")->capture_default_str();
   cmd->add_option("--include", o->include, "Only files matching this glob (repeatable)");
-  cmd->add_option("--endpoint", o->endpoint, "Hub URL (default: HF_ENDPOINT or https://huggingface.co)");
+  cmd->add_option("--endpoint", o->endpoint,
+                  "Hub URL (default: HF_ENDPOINT or https://huggingface.co)");
   cmd->add_option("--token", o->token, "Access token (default: HF_TOKEN or the saved token)");
   cmd->add_option("--cache-dir", o->cache_dir, "Cache directory (default: HF_HUB_CACHE)");
-  cmd->add_option("--repo-type", *type, "model, dataset or space")->check(CLI::IsMember({"model", "dataset", "space"}));
+  cmd->add_option("--repo-type", *type, "model, dataset or space")
+      ->check(CLI::IsMember({"model", "dataset", "space"}));
   cmd->add_option("--parallel", o->parallel, "Concurrent downloads")->capture_default_str();
   cmd->add_flag("--quiet", *quiet, "Print only the snapshot directory");
   return Command{cmd, [o, type, quiet] {
@@ -29,7 +32,8 @@ const Register reg("pull", [](CLI::App& app) {
                    if (!*quiet) o->log = &std::cerr;
                    auto r = hub::pull(*o);
                    if (!*quiet)
-                     std::cerr << r.files << " files, " << r.downloaded << " downloaded (" << r.bytes << " bytes)\n";
+                     std::cerr << r.files << " files, " << r.downloaded << " downloaded ("
+                               << r.bytes << " bytes)\n";
                    std::cout << r.snapshot_dir << "\n";
                    return 0;
                  }};

@@ -30,19 +30,22 @@ struct DetokOptions {
 const Register reg_tok("tokenize", [](CLI::App& app) {
   auto opt = std::make_shared<TokOptions>();
   auto* cmd = app.add_subcommand("tokenize", "Print the token ids of a text");
-  cmd->add_option("model", opt->model, "Model directory, tokenizer.json, .gguf or Hub id")->required();
+  cmd->add_option("model", opt->model, "Model directory, tokenizer.json, .gguf or Hub id")
+      ->required();
   auto* t = cmd->add_option("--text", opt->text, "Text to tokenize");
   auto* f = cmd->add_option("--file", opt->file, "Read the text from a file");
   t->excludes(f);
   cmd->add_flag("--json", opt->json, "Print a JSON array");
   cmd->add_flag("--no-special", opt->no_special, "Do not add special tokens (BOS/EOS)");
   return Command{cmd, [opt, t, f] {
-                   if (t->count() == 0 && f->count() == 0) throw InvalidArgument("give --text or --file");
+                   if (t->count() == 0 && f->count() == 0)
+                     throw InvalidArgument("give --text or --file");
                    std::string text = opt->text;
                    if (f->count()) {
                      std::ifstream in(opt->file, std::ios::binary);
                      if (!in) throw IoError(ErrorContext().file(opt->file), "cannot open file");
-                     text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+                     text.assign(std::istreambuf_iterator<char>(in),
+                                 std::istreambuf_iterator<char>());
                    }
                    auto tok = tokenizers::AutoTokenizer::from_pretrained(opt->model);
                    auto ids = tok.encode(text, !opt->no_special);
@@ -59,7 +62,8 @@ const Register reg_tok("tokenize", [](CLI::App& app) {
 const Register reg_detok("detokenize", [](CLI::App& app) {
   auto opt = std::make_shared<DetokOptions>();
   auto* cmd = app.add_subcommand("detokenize", "Decode token ids to text");
-  cmd->add_option("model", opt->model, "Model directory, tokenizer.json, .gguf or Hub id")->required();
+  cmd->add_option("model", opt->model, "Model directory, tokenizer.json, .gguf or Hub id")
+      ->required();
   auto* i = cmd->add_option("--ids", opt->ids, "Space- or comma-separated ids");
   auto* j = cmd->add_option("--json", opt->json_ids, "A JSON array of ids");
   i->excludes(j);
@@ -75,7 +79,8 @@ const Register reg_detok("detokenize", [](CLI::App& app) {
                      }
                      if (!arr.is_array()) throw InvalidArgument("--json: expected an array of ids");
                      for (auto& v : arr) {
-                       if (!v.is_number_integer()) throw InvalidArgument("--json: ids must be integers");
+                       if (!v.is_number_integer())
+                         throw InvalidArgument("--json: ids must be integers");
                        ids.push_back(v.get<int32_t>());
                      }
                    } else if (i->count()) {

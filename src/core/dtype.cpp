@@ -46,7 +46,9 @@ std::string lower(std::string_view s) {
 }
 }  // namespace
 
-const DTypeTraits& traits(DType t) { return kTraits.at(static_cast<size_t>(t)); }
+const DTypeTraits& traits(DType t) {
+  return kTraits.at(static_cast<size_t>(t));
+}
 
 std::optional<uint64_t> row_bytes(DType t, uint64_t n) {
   const auto& tr = traits(t);
@@ -68,22 +70,38 @@ std::optional<DType> dtype_from_name(std::string_view s) {
 
 std::string_view safetensors_name(DType t) {
   switch (t) {
-    case DType::F32: return "F32";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    case DType::F64: return "F64";
-    case DType::I8: return "I8";
-    case DType::I16: return "I16";
-    case DType::I32: return "I32";
-    case DType::I64: return "I64";
-    case DType::U8: return "U8";
-    case DType::U16: return "U16";
-    case DType::U32: return "U32";
-    case DType::U64: return "U64";
-    case DType::Bool: return "BOOL";
-    case DType::F8_E4M3: return "F8_E4M3";
-    case DType::F8_E5M2: return "F8_E5M2";
-    default: return "";
+    case DType::F32:
+      return "F32";
+    case DType::F16:
+      return "F16";
+    case DType::BF16:
+      return "BF16";
+    case DType::F64:
+      return "F64";
+    case DType::I8:
+      return "I8";
+    case DType::I16:
+      return "I16";
+    case DType::I32:
+      return "I32";
+    case DType::I64:
+      return "I64";
+    case DType::U8:
+      return "U8";
+    case DType::U16:
+      return "U16";
+    case DType::U32:
+      return "U32";
+    case DType::U64:
+      return "U64";
+    case DType::Bool:
+      return "BOOL";
+    case DType::F8_E4M3:
+      return "F8_E4M3";
+    case DType::F8_E5M2:
+      return "F8_E5M2";
+    default:
+      return "";
   }
 }
 

@@ -7,14 +7,22 @@ namespace ohm {
 
 const char* to_string(ErrorKind k) {
   switch (k) {
-    case ErrorKind::Format: return "format error";
-    case ErrorKind::Config: return "config error";
-    case ErrorKind::Shape: return "shape error";
-    case ErrorKind::DType: return "dtype error";
-    case ErrorKind::Io: return "I/O error";
-    case ErrorKind::Unsupported: return "unsupported";
-    case ErrorKind::NotFound: return "not found";
-    case ErrorKind::Invalid: return "invalid argument";
+    case ErrorKind::Format:
+      return "format error";
+    case ErrorKind::Config:
+      return "config error";
+    case ErrorKind::Shape:
+      return "shape error";
+    case ErrorKind::DType:
+      return "dtype error";
+    case ErrorKind::Io:
+      return "I/O error";
+    case ErrorKind::Unsupported:
+      return "unsupported";
+    case ErrorKind::NotFound:
+      return "not found";
+    case ErrorKind::Invalid:
+      return "invalid argument";
   }
   return "error";
 }
@@ -28,10 +36,22 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return r + "]";
 }
 
-ErrorContext& ErrorContext::file(std::string_view f) { file_ = f; return *this; }
-ErrorContext& ErrorContext::key(std::string_view k) { key_ = k; return *this; }
-ErrorContext& ErrorContext::tensor(std::string_view t) { tensor_ = t; return *this; }
-ErrorContext& ErrorContext::op(std::string_view o) { op_ = o; return *this; }
+ErrorContext& ErrorContext::file(std::string_view f) {
+  file_ = f;
+  return *this;
+}
+ErrorContext& ErrorContext::key(std::string_view k) {
+  key_ = k;
+  return *this;
+}
+ErrorContext& ErrorContext::tensor(std::string_view t) {
+  tensor_ = t;
+  return *this;
+}
+ErrorContext& ErrorContext::op(std::string_view o) {
+  op_ = o;
+  return *this;
+}
 ErrorContext& ErrorContext::shape(std::string_view label, const std::vector<int64_t>& s) {
   return note(label, shape_str(s));
 }
@@ -65,8 +85,7 @@ Error::Error(ErrorKind kind, const ErrorContext& ctx, const std::string& what)
     : std::runtime_error(compose(ctx, what)), kind_(kind), ctx_(ctx), detail_(what) {}
 
 void assert_fail(const char* expr, const char* file, int line, const char* msg) {
-  std::fprintf(stderr, "ohm: internal assertion failed: %s (%s) at %s:%d\n", expr, msg, file,
-               line);
+  std::fprintf(stderr, "ohm: internal assertion failed: %s (%s) at %s:%d\n", expr, msg, file, line);
   std::abort();
 }
 

@@ -15,7 +15,8 @@ namespace ohm {
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw IoError(ErrorContext().file(path), std::string("cannot open: ") + std::strerror(errno));
+  if (fd < 0)
+    throw IoError(ErrorContext().file(path), std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     int e = errno;

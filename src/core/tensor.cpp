@@ -111,9 +111,15 @@ int64_t Tensor::dim(int i) const {
   return shape_[static_cast<size_t>(i)];
 }
 
-uint64_t Tensor::numel() const { return checked_numel(shape_).value_or(0); }
-uint64_t Tensor::nbytes() const { return row_bytes(dtype_, numel()).value_or(0); }
-bool Tensor::is_contiguous() const { return strides_ == contiguous_strides(shape_); }
+uint64_t Tensor::numel() const {
+  return checked_numel(shape_).value_or(0);
+}
+uint64_t Tensor::nbytes() const {
+  return row_bytes(dtype_, numel()).value_or(0);
+}
+bool Tensor::is_contiguous() const {
+  return strides_ == contiguous_strides(shape_);
+}
 
 Tensor Tensor::reshape(Shape shape) const {
   if (!is_contiguous()) throw ShapeError(ErrorContext().op("reshape"), "tensor is not contiguous");
@@ -131,21 +137,36 @@ double element_as_double(const void* data, DType dtype, uint64_t i) {
     return v;
   };
   switch (dtype) {
-    case DType::F32: return ld(float{});
-    case DType::F64: return ld(double{});
-    case DType::F16: return f16_to_f32(ld(uint16_t{}));
-    case DType::BF16: return bf16_to_f32(ld(uint16_t{}));
-    case DType::I8: return ld(int8_t{});
-    case DType::I16: return ld(int16_t{});
-    case DType::I32: return ld(int32_t{});
-    case DType::I64: return static_cast<double>(ld(int64_t{}));
-    case DType::U8: return ld(uint8_t{});
-    case DType::U16: return ld(uint16_t{});
-    case DType::U32: return ld(uint32_t{});
-    case DType::U64: return static_cast<double>(ld(uint64_t{}));
-    case DType::Bool: return p[i] ? 1.0 : 0.0;
-    case DType::F8_E4M3: return f8e4m3_to_f32(p[i]);
-    case DType::F8_E5M2: return f8e5m2_to_f32(p[i]);
+    case DType::F32:
+      return ld(float{});
+    case DType::F64:
+      return ld(double{});
+    case DType::F16:
+      return f16_to_f32(ld(uint16_t{}));
+    case DType::BF16:
+      return bf16_to_f32(ld(uint16_t{}));
+    case DType::I8:
+      return ld(int8_t{});
+    case DType::I16:
+      return ld(int16_t{});
+    case DType::I32:
+      return ld(int32_t{});
+    case DType::I64:
+      return static_cast<double>(ld(int64_t{}));
+    case DType::U8:
+      return ld(uint8_t{});
+    case DType::U16:
+      return ld(uint16_t{});
+    case DType::U32:
+      return ld(uint32_t{});
+    case DType::U64:
+      return static_cast<double>(ld(uint64_t{}));
+    case DType::Bool:
+      return p[i] ? 1.0 : 0.0;
+    case DType::F8_E4M3:
+      return f8e4m3_to_f32(p[i]);
+    case DType::F8_E5M2:
+      return f8e5m2_to_f32(p[i]);
     default:
       throw DTypeError(ErrorContext().note("dtype", std::string(name(dtype))),
                        "element access needs a plain dtype (dequantize first)");
@@ -156,19 +177,32 @@ static void store_from_double(void* data, DType dtype, uint64_t i, double v) {
   auto* p = static_cast<uint8_t*>(data);
   auto st = [&](auto x) { std::memcpy(p + i * sizeof(x), &x, sizeof(x)); };
   switch (dtype) {
-    case DType::F32: return st(static_cast<float>(v));
-    case DType::F64: return st(v);
-    case DType::F16: return st(f32_to_f16(static_cast<float>(v)));
-    case DType::BF16: return st(f32_to_bf16(static_cast<float>(v)));
-    case DType::I8: return st(static_cast<int8_t>(v));
-    case DType::I16: return st(static_cast<int16_t>(v));
-    case DType::I32: return st(static_cast<int32_t>(v));
-    case DType::I64: return st(static_cast<int64_t>(v));
-    case DType::U8: return st(static_cast<uint8_t>(v));
-    case DType::U16: return st(static_cast<uint16_t>(v));
-    case DType::U32: return st(static_cast<uint32_t>(v));
-    case DType::U64: return st(static_cast<uint64_t>(v));
-    case DType::Bool: return st(static_cast<uint8_t>(v != 0.0));
+    case DType::F32:
+      return st(static_cast<float>(v));
+    case DType::F64:
+      return st(v);
+    case DType::F16:
+      return st(f32_to_f16(static_cast<float>(v)));
+    case DType::BF16:
+      return st(f32_to_bf16(static_cast<float>(v)));
+    case DType::I8:
+      return st(static_cast<int8_t>(v));
+    case DType::I16:
+      return st(static_cast<int16_t>(v));
+    case DType::I32:
+      return st(static_cast<int32_t>(v));
+    case DType::I64:
+      return st(static_cast<int64_t>(v));
+    case DType::U8:
+      return st(static_cast<uint8_t>(v));
+    case DType::U16:
+      return st(static_cast<uint16_t>(v));
+    case DType::U32:
+      return st(static_cast<uint32_t>(v));
+    case DType::U64:
+      return st(static_cast<uint64_t>(v));
+    case DType::Bool:
+      return st(static_cast<uint8_t>(v != 0.0));
     default:
       throw DTypeError(ErrorContext().note("dtype", std::string(name(dtype))),
                        "cannot convert into this dtype");
@@ -177,7 +211,9 @@ static void store_from_double(void* data, DType dtype, uint64_t i, double v) {
 
 Tensor Tensor::to(DType dtype) const {
   if (is_quantized(dtype_) || is_quantized(dtype))
-    throw DTypeError(ErrorContext().op("to").note("from", std::string(name(dtype_)))
+    throw DTypeError(ErrorContext()
+                         .op("to")
+                         .note("from", std::string(name(dtype_)))
                          .note("to", std::string(name(dtype))),
                      "quantized conversions live in ohm::quant");
   if (!is_contiguous()) throw ShapeError(ErrorContext().op("to"), "tensor is not contiguous");
@@ -200,6 +236,8 @@ Tensor Tensor::to(DType dtype) const {
   return out;
 }
 
-std::string Tensor::str() const { return std::string(name(dtype_)) + shape_str(shape_); }
+std::string Tensor::str() const {
+  return std::string(name(dtype_)) + shape_str(shape_);
+}
 
 }  // namespace ohm

@@ -30,8 +30,8 @@ RopeScaling parse_rope(const JsonReader& r) {
   RopeScaling s;
   s.rope_type = r.opt_string("rope_type").value_or(r.get_string("type", "default"));
   if (s.rope_type == "su") s.rope_type = "longrope";  // HF renamed su -> longrope
-  static const std::vector<std::string> known = {"default", "linear", "dynamic", "yarn",
-                                                 "llama3", "longrope"};
+  static const std::vector<std::string> known = {"default", "linear", "dynamic",
+                                                 "yarn",    "llama3", "longrope"};
   if (std::find(known.begin(), known.end(), s.rope_type) == known.end())
     throw UnsupportedError(ErrorContext().file(r.file()).key(r.path("rope_type")),
                            "unknown rope scaling type '" + s.rope_type + "'");
@@ -84,14 +84,16 @@ void parse_common(const JsonReader& r, const Defaults& d, DecoderConfig& c) {
   c.mlp_bias = r.get_bool("mlp_bias", false);
   c.bos_token_id = r.has("bos_token_id") ? r.opt_int("bos_token_id") : d.bos;
   c.pad_token_id = r.has("pad_token_id") ? r.opt_int("pad_token_id") : d.pad;
-  if (auto e = r.opt_int_list("eos_token_id")) c.eos_token_id = *e;
-  else if (d.eos) c.eos_token_id = {*d.eos};
-  c.sliding_window = r.raw().contains("sliding_window") ? r.opt_int("sliding_window")
-                                                          : d.sliding_window;
+  if (auto e = r.opt_int_list("eos_token_id"))
+    c.eos_token_id = *e;
+  else if (d.eos)
+    c.eos_token_id = {*d.eos};
+  c.sliding_window =
+      r.raw().contains("sliding_window") ? r.opt_int("sliding_window") : d.sliding_window;
   c.torch_dtype = r.opt_string("torch_dtype").value_or(r.get_string("dtype", ""));
   parse_rope_settings(r, d.rope_theta, c);
-  c.head_dim = r.opt_int("head_dim").value_or(
-      c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0);
+  c.head_dim = r.opt_int("head_dim")
+                   .value_or(c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0);
 }
 
 void validate(const JsonReader& r, const DecoderConfig& c) {
@@ -126,8 +128,9 @@ void validate(const JsonReader& r, const DecoderConfig& c) {
 
 LlamaConfig parse_llama(const JsonReader& r) {
   LlamaConfig c;
-  parse_common(r, {32000, 4096, 11008, 32, 32, std::nullopt, 2048, 1e-6, 10000.0, "silu", false,
-                   1, 2, std::nullopt, std::nullopt},
+  parse_common(r,
+               {32000, 4096, 11008, 32, 32, std::nullopt, 2048, 1e-6, 10000.0, "silu", false, 1, 2,
+                std::nullopt, std::nullopt},
                c);
   c.pretraining_tp = r.get_int("pretraining_tp", 1);
   return c;
@@ -135,16 +138,18 @@ LlamaConfig parse_llama(const JsonReader& r) {
 
 MistralConfig parse_mistral(const JsonReader& r) {
   MistralConfig c;
-  parse_common(r, {32000, 4096, 14336, 32, 32, 8, 4096 * 32, 1e-6, 10000.0, "silu", false, 1, 2,
-                   std::nullopt, 4096},
+  parse_common(r,
+               {32000, 4096, 14336, 32, 32, 8, 4096 * 32, 1e-6, 10000.0, "silu", false, 1, 2,
+                std::nullopt, 4096},
                c);
   return c;
 }
 
 MixtralConfig parse_mixtral(const JsonReader& r) {
   MixtralConfig c;
-  parse_common(r, {32000, 4096, 14336, 32, 32, 8, 4096 * 32, 1e-5, 1e6, "silu", false, 1, 2,
-                   std::nullopt, std::nullopt},
+  parse_common(r,
+               {32000, 4096, 14336, 32, 32, 8, 4096 * 32, 1e-5, 1e6, "silu", false, 1, 2,
+                std::nullopt, std::nullopt},
                c);
   c.num_local_experts = r.get_int("num_local_experts", 8);
   c.num_experts_per_tok = r.get_int("num_experts_per_tok", 2);
@@ -158,8 +163,9 @@ MixtralConfig parse_mixtral(const JsonReader& r) {
 
 Qwen2Config parse_qwen2(const JsonReader& r) {
   Qwen2Config c;
-  parse_common(r, {151936, 4096, 22016, 32, 32, 32, 32768, 1e-6, 10000.0, "silu", false,
-                   std::nullopt, std::nullopt, std::nullopt, 4096},
+  parse_common(r,
+               {151936, 4096, 22016, 32, 32, 32, 32768, 1e-6, 10000.0, "silu", false, std::nullopt,
+                std::nullopt, std::nullopt, 4096},
                c);
   c.use_sliding_window = r.get_bool("use_sliding_window", false);
   c.max_window_layers = r.get_int("max_window_layers", 28);
@@ -170,8 +176,9 @@ Qwen2Config parse_qwen2(const JsonReader& r) {
 
 GemmaConfig parse_gemma(const JsonReader& r) {
   GemmaConfig c;
-  parse_common(r, {256000, 3072, 24576, 28, 16, 16, 8192, 1e-6, 10000.0, "gelu_pytorch_tanh",
-                   true, 2, 1, 0, std::nullopt},
+  parse_common(r,
+               {256000, 3072, 24576, 28, 16, 16, 8192, 1e-6, 10000.0, "gelu_pytorch_tanh", true, 2,
+                1, 0, std::nullopt},
                c);
   if (!r.has("head_dim")) c.head_dim = 256;
   c.hidden_activation = r.get_string("hidden_activation", "");
@@ -180,8 +187,9 @@ GemmaConfig parse_gemma(const JsonReader& r) {
 
 Phi3Config parse_phi3(const JsonReader& r) {
   Phi3Config c;
-  parse_common(r, {32064, 3072, 8192, 32, 32, std::nullopt, 4096, 1e-5, 10000.0, "silu", false,
-                   1, 32000, 32000, std::nullopt},
+  parse_common(r,
+               {32064, 3072, 8192, 32, 32, std::nullopt, 4096, 1e-5, 10000.0, "silu", false, 1,
+                32000, 32000, std::nullopt},
                c);
   c.original_max_position_embeddings = r.get_int("original_max_position_embeddings", 4096);
   return c;
@@ -196,8 +204,8 @@ FalconConfig parse_falcon(const JsonReader& r) {
   c.num_hidden_layers = r.opt_int("num_hidden_layers").value_or(r.get_int("n_layer", 32));
   c.num_attention_heads = r.opt_int("num_attention_heads").value_or(r.get_int("n_head", 71));
   c.norm_eps = r.get_double("layer_norm_epsilon", 1e-5);
-  c.new_decoder_architecture = r.get_bool("new_decoder_architecture",
-                                          r.raw().value("model_type", "") == "RefinedWeb");
+  c.new_decoder_architecture =
+      r.get_bool("new_decoder_architecture", r.raw().value("model_type", "") == "RefinedWeb");
   c.multi_query = r.get_bool("multi_query", true);
   c.parallel_attn = r.get_bool("parallel_attn", true);
   c.alibi = r.get_bool("alibi", false);
@@ -255,10 +263,10 @@ GPT2Config parse_gpt2(const JsonReader& r) {
 
 std::string model_type_from_architectures(const std::vector<std::string>& archs) {
   static const std::vector<std::pair<std::string, std::string>> m = {
-      {"LlamaForCausalLM", "llama"},   {"MistralForCausalLM", "mistral"},
+      {"LlamaForCausalLM", "llama"},     {"MistralForCausalLM", "mistral"},
       {"MixtralForCausalLM", "mixtral"}, {"Qwen2ForCausalLM", "qwen2"},
-      {"GemmaForCausalLM", "gemma"},   {"Phi3ForCausalLM", "phi3"},
-      {"FalconForCausalLM", "falcon"}, {"RWForCausalLM", "falcon"},
+      {"GemmaForCausalLM", "gemma"},     {"Phi3ForCausalLM", "phi3"},
+      {"FalconForCausalLM", "falcon"},   {"RWForCausalLM", "falcon"},
       {"GPT2LMHeadModel", "gpt2"}};
   for (const auto& a : archs)
     for (const auto& [k, v] : m)
@@ -289,25 +297,34 @@ ModelConfig parse_model_config(const json& j, const std::string& file) {
     throw ConfigError(ErrorContext().file(file).key("model_type"),
                       "missing, and 'architectures' names no known class");
   ModelConfig mc;
-  if (type == "llama") mc = parse_llama(r);
-  else if (type == "mistral") mc = parse_mistral(r);
-  else if (type == "mixtral") mc = parse_mixtral(r);
-  else if (type == "qwen2") mc = parse_qwen2(r);
-  else if (type == "gemma") mc = parse_gemma(r);
-  else if (type == "phi3") mc = parse_phi3(r);
-  else if (type == "falcon" || type == "RefinedWeb" || type == "RefinedWebModel") mc = parse_falcon(r);
-  else if (type == "gpt2") mc = parse_gpt2(r);
+  if (type == "llama")
+    mc = parse_llama(r);
+  else if (type == "mistral")
+    mc = parse_mistral(r);
+  else if (type == "mixtral")
+    mc = parse_mixtral(r);
+  else if (type == "qwen2")
+    mc = parse_qwen2(r);
+  else if (type == "gemma")
+    mc = parse_gemma(r);
+  else if (type == "phi3")
+    mc = parse_phi3(r);
+  else if (type == "falcon" || type == "RefinedWeb" || type == "RefinedWebModel")
+    mc = parse_falcon(r);
+  else if (type == "gpt2")
+    mc = parse_gpt2(r);
   else {
     std::string list;
     for (const auto& t : supported_model_types()) list += (list.empty() ? "" : ", ") + t;
     throw UnsupportedError(ErrorContext().file(file).key("model_type"),
                            "unknown model_type '" + type + "' (supported: " + list + ")");
   }
-  std::visit([&](auto& c) { c.model_type = type == "falcon" || type == "RefinedWeb" ||
-                                                   type == "RefinedWebModel"
-                                               ? "falcon"
-                                               : type; },
-             mc);
+  std::visit(
+      [&](auto& c) {
+        c.model_type =
+            type == "falcon" || type == "RefinedWeb" || type == "RefinedWebModel" ? "falcon" : type;
+      },
+      mc);
   validate(r, common(mc));
   return mc;
 }
@@ -339,8 +356,8 @@ std::vector<std::pair<std::string, std::string>> summarize(const ModelConfig& mc
   };
   if (c.model_type != "gpt2") s.emplace_back("rope_theta", fmt_double(c.rope_theta));
   if (c.rope_scaling)
-    s.emplace_back("rope_scaling", c.rope_scaling->rope_type + " x" +
-                                       fmt_double(c.rope_scaling->factor));
+    s.emplace_back("rope_scaling",
+                   c.rope_scaling->rope_type + " x" + fmt_double(c.rope_scaling->factor));
   if (c.sliding_window) s.emplace_back("sliding_window", std::to_string(*c.sliding_window));
   if (!c.torch_dtype.empty()) s.emplace_back("torch_dtype", c.torch_dtype);
   if (const auto* m = std::get_if<MixtralConfig>(&mc)) {
@@ -377,9 +394,12 @@ GenerationConfig parse_generation_config(const json& j, const std::string& file)
   g.length_penalty = r.get_double("length_penalty", 1.0);
   if (r.has("early_stopping")) {
     const auto& v = j["early_stopping"];
-    if (v.is_boolean()) g.early_stopping = v.get<bool>() ? "true" : "false";
-    else if (v.is_string() && v.get<std::string>() == "never") g.early_stopping = "never";
-    else r.fail("early_stopping", "expected true, false or \"never\"");
+    if (v.is_boolean())
+      g.early_stopping = v.get<bool>() ? "true" : "false";
+    else if (v.is_string() && v.get<std::string>() == "never")
+      g.early_stopping = "never";
+    else
+      r.fail("early_stopping", "expected true, false or \"never\"");
   }
   g.num_return_sequences = r.get_int("num_return_sequences", 1);
   if (r.has("bad_words_ids")) {

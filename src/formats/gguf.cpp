@@ -17,19 +17,32 @@ namespace ohm::gguf {
 
 std::string_view type_name(ValueType t) {
   switch (t) {
-    case ValueType::UINT8: return "uint8";
-    case ValueType::INT8: return "int8";
-    case ValueType::UINT16: return "uint16";
-    case ValueType::INT16: return "int16";
-    case ValueType::UINT32: return "uint32";
-    case ValueType::INT32: return "int32";
-    case ValueType::FLOAT32: return "float32";
-    case ValueType::BOOL: return "bool";
-    case ValueType::STRING: return "string";
-    case ValueType::ARRAY: return "array";
-    case ValueType::UINT64: return "uint64";
-    case ValueType::INT64: return "int64";
-    case ValueType::FLOAT64: return "float64";
+    case ValueType::UINT8:
+      return "uint8";
+    case ValueType::INT8:
+      return "int8";
+    case ValueType::UINT16:
+      return "uint16";
+    case ValueType::INT16:
+      return "int16";
+    case ValueType::UINT32:
+      return "uint32";
+    case ValueType::INT32:
+      return "int32";
+    case ValueType::FLOAT32:
+      return "float32";
+    case ValueType::BOOL:
+      return "bool";
+    case ValueType::STRING:
+      return "string";
+    case ValueType::ARRAY:
+      return "array";
+    case ValueType::UINT64:
+      return "uint64";
+    case ValueType::INT64:
+      return "int64";
+    case ValueType::FLOAT64:
+      return "float64";
   }
   return "?";
 }
@@ -39,16 +52,31 @@ namespace {
 // Byte size of a fixed-size scalar type; 0 for STRING and ARRAY.
 uint64_t scalar_size(ValueType t) {
   switch (t) {
-    case ValueType::UINT8: case ValueType::INT8: case ValueType::BOOL: return 1;
-    case ValueType::UINT16: case ValueType::INT16: return 2;
-    case ValueType::UINT32: case ValueType::INT32: case ValueType::FLOAT32: return 4;
-    case ValueType::UINT64: case ValueType::INT64: case ValueType::FLOAT64: return 8;
-    case ValueType::STRING: case ValueType::ARRAY: return 0;
+    case ValueType::UINT8:
+    case ValueType::INT8:
+    case ValueType::BOOL:
+      return 1;
+    case ValueType::UINT16:
+    case ValueType::INT16:
+      return 2;
+    case ValueType::UINT32:
+    case ValueType::INT32:
+    case ValueType::FLOAT32:
+      return 4;
+    case ValueType::UINT64:
+    case ValueType::INT64:
+    case ValueType::FLOAT64:
+      return 8;
+    case ValueType::STRING:
+    case ValueType::ARRAY:
+      return 0;
   }
   return 0;
 }
 
-bool valid_value_type(uint32_t t) { return t <= static_cast<uint32_t>(ValueType::FLOAT64); }
+bool valid_value_type(uint32_t t) {
+  return t <= static_cast<uint32_t>(ValueType::FLOAT64);
+}
 
 struct GgmlType {
   uint32_t id;
@@ -58,20 +86,46 @@ struct GgmlType {
 
 // ggml.h's enum ggml_type (ids 4, 5 and 31-33, 36-38 are retired).
 constexpr GgmlType kGgmlTypes[] = {
-    {0, "F32", DType::F32},       {1, "F16", DType::F16},       {2, "Q4_0", DType::Q4_0},
-    {3, "Q4_1", DType::Q4_1},     {4, "Q4_2", std::nullopt},    {5, "Q4_3", std::nullopt},
-    {6, "Q5_0", DType::Q5_0},     {7, "Q5_1", DType::Q5_1},     {8, "Q8_0", DType::Q8_0},
-    {9, "Q8_1", DType::Q8_1},     {10, "Q2_K", DType::Q2_K},    {11, "Q3_K", DType::Q3_K},
-    {12, "Q4_K", DType::Q4_K},    {13, "Q5_K", DType::Q5_K},    {14, "Q6_K", DType::Q6_K},
-    {15, "Q8_K", DType::Q8_K},    {16, "IQ2_XXS", std::nullopt}, {17, "IQ2_XS", std::nullopt},
-    {18, "IQ3_XXS", std::nullopt}, {19, "IQ1_S", std::nullopt}, {20, "IQ4_NL", std::nullopt},
-    {21, "IQ3_S", std::nullopt},  {22, "IQ2_S", std::nullopt},  {23, "IQ4_XS", std::nullopt},
-    {24, "I8", DType::I8},        {25, "I16", DType::I16},      {26, "I32", DType::I32},
-    {27, "I64", DType::I64},      {28, "F64", DType::F64},      {29, "IQ1_M", std::nullopt},
-    {30, "BF16", DType::BF16},    {31, "Q4_0_4_4", std::nullopt}, {32, "Q4_0_4_8", std::nullopt},
-    {33, "Q4_0_8_8", std::nullopt}, {34, "TQ1_0", std::nullopt}, {35, "TQ2_0", std::nullopt},
-    {36, "IQ4_NL_4_4", std::nullopt}, {37, "IQ4_NL_4_8", std::nullopt},
-    {38, "IQ4_NL_8_8", std::nullopt}, {39, "MXFP4", std::nullopt},
+    {0, "F32", DType::F32},
+    {1, "F16", DType::F16},
+    {2, "Q4_0", DType::Q4_0},
+    {3, "Q4_1", DType::Q4_1},
+    {4, "Q4_2", std::nullopt},
+    {5, "Q4_3", std::nullopt},
+    {6, "Q5_0", DType::Q5_0},
+    {7, "Q5_1", DType::Q5_1},
+    {8, "Q8_0", DType::Q8_0},
+    {9, "Q8_1", DType::Q8_1},
+    {10, "Q2_K", DType::Q2_K},
+    {11, "Q3_K", DType::Q3_K},
+    {12, "Q4_K", DType::Q4_K},
+    {13, "Q5_K", DType::Q5_K},
+    {14, "Q6_K", DType::Q6_K},
+    {15, "Q8_K", DType::Q8_K},
+    {16, "IQ2_XXS", std::nullopt},
+    {17, "IQ2_XS", std::nullopt},
+    {18, "IQ3_XXS", std::nullopt},
+    {19, "IQ1_S", std::nullopt},
+    {20, "IQ4_NL", std::nullopt},
+    {21, "IQ3_S", std::nullopt},
+    {22, "IQ2_S", std::nullopt},
+    {23, "IQ4_XS", std::nullopt},
+    {24, "I8", DType::I8},
+    {25, "I16", DType::I16},
+    {26, "I32", DType::I32},
+    {27, "I64", DType::I64},
+    {28, "F64", DType::F64},
+    {29, "IQ1_M", std::nullopt},
+    {30, "BF16", DType::BF16},
+    {31, "Q4_0_4_4", std::nullopt},
+    {32, "Q4_0_4_8", std::nullopt},
+    {33, "Q4_0_8_8", std::nullopt},
+    {34, "TQ1_0", std::nullopt},
+    {35, "TQ2_0", std::nullopt},
+    {36, "IQ4_NL_4_4", std::nullopt},
+    {37, "IQ4_NL_4_8", std::nullopt},
+    {38, "IQ4_NL_8_8", std::nullopt},
+    {39, "MXFP4", std::nullopt},
 };
 
 // Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not valid UTF-8 (overlong forms,
@@ -81,10 +135,17 @@ size_t utf8_len(const unsigned char* p, size_t n) {
   if (c < 0x80) return 1;
   size_t len;
   uint32_t cp;
-  if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
-  else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
-  else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
-  else return 0;
+  if ((c & 0xE0) == 0xC0) {
+    len = 2;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3;
+    cp = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4;
+    cp = c & 0x07;
+  } else
+    return 0;
   if (len > n) return 0;
   for (size_t i = 1; i < len; ++i) {
     if ((p[i] & 0xC0) != 0x80) return 0;
@@ -213,38 +274,59 @@ std::string_view ggml_type_name(uint32_t ggml_type) {
 
 bool Value::is_integer() const {
   switch (type_) {
-    case ValueType::UINT8: case ValueType::INT8: case ValueType::UINT16: case ValueType::INT16:
-    case ValueType::UINT32: case ValueType::INT32: case ValueType::UINT64: case ValueType::INT64:
+    case ValueType::UINT8:
+    case ValueType::INT8:
+    case ValueType::UINT16:
+    case ValueType::INT16:
+    case ValueType::UINT32:
+    case ValueType::INT32:
+    case ValueType::UINT64:
+    case ValueType::INT64:
       return true;
-    default: return false;
+    default:
+      return false;
   }
 }
 
 std::optional<int64_t> Value::as_int() const {
   switch (type_) {
-    case ValueType::UINT8: case ValueType::UINT16: case ValueType::UINT32:
+    case ValueType::UINT8:
+    case ValueType::UINT16:
+    case ValueType::UINT32:
       return static_cast<int64_t>(bits_);
     case ValueType::UINT64:
       if (bits_ > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
       return static_cast<int64_t>(bits_);
-    case ValueType::INT8: return static_cast<int8_t>(static_cast<uint8_t>(bits_));
-    case ValueType::INT16: return static_cast<int16_t>(static_cast<uint16_t>(bits_));
-    case ValueType::INT32: return static_cast<int32_t>(static_cast<uint32_t>(bits_));
-    case ValueType::INT64: return static_cast<int64_t>(bits_);
-    default: return std::nullopt;
+    case ValueType::INT8:
+      return static_cast<int8_t>(static_cast<uint8_t>(bits_));
+    case ValueType::INT16:
+      return static_cast<int16_t>(static_cast<uint16_t>(bits_));
+    case ValueType::INT32:
+      return static_cast<int32_t>(static_cast<uint32_t>(bits_));
+    case ValueType::INT64:
+      return static_cast<int64_t>(bits_);
+    default:
+      return std::nullopt;
   }
 }
 
 std::optional<uint64_t> Value::as_uint() const {
   switch (type_) {
-    case ValueType::UINT8: case ValueType::UINT16: case ValueType::UINT32: case ValueType::UINT64:
+    case ValueType::UINT8:
+    case ValueType::UINT16:
+    case ValueType::UINT32:
+    case ValueType::UINT64:
       return bits_;
-    case ValueType::INT8: case ValueType::INT16: case ValueType::INT32: case ValueType::INT64: {
+    case ValueType::INT8:
+    case ValueType::INT16:
+    case ValueType::INT32:
+    case ValueType::INT64: {
       const int64_t v = *as_int();
       if (v < 0) return std::nullopt;
       return static_cast<uint64_t>(v);
     }
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -325,13 +407,23 @@ std::optional<std::vector<std::string_view>> Value::to_string_view_vector() cons
 
 nlohmann::json Value::to_json(uint64_t max_array_items) const {
   switch (type_) {
-    case ValueType::BOOL: return bits_ != 0;
-    case ValueType::STRING: return sanitize_utf8(str_);
-    case ValueType::FLOAT32: return f32_json(bits_to_f32(static_cast<uint32_t>(bits_)));
-    case ValueType::FLOAT64: return *as_double();
-    case ValueType::UINT8: case ValueType::UINT16: case ValueType::UINT32: case ValueType::UINT64:
+    case ValueType::BOOL:
+      return bits_ != 0;
+    case ValueType::STRING:
+      return sanitize_utf8(str_);
+    case ValueType::FLOAT32:
+      return f32_json(bits_to_f32(static_cast<uint32_t>(bits_)));
+    case ValueType::FLOAT64:
+      return *as_double();
+    case ValueType::UINT8:
+    case ValueType::UINT16:
+    case ValueType::UINT32:
+    case ValueType::UINT64:
       return bits_;
-    case ValueType::INT8: case ValueType::INT16: case ValueType::INT32: case ValueType::INT64:
+    case ValueType::INT8:
+    case ValueType::INT16:
+    case ValueType::INT32:
+    case ValueType::INT64:
       return *as_int();
     case ValueType::ARRAY: {
       const uint64_t n = std::min(count_, max_array_items);
@@ -351,11 +443,16 @@ nlohmann::json Value::to_json(uint64_t max_array_items) const {
 
 std::string Value::to_string(uint64_t max_array_items) const {
   switch (type_) {
-    case ValueType::BOOL: return bits_ ? "true" : "false";
-    case ValueType::STRING: return quoted(str_, 200);
-    case ValueType::FLOAT32: return fmt_float(bits_to_f32(static_cast<uint32_t>(bits_)));
-    case ValueType::FLOAT64: return fmt_double(*as_double());
-    case ValueType::UINT64: return std::to_string(bits_);
+    case ValueType::BOOL:
+      return bits_ ? "true" : "false";
+    case ValueType::STRING:
+      return quoted(str_, 200);
+    case ValueType::FLOAT32:
+      return fmt_float(bits_to_f32(static_cast<uint32_t>(bits_)));
+    case ValueType::FLOAT64:
+      return fmt_double(*as_double());
+    case ValueType::UINT64:
+      return std::to_string(bits_);
     case ValueType::ARRAY: {
       std::string r = "[" + std::string(type_name(elem_type_)) + " x " + std::to_string(count_);
       if (count_ == 0) return r + "]";
@@ -365,7 +462,8 @@ std::string Value::to_string(uint64_t max_array_items) const {
       if (n < count_) r += ", ...";
       return r + "]";
     }
-    default: return std::to_string(*as_int());
+    default:
+      return std::to_string(*as_int());
   }
 }
 
@@ -423,9 +521,8 @@ class Parser {
   std::string_view str(const char* what) {
     const uint64_t len = u64(what);
     if (len > remaining())
-      fail(std::string("truncated: ") + what + " has length " + std::to_string(len) +
-           " but only " + std::to_string(remaining()) + " bytes remain at offset " +
-           std::to_string(pos_));
+      fail(std::string("truncated: ") + what + " has length " + std::to_string(len) + " but only " +
+           std::to_string(remaining()) + " bytes remain at offset " + std::to_string(pos_));
     std::string_view s(reinterpret_cast<const char*>(data_ + pos_), len);
     pos_ += len;
     return s;
@@ -452,14 +549,14 @@ class Parser {
                              "GGUF version 1 is not supported (it used 32-bit lengths); "
                              "re-convert the model with a current llama.cpp");
     if (v != 0 && (v & 0xFFFFu) == 0)
-      throw UnsupportedError(ErrorContext().file(f_.name_),
-                             "big-endian GGUF files are not supported (version field " +
-                                 std::to_string(v) + ")");
+      throw UnsupportedError(
+          ErrorContext().file(f_.name_),
+          "big-endian GGUF files are not supported (version field " + std::to_string(v) + ")");
     if (v == 0) fail("invalid GGUF version 0");
     if (v > 3)
-      throw UnsupportedError(ErrorContext().file(f_.name_),
-                             "GGUF version " + std::to_string(v) +
-                                 " is not supported (ohm reads versions 2 and 3)");
+      throw UnsupportedError(
+          ErrorContext().file(f_.name_),
+          "GGUF version " + std::to_string(v) + " is not supported (ohm reads versions 2 and 3)");
     const uint64_t nt = u64("the tensor count");
     const uint64_t nkv = u64("the metadata key/value count");
     if (nt > static_cast<uint64_t>(INT64_MAX)) fail("negative tensor count");
@@ -581,9 +678,10 @@ class Parser {
     const auto dt = dtype_from_ggml(ti.ggml_type);
     if (!dt) {
       const auto nm = ggml_type_name(ti.ggml_type);
-      throw UnsupportedError(where(), "ggml type id " + std::to_string(ti.ggml_type) +
-                                          (nm.empty() ? " (unknown)" : " (" + std::string(nm) + ")") +
-                                          " is not supported");
+      throw UnsupportedError(where(),
+                             "ggml type id " + std::to_string(ti.ggml_type) +
+                                 (nm.empty() ? " (unknown)" : " (" + std::string(nm) + ")") +
+                                 " is not supported");
     }
     ti.dtype = *dt;
     const int64_t block = traits(ti.dtype).block_size;
@@ -617,17 +715,16 @@ class Parser {
              " bytes) extends past the end of the file (" + std::to_string(size_) + " bytes)");
       ti.offset = f_.data_offset_ + ti.relative_offset;
     }
-    std::sort(order.begin(), order.end(), [&](size_t x, size_t y) {
-      return f_.tensors_[x].offset < f_.tensors_[y].offset;
-    });
+    std::sort(order.begin(), order.end(),
+              [&](size_t x, size_t y) { return f_.tensors_[x].offset < f_.tensors_[y].offset; });
     for (size_t k = 1; k < order.size(); ++k) {
       const auto& prev = f_.tensors_[order[k - 1]];
       const auto& cur = f_.tensors_[order[k]];
       if (prev.offset + prev.nbytes > cur.offset) {
         tensor_ = display_name(cur.name);
         fail("tensor data [" + std::to_string(cur.offset) + ", +" + std::to_string(cur.nbytes) +
-             ") overlaps tensor '" + display_name(prev.name) + "' [" +
-             std::to_string(prev.offset) + ", +" + std::to_string(prev.nbytes) + ")");
+             ") overlaps tensor '" + display_name(prev.name) + "' [" + std::to_string(prev.offset) +
+             ", +" + std::to_string(prev.nbytes) + ")");
       }
     }
     tensor_.clear();
@@ -643,7 +740,9 @@ class Parser {
 
 // ---- GGUFFile --------------------------------------------------------------------------------
 
-GGUFFile GGUFFile::open(const std::string& path) { return parse(MappedFile::open(path)); }
+GGUFFile GGUFFile::open(const std::string& path) {
+  return parse(MappedFile::open(path));
+}
 
 GGUFFile GGUFFile::parse(std::shared_ptr<const MappedFile> file) {
   if (!file) throw InvalidArgument(ErrorContext().op("gguf::parse"), "null file");
@@ -659,7 +758,9 @@ GGUFFile GGUFFile::parse_buffer(const void* data, size_t size, const std::string
   return parse(MappedFile::from_bytes(name, data, size));
 }
 
-uint64_t GGUFFile::file_size() const { return storage_ ? storage_->size() : 0; }
+uint64_t GGUFFile::file_size() const {
+  return storage_ ? storage_->size() : 0;
+}
 
 const Value* GGUFFile::find(std::string_view key) const {
   auto it = kv_index_.find(std::string(key));

@@ -29,7 +29,9 @@ std::string scalar(ValueType t, T v) {
   put<T>(s, v);
   return s;
 }
-uint64_t pad_to(uint64_t n, uint64_t a) { return (n + a - 1) / a * a; }
+uint64_t pad_to(uint64_t n, uint64_t a) {
+  return (n + a - 1) / a * a;
+}
 
 }  // namespace
 
@@ -37,7 +39,8 @@ GGUFWriter::GGUFWriter(const std::string& arch, uint64_t alignment) : alignment_
   if (alignment == 0 || (alignment & (alignment - 1)) != 0)
     throw InvalidArgument(ErrorContext().key("general.alignment"), "must be a power of two");
   if (!arch.empty()) add_string("general.architecture", arch);
-  if (alignment != kDefaultAlignment) add_uint32("general.alignment", static_cast<uint32_t>(alignment));
+  if (alignment != kDefaultAlignment)
+    add_uint32("general.alignment", static_cast<uint32_t>(alignment));
 }
 
 void GGUFWriter::add_kv(const std::string& key, std::string bytes) {
@@ -46,13 +49,27 @@ void GGUFWriter::add_kv(const std::string& key, std::string bytes) {
   kv_.push_back({key, std::move(bytes)});
 }
 
-void GGUFWriter::add_uint8(const std::string& k, uint8_t v) { add_kv(k, scalar(ValueType::UINT8, v)); }
-void GGUFWriter::add_int32(const std::string& k, int32_t v) { add_kv(k, scalar(ValueType::INT32, v)); }
-void GGUFWriter::add_uint32(const std::string& k, uint32_t v) { add_kv(k, scalar(ValueType::UINT32, v)); }
-void GGUFWriter::add_uint64(const std::string& k, uint64_t v) { add_kv(k, scalar(ValueType::UINT64, v)); }
-void GGUFWriter::add_int64(const std::string& k, int64_t v) { add_kv(k, scalar(ValueType::INT64, v)); }
-void GGUFWriter::add_float32(const std::string& k, float v) { add_kv(k, scalar(ValueType::FLOAT32, v)); }
-void GGUFWriter::add_float64(const std::string& k, double v) { add_kv(k, scalar(ValueType::FLOAT64, v)); }
+void GGUFWriter::add_uint8(const std::string& k, uint8_t v) {
+  add_kv(k, scalar(ValueType::UINT8, v));
+}
+void GGUFWriter::add_int32(const std::string& k, int32_t v) {
+  add_kv(k, scalar(ValueType::INT32, v));
+}
+void GGUFWriter::add_uint32(const std::string& k, uint32_t v) {
+  add_kv(k, scalar(ValueType::UINT32, v));
+}
+void GGUFWriter::add_uint64(const std::string& k, uint64_t v) {
+  add_kv(k, scalar(ValueType::UINT64, v));
+}
+void GGUFWriter::add_int64(const std::string& k, int64_t v) {
+  add_kv(k, scalar(ValueType::INT64, v));
+}
+void GGUFWriter::add_float32(const std::string& k, float v) {
+  add_kv(k, scalar(ValueType::FLOAT32, v));
+}
+void GGUFWriter::add_float64(const std::string& k, double v) {
+  add_kv(k, scalar(ValueType::FLOAT64, v));
+}
 void GGUFWriter::add_bool(const std::string& k, bool v) {
   add_kv(k, scalar(ValueType::BOOL, static_cast<uint8_t>(v ? 1 : 0)));
 }

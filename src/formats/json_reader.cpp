@@ -15,8 +15,10 @@ json parse_json_text(std::string_view text, const std::string& name, const char*
   std::vector<std::set<std::string>> keys;
   std::string duplicate;
   auto cb = [&](int, json::parse_event_t ev, json& parsed) {
-    if (ev == json::parse_event_t::object_start) keys.emplace_back();
-    else if (ev == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+    if (ev == json::parse_event_t::object_start)
+      keys.emplace_back();
+    else if (ev == json::parse_event_t::object_end && !keys.empty())
+      keys.pop_back();
     else if (ev == json::parse_event_t::key && !keys.empty() &&
              !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty())
       duplicate = parsed.get<std::string>();
@@ -44,7 +46,8 @@ json read_json_file(const std::string& path) {
 
 JsonReader::JsonReader(const json& j, std::string file, std::string prefix)
     : j_(j), file_(std::move(file)), prefix_(std::move(prefix)) {
-  if (!j_.is_object()) throw ConfigError(ErrorContext().file(file_).key(prefix_), "not a JSON object");
+  if (!j_.is_object())
+    throw ConfigError(ErrorContext().file(file_).key(prefix_), "not a JSON object");
 }
 
 std::string JsonReader::path(const std::string& key) const {
@@ -61,7 +64,9 @@ const json* JsonReader::get(const std::string& key) const {
   return &*it;
 }
 
-bool JsonReader::has(const std::string& key) const { return get(key) != nullptr; }
+bool JsonReader::has(const std::string& key) const {
+  return get(key) != nullptr;
+}
 
 std::optional<int64_t> JsonReader::opt_int(const std::string& key) const {
   const json* v = get(key);

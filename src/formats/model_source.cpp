@@ -31,7 +31,8 @@ std::string hf_hub_cache_dir() {
 bool is_valid_repo_id(const std::string& s) {
   // huggingface_hub's validate_repo_id: [namespace/]name, word chars, '-', '.', no '--' or
   // '..', not starting/ending with '-' or '.', name at most 96 chars.
-  static const std::regex re(R"(^([A-Za-z0-9_][A-Za-z0-9_.\-]*/)?[A-Za-z0-9_][A-Za-z0-9_.\-]{0,95}$)");
+  static const std::regex re(
+      R"(^([A-Za-z0-9_][A-Za-z0-9_.\-]*/)?[A-Za-z0-9_][A-Za-z0-9_.\-]{0,95}$)");
   if (!std::regex_match(s, re)) return false;
   if (s.find("--") != std::string::npos || s.find("..") != std::string::npos) return false;
   const size_t slash = s.find('/');
@@ -56,8 +57,10 @@ ModelSource from_path(const std::string& arg) {
     src.kind = SourceKind::Directory;
   } else {
     const std::string ext = fs::path(arg).extension().string();
-    if (ext == ".gguf") src.kind = SourceKind::GgufFile;
-    else if (ext == ".safetensors") src.kind = SourceKind::SafetensorsFile;
+    if (ext == ".gguf")
+      src.kind = SourceKind::GgufFile;
+    else if (ext == ".safetensors")
+      src.kind = SourceKind::SafetensorsFile;
     else
       throw InvalidArgument(ErrorContext().file(arg),
                             "expected a model directory, a .gguf or a .safetensors file");
@@ -90,9 +93,9 @@ ModelSource resolve_model(const std::string& arg) {
   const fs::path cache = hf_hub_cache_dir();
   const fs::path repo = cache / folder;
   if (!fs::is_directory(repo, ec))
-    throw NotFoundError(ErrorContext().note("repo", id).note("cache", cache.string()),
-                        "model is not in the Hugging Face cache (download it with `ohm pull " +
-                            id + "`)");
+    throw NotFoundError(
+        ErrorContext().note("repo", id).note("cache", cache.string()),
+        "model is not in the Hugging Face cache (download it with `ohm pull " + id + "`)");
   ModelSource src;
   src.kind = SourceKind::Directory;
   src.repo_id = id;

@@ -22,11 +22,11 @@ uint64_t read_u64_le(const uint8_t* p) {
 
 std::optional<DType> parse_st_dtype(const std::string& s) {
   static const std::map<std::string, DType> m = {
-      {"F64", DType::F64},         {"F32", DType::F32},         {"F16", DType::F16},
-      {"BF16", DType::BF16},       {"I64", DType::I64},         {"I32", DType::I32},
-      {"I16", DType::I16},         {"I8", DType::I8},           {"U64", DType::U64},
-      {"U32", DType::U32},         {"U16", DType::U16},         {"U8", DType::U8},
-      {"BOOL", DType::Bool},       {"F8_E4M3", DType::F8_E4M3}, {"F8_E5M2", DType::F8_E5M2},
+      {"F64", DType::F64},   {"F32", DType::F32},         {"F16", DType::F16},
+      {"BF16", DType::BF16}, {"I64", DType::I64},         {"I32", DType::I32},
+      {"I16", DType::I16},   {"I8", DType::I8},           {"U64", DType::U64},
+      {"U32", DType::U32},   {"U16", DType::U16},         {"U8", DType::U8},
+      {"BOOL", DType::Bool}, {"F8_E4M3", DType::F8_E4M3}, {"F8_E5M2", DType::F8_E5M2},
   };
   auto it = m.find(s);
   if (it == m.end()) return std::nullopt;
@@ -35,8 +35,8 @@ std::optional<DType> parse_st_dtype(const std::string& s) {
 
 uint64_t get_uint(const json& v, const ErrorContext& ctx, const char* field) {
   if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0))
-    throw FormatError(ctx, std::string("'") + field + "' must hold non-negative integers, got " +
-                               v.dump());
+    throw FormatError(
+        ctx, std::string("'") + field + "' must hold non-negative integers, got " + v.dump());
   return v.get<uint64_t>();
 }
 
@@ -55,8 +55,7 @@ Header parse_header(const uint8_t* data, uint64_t size, const std::string& name)
     throw FormatError(file_ctx, "header length " + std::to_string(n) +
                                     " runs past the end of the file (" + std::to_string(size) +
                                     " bytes; truncated?)");
-  if (n < 2 || data[8] != '{')
-    throw FormatError(file_ctx, "header does not start with '{'");
+  if (n < 2 || data[8] != '{') throw FormatError(file_ctx, "header does not start with '{'");
 
   const char* hb = reinterpret_cast<const char*>(data + 8);
   json j = parse_json_text(std::string_view(hb, n), name, "safetensors header");
@@ -104,21 +103,19 @@ Header parse_header(const uint8_t* data, uint64_t size, const std::string& name)
     t.begin = get_uint(off[0], ctx, "data_offsets");
     t.end = get_uint(off[1], ctx, "data_offsets");
     if (t.begin > t.end)
-      throw FormatError(ctx, "data_offsets begin " + std::to_string(t.begin) + " > end " +
-                                 std::to_string(t.end));
+      throw FormatError(
+          ctx, "data_offsets begin " + std::to_string(t.begin) + " > end " + std::to_string(t.end));
     if (t.end > data_len)
       throw FormatError(ctx, "data_offsets [" + std::to_string(t.begin) + ", " +
                                  std::to_string(t.end) + "] run past the end of the data (" +
                                  std::to_string(data_len) + " bytes; truncated file?)");
     auto numel = checked_numel(t.shape);
     auto bytes = numel ? row_bytes(t.dtype, *numel) : std::nullopt;
-    if (!bytes)
-      throw FormatError(ErrorContext(ctx).shape("shape", t.shape), "shape overflows");
+    if (!bytes) throw FormatError(ErrorContext(ctx).shape("shape", t.shape), "shape overflows");
     if (*bytes != t.nbytes())
-      throw FormatError(
-          ErrorContext(ctx).shape("shape", t.shape).note("dtype", dts),
-          "byte size mismatch: shape and dtype need " + std::to_string(*bytes) +
-              " bytes but data_offsets span " + std::to_string(t.nbytes()));
+      throw FormatError(ErrorContext(ctx).shape("shape", t.shape).note("dtype", dts),
+                        "byte size mismatch: shape and dtype need " + std::to_string(*bytes) +
+                            " bytes but data_offsets span " + std::to_string(t.nbytes()));
     h.tensors.push_back(std::move(t));
   }
   std::sort(h.tensors.begin(), h.tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
@@ -130,8 +127,8 @@ Header parse_header(const uint8_t* data, uint64_t size, const std::string& name)
     if (cur.begin < prev.end)
       throw FormatError(ErrorContext(file_ctx).tensor(cur.name),
                         "data overlaps tensor '" + prev.name + "' ([" + std::to_string(cur.begin) +
-                            ", " + std::to_string(cur.end) + "] vs [" +
-                            std::to_string(prev.begin) + ", " + std::to_string(prev.end) + "])");
+                            ", " + std::to_string(cur.end) + "] vs [" + std::to_string(prev.begin) +
+                            ", " + std::to_string(prev.end) + "])");
   }
   return h;
 }
@@ -202,9 +199,9 @@ Checkpoint Checkpoint::open(const std::string& path) {
                                ? " (only PyTorch .bin weights found: convert them to safetensors)"
                                : "";
         throw NotFoundError(ErrorContext().file(path),
-                            found.empty() ? "no model.safetensors or model.safetensors.index.json" +
-                                                hint
-                                          : "several .safetensors files and no index.json");
+                            found.empty()
+                                ? "no model.safetensors or model.safetensors.index.json" + hint
+                                : "several .safetensors files and no index.json");
       }
     }
   } else if (path.size() >= 5 && path.substr(path.size() - 5) == ".json") {
@@ -244,8 +241,9 @@ Checkpoint Checkpoint::open(const std::string& path) {
       }
       const TensorInfo* t = ck.shards_[sf->second].find(it.key());
       if (!t)
-        throw FormatError(tctx, "the index maps it to '" + file + "' but that shard has no such "
-                                "tensor");
+        throw FormatError(tctx, "the index maps it to '" + file +
+                                    "' but that shard has no such "
+                                    "tensor");
       ck.tensors_.push_back({*t, sf->second});
     }
   }
@@ -260,11 +258,11 @@ Checkpoint Checkpoint::open(const std::string& path) {
 const CheckpointTensor& Checkpoint::info(const std::string& name) const {
   auto it = by_name_.find(name);
   if (it == by_name_.end())
-    throw NotFoundError(ErrorContext()
-                            .file(index_path_.empty() && !shards_.empty() ? shards_[0].path()
-                                                                          : index_path_)
-                            .tensor(name),
-                        "no such tensor in the checkpoint");
+    throw NotFoundError(
+        ErrorContext()
+            .file(index_path_.empty() && !shards_.empty() ? shards_[0].path() : index_path_)
+            .tensor(name),
+        "no such tensor in the checkpoint");
   return tensors_[it->second];
 }
 

@@ -17,10 +17,14 @@ namespace ohm::generation {
 
 const char* to_string(FinishReason r) {
   switch (r) {
-    case FinishReason::Eos: return "eos";
-    case FinishReason::Length: return "length";
-    case FinishReason::Stop: return "stop";
-    case FinishReason::Cancelled: return "cancelled";
+    case FinishReason::Eos:
+      return "eos";
+    case FinishReason::Length:
+      return "length";
+    case FinishReason::Stop:
+      return "stop";
+    case FinishReason::Cancelled:
+      return "cancelled";
   }
   return "?";
 }
@@ -107,8 +111,7 @@ void validate(const CausalLM& model, const std::vector<std::vector<int64_t>>& pr
                           "greedy search returns one sequence per prompt; set do_sample or "
                           "num_beams");
   if (g.num_beams > 1 && g.num_return_sequences > g.num_beams)
-    throw InvalidArgument(ErrorContext().key("num_return_sequences"),
-                          "must be <= num_beams");
+    throw InvalidArgument(ErrorContext().key("num_return_sequences"), "must be <= num_beams");
 }
 
 int64_t pad_id(const GenerationConfig& g) {
@@ -206,9 +209,9 @@ GenerateOutput sample_or_greedy(CausalLM& model, const std::vector<std::vector<i
 // ---- beam search (transformers 5 _beam_search) ------------------------------------------------
 
 struct Beam {
-  std::vector<int64_t> tokens;   // generated so far
-  std::vector<float> logprobs;   // per generated token
-  float score = 0;               // running sum of log-probs, or the finished normalised score
+  std::vector<int64_t> tokens;  // generated so far
+  std::vector<float> logprobs;  // per generated token
+  float score = 0;              // running sum of log-probs, or the finished normalised score
   bool finished = false;
 };
 
@@ -323,7 +326,8 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_
       }
       // Finished beams: merge the old ones with the top-`nb` candidates that just stopped.
       auto& fin = finished[it];
-      const bool full = std::all_of(fin.begin(), fin.end(), [](const Beam& b) { return b.finished; });
+      const bool full =
+          std::all_of(fin.begin(), fin.end(), [](const Beam& b) { return b.finished; });
       const float denom = static_cast<float>(std::pow(cur_len + 1 - prompt_len, lp_pen));
       std::vector<Beam> merged(fin);
       for (int64_t j = 0; j < keep; ++j) {
@@ -356,8 +360,8 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_
       for (const auto& b : finished[it]) any |= best_possible > (b.finished ? worst : -kBig);
       unsatisfied[it] = unsatisfied[it] && any;
     }
-    const bool improvement = std::any_of(unsatisfied.begin(), unsatisfied.end(),
-                                         [](char u) { return u != 0; });
+    const bool improvement =
+        std::any_of(unsatisfied.begin(), unsatisfied.end(), [](char u) { return u != 0; });
     bool all_finished = true;
     for (const auto& item : finished)
       for (const auto& b : item) all_finished &= b.finished;
@@ -366,8 +370,8 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_
     cache.reorder(src_rows);
     std::vector<int64_t> positions(static_cast<size_t>(n_items * nb));
     for (int64_t r = 0; r < n_items * nb; ++r)
-      positions[r] = static_cast<int64_t>(prompts[static_cast<size_t>(r / nb)].size()) + cur_len -
-                     prompt_len;
+      positions[r] =
+          static_cast<int64_t>(prompts[static_cast<size_t>(r / nb)].size()) + cur_len - prompt_len;
     step_inputs(next_tokens, positions, ids, mask, pos);
     logits = model.forward(ids, mask, pos, cache, /*last_only=*/true);
   }
@@ -445,8 +449,8 @@ std::vector<int64_t> Session::generate(const std::vector<int64_t>& context,
     tokens_.insert(tokens_.end(), toks.begin(), toks.end());
     return logits;
   };
-  Tensor logits = feed(std::vector<int64_t>(context.begin() + static_cast<std::ptrdiff_t>(common),
-                                            context.end()));
+  Tensor logits = feed(
+      std::vector<int64_t>(context.begin() + static_cast<std::ptrdiff_t>(common), context.end()));
   const int64_t prompt_len = static_cast<int64_t>(context.size());
   const int64_t max_length = resolve_max_length(config_, prompt_len);
   const int64_t V = model_.vocab_size();
@@ -483,7 +487,8 @@ std::vector<int64_t> Session::generate(const std::vector<int64_t>& context,
 }
 
 std::function<bool(const std::vector<int64_t>&)> stop_strings_criterion(
-    std::vector<std::string> stops, std::function<std::string(const std::vector<int64_t>&)> decode) {
+    std::vector<std::string> stops,
+    std::function<std::string(const std::vector<int64_t>&)> decode) {
   return [stops = std::move(stops), decode = std::move(decode)](const std::vector<int64_t>& gen) {
     if (gen.empty() || stops.empty()) return false;
     const std::string text = decode(gen);

@@ -57,7 +57,8 @@ void log_softmax(std::span<float> x) {
 // ---- processors ----------------------------------------------------------------------------
 
 RepetitionPenalty::RepetitionPenalty(double penalty) : penalty_(static_cast<float>(penalty)) {
-  if (!(penalty > 0)) throw InvalidArgument(ErrorContext().key("repetition_penalty"), "must be > 0");
+  if (!(penalty > 0))
+    throw InvalidArgument(ErrorContext().key("repetition_penalty"), "must be > 0");
 }
 void RepetitionPenalty::apply(std::span<const int64_t> seq, int64_t, std::span<float> s) const {
   // Every distinct token once (torch.gather/scatter over input_ids).
@@ -121,7 +122,8 @@ void MinNewTokens::apply(std::span<const int64_t> seq, int64_t prompt_len,
 }
 
 Temperature::Temperature(double t) : t_(static_cast<float>(t)) {
-  if (!(t > 0)) throw InvalidArgument(ErrorContext().key("temperature"), "must be > 0 when sampling");
+  if (!(t > 0))
+    throw InvalidArgument(ErrorContext().key("temperature"), "must be > 0 when sampling");
 }
 void Temperature::apply(std::span<const int64_t>, int64_t, std::span<float> s) const {
   for (auto& v : s) v /= t_;
@@ -171,8 +173,10 @@ void MinP::apply(std::span<const int64_t>, int64_t, std::span<float> s) const {
     if (p[i] < thr && !keep[i]) s[i] = kNegInf;
 }
 
-Typical::Typical(double mass, int64_t min_tokens_to_keep) : mass_(mass), min_keep_(min_tokens_to_keep) {
-  if (!(mass > 0 && mass < 1)) throw InvalidArgument(ErrorContext().key("typical_p"), "must be in (0, 1)");
+Typical::Typical(double mass, int64_t min_tokens_to_keep)
+    : mass_(mass), min_keep_(min_tokens_to_keep) {
+  if (!(mass > 0 && mass < 1))
+    throw InvalidArgument(ErrorContext().key("typical_p"), "must be in (0, 1)");
 }
 void Typical::apply(std::span<const int64_t>, int64_t, std::span<float> s) const {
   const int64_t n = static_cast<int64_t>(s.size());

@@ -56,7 +56,8 @@ void fsync_dir(const std::string& dir) {
 
 class FdReader : public BlobReader {
  public:
-  FdReader(int fd, uint64_t size, std::string path) : fd_(fd), size_(size), path_(std::move(path)) {}
+  FdReader(int fd, uint64_t size, std::string path)
+      : fd_(fd), size_(size), path_(std::move(path)) {}
   ~FdReader() override { ::close(fd_); }
   uint64_t size() const override { return size_; }
   size_t read_at(uint64_t offset, char* buf, size_t n) override {

@@ -27,11 +27,14 @@ json scalar_value(const yaml_node_t* n) {
   char* e = nullptr;
   errno = 0;
   long long i = std::strtoll(b, &e, 10);
-  if (*e == '\0' && errno == 0 && (std::isdigit(static_cast<unsigned char>(v[0])) || v[0] == '-' || v[0] == '+'))
+  if (*e == '\0' && errno == 0 &&
+      (std::isdigit(static_cast<unsigned char>(v[0])) || v[0] == '-' || v[0] == '+'))
     return i;
   e = nullptr;
   double d = std::strtod(b, &e);
-  if (*e == '\0' && (std::isdigit(static_cast<unsigned char>(v[0])) || v[0] == '-' || v[0] == '.' || v[0] == '+') &&
+  if (*e == '\0' &&
+      (std::isdigit(static_cast<unsigned char>(v[0])) || v[0] == '-' || v[0] == '.' ||
+       v[0] == '+') &&
       v.find_first_of("xXpP") == std::string::npos && v.find("nan") == std::string::npos &&
       v.find("inf") == std::string::npos)
     return d;
@@ -43,7 +46,8 @@ json convert(yaml_document_t* doc, yaml_node_t* n, int depth, size_t& count) {
   if (depth > kMaxDepth) throw FormatError("YAML nested too deeply");
   if (++count > kMaxNodes) throw FormatError("YAML has too many nodes");
   switch (n->type) {
-    case YAML_SCALAR_NODE: return scalar_value(n);
+    case YAML_SCALAR_NODE:
+      return scalar_value(n);
     case YAML_SEQUENCE_NODE: {
       json a = json::array();
       for (auto* it = n->data.sequence.items.start; it < n->data.sequence.items.top; ++it)
@@ -59,7 +63,8 @@ json convert(yaml_document_t* doc, yaml_node_t* n, int depth, size_t& count) {
       }
       return o;
     }
-    default: return nullptr;
+    default:
+      return nullptr;
   }
 }
 
@@ -68,7 +73,8 @@ json convert(yaml_document_t* doc, yaml_node_t* n, int depth, size_t& count) {
 json yaml_to_json(std::string_view yaml) {
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser)) throw FormatError("YAML: out of memory");
-  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(yaml.data()), yaml.size());
+  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(yaml.data()),
+                               yaml.size());
   yaml_document_t doc;
   if (!yaml_parser_load(&parser, &doc)) {
     std::string msg = std::string("YAML: ") + (parser.problem ? parser.problem : "parse error") +
@@ -98,13 +104,16 @@ ModelCard parse_model_card(std::string_view readme) {
   size_t pos = start;
   while (pos < readme.size()) {
     size_t eol = readme.find('\n', pos);
-    std::string_view line = readme.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
+    std::string_view line =
+        readme.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line == "---") {
       try {
         json j = yaml_to_json(readme.substr(start, pos - start));
-        if (j.is_object()) c.data = std::move(j);
-        else if (!j.is_null()) c.error = "YAML metadata must be a mapping";
+        if (j.is_object())
+          c.data = std::move(j);
+        else if (!j.is_null())
+          c.error = "YAML metadata must be a mapping";
       } catch (const Error& e) {
         c.error = e.what();
       }
@@ -125,7 +134,8 @@ std::vector<std::string> derive_tags(const json& card, const std::vector<std::st
   auto each = [&](const char* key, const std::string& prefix) {
     if (!card.is_object() || !card.contains(key)) return;
     const json& v = card[key];
-    if (v.is_string()) add(prefix + v.get<std::string>());
+    if (v.is_string())
+      add(prefix + v.get<std::string>());
     else if (v.is_array())
       for (const auto& x : v)
         if (x.is_string()) add(prefix + x.get<std::string>());

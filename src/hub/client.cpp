@@ -32,12 +32,16 @@ std::string default_token() {
   for (const char* k : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"})
     if (const char* v = std::getenv(k); v && *v) return v;
   std::string path;
-  if (const char* p = std::getenv("HF_TOKEN_PATH"); p && *p) path = p;
+  if (const char* p = std::getenv("HF_TOKEN_PATH"); p && *p)
+    path = p;
   else {
     std::string home;
-    if (const char* h = std::getenv("HF_HOME"); h && *h) home = h;
-    else if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) home = std::string(x) + "/huggingface";
-    else if (const char* u = std::getenv("HOME"); u && *u) home = std::string(u) + "/.cache/huggingface";
+    if (const char* h = std::getenv("HF_HOME"); h && *h)
+      home = h;
+    else if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
+      home = std::string(x) + "/huggingface";
+    else if (const char* u = std::getenv("HOME"); u && *u)
+      home = std::string(u) + "/.cache/huggingface";
     path = home + "/token";
   }
   std::ifstream f(path);
@@ -56,7 +60,8 @@ struct Endpoint {
 
 Endpoint parse_endpoint(const std::string& url) {
   const size_t scheme = url.find("://");
-  if (scheme == std::string::npos) throw InvalidArgument("endpoint '" + url + "' must start with http:// or https://");
+  if (scheme == std::string::npos)
+    throw InvalidArgument("endpoint '" + url + "' must start with http:// or https://");
   const size_t slash = url.find('/', scheme + 3);
   Endpoint e{url.substr(0, slash), slash == std::string::npos ? "" : url.substr(slash)};
   while (!e.prefix.empty() && e.prefix.back() == '/') e.prefix.pop_back();
@@ -75,8 +80,9 @@ std::unique_ptr<httplib::Client> make_client(const Endpoint& ep, const std::stri
 [[noreturn]] void http_fail(const std::string& what, const httplib::Result& r) {
   if (!r) throw IoError(what + ": " + httplib::to_string(r.error()));
   const std::string code = r->get_header_value("X-Error-Code");
-  const std::string msg = what + ": HTTP " + std::to_string(r->status) + (code.empty() ? "" : " " + code) +
-                          (r->has_header("X-Error-Message") ? ": " + r->get_header_value("X-Error-Message") : "");
+  const std::string msg =
+      what + ": HTTP " + std::to_string(r->status) + (code.empty() ? "" : " " + code) +
+      (r->has_header("X-Error-Message") ? ": " + r->get_header_value("X-Error-Message") : "");
   if (r->status == 404 || r->status == 401) throw NotFoundError(msg);
   throw IoError(msg);
 }
@@ -88,7 +94,8 @@ json get_json(httplib::Client& c, const std::string& path, std::string* next) {
     next->clear();
     const std::string link = r->get_header_value("Link");
     const size_t a = link.find('<'), b = link.find('>');
-    if (a != std::string::npos && b != std::string::npos && link.find("rel=\"next\"") != std::string::npos)
+    if (a != std::string::npos && b != std::string::npos &&
+        link.find("rel=\"next\"") != std::string::npos)
       *next = link.substr(a + 1, b - a - 1);
   }
   try {
@@ -128,7 +135,8 @@ void hash_file(Hasher& h, const fs::path& p) {
 }  // namespace
 
 PullResult pull(const PullOptions& opt) {
-  if (opt.repo_id.find('/') == std::string::npos || !check_name(opt.repo_id.substr(0, opt.repo_id.find('/')), true).empty() ||
+  if (opt.repo_id.find('/') == std::string::npos ||
+      !check_name(opt.repo_id.substr(0, opt.repo_id.find('/')), true).empty() ||
       !check_name(opt.repo_id.substr(opt.repo_id.find('/') + 1), false).empty())
     throw InvalidArgument("invalid repo id '" + opt.repo_id + "' (expected namespace/name)");
   if (auto e = check_revision(opt.revision); !e.empty()) throw InvalidArgument(e);
@@ -142,7 +150,9 @@ PullResult pull(const PullOptions& opt) {
   auto cli = make_client(ep, token);
   const std::string api = ep.prefix + "/api/" + plural(opt.type) + "/" + opt.repo_id;
   const std::string commit =
-      get_json(*cli, api + "/revision/" + percent_encode(opt.revision, false), nullptr).at("sha").get<std::string>();
+      get_json(*cli, api + "/revision/" + percent_encode(opt.revision, false), nullptr)
+          .at("sha")
+          .get<std::string>();
   if (!is_hex(commit, 40)) throw FormatError("server returned an invalid commit '" + commit + "'");
 
   std::vector<RemoteFile> files;
@@ -154,7 +164,8 @@ PullResult pull(const PullOptions& opt) {
       if (e.value("type", "") != "file") continue;
       RemoteFile f;
       f.path = e.at("path").get<std::string>();
-      if (auto err = check_file_path(f.path); !err.empty()) throw FormatError("server sent an unsafe path '" + f.path + "'");
+      if (auto err = check_file_path(f.path); !err.empty())
+        throw FormatError("server sent an unsafe path '" + f.path + "'");
       f.size = e.at("size").get<uint64_t>();
       if (e.contains("lfs") && e["lfs"].is_object()) {
         f.lfs = true;
@@ -171,7 +182,8 @@ PullResult pull(const PullOptions& opt) {
     }
     path.clear();
     if (!next.empty()) {
-      if (!next.starts_with(ep.origin + "/")) throw FormatError("pagination link leaves the endpoint: " + next);
+      if (!next.starts_with(ep.origin + "/"))
+        throw FormatError("pagination link leaves the endpoint: " + next);
       path = next.substr(ep.origin.size());
     }
   }
@@ -197,24 +209,25 @@ PullResult pull(const PullOptions& opt) {
           const fs::path part = blob.string() + ".incomplete";
           uint64_t have = fs::exists(part) ? fs::file_size(part) : 0;
           if (have > f.size) fs::remove(part), have = 0;
-          const std::string url = ep.prefix + "/" + url_prefix(opt.type) + opt.repo_id + "/resolve/" + commit + "/" +
-                                  percent_encode(f.path, true);
+          const std::string url = ep.prefix + "/" + url_prefix(opt.type) + opt.repo_id +
+                                  "/resolve/" + commit + "/" + percent_encode(f.path, true);
           for (int attempt = 0; attempt < 5 && have < f.size; ++attempt) {
             std::ofstream out(part, std::ios::binary | std::ios::app);
             httplib::Headers h;
             if (have > 0) h.emplace("Range", "bytes=" + std::to_string(have) + "-");
             bool restart = false;
-            auto r = c->Get(url, h,
-                            [&](const httplib::Response& resp) {
-                              if (have > 0 && resp.status == 200) restart = true;  // range ignored
-                              return resp.status == 200 || resp.status == 206;
-                            },
-                            [&](const char* d, size_t n) {
-                              out.write(d, static_cast<std::streamsize>(n));
-                              have += n;
-                              bytes += n;
-                              return static_cast<bool>(out);
-                            });
+            auto r = c->Get(
+                url, h,
+                [&](const httplib::Response& resp) {
+                  if (have > 0 && resp.status == 200) restart = true;  // range ignored
+                  return resp.status == 200 || resp.status == 206;
+                },
+                [&](const char* d, size_t n) {
+                  out.write(d, static_cast<std::streamsize>(n));
+                  have += n;
+                  bytes += n;
+                  return static_cast<bool>(out);
+                });
             out.close();
             if (restart) {
               fs::resize_file(part, 0);
@@ -224,8 +237,8 @@ PullResult pull(const PullOptions& opt) {
             if (r && r->status != 200 && r->status != 206) http_fail("GET " + url, r);
           }
           if (have != f.size)
-            throw IoError("download of " + f.path + " incomplete: " + std::to_string(have) + " of " +
-                          std::to_string(f.size) + " bytes (rerun to resume)");
+            throw IoError("download of " + f.path + " incomplete: " + std::to_string(have) +
+                          " of " + std::to_string(f.size) + " bytes (rerun to resume)");
           Hasher hs(f.lfs ? Hasher::Algo::Sha256 : Hasher::Algo::Sha1);
           if (!f.lfs) {
             const std::string hdr = "blob " + std::to_string(f.size);
@@ -235,7 +248,8 @@ PullResult pull(const PullOptions& opt) {
           const std::string got = hs.hex();
           if (got != f.etag) {
             fs::remove(part);
-            throw FormatError(f.path + ": checksum mismatch (expected " + f.etag + ", got " + got + ")");
+            throw FormatError(f.path + ": checksum mismatch (expected " + f.etag + ", got " + got +
+                              ")");
           }
           fs::rename(part, blob);
           ++downloaded;

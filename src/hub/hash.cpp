@@ -18,7 +18,9 @@ Hasher::Hasher(Algo a) : impl_(std::make_unique<Impl>()) {
     throw IoError("hash: EVP init failed");
 }
 
-Hasher::~Hasher() { EVP_MD_CTX_free(impl_->ctx); }
+Hasher::~Hasher() {
+  EVP_MD_CTX_free(impl_->ctx);
+}
 
 void Hasher::update(const void* data, size_t n) {
   if (n && EVP_DigestUpdate(impl_->ctx, data, n) != 1) throw IoError("hash: update failed");

@@ -66,11 +66,13 @@ const char* kGitattributes =
 // Whether `path` matches an LFS rule of a .gitattributes text (git's basic matching: patterns
 // without '/' match the basename, others the whole path).
 bool lfs_tracked(const std::string& gitattributes, const std::string& path) {
-  const std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+  const std::string base =
+      path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
   size_t pos = 0;
   while (pos < gitattributes.size()) {
     size_t eol = gitattributes.find('\n', pos);
-    std::string line = gitattributes.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+    std::string line =
+        gitattributes.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
     pos = eol == std::string::npos ? gitattributes.size() : eol + 1;
     if (line.find("filter=lfs") == std::string::npos) continue;
     const std::string pat = line.substr(0, line.find_first_of(" \t"));
@@ -175,7 +177,9 @@ static bool owns(const Caller& c, const std::string& ns) {
          (c.user == ns || std::find(c.orgs.begin(), c.orgs.end(), ns) != c.orgs.end());
 }
 
-bool Hub::can_read(const Caller& c, const RepoInfo& r) const { return !r.is_private || owns(c, r.ns); }
+bool Hub::can_read(const Caller& c, const RepoInfo& r) const {
+  return !r.is_private || owns(c, r.ns);
+}
 bool Hub::can_write(const Caller& c, const RepoInfo& r) const {
   return can_write_namespace(c, r.ns);
 }
@@ -183,12 +187,14 @@ bool Hub::can_write(const Caller& c, const RepoInfo& r) const {
 RepoInfo Hub::repo_for_read(const Caller& c, RepoType t, const std::string& ns,
                             const std::string& name) {
   std::optional<RepoInfo> r;
-  if (check_name(ns, true).empty() && check_name(name, false).empty()) r = meta_->get_repo(t, ns, name);
+  if (check_name(ns, true).empty() && check_name(name, false).empty())
+    r = meta_->get_repo(t, ns, name);
   if (!r || !can_read(c, *r)) {
-    const std::string msg = "Repository Not Found for url: " + std::string(url_prefix(t)) + ns + "/" +
-                            name + ". Please make sure you specified the correct `repo_id` and "
-                            "`repo_type`. If you are trying to access a private or gated repo, make "
-                            "sure you are authenticated.";
+    const std::string msg =
+        "Repository Not Found for url: " + std::string(url_prefix(t)) + ns + "/" + name +
+        ". Please make sure you specified the correct `repo_id` and "
+        "`repo_type`. If you are trying to access a private or gated repo, make "
+        "sure you are authenticated.";
     throw HubError(c.anonymous() ? 401 : 404, "RepoNotFound", msg);
   }
   return *r;
@@ -199,23 +205,26 @@ RepoInfo Hub::repo_for_write(const Caller& c, RepoType t, const std::string& ns,
   RepoInfo r = repo_for_read(c, t, ns, name);
   if (c.anonymous()) throw HubError(401, "", "You must be authenticated to write to this repo");
   if (!can_write(c, r))
-    throw HubError(403, "", "You don't have the rights to write to " + r.full_id() +
-                                (c.scope != "write" ? " (token has read scope)" : ""));
+    throw HubError(403, "",
+                   "You don't have the rights to write to " + r.full_id() +
+                       (c.scope != "write" ? " (token has read scope)" : ""));
   return r;
 }
 
 void Hub::check_gate(const Caller& c, const RepoInfo& r) const {
   if (r.gated.empty() || owns(c, r.ns)) return;
   throw HubError(c.anonymous() ? 401 : 403, "GatedRepo",
-                 "Access to model " + r.full_id() + " is restricted. You must have access to it "
-                 "and be authenticated to access it. Please log in.");
+                 "Access to model " + r.full_id() +
+                     " is restricted. You must have access to it "
+                     "and be authenticated to access it. Please log in.");
 }
 
 RepoInfo Hub::create_repo(const Caller& c, RepoType t, const std::string& ns,
                           const std::string& name, bool is_private) {
   if (c.anonymous()) throw HubError(401, "", "You must be authenticated to create a repo");
   if (auto e = check_name(ns, true); !e.empty()) throw HubError(400, "", "Invalid namespace: " + e);
-  if (auto e = check_name(name, false); !e.empty()) throw HubError(400, "", "Invalid repo name: " + e);
+  if (auto e = check_name(name, false); !e.empty())
+    throw HubError(400, "", "Invalid repo name: " + e);
   if (!can_write_namespace(c, ns))
     throw HubError(403, "", "You don't have the rights to create a repo under the namespace " + ns);
   std::lock_guard l(commit_mu_);
@@ -245,9 +254,7 @@ void Hub::delete_repo(const Caller& c, RepoType t, const std::string& ns, const 
 }
 
 std::string Hub::resolve(const RepoInfo& r, const std::string& rev_in) {
-  auto fail = [&] {
-    return HubError(404, "RevisionNotFound", "Invalid rev id: " + rev_in);
-  };
+  auto fail = [&] { return HubError(404, "RevisionNotFound", "Invalid rev id: " + rev_in); };
   if (!check_revision(rev_in).empty()) throw fail();
   std::string rev = rev_in;
   if (rev.starts_with("refs/heads/")) {
@@ -295,7 +302,8 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
                        const std::string& parent_commit, const std::vector<CommitOp>& ops) {
   std::lock_guard l(commit_mu_);
   auto ref = meta_->get_ref(r.id, branch, false);
-  if (!ref) throw HubError(404, "RevisionNotFound", "Invalid rev id: " + branch + " (not a branch)");
+  if (!ref)
+    throw HubError(404, "RevisionNotFound", "Invalid rev id: " + branch + " (not a branch)");
   const std::string tip = ref->commit;
   if (!parent_commit.empty() && parent_commit != tip) {
     bool prefix_ok = parent_commit.size() >= 7 && tip.starts_with(parent_commit);
@@ -312,7 +320,8 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
     }
     switch (op.kind) {
       case CommitOp::Kind::File: {
-        FileEntry f{op.path, blobs_->put(BlobKind::Git, op.content), op.content.size(), std::nullopt};
+        FileEntry f{op.path, blobs_->put(BlobKind::Git, op.content), op.content.size(),
+                    std::nullopt};
         tree[op.path] = f;
         break;
       }
@@ -320,21 +329,23 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
         if (!is_hex(op.sha256, 64)) throw HubError(400, "", "lfsFile " + op.path + ": invalid oid");
         auto sz = blobs_->size(BlobKind::Lfs, op.sha256);
         if (!sz)
-          throw HubError(400, "", "lfsFile " + op.path + ": LFS object " + op.sha256 +
-                                      " was not uploaded");
+          throw HubError(400, "",
+                         "lfsFile " + op.path + ": LFS object " + op.sha256 + " was not uploaded");
         if (op.size && *op.size != *sz)
-          throw HubError(400, "", "lfsFile " + op.path + ": size " + std::to_string(*op.size) +
-                                      " does not match the stored object (" + std::to_string(*sz) + ")");
+          throw HubError(400, "",
+                         "lfsFile " + op.path + ": size " + std::to_string(*op.size) +
+                             " does not match the stored object (" + std::to_string(*sz) + ")");
         const std::string ptr = lfs_pointer(op.sha256, *sz);
-        FileEntry f{op.path, blobs_->put(BlobKind::Git, ptr), *sz, LfsInfo{op.sha256, *sz, ptr.size()}};
+        FileEntry f{op.path, blobs_->put(BlobKind::Git, ptr), *sz,
+                    LfsInfo{op.sha256, *sz, ptr.size()}};
         tree[op.path] = f;
         new_lfs_paths.push_back(op.path);
         break;
       }
       case CommitOp::Kind::DeleteFile: {
         if (!tree.erase(op.path))
-          throw HubError(404, "EntryNotFound",
-                         "A file with this name doesn't exist: " + op.path, tip);
+          throw HubError(404, "EntryNotFound", "A file with this name doesn't exist: " + op.path,
+                         tip);
         break;
       }
       case CommitOp::Kind::DeleteFolder: {
@@ -353,7 +364,8 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
           ++n;
         }
         if (n == 0)
-          throw HubError(404, "EntryNotFound", "A folder with this name doesn't exist: " + op.path, tip);
+          throw HubError(404, "EntryNotFound", "A folder with this name doesn't exist: " + op.path,
+                         tip);
         break;
       }
     }
@@ -362,15 +374,18 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
   if (!new_lfs_paths.empty()) {
     std::string ga;
     auto it = tree.find(".gitattributes");
-    if (it != tree.end() && !it->second.lfs) ga = blobs_->read_all(BlobKind::Git, it->second.oid, 4u << 20);
+    if (it != tree.end() && !it->second.lfs)
+      ga = blobs_->read_all(BlobKind::Git, it->second.oid, 4u << 20);
     bool changed = false;
     for (const auto& p : new_lfs_paths) {
       if (lfs_tracked(ga, p)) continue;
       if (!ga.empty() && ga.back() != '\n') ga += '\n';
       std::string esc;
       for (char ch : p) {
-        if (ch == ' ') esc += "[[:space:]]";
-        else esc += ch;
+        if (ch == ' ')
+          esc += "[[:space:]]";
+        else
+          esc += ch;
       }
       ga += esc + " filter=lfs diff=lfs merge=lfs -text\n";
       changed = true;
@@ -412,10 +427,12 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
 }
 
 void Hub::create_branch(const RepoInfo& r, const std::string& name, const std::string& start) {
-  if (auto e = check_ref_name(name); !e.empty()) throw HubError(400, "", "Invalid branch name: " + e);
+  if (auto e = check_ref_name(name); !e.empty())
+    throw HubError(400, "", "Invalid branch name: " + e);
   const std::string commit = resolve(r, start.empty() ? "main" : start);
   std::lock_guard l(commit_mu_);
-  if (meta_->get_ref(r.id, name, false)) throw HubError(409, "", "Reference already exists: refs/heads/" + name);
+  if (meta_->get_ref(r.id, name, false))
+    throw HubError(409, "", "Reference already exists: refs/heads/" + name);
   meta_->create_ref(r.id, RefInfo{name, false, commit, ""});
 }
 
@@ -437,7 +454,8 @@ void Hub::create_tag(const RepoInfo& r, const std::string& tag, const std::strin
 
 void Hub::delete_tag(const RepoInfo& r, const std::string& tag) {
   std::lock_guard l(commit_mu_);
-  if (!meta_->delete_ref(r.id, tag, true)) throw HubError(404, "RevisionNotFound", "Invalid rev id: " + tag);
+  if (!meta_->delete_ref(r.id, tag, true))
+    throw HubError(404, "RevisionNotFound", "Invalid rev id: " + tag);
 }
 
 std::vector<CommitInfo> Hub::history(const RepoInfo& r, const std::string& commit, size_t max) {

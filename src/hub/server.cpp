@@ -22,12 +22,15 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 // Header values must not carry CR/LF or non-ASCII bytes.
 std::string header_safe(const std::string& s, size_t max = 400) {
   std::string out;
-  for (unsigned char c : s.substr(0, max)) out.push_back(c < 0x20 || c >= 0x7f ? '?' : static_cast<char>(c));
+  for (unsigned char c : s.substr(0, max))
+    out.push_back(c < 0x20 || c >= 0x7f ? '?' : static_cast<char>(c));
   return out;
 }
 
@@ -36,15 +39,21 @@ void check_json_depth(std::string_view s, int max_depth) {
   bool in_str = false, esc = false;
   for (char c : s) {
     if (in_str) {
-      if (esc) esc = false;
-      else if (c == '\\') esc = true;
-      else if (c == '"') in_str = false;
+      if (esc)
+        esc = false;
+      else if (c == '\\')
+        esc = true;
+      else if (c == '"')
+        in_str = false;
       continue;
     }
-    if (c == '"') in_str = true;
+    if (c == '"')
+      in_str = true;
     else if (c == '[' || c == '{') {
-      if (++depth > max_depth) throw HubError(400, "", "JSON nested deeper than " + std::to_string(max_depth));
-    } else if (c == ']' || c == '}') --depth;
+      if (++depth > max_depth)
+        throw HubError(400, "", "JSON nested deeper than " + std::to_string(max_depth));
+    } else if (c == ']' || c == '}')
+      --depth;
   }
 }
 
@@ -105,7 +114,9 @@ bool base64_decode(std::string_view in, std::string& out) {
   return pad <= 2;
 }
 
-bool truthy(const std::string& v) { return v == "1" || v == "true" || v == "True" || v == "TRUE"; }
+bool truthy(const std::string& v) {
+  return v == "1" || v == "true" || v == "True" || v == "TRUE";
+}
 
 int64_t now_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -169,8 +180,10 @@ struct HubServer::Impl {
     if (!code.empty()) res.set_header("X-Error-Code", code);
     res.set_header("X-Error-Message", header_safe(msg));
     if (!commit.empty()) res.set_header("X-Repo-Commit", commit);
-    if (req.method != "HEAD") res.set_content(dump(json{{"error", msg}}), "application/json");
-    else res.body.clear();
+    if (req.method != "HEAD")
+      res.set_content(dump(json{{"error", msg}}), "application/json");
+    else
+      res.body.clear();
   }
 
   std::string read_body(Ctx& c, size_t limit) {
@@ -273,7 +286,8 @@ struct HubServer::Impl {
       return;
     }
     // Self-authorising LFS upload URLs: no Authorization header is sent to them.
-    if (s[0] == "api" && s.size() == 3 && s[1] == "lfs-upload" && m == "PUT") return lfs_put(c, s[2]);
+    if (s[0] == "api" && s.size() == 3 && s[1] == "lfs-upload" && m == "PUT")
+      return lfs_put(c, s[2]);
     c.caller = hub.authenticate(c.req.get_header_value("Authorization"));
     if (s[0] == "api") {
       if (s.size() < 2) throw HubError(404, "", "not found");
@@ -302,8 +316,10 @@ struct HubServer::Impl {
       if (action == "tree" && s.size() >= 6) return tree(c, t, ns, name, s[5], join(s, 6));
       if (action == "refs" && s.size() == 5) return refs(c, t, ns, name);
       if (action == "commits" && s.size() >= 6) return commits(c, t, ns, name, rest);
-      if (action == "paths-info" && s.size() >= 6 && m == "POST") return paths_info(c, t, ns, name, rest);
-      if (action == "preupload" && s.size() >= 6 && m == "POST") return preupload(c, t, ns, name, rest);
+      if (action == "paths-info" && s.size() >= 6 && m == "POST")
+        return paths_info(c, t, ns, name, rest);
+      if (action == "preupload" && s.size() >= 6 && m == "POST")
+        return preupload(c, t, ns, name, rest);
       if (action == "commit" && s.size() >= 6 && m == "POST") return commit(c, t, ns, name, rest);
       if (action == "branch" && s.size() >= 6) return branch(c, t, ns, name, rest);
       if (action == "tag" && s.size() >= 6) return tag(c, t, ns, name, rest);
@@ -312,8 +328,10 @@ struct HubServer::Impl {
     }
     size_t i = 0;
     RepoType t = RepoType::Model;
-    if (s[0] == "datasets") t = RepoType::Dataset, i = 1;
-    else if (s[0] == "spaces") t = RepoType::Space, i = 1;
+    if (s[0] == "datasets")
+      t = RepoType::Dataset, i = 1;
+    else if (s[0] == "spaces")
+      t = RepoType::Space, i = 1;
     if (s.size() >= i + 2 && s[i + 1].size() > 4 && s[i + 1].ends_with(".git")) {
       if (s.size() == i + 6 && s[i + 2] == "info" && s[i + 3] == "lfs" && s[i + 4] == "objects" &&
           s[i + 5] == "batch" && m == "POST")
@@ -345,11 +363,15 @@ struct HubServer::Impl {
     res.set_header("X-Linked-Size", std::to_string(size));
     res.set_header("Accept-Ranges", "bytes");
     res.set_header("Cache-Control", "no-transform");
-    const std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+    const std::string base =
+        path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
     std::string ascii;
-    for (unsigned char ch : base) ascii.push_back(ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' ? '_' : static_cast<char>(ch));
-    res.set_header("Content-Disposition", "inline; filename*=UTF-8''" + percent_encode(base, false) +
-                                              "; filename=\"" + ascii + "\";");
+    for (unsigned char ch : base)
+      ascii.push_back(ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' ? '_'
+                                                                         : static_cast<char>(ch));
+    res.set_header("Content-Disposition", "inline; filename*=UTF-8''" +
+                                              percent_encode(base, false) + "; filename=\"" +
+                                              ascii + "\";");
     uint64_t start = 0, end = size;  // [start, end)
     const std::string range = c.req.get_header_value("Range");
     const_cast<httplib::Request&>(c.req).ranges.clear();  // ranges are handled here, not by httplib
@@ -363,11 +385,13 @@ struct HubServer::Impl {
         std::string sa = dash == std::string::npos ? "" : spec.substr(0, dash);
         std::string sb = dash == std::string::npos ? "" : spec.substr(dash + 1);
         auto num = [](const std::string& x, uint64_t& v) {
-          if (x.empty() || x.size() > 19 || x.find_first_not_of("0123456789") != std::string::npos) return false;
+          if (x.empty() || x.size() > 19 || x.find_first_not_of("0123456789") != std::string::npos)
+            return false;
           v = std::stoull(x);
           return true;
         };
-        if (dash == std::string::npos) ok = false;
+        if (dash == std::string::npos)
+          ok = false;
         else if (sa.empty()) {  // suffix: last N bytes
           uint64_t n = 0;
           ok = num(sb, n) && n > 0 && size > 0;
@@ -388,8 +412,8 @@ struct HubServer::Impl {
         throw HubError(416, "", "Requested Range Not Satisfiable: " + range);
       }
       start = a, end = b, status = 206;
-      res.set_header("Content-Range", "bytes " + std::to_string(start) + "-" + std::to_string(end - 1) +
-                                          "/" + std::to_string(size));
+      res.set_header("Content-Range", "bytes " + std::to_string(start) + "-" +
+                                          std::to_string(end - 1) + "/" + std::to_string(size));
     }
     res.status = status;
     if (!c.head && start == 0 && Hub::counts_as_download(t, path)) hub.count_download(r);
@@ -398,19 +422,20 @@ struct HubServer::Impl {
       res.set_content("", "application/octet-stream");
       return;
     }
-    res.set_content_provider(
-        static_cast<size_t>(len), "application/octet-stream",
-        [rd, start](size_t offset, size_t length, httplib::DataSink& sink) {
-          std::vector<char> buf(std::min<size_t>(length, 1u << 20));
-          size_t n = rd->read_at(start + offset, buf.data(), buf.size());
-          if (n == 0) return false;
-          return sink.write(buf.data(), n);
-        });
+    res.set_content_provider(static_cast<size_t>(len), "application/octet-stream",
+                             [rd, start](size_t offset, size_t length, httplib::DataSink& sink) {
+                               std::vector<char> buf(std::min<size_t>(length, 1u << 20));
+                               size_t n = rd->read_at(start + offset, buf.data(), buf.size());
+                               if (n == 0) return false;
+                               return sink.write(buf.data(), n);
+                             });
   }
 
   json sibling_json(const FileEntry& f) {
     json s = {{"rfilename", f.path}, {"size", f.size}, {"blobId", f.oid}};
-    if (f.lfs) s["lfs"] = {{"sha256", f.lfs->sha256}, {"size", f.lfs->size}, {"pointerSize", f.lfs->pointer_size}};
+    if (f.lfs)
+      s["lfs"] = {
+          {"sha256", f.lfs->sha256}, {"size", f.lfs->size}, {"pointerSize", f.lfs->pointer_size}};
     return s;
   }
 
@@ -436,7 +461,8 @@ struct HubServer::Impl {
     return j;
   }
 
-  void repo_info(Ctx& c, RepoType t, const std::string& ns, const std::string& name, const std::string& rev) {
+  void repo_info(Ctx& c, RepoType t, const std::string& ns, const std::string& name,
+                 const std::string& rev) {
     RepoInfo r = hub.repo_for_read(c.caller, t, ns, name);
     const std::string commit = hub.resolve(r, rev.empty() ? "main" : rev);
     auto files = hub.files(r, commit);
@@ -453,14 +479,18 @@ struct HubServer::Impl {
       used += f.size;
     }
     j["tags"] = derive_tags(card, paths);
-    if (card.contains("pipeline_tag") && card["pipeline_tag"].is_string()) j["pipeline_tag"] = card["pipeline_tag"];
-    if (card.contains("library_name") && card["library_name"].is_string()) j["library_name"] = card["library_name"];
+    if (card.contains("pipeline_tag") && card["pipeline_tag"].is_string())
+      j["pipeline_tag"] = card["pipeline_tag"];
+    if (card.contains("library_name") && card["library_name"].is_string())
+      j["library_name"] = card["library_name"];
     j["siblings"] = sib;
     j["usedStorage"] = used;
     j["spaces"] = json::array();
     j["xetEnabled"] = false;
-    if (auto cf = hub.file(r, commit, "config.json"); cf && !cf->lfs && cf->size < (1u << 20) && t == RepoType::Model) {
-      json cfg = json::parse(hub.blobs().read_all(BlobKind::Git, cf->oid, 1u << 20), nullptr, false);
+    if (auto cf = hub.file(r, commit, "config.json");
+        cf && !cf->lfs && cf->size < (1u << 20) && t == RepoType::Model) {
+      json cfg =
+          json::parse(hub.blobs().read_all(BlobKind::Git, cf->oid, 1u << 20), nullptr, false);
       if (cfg.is_object()) {
         json sub = json::object();
         for (const char* k : {"architectures", "model_type"})
@@ -498,7 +528,8 @@ struct HubServer::Impl {
 
   void list_repos(Ctx& c, RepoType t) {
     auto lower = [](std::string s) {
-      std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      std::transform(s.begin(), s.end(), s.begin(),
+                     [](unsigned char ch) { return std::tolower(ch); });
       return s;
     };
     const std::string author = lower(c.param("author"));
@@ -532,7 +563,8 @@ struct HubServer::Impl {
     const std::string sort = c.param("sort");
     const bool asc = c.param("direction") == "1";
     auto key = [&](const RepoInfo& r) -> int64_t {
-      if (sort == "downloads" || sort == "trendingScore" || sort == "trending_score") return r.downloads;
+      if (sort == "downloads" || sort == "trendingScore" || sort == "trending_score")
+        return r.downloads;
       if (sort == "likes") return r.likes;
       if (sort == "lastModified" || sort == "last_modified") return r.modified_ms;
       if (sort == "createdAt" || sort == "created_at") return r.created_ms;
@@ -544,7 +576,8 @@ struct HubServer::Impl {
       });
     size_t page = opt.page_size;
     if (std::string l = c.param("limit"); !l.empty()) {
-      if (l.size() > 9 || l.find_first_not_of("0123456789") != std::string::npos) throw HubError(400, "", "invalid limit");
+      if (l.size() > 9 || l.find_first_not_of("0123456789") != std::string::npos)
+        throw HubError(400, "", "invalid limit");
       page = std::min<size_t>(page, std::max<size_t>(1, std::stoull(l)));
     }
     const size_t from = std::min(cursor(c), out.size());
@@ -579,7 +612,9 @@ struct HubServer::Impl {
     json e;
     if (f) {
       e = {{"type", "file"}, {"oid", f->oid}, {"size", f->size}, {"path", f->path}};
-      if (f->lfs) e["lfs"] = {{"oid", f->lfs->sha256}, {"size", f->lfs->size}, {"pointerSize", f->lfs->pointer_size}};
+      if (f->lfs)
+        e["lfs"] = {
+            {"oid", f->lfs->sha256}, {"size", f->lfs->size}, {"pointerSize", f->lfs->pointer_size}};
     } else {
       e = {{"type", "directory"}, {"oid", dir_oid(files, path)}, {"size", 0}, {"path", path}};
     }
@@ -590,8 +625,8 @@ struct HubServer::Impl {
     return e;
   }
 
-  void tree(Ctx& c, RepoType t, const std::string& ns, const std::string& name, const std::string& rev,
-            std::string path) {
+  void tree(Ctx& c, RepoType t, const std::string& ns, const std::string& name,
+            const std::string& rev, std::string path) {
     RepoInfo r = hub.repo_for_read(c.caller, t, ns, name);
     const std::string commit = hub.resolve(r, rev);
     while (!path.empty() && path.back() == '/') path.pop_back();
@@ -607,8 +642,10 @@ struct HubServer::Impl {
       const std::string rel = f.path.substr(pre.size());
       size_t slash = rel.find('/');
       if (!recursive) {
-        if (slash == std::string::npos) entries[f.path] = &f;
-        else entries.emplace(pre + rel.substr(0, slash), nullptr);
+        if (slash == std::string::npos)
+          entries[f.path] = &f;
+        else
+          entries.emplace(pre + rel.substr(0, slash), nullptr);
       } else {
         entries[f.path] = &f;
         while (slash != std::string::npos) {
@@ -623,12 +660,14 @@ struct HubServer::Impl {
     const size_t from = std::min(cursor(c), list.size());
     const size_t to = std::min(list.size(), from + opt.page_size);
     json arr = json::array();
-    for (size_t i = from; i < to; ++i) arr.push_back(entry_json(r, commit, files, list[i].first, list[i].second, expand));
+    for (size_t i = from; i < to; ++i)
+      arr.push_back(entry_json(r, commit, files, list[i].first, list[i].second, expand));
     if (to < list.size()) set_next_link(c, to);
     send_json(c, arr);
   }
 
-  void paths_info(Ctx& c, RepoType t, const std::string& ns, const std::string& name, const std::string& rev) {
+  void paths_info(Ctx& c, RepoType t, const std::string& ns, const std::string& name,
+                  const std::string& rev) {
     RepoInfo r = hub.repo_for_read(c.caller, t, ns, name);
     const std::string commit = hub.resolve(r, rev);
     const std::string body = read_body(c, opt.max_json_bytes);
@@ -664,8 +703,10 @@ struct HubServer::Impl {
       const FileEntry* hit = nullptr;
       bool dir = false;
       for (auto& f : files) {
-        if (f.path == p) hit = &f;
-        else if (f.path.starts_with(p + "/")) dir = true;
+        if (f.path == p)
+          hit = &f;
+        else if (f.path.starts_with(p + "/"))
+          dir = true;
       }
       if (hit || dir) arr.push_back(entry_json(r, commit, files, p, hit, expand));
     }
@@ -686,7 +727,8 @@ struct HubServer::Impl {
     send_json(c, j);
   }
 
-  void commits(Ctx& c, RepoType t, const std::string& ns, const std::string& name, const std::string& rev) {
+  void commits(Ctx& c, RepoType t, const std::string& ns, const std::string& name,
+               const std::string& rev) {
     RepoInfo r = hub.repo_for_read(c.caller, t, ns, name);
     const std::string commit = hub.resolve(r, rev);
     const size_t from = cursor(c);
@@ -695,7 +737,10 @@ struct HubServer::Impl {
     json arr = json::array();
     for (size_t i = from; i < hist.size() && i < from + opt.page_size; ++i) {
       const auto& h = hist[i];
-      json e = {{"id", h.id}, {"title", h.title}, {"message", h.message}, {"date", iso_date(h.date_ms)},
+      json e = {{"id", h.id},
+                {"title", h.title},
+                {"message", h.message},
+                {"date", iso_date(h.date_ms)},
                 {"authors", json::array({{{"user", h.author}}})}};
       if (formatted) e["formatted"] = {{"title", h.title}, {"message", h.message}};
       arr.push_back(e);
@@ -705,34 +750,38 @@ struct HubServer::Impl {
   }
 
   void whoami(Ctx& c) {
-    if (c.caller.anonymous()) throw HubError(401, "", "Invalid user token. Please provide a valid token.");
+    if (c.caller.anonymous())
+      throw HubError(401, "", "Invalid user token. Please provide a valid token.");
     auto u = hub.meta().get_user(c.caller.user);
     json orgs = json::array();
     for (auto& o : c.caller.orgs)
       orgs.push_back({{"type", "org"}, {"name", o}, {"fullname", o}, {"roleInOrg", "write"}});
-    send_json(c, {{"type", "user"},
-                  {"id", "ohm-" + c.caller.user},
-                  {"name", c.caller.user},
-                  {"fullname", u ? u->fullname : ""},
-                  {"email", u && !u->email.empty() ? json(u->email) : json(nullptr)},
-                  {"emailVerified", true},
-                  {"isPro", false},
-                  {"canPay", false},
-                  {"orgs", orgs},
-                  {"auth",
-                   {{"type", "access_token"},
-                    {"accessToken", {{"displayName", c.caller.token_name}, {"role", c.caller.scope}}}}}});
+    send_json(
+        c, {{"type", "user"},
+            {"id", "ohm-" + c.caller.user},
+            {"name", c.caller.user},
+            {"fullname", u ? u->fullname : ""},
+            {"email", u && !u->email.empty() ? json(u->email) : json(nullptr)},
+            {"emailVerified", true},
+            {"isPro", false},
+            {"canPay", false},
+            {"orgs", orgs},
+            {"auth",
+             {{"type", "access_token"},
+              {"accessToken", {{"displayName", c.caller.token_name}, {"role", c.caller.scope}}}}}});
   }
 
   // ------------------------------------------------------------------ write API
   void validate_yaml(Ctx& c) {
     json j = parse_object(read_body(c, opt.max_json_bytes), "validate-yaml body");
     ModelCard card = parse_model_card(get_str(j, "content", "validate-yaml body"));
-    if (!card.error.empty()) return send_json(c, {{"errors", json::array({{{"message", card.error}}})}}, 400);
+    if (!card.error.empty())
+      return send_json(c, {{"errors", json::array({{{"message", card.error}}})}}, 400);
     send_json(c, {{"errors", json::array()}, {"warnings", json::array()}});
   }
 
-  std::tuple<RepoType, std::string, std::string> repo_from_body(Ctx& c, const json& j, const char* what) {
+  std::tuple<RepoType, std::string, std::string> repo_from_body(Ctx& c, const json& j,
+                                                                const char* what) {
     std::string name = get_str(j, "name", what), ns = get_str(j, "organization", what);
     if (name.find('/') != std::string::npos) {
       ns = name.substr(0, name.find('/'));
@@ -752,7 +801,8 @@ struct HubServer::Impl {
     auto [t, ns, name] = repo_from_body(c, j, "create repo body");
     bool priv = false;
     if (j.contains("private") && j["private"].is_boolean()) priv = j["private"].get<bool>();
-    if (std::string v = get_str(j, "visibility", "create repo body"); !v.empty()) priv = v != "public";
+    if (std::string v = get_str(j, "visibility", "create repo body"); !v.empty())
+      priv = v != "public";
     const std::string url = c.base + "/" + url_prefix(t) + ns + "/" + name;
     try {
       RepoInfo r = hub.create_repo(c.caller, t, ns, name, priv);
@@ -779,18 +829,23 @@ struct HubServer::Impl {
     if (j.contains("private") && j["private"].is_boolean()) priv = j["private"].get<bool>();
     if (std::string v = get_str(j, "visibility", "settings body"); !v.empty()) priv = v != "public";
     if (j.contains("gated")) {
-      if (j["gated"].is_boolean() && !j["gated"].get<bool>()) gated = "";
-      else if (j["gated"].is_string() && (j["gated"] == "auto" || j["gated"] == "manual")) gated = j["gated"];
-      else throw HubError(400, "", "settings: gated must be false, \"auto\" or \"manual\"");
+      if (j["gated"].is_boolean() && !j["gated"].get<bool>())
+        gated = "";
+      else if (j["gated"].is_string() && (j["gated"] == "auto" || j["gated"] == "manual"))
+        gated = j["gated"];
+      else
+        throw HubError(400, "", "settings: gated must be false, \"auto\" or \"manual\"");
     }
     hub.meta().update_repo_settings(r.id, priv, gated);
     send_json(c, {{"private", priv}, {"gated", gated.empty() ? json(false) : json(gated)}});
   }
 
-  void preupload(Ctx& c, RepoType t, const std::string& ns, const std::string& name, const std::string& rev) {
+  void preupload(Ctx& c, RepoType t, const std::string& ns, const std::string& name,
+                 const std::string& rev) {
     RepoInfo r = hub.repo_for_write(c.caller, t, ns, name);
     json j = parse_object(read_body(c, opt.max_json_bytes), "preupload body");
-    if (!j.contains("files") || !j["files"].is_array()) throw HubError(400, "", "preupload body: 'files' must be a list");
+    if (!j.contains("files") || !j["files"].is_array())
+      throw HubError(400, "", "preupload body: 'files' must be a list");
     const std::string commit = hub.resolve(r, rev);
     auto files = hub.files(r, commit);
     std::map<std::string, const FileEntry*> by_path;
@@ -799,15 +854,19 @@ struct HubServer::Impl {
     for (auto& f : j["files"]) {
       if (!f.is_object()) throw HubError(400, "", "preupload body: each file must be an object");
       const std::string path = get_str(f, "path", "preupload file");
-      if (auto e = check_file_path(path); !e.empty()) throw HubError(400, "", "Invalid path '" + path + "': " + e);
+      if (auto e = check_file_path(path); !e.empty())
+        throw HubError(400, "", "Invalid path '" + path + "': " + e);
       uint64_t size = 0;
       if (f.contains("size")) {
-        if (!f["size"].is_number_unsigned() && !f["size"].is_number_integer()) throw HubError(400, "", "preupload: size must be an integer");
+        if (!f["size"].is_number_unsigned() && !f["size"].is_number_integer())
+          throw HubError(400, "", "preupload: size must be an integer");
         size = f["size"].get<uint64_t>();
       }
       std::string sample;
       base64_decode(get_str(f, "sample", "preupload file"), sample);
-      json e = {{"path", path}, {"uploadMode", hub.upload_mode(r, commit, path, size, sample)}, {"shouldIgnore", false}};
+      json e = {{"path", path},
+                {"uploadMode", hub.upload_mode(r, commit, path, size, sample)},
+                {"shouldIgnore", false}};
       if (auto it = by_path.find(path); it != by_path.end())
         e["oid"] = it->second->lfs ? it->second->lfs->sha256 : it->second->oid;
       out.push_back(e);
@@ -822,15 +881,19 @@ struct HubServer::Impl {
   void lfs_batch(Ctx& c, RepoType t, const std::string& ns, const std::string& name) {
     json j = parse_object(read_body(c, opt.max_json_bytes), "LFS batch body");
     const std::string op = get_str(j, "operation", "LFS batch body");
-    RepoInfo r = op == "upload" ? hub.repo_for_write(c.caller, t, ns, name) : hub.repo_for_read(c.caller, t, ns, name);
-    if (op != "upload" && op != "download") throw HubError(400, "", "LFS batch: unknown operation '" + op + "'");
-    if (!j.contains("objects") || !j["objects"].is_array()) throw HubError(400, "", "LFS batch: 'objects' must be a list");
+    RepoInfo r = op == "upload" ? hub.repo_for_write(c.caller, t, ns, name)
+                                : hub.repo_for_read(c.caller, t, ns, name);
+    if (op != "upload" && op != "download")
+      throw HubError(400, "", "LFS batch: unknown operation '" + op + "'");
+    if (!j.contains("objects") || !j["objects"].is_array())
+      throw HubError(400, "", "LFS batch: 'objects' must be a list");
     const int64_t exp = now_s() + 3600;
     json objs = json::array();
     for (auto& o : j["objects"]) {
       if (!o.is_object()) throw HubError(400, "", "LFS batch: each object must be an object");
       const std::string oid = get_str(o, "oid", "LFS object");
-      int64_t size = o.contains("size") && o["size"].is_number_integer() ? o["size"].get<int64_t>() : -1;
+      int64_t size =
+          o.contains("size") && o["size"].is_number_integer() ? o["size"].get<int64_t>() : -1;
       json e = {{"oid", oid}, {"size", size}};
       if (!is_hex(oid, 64) || size < 0) {
         e["error"] = {{"code", 422}, {"message", "invalid oid or size"}};
@@ -842,15 +905,16 @@ struct HubServer::Impl {
           e["authenticated"] = true;
           e["actions"] = {
               {"upload",
-               {{"href", c.base + "/api/lfs-upload/" + oid + "?size=" + std::to_string(size) + "&exp=" +
-                             std::to_string(exp) + "&sig=" + lfs_sig(oid, size, exp)},
+               {{"href", c.base + "/api/lfs-upload/" + oid + "?size=" + std::to_string(size) +
+                             "&exp=" + std::to_string(exp) + "&sig=" + lfs_sig(oid, size, exp)},
                 {"expires_in", 3600}}},
               {"verify",
                {{"href", c.base + "/api/lfs-verify/" + plural(t) + "/" + r.full_id()},
                 {"expires_in", 3600}}}};
         }
       } else {
-        if (!hub.blobs().has(BlobKind::Lfs, oid)) e["error"] = {{"code", 404}, {"message", "object not found"}};
+        if (!hub.blobs().has(BlobKind::Lfs, oid))
+          e["error"] = {{"code", 404}, {"message", "object not found"}};
       }
       objs.push_back(e);
     }
@@ -861,8 +925,8 @@ struct HubServer::Impl {
 
   void lfs_put(Ctx& c, const std::string& oid) {
     const std::string ssize = c.param("size"), sexp = c.param("exp"), sig = c.param("sig");
-    if (!is_hex(oid, 64) || ssize.empty() || ssize.size() > 15 || sexp.empty() || sexp.size() > 15 ||
-        ssize.find_first_not_of("0123456789") != std::string::npos ||
+    if (!is_hex(oid, 64) || ssize.empty() || ssize.size() > 15 || sexp.empty() ||
+        sexp.size() > 15 || ssize.find_first_not_of("0123456789") != std::string::npos ||
         sexp.find_first_not_of("0123456789") != std::string::npos) {
       c.res.set_header("Connection", "close");
       throw HubError(400, "", "malformed LFS upload URL");
@@ -871,7 +935,8 @@ struct HubServer::Impl {
     const int64_t exp = std::stoll(sexp);
     const std::string want = lfs_sig(oid, size, exp);
     unsigned diff = want.size() != sig.size();
-    for (size_t i = 0; i < std::min(want.size(), sig.size()); ++i) diff |= static_cast<unsigned>(want[i] ^ sig[i]);
+    for (size_t i = 0; i < std::min(want.size(), sig.size()); ++i)
+      diff |= static_cast<unsigned>(want[i] ^ sig[i]);
     if (diff || exp < now_s()) {
       c.res.set_header("Connection", "close");
       throw HubError(403, "", "invalid or expired LFS upload URL");
@@ -914,9 +979,11 @@ struct HubServer::Impl {
     send_json(c, {{"message", "Verified"}});
   }
 
-  void commit(Ctx& c, RepoType t, const std::string& ns, const std::string& name, const std::string& rev) {
+  void commit(Ctx& c, RepoType t, const std::string& ns, const std::string& name,
+              const std::string& rev) {
     RepoInfo r = hub.repo_for_write(c.caller, t, ns, name);
-    if (truthy(c.param("create_pr"))) throw HubError(400, "", "pull requests are not supported by this hub");
+    if (truthy(c.param("create_pr")))
+      throw HubError(400, "", "pull requests are not supported by this hub");
     if (auto e = check_revision(rev); !e.empty()) throw HubError(400, "", "Invalid revision: " + e);
     const std::string body = read_body(c, opt.max_commit_bytes);
     std::string summary, description, parent;
@@ -933,7 +1000,8 @@ struct HubServer::Impl {
       const std::string content = get_str(v, "content", "file");
       const std::string enc = get_str(v, "encoding", "file");
       if (enc == "base64" || enc.empty()) {
-        if (!base64_decode(content, op.content)) throw HubError(400, "", "file " + op.path + ": invalid base64 content");
+        if (!base64_decode(content, op.content))
+          throw HubError(400, "", "file " + op.path + ": invalid base64 content");
       } else if (enc == "utf-8" || enc == "utf8") {
         op.content = content;
       } else {
@@ -949,7 +1017,8 @@ struct HubServer::Impl {
       if (std::string algo = get_str(v, "algo", "lfsFile"); !algo.empty() && algo != "sha256")
         throw HubError(400, "", "lfsFile " + op.path + ": unsupported algo '" + algo + "'");
       if (v.contains("size") && !v["size"].is_null()) {
-        if (!v["size"].is_number_integer() || v["size"].get<int64_t>() < 0) throw HubError(400, "", "lfsFile: size must be a non-negative integer");
+        if (!v["size"].is_number_integer() || v["size"].get<int64_t>() < 0)
+          throw HubError(400, "", "lfsFile: size must be a non-negative integer");
         op.size = v["size"].get<uint64_t>();
       }
       ops.push_back(std::move(op));
@@ -967,7 +1036,8 @@ struct HubServer::Impl {
       parent = get_str(j, "parentCommit", "commit body");
       auto list = [&](const char* k) {
         if (!j.contains(k)) return json::array();
-        if (!j[k].is_array()) throw HubError(400, "", std::string("commit body: '") + k + "' must be a list");
+        if (!j[k].is_array())
+          throw HubError(400, "", std::string("commit body: '") + k + "' must be a list");
         return j[k];
       };
       for (auto& v : list("files")) add_file(v);
@@ -985,26 +1055,37 @@ struct HubServer::Impl {
         ++lineno;
         if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
         json j = parse_json(line, "commit line " + std::to_string(lineno));
-        if (!j.is_object() || !j.contains("key") || !j["key"].is_string() || !j.contains("value") || !j["value"].is_object())
-          throw HubError(400, "", "commit line " + std::to_string(lineno) + ": expected {\"key\": ..., \"value\": {...}}");
+        if (!j.is_object() || !j.contains("key") || !j["key"].is_string() || !j.contains("value") ||
+            !j["value"].is_object())
+          throw HubError(400, "",
+                         "commit line " + std::to_string(lineno) +
+                             ": expected {\"key\": ..., \"value\": {...}}");
         const std::string key = j["key"];
         const json& v = j["value"];
-        if (!have_header && key != "header") throw HubError(400, "", "commit: the first line must be the header");
+        if (!have_header && key != "header")
+          throw HubError(400, "", "commit: the first line must be the header");
         if (key == "header") {
           if (have_header) throw HubError(400, "", "commit: more than one header line");
           have_header = true;
           summary = get_str(v, "summary", "commit header");
           description = get_str(v, "description", "commit header");
           parent = get_str(v, "parentCommit", "commit header");
-        } else if (key == "file") add_file(v);
-        else if (key == "lfsFile") add_lfs(v);
-        else if (key == "deletedFile") add_del(v, false);
-        else if (key == "deletedFolder") add_del(v, true);
-        else throw HubError(400, "", "commit line " + std::to_string(lineno) + ": unknown key '" + key + "'");
+        } else if (key == "file")
+          add_file(v);
+        else if (key == "lfsFile")
+          add_lfs(v);
+        else if (key == "deletedFile")
+          add_del(v, false);
+        else if (key == "deletedFolder")
+          add_del(v, true);
+        else
+          throw HubError(400, "",
+                         "commit line " + std::to_string(lineno) + ": unknown key '" + key + "'");
       }
       if (!have_header) throw HubError(400, "", "commit: missing header line");
     }
-    if (!parent.empty() && (parent.size() < 5 || parent.size() > 40 || !is_hex(parent, parent.size())))
+    if (!parent.empty() &&
+        (parent.size() < 5 || parent.size() > 40 || !is_hex(parent, parent.size())))
       throw HubError(400, "", "commit: parentCommit must be a hex commit id");
     CommitInfo ci = hub.commit(c.caller.user, r, rev, summary, description, parent, ops);
     send_json(c, {{"success", true},
@@ -1014,7 +1095,8 @@ struct HubServer::Impl {
                   {"hookOutput", ""}});
   }
 
-  void branch(Ctx& c, RepoType t, const std::string& ns, const std::string& name, const std::string& b) {
+  void branch(Ctx& c, RepoType t, const std::string& ns, const std::string& name,
+              const std::string& b) {
     RepoInfo r = hub.repo_for_write(c.caller, t, ns, name);
     if (c.req.method == "POST") {
       json j = parse_object(read_body(c, opt.max_json_bytes), "branch body");
@@ -1027,7 +1109,8 @@ struct HubServer::Impl {
     send_json(c, json::object());
   }
 
-  void tag(Ctx& c, RepoType t, const std::string& ns, const std::string& name, const std::string& rev) {
+  void tag(Ctx& c, RepoType t, const std::string& ns, const std::string& name,
+           const std::string& rev) {
     RepoInfo r = hub.repo_for_write(c.caller, t, ns, name);
     if (c.req.method == "POST") {
       json j = parse_object(read_body(c, opt.max_json_bytes), "tag body");
@@ -1050,21 +1133,22 @@ struct HubServer::Impl {
     svr.set_keep_alive_timeout(10);
     svr.set_read_timeout(120);
     svr.set_write_timeout(120);
-    svr.set_payload_max_length(static_cast<size_t>(std::max<uint64_t>(opt.max_lfs_bytes, opt.max_commit_bytes)));
-    svr.Get(".*", [this](const httplib::Request& q, httplib::Response& s) { dispatch(q, s, nullptr); });
-    svr.Delete(".*", [this](const httplib::Request& q, httplib::Response& s) { dispatch(q, s, nullptr); });
-    svr.Post(".*", [this](const httplib::Request& q, httplib::Response& s, const httplib::ContentReader& rd) {
-      dispatch(q, s, &rd);
-    });
-    svr.Put(".*", [this](const httplib::Request& q, httplib::Response& s, const httplib::ContentReader& rd) {
-      dispatch(q, s, &rd);
-    });
-    svr.Delete(".*", [this](const httplib::Request& q, httplib::Response& s, const httplib::ContentReader& rd) {
-      dispatch(q, s, &rd);
-    });
-    svr.set_exception_handler([this](const httplib::Request& q, httplib::Response& s, std::exception_ptr) {
-      send_error(q, s, 500, "", "internal error", "");
-    });
+    svr.set_payload_max_length(
+        static_cast<size_t>(std::max<uint64_t>(opt.max_lfs_bytes, opt.max_commit_bytes)));
+    svr.Get(".*",
+            [this](const httplib::Request& q, httplib::Response& s) { dispatch(q, s, nullptr); });
+    svr.Delete(
+        ".*", [this](const httplib::Request& q, httplib::Response& s) { dispatch(q, s, nullptr); });
+    svr.Post(".*", [this](const httplib::Request& q, httplib::Response& s,
+                          const httplib::ContentReader& rd) { dispatch(q, s, &rd); });
+    svr.Put(".*", [this](const httplib::Request& q, httplib::Response& s,
+                         const httplib::ContentReader& rd) { dispatch(q, s, &rd); });
+    svr.Delete(".*", [this](const httplib::Request& q, httplib::Response& s,
+                            const httplib::ContentReader& rd) { dispatch(q, s, &rd); });
+    svr.set_exception_handler(
+        [this](const httplib::Request& q, httplib::Response& s, std::exception_ptr) {
+          send_error(q, s, 500, "", "internal error", "");
+        });
     if (!opt.quiet)
       svr.set_logger([this](const httplib::Request& q, const httplib::Response& s) {
         std::lock_guard l(log_mu);
@@ -1075,18 +1159,24 @@ struct HubServer::Impl {
 
 HubServer::HubServer(ServerOptions opt) : impl_(std::make_unique<Impl>(std::move(opt))) {}
 
-HubServer::~HubServer() { stop(); }
+HubServer::~HubServer() {
+  stop();
+}
 
 int HubServer::bind() {
   auto& i = *impl_;
-  if (i.opt.port == 0) i.bound_port = i.svr.bind_to_any_port(i.opt.host);
-  else i.bound_port = i.svr.bind_to_port(i.opt.host, i.opt.port) ? i.opt.port : -1;
+  if (i.opt.port == 0)
+    i.bound_port = i.svr.bind_to_any_port(i.opt.host);
+  else
+    i.bound_port = i.svr.bind_to_port(i.opt.host, i.opt.port) ? i.opt.port : -1;
   if (i.bound_port <= 0)
     throw IoError("hub: cannot listen on " + i.opt.host + ":" + std::to_string(i.opt.port));
   return i.bound_port;
 }
 
-void HubServer::run() { impl_->svr.listen_after_bind(); }
+void HubServer::run() {
+  impl_->svr.listen_after_bind();
+}
 
 void HubServer::start() {
   bind();
@@ -1100,6 +1190,8 @@ void HubServer::stop() {
   if (impl_->th.joinable()) impl_->th.join();
 }
 
-int HubServer::port() const { return impl_->bound_port; }
+int HubServer::port() const {
+  return impl_->bound_port;
+}
 
 }  // namespace ohm::hub

@@ -68,7 +68,8 @@ class Stmt {
     int rc = sqlite3_step(s_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    if (rc == SQLITE_CONSTRAINT) throw InvalidArgument(std::string("already exists: ") + sqlite3_errmsg(db_));
+    if (rc == SQLITE_CONSTRAINT)
+      throw InvalidArgument(std::string("already exists: ") + sqlite3_errmsg(db_));
     throw IoError(std::string("sqlite: ") + sqlite3_errmsg(db_));
   }
   std::string text(int i) {
@@ -132,7 +133,11 @@ class SqliteMetadata : public MetadataStore {
   void create_user(const UserInfo& u) override {
     std::lock_guard l(mu_);
     Stmt s(db_, "INSERT INTO users(name, fullname, email, is_org, created_ms) VALUES (?,?,?,?,?)");
-    s.bind(1, u.name).bind(2, u.fullname).bind(3, u.email).bind(4, int64_t(u.is_org)).bind(5, now_ms());
+    s.bind(1, u.name)
+        .bind(2, u.fullname)
+        .bind(3, u.email)
+        .bind(4, int64_t(u.is_org))
+        .bind(5, now_ms());
     s.step();
   }
   std::optional<UserInfo> get_user(const std::string& name) override {
@@ -218,8 +223,9 @@ class SqliteMetadata : public MetadataStore {
   bool delete_repo(int64_t repo) override {
     std::lock_guard l(mu_);
     Tx tx(*this);
-    for (const char* sql : {"DELETE FROM files WHERE repo = ?", "DELETE FROM commits WHERE repo = ?",
-                            "DELETE FROM refs WHERE repo = ?", "DELETE FROM repos WHERE id = ?"}) {
+    for (const char* sql :
+         {"DELETE FROM files WHERE repo = ?", "DELETE FROM commits WHERE repo = ?",
+          "DELETE FROM refs WHERE repo = ?", "DELETE FROM repos WHERE id = ?"}) {
       Stmt s(db_, sql);
       s.bind(1, repo);
       s.step();
@@ -230,7 +236,8 @@ class SqliteMetadata : public MetadataStore {
   }
   std::vector<RepoInfo> list_repos(RepoType t) override {
     std::lock_guard l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kRepoCols + " FROM repos WHERE type = ? ORDER BY id").c_str());
+    Stmt s(db_,
+           (std::string("SELECT ") + kRepoCols + " FROM repos WHERE type = ? ORDER BY id").c_str());
     s.bind(1, int64_t(t));
     std::vector<RepoInfo> out;
     while (s.step()) out.push_back(repo_row(s));
@@ -245,10 +252,15 @@ class SqliteMetadata : public MetadataStore {
   void update_repo_card(int64_t repo, const std::string& card_json, const std::string& tags_json,
                         const std::string& pipeline_tag, const std::string& library_name) override {
     std::lock_guard l(mu_);
-    Stmt s(db_,
-           "UPDATE repos SET card_json = ?, tags_json = ?, pipeline_tag = ?, library_name = ? WHERE "
-           "id = ?");
-    s.bind(1, card_json).bind(2, tags_json).bind(3, pipeline_tag).bind(4, library_name).bind(5, repo);
+    Stmt s(
+        db_,
+        "UPDATE repos SET card_json = ?, tags_json = ?, pipeline_tag = ?, library_name = ? WHERE "
+        "id = ?");
+    s.bind(1, card_json)
+        .bind(2, tags_json)
+        .bind(3, pipeline_tag)
+        .bind(4, library_name)
+        .bind(5, repo);
     s.step();
   }
   void add_downloads(int64_t repo, int64_t n) override {
@@ -287,7 +299,9 @@ class SqliteMetadata : public MetadataStore {
         s.reset();
         s.bind(1, repo).bind(2, c.id).bind(3, f.path).bind(4, f.oid).bind(5, int64_t(f.size));
         if (f.lfs) {
-          s.bind(6, f.lfs->sha256).bind(7, int64_t(f.lfs->size)).bind(8, int64_t(f.lfs->pointer_size));
+          s.bind(6, f.lfs->sha256)
+              .bind(7, int64_t(f.lfs->size))
+              .bind(8, int64_t(f.lfs->pointer_size));
         } else {
           s.bind_null(6).bind_null(7).bind_null(8);
         }
@@ -312,22 +326,25 @@ class SqliteMetadata : public MetadataStore {
   std::optional<CommitInfo> get_commit(int64_t repo, const std::string& id) override {
     std::lock_guard l(mu_);
     Stmt s(db_,
-           "SELECT id, parent, title, message, author, date_ms FROM commits WHERE repo = ? AND id = ?");
+           "SELECT id, parent, title, message, author, date_ms FROM commits WHERE repo = ? AND id "
+           "= ?");
     s.bind(1, repo).bind(2, id);
     if (!s.step()) return std::nullopt;
     return CommitInfo{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.i64(5)};
   }
   std::vector<FileEntry> files(int64_t repo, const std::string& commit) override {
     std::lock_guard l(mu_);
-    Stmt s(db_,
-           "SELECT path, oid, size, lfs_sha256, lfs_size, pointer_size FROM files WHERE repo = ? AND "
-           "commit_id = ? ORDER BY path");
+    Stmt s(
+        db_,
+        "SELECT path, oid, size, lfs_sha256, lfs_size, pointer_size FROM files WHERE repo = ? AND "
+        "commit_id = ? ORDER BY path");
     s.bind(1, repo).bind(2, commit);
     std::vector<FileEntry> out;
     while (s.step()) {
       FileEntry f{s.text(0), s.text(1), static_cast<uint64_t>(s.i64(2)), std::nullopt};
       if (!s.is_null(3))
-        f.lfs = LfsInfo{s.text(3), static_cast<uint64_t>(s.i64(4)), static_cast<uint64_t>(s.i64(5))};
+        f.lfs =
+            LfsInfo{s.text(3), static_cast<uint64_t>(s.i64(4)), static_cast<uint64_t>(s.i64(5))};
       out.push_back(std::move(f));
     }
     return out;
@@ -343,7 +360,9 @@ class SqliteMetadata : public MetadataStore {
 
   std::vector<RefInfo> refs(int64_t repo) override {
     std::lock_guard l(mu_);
-    Stmt s(db_, "SELECT name, is_tag, commit_id, message FROM refs WHERE repo = ? ORDER BY is_tag, name");
+    Stmt s(
+        db_,
+        "SELECT name, is_tag, commit_id, message FROM refs WHERE repo = ? ORDER BY is_tag, name");
     s.bind(1, repo);
     std::vector<RefInfo> out;
     while (s.step()) out.push_back(RefInfo{s.text(0), s.i64(1) != 0, s.text(2), s.text(3)});
@@ -351,7 +370,9 @@ class SqliteMetadata : public MetadataStore {
   }
   std::optional<RefInfo> get_ref(int64_t repo, const std::string& name, bool is_tag) override {
     std::lock_guard l(mu_);
-    Stmt s(db_, "SELECT name, is_tag, commit_id, message FROM refs WHERE repo = ? AND is_tag = ? AND name = ?");
+    Stmt s(db_,
+           "SELECT name, is_tag, commit_id, message FROM refs WHERE repo = ? AND is_tag = ? AND "
+           "name = ?");
     s.bind(1, repo).bind(2, int64_t(is_tag)).bind(3, name);
     if (!s.step()) return std::nullopt;
     return RefInfo{s.text(0), s.i64(1) != 0, s.text(2), s.text(3)};

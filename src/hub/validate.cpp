@@ -8,33 +8,46 @@ namespace ohm::hub {
 
 const char* to_string(RepoType t) {
   switch (t) {
-    case RepoType::Model: return "model";
-    case RepoType::Dataset: return "dataset";
-    case RepoType::Space: return "space";
+    case RepoType::Model:
+      return "model";
+    case RepoType::Dataset:
+      return "dataset";
+    case RepoType::Space:
+      return "space";
   }
   return "model";
 }
 const char* plural(RepoType t) {
   switch (t) {
-    case RepoType::Model: return "models";
-    case RepoType::Dataset: return "datasets";
-    case RepoType::Space: return "spaces";
+    case RepoType::Model:
+      return "models";
+    case RepoType::Dataset:
+      return "datasets";
+    case RepoType::Space:
+      return "spaces";
   }
   return "models";
 }
 const char* url_prefix(RepoType t) {
   switch (t) {
-    case RepoType::Model: return "";
-    case RepoType::Dataset: return "datasets/";
-    case RepoType::Space: return "spaces/";
+    case RepoType::Model:
+      return "";
+    case RepoType::Dataset:
+      return "datasets/";
+    case RepoType::Space:
+      return "spaces/";
   }
   return "";
 }
 bool parse_repo_type(std::string_view s, RepoType& out) {
-  if (s == "model" || s == "models") out = RepoType::Model;
-  else if (s == "dataset" || s == "datasets") out = RepoType::Dataset;
-  else if (s == "space" || s == "spaces") out = RepoType::Space;
-  else return false;
+  if (s == "model" || s == "models")
+    out = RepoType::Model;
+  else if (s == "dataset" || s == "datasets")
+    out = RepoType::Dataset;
+  else if (s == "space" || s == "spaces")
+    out = RepoType::Space;
+  else
+    return false;
   return true;
 }
 
@@ -52,10 +65,12 @@ std::string check_name(std::string_view s, bool is_namespace) {
       return std::string(what) + " may only contain letters, digits, '-', '_' and '.'";
   if (!name_char(s[0]) || s[0] == '-' || s[0] == '.' || s[0] == '_')
     return std::string(what) + " must start with a letter or digit";
-  if (s.back() == '-' || s.back() == '.') return std::string(what) + " must not end with '-' or '.'";
+  if (s.back() == '-' || s.back() == '.')
+    return std::string(what) + " must not end with '-' or '.'";
   if (s.find("--") != std::string_view::npos || s.find("..") != std::string_view::npos)
     return std::string(what) + " must not contain '--' or '..'";
-  if (s.size() >= 4 && s.substr(s.size() - 4) == ".git") return std::string(what) + " must not end with .git";
+  if (s.size() >= 4 && s.substr(s.size() - 4) == ".git")
+    return std::string(what) + " must not end with .git";
   if (is_namespace) {
     static const std::array<const char*, 9> reserved = {
         "api", "datasets", "spaces", "models", "lfs", "resolve", "static", "new", "settings"};
@@ -69,9 +84,11 @@ static std::string check_segments(std::string_view s, const char* what) {
   size_t start = 0;
   while (true) {
     size_t e = s.find('/', start);
-    std::string_view seg = s.substr(start, e == std::string_view::npos ? std::string_view::npos : e - start);
+    std::string_view seg =
+        s.substr(start, e == std::string_view::npos ? std::string_view::npos : e - start);
     if (seg.empty()) return std::string(what) + " has an empty path segment";
-    if (seg == "." || seg == "..") return std::string(what) + " must not contain '.' or '..' segments";
+    if (seg == "." || seg == "..")
+      return std::string(what) + " must not contain '.' or '..' segments";
     if (e == std::string_view::npos) break;
     start = e + 1;
   }

@@ -74,16 +74,16 @@ struct Param {
 
 struct Stmt {
   enum Kind {
-    Data,        // text
-    Output,      // expr
-    If,          // expr, body, else_body
-    For,         // target, expr (iterable), cond (inline if), body, else_body
-    Set,         // target, expr
-    SetBlock,    // target, body, filters (expr chain with null subject, may be null)
-    Macro,       // name, params, body
-    CallBlock,   // expr (a Call), params (caller's), body
-    FilterBlock, // expr (filter chain with null innermost subject), body
-    With,        // targets/values, body
+    Data,         // text
+    Output,       // expr
+    If,           // expr, body, else_body
+    For,          // target, expr (iterable), cond (inline if), body, else_body
+    Set,          // target, expr
+    SetBlock,     // target, body, filters (expr chain with null subject, may be null)
+    Macro,        // name, params, body
+    CallBlock,    // expr (a Call), params (caller's), body
+    FilterBlock,  // expr (filter chain with null innermost subject), body
+    With,         // targets/values, body
     Break,
     Continue,
     Generation,  // body

@@ -19,15 +19,16 @@ uint32_t cp_of(std::string_view ch) {
   const auto c0 = static_cast<unsigned char>(ch[0]);
   if (ch.size() == 1) return c0;
   uint32_t cp = ch.size() == 2 ? (c0 & 0x1F) : ch.size() == 3 ? (c0 & 0x0F) : (c0 & 0x07);
-  for (size_t i = 1; i < ch.size(); ++i) cp = (cp << 6) | (static_cast<unsigned char>(ch[i]) & 0x3F);
+  for (size_t i = 1; i < ch.size(); ++i)
+    cp = (cp << 6) | (static_cast<unsigned char>(ch[i]) & 0x3F);
   return cp;
 }
 
 // str.isspace() for one code point.
 bool py_space(uint32_t c) {
   return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202f || c == 0x205f || c == 0x3000;
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
+         c == 0x205f || c == 0x3000;
 }
 
 bool is_linebreak(uint32_t c) {
@@ -67,8 +68,12 @@ std::string ascii_lower(std::string s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
   return s;
 }
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 std::string py_capitalize(const std::string& s) {
   std::string out = ascii_lower(s);
@@ -210,15 +215,20 @@ int64_t to_int_arg(const Value* v, int64_t dflt) {
   throw EvalError("'" + v->type_name() + "' object cannot be interpreted as an integer");
 }
 
-bool to_bool_arg(const Value* v, bool dflt) { return v ? v->truthy() : dflt; }
+bool to_bool_arg(const Value* v, bool dflt) {
+  return v ? v->truthy() : dflt;
+}
 
 // printf-style "fmt % args" (str % tuple / value).
 std::string percent_format(const std::string& fmt, const Value& argv) {
   std::vector<Value> args;
   const Dict* named = nullptr;
-  if (argv.is_tuple()) args = argv.as_list();
-  else if (argv.is_dict()) named = &argv.as_dict();
-  else args.push_back(argv);
+  if (argv.is_tuple())
+    args = argv.as_list();
+  else if (argv.is_dict())
+    named = &argv.as_dict();
+  else
+    args.push_back(argv);
   std::string out;
   size_t ai = 0;
   for (size_t i = 0; i < fmt.size(); ++i) {
@@ -256,14 +266,17 @@ std::string percent_format(const std::string& fmt, const Value& argv) {
     } else if (conv == 'd' || conv == 'i') {
       if (!arg->is_number()) throw EvalError("%d format: a real number is required");
       std::snprintf(buf, sizeof buf, (spec + "lld").c_str(),
-                    static_cast<long long>(arg->is_float() ? static_cast<int64_t>(arg->as_float()) : arg->as_int()));
+                    static_cast<long long>(arg->is_float() ? static_cast<int64_t>(arg->as_float())
+                                                           : arg->as_int()));
       out += buf;
-    } else if (conv == 'f' || conv == 'F' || conv == 'e' || conv == 'g' || conv == 'E' || conv == 'G') {
+    } else if (conv == 'f' || conv == 'F' || conv == 'e' || conv == 'g' || conv == 'E' ||
+               conv == 'G') {
       if (!arg->is_number()) throw EvalError("must be real number");
       std::snprintf(buf, sizeof buf, (spec + conv).c_str(), arg->to_double());
       out += buf;
     } else if (conv == 'x' || conv == 'X' || conv == 'o') {
-      std::snprintf(buf, sizeof buf, (spec + "ll" + conv).c_str(), static_cast<long long>(arg->as_int()));
+      std::snprintf(buf, sizeof buf, (spec + "ll" + conv).c_str(),
+                    static_cast<long long>(arg->as_int()));
       out += buf;
     } else {
       throw EvalError(std::string("unsupported format character '") + conv + "'");
@@ -316,7 +329,8 @@ std::string brace_format(const std::string& fmt, const Args& args) {
   return out;
 }
 
-Value method(const Value& self, const std::string& name, std::function<Value(const Value&, Args&)> fn) {
+Value method(const Value& self, const std::string& name,
+             std::function<Value(const Value&, Args&)> fn) {
   return Value::callable(name, [self, fn = std::move(fn)](Args& a) { return fn(self, a); });
 }
 
@@ -331,16 +345,21 @@ Value string_method(const Value& obj, const std::string& name) {
   };
   if (name == "strip" || name == "lstrip" || name == "rstrip") {
     const bool l = name != "rstrip", r = name != "lstrip";
-    return m([l, r](const std::string& x, Args& a) { return Value(py_strip(x, a.get(0, "chars"), l, r)); });
+    return m([l, r](const std::string& x, Args& a) {
+      return Value(py_strip(x, a.get(0, "chars"), l, r));
+    });
   }
   if (name == "upper") return m([](const std::string& x, Args&) { return Value(ascii_upper(x)); });
   if (name == "lower") return m([](const std::string& x, Args&) { return Value(ascii_lower(x)); });
   if (name == "title") return m([](const std::string& x, Args&) { return Value(py_title(x)); });
-  if (name == "capitalize") return m([](const std::string& x, Args&) { return Value(py_capitalize(x)); });
+  if (name == "capitalize")
+    return m([](const std::string& x, Args&) { return Value(py_capitalize(x)); });
   if (name == "swapcase")
     return m([](const std::string& x, Args&) {
       std::string o = x;
-      for (auto& c : o) c = std::islower(static_cast<unsigned char>(c)) ? static_cast<char>(std::toupper(c)) : static_cast<char>(std::tolower(c));
+      for (auto& c : o)
+        c = std::islower(static_cast<unsigned char>(c)) ? static_cast<char>(std::toupper(c))
+                                                        : static_cast<char>(std::tolower(c));
       return Value(o);
     });
   if (name == "split" || name == "rsplit")
@@ -358,12 +377,13 @@ Value string_method(const Value& obj, const std::string& name) {
     return m([start](const std::string& x, Args& a) {
       const Value* p = a.get(0, "prefix");
       if (!p) throw EvalError("startswith() takes at least 1 argument");
-      std::vector<Value> cands = p->is_tuple() || p->is_list() ? p->as_list() : std::vector<Value>{*p};
+      std::vector<Value> cands =
+          p->is_tuple() || p->is_list() ? p->as_list() : std::vector<Value>{*p};
       for (const auto& c : cands) {
         if (!c.is_string()) throw EvalError("startswith first arg must be str or a tuple of str");
         const std::string& t = c.as_string();
-        if (t.size() <= x.size() &&
-            (start ? x.compare(0, t.size(), t) == 0 : x.compare(x.size() - t.size(), t.size(), t) == 0))
+        if (t.size() <= x.size() && (start ? x.compare(0, t.size(), t) == 0
+                                           : x.compare(x.size() - t.size(), t.size(), t) == 0))
           return Value(true);
       }
       return Value(false);
@@ -373,8 +393,10 @@ Value string_method(const Value& obj, const std::string& name) {
     return m([](const std::string& x, Args& a) {
       const Value* o = a.get(0, "old");
       const Value* n = a.get(1, "new");
-      if (!o || !n || !o->is_string() || !n->is_string()) throw EvalError("replace() arguments must be str");
-      return Value(py_replace(x, o->as_string(), n->as_string(), to_int_arg(a.get(2, "count"), -1)));
+      if (!o || !n || !o->is_string() || !n->is_string())
+        throw EvalError("replace() arguments must be str");
+      return Value(
+          py_replace(x, o->as_string(), n->as_string(), to_int_arg(a.get(2, "count"), -1)));
     });
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex" || name == "count") {
     return m([name](const std::string& x, Args& a) {
@@ -402,14 +424,16 @@ Value string_method(const Value& obj, const std::string& name) {
       std::string out;
       bool first = true;
       for (const auto& v : iterate(*it)) {
-        if (!v.is_string()) throw EvalError("sequence item: expected str instance, " + v.type_name() + " found");
+        if (!v.is_string())
+          throw EvalError("sequence item: expected str instance, " + v.type_name() + " found");
         if (!first) out += x;
         first = false;
         out += v.as_string();
       }
       return Value(out);
     });
-  if (name == "format") return m([](const std::string& x, Args& a) { return Value(brace_format(x, a)); });
+  if (name == "format")
+    return m([](const std::string& x, Args& a) { return Value(brace_format(x, a)); });
   if (name == "isdigit" || name == "isnumeric" || name == "isdecimal" || name == "isalpha" ||
       name == "isalnum" || name == "isspace" || name == "isupper" || name == "islower") {
     return m([name](const std::string& x, Args&) {
@@ -476,7 +500,8 @@ Value string_method(const Value& obj, const std::string& name) {
       if (p == std::string::npos)
         return name == "partition" ? Value(List{Value(x), Value(""), Value("")}, true)
                                    : Value(List{Value(""), Value(""), Value(x)}, true);
-      return Value(List{Value(x.substr(0, p)), *sep, Value(x.substr(p + sep->as_string().size()))}, true);
+      return Value(List{Value(x.substr(0, p)), *sep, Value(x.substr(p + sep->as_string().size()))},
+                   true);
     });
   }
   return Value::undefined("'str object' has no attribute '" + name + "'");
@@ -512,7 +537,8 @@ std::optional<Value> dict_method(const Value& obj, const std::string& name) {
     });
   if (name == "copy")
     return method(obj, name, [](const Value& self, Args&) { return Value(Dict(self.as_dict())); });
-  if (name == "update" || name == "pop" || name == "popitem" || name == "setdefault" || name == "clear")
+  if (name == "update" || name == "pop" || name == "popitem" || name == "setdefault" ||
+      name == "clear")
     return Value::undefined("access to attribute '" + name + "' of 'dict' object is unsafe.");
   return std::nullopt;
 }
@@ -549,7 +575,8 @@ Value attr_path(const Value& v, const Value& attribute) {
   size_t pos = 0;
   while (true) {
     const size_t dot = path.find('.', pos);
-    const std::string part = path.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
+    const std::string part =
+        path.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
     if (cur.is_undefined()) throw EvalError(cur.undefined_hint());
     if (!part.empty() && std::all_of(part.begin(), part.end(), is_digit))
       cur = get_item(cur, Value(static_cast<int64_t>(std::stoll(part))));
@@ -566,7 +593,9 @@ Value sort_key(const Value& v, bool case_sensitive) {
   return v;
 }
 
-double round_half_even(double x) { return std::nearbyint(x); }
+double round_half_even(double x) {
+  return std::nearbyint(x);
+}
 
 std::string strftime_now(const std::string& fmt) {
   std::time_t t = std::time(nullptr);
@@ -581,12 +610,23 @@ std::string html_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
     switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&#34;"; break;
-      case '\'': o += "&#39;"; break;
-      default: o += c;
+      case '&':
+        o += "&amp;";
+        break;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '"':
+        o += "&#34;";
+        break;
+      case '\'':
+        o += "&#39;";
+        break;
+      default:
+        o += c;
     }
   }
   return o;
@@ -599,8 +639,10 @@ std::string html_escape(const std::string& s) {
 
 Value get_attr(const Value& obj, const std::string& name) {
   switch (obj.type()) {
-    case Value::Type::Undefined: throw EvalError(obj.undefined_hint());
-    case Value::Type::String: return string_method(obj, name);
+    case Value::Type::Undefined:
+      throw EvalError(obj.undefined_hint());
+    case Value::Type::String:
+      return string_method(obj, name);
     case Value::Type::Dict: {
       if (auto m = dict_method(obj, name)) return *m;
       if (const Value* v = obj.as_dict().find(name)) return *v;
@@ -610,16 +652,19 @@ Value get_attr(const Value& obj, const std::string& name) {
       if (const Value* v = obj.as_dict().find(name)) return *v;
       return Value::undefined("'Namespace object' has no attribute '" + name + "'");
     }
-    case Value::Type::List: return list_method(obj, name);
+    case Value::Type::List:
+      return list_method(obj, name);
     default:
-      return Value::undefined("'" + (obj.is_none() ? std::string("None") : obj.type_name() + " object") +
+      return Value::undefined("'" +
+                              (obj.is_none() ? std::string("None") : obj.type_name() + " object") +
                               "' has no attribute '" + name + "'");
   }
 }
 
 Value get_item(const Value& obj, const Value& key) {
   switch (obj.type()) {
-    case Value::Type::Undefined: throw EvalError(obj.undefined_hint());
+    case Value::Type::Undefined:
+      throw EvalError(obj.undefined_hint());
     case Value::Type::Dict:
     case Value::Type::Namespace: {
       if (key.is_string()) {
@@ -656,7 +701,8 @@ Value get_item(const Value& obj, const Value& key) {
       return Value::undefined("'str object' has no element " + key.repr());
     }
     default:
-      return Value::undefined("'" + (obj.is_none() ? std::string("None") : obj.type_name() + " object") +
+      return Value::undefined("'" +
+                              (obj.is_none() ? std::string("None") : obj.type_name() + " object") +
                               "' has no attribute " + key.repr());
   }
 }
@@ -706,8 +752,10 @@ Value get_slice(const Value& obj, const Value& start, const Value& stop, const V
 
 std::vector<Value> iterate(const Value& v) {
   switch (v.type()) {
-    case Value::Type::Undefined: return {};
-    case Value::Type::List: return v.as_list();
+    case Value::Type::Undefined:
+      return {};
+    case Value::Type::List:
+      return v.as_list();
     case Value::Type::Dict: {
       std::vector<Value> keys;
       for (const auto& kv : v.as_dict().items()) keys.emplace_back(kv.first);
@@ -718,36 +766,44 @@ std::vector<Value> iterate(const Value& v) {
       for (auto c : utf8_chars(v.as_string())) out.emplace_back(std::string(c));
       return out;
     }
-    default: throw EvalError("'" + v.type_name() + "' object is not iterable");
+    default:
+      throw EvalError("'" + v.type_name() + "' object is not iterable");
   }
 }
 
 int64_t length(const Value& v) {
   switch (v.type()) {
-    case Value::Type::Undefined: return 0;
-    case Value::Type::String: return static_cast<int64_t>(utf8_length(v.as_string()));
+    case Value::Type::Undefined:
+      return 0;
+    case Value::Type::String:
+      return static_cast<int64_t>(utf8_length(v.as_string()));
     case Value::Type::List:
       if (v.is_generator()) throw EvalError("object of type 'generator' has no len()");
       return static_cast<int64_t>(v.as_list().size());
     case Value::Type::Dict:
-    case Value::Type::Namespace: return static_cast<int64_t>(v.as_dict().size());
-    default: throw EvalError("object of type '" + v.type_name() + "' has no len()");
+    case Value::Type::Namespace:
+      return static_cast<int64_t>(v.as_dict().size());
+    default:
+      throw EvalError("object of type '" + v.type_name() + "' has no len()");
   }
 }
 
 bool contains(const Value& c, const Value& item) {
   switch (c.type()) {
-    case Value::Type::Undefined: return false;
+    case Value::Type::Undefined:
+      return false;
     case Value::Type::List:
       for (const auto& v : c.as_list())
         if (equals(v, item)) return true;
       return false;
-    case Value::Type::Dict: return item.is_string() && c.as_dict().contains(item.as_string());
+    case Value::Type::Dict:
+      return item.is_string() && c.as_dict().contains(item.as_string());
     case Value::Type::String:
       if (!item.is_string())
         throw EvalError("'in <string>' requires string as left operand, not " + item.type_name());
       return c.as_string().find(item.as_string()) != std::string::npos;
-    default: throw EvalError("argument of type '" + c.type_name() + "' is not iterable");
+    default:
+      throw EvalError("argument of type '" + c.type_name() + "' is not iterable");
   }
 }
 
@@ -766,7 +822,9 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if (nums) return Value(a.to_double() + b.to_double());
     if (a.is_string() && b.is_string()) {
       if (a.is_markup() || b.is_markup()) {
-        auto esc = [](const Value& x) { return x.is_markup() ? x.as_string() : html_escape(x.as_string()); };
+        auto esc = [](const Value& x) {
+          return x.is_markup() ? x.as_string() : html_escape(x.as_string());
+        };
         return Value::markup(esc(a) + esc(b));
       }
       return Value(a.as_string() + b.as_string());
@@ -789,7 +847,9 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
   if (op == "*") {
     if (ints) return Value(a.as_int() * b.as_int());
     if (nums) return Value(a.to_double() * b.to_double());
-    const Value* seq = (a.is_string() || a.is_list()) ? &a : (b.is_string() || b.is_list()) ? &b : nullptr;
+    const Value* seq = (a.is_string() || a.is_list())   ? &a
+                       : (b.is_string() || b.is_list()) ? &b
+                                                        : nullptr;
     const Value* n = seq == &a ? &b : &a;
     if (seq && (n->is_int() || n->is_bool())) {
       const int64_t k = std::max<int64_t>(0, n->as_int());
@@ -799,7 +859,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
         return seq->is_markup() ? Value::markup(out) : Value(out);
       }
       List l;
-      for (int64_t i = 0; i < k; ++i) l.insert(l.end(), seq->as_list().begin(), seq->as_list().end());
+      for (int64_t i = 0; i < k; ++i)
+        l.insert(l.end(), seq->as_list().begin(), seq->as_list().end());
       return Value(std::move(l), seq->is_tuple());
     }
     throw unsupported();
@@ -867,7 +928,9 @@ Value make_global(const std::string& name) {
       List l;
       for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
         l.emplace_back(i);
-        if (l.size() > 100000) throw EvalError("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+        if (l.size() > 100000)
+          throw EvalError(
+              "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
       }
       return Value(std::move(l));
     });
@@ -881,15 +944,18 @@ Value make_global(const std::string& name) {
         } else {
           for (const auto& item : iterate(p)) {
             auto kv = iterate(item);
-            if (kv.size() != 2) throw EvalError("dictionary update sequence element has wrong length");
+            if (kv.size() != 2)
+              throw EvalError("dictionary update sequence element has wrong length");
             d.set(kv[0].str(), kv[1]);
           }
         }
       }
       for (const auto& [k, v] : a.kw) {
         if (ns && !k.empty() && k[0] == '_')
-          throw EvalError("Chat templates cannot store underscore-prefixed attributes on a namespace, but got '" +
-                          k + "'. Please rename the attribute.");
+          throw EvalError(
+              "Chat templates cannot store underscore-prefixed attributes on a namespace, but got "
+              "'" +
+              k + "'. Please rename the attribute.");
         d.set(k, v);
       }
       return ns ? Value::ns(std::move(d)) : Value(std::move(d));
@@ -919,7 +985,8 @@ Value filter_builtin(Interp& in, const std::string& name, const Value& v, Args& 
     return src.is_markup() ? Value::markup(out.as_string()) : out;
   };
   auto str_of = [](const Value& x) { return x.str(); };
-  if (name == "trim") return keep_markup(v, Value(py_strip(str_of(v), a.get(0, "chars"), true, true)));
+  if (name == "trim")
+    return keep_markup(v, Value(py_strip(str_of(v), a.get(0, "chars"), true, true)));
   if (name == "length" || name == "count") return Value(length(v));
   if (name == "tojson") {
     // transformers: tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
@@ -1054,7 +1121,8 @@ Value filter_builtin(Interp& in, const std::string& name, const Value& v, Args& 
       const std::string s = py_strip(v.as_string(), nullptr, true, true);
       try {
         size_t used = 0;
-        const long long x = std::stoll(s, &used, static_cast<int>(to_int_arg(a.get(1, "base"), 10)));
+        const long long x =
+            std::stoll(s, &used, static_cast<int>(to_int_arg(a.get(1, "base"), 10)));
         if (used == s.size()) return Value(static_cast<int64_t>(x));
       } catch (const std::exception&) {
       }
@@ -1097,7 +1165,8 @@ Value filter_builtin(Interp& in, const std::string& name, const Value& v, Args& 
     std::stable_sort(items.begin(), items.end(), [&](const Value& p, const Value& q) {
       const Value& kp = p.as_list()[by_value ? 1 : 0];
       const Value& kq = q.as_list()[by_value ? 1 : 0];
-      return rev ? less(sort_key(kq, cs), sort_key(kp, cs)) : less(sort_key(kp, cs), sort_key(kq, cs));
+      return rev ? less(sort_key(kq, cs), sort_key(kp, cs))
+                 : less(sort_key(kp, cs), sort_key(kq, cs));
     });
     return Value(std::move(items));
   }
@@ -1114,10 +1183,14 @@ Value filter_builtin(Interp& in, const std::string& name, const Value& v, Args& 
     const double scale = std::pow(10.0, static_cast<double>(prec));
     const double x = v.to_double() * scale;
     double r;
-    if (method == "common") r = round_half_even(x);
-    else if (method == "ceil") r = std::ceil(x);
-    else if (method == "floor") r = std::floor(x);
-    else throw EvalError("method must be 'common', 'ceil' or 'floor'");
+    if (method == "common")
+      r = round_half_even(x);
+    else if (method == "ceil")
+      r = std::ceil(x);
+    else if (method == "floor")
+      r = std::floor(x);
+    else
+      throw EvalError("method must be 'common', 'ceil' or 'floor'");
     if (method == "common" && !v.is_float()) return Value(v.as_int());
     return Value(r / scale);
   }
@@ -1127,7 +1200,8 @@ Value filter_builtin(Interp& in, const std::string& name, const Value& v, Args& 
     List out;
     std::vector<Value> seen;
     for (const auto& item : iterate(v)) {
-      const Value key = sort_key(attribute && !attribute->is_none() ? attr_path(item, *attribute) : item, cs);
+      const Value key =
+          sort_key(attribute && !attribute->is_none() ? attr_path(item, *attribute) : item, cs);
       bool dup = false;
       for (const auto& s : seen) dup = dup || equals(s, key);
       if (!dup) {
@@ -1163,7 +1237,9 @@ Value filter_builtin(Interp& in, const std::string& name, const Value& v, Args& 
   }
   if (name == "indent") {
     const Value* w = a.get(0, "width");
-    const std::string ind = w && w->is_string() ? w->as_string() : std::string(static_cast<size_t>(to_int_arg(w, 4)), ' ');
+    const std::string ind = w && w->is_string()
+                                ? w->as_string()
+                                : std::string(static_cast<size_t>(to_int_arg(w, 4)), ' ');
     const bool first = to_bool_arg(a.get(1, "first"), false);
     const bool blank = to_bool_arg(a.get(2, "blank"), false);
     const std::string s = str_of(v) + "\n";
@@ -1173,7 +1249,8 @@ Value filter_builtin(Interp& in, const std::string& name, const Value& v, Args& 
       for (size_t i = 0; i < lines.size(); ++i) rv += (i ? "\n" + ind : "") + lines[i];
     } else {
       rv = lines.empty() ? "" : lines[0];
-      for (size_t i = 1; i < lines.size(); ++i) rv += "\n" + (lines[i].empty() ? "" : ind + lines[i]);
+      for (size_t i = 1; i < lines.size(); ++i)
+        rv += "\n" + (lines[i].empty() ? "" : ind + lines[i]);
     }
     if (first) rv = ind + rv;
     return Value(rv);
@@ -1218,7 +1295,8 @@ Value filter_builtin(Interp& in, const std::string& name, const Value& v, Args& 
     const Value* start = a.get(1, "start");
     Value acc = start ? *start : Value(int64_t{0});
     for (const auto& item : iterate(v))
-      acc = binary_op("+", acc, attribute && !attribute->is_none() ? attr_path(item, *attribute) : item);
+      acc = binary_op("+", acc,
+                      attribute && !attribute->is_none() ? attr_path(item, *attribute) : item);
     return acc;
   }
   if (name == "min" || name == "max") {
@@ -1231,7 +1309,8 @@ Value filter_builtin(Interp& in, const std::string& name, const Value& v, Args& 
     };
     Value best = items[0];
     for (size_t i = 1; i < items.size(); ++i) {
-      const bool better = name == "min" ? less(key(items[i]), key(best)) : less(key(best), key(items[i]));
+      const bool better =
+          name == "min" ? less(key(items[i]), key(best)) : less(key(best), key(items[i]));
       if (better) best = items[i];
     }
     return best;
@@ -1322,17 +1401,20 @@ bool test_builtin(Interp& /*in*/, const std::string& name, const Value& v, Args&
   if (name == "ge" || name == ">=") return !less(v, need());
   if (name == "in") return contains(need(), v);
   if (name == "filter" || name == "test") {
-    static const char* filters[] = {"trim", "length", "count", "tojson", "items", "selectattr", "rejectattr",
-                                    "select", "reject", "map", "join", "upper", "lower", "capitalize",
-                                    "title", "replace", "default", "d", "first", "last", "string",
-                                    "safe", "int", "float", "list", "dictsort", "abs", "round", "unique",
-                                    "reverse", "sort", "indent", "wordcount", "batch", "center", "sum",
-                                    "min", "max", "attr", "format", "pprint", "truncate", "escape", "e"};
-    static const char* tests[] = {"defined", "undefined", "none", "boolean", "true", "false", "integer",
-                                  "float", "number", "string", "mapping", "iterable", "sequence",
-                                  "callable", "sameas", "lower", "upper", "odd", "even", "divisibleby",
-                                  "equalto", "eq", "ne", "lt", "le", "gt", "ge", "in", "filter", "test",
-                                  "escaped", "lessthan", "greaterthan"};
+    static const char* filters[] = {
+        "trim",   "length",  "count",   "tojson", "items",     "selectattr", "rejectattr",
+        "select", "reject",  "map",     "join",   "upper",     "lower",      "capitalize",
+        "title",  "replace", "default", "d",      "first",     "last",       "string",
+        "safe",   "int",     "float",   "list",   "dictsort",  "abs",        "round",
+        "unique", "reverse", "sort",    "indent", "wordcount", "batch",      "center",
+        "sum",    "min",     "max",     "attr",   "format",    "pprint",     "truncate",
+        "escape", "e"};
+    static const char* tests[] = {
+        "defined", "undefined", "none",    "boolean",  "true",       "false",       "integer",
+        "float",   "number",    "string",  "mapping",  "iterable",   "sequence",    "callable",
+        "sameas",  "lower",     "upper",   "odd",      "even",       "divisibleby", "equalto",
+        "eq",      "ne",        "lt",      "le",       "gt",         "ge",          "in",
+        "filter",  "test",      "escaped", "lessthan", "greaterthan"};
     if (!v.is_string()) return false;
     if (name == "filter") {
       for (const char* f : filters)

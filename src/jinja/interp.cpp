@@ -49,12 +49,19 @@ static Value apply_chain(Interp& in, const Expr& f, const Value& subject, const 
 
 Interp::Flow Interp::exec_stmt(const Stmt& s, const ScopeP& sc, std::string& out) {
   switch (s.kind) {
-    case Stmt::Data: out += s.text; return Flow::Normal;
-    case Stmt::Output: out += eval(*s.expr, sc).str(); return Flow::Normal;
+    case Stmt::Data:
+      out += s.text;
+      return Flow::Normal;
+    case Stmt::Output:
+      out += eval(*s.expr, sc).str();
+      return Flow::Normal;
     case Stmt::If:
       return eval(*s.expr, sc).truthy() ? exec(s.body, sc, out) : exec(s.else_body, sc, out);
-    case Stmt::For: return exec_for(s, sc, out);
-    case Stmt::Set: assign(s.target, eval(*s.expr, sc), sc, s); return Flow::Normal;
+    case Stmt::For:
+      return exec_for(s, sc, out);
+    case Stmt::Set:
+      assign(s.target, eval(*s.expr, sc), sc, s);
+      return Flow::Normal;
     case Stmt::SetBlock: {
       auto inner = std::make_shared<Scope>();
       inner->parent = sc;
@@ -87,9 +94,9 @@ Interp::Flow Interp::exec_stmt(const Stmt& s, const ScopeP& sc, std::string& out
       inner->parent = sc;
       std::string buf;
       exec(s.body, inner, buf);
-      out += apply_chain(*this, *s.expr, Value(std::move(buf)), sc,
-                         [&](const Expr& f) { return eval_args(f, sc); })
-                 .str();
+      out += apply_chain(*this, *s.expr, Value(std::move(buf)), sc, [&](const Expr& f) {
+               return eval_args(f, sc);
+             }).str();
       return Flow::Normal;
     }
     case Stmt::With: {
@@ -99,9 +106,12 @@ Interp::Flow Interp::exec_stmt(const Stmt& s, const ScopeP& sc, std::string& out
         assign(s.targets[i], eval(*s.values[i], sc), inner, s);
       return exec(s.body, inner, out);
     }
-    case Stmt::Break: return Flow::Break;
-    case Stmt::Continue: return Flow::Continue;
-    case Stmt::Generation: return exec(s.body, sc, out);
+    case Stmt::Break:
+      return Flow::Break;
+    case Stmt::Continue:
+      return Flow::Continue;
+    case Stmt::Generation:
+      return exec(s.body, sc, out);
   }
   return Flow::Normal;
 }
@@ -175,9 +185,9 @@ Interp::Flow Interp::exec_for(const Stmt& s, const ScopeP& sc, std::string& out)
     loop.set("depth", Value(int64_t{1}));
     loop.set("depth0", Value(int64_t{0}));
     loop.set("previtem", i > 0 ? items[static_cast<size_t>(i - 1)]
-                                : Value::undefined("there is no previous item"));
+                               : Value::undefined("there is no previous item"));
     loop.set("nextitem", i + 1 < n ? items[static_cast<size_t>(i + 1)]
-                                    : Value::undefined("there is no next item"));
+                                   : Value::undefined("there is no next item"));
     loop.set("cycle", Value::callable("cycle", [i](Args& a) -> Value {
                if (a.pos.empty()) throw EvalError("no items for cycling given");
                return a.pos[static_cast<size_t>(i) % a.pos.size()];
@@ -190,8 +200,8 @@ Interp::Flow Interp::exec_for(const Stmt& s, const ScopeP& sc, std::string& out)
   return Flow::Normal;
 }
 
-Value Interp::make_macro(const std::string& name, const std::vector<Param>* params, const Body* body,
-                         const ScopeP& closure, bool is_caller) {
+Value Interp::make_macro(const std::string& name, const std::vector<Param>* params,
+                         const Body* body, const ScopeP& closure, bool is_caller) {
   std::weak_ptr<Scope> weak = closure;
   return Value::callable(name, [this, name, params, body, weak, is_caller](Args& args) -> Value {
     ScopeP parent = weak.lock();
@@ -282,7 +292,8 @@ Value Interp::eval(const Expr& e, const ScopeP& sc) {
 
 Value Interp::eval_inner(const Expr& e, const ScopeP& sc) {
   switch (e.kind) {
-    case Expr::Literal: return e.value;
+    case Expr::Literal:
+      return e.value;
     case Expr::Name: {
       if (const Value* v = sc->lookup(e.name)) return *v;
       return Value::undefined("'" + e.name + "' is undefined");
@@ -312,11 +323,13 @@ Value Interp::eval_inner(const Expr& e, const ScopeP& sc) {
       if (e.b->kind == Expr::Slice) {
         const Expr& s = *e.b;
         return get_slice(obj, s.a ? eval(*s.a, sc) : Value::none(),
-                         s.b ? eval(*s.b, sc) : Value::none(), s.c ? eval(*s.c, sc) : Value::none());
+                         s.b ? eval(*s.b, sc) : Value::none(),
+                         s.c ? eval(*s.c, sc) : Value::none());
       }
       return get_item(obj, eval(*e.b, sc));
     }
-    case Expr::Slice: throw EvalError("unexpected slice");
+    case Expr::Slice:
+      throw EvalError("unexpected slice");
     case Expr::Call: {
       const Value fn = eval(*e.a, sc);
       if (fn.is_undefined()) throw EvalError(fn.undefined_hint());
@@ -333,14 +346,15 @@ Value Interp::eval_inner(const Expr& e, const ScopeP& sc) {
       Args args = eval_args(e, sc);
       return Value(apply_test(e.name, subject, args));
     }
-    case Expr::Not: return Value(!eval(*e.a, sc).truthy());
+    case Expr::Not:
+      return Value(!eval(*e.a, sc).truthy());
     case Expr::Neg:
     case Expr::Pos: {
       const Value v = eval(*e.a, sc);
       if (v.is_undefined()) throw EvalError(v.undefined_hint());
       if (!v.is_number())
-        throw EvalError("bad operand type for unary " + std::string(e.kind == Expr::Neg ? "-" : "+") +
-                        ": '" + v.type_name() + "'");
+        throw EvalError("bad operand type for unary " +
+                        std::string(e.kind == Expr::Neg ? "-" : "+") + ": '" + v.type_name() + "'");
       if (e.kind == Expr::Pos) return v.is_bool() ? Value(v.as_int()) : v;
       if (v.is_float()) return Value(-v.as_float());
       return Value(-v.as_int());
@@ -364,17 +378,25 @@ Value Interp::eval_inner(const Expr& e, const ScopeP& sc) {
         Value r = eval(*e.items[i], sc);
         const std::string& op = e.ops[i];
         bool ok;
-        if (op == "==") ok = equals(l, r);
-        else if (op == "!=") ok = !equals(l, r);
-        else if (op == "in") ok = contains(r, l);
-        else if (op == "notin") ok = !contains(r, l);
+        if (op == "==")
+          ok = equals(l, r);
+        else if (op == "!=")
+          ok = !equals(l, r);
+        else if (op == "in")
+          ok = contains(r, l);
+        else if (op == "notin")
+          ok = !contains(r, l);
         else {
           if (l.is_undefined()) throw EvalError(l.undefined_hint());
           if (r.is_undefined()) throw EvalError(r.undefined_hint());
-          if (op == "<") ok = less(l, r);
-          else if (op == ">") ok = less(r, l);
-          else if (op == "<=") ok = !less(r, l);
-          else ok = !less(l, r);
+          if (op == "<")
+            ok = less(l, r);
+          else if (op == ">")
+            ok = less(r, l);
+          else if (op == "<=")
+            ok = !less(r, l);
+          else
+            ok = !less(l, r);
         }
         if (!ok) return Value(false);
         l = std::move(r);
@@ -384,7 +406,8 @@ Value Interp::eval_inner(const Expr& e, const ScopeP& sc) {
     case Expr::CondExpr: {
       if (eval(*e.b, sc).truthy()) return eval(*e.a, sc);
       if (e.c) return eval(*e.c, sc);
-      return Value::undefined("the inline if-expression evaluated to false and no else section was defined.");
+      return Value::undefined(
+          "the inline if-expression evaluated to false and no else section was defined.");
     }
   }
   return Value();
@@ -433,6 +456,8 @@ std::string Template::render(const nlohmann::ordered_json& context) const {
   return render(Value::from_json(context));
 }
 
-const std::string& Template::name() const { return program_->name; }
+const std::string& Template::name() const {
+  return program_->name;
+}
 
 }  // namespace ohm::jinja

@@ -12,7 +12,9 @@ namespace ohm::jinja {
 
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 class Lexer {
  public:
@@ -122,7 +124,8 @@ class Lexer {
     while (p < s_.size() && is_space(s_[p])) ++p;
     if (s_.compare(p, 3, "raw") != 0) return false;
     p += 3;
-    if (p < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[p])) || s_[p] == '_')) return false;
+    if (p < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[p])) || s_[p] == '_'))
+      return false;
     while (p < s_.size() && is_space(s_[p])) ++p;
     if (s_.compare(p, 3, "-%}") == 0) {
       p += 3;
@@ -199,7 +202,9 @@ class Lexer {
     std::vector<char> balance;
     while (true) {
       while (pos_ < s_.size() && is_space(s_[pos_])) ++pos_;
-      if (pos_ >= s_.size()) fail(pos_, block ? "unexpected end of template, expected '%}'" : "unexpected end of template, expected '}}'");
+      if (pos_ >= s_.size())
+        fail(pos_, block ? "unexpected end of template, expected '%}'"
+                         : "unexpected end of template, expected '}}'");
       const auto [line, col] = where(pos_);
       // End tag (only when brackets are balanced).
       if (balance.empty()) {
@@ -263,7 +268,8 @@ class Lexer {
         } else if (op == ")" || op == "]" || op == "}") {
           if (balance.empty()) fail(pos_, "unexpected '" + op + "'");
           if (balance.back() != op[0])
-            fail(pos_, "unexpected '" + op + "', expected '" + std::string(1, balance.back()) + "'");
+            fail(pos_,
+                 "unexpected '" + op + "', expected '" + std::string(1, balance.back()) + "'");
           balance.pop_back();
         }
         out_.push_back({Tok::Op, op, line, col});
@@ -344,25 +350,54 @@ class Lexer {
           if (p >= s_.size() || !std::isxdigit(static_cast<unsigned char>(s_[p])))
             fail(p, "invalid escape in string literal");
           const char h = s_[p];
-          v = v * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
+          v = v * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h))
+                                                 ? h - '0'
+                                                 : (std::tolower(h) - 'a' + 10));
         }
         return v;
       };
       switch (e) {
-        case '\n': break;
-        case '\\': out += '\\'; break;
-        case '\'': out += '\''; break;
-        case '"': out += '"'; break;
-        case 'a': out += '\a'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'v': out += '\v'; break;
-        case 'x': put_utf8(out, hex(2)); break;
-        case 'u': put_utf8(out, hex(4)); break;
-        case 'U': put_utf8(out, hex(8)); break;
+        case '\n':
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '\'':
+          out += '\'';
+          break;
+        case '"':
+          out += '"';
+          break;
+        case 'a':
+          out += '\a';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'v':
+          out += '\v';
+          break;
+        case 'x':
+          put_utf8(out, hex(2));
+          break;
+        case 'u':
+          put_utf8(out, hex(4));
+          break;
+        case 'U':
+          put_utf8(out, hex(8));
+          break;
         default:
           if (e >= '0' && e <= '7') {
             uint32_t v = static_cast<uint32_t>(e - '0');

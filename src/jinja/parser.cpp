@@ -29,17 +29,28 @@ class Parser {
 
   static std::string describe(const Token& tk) {
     switch (tk.type) {
-      case Tok::Data: return "template data";
-      case Tok::VarBegin: return "begin of print statement";
-      case Tok::VarEnd: return "end of print statement";
-      case Tok::BlockBegin: return "begin of statement block";
-      case Tok::BlockEnd: return "end of statement block";
-      case Tok::Name: return "'" + tk.text + "'";
-      case Tok::String: return "string";
-      case Tok::Int: return "integer";
-      case Tok::Float: return "float";
-      case Tok::Op: return "'" + tk.text + "'";
-      case Tok::Eof: return "end of template";
+      case Tok::Data:
+        return "template data";
+      case Tok::VarBegin:
+        return "begin of print statement";
+      case Tok::VarEnd:
+        return "end of print statement";
+      case Tok::BlockBegin:
+        return "begin of statement block";
+      case Tok::BlockEnd:
+        return "end of statement block";
+      case Tok::Name:
+        return "'" + tk.text + "'";
+      case Tok::String:
+        return "string";
+      case Tok::Int:
+        return "integer";
+      case Tok::Float:
+        return "float";
+      case Tok::Op:
+        return "'" + tk.text + "'";
+      case Tok::Eof:
+        return "end of template";
     }
     return "token";
   }
@@ -64,7 +75,8 @@ class Parser {
     return next().text;
   }
   void expect_block_end() {
-    if (cur().type != Tok::BlockEnd) fail("expected token 'end of statement block', got " + describe(cur()));
+    if (cur().type != Tok::BlockEnd)
+      fail("expected token 'end of statement block', got " + describe(cur()));
     ++i_;
   }
 
@@ -82,7 +94,8 @@ class Parser {
       if (tk.type == Tok::Eof) {
         if (ends.size() == 0) return body;
         std::string expected;
-        for (const char* e : ends) expected += (expected.empty() ? "'" : " or '") + std::string(e) + "'";
+        for (const char* e : ends)
+          expected += (expected.empty() ? "'" : " or '") + std::string(e) + "'";
         fail("Unexpected end of template. Jinja was looking for the following tags: " + expected +
              ".");
       }
@@ -97,7 +110,8 @@ class Parser {
         ++i_;
         auto s = std::make_unique<Stmt>(Stmt::Output, tk.line, tk.col);
         s->expr = parse_tuple();
-        if (cur().type != Tok::VarEnd) fail("expected token 'end of print statement', got " + describe(cur()));
+        if (cur().type != Tok::VarEnd)
+          fail("expected token 'end of print statement', got " + describe(cur()));
         ++i_;
         body.push_back(std::move(s));
         continue;
@@ -240,7 +254,8 @@ class Parser {
       expect_block_end();
       return s;
     }
-    static const char* unsupported[] = {"include", "import", "from", "extends", "block", "autoescape", "do"};
+    static const char* unsupported[] = {"include", "import",     "from", "extends",
+                                        "block",   "autoescape", "do"};
     for (const char* u : unsupported)
       if (kw == u) fail("'" + kw + "' is not supported by ohm's Jinja engine", &tk);
     fail("Encountered unknown tag '" + kw + "'.", &tk);
@@ -301,7 +316,8 @@ class Parser {
     std::vector<ExprP> items;
     bool is_tuple = false;
     auto at_end = [&]() {
-      if (cur().type == Tok::VarEnd || cur().type == Tok::BlockEnd || cur().type == Tok::Eof) return true;
+      if (cur().type == Tok::VarEnd || cur().type == Tok::BlockEnd || cur().type == Tok::Eof)
+        return true;
       if (is_op(")")) return true;
       if (cur().type == Tok::Name) {
         for (const char* e : extra_end)
@@ -390,8 +406,9 @@ class Parser {
     ExprP cmp;
     while (true) {
       std::string op;
-      if (cur().type == Tok::Op && (cur().text == "==" || cur().text == "!=" || cur().text == "<" ||
-                                    cur().text == ">" || cur().text == "<=" || cur().text == ">=")) {
+      if (cur().type == Tok::Op &&
+          (cur().text == "==" || cur().text == "!=" || cur().text == "<" || cur().text == ">" ||
+           cur().text == "<=" || cur().text == ">=")) {
         op = next().text;
       } else if (is_name("in")) {
         ++i_;
@@ -467,9 +484,12 @@ class Parser {
     if (tk.type == Tok::Name) {
       ++i_;
       auto e = mk(Expr::Literal, tk);
-      if (tk.text == "true" || tk.text == "True") e->value = Value(true);
-      else if (tk.text == "false" || tk.text == "False") e->value = Value(false);
-      else if (tk.text == "none" || tk.text == "None") e->value = Value::none();
+      if (tk.text == "true" || tk.text == "True")
+        e->value = Value(true);
+      else if (tk.text == "false" || tk.text == "False")
+        e->value = Value(false);
+      else if (tk.text == "none" || tk.text == "None")
+        e->value = Value::none();
       else {
         e->kind = Expr::Name;
         e->name = tk.text;

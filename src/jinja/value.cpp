@@ -92,13 +92,18 @@ Value Value::ns(Dict d) {
 template <class J>
 static Value from_json_impl(const J& j) {
   switch (j.type()) {
-    case nlohmann::json::value_t::null: return Value::none();
-    case nlohmann::json::value_t::boolean: return Value(j.template get<bool>());
-    case nlohmann::json::value_t::number_integer: return Value(j.template get<int64_t>());
+    case nlohmann::json::value_t::null:
+      return Value::none();
+    case nlohmann::json::value_t::boolean:
+      return Value(j.template get<bool>());
+    case nlohmann::json::value_t::number_integer:
+      return Value(j.template get<int64_t>());
     case nlohmann::json::value_t::number_unsigned:
       return Value(static_cast<int64_t>(j.template get<uint64_t>()));
-    case nlohmann::json::value_t::number_float: return Value(j.template get<double>());
-    case nlohmann::json::value_t::string: return Value(j.template get<std::string>());
+    case nlohmann::json::value_t::number_float:
+      return Value(j.template get<double>());
+    case nlohmann::json::value_t::string:
+      return Value(j.template get<std::string>());
     case nlohmann::json::value_t::array: {
       List l;
       l.reserve(j.size());
@@ -110,12 +115,17 @@ static Value from_json_impl(const J& j) {
       for (auto it = j.begin(); it != j.end(); ++it) d.set(it.key(), from_json_impl(it.value()));
       return Value(std::move(d));
     }
-    default: return Value::none();
+    default:
+      return Value::none();
   }
 }
 
-Value Value::from_json(const nlohmann::ordered_json& j) { return from_json_impl(j); }
-Value Value::from_json(const nlohmann::json& j) { return from_json_impl(j); }
+Value Value::from_json(const nlohmann::ordered_json& j) {
+  return from_json_impl(j);
+}
+Value Value::from_json(const nlohmann::json& j) {
+  return from_json_impl(j);
+}
 
 double Value::to_double() const {
   if (type_ == Type::Float) return d_;
@@ -125,31 +135,49 @@ double Value::to_double() const {
 bool Value::truthy() const {
   switch (type_) {
     case Type::Undefined:
-    case Type::None: return false;
-    case Type::Bool: return b_;
-    case Type::Int: return i_ != 0;
-    case Type::Float: return d_ != 0.0;
-    case Type::String: return !s_->empty();
-    case Type::List: return generator_ || !l_->empty();
-    case Type::Dict: return !m_->empty();
+    case Type::None:
+      return false;
+    case Type::Bool:
+      return b_;
+    case Type::Int:
+      return i_ != 0;
+    case Type::Float:
+      return d_ != 0.0;
+    case Type::String:
+      return !s_->empty();
+    case Type::List:
+      return generator_ || !l_->empty();
+    case Type::Dict:
+      return !m_->empty();
     case Type::Callable:
-    case Type::Namespace: return true;
+    case Type::Namespace:
+      return true;
   }
   return false;
 }
 
 std::string Value::type_name() const {
   switch (type_) {
-    case Type::Undefined: return "Undefined";
-    case Type::None: return "NoneType";
-    case Type::Bool: return "bool";
-    case Type::Int: return "int";
-    case Type::Float: return "float";
-    case Type::String: return "str";
-    case Type::List: return generator_ ? "generator" : tuple_ ? "tuple" : "list";
-    case Type::Dict: return "dict";
-    case Type::Callable: return "function";
-    case Type::Namespace: return "Namespace";
+    case Type::Undefined:
+      return "Undefined";
+    case Type::None:
+      return "NoneType";
+    case Type::Bool:
+      return "bool";
+    case Type::Int:
+      return "int";
+    case Type::Float:
+      return "float";
+    case Type::String:
+      return "str";
+    case Type::List:
+      return generator_ ? "generator" : tuple_ ? "tuple" : "list";
+    case Type::Dict:
+      return "dict";
+    case Type::Callable:
+      return "function";
+    case Type::Namespace:
+      return "Namespace";
   }
   return "object";
 }
@@ -185,7 +213,8 @@ static uint32_t decode_cp(std::string_view ch) {
   const auto c0 = static_cast<unsigned char>(ch[0]);
   if (ch.size() == 1) return c0;
   uint32_t cp = ch.size() == 2 ? (c0 & 0x1F) : ch.size() == 3 ? (c0 & 0x0F) : (c0 & 0x07);
-  for (size_t i = 1; i < ch.size(); ++i) cp = (cp << 6) | (static_cast<unsigned char>(ch[i]) & 0x3F);
+  for (size_t i = 1; i < ch.size(); ++i)
+    cp = (cp << 6) | (static_cast<unsigned char>(ch[i]) & 0x3F);
   return cp;
 }
 
@@ -245,17 +274,23 @@ static std::string py_repr_string(const std::string& s) {
   std::string out(1, q);
   for (auto ch : utf8_chars(s)) {
     const uint32_t cp = decode_cp(ch);
-    if (cp == '\\') out += "\\\\";
-    else if (cp == static_cast<uint32_t>(q)) out += std::string("\\") + q;
-    else if (cp == '\n') out += "\\n";
-    else if (cp == '\r') out += "\\r";
-    else if (cp == '\t') out += "\\t";
+    if (cp == '\\')
+      out += "\\\\";
+    else if (cp == static_cast<uint32_t>(q))
+      out += std::string("\\") + q;
+    else if (cp == '\n')
+      out += "\\n";
+    else if (cp == '\r')
+      out += "\\r";
+    else if (cp == '\t')
+      out += "\\t";
     else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0xa0) || cp == 0xad)
       append_hex(out, "\\x", cp, 2);
     else if ((cp >= 0x2000 && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202f) ||
              (cp >= 0x205f && cp <= 0x206f) || cp == 0x3000 || cp == 0xfeff || cp == 0x1680)
       append_hex(out, "\\u", cp, 4);
-    else out += ch;
+    else
+      out += ch;
   }
   out += q;
   return out;
@@ -263,20 +298,29 @@ static std::string py_repr_string(const std::string& s) {
 
 std::string Value::str() const {
   switch (type_) {
-    case Type::Undefined: return "";
-    case Type::String: return *s_;
-    default: return repr();
+    case Type::Undefined:
+      return "";
+    case Type::String:
+      return *s_;
+    default:
+      return repr();
   }
 }
 
 std::string Value::repr() const {
   switch (type_) {
-    case Type::Undefined: return "Undefined";
-    case Type::None: return "None";
-    case Type::Bool: return b_ ? "True" : "False";
-    case Type::Int: return std::to_string(i_);
-    case Type::Float: return format_float(d_);
-    case Type::String: return py_repr_string(*s_);
+    case Type::Undefined:
+      return "Undefined";
+    case Type::None:
+      return "None";
+    case Type::Bool:
+      return b_ ? "True" : "False";
+    case Type::Int:
+      return std::to_string(i_);
+    case Type::Float:
+      return format_float(d_);
+    case Type::String:
+      return py_repr_string(*s_);
     case Type::List: {
       if (generator_) return "<generator object>";
       std::string out(tuple_ ? "(" : "[");
@@ -300,7 +344,8 @@ std::string Value::repr() const {
       out += "}";
       return type_ == Type::Namespace ? "<Namespace " + out + ">" : out;
     }
-    case Type::Callable: return "<function " + c_->name + ">";
+    case Type::Callable:
+      return "<function " + c_->name + ">";
   }
   return "";
 }
@@ -310,13 +355,27 @@ static void json_string(std::string& out, const std::string& s, bool ensure_asci
   for (auto ch : utf8_chars(s)) {
     const uint32_t cp = decode_cp(ch);
     switch (cp) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (cp < 0x20) {
           append_hex(out, "\\u", cp, 4);
@@ -352,19 +411,31 @@ static void to_json_impl(const Value& v, std::string& out, int level, const Json
     out.append(static_cast<size_t>(indent * lvl), ' ');
   };
   switch (v.type()) {
-    case Value::Type::None: out += "null"; return;
-    case Value::Type::Bool: out += v.as_bool() ? "true" : "false"; return;
-    case Value::Type::Int: out += std::to_string(v.as_int()); return;
+    case Value::Type::None:
+      out += "null";
+      return;
+    case Value::Type::Bool:
+      out += v.as_bool() ? "true" : "false";
+      return;
+    case Value::Type::Int:
+      out += std::to_string(v.as_int());
+      return;
     case Value::Type::Float: {
       const double d = v.as_float();
-      if (std::isnan(d)) out += "NaN";
-      else if (std::isinf(d)) out += d > 0 ? "Infinity" : "-Infinity";
-      else out += format_float(d);
+      if (std::isnan(d))
+        out += "NaN";
+      else if (std::isinf(d))
+        out += d > 0 ? "Infinity" : "-Infinity";
+      else
+        out += format_float(d);
       return;
     }
-    case Value::Type::String: json_string(out, v.as_string(), ensure_ascii); return;
+    case Value::Type::String:
+      json_string(out, v.as_string(), ensure_ascii);
+      return;
     case Value::Type::List: {
-      if (v.is_generator()) throw std::invalid_argument("Object of type generator is not JSON serializable");
+      if (v.is_generator())
+        throw std::invalid_argument("Object of type generator is not JSON serializable");
       const auto& l = v.as_list();
       if (l.empty()) {
         out += "[]";
@@ -429,8 +500,10 @@ bool equals(const Value& a, const Value& b) {
   if (a.type() != b.type()) return false;
   switch (a.type()) {
     case T::Undefined:
-    case T::None: return true;
-    case T::String: return a.as_string() == b.as_string();
+    case T::None:
+      return true;
+    case T::String:
+      return a.as_string() == b.as_string();
     case T::List: {
       if (a.is_tuple() != b.is_tuple()) return false;
       const auto &x = a.as_list(), &y = b.as_list();
@@ -448,9 +521,12 @@ bool equals(const Value& a, const Value& b) {
       }
       return true;
     }
-    case T::Namespace: return &a.as_dict() == &b.as_dict();
-    case T::Callable: return &a.as_callable() == &b.as_callable();
-    default: return false;
+    case T::Namespace:
+      return &a.as_dict() == &b.as_dict();
+    case T::Callable:
+      return &a.as_callable() == &b.as_callable();
+    default:
+      return false;
   }
 }
 

@@ -27,6 +27,8 @@ const KernelTable* avx2_table() {
 }  // namespace ohm::kernels
 #else
 namespace ohm::kernels {
-const KernelTable* avx2_table() { return nullptr; }
+const KernelTable* avx2_table() {
+  return nullptr;
+}
 }  // namespace ohm::kernels
 #endif

@@ -29,6 +29,8 @@ const KernelTable* avx512_table() {
 }  // namespace ohm::kernels
 #else
 namespace ohm::kernels {
-const KernelTable* avx512_table() { return nullptr; }
+const KernelTable* avx512_table() {
+  return nullptr;
+}
 }  // namespace ohm::kernels
 #endif

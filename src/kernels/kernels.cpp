@@ -47,16 +47,20 @@ std::atomic<const KernelTable*>& active_ptr() {
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::Scalar: return "scalar";
-    case Isa::Avx2: return "avx2";
-    case Isa::Avx512: return "avx512";
+    case Isa::Scalar:
+      return "scalar";
+    case Isa::Avx2:
+      return "avx2";
+    case Isa::Avx512:
+      return "avx512";
   }
   return "?";
 }
 
 const KernelTable* table_for(Isa isa) {
   switch (isa) {
-    case Isa::Scalar: return &reference();
+    case Isa::Scalar:
+      return &reference();
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     case Isa::Avx2:
       __builtin_cpu_init();
@@ -72,13 +76,16 @@ const KernelTable* table_for(Isa isa) {
         return avx512_table();
       return nullptr;
 #else
-    default: return nullptr;
+    default:
+      return nullptr;
 #endif
   }
   return nullptr;
 }
 
-const KernelTable& active() { return *active_ptr().load(std::memory_order_relaxed); }
+const KernelTable& active() {
+  return *active_ptr().load(std::memory_order_relaxed);
+}
 
 const KernelTable* set_active(const KernelTable* table) {
   return active_ptr().exchange(table ? table : &reference());
@@ -103,9 +110,9 @@ Matrix matrix_view(const Tensor& t) {
   m.cols = t.dim(1);
   const auto rb = row_bytes(t.dtype(), static_cast<uint64_t>(m.cols));
   if (!rb)
-    throw ShapeError(ErrorContext().op("matrix_view").shape("w", t.shape()),
-                     "row length is not a multiple of the " + std::string(name(t.dtype())) +
-                         " block size");
+    throw ShapeError(
+        ErrorContext().op("matrix_view").shape("w", t.shape()),
+        "row length is not a multiple of the " + std::string(name(t.dtype())) + " block size");
   m.row_bytes = static_cast<size_t>(*rb);
   return m;
 }
@@ -139,12 +146,13 @@ void rms_norm(const float* x, int64_t rows, int64_t n, const float* w, float w_o
   const auto fn = active().rms_norm;
   pool.parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n)),
                     [&](int64_t r0, int64_t r1) {
-                      for (int64_t r = r0; r < r1; ++r) fn(x + r * n, w, w_offset, eps, y + r * n, n);
+                      for (int64_t r = r0; r < r1; ++r)
+                        fn(x + r * n, w, w_offset, eps, y + r * n, n);
                     });
 }
 
-void layer_norm(const float* x, int64_t rows, int64_t n, const float* w, const float* b,
-                float eps, float* y, ThreadPool& pool) {
+void layer_norm(const float* x, int64_t rows, int64_t n, const float* w, const float* b, float eps,
+                float* y, ThreadPool& pool) {
   const auto fn = active().layer_norm;
   pool.parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n)),
                     [&](int64_t r0, int64_t r1) {
@@ -169,17 +177,33 @@ Activation activation_from_name(const std::string& s) {
 void activate(Activation act, const float* x, float* y, int64_t n) {
   const KernelTable& kt = active();
   switch (act) {
-    case Activation::Silu: kt.silu(x, y, n); return;
-    case Activation::Gelu: kt.gelu(x, y, n); return;
-    case Activation::GeluTanh: kt.gelu_tanh(x, y, n); return;
-    case Activation::Relu: kt.relu(x, y, n); return;
+    case Activation::Silu:
+      kt.silu(x, y, n);
+      return;
+    case Activation::Gelu:
+      kt.gelu(x, y, n);
+      return;
+    case Activation::GeluTanh:
+      kt.gelu_tanh(x, y, n);
+      return;
+    case Activation::Relu:
+      kt.relu(x, y, n);
+      return;
   }
 }
 
-void add(const float* a, const float* b, float* y, int64_t n) { active().add(a, b, y, n); }
-void mul(const float* a, const float* b, float* y, int64_t n) { active().mul(a, b, y, n); }
-void axpy(float s, const float* x, float* y, int64_t n) { active().axpy(s, x, y, n); }
-float dot(const float* a, const float* b, int64_t n) { return active().dot(a, b, n); }
+void add(const float* a, const float* b, float* y, int64_t n) {
+  active().add(a, b, y, n);
+}
+void mul(const float* a, const float* b, float* y, int64_t n) {
+  active().mul(a, b, y, n);
+}
+void axpy(float s, const float* x, float* y, int64_t n) {
+  active().axpy(s, x, y, n);
+}
+float dot(const float* a, const float* b, int64_t n) {
+  return active().dot(a, b, n);
+}
 
 void rope(float* x, int64_t n_tok, int64_t x_stride, int64_t n_head, int64_t head_dim,
           int64_t rot_dim, const float* cos, const float* sin) {
@@ -194,13 +218,15 @@ void rope(float* x, int64_t n_tok, int64_t x_stride, int64_t n_head, int64_t hea
 void embedding(const Matrix& table, const int64_t* ids, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) {
     if (ids[i] < 0 || ids[i] >= table.rows)
-      throw InvalidArgument(ErrorContext().op("embedding"),
-                            "token id " + std::to_string(ids[i]) + " outside [0, " +
-                                std::to_string(table.rows) + ")");
+      throw InvalidArgument(ErrorContext().op("embedding"), "token id " + std::to_string(ids[i]) +
+                                                                " outside [0, " +
+                                                                std::to_string(table.rows) + ")");
     float* o = out + i * table.cols;
     const uint8_t* src = table.row(ids[i]);
-    if (table.dtype == DType::F32) std::memcpy(o, src, static_cast<size_t>(table.cols) * 4);
-    else quant::dequantize_row(table.dtype, src, o, table.cols);
+    if (table.dtype == DType::F32)
+      std::memcpy(o, src, static_cast<size_t>(table.cols) * 4);
+    else
+      quant::dequantize_row(table.dtype, src, o, table.cols);
   }
 }
 

@@ -33,10 +33,18 @@
 #if OHM_SIMD_W512
 using vf = __m512;
 constexpr int VL = 16;
-static inline vf vzero() { return _mm512_setzero_ps(); }
-static inline vf vset1(float v) { return _mm512_set1_ps(v); }
-static inline vf vload(const float* p) { return _mm512_loadu_ps(p); }
-static inline void vstore(float* p, vf v) { _mm512_storeu_ps(p, v); }
+static inline vf vzero() {
+  return _mm512_setzero_ps();
+}
+static inline vf vset1(float v) {
+  return _mm512_set1_ps(v);
+}
+static inline vf vload(const float* p) {
+  return _mm512_loadu_ps(p);
+}
+static inline void vstore(float* p, vf v) {
+  _mm512_storeu_ps(p, v);
+}
 static inline vf vload_f16(const uint8_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
@@ -44,16 +52,36 @@ static inline vf vload_bf16(const uint8_t* p) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(
       _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
 }
-static inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
-static inline vf vadd(vf a, vf b) { return _mm512_add_ps(a, b); }
-static inline vf vsub(vf a, vf b) { return _mm512_sub_ps(a, b); }
-static inline vf vmul(vf a, vf b) { return _mm512_mul_ps(a, b); }
-static inline vf vdiv(vf a, vf b) { return _mm512_div_ps(a, b); }
-static inline vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
-static inline vf vmin(vf a, vf b) { return _mm512_min_ps(a, b); }
-static inline float vhsum(vf v) { return _mm512_reduce_add_ps(v); }
-static inline float vhmax(vf v) { return _mm512_reduce_max_ps(v); }
-static inline vf vround(vf v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline vf vfma(vf a, vf b, vf c) {
+  return _mm512_fmadd_ps(a, b, c);
+}
+static inline vf vadd(vf a, vf b) {
+  return _mm512_add_ps(a, b);
+}
+static inline vf vsub(vf a, vf b) {
+  return _mm512_sub_ps(a, b);
+}
+static inline vf vmul(vf a, vf b) {
+  return _mm512_mul_ps(a, b);
+}
+static inline vf vdiv(vf a, vf b) {
+  return _mm512_div_ps(a, b);
+}
+static inline vf vmax(vf a, vf b) {
+  return _mm512_max_ps(a, b);
+}
+static inline vf vmin(vf a, vf b) {
+  return _mm512_min_ps(a, b);
+}
+static inline float vhsum(vf v) {
+  return _mm512_reduce_add_ps(v);
+}
+static inline float vhmax(vf v) {
+  return _mm512_reduce_max_ps(v);
+}
+static inline vf vround(vf v) {
+  return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
 static inline vf vpow2i(vf n) {  // 2^n for integral n in [-126, 127]
   return _mm512_castsi512_ps(
       _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
@@ -61,10 +89,18 @@ static inline vf vpow2i(vf n) {  // 2^n for integral n in [-126, 127]
 #else
 using vf = __m256;
 constexpr int VL = 8;
-static inline vf vzero() { return _mm256_setzero_ps(); }
-static inline vf vset1(float v) { return _mm256_set1_ps(v); }
-static inline vf vload(const float* p) { return _mm256_loadu_ps(p); }
-static inline void vstore(float* p, vf v) { _mm256_storeu_ps(p, v); }
+static inline vf vzero() {
+  return _mm256_setzero_ps();
+}
+static inline vf vset1(float v) {
+  return _mm256_set1_ps(v);
+}
+static inline vf vload(const float* p) {
+  return _mm256_loadu_ps(p);
+}
+static inline void vstore(float* p, vf v) {
+  _mm256_storeu_ps(p, v);
+}
 static inline vf vload_f16(const uint8_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
@@ -72,27 +108,45 @@ static inline vf vload_bf16(const uint8_t* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(
       _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
 }
-static inline vf vfma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
-static inline vf vadd(vf a, vf b) { return _mm256_add_ps(a, b); }
-static inline vf vsub(vf a, vf b) { return _mm256_sub_ps(a, b); }
-static inline vf vmul(vf a, vf b) { return _mm256_mul_ps(a, b); }
-static inline vf vdiv(vf a, vf b) { return _mm256_div_ps(a, b); }
-static inline vf vmax(vf a, vf b) { return _mm256_max_ps(a, b); }
-static inline vf vmin(vf a, vf b) { return _mm256_min_ps(a, b); }
+static inline vf vfma(vf a, vf b, vf c) {
+  return _mm256_fmadd_ps(a, b, c);
+}
+static inline vf vadd(vf a, vf b) {
+  return _mm256_add_ps(a, b);
+}
+static inline vf vsub(vf a, vf b) {
+  return _mm256_sub_ps(a, b);
+}
+static inline vf vmul(vf a, vf b) {
+  return _mm256_mul_ps(a, b);
+}
+static inline vf vdiv(vf a, vf b) {
+  return _mm256_div_ps(a, b);
+}
+static inline vf vmax(vf a, vf b) {
+  return _mm256_max_ps(a, b);
+}
+static inline vf vmin(vf a, vf b) {
+  return _mm256_min_ps(a, b);
+}
 static inline float hsum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
-static inline float vhsum(vf v) { return hsum8(v); }
+static inline float vhsum(vf v) {
+  return hsum8(v);
+}
 static inline float vhmax(vf v) {
   __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_max_ps(s, _mm_movehl_ps(s, s));
   s = _mm_max_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
-static inline vf vround(vf v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline vf vround(vf v) {
+  return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
 static inline vf vpow2i(vf n) {
   return _mm256_castsi256_ps(
       _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
@@ -110,7 +164,9 @@ static inline float f16s(const uint8_t* p) {
   __builtin_memcpy(&h, p, 2);
   return _cvtsh_ss(h);
 }
-static inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t imin(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
 
 // exp(x) for a vector, Cephes-style (about 1-2 ulp over the clamped range).
 static inline vf vexp(vf x) {
@@ -135,9 +191,12 @@ enum class WF { F32, F16, BF16 };
 
 template <WF T>
 static inline vf wload(const uint8_t* row, int64_t k) {
-  if constexpr (T == WF::F32) return vload(reinterpret_cast<const float*>(row) + k);
-  else if constexpr (T == WF::F16) return vload_f16(row + 2 * k);
-  else return vload_bf16(row + 2 * k);
+  if constexpr (T == WF::F32)
+    return vload(reinterpret_cast<const float*>(row) + k);
+  else if constexpr (T == WF::F16)
+    return vload_f16(row + 2 * k);
+  else
+    return vload_bf16(row + 2 * k);
 }
 template <WF T>
 static inline float wscalar(const uint8_t* row, int64_t k) {
@@ -191,8 +250,8 @@ static void float_rows(const float* x, int64_t K, const uint8_t* w, size_t rb, i
 }
 
 template <WF T>
-static void mm_float(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0,
-                     int64_t n1, float* y, int64_t ldy, float*) {
+static void mm_float(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0, int64_t n1,
+                     float* y, int64_t ldy, float*) {
   constexpr int MB = OHM_SIMD_W512 ? 4 : 2;
   int64_t m = 0;
   // Tile over activation rows inside a band of weight rows, so the band stays in L1/L2.
@@ -201,7 +260,8 @@ static void mm_float(const float* x, int64_t M, int64_t K, const Matrix& w, int6
     const int64_t b1 = imin(n1, b0 + band);
     for (m = 0; m + MB <= M; m += MB)
       float_rows<T, MB>(x + m * K, K, w.data, w.row_bytes, b0, b1, y + m * ldy, ldy);
-    for (; m < M; ++m) float_rows<T, 1>(x + m * K, K, w.data, w.row_bytes, b0, b1, y + m * ldy, ldy);
+    for (; m < M; ++m)
+      float_rows<T, 1>(x + m * K, K, w.data, w.row_bytes, b0, b1, y + m * ldy, ldy);
   }
 }
 
@@ -216,7 +276,8 @@ static void quantize_act(const float* x, int64_t M, int64_t K, int B, int8_t* qs
     int8_t* qb = qs + b * B;
     __m256 mx = _mm256_setzero_ps();
     const __m256 sign = _mm256_set1_ps(-0.0f);
-    for (int i = 0; i < B; i += 8) mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + i)));
+    for (int i = 0; i < B; i += 8)
+      mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + i)));
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
@@ -265,7 +326,9 @@ static ActQ act_quantize(const float* x, int64_t M, int64_t K, int B) {
   return {qs, d, s16};
 }
 
-static inline __m256i ivec_lane0(int v) { return _mm256_zextsi128_si256(_mm_cvtsi32_si128(v)); }
+static inline __m256i ivec_lane0(int v) {
+  return _mm256_zextsi128_si256(_mm_cvtsi32_si128(v));
+}
 
 // u8 (first) x s8 (second) -> 8 x i32 sums of 4 products, added to acc.
 static inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
@@ -370,11 +433,14 @@ static inline void q4k_tile(const ActQ& a, int64_t K, const uint8_t* wr, float* 
       for (int j = 0; j < 4; ++j) {
         const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 64 * j));
         const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 64 * j + 32));
-        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[j], x0), _mm256_set1_epi16(sc[2 * j]));
-        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[j], x1), _mm256_set1_epi16(sc[2 * j + 1]));
+        const __m256i p0 =
+            _mm256_madd_epi16(_mm256_maddubs_epi16(lo[j], x0), _mm256_set1_epi16(sc[2 * j]));
+        const __m256i p1 =
+            _mm256_madd_epi16(_mm256_maddubs_epi16(hi[j], x1), _mm256_set1_epi16(sc[2 * j + 1]));
         isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
       }
-      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.s16 + (i * K + b * 256) / 16));
+      const __m256i bs =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.s16 + (i * K + b * 256) / 16));
       const __m256i msum = _mm256_madd_epi16(mnv, bs);
       const float xd = a.d[(i * K) / 256 + b];
       acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(wd * xd), acc[i]);
@@ -397,7 +463,8 @@ static inline void q6k_tile(const ActQ& a, int64_t K, const uint8_t* wr, float* 
     const uint8_t* blk = wr + b * 210;
     const float wd = f16s(blk + 208);
     const int8_t* scs = reinterpret_cast<const int8_t*>(blk + 192);
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scs)));
+    const __m256i sc16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scs)));
     __m256i q[8];    // 8 groups of 32 values, in element order
     __m256i scv[8];  // per group: lanes 0-7 scale of the first 16, 8-15 of the second 16
     for (int h = 0; h < 2; ++h) {
@@ -406,13 +473,17 @@ static inline void q6k_tile(const ActQ& a, int64_t K, const uint8_t* wr, float* 
       const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
       const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
       const __m256i hv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
-      q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(a0, m4), _mm256_and_si256(_mm256_slli_epi16(hv, 4), m30));
-      q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(a1, m4), _mm256_and_si256(_mm256_slli_epi16(hv, 2), m30));
-      q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a0, 4), m4), _mm256_and_si256(hv, m30));
+      q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(a0, m4),
+                                     _mm256_and_si256(_mm256_slli_epi16(hv, 4), m30));
+      q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(a1, m4),
+                                     _mm256_and_si256(_mm256_slli_epi16(hv, 2), m30));
+      q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a0, 4), m4),
+                                     _mm256_and_si256(hv, m30));
       q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a1, 4), m4),
                                      _mm256_and_si256(_mm256_srli_epi16(hv, 2), m30));
       for (int g = 0; g < 4; ++g)
-        scv[4 * h + g] = _mm256_set_m128i(_mm_set1_epi16(scs[8 * h + 2 * g + 1]), _mm_set1_epi16(scs[8 * h + 2 * g]));
+        scv[4 * h + g] = _mm256_set_m128i(_mm_set1_epi16(scs[8 * h + 2 * g + 1]),
+                                          _mm_set1_epi16(scs[8 * h + 2 * g]));
     }
     for (int i = 0; i < MT; ++i) {
       const int8_t* xq = a.qs + i * K + b * 256;
@@ -421,7 +492,8 @@ static inline void q6k_tile(const ActQ& a, int64_t K, const uint8_t* wr, float* 
         const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * g));
         isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[g], xv), scv[g]));
       }
-      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.s16 + (i * K + b * 256) / 16));
+      const __m256i bs =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.s16 + (i * K + b * 256) / 16));
       const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5);  // 32*sum sc*bsum
       isum = _mm256_sub_epi32(isum, corr);
       const float xd = a.d[(i * K) / 256 + b];
@@ -436,15 +508,19 @@ enum class QK { Q4_0, Q8_0, Q4_K, Q6_K };
 template <QK T, int MT>
 static inline void qtile(const ActQ& a, int64_t K, const uint8_t* wr, float* y, int64_t ldy,
                          int64_t n) {
-  if constexpr (T == QK::Q4_0) q32_tile<false, MT>(a, K, wr, y, ldy, n);
-  else if constexpr (T == QK::Q8_0) q32_tile<true, MT>(a, K, wr, y, ldy, n);
-  else if constexpr (T == QK::Q4_K) q4k_tile<MT>(a, K, wr, y, ldy, n);
-  else q6k_tile<MT>(a, K, wr, y, ldy, n);
+  if constexpr (T == QK::Q4_0)
+    q32_tile<false, MT>(a, K, wr, y, ldy, n);
+  else if constexpr (T == QK::Q8_0)
+    q32_tile<true, MT>(a, K, wr, y, ldy, n);
+  else if constexpr (T == QK::Q4_K)
+    q4k_tile<MT>(a, K, wr, y, ldy, n);
+  else
+    q6k_tile<MT>(a, K, wr, y, ldy, n);
 }
 
 template <QK T>
-static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0,
-                     int64_t n1, float* y, int64_t ldy, float*) {
+static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0, int64_t n1,
+                     float* y, int64_t ldy, float*) {
   constexpr int B = (T == QK::Q4_0 || T == QK::Q8_0) ? 32 : 256;
   const ActQ a = act_quantize(x, M, K, B);
   const int64_t band = M > 1 ? 8 : (n1 - n0);
@@ -453,11 +529,13 @@ static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int6
     int64_t m = 0;
     for (; m + 4 <= M; m += 4) {
       const ActQ am{a.qs + m * K, a.d + m * K / B, a.s16 + m * K / 16};
-      for (int64_t n = b0; n < b1; ++n) qtile<T, 4>(am, K, w.data + n * w.row_bytes, y + m * ldy, ldy, n);
+      for (int64_t n = b0; n < b1; ++n)
+        qtile<T, 4>(am, K, w.data + n * w.row_bytes, y + m * ldy, ldy, n);
     }
     for (; m < M; ++m) {
       const ActQ am{a.qs + m * K, a.d + m * K / B, a.s16 + m * K / 16};
-      for (int64_t n = b0; n < b1; ++n) qtile<T, 1>(am, K, w.data + n * w.row_bytes, y + m * ldy, ldy, n);
+      for (int64_t n = b0; n < b1; ++n)
+        qtile<T, 1>(am, K, w.data + n * w.row_bytes, y + m * ldy, ldy, n);
     }
   }
 }
@@ -513,7 +591,8 @@ static void s_rms_norm(const float* x, const float* w, float w_offset, float eps
   const vf iv = vset1(inv), off = vset1(w_offset);
   i = 0;
   if (w) {
-    for (; i + VL <= n; i += VL) vstore(y + i, vmul(vmul(vload(x + i), iv), vadd(vload(w + i), off)));
+    for (; i + VL <= n; i += VL)
+      vstore(y + i, vmul(vmul(vload(x + i), iv), vadd(vload(w + i), off)));
     for (; i < n; ++i) y[i] = (x[i] * inv) * (w[i] + w_offset);
   } else {
     for (; i + VL <= n; i += VL) vstore(y + i, vmul(vload(x + i), iv));

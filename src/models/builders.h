@@ -7,7 +7,7 @@
 
 namespace ohm::models {
 
-#define OHM_DECLARE_BUILDER(name)                                                  \
+#define OHM_DECLARE_BUILDER(name)                                                 \
   std::unique_ptr<CausalLM> name(const ModelConfig& config, nn::Weights& weights, \
                                  const LoadOptions& opts);
 OHM_DECLARE_BUILDER(build_llama)    // llama.cpp: llama, mistral, qwen2

@@ -49,9 +49,9 @@ Tensor CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
                      "input_ids must be a contiguous [batch, seq] tensor");
   const int64_t B = input_ids.dim(0), T = input_ids.dim(1);
   if (B != cache.batch())
-    throw ShapeError(ErrorContext().op("forward"), "KV cache batch " +
-                                                       std::to_string(cache.batch()) +
-                                                       " != input batch " + std::to_string(B));
+    throw ShapeError(
+        ErrorContext().op("forward"),
+        "KV cache batch " + std::to_string(cache.batch()) + " != input batch " + std::to_string(B));
   if (T <= 0) throw ShapeError(ErrorContext().op("forward"), "empty input");
   const int64_t past = cache.size();
   const int64_t n = B * T;
@@ -86,8 +86,10 @@ Tensor CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
       const uint8_t* v = cache.valid(b);
       for (int64_t j = 0; j < past; ++j) seen += v[j] ? 1 : 0;
       for (int64_t t = 0; t < T; ++t) {
-        if (valid_[b * T + t]) pos_[b * T + t] = seen++;
-        else pos_[b * T + t] = 1;
+        if (valid_[b * T + t])
+          pos_[b * T + t] = seen++;
+        else
+          pos_[b * T + t] = 1;
       }
     }
   }
@@ -117,14 +119,13 @@ Tensor CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
 // ---- registry -------------------------------------------------------------------------------
 
 namespace {
-using Builder = std::unique_ptr<CausalLM> (*)(const ModelConfig&, nn::Weights&,
-                                              const LoadOptions&);
+using Builder = std::unique_ptr<CausalLM> (*)(const ModelConfig&, nn::Weights&, const LoadOptions&);
 const std::vector<std::pair<std::string, Builder>>& registry() {
   static const std::vector<std::pair<std::string, Builder>> r = {
-      {"llama", &models::build_llama},     {"mistral", &models::build_llama},
-      {"qwen2", &models::build_llama},     {"mixtral", &models::build_mixtral},
-      {"gemma", &models::build_gemma},     {"phi3", &models::build_phi3},
-      {"falcon", &models::build_falcon},   {"gpt2", &models::build_gpt2},
+      {"llama", &models::build_llama},   {"mistral", &models::build_llama},
+      {"qwen2", &models::build_llama},   {"mixtral", &models::build_mixtral},
+      {"gemma", &models::build_gemma},   {"phi3", &models::build_phi3},
+      {"falcon", &models::build_falcon}, {"gpt2", &models::build_gpt2},
   };
   return r;
 }

@@ -19,7 +19,7 @@ namespace ohm::models {
 namespace {
 
 struct FalconLayer {
-  nn::LayerNorm ln_attn, ln_mlp;  // ln_attn is input_layernorm when there is only one
+  nn::LayerNorm ln_attn, ln_mlp;           // ln_attn is input_layernorm when there is only one
   nn::LayerNorm post_attention_layernorm;  // sequential (!parallel_attn) blocks only
   bool two_ln = false;
   nn::Linear query_key_value, dense;
@@ -33,8 +33,10 @@ class FalconForCausalLM : public CausalLM {
     const int64_t H = c_.hidden_size, nh = c_.num_attention_heads, hd = c_.head_dim;
     nkv_ = c_.num_key_value_heads;  // 1 for the multi-query layout (config.cpp derives it)
     embed_ = ws.matrix("transformer.word_embeddings.weight", c_.vocab_size, H);
-    if (!c_.alibi) rope_ = nn::Rope(c_);
-    else slopes_ = nn::alibi_slopes(nh);
+    if (!c_.alibi)
+      rope_ = nn::Rope(c_);
+    else
+      slopes_ = nn::alibi_slopes(nh);
     const int64_t qkv_out = c_.new_decoder_architecture ? (2 * nkv_ + nh) * hd
                             : c_.multi_query            ? H + 2 * hd
                                                         : 3 * H;
@@ -54,7 +56,8 @@ class FalconForCausalLM : public CausalLM {
           L.post_attention_layernorm =
               nn::LayerNorm::load(ws, p + ".post_attention_layernorm", H, c_.norm_eps);
       }
-      L.query_key_value = nn::Linear::load(ws, p + ".self_attention.query_key_value", qkv_out, H, bias);
+      L.query_key_value =
+          nn::Linear::load(ws, p + ".self_attention.query_key_value", qkv_out, H, bias);
       L.dense = nn::Linear::load(ws, p + ".self_attention.dense", H, H, bias);
       L.mlp.fc = nn::Linear::load(ws, p + ".mlp.dense_h_to_4h", c_.ffn_hidden_size, H, bias);
       L.mlp.proj = nn::Linear::load(ws, p + ".mlp.dense_4h_to_h", H, c_.ffn_hidden_size, bias);
@@ -63,16 +66,17 @@ class FalconForCausalLM : public CausalLM {
     }
     ln_f_ = nn::LayerNorm::load(ws, "transformer.ln_f", H, c_.norm_eps);
     lm_head_ = lm_head_or_tied(ws, c_, embed_);
-    spec_ = {nh, nkv_, hd, static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))), 0,
-             slopes_.empty() ? nullptr : slopes_.data()};
+    spec_ = {nh, nkv_,
+             hd, static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))),
+             0,  slopes_.empty() ? nullptr : slopes_.data()};
   }
 
  protected:
   int64_t kv_dim() const override { return nkv_ * c_.head_dim; }
 
   void forward_hidden(const Step& s, nn::KVCache& cache, float* out) override {
-    const int64_t M = s.B * s.T, H = c_.hidden_size, nh = c_.num_attention_heads,
-                  hd = c_.head_dim, half = rope_.rot_dim() / 2;
+    const int64_t M = s.B * s.T, H = c_.hidden_size, nh = c_.num_attention_heads, hd = c_.head_dim,
+                  half = rope_.rot_dim() / 2;
     const int64_t qkv_out = layers_.empty() ? 0 : layers_[0].query_key_value.out_features();
     ThreadPool& pool = this->pool();
     float* h = h_.get(M * H);
@@ -95,7 +99,7 @@ class FalconForCausalLM : public CausalLM {
       if (L.two_ln) L.ln_mlp.forward(h, M, xm, pool);
       // ---- attention
       L.query_key_value.forward(xa, M, qkv, pool);  // [M, qkv_out]
-      split_heads(qkv, qkv_out, M, q, k, v);         // q [M, nh*hd], k/v [M, nkv*hd]
+      split_heads(qkv, qkv_out, M, q, k, v);        // q [M, nh*hd], k/v [M, nkv*hd]
       if (!c_.alibi) {
         kernels::rope(q, M, nh * hd, nh, hd, rope_.rot_dim(), cos, sin);
         kernels::rope(k, M, nkv_ * hd, nkv_, hd, rope_.rot_dim(), cos, sin);
@@ -119,7 +123,8 @@ class FalconForCausalLM : public CausalLM {
 
  private:
   // Gathers q/k/v from the fused projection into contiguous per-token rows.
-  void split_heads(const float* qkv, int64_t qkv_out, int64_t M, float* q, float* k, float* v) const {
+  void split_heads(const float* qkv, int64_t qkv_out, int64_t M, float* q, float* k,
+                   float* v) const {
     const int64_t nh = c_.num_attention_heads, hd = c_.head_dim;
     const size_t hb = static_cast<size_t>(hd) * sizeof(float);
     for (int64_t m = 0; m < M; ++m) {

@@ -41,8 +41,8 @@ class GemmaForCausalLM : public CausalLM {
       a.k_proj = nn::Linear::load(ws, p + ".self_attn.k_proj", nkv * hd, H, bias);
       a.v_proj = nn::Linear::load(ws, p + ".self_attn.v_proj", nkv * hd, H, bias);
       a.o_proj = nn::Linear::load(ws, p + ".self_attn.o_proj", H, nh * hd, bias);
-      a.spec = {nh, nkv, hd, static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))), 0,
-                nullptr};
+      a.spec = {nh, nkv,    hd, static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))),
+                0,  nullptr};
       L.mlp.gate = nn::Linear::load(ws, p + ".mlp.gate_proj", I, H);
       L.mlp.up = nn::Linear::load(ws, p + ".mlp.up_proj", I, H);
       L.mlp.down = nn::Linear::load(ws, p + ".mlp.down_proj", H, I);

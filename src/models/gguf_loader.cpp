@@ -12,8 +12,9 @@ namespace {
 
 std::string arch_of(const gguf::GGUFFile& f) {
   auto a = f.get_string("general.architecture");
-  if (!a) throw FormatError(ErrorContext().file(f.path()).key("general.architecture"),
-                            "missing: not a model file");
+  if (!a)
+    throw FormatError(ErrorContext().file(f.path()).key("general.architecture"),
+                      "missing: not a model file");
   return *a;
 }
 
@@ -43,7 +44,9 @@ int64_t vocab_size(const gguf::GGUFFile& f, const std::string& arch) {
   throw FormatError(ErrorContext().file(f.path()), "cannot tell the vocabulary size");
 }
 
-bool is_llama_family(const std::string& arch) { return arch == "llama" || arch == "qwen2"; }
+bool is_llama_family(const std::string& arch) {
+  return arch == "llama" || arch == "qwen2";
+}
 
 // Falcon's query_key_value layout, told by the tensors (llama.cpp runs every falcon file with
 // q | k | v rows): a second per-layer norm (attn_norm_2 = ln_attn) is Falcon-40B's
@@ -158,10 +161,11 @@ nlohmann::json gguf_hf_config(const gguf::GGUFFile& f) {
     if (auto e = f.get_float(p + "attention.layer_norm_epsilon")) j["layer_norm_epsilon"] = *e;
     j["tie_word_embeddings"] = true;  // the converter writes output.weight as a copy of wte
   } else {
-    throw UnsupportedError(ErrorContext().file(f.path()).key("general.architecture"),
-                           "no GGUF mapping for architecture '" + arch +
-                               "' (supported: llama, mistral and mixtral as llama, qwen2, gemma, phi3, "
-                               "falcon, gpt2)");
+    throw UnsupportedError(
+        ErrorContext().file(f.path()).key("general.architecture"),
+        "no GGUF mapping for architecture '" + arch +
+            "' (supported: llama, mistral and mixtral as llama, qwen2, gemma, phi3, "
+            "falcon, gpt2)");
   }
   token_ids(f, j);
   // Ids outside the vocabulary (random-vocab files) would fail validation; drop them.
@@ -215,7 +219,8 @@ GGUFWeightSource::GGUFWeightSource(gguf::GGUFFile file, const ModelConfig& confi
     if (arch == "llama" && file_.find_tensor("blk.0.ffn_gate_exps.weight")) {
       // Mixtral: router F32, experts stacked [E, rows, cols] (w1 = gate, w2 = down, w3 = up).
       layer.push_back({"ffn_gate_inp.weight", "block_sparse_moe.gate.weight", K::Plain, 0});
-      experts = {{"ffn_gate_exps.weight", "w1"}, {"ffn_down_exps.weight", "w2"},
+      experts = {{"ffn_gate_exps.weight", "w1"},
+                 {"ffn_down_exps.weight", "w2"},
                  {"ffn_up_exps.weight", "w3"}};
     }
     lp = "model.layers.";
@@ -244,8 +249,8 @@ GGUFWeightSource::GGUFWeightSource(gguf::GGUFFile file, const ModelConfig& confi
   } else if (arch == "falcon") {
     const auto& fc = std::get<FalconConfig>(config);
     // q | k | v rows back to HF's per-KV-group order (identity for one group: Falcon-7B).
-    const K qkv = fc.new_decoder_architecture && c.num_key_value_heads > 1 ? K::FalconQKV
-                                                                           : K::Plain;
+    const K qkv =
+        fc.new_decoder_architecture && c.num_key_value_heads > 1 ? K::FalconQKV : K::Plain;
     global = {{"token_embd.weight", "transformer.word_embeddings.weight", K::Plain, 0},
               {"output_norm.weight", "transformer.ln_f.weight", K::Plain, 0},
               {"output_norm.bias", "transformer.ln_f.bias", K::Plain, 0},
@@ -393,9 +398,12 @@ std::optional<Tensor> GGUFWeightSource::find(const std::string& name) const {
   const Entry& e = it->second;
   Tensor t = file_.tensor(e.gguf);
   switch (e.kind) {
-    case Kind::Plain: return t;
-    case Kind::UnpermuteRows: return unpermute_rows(t, e.n_head, file_.path(), e.gguf);
-    case Kind::FalconQKV: return falcon_qkv_rows(t, e.n_head, e.n_kv, file_.path(), e.gguf);
+    case Kind::Plain:
+      return t;
+    case Kind::UnpermuteRows:
+      return unpermute_rows(t, e.n_head, file_.path(), e.gguf);
+    case Kind::FalconQKV:
+      return falcon_qkv_rows(t, e.n_head, e.n_kv, file_.path(), e.gguf);
     case Kind::MinusOne: {
       // Gemma norms: the converter stored 1 + w (f32); w = stored - 1 is exact for stored in
       // [0.5, 2], and the model's (1 + w) then gives the stored value back.
@@ -407,8 +415,8 @@ std::optional<Tensor> GGUFWeightSource::find(const std::string& name) const {
     case Kind::ExpertSlice: {
       // Expert e of a stacked [E, rows, cols] tensor: a zero-copy 2-D view.
       const int64_t rows = t.dim(1), cols = t.dim(2);
-      const uint64_t bytes = *row_bytes(t.dtype(), static_cast<uint64_t>(cols)) *
-                             static_cast<uint64_t>(rows);
+      const uint64_t bytes =
+          *row_bytes(t.dtype(), static_cast<uint64_t>(cols)) * static_cast<uint64_t>(rows);
       return Tensor::view(t.storage(), t.dtype(), {rows, cols},
                           t.offset() + static_cast<uint64_t>(e.index) * bytes);
     }

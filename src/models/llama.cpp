@@ -50,8 +50,8 @@ class LlamaForCausalLM : public CausalLM {
       a.k_proj = nn::Linear::load(ws, p + ".self_attn.k_proj", nkv * hd, H, qkv_bias);
       a.v_proj = nn::Linear::load(ws, p + ".self_attn.v_proj", nkv * hd, H, qkv_bias);
       a.o_proj = nn::Linear::load(ws, p + ".self_attn.o_proj", H, nh * hd, o_bias);
-      a.spec = {nh, nkv, hd, static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))), 0,
-                nullptr};
+      a.spec = {nh, nkv,    hd, static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))),
+                0,  nullptr};
       if (c.sliding_window && c.model_type == "mistral") a.spec.window = *c.sliding_window;
       if (const auto* q = std::get_if<Qwen2Config>(&this->config());
           q && c.sliding_window && q->use_sliding_window && i >= q->max_window_layers)

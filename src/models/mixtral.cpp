@@ -46,8 +46,12 @@ class MixtralForCausalLM : public CausalLM {
       a.k_proj = nn::Linear::load(ws, p + ".self_attn.k_proj", nkv * hd, H);
       a.v_proj = nn::Linear::load(ws, p + ".self_attn.v_proj", nkv * hd, H);
       a.o_proj = nn::Linear::load(ws, p + ".self_attn.o_proj", H, nh * hd);
-      a.spec = {nh, nkv, hd, static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))),
-                c.sliding_window.value_or(0), nullptr};
+      a.spec = {nh,
+                nkv,
+                hd,
+                static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))),
+                c.sliding_window.value_or(0),
+                nullptr};
       auto& moe = L.moe;
       moe.top_k = c.num_experts_per_tok;
       const bool fused = ws.has(p + ".mlp.experts.gate_up_proj");

@@ -39,8 +39,12 @@ class Phi3ForCausalLM : public CausalLM {
       a.fused = true;
       a.qkv_proj = nn::Linear::load(ws, p + ".self_attn.qkv_proj", (nh + 2 * nkv) * hd, H);
       a.o_proj = nn::Linear::load(ws, p + ".self_attn.o_proj", H, nh * hd);
-      a.spec = {nh, nkv, hd, static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))),
-                c.sliding_window.value_or(0), nullptr};
+      a.spec = {nh,
+                nkv,
+                hd,
+                static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))),
+                c.sliding_window.value_or(0),
+                nullptr};
       L.mlp.fused = true;
       L.mlp.gate_up = nn::Linear::load(ws, p + ".mlp.gate_up_proj", 2 * I, H);
       L.mlp.down = nn::Linear::load(ws, p + ".mlp.down_proj", H, I);

@@ -15,7 +15,8 @@ Linear Linear::load(Weights& ws, const std::string& prefix, int64_t out, int64_t
   Linear l;
   l.weight = ws.matrix(prefix + ".weight", out, in);
   l.w = kernels::matrix_view(l.weight);
-  if (bias == Bias::Required) l.bias = ws.vector(prefix + ".bias", out);
+  if (bias == Bias::Required)
+    l.bias = ws.vector(prefix + ".bias", out);
   else if (bias == Bias::Optional)
     if (auto b = ws.optional_vector(prefix + ".bias", out)) l.bias = std::move(*b);
   return l;
@@ -207,8 +208,7 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const float* c
   }
   if (rot_dim > 0) {
     kernels::rope(q, M, q_stride, spec.n_head, spec.head_dim, rot_dim, cos, sin);
-    kernels::rope(k, M, kv_stride, spec.n_kv_head, spec.head_dim, rot_dim, cos,
-                  sin);
+    kernels::rope(k, M, kv_stride, spec.n_kv_head, spec.head_dim, rot_dim, cos, sin);
   }
   float* a = a_.get(static_cast<size_t>(M * qd));
   attend(spec, q, q_stride, k, v, kv_stride, cache, layer, B, T, a, pool);
@@ -218,15 +218,18 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const float* c
 std::vector<float> alibi_slopes(int64_t n_head) {
   // build_alibi_tensor (BLOOM/Falcon): slopes for the closest power of two, then the odd powers
   // of the next base for the remaining heads; HF multiplies with slopes cast to bf16.
-  const int64_t p2 = int64_t{1} << static_cast<int>(std::floor(std::log2(static_cast<double>(n_head))));
+  const int64_t p2 =
+      int64_t{1} << static_cast<int>(std::floor(std::log2(static_cast<double>(n_head))));
   std::vector<float> s;
-  const float base = static_cast<float>(std::pow(2.0, -std::pow(2.0, -(std::log2(static_cast<double>(p2)) - 3))));
+  const float base =
+      static_cast<float>(std::pow(2.0, -std::pow(2.0, -(std::log2(static_cast<double>(p2)) - 3))));
   for (int64_t i = 1; i <= p2; ++i) s.push_back(std::pow(base, static_cast<float>(i)));
   if (p2 != n_head) {
     const float extra = static_cast<float>(
         std::pow(2.0, -std::pow(2.0, -(std::log2(static_cast<double>(2 * p2)) - 3))));
     const int64_t rem = std::min(p2, n_head - p2);
-    for (int64_t i = 1; i < 1 + 2 * rem; i += 2) s.push_back(std::pow(extra, static_cast<float>(i)));
+    for (int64_t i = 1; i < 1 + 2 * rem; i += 2)
+      s.push_back(std::pow(extra, static_cast<float>(i)));
   }
   for (auto& x : s) x = bf16_to_f32(f32_to_bf16(x));
   return s;

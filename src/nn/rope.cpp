@@ -42,8 +42,7 @@ Rope::Rope(const DecoderConfig& c, std::optional<int64_t> original_max_pos) {
       const float wl = static_cast<float>(2 * kPi) / f;
       const float f_llama = wl > lo_wl ? f / static_cast<float>(factor) : f;
       const float smooth = static_cast<float>((old_ctx / wl - lo) / (hi - lo));
-      const float smoothed =
-          (1 - smooth) * f_llama / static_cast<float>(factor) + smooth * f_llama;
+      const float smoothed = (1 - smooth) * f_llama / static_cast<float>(factor) + smooth * f_llama;
       const bool medium = !(wl < hi_wl) && !(wl > lo_wl);
       fixed_[i] = medium ? smoothed : f_llama;
     }
@@ -52,11 +51,13 @@ Rope::Rope(const DecoderConfig& c, std::optional<int64_t> original_max_pos) {
     auto get_mscale = [](double scale, double m) {
       return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0;
     };
-    if (s_.attention_factor) attention_scaling_ = static_cast<float>(*s_.attention_factor);
+    if (s_.attention_factor)
+      attention_scaling_ = static_cast<float>(*s_.attention_factor);
     else if (s_.mscale && s_.mscale_all_dim && *s_.mscale != 0 && *s_.mscale_all_dim != 0)
       attention_scaling_ = static_cast<float>(get_mscale(factor, *s_.mscale) /
                                               get_mscale(factor, *s_.mscale_all_dim));
-    else attention_scaling_ = static_cast<float>(get_mscale(factor, 1.0));
+    else
+      attention_scaling_ = static_cast<float>(get_mscale(factor, 1.0));
     const double beta_fast = s_.beta_fast.value_or(32.0), beta_slow = s_.beta_slow.value_or(1.0);
     const double dim = static_cast<double>(rot_dim_);
     auto corr_dim = [&](double rot) {
@@ -91,8 +92,10 @@ Rope::Rope(const DecoderConfig& c, std::optional<int64_t> original_max_pos) {
     double factor = s_.factor;
     if (factor == 1.0 && orig_max_pos_ > 0)
       factor = static_cast<double>(max_pos_) / static_cast<double>(orig_max_pos_);
-    if (s_.attention_factor) attention_scaling_ = static_cast<float>(*s_.attention_factor);
-    else if (factor <= 1.0) attention_scaling_ = 1.0f;
+    if (s_.attention_factor)
+      attention_scaling_ = static_cast<float>(*s_.attention_factor);
+    else if (factor <= 1.0)
+      attention_scaling_ = 1.0f;
     else
       attention_scaling_ = static_cast<float>(
           std::sqrt(1 + std::log(factor) / std::log(static_cast<double>(orig_max_pos_))));
@@ -113,8 +116,7 @@ std::vector<float> Rope::inv_freq(int64_t seq_len) const {
     if (seq_len <= max_pos_) return fixed_;
     const double dim = static_cast<double>(rot_dim_);
     const double base =
-        theta_ * std::pow(s_.factor * static_cast<double>(seq_len) /
-                                  static_cast<double>(max_pos_) -
+        theta_ * std::pow(s_.factor * static_cast<double>(seq_len) / static_cast<double>(max_pos_) -
                               (s_.factor - 1),
                           dim / (dim - 2));
     return base_inv_freq(base);

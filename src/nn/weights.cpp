@@ -22,7 +22,9 @@ std::vector<std::string> CheckpointSource::names() const {
 Weights::Weights(const WeightSource& src, std::optional<DType> matrix_dtype)
     : src_(src), matrix_dtype_(matrix_dtype) {}
 
-bool Weights::has(const std::string& name) const { return src_.find(name).has_value(); }
+bool Weights::has(const std::string& name) const {
+  return src_.find(name).has_value();
+}
 
 Tensor Weights::fetch(const std::string& name, const Shape& shape) {
   auto t = src_.find(name);
@@ -32,7 +34,10 @@ Tensor Weights::fetch(const std::string& name, const Shape& shape) {
   }
   used_.insert(name);
   if (t->shape() != shape)
-    throw ShapeError(ErrorContext().file(src_.describe()).tensor(name).shape("expected", shape)
+    throw ShapeError(ErrorContext()
+                         .file(src_.describe())
+                         .tensor(name)
+                         .shape("expected", shape)
                          .shape("found", t->shape()),
                      "tensor has the wrong shape");
   return *t;
@@ -67,8 +72,11 @@ Tensor Weights::matrix_transposed(const std::string& name, int64_t rows, int64_t
   if (auto pre = src_.find_pretransposed(name)) {
     used_.insert(name);
     if (pre->shape() != Shape{rows, cols})
-      throw ShapeError(ErrorContext().file(src_.describe()).tensor(name)
-                           .shape("expected", Shape{rows, cols}).shape("found", pre->shape()),
+      throw ShapeError(ErrorContext()
+                           .file(src_.describe())
+                           .tensor(name)
+                           .shape("expected", Shape{rows, cols})
+                           .shape("found", pre->shape()),
                        "tensor has the wrong shape");
     Tensor t = *pre;
     if (matrix_dtype_) t = convert(t, *matrix_dtype_);
@@ -108,8 +116,7 @@ std::optional<std::vector<float>> Weights::optional_vector(const std::string& na
 void Weights::check() const {
   if (missing_.empty()) return;
   std::string list;
-  for (size_t i = 0; i < missing_.size() && i < 20; ++i)
-    list += (i ? ", " : "") + missing_[i];
+  for (size_t i = 0; i < missing_.size() && i < 20; ++i) list += (i ? ", " : "") + missing_[i];
   if (missing_.size() > 20) list += ", ... (" + std::to_string(missing_.size()) + " in all)";
   throw NotFoundError(ErrorContext().file(src_.describe()), "missing tensors: " + list);
 }

@@ -25,13 +25,19 @@ namespace {
 constexpr int QK = 32;     // block size of the legacy quants
 constexpr int QK_K = 256;  // block size of the k-quants
 
-inline uint16_t ld_u16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+inline uint16_t ld_u16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] | (p[1] << 8));
+}
 inline uint32_t ld_u32(const uint8_t* p) {
   return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
          (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
 }
-inline float ld_f16(const uint8_t* p) { return f16_to_f32(ld_u16(p)); }
-inline float ld_f32(const uint8_t* p) { return bits_to_f32(ld_u32(p)); }
+inline float ld_f16(const uint8_t* p) {
+  return f16_to_f32(ld_u16(p));
+}
+inline float ld_f32(const uint8_t* p) {
+  return bits_to_f32(ld_u32(p));
+}
 
 // ---- legacy 32-element quants ----------------------------------------------------------------
 
@@ -296,7 +302,9 @@ void deq_cast(const uint8_t* x, float* y, int64_t n) {
 
 }  // namespace
 
-bool can_dequantize(DType t) { return static_cast<int>(t) < static_cast<int>(DType::Count_); }
+bool can_dequantize(DType t) {
+  return static_cast<int>(t) < static_cast<int>(DType::Count_);
+}
 
 void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
   if (!can_dequantize(t)) throw InvalidArgument(ErrorContext().op("dequantize_row"), "bad dtype");
@@ -310,22 +318,33 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
   const auto* x = static_cast<const uint8_t*>(src);
   const int64_t nb = n / tr.block_size;
   switch (t) {
-    case DType::F32: std::memcpy(dst, x, static_cast<size_t>(n) * 4); return;
+    case DType::F32:
+      std::memcpy(dst, x, static_cast<size_t>(n) * 4);
+      return;
     case DType::F16:
       for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(ld_u16(x + 2 * i));
       return;
     case DType::BF16:
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(ld_u16(x + 2 * i));
       return;
-    case DType::F64: return deq_cast<double>(x, dst, n);
-    case DType::I8: return deq_cast<int8_t>(x, dst, n);
-    case DType::I16: return deq_cast<int16_t>(x, dst, n);
-    case DType::I32: return deq_cast<int32_t>(x, dst, n);
-    case DType::I64: return deq_cast<int64_t>(x, dst, n);
-    case DType::U8: return deq_cast<uint8_t>(x, dst, n);
-    case DType::U16: return deq_cast<uint16_t>(x, dst, n);
-    case DType::U32: return deq_cast<uint32_t>(x, dst, n);
-    case DType::U64: return deq_cast<uint64_t>(x, dst, n);
+    case DType::F64:
+      return deq_cast<double>(x, dst, n);
+    case DType::I8:
+      return deq_cast<int8_t>(x, dst, n);
+    case DType::I16:
+      return deq_cast<int16_t>(x, dst, n);
+    case DType::I32:
+      return deq_cast<int32_t>(x, dst, n);
+    case DType::I64:
+      return deq_cast<int64_t>(x, dst, n);
+    case DType::U8:
+      return deq_cast<uint8_t>(x, dst, n);
+    case DType::U16:
+      return deq_cast<uint16_t>(x, dst, n);
+    case DType::U32:
+      return deq_cast<uint32_t>(x, dst, n);
+    case DType::U64:
+      return deq_cast<uint64_t>(x, dst, n);
     case DType::Bool:
       for (int64_t i = 0; i < n; ++i) dst[i] = x[i] ? 1.0f : 0.0f;
       return;
@@ -335,19 +354,32 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
     case DType::F8_E5M2:
       for (int64_t i = 0; i < n; ++i) dst[i] = f8e5m2_to_f32(x[i]);
       return;
-    case DType::Q4_0: return deq_q4_0(x, dst, nb);
-    case DType::Q4_1: return deq_q4_1(x, dst, nb);
-    case DType::Q5_0: return deq_q5_0(x, dst, nb);
-    case DType::Q5_1: return deq_q5_1(x, dst, nb);
-    case DType::Q8_0: return deq_q8(x, dst, nb, 34);
-    case DType::Q8_1: return deq_q8(x, dst, nb, 36);
-    case DType::Q2_K: return deq_q2_k(x, dst, nb);
-    case DType::Q3_K: return deq_q3_k(x, dst, nb);
-    case DType::Q4_K: return deq_q4_k(x, dst, nb);
-    case DType::Q5_K: return deq_q5_k(x, dst, nb);
-    case DType::Q6_K: return deq_q6_k(x, dst, nb);
-    case DType::Q8_K: return deq_q8_k(x, dst, nb);
-    case DType::Count_: break;
+    case DType::Q4_0:
+      return deq_q4_0(x, dst, nb);
+    case DType::Q4_1:
+      return deq_q4_1(x, dst, nb);
+    case DType::Q5_0:
+      return deq_q5_0(x, dst, nb);
+    case DType::Q5_1:
+      return deq_q5_1(x, dst, nb);
+    case DType::Q8_0:
+      return deq_q8(x, dst, nb, 34);
+    case DType::Q8_1:
+      return deq_q8(x, dst, nb, 36);
+    case DType::Q2_K:
+      return deq_q2_k(x, dst, nb);
+    case DType::Q3_K:
+      return deq_q3_k(x, dst, nb);
+    case DType::Q4_K:
+      return deq_q4_k(x, dst, nb);
+    case DType::Q5_K:
+      return deq_q5_k(x, dst, nb);
+    case DType::Q6_K:
+      return deq_q6_k(x, dst, nb);
+    case DType::Q8_K:
+      return deq_q8_k(x, dst, nb);
+    case DType::Count_:
+      break;
   }
   throw InvalidArgument(ErrorContext().op("dequantize_row"), "bad dtype");
 }
@@ -360,7 +392,8 @@ Tensor dequantize(const Tensor& t) {
   Tensor out = Tensor::empty(DType::F32, t.shape());
   const uint64_t n = t.numel();
   if (n > static_cast<uint64_t>(INT64_MAX))
-    throw ShapeError(ErrorContext().op("dequantize").shape("shape", t.shape()), "too many elements");
+    throw ShapeError(ErrorContext().op("dequantize").shape("shape", t.shape()),
+                     "too many elements");
   dequantize_row(t.dtype(), t.raw(), out.mutable_data<float>(), static_cast<int64_t>(n));
   return out;
 }

@@ -382,9 +382,16 @@ void q6_k(const float* x, uint8_t* y, int64_t nb) {
 
 bool can_quantize(DType t) {
   switch (t) {
-    case DType::F32: case DType::F16: case DType::BF16:
-    case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::Q8_0:
-    case DType::Q4_K: case DType::Q6_K:
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16:
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q8_0:
+    case DType::Q4_K:
+    case DType::Q6_K:
       return true;
     default:
       return false;
@@ -403,7 +410,9 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
   uint8_t* y = static_cast<uint8_t*>(dst);
   const int64_t nb = n / bs;
   switch (t) {
-    case DType::F32: std::memcpy(y, src, static_cast<size_t>(n) * 4); break;
+    case DType::F32:
+      std::memcpy(y, src, static_cast<size_t>(n) * 4);
+      break;
     case DType::F16:
       for (int64_t i = 0; i < n; ++i) {
         const uint16_t h = f32_to_f16(src[i]);
@@ -416,14 +425,29 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
         std::memcpy(y + 2 * i, &h, 2);
       }
       break;
-    case DType::Q4_0: q4_0(src, y, nb); break;
-    case DType::Q4_1: q4_1(src, y, nb); break;
-    case DType::Q5_0: q5_0(src, y, nb); break;
-    case DType::Q5_1: q5_1(src, y, nb); break;
-    case DType::Q8_0: q8_0(src, y, nb); break;
-    case DType::Q4_K: q4_k(src, y, nb); break;
-    case DType::Q6_K: q6_k(src, y, nb); break;
-    default: break;
+    case DType::Q4_0:
+      q4_0(src, y, nb);
+      break;
+    case DType::Q4_1:
+      q4_1(src, y, nb);
+      break;
+    case DType::Q5_0:
+      q5_0(src, y, nb);
+      break;
+    case DType::Q5_1:
+      q5_1(src, y, nb);
+      break;
+    case DType::Q8_0:
+      q8_0(src, y, nb);
+      break;
+    case DType::Q4_K:
+      q4_k(src, y, nb);
+      break;
+    case DType::Q6_K:
+      q6_k(src, y, nb);
+      break;
+    default:
+      break;
   }
 }
 

@@ -2,9 +2,9 @@
 // the way transformers' fast tokenizers (TokenizersBackend) apply them.
 #include <filesystem>
 
+#include "internal.h"
 #include "ohm/formats/json_reader.h"
 #include "ohm/formats/model_source.h"
-#include "internal.h"
 
 namespace ohm::tokenizers {
 
@@ -16,7 +16,8 @@ std::optional<std::string> token_string(const json& cfg, const char* key) {
   const json* v = jget(cfg, key);
   if (!v) return std::nullopt;
   if (v->is_string()) return v->get<std::string>();
-  if (v->is_object() && v->contains("content") && (*v)["content"].is_string()) return (*v)["content"].get<std::string>();
+  if (v->is_object() && v->contains("content") && (*v)["content"].is_string())
+    return (*v)["content"].get<std::string>();
   return std::nullopt;
 }
 
@@ -39,7 +40,8 @@ AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
     return at;
   }
   if (fs::is_regular_file(p)) {
-    if (ext == ".model") at.tok_ = Tokenizer::from_sentencepiece(arg);
+    if (ext == ".model")
+      at.tok_ = Tokenizer::from_sentencepiece(arg);
     else {
       at.tok_ = Tokenizer::from_file(arg);
       tok_json_path = arg;
@@ -54,9 +56,13 @@ AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
     dir = src.kind == SourceKind::Directory ? fs::path(src.path) : fs::path(src.path).parent_path();
     std::string tj = find_tokenizer_file(dir);
     tok_json_path = tj;
-    if (!tj.empty()) at.tok_ = Tokenizer::from_file(tj);
-    else if (fs::exists(dir / "tokenizer.model")) at.tok_ = Tokenizer::from_sentencepiece((dir / "tokenizer.model").string());
-    else throw NotFoundError(ErrorContext().file(dir.string()), "no tokenizer.json or tokenizer.model");
+    if (!tj.empty())
+      at.tok_ = Tokenizer::from_file(tj);
+    else if (fs::exists(dir / "tokenizer.model"))
+      at.tok_ = Tokenizer::from_sentencepiece((dir / "tokenizer.model").string());
+    else
+      throw NotFoundError(ErrorContext().file(dir.string()),
+                          "no tokenizer.json or tokenizer.model");
   }
   fs::path cfgp = dir / "tokenizer_config.json";
   if (!fs::exists(cfgp)) return at;
@@ -78,7 +84,8 @@ AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
     bool changed = false;
     for (auto it = dec->begin(); it != dec->end(); ++it) {
       int32_t id = std::stoi(it.key());
-      if (pl.id_to_token(id) && pl.token_to_id(jstring(it.value(), "content", c.at("added_tokens_decoder"))) == id)
+      if (pl.id_to_token(id) &&
+          pl.token_to_id(jstring(it.value(), "content", c.at("added_tokens_decoder"))) == id)
         continue;
       AddedToken a;
       a.id = id;
@@ -100,8 +107,8 @@ AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
   std::string cls = jstring_or(cfg, "tokenizer_class", "", c);
   bool llama = cls == "LlamaTokenizer" || cls == "LlamaTokenizerFast";
   // AutoTokenizer loads TokenizersBackend (tokenizer.json as is) instead when the declared class is
-  // LlamaTokenizer but tokenizer.json is byte-level (TokenizersBackend._tokenizer_json_has_byte_level:
-  // the text contains "ByteLevel" in quotes).
+  // LlamaTokenizer but tokenizer.json is byte-level
+  // (TokenizersBackend._tokenizer_json_has_byte_level: the text contains "ByteLevel" in quotes).
   if (llama && !tok_json_path.empty() &&
       read_maybe_compressed(tok_json_path).find("\"ByteLevel\"") != std::string::npos)
     llama = false;
@@ -109,9 +116,11 @@ AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
   const json* ae = jget(cfg, "add_eos_token");
   if (cls == "GPT2Tokenizer") {
     pl.normalizer.reset();
-    pl.pre_tokenizer = make_pre_tokenizer(
-        json{{"type", "ByteLevel"}, {"add_prefix_space", jbool_or(cfg, "add_prefix_space", false, c)}, {"use_regex", true}},
-        JsonCtx{cfgp.string(), "pre_tokenizer"});
+    pl.pre_tokenizer =
+        make_pre_tokenizer(json{{"type", "ByteLevel"},
+                                {"add_prefix_space", jbool_or(cfg, "add_prefix_space", false, c)},
+                                {"use_regex", true}},
+                           JsonCtx{cfgp.string(), "pre_tokenizer"});
     pl.decoder = make_decoder(json{{"type", "ByteLevel"}}, JsonCtx{cfgp.string(), "decoder"});
     pl.finish_added_tokens();
   }
@@ -122,13 +131,17 @@ AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
     bool aps = jbool_or(cfg, "add_prefix_space", true, c);
     const char* scheme = !aps ? "never" : legacy ? "always" : "first";
     pl.normalizer.reset();
-    pl.pre_tokenizer = make_pre_tokenizer(
-        json{{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", scheme}, {"split", false}},
-        JsonCtx{cfgp.string(), "pre_tokenizer"});
-    json decs = json::array({json{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
-                             json{{"type", "ByteFallback"}}, json{{"type", "Fuse"}}});
+    pl.pre_tokenizer = make_pre_tokenizer(json{{"type", "Metaspace"},
+                                               {"replacement", "\xE2\x96\x81"},
+                                               {"prepend_scheme", scheme},
+                                               {"split", false}},
+                                          JsonCtx{cfgp.string(), "pre_tokenizer"});
+    json decs = json::array(
+        {json{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
+         json{{"type", "ByteFallback"}}, json{{"type", "Fuse"}}});
     if (aps) decs.push_back(json{{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
-    pl.decoder = make_decoder(json{{"type", "Sequence"}, {"decoders", decs}}, JsonCtx{cfgp.string(), "decoder"});
+    pl.decoder = make_decoder(json{{"type", "Sequence"}, {"decoders", decs}},
+                              JsonCtx{cfgp.string(), "decoder"});
     pl.finish_added_tokens();
   }
   if (llama && ((ab && ab->is_boolean()) || (ae && ae->is_boolean()))) {
@@ -149,9 +162,11 @@ AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
     if (add_bos) add(at.bos_, pair, 1);
     pair.push_back({{"Sequence", {{"id", "B"}, {"type_id", 1}}}});
     if (add_eos) add(at.eos_, pair, 1);
-    pl.post_processor = make_post_processor(
-        json{{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair}, {"special_tokens", specials}},
-        JsonCtx{cfgp.string(), "post_processor"}, *pl.model);
+    pl.post_processor = make_post_processor(json{{"type", "TemplateProcessing"},
+                                                 {"single", single},
+                                                 {"pair", pair},
+                                                 {"special_tokens", specials}},
+                                            JsonCtx{cfgp.string(), "post_processor"}, *pl.model);
   }
   return at;
 }
@@ -173,8 +188,14 @@ std::string AutoTokenizer::decode(const std::vector<int32_t>& ids, bool skip_spe
   return s;
 }
 
-std::optional<int32_t> AutoTokenizer::bos_token_id() const { return bos_ ? tok_.token_to_id(*bos_) : std::nullopt; }
-std::optional<int32_t> AutoTokenizer::eos_token_id() const { return eos_ ? tok_.token_to_id(*eos_) : std::nullopt; }
-std::optional<int32_t> AutoTokenizer::pad_token_id() const { return pad_ ? tok_.token_to_id(*pad_) : std::nullopt; }
+std::optional<int32_t> AutoTokenizer::bos_token_id() const {
+  return bos_ ? tok_.token_to_id(*bos_) : std::nullopt;
+}
+std::optional<int32_t> AutoTokenizer::eos_token_id() const {
+  return eos_ ? tok_.token_to_id(*eos_) : std::nullopt;
+}
+std::optional<int32_t> AutoTokenizer::pad_token_id() const {
+  return pad_ ? tok_.token_to_id(*pad_) : std::nullopt;
+}
 
 }  // namespace ohm::tokenizers

@@ -109,7 +109,8 @@ class BPE : public Model {
       if (!cfg.vocab[i].empty() || true) vocab_.add(cfg.vocab[i], static_cast<int32_t>(i));
     init(std::move(cfg), c);
   }
-  BPE(Vocab v, BpeConfig cfg, const JsonCtx& c) : uid_(g_bpe_ids.fetch_add(1)), vocab_(std::move(v)) {
+  BPE(Vocab v, BpeConfig cfg, const JsonCtx& c)
+      : uid_(g_bpe_ids.fetch_add(1)), vocab_(std::move(v)) {
     init(std::move(cfg), c);
   }
 
@@ -131,7 +132,8 @@ class BPE : public Model {
       if (ia < 0) c.at("merges").at(i).fail("merge token '" + a + "' is not in the vocabulary");
       if (ib < 0) c.at("merges").at(i).fail("merge token '" + b + "' is not in the vocabulary");
       std::string_view bs = b;
-      if (!prefix_.empty() && bs.substr(0, prefix_.size()) == prefix_) bs.remove_prefix(prefix_.size());
+      if (!prefix_.empty() && bs.substr(0, prefix_.size()) == prefix_)
+        bs.remove_prefix(prefix_.size());
       tmp.assign(a);
       tmp.append(bs);
       int32_t in = vocab_.find(tmp);
@@ -183,13 +185,14 @@ class BPE : public Model {
     if (s.size() < kCacheMaxWord) {
       if (cache.map.size() >= kCacheCapacity) {
         // Start over rather than evict: results do not depend on the cache.
-        std::vector<std::pair<int32_t, uint32_t>> keep(cache.arena.begin() + static_cast<std::ptrdiff_t>(off),
-                                                       cache.arena.end());
+        std::vector<std::pair<int32_t, uint32_t>> keep(
+            cache.arena.begin() + static_cast<std::ptrdiff_t>(off), cache.arena.end());
         cache.map.clear();
         cache.arena = std::move(keep);
         off = 0;
       }
-      cache.map.emplace(std::string(s), std::make_pair(static_cast<uint32_t>(off), static_cast<uint32_t>(n)));
+      cache.map.emplace(std::string(s),
+                        std::make_pair(static_cast<uint32_t>(off), static_cast<uint32_t>(n)));
     } else {
       cache.arena.resize(off);
     }
@@ -244,7 +247,10 @@ class BPE : public Model {
       if (byte_fallback_) {
         bool all = true;
         for (unsigned char b : piece)
-          if (byte_ids_[b] < 0) { all = false; break; }
+          if (byte_ids_[b] < 0) {
+            all = false;
+            break;
+          }
         if (all) {
           for (unsigned char b : piece) add_sym(syms, byte_ids_[b], 1);
           continue;
@@ -339,7 +345,8 @@ std::unique_ptr<Model> make_bpe_json(const json& j, const JsonCtx& c) {
   BpeConfig cfg;
   const json* m = jget(j, "merges");
   if (m) {
-    if (!m->is_array()) c.at("merges").fail(std::string("expected an array, got ") + m->type_name());
+    if (!m->is_array())
+      c.at("merges").fail(std::string("expected an array, got ") + m->type_name());
     cfg.merges.reserve(m->size());
     for (size_t i = 0; i < m->size(); ++i) {
       const json& e = (*m)[i];
@@ -347,7 +354,8 @@ std::unique_ptr<Model> make_bpe_json(const json& j, const JsonCtx& c) {
         const std::string& s = e.get_ref<const std::string&>();
         size_t sp = s.find(' ');
         if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-          c.at("merges").at(i).fail("expected \"a b\" (two tokens separated by one space), got \"" + s + "\"");
+          c.at("merges").at(i).fail("expected \"a b\" (two tokens separated by one space), got \"" +
+                                    s + "\"");
         cfg.merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
       } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
         cfg.merges.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());

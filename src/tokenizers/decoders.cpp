@@ -26,7 +26,10 @@ class ByteLevelDec : public Decoder {
         char32_t c = utf8_decode(t.data() + i, &n);
         i += n;
         auto it = rev_.find(c);
-        if (it == rev_.end()) { ok = false; break; }
+        if (it == rev_.end()) {
+          ok = false;
+          break;
+        }
         bytes.push_back(static_cast<char>(it->second));
       }
       if (!ok) {
@@ -70,7 +73,8 @@ class ByteFallbackDec : public Decoder {
     std::string pending;
     auto flush = [&] {
       if (pending.empty()) return;
-      if (is_valid_utf8(pending)) out.push_back(pending);
+      if (is_valid_utf8(pending))
+        out.push_back(pending);
       else
         for (size_t k = 0; k < pending.size(); ++k) out.push_back("\xEF\xBF\xBD");
       pending.clear();
@@ -82,7 +86,8 @@ class ByteFallbackDec : public Decoder {
         if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
         return -1;
       };
-      if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' && hex(t[3]) >= 0 && hex(t[4]) >= 0) {
+      if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' && hex(t[3]) >= 0 &&
+          hex(t[4]) >= 0) {
         pending.push_back(static_cast<char>(hex(t[3]) * 16 + hex(t[4])));
       } else {
         flush();
@@ -111,14 +116,18 @@ class StripDec : public Decoder {
       auto chars = utf8_to_u32(t);
       size_t sc = 0;
       for (size_t i = 0; i < start_ && i < chars.size(); ++i) {
-        if (chars[i] == c_) sc = i + 1;
-        else break;
+        if (chars[i] == c_)
+          sc = i + 1;
+        else
+          break;
       }
       size_t ec = chars.size();
       for (size_t i = 0; i < stop_ && i < chars.size(); ++i) {
         size_t idx = chars.size() - i - 1;
-        if (chars[idx] == c_) ec = idx;
-        else break;
+        if (chars[idx] == c_)
+          ec = idx;
+        else
+          break;
       }
       std::string out;
       for (size_t i = sc; i < ec; ++i) utf8_append(out, chars[i]);
@@ -140,8 +149,10 @@ class ReplaceDec : public Decoder {
       p_.find_matches(t, ms);
       std::string out;
       for (auto& m : ms) {
-        if (m.is_match) out += content_;
-        else out.append(t, m.start, m.end - m.start);
+        if (m.is_match)
+          out += content_;
+        else
+          out.append(t, m.start, m.end - m.start);
       }
       t = std::move(out);
     }
@@ -190,8 +201,10 @@ class WordPieceDec : public Decoder {
     for (size_t i = 0; i < tokens.size(); ++i) {
       auto& t = tokens[i];
       if (i != 0) {
-        if (t.compare(0, prefix_.size(), prefix_) == 0) t = t.substr(prefix_.size());
-        else t.insert(t.begin(), ' ');
+        if (t.compare(0, prefix_.size(), prefix_) == 0)
+          t = t.substr(prefix_.size());
+        else
+          t.insert(t.begin(), ' ');
       }
       if (cleanup_) t = wp_cleanup(t);
     }
@@ -216,7 +229,8 @@ class BpeDec : public Decoder {
 
 class CtcDec : public Decoder {
  public:
-  CtcDec(std::string pad, std::string delim, bool cleanup) : pad_(std::move(pad)), delim_(std::move(delim)), cleanup_(cleanup) {}
+  CtcDec(std::string pad, std::string delim, bool cleanup)
+      : pad_(std::move(pad)), delim_(std::move(delim)), cleanup_(cleanup) {}
   void decode_chain(std::vector<std::string>& tokens) const override {
     std::vector<std::string> out;
     for (size_t i = 0; i < tokens.size(); ++i) {
@@ -270,7 +284,8 @@ std::unique_ptr<Decoder> make_decoder(const json& j, const JsonCtx& c) {
     char32_t r = one_char(jstring_or(j, "replacement", "\xE2\x96\x81", c), c.at("replacement"));
     std::string scheme = jstring_or(j, "prepend_scheme", "always", c);
     bool prepend = scheme != "never";
-    if (const json* a = jget(j, "add_prefix_space"); a && a->is_boolean() && !a->get<bool>()) prepend = false;
+    if (const json* a = jget(j, "add_prefix_space"); a && a->is_boolean() && !a->get<bool>())
+      prepend = false;
     return std::make_unique<MetaspaceDec>(r, prepend);
   }
   if (type == "ByteFallback") return std::make_unique<ByteFallbackDec>();
@@ -282,19 +297,23 @@ std::unique_ptr<Decoder> make_decoder(const json& j, const JsonCtx& c) {
   if (type == "Replace") {
     const json* p = jget(j, "pattern");
     if (!p) c.at("pattern").fail("missing required field");
-    return std::make_unique<ReplaceDec>(Pattern::from_json(*p, c.at("pattern").path), jstring(j, "content", c));
+    return std::make_unique<ReplaceDec>(Pattern::from_json(*p, c.at("pattern").path),
+                                        jstring(j, "content", c));
   }
   if (type == "WordPiece")
-    return std::make_unique<WordPieceDec>(jstring_or(j, "prefix", "##", c), jbool_or(j, "cleanup", true, c));
+    return std::make_unique<WordPieceDec>(jstring_or(j, "prefix", "##", c),
+                                          jbool_or(j, "cleanup", true, c));
   if (type == "BPEDecoder") return std::make_unique<BpeDec>(jstring_or(j, "suffix", "</w>", c));
   if (type == "CTC")
     return std::make_unique<CtcDec>(jstring_or(j, "pad_token", "<pad>", c),
-                                    jstring_or(j, "word_delimiter_token", "|", c), jbool_or(j, "cleanup", true, c));
+                                    jstring_or(j, "word_delimiter_token", "|", c),
+                                    jbool_or(j, "cleanup", true, c));
   if (type == "Sequence") {
     auto s = std::make_unique<SequenceDec>();
     const json* arr = jget(j, "decoders");
     if (!arr || !arr->is_array()) c.at("decoders").fail("expected an array");
-    for (size_t i = 0; i < arr->size(); ++i) s->items.push_back(make_decoder((*arr)[i], c.at("decoders").at(i)));
+    for (size_t i = 0; i < arr->size(); ++i)
+      s->items.push_back(make_decoder((*arr)[i], c.at("decoders").at(i)));
     return s;
   }
   c.at("type").fail("unknown decoder type '" + type + "'");

@@ -8,31 +8,38 @@
 #include <algorithm>
 #include <map>
 
-#include "ohm/formats/gguf.h"
 #include "internal.h"
+#include "ohm/formats/gguf.h"
 
 namespace ohm::tokenizers {
 
 namespace {
 
 json split_re(const std::string& re) {
-  return json{{"type", "Split"}, {"pattern", {{"Regex", re}}}, {"behavior", "Isolated"}, {"invert", false}};
+  return json{
+      {"type", "Split"}, {"pattern", {{"Regex", re}}}, {"behavior", "Isolated"}, {"invert", false}};
 }
 json byte_level(bool use_regex) {
-  return json{{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", use_regex}};
+  return json{{"type", "ByteLevel"},
+              {"add_prefix_space", false},
+              {"trim_offsets", true},
+              {"use_regex", use_regex}};
 }
 
 const char* kLlama3 =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const char* kQwen2 =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 // tokenizer.ggml.pre -> (normalizer, pre_tokenizer) JSON.
 std::pair<json, json> bpe_pre(const std::string& pre) {
   json seq = {{"type", "Sequence"}, {"pretokenizers", json::array()}};
   auto& p = seq["pretokenizers"];
   json norm = nullptr;
-  if (pre == "llama3" || pre == "llama-bpe" || pre == "llama-v3" || pre == "dbrx" || pre == "smaug-bpe") {
+  if (pre == "llama3" || pre == "llama-bpe" || pre == "llama-v3" || pre == "dbrx" ||
+      pre == "smaug-bpe") {
     p.push_back(split_re(kLlama3));
     p.push_back(byte_level(false));
   } else if (pre == "qwen2" || pre == "deepseek-r1-qwen" || pre == "megrez") {
@@ -42,7 +49,10 @@ std::pair<json, json> bpe_pre(const std::string& pre) {
   } else if (pre == "deepseek-llm") {
     p.push_back(split_re("[\r\n]"));
     p.push_back(split_re(
-        "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\\x{1F7D}ᾀ-ᾴᾶ-ᾼ\\x{1FBE}ῂ-ῄῆ-ῌῐ-\\x{1FD3}ῖ-\\x{1FDB}ῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\\x{2126}ℨ\\x{212A}-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+"));
+        "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-"
+        "Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\\x{1F7D}ᾀ-ᾴᾶ-ᾼ\\x{1FBE}ῂ-ῄῆ-ῌῐ-\\x{1FD3}ῖ-\\x{1FDB}ῠ-Ῥῲ-"
+        "ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\\x{2126}ℨ\\x{212A}-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-"
+        "ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+"));
     p.push_back(split_re("\\s?[!-/:-~！-／：-～‘-‟　-。]+"));
     p.push_back(split_re("\\s+$"));
     p.push_back(split_re("[一-龥ࠀ-一가-퟿]+"));
@@ -58,24 +68,29 @@ std::pair<json, json> bpe_pre(const std::string& pre) {
   } else if (pre == "deepseek-v3") {
     p.push_back(split_re("\\p{N}{1,3}"));
     p.push_back(split_re("[一-龥぀-ゟ゠-ヿ]+"));
-    p.push_back(split_re("[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"));
+    p.push_back(
+        split_re("[!\"#$%&'()*+,\\-./"
+                 ":;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
+                 "?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"));
     p.push_back(byte_level(false));
   } else if (pre == "falcon") {
     p.push_back(json{{"type", "Punctuation"}, {"behavior", "Contiguous"}});
     p.push_back(byte_level(true));
     p.push_back(json{{"type", "Digits"}, {"individual_digits", false}});
     p.push_back(split_re("[0-9][0-9][0-9]"));
-  } else if (pre == "starcoder" || pre == "refact" || pre == "command-r" || pre == "smollm" || pre == "codeshell" ||
-             pre == "exaone" || pre == "minerva-7b") {
+  } else if (pre == "starcoder" || pre == "refact" || pre == "command-r" || pre == "smollm" ||
+             pre == "codeshell" || pre == "exaone" || pre == "minerva-7b") {
     p.push_back(json{{"type", "Digits"}, {"individual_digits", true}});
     p.push_back(byte_level(true));
   } else if (pre == "mpt" || pre == "olmo" || pre.empty() || pre == "default") {
     if (pre == "mpt" || pre == "olmo") norm = json{{"type", "NFC"}};
     p.push_back(byte_level(true));
-  } else if (pre == "gpt-2" || pre == "gpt2" || pre == "jais" || pre == "phi-2" || pre == "stablelm2") {
+  } else if (pre == "gpt-2" || pre == "gpt2" || pre == "jais" || pre == "phi-2" ||
+             pre == "stablelm2") {
     p.push_back(byte_level(true));
   } else {
-    throw UnsupportedError(ErrorContext().key("tokenizer.ggml.pre"), "unknown pre-tokenizer '" + pre + "'");
+    throw UnsupportedError(ErrorContext().key("tokenizer.ggml.pre"),
+                           "unknown pre-tokenizer '" + pre + "'");
   }
   return {norm, seq};
 }
@@ -86,60 +101,74 @@ std::vector<std::pair<std::string, std::string>> spm_merges(const std::vector<st
   Vocab v;
   v.reserve(toks.size());
   for (size_t i = 0; i < toks.size(); ++i) v.add(toks[i], static_cast<int32_t>(i));
-  struct M { int32_t l, r; double score; size_t order; };
+  struct M {
+    int32_t l, r;
+    double score;
+    size_t order;
+  };
   std::vector<M> all;
   for (size_t i = 0; i < toks.size(); ++i) {
     const std::string& t = toks[i];
     std::vector<M> local;
     for (size_t k = 1; k < t.size(); ++k) {
       if ((static_cast<unsigned char>(t[k]) & 0xC0) == 0x80) continue;
-      int32_t l = v.find(std::string_view(t).substr(0, k)), r = v.find(std::string_view(t).substr(k));
+      int32_t l = v.find(std::string_view(t).substr(0, k)),
+              r = v.find(std::string_view(t).substr(k));
       if (l >= 0 && r >= 0) local.push_back({l, r, i < scores.size() ? scores[i] : 0.0, 0});
     }
-    std::sort(local.begin(), local.end(), [](const M& a, const M& b) { return a.l != b.l ? a.l < b.l : a.r < b.r; });
+    std::sort(local.begin(), local.end(),
+              [](const M& a, const M& b) { return a.l != b.l ? a.l < b.l : a.r < b.r; });
     for (auto& m : local) {
       m.order = all.size();
       all.push_back(m);
     }
   }
-  std::stable_sort(all.begin(), all.end(), [](const M& a, const M& b) { return a.score > b.score; });
+  std::stable_sort(all.begin(), all.end(),
+                   [](const M& a, const M& b) { return a.score > b.score; });
   std::vector<std::pair<std::string, std::string>> out;
   out.reserve(all.size());
-  for (auto& m : all) out.emplace_back(toks[static_cast<size_t>(m.l)], toks[static_cast<size_t>(m.r)]);
+  for (auto& m : all)
+    out.emplace_back(toks[static_cast<size_t>(m.l)], toks[static_cast<size_t>(m.r)]);
   return out;
 }
 
 json llama_normalizer() {
-  return json{{"type", "Sequence"},
-              {"normalizers", {{{"type", "Prepend"}, {"prepend", "\xE2\x96\x81"}},
-                               {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\xE2\x96\x81"}}}}};
+  return json{
+      {"type", "Sequence"},
+      {"normalizers",
+       {{{"type", "Prepend"}, {"prepend", "\xE2\x96\x81"}},
+        {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\xE2\x96\x81"}}}}};
 }
 json llama_decoder() {
   return json{{"type", "Sequence"},
-              {"decoders", {{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
-                            {{"type", "ByteFallback"}},
-                            {{"type", "Fuse"}},
-                            {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}};
+              {"decoders",
+               {{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
+                {{"type", "ByteFallback"}},
+                {{"type", "Fuse"}},
+                {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}};
 }
 
 }  // namespace
 
-Tokenizer build_spm_tokenizer(const std::vector<std::string>& toks, const std::vector<double>& scores,
-                              const std::vector<int64_t>& types, std::optional<int32_t> unk_id,
-                              std::optional<int32_t> bos_id, std::optional<int32_t> eos_id, bool add_bos,
-                              bool add_eos, const std::string& name);
+Tokenizer build_spm_tokenizer(const std::vector<std::string>& toks,
+                              const std::vector<double>& scores, const std::vector<int64_t>& types,
+                              std::optional<int32_t> unk_id, std::optional<int32_t> bos_id,
+                              std::optional<int32_t> eos_id, bool add_bos, bool add_eos,
+                              const std::string& name);
 
-Tokenizer build_spm_tokenizer(const std::vector<std::string>& toks, const std::vector<double>& scores,
-                              const std::vector<int64_t>& types, std::optional<int32_t> unk_id,
-                              std::optional<int32_t> bos_id, std::optional<int32_t> eos_id, bool add_bos,
-                              bool add_eos, const std::string& name) {
+Tokenizer build_spm_tokenizer(const std::vector<std::string>& toks,
+                              const std::vector<double>& scores, const std::vector<int64_t>& types,
+                              std::optional<int32_t> unk_id, std::optional<int32_t> bos_id,
+                              std::optional<int32_t> eos_id, bool add_bos, bool add_eos,
+                              const std::string& name) {
   JsonCtx c{name, "tokenizer.ggml"};
   Tokenizer t;
   Pipeline& p = t.pipeline();
   BpeConfig cfg;
   cfg.vocab = toks;
   cfg.merges = spm_merges(toks, scores);
-  if (unk_id && *unk_id >= 0 && static_cast<size_t>(*unk_id) < toks.size()) cfg.unk_token = toks[static_cast<size_t>(*unk_id)];
+  if (unk_id && *unk_id >= 0 && static_cast<size_t>(*unk_id) < toks.size())
+    cfg.unk_token = toks[static_cast<size_t>(*unk_id)];
   cfg.fuse_unk = true;
   cfg.byte_fallback = true;
   p.model = make_bpe(std::move(cfg), c);
@@ -169,8 +198,11 @@ Tokenizer build_spm_tokenizer(const std::vector<std::string>& toks, const std::v
   if (add_bos) add_special(bos_id, pair, 1);
   pair.push_back({{"Sequence", {{"id", "B"}, {"type_id", 1}}}});
   if (add_eos) add_special(eos_id, pair, 1);
-  p.post_processor = make_post_processor(
-      json{{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair}, {"special_tokens", specials}}, c, *p.model);
+  p.post_processor = make_post_processor(json{{"type", "TemplateProcessing"},
+                                              {"single", single},
+                                              {"pair", pair},
+                                              {"special_tokens", specials}},
+                                         c, *p.model);
   p.finish_added_tokens();
   return t;
 }
@@ -179,7 +211,9 @@ Tokenizer Tokenizer::from_gguf(const std::string& path) {
   auto f = gguf::GGUFFile::open(path);
   JsonCtx c{path, "tokenizer.ggml"};
   auto model = f.get_string("tokenizer.ggml.model");
-  if (!model) throw FormatError(ErrorContext().file(path).key("tokenizer.ggml.model"), "missing: the file has no vocabulary");
+  if (!model)
+    throw FormatError(ErrorContext().file(path).key("tokenizer.ggml.model"),
+                      "missing: the file has no vocabulary");
   auto toks = f.get_string_array("tokenizer.ggml.tokens");
   if (!toks) throw FormatError(ErrorContext().file(path).key("tokenizer.ggml.tokens"), "missing");
   auto types = f.get_int_array("tokenizer.ggml.token_type").value_or(std::vector<int64_t>{});
@@ -191,7 +225,8 @@ Tokenizer Tokenizer::from_gguf(const std::string& path) {
   if (*model == "llama") {
     auto scores = f.get_float_array("tokenizer.ggml.scores").value_or(std::vector<double>{});
     return build_spm_tokenizer(*toks, scores, types, id_of("tokenizer.ggml.unknown_token_id"),
-                               id_of("tokenizer.ggml.bos_token_id"), id_of("tokenizer.ggml.eos_token_id"),
+                               id_of("tokenizer.ggml.bos_token_id"),
+                               id_of("tokenizer.ggml.eos_token_id"),
                                f.get_bool("tokenizer.ggml.add_bos_token").value_or(true),
                                f.get_bool("tokenizer.ggml.add_eos_token").value_or(false), path);
   }
@@ -201,13 +236,16 @@ Tokenizer Tokenizer::from_gguf(const std::string& path) {
     BpeConfig cfg;
     cfg.vocab = *toks;
     auto merges = f.get_string_array("tokenizer.ggml.merges");
-    if (!merges) throw FormatError(ErrorContext().file(path).key("tokenizer.ggml.merges"), "missing");
+    if (!merges)
+      throw FormatError(ErrorContext().file(path).key("tokenizer.ggml.merges"), "missing");
     cfg.merges.reserve(merges->size());
     for (size_t i = 0; i < merges->size(); ++i) {
       const std::string& m = (*merges)[i];
       size_t sp = m.find(' ', 1);
       if (sp == std::string::npos)
-        throw FormatError(ErrorContext().file(path).key("tokenizer.ggml.merges[" + std::to_string(i) + "]"), "expected \"a b\"");
+        throw FormatError(
+            ErrorContext().file(path).key("tokenizer.ggml.merges[" + std::to_string(i) + "]"),
+            "expected \"a b\"");
       cfg.merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
     }
     p.model = make_bpe(std::move(cfg), c);
@@ -215,7 +253,8 @@ Tokenizer Tokenizer::from_gguf(const std::string& path) {
     if (!norm.is_null()) p.normalizer = make_normalizer(norm, c);
     p.pre_tokenizer = make_pre_tokenizer(pre, c);
     p.decoder = make_decoder(json{{"type", "ByteLevel"}}, c);
-    p.post_processor = make_post_processor(json{{"type", "ByteLevel"}, {"trim_offsets", false}}, c, *p.model);
+    p.post_processor =
+        make_post_processor(json{{"type", "ByteLevel"}, {"trim_offsets", false}}, c, *p.model);
   } else if (*model == "bert") {
     std::vector<std::string> vocab;
     vocab.reserve(toks->size());
@@ -223,33 +262,44 @@ Tokenizer Tokenizer::from_gguf(const std::string& path) {
     for (size_t i = 0; i < toks->size(); ++i) {
       const std::string& s = (*toks)[i];
       bool control = i < types.size() && types[i] == 3;
-      if (control) vocab.push_back(s);
-      else if (s.compare(0, sp.size(), sp) == 0) vocab.push_back(s.substr(sp.size()));
-      else if (s.size() >= 2 && s.front() == '[' && s.back() == ']') vocab.push_back(s);
-      else vocab.push_back("##" + s);
+      if (control)
+        vocab.push_back(s);
+      else if (s.compare(0, sp.size(), sp) == 0)
+        vocab.push_back(s.substr(sp.size()));
+      else if (s.size() >= 2 && s.front() == '[' && s.back() == ']')
+        vocab.push_back(s);
+      else
+        vocab.push_back("##" + s);
     }
     auto unk = id_of("tokenizer.ggml.unknown_token_id");
-    std::string unk_s = unk && static_cast<size_t>(*unk) < vocab.size() ? vocab[static_cast<size_t>(*unk)] : "[UNK]";
+    std::string unk_s = unk && static_cast<size_t>(*unk) < vocab.size()
+                            ? vocab[static_cast<size_t>(*unk)]
+                            : "[UNK]";
     for (size_t i = 0; i < vocab.size() && i < types.size(); ++i)
-      if (types[i] == 3) p.added.push_back(AddedToken{vocab[i], static_cast<int32_t>(i), false, false, false, false, true});
+      if (types[i] == 3)
+        p.added.push_back(
+            AddedToken{vocab[i], static_cast<int32_t>(i), false, false, false, false, true});
     p.model = make_wordpiece(vocab, unk_s, "##", 100);
     p.normalizer = make_normalizer(json{{"type", "BertNormalizer"}, {"lowercase", true}}, c);
     p.pre_tokenizer = make_pre_tokenizer(json{{"type", "BertPreTokenizer"}}, c);
     p.decoder = make_decoder(json{{"type", "WordPiece"}}, c);
-    auto cls = id_of("tokenizer.ggml.cls_token_id"), sep = id_of("tokenizer.ggml.seperator_token_id");
+    auto cls = id_of("tokenizer.ggml.cls_token_id"),
+         sep = id_of("tokenizer.ggml.seperator_token_id");
     if (cls && sep)
-      p.post_processor = make_post_processor(
-          json{{"type", "BertProcessing"},
-               {"sep", {vocab[static_cast<size_t>(*sep)], *sep}},
-               {"cls", {vocab[static_cast<size_t>(*cls)], *cls}}},
-          c, *p.model);
+      p.post_processor =
+          make_post_processor(json{{"type", "BertProcessing"},
+                                   {"sep", {vocab[static_cast<size_t>(*sep)], *sep}},
+                                   {"cls", {vocab[static_cast<size_t>(*cls)], *cls}}},
+                              c, *p.model);
   } else {
-    throw UnsupportedError(ErrorContext().file(path).key("tokenizer.ggml.model"), "unsupported vocabulary type '" + *model + "'");
+    throw UnsupportedError(ErrorContext().file(path).key("tokenizer.ggml.model"),
+                           "unsupported vocabulary type '" + *model + "'");
   }
   if (*model == "gpt2")
     for (size_t i = 0; i < toks->size() && i < types.size(); ++i)
       if (types[i] == 3 || types[i] == 4)
-        p.added.push_back(AddedToken{(*toks)[i], static_cast<int32_t>(i), false, false, false, types[i] == 4, types[i] == 3});
+        p.added.push_back(AddedToken{(*toks)[i], static_cast<int32_t>(i), false, false, false,
+                                     types[i] == 4, types[i] == 3});
   p.finish_added_tokens();
   return t;
 }

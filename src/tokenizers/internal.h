@@ -45,19 +45,21 @@ inline void utf8_append(std::string& out, char32_t c) {
     out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
   }
 }
-inline size_t utf8_char_len(char32_t c) { return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4; }
+inline size_t utf8_char_len(char32_t c) {
+  return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+}
 std::vector<char32_t> utf8_to_u32(std::string_view s);
 size_t utf8_count(std::string_view s);
 
 // ---- Unicode properties (utf8proc) ----
 // Two-letter general category, e.g. "Lu", "Mn", "Zs".
 const char* category(char32_t c);
-bool is_whitespace(char32_t c);   // Rust char::is_whitespace (White_Space)
-bool is_alphanumeric(char32_t c); // Rust regex \w approximation: L, M, Nd, Nl, Pc, ZWJ/ZWNJ
-bool is_numeric(char32_t c);      // Rust char::is_numeric: Nd, Nl, No
-bool is_punctuation(char32_t c);  // P*, as HF classifies it (frozen older Unicode tables)
-bool is_mark(char32_t c);         // M*, as HF classifies it
-bool is_other(char32_t c);        // Cc, Cf, Co, Cs as HF classifies them (not Cn)
+bool is_whitespace(char32_t c);    // Rust char::is_whitespace (White_Space)
+bool is_alphanumeric(char32_t c);  // Rust regex \w approximation: L, M, Nd, Nl, Pc, ZWJ/ZWNJ
+bool is_numeric(char32_t c);       // Rust char::is_numeric: Nd, Nl, No
+bool is_punctuation(char32_t c);   // P*, as HF classifies it (frozen older Unicode tables)
+bool is_mark(char32_t c);          // M*, as HF classifies it
+bool is_other(char32_t c);         // Cc, Cf, Co, Cs as HF classifies them (not Cn)
 // Full lowercase mapping of one code point (Rust char::to_lowercase).
 void to_lower(char32_t c, std::vector<char32_t>& out);
 
@@ -99,8 +101,10 @@ void NormalizedString::filter(F keep) {
     char32_t c = utf8_decode(norm_.data() + i, &n);
     i += n;
     if (keep(c)) {
-      if (have_last) tr.emplace_back(last, -removed);
-      else removed_start = static_cast<size_t>(removed);
+      if (have_last)
+        tr.emplace_back(last, -removed);
+      else
+        removed_start = static_cast<size_t>(removed);
       have_last = true;
       last = c;
       removed = 0;
@@ -108,8 +112,10 @@ void NormalizedString::filter(F keep) {
       ++removed;
     }
   }
-  if (have_last) tr.emplace_back(last, -removed);
-  else removed_start = static_cast<size_t>(removed);
+  if (have_last)
+    tr.emplace_back(last, -removed);
+  else
+    removed_start = static_cast<size_t>(removed);
   transform(tr, removed_start);
 }
 
@@ -170,7 +176,8 @@ class Vocab {
     }
   }
   const std::string* token(int32_t id) const {
-    if (id < 0 || static_cast<size_t>(id) >= strings_.size() || !present_[static_cast<size_t>(id)]) return nullptr;
+    if (id < 0 || static_cast<size_t>(id) >= strings_.size() || !present_[static_cast<size_t>(id)])
+      return nullptr;
     return &strings_[static_cast<size_t>(id)];
   }
   std::string_view token_view(int32_t id) const { return strings_[static_cast<size_t>(id)]; }

@@ -6,7 +6,9 @@ namespace ohm::tokenizers {
 JsonCtx JsonCtx::at(const std::string& key) const {
   return JsonCtx{file, path.empty() ? key : path + "." + key};
 }
-JsonCtx JsonCtx::at(size_t i) const { return JsonCtx{file, path + "[" + std::to_string(i) + "]"}; }
+JsonCtx JsonCtx::at(size_t i) const {
+  return JsonCtx{file, path + "[" + std::to_string(i) + "]"};
+}
 void JsonCtx::fail(const std::string& what) const {
   throw FormatError(ErrorContext().file(file).key(path.empty() ? "<root>" : path), what);
 }
@@ -42,7 +44,8 @@ bool jbool_or(const json& j, const char* key, bool def, const JsonCtx& c) {
 int64_t jint_or(const json& j, const char* key, int64_t def, const JsonCtx& c) {
   const json* v = jget(j, key);
   if (!v) return def;
-  if (!v->is_number_integer()) c.at(key).fail(std::string("expected an integer, got ") + v->type_name());
+  if (!v->is_number_integer())
+    c.at(key).fail(std::string("expected an integer, got ") + v->type_name());
   return v->get<int64_t>();
 }
 
@@ -52,10 +55,14 @@ std::string jtype(const json& j, const JsonCtx& c) {
 }
 
 Pattern Pattern::from_json(const json& j, const std::string& where) {
-  if (!j.is_object()) throw FormatError(ErrorContext().key(where), "pattern must be {\"String\": ...} or {\"Regex\": ...}");
+  if (!j.is_object())
+    throw FormatError(ErrorContext().key(where),
+                      "pattern must be {\"String\": ...} or {\"Regex\": ...}");
   if (auto* s = jget(j, "String"); s && s->is_string()) return literal(s->get<std::string>());
-  if (auto* r = jget(j, "Regex"); r && r->is_string()) return regex(r->get<std::string>(), where + ".Regex");
-  throw FormatError(ErrorContext().key(where), "pattern must be {\"String\": ...} or {\"Regex\": ...}");
+  if (auto* r = jget(j, "Regex"); r && r->is_string())
+    return regex(r->get<std::string>(), where + ".Regex");
+  throw FormatError(ErrorContext().key(where),
+                    "pattern must be {\"String\": ...} or {\"Regex\": ...}");
 }
 
 }  // namespace ohm::tokenizers

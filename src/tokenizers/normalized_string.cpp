@@ -192,10 +192,18 @@ void NormalizedString::strip(bool left, bool right) {
 static std::string nf_map(std::string_view s, int form) {
   int opts = UTF8PROC_STABLE;
   switch (form) {
-    case 0: opts |= UTF8PROC_COMPOSE; break;
-    case 1: opts |= UTF8PROC_DECOMPOSE; break;
-    case 2: opts |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT; break;
-    default: opts |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT; break;
+    case 0:
+      opts |= UTF8PROC_COMPOSE;
+      break;
+    case 1:
+      opts |= UTF8PROC_DECOMPOSE;
+      break;
+    case 2:
+      opts |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT;
+      break;
+    default:
+      opts |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT;
+      break;
   }
   utf8proc_uint8_t* out = nullptr;
   auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
@@ -212,7 +220,9 @@ static std::string nf_map(std::string_view s, int form) {
 
 namespace {
 
-int ccc(char32_t c) { return utf8proc_get_property(static_cast<utf8proc_int32_t>(c))->combining_class; }
+int ccc(char32_t c) {
+  return utf8proc_get_property(static_cast<utf8proc_int32_t>(c))->combining_class;
+}
 
 // Canonical composition of a pair, or 0 when they do not compose.
 char32_t compose_pair(char32_t a, char32_t b) {
@@ -235,7 +245,10 @@ char32_t compose_pair(char32_t a, char32_t b) {
 void NormalizedString::unicode_normalize(int form) {
   bool ascii = true;
   for (unsigned char c : norm_)
-    if (c >= 0x80) { ascii = false; break; }
+    if (c >= 0x80) {
+      ascii = false;
+      break;
+    }
   if (ascii) return;
   if (nf_map(norm_, form) == norm_) return;
   const bool compat = form >= 2;
@@ -255,14 +268,19 @@ void NormalizedString::unicode_normalize(int form) {
       dec.emplace_back(c, 0);
       continue;
     }
-    for (utf8proc_ssize_t j = 0; j < k; ++j) dec.emplace_back(static_cast<char32_t>(buf[j]), j == 0 ? 0 : 1);
+    for (utf8proc_ssize_t j = 0; j < k; ++j)
+      dec.emplace_back(static_cast<char32_t>(buf[j]), j == 0 ? 0 : 1);
   }
   // Canonical ordering of non-starter runs.
   for (size_t i = 0; i < dec.size();) {
-    if (ccc(dec[i].first) == 0) { ++i; continue; }
+    if (ccc(dec[i].first) == 0) {
+      ++i;
+      continue;
+    }
     size_t j = i;
     while (j < dec.size() && ccc(dec[j].first) != 0) ++j;
-    std::stable_sort(dec.begin() + static_cast<std::ptrdiff_t>(i), dec.begin() + static_cast<std::ptrdiff_t>(j),
+    std::stable_sort(dec.begin() + static_cast<std::ptrdiff_t>(i),
+                     dec.begin() + static_cast<std::ptrdiff_t>(j),
                      [](const auto& x, const auto& y) { return ccc(x.first) < ccc(y.first); });
     i = j;
   }
@@ -278,7 +296,10 @@ void NormalizedString::unicode_normalize(int form) {
     for (auto& [ch, change] : dec) {
       int cl = ccc(ch);
       if (!have) {
-        if (cl != 0) { tr.emplace_back(ch, change); continue; }
+        if (cl != 0) {
+          tr.emplace_back(ch, change);
+          continue;
+        }
         composee = {ch, change};
         have = true;
         continue;
@@ -327,7 +348,10 @@ std::pair<size_t, size_t> NormalizedString::original_range(size_t ns, size_t ne)
 
 void NormalizedString::split(const std::vector<Match>& matches, Behavior b,
                              std::vector<NormalizedString>& out) const {
-  struct P { size_t s, e; bool remove; };
+  struct P {
+    size_t s, e;
+    bool remove;
+  };
   std::vector<P> ps;
   ps.reserve(matches.size());
   switch (b) {
@@ -340,8 +364,10 @@ void NormalizedString::split(const std::vector<Match>& matches, Behavior b,
     case Behavior::Contiguous: {
       bool prev = false;
       for (auto& m : matches) {
-        if (m.is_match == prev && !ps.empty()) ps.back().e = m.end;
-        else ps.push_back({m.start, m.end, false});
+        if (m.is_match == prev && !ps.empty())
+          ps.back().e = m.end;
+        else
+          ps.push_back({m.start, m.end, false});
         prev = m.is_match;
       }
       break;
@@ -349,8 +375,10 @@ void NormalizedString::split(const std::vector<Match>& matches, Behavior b,
     case Behavior::MergedWithPrevious: {
       bool prev = false;
       for (auto& m : matches) {
-        if (m.is_match && !prev && !ps.empty()) ps.back().e = m.end;
-        else ps.push_back({m.start, m.end, false});
+        if (m.is_match && !prev && !ps.empty())
+          ps.back().e = m.end;
+        else
+          ps.push_back({m.start, m.end, false});
         prev = m.is_match;
       }
       break;
@@ -359,8 +387,10 @@ void NormalizedString::split(const std::vector<Match>& matches, Behavior b,
       bool prev = false;
       for (size_t k = matches.size(); k-- > 0;) {
         auto& m = matches[k];
-        if (m.is_match && !prev && !ps.empty()) ps.back().s = m.start;
-        else ps.push_back({m.start, m.end, false});
+        if (m.is_match && !prev && !ps.empty())
+          ps.back().s = m.start;
+        else
+          ps.push_back({m.start, m.end, false});
         prev = m.is_match;
       }
       std::reverse(ps.begin(), ps.end());

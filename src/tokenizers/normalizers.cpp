@@ -60,7 +60,9 @@ class Prepend : public Normalizer {
   std::string p_;
 };
 
-bool bert_is_whitespace(char32_t c) { return c == '\t' || c == '\n' || c == '\r' || is_whitespace(c); }
+bool bert_is_whitespace(char32_t c) {
+  return c == '\t' || c == '\n' || c == '\r' || is_whitespace(c);
+}
 bool bert_is_control(char32_t c) {
   if (c == '\t' || c == '\n' || c == '\r') return false;
   return is_other(c);
@@ -133,7 +135,8 @@ void ByteLevelNormalizer::normalize(NormalizedString& s) const {
   const std::string& str = s.get();
   for (size_t i = 0; i < str.size();) {
     size_t n = utf8_len(static_cast<unsigned char>(str[i]));
-    for (size_t k = 0; k < n; ++k) tr.emplace_back(t[static_cast<unsigned char>(str[i + k])], k > 0 ? 1 : 0);
+    for (size_t k = 0; k < n; ++k)
+      tr.emplace_back(t[static_cast<unsigned char>(str[i + k])], k > 0 ? 1 : 0);
     i += n;
   }
   s.transform(tr, 0);
@@ -147,7 +150,8 @@ std::unique_ptr<Normalizer> make_normalizer(const json& j, const JsonCtx& c) {
   if (type == "NFKD") return std::make_unique<UnicodeNf>(3);
   if (type == "Lowercase") return std::make_unique<Lowercase>();
   if (type == "Strip")
-    return std::make_unique<Strip>(jbool_or(j, "strip_left", true, c), jbool_or(j, "strip_right", true, c));
+    return std::make_unique<Strip>(jbool_or(j, "strip_left", true, c),
+                                   jbool_or(j, "strip_right", true, c));
   if (type == "StripAccents") return std::make_unique<StripAccents>();
   if (type == "Replace") {
     const json* p = jget(j, "pattern");

@@ -13,7 +13,8 @@ void append_enc(Encoding& dst, const Encoding& src) {
   dst.tokens.insert(dst.tokens.end(), src.tokens.begin(), src.tokens.end());
   dst.offsets.insert(dst.offsets.end(), src.offsets.begin(), src.offsets.end());
   dst.type_ids.insert(dst.type_ids.end(), src.type_ids.begin(), src.type_ids.end());
-  dst.attention_mask.insert(dst.attention_mask.end(), src.attention_mask.begin(), src.attention_mask.end());
+  dst.attention_mask.insert(dst.attention_mask.end(), src.attention_mask.begin(),
+                            src.attention_mask.end());
   dst.special_tokens_mask.insert(dst.special_tokens_mask.end(), src.special_tokens_mask.begin(),
                                  src.special_tokens_mask.end());
   dst.word_ids.insert(dst.word_ids.end(), src.word_ids.begin(), src.word_ids.end());
@@ -29,7 +30,9 @@ void push_special(Encoding& e, int32_t id, const std::string& tok, uint32_t type
   e.word_ids.push_back(-1);
 }
 
-void set_type(Encoding& e, uint32_t t) { std::fill(e.type_ids.begin(), e.type_ids.end(), t); }
+void set_type(Encoding& e, uint32_t t) {
+  std::fill(e.type_ids.begin(), e.type_ids.end(), t);
+}
 
 // HF byte_level::process_offsets.
 void trim_offsets(Encoding& e, bool add_prefix_space) {
@@ -40,7 +43,9 @@ void trim_offsets(Encoding& e, bool add_prefix_space) {
     auto chars = utf8_to_u32(e.tokens[i]);
     size_t lead = 0, trail = 0;
     while (lead < chars.size() && (chars[lead] == sp || is_whitespace(chars[lead]))) ++lead;
-    while (trail < chars.size() && (chars[chars.size() - 1 - trail] == sp || is_whitespace(chars[chars.size() - 1 - trail]))) ++trail;
+    while (trail < chars.size() && (chars[chars.size() - 1 - trail] == sp ||
+                                    is_whitespace(chars[chars.size() - 1 - trail])))
+      ++trail;
     auto& off = e.offsets[i];
     if (lead > 0) {
       bool is_first = i == 0 || off.first == 0;
@@ -77,7 +82,10 @@ struct Piece {
 class Template : public PostProcessor {
  public:
   std::vector<Piece> single, pair;
-  struct Special { std::vector<int32_t> ids; std::vector<std::string> tokens; };
+  struct Special {
+    std::vector<int32_t> ids;
+    std::vector<std::string> tokens;
+  };
   std::unordered_map<std::string, Special> specials;
 
   size_t count(const std::vector<Piece>& t) const {
@@ -96,7 +104,8 @@ class Template : public PostProcessor {
     for (auto& p : b ? pair : single) {
       if (p.is_special) {
         const Special& s = specials.at(p.id);
-        for (size_t k = 0; k < s.ids.size(); ++k) push_special(out, s.ids[k], s.tokens[k], p.type_id);
+        for (size_t k = 0; k < s.ids.size(); ++k)
+          push_special(out, s.ids[k], s.tokens[k], p.type_id);
       } else {
         Encoding& src = (p.id == "A" || !b) ? a : *b;
         Encoding tmp = src;
@@ -189,7 +198,8 @@ class SequencePP : public PostProcessor {
 
 std::pair<std::string, int32_t> tok_pair(const json& j, const char* key, const JsonCtx& c) {
   const json* v = jget(j, key);
-  if (!v || !v->is_array() || v->size() != 2 || !(*v)[0].is_string() || !(*v)[1].is_number_integer())
+  if (!v || !v->is_array() || v->size() != 2 || !(*v)[0].is_string() ||
+      !(*v)[1].is_number_integer())
     c.at(key).fail("expected [token, id]");
   return {(*v)[0].get<std::string>(), static_cast<int32_t>((*v)[1].get<int64_t>())};
 }
@@ -241,7 +251,8 @@ std::vector<Piece> parse_template(const json& j, const JsonCtx& c) {
     } else if (const json* sq = jget(p, "Sequence")) {
       std::string id = jstring(*sq, "id", pc.at("Sequence"));
       if (id != "A" && id != "B") pc.at("Sequence").at("id").fail("expected \"A\" or \"B\"");
-      out.push_back({false, id, static_cast<uint32_t>(jint_or(*sq, "type_id", 0, pc.at("Sequence")))});
+      out.push_back(
+          {false, id, static_cast<uint32_t>(jint_or(*sq, "type_id", 0, pc.at("Sequence")))});
     } else {
       pc.fail("expected {\"SpecialToken\": ...} or {\"Sequence\": ...}");
     }
@@ -251,7 +262,8 @@ std::vector<Piece> parse_template(const json& j, const JsonCtx& c) {
 
 }  // namespace
 
-std::unique_ptr<PostProcessor> make_post_processor(const json& j, const JsonCtx& c, const Model& model) {
+std::unique_ptr<PostProcessor> make_post_processor(const json& j, const JsonCtx& c,
+                                                   const Model& model) {
   std::string type = jtype(j, c);
   if (type == "ByteLevel")
     return std::make_unique<ByteLevelPP>(jbool_or(j, "trim_offsets", true, c),
@@ -279,14 +291,18 @@ std::unique_ptr<PostProcessor> make_post_processor(const json& j, const JsonCtx&
     const json* single = jget(j, "single");
     if (!single) c.at("single").fail("missing required field");
     t->single = parse_template(*single, c.at("single"));
-    if (const json* pair = jget(j, "pair")) t->pair = parse_template(*pair, c.at("pair"));
-    else t->pair = t->single;
+    if (const json* pair = jget(j, "pair"))
+      t->pair = parse_template(*pair, c.at("pair"));
+    else
+      t->pair = t->single;
     for (auto* tp : {&t->single, &t->pair})
       for (auto& p : *tp)
         if (p.is_special && !t->specials.count(p.id)) {
           // A bare token name: resolve through the model vocabulary.
           auto id = model.token_to_id(p.id);
-          if (!id) c.at("special_tokens").fail("template uses special token '" + p.id + "' which is not defined");
+          if (!id)
+            c.at("special_tokens")
+                .fail("template uses special token '" + p.id + "' which is not defined");
           t->specials[p.id] = Template::Special{{*id}, {p.id}};
         }
     return t;

@@ -102,7 +102,8 @@ class ByteLevel : public PreTokenizer {
 class Metaspace : public PreTokenizer {
  public:
   enum Scheme { Always, First, Never };
-  Metaspace(char32_t repl, Scheme scheme, bool split) : repl_(repl), scheme_(scheme), split_(split) {
+  Metaspace(char32_t repl, Scheme scheme, bool split)
+      : repl_(repl), scheme_(scheme), split_(split) {
     utf8_append(rep_str_, repl);
   }
   void split(NormalizedString&& ns, std::vector<NormalizedString>& out) const override {
@@ -113,7 +114,8 @@ class Metaspace : public PreTokenizer {
     if (split_) {
       thread_local std::vector<Match> ms;
       char32_t r = repl_;
-      char_matches(ns.get(), [r](char32_t c) { return c == r; }, ms);
+      char_matches(
+          ns.get(), [r](char32_t c) { return c == r; }, ms);
       ns.split(ms, Behavior::MergedWithNext, out);
     } else {
       out.push_back(std::move(ns));
@@ -207,9 +209,12 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const JsonCtx& c
     if (chars.size() != 1) c.at("replacement").fail("expected a single character");
     std::string scheme = jstring_or(j, "prepend_scheme", "always", c);
     Metaspace::Scheme sc = Metaspace::Always;
-    if (scheme == "first") sc = Metaspace::First;
-    else if (scheme == "never") sc = Metaspace::Never;
-    else if (scheme != "always") c.at("prepend_scheme").fail("unknown prepend_scheme '" + scheme + "'");
+    if (scheme == "first")
+      sc = Metaspace::First;
+    else if (scheme == "never")
+      sc = Metaspace::Never;
+    else if (scheme != "always")
+      c.at("prepend_scheme").fail("unknown prepend_scheme '" + scheme + "'");
     if (const json* a = jget(j, "add_prefix_space"); a && a->is_boolean() && !a->get<bool>()) {
       if (sc != Metaspace::Never && jget(j, "prepend_scheme"))
         c.at("add_prefix_space").fail("add_prefix_space does not match declared prepend_scheme");
@@ -244,7 +249,8 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const JsonCtx& c
   }
   if (type == "BertPreTokenizer") {
     auto seq = std::make_unique<Sequence>();
-    seq->items.push_back(char_split([](char32_t ch) { return is_whitespace(ch); }, Behavior::Removed));
+    seq->items.push_back(
+        char_split([](char32_t ch) { return is_whitespace(ch); }, Behavior::Removed));
     seq->items.push_back(char_split(bert_punc, Behavior::Isolated));
     return seq;
   }

@@ -26,7 +26,10 @@ std::string base64_decode(std::string_view in, bool* ok) {
   for (char ch : in) {
     if (ch == '=' || ch == '\n' || ch == '\r') continue;
     int v = dec[static_cast<unsigned char>(ch)];
-    if (v < 0) { *ok = false; return {}; }
+    if (v < 0) {
+      *ok = false;
+      return {};
+    }
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
@@ -88,7 +91,8 @@ class Precompiled : public Normalizer {
     int diff = static_cast<int>(nc.size()) - oc;
     for (char32_t c : nc) tr.emplace_back(c, 0);
     if (diff > 0) {
-      for (size_t k = 0; k < static_cast<size_t>(diff) && k < tr.size(); ++k) tr[tr.size() - 1 - k].second = 1;
+      for (size_t k = 0; k < static_cast<size_t>(diff) && k < tr.size(); ++k)
+        tr[tr.size() - 1 - k].second = 1;
     } else if (diff < 0 && !tr.empty()) {
       tr.back().second += diff;
     }

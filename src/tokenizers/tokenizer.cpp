@@ -6,9 +6,9 @@
 #include <array>
 #include <fstream>
 
+#include "internal.h"
 #include "ohm/core/thread_pool.h"
 #include "ohm/formats/json_reader.h"
-#include "internal.h"
 
 namespace ohm::tokenizers {
 
@@ -27,7 +27,10 @@ struct Pipeline::Trie {
     for (unsigned char b : s) {
       int32_t next = -1;
       for (auto& [k, v] : nodes[static_cast<size_t>(n)].kids)
-        if (k == b) { next = v; break; }
+        if (k == b) {
+          next = v;
+          break;
+        }
       if (next < 0) {
         next = static_cast<int32_t>(nodes.size());
         nodes[static_cast<size_t>(n)].kids.emplace_back(b, next);
@@ -45,7 +48,10 @@ struct Pipeline::Trie {
       auto b = static_cast<unsigned char>(s[k]);
       int32_t next = -1;
       for (auto& [kb, v] : nodes[static_cast<size_t>(n)].kids)
-        if (kb == b) { next = v; break; }
+        if (kb == b) {
+          next = v;
+          break;
+        }
       if (next < 0) break;
       n = next;
       if (nodes[static_cast<size_t>(n)].token >= 0) {
@@ -154,10 +160,16 @@ void Pipeline::run(std::string_view text, PreTokenizedString& pts) const {
       };
       std::vector<std::pair<std::pair<size_t, size_t>, int32_t>> marks;
       while (i < s.size()) {
-        if (!trie->first[static_cast<unsigned char>(s[i])]) { ++i; continue; }
+        if (!trie->first[static_cast<unsigned char>(s[i])]) {
+          ++i;
+          continue;
+        }
         int32_t idx = -1;
         size_t len = trie->longest(s, i, &idx);
-        if (len == 0) { ++i; continue; }
+        if (len == 0) {
+          ++i;
+          continue;
+        }
         const AddedToken& t = added[static_cast<size_t>(idx)];
         size_t start = i, stop = i + len;
         i = stop;  // leftmost-longest, non-overlapping
@@ -167,7 +179,9 @@ void Pipeline::run(std::string_view text, PreTokenizedString& pts) const {
           bool es = stop == s.size() || !starts_with_word(std::string_view(s).substr(stop));
           if (!ss || !es) continue;
         }
-        if (t.lstrip) start = std::max(space_leftmost_at_end(std::string_view(s).substr(0, start)), start_offset);
+        if (t.lstrip)
+          start =
+              std::max(space_leftmost_at_end(std::string_view(s).substr(0, start)), start_offset);
         if (t.rstrip) stop += space_rightmost_at_start(std::string_view(s).substr(stop));
         marks.push_back({{start, stop}, idx});
         start_offset = stop;
@@ -257,7 +271,9 @@ namespace {
 Encoding slice_enc(const Encoding& e, size_t a, size_t b) {
   Encoding r;
   auto cp = [&](auto& dst, const auto& src) {
-    if (src.size() >= b) dst.assign(src.begin() + static_cast<std::ptrdiff_t>(a), src.begin() + static_cast<std::ptrdiff_t>(b));
+    if (src.size() >= b)
+      dst.assign(src.begin() + static_cast<std::ptrdiff_t>(a),
+                 src.begin() + static_cast<std::ptrdiff_t>(b));
   };
   cp(r.ids, e.ids);
   cp(r.tokens, e.tokens);
@@ -299,7 +315,8 @@ void truncate_enc(Encoding& e, size_t max_len, size_t stride, Direction dir) {
     }
   }
   Encoding main = slice_enc(e, parts[0].first, parts[0].second);
-  for (size_t i = 1; i < parts.size(); ++i) main.overflowing.push_back(slice_enc(e, parts[i].first, parts[i].second));
+  for (size_t i = 1; i < parts.size(); ++i)
+    main.overflowing.push_back(slice_enc(e, parts[i].first, parts[i].second));
   e = std::move(main);
 }
 
@@ -308,8 +325,10 @@ void pad_enc(Encoding& e, size_t target, const PaddingParams& p) {
   size_t n = target - e.ids.size();
   bool left = p.direction == Direction::Left;
   auto pad = [&](auto& v, auto val) {
-    if (left) v.insert(v.begin(), n, val);
-    else v.insert(v.end(), n, val);
+    if (left)
+      v.insert(v.begin(), n, val);
+    else
+      v.insert(v.end(), n, val);
   };
   pad(e.ids, p.pad_id);
   if (!e.tokens.empty() || e.ids.size() == n) pad(e.tokens, p.pad_token);
@@ -333,7 +352,8 @@ Encoding Pipeline::post_process(Encoding a, Encoding* b, bool add_special) const
   if (truncation) {
     const TruncationParams& t = *truncation;
     size_t added_n = add_special && post_processor ? post_processor->added_tokens(b != nullptr) : 0;
-    if (added_n > t.max_length) throw InvalidArgument("truncation max_length is smaller than the special tokens");
+    if (added_n > t.max_length)
+      throw InvalidArgument("truncation max_length is smaller than the special tokens");
     size_t max_len = t.max_length - added_n;
     size_t total = a.ids.size() + (b ? b->ids.size() : 0);
     if (total > max_len) {
@@ -344,8 +364,10 @@ Encoding Pipeline::post_process(Encoding a, Encoding* b, bool add_special) const
         size_t n1 = a.ids.size(), n2 = b->ids.size();
         bool swap = n1 > n2;
         if (swap) std::swap(n1, n2);
-        if (n1 > max_len) n2 = n1;
-        else n2 = std::max(n1, max_len - n1);
+        if (n1 > max_len)
+          n2 = n1;
+        else
+          n2 = std::max(n1, max_len - n1);
         if (n1 + n2 > max_len) {
           n1 = max_len / 2;
           n2 = n1 + max_len % 2;
@@ -356,7 +378,8 @@ Encoding Pipeline::post_process(Encoding a, Encoding* b, bool add_special) const
       } else {
         Encoding& target = t.strategy == TruncationStrategy::OnlyFirst ? a : *b;
         if (target.ids.size() <= to_remove)
-          throw InvalidArgument("truncation: the selected sequence is too short to remove " + std::to_string(to_remove) + " tokens");
+          throw InvalidArgument("truncation: the selected sequence is too short to remove " +
+                                std::to_string(to_remove) + " tokens");
         truncate_enc(target, target.ids.size() - to_remove, t.stride, t.direction);
       }
     }
@@ -373,8 +396,10 @@ Encoding Pipeline::post_process(Encoding a, Encoding* b, bool add_special) const
       r.tokens.insert(r.tokens.end(), bb.tokens.begin(), bb.tokens.end());
       r.offsets.insert(r.offsets.end(), bb.offsets.begin(), bb.offsets.end());
       r.type_ids.insert(r.type_ids.end(), bb.type_ids.begin(), bb.type_ids.end());
-      r.attention_mask.insert(r.attention_mask.end(), bb.attention_mask.begin(), bb.attention_mask.end());
-      r.special_tokens_mask.insert(r.special_tokens_mask.end(), bb.special_tokens_mask.begin(), bb.special_tokens_mask.end());
+      r.attention_mask.insert(r.attention_mask.end(), bb.attention_mask.begin(),
+                              bb.attention_mask.end());
+      r.special_tokens_mask.insert(r.special_tokens_mask.end(), bb.special_tokens_mask.begin(),
+                                   bb.special_tokens_mask.end());
       r.word_ids.insert(r.word_ids.end(), bb.word_ids.begin(), bb.word_ids.end());
     }
   }
@@ -394,7 +419,9 @@ const std::string* Pipeline::id_to_token(int32_t id) const {
   return model ? model->id_to_token(id) : nullptr;
 }
 
-bool Pipeline::is_special(int32_t id) const { return special_ids_.count(id) > 0; }
+bool Pipeline::is_special(int32_t id) const {
+  return special_ids_.count(id) > 0;
+}
 
 std::string Pipeline::decode(const std::vector<int32_t>& ids, bool skip_special) const {
   std::vector<std::string> toks;
@@ -431,7 +458,8 @@ std::string read_maybe_compressed(const std::string& path) {
   };
   if (ends(".gz")) {
     z_stream zs{};
-    if (inflateInit2(&zs, 15 + 32) != Z_OK) throw IoError(ErrorContext().file(path), "zlib init failed");
+    if (inflateInit2(&zs, 15 + 32) != Z_OK)
+      throw IoError(ErrorContext().file(path), "zlib init failed");
     std::string out;
     out.resize(raw.size() * 4 + 1024);
     zs.next_in = reinterpret_cast<Bytef*>(raw.data());
@@ -450,7 +478,8 @@ std::string read_maybe_compressed(const std::string& path) {
   }
   if (ends(".xz")) {
     lzma_stream ls = LZMA_STREAM_INIT;
-    if (lzma_stream_decoder(&ls, UINT64_MAX, 0) != LZMA_OK) throw IoError(ErrorContext().file(path), "lzma init failed");
+    if (lzma_stream_decoder(&ls, UINT64_MAX, 0) != LZMA_OK)
+      throw IoError(ErrorContext().file(path), "lzma init failed");
     std::string out;
     out.resize(raw.size() * 8 + 1024);
     ls.next_in = reinterpret_cast<const uint8_t*>(raw.data());
@@ -474,8 +503,12 @@ Tokenizer::Tokenizer() : p_(std::make_unique<Pipeline>()) {}
 Tokenizer::~Tokenizer() = default;
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
-Pipeline& Tokenizer::pipeline() { return *p_; }
-const Pipeline& Tokenizer::pipeline() const { return *p_; }
+Pipeline& Tokenizer::pipeline() {
+  return *p_;
+}
+const Pipeline& Tokenizer::pipeline() const {
+  return *p_;
+}
 
 Tokenizer Tokenizer::from_file(const std::string& path) {
   std::string text = read_maybe_compressed(path);
@@ -497,8 +530,10 @@ Tokenizer Tokenizer::from_json(const json& j, const std::string& name) {
   const json* m = jget(j, "model");
   if (!m) root.at("model").fail("missing required field");
   p.model = make_model(*m, root.at("model"));
-  if (const json* n = jget(j, "normalizer")) p.normalizer = make_normalizer(*n, root.at("normalizer"));
-  if (const json* n = jget(j, "pre_tokenizer")) p.pre_tokenizer = make_pre_tokenizer(*n, root.at("pre_tokenizer"));
+  if (const json* n = jget(j, "normalizer"))
+    p.normalizer = make_normalizer(*n, root.at("normalizer"));
+  if (const json* n = jget(j, "pre_tokenizer"))
+    p.pre_tokenizer = make_pre_tokenizer(*n, root.at("pre_tokenizer"));
   if (const json* n = jget(j, "post_processor"))
     p.post_processor = make_post_processor(*n, root.at("post_processor"), *p.model);
   if (const json* n = jget(j, "decoder")) p.decoder = make_decoder(*n, root.at("decoder"));
@@ -526,10 +561,11 @@ Tokenizer Tokenizer::from_json(const json& j, const std::string& name) {
     tp.max_length = static_cast<size_t>(jint_or(*tr, "max_length", 512, c));
     tp.stride = static_cast<size_t>(jint_or(*tr, "stride", 0, c));
     std::string st = jstring_or(*tr, "strategy", "LongestFirst", c);
-    tp.strategy = st == "OnlyFirst" ? TruncationStrategy::OnlyFirst
+    tp.strategy = st == "OnlyFirst"    ? TruncationStrategy::OnlyFirst
                   : st == "OnlySecond" ? TruncationStrategy::OnlySecond
                                        : TruncationStrategy::LongestFirst;
-    tp.direction = jstring_or(*tr, "direction", "Right", c) == "Left" ? Direction::Left : Direction::Right;
+    tp.direction =
+        jstring_or(*tr, "direction", "Right", c) == "Left" ? Direction::Left : Direction::Right;
     p.truncation = tp;
   }
   if (const json* pd = jget(j, "padding")) {
@@ -541,7 +577,8 @@ Tokenizer Tokenizer::from_json(const json& j, const std::string& name) {
         pp.fixed_length = (*s)["Fixed"].get<size_t>();
       }
     }
-    pp.direction = jstring_or(*pd, "direction", "Right", c) == "Left" ? Direction::Left : Direction::Right;
+    pp.direction =
+        jstring_or(*pd, "direction", "Right", c) == "Left" ? Direction::Left : Direction::Right;
     pp.pad_to_multiple_of = static_cast<size_t>(jint_or(*pd, "pad_to_multiple_of", 0, c));
     pp.pad_id = static_cast<int32_t>(jint_or(*pd, "pad_id", 0, c));
     pp.pad_type_id = static_cast<uint32_t>(jint_or(*pd, "pad_type_id", 0, c));
@@ -564,7 +601,8 @@ Encoding Tokenizer::encode(std::string_view text, const EncodeOptions& opt) cons
   return p_->post_process(std::move(e), nullptr, opt.add_special_tokens);
 }
 
-Encoding Tokenizer::encode_pair(std::string_view a, std::string_view b, const EncodeOptions& opt) const {
+Encoding Tokenizer::encode_pair(std::string_view a, std::string_view b,
+                                const EncodeOptions& opt) const {
   std::string fa = sanitize_utf8(a), fb = sanitize_utf8(b);
   Encoding ea = p_->encode_one(fa, opt.offset_type, true);
   Encoding eb = p_->encode_one(fb, opt.offset_type, true);
@@ -578,19 +616,21 @@ std::vector<int32_t> Tokenizer::encode_ids(std::string_view text, bool add_speci
     fixed = sanitize_utf8(text);
     text = fixed;
   }
-  if (p_->truncation || p_->padding) return encode(text, EncodeOptions{add_special_tokens, OffsetType::Byte}).ids;
+  if (p_->truncation || p_->padding)
+    return encode(text, EncodeOptions{add_special_tokens, OffsetType::Byte}).ids;
   bool need_strings = p_->post_processor && add_special_tokens;
   Encoding e = p_->encode_one(text, OffsetType::Byte, need_strings);
   if (!p_->post_processor) return std::move(e.ids);
   return p_->post_process(std::move(e), nullptr, add_special_tokens).ids;
 }
 
-std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& texts, const EncodeOptions& opt,
-                                              ThreadPool* pool) const {
+std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& texts,
+                                              const EncodeOptions& opt, ThreadPool* pool) const {
   std::vector<Encoding> out(texts.size());
   ThreadPool& tp = pool ? *pool : ThreadPool::global();
   tp.parallel_for(static_cast<int64_t>(texts.size()), 1, [&](int64_t a, int64_t b) {
-    for (int64_t i = a; i < b; ++i) out[static_cast<size_t>(i)] = encode(texts[static_cast<size_t>(i)], opt);
+    for (int64_t i = a; i < b; ++i)
+      out[static_cast<size_t>(i)] = encode(texts[static_cast<size_t>(i)], opt);
   });
   if (p_->padding && p_->padding->batch_longest) {
     size_t mx = 0;
@@ -602,7 +642,8 @@ std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& te
 }
 
 std::vector<std::vector<int32_t>> Tokenizer::encode_batch_ids(const std::vector<std::string>& texts,
-                                                              bool add_special_tokens, ThreadPool* pool) const {
+                                                              bool add_special_tokens,
+                                                              ThreadPool* pool) const {
   std::vector<std::vector<int32_t>> out(texts.size());
   ThreadPool& tp = pool ? *pool : ThreadPool::global();
   tp.parallel_for(static_cast<int64_t>(texts.size()), 1, [&](int64_t a, int64_t b) {
@@ -624,13 +665,17 @@ std::vector<std::string> Tokenizer::decode_batch(const std::vector<std::vector<i
   return out;
 }
 
-std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const { return p_->token_to_id(token); }
+std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
+  return p_->token_to_id(token);
+}
 std::optional<std::string> Tokenizer::id_to_token(int32_t id) const {
   const std::string* s = p_->id_to_token(id);
   if (!s) return std::nullopt;
   return *s;
 }
-bool Tokenizer::is_special(int32_t id) const { return p_->is_special(id); }
+bool Tokenizer::is_special(int32_t id) const {
+  return p_->is_special(id);
+}
 size_t Tokenizer::vocab_size(bool with_added) const {
   size_t n = p_->model ? p_->model->vocab_size() : 0;
   if (with_added)
@@ -638,16 +683,28 @@ size_t Tokenizer::vocab_size(bool with_added) const {
       if (!p_->model || !p_->model->token_to_id(a.content)) ++n;
   return n;
 }
-void Tokenizer::set_truncation(std::optional<TruncationParams> t) { p_->truncation = std::move(t); }
-void Tokenizer::set_padding(std::optional<PaddingParams> p) { p_->padding = std::move(p); }
-const std::optional<TruncationParams>& Tokenizer::truncation() const { return p_->truncation; }
-const std::optional<PaddingParams>& Tokenizer::padding() const { return p_->padding; }
-void Tokenizer::set_split_special_tokens(bool parse_special) { p_->parse_special = parse_special; }
+void Tokenizer::set_truncation(std::optional<TruncationParams> t) {
+  p_->truncation = std::move(t);
+}
+void Tokenizer::set_padding(std::optional<PaddingParams> p) {
+  p_->padding = std::move(p);
+}
+const std::optional<TruncationParams>& Tokenizer::truncation() const {
+  return p_->truncation;
+}
+const std::optional<PaddingParams>& Tokenizer::padding() const {
+  return p_->padding;
+}
+void Tokenizer::set_split_special_tokens(bool parse_special) {
+  p_->parse_special = parse_special;
+}
 
 // ---- streaming decode (HF step_decode_stream) ----
 DecodeStream::DecodeStream(const Tokenizer& tok, bool skip) : tok_(&tok), skip_(skip) {}
 
-std::optional<std::string> DecodeStream::step(int32_t id) { return step(std::vector<int32_t>{id}); }
+std::optional<std::string> DecodeStream::step(int32_t id) {
+  return step(std::vector<int32_t>{id});
+}
 
 std::optional<std::string> DecodeStream::step(const std::vector<int32_t>& ids) {
   static const std::string kRepl = "\xEF\xBF\xBD";

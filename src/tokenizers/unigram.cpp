@@ -13,7 +13,8 @@ constexpr double kUnkPenalty = 10.0;
 
 class Unigram : public Model {
  public:
-  Unigram(std::vector<std::pair<std::string, double>> vocab, std::optional<int32_t> unk_id, bool byte_fallback)
+  Unigram(std::vector<std::pair<std::string, double>> vocab, std::optional<int32_t> unk_id,
+          bool byte_fallback)
       : unk_id_(unk_id), byte_fallback_(byte_fallback) {
     vocab_.reserve(vocab.size());
     scores_.resize(vocab.size());
@@ -42,8 +43,13 @@ class Unigram : public Model {
 
   void tokenize(std::string_view s, std::vector<Token>& out) const override {
     if (s.empty()) return;
-    if (!unk_id_) throw FormatError(ErrorContext().key("model.unk_id"), "Unigram model has no unk_id");
-    struct Node { int32_t id; double score; int64_t start; };
+    if (!unk_id_)
+      throw FormatError(ErrorContext().key("model.unk_id"), "Unigram model has no unk_id");
+    struct Node {
+      int32_t id;
+      double score;
+      int64_t start;
+    };
     size_t n = s.size();
     std::vector<Node> best(n + 1, Node{0, 0.0, -1});
     double unk_score = min_score_ - kUnkPenalty;
@@ -77,9 +83,15 @@ class Unigram : public Model {
       const Node& nd = best[end];
       auto st = static_cast<size_t>(nd.start);
       if (nd.id == *unk_id_) {
-        if (!in_unk) { in_unk = true; unk_end = end; }
+        if (!in_unk) {
+          in_unk = true;
+          unk_end = end;
+        }
       } else {
-        if (in_unk) { pieces.emplace_back(end, unk_end); in_unk = false; }
+        if (in_unk) {
+          pieces.emplace_back(end, unk_end);
+          in_unk = false;
+        }
         pieces.emplace_back(st, end);
       }
       end = st;
@@ -93,7 +105,10 @@ class Unigram : public Model {
         if (byte_fallback_) {
           bool all = true;
           for (unsigned char c : piece)
-            if (byte_ids_[c] < 0) { all = false; break; }
+            if (byte_ids_[c] < 0) {
+              all = false;
+              break;
+            }
           if (all) {
             for (unsigned char c : piece)
               out.push_back({byte_ids_[c], static_cast<uint32_t>(a), static_cast<uint32_t>(b)});
@@ -137,7 +152,8 @@ std::unique_ptr<Model> make_unigram_json(const json& j, const JsonCtx& c) {
   }
   std::optional<int32_t> unk;
   if (const json* u = jget(j, "unk_id")) {
-    if (!u->is_number_integer() || u->get<int64_t>() < 0 || static_cast<size_t>(u->get<int64_t>()) >= vocab.size())
+    if (!u->is_number_integer() || u->get<int64_t>() < 0 ||
+        static_cast<size_t>(u->get<int64_t>()) >= vocab.size())
       c.at("unk_id").fail("expected an index into vocab");
     unk = static_cast<int32_t>(u->get<int64_t>());
   }

@@ -18,7 +18,9 @@ void Vocab::reserve(size_t n) {
   }
 }
 
-void Vocab::grow() { reserve(std::max<size_t>(count_ + 1, table_.size())); }
+void Vocab::grow() {
+  reserve(std::max<size_t>(count_ + 1, table_.size()));
+}
 
 bool Vocab::add(std::string_view tok, int32_t id) {
   if (find(tok) >= 0) return false;

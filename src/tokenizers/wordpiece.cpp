@@ -22,7 +22,10 @@ Vocab vocab_from_object(const json& j, const JsonCtx& c) {
 class WordPiece : public Model {
  public:
   WordPiece(Vocab v, std::string unk, std::string prefix, size_t max_chars)
-      : vocab_(std::move(v)), unk_(std::move(unk)), prefix_(std::move(prefix)), max_chars_(max_chars) {}
+      : vocab_(std::move(v)),
+        unk_(std::move(unk)),
+        prefix_(std::move(prefix)),
+        max_chars_(max_chars) {}
   std::optional<int32_t> token_to_id(std::string_view t) const override {
     int32_t id = vocab_.find(t);
     if (id < 0) return std::nullopt;
@@ -34,7 +37,9 @@ class WordPiece : public Model {
 
   int32_t unk_id() const {
     int32_t id = vocab_.find(unk_);
-    if (id < 0) throw FormatError(ErrorContext().key("model.unk_token"), "unk_token '" + unk_ + "' is not in the vocabulary");
+    if (id < 0)
+      throw FormatError(ErrorContext().key("model.unk_token"),
+                        "unk_token '" + unk_ + "' is not in the vocabulary");
     return id;
   }
 
@@ -59,7 +64,10 @@ class WordPiece : public Model {
         } else {
           id = vocab_.find(sub);
         }
-        if (id >= 0) { found = id; break; }
+        if (id >= 0) {
+          found = id;
+          break;
+        }
         size_t e = end - 1;
         while (e > start && (static_cast<unsigned char>(s[e]) & 0xC0) == 0x80) --e;
         end = e;
@@ -94,7 +102,9 @@ class WordLevel : public Model {
   void tokenize(std::string_view s, std::vector<Token>& out) const override {
     int32_t id = vocab_.find(s);
     if (id < 0) id = vocab_.find(unk_);
-    if (id < 0) throw FormatError(ErrorContext().key("model.unk_token"), "unk_token '" + unk_ + "' is not in the vocabulary");
+    if (id < 0)
+      throw FormatError(ErrorContext().key("model.unk_token"),
+                        "unk_token '" + unk_ + "' is not in the vocabulary");
     out.push_back({id, 0, static_cast<uint32_t>(s.size())});
   }
 
@@ -124,20 +134,27 @@ std::unique_ptr<Model> make_model(const json& j, const JsonCtx& c) {
     type = t->get<std::string>();
   } else {
     // Old serializations omit the type: infer it like HF's untagged deserializer.
-    if (jget(j, "merges")) type = "BPE";
-    else if (jget(j, "vocab") && jget(j, "vocab")->is_array()) type = "Unigram";
-    else if (jget(j, "continuing_subword_prefix")) type = "WordPiece";
-    else if (jget(j, "vocab")) type = "WordLevel";
-    else c.at("type").fail("missing required field");
+    if (jget(j, "merges"))
+      type = "BPE";
+    else if (jget(j, "vocab") && jget(j, "vocab")->is_array())
+      type = "Unigram";
+    else if (jget(j, "continuing_subword_prefix"))
+      type = "WordPiece";
+    else if (jget(j, "vocab"))
+      type = "WordLevel";
+    else
+      c.at("type").fail("missing required field");
   }
   if (type == "BPE") return make_bpe_json(j, c);
   if (type == "Unigram") return make_unigram_json(j, c);
   if (type == "WordPiece")
-    return std::make_unique<WordPiece>(vocab_from_object(j, c), jstring_or(j, "unk_token", "[UNK]", c),
-                                       jstring_or(j, "continuing_subword_prefix", "##", c),
-                                       static_cast<size_t>(jint_or(j, "max_input_chars_per_word", 100, c)));
+    return std::make_unique<WordPiece>(
+        vocab_from_object(j, c), jstring_or(j, "unk_token", "[UNK]", c),
+        jstring_or(j, "continuing_subword_prefix", "##", c),
+        static_cast<size_t>(jint_or(j, "max_input_chars_per_word", 100, c)));
   if (type == "WordLevel")
-    return std::make_unique<WordLevel>(vocab_from_object(j, c), jstring_or(j, "unk_token", "<unk>", c));
+    return std::make_unique<WordLevel>(vocab_from_object(j, c),
+                                       jstring_or(j, "unk_token", "<unk>", c));
   c.at("type").fail("unknown model type '" + type + "'");
 }
 

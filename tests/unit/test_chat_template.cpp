@@ -6,8 +6,8 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "ohm/chat/chat_template.h"
 #include "ohm/cli/cli.h"
@@ -32,10 +32,10 @@ TEST_P(ChatTemplateParity, MatchesTransformers) {
   const ojson& t = chat_fixture()["templates"][GetParam()];
   const fs::path path = ohm::test::shared_data_dir() / t["path"].get<std::string>();
   if (!fs::exists(path)) GTEST_SKIP() << "shared data not found: " << path;
-  const ChatTemplate ct = t["kind"] == "jinja"
-                              ? ChatTemplate::from_string(ohm::test::read_file(path.string()),
-                                                          t["special_tokens"], path.filename().string())
-                              : ChatTemplate::load(path.string());
+  const ChatTemplate ct = t["kind"] == "jinja" ? ChatTemplate::from_string(
+                                                     ohm::test::read_file(path.string()),
+                                                     t["special_tokens"], path.filename().string())
+                                               : ChatTemplate::load(path.string());
   if (t["kind"] != "jinja") {
     // The special tokens ohm derives from tokenizer_config.json are the ones transformers passed
     // (transformers may add class defaults that the config does not name, e.g. Gemma's mask_token).
@@ -90,7 +90,8 @@ std::string test_name(const ::testing::TestParamInfo<size_t>& info) {
   return n;
 }
 
-INSTANTIATE_TEST_SUITE_P(Shared, ChatTemplateParity, ::testing::ValuesIn(template_indices()), test_name);
+INSTANTIATE_TEST_SUITE_P(Shared, ChatTemplateParity, ::testing::ValuesIn(template_indices()),
+                         test_name);
 
 TEST(ChatTemplate, CoversEverySharedTemplate) {
   const fs::path shared = ohm::test::shared_data_dir();
@@ -107,22 +108,23 @@ TEST(ChatTemplate, CoversEverySharedTemplate) {
     if (!fs::exists(cfg)) continue;
     const ojson j = ojson::parse(ohm::test::read_file(cfg.string()));
     if (j.contains("chat_template") && !j["chat_template"].is_null()) {
-      EXPECT_TRUE(covered.count("tokenizers/" + e.path().filename().string() + "/tokenizer_config.json"))
+      EXPECT_TRUE(
+          covered.count("tokenizers/" + e.path().filename().string() + "/tokenizer_config.json"))
           << cfg;
     }
   }
 }
 
 TEST(ChatTemplate, NamedTemplatesAndSelection) {
-  const ojson cfg = {
-      {"bos_token", {{"__type", "AddedToken"}, {"content", "<s>"}}},
-      {"eos_token", "</s>"},
-      {"pad_token", nullptr},
-      {"image_token", "<img>"},
-      {"chat_template",
-       {{{"name", "default"}, {"template", "D{{ bos_token }}{{ messages[0].content }}{{ eos_token }}"}},
-        {{"name", "tool_use"}, {"template", "T{{ tools|length }}{{ image_token }}"}},
-        {{"name", "rag"}, {"template", "R{{ documents[0].title }}"}}}}};
+  const ojson cfg = {{"bos_token", {{"__type", "AddedToken"}, {"content", "<s>"}}},
+                     {"eos_token", "</s>"},
+                     {"pad_token", nullptr},
+                     {"image_token", "<img>"},
+                     {"chat_template",
+                      {{{"name", "default"},
+                        {"template", "D{{ bos_token }}{{ messages[0].content }}{{ eos_token }}"}},
+                       {{"name", "tool_use"}, {"template", "T{{ tools|length }}{{ image_token }}"}},
+                       {{"name", "rag"}, {"template", "R{{ documents[0].title }}"}}}}};
   const ChatTemplate ct = ChatTemplate::from_tokenizer_config(cfg);
   EXPECT_EQ(ct.names(), (std::vector<std::string>{"default", "tool_use", "rag"}));
   EXPECT_FALSE(ct.special_tokens().contains("pad_token"));
@@ -142,25 +144,29 @@ TEST(ChatTemplate, NamedTemplatesAndSelection) {
 TEST(ChatTemplate, MessagesAreNormalizedAsTransformersDoes) {
   const auto ct = ChatTemplate::from_string(
       "{% for m in messages %}{{ m|tojson }};{% endfor %}{{ tools }}|{{ add_generation_prompt }}");
-  const ojson msgs = ojson::parse(
-      R"([{"role": "assistant", "content": null, "reasoning": "why", "x": 1}])");
-  EXPECT_EQ(ct.apply(msgs),
-            R"({"thinking": "why", "role": "assistant", "reasoning": "why", "x": 1, "reasoning_content": "why"};None|False)");
+  const ojson msgs =
+      ojson::parse(R"([{"role": "assistant", "content": null, "reasoning": "why", "x": 1}])");
+  EXPECT_EQ(
+      ct.apply(msgs),
+      R"({"thinking": "why", "role": "assistant", "reasoning": "why", "x": 1, "reasoning_content": "why"};None|False)");
   EXPECT_THROW(ct.apply(ojson::array()), ohm::InvalidArgument);
 }
 
 TEST(ChatTemplate, MissingTemplateIsNotFound) {
-  EXPECT_THROW(ChatTemplate::from_tokenizer_config(ojson{{"bos_token", "<s>"}}), ohm::NotFoundError);
+  EXPECT_THROW(ChatTemplate::from_tokenizer_config(ojson{{"bos_token", "<s>"}}),
+               ohm::NotFoundError);
 }
 
 TEST(ChatTemplate, LoadsModelDirectoryAndJinjaFile) {
   ohm::test::TempDir dir;
   ohm::test::write_file(dir.file("tokenizer_config.json"),
                         R"({"eos_token": "<e>", "chat_template": "config{{ eos_token }}"})");
-  EXPECT_EQ(ChatTemplate::load(dir.file("tokenizer_config.json")).apply(ojson::parse(R"([{"role":"user","content":"x"}])")),
+  EXPECT_EQ(ChatTemplate::load(dir.file("tokenizer_config.json"))
+                .apply(ojson::parse(R"([{"role":"user","content":"x"}])")),
             "config<e>");
   ohm::test::write_file(dir.file("chat_template.jinja"), "file{{ eos_token }}\n");
-  EXPECT_EQ(ChatTemplate::load(dir.file("tokenizer_config.json")).apply(ojson::parse(R"([{"role":"user","content":"x"}])")),
+  EXPECT_EQ(ChatTemplate::load(dir.file("tokenizer_config.json"))
+                .apply(ojson::parse(R"([{"role":"user","content":"x"}])")),
             "file<e>");
 }
 
@@ -174,7 +180,8 @@ int run_cli(std::vector<std::string> args, std::string& out) {
 }
 
 TEST(ChatTemplateCli, RendersQwen3) {
-  const fs::path cfg = ohm::test::shared_data_dir() / "tokenizers" / "qwen3" / "tokenizer_config.json";
+  const fs::path cfg =
+      ohm::test::shared_data_dir() / "tokenizers" / "qwen3" / "tokenizer_config.json";
   if (!fs::exists(cfg)) GTEST_SKIP() << "no shared data";
   // The reference: the fixture's qwen3 "system_user_gen" case.
   std::string expected;
@@ -211,7 +218,10 @@ TEST(ChatTemplateCli, ErrorsExitNonZero) {
                         R"({"chat_template": "{{ raise_exception('no system') }}"})");
   ohm::test::write_file(dir.file("m.json"), R"([{"role": "system", "content": "x"}])");
   std::string out;
-  EXPECT_EQ(run_cli({"ohm", "chat-template", dir.file("tokenizer_config.json"), "--messages", dir.file("m.json")}, out), 1);
+  EXPECT_EQ(run_cli({"ohm", "chat-template", dir.file("tokenizer_config.json"), "--messages",
+                     dir.file("m.json")},
+                    out),
+            1);
   EXPECT_EQ(run_cli({"ohm", "chat-template", dir.file("tokenizer_config.json")}, out), 2);
 }
 

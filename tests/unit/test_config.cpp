@@ -24,8 +24,7 @@ TEST(Config, LlamaDefaultsMatchTransformers) {
 }
 
 TEST(Config, RealMistralConfig) {
-  const auto path =
-      ohm::test::shared_data_dir() / "tokenizers" / "mistral-7b-v0.1" / "config.json";
+  const auto path = ohm::test::shared_data_dir() / "tokenizers" / "mistral-7b-v0.1" / "config.json";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << "shared data not present";
   auto mc = load_model_config(path.string());
   const auto& c = std::get<MistralConfig>(mc);
@@ -60,42 +59,47 @@ TEST(Config, PerArchDefaults) {
       json{{"model_type", "falcon"}, {"hidden_size", 64}, {"num_attention_heads", 4}}, "c"));
   EXPECT_EQ(f7.num_key_value_heads, 1);
   EXPECT_EQ(f7.intermediate_size, 256);
-  auto f40 = std::get<FalconConfig>(parse_model_config(
-      json{{"model_type", "falcon"}, {"hidden_size", 64}, {"num_attention_heads", 4},
-           {"new_decoder_architecture", true}, {"num_kv_heads", 2}},
-      "c"));
+  auto f40 = std::get<FalconConfig>(parse_model_config(json{{"model_type", "falcon"},
+                                                            {"hidden_size", 64},
+                                                            {"num_attention_heads", 4},
+                                                            {"new_decoder_architecture", true},
+                                                            {"num_kv_heads", 2}},
+                                                       "c"));
   EXPECT_EQ(f40.num_key_value_heads, 2);
-  auto f5 = std::get<FalconConfig>(parse_model_config(
-      json{{"model_type", "falcon"}, {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 5e5}}}},
-      "c"));
+  auto f5 = std::get<FalconConfig>(
+      parse_model_config(json{{"model_type", "falcon"},
+                              {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 5e5}}}},
+                         "c"));
   EXPECT_DOUBLE_EQ(f5.rope_theta, 5e5);
   auto p3 = std::get<Phi3Config>(parse_model_config(
-      json{{"model_type", "phi3"},
-           {"rope_scaling",
-            {{"type", "su"}, {"short_factor", {1.0, 2.0}}, {"long_factor", {3.0}}}}},
+      json{
+          {"model_type", "phi3"},
+          {"rope_scaling", {{"type", "su"}, {"short_factor", {1.0, 2.0}}, {"long_factor", {3.0}}}}},
       "c"));
   EXPECT_EQ(p3.rope_scaling->rope_type, "longrope");
   EXPECT_EQ(p3.rope_scaling->short_factor.size(), 2u);
 }
 
 TEST(Config, Transformers5RopeParameters) {
-  auto c = common(parse_model_config(
-      json{{"model_type", "llama"},
-           {"dtype", "float32"},
-           {"rope_parameters",
-            {{"rope_type", "llama3"}, {"rope_theta", 500000.0}, {"factor", 8.0},
-             {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
-             {"original_max_position_embeddings", 8192}}}},
-      "c"));
+  auto c = common(parse_model_config(json{{"model_type", "llama"},
+                                          {"dtype", "float32"},
+                                          {"rope_parameters",
+                                           {{"rope_type", "llama3"},
+                                            {"rope_theta", 500000.0},
+                                            {"factor", 8.0},
+                                            {"low_freq_factor", 1.0},
+                                            {"high_freq_factor", 4.0},
+                                            {"original_max_position_embeddings", 8192}}}},
+                                     "c"));
   EXPECT_DOUBLE_EQ(c.rope_theta, 500000.0);
   ASSERT_TRUE(c.rope_scaling.has_value());
   EXPECT_EQ(c.rope_scaling->rope_type, "llama3");
   EXPECT_EQ(c.rope_scaling->original_max_position_embeddings, 8192);
   EXPECT_EQ(c.torch_dtype, "float32");
-  auto d = common(parse_model_config(
-      json{{"model_type", "llama"},
-           {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 1e4}}}},
-      "c"));
+  auto d = common(
+      parse_model_config(json{{"model_type", "llama"},
+                              {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 1e4}}}},
+                         "c"));
   EXPECT_FALSE(d.rope_scaling.has_value());
 }
 
@@ -157,11 +161,14 @@ TEST(GenerationConfig, DefaultsAndFields) {
     EXPECT_EQ(m.bos_token_id, 1);
     EXPECT_EQ(m.eos_token_id, std::vector<int64_t>{2});
   }
-  auto h = parse_generation_config(
-      json{{"eos_token_id", {128001, 128009}}, {"do_sample", true}, {"temperature", 0.6},
-           {"top_p", 0.9}, {"early_stopping", "never"}, {"bad_words_ids", {{1, 2}, {3}}},
-           {"stop_strings", "###"}},
-      "g");
+  auto h = parse_generation_config(json{{"eos_token_id", {128001, 128009}},
+                                        {"do_sample", true},
+                                        {"temperature", 0.6},
+                                        {"top_p", 0.9},
+                                        {"early_stopping", "never"},
+                                        {"bad_words_ids", {{1, 2}, {3}}},
+                                        {"stop_strings", "###"}},
+                                   "g");
   EXPECT_EQ(h.eos_token_id.size(), 2u);
   EXPECT_EQ(h.early_stopping, "never");
   EXPECT_EQ(h.bad_words_ids.size(), 2u);

@@ -43,7 +43,7 @@ TEST(Half, F16KnownValues) {
   EXPECT_EQ(f16_to_f32(0x7bff), 65504.0f);
   EXPECT_EQ(f16_to_f32(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
   EXPECT_TRUE(std::isinf(f16_to_f32(0x7c00)));
-  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);                        // rounds to inf
+  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);                          // rounds to inf
   EXPECT_EQ(f32_to_f16(1.0f + std::ldexp(1.0f, -11)), 0x3c00);      // tie -> even
   EXPECT_EQ(f32_to_f16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);  // tie -> even (up)
   EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -25)), 0x0000);             // tie to even zero

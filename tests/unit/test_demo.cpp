@@ -48,6 +48,7 @@ TEST(Demo, MatchesTransformersEndToEnd) {
             std::vector<int64_t>(want_ids.begin(), want_ids.begin() + 18));
   if (gen == want_ids) {
     const std::vector<int32_t> g32(gen.begin(), gen.end());
-    EXPECT_EQ(tok.decode(g32, /*skip_special_tokens=*/true), ref["generated_text"].get<std::string>());
+    EXPECT_EQ(tok.decode(g32, /*skip_special_tokens=*/true),
+              ref["generated_text"].get<std::string>());
   }
 }

@@ -19,13 +19,17 @@ using ohm::quant::dequantize_row;
 
 namespace {
 
-uint16_t f16_bits(float f) { return ohm::f32_to_f16(f); }
+uint16_t f16_bits(float f) {
+  return ohm::f32_to_f16(f);
+}
 void put_f16(uint8_t* p, float f) {
   const uint16_t h = f16_bits(f);
   p[0] = static_cast<uint8_t>(h);
   p[1] = static_cast<uint8_t>(h >> 8);
 }
-float get_f16(const uint8_t* p) { return ohm::f16_to_f32(static_cast<uint16_t>(p[0] | (p[1] << 8))); }
+float get_f16(const uint8_t* p) {
+  return ohm::f16_to_f32(static_cast<uint16_t>(p[0] | (p[1] << 8)));
+}
 
 // Random blocks with small finite f16 (or f32 for q8_k) scale fields.
 std::vector<uint8_t> random_blocks(DType t, int n_blocks, std::mt19937& rng) {
@@ -36,14 +40,29 @@ std::vector<uint8_t> random_blocks(DType t, int n_blocks, std::mt19937& rng) {
   for (auto& x : b) x = static_cast<uint8_t>(byte(rng));
   std::vector<size_t> f16_fields;
   switch (t) {
-    case DType::Q4_0: case DType::Q5_0: case DType::Q8_0: f16_fields = {0}; break;
-    case DType::Q4_1: case DType::Q5_1: case DType::Q8_1: case DType::Q4_K: case DType::Q5_K:
+    case DType::Q4_0:
+    case DType::Q5_0:
+    case DType::Q8_0:
+      f16_fields = {0};
+      break;
+    case DType::Q4_1:
+    case DType::Q5_1:
+    case DType::Q8_1:
+    case DType::Q4_K:
+    case DType::Q5_K:
       f16_fields = {0, 2};
       break;
-    case DType::Q2_K: f16_fields = {80, 82}; break;
-    case DType::Q3_K: f16_fields = {108}; break;
-    case DType::Q6_K: f16_fields = {208}; break;
-    default: break;
+    case DType::Q2_K:
+      f16_fields = {80, 82};
+      break;
+    case DType::Q3_K:
+      f16_fields = {108};
+      break;
+    case DType::Q6_K:
+      f16_fields = {208};
+      break;
+    default:
+      break;
   }
   for (int i = 0; i < n_blocks; ++i) {
     uint8_t* blk = b.data() + ts * static_cast<size_t>(i);
@@ -64,7 +83,8 @@ std::vector<float> run(DType t, const std::vector<uint8_t>& src) {
   return out;
 }
 
-void expect_bits_eq(const std::vector<float>& got, const std::vector<float>& want, const char* what) {
+void expect_bits_eq(const std::vector<float>& got, const std::vector<float>& want,
+                    const char* what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   for (size_t i = 0; i < got.size(); ++i) {
     uint32_t a, b;
@@ -110,7 +130,8 @@ float spec_q2_k(const uint8_t* b, int e) {
   const int q = (b[16 + 32 * half + w] >> (2 * j)) & 3;
   const uint8_t sc = b[8 * half + 2 * j + (w >= 16)];
   const float d = get_f16(b + 80), dmin = get_f16(b + 82);
-  return d * static_cast<float>(sc & 15) * static_cast<float>(q) - dmin * static_cast<float>(sc >> 4);
+  return d * static_cast<float>(sc & 15) * static_cast<float>(q) -
+         dmin * static_cast<float>(sc >> 4);
 }
 float spec_q3_k(const uint8_t* b, int e) {
   const int half = e / 128, r = e % 128, j = r / 32, w = r % 32;
@@ -274,8 +295,8 @@ TEST(Dequant, PlainTypes) {
   EXPECT_EQ(out[0], 1.0f);
   EXPECT_EQ(out[1], -5.0f);
 
-  const double f64[] = {1e300, -1e39, double{FLT_MAX} + std::ldexp(1.0, 102), 0.1, -1e-50,
-                        double{FLT_MAX} + std::ldexp(1.0, 103)};
+  const double f64[] = {1e300, -1e39,  double{FLT_MAX} + std::ldexp(1.0, 102),
+                        0.1,   -1e-50, double{FLT_MAX} + std::ldexp(1.0, 103)};
   dequantize_row(DType::F64, f64, out, 6);
   EXPECT_EQ(out[0], INFINITY);
   EXPECT_EQ(out[1], -INFINITY);

@@ -37,7 +37,8 @@ std::unique_ptr<LogitsProcessor> make_processor(const std::string& name, const j
   if (name == "min_length")
     return std::make_unique<MinLength>(p["min_length"], p["eos"].get<std::vector<int64_t>>());
   if (name == "min_new_tokens")
-    return std::make_unique<MinNewTokens>(p["min_new_tokens"], p["eos"].get<std::vector<int64_t>>());
+    return std::make_unique<MinNewTokens>(p["min_new_tokens"],
+                                          p["eos"].get<std::vector<int64_t>>());
   if (name == "temperature") return std::make_unique<Temperature>(p["temperature"]);
   if (name == "top_k") return std::make_unique<TopK>(p["top_k"]);
   if (name == "top_p") return std::make_unique<TopP>(p["top_p"]);
@@ -185,10 +186,10 @@ TEST(StopStrings, EndWithinTheLastToken) {
   auto stop = stop_strings_criterion({"world", "###"}, decode);
   EXPECT_FALSE(stop({0, 1}));
   EXPECT_FALSE(stop({0, 1, 2}));
-  EXPECT_TRUE(stop({0, 1, 2, 3}));   // "world" completed by "ld"
-  EXPECT_TRUE(stop({5, 6}));         // "###" spanning tokens
+  EXPECT_TRUE(stop({0, 1, 2, 3}));  // "world" completed by "ld"
+  EXPECT_TRUE(stop({5, 6}));        // "###" spanning tokens
   EXPECT_TRUE(stop({4}));
-  EXPECT_FALSE(stop({4, 0}));        // already ended before the last token
+  EXPECT_FALSE(stop({4, 0}));  // already ended before the last token
 }
 
 // ---- generate() on the reference checkpoints ---------------------------------------------------
@@ -298,8 +299,8 @@ TEST(Generate, SamplingIsReproducibleAndRespectsOptions) {
 
 TEST(Generate, EosStreamingAndCancellation) {
   auto model = AutoModelForCausalLM::from_pretrained(fixture("llama", "f32").string());
-  const auto ref =
-      safetensors::SafetensorsFile::open((fixture("llama", "f32") / "reference.safetensors").string());
+  const auto ref = safetensors::SafetensorsFile::open(
+      (fixture("llama", "f32") / "reference.safetensors").string());
   const auto prompt = ids_of(ref, "greedy.input_ids");
   const auto expected = ids_of(ref, "greedy.output_ids");
   // Make the 5th greedy token an EOS: generation stops right after it.
@@ -316,8 +317,8 @@ TEST(Generate, EosStreamingAndCancellation) {
   auto out = generate(*model, {prompt}, opt);
   ASSERT_EQ(out.sequences[0].size(), prompt.size() + 5) << "stops at the first EOS";
   EXPECT_EQ(out.finish_reasons[0], FinishReason::Eos);
-  EXPECT_EQ(streamed, std::vector<int64_t>(out.sequences[0].begin() + prompt.size(),
-                                           out.sequences[0].end()));
+  EXPECT_EQ(streamed,
+            std::vector<int64_t>(out.sequences[0].begin() + prompt.size(), out.sequences[0].end()));
   // min_new_tokens keeps EOS away.
   opt.config.min_new_tokens = 8;
   out = generate(*model, {prompt}, opt);

@@ -31,7 +31,9 @@ using ohm::gguf::ValueType;
 
 namespace {
 
-fs::path fixture_dir() { return fs::path(OHM_SOURCE_DIR) / "tests" / "fixtures" / "gguf"; }
+fs::path fixture_dir() {
+  return fs::path(OHM_SOURCE_DIR) / "tests" / "fixtures" / "gguf";
+}
 
 fs::path shared_data_dir() {
   if (const char* e = std::getenv("OHM_SHARED_DATA"); e && *e) return fs::path(e);
@@ -43,13 +45,18 @@ std::string read_file(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
-bool contains(const std::string& s, const std::string& sub) { return s.find(sub) != std::string::npos; }
+bool contains(const std::string& s, const std::string& sub) {
+  return s.find(sub) != std::string::npos;
+}
 
 // ---- a tiny GGUF writer for the malformed-file suite -----------------------------------------
 
 struct Buf {
   std::string b;
-  Buf& u8(uint8_t v) { b.push_back(static_cast<char>(v)); return *this; }
+  Buf& u8(uint8_t v) {
+    b.push_back(static_cast<char>(v));
+    return *this;
+  }
   Buf& u32(uint32_t v) {
     for (int i = 0; i < 4; ++i) u8(static_cast<uint8_t>(v >> (8 * i)));
     return *this;
@@ -58,8 +65,15 @@ struct Buf {
     for (int i = 0; i < 8; ++i) u8(static_cast<uint8_t>(v >> (8 * i)));
     return *this;
   }
-  Buf& str(std::string_view s) { u64(s.size()); b.append(s); return *this; }
-  Buf& raw(std::string_view s) { b.append(s); return *this; }
+  Buf& str(std::string_view s) {
+    u64(s.size());
+    b.append(s);
+    return *this;
+  }
+  Buf& raw(std::string_view s) {
+    b.append(s);
+    return *this;
+  }
 };
 
 // key + type + value payload
@@ -88,14 +102,16 @@ struct Spec {
   uint32_t version = 3;
   std::vector<std::string> kvs = {kv_str("general.architecture", "test"), kv_u32("test.value", 7)};
   std::vector<TI> tis = {{"a", {32, 2}, 0, 0}, {"b", {64}, 8, 256}};  // f32 [2,32]; q8_0 [64]
-  uint64_t alignment = 32;   // for the padding (set general.alignment in kvs to change it)
+  uint64_t alignment = 32;    // for the padding (set general.alignment in kvs to change it)
   uint64_t data_bytes = 324;  // 256 + 68
   std::optional<uint64_t> n_tensors, n_kv;
 };
 
 std::string build(const Spec& s) {
   Buf w;
-  w.raw("GGUF").u32(s.version).u64(s.n_tensors.value_or(s.tis.size()))
+  w.raw("GGUF")
+      .u32(s.version)
+      .u64(s.n_tensors.value_or(s.tis.size()))
       .u64(s.n_kv.value_or(s.kvs.size()));
   for (const auto& k : s.kvs) w.raw(k);
   for (const auto& t : s.tis) {
@@ -128,7 +144,8 @@ std::string expect_error(const std::string& bytes, const std::string& name) {
   return "";
 }
 
-#define EXPECT_MSG(msg, sub) EXPECT_TRUE(contains(msg, sub)) << "\"" << (msg) << "\" lacks \"" << (sub) << "\""
+#define EXPECT_MSG(msg, sub) \
+  EXPECT_TRUE(contains(msg, sub)) << "\"" << (msg) << "\" lacks \"" << (sub) << "\""
 
 std::vector<float> read_f32(const fs::path& p) {
   std::string s = read_file(p);
@@ -442,7 +459,8 @@ TEST(GGUFVocab, AllVocabFilesLoad) {
     const auto first = e.at("first_tokens").get<std::vector<std::string>>();
     for (size_t i = 0; i < first.size(); ++i) EXPECT_EQ((*tokens)[i], first[i]);
     if (e.contains("n_merges")) {
-      EXPECT_EQ(f.get_string_array("tokenizer.ggml.merges")->size(), e.at("n_merges").get<size_t>());
+      EXPECT_EQ(f.get_string_array("tokenizer.ggml.merges")->size(),
+                e.at("n_merges").get<size_t>());
     }
   }
   EXPECT_GT(n, 0);
@@ -514,7 +532,8 @@ TEST(GGUFMalformed, KeyValues) {
   EXPECT_MSG(m, "metadata key #2");
   EXPECT_MSG(m, "truncated");
   m = expect_error<ohm::FormatError>(
-      with_kv(kv("big.str", ValueType::STRING, Buf().u64(UINT64_MAX - 3).raw("abc").b)), "vlen.gguf");
+      with_kv(kv("big.str", ValueType::STRING, Buf().u64(UINT64_MAX - 3).raw("abc").b)),
+      "vlen.gguf");
   EXPECT_MSG(m, "key 'big.str'");
   EXPECT_MSG(m, "truncated");
 
@@ -532,7 +551,8 @@ TEST(GGUFMalformed, KeyValues) {
       "sarr.gguf");
   EXPECT_MSG(m, "key 'huge.sarr'");
   m = expect_error<ohm::FormatError>(
-      with_kv(kv("bad.elem", ValueType::ARRAY, arr(static_cast<ValueType>(77), 1, "x"))), "ae.gguf");
+      with_kv(kv("bad.elem", ValueType::ARRAY, arr(static_cast<ValueType>(77), 1, "x"))),
+      "ae.gguf");
   EXPECT_MSG(m, "key 'bad.elem'");
   EXPECT_MSG(m, "array element type 77");
 
@@ -540,7 +560,8 @@ TEST(GGUFMalformed, KeyValues) {
   EXPECT_MSG(m, "key 'flag'");
   EXPECT_MSG(m, "invalid bool");
   m = expect_error<ohm::FormatError>(
-      with_kv(kv("flags", ValueType::ARRAY, arr(ValueType::BOOL, 3, std::string("\x01\x00\x05", 3)))),
+      with_kv(
+          kv("flags", ValueType::ARRAY, arr(ValueType::BOOL, 3, std::string("\x01\x00\x05", 3)))),
       "bools.gguf");
   EXPECT_MSG(m, "key 'flags'");
   EXPECT_MSG(m, "index 2");
@@ -575,7 +596,8 @@ TEST(GGUFMalformed, KeyValues) {
     EXPECT_EQ(v.to_int_vector(), std::vector<int64_t>{5});
   }
   m = expect_error<ohm::FormatError>(
-      with_kv(kv("too.deep", ValueType::ARRAY, nested(ohm::gguf::kMaxArrayDepth + 1))), "deep.gguf");
+      with_kv(kv("too.deep", ValueType::ARRAY, nested(ohm::gguf::kMaxArrayDepth + 1))),
+      "deep.gguf");
   EXPECT_MSG(m, "key 'too.deep'");
   EXPECT_MSG(m, "nested");
 
@@ -702,7 +724,8 @@ TEST(GGUFMalformed, TensorInfos) {
 
 TEST(GGUFMalformed, OpenNamesThePath) {
   EXPECT_THROW(GGUFFile::open("/nonexistent/dir/x.gguf"), ohm::IoError);
-  const fs::path p = fs::temp_directory_path() / ("ohm_gguf_bad_" + std::to_string(::getpid()) + ".gguf");
+  const fs::path p =
+      fs::temp_directory_path() / ("ohm_gguf_bad_" + std::to_string(::getpid()) + ".gguf");
   {
     Spec s;
     s.kvs.push_back(kv("flag", ValueType::BOOL, "\x07"));

@@ -73,7 +73,8 @@ Tensor permute_rows_like_converter(const Tensor& w, int64_t n_head) {
 std::string mixtral_f16_path() {
   static test::TempDir dir;
   static const std::string path = [] {
-    const std::string q8 = (test::fixtures_dir() / "models" / "mixtral" / "gguf" / "model-q8_0.gguf").string();
+    const std::string q8 =
+        (test::fixtures_dir() / "models" / "mixtral" / "gguf" / "model-q8_0.gguf").string();
     const auto f = gguf::GGUFFile::open(q8);
     const auto st = safetensors::SafetensorsFile::open(f32_dir("mixtral") + "/model.safetensors");
     const int64_t nh = *f.get_int("llama.attention.head_count");
@@ -82,28 +83,38 @@ std::string mixtral_f16_path() {
     gguf::GGUFWriter w;
     for (const auto& [k, v] : f.metadata()) {
       switch (v.type()) {
-        case gguf::ValueType::STRING: w.add_string(k, std::string(*v.as_string())); break;
+        case gguf::ValueType::STRING:
+          w.add_string(k, std::string(*v.as_string()));
+          break;
         case gguf::ValueType::UINT32:
           w.add_uint32(k, k == "general.file_type" ? 1u /* MOSTLY_F16 */
                                                    : static_cast<uint32_t>(*v.as_uint()));
           break;
-        case gguf::ValueType::INT32: w.add_int32(k, static_cast<int32_t>(*v.as_int())); break;
-        case gguf::ValueType::FLOAT32: w.add_float32(k, static_cast<float>(*v.as_double())); break;
-        default: throw std::runtime_error("unexpected metadata type for " + k);
+        case gguf::ValueType::INT32:
+          w.add_int32(k, static_cast<int32_t>(*v.as_int()));
+          break;
+        case gguf::ValueType::FLOAT32:
+          w.add_float32(k, static_cast<float>(*v.as_double()));
+          break;
+        default:
+          throw std::runtime_error("unexpected metadata type for " + k);
       }
     }
     const std::map<std::string, std::string> per_layer = {
-        {"attn_norm", "input_layernorm"},   {"ffn_norm", "post_attention_layernorm"},
-        {"attn_q", "self_attn.q_proj"},     {"attn_k", "self_attn.k_proj"},
-        {"attn_v", "self_attn.v_proj"},     {"attn_output", "self_attn.o_proj"},
+        {"attn_norm", "input_layernorm"},         {"ffn_norm", "post_attention_layernorm"},
+        {"attn_q", "self_attn.q_proj"},           {"attn_k", "self_attn.k_proj"},
+        {"attn_v", "self_attn.v_proj"},           {"attn_output", "self_attn.o_proj"},
         {"ffn_gate_inp", "block_sparse_moe.gate"}};
     const std::map<std::string, std::string> stacked = {
         {"ffn_gate_exps", "w1"}, {"ffn_down_exps", "w2"}, {"ffn_up_exps", "w3"}};
     for (const auto& t : f.tensors()) {
       Tensor data;
-      if (t.name == "token_embd.weight") data = st.tensor("model.embed_tokens.weight").to(DType::F32);
-      else if (t.name == "output.weight") data = st.tensor("lm_head.weight").to(DType::F32);
-      else if (t.name == "output_norm.weight") data = st.tensor("model.norm.weight").to(DType::F32);
+      if (t.name == "token_embd.weight")
+        data = st.tensor("model.embed_tokens.weight").to(DType::F32);
+      else if (t.name == "output.weight")
+        data = st.tensor("lm_head.weight").to(DType::F32);
+      else if (t.name == "output_norm.weight")
+        data = st.tensor("model.norm.weight").to(DType::F32);
       else {
         // blk.L.<what>.weight
         const size_t a = t.name.find('.', 4), b = t.name.rfind('.');
@@ -113,7 +124,8 @@ std::string mixtral_f16_path() {
           std::vector<Tensor> xs;
           for (int64_t e = 0; e < E; ++e)
             xs.push_back(st.tensor(hp + "block_sparse_moe.experts." + std::to_string(e) + "." +
-                                   it->second + ".weight").to(DType::F32));
+                                   it->second + ".weight")
+                             .to(DType::F32));
           const Shape es = xs[0].shape();
           data = Tensor::empty(DType::F32, {E, es[0], es[1]});
           for (int64_t e = 0; e < E; ++e)
@@ -136,7 +148,9 @@ std::string mixtral_f16_path() {
 
 // Scaled logits tolerance. F16 weights: rounding of 2-byte floats (the bf16 fixtures use 2e-2);
 // Q8_0: 8-bit blocks with an f16 scale.
-double tolerance(const std::string& type) { return type == "f16" ? 1e-2 : 1e-4; }
+double tolerance(const std::string& type) {
+  return type == "f16" ? 1e-2 : 1e-4;
+}
 
 double scaled_diff(const Tensor& ours, const Tensor& ref) {
   const float* o = ours.data<float>();
@@ -167,18 +181,20 @@ class GGUFModel : public ::testing::TestWithParam<Param> {
   }
   bool q8() const { return std::get<1>(GetParam()) == "q8_0"; }
   // The f32 fixture's reference (inputs; logits of the f32 weights).
-  const safetensors::SafetensorsFile& ref() { return open_ref(f32_dir(std::get<0>(GetParam())) + "/reference.safetensors"); }
+  const safetensors::SafetensorsFile& ref() {
+    return open_ref(f32_dir(std::get<0>(GetParam())) + "/reference.safetensors");
+  }
   // Logits/tokens to match: the f32 reference for F16 files, transformers-on-Q8_0 for Q8_0.
   const safetensors::SafetensorsFile& want() {
     if (!q8()) return ref();
     return open_ref((test::fixtures_dir() / "models" / std::get<0>(GetParam()) / "gguf" /
-                     "reference-q8_0.safetensors").string());
+                     "reference-q8_0.safetensors")
+                        .string());
   }
   static const safetensors::SafetensorsFile& open_ref(const std::string& d) {
     static std::map<std::string, safetensors::SafetensorsFile> refs;
     auto it = refs.find(d);
-    if (it == refs.end())
-      it = refs.emplace(d, safetensors::SafetensorsFile::open(d)).first;
+    if (it == refs.end()) it = refs.emplace(d, safetensors::SafetensorsFile::open(d)).first;
     return it->second;
   }
 };
@@ -213,12 +229,15 @@ TEST_P(GGUFModel, PromptLogits) {
   for (int len : {1, 7, 64}) {
     const std::string k = "prompt_len" + std::to_string(len);
     auto cache = model().make_cache(1);
-    const Tensor logits = model().forward(ref().tensor(k + ".input_ids"), Tensor(), Tensor(), cache);
+    const Tensor logits =
+        model().forward(ref().tensor(k + ".input_ids"), Tensor(), Tensor(), cache);
     ASSERT_EQ(logits.shape(), want().tensor(k + ".logits").shape());
     const double d = scaled_diff(logits, want().tensor(k + ".logits"));
     report(GetParam(), k + ".scaled_diff", d);
     EXPECT_LE(d, tolerance(std::get<1>(GetParam()))) << k;
-    if (q8()) report(GetParam(), k + ".scaled_diff_vs_f32", scaled_diff(logits, ref().tensor(k + ".logits")));
+    if (q8())
+      report(GetParam(), k + ".scaled_diff_vs_f32",
+             scaled_diff(logits, ref().tensor(k + ".logits")));
   }
 }
 
@@ -249,8 +268,8 @@ TEST_P(GGUFModel, Greedy32) {
 
 std::vector<Param> all_fixtures() {
   std::vector<Param> out;
-  for (const char* a : {"llama", "mistral", "qwen2", "gpt2", "mixtral", "gemma", "phi3",
-                        "falcon_mq", "falcon_nda"})
+  for (const char* a :
+       {"llama", "mistral", "qwen2", "gpt2", "mixtral", "gemma", "phi3", "falcon_mq", "falcon_nda"})
     for (const char* t : {"f16", "q8_0"}) out.emplace_back(a, t);
   return out;
 }
@@ -268,9 +287,9 @@ TEST(GGUFModels, QKPermutationIsUndone) {
   const ModelConfig cfg = gguf_model_config(f);
   GGUFWeightSource src(gguf::GGUFFile::open(gguf_path("llama", "f16")), cfg);
   const auto st = safetensors::SafetensorsFile::open(f32_dir("llama") + "/model.safetensors");
-  for (const char* n : {"model.layers.0.self_attn.q_proj.weight",
-                        "model.layers.1.self_attn.k_proj.weight",
-                        "model.layers.0.self_attn.v_proj.weight"}) {
+  for (const char* n :
+       {"model.layers.0.self_attn.q_proj.weight", "model.layers.1.self_attn.k_proj.weight",
+        "model.layers.0.self_attn.v_proj.weight"}) {
     auto g = src.find(n);
     ASSERT_TRUE(g.has_value()) << n;
     const Tensor want = st.tensor(n).to(DType::F16).to(DType::F32);
@@ -280,7 +299,8 @@ TEST(GGUFModels, QKPermutationIsUndone) {
   }
   // Raw (permuted) rows differ: the test above is not vacuous.
   const Tensor raw = f.tensor("blk.0.attn_q.weight").to(DType::F32);
-  const Tensor hf = st.tensor("model.layers.0.self_attn.q_proj.weight").to(DType::F16).to(DType::F32);
+  const Tensor hf =
+      st.tensor("model.layers.0.self_attn.q_proj.weight").to(DType::F16).to(DType::F32);
   EXPECT_NE(0, std::memcmp(raw.raw(), hf.raw(), hf.nbytes()));
 }
 
@@ -319,7 +339,8 @@ TEST(GGUFModels, QuantizeOnLoadFromGGUFAndSafetensors) {
     auto m = AutoModelForCausalLM::from_pretrained(gguf_path("llama", "f16"),
                                                    {.threads = 1, .quantize = q});
     auto c = m->make_cache(1);
-    const double d = scaled_diff(m->forward(ids, Tensor(), Tensor(), c), ref.tensor("prompt_len7.logits"));
+    const double d =
+        scaled_diff(m->forward(ids, Tensor(), Tensor(), c), ref.tensor("prompt_len7.logits"));
     std::printf("[measure] gguf llama/f16 --quantize %s prompt_len7.scaled_diff %.3g\n",
                 std::string(name(q)).c_str(), d);
     EXPECT_LE(d, 0.5);  // 4-bit on a 64-wide random model: loose; the point is it runs
@@ -329,19 +350,28 @@ TEST(GGUFModels, QuantizeOnLoadFromGGUFAndSafetensors) {
 TEST(GGUFModels, WriterReproducesGgufPyFilesByteForByte) {
   // Re-writing each gguf-py fixture (metadata in order, tensors in order, alignment 32) with
   // ohm's GGUFWriter gives the identical file.
-  for (const char* arch : {"llama", "mistral", "gpt2", "gemma", "phi3", "falcon_mq", "falcon_nda",
-                           "mixtral"})
+  for (const char* arch :
+       {"llama", "mistral", "gpt2", "gemma", "phi3", "falcon_mq", "falcon_nda", "mixtral"})
     for (const char* type : {"f16", "q8_0"}) {
       const std::string p = gguf_path(arch, type);
       const auto f = gguf::GGUFFile::open(p);
       gguf::GGUFWriter w;
       for (const auto& [k, v] : f.metadata()) {
         switch (v.type()) {
-          case gguf::ValueType::STRING: w.add_string(k, std::string(*v.as_string())); break;
-          case gguf::ValueType::UINT32: w.add_uint32(k, static_cast<uint32_t>(*v.as_uint())); break;
-          case gguf::ValueType::INT32: w.add_int32(k, static_cast<int32_t>(*v.as_int())); break;
-          case gguf::ValueType::FLOAT32: w.add_float32(k, static_cast<float>(*v.as_double())); break;
-          default: FAIL() << "unexpected metadata type for " << k;
+          case gguf::ValueType::STRING:
+            w.add_string(k, std::string(*v.as_string()));
+            break;
+          case gguf::ValueType::UINT32:
+            w.add_uint32(k, static_cast<uint32_t>(*v.as_uint()));
+            break;
+          case gguf::ValueType::INT32:
+            w.add_int32(k, static_cast<int32_t>(*v.as_int()));
+            break;
+          case gguf::ValueType::FLOAT32:
+            w.add_float32(k, static_cast<float>(*v.as_double()));
+            break;
+          default:
+            FAIL() << "unexpected metadata type for " << k;
         }
       }
       for (const auto& t : f.tensors()) w.add_tensor(t.name, f.tensor(t.name));
@@ -370,12 +400,13 @@ TEST(GGUFModels, LayoutsAreUndone) {
     const char* hf;
     const char* gguf;
   };
-  for (const Case& k : {Case{"falcon_nda", "transformer.h.1.self_attention.query_key_value.weight",
-                             "blk.1.attn_qkv.weight"},
-                        Case{"mixtral", "model.layers.1.block_sparse_moe.experts.3.w2.weight", ""},
-                        Case{"mixtral", "model.layers.0.self_attn.k_proj.weight", "blk.0.attn_k.weight"},
-                        Case{"gemma", "model.layers.0.input_layernorm.weight", "blk.0.attn_norm.weight"},
-                        Case{"gemma", "model.norm.weight", "output_norm.weight"}}) {
+  for (const Case& k :
+       {Case{"falcon_nda", "transformer.h.1.self_attention.query_key_value.weight",
+             "blk.1.attn_qkv.weight"},
+        Case{"mixtral", "model.layers.1.block_sparse_moe.experts.3.w2.weight", ""},
+        Case{"mixtral", "model.layers.0.self_attn.k_proj.weight", "blk.0.attn_k.weight"},
+        Case{"gemma", "model.layers.0.input_layernorm.weight", "blk.0.attn_norm.weight"},
+        Case{"gemma", "model.norm.weight", "output_norm.weight"}}) {
     const std::string p = gguf_path(k.arch, "f16");
     const auto f = gguf::GGUFFile::open(p);
     GGUFWeightSource src(gguf::GGUFFile::open(p), gguf_model_config(f));
@@ -384,7 +415,8 @@ TEST(GGUFModels, LayoutsAreUndone) {
     ASSERT_TRUE(g.has_value()) << k.hf;
     const Tensor got = g->to(DType::F32);
     const bool norm = std::string(k.arch) == "gemma";
-    const Tensor want = norm ? st.tensor(k.hf).to(DType::F32) : st.tensor(k.hf).to(DType::F16).to(DType::F32);
+    const Tensor want =
+        norm ? st.tensor(k.hf).to(DType::F32) : st.tensor(k.hf).to(DType::F16).to(DType::F32);
     ASSERT_EQ(got.shape(), want.shape()) << k.hf;
     if (norm) {
       for (uint64_t i = 0; i < want.numel(); ++i)
@@ -415,7 +447,10 @@ TEST(GGUFModels, UnsupportedArchitectureIsNamed) {
   std::string b = "GGUF";
   auto u32 = [&](uint32_t v) { b.append(reinterpret_cast<const char*>(&v), 4); };
   auto u64 = [&](uint64_t v) { b.append(reinterpret_cast<const char*>(&v), 8); };
-  auto str = [&](const std::string& s) { u64(s.size()); b += s; };
+  auto str = [&](const std::string& s) {
+    u64(s.size());
+    b += s;
+  };
   u32(3);
   u64(0);
   u64(1);

@@ -74,7 +74,8 @@ TEST(HubValidate, RevisionsAndPaths) {
   EXPECT_FALSE(check_ref_name(std::string(40, 'a')).empty());
   EXPECT_TRUE(check_file_path("config.json").empty());
   EXPECT_TRUE(check_file_path("a/b c/d.bin").empty());
-  for (const char* bad : {"", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", ".git/config", "a\\b", "a/"})
+  for (const char* bad :
+       {"", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", ".git/config", "a\\b", "a/"})
     EXPECT_FALSE(check_file_path(bad).empty()) << bad;
   EXPECT_FALSE(check_file_path(std::string("a\0b", 3)).empty());
   EXPECT_FALSE(check_file_path(std::string(1025, 'a')).empty());
@@ -135,7 +136,8 @@ TEST(HubBlobStore, PutReadAndAtomicLfsWrites) {
 
 TEST(HubCard, FrontMatterAndTags) {
   auto c = parse_model_card(
-      "---\nlicense: mit\nlibrary_name: transformers\npipeline_tag: text-generation\ntags:\n- llama\n"
+      "---\nlicense: mit\nlibrary_name: transformers\npipeline_tag: text-generation\ntags:\n- "
+      "llama\n"
       "- tiny\nbase_model: org/base\nn: 3\nx: 1.5\nflag: true\n---\n# Title\n");
   ASSERT_TRUE(c.error.empty()) << c.error;
   EXPECT_EQ(c.data["license"], "mit");
@@ -143,17 +145,17 @@ TEST(HubCard, FrontMatterAndTags) {
   EXPECT_EQ(c.data["x"], 1.5);
   EXPECT_EQ(c.data["flag"], true);
   auto tags = derive_tags(c.data, {"model.safetensors"});
-  for (const char* t : {"transformers", "safetensors", "llama", "tiny", "text-generation", "license:mit",
-                        "base_model:org/base"})
+  for (const char* t : {"transformers", "safetensors", "llama", "tiny", "text-generation",
+                        "license:mit", "base_model:org/base"})
     EXPECT_NE(std::find(tags.begin(), tags.end(), t), tags.end()) << t;
   EXPECT_TRUE(parse_model_card("# no front matter").data.empty());
   EXPECT_FALSE(parse_model_card("---\na: [1, 2\n---\n").error.empty());
   // billion laughs is bounded
   std::string bomb = "---\na: &a [x,x,x,x,x,x,x,x,x,x]\n";
   for (char ch = 'b'; ch <= 'k'; ++ch)
-    bomb += std::string(1, ch) + ": &" + ch + " [*" + char(ch - 1) + ",*" + char(ch - 1) + ",*" + char(ch - 1) +
-            ",*" + char(ch - 1) + ",*" + char(ch - 1) + ",*" + char(ch - 1) + ",*" + char(ch - 1) + ",*" +
-            char(ch - 1) + ",*" + char(ch - 1) + "]\n";
+    bomb += std::string(1, ch) + ": &" + ch + " [*" + char(ch - 1) + ",*" + char(ch - 1) + ",*" +
+            char(ch - 1) + ",*" + char(ch - 1) + ",*" + char(ch - 1) + ",*" + char(ch - 1) + ",*" +
+            char(ch - 1) + ",*" + char(ch - 1) + ",*" + char(ch - 1) + "]\n";
   bomb += "---\n";
   EXPECT_FALSE(parse_model_card(bomb).error.empty());
 }
@@ -189,7 +191,8 @@ TEST(HubLogic, ReposCommitsRefsAndPersistence) {
     w->commit(sha256_hex(big), big.size());
     std::vector<CommitOp> ops = {
         {CommitOp::Kind::File, "config.json", "{\"model_type\":\"llama\"}", "", std::nullopt},
-        {CommitOp::Kind::File, "README.md", "---\nlicense: mit\ntags: [x]\n---\nhi\n", "", std::nullopt},
+        {CommitOp::Kind::File, "README.md", "---\nlicense: mit\ntags: [x]\n---\nhi\n", "",
+         std::nullopt},
         {CommitOp::Kind::File, "sub/a.txt", "a", "", std::nullopt},
         {CommitOp::Kind::LfsFile, "weights.npy2", "", sha256_hex(big), big.size()}};
     CommitInfo c1 = hub.commit("alice", r, "main", "add", "", "", ops);
@@ -200,7 +203,8 @@ TEST(HubLogic, ReposCommitsRefsAndPersistence) {
     EXPECT_EQ(f->oid, git_blob_oid(lfs_pointer(sha256_hex(big), 1000)));
     // .gitattributes now tracks the new LFS path
     auto ga = hub.file(r, c1.id, ".gitattributes");
-    EXPECT_NE(hub.blobs().read_all(BlobKind::Git, ga->oid, 1 << 20).find("weights.npy2 filter=lfs"), std::string::npos);
+    EXPECT_NE(hub.blobs().read_all(BlobKind::Git, ga->oid, 1 << 20).find("weights.npy2 filter=lfs"),
+              std::string::npos);
     EXPECT_EQ(hub.upload_mode(r, c1.id, "x.safetensors", 10, "abc"), "lfs");
     EXPECT_EQ(hub.upload_mode(r, c1.id, "x.txt", 10, "abc"), "regular");
     EXPECT_EQ(hub.upload_mode(r, c1.id, "x.txt", 20'000'000, "abc"), "lfs");
@@ -214,21 +218,24 @@ TEST(HubLogic, ReposCommitsRefsAndPersistence) {
       EXPECT_EQ(e.status, 412);
     }
     try {
-      hub.commit("alice", r, "main", "x", "", "", {{CommitOp::Kind::DeleteFile, "nope", "", "", std::nullopt}});
+      hub.commit("alice", r, "main", "x", "", "",
+                 {{CommitOp::Kind::DeleteFile, "nope", "", "", std::nullopt}});
       FAIL();
     } catch (const HubError& e) {
       EXPECT_EQ(e.status, 404);
       EXPECT_EQ(e.code, "EntryNotFound");
     }
     try {
-      hub.commit("alice", r, "main", "x", "", "", {{CommitOp::Kind::LfsFile, "y.bin", "", std::string(64, 'a'), 5}});
+      hub.commit("alice", r, "main", "x", "", "",
+                 {{CommitOp::Kind::LfsFile, "y.bin", "", std::string(64, 'a'), 5}});
       FAIL();
     } catch (const HubError& e) {
       EXPECT_EQ(e.status, 400);
     }
     for (const char* bad : {"../x", "/abs", "a/../../b"}) {
       try {
-        hub.commit("alice", r, "main", "x", "", "", {{CommitOp::Kind::File, bad, "", "", std::nullopt}});
+        hub.commit("alice", r, "main", "x", "", "",
+                   {{CommitOp::Kind::File, bad, "", "", std::nullopt}});
         FAIL() << bad;
       } catch (const HubError& e) {
         EXPECT_EQ(e.status, 400);
@@ -240,9 +247,10 @@ TEST(HubLogic, ReposCommitsRefsAndPersistence) {
     hub.create_branch(r, "dev", c0);
     EXPECT_THROW(hub.create_branch(r, "dev", ""), HubError);
     EXPECT_THROW(hub.create_branch(r, "../x", ""), HubError);
-    CommitInfo c2 = hub.commit("alice", r, "main", "rm", "", c1.id,
-                               {{CommitOp::Kind::DeleteFolder, "sub/", "", "", std::nullopt},
-                                {CommitOp::Kind::DeleteFile, "weights.npy2", "", "", std::nullopt}});
+    CommitInfo c2 =
+        hub.commit("alice", r, "main", "rm", "", c1.id,
+                   {{CommitOp::Kind::DeleteFolder, "sub/", "", "", std::nullopt},
+                    {CommitOp::Kind::DeleteFile, "weights.npy2", "", "", std::nullopt}});
     commit2 = c2.id;
     EXPECT_EQ(hub.resolve(r, "v1"), c1.id);
     EXPECT_EQ(hub.resolve(r, "refs/tags/v1"), c1.id);
@@ -379,7 +387,8 @@ TEST_F(HubServerTest, ResolveHeadersRangesAndErrors) {
   EXPECT_EQ(miss->status, 404);
   EXPECT_EQ(miss->get_header_value("X-Error-Code"), "EntryNotFound");
   EXPECT_TRUE(is_hex(miss->get_header_value("X-Repo-Commit"), 40));
-  EXPECT_EQ(cli->Head("/alice/m/resolve/nope/config.json")->get_header_value("X-Error-Code"), "RevisionNotFound");
+  EXPECT_EQ(cli->Head("/alice/m/resolve/nope/config.json")->get_header_value("X-Error-Code"),
+            "RevisionNotFound");
   EXPECT_EQ(cli->Head("/alice/zz/resolve/main/config.json")->status, 401);
   auto priv = cli->Get("/api/models/alice/private");
   EXPECT_EQ(priv->status, 401);
@@ -390,15 +399,18 @@ TEST_F(HubServerTest, ResolveHeadersRangesAndErrors) {
 }
 
 TEST_F(HubServerTest, PathTraversalIsRejected) {
-  for (const char* p : {"/alice/m/resolve/main/..%2F..%2Fhub.sqlite", "/alice/m/resolve/main/../../hub.sqlite",
-                        "/alice/m/resolve/main/%2Fetc%2Fpasswd", "/alice/m/resolve/main/a%00b",
-                        "/alice/m/resolve/..%2F..%2Fmain/config.json", "/alice/m/resolve/ma%00in/config.json",
-                        "/..%2F..%2Fetc/m/resolve/main/config.json", "/alice/%2E%2E/resolve/main/config.json",
-                        "/alice/m%00x/resolve/main/config.json", "/api/models/alice/m/tree/main/..%2F..",
-                        "/api/models/alice/m/tree/main/%2Fetc", "/api/models/..%2Falice/m", "/alice/m/resolve/main/%zz"}) {
+  for (const char* p :
+       {"/alice/m/resolve/main/..%2F..%2Fhub.sqlite", "/alice/m/resolve/main/../../hub.sqlite",
+        "/alice/m/resolve/main/%2Fetc%2Fpasswd", "/alice/m/resolve/main/a%00b",
+        "/alice/m/resolve/..%2F..%2Fmain/config.json", "/alice/m/resolve/ma%00in/config.json",
+        "/..%2F..%2Fetc/m/resolve/main/config.json", "/alice/%2E%2E/resolve/main/config.json",
+        "/alice/m%00x/resolve/main/config.json", "/api/models/alice/m/tree/main/..%2F..",
+        "/api/models/alice/m/tree/main/%2Fetc", "/api/models/..%2Falice/m",
+        "/alice/m/resolve/main/%zz"}) {
     auto r = cli->Get(p);
     ASSERT_TRUE(r) << p;
-    EXPECT_TRUE(r->status == 400 || r->status == 401 || r->status == 404) << p << " -> " << r->status;
+    EXPECT_TRUE(r->status == 400 || r->status == 401 || r->status == 404)
+        << p << " -> " << r->status;
     EXPECT_EQ(r->body.find("SQLite"), std::string::npos) << p;
     EXPECT_EQ(r->body.find("root:"), std::string::npos) << p;
   }
@@ -418,17 +430,34 @@ TEST_F(HubServerTest, MalformedAndOversizedBodiesGet400) {
       {"/api/repos/create", std::string(200, '[') + std::string(200, ']'), "application/json"},
       {"/api/repos/create", "{\"name\": 5}", "application/json"},
       {"/api/models/alice/m/preupload/main", "{\"files\": 3}", "application/json"},
-      {"/api/models/alice/m/preupload/main", "{\"files\": [{\"path\": \"../x\"}]}", "application/json"},
+      {"/api/models/alice/m/preupload/main", "{\"files\": [{\"path\": \"../x\"}]}",
+       "application/json"},
       {commit, "not json\n", ndjson},
       {commit, "{\"key\":\"file\",\"value\":{\"path\":\"a\",\"content\":\"\"}}\n", ndjson},
-      {commit, "{\"key\":\"header\",\"value\":{\"summary\":\"s\"}}\n{\"key\":\"bogus\",\"value\":{}}\n", ndjson},
-      {commit, "{\"key\":\"header\",\"value\":{}}\n{\"key\":\"file\",\"value\":{\"path\":\"a\",\"content\":\"!!!\",\"encoding\":\"base64\"}}\n", ndjson},
-      {commit, "{\"key\":\"header\",\"value\":{}}\n{\"key\":\"file\",\"value\":{\"path\":\"../a\",\"content\":\"\"}}\n", ndjson},
-      {commit, "{\"key\":\"header\",\"value\":{}}\n{\"key\":\"file\",\"value\":{\"path\":\"/etc/a\",\"content\":\"\"}}\n", ndjson},
-      {commit, "{\"key\":\"header\",\"value\":{}}\n{\"key\":\"lfsFile\",\"value\":{\"path\":\"x.bin\",\"oid\":\"" + std::string(64, 'a') + "\",\"size\":1}}\n", ndjson},
+      {commit,
+       "{\"key\":\"header\",\"value\":{\"summary\":\"s\"}}\n{\"key\":\"bogus\",\"value\":{}}\n",
+       ndjson},
+      {commit,
+       "{\"key\":\"header\",\"value\":{}}\n{\"key\":\"file\",\"value\":{\"path\":\"a\",\"content\":"
+       "\"!!!\",\"encoding\":\"base64\"}}\n",
+       ndjson},
+      {commit,
+       "{\"key\":\"header\",\"value\":{}}\n{\"key\":\"file\",\"value\":{\"path\":\"../"
+       "a\",\"content\":\"\"}}\n",
+       ndjson},
+      {commit,
+       "{\"key\":\"header\",\"value\":{}}\n{\"key\":\"file\",\"value\":{\"path\":\"/etc/"
+       "a\",\"content\":\"\"}}\n",
+       ndjson},
+      {commit,
+       "{\"key\":\"header\",\"value\":{}}\n{\"key\":\"lfsFile\",\"value\":{\"path\":\"x.bin\","
+       "\"oid\":\"" +
+           std::string(64, 'a') + "\",\"size\":1}}\n",
+       ndjson},
       {commit, "{\"key\":\"header\",\"value\":{\"parentCommit\":\"xyz\"}}\n", ndjson},
       {commit, std::string(300000, 'x'), ndjson},
-      {"/alice/m.git/info/lfs/objects/batch", "{\"operation\":\"upload\",\"objects\":{}}", "application/json"},
+      {"/alice/m.git/info/lfs/objects/batch", "{\"operation\":\"upload\",\"objects\":{}}",
+       "application/json"},
       {"/api/models/alice/m/branch/..", "{}", "application/json"},
       {"/api/models/alice/m/tag/main", "{\"tag\": \"a..b\"}", "application/json"},
   };
@@ -440,14 +469,19 @@ TEST_F(HubServerTest, MalformedAndOversizedBodiesGet400) {
     EXPECT_FALSE(r->get_header_value("X-Error-Message").empty());
     auto j = json::parse(r->body, nullptr, false);
     EXPECT_TRUE(j.is_object() && j.contains("error")) << r->body;
-    cli = std::make_unique<httplib::Client>("127.0.0.1", server->port());  // some errors close the connection
+    cli = std::make_unique<httplib::Client>("127.0.0.1",
+                                            server->port());  // some errors close the connection
   }
   EXPECT_EQ(json::parse(cli->Get("/api/models/alice/m")->body)["sha"],
             json::parse(before)["sha"]);  // nothing was committed
-  auto stale = cli->Post(commit, auth(token),
-                         "{\"key\":\"header\",\"value\":{\"parentCommit\":\"" + std::string(40, 'a') + "\"}}\n", ndjson);
+  auto stale = cli->Post(
+      commit, auth(token),
+      "{\"key\":\"header\",\"value\":{\"parentCommit\":\"" + std::string(40, 'a') + "\"}}\n",
+      ndjson);
   EXPECT_EQ(stale->status, 412);
-  EXPECT_EQ(cli->Post(commit, auth(bob_token), "{\"key\":\"header\",\"value\":{}}\n", ndjson)->status, 403);
+  EXPECT_EQ(
+      cli->Post(commit, auth(bob_token), "{\"key\":\"header\",\"value\":{}}\n", ndjson)->status,
+      403);
   EXPECT_EQ(cli->Post(commit, "{\"key\":\"header\",\"value\":{}}\n", ndjson)->status, 401);
   expect_alive();
 }
@@ -455,8 +489,11 @@ TEST_F(HubServerTest, MalformedAndOversizedBodiesGet400) {
 TEST_F(HubServerTest, LfsUploadVerifiesHashAndLeavesNoPartialBlob) {
   const std::string data(5000, 'q');
   const std::string oid = sha256_hex(data);
-  json batch = {{"operation", "upload"}, {"transfers", {"basic"}}, {"objects", {{{"oid", oid}, {"size", 5000}}}}};
-  auto r = cli->Post("/alice/m.git/info/lfs/objects/batch", auth(token), batch.dump(), "application/vnd.git-lfs+json");
+  json batch = {{"operation", "upload"},
+                {"transfers", {"basic"}},
+                {"objects", {{{"oid", oid}, {"size", 5000}}}}};
+  auto r = cli->Post("/alice/m.git/info/lfs/objects/batch", auth(token), batch.dump(),
+                     "application/vnd.git-lfs+json");
   ASSERT_EQ(r->status, 200) << r->body;
   json j = json::parse(r->body);
   const std::string href = j["objects"][0]["actions"]["upload"]["href"];
@@ -474,12 +511,15 @@ TEST_F(HubServerTest, LfsUploadVerifiesHashAndLeavesNoPartialBlob) {
   {
     httplib::Client raw("127.0.0.1", server->port());
     size_t sent = 0;
-    auto res = raw.Put(path, 5000, [&](size_t, size_t, httplib::DataSink& sink) {
-      if (sent >= 2000) return false;  // abort the request
-      sink.write(data.data(), 1000);
-      sent += 1000;
-      return true;
-    }, "application/octet-stream");
+    auto res = raw.Put(
+        path, 5000,
+        [&](size_t, size_t, httplib::DataSink& sink) {
+          if (sent >= 2000) return false;  // abort the request
+          sink.write(data.data(), 1000);
+          sent += 1000;
+          return true;
+        },
+        "application/octet-stream");
     (void)res;
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -489,15 +529,21 @@ TEST_F(HubServerTest, LfsUploadVerifiesHashAndLeavesNoPartialBlob) {
   EXPECT_EQ(ok->status, 200) << ok->body;
   EXPECT_TRUE(fs::exists(dir.path / "blobs" / "lfs" / oid.substr(0, 2) / oid));
   const std::string vpath = std::string(j["objects"][0]["actions"]["verify"]["href"]);
-  auto v = cli->Post(vpath.substr(vpath.find("/api/")), auth(token), json{{"oid", oid}, {"size", 5000}}.dump(), "application/json");
+  auto v = cli->Post(vpath.substr(vpath.find("/api/")), auth(token),
+                     json{{"oid", oid}, {"size", 5000}}.dump(), "application/json");
   EXPECT_EQ(v->status, 200);
   // now commit it
-  std::string body = "{\"key\":\"header\",\"value\":{\"summary\":\"lfs\"}}\n{\"key\":\"lfsFile\",\"value\":{\"path\":\"w.bin\",\"algo\":\"sha256\",\"oid\":\"" + oid + "\",\"size\":5000}}\n";
+  std::string body =
+      "{\"key\":\"header\",\"value\":{\"summary\":\"lfs\"}}\n{\"key\":\"lfsFile\",\"value\":{"
+      "\"path\":\"w.bin\",\"algo\":\"sha256\",\"oid\":\"" +
+      oid + "\",\"size\":5000}}\n";
   auto c = cli->Post("/api/models/alice/m/commit/main", auth(token), body, "application/x-ndjson");
   ASSERT_EQ(c->status, 200) << c->body;
   EXPECT_EQ(cli->Get("/alice/m/resolve/main/w.bin")->body, data);
   // already stored: no actions
-  auto again = json::parse(cli->Post("/alice/m.git/info/lfs/objects/batch", auth(token), batch.dump(), "application/json")->body);
+  auto again = json::parse(cli->Post("/alice/m.git/info/lfs/objects/batch", auth(token),
+                                     batch.dump(), "application/json")
+                               ->body);
   EXPECT_FALSE(again["objects"][0].contains("actions"));
 }
 
@@ -506,7 +552,8 @@ TEST_F(HubServerTest, KeepAliveSurvivesEarlyErrors) {
   cli->set_keep_alive(true);
   for (int i = 0; i < 3; ++i) {
     auto r = cli->Post("/api/models/alice/m/preupload/main", auth(bob_token),
-                       "{\"files\":[{\"path\":\"x\",\"sample\":\"eA==\",\"size\":1}]}", "application/json");
+                       "{\"files\":[{\"path\":\"x\",\"sample\":\"eA==\",\"size\":1}]}",
+                       "application/json");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 403);
     auto g = cli->Get("/api/models/alice/m");

@@ -69,7 +69,9 @@ INSTANTIATE_TEST_SUITE_P(Cases, JinjaFixture, ::testing::ValuesIn(case_indices()
                            return engine_cases()[info.param]["name"].get<std::string>();
                          });
 
-TEST(Jinja, FixtureIsComplete) { EXPECT_GE(engine_cases().size(), 100u); }
+TEST(Jinja, FixtureIsComplete) {
+  EXPECT_GE(engine_cases().size(), 100u);
+}
 
 TEST(Jinja, SyntaxErrorCarriesNameLineColumn) {
   try {
@@ -124,7 +126,9 @@ TEST(Jinja, StrftimeNow) {
 
 TEST(Jinja, ContextShadowsGlobals) {
   EXPECT_EQ(render("{{ strftime_now }}", {{"strftime_now", "mine"}}), "mine");
-  EXPECT_EQ(render("{% if date_string is not defined %}{% set date_string = 'd' %}{% endif %}{{ date_string }}"), "d");
+  EXPECT_EQ(render("{% if date_string is not defined %}{% set date_string = 'd' %}{% endif %}{{ "
+                   "date_string }}"),
+            "d");
 }
 
 TEST(Jinja, FloatFormatting) {
@@ -148,13 +152,16 @@ TEST(Jinja, ValuesFromJsonKeepKeyOrder) {
 }
 
 TEST(Jinja, TemplateIsReusable) {
-  const auto t = Template::parse("{% set ns = namespace(n=0) %}{% for x in xs %}{% set ns.n = ns.n + x %}{% endfor %}{{ ns.n }}");
+  const auto t = Template::parse(
+      "{% set ns = namespace(n=0) %}{% for x in xs %}{% set ns.n = ns.n + x %}{% endfor %}{{ ns.n "
+      "}}");
   EXPECT_EQ(t.render(ojson{{"xs", {1, 2, 3}}}), "6");
   EXPECT_EQ(t.render(ojson{{"xs", {10}}}), "10");
 }
 
 TEST(Jinja, DeepRecursionIsAnErrorNotACrash) {
-  EXPECT_THROW(render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"), TemplateRuntimeError);
+  EXPECT_THROW(render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"),
+               TemplateRuntimeError);
 }
 
 TEST(Jinja, UnsupportedTagsAreSyntaxErrors) {

@@ -77,12 +77,32 @@ WeightData make_weights(DType t, int64_t rows, int64_t cols, uint32_t seed) {
       const size_t o = blk * bs;
       const float d = 0.001f + 0.01f * static_cast<float>(g() % 100) / 100.0f;
       switch (t) {
-        case DType::Q4_0: case DType::Q5_0: case DType::Q8_0: put(o, d); break;
-        case DType::Q4_1: case DType::Q5_1: case DType::Q8_1: put(o, d); put(o + 2, d); break;
-        case DType::Q4_K: case DType::Q5_K: put(o, d); put(o + 2, d); break;
-        case DType::Q2_K: put(o + bs - 4, d); put(o + bs - 2, d); break;
-        case DType::Q3_K: case DType::Q6_K: put(o + bs - 2, d); break;
-        default: break;
+        case DType::Q4_0:
+        case DType::Q5_0:
+        case DType::Q8_0:
+          put(o, d);
+          break;
+        case DType::Q4_1:
+        case DType::Q5_1:
+        case DType::Q8_1:
+          put(o, d);
+          put(o + 2, d);
+          break;
+        case DType::Q4_K:
+        case DType::Q5_K:
+          put(o, d);
+          put(o + 2, d);
+          break;
+        case DType::Q2_K:
+          put(o + bs - 4, d);
+          put(o + bs - 2, d);
+          break;
+        case DType::Q3_K:
+        case DType::Q6_K:
+          put(o + bs - 2, d);
+          break;
+        default:
+          break;
       }
     }
   }
@@ -113,45 +133,47 @@ void expect_close(const std::vector<double>& want, const float* got, double rtol
 std::vector<Case> cases() {
   std::vector<Case> cs;
   // ---- matmul: every weight dtype x odd shapes, with and without bias, 1 and 3 threads
-  const std::vector<DType> dtypes = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0,
-                                     DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
-                                     DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K,
-                                     DType::Q6_K};
+  const std::vector<DType> dtypes = {
+      DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
+      DType::Q8_0, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
   for (DType t : dtypes) {
     const int64_t bs = traits(t).block_size;
     std::vector<std::array<int64_t, 3>> shapes;  // M, K, N
-    if (bs == 1) shapes = {{1, 1, 1}, {1, 7, 3}, {3, 33, 17}, {5, 100, 1}, {2, 257, 9}};
-    else shapes = {{1, bs, 1}, {3, bs, 5}, {2, 3 * bs, 7}, {1, 2 * bs, 33}};
+    if (bs == 1)
+      shapes = {{1, 1, 1}, {1, 7, 3}, {3, 33, 17}, {5, 100, 1}, {2, 257, 9}};
+    else
+      shapes = {{1, bs, 1}, {3, bs, 5}, {2, 3 * bs, 7}, {1, 2 * bs, 33}};
     for (auto [M, K, N] : shapes)
       for (bool bias : {false, true}) {
-        cs.push_back({"matmul_" + std::string(name(t)) + "_" + std::to_string(M) + "x" +
-                          std::to_string(K) + "x" + std::to_string(N) + (bias ? "_bias" : ""),
-                      [=] {
-                        const auto w = make_weights(t, N, K, static_cast<uint32_t>(M * 131 + K + N));
-                        const auto x = randn(static_cast<size_t>(M * K), 7);
-                        const auto b = randn(static_cast<size_t>(N), 9);
-                        std::vector<double> want(static_cast<size_t>(M * N));
-                        double mag = 0;
-                        for (int64_t m = 0; m < M; ++m)
-                          for (int64_t n = 0; n < N; ++n) {
-                            double s = bias ? b[n] : 0.0;
-                            for (int64_t k = 0; k < K; ++k)
-                              s += static_cast<double>(x[m * K + k]) * w.f32[n * K + k];
-                            want[m * N + n] = s;
-                            for (int64_t k = 0; k < K; ++k)
-                              mag = std::max(mag, std::fabs(double(x[m * K + k]) * w.f32[n * K + k]));
-                          }
-                        for (ThreadPool* p : {&pool3()}) {
-                          Out y(static_cast<size_t>(M * N));
-                          matmul(x.data(), M, K, w.m, bias ? b.data() : nullptr, y.data(), *p);
-                          expect_close(want, y.data(), 1e-5, 1e-6 * mag * K + 1e-6, "matmul");
-                          EXPECT_TRUE(y.guards_intact());
-                        }
-                        ThreadPool one(1);
-                        Out y1(static_cast<size_t>(M * N));
-                        matmul(x.data(), M, K, w.m, bias ? b.data() : nullptr, y1.data(), one);
-                        expect_close(want, y1.data(), 1e-5, 1e-6 * mag * K + 1e-6, "matmul 1 thread");
-                      }});
+        cs.push_back(
+            {"matmul_" + std::string(name(t)) + "_" + std::to_string(M) + "x" + std::to_string(K) +
+                 "x" + std::to_string(N) + (bias ? "_bias" : ""),
+             [=] {
+               const auto w = make_weights(t, N, K, static_cast<uint32_t>(M * 131 + K + N));
+               const auto x = randn(static_cast<size_t>(M * K), 7);
+               const auto b = randn(static_cast<size_t>(N), 9);
+               std::vector<double> want(static_cast<size_t>(M * N));
+               double mag = 0;
+               for (int64_t m = 0; m < M; ++m)
+                 for (int64_t n = 0; n < N; ++n) {
+                   double s = bias ? b[n] : 0.0;
+                   for (int64_t k = 0; k < K; ++k)
+                     s += static_cast<double>(x[m * K + k]) * w.f32[n * K + k];
+                   want[m * N + n] = s;
+                   for (int64_t k = 0; k < K; ++k)
+                     mag = std::max(mag, std::fabs(double(x[m * K + k]) * w.f32[n * K + k]));
+                 }
+               for (ThreadPool* p : {&pool3()}) {
+                 Out y(static_cast<size_t>(M * N));
+                 matmul(x.data(), M, K, w.m, bias ? b.data() : nullptr, y.data(), *p);
+                 expect_close(want, y.data(), 1e-5, 1e-6 * mag * K + 1e-6, "matmul");
+                 EXPECT_TRUE(y.guards_intact());
+               }
+               ThreadPool one(1);
+               Out y1(static_cast<size_t>(M * N));
+               matmul(x.data(), M, K, w.m, bias ? b.data() : nullptr, y1.data(), one);
+               expect_close(want, y1.data(), 1e-5, 1e-6 * mag * K + 1e-6, "matmul 1 thread");
+             }});
       }
   }
   // ---- norms, softmax, activations, elementwise
@@ -185,7 +207,8 @@ std::vector<Case> cases() {
                           double mean = 0, var = 0;
                           for (int64_t i = 0; i < n; ++i) mean += x[r * n + i];
                           mean /= double(n);
-                          for (int64_t i = 0; i < n; ++i) var += (x[r * n + i] - mean) * (x[r * n + i] - mean);
+                          for (int64_t i = 0; i < n; ++i)
+                            var += (x[r * n + i] - mean) * (x[r * n + i] - mean);
                           var /= double(n);
                           for (int64_t i = 0; i < n; ++i)
                             want[r * n + i] = (x[r * n + i] - mean) / std::sqrt(var + 1e-5) * w[i] +
@@ -204,7 +227,8 @@ std::vector<Case> cases() {
                         double mx = -1e300, s = 0;
                         for (int64_t i = 0; i < n; ++i) mx = std::max(mx, double(x[r * n + i]));
                         for (int64_t i = 0; i < n; ++i) s += std::exp(x[r * n + i] - mx);
-                        for (int64_t i = 0; i < n; ++i) want[r * n + i] = std::exp(x[r * n + i] - mx) / s;
+                        for (int64_t i = 0; i < n; ++i)
+                          want[r * n + i] = std::exp(x[r * n + i] - mx) / s;
                       }
                       softmax(x.data(), rows, n);
                       expect_close(want, x.data(), 1e-5, 1e-7, "softmax");
@@ -214,7 +238,8 @@ std::vector<Case> cases() {
     using F = std::function<double(double)>;
     const std::vector<std::tuple<std::string, Activation, F>> acts = {
         {"silu", Activation::Silu, [](double v) { return v / (1 + std::exp(-v)); }},
-        {"gelu", Activation::Gelu, [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); }},
+        {"gelu", Activation::Gelu,
+         [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); }},
         {"gelu_tanh", Activation::GeluTanh,
          [](double v) {
            return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
@@ -231,7 +256,8 @@ std::vector<Case> cases() {
                       EXPECT_TRUE(y.guards_intact());
                     }});
     cs.push_back({"add_mul_axpy_dot" + sfx, [=] {
-                    const auto a = randn(static_cast<size_t>(n), 10), b = randn(static_cast<size_t>(n), 11);
+                    const auto a = randn(static_cast<size_t>(n), 10),
+                               b = randn(static_cast<size_t>(n), 11);
                     std::vector<double> wa(a.size()), wm(a.size()), wx(a.size());
                     double wd = 0, mag = 0;
                     for (size_t i = 0; i < a.size(); ++i) {
@@ -299,7 +325,10 @@ std::vector<Case> cases() {
                   }});
   }
   // ---- attention: GQA, padding, sliding window, ALiBi, chunked queries
-  struct A { int64_t T, S, nh, nkv, hd, window; bool pad, alibi; };
+  struct A {
+    int64_t T, S, nh, nkv, hd, window;
+    bool pad, alibi;
+  };
   for (A p : std::vector<A>{{1, 1, 1, 1, 4, 0, false, false},
                             {5, 5, 4, 2, 8, 0, false, false},
                             {3, 9, 6, 3, 5, 0, true, false},
@@ -330,7 +359,8 @@ std::vector<Case> cases() {
                           if (!valid[j] || (p.window > 0 && i - j >= p.window)) continue;
                           double s = 0;
                           for (int64_t d = 0; d < p.hd; ++d)
-                            s += double(q[(t * p.nh + h) * p.hd + d]) * k[(j * p.nkv + g) * p.hd + d];
+                            s += double(q[(t * p.nh + h) * p.hd + d]) *
+                                 k[(j * p.nkv + g) * p.hd + d];
                           if (p.alibi) s += slopes[h] * double(pos[j]);
                           sc.push_back(s * scale);
                           js.push_back(j);
@@ -341,7 +371,8 @@ std::vector<Case> cases() {
                         for (double& s : sc) sum += (s = std::exp(s - mx));
                         for (size_t u = 0; u < js.size(); ++u)
                           for (int64_t d = 0; d < p.hd; ++d)
-                            want[(t * p.nh + h) * p.hd + d] += sc[u] / sum * v[(js[u] * p.nkv + g) * p.hd + d];
+                            want[(t * p.nh + h) * p.hd + d] +=
+                                sc[u] / sum * v[(js[u] * p.nkv + g) * p.hd + d];
                       }
                     Out out(want.size());
                     AttentionArgs a;
@@ -386,8 +417,8 @@ INSTANTIATE_TEST_SUITE_P(Ops, KernelCase, ::testing::ValuesIn(cases()),
 
 TEST(Kernels, TableIsComplete) {
   const KernelTable& t = reference();
-  for (DType d : {DType::F32, DType::F16, DType::BF16, DType::Q4_0, DType::Q8_0, DType::Q4_K,
-                  DType::Q6_K})
+  for (DType d :
+       {DType::F32, DType::F16, DType::BF16, DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K})
     EXPECT_NE(t.matmul[static_cast<int>(d)], nullptr) << name(d);
   EXPECT_TRUE(t.rms_norm && t.layer_norm && t.softmax && t.silu && t.gelu && t.gelu_tanh &&
               t.relu && t.add && t.mul && t.axpy && t.dot && t.rope);
@@ -424,7 +455,7 @@ TEST(Rope, InvFreqVariants) {
   dyn.factor = 2.0;
   c.rope_scaling = dyn;
   const nn::Rope d(c);
-  EXPECT_EQ(d.inv_freq(64), base);       // within max_position_embeddings: unchanged
+  EXPECT_EQ(d.inv_freq(64), base);         // within max_position_embeddings: unchanged
   EXPECT_LT(d.inv_freq(128)[1], base[1]);  // beyond: larger base, lower frequencies
 
   RopeScaling l3;
@@ -435,8 +466,8 @@ TEST(Rope, InvFreqVariants) {
   l3.original_max_position_embeddings = 32;
   c.rope_scaling = l3;
   const auto f3 = nn::Rope(c).inv_freq(10);
-  EXPECT_FLOAT_EQ(f3[0], base[0]);                 // high frequency: untouched
-  EXPECT_NEAR(f3[7], base[7] / 8.0, 1e-9);         // low frequency: divided by factor
+  EXPECT_FLOAT_EQ(f3[0], base[0]);          // high frequency: untouched
+  EXPECT_NEAR(f3[7], base[7] / 8.0, 1e-9);  // low frequency: divided by factor
 
   RopeScaling yarn;
   yarn.rope_type = "yarn";

@@ -63,10 +63,19 @@ WeightData make_weights(DType t, int64_t rows, int64_t cols, uint32_t seed) {
       const size_t o = blk * bs;
       const float d = 0.001f + 0.01f * static_cast<float>(g() % 100) / 100.0f;
       switch (t) {
-        case DType::Q4_0: case DType::Q8_0: put(o, d); break;
-        case DType::Q4_K: put(o, d); put(o + 2, d); break;
-        case DType::Q6_K: put(o + bs - 2, d); break;
-        default: break;
+        case DType::Q4_0:
+        case DType::Q8_0:
+          put(o, d);
+          break;
+        case DType::Q4_K:
+          put(o, d);
+          put(o + 2, d);
+          break;
+        case DType::Q6_K:
+          put(o + bs - 2, d);
+          break;
+        default:
+          break;
       }
     }
   }
@@ -121,7 +130,8 @@ TEST_P(SimdMatmul, MatchesReference) {
   // the reference output and the stated bound
   std::vector<float> want(static_cast<size_t>(M * N)), tol(want.size());
   std::vector<float> scratch(static_cast<size_t>(K));
-  reference().matmul[static_cast<int>(t)](x.data(), M, K, w.m, 0, N, want.data(), N, scratch.data());
+  reference().matmul[static_cast<int>(t)](x.data(), M, K, w.m, 0, N, want.data(), N,
+                                          scratch.data());
   for (int64_t m = 0; m < M; ++m)
     for (int64_t n = 0; n < N; ++n) {
       double mag = 0, qerr = 0;
@@ -145,7 +155,8 @@ TEST_P(SimdMatmul, MatchesReference) {
     std::vector<float> y(static_cast<size_t>(M * N) + 8, 777.0f);
     fn(x.data(), M, K, w.m, 0, N, y.data(), N, scratch.data());
     for (size_t i = 0; i < want.size(); ++i)
-      ASSERT_LE(std::fabs(y[i] - want[i]), tol[i]) << "at " << i << " got " << y[i] << " want " << want[i];
+      ASSERT_LE(std::fabs(y[i] - want[i]), tol[i])
+          << "at " << i << " got " << y[i] << " want " << want[i];
     for (size_t i = want.size(); i < y.size(); ++i) ASSERT_EQ(y[i], 777.0f);
     // through the front end with 2 threads (row split)
     const KernelTable* prev = set_active(kt);
@@ -153,13 +164,15 @@ TEST_P(SimdMatmul, MatchesReference) {
     std::vector<float> y2(static_cast<size_t>(M * N));
     matmul(x.data(), M, K, w.m, nullptr, y2.data(), pool);
     set_active(prev);
-    for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(y2[i], y[i]) << "threaded result differs at " << i;
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_EQ(y2[i], y[i]) << "threaded result differs at " << i;
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, SimdMatmul, ::testing::ValuesIn(matmul_cases()), case_name);
 
-void expect_near_rel(const std::vector<float>& want, const std::vector<float>& got, const char* what) {
+void expect_near_rel(const std::vector<float>& want, const std::vector<float>& got,
+                     const char* what) {
   ASSERT_EQ(want.size(), got.size());
   for (size_t i = 0; i < want.size(); ++i)
     ASSERT_LE(std::fabs(got[i] - want[i]), 2e-6 * std::fabs(want[i]) + 1e-6)
@@ -215,7 +228,8 @@ TEST_P(SimdElementwise, MatchesReference) {
       if (n % hd) continue;
       for (int64_t rot : {hd, hd / 2 - (hd / 2) % 2}) {
         if (rot <= 0 || rot % 2) continue;
-        const auto cs = randn(static_cast<size_t>(rot / 2), 5), sn = randn(static_cast<size_t>(rot / 2), 6);
+        const auto cs = randn(static_cast<size_t>(rot / 2), 5),
+                   sn = randn(static_cast<size_t>(rot / 2), 6);
         w1 = a, g1 = a;
         r.rope(w1.data(), n / hd, hd, rot, cs.data(), sn.data());
         kt->rope(g1.data(), n / hd, hd, rot, cs.data(), sn.data());

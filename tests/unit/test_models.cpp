@@ -24,7 +24,9 @@ std::string fixture_dir(const Param& p) {
 }
 
 // Logits tolerance, scaled by the reference logit range.
-double tolerance(const Param& p) { return std::get<1>(p) == "f32" ? 1e-4 : 2e-2; }
+double tolerance(const Param& p) {
+  return std::get<1>(p) == "f32" ? 1e-4 : 2e-2;
+}
 
 struct Diff {
   double max_abs = 0, range = 0;
@@ -119,8 +121,8 @@ TEST_P(ModelFixture, LeftPaddedBatch) {
   double worst = 0;
   for (int64_t t0 = 0; t0 < ids.dim(1);) {
     const int64_t t1 = t0 == 0 ? 12 : t0 + 1;
-    const Tensor part = model().forward(slice_tokens(ids, t0, t1), slice_tokens(mask, 0, t1),
-                                        Tensor(), cache2);
+    const Tensor part =
+        model().forward(slice_tokens(ids, t0, t1), slice_tokens(mask, 0, t1), Tensor(), cache2);
     worst = std::max(worst, compare(part, ref().tensor("batch.logits"), &mask, t0).scaled());
     t0 = t1;
   }
@@ -137,7 +139,8 @@ TEST_P(ModelFixture, IncrementalDecodeMatchesFullForward) {
   for (int64_t t0 = 0; t0 < 64;) {
     const int64_t t1 = t0 == 0 ? 40 : t0 + 1;
     const Tensor part = model().forward(slice_tokens(ids, t0, t1), Tensor(), Tensor(), cache);
-    worst = std::max(worst, compare(part, ref().tensor("prompt_len64.logits"), nullptr, t0).scaled());
+    worst =
+        std::max(worst, compare(part, ref().tensor("prompt_len64.logits"), nullptr, t0).scaled());
     t0 = t1;
   }
   report(GetParam(), "incremental64.scaled_diff", worst);
@@ -153,14 +156,16 @@ TEST_P(ModelFixture, Greedy32) {
   int same = 0;
   for (size_t i = prompt.size(); i < got.size(); ++i) same += got[i] == want.data<int64_t>()[i];
   report(GetParam(), "greedy_matches_of_32", same);
-  if (std::get<1>(GetParam()) == "f32") EXPECT_EQ(same, 32);
-  else EXPECT_GE(same, 30);
+  if (std::get<1>(GetParam()) == "f32")
+    EXPECT_EQ(same, 32);
+  else
+    EXPECT_GE(same, 30);
 }
 
 std::vector<Param> all_fixtures() {
   std::vector<Param> out;
-  for (const char* a : {"llama", "mistral", "mixtral", "qwen2", "gemma", "phi3", "gpt2",
-                        "falcon_mq", "falcon_nda"})
+  for (const char* a :
+       {"llama", "mistral", "mixtral", "qwen2", "gemma", "phi3", "gpt2", "falcon_mq", "falcon_nda"})
     for (const char* d : {"f32", "bf16"}) out.emplace_back(a, d);
   return out;
 }
@@ -200,8 +205,8 @@ TEST(Models, MistralPromptLongerThanSlidingWindow) {
   const Tensor ids = ref.tensor("prompt_len64.input_ids");
   ASSERT_GT(ids.dim(1), 2 * window);
   auto cache = model->make_cache(1);
-  const Diff d = compare(model->forward(ids, Tensor(), Tensor(), cache),
-                         ref.tensor("prompt_len64.logits"));
+  const Diff d =
+      compare(model->forward(ids, Tensor(), Tensor(), cache), ref.tensor("prompt_len64.logits"));
   EXPECT_LE(d.scaled(), 1e-4);
 }
 
@@ -261,7 +266,8 @@ TEST(Models, ErrorsNameTheProblem) {
   EXPECT_EQ(cache.size(), 0);  // a failed step leaves the cache as it was
   auto cache2 = model->make_cache(2);
   EXPECT_THROW(model->forward(bad, Tensor(), Tensor(), cache2), ShapeError);
-  EXPECT_THROW(AutoModelForCausalLM::from_pretrained(dir, {.device_map = "cuda"}), UnsupportedError);
+  EXPECT_THROW(AutoModelForCausalLM::from_pretrained(dir, {.device_map = "cuda"}),
+               UnsupportedError);
 }
 
 }  // namespace

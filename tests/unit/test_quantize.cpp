@@ -35,8 +35,8 @@ class GgufPyReference : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(GgufPyReference, BitExact) {
   const DType t = *quant::quant_type_from_name(GetParam());
-  const std::string want =
-      test::read_file((test::fixtures_dir() / "quant" / (std::string(GetParam()) + ".bin")).string());
+  const std::string want = test::read_file(
+      (test::fixtures_dir() / "quant" / (std::string(GetParam()) + ".bin")).string());
   const Tensor q = quant::quantize(input(), t);
   ASSERT_EQ(q.nbytes(), want.size());
   const uint8_t* got = static_cast<const uint8_t*>(q.raw());
@@ -47,8 +47,8 @@ TEST_P(GgufPyReference, BitExact) {
       ++bad;
       first = std::min(first, i);
     }
-  EXPECT_EQ(bad, 0u) << GetParam() << ": first differing byte " << first << " (block "
-                     << first / bs << ")";
+  EXPECT_EQ(bad, 0u) << GetParam() << ": first differing byte " << first << " (block " << first / bs
+                     << ")";
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, GgufPyReference,
@@ -122,7 +122,8 @@ TEST(Quantize, FromOtherDtypesAndErrors) {
   const Tensor x = input();
   // f16 input is dequantized first: same as quantizing its f32 conversion.
   const Tensor h = x.to(DType::F16);
-  const Tensor a = quant::quantize(h, DType::Q8_0), b = quant::quantize(h.to(DType::F32), DType::Q8_0);
+  const Tensor a = quant::quantize(h, DType::Q8_0),
+               b = quant::quantize(h.to(DType::F32), DType::Q8_0);
   EXPECT_EQ(0, std::memcmp(a.raw(), b.raw(), a.nbytes()));
   EXPECT_THROW(quant::quantize(zeros({2, 100}), DType::Q4_K), ShapeError);
   EXPECT_THROW(quant::quantize(x, DType::Q2_K), InvalidArgument);

@@ -32,12 +32,18 @@ TEST(Safetensors, ReadsEveryDtypeHfWrites) {
   EXPECT_EQ(f.metadata().at("format"), "pt");
   EXPECT_EQ(f.metadata().at("note"), "ohm fixture");
   ASSERT_EQ(f.tensors().size(), expected["tensors"].size());
-  const std::map<std::string, DType> torch_dtype = {
-      {"float64", DType::F64},         {"float32", DType::F32},      {"float16", DType::F16},
-      {"bfloat16", DType::BF16},       {"float8_e4m3fn", DType::F8_E4M3},
-      {"float8_e5m2", DType::F8_E5M2}, {"int64", DType::I64},        {"int32", DType::I32},
-      {"int16", DType::I16},           {"int8", DType::I8},          {"uint8", DType::U8},
-      {"bool", DType::Bool}};
+  const std::map<std::string, DType> torch_dtype = {{"float64", DType::F64},
+                                                    {"float32", DType::F32},
+                                                    {"float16", DType::F16},
+                                                    {"bfloat16", DType::BF16},
+                                                    {"float8_e4m3fn", DType::F8_E4M3},
+                                                    {"float8_e5m2", DType::F8_E5M2},
+                                                    {"int64", DType::I64},
+                                                    {"int32", DType::I32},
+                                                    {"int16", DType::I16},
+                                                    {"int8", DType::I8},
+                                                    {"uint8", DType::U8},
+                                                    {"bool", DType::Bool}};
   for (auto it = expected["tensors"].begin(); it != expected["tensors"].end(); ++it) {
     SCOPED_TRACE(it.key());
     Tensor t = f.tensor(it.key());
@@ -107,9 +113,9 @@ static std::string st(const std::string& header, size_t data = 0) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, SafetensorsMalformed,
     ::testing::Values(
-        Malformed{"empty", "", {"too short"}},
-        Malformed{"short", "abc", {"too short"}},
-        Malformed{"header_past_eof", std::string("\xff\x00\x00\x00\x00\x00\x00\x00{}", 10),
+        Malformed{"empty", "", {"too short"}}, Malformed{"short", "abc", {"too short"}},
+        Malformed{"header_past_eof",
+                  std::string("\xff\x00\x00\x00\x00\x00\x00\x00{}", 10),
                   {"past the end", "truncated"}},
         Malformed{"header_huge", std::string("\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10), {"limit"}},
         Malformed{"not_object_start", st("[1,2]"), {"'{'"}},
@@ -125,9 +131,11 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"unknown_dtype",
                   st(R"({"w": {"dtype":"F7","shape":[1],"data_offsets":[0,1]}})", 1),
                   {"tensor 'w'", "F7"}},
-        Malformed{"missing_dtype", st(R"({"w": {"shape":[1],"data_offsets":[0,4]}})", 4),
+        Malformed{"missing_dtype",
+                  st(R"({"w": {"shape":[1],"data_offsets":[0,4]}})", 4),
                   {"tensor 'w'", "dtype"}},
-        Malformed{"missing_offsets", st(R"({"w": {"dtype":"F32","shape":[1]}})", 4),
+        Malformed{"missing_offsets",
+                  st(R"({"w": {"dtype":"F32","shape":[1]}})", 4),
                   {"tensor 'w'", "data_offsets"}},
         Malformed{"negative_dim",
                   st(R"({"w": {"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4),
@@ -159,7 +167,8 @@ INSTANTIATE_TEST_SUITE_P(
                      R"([18446744073709551615,18446744073709551615]}})",
                      1),
                   {"tensor 'w'"}},
-        Malformed{"metadata_not_string", st(R"({"__metadata__": {"n": 1}})"),
+        Malformed{"metadata_not_string",
+                  st(R"({"__metadata__": {"n": 1}})"),
                   {"__metadata__.n", "strings"}},
         Malformed{"entry_not_object", st(R"({"w": 3})"), {"tensor 'w'", "not an object"}}),
     [](const auto& info) { return info.param.label; });

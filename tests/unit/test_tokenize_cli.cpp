@@ -1,5 +1,5 @@
-// `ohm tokenize` / `ohm detokenize` through ohm::cli::run (expected ids from HF tokenizers 0.23.3 on
-// the committed component fixture comp_bytelevel_added.json).
+// `ohm tokenize` / `ohm detokenize` through ohm::cli::run (expected ids from HF tokenizers 0.23.3
+// on the committed component fixture comp_bytelevel_added.json).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -27,13 +27,18 @@ int run_cli(std::vector<std::string> args, std::string* out = nullptr, std::stri
   return rc;
 }
 
-std::string fixture() { return (ohm::test::fixtures_dir() / "tokenizers" / "comp_bytelevel_added.json").string(); }
+std::string fixture() {
+  return (ohm::test::fixtures_dir() / "tokenizers" / "comp_bytelevel_added.json").string();
+}
 
 TEST(TokenizeCli, TextToIds) {
   std::string out, err;
   ASSERT_EQ(run_cli({"ohm", "tokenize", fixture(), "--text", "Hello world"}, &out, &err), 0) << err;
   EXPECT_EQ(out, "602 474\n");
-  ASSERT_EQ(run_cli({"ohm", "tokenize", fixture(), "--text", "na\xC3\xAFve caf\xC3\xA9 123", "--json"}, &out, &err), 0)
+  ASSERT_EQ(
+      run_cli({"ohm", "tokenize", fixture(), "--text", "na\xC3\xAFve caf\xC3\xA9 123", "--json"},
+              &out, &err),
+      0)
       << err;
   EXPECT_EQ(out, "[289,382,107,402,276,64,528,461,18]\n");
 }
@@ -42,14 +47,18 @@ TEST(TokenizeCli, FileInput) {
   fs::path f = fs::temp_directory_path() / "ohm_tokenize_cli_input.txt";
   { std::ofstream(f, std::ios::binary) << "Hello world"; }
   std::string out, err;
-  ASSERT_EQ(run_cli({"ohm", "tokenize", fixture(), "--file", f.string(), "--no-special"}, &out, &err), 0) << err;
+  ASSERT_EQ(
+      run_cli({"ohm", "tokenize", fixture(), "--file", f.string(), "--no-special"}, &out, &err), 0)
+      << err;
   EXPECT_EQ(out, "602 474\n");
   fs::remove(f);
 }
 
 TEST(TokenizeCli, Detokenize) {
   std::string out, err;
-  ASSERT_EQ(run_cli({"ohm", "detokenize", fixture(), "--ids", "289 382 107 402 276 64 528 461 18"}, &out, &err), 0)
+  ASSERT_EQ(run_cli({"ohm", "detokenize", fixture(), "--ids", "289 382 107 402 276 64 528 461 18"},
+                    &out, &err),
+            0)
       << err;
   EXPECT_EQ(out, " na\xC3\xAFve caf\xC3\xA9 123\n");
   ASSERT_EQ(run_cli({"ohm", "detokenize", fixture(), "--json", "[602,474]"}, &out, &err), 0) << err;

@@ -21,11 +21,14 @@ using ohm::test::shared_data_dir;
 
 namespace {
 
-fs::path tok_fixtures() { return fixtures_dir() / "tokenizers"; }
+fs::path tok_fixtures() {
+  return fixtures_dir() / "tokenizers";
+}
 
 std::string from_hex(const std::string& h) {
   std::string out;
-  for (size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
+  for (size_t i = 0; i + 1 < h.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
   return out;
 }
 
@@ -63,7 +66,8 @@ const json& cached_ref(const std::string& fixture_name) {
   std::lock_guard<std::mutex> lock(mu);
   auto& slot = cache[fixture_name];
   if (!slot)
-    slot = std::make_unique<json>(json::parse(read_maybe_compressed((tok_fixtures() / fixture_name).string())));
+    slot = std::make_unique<json>(
+        json::parse(read_maybe_compressed((tok_fixtures() / fixture_name).string())));
   return *slot;
 }
 
@@ -77,7 +81,8 @@ struct Parity {
   size_t ok = 0, total = 0;
 };
 
-void check_reference(const Tokenizer& tok, const json& ref, const std::string& name, bool check_offsets = true) {
+void check_reference(const Tokenizer& tok, const json& ref, const std::string& name,
+                     bool check_offsets = true) {
   const auto& c = corpus();
   const auto& ids = ref["ids"];
   const auto& ids_ns = ref["ids_no_special"];
@@ -91,10 +96,11 @@ void check_reference(const Tokenizer& tok, const json& ref, const std::string& n
     auto got_ns = tok.encode_ids(c[i], false);
     ++p.total;
     ++pn.total;
-    if (e.ids == want) ++p.ok;
+    if (e.ids == want)
+      ++p.ok;
     else if (shown++ < 5)
-      ADD_FAILURE() << name << " #" << i << " '" << sanitize_utf8(c[i]).substr(0, 80) << "'\n got  " << show(e.ids)
-                    << "\n want " << show(want);
+      ADD_FAILURE() << name << " #" << i << " '" << sanitize_utf8(c[i]).substr(0, 80) << "'\n got  "
+                    << show(e.ids) << "\n want " << show(want);
     if (got_ns == want_ns) ++pn.ok;
     if (i < ref["offsets"].size()) {
       auto wo = ref["offsets"][i].get<std::vector<size_t>>();
@@ -104,18 +110,27 @@ void check_reference(const Tokenizer& tok, const json& ref, const std::string& n
         go.push_back(o.second);
       }
       ++po.total;
-      if (go == wo || !check_offsets) ++po.ok;
-      else if (shown++ < 8) ADD_FAILURE() << name << " offsets #" << i << " '" << sanitize_utf8(c[i]).substr(0, 60) << "'";
+      if (go == wo || !check_offsets)
+        ++po.ok;
+      else if (shown++ < 8)
+        ADD_FAILURE() << name << " offsets #" << i << " '" << sanitize_utf8(c[i]).substr(0, 60)
+                      << "'";
       ++pd.total;
       ++pds.total;
       std::string d = tok.decode(want, false);
-      if (d == ref["decoded"][i].get<std::string>()) ++pd.ok;
-      else if (shown++ < 8) ADD_FAILURE() << name << " decode #" << i << " got '" << d << "' want '" << ref["decoded"][i].get<std::string>() << "'";
+      if (d == ref["decoded"][i].get<std::string>())
+        ++pd.ok;
+      else if (shown++ < 8)
+        ADD_FAILURE() << name << " decode #" << i << " got '" << d << "' want '"
+                      << ref["decoded"][i].get<std::string>() << "'";
       if (tok.decode(want, true) == ref["decoded_skip_special"][i].get<std::string>()) ++pds.ok;
     }
   }
-  std::printf("[parity] %-40s ids %zu/%zu  ids(no special) %zu/%zu  offsets %zu/%zu  decode %zu/%zu  decode(skip) %zu/%zu\n",
-              name.c_str(), p.ok, p.total, pn.ok, pn.total, po.ok, po.total, pd.ok, pd.total, pds.ok, pds.total);
+  std::printf(
+      "[parity] %-40s ids %zu/%zu  ids(no special) %zu/%zu  offsets %zu/%zu  decode %zu/%zu  "
+      "decode(skip) %zu/%zu\n",
+      name.c_str(), p.ok, p.total, pn.ok, pn.total, po.ok, po.total, pd.ok, pd.total, pds.ok,
+      pds.total);
   EXPECT_EQ(p.ok, p.total);
   EXPECT_EQ(pn.ok, pn.total);
   EXPECT_EQ(po.ok, po.total);
@@ -155,8 +170,9 @@ TEST_P(ComponentTokenizer, MatchesHfOnCorpus) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, ComponentTokenizer,
-                         ::testing::Values("unigram_metaspace", "wordpiece_bert", "wordlevel_whitespace",
-                                           "bpe_splits", "bpe_prefix_roberta", "bytelevel_added"));
+                         ::testing::Values("unigram_metaspace", "wordpiece_bert",
+                                           "wordlevel_whitespace", "bpe_splits",
+                                           "bpe_prefix_roberta", "bytelevel_added"));
 
 // ---- gguf-vocab test vectors (llama.cpp format) ----
 std::vector<std::pair<std::string, std::vector<int32_t>>> load_vectors(const std::string& base) {
@@ -190,8 +206,10 @@ void check_vectors(const Tokenizer& tok, const std::string& base, const std::str
   size_t ok = 0;
   for (auto& [text, want] : v) {
     auto got = tok.encode_ids(text, false);
-    if (got == want) ++ok;
-    else ADD_FAILURE() << name << " '" << text << "'\n got  " << show(got) << "\n want " << show(want);
+    if (got == want)
+      ++ok;
+    else
+      ADD_FAILURE() << name << " '" << text << "'\n got  " << show(got) << "\n want " << show(want);
   }
   std::printf("[gguf-vectors] %-40s %zu/%zu\n", name.c_str(), ok, v.size());
 }
@@ -206,8 +224,9 @@ TEST_P(GgufVocab, MatchesVectors) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, GgufVocab,
-                         ::testing::Values("bert-bge", "deepseek-coder", "deepseek-llm", "falcon", "gpt-2",
-                                           "llama-spm", "mpt", "phi-3", "refact", "starcoder"),
+                         ::testing::Values("bert-bge", "deepseek-coder", "deepseek-llm", "falcon",
+                                           "gpt-2", "llama-spm", "mpt", "phi-3", "refact",
+                                           "starcoder"),
                          [](const auto& info) {
                            std::string s = info.param;
                            for (auto& ch : s)
@@ -216,8 +235,10 @@ INSTANTIATE_TEST_SUITE_P(All, GgufVocab,
                          });
 
 TEST(GgufVectorsOnTokenizerJson, AllPairs) {
-  std::vector<std::pair<std::string, std::string>> pairs = {
-      {"llama-bpe", "llama3"}, {"qwen2", "qwen3"}, {"deepseek-r1-qwen", "qwen3"}, {"gpt-2", "gpt2"}};
+  std::vector<std::pair<std::string, std::string>> pairs = {{"llama-bpe", "llama3"},
+                                                            {"qwen2", "qwen3"},
+                                                            {"deepseek-r1-qwen", "qwen3"},
+                                                            {"gpt-2", "gpt2"}};
   for (auto& [vec, tokname] : pairs) {
     std::string file = shared_tokenizer_file(tokname);
     fs::path base = shared_data_dir() / "gguf-vocab" / ("ggml-vocab-" + vec + ".gguf");
@@ -228,8 +249,8 @@ TEST(GgufVectorsOnTokenizerJson, AllPairs) {
 
 // ---- transformers AutoTokenizer behaviour (tokenizer_config.json) ----
 TEST(AutoTokenizer, MatchesTransformers) {
-  for (const char* name : {"gpt2", "llama3", "mistral-7b-v0.1", "qwen3", "gemma3", "mistral_nemo", "deepseek_v3",
-                           "gpt4o", "mistral-7b-legacy_from-lenml-llama2"}) {
+  for (const char* name : {"gpt2", "llama3", "mistral-7b-v0.1", "qwen3", "gemma3", "mistral_nemo",
+                           "deepseek_v3", "gpt4o", "mistral-7b-legacy_from-lenml-llama2"}) {
     fs::path dir = shared_data_dir() / "tokenizers" / name;
     if (!fs::exists(dir)) continue;
     const json& ref = cached_ref(std::string("ref_") + name + ".json.gz");
@@ -239,8 +260,10 @@ TEST(AutoTokenizer, MatchesTransformers) {
     for (size_t i = 0; i < n; ++i) {
       auto want = ref["auto_ids"][i].get<std::vector<int32_t>>();
       auto got = at.encode(corpus()[i], true);
-      if (got == want) ++ok;
-      else if (ok + 3 > i) ADD_FAILURE() << name << " #" << i << "\n got  " << show(got) << "\n want " << show(want);
+      if (got == want)
+        ++ok;
+      else if (ok + 3 > i)
+        ADD_FAILURE() << name << " #" << i << "\n got  " << show(got) << "\n want " << show(want);
       if (at.decode(want, true) == ref["auto_decoded"][i].get<std::string>()) ++okd;
     }
     std::printf("[auto] %-40s ids %zu/%zu decode %zu/%zu\n", name, ok, n, okd, n);
@@ -285,7 +308,8 @@ std::string error_of(const std::string& text) {
 
 TEST(Malformed, NamesTheField) {
   EXPECT_NE(error_of(R"({"normalizer": null})").find("model"), std::string::npos);
-  std::string e = error_of(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a c"]}})");
+  std::string e =
+      error_of(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a c"]}})");
   EXPECT_NE(e.find("model.merges[0]"), std::string::npos) << e;
   e = error_of(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b c"]}})");
   EXPECT_NE(e.find("model.merges[0]"), std::string::npos) << e;
@@ -294,11 +318,14 @@ TEST(Malformed, NamesTheField) {
   e = error_of(R"({"model": {"type": "Nope", "vocab": {}}})");
   EXPECT_NE(e.find("model.type"), std::string::npos) << e;
   EXPECT_NE(e.find("Nope"), std::string::npos) << e;
-  e = error_of(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Bogus"}]}})");
+  e = error_of(
+      R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Bogus"}]}})");
   EXPECT_NE(e.find("pre_tokenizer.pretokenizers[0].type"), std::string::npos) << e;
-  e = error_of(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "normalizer": {"type": "Replace", "pattern": {"Regex": "("}, "content": ""}})");
+  e = error_of(
+      R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "normalizer": {"type": "Replace", "pattern": {"Regex": "("}, "content": ""}})");
   EXPECT_NE(e.find("normalizer.pattern"), std::string::npos) << e;
-  e = error_of(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "decoder": {"kind": "x"}})");
+  e = error_of(
+      R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "decoder": {"kind": "x"}})");
   EXPECT_NE(e.find("decoder.type"), std::string::npos) << e;
   e = error_of(R"({"model": {"type": "BPE", "vocab": [1,2]}})");
   EXPECT_NE(e.find("model.vocab"), std::string::npos) << e;
@@ -309,8 +336,14 @@ TEST(Malformed, NamesTheField) {
 }
 
 TEST(Utf8, PythonReplaceSemantics) {
-  EXPECT_EQ(sanitize_utf8("a\xff" "b"), "a\xEF\xBF\xBD" "b");
-  EXPECT_EQ(sanitize_utf8("\xe2\x82" "x"), "\xEF\xBF\xBD" "x");
+  EXPECT_EQ(sanitize_utf8("a\xff"
+                          "b"),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(sanitize_utf8("\xe2\x82"
+                          "x"),
+            "\xEF\xBF\xBD"
+            "x");
   EXPECT_EQ(sanitize_utf8("\xed\xa0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(sanitize_utf8("\xf0\x9f\x98"), "\xEF\xBF\xBD");
 }

@@ -10,8 +10,12 @@
 
 namespace ohm::test {
 
-inline std::filesystem::path source_dir() { return OHM_SOURCE_DIR; }
-inline std::filesystem::path fixtures_dir() { return source_dir() / "tests" / "fixtures"; }
+inline std::filesystem::path source_dir() {
+  return OHM_SOURCE_DIR;
+}
+inline std::filesystem::path fixtures_dir() {
+  return source_dir() / "tests" / "fixtures";
+}
 // ../shared/data beside the repository (OHM_SHARED_DATA overrides).
 inline std::filesystem::path shared_data_dir() {
   if (const char* e = std::getenv("OHM_SHARED_DATA")) return e;

@@ -2,10 +2,9 @@
 // `tokenizer.apply_chat_template(messages, tools=..., add_generation_prompt=..., tokenize=False)`
 // does, byte for byte.
 //
-//   auto ct = ohm::chat::ChatTemplate::load("models/qwen3");          // dir or tokenizer_config.json
-//   ohm::chat::ChatOptions opt;
-//   opt.add_generation_prompt = true;
-//   std::string prompt = ct.apply(messages_json, opt);
+//   auto ct = ohm::chat::ChatTemplate::load("models/qwen3");          // dir or
+//   tokenizer_config.json ohm::chat::ChatOptions opt; opt.add_generation_prompt = true; std::string
+//   prompt = ct.apply(messages_json, opt);
 //
 // The template comes from tokenizer_config.json's `chat_template` (a string, or a list of
 // {name, template}) or a `chat_template.jinja` file beside it (which wins, as in transformers).

@@ -24,8 +24,8 @@ class App;
 namespace ohm::cli {
 
 struct Command {
-  CLI::App* app = nullptr;      // the subcommand added to the parent
-  std::function<int()> run;     // runs it after parsing; returns the exit code
+  CLI::App* app = nullptr;   // the subcommand added to the parent
+  std::function<int()> run;  // runs it after parsing; returns the exit code
 };
 using Setup = std::function<Command(CLI::App& parent)>;
 

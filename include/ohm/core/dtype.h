@@ -13,28 +13,52 @@
 namespace ohm {
 
 enum class DType : uint8_t {
-  F32, F16, BF16, F64,
-  I8, I16, I32, I64,
-  U8, U16, U32, U64,
+  F32,
+  F16,
+  BF16,
+  F64,
+  I8,
+  I16,
+  I32,
+  I64,
+  U8,
+  U16,
+  U32,
+  U64,
   Bool,
-  F8_E4M3, F8_E5M2,
+  F8_E4M3,
+  F8_E5M2,
   // GGUF block-quantized types (ggml's layouts).
-  Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1,
-  Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K,
+  Q4_0,
+  Q4_1,
+  Q5_0,
+  Q5_1,
+  Q8_0,
+  Q8_1,
+  Q2_K,
+  Q3_K,
+  Q4_K,
+  Q5_K,
+  Q6_K,
+  Q8_K,
   Count_,
 };
 
 struct DTypeTraits {
-  std::string_view name;     // ohm's lower-case name: "f32", "bf16", "q4_k"
-  int64_t block_size;        // elements per block (1 for plain types)
-  size_t type_size;          // bytes per block
-  bool is_float;             // floating point (incl. quantized floats)
-  bool is_quantized;         // a block-quantized GGUF type
+  std::string_view name;  // ohm's lower-case name: "f32", "bf16", "q4_k"
+  int64_t block_size;     // elements per block (1 for plain types)
+  size_t type_size;       // bytes per block
+  bool is_float;          // floating point (incl. quantized floats)
+  bool is_quantized;      // a block-quantized GGUF type
 };
 
 const DTypeTraits& traits(DType t);
-inline std::string_view name(DType t) { return traits(t).name; }
-inline bool is_quantized(DType t) { return traits(t).is_quantized; }
+inline std::string_view name(DType t) {
+  return traits(t).name;
+}
+inline bool is_quantized(DType t) {
+  return traits(t).is_quantized;
+}
 
 // Bytes for `n` consecutive elements (n must be a multiple of the block size; returns nullopt
 // otherwise or on overflow).

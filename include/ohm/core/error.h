@@ -61,12 +61,11 @@ class Error : public std::runtime_error {
   std::string detail_;
 };
 
-#define OHM_DEFINE_ERROR(Name, Kind)                                     \
-  class Name : public Error {                                            \
-   public:                                                               \
-    Name(const ErrorContext& ctx, const std::string& what)               \
-        : Error(ErrorKind::Kind, ctx, what) {}                           \
-    explicit Name(const std::string& what) : Name(ErrorContext(), what) {} \
+#define OHM_DEFINE_ERROR(Name, Kind)                                                              \
+  class Name : public Error {                                                                     \
+   public:                                                                                        \
+    Name(const ErrorContext& ctx, const std::string& what) : Error(ErrorKind::Kind, ctx, what) {} \
+    explicit Name(const std::string& what) : Name(ErrorContext(), what) {}                        \
   };
 
 OHM_DEFINE_ERROR(FormatError, Format)

@@ -18,7 +18,9 @@ inline uint32_t f32_to_bits(float f) {
   return b;
 }
 
-inline float bf16_to_f32(uint16_t h) { return bits_to_f32(static_cast<uint32_t>(h) << 16); }
+inline float bf16_to_f32(uint16_t h) {
+  return bits_to_f32(static_cast<uint32_t>(h) << 16);
+}
 
 inline uint16_t f32_to_bf16(float f) {
   uint32_t b = f32_to_bits(f);
@@ -52,7 +54,7 @@ inline uint16_t f32_to_f16(float f) {
   uint32_t x = f32_to_bits(f);
   const uint32_t sign = (x >> 16) & 0x8000u;
   x &= 0x7fffffffu;
-  if (x > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+  if (x > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
   if (x >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
   if (x < 0x38800000u) {                                               // subnormal or zero
     if (x < 0x33000000u) return static_cast<uint16_t>(sign);
@@ -85,6 +87,8 @@ inline float f8e4m3_to_f32(uint8_t v) {
 }
 
 // FP8 E5M2 is the top byte of an f16.
-inline float f8e5m2_to_f32(uint8_t v) { return f16_to_f32(static_cast<uint16_t>(v) << 8); }
+inline float f8e5m2_to_f32(uint8_t v) {
+  return f16_to_f32(static_cast<uint16_t>(v) << 8);
+}
 
 }  // namespace ohm

@@ -71,9 +71,13 @@ class Tensor {
   const void* raw() const { return storage_->data() + offset_; }
   void* mutable_raw() { return storage_->mutable_data() + offset_; }
   template <typename T>
-  const T* data() const { return static_cast<const T*>(raw()); }
+  const T* data() const {
+    return static_cast<const T*>(raw());
+  }
   template <typename T>
-  T* mutable_data() { return static_cast<T*>(mutable_raw()); }
+  T* mutable_data() {
+    return static_cast<T*>(mutable_raw());
+  }
 
   // Same data, new shape with the same numel (contiguous tensors only).
   Tensor reshape(Shape shape) const;

@@ -23,7 +23,7 @@ struct RopeScaling {
   std::string rope_type = "default";
   double factor = 1.0;
   std::optional<int64_t> original_max_position_embeddings;
-  std::optional<double> low_freq_factor, high_freq_factor;  // llama3
+  std::optional<double> low_freq_factor, high_freq_factor;                               // llama3
   std::optional<double> attention_factor, beta_fast, beta_slow, mscale, mscale_all_dim;  // yarn
   std::vector<double> short_factor, long_factor;  // longrope / su
 };

@@ -36,8 +36,19 @@
 namespace ohm::gguf {
 
 enum class ValueType : uint32_t {
-  UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6, BOOL = 7,
-  STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
+  UINT8 = 0,
+  INT8 = 1,
+  UINT16 = 2,
+  INT16 = 3,
+  UINT32 = 4,
+  INT32 = 5,
+  FLOAT32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  UINT64 = 10,
+  INT64 = 11,
+  FLOAT64 = 12,
 };
 // "uint8", "int32", "float32", "bool", "string", "array", ... ("?" for an invalid value).
 std::string_view type_name(ValueType t);
@@ -124,8 +135,7 @@ class GGUFFile {
   static GGUFFile parse(std::shared_ptr<const MappedFile> file);
   // Parses a copy of an in-memory buffer (MappedFile::from_bytes; fuzzing, tests); `name` stands
   // for the file in errors.
-  static GGUFFile parse_buffer(const void* data, size_t size,
-                               const std::string& name = "<memory>");
+  static GGUFFile parse_buffer(const void* data, size_t size, const std::string& name = "<memory>");
 
   const std::string& path() const { return name_; }
   uint32_t version() const { return version_; }

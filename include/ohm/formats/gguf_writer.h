@@ -62,8 +62,8 @@ class GGUFWriter {
     DType dtype;
     Shape shape;
     uint64_t nbytes = 0;
-    Tensor data;                           // when given eagerly
-    std::function<void(uint8_t*)> fill;    // when lazy
+    Tensor data;                         // when given eagerly
+    std::function<void(uint8_t*)> fill;  // when lazy
   };
   void add_kv(const std::string& key, std::string bytes);
   uint64_t alignment_;

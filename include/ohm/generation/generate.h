@@ -48,7 +48,7 @@ const char* to_string(FinishReason r);
 
 struct GenerateOutput {
   // One entry per returned sequence: num_return_sequences per prompt, in prompt order.
-  std::vector<std::vector<int64_t>> sequences;   // prompt (unpadded) + generated
+  std::vector<std::vector<int64_t>> sequences;  // prompt (unpadded) + generated
   std::vector<int64_t> prompt_lengths;
   std::vector<FinishReason> finish_reasons;
   // Log-probability (log_softmax of the processed scores) of each generated token.
@@ -103,7 +103,6 @@ class Session {
 // A stop criterion for stop strings: `decode` turns generated ids into text; the sequence
 // stops when one of `stops` ends within its last token (transformers' StopStringCriteria).
 std::function<bool(const std::vector<int64_t>&)> stop_strings_criterion(
-    std::vector<std::string> stops,
-    std::function<std::string(const std::vector<int64_t>&)> decode);
+    std::vector<std::string> stops, std::function<std::string(const std::vector<int64_t>&)> decode);
 
 }  // namespace ohm::generation

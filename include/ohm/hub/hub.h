@@ -70,9 +70,11 @@ class Hub {
   bool can_write(const Caller& c, const RepoInfo& r) const;
   bool can_write_namespace(const Caller& c, const std::string& ns) const;
   // 401 (anonymous) / 404 (authenticated) RepoNotFound when missing or invisible.
-  RepoInfo repo_for_read(const Caller& c, RepoType t, const std::string& ns, const std::string& name);
+  RepoInfo repo_for_read(const Caller& c, RepoType t, const std::string& ns,
+                         const std::string& name);
   // As repo_for_read, then 401 without a token and 403 without write access.
-  RepoInfo repo_for_write(const Caller& c, RepoType t, const std::string& ns, const std::string& name);
+  RepoInfo repo_for_write(const Caller& c, RepoType t, const std::string& ns,
+                          const std::string& name);
   // 401/403 GatedRepo for gated repos the caller does not own.
   void check_gate(const Caller& c, const RepoInfo& r) const;
 
@@ -83,7 +85,8 @@ class Hub {
   // Branch, tag, full sha, unique sha prefix (>= 7), refs/heads/x, refs/tags/x -> full commit id.
   std::string resolve(const RepoInfo& r, const std::string& rev);
   std::vector<FileEntry> files(const RepoInfo& r, const std::string& commit);
-  std::optional<FileEntry> file(const RepoInfo& r, const std::string& commit, const std::string& path);
+  std::optional<FileEntry> file(const RepoInfo& r, const std::string& commit,
+                                const std::string& path);
 
   // Applies ops on top of `branch` as `c` (write access is the caller's concern). 404
   // RevisionNotFound for an unknown branch, 412 when parent_commit is not the tip, 404

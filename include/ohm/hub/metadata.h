@@ -21,7 +21,7 @@ struct LfsInfo {
 
 struct FileEntry {
   std::string path;
-  std::string oid;  // git blob sha1 (of the pointer file for LFS files)
+  std::string oid;    // git blob sha1 (of the pointer file for LFS files)
   uint64_t size = 0;  // real content size
   std::optional<LfsInfo> lfs;
 };

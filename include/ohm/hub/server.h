@@ -11,14 +11,14 @@ namespace ohm::hub {
 struct ServerOptions {
   std::string data_dir;
   std::string host = "127.0.0.1";
-  int port = 8080;                  // 0: any free port
-  std::string public_url;           // base for absolute URLs; default http://{Host header}
-  size_t page_size = 1000;          // list, tree and commit pages
+  int port = 8080;          // 0: any free port
+  std::string public_url;   // base for absolute URLs; default http://{Host header}
+  size_t page_size = 1000;  // list, tree and commit pages
   size_t max_json_bytes = 16u << 20;
   size_t max_commit_bytes = 512u << 20;  // NDJSON commit bodies (regular files inline, base64)
   uint64_t max_lfs_bytes = 50ull << 30;
   int threads = 64;
-  bool quiet = false;               // no access log
+  bool quiet = false;  // no access log
 };
 
 class HubServer {
@@ -28,9 +28,9 @@ class HubServer {
   HubServer(const HubServer&) = delete;
   HubServer& operator=(const HubServer&) = delete;
 
-  int bind();             // binds host:port; returns the port (throws IoError)
-  void run();             // serves until stop()
-  void start();           // bind() + run() on a background thread
+  int bind();    // binds host:port; returns the port (throws IoError)
+  void run();    // serves until stop()
+  void start();  // bind() + run() on a background thread
   void stop();
   int port() const;
 

@@ -8,9 +8,9 @@
 namespace ohm::hub {
 
 enum class RepoType { Model, Dataset, Space };
-const char* to_string(RepoType t);          // "model"
-const char* plural(RepoType t);             // "models"
-const char* url_prefix(RepoType t);         // "" | "datasets/" | "spaces/"
+const char* to_string(RepoType t);                        // "model"
+const char* plural(RepoType t);                           // "models"
+const char* url_prefix(RepoType t);                       // "" | "datasets/" | "spaces/"
 bool parse_repo_type(std::string_view s, RepoType& out);  // "model" or "models"
 
 // A namespace (user/org) or repo name: [A-Za-z0-9][A-Za-z0-9._-]*, <= 96 chars, no "--", no "..",

@@ -85,7 +85,9 @@ class Value {
   bool is_bool() const { return type_ == Type::Bool; }
   bool is_int() const { return type_ == Type::Int; }
   bool is_float() const { return type_ == Type::Float; }
-  bool is_number() const { return type_ == Type::Int || type_ == Type::Float || type_ == Type::Bool; }
+  bool is_number() const {
+    return type_ == Type::Int || type_ == Type::Float || type_ == Type::Bool;
+  }
   bool is_string() const { return type_ == Type::String; }
   bool is_list() const { return type_ == Type::List; }
   bool is_tuple() const { return type_ == Type::List && tuple_; }

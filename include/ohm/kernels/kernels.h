@@ -100,8 +100,8 @@ void matmul(const float* x, int64_t M, int64_t K, const Matrix& w, const float* 
 // Row-wise norms over `rows` rows of n.
 void rms_norm(const float* x, int64_t rows, int64_t n, const float* w, float w_offset, float eps,
               float* y, ThreadPool& pool);
-void layer_norm(const float* x, int64_t rows, int64_t n, const float* w, const float* b,
-                float eps, float* y, ThreadPool& pool);
+void layer_norm(const float* x, int64_t rows, int64_t n, const float* w, const float* b, float eps,
+                float* y, ThreadPool& pool);
 
 // Row-wise softmax in place over `rows` rows of n.
 void softmax(float* x, int64_t rows, int64_t n);
@@ -127,20 +127,20 @@ void embedding(const Matrix& table, const int64_t* ids, int64_t n, float* out);
 
 // Scaled dot-product attention of T queries against S cached keys/values of one sequence.
 struct AttentionArgs {
-  const float* q = nullptr;   // [T, q_stride]; head h at q + t*q_stride + h*head_dim
+  const float* q = nullptr;  // [T, q_stride]; head h at q + t*q_stride + h*head_dim
   int64_t q_stride = 0;
-  const float* k = nullptr;   // [S, kv_stride]; kv head g at k + s*kv_stride + g*head_dim
-  const float* v = nullptr;   // [S, kv_stride]
+  const float* k = nullptr;  // [S, kv_stride]; kv head g at k + s*kv_stride + g*head_dim
+  const float* v = nullptr;  // [S, kv_stride]
   int64_t kv_stride = 0;
   const uint8_t* kv_valid = nullptr;  // [S]: 0 = padding (never attended); null = all valid
   const int32_t* kv_pos = nullptr;    // [S] position ids (ALiBi only)
-  float* out = nullptr;       // [T, out_stride]
+  float* out = nullptr;               // [T, out_stride]
   int64_t out_stride = 0;
   int64_t T = 0, S = 0;
-  int64_t q_start = 0;        // cache index of query 0 (query t may see keys 0..q_start+t)
+  int64_t q_start = 0;  // cache index of query 0 (query t may see keys 0..q_start+t)
   int64_t n_head = 0, n_kv_head = 0, head_dim = 0;
-  float scale = 1.0f;         // scores = (q.k [+ alibi]) * scale
-  int64_t window = 0;         // > 0: query i sees keys j with i - j < window (HF sliding window)
+  float scale = 1.0f;  // scores = (q.k [+ alibi]) * scale
+  int64_t window = 0;  // > 0: query i sees keys j with i - j < window (HF sliding window)
   const float* alibi_slopes = nullptr;  // [n_head] or null
 };
 // Rows whose keys are all masked produce zeros. Softmax in f32 as HF's eager attention does.

@@ -1,9 +1,9 @@
 // Causal language models: the common interface every architecture implements, the registry
 // (model_type -> builder), AutoModelForCausalLM and greedy decoding.
 //
-//   auto model = ohm::AutoModelForCausalLM::from_pretrained("org/name", {.dtype = ohm::DType::F32});
-//   auto cache = model->make_cache(/*batch=*/1);
-//   ohm::Tensor logits = model->forward(ids, {}, {}, cache);   // [B, T, vocab] f32
+//   auto model = ohm::AutoModelForCausalLM::from_pretrained("org/name", {.dtype =
+//   ohm::DType::F32}); auto cache = model->make_cache(/*batch=*/1); ohm::Tensor logits =
+//   model->forward(ids, {}, {}, cache);   // [B, T, vocab] f32
 //
 // Numerics follow transformers' eager path in f32 whatever the weight dtype (weights are
 // converted row by row inside the matmul kernels).
@@ -55,8 +55,8 @@ class CausalLM {
   //   integer/bool dtype; undefined = all ones. Padded slots are never attended to.
   // position_ids [B, T]; undefined = HF generate's cumsum(mask) - 1 (padding at 1).
   // Returns f32 logits [B, T, vocab], or [B, 1, vocab] for the last position when last_only.
-  Tensor forward(const Tensor& input_ids, const Tensor& attention_mask,
-                 const Tensor& position_ids, nn::KVCache& cache, bool last_only = false);
+  Tensor forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& position_ids,
+                 nn::KVCache& cache, bool last_only = false);
 
   // MoE statistics: tokens routed to each expert per router (HF module name); empty otherwise.
   virtual std::map<std::string, std::vector<int64_t>> router_counts() const { return {}; }

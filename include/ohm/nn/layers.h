@@ -98,7 +98,7 @@ struct SparseMoE {
 struct AttentionSpec {
   int64_t n_head = 0, n_kv_head = 0, head_dim = 0;
   float scale = 1.0f;
-  int64_t window = 0;                 // sliding window (0: none)
+  int64_t window = 0;  // sliding window (0: none)
   const float* alibi_slopes = nullptr;
 };
 

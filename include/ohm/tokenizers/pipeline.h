@@ -89,7 +89,8 @@ class NormalizedString {
   NormalizedString slice(size_t ns, size_t ne) const;
   // Splits by matches with an HF SplitDelimiterBehavior.
   enum class Behavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous };
-  void split(const std::vector<Match>& matches, Behavior b, std::vector<NormalizedString>& out) const;
+  void split(const std::vector<Match>& matches, Behavior b,
+             std::vector<NormalizedString>& out) const;
   // Original (absolute) byte range of a normalized range, as HF convert_offsets + shift.
   std::pair<size_t, size_t> original_range(size_t ns, size_t ne) const;
 
@@ -107,8 +108,8 @@ struct Token {
 
 struct Split {
   NormalizedString ns;
-  bool tokenized = false;   // tokens set (added tokens, or after the model ran)
-  int32_t added_id = -1;    // an added token: value is ns.get()
+  bool tokenized = false;  // tokens set (added tokens, or after the model ran)
+  int32_t added_id = -1;   // an added token: value is ns.get()
   std::vector<Token> tokens;
 };
 
@@ -181,7 +182,7 @@ std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j, const JsonCtx& c)
 
 // Direct constructors used by the GGUF / SentencePiece loaders.
 struct BpeConfig {
-  std::vector<std::string> vocab;                         // id -> token
+  std::vector<std::string> vocab;                           // id -> token
   std::vector<std::pair<std::string, std::string>> merges;  // in rank order
   std::optional<std::string> unk_token;
   std::string continuing_subword_prefix, end_of_word_suffix;

@@ -81,7 +81,8 @@ class Tokenizer {
   // and the JSON path of the offending field ("model.merges[3]", "pre_tokenizer.type").
   static Tokenizer from_file(const std::string& path);
   static Tokenizer from_json(const nlohmann::json& j, const std::string& name = "tokenizer.json");
-  static Tokenizer from_json_text(std::string_view text, const std::string& name = "tokenizer.json");
+  static Tokenizer from_json_text(std::string_view text,
+                                  const std::string& name = "tokenizer.json");
   // A GGUF file's embedded vocabulary (tokenizer.ggml.model llama / gpt2 / bert), mapped onto the
   // same pipeline the corresponding HF tokenizer.json uses.
   static Tokenizer from_gguf(const std::string& path);
