@@ -9,5 +9,5 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet "huggingface_hub==2.4.0" "transformers==5.24.0"  # the versions the test was written against
+"$venv/bin/python" -m pip install --quiet "huggingface_hub==2.4.0" "transformers==5.24.0" "websocket-client==1.9.2"  # the versions the tests were written against (websocket-client: tests/hub/test_hub_webui.py)
 "$venv/bin/python" -c "import huggingface_hub, transformers; print('hub client venv:', huggingface_hub.__version__, transformers.__version__)"

@@ -1,5 +1,5 @@
 // `ohm hub ...`: the self-hosted Hub server and its administration.
-//   ohm hub serve --data DIR [--host 127.0.0.1] [--port 8080]
+//   ohm hub serve --data DIR [--host 127.0.0.1] [--port 8080] [--rate-limit N]
 //   ohm hub user add NAME --data DIR [--fullname F] [--email E]
 //   ohm hub org add NAME --data DIR [--member USER]...
 //   ohm hub token create --data DIR --user NAME [--scope read|write] [--name N]
@@ -78,6 +78,10 @@ const Register reg("hub", [](CLI::App& app) {
   sv->add_option("--page-size", o->serve.page_size, "Items per page of list endpoints")
       ->capture_default_str();
   sv->add_option("--threads", o->serve.threads, "Worker threads")->capture_default_str();
+  sv->add_option("--rate-limit", o->serve.rate_limit,
+                 "Requests per minute per token (per IP when anonymous); 0: no limit")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   sv->add_flag("--quiet", o->serve.quiet, "No access log");
 
   auto* user = cmd->add_subcommand("user", "Manage users")->require_subcommand(1);

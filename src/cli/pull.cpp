@@ -1,5 +1,7 @@
 // `ohm pull ID [--revision R] [--include GLOB]... [--endpoint URL]`: download a Hub repo into the
-// standard HF cache (resumable, verified), printing the snapshot directory.
+// standard HF cache (parallel, resumable, verified), printing the snapshot directory.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -15,25 +17,32 @@ const Register reg("pull", [](CLI::App& app) {
   auto type = std::make_shared<std::string>("model");
   auto quiet = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand(
-      "pull", "Download a Hub repo into the HF cache (HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE)");
+      "pull",
+      "Download a Hub repo into the HF cache (parallel, resumable, verified; HF_ENDPOINT, "
+      "HF_TOKEN, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE)");
   cmd->add_option("repo", o->repo_id, "Repo id namespace/name")->required();
   cmd->add_option("--revision", o->revision, "Branch, tag or commit")->capture_default_str();
-  cmd->add_option("--include", o->include, "Only files matching this glob (repeatable)");
+  cmd->add_option("--include", o->include,
+                  "Only files matching this glob ('*' also matches '/'; repeatable)");
   cmd->add_option("--endpoint", o->endpoint,
                   "Hub URL (default: HF_ENDPOINT or https://huggingface.co)");
-  cmd->add_option("--token", o->token, "Access token (default: HF_TOKEN or the saved token)");
-  cmd->add_option("--cache-dir", o->cache_dir, "Cache directory (default: HF_HUB_CACHE)");
+  cmd->add_option("--token", o->token,
+                  "Access token (default: HF_TOKEN, else the token saved by `ohm login`)");
+  cmd->add_option("--cache-dir", o->cache_dir,
+                  "Cache directory (default: HF_HUB_CACHE, else HF_HOME/hub)");
   cmd->add_option("--repo-type", *type, "model, dataset or space")
       ->check(CLI::IsMember({"model", "dataset", "space"}));
   cmd->add_option("--parallel", o->parallel, "Concurrent downloads")->capture_default_str();
+  cmd->add_flag("--offline", o->offline,
+                "Resolve from the cache only, no network (as HF_HUB_OFFLINE=1)");
   cmd->add_flag("--quiet", *quiet, "Print only the snapshot directory");
   return Command{cmd, [o, type, quiet] {
                    hub::parse_repo_type(*type, o->type);
-                   if (!*quiet) o->log = &std::cerr;
+                   o->progress = !*quiet && ::isatty(STDERR_FILENO);
                    auto r = hub::pull(*o);
                    if (!*quiet)
                      std::cerr << r.files << " files, " << r.downloaded << " downloaded ("
-                               << r.bytes << " bytes)\n";
+                               << r.bytes << " bytes), commit " << r.commit << "\n";
                    std::cout << r.snapshot_dir << "\n";
                    return 0;
                  }};

@@ -211,12 +211,66 @@ RepoInfo Hub::repo_for_write(const Caller& c, RepoType t, const std::string& ns,
   return r;
 }
 
+bool Hub::has_gate_access(const Caller& c, const RepoInfo& r) const {
+  if (r.gated.empty() || owns(c, r.ns)) return true;
+  if (c.anonymous()) return false;
+  auto a = meta_->get_access(r.id, c.user);
+  return a && a->status == "accepted";
+}
+
 void Hub::check_gate(const Caller& c, const RepoInfo& r) const {
-  if (r.gated.empty() || owns(c, r.ns)) return;
+  if (has_gate_access(c, r)) return;
   throw HubError(c.anonymous() ? 401 : 403, "GatedRepo",
                  "Access to model " + r.full_id() +
                      " is restricted. You must have access to it "
                      "and be authenticated to access it. Please log in.");
+}
+
+int64_t Hub::like(const Caller& c, const RepoInfo& r, bool like) {
+  if (c.anonymous()) throw HubError(401, "", "You must be authenticated to like a repo");
+  meta_->set_like(r.id, c.user, like);
+  auto now = meta_->get_repo(r.type, r.ns, r.name);
+  return now ? now->likes : 0;
+}
+
+std::string Hub::request_access(const Caller& c, const RepoInfo& r,
+                                const std::string& fields_json) {
+  if (c.anonymous()) throw HubError(401, "", "You must be authenticated to request access");
+  if (r.gated.empty()) throw HubError(400, "", r.full_id() + " is not a gated repo");
+  if (owns(c, r.ns)) return "accepted";
+  auto prev = meta_->get_access(r.id, c.user);
+  if (prev && (prev->status == "accepted" || prev->status == "rejected")) return prev->status;
+  AccessRequest a;
+  a.user = c.user;
+  a.status = r.gated == "auto" ? "accepted" : "pending";
+  a.fields_json = fields_json.empty() ? "{}" : fields_json;
+  if (prev) a.created_ms = prev->created_ms;
+  meta_->set_access(r.id, a);
+  return a.status;
+}
+
+void Hub::handle_access(const RepoInfo& r, const std::string& user, const std::string& status) {
+  if (r.gated.empty()) throw HubError(400, "", r.full_id() + " is not a gated repo");
+  if (status != "pending" && status != "accepted" && status != "rejected")
+    throw HubError(400, "", "status must be pending, accepted or rejected");
+  auto a = meta_->get_access(r.id, user);
+  if (!a) throw HubError(404, "", "No access request from '" + user + "' for " + r.full_id());
+  a->status = status;
+  meta_->set_access(r.id, *a);
+}
+
+void Hub::grant_access(const RepoInfo& r, const std::string& user) {
+  if (r.gated.empty()) throw HubError(400, "", r.full_id() + " is not a gated repo");
+  auto u = meta_->get_user(user);
+  if (!u || u->is_org) throw HubError(404, "", "User '" + user + "' not found");
+  auto a = meta_->get_access(r.id, user);
+  if (a && a->status == "accepted")
+    throw HubError(400, "", "User '" + user + "' already has access to " + r.full_id());
+  AccessRequest n;
+  n.user = user;
+  n.status = "accepted";
+  if (a) n = *a, n.status = "accepted";
+  meta_->set_access(r.id, n);
 }
 
 RepoInfo Hub::create_repo(const Caller& c, RepoType t, const std::string& ns,

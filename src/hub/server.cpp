@@ -5,16 +5,19 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <set>
 #include <thread>
+#include <unordered_map>
 
 #include "ohm/core/error.h"
 #include "ohm/hub/card.h"
 #include "ohm/hub/hash.h"
 #include "ohm/hub/hub.h"
+#include "ohm/hub/webui.h"
 
 namespace ohm::hub {
 
@@ -242,10 +245,59 @@ struct HubServer::Impl {
     return "http://" + host;
   }
 
+  // ------------------------------------------------------------------ rate limiting
+  struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::mutex rate_mu;
+  std::unordered_map<std::string, Bucket> buckets;
+
+  // Takes one token from the caller's bucket; throws 429 when it is empty.
+  void rate_limit(const httplib::Request& req, httplib::Response& res) {
+    if (opt.rate_limit <= 0) return;
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string key =
+        auth.empty() ? "ip:" + req.remote_addr : "tok:" + sha256_hex(auth).substr(0, 32);
+    const double cap = opt.rate_limit, per_s = opt.rate_limit / 60.0;
+    const auto now = std::chrono::steady_clock::now();
+    double wait_s = 0;
+    {
+      std::lock_guard l(rate_mu);
+      if (buckets.size() > 100000) {  // forget callers whose bucket has refilled
+        for (auto it = buckets.begin(); it != buckets.end();) {
+          const double t = std::chrono::duration<double>(now - it->second.at).count();
+          it = it->second.tokens + t * per_s >= cap ? buckets.erase(it) : std::next(it);
+        }
+      }
+      auto [it, fresh] = buckets.try_emplace(key, Bucket{cap, now});
+      Bucket& b = it->second;
+      if (!fresh) {
+        const double t = std::chrono::duration<double>(now - b.at).count();
+        b.tokens = std::min(cap, b.tokens + t * per_s);
+        b.at = now;
+      }
+      if (b.tokens >= 1) {
+        b.tokens -= 1;
+        return;
+      }
+      wait_s = (1 - b.tokens) / per_s;
+    }
+    const int64_t retry = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wait_s)));
+    res.set_header("Retry-After", std::to_string(retry));
+    res.set_header("RateLimit", "\"api\";r=0;t=" + std::to_string(retry));
+    res.set_header("RateLimit-Policy",
+                   "\"fixed window\";\"api\";q=" + std::to_string(opt.rate_limit) + ";w=60");
+    throw HubError(429, "",
+                   "Rate limit exceeded: " + std::to_string(opt.rate_limit) +
+                       " requests per minute. Retry after " + std::to_string(retry) + " s.");
+  }
+
   void dispatch(const httplib::Request& req, httplib::Response& res,
                 const httplib::ContentReader* reader) {
     Ctx c{req, res, reader, {}, base_url(req), {}, req.method == "HEAD"};
     try {
+      rate_limit(req, res);
       std::string target = req.target.substr(0, req.target.find('?'));
       if (target.empty() || target[0] != '/') throw HubError(400, "", "bad request target");
       size_t pos = 1;
@@ -281,10 +333,6 @@ struct HubServer::Impl {
   void route(Ctx& c) {
     const auto& s = c.seg;
     const std::string& m = c.req.method;
-    if (s.empty() || (s.size() == 1 && s[0].empty())) {
-      c.res.set_content("<!doctype html><title>ohm hub</title><h1>ohm hub</h1>", "text/html");
-      return;
-    }
     // Self-authorising LFS upload URLs: no Authorization header is sent to them.
     if (s[0] == "api" && s.size() == 3 && s[1] == "lfs-upload" && m == "PUT")
       return lfs_put(c, s[2]);
@@ -292,6 +340,8 @@ struct HubServer::Impl {
     if (s[0] == "api") {
       if (s.size() < 2) throw HubError(404, "", "not found");
       if (s[1] == "whoami-v2" && s.size() == 2) return whoami(c);
+      if (s[1] == "users" && s.size() == 4 && s[3] == "likes" && m == "GET")
+        return user_likes(c, s[2]);
       if (s[1] == "validate-yaml" && m == "POST") return validate_yaml(c);
       if (s[1] == "telemetry") return void(c.res.status = 200);
       if (s[1] == "repos" && s.size() == 3) {
@@ -324,6 +374,11 @@ struct HubServer::Impl {
       if (action == "branch" && s.size() >= 6) return branch(c, t, ns, name, rest);
       if (action == "tag" && s.size() >= 6) return tag(c, t, ns, name, rest);
       if (action == "settings" && s.size() == 5 && m == "PUT") return settings(c, t, ns, name);
+      if (action == "like" && s.size() == 5 && (m == "POST" || m == "DELETE"))
+        return like(c, t, ns, name, m == "POST");
+      if (action == "likers" && s.size() == 5 && m == "GET") return likers(c, t, ns, name);
+      if (action == "user-access-request" && s.size() <= 6)
+        return access_request(c, t, ns, name, s.size() == 6 ? s[5] : "");
       throw HubError(404, "", "not found");
     }
     size_t i = 0;
@@ -340,7 +395,26 @@ struct HubServer::Impl {
     }
     if (s.size() >= i + 5 && s[i + 2] == "resolve" && (m == "GET" || m == "HEAD"))
       return resolve(c, t, s[i], s[i + 1], s[i + 3], join(s, i + 4));
+    if (m == "GET" || m == "HEAD") {
+      auto page = render_web_ui(hub, c.caller, s, [&](const std::string& k) { return c.param(k); });
+      if (page) return send_page(c, *page);
+    }
     throw HubError(404, "", "not found");
+  }
+
+  // Web UI pages: no inline scripts or styles are ever emitted, so the policy can forbid them.
+  void send_page(Ctx& c, const WebPage& page) {
+    c.res.status = page.status;
+    c.res.set_header("Content-Security-Policy",
+                     "default-src 'self'; img-src * data:; script-src 'self'; style-src 'self'; "
+                     "object-src 'none'; base-uri 'none'; form-action 'self'; "
+                     "frame-ancestors 'none'");
+    c.res.set_header("X-Content-Type-Options", "nosniff");
+    c.res.set_header("Referrer-Policy", "same-origin");
+    c.res.set_header("Cache-Control", c.seg.size() == 2 && c.seg[0] == "static"
+                                          ? "public, max-age=300"
+                                          : "no-cache");
+    c.res.set_content(page.body, page.content_type);
   }
 
   // ------------------------------------------------------------------ read API
@@ -423,11 +497,14 @@ struct HubServer::Impl {
       return;
     }
     res.set_content_provider(static_cast<size_t>(len), "application/octet-stream",
-                             [rd, start](size_t offset, size_t length, httplib::DataSink& sink) {
-                               std::vector<char> buf(std::min<size_t>(length, 1u << 20));
-                               size_t n = rd->read_at(start + offset, buf.data(), buf.size());
+                             [rd, start, buf = std::make_shared<std::vector<char>>()](
+                                 size_t offset, size_t length, httplib::DataSink& sink) {
+                               // one buffer per response, not one allocation per chunk
+                               if (buf->empty()) buf->resize(std::min<size_t>(length, 1u << 20));
+                               size_t n = rd->read_at(start + offset, buf->data(),
+                                                      std::min(length, buf->size()));
                                if (n == 0) return false;
-                               return sink.write(buf.data(), n);
+                               return sink.write(buf->data(), n);
                              });
   }
 
@@ -786,6 +863,8 @@ struct HubServer::Impl {
     if (name.find('/') != std::string::npos) {
       ns = name.substr(0, name.find('/'));
       name = name.substr(name.find('/') + 1);
+      if (ns.empty() || name.find('/') != std::string::npos)
+        throw HubError(400, "", std::string(what) + ": invalid repo id (expected namespace/name)");
     }
     if (ns.empty()) ns = c.caller.user;
     RepoType t = RepoType::Model;
@@ -838,6 +917,98 @@ struct HubServer::Impl {
     }
     hub.meta().update_repo_settings(r.id, priv, gated);
     send_json(c, {{"private", priv}, {"gated", gated.empty() ? json(false) : json(gated)}});
+  }
+
+  // ------------------------------------------------------------------ likes
+  void like(Ctx& c, RepoType t, const std::string& ns, const std::string& name, bool on) {
+    RepoInfo r = hub.repo_for_read(c.caller, t, ns, name);
+    const int64_t n = hub.like(c.caller, r, on);
+    send_json(c, {{"likes", n}});
+  }
+
+  void likers(Ctx& c, RepoType t, const std::string& ns, const std::string& name) {
+    RepoInfo r = hub.repo_for_read(c.caller, t, ns, name);
+    json arr = json::array();
+    for (auto& [user, ms] : hub.meta().likers(r.id)) {
+      auto u = hub.meta().get_user(user);
+      arr.push_back({{"user", user},
+                     {"fullname", u ? u->fullname : ""},
+                     {"avatarUrl", ""},
+                     {"type", "user"},
+                     {"isPro", false}});
+      (void)ms;
+    }
+    send_json(c, arr);
+  }
+
+  void user_likes(Ctx& c, const std::string& user) {
+    if (!check_name(user, true).empty() || !hub.meta().get_user(user))
+      throw HubError(404, "", "User not found");
+    json arr = json::array();
+    for (auto& l : hub.meta().likes_of(user)) {
+      auto r = hub.meta().get_repo(l.type, l.ns, l.name);
+      if (!r || !hub.can_read(c.caller, *r)) continue;
+      arr.push_back({{"createdAt", iso_date(l.created_ms)},
+                     {"repo", {{"name", r->full_id()}, {"type", to_string(r->type)}}}});
+    }
+    send_json(c, arr);
+  }
+
+  // ------------------------------------------------------------------ gated access
+  // POST .../user-access-request (the caller asks), GET .../{pending,accepted,rejected},
+  // POST .../handle {"user"|"requestId", "status"}, POST .../grant {"user"} (repo writers).
+  void access_request(Ctx& c, RepoType t, const std::string& ns, const std::string& name,
+                      const std::string& sub) {
+    const std::string& m = c.req.method;
+    if (sub.empty()) {
+      if (m != "POST") throw HubError(405, "", "method not allowed");
+      RepoInfo r = hub.repo_for_read(c.caller, t, ns, name);
+      json j = parse_object(read_body(c, opt.max_json_bytes), "access request body");
+      json fields = j.contains("fields") && j["fields"].is_object() ? j["fields"] : json::object();
+      const std::string st = hub.request_access(c.caller, r, dump(fields));
+      return send_json(c, {{"status", st}});
+    }
+    RepoInfo r = hub.repo_for_write(c.caller, t, ns, name);
+    if (m == "GET" && (sub == "pending" || sub == "accepted" || sub == "rejected")) {
+      if (r.gated.empty()) throw HubError(400, "", r.full_id() + " is not a gated repo");
+      json arr = json::array();
+      for (auto& a : hub.meta().access_requests(r.id, sub)) {
+        auto u = hub.meta().get_user(a.user);
+        json fields = json::parse(a.fields_json, nullptr, false);
+        json e = {{"user",
+                   {{"user", a.user},
+                    {"fullname", u ? u->fullname : ""},
+                    {"email", u && !u->email.empty() ? json(u->email) : json(nullptr)},
+                    {"avatarUrl", ""}}},
+                  {"requestId", access_request_id(r, a.user)},
+                  {"status", a.status},
+                  {"timestamp", iso_date(a.created_ms)}};
+        if (fields.is_object() && !fields.empty()) e["fields"] = fields;
+        arr.push_back(std::move(e));
+      }
+      return send_json(c, arr);
+    }
+    if (m != "POST" || (sub != "handle" && sub != "grant"))
+      throw HubError(404, "", "unsupported access request operation");
+    json j = parse_object(read_body(c, opt.max_json_bytes), "access request body");
+    std::string user = get_str(j, "user", "access request body");
+    if (user.empty()) {
+      const std::string id = get_str(j, "requestId", "access request body");
+      for (const char* st : {"pending", "accepted", "rejected"})
+        for (auto& a : hub.meta().access_requests(r.id, st))
+          if (!id.empty() && access_request_id(r, a.user) == id) user = a.user;
+      if (user.empty()) throw HubError(404, "", "Access request not found");
+    }
+    if (sub == "grant") {
+      hub.grant_access(r, user);
+    } else {
+      hub.handle_access(r, user, get_str(j, "status", "access request body"));
+    }
+    send_json(c, json::object());
+  }
+
+  static std::string access_request_id(const RepoInfo& r, const std::string& user) {
+    return sha256_hex("access|" + std::to_string(r.id) + "|" + user).substr(0, 24);
   }
 
   void preupload(Ctx& c, RepoType t, const std::string& ns, const std::string& name,
@@ -1130,6 +1301,9 @@ struct HubServer::Impl {
     const int n = std::max(4, opt.threads);
     svr.new_task_queue = [n] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
     svr.set_keep_alive_max_count(1000);
+    // Headers and body are separate writes: without TCP_NODELAY, a body shorter than one segment
+    // waits for the client's delayed ACK of the headers (~40 ms per small keep-alive response).
+    svr.set_tcp_nodelay(true);
     svr.set_keep_alive_timeout(10);
     svr.set_read_timeout(120);
     svr.set_write_timeout(120);

@@ -43,6 +43,13 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS refs (
   repo INTEGER NOT NULL, name TEXT NOT NULL, is_tag INTEGER NOT NULL, commit_id TEXT NOT NULL,
   message TEXT NOT NULL DEFAULT '', PRIMARY KEY (repo, is_tag, name));
+CREATE TABLE IF NOT EXISTS likes (
+  repo INTEGER NOT NULL, user TEXT NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY (repo, user));
+CREATE INDEX IF NOT EXISTS likes_by_user ON likes(user);
+CREATE TABLE IF NOT EXISTS access_requests (
+  repo INTEGER NOT NULL, user TEXT NOT NULL, status TEXT NOT NULL,
+  fields_json TEXT NOT NULL DEFAULT '{}', created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (repo, user));
 )SQL";
 
 class Stmt {
@@ -225,7 +232,8 @@ class SqliteMetadata : public MetadataStore {
     Tx tx(*this);
     for (const char* sql :
          {"DELETE FROM files WHERE repo = ?", "DELETE FROM commits WHERE repo = ?",
-          "DELETE FROM refs WHERE repo = ?", "DELETE FROM repos WHERE id = ?"}) {
+          "DELETE FROM refs WHERE repo = ?", "DELETE FROM likes WHERE repo = ?",
+          "DELETE FROM access_requests WHERE repo = ?", "DELETE FROM repos WHERE id = ?"}) {
       Stmt s(db_, sql);
       s.bind(1, repo);
       s.step();
@@ -268,6 +276,77 @@ class SqliteMetadata : public MetadataStore {
     Stmt s(db_, "UPDATE repos SET downloads = downloads + ? WHERE id = ?");
     s.bind(1, n).bind(2, repo);
     s.step();
+  }
+
+  bool set_like(int64_t repo, const std::string& user, bool like) override {
+    std::lock_guard l(mu_);
+    Tx tx(*this);
+    {
+      Stmt s(db_, like ? "INSERT OR IGNORE INTO likes(repo, user, created_ms) VALUES (?,?,?)"
+                       : "DELETE FROM likes WHERE repo = ? AND user = ?");
+      s.bind(1, repo).bind(2, user);
+      if (like) s.bind(3, now_ms());
+      s.step();
+    }
+    const bool changed = sqlite3_changes(db_) > 0;
+    if (changed) {
+      Stmt s(db_, "UPDATE repos SET likes = likes + ? WHERE id = ?");
+      s.bind(1, int64_t(like ? 1 : -1)).bind(2, repo);
+      s.step();
+    }
+    tx.commit();
+    return changed;
+  }
+  std::vector<LikeInfo> likes_of(const std::string& user) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_,
+           "SELECT r.type, r.ns, r.name, l.created_ms FROM likes l JOIN repos r ON r.id = l.repo "
+           "WHERE l.user = ? ORDER BY l.created_ms DESC, r.id DESC");
+    s.bind(1, user);
+    std::vector<LikeInfo> out;
+    while (s.step())
+      out.push_back(LikeInfo{static_cast<RepoType>(s.i64(0)), s.text(1), s.text(2), s.i64(3)});
+    return out;
+  }
+  std::vector<std::pair<std::string, int64_t>> likers(int64_t repo) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "SELECT user, created_ms FROM likes WHERE repo = ? ORDER BY created_ms, user");
+    s.bind(1, repo);
+    std::vector<std::pair<std::string, int64_t>> out;
+    while (s.step()) out.emplace_back(s.text(0), s.i64(1));
+    return out;
+  }
+
+  std::optional<AccessRequest> get_access(int64_t repo, const std::string& user) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_,
+           "SELECT user, status, fields_json, created_ms, updated_ms FROM access_requests WHERE "
+           "repo = ? AND user = ?");
+    s.bind(1, repo).bind(2, user);
+    if (!s.step()) return std::nullopt;
+    return AccessRequest{s.text(0), s.text(1), s.text(2), s.i64(3), s.i64(4)};
+  }
+  void set_access(int64_t repo, const AccessRequest& a) override {
+    std::lock_guard l(mu_);
+    const int64_t now = now_ms();
+    Stmt s(db_,
+           "INSERT INTO access_requests(repo, user, status, fields_json, created_ms, updated_ms) "
+           "VALUES (?,?,?,?,?,?) ON CONFLICT(repo, user) DO UPDATE SET status = excluded.status, "
+           "fields_json = excluded.fields_json, updated_ms = excluded.updated_ms");
+    s.bind(1, repo).bind(2, a.user).bind(3, a.status).bind(4, a.fields_json);
+    s.bind(5, a.created_ms ? a.created_ms : now).bind(6, now);
+    s.step();
+  }
+  std::vector<AccessRequest> access_requests(int64_t repo, const std::string& status) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_,
+           "SELECT user, status, fields_json, created_ms, updated_ms FROM access_requests WHERE "
+           "repo = ? AND status = ? ORDER BY created_ms, user");
+    s.bind(1, repo).bind(2, status);
+    std::vector<AccessRequest> out;
+    while (s.step())
+      out.push_back(AccessRequest{s.text(0), s.text(1), s.text(2), s.i64(3), s.i64(4)});
+    return out;
   }
 
   std::optional<std::string> branch_tip(int64_t repo, const std::string& branch) {

@@ -1,6 +1,10 @@
 // ohm hub: validation, blob store, metadata, domain logic and the HTTP server's robustness.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -14,6 +18,7 @@
 #include "ohm/hub/metadata.h"
 #include "ohm/hub/server.h"
 #include "ohm/hub/validate.h"
+#include "ohm/hub/webui.h"
 
 namespace fs = std::filesystem;
 using namespace ohm::hub;
@@ -575,4 +580,441 @@ TEST_F(HubServerTest, ConcurrentDownloads) {
     });
   for (auto& t : ts) t.join();
   EXPECT_EQ(good.load(), 80);
+}
+
+TEST_F(HubServerTest, WriteEndpointsRejectTraversal) {
+  const std::string before = json::parse(cli->Get("/api/models/alice/m")->body)["sha"];
+  const size_t repos_before =
+      json::parse(cli->Get("/api/models?author=alice", auth(token))->body).size();
+  // repo ids in create bodies
+  for (const char* name : {"..", "../x", "a/../../b", "/abs", "x\\u0000y", "a%2Fb", "a\\\\b",
+                           ".git", "alice/../../etc", "alice/x/y"}) {
+    const std::string body = std::string("{\"name\": \"") + name + "\"}";
+    auto r = cli->Post("/api/repos/create", auth(token), body, "application/json");
+    ASSERT_TRUE(r) << name;
+    EXPECT_TRUE(r->status == 400 || r->status == 403 || r->status == 404)
+        << name << " -> " << r->status;
+    cli = std::make_unique<httplib::Client>("127.0.0.1", server->port());
+  }
+  EXPECT_EQ(json::parse(cli->Get("/api/models?author=alice", auth(token))->body).size(),
+            repos_before);
+  const std::string hdr = "{\"key\":\"header\",\"value\":{\"summary\":\"x\"}}\n";
+  auto file_line = [](const std::string& key, const std::string& path) {
+    if (key == "file")
+      return "{\"key\":\"file\",\"value\":{\"path\":\"" + path +
+             "\",\"content\":\"eA==\",\"encoding\":\"base64\"}}\n";
+    return "{\"key\":\"" + key + "\",\"value\":{\"path\":\"" + path + "\"}}\n";
+  };
+  struct Case {
+    std::string target, body;
+  };
+  std::vector<Case> cases;
+  for (const char* rev : {"..%2F..%2Fmain", "%2Fmain", "ma%00in", "..", "main%2F..%2Fx"})
+    cases.push_back({std::string("/api/models/alice/m/commit/") + rev, hdr});
+  for (const char* path : {"../config.json", "a/../../b", "/etc/passwd", "a\\u0000b", "a//b",
+                           ".git/config", "a\\\\b", "./x"}) {
+    cases.push_back({"/api/models/alice/m/commit/main", hdr + file_line("file", path)});
+    cases.push_back({"/api/models/alice/m/commit/main", hdr + file_line("deletedFile", path)});
+    cases.push_back({"/api/models/alice/m/commit/main", hdr + file_line("deletedFolder", path)});
+  }
+  for (auto& c : cases) {
+    auto r = cli->Post(c.target, auth(token), c.body, "application/x-ndjson");
+    ASSERT_TRUE(r) << c.target;
+    EXPECT_TRUE(r->status == 400 || r->status == 404)
+        << c.target << " " << c.body << " -> " << r->status << " " << r->body;
+    cli = std::make_unique<httplib::Client>("127.0.0.1", server->port());
+  }
+  for (const char* t : {"/api/models/alice/m/branch/..%2Fx", "/api/models/alice/m/branch/%2Fx",
+                        "/api/models/alice/m/branch/a%00b", "/api/models/alice%2Fm/branch/x",
+                        "/api/models/alice/m/preupload/..%2Fmain"}) {
+    auto r = cli->Post(t, auth(token), "{}", "application/json");
+    ASSERT_TRUE(r) << t;
+    EXPECT_TRUE(r->status == 400 || r->status == 404) << t << " -> " << r->status;
+  }
+  EXPECT_EQ(json::parse(cli->Get("/api/models/alice/m")->body)["sha"], before);
+  EXPECT_EQ(json::parse(cli->Get("/api/models/alice/m/refs")->body)["branches"].size(), 1u);
+  expect_alive();
+}
+
+TEST_F(HubServerTest, CommitBodyDisconnectLeavesNothing) {
+  const std::string before = json::parse(cli->Get("/api/models/alice/m")->body)["sha"];
+  const size_t git_before = count_files(dir.path / "blobs" / "git");
+  std::string content;
+  for (int i = 0; i < 60000; ++i) content += static_cast<char>('A' + i % 26);
+  const std::string body =
+      "{\"key\":\"header\",\"value\":{\"summary\":\"cut\"}}\n"
+      "{\"key\":\"file\",\"value\":{\"path\":\"small.txt\",\"content\":\"eA==\",\"encoding\":"
+      "\"base64\"}}\n"
+      "{\"key\":\"file\",\"value\":{\"path\":\"big.txt\",\"content\":\"" +
+      content + "\",\"encoding\":\"base64\"}}\n";
+  for (size_t cut : {size_t(10), body.size() / 2, body.size() - 1}) {
+    httplib::Client raw("127.0.0.1", server->port());
+    size_t sent = 0;
+    auto res = raw.Post(
+        "/api/models/alice/m/commit/main", auth(token), body.size(),
+        [&](size_t, size_t, httplib::DataSink& sink) {
+          if (sent >= cut) return false;  // the client goes away mid-body
+          const size_t n = std::min<size_t>(cut - sent, 4096);
+          sink.write(body.data() + sent, n);
+          sent += n;
+          return true;
+        },
+        "application/x-ndjson");
+    (void)res;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(count_files(dir.path / "blobs" / "tmp"), 0u);
+  EXPECT_EQ(count_files(dir.path / "blobs" / "git"), git_before);  // no blob of small/big.txt
+  EXPECT_EQ(json::parse(cli->Get("/api/models/alice/m")->body)["sha"], before);
+  EXPECT_EQ(cli->Get("/alice/m/resolve/main/small.txt")->status, 404);
+  // the same body, complete, commits
+  auto ok = cli->Post("/api/models/alice/m/commit/main", auth(token), body, "application/x-ndjson");
+  ASSERT_EQ(ok->status, 200) << ok->body;
+  auto big = cli->Get("/alice/m/resolve/main/big.txt");
+  ASSERT_EQ(big->status, 200);
+  EXPECT_EQ(big->body.size(), content.size() / 4 * 3);
+}
+
+// A process killed (SIGKILL) in the middle of a commit transaction: on reopening, the branch is at
+// the last complete commit and nothing of the interrupted one is visible.
+TEST(HubLogic, SigkillMidCommitKeepsTheLastCompleteCommit) {
+  TempDir d;
+  std::string tip;
+  int64_t repo_id = 0;
+  {
+    Hub hub(d.str());
+    hub.add_user("alice", false);
+    Caller a = hub.authenticate("Bearer " + hub.create_token("alice", "write", "t"));
+    RepoInfo r = hub.create_repo(a, RepoType::Model, "alice", "m", false);
+    tip = hub.resolve(r, "main");
+    repo_id = r.id;
+  }
+  const std::string doomed(40, 'b');
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    auto meta = open_sqlite_metadata((d.path / "hub.sqlite").string());
+    std::vector<FileEntry> files(400000);
+    for (size_t i = 0; i < files.size(); ++i) {
+      files[i].path = "f/" + std::to_string(i);
+      files[i].oid = std::string(40, 'a');
+      files[i].size = 1;
+    }
+    CommitInfo c;
+    c.id = doomed;
+    c.parent = tip;
+    c.title = "big";
+    c.author = "alice";
+    c.date_ms = 1;
+    if (::write(fds[1], "s", 1) != 1) ::_exit(2);
+    meta->commit(repo_id, "main", tip, c, files);
+    if (::write(fds[1], "d", 1) != 1) ::_exit(2);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  char ch = 0;
+  ASSERT_EQ(::read(fds[0], &ch, 1), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  const ssize_t more = ::read(fds[0], &ch, 1);
+  ::close(fds[0]);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  ASSERT_EQ(more, 0) << "the commit completed before the kill; the test needs a bigger commit";
+
+  Hub hub(d.str());
+  RepoInfo r = hub.repo_for_read(Caller{}, RepoType::Model, "alice", "m");
+  EXPECT_EQ(hub.resolve(r, "main"), tip);
+  EXPECT_FALSE(hub.meta().get_commit(r.id, doomed));
+  EXPECT_TRUE(hub.meta().files(r.id, doomed).empty());
+  EXPECT_EQ(hub.history(r, tip, 10).size(), 1u);
+  // and the store is writable again
+  CommitInfo c = hub.commit("alice", r, "main", "after", "", "",
+                            {{CommitOp::Kind::File, "a.txt", "a", "", std::nullopt}});
+  EXPECT_EQ(hub.resolve(r, "main"), c.id);
+}
+
+// ---------------------------------------------------------------- likes, gating, rate limits, UI
+
+namespace {
+
+// Commits UTF-8 files (path -> content) through the JSON commit form.
+void commit_files(httplib::Client& cli, const std::string& token, const std::string& repo,
+                  const std::string& summary,
+                  const std::vector<std::pair<std::string, std::string>>& files) {
+  json j = {{"summary", summary}, {"files", json::array()}};
+  for (auto& [p, content] : files)
+    j["files"].push_back({{"path", p}, {"content", content}, {"encoding", "utf-8"}});
+  auto r = cli.Post("/api/models/" + repo + "/commit/main", {{"Authorization", "Bearer " + token}},
+                    j.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+}
+
+}  // namespace
+
+TEST_F(HubServerTest, LikesAreOnePerUserAndCounted) {
+  EXPECT_EQ(cli->Post("/api/models/alice/m/like", "", "application/json")->status, 401);
+  auto l = cli->Post("/api/models/alice/m/like", auth(bob_token), "", "application/json");
+  ASSERT_EQ(l->status, 200) << l->body;
+  EXPECT_EQ(json::parse(l->body)["likes"], 1);
+  EXPECT_EQ(
+      json::parse(cli->Post("/api/models/alice/m/like", auth(bob_token), "", "application/json")
+                      ->body)["likes"],
+      1);  // liking twice changes nothing
+  EXPECT_EQ(cli->Post("/api/models/alice/m/like", auth(token), "", "application/json")->status,
+            200);
+  EXPECT_EQ(json::parse(cli->Get("/api/models/alice/m")->body)["likes"], 2);
+  // bob cannot see (and so cannot like) alice's private repo
+  EXPECT_EQ(
+      cli->Post("/api/models/alice/private/like", auth(bob_token), "", "application/json")->status,
+      404);
+  EXPECT_EQ(
+      cli->Post("/api/models/alice/private/like", auth(token), "", "application/json")->status,
+      200);
+  auto mine = json::parse(cli->Get("/api/users/alice/likes", auth(token))->body);
+  ASSERT_EQ(mine.size(), 2u);
+  EXPECT_EQ(mine[0]["repo"]["name"], "alice/private");  // newest first
+  EXPECT_EQ(mine[0]["repo"]["type"], "model");
+  EXPECT_TRUE(mine[0]["createdAt"].get<std::string>().ends_with("Z"));
+  // others do not see likes of repos they cannot read
+  EXPECT_EQ(json::parse(cli->Get("/api/users/alice/likes")->body).size(), 1u);
+  EXPECT_EQ(cli->Get("/api/users/nobody/likes")->status, 404);
+  auto likers = json::parse(cli->Get("/api/models/alice/m/likers")->body);
+  ASSERT_EQ(likers.size(), 2u);
+  EXPECT_EQ(likers[0]["user"], "bob");
+  // sort=likes
+  auto list = json::parse(cli->Get("/api/models?sort=likes", auth(token))->body);
+  ASSERT_GE(list.size(), 2u);
+  EXPECT_EQ(list[0]["id"], "alice/m");
+  EXPECT_EQ(list[0]["likes"], 2);
+  auto un = cli->Delete("/api/models/alice/m/like", auth(bob_token));
+  ASSERT_EQ(un->status, 200);
+  EXPECT_EQ(json::parse(un->body)["likes"], 1);
+  EXPECT_EQ(json::parse(cli->Delete("/api/models/alice/m/like", auth(bob_token))->body)["likes"],
+            1);
+  EXPECT_TRUE(json::parse(cli->Get("/api/users/bob/likes")->body).empty());
+  auto list2 = json::parse(cli->Get("/api/models?sort=likes&direction=1", auth(token))->body);
+  ASSERT_GE(list2.size(), 2u);
+  for (size_t i = 1; i < list2.size(); ++i) EXPECT_LE(list2[i - 1]["likes"], list2[i]["likes"]);
+}
+
+TEST_F(HubServerTest, GatedReposAndAccessRequests) {
+  auto set_gated = [&](const json& v) {
+    auto r = cli->Put("/api/models/alice/m/settings", auth(token), json{{"gated", v}}.dump(),
+                      "application/json");
+    ASSERT_EQ(r->status, 200) << r->body;
+  };
+  auto bob_get = [&] { return cli->Get("/alice/m/resolve/main/config.json", auth(bob_token)); };
+  const std::string base = "/api/models/alice/m/user-access-request";
+  // not gated yet: requests are refused
+  EXPECT_EQ(cli->Post(base, auth(bob_token), "{}", "application/json")->status, 400);
+  set_gated("manual");
+  auto anon = cli->Get("/alice/m/resolve/main/config.json");
+  EXPECT_EQ(anon->status, 401);
+  EXPECT_EQ(anon->get_header_value("X-Error-Code"), "GatedRepo");
+  auto b = bob_get();
+  EXPECT_EQ(b->status, 403);
+  EXPECT_EQ(b->get_header_value("X-Error-Code"), "GatedRepo");
+  EXPECT_EQ(cli->Get("/alice/m/resolve/main/config.json", auth(token))->status, 200);  // owner
+  // metadata stays visible
+  auto info = cli->Get("/api/models/alice/m", auth(bob_token));
+  ASSERT_EQ(info->status, 200);
+  EXPECT_EQ(json::parse(info->body)["gated"], "manual");
+  EXPECT_EQ(cli->Get("/api/models/alice/m")->status, 200);
+
+  EXPECT_EQ(cli->Post(base, "{}", "application/json")->status, 401);
+  auto req =
+      cli->Post(base, auth(bob_token), R"({"fields":{"reason":"research"}})", "application/json");
+  ASSERT_EQ(req->status, 200) << req->body;
+  EXPECT_EQ(json::parse(req->body)["status"], "pending");
+  EXPECT_EQ(bob_get()->status, 403);
+  // only the repo's writers list and handle requests
+  EXPECT_EQ(cli->Get(base + "/pending", auth(bob_token))->status, 403);
+  auto pending = json::parse(cli->Get(base + "/pending", auth(token))->body);
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0]["user"]["user"], "bob");
+  EXPECT_EQ(pending[0]["status"], "pending");
+  EXPECT_EQ(pending[0]["fields"]["reason"], "research");
+  EXPECT_TRUE(pending[0]["timestamp"].get<std::string>().ends_with("Z"));
+  const std::string request_id = pending[0]["requestId"];
+  auto acc = cli->Post(base + "/handle", auth(token),
+                       json{{"user", "bob"}, {"status", "accepted"}}.dump(), "application/json");
+  ASSERT_EQ(acc->status, 200) << acc->body;
+  EXPECT_EQ(bob_get()->status, 200);
+  EXPECT_EQ(json::parse(cli->Get(base + "/accepted", auth(token))->body).size(), 1u);
+  EXPECT_TRUE(json::parse(cli->Get(base + "/pending", auth(token))->body).empty());
+  // reject by request id
+  auto rej =
+      cli->Post(base + "/handle", auth(token),
+                json{{"requestId", request_id}, {"status", "rejected"}}.dump(), "application/json");
+  ASSERT_EQ(rej->status, 200) << rej->body;
+  EXPECT_EQ(bob_get()->status, 403);
+  EXPECT_EQ(json::parse(cli->Post(base, auth(bob_token), "{}", "application/json")->body)["status"],
+            "rejected");  // asking again does not undo a rejection
+  EXPECT_EQ(cli->Post(base + "/handle", auth(token),
+                      json{{"user", "nobody"}, {"status", "accepted"}}.dump(), "application/json")
+                ->status,
+            404);
+  EXPECT_EQ(cli->Post(base + "/handle", auth(token),
+                      json{{"user", "bob"}, {"status", "maybe"}}.dump(), "application/json")
+                ->status,
+            400);
+  // grant: owners give access directly; twice is a 400
+  auto g = cli->Post(base + "/grant", auth(token), R"({"user":"bob"})", "application/json");
+  ASSERT_EQ(g->status, 200) << g->body;
+  EXPECT_EQ(bob_get()->status, 200);
+  EXPECT_EQ(
+      cli->Post(base + "/grant", auth(token), R"({"user":"bob"})", "application/json")->status,
+      400);
+  EXPECT_EQ(
+      cli->Post(base + "/grant", auth(token), R"({"user":"ghost"})", "application/json")->status,
+      404);
+  // auto: a request is accepted at once
+  set_gated("auto");
+  ASSERT_EQ(cli->Post(base + "/handle", auth(token), R"({"user":"bob","status":"pending"})",
+                      "application/json")
+                ->status,
+            200);
+  EXPECT_EQ(bob_get()->status, 403);
+  EXPECT_EQ(json::parse(cli->Post(base, auth(bob_token), "{}", "application/json")->body)["status"],
+            "accepted");
+  EXPECT_EQ(bob_get()->status, 200);
+  set_gated(false);
+  EXPECT_EQ(cli->Get("/alice/m/resolve/main/config.json")->status, 200);
+}
+
+TEST_F(HubServerTest, RateLimitPerTokenAndPerAnonymousClient) {
+  expect_alive();  // (httplib's stop() is a no-op until the listen loop has started)
+  cli.reset();
+  server->stop();
+  ServerOptions o;
+  o.data_dir = dir.str();
+  o.port = 0;
+  o.quiet = true;
+  o.rate_limit = 5;
+  server = std::make_unique<HubServer>(o);
+  server->start();
+  cli = std::make_unique<httplib::Client>("127.0.0.1", server->port());
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(cli->Get("/api/models/alice/m", auth(token))->status, 200);
+  auto over = cli->Get("/api/models/alice/m", auth(token));
+  ASSERT_TRUE(over);
+  EXPECT_EQ(over->status, 429);
+  const std::string retry = over->get_header_value("Retry-After");
+  ASSERT_FALSE(retry.empty());
+  EXPECT_GE(std::stoi(retry), 1);
+  EXPECT_LE(std::stoi(retry), 12);  // one token refills in 60/5 s
+  EXPECT_NE(over->get_header_value("X-Error-Message").find("Rate limit"), std::string::npos);
+  EXPECT_EQ(cli->Head("/alice/m/resolve/main/config.json", auth(token))->status, 429);
+  // other callers have their own buckets: bob's token, and anonymous requests (by client IP)
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(cli->Get("/api/models/alice/m", auth(bob_token))->status, 200);
+  EXPECT_EQ(cli->Get("/api/models/alice/m", auth(bob_token))->status, 429);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(cli->Get("/api/models/alice/m")->status, 200);
+  EXPECT_EQ(cli->Get("/api/models/alice/m")->status, 429);
+  // a burst of concurrent over-limit requests gets 429s, never a crash
+  std::vector<std::thread> ts;
+  std::atomic<int> limited{0};
+  for (int i = 0; i < 8; ++i)
+    ts.emplace_back([&] {
+      httplib::Client c("127.0.0.1", server->port());
+      for (int k = 0; k < 10; ++k) {
+        auto r = c.Post("/api/models/alice/m/commit/main", {{"Authorization", "Bearer " + token}},
+                        std::string(1000, 'x'), "application/x-ndjson");
+        if (r && r->status == 429) ++limited;
+      }
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_GE(limited.load(), 79);  // (a token refills every 12 s)
+}
+
+TEST(HubWebUi, MarkdownIsRenderedSafely) {
+  const std::string html = render_markdown(
+      "---\nlicense: mit\ntags: [x]\n---\n# My model\n\nSome "
+      "*text*.\n\n<script>alert(1)</script>\n\n"
+      "[click](javascript:alert(1)) <img src=x onerror=alert(1)>\n\n| a | b |\n");
+  EXPECT_NE(html.find("<h1>My model</h1>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<em>text</em>"), std::string::npos);
+  EXPECT_EQ(html.find("license"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos) << html;
+  EXPECT_EQ(html.find("<img"), std::string::npos) << html;
+  EXPECT_EQ(html.find("javascript:"), std::string::npos) << html;
+  EXPECT_EQ(html_escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+  EXPECT_EQ(human_size(999), "999 Bytes");
+  EXPECT_EQ(human_size(1234567), "1.23 MB");
+}
+
+TEST_F(HubServerTest, WebUiPagesAreEscapedAndRespectVisibility) {
+  commit_files(
+      *cli, token, "alice/m", "add card",
+      {{"README.md",
+        "---\nlicense: mit\npipeline_tag: text-generation\n---\n# Tiny LM\n\nA <b>test</b> "
+        "model.\n<script>alert('card')</script>\n"},
+       {"docs/<img src=x onerror=alert(1)>.txt", "evil name"}});
+  commit_files(*cli, token, "alice/m", "<script>alert('msg')</script> & more",
+               {{"notes.txt", "hello <world>"}});
+  auto home = cli->Get("/");
+  ASSERT_EQ(home->status, 200);
+  EXPECT_NE(home->get_header_value("Content-Type").find("text/html"), std::string::npos);
+  EXPECT_NE(home->get_header_value("Content-Security-Policy").find("script-src 'self'"),
+            std::string::npos);
+  EXPECT_NE(home->body.find("data-id=\"alice/m\""), std::string::npos);
+  EXPECT_EQ(home->body.find("alice/private"), std::string::npos);  // invisible anonymously
+  EXPECT_NE(cli->Get("/models", auth(token))->body.find("alice/private"), std::string::npos);
+  EXPECT_EQ(cli->Get("/models?search=zzz")->body.find("data-id=\"alice/m\""), std::string::npos);
+  EXPECT_NE(cli->Get("/models?search=M&sort=likes")->body.find("data-id=\"alice/m\""),
+            std::string::npos);
+  EXPECT_EQ(cli->Get("/datasets")->status, 200);
+  EXPECT_NE(cli->Get("/alice")->body.find("data-id=\"alice/m\""), std::string::npos);
+  // search text is escaped back into the form
+  auto s = cli->Get("/models?search=%22%3E%3Cscript%3Ealert(1)%3C/script%3E");
+  EXPECT_EQ(s->body.find("<script>alert"), std::string::npos);
+  EXPECT_NE(s->body.find("&quot;&gt;&lt;script&gt;"), std::string::npos);
+
+  auto page = cli->Get("/alice/m");
+  ASSERT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("<h1>Tiny LM</h1>"), std::string::npos) << page->body;
+  EXPECT_EQ(page->body.find("<script>alert"), std::string::npos);
+  EXPECT_EQ(page->body.find("<b>test</b>"), std::string::npos);
+  auto tree = cli->Get("/alice/m/tree/main");
+  ASSERT_EQ(tree->status, 200);
+  EXPECT_NE(tree->body.find("notes.txt"), std::string::npos);
+  EXPECT_NE(tree->body.find("config.json"), std::string::npos);
+  EXPECT_NE(tree->body.find("/alice/m/resolve/"), std::string::npos);
+  auto sub = cli->Get("/alice/m/tree/main/docs");
+  ASSERT_EQ(sub->status, 200);
+  EXPECT_EQ(sub->body.find("<img src=x"), std::string::npos);
+  EXPECT_NE(sub->body.find("&lt;img src=x onerror=alert(1)&gt;.txt"), std::string::npos);
+  auto hist = cli->Get("/alice/m/commits/main");
+  ASSERT_EQ(hist->status, 200);
+  EXPECT_EQ(hist->body.find("<script>alert"), std::string::npos);
+  EXPECT_NE(hist->body.find("&lt;script&gt;alert(&#39;msg&#39;)&lt;/script&gt; &amp; more"),
+            std::string::npos);
+  EXPECT_NE(hist->body.find("add card"), std::string::npos);
+  auto blob = cli->Get("/alice/m/blob/main/notes.txt");
+  ASSERT_EQ(blob->status, 200);
+  EXPECT_NE(blob->body.find("hello &lt;world&gt;"), std::string::npos);
+  EXPECT_EQ(cli->Get("/alice/m/tree/nope")->status, 404);
+  EXPECT_EQ(cli->Get("/alice/m/tree/main/missing")->status, 404);
+  // private repos: 404 pages for anonymous and other users, visible to the owner
+  EXPECT_EQ(cli->Get("/alice/private")->status, 404);
+  EXPECT_EQ(cli->Get("/alice/private/tree/main")->status, 404);
+  EXPECT_EQ(cli->Get("/alice/private", auth(bob_token))->status, 404);
+  EXPECT_EQ(cli->Get("/alice/private", auth(token))->status, 200);
+  EXPECT_EQ(cli->Get("/nobody/x")->status, 404);
+  // the API and downloads are not shadowed
+  EXPECT_EQ(cli->Get("/alice/m/resolve/main/notes.txt")->body, "hello <world>");
+  EXPECT_EQ(cli->Get("/api/models/alice/m")->get_header_value("Content-Type"), "application/json");
+  EXPECT_EQ(cli->Get("/alice/m/resolve/main/nope")->get_header_value("X-Error-Code"),
+            "EntryNotFound");
+  auto css = cli->Get("/static/ohm.css");
+  EXPECT_EQ(css->status, 200);
+  EXPECT_NE(css->get_header_value("Content-Type").find("text/css"), std::string::npos);
+  EXPECT_EQ(cli->Get("/static/ohm.js")->status, 200);
+  EXPECT_EQ(cli->Get("/static/nope.js")->status, 404);
 }

@@ -75,8 +75,21 @@ class Hub {
   // As repo_for_read, then 401 without a token and 403 without write access.
   RepoInfo repo_for_write(const Caller& c, RepoType t, const std::string& ns,
                           const std::string& name);
-  // 401/403 GatedRepo for gated repos the caller does not own.
+  // 401/403 GatedRepo for gated repos the caller neither owns nor was granted access to.
   void check_gate(const Caller& c, const RepoInfo& r) const;
+  bool has_gate_access(const Caller& c, const RepoInfo& r) const;
+
+  // Likes (authenticated callers; one per user and repo). Returns the repo's new like count.
+  int64_t like(const Caller& c, const RepoInfo& r, bool like);
+
+  // Gated-repo access requests as the Hub does them. request_access: the caller asks; "auto"
+  // repos accept at once, "manual" ones leave it pending (400 when the repo is not gated).
+  // Returns the request's status.
+  std::string request_access(const Caller& c, const RepoInfo& r, const std::string& fields_json);
+  // The repo's writers move a request to pending/accepted/rejected (404 when there is none) or
+  // grant access to a user who did not ask (400 when already granted, 404 for unknown users).
+  void handle_access(const RepoInfo& r, const std::string& user, const std::string& status);
+  void grant_access(const RepoInfo& r, const std::string& user);
 
   RepoInfo create_repo(const Caller& c, RepoType t, const std::string& ns, const std::string& name,
                        bool is_private);

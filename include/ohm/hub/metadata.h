@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ohm/hub/validate.h"
@@ -64,6 +65,21 @@ struct TokenInfo {
   std::string user, scope, name;  // scope: "read" | "write"
 };
 
+// A like of `user` on a repo (repos.likes counts them).
+struct LikeInfo {
+  RepoType type = RepoType::Model;
+  std::string ns, name;
+  int64_t created_ms = 0;
+};
+
+// A user's access request to a gated repo.
+struct AccessRequest {
+  std::string user;
+  std::string status;              // "pending" | "accepted" | "rejected"
+  std::string fields_json = "{}";  // custom form fields sent with the request
+  int64_t created_ms = 0, updated_ms = 0;
+};
+
 // Thrown by MetadataStore::commit when the branch moved since `expected_parent`.
 struct CommitConflict : std::exception {
   const char* what() const noexcept override { return "branch moved"; }
@@ -92,6 +108,18 @@ class MetadataStore {
                                 const std::string& tags_json, const std::string& pipeline_tag,
                                 const std::string& library_name) = 0;
   virtual void add_downloads(int64_t repo, int64_t n) = 0;
+
+  // Likes: at most one per (user, repo); repos.likes is kept in step in the same transaction.
+  // Returns whether anything changed.
+  virtual bool set_like(int64_t repo, const std::string& user, bool like) = 0;
+  virtual std::vector<LikeInfo> likes_of(const std::string& user) = 0;            // newest first
+  virtual std::vector<std::pair<std::string, int64_t>> likers(int64_t repo) = 0;  // user, ms
+
+  // Gated-repo access requests, one per (repo, user).
+  virtual std::optional<AccessRequest> get_access(int64_t repo, const std::string& user) = 0;
+  // Inserts or updates the request's status (created_ms is kept on update).
+  virtual void set_access(int64_t repo, const AccessRequest& a) = 0;
+  virtual std::vector<AccessRequest> access_requests(int64_t repo, const std::string& status) = 0;
 
   // Commits: writes the commit, its complete file list and moves `branch` to it, atomically.
   // Throws CommitConflict when the branch tip is not `expected_parent` (empty: branch absent).

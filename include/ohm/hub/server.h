@@ -18,6 +18,9 @@ struct ServerOptions {
   size_t max_commit_bytes = 512u << 20;  // NDJSON commit bodies (regular files inline, base64)
   uint64_t max_lfs_bytes = 50ull << 30;
   int threads = 64;
+  // Requests per minute per token (per client IP for anonymous callers), as a token bucket
+  // holding one minute's worth; over it: 429 with Retry-After. 0: no limit.
+  int rate_limit = 0;
   bool quiet = false;  // no access log
 };
 

@@ -1,0 +1,38 @@
+// The hub's web UI: server-rendered HTML pages (repo lists with search and sort, repo pages with
+// the model card rendered from Markdown, files and versions, commit history), plus one CSS and one
+// JS file, all embedded in the binary. Everything user-controlled is HTML-escaped; Markdown goes
+// through cmark without raw HTML or unsafe links. See docs/hub.md.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ohm/hub/hub.h"
+
+namespace ohm::hub {
+
+struct WebPage {
+  int status = 200;
+  std::string content_type = "text/html; charset=utf-8";
+  std::string body;
+};
+
+// Renders the page for a GET of the (percent-decoded) path segments `seg`; std::nullopt when the
+// path is not a web UI route. `param` returns a query parameter ("" when absent). Repos the
+// caller cannot read answer 404 pages, exactly like unknown ones.
+std::optional<WebPage> render_web_ui(Hub& hub, const Caller& caller,
+                                     const std::vector<std::string>& seg,
+                                     const std::function<std::string(const std::string&)>& param);
+
+// & < > " ' escaped.
+std::string html_escape(std::string_view s);
+// CommonMark to HTML (cmark, safe mode: raw HTML omitted, javascript:/data: links dropped) after
+// removing a leading YAML front-matter block.
+std::string render_markdown(std::string_view markdown);
+// 1234567 -> "1.23 MB"
+std::string human_size(uint64_t bytes);
+
+}  // namespace ohm::hub

@@ -1,0 +1,61 @@
+// `ohm push DIR ID [--message M] [--revision BRANCH] [--delete GLOB]...`: upload a folder to a Hub
+// repo like huggingface_hub's upload_folder (creates the repo if missing, LFS for large/binary
+// files, one commit, unchanged files skipped).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "ohm/cli/cli.h"
+#include "ohm/core/error.h"
+#include "ohm/hub/client.h"
+
+namespace ohm::cli {
+namespace {
+
+const Register reg("push", [](CLI::App& app) {
+  auto o = std::make_shared<hub::PushOptions>();
+  auto type = std::make_shared<std::string>("model");
+  auto quiet = std::make_shared<bool>(false);
+  auto* cmd = app.add_subcommand(
+      "push",
+      "Upload a folder to a Hub repo in one commit (creates the repo; LFS for large files; "
+      "HF_ENDPOINT, HF_TOKEN)");
+  cmd->add_option("folder", o->folder, "Local directory to upload")->required();
+  cmd->add_option("repo", o->repo_id, "Repo id namespace/name")->required();
+  cmd->add_option("--message,-m", o->message, "Commit message")
+      ->default_str("Upload folder using ohm");
+  cmd->add_option("--revision", o->revision, "Branch to commit to (created from main if missing)")
+      ->capture_default_str();
+  cmd->add_option("--repo-type", *type, "model, dataset or space")
+      ->check(CLI::IsMember({"model", "dataset", "space"}));
+  cmd->add_flag("--private", o->is_private, "Create the repo private (when it does not exist)");
+  cmd->add_option("--delete", o->delete_globs,
+                  "Delete remote files matching this glob that are not in the folder (repeatable)");
+  cmd->add_option("--endpoint", o->endpoint,
+                  "Hub URL (default: HF_ENDPOINT or https://huggingface.co)");
+  cmd->add_option("--token", o->token,
+                  "Write token (default: HF_TOKEN, else the token saved by `ohm login`)");
+  cmd->add_option("--parallel", o->parallel, "Concurrent LFS uploads")->capture_default_str();
+  cmd->add_flag("--quiet", *quiet, "Print only the commit id");
+  return Command{cmd, [o, type, quiet] {
+                   hub::parse_repo_type(*type, o->type);
+                   o->progress = !*quiet && ::isatty(STDERR_FILENO);
+                   if (!*quiet) o->log = &std::cerr;
+                   auto r = hub::push(*o);
+                   if (!*quiet) {
+                     if (r.committed)
+                       std::cerr << r.regular << " regular and " << r.lfs << " LFS files ("
+                                 << r.lfs_bytes_uploaded << " LFS bytes sent), " << r.unchanged
+                                 << " unchanged, " << r.deleted << " deleted: " << r.commit_url
+                                 << "\n";
+                     else
+                       std::cerr << "nothing to commit: " << r.unchanged << " files unchanged\n";
+                   }
+                   std::cout << r.commit << "\n";
+                   return 0;
+                 }};
+});
+
+}  // namespace
+}  // namespace ohm::cli

@@ -1,0 +1,388 @@
+#!/usr/bin/env python3
+"""The hub's web UI in a real browser: headless Chromium driven over the DevTools Protocol.
+
+Usage: test_hub_webui.py --ohm build/.../ohm [--out DIR] [--keep]
+Starts `ohm hub serve` on a free loopback port with a temporary data dir, fills it through the admin
+CLI and the official huggingface_hub client, then checks list pages (rows, live search, server-side
+search, sort by likes), a model page (card rendered, <h1> heading), files and versions (files,
+branch/tag selector, download link), history, escaping of hostile names (no dialog ever opens) and
+that private repos stay invisible. Screenshots (PNG) go to --out and are checked to decode and not
+be blank.
+Exit codes: 0 passed, 1 a check failed, 77 chromium or the Python packages are missing (skipped).
+Needs `chromium` (Debian package) and `huggingface_hub` + `websocket-client` (scripts/hub-client-venv.sh).
+"""
+import argparse
+import base64
+import json
+import os
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.request
+import zlib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+results = []
+
+
+def check(name, fn):
+    t0 = time.time()
+    try:
+        fn()
+        results.append((name, True))
+        print(f"PASS {name} ({time.time() - t0:.1f}s)", flush=True)
+    except Exception as e:  # noqa: BLE001
+        results.append((name, False))
+        print(f"FAIL {name}: {e!r}", flush=True)
+        traceback.print_exc()
+
+
+def run(cmd):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def find_chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        p = shutil.which(name)
+        if p:
+            return p
+    return None
+
+
+# ------------------------------------------------------------------ PNG check (no PIL needed)
+def png_pixels(data):
+    """Decodes an 8-bit RGB/RGBA non-interlaced PNG; returns (width, height, channels, rows)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, hdr = 8, b"", None
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+        if kind == b"IHDR":
+            hdr = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        elif kind == b"IEND":
+            break
+    w, h, depth, ctype, _, _, interlace = hdr
+    assert depth == 8 and ctype in (2, 6) and interlace == 0, hdr
+    ch = 3 if ctype == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = w * ch
+    rows, prev, i = [], bytearray(stride), 0
+    for _ in range(h):
+        f, line = raw[i], bytearray(raw[i + 1:i + 1 + stride])
+        i += 1 + stride
+        for x in range(stride):
+            a = line[x - ch] if x >= ch else 0
+            b = prev[x]
+            c = prev[x - ch] if x >= ch else 0
+            if f == 1:
+                line[x] = (line[x] + a) & 255
+            elif f == 2:
+                line[x] = (line[x] + b) & 255
+            elif f == 3:
+                line[x] = (line[x] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(bytes(line))
+        prev = line
+    return w, h, ch, rows
+
+
+def check_png(path):
+    w, h, ch, rows = png_pixels(open(path, "rb").read())
+    assert w >= 800 and h >= 600, (w, h)
+    colours, dark = set(), 0
+    for y in range(0, h, 4):
+        r = rows[y]
+        for x in range(0, w, 4):
+            px = r[x * ch:x * ch + 3]
+            colours.add(px)
+            if sum(px) < 300:
+                dark += 1
+    assert len(colours) > 20, f"{path}: looks blank ({len(colours)} colours)"
+    assert dark > 50, f"{path}: almost no dark (text) pixels"
+    return w, h, len(colours)
+
+
+# ------------------------------------------------------------------ DevTools Protocol client
+class Cdp:
+    def __init__(self, ws_url):
+        import websocket  # websocket-client
+        self.ws = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
+        self.next_id = 0
+        self.events = []
+
+    def send(self, method, **params):
+        self.next_id += 1
+        mid = self.next_id
+        self.ws.send(json.dumps({"id": mid, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == mid:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+            self.events.append(msg)
+
+    def wait_event(self, name, timeout=30):
+        end = time.time() + timeout
+        while time.time() < end:
+            for i, e in enumerate(self.events):
+                if e.get("method") == name:
+                    return self.events.pop(i)
+            self.ws.settimeout(max(0.1, end - time.time()))
+            self.events.append(json.loads(self.ws.recv()))
+        raise TimeoutError(name)
+
+    def navigate(self, url):
+        self.events = [e for e in self.events if e.get("method") != "Page.loadEventFired"]
+        r = self.send("Page.navigate", url=url)
+        if r.get("errorText"):
+            raise RuntimeError(f"navigate {url}: {r['errorText']}")
+        self.wait_event("Page.loadEventFired")
+
+    def eval(self, expr, await_promise=False):
+        r = self.send("Runtime.evaluate", expression=expr, returnByValue=True,
+                      awaitPromise=await_promise)
+        if "exceptionDetails" in r:
+            raise RuntimeError(f"JS error in {expr!r}: {r['exceptionDetails']}")
+        return r["result"].get("value")
+
+    def wait_for(self, expr, timeout=15):
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.eval(expr):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(expr)
+
+    def screenshot(self, path):
+        data = base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"])
+        with open(path, "wb") as f:
+            f.write(data)
+        return check_png(path)
+
+    def dialogs(self):
+        return [e for e in self.events if e.get("method") == "Page.javascriptDialogOpening"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ohm", required=True)
+    ap.add_argument("--out", default="")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    try:
+        import huggingface_hub  # noqa: F401
+        import websocket  # noqa: F401
+    except ImportError:
+        venv = os.path.join(ROOT, "build", "hub-venv")
+        venv_py = os.path.join(venv, "bin", "python")
+        # (compare prefixes: the venv's python is a symlink to the system one)
+        if os.path.exists(venv_py) and os.path.realpath(sys.prefix) != os.path.realpath(venv):
+            os.execv(venv_py, [venv_py] + sys.argv)
+        print("SKIP: huggingface_hub / websocket-client not installed (run scripts/hub-client-venv.sh)")
+        return 77
+    chromium = find_chromium()
+    if not chromium:
+        print("SKIP: chromium is not installed (apt-get install chromium)")
+        return 77
+
+    tmp = tempfile.mkdtemp(prefix="ohm-hub-webui-")
+    out = os.path.abspath(args.out or os.path.join(tmp, "screenshots"))
+    os.makedirs(out, exist_ok=True)
+    data = os.path.join(tmp, "data")
+    ohm = os.path.abspath(args.ohm)
+    run([ohm, "hub", "user", "add", "alice", "--data", data])
+    run([ohm, "hub", "user", "add", "bob", "--data", data])
+    alice = run([ohm, "hub", "token", "create", "--data", data, "--user", "alice", "--scope", "write"])
+    bob = run([ohm, "hub", "token", "create", "--data", data, "--user", "bob", "--scope", "write"])
+    server = subprocess.Popen([ohm, "hub", "serve", "--data", data, "--port", "0", "--quiet"],
+                              stdout=subprocess.PIPE, text=True)
+    browser = None
+    try:
+        ready, _, _ = select.select([server.stdout], [], [], 60)
+        assert ready, "server did not start"
+        port = int(server.stdout.readline().strip().rsplit(":", 1)[1])
+        base = f"http://127.0.0.1:{port}"
+        for k in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
+            os.environ.pop(k, None)
+        os.environ.update({"HF_ENDPOINT": base, "HF_HUB_DISABLE_XET": "1",
+                           "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HOME": os.path.join(tmp, "hf_home"),
+                           "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1"})
+        from huggingface_hub import CommitOperationAdd, HfApi
+        api = HfApi(endpoint=base, token=alice)
+
+        # ---- content: a model with a card, files in a folder, two commits, a branch and a tag
+        api.create_repo("alice/tiny-model")
+        card = ("---\nlicense: apache-2.0\npipeline_tag: text-generation\n---\n"
+                "# Tiny Model\n\nA *very* small model for the **web UI** test.\n\n"
+                "<script>alert('card')</script>\n\n[bad link](javascript:alert(1))\n\n"
+                "## Usage\n\n```python\nfrom transformers import AutoModel\n```\n")
+        config = '{"model_type": "llama", "hidden_size": 64}\n'
+        api.create_commit("alice/tiny-model", commit_message="Add model card and config", operations=[
+            CommitOperationAdd("README.md", card.encode()),
+            CommitOperationAdd("config.json", config.encode()),
+            CommitOperationAdd("weights/model.safetensors", os.urandom(300_000)),
+        ])
+        api.create_commit("alice/tiny-model", commit_message="<script>alert('msg')</script> notes & names",
+                          operations=[
+                              CommitOperationAdd("notes.txt", b"hello <b>world</b>\n"),
+                              CommitOperationAdd("<img src=x onerror=alert(1)>.txt", b"x"),
+                          ])
+        api.create_branch("alice/tiny-model", branch="dev")
+        api.create_tag("alice/tiny-model", tag="v1")
+        api.create_repo("alice/other-model")
+        api.upload_file(path_or_fileobj=b"# Other\n", path_in_repo="README.md", repo_id="alice/other-model")
+        api.create_repo("alice/secret-model", private=True)
+        api.create_repo("alice/some-data", repo_type="dataset")
+        req = urllib.request.Request(f"{base}/api/models/alice/other-model/like", method="POST",
+                                     headers={"Authorization": f"Bearer {bob}"})
+        assert json.load(urllib.request.urlopen(req))["likes"] == 1
+
+        # ---- browser
+        profile = os.path.join(tmp, "chromium-profile")
+        browser = subprocess.Popen(
+            [chromium, "--headless=new", "--no-sandbox", "--remote-debugging-port=0",
+             f"--user-data-dir={profile}", "--remote-allow-origins=*", "--disable-gpu",
+             "--no-first-run", "--no-default-browser-check", "--window-size=1280,900",
+             "--hide-scrollbars", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "chromium.log"), "w"))
+        port_file = os.path.join(profile, "DevToolsActivePort")
+        end = time.time() + 60
+        while not (os.path.exists(port_file) and open(port_file).read().count("\n") >= 1):
+            assert browser.poll() is None and time.time() < end, "chromium did not start"
+            time.sleep(0.2)
+        dport = int(open(port_file).read().split("\n")[0])
+        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{dport}/json/list"))
+        page = next(t for t in targets if t["type"] == "page")
+        cdp = Cdp(page["webSocketDebuggerUrl"])
+        cdp.send("Page.enable")
+        cdp.send("Runtime.enable")
+        cdp.send("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1,
+                 mobile=False)
+        rows_js = "Array.from(document.querySelectorAll('.repo-row')).filter(r => !r.hidden)" \
+                  ".map(r => r.dataset.id)"
+
+        def t_list():
+            cdp.navigate(f"{base}/models")
+            rows = cdp.eval(rows_js)
+            assert "alice/tiny-model" in rows and "alice/other-model" in rows, rows
+            assert "alice/secret-model" not in rows, rows
+            assert cdp.eval("document.title").startswith("Models"), cdp.eval("document.title")
+            print("  list:", cdp.screenshot(os.path.join(out, "models.png")))
+            # live filter as one types
+            cdp.eval("(() => { const q = document.getElementById('search'); q.value = 'tiny';"
+                     " q.dispatchEvent(new Event('input')); })()")
+            assert cdp.eval(rows_js) == ["alice/tiny-model"], cdp.eval(rows_js)
+            assert cdp.eval("document.getElementById('shown-count').textContent") == "1"
+            # server-side search (the form's GET) and sort by likes
+            cdp.navigate(f"{base}/models?search=other")
+            assert cdp.eval(rows_js) == ["alice/other-model"], cdp.eval(rows_js)
+            cdp.navigate(f"{base}/models?sort=likes")
+            assert cdp.eval(rows_js)[0] == "alice/other-model", cdp.eval(rows_js)
+            assert cdp.eval("document.getElementById('sort').value") == "likes"
+            cdp.navigate(f"{base}/datasets")
+            assert cdp.eval(rows_js) == ["alice/some-data"], cdp.eval(rows_js)
+            cdp.navigate(f"{base}/")
+            assert "alice/tiny-model" in cdp.eval(rows_js)
+
+        def t_model_page():
+            cdp.navigate(f"{base}/alice/tiny-model")
+            assert cdp.eval("document.querySelector('#card h1').textContent") == "Tiny Model"
+            assert cdp.eval("document.querySelector('#card h2').textContent") == "Usage"
+            assert cdp.eval("document.querySelector('#card em').textContent") == "very"
+            assert cdp.eval("document.querySelectorAll('#card script').length") == 0
+            assert not cdp.eval("Array.from(document.querySelectorAll('#card a'))"
+                                ".some(a => (a.getAttribute('href') || '').startsWith('javascript'))")
+            assert "license" not in cdp.eval("document.getElementById('card').textContent")
+            assert cdp.eval("document.querySelector('#tab-card').classList.contains('active')")
+            print("  model:", cdp.screenshot(os.path.join(out, "model.png")))
+
+        def t_files():
+            cdp.navigate(f"{base}/alice/tiny-model/tree/main")
+            files = cdp.eval("Array.from(document.querySelectorAll('tr.file')).map(r => r.dataset.path)")
+            for f in ("README.md", "config.json", "notes.txt", ".gitattributes",
+                      "<img src=x onerror=alert(1)>.txt"):
+                assert f in files, files
+            dirs = cdp.eval("Array.from(document.querySelectorAll('tr.dir a')).map(a => a.textContent)")
+            assert dirs == ["weights/"], dirs
+            assert cdp.eval("document.querySelectorAll('img').length") == 0  # hostile name is text
+            opts = cdp.eval("Array.from(document.querySelectorAll('#rev-select option'))"
+                            ".map(o => o.textContent)")
+            assert {"main", "dev", "v1"} <= set(opts), opts
+            sizes = cdp.eval("Array.from(document.querySelectorAll('tr.file td.size'))"
+                             ".map(t => t.textContent)")
+            assert all(s for s in sizes), sizes
+            got = cdp.eval("fetch(document.querySelector('tr.file[data-path=\"config.json\"] a.download')"
+                           ".href).then(r => r.text())", await_promise=True)
+            assert got == config, got
+            print("  files:", cdp.screenshot(os.path.join(out, "files.png")))
+            cdp.navigate(f"{base}/alice/tiny-model/tree/main/weights")
+            files = cdp.eval("Array.from(document.querySelectorAll('tr.file')).map(r => r.dataset.path)")
+            assert files == ["weights/model.safetensors"], files
+            assert "300 kB" in cdp.eval("document.querySelector('tr.file td.size').textContent")
+            # switching the branch selector navigates to that revision
+            cdp.events.clear()
+            cdp.eval("(() => { const s = document.getElementById('rev-select');"
+                     " s.value = Array.from(s.options).find(o => o.textContent === 'v1').value;"
+                     " s.dispatchEvent(new Event('change')); })()")
+            cdp.wait_event("Page.loadEventFired")
+            assert cdp.eval("location.pathname") == "/alice/tiny-model/tree/v1/weights", \
+                cdp.eval("location.pathname")
+
+        def t_history():
+            cdp.navigate(f"{base}/alice/tiny-model/commits/main")
+            titles = cdp.eval("Array.from(document.querySelectorAll('.commit-title'))"
+                              ".map(t => t.textContent)")
+            assert titles == ["<script>alert('msg')</script> notes & names",
+                              "Add model card and config", "initial commit"], titles
+            assert cdp.eval("document.querySelectorAll('script').length") == 1  # only ohm.js
+            print("  history:", cdp.screenshot(os.path.join(out, "history.png")))
+
+        def t_private_and_blob():
+            cdp.navigate(f"{base}/alice/secret-model")
+            assert cdp.eval("document.querySelector('h1').textContent") == "404"
+            cdp.navigate(f"{base}/alice/tiny-model/blob/main/notes.txt")
+            assert cdp.eval("document.getElementById('blob').textContent") == "hello <b>world</b>\n"
+            assert cdp.eval("document.querySelectorAll('#blob b').length") == 0
+
+        def t_no_dialogs():
+            assert not cdp.dialogs(), cdp.dialogs()
+
+        check("web UI list pages, search, sort", t_list)
+        check("web UI model page renders the card", t_model_page)
+        check("web UI files and versions", t_files)
+        check("web UI commit history", t_history)
+        check("web UI private repo hidden, blob view escaped", t_private_and_blob)
+        check("web UI never ran injected script", t_no_dialogs)
+    finally:
+        if browser:
+            browser.terminate()
+            try:
+                browser.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                browser.kill()
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"screenshots in {out}")
+    failed = [n for n, ok in results if not ok]
+    if not args.keep and not failed:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"kept {tmp}")
+    print(f"{len(results) - len(failed)}/{len(results)} checks passed")
+    return 1 if failed or not results else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
