@@ -77,8 +77,10 @@ def main():
     try:
         import huggingface_hub  # noqa: F401
     except ImportError:
-        venv_py = os.path.join(ROOT, "build", "hub-venv", "bin", "python")
-        if os.path.exists(venv_py) and os.path.realpath(sys.executable) != os.path.realpath(venv_py):
+        venv = os.path.join(ROOT, "build", "hub-venv")
+        venv_py = os.path.join(venv, "bin", "python")
+        # sys.prefix, not the executable: a venv's python is a symlink to the system one
+        if os.path.exists(venv_py) and os.path.realpath(sys.prefix) != os.path.realpath(venv):
             os.execv(venv_py, [venv_py] + sys.argv)  # scripts/hub-client-venv.sh made it
         print("SKIP: huggingface_hub is not installed (run scripts/hub-client-venv.sh)")
         return 77
