@@ -2,6 +2,7 @@
 // Shakespeare, and the multilingual strings of tests/fixtures/tokenizers/corpus.json.gz), one
 // line at a time on one thread and as one batch on the thread pool; plus load time and peak RSS.
 //   bench_tokenizer [--write-text FILE] [TOKENIZER_FILE...]
+//   bench_tokenizer --load-only TOKENIZER_FILE   (peak RSS of loading one tokenizer, nothing else)
 // scripts/bench_tokenizer_hf.py FILE runs HF tokenizers on the same text for comparison.
 #include <sys/resource.h>
 
@@ -51,6 +52,15 @@ int main(int argc, char** argv) {
   if (const char* e = std::getenv("OHM_SHARED_DATA")) shared = e;
   std::vector<std::string> files;
   std::string write_text;
+  if (argc == 3 && std::string(argv[1]) == "--load-only") {
+    long before = peak_rss_kb();
+    double t0 = now();
+    Tokenizer tok = Tokenizer::from_file(argv[2]);
+    double load = now() - t0;
+    std::printf("%s: load %.2f s, vocab %zu, peak RSS %.1f MiB (%.1f MiB before loading)\n",
+                argv[2], load, tok.vocab_size(), peak_rss_kb() / 1024.0, before / 1024.0);
+    return 0;
+  }
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--write-text" && i + 1 < argc)

@@ -10,6 +10,15 @@ Writes tests/fixtures/tokenizers/:
   comp_<name>.json        small tokenizer.json files exercising components the shared tokenizers
                           do not use (Unigram, WordPiece, WordLevel, BERT/Roberta processing, Split
                           behaviors, Digits, Punctuation, Metaspace split, Strip, NFKC, ...).
+  spm_<name>.model        small SentencePiece models trained here (Unigram with a custom precompiled
+                          charsmap, BPE with user-defined pieces and no byte fallback).
+  ref_spm_<name>.json.gz  for every tokenizer.model (shared LLaMA-2 / Mistral ones and spm_*.model):
+                          `sentencepiece` ids and decodes, and ids / decodes of the transformers
+                          conversions (AutoTokenizer on a bare directory = TokenizersBackend from the
+                          proto, legacy True/False; LlamaTokenizer legacy True/False; AutoTokenizer with
+                          spm_llama2_tokenizer_config.json). Variants are stored as differences from the
+                          `sentencepiece` ids, decodes as differences from the input text.
+Needs: transformers, tokenizers, sentencepiece, protobuf. `--spm-only` regenerates only the spm files.
 HF takes Python str, so invalid UTF-8 is decoded with bytes.decode("utf-8", "replace") first.
 Versions: see the "versions" field of every ref file.
 """
@@ -187,6 +196,8 @@ def main():
     corpus = make_corpus()
     if "--components-only" in sys.argv:
         return components(corpus)
+    if "--spm-only" in sys.argv:
+        return spm_refs(corpus)
     with gzip.GzipFile(os.path.join(OUT, "corpus.json.gz"), "wb", mtime=0) as f:
         f.write(json.dumps([b.hex() for b in corpus]).encode())
     from transformers import AutoTokenizer
@@ -212,6 +223,7 @@ def main():
             f.write(json.dumps(ref, separators=(",", ":")).encode())
         print(name, "done", file=sys.stderr)
     components(corpus)
+    spm_refs(corpus)
 
 
 def components(corpus):
@@ -222,6 +234,99 @@ def components(corpus):
         with gzip.GzipFile(os.path.join(OUT, f"ref_comp_{name}.json.gz"), "wb", mtime=0) as f:
             f.write(json.dumps(ref, separators=(",", ":")).encode())
         print(name, "done", file=sys.stderr)
+
+
+N_SPM_DECODE = 400
+LLAMA2_CONFIG = {  # the shape of meta-llama/Llama-2-7b-hf's tokenizer_config.json
+    "add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+    "pad_token": None, "clean_up_tokenization_spaces": False, "legacy": False, "model_max_length": 4096,
+    "tokenizer_class": "LlamaTokenizer"}
+
+
+def train_spm_models():
+    """Small SentencePiece models covering what the shared LLaMA-style ones do not."""
+    import io
+    import sentencepiece as spm
+    text = SNIPPETS * 20
+    # A few NFKC-like rules compiled into a (small) precompiled charsmap: code points TAB code points.
+    rules = ["FF21\t41", "FF41\t61", "FB01\t66 69", "FB02\t66 6C", "2460\t31", "3000\t20", "A0\t20",
+             "212B\tC5", "41 30A\tC5", "65 301\tE9", "2126\t3A9", "338F\t6B 67", "FF46\t66", "FF55\t75"]
+    tsv = "/tmp/ohm_spm_rules.tsv"  # a fixed path: it is recorded in the model
+    open(tsv, "w").write("\n".join(rules) + "\n")
+    out = {}
+    for name, kw in [("unigram", dict(model_type="unigram", vocab_size=600, byte_fallback=True,
+                                      normalization_rule_tsv=tsv, user_defined_symbols=["<mask>", "[X]"])),
+                     ("bpe", dict(model_type="bpe", vocab_size=500, byte_fallback=False, add_dummy_prefix=True,
+                                  normalization_rule_name="identity", user_defined_symbols=["<mask>", "ab"],
+                                  remove_extra_whitespaces=True))]:
+        m = io.BytesIO()
+        spm.SentencePieceTrainer.train(sentence_iterator=iter(text), model_writer=m, hard_vocab_limit=False,
+                                       character_coverage=0.9995, minloglevel=2, **kw)
+        path = os.path.join(OUT, f"spm_{name}.model")
+        open(path, "wb").write(m.getvalue())
+        out[f"spm_{name}"] = path
+    return out
+
+
+def spm_refs(corpus):
+    import shutil, tempfile
+    import sentencepiece as spm
+    import transformers
+    from transformers import AutoTokenizer, LlamaTokenizer
+    strs = [b.decode("utf-8", "replace") for b in corpus]
+    models = {n: os.path.join(SHARED, "tokenizers", n, "tokenizer.model") for n in ("llama2-sentencepiece", "mistral-7b-v0.1")}
+    models.update(train_spm_models())
+    for name, path in models.items():
+        sp = spm.SentencePieceProcessor(model_file=path)
+        sp_ids = [sp.encode(s) for s in strs]
+        bare = tempfile.mkdtemp()
+        shutil.copy(path, os.path.join(bare, "tokenizer.model"))
+        nonlegacy = tempfile.mkdtemp()
+        shutil.copy(path, os.path.join(nonlegacy, "tokenizer.model"))
+        json.dump({"legacy": False}, open(os.path.join(nonlegacy, "tokenizer_config.json"), "w"))
+        variants = {"proto": AutoTokenizer.from_pretrained(bare), "proto_nonlegacy": AutoTokenizer.from_pretrained(nonlegacy)}
+        assert type(variants["proto"]).__name__ == "TokenizersBackend", type(variants["proto"])
+        from transformers.convert_slow_tokenizer import import_protobuf
+        proto = import_protobuf().ModelProto()
+        proto.ParseFromString(open(path, "rb").read())
+        if proto.trainer_spec.model_type == 2:  # BPE: LlamaTokenizer conversions
+            variants["llama_legacy"] = LlamaTokenizer.from_pretrained(bare, legacy=True)
+            variants["llama"] = LlamaTokenizer.from_pretrained(bare, legacy=False)
+            l2 = tempfile.mkdtemp()
+            shutil.copy(path, os.path.join(l2, "tokenizer.model"))
+            json.dump(LLAMA2_CONFIG, open(os.path.join(l2, "tokenizer_config.json"), "w"))
+            variants["auto_llama2"] = AutoTokenizer.from_pretrained(l2)
+
+        full = {"sp": sp_ids}  # id lists a variant's ids may be stored relative to
+
+        def diff(ids, key):
+            """{"base": list it is closest to, "diff": {index: ids where it differs}}."""
+            best = min(full, key=lambda b: sum(1 for i, x in enumerate(ids) if x != full[b][i]))
+            full[key] = ids
+            return {"base": best, "diff": {str(i): x for i, x in enumerate(ids) if x != full[best][i]}}
+
+        def decodes(fn, ids):
+            return {str(i): d for i in range(min(N_SPM_DECODE, len(ids))) if (d := fn(ids[i])) != strs[i]}
+
+        ref = {"versions": {"tokenizers": tokenizers.__version__, "transformers": transformers.__version__,
+                            "sentencepiece": spm.__version__},
+               "n_decode": N_SPM_DECODE, "sp_ids": sp_ids, "sp_decoded": decodes(sp.decode, sp_ids), "variants": {}}
+        for vname, tk in variants.items():
+            # AutoTokenizer with a config adds BOS to every string: checked on the first N_AUTO only.
+            n = N_AUTO if vname == "auto_llama2" else len(strs)
+            ids = [tk.encode(s, add_special_tokens=True) for s in strs[:n]]
+            split = [tk.encode(s, add_special_tokens=False, split_special_tokens=True) for s in strs]
+            ref["variants"][vname] = {
+                "class": type(tk).__name__, "n": n,
+                "ids": diff(ids + sp_ids[n:], vname + ".ids"),
+                "ids_split_special": diff(split, vname + ".ids_split_special"),
+                "decoded": decodes(lambda x: tk.decode(x, skip_special_tokens=False), ids),
+                "decoded_skip_special": decodes(lambda x: tk.decode(x, skip_special_tokens=True), ids)}
+            print(name, vname, "differs from sentencepiece on", sum(1 for i, x in enumerate(split) if x != sp_ids[i]),
+                  "of", len(strs), file=sys.stderr)
+        with gzip.GzipFile(os.path.join(OUT, f"ref_spm_{name}.json.gz"), "wb", mtime=0) as f:
+            f.write(json.dumps(ref, separators=(",", ":"), ensure_ascii=False).encode())
+    json.dump(LLAMA2_CONFIG, open(os.path.join(OUT, "spm_llama2_tokenizer_config.json"), "w"), indent=1)
 
 
 if __name__ == "__main__":

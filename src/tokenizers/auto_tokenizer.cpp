@@ -27,24 +27,45 @@ std::string find_tokenizer_file(const fs::path& dir) {
   return {};
 }
 
+// transformers' choice for a bare tokenizer.model: LlamaTokenizer(Fast) when the config names it
+// (legacy defaults to false there), else TokenizersBackend's conversion from the proto (legacy
+// defaults to true).
+Tokenizer load_sentencepiece(const std::string& path, const json* cfg, const JsonCtx& c) {
+  SpmOptions o;
+  std::string cls = cfg ? jstring_or(*cfg, "tokenizer_class", "", c) : "";
+  if (cls == "LlamaTokenizer" || cls == "LlamaTokenizerFast") {
+    o.conversion = SpmConversion::Llama;
+    o.legacy = jbool_or(*cfg, "legacy", false, c);
+    o.add_prefix_space = jbool_or(*cfg, "add_prefix_space", true, c);
+  } else if (cfg) {
+    o.legacy = jbool_or(*cfg, "legacy", true, c);
+  }
+  return Tokenizer::from_sentencepiece(path, o);
+}
+
 }  // namespace
 
 AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
   AutoTokenizer at;
   fs::path p(arg);
   fs::path dir;
-  std::string tok_json_path;
+  std::string spm_path;
+  bool byte_level_json = false;  // tokenizer.json text contains "ByteLevel" (in quotes)
+  auto load_json = [&](const std::string& file) {
+    std::string text = read_maybe_compressed(file);
+    byte_level_json = text.find("\"ByteLevel\"") != std::string::npos;
+    at.tok_ = load_tokenizer_json(std::move(text), file);
+  };
   std::string ext = p.extension().string();
   if (fs::is_regular_file(p) && ext == ".gguf") {
     at.tok_ = Tokenizer::from_gguf(arg);
     return at;
   }
   if (fs::is_regular_file(p)) {
-    if (ext == ".model")
-      at.tok_ = Tokenizer::from_sentencepiece(arg);
-    else {
-      at.tok_ = Tokenizer::from_file(arg);
-      tok_json_path = arg;
+    if (ext == ".model") {
+      spm_path = arg;
+    } else {
+      load_json(arg);
     }
     dir = p.parent_path();
   } else {
@@ -55,29 +76,42 @@ AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
     }
     dir = src.kind == SourceKind::Directory ? fs::path(src.path) : fs::path(src.path).parent_path();
     std::string tj = find_tokenizer_file(dir);
-    tok_json_path = tj;
-    if (!tj.empty())
-      at.tok_ = Tokenizer::from_file(tj);
-    else if (fs::exists(dir / "tokenizer.model"))
-      at.tok_ = Tokenizer::from_sentencepiece((dir / "tokenizer.model").string());
-    else
+    if (!tj.empty()) {
+      load_json(tj);
+    } else if (fs::exists(dir / "tokenizer.model")) {
+      spm_path = (dir / "tokenizer.model").string();
+    } else {
       throw NotFoundError(ErrorContext().file(dir.string()),
                           "no tokenizer.json or tokenizer.model");
+    }
   }
   fs::path cfgp = dir / "tokenizer_config.json";
-  if (!fs::exists(cfgp)) return at;
-  json cfg = read_json_file(cfgp.string());
+  bool have_cfg = fs::exists(cfgp);
+  json cfg = have_cfg ? read_json_file(cfgp.string()) : json::object();
   JsonCtx c{cfgp.string(), ""};
-  at.bos_ = token_string(cfg, "bos_token");
-  at.eos_ = token_string(cfg, "eos_token");
-  at.pad_ = token_string(cfg, "pad_token");
-  at.unk_ = token_string(cfg, "unk_token");
+  if (!spm_path.empty()) at.tok_ = load_sentencepiece(spm_path, have_cfg ? &cfg : nullptr, c);
+  if (!spm_path.empty()) {
+    // transformers' defaults for a tokenizer.model (LlamaTokenizer's, and the proto's pieces).
+    auto piece = [&](const char* s) -> std::optional<std::string> {
+      if (at.tok_.token_to_id(s)) return std::string(s);
+      return std::nullopt;
+    };
+    at.bos_ = piece("<s>");
+    at.eos_ = piece("</s>");
+    at.unk_ = piece("<unk>");
+  }
+  if (!have_cfg) return at;
+  for (auto [key, slot] : {std::pair{"bos_token", &at.bos_}, std::pair{"eos_token", &at.eos_},
+                           std::pair{"pad_token", &at.pad_}, std::pair{"unk_token", &at.unk_}})
+    if (spm_path.empty() || jget(cfg, key)) *slot = token_string(cfg, key);
   if (const json* m = jget(cfg, "model_max_length"); m && m->is_number()) {
     double v = m->get<double>();
     if (v > 0 && v < 1e18) at.model_max_length_ = static_cast<size_t>(v);
   }
   at.cleanup_ = jbool_or(cfg, "clean_up_tokenization_spaces", false, c);
   if (const json* ct = jget(cfg, "chat_template")) at.chat_template_json_ = ct->dump();
+  std::string cls = jstring_or(cfg, "tokenizer_class", "", c);
+  bool llama_class = cls == "LlamaTokenizer" || cls == "LlamaTokenizerFast";
   // Added tokens declared only in the config.
   Pipeline& pl = at.tok_.pipeline();
   if (const json* dec = jget(cfg, "added_tokens_decoder"); dec && dec->is_object()) {
@@ -92,6 +126,8 @@ AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
       a.content = jstring(it.value(), "content", c.at("added_tokens_decoder"));
       a.special = jbool_or(it.value(), "special", false, c);
       a.normalized = jbool_or(it.value(), "normalized", !a.special, c);
+      // transformers matches them on the raw text when converting a tokenizer.model itself.
+      if (!spm_path.empty() && !llama_class) a.normalized = false;
       a.lstrip = jbool_or(it.value(), "lstrip", false, c);
       a.rstrip = jbool_or(it.value(), "rstrip", false, c);
       a.single_word = jbool_or(it.value(), "single_word", false, c);
@@ -104,14 +140,11 @@ AutoTokenizer AutoTokenizer::from_pretrained(const std::string& arg) {
   // LlamaTokenizer -> Metaspace(prepend_scheme "first", no split), no normalizer, BOS/EOS template
   // from add_bos_token/add_eos_token; GPT2Tokenizer -> GPT-2 ByteLevel pre-tokenizer. Other classes
   // (PreTrainedTokenizerFast, *TokenizerFast) use tokenizer.json as is.
-  std::string cls = jstring_or(cfg, "tokenizer_class", "", c);
-  bool llama = cls == "LlamaTokenizer" || cls == "LlamaTokenizerFast";
+  bool llama = llama_class;
   // AutoTokenizer loads TokenizersBackend (tokenizer.json as is) instead when the declared class is
   // LlamaTokenizer but tokenizer.json is byte-level
   // (TokenizersBackend._tokenizer_json_has_byte_level: the text contains "ByteLevel" in quotes).
-  if (llama && !tok_json_path.empty() &&
-      read_maybe_compressed(tok_json_path).find("\"ByteLevel\"") != std::string::npos)
-    llama = false;
+  if (llama && byte_level_json) llama = false;
   const json* ab = jget(cfg, "add_bos_token");
   const json* ae = jget(cfg, "add_eos_token");
   if (cls == "GPT2Tokenizer") {

@@ -22,7 +22,7 @@ class MergeMap {
  public:
   void reserve(size_t n) {
     size_t cap = 16;
-    while (cap < n * 2) cap <<= 1;
+    while (cap < n + n / 2) cap <<= 1;  // load factor <= 2/3 (16 bytes a slot)
     keys_.assign(cap, kEmpty);
     vals_.resize(cap);
   }
@@ -127,10 +127,12 @@ class BPE : public Model {
     merges_.reserve(cfg.merges.size());
     std::string tmp;
     for (size_t i = 0; i < cfg.merges.size(); ++i) {
-      const auto& [a, b] = cfg.merges[i];
+      const auto [a, b] = cfg.merges[i];
       int32_t ia = vocab_.find(a), ib = vocab_.find(b);
-      if (ia < 0) c.at("merges").at(i).fail("merge token '" + a + "' is not in the vocabulary");
-      if (ib < 0) c.at("merges").at(i).fail("merge token '" + b + "' is not in the vocabulary");
+      if (ia < 0)
+        c.at("merges").at(i).fail("merge token '" + std::string(a) + "' is not in the vocabulary");
+      if (ib < 0)
+        c.at("merges").at(i).fail("merge token '" + std::string(b) + "' is not in the vocabulary");
       std::string_view bs = b;
       if (!prefix_.empty() && bs.substr(0, prefix_.size()) == prefix_)
         bs.remove_prefix(prefix_.size());
@@ -330,21 +332,27 @@ std::unique_ptr<Model> make_bpe(BpeConfig cfg, const JsonCtx& c) {
   return std::make_unique<BPE>(std::move(cfg), c);
 }
 
-std::unique_ptr<Model> make_bpe_json(const json& j, const JsonCtx& c) {
-  const json* v = jget(j, "vocab");
-  if (!v) c.at("vocab").fail("missing required field");
-  if (!v->is_object()) c.at("vocab").fail(std::string("expected an object, got ") + v->type_name());
+std::unique_ptr<Model> make_bpe_json(const json& j, const JsonCtx& c, StreamedBpe* pre) {
   Vocab vocab;
-  vocab.reserve(v->size());
-  for (auto it = v->begin(); it != v->end(); ++it) {
-    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
-        it.value().get<int64_t>() > INT32_MAX)
-      c.at("vocab").at(it.key()).fail("expected a non-negative integer id");
-    vocab.add(it.key(), static_cast<int32_t>(it.value().get<int64_t>()));
-  }
   BpeConfig cfg;
-  const json* m = jget(j, "merges");
-  if (m) {
+  if (pre && pre->have_vocab) {
+    vocab = std::move(pre->vocab);
+  } else {
+    const json* v = jget(j, "vocab");
+    if (!v) c.at("vocab").fail("missing required field");
+    if (!v->is_object())
+      c.at("vocab").fail(std::string("expected an object, got ") + v->type_name());
+    vocab.reserve(v->size());
+    for (auto it = v->begin(); it != v->end(); ++it) {
+      if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
+          it.value().get<int64_t>() > INT32_MAX)
+        c.at("vocab").at(it.key()).fail("expected a non-negative integer id");
+      vocab.add(it.key(), static_cast<int32_t>(it.value().get<int64_t>()));
+    }
+  }
+  if (pre && pre->have_merges) {
+    cfg.merges = std::move(pre->merges);
+  } else if (const json* m = jget(j, "merges")) {
     if (!m->is_array())
       c.at("merges").fail(std::string("expected an array, got ") + m->type_name());
     cfg.merges.reserve(m->size());

@@ -49,9 +49,12 @@ std::pair<json, json> bpe_pre(const std::string& pre) {
   } else if (pre == "deepseek-llm") {
     p.push_back(split_re("[\r\n]"));
     p.push_back(split_re(
-        "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-"
-        "Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\\x{1F7D}ᾀ-ᾴᾶ-ᾼ\\x{1FBE}ῂ-ῄῆ-ῌῐ-\\x{1FD3}ῖ-\\x{1FDB}ῠ-Ῥῲ-"
-        "ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\\x{2126}ℨ\\x{212A}-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-"
+        "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-"
+        "ᲺᲽ-"
+        "Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\\x{1F7D}ᾀ-ᾴᾶ-ᾼ\\x{1FBE}ῂ-ῄῆ-ῌῐ-\\x{1FD3}ῖ-\\x{1FDB}ῠ-"
+        "Ῥῲ-"
+        "ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\\x{2126}ℨ\\x{212A}-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-"
+        "ﬆﬓ-"
         "ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+"));
     p.push_back(split_re("\\s?[!-/:-~！-／：-～‘-‟　-。]+"));
     p.push_back(split_re("\\s+$"));
@@ -96,8 +99,7 @@ std::pair<json, json> bpe_pre(const std::string& pre) {
 }
 
 // transformers' SentencePieceExtractor: merges ordered by the merged piece's score.
-std::vector<std::pair<std::string, std::string>> spm_merges(const std::vector<std::string>& toks,
-                                                            const std::vector<double>& scores) {
+MergeList spm_merges(const std::vector<std::string>& toks, const std::vector<double>& scores) {
   Vocab v;
   v.reserve(toks.size());
   for (size_t i = 0; i < toks.size(); ++i) v.add(toks[i], static_cast<int32_t>(i));
@@ -125,7 +127,7 @@ std::vector<std::pair<std::string, std::string>> spm_merges(const std::vector<st
   }
   std::stable_sort(all.begin(), all.end(),
                    [](const M& a, const M& b) { return a.score > b.score; });
-  std::vector<std::pair<std::string, std::string>> out;
+  MergeList out;
   out.reserve(all.size());
   for (auto& m : all)
     out.emplace_back(toks[static_cast<size_t>(m.l)], toks[static_cast<size_t>(m.r)]);

@@ -198,4 +198,18 @@ class Vocab {
   size_t count_ = 0;
 };
 
+// A BPE model's vocab / merges read straight from tokenizer.json (json_load.cpp).
+struct StreamedBpe {
+  bool have_vocab = false, have_merges = false;
+  Vocab vocab;
+  MergeList merges;
+};
+// Parses tokenizer.json; a BPE model's vocab / merges go to `out` instead of the returned DOM.
+json parse_tokenizer_json(std::string_view text, const std::string& name, StreamedBpe& out);
+std::unique_ptr<Model> make_model(const json& j, const JsonCtx& c, StreamedBpe* pre);
+std::string read_whole_file(const std::string& path);  // IoError if unreadable
+// Tokenizer::from_file on text already read (freed once parsed).
+Tokenizer load_tokenizer_json(std::string text, const std::string& name);
+std::unique_ptr<Model> make_bpe_json(const json& j, const JsonCtx& c, StreamedBpe* pre);
+
 }  // namespace ohm::tokenizers

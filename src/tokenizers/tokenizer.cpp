@@ -143,7 +143,15 @@ void Pipeline::run(std::string_view text, PreTokenizedString& pts) const {
         out.push_back(std::move(sp));
         continue;
       }
-      if (normalize && normalizer) normalizer->normalize(sp.ns);
+      if (normalize && normalizer) {
+        normalizer->normalize(sp.ns);
+        // HF re-slices every normalized piece (AddedVocabulary::split_with_indices), so its
+        // original start becomes that of its first char: what Metaspace's "first" scheme tests
+        // when the normalizer removed leading text.
+        const auto& al = sp.ns.alignments();
+        if (!al.empty() && al.front().start != sp.ns.orig_start())
+          sp.ns = sp.ns.slice(0, sp.ns.size());
+      }
       const std::string& s = sp.ns.get();
       if (!trie || s.empty()) {
         if (!s.empty()) out.push_back(std::move(sp));
@@ -448,10 +456,22 @@ std::string Pipeline::decode(const std::vector<int32_t>& ids, bool skip_special)
 
 // ---- loading ----
 
-std::string read_maybe_compressed(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+std::string read_whole_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw IoError(ErrorContext().file(path), "cannot open file");
-  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::streamoff n = in.tellg();
+  std::string raw;
+  if (n > 0) {
+    raw.resize(static_cast<size_t>(n));
+    in.seekg(0);
+    in.read(raw.data(), n);
+    if (in.gcount() != n) throw IoError(ErrorContext().file(path), "read failed");
+  }
+  return raw;
+}
+
+std::string read_maybe_compressed(const std::string& path) {
+  std::string raw = read_whole_file(path);
   auto ends = [&](const char* suf) {
     size_t n = std::char_traits<char>::length(suf);
     return path.size() >= n && path.compare(path.size() - n, n, suf) == 0;
@@ -510,26 +530,40 @@ const Pipeline& Tokenizer::pipeline() const {
   return *p_;
 }
 
+namespace {
+Tokenizer build_from_json(const json& j, const std::string& name, StreamedBpe* pre);
+}
+
+Tokenizer load_tokenizer_json(std::string text, const std::string& name) {
+  StreamedBpe pre;
+  json j = parse_tokenizer_json(text, name, pre);
+  std::string().swap(text);  // the text is not needed while the model is built
+  return build_from_json(j, name, &pre);
+}
+
 Tokenizer Tokenizer::from_file(const std::string& path) {
-  std::string text = read_maybe_compressed(path);
-  std::string name = path;
-  size_t slash = name.find_last_of('/');
-  if (slash != std::string::npos && name.size() > 40) name = name.substr(slash + 1);
-  return from_json_text(text, path);
+  return load_tokenizer_json(read_maybe_compressed(path), path);
 }
 
 Tokenizer Tokenizer::from_json_text(std::string_view text, const std::string& name) {
-  return from_json(parse_json_text(text, name, "tokenizer JSON"), name);
+  StreamedBpe pre;
+  json j = parse_tokenizer_json(text, name, pre);
+  return build_from_json(j, name, &pre);
 }
 
 Tokenizer Tokenizer::from_json(const json& j, const std::string& name) {
+  return build_from_json(j, name, nullptr);
+}
+
+namespace {
+Tokenizer build_from_json(const json& j, const std::string& name, StreamedBpe* pre) {
   JsonCtx root{name, ""};
   if (!j.is_object()) root.fail("expected a JSON object");
   Tokenizer t;
-  Pipeline& p = *t.p_;
+  Pipeline& p = t.pipeline();
   const json* m = jget(j, "model");
   if (!m) root.at("model").fail("missing required field");
-  p.model = make_model(*m, root.at("model"));
+  p.model = make_model(*m, root.at("model"), pre);
   if (const json* n = jget(j, "normalizer"))
     p.normalizer = make_normalizer(*n, root.at("normalizer"));
   if (const json* n = jget(j, "pre_tokenizer"))
@@ -588,6 +622,7 @@ Tokenizer Tokenizer::from_json(const json& j, const std::string& name) {
   p.finish_added_tokens();
   return t;
 }
+}  // namespace
 
 // ---- encode / decode ----
 

@@ -123,10 +123,13 @@ std::unique_ptr<Model> make_wordpiece(std::vector<std::string> vocab, std::strin
   return std::make_unique<WordPiece>(std::move(v), std::move(unk), std::move(prefix), max_chars);
 }
 
-std::unique_ptr<Model> make_bpe_json(const json& j, const JsonCtx& c);
 std::unique_ptr<Model> make_unigram_json(const json& j, const JsonCtx& c);
 
 std::unique_ptr<Model> make_model(const json& j, const JsonCtx& c) {
+  return make_model(j, c, nullptr);
+}
+
+std::unique_ptr<Model> make_model(const json& j, const JsonCtx& c, StreamedBpe* pre) {
   if (!j.is_object()) c.fail("expected an object");
   std::string type;
   if (const json* t = jget(j, "type")) {
@@ -145,7 +148,7 @@ std::unique_ptr<Model> make_model(const json& j, const JsonCtx& c) {
     else
       c.at("type").fail("missing required field");
   }
-  if (type == "BPE") return make_bpe_json(j, c);
+  if (type == "BPE") return make_bpe_json(j, c, pre);
   if (type == "Unigram") return make_unigram_json(j, c);
   if (type == "WordPiece")
     return std::make_unique<WordPiece>(

@@ -65,6 +65,24 @@ TEST(TokenizeCli, Detokenize) {
   EXPECT_EQ(out, "hello world\n");
 }
 
+// A SentencePiece tokenizer.model (Unigram, precompiled charsmap, user-defined "<mask>"): ids from
+// sentencepiece 0.2 and transformers 5.24 (AutoTokenizer on a directory with only this file).
+TEST(TokenizeCli, SentencePieceModel) {
+  std::string model = (ohm::test::fixtures_dir() / "tokenizers" / "spm_unigram.model").string();
+  std::string out, err;
+  ASSERT_EQ(run_cli({"ohm", "tokenize", model, "--text", "\xEF\xAC\x81ne  \xEF\xBC\xA6ull <mask>"},
+                    &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(out, "261 345 264 271 267 261 244 193 171 288 297 261 3\n");
+  ASSERT_EQ(run_cli({"ohm", "detokenize", model, "--ids",
+                     "261 345 264 271 267 261 244 193 171 288 297 261 3"},
+                    &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(out, "fine \xEF\xBC\xA6ull <mask>\n");
+}
+
 TEST(TokenizeCli, Errors) {
   std::string out, err;
   EXPECT_NE(run_cli({"ohm", "tokenize", fixture()}, &out, &err), 0);

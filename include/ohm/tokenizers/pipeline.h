@@ -180,10 +180,37 @@ std::unique_ptr<PostProcessor> make_post_processor(const nlohmann::json& j, cons
                                                    const Model& model);
 std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j, const JsonCtx& c);
 
+// BPE merges in rank order, all token bytes in one arena (a 280k-merge list is ~4 MB, not the
+// ~20 MB of string pairs).
+class MergeList {
+ public:
+  void reserve(size_t n, size_t bytes = 0) {
+    ends_.reserve(2 * n);
+    arena_.reserve(bytes);
+  }
+  void emplace_back(std::string_view a, std::string_view b) {
+    arena_.append(a);
+    ends_.push_back(static_cast<uint32_t>(arena_.size()));
+    arena_.append(b);
+    ends_.push_back(static_cast<uint32_t>(arena_.size()));
+  }
+  size_t size() const { return ends_.size() / 2; }
+  bool empty() const { return ends_.empty(); }
+  std::pair<std::string_view, std::string_view> operator[](size_t i) const {
+    size_t a0 = i == 0 ? 0 : ends_[2 * i - 1], a1 = ends_[2 * i], b1 = ends_[2 * i + 1];
+    std::string_view s = arena_;
+    return {s.substr(a0, a1 - a0), s.substr(a1, b1 - a1)};
+  }
+
+ private:
+  std::string arena_;
+  std::vector<uint32_t> ends_;
+};
+
 // Direct constructors used by the GGUF / SentencePiece loaders.
 struct BpeConfig {
-  std::vector<std::string> vocab;                           // id -> token
-  std::vector<std::pair<std::string, std::string>> merges;  // in rank order
+  std::vector<std::string> vocab;  // id -> token
+  MergeList merges;                // in rank order
   std::optional<std::string> unk_token;
   std::string continuing_subword_prefix, end_of_word_suffix;
   bool fuse_unk = false, byte_fallback = false, ignore_merges = false;

@@ -75,6 +75,25 @@ struct EncodeOptions {
 
 class Pipeline;  // the components (ohm/tokenizers/pipeline.h)
 
+// How a SentencePiece tokenizer.model is mapped onto the tokenizer.json pipeline.
+enum class SpmConversion {
+  // transformers' generic conversion from the proto (what AutoTokenizer builds for a directory with
+  // only tokenizer.model and no tokenizer class): the model's normalizer spec (precompiled
+  // charsmap,
+  // extra-whitespace removal, dummy prefix), BPE merges ranked by piece score, or Unigram.
+  Proto,
+  // transformers' LlamaTokenizer / LlamaTokenizerFast: no normalizer, Metaspace pre-tokenizer,
+  // BPE merges ranked by the merged piece's id (generate_merges), byte_fallback. BPE models only.
+  Llama,
+};
+struct SpmOptions {
+  SpmConversion conversion = SpmConversion::Proto;
+  // Dummy prefix on every chunk between added tokens (true) or only at the start of the text.
+  // transformers' defaults: true for Proto, false for LlamaTokenizer.
+  bool legacy = true;
+  bool add_prefix_space = true;  // Llama only: false = no dummy prefix (prepend_scheme "never")
+};
+
 class Tokenizer {
  public:
   // Loads a tokenizer.json (".gz" and ".xz" files are decompressed). FormatError names the file
@@ -86,9 +105,10 @@ class Tokenizer {
   // A GGUF file's embedded vocabulary (tokenizer.ggml.model llama / gpt2 / bert), mapped onto the
   // same pipeline the corresponding HF tokenizer.json uses.
   static Tokenizer from_gguf(const std::string& path);
-  // A SentencePiece tokenizer.model converted the way transformers' LlamaConverter does.
-  static Tokenizer from_sentencepiece(const std::string& path, bool legacy = true,
-                                      bool add_dummy_prefix = true);
+  // A SentencePiece tokenizer.model (BPE or Unigram) converted the way transformers 5 does (see
+  // SpmOptions). The default (Proto, legacy) encodes exactly like sentencepiece's
+  // SentencePieceProcessor.encode (special-token text aside: set_split_special_tokens(false)).
+  static Tokenizer from_sentencepiece(const std::string& path, const SpmOptions& opt = {});
 
   Tokenizer();
   ~Tokenizer();
