@@ -73,7 +73,7 @@ int run_bench(const BenchOptions& o) {
   }
   if (!o.quantize.empty()) lo.quantize = dtype_from_name(o.quantize);
   const double t0 = now_s();
-  auto model = AutoModelForCausalLM::from_pretrained(o.model, lo);
+  auto model = load_causal_lm(o.model, lo);
   const double load_s = now_s() - t0;
   const int64_t V = model->vocab_size();
   std::mt19937_64 rng(1234);

@@ -13,6 +13,7 @@
 #include "ohm/core/error.h"
 #include "ohm/formats/config.h"
 #include "ohm/formats/model_source.h"
+#include "ohm/generation/auto_model.h"
 #include "ohm/generation/generate.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/tokenizers/tokenizer.h"
@@ -89,11 +90,9 @@ Loaded load(const std::string& model, const SamplingFlags& f) {
   lo.threads = f.threads;
   if (!f.dtype.empty()) lo.dtype = dtype_from_name(f.dtype);
   if (!f.quantize.empty()) lo.quantize = dtype_from_name(f.quantize);
-  l.model = AutoModelForCausalLM::from_pretrained(model, lo);
-  if (auto gc = l.src.file("generation_config.json"))
-    l.gen = load_generation_config(*gc);
-  else
-    l.gen = generation_config_from_model(l.model->config());
+  auto pretrained = AutoModelForCausalLM::from_pretrained(model, lo);
+  l.gen = pretrained.generation_config();  // generation_config.json, else from the config
+  l.model = std::move(pretrained).release();
   if (l.gen.eos_token_id.empty())
     if (auto e = l.tok.eos_token_id()) l.gen.eos_token_id = {*e};
   if (!l.gen.pad_token_id)

@@ -1,12 +1,55 @@
 #include "ohm/core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <string>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace ohm {
 
-ThreadPool::ThreadPool(int n_threads) {
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+int64_t spin_budget_ns() {
+  const char* e = std::getenv("OHM_POOL_SPIN_US");
+  const long us = e ? std::strtol(e, nullptr, 10) : 100;
+  return std::max<long>(0, us) * 1000;
+}
+
+// Spins until pred() holds or the budget is spent; true if pred() held.
+template <class Pred>
+bool spin_until(Pred pred, int64_t budget_ns) {
+  if (budget_ns <= 0) return pred();
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0;; ++i) {
+    if (pred()) return true;
+    // A short pause-spin, then yield: on an oversubscribed machine the thread being waited for
+    // may need this core.
+    if (i < 128)
+      cpu_relax();
+    else
+      std::this_thread::yield();
+    if ((i & 15) == 15 && std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::steady_clock::now() - start)
+                                  .count() > budget_ns)
+      return pred();
+  }
+}
+
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads) : spin_ns_(spin_budget_ns()) {
   if (n_threads <= 0)
     n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   n_threads_ = n_threads;
@@ -17,7 +60,7 @@ ThreadPool::ThreadPool(int n_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   cv_start_.notify_all();
   for (auto& t : threads_) t.join();
@@ -26,22 +69,28 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::worker(int index) {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int, int)>* job;
-    {
+    auto published = [&] { return stop_.load() || generation_.load() != seen; };
+    if (!spin_until(published, spin_ns_)) {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_start_.wait(lk, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
+      sleepers_.fetch_add(1);
+      cv_start_.wait(lk, published);
+      sleepers_.fetch_sub(1);
     }
+    if (stop_.load()) return;
+    seen = generation_.load();
+    const auto* job = job_.load();
     try {
       (*job)(index, n_threads_);
     } catch (...) {
       std::lock_guard<std::mutex> lk(mu_);
       if (!error_) error_ = std::current_exception();
     }
-    std::lock_guard<std::mutex> lk(mu_);
-    if (--pending_ == 0) cv_done_.notify_one();
+    if (pending_.fetch_sub(1) == 1) {
+      // The last one out wakes the caller if it went to sleep (taking the lock orders this
+      // after the caller's predicate check).
+      std::lock_guard<std::mutex> lk(mu_);
+      cv_done_.notify_one();
+    }
   }
 }
 
@@ -50,24 +99,31 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     fn(0, 1);
     return;
   }
-  {
+  job_.store(&fn);
+  pending_.store(n_threads_ - 1);
+  error_ = nullptr;          // no worker is running a job here
+  generation_.fetch_add(1);  // publishes job_ and pending_ (seq_cst)
+  // A worker that checked the generation before the bump and is about to sleep has already
+  // counted itself in sleepers_ (under mu_), so it is woken; one counting itself later sees the
+  // new generation in its predicate and does not sleep.
+  if (sleepers_.load() > 0) {
     std::lock_guard<std::mutex> lk(mu_);
-    job_ = &fn;
-    pending_ = n_threads_ - 1;
-    error_ = nullptr;
-    ++generation_;
+    cv_start_.notify_all();
   }
-  cv_start_.notify_all();
   std::exception_ptr mine;
   try {
     fn(0, n_threads_);
   } catch (...) {
     mine = std::current_exception();
   }
-  std::unique_lock<std::mutex> lk(mu_);
-  cv_done_.wait(lk, [&] { return pending_ == 0; });
-  job_ = nullptr;
+  auto done = [&] { return pending_.load() == 0; };
+  if (!spin_until(done, spin_ns_)) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_done_.wait(lk, done);
+  }
+  job_.store(nullptr);
   if (mine) std::rethrow_exception(mine);
+  std::lock_guard<std::mutex> lk(mu_);
   if (error_) std::rethrow_exception(error_);
 }
 

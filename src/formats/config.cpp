@@ -44,6 +44,7 @@ RopeScaling parse_rope(const JsonReader& r) {
   s.beta_slow = r.opt_double("beta_slow");
   s.mscale = r.opt_double("mscale");
   s.mscale_all_dim = r.opt_double("mscale_all_dim");
+  s.truncate = r.get_bool("truncate", true);
   s.short_factor = r.opt_double_list("short_factor").value_or(std::vector<double>{});
   s.long_factor = r.opt_double_list("long_factor").value_or(std::vector<double>{});
   if (s.rope_type != "default" && s.rope_type != "longrope" && s.factor <= 0)

@@ -86,6 +86,31 @@ void step_inputs(const std::vector<int64_t>& tokens, const std::vector<int64_t>&
   }
 }
 
+// Re-runs whole rows from an empty cache: the left-padded prompt batch followed by `tails` (the
+// tokens fed since, equal lengths). Used where transformers drops the cache in
+// prepare_inputs_for_generation (CausalLM::recompute_cache_before: Phi-3's RoPE switch).
+Tensor recompute(CausalLM& model, const Batch& prompt,
+                 const std::vector<std::vector<int64_t>>& tails, nn::KVCache& cache) {
+  const int64_t B = prompt.B, n = static_cast<int64_t>(tails.front().size()), T = prompt.T + n;
+  Tensor ids = Tensor::empty(DType::I64, {B, T}), mask = Tensor::empty(DType::I64, {B, T}),
+         pos = Tensor::empty(DType::I64, {B, T});
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t seen = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      const bool in_prompt = t < prompt.T;
+      const int64_t id = in_prompt
+                             ? prompt.ids.data<int64_t>()[b * prompt.T + t]
+                             : tails[static_cast<size_t>(b)][static_cast<size_t>(t - prompt.T)];
+      const int64_t m = in_prompt ? prompt.mask.data<int64_t>()[b * prompt.T + t] : 1;
+      ids.mutable_data<int64_t>()[b * T + t] = id;
+      mask.mutable_data<int64_t>()[b * T + t] = m;
+      pos.mutable_data<int64_t>()[b * T + t] = m ? seen++ : 1;  // cumsum(mask) - 1, padding 1
+    }
+  }
+  cache = model.make_cache(B, T + 1);
+  return model.forward(ids, mask, pos, cache, /*last_only=*/true);
+}
+
 int64_t resolve_max_length(const GenerationConfig& g, int64_t prompt_len) {
   const int64_t max_len = g.max_new_tokens ? prompt_len + *g.max_new_tokens : g.max_length;
   return std::max(max_len, prompt_len + 1);  // transformers always generates at least one token
@@ -159,6 +184,7 @@ GenerateOutput sample_or_greedy(CausalLM& model, const std::vector<std::vector<i
   std::vector<char> done(static_cast<size_t>(B), 0);
   std::vector<int64_t> tokens(static_cast<size_t>(B));
   std::vector<float> scores(static_cast<size_t>(V));
+  std::vector<std::vector<int64_t>> fed(static_cast<size_t>(B));  // tokens fed after the prompt
   Tensor ids, mask, pos;
   bool cancelled = false;
   for (int64_t cur_len = batch.T; cur_len < max_length; ++cur_len) {
@@ -199,6 +225,11 @@ GenerateOutput sample_or_greedy(CausalLM& model, const std::vector<std::vector<i
     // The token generated at cur_len sits at position prompt_len + (cur_len - T).
     std::vector<int64_t> positions(static_cast<size_t>(B));
     for (int64_t i = 0; i < B; ++i) positions[i] = out.prompt_lengths[i] + cur_len - batch.T;
+    for (int64_t i = 0; i < B; ++i) fed[i].push_back(tokens[i]);
+    if (model.recompute_cache_before(cur_len, cur_len + 1)) {
+      logits = recompute(model, batch, fed, cache);
+      continue;
+    }
     step_inputs(tokens, positions, ids, mask, pos);
     logits = model.forward(ids, mask, pos, cache, /*last_only=*/true);
   }
@@ -372,6 +403,12 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_
     for (int64_t r = 0; r < n_items * nb; ++r)
       positions[r] =
           static_cast<int64_t>(prompts[static_cast<size_t>(r / nb)].size()) + cur_len - prompt_len;
+    if (model.recompute_cache_before(cur_len, cur_len + 1)) {
+      std::vector<std::vector<int64_t>> tails;
+      for (int64_t r = 0; r < n_items * nb; ++r) tails.push_back(running[r / nb][r % nb].tokens);
+      logits = recompute(model, batch, tails, cache);
+      continue;
+    }
     step_inputs(next_tokens, positions, ids, mask, pos);
     logits = model.forward(ids, mask, pos, cache, /*last_only=*/true);
   }
@@ -433,7 +470,14 @@ std::vector<int64_t> Session::generate(const std::vector<int64_t>& context,
   while (common < tokens_.size() && common < context.size() && tokens_[common] == context[common])
     ++common;
   common = std::min(common, context.size() - 1);
-  st_->cache.truncate(static_cast<int64_t>(common));
+  auto& cache = st_->cache;
+  if (cache.dropped() > 0 && static_cast<int64_t>(common) < cache.dropped() + cache.size()) {
+    // A sliding window dropped slots: the cache can't be cut back to an earlier point.
+    cache.reset();
+    common = 0;
+  } else {
+    cache.truncate(static_cast<int64_t>(common) - cache.dropped());
+  }
   tokens_.assign(context.begin(), context.begin() + static_cast<std::ptrdiff_t>(common));
   reused_ = static_cast<int64_t>(common);
 
@@ -444,6 +488,22 @@ std::vector<int64_t> Session::generate(const std::vector<int64_t>& context,
     for (int64_t t = 0; t < T; ++t) {
       ids.mutable_data<int64_t>()[t] = toks[static_cast<size_t>(t)];
       pos.mutable_data<int64_t>()[t] = static_cast<int64_t>(tokens_.size()) + t;
+    }
+    const auto n_cached = static_cast<int64_t>(tokens_.size());
+    if (n_cached > 0 && model_.recompute_cache_before(n_cached, n_cached + T)) {
+      std::vector<int64_t> all(tokens_);
+      all.insert(all.end(), toks.begin(), toks.end());
+      st_->cache.reset();
+      tokens_.clear();
+      ids = Tensor::empty(DType::I64, {1, static_cast<int64_t>(all.size())});
+      pos = Tensor::empty(DType::I64, {1, static_cast<int64_t>(all.size())});
+      for (size_t t = 0; t < all.size(); ++t) {
+        ids.mutable_data<int64_t>()[t] = all[t];
+        pos.mutable_data<int64_t>()[t] = static_cast<int64_t>(t);
+      }
+      Tensor logits = model_.forward(ids, Tensor(), pos, st_->cache, /*last_only=*/true);
+      tokens_ = std::move(all);
+      return logits;
     }
     Tensor logits = model_.forward(ids, Tensor(), pos, st_->cache, /*last_only=*/true);
     tokens_.insert(tokens_.end(), toks.begin(), toks.end());

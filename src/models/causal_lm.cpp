@@ -1,5 +1,5 @@
 // CausalLM's shared front end (input checks, masks, default positions, lm_head),
-// AutoModelForCausalLM and greedy decoding.
+// load_causal_lm and greedy decoding.
 #include "ohm/models/causal_lm.h"
 
 #include <algorithm>
@@ -33,7 +33,12 @@ int64_t CausalLM::kv_dim() const {
 }
 
 nn::KVCache CausalLM::make_cache(int64_t batch, int64_t capacity_hint) const {
-  return nn::KVCache(decoder_config().num_hidden_layers, batch, kv_dim(), capacity_hint);
+  // A window model never needs more than window - 1 old slots plus the step: cap the hint so a
+  // long max_length does not reserve memory the window makes unnecessary.
+  if (cache_window_ > 0) capacity_hint = std::min(capacity_hint, 2 * cache_window_);
+  nn::KVCache cache(decoder_config().num_hidden_layers, batch, kv_dim(), capacity_hint);
+  cache.set_window(cache_window_);
+  return cache;
 }
 
 namespace {
@@ -54,6 +59,7 @@ Tensor CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
         "KV cache batch " + std::to_string(cache.batch()) + " != input batch " + std::to_string(B));
   if (T <= 0) throw ShapeError(ErrorContext().op("forward"), "empty input");
   const int64_t past = cache.size();
+  const int64_t past_total = cache.dropped() + past;  // tokens seen, incl. dropped window slots
   const int64_t n = B * T;
   ids_.resize(static_cast<size_t>(n));
   pos_.resize(static_cast<size_t>(n));
@@ -65,7 +71,7 @@ Tensor CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
 
   if (attention_mask.defined()) {
     if (attention_mask.ndim() != 2 || attention_mask.dim(0) != B ||
-        (attention_mask.dim(1) != T && attention_mask.dim(1) != past + T))
+        (attention_mask.dim(1) != T && attention_mask.dim(1) != past_total + T))
       throw ShapeError(ErrorContext().op("forward").shape("attention_mask", attention_mask.shape()),
                        "attention_mask must be [batch, seq] or [batch, past + seq]");
     const int64_t L = attention_mask.dim(1);
@@ -82,7 +88,7 @@ Tensor CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
   } else {
     // transformers' generate: position_ids = cumsum(attention_mask) - 1, padding set to 1.
     for (int64_t b = 0; b < B; ++b) {
-      int32_t seen = 0;
+      auto seen = static_cast<int32_t>(cache.dropped_valid(b));
       const uint8_t* v = cache.valid(b);
       for (int64_t j = 0; j < past; ++j) seen += v[j] ? 1 : 0;
       for (int64_t t = 0; t < T; ++t) {
@@ -100,7 +106,7 @@ Tensor CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
   try {
     forward_hidden(Step{B, T, ids_.data(), pos_.data()}, cache, hidden);
   } catch (...) {
-    cache.truncate(past);
+    cache.truncate(cache.size() - T);  // undo this step (a window drop stays)
     throw;
   }
   if (last_only) {
@@ -152,8 +158,7 @@ std::unique_ptr<CausalLM> build_causal_lm(const ModelConfig& config, nn::Weights
                          "no model for model_type '" + type + "' (supported: " + list + ")");
 }
 
-std::unique_ptr<CausalLM> AutoModelForCausalLM::from_pretrained(const std::string& path_or_id,
-                                                                const LoadOptions& opts) {
+std::unique_ptr<CausalLM> load_causal_lm(const std::string& path_or_id, const LoadOptions& opts) {
   namespace fs = std::filesystem;
   const ModelSource src = resolve_model(path_or_id);
   if (src.kind == SourceKind::GgufFile) return load_gguf_causal_lm(src.path, opts);

@@ -113,11 +113,29 @@ nlohmann::json gguf_hf_config(const gguf::GGUFFile& f) {
   } else if (arch == "phi3") {
     j["model_type"] = "phi3";
     llama_like(f, arch, j);
-    if (f.find_tensor("rope_factors_long.weight") || f.find_tensor("rope_factors_short.weight"))
-      throw UnsupportedError(ErrorContext().file(f.path()).tensor("rope_factors_long.weight"),
-                             "phi3 GGUF with su/longrope factors is not mapped yet");
     if (auto o = f.get_int(p + "rope.scaling.original_context_length"))
       j["original_max_position_embeddings"] = *o;
+    // Long-context Phi-3 (su/longrope): convert_hf_to_gguf writes the factors as the F32 tensors
+    // rope_factors_{long,short}.weight and the attention factor it derived as a key.
+    const auto* lt = f.find_tensor("rope_factors_long.weight");
+    const auto* st = f.find_tensor("rope_factors_short.weight");
+    if (lt || st) {
+      auto factors = [&](const gguf::TensorInfo* t, const char* name) {
+        if (!t)
+          throw FormatError(ErrorContext().file(f.path()).tensor(name),
+                            "phi3 GGUF has only one of rope_factors_long/short");
+        if (t->dtype != DType::F32 || t->shape.size() != 1)
+          throw FormatError(ErrorContext().file(f.path()).tensor(name),
+                            "rope factors must be a 1-D F32 tensor");
+        const Tensor v = f.tensor(name);
+        return std::vector<double>(v.data<float>(), v.data<float>() + v.numel());
+      };
+      nlohmann::json rs = {{"rope_type", "longrope"},
+                           {"long_factor", factors(lt, "rope_factors_long.weight")},
+                           {"short_factor", factors(st, "rope_factors_short.weight")}};
+      if (auto a = f.get_float(p + "rope.scaling.attn_factor")) rs["attention_factor"] = *a;
+      j["rope_scaling"] = rs;
+    }
     // The converter writes 0 for "no window" (Phi3MiniModel: sliding_window None -> 0).
     if (auto w = f.get_int(p + "attention.sliding_window"); w && *w > 0) j["sliding_window"] = *w;
     const int64_t hd = j["hidden_size"].get<int64_t>() / j["num_attention_heads"].get<int64_t>();

@@ -84,6 +84,10 @@ class MixtralForCausalLM : public CausalLM {
       }
       layers_.push_back(std::move(L));
     }
+    // Every layer windowed: the cache may drop what the window hides.
+    cache_window_ = layers_.empty() ? 0 : layers_.front().self_attn.spec.window;
+    for (const auto& l : layers_)
+      if (l.self_attn.spec.window != cache_window_) cache_window_ = 0;
     norm_ = nn::RMSNorm::load(ws, "model.norm.weight", H, c.norm_eps);
     lm_head_ = lm_head_or_tied(ws, c, embed_);
   }

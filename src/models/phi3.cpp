@@ -52,8 +52,21 @@ class Phi3ForCausalLM : public CausalLM {
       L.mlp.act = act;
       layers_.push_back(std::move(L));
     }
+    // Every layer windowed: the cache may drop what the window hides.
+    cache_window_ = layers_.empty() ? 0 : layers_.front().self_attn.spec.window;
+    for (const auto& l : layers_)
+      if (l.self_attn.spec.window != cache_window_) cache_window_ = 0;
     norm_ = nn::RMSNorm::load(ws, "model.norm.weight", H, c.norm_eps);
     lm_head_ = lm_head_or_tied(ws, c, embed_);
+  }
+
+ public:
+  // Phi3ForCausalLM.prepare_inputs_for_generation: the first time the sequence reaches
+  // original_max_position_embeddings + 1 with no more than that many tokens cached, the cache is
+  // dropped and the whole sequence recomputed (so its keys use the long RoPE factors).
+  bool recompute_cache_before(int64_t cached, int64_t total) const override {
+    const int64_t orig = std::get<Phi3Config>(config()).original_max_position_embeddings;
+    return total >= orig + 1 && cached <= orig;
   }
 
  protected:

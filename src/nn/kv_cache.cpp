@@ -38,15 +38,41 @@ void KVCache::grow(int64_t need) {
 
 int64_t KVCache::append(int64_t T, const uint8_t* valid, const int32_t* pos) {
   if (batch_ == 0) throw InvalidArgument(ErrorContext().op("KVCache"), "cache not initialised");
+  // Window: once the storage is full, keep only what the next queries can see.
+  if (window_ > 0 && size_ + T > capacity_ && size_ > window_ - 1)
+    drop_front(size_ - (window_ - 1));
   const int64_t start = size_;
   grow(size_ + T);
   for (int64_t b = 0; b < batch_; ++b)
     for (int64_t t = 0; t < T; ++t) {
       valid_[b * capacity_ + start + t] = valid ? valid[b * T + t] : 1;
-      pos_[b * capacity_ + start + t] = pos ? pos[b * T + t] : static_cast<int32_t>(start + t);
+      pos_[b * capacity_ + start + t] =
+          pos ? pos[b * T + t] : static_cast<int32_t>(dropped_ + start + t);
     }
   size_ += T;
   return start;
+}
+
+void KVCache::drop_front(int64_t n) {
+  if (n <= 0) return;
+  if (dropped_valid_.empty()) dropped_valid_.assign(static_cast<size_t>(batch_), 0);
+  for (int64_t b = 0; b < batch_; ++b)
+    for (int64_t j = 0; j < n; ++j) dropped_valid_[b] += valid_[b * capacity_ + j] ? 1 : 0;
+  const int64_t keep = size_ - n;
+  auto shift = [&](auto& vec, int64_t per_slot) {
+    for (int64_t b = 0; b < batch_; ++b) {
+      auto* row = vec.data() + b * capacity_ * per_slot;
+      std::memmove(row, row + n * per_slot, static_cast<size_t>(keep * per_slot) * sizeof(*row));
+    }
+  };
+  for (int64_t l = 0; l < n_layer_; ++l) {
+    shift(k_[l], kv_dim_);
+    shift(v_[l], kv_dim_);
+  }
+  shift(valid_, 1);
+  shift(pos_, 1);
+  size_ = keep;
+  dropped_ += n;
 }
 
 void KVCache::truncate(int64_t new_size) {
@@ -79,6 +105,10 @@ void KVCache::reorder(const std::vector<int64_t>& src_rows) {
   }
   permute(valid_, 1);
   permute(pos_, 1);
+  if (!dropped_valid_.empty()) {
+    const std::vector<int64_t> old = dropped_valid_;
+    for (int64_t b = 0; b < batch_; ++b) dropped_valid_[b] = old[src_rows[b]];
+  }
 }
 
 }  // namespace ohm::nn

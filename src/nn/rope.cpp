@@ -64,7 +64,11 @@ Rope::Rope(const DecoderConfig& c, std::optional<int64_t> original_max_pos) {
       return (dim * std::log(static_cast<double>(orig_max_pos_) / (rot * 2 * kPi))) /
              (2 * std::log(theta_));
     };
-    double low = std::floor(corr_dim(beta_fast)), high = std::ceil(corr_dim(beta_slow));
+    double low = corr_dim(beta_fast), high = corr_dim(beta_slow);
+    if (s_.truncate) {
+      low = std::floor(low);
+      high = std::ceil(high);
+    }
     low = std::max(low, 0.0);
     high = std::min(high, dim - 1);
     if (low == high) high += 0.001;

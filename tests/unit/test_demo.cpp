@@ -20,7 +20,7 @@ TEST(Demo, MatchesTransformersEndToEnd) {
   const std::vector<int64_t> ids(ids32.begin(), ids32.end());
   EXPECT_EQ(ids, ref["input_ids"].get<std::vector<int64_t>>());
 
-  auto model = ohm::AutoModelForCausalLM::from_pretrained(dir, {.dtype = ohm::DType::F32});
+  auto model = ohm::load_causal_lm(dir, {.dtype = ohm::DType::F32});
   auto cache = model->make_cache(1);
   ohm::Tensor in = ohm::Tensor::empty(ohm::DType::I64, {1, static_cast<int64_t>(ids.size())});
   std::copy(ids.begin(), ids.end(), in.mutable_data<int64_t>());

@@ -221,7 +221,7 @@ TEST(Generate, GreedyMatchesTransformersOnEveryArchitecture) {
                                  "gemma", "phi3", "gpt2"}) {
     SCOPED_TRACE(arch);
     const auto dir = fixture(arch, "f32");
-    auto model = AutoModelForCausalLM::from_pretrained(dir.string());
+    auto model = load_causal_lm(dir.string());
     const auto ref = safetensors::SafetensorsFile::open((dir / "reference.safetensors").string());
     const auto prompt = ids_of(ref, "greedy.input_ids");
     const auto expected = ids_of(ref, "greedy.output_ids");
@@ -236,7 +236,7 @@ TEST(Generate, GreedyMatchesTransformersOnEveryArchitecture) {
 }
 
 TEST(Generate, BatchedGreedyEqualsOneByOne) {
-  auto model = AutoModelForCausalLM::from_pretrained(fixture("llama", "f32").string());
+  auto model = load_causal_lm(fixture("llama", "f32").string());
   const std::vector<std::vector<int64_t>> prompts{{5, 6, 7}, {9, 10, 11, 12, 13, 14, 15}, {100}};
   GenerateOptions opt;
   opt.config = greedy_config(12);
@@ -252,7 +252,7 @@ TEST(Generate, BeamSearchMatchesTransformers) {
     for (const std::string dtype : {"f32"}) {
       SCOPED_TRACE(arch + "/" + dtype);
       const auto dir = fixture(arch, dtype);
-      auto model = AutoModelForCausalLM::from_pretrained(dir.string());
+      auto model = load_causal_lm(dir.string());
       const auto ref = safetensors::SafetensorsFile::open((dir / "reference.safetensors").string());
       const json rj = json::parse(ohm::test::read_file((dir / "reference.json").string()));
       const auto prompt = ids_of(ref, "greedy.input_ids");
@@ -279,7 +279,7 @@ TEST(Generate, BeamSearchMatchesTransformers) {
 }
 
 TEST(Generate, SamplingIsReproducibleAndRespectsOptions) {
-  auto model = AutoModelForCausalLM::from_pretrained(fixture("llama", "f32").string());
+  auto model = load_causal_lm(fixture("llama", "f32").string());
   GenerateOptions opt;
   opt.config.do_sample = true;
   opt.config.temperature = 1.3;
@@ -298,7 +298,7 @@ TEST(Generate, SamplingIsReproducibleAndRespectsOptions) {
 }
 
 TEST(Generate, EosStreamingAndCancellation) {
-  auto model = AutoModelForCausalLM::from_pretrained(fixture("llama", "f32").string());
+  auto model = load_causal_lm(fixture("llama", "f32").string());
   const auto ref = safetensors::SafetensorsFile::open(
       (fixture("llama", "f32") / "reference.safetensors").string());
   const auto prompt = ids_of(ref, "greedy.input_ids");

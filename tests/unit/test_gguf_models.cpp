@@ -176,7 +176,7 @@ class GGUFModel : public ::testing::TestWithParam<Param> {
     static std::map<std::string, std::unique_ptr<CausalLM>> models;
     const std::string path = gguf_path(std::get<0>(GetParam()), std::get<1>(GetParam()));
     auto& m = models[path];
-    if (!m) m = AutoModelForCausalLM::from_pretrained(path, {.threads = 2});
+    if (!m) m = load_causal_lm(path, {.threads = 2});
     return *m;
   }
   bool q8() const { return std::get<1>(GetParam()) == "q8_0"; }
@@ -255,7 +255,7 @@ TEST_P(GGUFModel, Greedy32) {
     // converted to f16 at load. Against transformers' f32 reference all 32 tokens match except
     // for Mixtral, whose f16-rounded weights flip a near-tie expert routing at step 27
     // (reported above, not asserted).
-    auto st = AutoModelForCausalLM::from_pretrained(f32_dir(std::get<0>(GetParam())),
+    auto st = load_causal_lm(f32_dir(std::get<0>(GetParam())),
                                                     {.dtype = DType::F16, .threads = 2});
     EXPECT_EQ(got, greedy_generate(*st, prompt, 32));
     if (std::get<0>(GetParam()) != "mixtral") {
@@ -324,9 +324,9 @@ TEST(GGUFModels, QuantizeOnLoadFromGGUFAndSafetensors) {
   // reference quantizer), so the logits are identical.
   const auto ref = safetensors::SafetensorsFile::open(f32_dir("llama") + "/reference.safetensors");
   const Tensor ids = ref.tensor("prompt_len7.input_ids");
-  auto a = AutoModelForCausalLM::from_pretrained(f32_dir("llama"),
+  auto a = load_causal_lm(f32_dir("llama"),
                                                  {.threads = 1, .quantize = DType::Q8_0});
-  auto b = AutoModelForCausalLM::from_pretrained(gguf_path("llama", "q8_0"), {.threads = 1});
+  auto b = load_causal_lm(gguf_path("llama", "q8_0"), {.threads = 1});
   auto ca = a->make_cache(1), cb = b->make_cache(1);
   const Tensor la = a->forward(ids, Tensor(), Tensor(), ca);
   const Tensor lb = b->forward(ids, Tensor(), Tensor(), cb);
@@ -336,7 +336,7 @@ TEST(GGUFModels, QuantizeOnLoadFromGGUFAndSafetensors) {
   // q4_0 / q4_k on load run (64-wide rows: q4_k needs 256, so those matrices are kept as
   // stored and the logits equal the F16 ones; q4_0 quantizes all).
   for (DType q : {DType::Q4_0, DType::Q4_K}) {
-    auto m = AutoModelForCausalLM::from_pretrained(gguf_path("llama", "f16"),
+    auto m = load_causal_lm(gguf_path("llama", "f16"),
                                                    {.threads = 1, .quantize = q});
     auto c = m->make_cache(1);
     const double d =
@@ -459,7 +459,7 @@ TEST(GGUFModels, UnsupportedArchitectureIsNamed) {
   str("mamba");
   test::write_file(d.file("m.gguf"), b);
   try {
-    AutoModelForCausalLM::from_pretrained(d.file("m.gguf"));
+    load_causal_lm(d.file("m.gguf"));
     FAIL() << "expected UnsupportedError";
   } catch (const UnsupportedError& e) {
     EXPECT_NE(std::string(e.what()).find("mamba"), std::string::npos) << e.what();

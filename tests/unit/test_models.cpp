@@ -80,7 +80,7 @@ class ModelFixture : public ::testing::TestWithParam<Param> {
   }
   CausalLM& model() {
     auto& m = models()[fixture_dir(GetParam())];
-    if (!m) m = AutoModelForCausalLM::from_pretrained(fixture_dir(GetParam()), {.threads = 2});
+    if (!m) m = load_causal_lm(fixture_dir(GetParam()), {.threads = 2});
     return *m;
   }
   const safetensors::SafetensorsFile& ref() {
@@ -179,7 +179,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, ModelFixture, ::testing::ValuesIn(all_fixture
 
 TEST(Models, MixtralRoutesToEveryExpert) {
   const std::string dir = (test::fixtures_dir() / "models/mixtral/f32").string();
-  auto model = AutoModelForCausalLM::from_pretrained(dir);
+  auto model = load_causal_lm(dir);
   const auto ref = safetensors::SafetensorsFile::open(dir + "/reference.safetensors");
   auto cache = model->make_cache(1);
   model->forward(ref.tensor("prompt_len64.input_ids"), Tensor(), Tensor(), cache);
@@ -198,7 +198,7 @@ TEST(Models, MixtralRoutesToEveryExpert) {
 
 TEST(Models, MistralPromptLongerThanSlidingWindow) {
   const std::string dir = (test::fixtures_dir() / "models/mistral/f32").string();
-  auto model = AutoModelForCausalLM::from_pretrained(dir);
+  auto model = load_causal_lm(dir);
   ASSERT_TRUE(model->decoder_config().sliding_window.has_value());
   const int64_t window = *model->decoder_config().sliding_window;
   const auto ref = safetensors::SafetensorsFile::open(dir + "/reference.safetensors");
@@ -208,6 +208,31 @@ TEST(Models, MistralPromptLongerThanSlidingWindow) {
   const Diff d =
       compare(model->forward(ids, Tensor(), Tensor(), cache), ref.tensor("prompt_len64.logits"));
   EXPECT_LE(d.scaled(), 1e-4);
+}
+
+TEST(Models, SlidingWindowCacheHoldsOnlyTheWindow) {
+  // Token-by-token decoding of the 64-token prompt: the cache drops what the window hides, keeps
+  // at most 2 * window slots, and the logits still match transformers at every position.
+  const std::string dir = (test::fixtures_dir() / "models/mistral/f32").string();
+  auto model = load_causal_lm(dir);
+  const int64_t window = *model->decoder_config().sliding_window;
+  const auto ref = safetensors::SafetensorsFile::open(dir + "/reference.safetensors");
+  const Tensor ids = ref.tensor("prompt_len64.input_ids");
+  auto cache = model->make_cache(1, /*capacity_hint=*/1000);
+  EXPECT_LE(cache.capacity(), 2 * window);
+  double worst = 0;
+  for (int64_t t = 0; t < 64; ++t) {
+    const Tensor part = model->forward(slice_tokens(ids, t, t + 1), Tensor(), Tensor(), cache);
+    worst = std::max(worst, compare(part, ref.tensor("prompt_len64.logits"), nullptr, t).scaled());
+    EXPECT_LE(cache.size(), 2 * window);
+    EXPECT_LE(cache.capacity(), 2 * window);
+  }
+  EXPECT_EQ(cache.dropped() + cache.size(), 64);
+  EXPECT_GT(cache.dropped(), 0);
+  EXPECT_LE(worst, 1e-4);
+  // Models without a window on every layer keep everything.
+  auto llama = load_causal_lm((test::fixtures_dir() / "models/llama/f32").string());
+  EXPECT_EQ(llama->make_cache(1).window(), 0);
 }
 
 // A weight source that hides one tensor.
@@ -247,8 +272,8 @@ TEST(Models, MissingTensorIsNamed) {
 TEST(Models, LoadsWithDtypeConversion) {
   // bf16 checkpoint converted to f32 at load computes the same logits as reading bf16 rows.
   const std::string dir = (test::fixtures_dir() / "models/llama/bf16").string();
-  auto a = AutoModelForCausalLM::from_pretrained(dir);
-  auto b = AutoModelForCausalLM::from_pretrained(dir, {.dtype = DType::F32, .threads = 1});
+  auto a = load_causal_lm(dir);
+  auto b = load_causal_lm(dir, {.dtype = DType::F32, .threads = 1});
   const auto ref = safetensors::SafetensorsFile::open(dir + "/reference.safetensors");
   auto ca = a->make_cache(1), cb = b->make_cache(1);
   const Tensor la = a->forward(ref.tensor("prompt_len7.input_ids"), Tensor(), Tensor(), ca);
@@ -258,7 +283,7 @@ TEST(Models, LoadsWithDtypeConversion) {
 
 TEST(Models, ErrorsNameTheProblem) {
   const std::string dir = (test::fixtures_dir() / "models/llama/f32").string();
-  auto model = AutoModelForCausalLM::from_pretrained(dir);
+  auto model = load_causal_lm(dir);
   auto cache = model->make_cache(1);
   Tensor bad = Tensor::empty(DType::I64, {1, 1});
   bad.mutable_data<int64_t>()[0] = 100000;
@@ -266,8 +291,7 @@ TEST(Models, ErrorsNameTheProblem) {
   EXPECT_EQ(cache.size(), 0);  // a failed step leaves the cache as it was
   auto cache2 = model->make_cache(2);
   EXPECT_THROW(model->forward(bad, Tensor(), Tensor(), cache2), ShapeError);
-  EXPECT_THROW(AutoModelForCausalLM::from_pretrained(dir, {.device_map = "cuda"}),
-               UnsupportedError);
+  EXPECT_THROW(load_causal_lm(dir, {.device_map = "cuda"}), UnsupportedError);
 }
 
 }  // namespace

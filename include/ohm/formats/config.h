@@ -25,6 +25,7 @@ struct RopeScaling {
   std::optional<int64_t> original_max_position_embeddings;
   std::optional<double> low_freq_factor, high_freq_factor;                               // llama3
   std::optional<double> attention_factor, beta_fast, beta_slow, mscale, mscale_all_dim;  // yarn
+  bool truncate = true;                           // yarn: floor/ceil the correction range
   std::vector<double> short_factor, long_factor;  // longrope / su
 };
 

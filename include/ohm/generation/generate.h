@@ -2,7 +2,7 @@
 // beam search over a CausalLM with its KV cache, driven by a GenerationConfig (defaults from
 // generation_config.json, overridden field by field by the caller).
 //
-//   auto model = ohm::AutoModelForCausalLM::from_pretrained(dir);
+//   auto model = ohm::load_causal_lm(dir);
 //   ohm::generation::GenerateOptions opt;
 //   opt.config = ohm::load_generation_config(dir + "/generation_config.json");
 //   opt.config.max_new_tokens = 32;
@@ -60,6 +60,10 @@ struct GenerateOutput {
   // Timings.
   double prefill_seconds = 0, decode_seconds = 0;
   int64_t prompt_tokens = 0, generated_tokens = 0;
+
+  // out[i]: sequence i (as transformers' generate output rows).
+  const std::vector<int64_t>& operator[](size_t i) const { return sequences.at(i); }
+  size_t size() const { return sequences.size(); }
 };
 
 // Runs generation for a batch of prompts (left-padded internally). Throws InvalidArgument for

@@ -1,9 +1,9 @@
 // Causal language models: the common interface every architecture implements, the registry
-// (model_type -> builder), AutoModelForCausalLM and greedy decoding.
+// (model_type -> builder), load_causal_lm and greedy decoding.
 //
-//   auto model = ohm::AutoModelForCausalLM::from_pretrained("org/name", {.dtype =
-//   ohm::DType::F32}); auto cache = model->make_cache(/*batch=*/1); ohm::Tensor logits =
-//   model->forward(ids, {}, {}, cache);   // [B, T, vocab] f32
+//   auto model = ohm::load_causal_lm("org/name", {.dtype = ohm::DType::F32});
+//   auto cache = model->make_cache(/*batch=*/1);
+//   ohm::Tensor logits = model->forward(ids, {}, {}, cache);   // [B, T, vocab] f32
 //
 // Numerics follow transformers' eager path in f32 whatever the weight dtype (weights are
 // converted row by row inside the matmul kernels).
@@ -58,6 +58,15 @@ class CausalLM {
   Tensor forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& position_ids,
                  nn::KVCache& cache, bool last_only = false);
 
+  // Whether generation must drop the KV cache and re-run the whole sequence before the step
+  // that grows it from `cached` to `total` tokens (transformers' Phi-3 does at the switch from
+  // short to long RoPE factors, in prepare_inputs_for_generation).
+  virtual bool recompute_cache_before(int64_t cached, int64_t total) const {
+    (void)cached;
+    (void)total;
+    return false;
+  }
+
   // MoE statistics: tokens routed to each expert per router (HF module name); empty otherwise.
   virtual std::map<std::string, std::vector<int64_t>> router_counts() const { return {}; }
 
@@ -76,6 +85,9 @@ class CausalLM {
   virtual int64_t kv_dim() const;
 
   nn::Linear lm_head_;  // set by the architecture (tied or not)
+  // Sliding window applied on EVERY layer (0: none or not all layers): the KV cache then drops
+  // slots beyond it (nn::KVCache::set_window).
+  int64_t cache_window_ = 0;
 
  private:
   ModelConfig config_;
@@ -94,13 +106,12 @@ std::unique_ptr<CausalLM> build_causal_lm(const ModelConfig& config, nn::Weights
 // The model_type values with a builder.
 std::vector<std::string> registered_model_types();
 
-class AutoModelForCausalLM {
- public:
-  // `path_or_id`: a local directory with config.json + safetensors, or a Hub id in the HF
-  // cache (ohm::resolve_model).
-  static std::unique_ptr<CausalLM> from_pretrained(const std::string& path_or_id,
-                                                   const LoadOptions& opts = {});
-};
+// Loads a causal LM: `path_or_id` is a local directory with config.json + safetensors, a .gguf
+// file, or a Hub id in the HF cache (ohm::resolve_model). The transformers-style entry point,
+// ohm::AutoModelForCausalLM::from_pretrained (ohm/generation/auto_model.h), wraps this together
+// with the generation config.
+std::unique_ptr<CausalLM> load_causal_lm(const std::string& path_or_id,
+                                         const LoadOptions& opts = {});
 
 // Greedy decoding of one sequence with the KV cache (prefill once, then one token per step).
 // Returns prompt + up to max_new_tokens generated ids; stops after a token in `eos_token_ids`.

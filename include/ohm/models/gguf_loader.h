@@ -1,7 +1,7 @@
 // Causal LMs from GGUF files (llama.cpp's format): metadata -> ModelConfig, llama.cpp tensor
 // names -> HF names, and the layout changes llama.cpp's convert_hf_to_gguf.py makes undone.
 //
-//   auto model = ohm::AutoModelForCausalLM::from_pretrained("model-q8_0.gguf");  // routes here
+//   auto model = ohm::load_causal_lm("model-q8_0.gguf");  // routes here
 //
 // Architectures (general.architecture): "llama" (LLaMA, and Mistral and Mixtral, which the
 // converter writes as llama; `llama.attention.sliding_window`, when present, makes it
@@ -71,7 +71,7 @@ class GGUFWeightSource : public nn::WeightSource {
   std::map<std::string, Entry> map_;  // HF name -> source
 };
 
-// Loads a GGUF causal LM (AutoModelForCausalLM::from_pretrained calls this for .gguf files).
+// Loads a GGUF causal LM (load_causal_lm calls this for .gguf files).
 std::unique_ptr<CausalLM> load_gguf_causal_lm(const std::string& path, const LoadOptions& opts);
 
 }  // namespace ohm

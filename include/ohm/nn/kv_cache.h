@@ -2,10 +2,13 @@
 // invalid), f32. Layout per layer: K and V each [batch, capacity, kv_dim] with
 // kv_dim = n_kv_head * head_dim. Storage grows geometrically (never per token once warm).
 //
-// Sliding-window models keep every slot but attention reads only the last `window` of them
-// (kernels::AttentionArgs::window), so a window model costs O(window) per token.
+// Sliding-window models (set_window, when every layer uses the window) drop slots no future query
+// can see: when the storage is full, the last window - 1 slots move to the front, so memory stays
+// O(window + step) and each token costs O(window) (kernels::AttentionArgs::window counts slots).
+// size() then counts the slots held; dropped() the slots dropped from the front.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -19,15 +22,27 @@ class KVCache {
   int64_t n_layer() const { return n_layer_; }
   int64_t batch() const { return batch_; }
   int64_t kv_dim() const { return kv_dim_; }
-  int64_t size() const { return size_; }  // slots used per sequence
+  int64_t size() const { return size_; }  // slots held per sequence
   int64_t capacity() const { return capacity_; }
+  // Sliding window (0: keep everything). Set before the first append.
+  void set_window(int64_t window) { window_ = window; }
+  int64_t window() const { return window_; }
+  int64_t dropped() const { return dropped_; }  // slots dropped from the front (window)
+  // Valid (non-padding) slots of row b among the dropped ones.
+  int64_t dropped_valid(int64_t b) const {
+    return dropped_valid_.empty() ? 0 : dropped_valid_[static_cast<std::size_t>(b)];
+  }
 
   // Opens T new slots per sequence; `valid` [batch, T] (null: all valid) and `pos` [batch, T]
   // are recorded per slot. Returns the index of the first new slot.
   int64_t append(int64_t T, const uint8_t* valid, const int32_t* pos);
   // Drops the last n slots (e.g. to undo a step).
   void truncate(int64_t new_size);
-  void reset() { size_ = 0; }
+  void reset() {
+    size_ = 0;
+    dropped_ = 0;
+    dropped_valid_.clear();
+  }
   // Beam search: row b takes the contents of row src_rows[b] (rows may repeat). O(batch *
   // size * kv_dim) copies through one scratch buffer.
   void reorder(const std::vector<int64_t>& src_rows);
@@ -39,7 +54,10 @@ class KVCache {
 
  private:
   void grow(int64_t need);
+  void drop_front(int64_t n);
   int64_t n_layer_ = 0, batch_ = 0, kv_dim_ = 0, size_ = 0, capacity_ = 0;
+  int64_t window_ = 0, dropped_ = 0;
+  std::vector<int64_t> dropped_valid_;
   std::vector<std::vector<float>> k_, v_;
   std::vector<uint8_t> valid_;
   std::vector<int32_t> pos_;

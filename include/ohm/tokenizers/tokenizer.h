@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -172,6 +173,14 @@ class DecodeStream {
 };
 
 // transformers-style loading: a tokenizer plus tokenizer_config.json's settings.
+// What `tokenizer(text)` returns in transformers: per row the ids and the attention mask (all
+// ones here: rows are not padded; generate() pads internally).
+struct BatchEncoding {
+  std::vector<std::vector<int32_t>> input_ids;
+  std::vector<std::vector<int32_t>> attention_mask;
+  size_t size() const { return input_ids.size(); }
+};
+
 class AutoTokenizer {
  public:
   // A model directory (or Hub id in the HF cache, via ohm::resolve_model) with tokenizer.json
@@ -185,6 +194,13 @@ class AutoTokenizer {
   // from the config unless overridden).
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false,
                      std::optional<bool> clean_up_tokenization_spaces = std::nullopt) const;
+  // The same for 64-bit ids (what generate() returns).
+  std::string decode(std::span<const int64_t> ids, bool skip_special_tokens = false,
+                     std::optional<bool> clean_up_tokenization_spaces = std::nullopt) const;
+  // tokenizer(text) / tokenizer([texts]): one row per text.
+  BatchEncoding operator()(std::string_view text, bool add_special_tokens = true) const;
+  BatchEncoding operator()(const std::vector<std::string>& texts,
+                           bool add_special_tokens = true) const;
 
   const Tokenizer& tokenizer() const { return tok_; }
   Tokenizer& tokenizer() { return tok_; }
