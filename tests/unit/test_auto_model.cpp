@@ -50,9 +50,10 @@ TEST(AutoModel, SnippetMatchesTransformers) {
             std::vector<int64_t>(want.begin(), want.begin() + 18));
   const std::string text = tok.decode(out[0], /*skip_special_tokens=*/true);
   EXPECT_EQ(text.rfind(ref["prompt"].get<std::string>(), 0), 0u) << text;
-  if (std::vector<int64_t>(seq.begin() + static_cast<std::ptrdiff_t>(p), seq.end()) == want)
+  if (std::vector<int64_t>(seq.begin() + static_cast<std::ptrdiff_t>(p), seq.end()) == want) {
     EXPECT_EQ(tok.decode(std::span<const int64_t>(seq).subspan(p), true),
               ref["generated_text"].get<std::string>());
+  }
 }
 
 TEST(AutoModel, BatchOfUnequalRowsEqualsRowsAlone) {
