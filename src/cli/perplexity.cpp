@@ -1,0 +1,99 @@
+// `ohm perplexity MODEL (--file F | --text T) [--ctx 512] [--chunks N] [--threads N]
+// [--dtype f32|f16|bf16] [--quantize q8_0|q4_0|...] [--json]`: perplexity as llama.cpp's
+// llama-perplexity computes it (see ohm/eval/perplexity.h), so the two compare on one file.
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "ohm/cli/cli.h"
+#include "ohm/core/error.h"
+#include "ohm/eval/perplexity.h"
+#include "ohm/models/causal_lm.h"
+#include "ohm/tokenizers/tokenizer.h"
+
+namespace ohm::cli {
+namespace {
+
+struct PplOptions {
+  std::string model, file, text, dtype, quantize;
+  int64_t ctx = 512;
+  int64_t chunks = -1;
+  int threads = 0;
+  bool json = false;
+};
+
+int run_ppl(const PplOptions& o) {
+  std::string text = o.text;
+  if (!o.file.empty()) {
+    std::ifstream in(o.file, std::ios::binary);
+    if (!in) throw IoError(ErrorContext().file(o.file), "cannot open the text file");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  if (text.empty()) throw InvalidArgument("perplexity: give --file or --text (non-empty)");
+  LoadOptions lo;
+  lo.threads = o.threads;
+  if (!o.dtype.empty()) lo.dtype = dtype_from_name(o.dtype);
+  if (!o.quantize.empty()) lo.quantize = dtype_from_name(o.quantize);
+  auto tok = tokenizers::AutoTokenizer::from_pretrained(o.model);
+  auto model = load_causal_lm(o.model, lo);
+  const auto ids32 = tok.encode(text, /*add_special_tokens=*/true);
+  const std::vector<int64_t> ids(ids32.begin(), ids32.end());
+  eval::PerplexityOptions opt;
+  opt.n_ctx = o.ctx;
+  if (o.chunks > 0) opt.max_chunks = o.chunks;
+  // llama.cpp replaces each chunk's first token with BOS when the vocabulary adds one.
+  if (auto bos = tok.bos_token_id(); bos && !ids.empty() && ids.front() == *bos) opt.bos_id = *bos;
+  if (!o.json)
+    opt.on_chunk = [](int64_t c, double p) {
+      std::cerr << "[" << c << "]" << std::fixed << std::setprecision(4) << p << " " << std::flush;
+    };
+  std::cerr << "ohm: " << ids.size() << " tokens, n_ctx " << o.ctx << "\n";
+  const auto r = eval::perplexity(*model, ids, opt);
+  if (o.json) {
+    nlohmann::json j = {{"ppl", r.ppl},
+                        {"ppl_err", r.ppl_err},
+                        {"nll", r.nll},
+                        {"tokens", ids.size()},
+                        {"tokens_scored", r.tokens_scored},
+                        {"chunks", r.chunks},
+                        {"n_ctx", r.n_ctx},
+                        {"seconds", r.seconds},
+                        {"chunk_ppl", r.chunk_ppl}};
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cerr << "\n";
+    std::cout << "Final estimate: PPL = " << std::fixed << std::setprecision(4) << r.ppl << " +/- "
+              << std::setprecision(5) << r.ppl_err << "\n";
+  }
+  return 0;
+}
+
+const Register reg_ppl("perplexity", [](CLI::App& app) {
+  auto opt = std::make_shared<PplOptions>();
+  auto* cmd = app.add_subcommand(
+      "perplexity", "Perplexity of a text, computed as llama.cpp's llama-perplexity does");
+  cmd->add_option("model", opt->model, "Model directory, .gguf file or Hub id")->required();
+  auto* f = cmd->add_option("--file,-f", opt->file, "Text file");
+  cmd->add_option("--text", opt->text, "Text")->excludes(f);
+  cmd->add_option("--ctx,-c", opt->ctx, "Context per chunk (default 512; half is scored)");
+  cmd->add_option("--chunks", opt->chunks, "At most this many chunks (default: all)");
+  cmd->add_option("--threads,-t", opt->threads, "Threads (default: OHM_NUM_THREADS or all cores)");
+  cmd->add_option("--dtype", opt->dtype, "Convert weights at load: f32, f16 or bf16")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  cmd->add_option("--quantize", opt->quantize, "Quantize 2-D weights at load")
+      ->check(CLI::IsMember({"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q6_k"}));
+  cmd->add_flag("--json", opt->json,
+                "One JSON object: ppl, ppl_err, nll, tokens, tokens_scored, chunks, n_ctx, "
+                "seconds, chunk_ppl");
+  return Command{cmd, [opt] { return run_ppl(*opt); }};
+});
+
+}  // namespace
+}  // namespace ohm::cli
