@@ -34,7 +34,8 @@ struct PerplexityResult {
   double seconds = 0;
 };
 
-// InvalidArgument when the text has fewer than 2 * ... tokens than one chunk needs.
+// InvalidArgument naming n_ctx when the text is shorter than one chunk (llama-perplexity wants
+// two chunks; one is enough here).
 PerplexityResult perplexity(CausalLM& model, const std::vector<int64_t>& tokens,
                             const PerplexityOptions& opt);
 
