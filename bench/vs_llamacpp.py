@@ -127,7 +127,7 @@ def main():
     triad = None
     if Path(a.triad).exists():
         line = run([a.triad, "--threads", str(a.threads)]).strip().split()
-        triad = float(dict(kv.split("=") for kv in line)["triad_gb_s"])
+        triad = float(dict(kv.split("=", 1) for kv in line if "=" in kv)["triad_gb_s"])
 
     rows = []
     for m in map(Path, a.models):
@@ -172,7 +172,7 @@ def main():
         lines.append(f"| {r['model']} | {r['size_gb']:.2f} | {r['pp_ratio']:.2f} | {r['tg_ratio']:.2f} | "
                      + (f"{bound:.1f} | {100 * tg_med / bound:.0f}% |" if bound else "- | - |"))
     lines += ["", "Raw tokens/s per round:", "",
-              "| model | llama.cpp pp | ohm pp | llama.cpp tg | ohm tg | ohm ttft s | ohm peak RSS MB |",
+              "| model | llama.cpp pp | ohm pp | llama.cpp tg | ohm tg | ohm ttft s (pp512 prompt) | ohm peak RSS MB |",
               "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         ttft = " / ".join("%.3f" % x["ttft"] for x in r["ohm"])
