@@ -1,6 +1,7 @@
 #include "ohm/nn/layers.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -8,6 +9,13 @@
 #include "ohm/core/half.h"
 
 namespace ohm::nn {
+
+float* SharedBuffer::get(size_t n) const {
+  thread_local std::array<std::vector<float>, static_cast<size_t>(Role::kCount)> bufs;
+  auto& v = bufs[static_cast<size_t>(role_)];
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
 
 // ---- Linear & norms ------------------------------------------------------------------------
 

@@ -26,6 +26,33 @@ class Buffer {
   std::vector<float> v_;
 };
 
+// Scratch shared by every block instance with the same role on this thread. Layers run one
+// after another, so one buffer per role serves all of them (per-layer buffers cost layers x
+// prompt x width: ~0.7 GB for a 512-token prompt on a 1.1B model, ~2.4 GB on a 7B).
+// thread_local keeps threads, and models run on different threads, apart.
+enum class Role : uint8_t {
+  MlpH,
+  MlpU,
+  Mlp2H,
+  MoeLogits,
+  MoeXs,
+  MoeYs,
+  AttnQKV,
+  AttnQ,
+  AttnK,
+  AttnV,
+  AttnOut,
+  kCount
+};
+class SharedBuffer {
+ public:
+  explicit SharedBuffer(Role role) : role_(role) {}
+  float* get(size_t n) const;
+
+ private:
+  Role role_;
+};
+
 enum class Bias { None, Required, Optional };
 
 // nn.Linear over a weight of any dtype: y [M, out] = x [M, in] @ W^T + b.
@@ -66,7 +93,7 @@ struct GatedMLP {
   bool fused = false;
   int64_t inter = 0;
   kernels::Activation act = kernels::Activation::Silu;
-  Buffer h_, u_;
+  SharedBuffer h_{Role::MlpH}, u_{Role::MlpU};
   void forward(const float* x, int64_t M, float* y, ThreadPool& pool);
 };
 
@@ -74,7 +101,7 @@ struct GatedMLP {
 struct MLP {
   Linear fc, proj;
   kernels::Activation act = kernels::Activation::Gelu;
-  Buffer h_;
+  SharedBuffer h_{Role::Mlp2H};
   void forward(const float* x, int64_t M, float* y, ThreadPool& pool);
 };
 
@@ -86,7 +113,7 @@ struct SparseMoE {
   int64_t top_k = 2;
   bool normalize = true;
   std::vector<int64_t> counts;  // tokens routed to each expert so far (statistics)
-  Buffer logits_, xs_, ys_;
+  SharedBuffer logits_{Role::MoeLogits}, xs_{Role::MoeXs}, ys_{Role::MoeYs};
   std::vector<int64_t> sel_;
   std::vector<float> selw_;
   std::vector<int64_t> rows_;
@@ -115,7 +142,8 @@ struct SelfAttention {
   Linear q_proj, k_proj, v_proj, o_proj, qkv_proj;
   bool fused = false;
   AttentionSpec spec;
-  Buffer q_, k_, v_, qkv_, a_;
+  SharedBuffer q_{Role::AttnQ}, k_{Role::AttnK}, v_{Role::AttnV}, qkv_{Role::AttnQKV},
+      a_{Role::AttnOut};
   // x [B*T, hidden]; cos/sin [B*T, rot_dim/2]; out [B*T, hidden_out].
   void forward(const float* x, int64_t B, int64_t T, const float* cos, const float* sin,
                int64_t rot_dim, KVCache& cache, int64_t layer, float* out, ThreadPool& pool);
