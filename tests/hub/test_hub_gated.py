@@ -12,44 +12,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import traceback
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-results = []
+import hubtest  # noqa: E402  (tests/hub/hubtest.py)
+from hubtest import ROOT, check, results, run  # noqa: E402,F401
 
-
-def check(name, fn):
-    t0 = time.time()
-    try:
-        fn()
-        results.append((name, True))
-        print(f"PASS {name} ({time.time() - t0:.1f}s)", flush=True)
-    except Exception as e:  # noqa: BLE001
-        results.append((name, False))
-        print(f"FAIL {name}: {e!r}", flush=True)
-        traceback.print_exc()
-
-
-def run(cmd):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ohm", required=True)
     args = ap.parse_args()
-    try:
-        import huggingface_hub  # noqa: F401
-    except ImportError:
-        venv = os.path.join(ROOT, "build", "hub-venv")
-        venv_py = os.path.join(venv, "bin", "python")
-        # (compare prefixes: the venv's python is a symlink to the system one)
-        if os.path.exists(venv_py) and os.path.realpath(sys.prefix) != os.path.realpath(venv):
-            os.execv(venv_py, [venv_py] + sys.argv)
+    if not hubtest.have_modules_or_reexec("huggingface_hub"):
         print("SKIP: huggingface_hub is not installed (run scripts/hub-client-venv.sh)")
         return 77
+    import huggingface_hub
 
     tmp = tempfile.mkdtemp(prefix="ohm-hub-gated-")
     data = os.path.join(tmp, "data")
@@ -166,7 +143,7 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=30)
-    failed = [n for n, ok in results if not ok]
+    failed = hubtest.failed()
     if not failed:
         shutil.rmtree(tmp, ignore_errors=True)
     else:

@@ -16,25 +16,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import hubtest  # noqa: E402  (tests/hub/hubtest.py)
+from hubtest import ROOT, check, results, run  # noqa: E402,F401
 DEMO = os.path.join(ROOT, "models", "ohm-demo")
 BIG = 52 * 2**20
 
-results = []
-
-
-def check(name, fn):
-    t0 = time.time()
-    try:
-        fn()
-        results.append((name, True, ""))
-        print(f"PASS {name} ({time.time() - t0:.1f}s)", flush=True)
-    except Exception as e:  # noqa: BLE001
-        results.append((name, False, repr(e)))
-        print(f"FAIL {name}: {e!r}", flush=True)
-        traceback.print_exc()
 
 
 class Server:
@@ -74,16 +61,10 @@ def main():
     ap.add_argument("--ohm", required=True)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
-    try:
-        import huggingface_hub  # noqa: F401
-    except ImportError:
-        venv = os.path.join(ROOT, "build", "hub-venv")
-        venv_py = os.path.join(venv, "bin", "python")
-        # sys.prefix, not the executable: a venv's python is a symlink to the system one
-        if os.path.exists(venv_py) and os.path.realpath(sys.prefix) != os.path.realpath(venv):
-            os.execv(venv_py, [venv_py] + sys.argv)  # scripts/hub-client-venv.sh made it
+    if not hubtest.have_modules_or_reexec("huggingface_hub"):
         print("SKIP: huggingface_hub is not installed (run scripts/hub-client-venv.sh)")
         return 77
+    import huggingface_hub
 
     tmp = tempfile.mkdtemp(prefix="ohm-hub-cli-")
     data = os.path.join(tmp, "data")

@@ -22,28 +22,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import urllib.request
 import zlib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-results = []
+import hubtest  # noqa: E402  (tests/hub/hubtest.py)
+from hubtest import ROOT, check, results, run  # noqa: E402,F401
 
-
-def check(name, fn):
-    t0 = time.time()
-    try:
-        fn()
-        results.append((name, True))
-        print(f"PASS {name} ({time.time() - t0:.1f}s)", flush=True)
-    except Exception as e:  # noqa: BLE001
-        results.append((name, False))
-        print(f"FAIL {name}: {e!r}", flush=True)
-        traceback.print_exc()
-
-
-def run(cmd):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def find_chromium():
@@ -181,15 +165,7 @@ def main():
     ap.add_argument("--out", default="")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
-    try:
-        import huggingface_hub  # noqa: F401
-        import websocket  # noqa: F401
-    except ImportError:
-        venv = os.path.join(ROOT, "build", "hub-venv")
-        venv_py = os.path.join(venv, "bin", "python")
-        # (compare prefixes: the venv's python is a symlink to the system one)
-        if os.path.exists(venv_py) and os.path.realpath(sys.prefix) != os.path.realpath(venv):
-            os.execv(venv_py, [venv_py] + sys.argv)
+    if not hubtest.have_modules_or_reexec("huggingface_hub", "websocket"):
         print("SKIP: huggingface_hub / websocket-client not installed (run scripts/hub-client-venv.sh)")
         return 77
     chromium = find_chromium()
@@ -375,7 +351,7 @@ def main():
         server.terminate()
         server.wait(timeout=30)
     print(f"screenshots in {out}")
-    failed = [n for n, ok in results if not ok]
+    failed = hubtest.failed()
     if not args.keep and not failed:
         shutil.rmtree(tmp, ignore_errors=True)
     else:

@@ -1,0 +1,49 @@
+"""Shared pieces of the Hub test scripts (tests/hub/test_hub_*.py): the check recorder, a
+subprocess helper, and the re-exec under build/hub-venv (scripts/hub-client-venv.sh) when the
+running Python lacks the official clients."""
+import importlib
+import os
+import subprocess
+import sys
+import time
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+results = []  # (name, passed, error repr)
+
+
+def check(name, fn):
+    t0 = time.time()
+    try:
+        fn()
+        results.append((name, True, ""))
+        print(f"PASS {name} ({time.time() - t0:.1f}s)", flush=True)
+    except Exception as e:  # noqa: BLE001
+        results.append((name, False, repr(e)))
+        print(f"FAIL {name}: {e!r}", flush=True)
+        traceback.print_exc()
+
+
+def failed():
+    return [r[0] for r in results if not r[1]]
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout.strip()
+
+
+def have_modules_or_reexec(*modules):
+    """True when every module imports; otherwise re-executes this script under build/hub-venv if
+    that exists and is not the running interpreter (compared by sys.prefix: a venv's python is a
+    symlink to the system one), else False (the caller skips)."""
+    try:
+        for m in modules:
+            importlib.import_module(m)
+        return True
+    except ImportError:
+        venv = os.path.join(ROOT, "build", "hub-venv")
+        venv_py = os.path.join(venv, "bin", "python")
+        if os.path.exists(venv_py) and os.path.realpath(sys.prefix) != os.path.realpath(venv):
+            os.execv(venv_py, [venv_py] + sys.argv)
+        return False
