@@ -586,13 +586,17 @@ struct HubServer::Impl {
 
   void set_next_link(Ctx& c, size_t next_cursor) {
     std::string q;
-    for (const auto& [k, v] : c.req.params) {
-      if (k == "cursor") continue;
-      q += (q.empty() ? "" : "&") + percent_encode(k, false) + "=" + percent_encode(v, false);
-    }
-    q += (q.empty() ? "" : "&") + std::string("cursor=") + std::to_string(next_cursor);
-    std::string path = c.req.target.substr(0, c.req.target.find('?'));
-    c.res.set_header("Link", "<" + c.base + path + "?" + q + ">; rel=\"next\"");
+    auto add = [&q](const std::string& key, const std::string& value) {
+      if (!q.empty()) q += '&';
+      q.append(key).append("=").append(value);
+    };
+    for (const auto& [k, v] : c.req.params)
+      if (k != "cursor") add(percent_encode(k, false), percent_encode(v, false));
+    add("cursor", std::to_string(next_cursor));
+    const std::string path = c.req.target.substr(0, c.req.target.find('?'));
+    std::string link = "<";
+    link.append(c.base).append(path).append("?").append(q).append(">; rel=\"next\"");
+    c.res.set_header("Link", link);
   }
 
   size_t cursor(Ctx& c) {
