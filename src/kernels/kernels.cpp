@@ -117,18 +117,55 @@ Matrix matrix_view(const Tensor& t) {
   return m;
 }
 
+size_t qacts_floats(int64_t M, int64_t K) {
+  const auto mk = static_cast<size_t>(M * K);
+  return (mk + 3) / 4 + 3 * (mk / 32) + mk / 16 + 16;
+}
+
+QActs qacts_in(float* buf, int64_t M, int64_t K) {
+  const auto mk = static_cast<size_t>(M * K);
+  QActs a;
+  a.M = M;
+  a.K = K;
+  a.d32 = buf;
+  a.sd32 = a.d32 + mk / 32;
+  a.sd16 = a.sd32 + mk / 32;
+  a.qs = reinterpret_cast<int8_t*>(a.sd16 + mk / 16);
+  return a;
+}
+
 void matmul(const float* x, int64_t M, int64_t K, const Matrix& w, const float* bias, float* y,
             ThreadPool& pool) {
   if (w.cols != K)
     throw ShapeError(ErrorContext().op("matmul").shape("x", {M, K}).shape("w", {w.rows, w.cols}),
                      "inner dimensions differ");
   const KernelTable& kt = active();
+  const int64_t N = w.rows;
+  if (const auto qg = kt.qgemm[static_cast<int>(w.dtype)];
+      qg && kt.qacts_prepare && M >= kt.qgemm_min_rows && K % 32 == 0) {
+    // Quantize the activations once (rows split over the threads), then split the output
+    // features in 32-wide panels.
+    thread_local std::vector<float> abuf;
+    const size_t need = qacts_floats(M, K);
+    if (abuf.size() < need) abuf.resize(need);
+    const QActs a = qacts_in(abuf.data(), M, K);
+    pool.parallel_for(M, std::max<int64_t>(1, 8192 / K),
+                      [&](int64_t m0, int64_t m1) { kt.qacts_prepare(x, m0, m1, a); });
+    const int64_t panels = (N + 31) / 32;
+    pool.parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
+      const int64_t n0 = p0 * 32, n1 = std::min(N, p1 * 32);
+      qg(a, w, n0, n1, y, N);
+      if (bias)
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = n0; n < n1; ++n) y[m * N + n] += bias[n];
+    });
+    return;
+  }
   auto fn = kt.matmul[static_cast<int>(w.dtype)];
   if (!fn) fn = reference().matmul[static_cast<int>(w.dtype)];
   if (!fn)
     throw DTypeError(ErrorContext().op("matmul"),
                      "no matmul kernel for weight dtype " + std::string(name(w.dtype)));
-  const int64_t N = w.rows;
   // Split over output features: each thread streams its own slice of the weights once.
   const int64_t work_per_row = std::max<int64_t>(1, M * K);
   const int64_t grain = std::max<int64_t>(1, 32768 / work_per_row);

@@ -114,6 +114,10 @@ std::vector<MatmulCase> matmul_cases() {
     for (int64_t M : {1, 3, 4, 5, 9})
       for (int64_t kb : {1, 2, 3, 9})
         for (int64_t N : {1, 7, 9, 17}) cs.push_back({t, M, kb * bs, N});
+    // the batched path: several 32-wide panels (the last one partial), K longer than one
+    // packed panel slice (16 chunks of 32)
+    cs.push_back({t, 7, bs == 32 ? 17 * 32 : 3 * bs, 70});
+    cs.push_back({t, 13, bs == 32 ? 33 * 32 : 2 * bs, 33});
   }
   return cs;
 }

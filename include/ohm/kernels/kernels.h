@@ -45,6 +45,20 @@ Matrix matrix_view(const Tensor& t);
 enum class Isa : uint8_t { Scalar, Avx2, Avx512 };
 const char* isa_name(Isa isa);
 
+// Activations quantized for integer dot products: row m holds K int8 values qs[m*K + k], one
+// f32 scale per 32 values d32[m*K/32 + c] (x ~ d32 * qs), and d32 * (sum of the int8 values) per
+// 32 and per 16 values (sd32, sd16) for the weight offsets of the block formats.
+struct QActs {
+  int8_t* qs = nullptr;
+  float* d32 = nullptr;
+  float* sd32 = nullptr;
+  float* sd16 = nullptr;
+  int64_t M = 0, K = 0;  // K is a multiple of 32
+};
+// Carves a QActs for M x K out of `buf` (at least qacts_floats(M, K) floats).
+size_t qacts_floats(int64_t M, int64_t K);
+QActs qacts_in(float* buf, int64_t M, int64_t K);
+
 struct KernelTable {
   Isa isa = Isa::Scalar;
 
@@ -54,6 +68,17 @@ struct KernelTable {
   using MatmulFn = void (*)(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0,
                             int64_t n1, float* y, int64_t ldy, float* scratch);
   MatmulFn matmul[static_cast<int>(DType::Count_)] = {};
+
+  // Batched path for block-quantized weights (prompt processing): the front end quantizes
+  // the activations once per call (qacts_prepare over row ranges, in parallel), then each thread
+  // runs qgemm over its range of output features. Used when M >= qgemm_min_rows and the entry
+  // for the weight dtype is set; a table's matmul entry takes the same path for such M, so a
+  // direct call and the threaded front end give identical results.
+  int64_t qgemm_min_rows = 0;
+  void (*qacts_prepare)(const float* x, int64_t m0, int64_t m1, const struct QActs& a) = nullptr;
+  using QGemmFn = void (*)(const struct QActs& a, const Matrix& w, int64_t n0, int64_t n1,
+                           float* y, int64_t ldy);
+  QGemmFn qgemm[static_cast<int>(DType::Count_)] = {};
 
   // y = x / sqrt(mean(x^2) + eps) * (w + w_offset)        (one row of n)
   void (*rms_norm)(const float* x, const float* w, float w_offset, float eps, float* y,
