@@ -2,6 +2,7 @@
 // dequantization throughput. Run: build/release/bench/bench_core
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <random>
 #include <string>
 
@@ -9,6 +10,7 @@
 #include "ohm/core/tensor.h"
 #include "ohm/core/thread_pool.h"
 #include "ohm/formats/safetensors.h"
+#include "ohm/kernels/kernels.h"
 #include "ohm/quant/dequant.h"
 
 using namespace ohm;
@@ -69,3 +71,27 @@ static void BM_ThreadPoolDispatch(benchmark::State& state) {
   for (auto _ : state) pool.parallel_for(2, 1, [](int64_t, int64_t) {});
 }
 BENCHMARK(BM_ThreadPoolDispatch);
+
+// kernels::matmul on the 1.1B attention shape (K = N = 2048), 2 threads (OHM_NUM_THREADS):
+// args {dtype, M}.
+// Reports GFLOP/s (2*M*K*N per call); M = 1 is decode, M = 512 prompt processing.
+static void BM_Matmul(benchmark::State& state) {
+  const auto dt = static_cast<DType>(state.range(0));
+  const int64_t M = state.range(1), K = 2048, N = 2048;
+  const size_t rb = static_cast<size_t>(*row_bytes(dt, K));
+  std::vector<uint8_t> w(rb * N);
+  std::mt19937 g(1);
+  for (auto& b : w) b = static_cast<uint8_t>(g() & 0x3F);  // small finite f16/bf16/scales
+  std::vector<float> x(static_cast<size_t>(M * K)), y(static_cast<size_t>(M * N));
+  for (auto& v : x) v = static_cast<float>(g() % 200) / 100.0f - 1.0f;
+  const kernels::Matrix m{dt, w.data(), N, K, rb};
+  ThreadPool pool(std::getenv("OHM_NUM_THREADS") ? std::atoi(std::getenv("OHM_NUM_THREADS")) : 2);
+  for (auto _ : state) kernels::matmul(x.data(), M, K, m, nullptr, y.data(), pool);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * M * K * N, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_Matmul)
+    ->ArgsProduct({{static_cast<int64_t>(DType::F16), static_cast<int64_t>(DType::Q4_0),
+                    static_cast<int64_t>(DType::Q8_0), static_cast<int64_t>(DType::Q4_K)},
+                   {1, 32, 512}})
+    ->UseRealTime();

@@ -92,8 +92,8 @@ const KernelTable* set_active(const KernelTable* table) {
 }
 
 float* thread_scratch(int slot, size_t n) {
-  thread_local std::vector<float> bufs[4];
-  OHM_ASSERT(slot >= 0 && slot < 4, "scratch slot out of range");
+  thread_local std::vector<float> bufs[6];
+  OHM_ASSERT(slot >= 0 && slot < 6, "scratch slot out of range");
   auto& b = bufs[slot];
   if (b.size() < n) b.resize(std::max(n, b.size() * 2));
   return b.data();

@@ -742,6 +742,121 @@ static void qg_gemm(const QActs& a, const Matrix& w, int64_t n0, int64_t n1, flo
 #endif  // OHM_SIMD_W512
 
 #if OHM_SIMD_W512
+// ---------------------------------------------------------------- batched f32/f16/bf16 GEMM
+// For M >= FG_MIN_ROWS: 32 weight rows x FG_KC values are converted to f32 and transposed into
+// a panel [k][32] (L1-resident), then a 12 x 32 register tile (24 accumulators) runs
+// broadcast-FMA over it: per k, two panel loads and 24 FMAs. Each output is accumulated in k
+// order in f32, whatever the panel position of its row, so thread splits do not change results.
+constexpr int64_t FG_MIN_ROWS = 8;
+constexpr int64_t FG_KC = 256;
+
+template <WF T>
+static void fg_pack(const Matrix& w, int64_t n, int nr, int64_t k0, int64_t k1, float* pw) {
+  const int64_t kc = k1 - k0;
+  for (int g = 0; g < 4; ++g) {
+    int64_t k = k0;
+    if (8 * g + 8 <= nr) {
+      for (; k + 8 <= k1; k += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 8; ++i) {
+          const uint8_t* row = w.row(n + 8 * g + i);
+          if constexpr (T == WF::F32)
+            r[i] = _mm256_loadu_ps(reinterpret_cast<const float*>(row) + k);
+          else if constexpr (T == WF::F16)
+            r[i] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k)));
+          else
+            r[i] = _mm256_castsi256_ps(_mm256_slli_epi32(
+                _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k))),
+                16));
+        }
+        tr8x8(r);
+        for (int j = 0; j < 8; ++j) _mm256_storeu_ps(pw + (k - k0 + j) * 32 + 8 * g, r[j]);
+      }
+    }
+    for (; k < k1; ++k)
+      for (int i = 0; i < 8; ++i) {
+        const int rr = 8 * g + i;
+        pw[(k - k0) * 32 + rr] = rr < nr ? wscalar<T>(w.row(n + rr), k) : 0.0f;
+      }
+  }
+  (void)kc;
+}
+
+template <int MR>
+static inline void fg_tile(const float* xp, int64_t kc, const float* pw, float* y, int64_t ldy,
+                           int64_t m, int64_t n, __mmask16 q0, __mmask16 q1, bool accumulate) {
+  __m512 acc[MR][2];
+  for (int i = 0; i < MR; ++i) {
+    float* yr = y + (m + i) * ldy + n;
+    acc[i][0] = accumulate ? _mm512_maskz_loadu_ps(q0, yr) : _mm512_setzero_ps();
+    acc[i][1] = accumulate ? _mm512_maskz_loadu_ps(q1, yr + 16) : _mm512_setzero_ps();
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 w0 = _mm512_loadu_ps(pw + k * 32);
+    const __m512 w1 = _mm512_loadu_ps(pw + k * 32 + 16);
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xb = _mm512_set1_ps(xp[k * MR + i]);
+      acc[i][0] = _mm512_fmadd_ps(xb, w0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(xb, w1, acc[i][1]);
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    float* yr = y + (m + i) * ldy + n;
+    _mm512_mask_storeu_ps(yr, q0, acc[i][0]);
+    _mm512_mask_storeu_ps(yr + 16, q1, acc[i][1]);
+  }
+}
+
+template <WF T>
+static void fg_gemm(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0, int64_t n1,
+                    float* y, int64_t ldy) {
+  constexpr int MR = 12;
+  float* pw = thread_scratch(3, static_cast<size_t>(FG_KC * 32));
+  // x slice [M, kc] packed per 12-row tile as [k][rows] (one contiguous broadcast stream)
+  float* xp = thread_scratch(4, static_cast<size_t>(M * FG_KC));
+  for (int64_t k0 = 0; k0 < K; k0 += FG_KC) {
+    const int64_t k1 = imin(K, k0 + FG_KC), kc = k1 - k0;
+    for (int64_t m = 0; m < M; m += MR) {
+      const int64_t mr = imin(MR, M - m);
+      float* t = xp + m * kc;
+      for (int64_t i = 0; i < mr; ++i)
+        for (int64_t k = 0; k < kc; ++k) t[k * mr + i] = x[(m + i) * K + k0 + k];
+    }
+    const bool acc = k0 > 0;
+    for (int64_t n = n0; n < n1; n += 32) {
+      const int nr = static_cast<int>(imin(32, n1 - n));
+      const __mmask16 q0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+      const __mmask16 q1 =
+          static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+      fg_pack<T>(w, n, nr, k0, k1, pw);
+      int64_t m = 0;
+      for (; m + MR <= M; m += MR) fg_tile<MR>(xp + m * kc, kc, pw, y, ldy, m, n, q0, q1, acc);
+      switch (M - m) {
+#define OHM_FG_CASE(r)                                                \
+  case r:                                                             \
+    fg_tile<r>(xp + m * kc, kc, pw, y, ldy, m, n, q0, q1, acc);       \
+    break;
+        OHM_FG_CASE(11)
+        OHM_FG_CASE(10)
+        OHM_FG_CASE(9)
+        OHM_FG_CASE(8)
+        OHM_FG_CASE(7)
+        OHM_FG_CASE(6)
+        OHM_FG_CASE(5)
+        OHM_FG_CASE(4)
+        OHM_FG_CASE(3)
+        OHM_FG_CASE(2)
+        OHM_FG_CASE(1)
+#undef OHM_FG_CASE
+        default:
+          break;
+      }
+    }
+  }
+}
+#endif  // OHM_SIMD_W512
+
+#if OHM_SIMD_W512
 // ---------------------------------------------------------------- Q4_0 / Q8_0 decode (M = 1)
 // Two blocks (64 weights) per 512-bit vpdpbusd, R rows at a time (R independent accumulators and
 // memory streams). The activation is prepared once per call in the lane order the weights
@@ -990,6 +1105,16 @@ static void q4k_matvec(const float* x, int64_t K, const Matrix& w, int64_t n0, i
 }
 #endif  // OHM_SIMD_W512
 
+// f32/f16/bf16 entry: the batched GEMM for M >= FG_MIN_ROWS (AVX-512), else row tiles.
+template <WF T>
+static void mm_floatb(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0,
+                      int64_t n1, float* y, int64_t ldy, float* scratch) {
+#if OHM_SIMD_W512
+  if (M >= FG_MIN_ROWS) return fg_gemm<T>(x, M, K, w, n0, n1, y, ldy);
+#endif
+  mm_float<T>(x, M, K, w, n0, n1, y, ldy, scratch);
+}
+
 template <QK T>
 static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0, int64_t n1,
                      float* y, int64_t ldy, float*) {
@@ -1144,9 +1269,9 @@ static void s_rope(float* x, int64_t n_head, int64_t head_dim, int64_t rot_dim, 
 
 // Fills the entries this ISA accelerates (the rest stay as copied from the reference).
 static void fill_table(KernelTable& t) {
-  t.matmul[static_cast<int>(DType::F32)] = &mm_float<WF::F32>;
-  t.matmul[static_cast<int>(DType::F16)] = &mm_float<WF::F16>;
-  t.matmul[static_cast<int>(DType::BF16)] = &mm_float<WF::BF16>;
+  t.matmul[static_cast<int>(DType::F32)] = &mm_floatb<WF::F32>;
+  t.matmul[static_cast<int>(DType::F16)] = &mm_floatb<WF::F16>;
+  t.matmul[static_cast<int>(DType::BF16)] = &mm_floatb<WF::BF16>;
   t.matmul[static_cast<int>(DType::Q4_0)] = &mm_quant<QK::Q4_0>;
   t.matmul[static_cast<int>(DType::Q8_0)] = &mm_quant<QK::Q8_0>;
   t.matmul[static_cast<int>(DType::Q4_K)] = &mm_quant<QK::Q4_K>;

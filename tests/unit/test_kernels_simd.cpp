@@ -109,6 +109,12 @@ std::vector<MatmulCase> matmul_cases() {
     for (int64_t M : {1, 2, 3, 5, 9})
       for (int64_t K : {1, 7, 16, 17, 64, 100, 257})
         for (int64_t N : {1, 4, 7, 13}) cs.push_back({t, M, K, N});
+  // the batched f32/f16/bf16 path: a full 12-row tile plus a tail, several 32-wide panels (the
+  // last one partial), K across the 256-wide panel slices with a tail that is not a multiple of 8
+  for (DType t : {DType::F32, DType::F16, DType::BF16}) {
+    cs.push_back({t, 13, 300, 70});
+    cs.push_back({t, 25, 17, 33});
+  }
   for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
     const int64_t bs = traits(t).block_size;
     for (int64_t M : {1, 3, 4, 5, 9})
