@@ -277,35 +277,23 @@ void attention(const AttentionArgs& a, ThreadPool& pool) {
   const int64_t hd = a.head_dim;
   pool.parallel_for(a.T * a.n_head, 1, [&](int64_t w0, int64_t w1) {
     float* scores = thread_scratch(1, static_cast<size_t>(a.S));
+    AttnQuery aq;
+    aq.kv_stride = a.kv_stride;
+    aq.head_dim = hd;
+    aq.kv_valid = a.kv_valid;
+    aq.kv_pos = a.kv_pos;
+    aq.alibi = a.alibi_slopes != nullptr;
+    aq.scale = a.scale;
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t t = w / a.n_head, h = w % a.n_head, g = h / group;
       const int64_t i = a.q_start + t;  // cache index of this query
-      const int64_t lo = a.window > 0 ? std::max<int64_t>(0, i - a.window + 1) : 0;
-      const float* q = a.q + t * a.q_stride + h * hd;
-      float* out = a.out + t * a.out_stride + h * hd;
-      std::fill(out, out + hd, 0.0f);
-      // scores over the visible keys [lo, i]; masked keys are skipped entirely.
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t j = lo; j <= i; ++j) {
-        if (a.kv_valid && !a.kv_valid[j]) continue;
-        float s = kt.dot(q, a.k + j * a.kv_stride + g * hd, hd);
-        if (a.alibi_slopes) s += a.alibi_slopes[h] * static_cast<float>(a.kv_pos ? a.kv_pos[j] : j);
-        s *= a.scale;
-        scores[j] = s;
-        mx = std::max(mx, s);
-      }
-      if (mx == -std::numeric_limits<float>::infinity()) continue;  // nothing visible
-      double sum = 0;
-      for (int64_t j = lo; j <= i; ++j) {
-        if (a.kv_valid && !a.kv_valid[j]) continue;
-        scores[j] = std::exp(scores[j] - mx);
-        sum += scores[j];
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      for (int64_t j = lo; j <= i; ++j) {
-        if (a.kv_valid && !a.kv_valid[j]) continue;
-        kt.axpy(scores[j] * inv, a.v + j * a.kv_stride + g * hd, out, hd);
-      }
+      aq.lo = a.window > 0 ? std::max<int64_t>(0, i - a.window + 1) : 0;
+      aq.hi = i;
+      aq.q = a.q + t * a.q_stride + h * hd;
+      aq.k = a.k + g * hd;
+      aq.v = a.v + g * hd;
+      aq.alibi_slope = a.alibi_slopes ? a.alibi_slopes[h] : 0.0f;
+      kt.attn_query(aq, scores, a.out + t * a.out_stride + h * hd);
     }
   });
 }

@@ -3,7 +3,9 @@
 //
 // Accumulation uses 8 independent float partial sums: still plain C++, but the order matches
 // what an 8-lane SIMD kernel does, so optimised kernels land within a few ulps of this one.
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstring>
 
 #include "kernels_internal.h"
@@ -138,6 +140,32 @@ void ref_rope(float* x, int64_t n_head, int64_t head_dim, int64_t rot_dim, const
   }
 }
 
+void ref_attn_query(const AttnQuery& a, float* scores, float* out) {
+  const int64_t hd = a.head_dim;
+  std::fill(out, out + hd, 0.0f);
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t j = a.lo; j <= a.hi; ++j) {
+    if (a.kv_valid && !a.kv_valid[j]) continue;
+    float s = ref_dot(a.q, a.k + j * a.kv_stride, hd);
+    if (a.alibi) s += a.alibi_slope * static_cast<float>(a.kv_pos ? a.kv_pos[j] : j);
+    s *= a.scale;
+    scores[j] = s;
+    mx = std::max(mx, s);
+  }
+  if (mx == -std::numeric_limits<float>::infinity()) return;  // nothing visible
+  double sum = 0;
+  for (int64_t j = a.lo; j <= a.hi; ++j) {
+    if (a.kv_valid && !a.kv_valid[j]) continue;
+    scores[j] = std::exp(scores[j] - mx);
+    sum += scores[j];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t j = a.lo; j <= a.hi; ++j) {
+    if (a.kv_valid && !a.kv_valid[j]) continue;
+    ref_axpy(scores[j] * inv, a.v + j * a.kv_stride, out, hd);
+  }
+}
+
 KernelTable make_reference() {
   KernelTable t;
   t.isa = Isa::Scalar;
@@ -158,6 +186,7 @@ KernelTable make_reference() {
   t.axpy = &ref_axpy;
   t.dot = &ref_dot;
   t.rope = &ref_rope;
+  t.attn_query = &ref_attn_query;
   return t;
 }
 

@@ -252,6 +252,55 @@ TEST_P(SimdElementwise, MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Sizes, SimdElementwise,
                          ::testing::Values(1, 2, 7, 8, 15, 16, 17, 33, 64, 129, 384, 2048));
 
+// attn_query: head sizes that take the register path (multiples of the vector width up to
+// 8 vectors) and the generic one, windows that start past 0, masked keys (none, some, all) and
+// ALiBi with and without positions. Tolerance: 1e-5 * (1 + max|v|) (vector exp, summation order).
+TEST(SimdAttention, QueryMatchesReference) {
+  std::mt19937 g(7);
+  for (const KernelTable* kt : simd_tables()) {
+    SCOPED_TRACE(isa_name(kt->isa));
+    for (int64_t hd : {7, 8, 16, 32, 48, 64, 80, 96, 128, 160})
+      for (int64_t S : {1, 5, 17, 70})
+        for (int mask : {0, 1, 2})
+          for (int alibi : {0, 1, 2}) {
+            SCOPED_TRACE("hd " + std::to_string(hd) + " S " + std::to_string(S) + " mask " +
+                         std::to_string(mask) + " alibi " + std::to_string(alibi));
+            const int64_t stride = hd * 3 + 5;
+            const auto q = randn(static_cast<size_t>(hd), static_cast<uint32_t>(hd + S));
+            const auto k = randn(static_cast<size_t>(S * stride), static_cast<uint32_t>(S + 1));
+            const auto v = randn(static_cast<size_t>(S * stride), static_cast<uint32_t>(S + 2));
+            std::vector<uint8_t> valid(static_cast<size_t>(S), 1);
+            if (mask == 1)
+              for (auto& b : valid) b = static_cast<uint8_t>(g() % 3 != 0);
+            if (mask == 2) std::fill(valid.begin(), valid.end(), 0);
+            std::vector<int32_t> pos(static_cast<size_t>(S));
+            for (int64_t j = 0; j < S; ++j) pos[j] = static_cast<int32_t>(2 * j + 1);
+            AttnQuery a;
+            a.q = q.data();
+            a.k = k.data();
+            a.v = v.data();
+            a.kv_stride = stride;
+            a.head_dim = hd;
+            a.lo = S > 3 ? 2 : 0;
+            a.hi = S - 1;
+            a.kv_valid = mask ? valid.data() : nullptr;
+            a.alibi = alibi != 0;
+            a.alibi_slope = 0.25f;
+            a.kv_pos = alibi == 2 ? pos.data() : nullptr;
+            a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+            std::vector<float> sc(static_cast<size_t>(S)), want(static_cast<size_t>(hd), 9.0f),
+                got(static_cast<size_t>(hd), 9.0f);
+            reference().attn_query(a, sc.data(), want.data());
+            kt->attn_query(a, sc.data(), got.data());
+            float vmax = 0;
+            for (float x : v) vmax = std::max(vmax, std::fabs(x));
+            for (int64_t i = 0; i < hd; ++i)
+              ASSERT_LE(std::fabs(got[i] - want[i]), 1e-5 * (1 + vmax))
+                  << "at " << i << " got " << got[i] << " want " << want[i];
+          }
+  }
+}
+
 TEST(SimdDispatch, ActiveIsBestAndScalarOverride) {
   // The active table is one of the compiled tables; table_for(Scalar) is the reference.
   EXPECT_EQ(table_for(Isa::Scalar), &reference());

@@ -59,6 +59,21 @@ struct QActs {
 size_t qacts_floats(int64_t M, int64_t K);
 QActs qacts_in(float* buf, int64_t M, int64_t K);
 
+// One query of one attention head against the keys [lo, hi] of its KV head (see attention()):
+// score_j = (dot(q, k_j) + alibi_slope * pos_j) * scale for the valid j, softmax over them (f32
+// scores, max subtracted), out = sum_j p_j * v_j. Keys with kv_valid[j] == 0 are skipped.
+struct AttnQuery {
+  const float* q = nullptr;
+  const float* k = nullptr;  // key j at k + j * kv_stride
+  const float* v = nullptr;
+  int64_t kv_stride = 0, head_dim = 0;
+  int64_t lo = 0, hi = -1;  // inclusive
+  const uint8_t* kv_valid = nullptr;
+  const int32_t* kv_pos = nullptr;  // ALiBi positions (null: j)
+  bool alibi = false;
+  float alibi_slope = 0.0f, scale = 1.0f;
+};
+
 struct KernelTable {
   Isa isa = Isa::Scalar;
 
@@ -104,6 +119,8 @@ struct KernelTable {
   // x [n_head, head_dim]; the first rot_dim dims of each head rotate by cos/sin [rot_dim/2].
   void (*rope)(float* x, int64_t n_head, int64_t head_dim, int64_t rot_dim, const float* cos,
                const float* sin) = nullptr;
+  // One attention query (AttnQuery); `scores` holds at least hi + 1 floats, out head_dim.
+  void (*attn_query)(const AttnQuery& a, float* scores, float* out) = nullptr;
 };
 
 // The table in use (the best for this CPU; OHM_ISA=scalar forces the reference).
