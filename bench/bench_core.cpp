@@ -95,3 +95,31 @@ BENCHMARK(BM_Matmul)
                     static_cast<int64_t>(DType::Q8_0), static_cast<int64_t>(DType::Q4_K)},
                    {1, 32, 512}})
     ->UseRealTime();
+
+// Decode matvec streaming from DRAM: one Q4_0/Q8_0/Q4_K/F16 matrix of ~600 MB (larger than the
+// last-level cache), M = 1, 2 threads (OHM_NUM_THREADS). Reports weight GB/s; compare with
+// bench/stream_triad.
+static void BM_MatvecStream(benchmark::State& state) {
+  const auto dt = static_cast<DType>(state.range(0));
+  const int64_t K = 2048;
+  const size_t rb = static_cast<size_t>(*row_bytes(dt, K));
+  const int64_t N = static_cast<int64_t>((600u << 20) / rb);
+  std::vector<uint8_t> w(rb * N);
+  std::mt19937 g(1);
+  for (size_t i = 0; i < w.size(); i += 64) w[i] = static_cast<uint8_t>(g() & 0x3F);
+  std::vector<float> x(K), y(static_cast<size_t>(N));
+  for (auto& v : x) v = static_cast<float>(g() % 200) / 100.0f - 1.0f;
+  const kernels::Matrix m{dt, w.data(), N, K, rb};
+  ThreadPool pool(std::getenv("OHM_NUM_THREADS") ? std::atoi(std::getenv("OHM_NUM_THREADS")) : 2);
+  for (auto _ : state) kernels::matmul(x.data(), 1, K, m, nullptr, y.data(), pool);
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(w.size()),
+                                              benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_MatvecStream)
+    ->Arg(static_cast<int64_t>(DType::Q4_0))
+    ->Arg(static_cast<int64_t>(DType::Q8_0))
+    ->Arg(static_cast<int64_t>(DType::Q4_K))
+    ->Arg(static_cast<int64_t>(DType::F16))
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);

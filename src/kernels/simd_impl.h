@@ -225,8 +225,15 @@ static inline void float_tile(const float* x, int64_t K, const uint8_t* w, size_
   const uint8_t* wr[NT];
   for (int j = 0; j < NT; ++j) wr[j] = w + static_cast<size_t>(n + j) * rb;
   int64_t k = 0;
+  // decode (one activation row): prefetch the next NT rows at the same position (the hardware
+  // prefetchers alone fall behind on these streams)
+  const size_t pf = MT == 1 ? static_cast<size_t>(NT) * rb : 0;
   for (; k + VL <= K; k += VL) {
     vf wv[NT];
+    if (MT == 1)
+      for (int j = 0; j < NT; ++j)
+        _mm_prefetch(reinterpret_cast<const char*>(wr[j]) + pf + k * (T == WF::F32 ? 4 : 2),
+                     _MM_HINT_T0);
     for (int j = 0; j < NT; ++j) wv[j] = wload<T>(wr[j], k);
     for (int i = 0; i < MT; ++i) {
       const vf xv = vload(x + i * K + k);
@@ -868,7 +875,7 @@ static void fg_gemm(const float* x, int64_t M, int64_t K, const Matrix& w, int64
 struct X1 {
   const int8_t* xq;    // [np * 64]
   const int32_t* corr; // [np * 16]
-  const float* xdp;    // [np * 16]
+  const float* xdb;    // [np * 2] activation scale per block
   const int8_t* tq;    // [32] tail block
   int32_t tcorr;
   float td;
@@ -878,12 +885,12 @@ template <bool Q8>
 static X1 x1_prep(const float* x, int64_t K) {
   const int64_t nb = K / 32, np = nb / 2;
   float* buf = thread_scratch(2, static_cast<size_t>(np * 16 * 2 + (np * 64 + 32) / 4 + 16));
-  float* xdp = buf;
+  float* xdb = buf;
   int32_t* corr = reinterpret_cast<int32_t*>(buf + np * 16);
   int8_t* xq = reinterpret_cast<int8_t*>(buf + np * 32);
   int8_t* tq = xq + np * 64;
   const int off = Q8 ? 128 : 8;
-  X1 r{xq, corr, xdp, tq, 0, 0.0f};
+  X1 r{xq, corr, xdb, tq, 0, 0.0f};
   for (int64_t b = 0; b < nb; ++b) {
     const float* xb = x + b * 32;
     const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
@@ -910,11 +917,7 @@ static X1 x1_prep(const float* x, int64_t K) {
       _mm_storeu_si128(reinterpret_cast<__m128i*>(xp + 32 + 16 * h), q1);
     }
     int32_t* cp = corr + p * 16;
-    float* dp = xdp + p * 16;
-    for (int l = 0; l < 16; ++l) {
-      const bool mine = Q8 ? (l / 8 == h) : ((l / 4) % 2 == h);
-      if (mine) dp[l] = d;
-    }
+    xdb[b] = d;
     if (h == 0) for (int l = 0; l < 16; ++l) cp[l] = 0;
     cp[Q8 ? 8 * h : 4 * h] = cs;
   }
@@ -924,13 +927,25 @@ static X1 x1_prep(const float* x, int64_t K) {
 // Rows per step; software prefetch runs one step (R rows) ahead in each row's stream, which
 // the hardware prefetchers alone do not keep up with (1.1B Q4_0 decode: 17 -> 31 tok/s).
 constexpr int QM_R = 4;
+// Lane -> block-of-pair maps for the scale vector of pair q of a 16-block group.
+alignas(64) static const int32_t q32_pair_idx[2][8][16] = {
+#define OHM_P4(q) {2 * q, 2 * q, 2 * q, 2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, \
+                   2 * q, 2 * q, 2 * q, 2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1}
+#define OHM_P8(q) {2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, \
+                   2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1}
+    {OHM_P4(0), OHM_P4(1), OHM_P4(2), OHM_P4(3), OHM_P4(4), OHM_P4(5), OHM_P4(6), OHM_P4(7)},
+    {OHM_P8(0), OHM_P8(1), OHM_P8(2), OHM_P8(3), OHM_P8(4), OHM_P8(5), OHM_P8(6), OHM_P8(7)},
+#undef OHM_P4
+#undef OHM_P8
+};
+
 template <bool Q8, int R>
 static inline void q32_rows1(const X1& x, int64_t nb, const uint8_t* w, size_t rb, int64_t n,
                              float* y) {
-  constexpr size_t bsz = Q8 ? 34 : 18;
-  const __m512i idx = Q8 ? _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
-                         : _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+  constexpr int bsz = Q8 ? 34 : 18;
   const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i gidx = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(bsz));
   __m512 acc[R];
   const uint8_t* wr[R];
   for (int r = 0; r < R; ++r) {
@@ -939,34 +954,42 @@ static inline void q32_rows1(const X1& x, int64_t nb, const uint8_t* w, size_t r
   }
   const int64_t np = nb / 2;
   const size_t pf = R * rb;
-  for (int64_t p = 0; p < np; ++p) {
-    const __m512i xv = _mm512_loadu_si512(x.xq + p * 64);
-    const __m512i cv = _mm512_loadu_si512(x.corr + p * 16);
-    const __m512 xd = _mm512_loadu_ps(x.xdp + p * 16);
+  for (int64_t g0 = 0; g0 < np; g0 += 8) {
+    // scales of the 16 blocks of this group, weight x activation, one vector per row
+    const int64_t gp = imin(8, np - g0);
+    const __mmask16 gm = static_cast<__mmask16>(gp == 8 ? 0xFFFF : (1u << (2 * gp)) - 1);
+    const __m512 xd = _mm512_maskz_loadu_ps(gm, x.xdb + 2 * g0);
+    __m512 sc[R];
     for (int r = 0; r < R; ++r) {
-      const uint8_t* b0 = wr[r] + 2 * p * bsz;
-      _mm_prefetch(reinterpret_cast<const char*>(b0) + pf, _MM_HINT_T0);
-      if (Q8) _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + 64, _MM_HINT_T0);
-      __m512i u;
-      if constexpr (Q8) {
-        u = _mm512_inserti64x4(
-            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2))),
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + bsz + 2)), 1);
-        u = _mm512_xor_si512(u, _mm512_set1_epi8(static_cast<char>(0x80)));
-      } else {
-        const __m256i v =
-            _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b0 + bsz + 2),
-                                reinterpret_cast<const __m128i*>(b0 + 2));
-        u = _mm512_and_si512(
-            _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), m4);
+      const __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx,
+                                                    wr[r] + 2 * g0 * bsz, 1);
+      sc[r] = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), xd);
+    }
+    for (int64_t q = 0; q < gp; ++q) {
+      const int64_t p = g0 + q;
+      const __m512i xv = _mm512_loadu_si512(x.xq + p * 64);
+      const __m512i cv = _mm512_loadu_si512(x.corr + p * 16);
+      const __m512i pidx = _mm512_load_si512(q32_pair_idx[Q8][q]);
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* b0 = wr[r] + 2 * p * bsz;
+        _mm_prefetch(reinterpret_cast<const char*>(b0) + pf, _MM_HINT_T0);
+        if (Q8) _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + 64, _MM_HINT_T0);
+        __m512i u;
+        if constexpr (Q8) {
+          u = _mm512_inserti64x4(
+              _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2))),
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + bsz + 2)), 1);
+          u = _mm512_xor_si512(u, _mm512_set1_epi8(static_cast<char>(0x80)));
+        } else {
+          const __m256i v = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b0 + bsz + 2),
+                                                reinterpret_cast<const __m128i*>(b0 + 2));
+          u = _mm512_and_si512(
+              _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), m4);
+        }
+        const __m512i pr = _mm512_dpbusd_epi32(cv, u, xv);
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pr), _mm512_permutexvar_ps(pidx, sc[r]),
+                                 acc[r]);
       }
-      const __m512i pr = _mm512_dpbusd_epi32(cv, u, xv);
-      uint16_t h0, h1;
-      __builtin_memcpy(&h0, b0, 2);
-      __builtin_memcpy(&h1, b0 + bsz, 2);
-      const __m128 wd2 = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(h0 | (uint32_t{h1} << 16))));
-      const __m512 wd = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(wd2));
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pr), _mm512_mul_ps(wd, xd), acc[r]);
     }
   }
   for (int r = 0; r < R; ++r) {
