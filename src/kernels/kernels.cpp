@@ -252,6 +252,17 @@ void rope(float* x, int64_t n_tok, int64_t x_stride, int64_t n_head, int64_t hea
     fn(x + t * x_stride, n_head, head_dim, rot_dim, cos + t * half, sin + t * half);
 }
 
+void rope_interleaved(float* x, int64_t n_tok, int64_t x_stride, int64_t n_head, int64_t head_dim,
+                      int64_t rot_dim, const float* cos, const float* sin) {
+  if (rot_dim > head_dim || rot_dim % 2 != 0)
+    throw InvalidArgument(ErrorContext().op("rope_interleaved"),
+                          "rot_dim must be even and <= head_dim");
+  const auto fn = active().rope_interleaved;
+  const int64_t half = rot_dim / 2;
+  for (int64_t t = 0; t < n_tok; ++t)
+    fn(x + t * x_stride, n_head, head_dim, rot_dim, cos + t * half, sin + t * half);
+}
+
 void embedding(const Matrix& table, const int64_t* ids, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) {
     if (ids[i] < 0 || ids[i] >= table.rows)

@@ -166,6 +166,19 @@ void ref_attn_query(const AttnQuery& a, float* scores, float* out) {
   }
 }
 
+void ref_rope_interleaved(float* x, int64_t n_head, int64_t head_dim, int64_t rot_dim,
+                          const float* cos, const float* sin) {
+  const int64_t half = rot_dim / 2;
+  for (int64_t h = 0; h < n_head; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i = 0; i < half; ++i) {
+      const float x1 = v[2 * i], x2 = v[2 * i + 1];
+      v[2 * i] = x1 * cos[i] - x2 * sin[i];
+      v[2 * i + 1] = x2 * cos[i] + x1 * sin[i];
+    }
+  }
+}
+
 KernelTable make_reference() {
   KernelTable t;
   t.isa = Isa::Scalar;
@@ -186,6 +199,7 @@ KernelTable make_reference() {
   t.axpy = &ref_axpy;
   t.dot = &ref_dot;
   t.rope = &ref_rope;
+  t.rope_interleaved = &ref_rope_interleaved;
   t.attn_query = &ref_attn_query;
   return t;
 }

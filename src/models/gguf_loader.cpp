@@ -410,6 +410,18 @@ Tensor falcon_qkv_rows(const Tensor& t, int64_t n_head, int64_t n_kv, const std:
 
 }  // namespace
 
+bool GGUFWeightSource::has_rope_interleaved_qk() const {
+  for (const auto& [hf, e] : map_)
+    if (e.kind == Kind::UnpermuteRows) return true;
+  return false;
+}
+
+std::optional<Tensor> GGUFWeightSource::find_rope_interleaved(const std::string& name) const {
+  auto it = map_.find(name);
+  if (it == map_.end() || it->second.kind != Kind::UnpermuteRows) return std::nullopt;
+  return file_.tensor(it->second.gguf);
+}
+
 std::optional<Tensor> GGUFWeightSource::find(const std::string& name) const {
   auto it = map_.find(name);
   if (it == map_.end()) return std::nullopt;

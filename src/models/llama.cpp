@@ -35,6 +35,8 @@ class LlamaForCausalLM : public CausalLM {
                   hd = c.head_dim, I = c.intermediate_size;
     embed_ = ws.matrix("model.embed_tokens.weight", c.vocab_size, H);
     rope_ = nn::Rope(c);
+    // LLaMA GGUF: q/k as stored (interleaved RoPE pairs), no permuted copy (full rotary only).
+    const bool rope_interleaved = rope_.rot_dim() == hd && ws.use_rope_interleaved_qk();
     const nn::Bias qkv_bias = (qwen2 || c.attention_bias) ? nn::Bias::Required : nn::Bias::None;
     const nn::Bias o_bias = (!qwen2 && c.attention_bias) ? nn::Bias::Required : nn::Bias::None;
     const nn::Bias mlp_bias = c.mlp_bias ? nn::Bias::Required : nn::Bias::None;
@@ -46,6 +48,7 @@ class LlamaForCausalLM : public CausalLM {
       L.post_attention_layernorm =
           nn::RMSNorm::load(ws, p + ".post_attention_layernorm.weight", H, c.norm_eps);
       auto& a = L.self_attn;
+      a.rope_interleaved = rope_interleaved;
       a.q_proj = nn::Linear::load(ws, p + ".self_attn.q_proj", nh * hd, H, qkv_bias);
       a.k_proj = nn::Linear::load(ws, p + ".self_attn.k_proj", nkv * hd, H, qkv_bias);
       a.v_proj = nn::Linear::load(ws, p + ".self_attn.v_proj", nkv * hd, H, qkv_bias);

@@ -34,6 +34,8 @@ class MixtralForCausalLM : public CausalLM {
                   hd = c.head_dim, I = c.intermediate_size, E = c.num_local_experts;
     embed_ = ws.matrix("model.embed_tokens.weight", c.vocab_size, H);
     rope_ = nn::Rope(c);
+    // LLaMA GGUF: q/k as stored (interleaved RoPE pairs), no permuted copy (full rotary only).
+    const bool rope_interleaved = rope_.rot_dim() == hd && ws.use_rope_interleaved_qk();
     const auto act = kernels::activation_from_name(c.hidden_act);
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
       const std::string p = "model.layers." + std::to_string(i);
@@ -42,6 +44,7 @@ class MixtralForCausalLM : public CausalLM {
       L.post_attention_layernorm =
           nn::RMSNorm::load(ws, p + ".post_attention_layernorm.weight", H, c.norm_eps);
       auto& a = L.self_attn;
+      a.rope_interleaved = rope_interleaved;
       a.q_proj = nn::Linear::load(ws, p + ".self_attn.q_proj", nh * hd, H);
       a.k_proj = nn::Linear::load(ws, p + ".self_attn.k_proj", nkv * hd, H);
       a.v_proj = nn::Linear::load(ws, p + ".self_attn.v_proj", nkv * hd, H);

@@ -215,8 +215,9 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const float* c
     kv_stride = kvd;
   }
   if (rot_dim > 0) {
-    kernels::rope(q, M, q_stride, spec.n_head, spec.head_dim, rot_dim, cos, sin);
-    kernels::rope(k, M, kv_stride, spec.n_kv_head, spec.head_dim, rot_dim, cos, sin);
+    const auto rope = rope_interleaved ? &kernels::rope_interleaved : &kernels::rope;
+    rope(q, M, q_stride, spec.n_head, spec.head_dim, rot_dim, cos, sin);
+    rope(k, M, kv_stride, spec.n_kv_head, spec.head_dim, rot_dim, cos, sin);
   }
   float* a = a_.get(static_cast<size_t>(M * qd));
   attend(spec, q, q_stride, k, v, kv_stride, cache, layer, B, T, a, pool);

@@ -27,7 +27,9 @@ bool Weights::has(const std::string& name) const {
 }
 
 Tensor Weights::fetch(const std::string& name, const Shape& shape) {
-  auto t = src_.find(name);
+  std::optional<Tensor> t;
+  if (rope_interleaved_) t = src_.find_rope_interleaved(name);
+  if (!t) t = src_.find(name);
   if (!t) {
     missing_.push_back(name);
     return Tensor();

@@ -301,6 +301,41 @@ TEST(SimdAttention, QueryMatchesReference) {
   }
 }
 
+// rope_interleaved on rows in llama.cpp's permuted order (HF row h*hd + i*hd/2 + j stored at
+// h*hd + 2j + i) equals rope (rotate-half) on HF order, permuted the same way, for every table.
+TEST(Rope, InterleavedIsPermutedRotateHalf) {
+  const int64_t n_head = 3, hd = 16, half = hd / 2, n_tok = 2;
+  const auto x = randn(static_cast<size_t>(n_tok * n_head * hd), 5);
+  const auto ang = randn(static_cast<size_t>(n_tok * half), 6);
+  std::vector<float> cs(ang.size()), sn(ang.size());
+  for (size_t i = 0; i < ang.size(); ++i) {
+    cs[i] = std::cos(ang[i]);
+    sn[i] = std::sin(ang[i]);
+  }
+  auto permute = [&](const std::vector<float>& v) {
+    std::vector<float> p(v.size());
+    for (int64_t t = 0; t < n_tok; ++t)
+      for (int64_t h = 0; h < n_head; ++h)
+        for (int64_t i = 0; i < 2; ++i)
+          for (int64_t j = 0; j < half; ++j)
+            p[(t * n_head + h) * hd + 2 * j + i] = v[(t * n_head + h) * hd + i * half + j];
+    return p;
+  };
+  std::vector<const KernelTable*> tables = simd_tables();
+  tables.push_back(&reference());
+  for (const KernelTable* kt : tables) {
+    SCOPED_TRACE(isa_name(kt->isa));
+    const KernelTable* prev = set_active(kt);
+    auto a = x;
+    rope(a.data(), n_tok, n_head * hd, n_head, hd, hd, cs.data(), sn.data());
+    auto b = permute(x);
+    rope_interleaved(b.data(), n_tok, n_head * hd, n_head, hd, hd, cs.data(), sn.data());
+    set_active(prev);
+    const auto want = permute(a);
+    for (size_t i = 0; i < b.size(); ++i) ASSERT_NEAR(b[i], want[i], 1e-6f) << "at " << i;
+  }
+}
+
 TEST(SimdDispatch, ActiveIsBestAndScalarOverride) {
   // The active table is one of the compiled tables; table_for(Scalar) is the reference.
   EXPECT_EQ(table_for(Isa::Scalar), &reference());

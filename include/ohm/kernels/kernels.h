@@ -119,6 +119,11 @@ struct KernelTable {
   // x [n_head, head_dim]; the first rot_dim dims of each head rotate by cos/sin [rot_dim/2].
   void (*rope)(float* x, int64_t n_head, int64_t head_dim, int64_t rot_dim, const float* cos,
                const float* sin) = nullptr;
+  // Rotary embedding, interleaved-pair (GPT-J / ggml "normal") convention: dims (2i, 2i+1) of
+  // the first rot_dim of each head rotate by cos/sin [i]. The same rotation as rope() on rows
+  // permuted by llama.cpp's converter (LLaMA GGUF q/k weights), so those run zero-copy.
+  void (*rope_interleaved)(float* x, int64_t n_head, int64_t head_dim, int64_t rot_dim,
+                           const float* cos, const float* sin) = nullptr;
   // One attention query (AttnQuery); `scores` holds at least hi + 1 floats, out head_dim.
   void (*attn_query)(const AttnQuery& a, float* scores, float* out) = nullptr;
 };
@@ -163,6 +168,9 @@ float dot(const float* a, const float* b, int64_t n);
 // cos/sin [n_tok, rot_dim/2].
 void rope(float* x, int64_t n_tok, int64_t x_stride, int64_t n_head, int64_t head_dim,
           int64_t rot_dim, const float* cos, const float* sin);
+// The same with interleaved pairs (KernelTable::rope_interleaved).
+void rope_interleaved(float* x, int64_t n_tok, int64_t x_stride, int64_t n_head, int64_t head_dim,
+                      int64_t rot_dim, const float* cos, const float* sin);
 
 // out[i, :] = table.row(ids[i]) as f32. InvalidArgument for an id outside [0, table.rows).
 void embedding(const Matrix& table, const int64_t* ids, int64_t n, float* out);

@@ -8,8 +8,10 @@
 // model_type "mistral", `llama.expert_count` "mixtral"), "qwen2", "gemma", "phi3", "falcon"
 // (both layouts), "gpt2". Undone on load:
 //   - llama: q_proj/k_proj rows (and biases) permuted by convert_hf_to_gguf.py's
-//     LlamaModel.permute into ggml's interleaved-pair RoPE order; the inverse row permutation
-//     is applied to the stored bytes (any dtype: a row is a whole number of blocks).
+//     LlamaModel.permute into ggml's interleaved-pair RoPE order. find() applies the inverse row
+//     permutation to a copy (any dtype: a row is a whole number of blocks); the models load
+//     them as stored instead (find_rope_interleaved, zero-copy) and rotate interleaved pairs,
+//     which gives the same attention scores without a second copy of q/k in memory.
 //   - mixtral: as llama, and the experts stacked into blk.N.ffn_{gate,down,up}_exps
 //     [E, rows, cols] are handed out per expert (block_sparse_moe.experts.E.w1/w2/w3) as
 //     zero-copy views;
@@ -52,6 +54,9 @@ class GGUFWeightSource : public nn::WeightSource {
   std::vector<std::string> names() const override;
   std::string describe() const override { return file_.path(); }
   std::optional<Tensor> find_pretransposed(const std::string& name) const override;
+  // LLaMA files: q/k rows as stored (ggml's interleaved-pair RoPE order), zero-copy views.
+  bool has_rope_interleaved_qk() const override;
+  std::optional<Tensor> find_rope_interleaved(const std::string& name) const override;
 
   // The GGUF tensor an HF name comes from (nullopt if none).
   std::optional<std::string> gguf_name(const std::string& hf_name) const;

@@ -141,6 +141,9 @@ void attend(const AttentionSpec& spec, const float* q, int64_t q_stride, const f
 struct SelfAttention {
   Linear q_proj, k_proj, v_proj, o_proj, qkv_proj;
   bool fused = false;
+  // q/k rows in ggml's interleaved-pair RoPE order (LLaMA GGUF, loaded zero-copy): rotate pairs
+  // (2i, 2i+1) instead of (i, i + rot_dim/2). Attention scores are the same.
+  bool rope_interleaved = false;
   AttentionSpec spec;
   SharedBuffer q_{Role::AttnQ}, k_{Role::AttnK}, v_{Role::AttnV}, qkv_{Role::AttnQKV},
       a_{Role::AttnOut};

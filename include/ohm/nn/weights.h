@@ -28,6 +28,14 @@ class WeightSource {
     (void)name;
     return std::nullopt;
   }
+  // True when the source holds the q/k projections (and biases) with their rows in ggml's
+  // interleaved-pair RoPE order (llama.cpp's LLaMA converter) and find_rope_interleaved returns
+  // them as stored: a model that rotates interleaved pairs then needs no permuted copy.
+  virtual bool has_rope_interleaved_qk() const { return false; }
+  virtual std::optional<Tensor> find_rope_interleaved(const std::string& name) const {
+    (void)name;
+    return std::nullopt;
+  }
 };
 
 class CheckpointSource : public WeightSource {
@@ -52,6 +60,13 @@ class Weights {
   // Quantize every 2-D weight to this GGUF block type at load (ohm::quant::quantize; rows whose
   // length is not a multiple of the block size are kept as stored). Applied after matrix_dtype.
   void set_quantize(std::optional<DType> q) { quantize_ = q; }
+  // Fetch q/k projections in the source's interleaved RoPE order when it has one
+  // (WeightSource::has_rope_interleaved_qk); the model must then rotate interleaved pairs.
+  // Returns whether that order is in effect.
+  bool use_rope_interleaved_qk() {
+    rope_interleaved_ = src_.has_rope_interleaved_qk();
+    return rope_interleaved_;
+  }
 
   bool has(const std::string& name) const;
   // A weight of any rank with the given shape (dtype converted like matrices).
@@ -75,6 +90,7 @@ class Weights {
   const WeightSource& src_;
   std::optional<DType> matrix_dtype_;
   std::optional<DType> quantize_;
+  bool rope_interleaved_ = false;
   std::vector<std::string> missing_;
   std::set<std::string> used_;
 };
