@@ -5,8 +5,8 @@
 // what an 8-lane SIMD kernel does, so optimised kernels land within a few ulps of this one.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <cstring>
+#include <limits>
 
 #include "kernels_internal.h"
 #include "ohm/core/half.h"
@@ -184,8 +184,9 @@ KernelTable make_reference() {
   t.isa = Isa::Scalar;
 #define OHM_MM(D) t.matmul[static_cast<int>(DType::D)] = &ref_matmul<DType::D>;
   OHM_MM(F32)
-  OHM_MM(F16) OHM_MM(BF16) OHM_MM(Q4_0) OHM_MM(Q4_1) OHM_MM(Q5_0) OHM_MM(Q5_1) OHM_MM(Q8_0)
-      OHM_MM(Q8_1) OHM_MM(Q2_K) OHM_MM(Q3_K) OHM_MM(Q4_K) OHM_MM(Q5_K) OHM_MM(Q6_K) OHM_MM(Q8_K)
+  OHM_MM(F16)
+  OHM_MM(BF16) OHM_MM(Q4_0) OHM_MM(Q4_1) OHM_MM(Q5_0) OHM_MM(Q5_1) OHM_MM(Q8_0) OHM_MM(Q8_1)
+      OHM_MM(Q2_K) OHM_MM(Q3_K) OHM_MM(Q4_K) OHM_MM(Q5_K) OHM_MM(Q6_K) OHM_MM(Q8_K)
 #undef OHM_MM
           t.rms_norm = &ref_rms_norm;
   t.layer_norm = &ref_layer_norm;

@@ -548,7 +548,8 @@ static void qg_prepare(const float* x, int64_t m0, int64_t m1, const QActs& a) {
       const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id)));
       const __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
       const int s0 = _mm512_reduce_add_epi32(i0), s1 = _mm512_reduce_add_epi32(i1);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + m * K + c * 32), _mm512_cvtsepi32_epi8(i0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + m * K + c * 32),
+                       _mm512_cvtsepi32_epi8(i0));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + m * K + c * 32 + 16),
                        _mm512_cvtsepi32_epi8(i1));
       const int64_t ci = m * nc + c;
@@ -611,7 +612,8 @@ static inline __m256i qg_unpack(const uint8_t* row, int64_t c, float* s, float* 
     }
     s[0] = f16s(blk) * static_cast<float>(sc);
     o[0] = -f16s(blk + 2) * static_cast<float>(mn);
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * (sb / 2)));
+    const __m256i v =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * (sb / 2)));
     return (sb & 1) ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
   } else {
     const uint8_t* blk = row + (c / 8) * 210;
@@ -623,14 +625,14 @@ static inline __m256i qg_unpack(const uint8_t* row, int64_t c, float* s, float* 
     o[0] = -32.0f * s[0];
     o[1] = -32.0f * s[1];
     const __m256i m30 = _mm256_set1_epi8(0x30);
-    const __m256i a = _mm256_loadu_si256(
-        reinterpret_cast<const __m256i*>(blk + 64 * h + 32 * (g & 1)));
+    const __m256i a =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32 * (g & 1)));
     const __m256i hv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
-    const __m256i lo = (g < 2) ? _mm256_and_si256(a, m4)
-                               : _mm256_and_si256(_mm256_srli_epi16(a, 4), m4);
+    const __m256i lo =
+        (g < 2) ? _mm256_and_si256(a, m4) : _mm256_and_si256(_mm256_srli_epi16(a, 4), m4);
     const int hs = 4 - 2 * g;  // qh bits (2g, 2g+1) -> bits 4..5
-    const __m256i hb = hs > 0 ? _mm256_slli_epi16(hv, hs)
-                              : (hs < 0 ? _mm256_srli_epi16(hv, -hs) : hv);
+    const __m256i hb =
+        hs > 0 ? _mm256_slli_epi16(hv, hs) : (hs < 0 ? _mm256_srli_epi16(hv, -hs) : hv);
     return _mm256_or_si256(lo, _mm256_and_si256(hb, m30));
   }
 }
@@ -659,7 +661,8 @@ static void qg_pack(const Matrix& w, int64_t n, int nr, int64_t c0, int64_t c1, 
         }
       }
       tr8x8(r);
-      for (int q = 0; q < 8; ++q) _mm256_storeu_ps(reinterpret_cast<float*>(pc + q * 128 + g * 32), r[q]);
+      for (int q = 0; q < 8; ++q)
+        _mm256_storeu_ps(reinterpret_cast<float*>(pc + q * 128 + g * 32), r[q]);
     }
   }
 }
@@ -728,20 +731,34 @@ static void qg_gemm(const QActs& a, const Matrix& w, int64_t n0, int64_t n1, flo
   for (int64_t n = n0; n < n1; n += 32) {
     const int nr = static_cast<int>(imin(32, n1 - n));
     const __mmask16 k0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
-    const __mmask16 k1 = static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+    const __mmask16 k1 = static_cast<__mmask16>(nr >= 32   ? 0xFFFF
+                                                : nr <= 16 ? 0
+                                                           : (1u << (nr - 16)) - 1);
     for (int64_t c0 = 0; c0 < nc; c0 += QG_KCC) {
       const int64_t c1 = imin(nc, c0 + QG_KCC);
       qg_pack<T>(w, n, nr, c0, c1, pw, ps, po);
       const bool accum = c0 > 0;
       int64_t m = 0;
-      for (; m + MR <= M; m += MR) qg_tile<MR, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+      for (; m + MR <= M; m += MR)
+        qg_tile<MR, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
       switch (M - m) {
-        case 5: qg_tile<5, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum); break;
-        case 4: qg_tile<4, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum); break;
-        case 3: qg_tile<3, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum); break;
-        case 2: qg_tile<2, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum); break;
-        case 1: qg_tile<1, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum); break;
-        default: break;
+        case 5:
+          qg_tile<5, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+          break;
+        case 4:
+          qg_tile<4, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+          break;
+        case 3:
+          qg_tile<3, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+          break;
+        case 2:
+          qg_tile<2, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+          break;
+        case 1:
+          qg_tile<1, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+          break;
+        default:
+          break;
       }
     }
   }
@@ -773,7 +790,8 @@ static void fg_pack(const Matrix& w, int64_t n, int nr, int64_t k0, int64_t k1, 
             r[i] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k)));
           else
             r[i] = _mm256_castsi256_ps(_mm256_slli_epi32(
-                _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k))),
+                _mm256_cvtepu16_epi32(
+                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k))),
                 16));
         }
         tr8x8(r);
@@ -833,15 +851,16 @@ static void fg_gemm(const float* x, int64_t M, int64_t K, const Matrix& w, int64
     for (int64_t n = n0; n < n1; n += 32) {
       const int nr = static_cast<int>(imin(32, n1 - n));
       const __mmask16 q0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
-      const __mmask16 q1 =
-          static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+      const __mmask16 q1 = static_cast<__mmask16>(nr >= 32   ? 0xFFFF
+                                                  : nr <= 16 ? 0
+                                                             : (1u << (nr - 16)) - 1);
       fg_pack<T>(w, n, nr, k0, k1, pw);
       int64_t m = 0;
       for (; m + MR <= M; m += MR) fg_tile<MR>(xp + m * kc, kc, pw, y, ldy, m, n, q0, q1, acc);
       switch (M - m) {
-#define OHM_FG_CASE(r)                                                \
-  case r:                                                             \
-    fg_tile<r>(xp + m * kc, kc, pw, y, ldy, m, n, q0, q1, acc);       \
+#define OHM_FG_CASE(r)                                          \
+  case r:                                                       \
+    fg_tile<r>(xp + m * kc, kc, pw, y, ldy, m, n, q0, q1, acc); \
     break;
         OHM_FG_CASE(11)
         OHM_FG_CASE(10)
@@ -873,10 +892,10 @@ static void fg_gemm(const float* x, int64_t M, int64_t K, const Matrix& w, int64
 // 8 or 128, folded into the int32 start value) and xd, the activation scales spread over the
 // lanes of each block. An odd last block is kept in natural order (tail).
 struct X1 {
-  const int8_t* xq;    // [np * 64]
-  const int32_t* corr; // [np * 16]
-  const float* xdb;    // [np * 2] activation scale per block
-  const int8_t* tq;    // [32] tail block
+  const int8_t* xq;     // [np * 64]
+  const int32_t* corr;  // [np * 16]
+  const float* xdb;     // [np * 2] activation scale per block
+  const int8_t* tq;     // [32] tail block
   int32_t tcorr;
   float td;
 };
@@ -918,7 +937,8 @@ static X1 x1_prep(const float* x, int64_t K) {
     }
     int32_t* cp = corr + p * 16;
     xdb[b] = d;
-    if (h == 0) for (int l = 0; l < 16; ++l) cp[l] = 0;
+    if (h == 0)
+      for (int l = 0; l < 16; ++l) cp[l] = 0;
     cp[Q8 ? 8 * h : 4 * h] = cs;
   }
   return r;
@@ -929,10 +949,16 @@ static X1 x1_prep(const float* x, int64_t K) {
 constexpr int QM_R = 4;
 // Lane -> block-of-pair maps for the scale vector of pair q of a 16-block group.
 alignas(64) static const int32_t q32_pair_idx[2][8][16] = {
-#define OHM_P4(q) {2 * q, 2 * q, 2 * q, 2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, \
-                   2 * q, 2 * q, 2 * q, 2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1}
-#define OHM_P8(q) {2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, \
-                   2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1}
+#define OHM_P4(q)                                                                                \
+  {                                                                                              \
+    2 * q, 2 * q, 2 * q, 2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q, 2 * q, 2 * q, \
+        2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1                                        \
+  }
+#define OHM_P8(q)                                                                            \
+  {                                                                                          \
+    2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, \
+        2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1                                \
+  }
     {OHM_P4(0), OHM_P4(1), OHM_P4(2), OHM_P4(3), OHM_P4(4), OHM_P4(5), OHM_P4(6), OHM_P4(7)},
     {OHM_P8(0), OHM_P8(1), OHM_P8(2), OHM_P8(3), OHM_P8(4), OHM_P8(5), OHM_P8(6), OHM_P8(7)},
 #undef OHM_P4
@@ -944,8 +970,9 @@ static inline void q32_rows1(const X1& x, int64_t nb, const uint8_t* w, size_t r
                              float* y) {
   constexpr int bsz = Q8 ? 34 : 18;
   const __m512i m4 = _mm512_set1_epi8(0x0F);
-  const __m512i gidx = _mm512_mullo_epi32(
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(bsz));
+  const __m512i gidx =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(bsz));
   __m512 acc[R];
   const uint8_t* wr[R];
   for (int r = 0; r < R; ++r) {
@@ -961,8 +988,8 @@ static inline void q32_rows1(const X1& x, int64_t nb, const uint8_t* w, size_t r
     const __m512 xd = _mm512_maskz_loadu_ps(gm, x.xdb + 2 * g0);
     __m512 sc[R];
     for (int r = 0; r < R; ++r) {
-      const __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx,
-                                                    wr[r] + 2 * g0 * bsz, 1);
+      const __m512i h =
+          _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wr[r] + 2 * g0 * bsz, 1);
       sc[r] = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), xd);
     }
     for (int64_t q = 0; q < gp; ++q) {
@@ -987,8 +1014,8 @@ static inline void q32_rows1(const X1& x, int64_t nb, const uint8_t* w, size_t r
               _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), m4);
         }
         const __m512i pr = _mm512_dpbusd_epi32(cv, u, xv);
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pr), _mm512_permutexvar_ps(pidx, sc[r]),
-                                 acc[r]);
+        acc[r] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(pr), _mm512_permutexvar_ps(pidx, sc[r]), acc[r]);
       }
     }
   }
@@ -1102,12 +1129,15 @@ static inline void q4k_rows1(const X1K& x, int64_t nb, const uint8_t* w, size_t 
       __builtin_memcpy(&u2, blk + 12, 4);
       const uint64_t sc = (u0 & 0x3f3f3f3fu) |
                           (uint64_t{(u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4)} << 32);
-      const uint64_t mn = (u1 & 0x3f3f3f3fu) |
-                          (uint64_t{((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4)}
-                           << 32);
-      const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sc))));
-      const __m256 mnf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(mn))));
-      const __m512 S = _mm512_castps256_ps512(_mm256_mul_ps(scf, _mm256_mul_ps(xd, _mm256_set1_ps(f16s(blk)))));
+      const uint64_t mn =
+          (u1 & 0x3f3f3f3fu) |
+          (uint64_t{((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4)} << 32);
+      const __m256 scf =
+          _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sc))));
+      const __m256 mnf =
+          _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(mn))));
+      const __m512 S =
+          _mm512_castps256_ps512(_mm256_mul_ps(scf, _mm256_mul_ps(xd, _mm256_set1_ps(f16s(blk)))));
       macc[r] = _mm256_fmadd_ps(_mm256_mul_ps(mnf, _mm256_set1_ps(f16s(blk + 2))), xs, macc[r]);
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(ix0, S), acc[r]);
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(ix1, S), acc[r]);
@@ -1130,8 +1160,8 @@ static void q4k_matvec(const float* x, int64_t K, const Matrix& w, int64_t n0, i
 
 // f32/f16/bf16 entry: the batched GEMM for M >= FG_MIN_ROWS (AVX-512), else row tiles.
 template <WF T>
-static void mm_floatb(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0,
-                      int64_t n1, float* y, int64_t ldy, float* scratch) {
+static void mm_floatb(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0, int64_t n1,
+                      float* y, int64_t ldy, float* scratch) {
 #if OHM_SIMD_W512
   if (M >= FG_MIN_ROWS) return fg_gemm<T>(x, M, K, w, n0, n1, y, ldy);
 #endif

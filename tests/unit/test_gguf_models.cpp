@@ -255,8 +255,7 @@ TEST_P(GGUFModel, Greedy32) {
     // converted to f16 at load. Against transformers' f32 reference all 32 tokens match except
     // for Mixtral, whose f16-rounded weights flip a near-tie expert routing at step 27
     // (reported above, not asserted).
-    auto st = load_causal_lm(f32_dir(std::get<0>(GetParam())),
-                                                    {.dtype = DType::F16, .threads = 2});
+    auto st = load_causal_lm(f32_dir(std::get<0>(GetParam())), {.dtype = DType::F16, .threads = 2});
     EXPECT_EQ(got, greedy_generate(*st, prompt, 32));
     if (std::get<0>(GetParam()) != "mixtral") {
       EXPECT_EQ(same, 32);
@@ -326,8 +325,7 @@ TEST(GGUFModels, QuantizeOnLoadFromGGUFAndSafetensors) {
   // dimensions in another order).
   const auto ref = safetensors::SafetensorsFile::open(f32_dir("llama") + "/reference.safetensors");
   const Tensor ids = ref.tensor("prompt_len7.input_ids");
-  auto a = load_causal_lm(f32_dir("llama"),
-                                                 {.threads = 1, .quantize = DType::Q8_0});
+  auto a = load_causal_lm(f32_dir("llama"), {.threads = 1, .quantize = DType::Q8_0});
   auto b = load_causal_lm(gguf_path("llama", "q8_0"), {.threads = 1});
   auto ca = a->make_cache(1), cb = b->make_cache(1);
   const Tensor la = a->forward(ids, Tensor(), Tensor(), ca);
@@ -338,8 +336,7 @@ TEST(GGUFModels, QuantizeOnLoadFromGGUFAndSafetensors) {
   // q4_0 / q4_k on load run (64-wide rows: q4_k needs 256, so those matrices are kept as
   // stored and the logits equal the F16 ones; q4_0 quantizes all).
   for (DType q : {DType::Q4_0, DType::Q4_K}) {
-    auto m = load_causal_lm(gguf_path("llama", "f16"),
-                                                   {.threads = 1, .quantize = q});
+    auto m = load_causal_lm(gguf_path("llama", "f16"), {.threads = 1, .quantize = q});
     auto c = m->make_cache(1);
     const double d =
         scaled_diff(m->forward(ids, Tensor(), Tensor(), c), ref.tensor("prompt_len7.logits"));

@@ -91,8 +91,8 @@ struct KernelTable {
   // direct call and the threaded front end give identical results.
   int64_t qgemm_min_rows = 0;
   void (*qacts_prepare)(const float* x, int64_t m0, int64_t m1, const struct QActs& a) = nullptr;
-  using QGemmFn = void (*)(const struct QActs& a, const Matrix& w, int64_t n0, int64_t n1,
-                           float* y, int64_t ldy);
+  using QGemmFn = void (*)(const struct QActs& a, const Matrix& w, int64_t n0, int64_t n1, float* y,
+                           int64_t ldy);
   QGemmFn qgemm[static_cast<int>(DType::Count_)] = {};
 
   // y = x / sqrt(mean(x^2) + eps) * (w + w_offset)        (one row of n)
