@@ -537,26 +537,42 @@ static inline void qtile(const ActQ& a, int64_t K, const uint8_t* wr, float* y, 
 constexpr int64_t QGEMM_MIN_ROWS = 2;
 constexpr int64_t QG_KCC = 16;  // chunks of 32 values per panel (a multiple of 8: K-quant blocks)
 
+// 32 activations -> int8 (round to nearest) with one scale d = amax / 127, and the sums of the
+// two 16-value halves. Shared by every int8 path of this file.
+struct Q32 {
+  __m128i q0, q1;
+  float d;
+  int s0, s1;
+};
+static inline Q32 quant32(const float* xb) {
+  const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+  const float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
+  const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id)));
+  const __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
+  return {_mm512_cvtsepi32_epi8(i0), _mm512_cvtsepi32_epi8(i1), d, _mm512_reduce_add_epi32(i0),
+          _mm512_reduce_add_epi32(i1)};
+}
+
+// Store masks of the two 16-lane halves of a 32-wide panel holding nr (<= 32) valid columns.
+static inline void panel_masks(int nr, __mmask16& k0, __mmask16& k1) {
+  k0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+  k1 = static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+}
+
 static void qg_prepare(const float* x, int64_t m0, int64_t m1, const QActs& a) {
   const int64_t K = a.K, nc = K / 32;
   for (int64_t m = m0; m < m1; ++m)
     for (int64_t c = 0; c < nc; ++c) {
       const float* xb = x + m * K + c * 32;
-      const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
-      const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-      const float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
-      const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id)));
-      const __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
-      const int s0 = _mm512_reduce_add_epi32(i0), s1 = _mm512_reduce_add_epi32(i1);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + m * K + c * 32),
-                       _mm512_cvtsepi32_epi8(i0));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + m * K + c * 32 + 16),
-                       _mm512_cvtsepi32_epi8(i1));
+      const Q32 q = quant32(xb);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + m * K + c * 32), q.q0);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + m * K + c * 32 + 16), q.q1);
       const int64_t ci = m * nc + c;
-      a.d32[ci] = d;
-      a.sd32[ci] = d * static_cast<float>(s0 + s1);
-      a.sd16[2 * ci] = d * static_cast<float>(s0);
-      a.sd16[2 * ci + 1] = d * static_cast<float>(s1);
+      a.d32[ci] = q.d;
+      a.sd32[ci] = q.d * static_cast<float>(q.s0 + q.s1);
+      a.sd16[2 * ci] = q.d * static_cast<float>(q.s0);
+      a.sd16[2 * ci + 1] = q.d * static_cast<float>(q.s1);
     }
 }
 
@@ -730,10 +746,8 @@ static void qg_gemm(const QActs& a, const Matrix& w, int64_t n0, int64_t n1, flo
   float* po = ps + QG_KCC * NS * 32;
   for (int64_t n = n0; n < n1; n += 32) {
     const int nr = static_cast<int>(imin(32, n1 - n));
-    const __mmask16 k0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
-    const __mmask16 k1 = static_cast<__mmask16>(nr >= 32   ? 0xFFFF
-                                                : nr <= 16 ? 0
-                                                           : (1u << (nr - 16)) - 1);
+    __mmask16 k0, k1;
+    panel_masks(nr, k0, k1);
     for (int64_t c0 = 0; c0 < nc; c0 += QG_KCC) {
       const int64_t c1 = imin(nc, c0 + QG_KCC);
       qg_pack<T>(w, n, nr, c0, c1, pw, ps, po);
@@ -850,10 +864,8 @@ static void fg_gemm(const float* x, int64_t M, int64_t K, const Matrix& w, int64
     const bool acc = k0 > 0;
     for (int64_t n = n0; n < n1; n += 32) {
       const int nr = static_cast<int>(imin(32, n1 - n));
-      const __mmask16 q0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
-      const __mmask16 q1 = static_cast<__mmask16>(nr >= 32   ? 0xFFFF
-                                                  : nr <= 16 ? 0
-                                                             : (1u << (nr - 16)) - 1);
+      __mmask16 q0, q1;
+      panel_masks(nr, q0, q1);
       fg_pack<T>(w, n, nr, k0, k1, pw);
       int64_t m = 0;
       for (; m + MR <= M; m += MR) fg_tile<MR>(xp + m * kc, kc, pw, y, ldy, m, n, q0, q1, acc);
@@ -912,13 +924,10 @@ static X1 x1_prep(const float* x, int64_t K) {
   X1 r{xq, corr, xdb, tq, 0, 0.0f};
   for (int64_t b = 0; b < nb; ++b) {
     const float* xb = x + b * 32;
-    const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
-    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-    const float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
-    const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id)));
-    const __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
-    const int32_t cs = -off * (_mm512_reduce_add_epi32(i0) + _mm512_reduce_add_epi32(i1));
-    const __m128i q0 = _mm512_cvtsepi32_epi8(i0), q1 = _mm512_cvtsepi32_epi8(i1);
+    const Q32 q = quant32(xb);
+    const float d = q.d;
+    const int32_t cs = -off * (q.s0 + q.s1);
+    const __m128i q0 = q.q0, q1 = q.q1;
     const int64_t p = b / 2, h = b % 2;
     if (p == np) {  // odd tail
       _mm_storeu_si128(reinterpret_cast<__m128i*>(tq), q0);
@@ -1075,16 +1084,12 @@ static X1K x1k_prep(const float* x, int64_t K) {
   static constexpr int slot[8] = {0, 2, 1, 3, 4, 6, 5, 7};
   for (int64_t c = 0; c < nb * 8; ++c) {
     const float* xb = x + c * 32;
-    const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
-    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-    const float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
-    const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id)));
-    const __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
+    const Q32 q = quant32(xb);
     int8_t* dst = xq + (c / 8) * 256 + slot[c % 8] * 32;
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm512_cvtsepi32_epi8(i0));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16), _mm512_cvtsepi32_epi8(i1));
-    xd8[c] = d;
-    xs8[c] = d * static_cast<float>(_mm512_reduce_add_epi32(i0) + _mm512_reduce_add_epi32(i1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), q.q0);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16), q.q1);
+    xd8[c] = q.d;
+    xs8[c] = q.d * static_cast<float>(q.s0 + q.s1);
   }
   return {xq, xd8, xs8};
 }
