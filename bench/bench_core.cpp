@@ -103,7 +103,7 @@ static void BM_MatvecStream(benchmark::State& state) {
   const auto dt = static_cast<DType>(state.range(0));
   const int64_t K = 2048;
   const size_t rb = static_cast<size_t>(*row_bytes(dt, K));
-  const int64_t N = static_cast<int64_t>((600u << 20) / rb);
+  const int64_t N = static_cast<int64_t>((static_cast<size_t>(state.range(1)) << 20) / rb);
   std::vector<uint8_t> w(rb * N);
   std::mt19937 g(1);
   for (size_t i = 0; i < w.size(); i += 64) w[i] = static_cast<uint8_t>(g() & 0x3F);
@@ -117,9 +117,8 @@ static void BM_MatvecStream(benchmark::State& state) {
                                               benchmark::Counter::kIs1000);
 }
 BENCHMARK(BM_MatvecStream)
-    ->Arg(static_cast<int64_t>(DType::Q4_0))
-    ->Arg(static_cast<int64_t>(DType::Q8_0))
-    ->Arg(static_cast<int64_t>(DType::Q4_K))
-    ->Arg(static_cast<int64_t>(DType::F16))
+    ->ArgsProduct({{static_cast<int64_t>(DType::Q4_0), static_cast<int64_t>(DType::Q8_0),
+                    static_cast<int64_t>(DType::Q4_K), static_cast<int64_t>(DType::F16)},
+                   {600, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

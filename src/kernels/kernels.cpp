@@ -99,6 +99,11 @@ float* thread_scratch(int slot, size_t n) {
   return b.data();
 }
 
+RowQueue*& row_queue() {
+  thread_local RowQueue* q = nullptr;
+  return q;
+}
+
 Matrix matrix_view(const Tensor& t) {
   if (!t.defined() || t.ndim() != 2 || !t.is_contiguous())
     throw InvalidArgument(ErrorContext().op("matrix_view").shape("w", t.shape()),
@@ -169,6 +174,25 @@ void matmul(const float* x, int64_t M, int64_t K, const Matrix& w, const float* 
   // Split over output features: each thread streams its own slice of the weights once.
   const int64_t work_per_row = std::max<int64_t>(1, M * K);
   const int64_t grain = std::max<int64_t>(1, 32768 / work_per_row);
+  const int T = pool.size();
+  if (M == 1 && T > 1 && kt.matvec_row_queue[static_cast<int>(w.dtype)] && N >= 8 * grain * T) {
+    // Decode: three quarters of the rows in equal static shares, the rest in a shared queue.
+    const int64_t share = N * 3 / 4 / T;
+    RowQueue q;
+    q.next = share * T;
+    q.end = N;
+    q.chunk = std::max<int64_t>(grain, (N - q.next) / (4 * T));
+    pool.run([&](int t, int) {
+      struct Install {
+        explicit Install(RowQueue* p) { row_queue() = p; }
+        ~Install() { row_queue() = nullptr; }
+      } install(&q);
+      fn(x, 1, K, w, t * share, (t + 1) * share, y, N, thread_scratch(0, static_cast<size_t>(K)));
+    });
+    if (bias)
+      for (int64_t n = 0; n < N; ++n) y[n] += bias[n];
+    return;
+  }
   pool.parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
     float* scratch = thread_scratch(0, static_cast<size_t>(K));
     fn(x, M, K, w, n0, n1, y, N, scratch);

@@ -215,22 +215,46 @@ static inline float wscalar(const uint8_t* row, int64_t k) {
   }
 }
 
+// Row order of the decode (M = 1) matvecs, which stream every weight byte once from DRAM. A
+// step works on R rows at once (R independent accumulators), taken from R equal sub-ranges of
+// [n0, n1): rows n0 + i, n0 + Q + i, ... So each of the R memory streams walks consecutive
+// rows, which lie end to end, and stays sequential; steps of R neighbouring rows instead make
+// R interleaved streams inside the same pages, which the hardware prefetchers do not follow
+// (Q4_0 at K = 2048: 17.5 -> 23.5 GB/s on 2 threads). Software prefetch runs one row ahead in
+// each stream. step(rows, pf) runs R rows, one(rows, pf) a single leftover row.
+// Then, with a RowQueue installed for this thread, chunks of the queue's rows the same way
+// until none are left (KernelTable::matvec_row_queue).
+template <int R, class Step, class One>
+static inline void decode_rows(int64_t n0, int64_t n1, size_t rb, Step&& step, One&& one) {
+  RowQueue* rq = row_queue();
+  for (;;) {
+    const int64_t q = (n1 - n0) / R;
+    for (int64_t i = 0; i < q; ++i) {
+      int64_t rows[R];
+      for (int r = 0; r < R; ++r) rows[r] = n0 + r * q + i;
+      step(rows, rb);
+    }
+    for (int64_t n = n0 + R * q; n < n1; ++n) one(&n, rb);
+    if (!rq) return;
+    n0 = __atomic_fetch_add(&rq->next, rq->chunk, __ATOMIC_RELAXED);
+    if (n0 >= rq->end) return;
+    n1 = imin(rq->end, n0 + rq->chunk);
+  }
+}
+
 // MT activation rows x NT weight rows, full K.
 template <WF T, int MT, int NT>
-static inline void float_tile(const float* x, int64_t K, const uint8_t* w, size_t rb, int64_t n,
-                              float* y, int64_t ldy) {
+static inline void float_tile(const float* x, int64_t K, const uint8_t* w, size_t rb,
+                              const int64_t* rows, size_t pf, float* y, int64_t ldy) {
   vf acc[MT][NT];
   for (int i = 0; i < MT; ++i)
     for (int j = 0; j < NT; ++j) acc[i][j] = vzero();
   const uint8_t* wr[NT];
-  for (int j = 0; j < NT; ++j) wr[j] = w + static_cast<size_t>(n + j) * rb;
+  for (int j = 0; j < NT; ++j) wr[j] = w + static_cast<size_t>(rows[j]) * rb;
   int64_t k = 0;
-  // decode (one activation row): prefetch the next NT rows at the same position (the hardware
-  // prefetchers alone fall behind on these streams)
-  const size_t pf = MT == 1 ? static_cast<size_t>(NT) * rb : 0;
   for (; k + VL <= K; k += VL) {
     vf wv[NT];
-    if (MT == 1)
+    if (pf)
       for (int j = 0; j < NT; ++j)
         _mm_prefetch(reinterpret_cast<const char*>(wr[j]) + pf + k * (T == WF::F32 ? 4 : 2),
                      _MM_HINT_T0);
@@ -244,16 +268,28 @@ static inline void float_tile(const float* x, int64_t K, const uint8_t* w, size_
     for (int j = 0; j < NT; ++j) {
       float s = vhsum(acc[i][j]);
       for (int64_t kk = k; kk < K; ++kk) s += x[i * K + kk] * wscalar<T>(wr[j], kk);
-      y[i * ldy + n + j] = s;
+      y[i * ldy + rows[j]] = s;
     }
 }
 
 template <WF T, int MT>
 static void float_rows(const float* x, int64_t K, const uint8_t* w, size_t rb, int64_t n0,
                        int64_t n1, float* y, int64_t ldy) {
+  if (MT == 1) {  // decode: prefetching streams (decode_rows)
+    decode_rows<4>(
+        n0, n1, rb,
+        [&](const int64_t* rows, size_t pf) { float_tile<T, 1, 4>(x, K, w, rb, rows, pf, y, ldy); },
+        [&](const int64_t* rows, size_t pf) {
+          float_tile<T, 1, 1>(x, K, w, rb, rows, pf, y, ldy);
+        });
+    return;
+  }
   int64_t n = n0;
-  for (; n + 4 <= n1; n += 4) float_tile<T, MT, 4>(x, K, w, rb, n, y, ldy);
-  for (; n < n1; ++n) float_tile<T, MT, 1>(x, K, w, rb, n, y, ldy);
+  for (; n + 4 <= n1; n += 4) {
+    const int64_t rows[4] = {n, n + 1, n + 2, n + 3};
+    float_tile<T, MT, 4>(x, K, w, rb, rows, 0, y, ldy);
+  }
+  for (; n < n1; ++n) float_tile<T, MT, 1>(x, K, w, rb, &n, 0, y, ldy);
 }
 
 template <WF T>
@@ -895,14 +931,14 @@ static void fg_gemm(const float* x, int64_t M, int64_t K, const Matrix& w, int64
 #endif  // OHM_SIMD_W512
 
 #if OHM_SIMD_W512
-// ---------------------------------------------------------------- Q4_0 / Q8_0 decode (M = 1)
-// Two blocks (64 weights) per 512-bit vpdpbusd, R rows at a time (R independent accumulators and
-// memory streams). The activation is prepared once per call in the lane order the weights
-// unpack to: Q8_0 keeps the natural order; for Q4_0 a pair of blocks b, b+1 unpacks to
-// [lo(b), lo(b+1), hi(b), hi(b+1)] (16 values each), so the activation is stored that way.
-// Per pair: corr = -offset * sum(xq) of each block in one lane of its half (the weight offset,
-// 8 or 128, folded into the int32 start value) and xd, the activation scales spread over the
-// lanes of each block. An odd last block is kept in natural order (tail).
+// ---------------------------------------------------------------- Q8_0 / Q4_0 decode (M = 1)
+// Rows per step (decode_rows): R independent accumulators and memory streams.
+constexpr int QM_R = 4;
+
+// Q8_0: two blocks (64 weights) per 512-bit vpdpbusd. The weights are made unsigned (x ^ 0x80)
+// and per pair corr = -128 * sum(xq) of each block, in one lane of its half, is the int32 start
+// value; xd, the activation scales, are spread over the lanes of each block. An odd last block
+// runs alone (tail).
 struct X1 {
   const int8_t* xq;     // [np * 64]
   const int32_t* corr;  // [np * 16]
@@ -912,7 +948,6 @@ struct X1 {
   float td;
 };
 
-template <bool Q8>
 static X1 x1_prep(const float* x, int64_t K) {
   const int64_t nb = K / 32, np = nb / 2;
   float* buf = thread_scratch(2, static_cast<size_t>(np * 16 * 2 + (np * 64 + 32) / 4 + 16));
@@ -920,13 +955,12 @@ static X1 x1_prep(const float* x, int64_t K) {
   int32_t* corr = reinterpret_cast<int32_t*>(buf + np * 16);
   int8_t* xq = reinterpret_cast<int8_t*>(buf + np * 32);
   int8_t* tq = xq + np * 64;
-  const int off = Q8 ? 128 : 8;
   X1 r{xq, corr, xdb, tq, 0, 0.0f};
   for (int64_t b = 0; b < nb; ++b) {
     const float* xb = x + b * 32;
     const Q32 q = quant32(xb);
     const float d = q.d;
-    const int32_t cs = -off * (q.s0 + q.s1);
+    const int32_t cs = -128 * (q.s0 + q.s1);
     const __m128i q0 = q.q0, q1 = q.q1;
     const int64_t p = b / 2, h = b % 2;
     if (p == np) {  // odd tail
@@ -937,48 +971,43 @@ static X1 x1_prep(const float* x, int64_t K) {
       continue;
     }
     int8_t* xp = xq + p * 64;
-    if (Q8) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(xp + 32 * h), q0);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(xp + 32 * h + 16), q1);
-    } else {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(xp + 16 * h), q0);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(xp + 32 + 16 * h), q1);
-    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xp + 32 * h), q0);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xp + 32 * h + 16), q1);
     int32_t* cp = corr + p * 16;
     xdb[b] = d;
     if (h == 0)
       for (int l = 0; l < 16; ++l) cp[l] = 0;
-    cp[Q8 ? 8 * h : 4 * h] = cs;
+    cp[8 * h] = cs;
   }
   return r;
 }
 
-// Rows per step; software prefetch runs one step (R rows) ahead in each row's stream, which
-// the hardware prefetchers alone do not keep up with (1.1B Q4_0 decode: 17 -> 31 tok/s).
-constexpr int QM_R = 4;
+// One block alone: corr + sum of the 32 products u (unsigned) x xq (int8).
+static inline int32_t block_dot32(int32_t corr, __m256i u, const int8_t* xq) {
+  const __m256i pr = _mm256_dpbusd_epi32(ivec_lane0(corr), u,
+                                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)));
+  const __m256i h = _mm256_add_epi32(pr, _mm256_permute2x128_si256(pr, pr, 1));
+  __m128i t = _mm256_castsi256_si128(h);
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+  return _mm_cvtsi128_si32(t);
+}
+
 // Lane -> block-of-pair maps for the scale vector of pair q of a 16-block group.
-alignas(64) static const int32_t q32_pair_idx[2][8][16] = {
-#define OHM_P4(q)                                                                                \
-  {                                                                                              \
-    2 * q, 2 * q, 2 * q, 2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q, 2 * q, 2 * q, \
-        2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1                                        \
-  }
+alignas(64) static const int32_t q8_pair_idx[8][16] = {
 #define OHM_P8(q)                                                                            \
   {                                                                                          \
     2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, \
         2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1                                \
   }
-    {OHM_P4(0), OHM_P4(1), OHM_P4(2), OHM_P4(3), OHM_P4(4), OHM_P4(5), OHM_P4(6), OHM_P4(7)},
-    {OHM_P8(0), OHM_P8(1), OHM_P8(2), OHM_P8(3), OHM_P8(4), OHM_P8(5), OHM_P8(6), OHM_P8(7)},
-#undef OHM_P4
+    OHM_P8(0), OHM_P8(1), OHM_P8(2), OHM_P8(3), OHM_P8(4), OHM_P8(5), OHM_P8(6), OHM_P8(7),
 #undef OHM_P8
 };
 
-template <bool Q8, int R>
-static inline void q32_rows1(const X1& x, int64_t nb, const uint8_t* w, size_t rb, int64_t n,
-                             float* y) {
-  constexpr int bsz = Q8 ? 34 : 18;
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
+template <int R>
+static inline void q8_rows2(const X1& x, int64_t nb, const uint8_t* w, size_t rb,
+                            const int64_t* rows, size_t pf, float* y) {
+  constexpr int bsz = 34;
   const __m512i gidx =
       _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                          _mm512_set1_epi32(bsz));
@@ -986,10 +1015,9 @@ static inline void q32_rows1(const X1& x, int64_t nb, const uint8_t* w, size_t r
   const uint8_t* wr[R];
   for (int r = 0; r < R; ++r) {
     acc[r] = _mm512_setzero_ps();
-    wr[r] = w + static_cast<size_t>(n + r) * rb;
+    wr[r] = w + static_cast<size_t>(rows[r]) * rb;
   }
   const int64_t np = nb / 2;
-  const size_t pf = R * rb;
   for (int64_t g0 = 0; g0 < np; g0 += 8) {
     // scales of the 16 blocks of this group, weight x activation, one vector per row
     const int64_t gp = imin(8, np - g0);
@@ -1005,23 +1033,15 @@ static inline void q32_rows1(const X1& x, int64_t nb, const uint8_t* w, size_t r
       const int64_t p = g0 + q;
       const __m512i xv = _mm512_loadu_si512(x.xq + p * 64);
       const __m512i cv = _mm512_loadu_si512(x.corr + p * 16);
-      const __m512i pidx = _mm512_load_si512(q32_pair_idx[Q8][q]);
+      const __m512i pidx = _mm512_load_si512(q8_pair_idx[q]);
       for (int r = 0; r < R; ++r) {
         const uint8_t* b0 = wr[r] + 2 * p * bsz;
         _mm_prefetch(reinterpret_cast<const char*>(b0) + pf, _MM_HINT_T0);
-        if (Q8) _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + 64, _MM_HINT_T0);
-        __m512i u;
-        if constexpr (Q8) {
-          u = _mm512_inserti64x4(
-              _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2))),
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + bsz + 2)), 1);
-          u = _mm512_xor_si512(u, _mm512_set1_epi8(static_cast<char>(0x80)));
-        } else {
-          const __m256i v = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b0 + bsz + 2),
-                                                reinterpret_cast<const __m128i*>(b0 + 2));
-          u = _mm512_and_si512(
-              _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), m4);
-        }
+        _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + 64, _MM_HINT_T0);
+        __m512i u = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2))),
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + bsz + 2)), 1);
+        u = _mm512_xor_si512(u, _mm512_set1_epi8(static_cast<char>(0x80)));
         const __m512i pr = _mm512_dpbusd_epi32(cv, u, xv);
         acc[r] =
             _mm512_fmadd_ps(_mm512_cvtepi32_ps(pr), _mm512_permutexvar_ps(pidx, sc[r]), acc[r]);
@@ -1032,34 +1052,150 @@ static inline void q32_rows1(const X1& x, int64_t nb, const uint8_t* w, size_t r
     float s = _mm512_reduce_add_ps(acc[r]);
     if (nb % 2) {
       const uint8_t* blk = wr[r] + (nb - 1) * bsz;
-      __m256i u;
-      if constexpr (Q8) {
-        u = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)),
-                             _mm256_set1_epi8(static_cast<char>(0x80)));
-      } else {
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-        u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
-      }
-      const __m256i pr = _mm256_dpbusd_epi32(
-          ivec_lane0(x.tcorr), u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.tq)));
-      const __m256i h = _mm256_add_epi32(pr, _mm256_permute2x128_si256(pr, pr, 1));
-      __m128i t = _mm256_castsi256_si128(h);
-      t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
-      t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
-      s += static_cast<float>(_mm_cvtsi128_si32(t)) * (f16s(blk) * x.td);
+      const __m256i u =
+          _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)),
+                           _mm256_set1_epi8(static_cast<char>(0x80)));
+      s += static_cast<float>(block_dot32(x.tcorr, u, x.tq)) * (f16s(blk) * x.td);
     }
-    y[n + r] = s;
+    y[rows[r]] = s;
+  }
+}
+
+// Q4_0 decode, four blocks (72 bytes) per step: two loads (at +2 and, masked, at +20, so the
+// quants of blocks 0, 2 and 1, 3 sit on dword boundaries), one vpermt2d that packs the four
+// 16-byte quant runs into one register, and two vpdpbusd (low nibbles, high nibbles) into one
+// int32 vector whose lanes 4k..4k+3 belong to block k; then one scale multiply per four blocks.
+// About half the vector work per block of the two-block scheme Q8_0 uses, which was
+// compute-bound below the DRAM rate on Q4_0 (in L2: 14.5 -> 20 GB/s on one core). The activation of
+// a group of four blocks is stored as the four first halves then the four second halves; blocks
+// past the last full group (K / 32 % 4) run one at a time in natural order.
+struct X4 {
+  const int8_t* xq;      // [ng * 128]
+  const int32_t* corr;   // [ng * 16]: -8 * sum(xq) of block k in lane 4k
+  const float* xdb;      // [nb] activation scale per block
+  const int8_t* tq;      // [3 * 32] tail blocks
+  const int32_t* tcorr;  // [3]
+};
+
+static X4 x4_prep(const float* x, int64_t K) {
+  const int64_t nb = K / 32, ng = nb / 4;
+  float* buf = thread_scratch(2, static_cast<size_t>(nb + ng * 16 + 4 + (ng * 128 + 96) / 4 + 16));
+  float* xdb = buf;
+  int32_t* corr = reinterpret_cast<int32_t*>(buf + nb);
+  int32_t* tcorr = corr + ng * 16;
+  int8_t* xq = reinterpret_cast<int8_t*>(tcorr + 4);
+  int8_t* tq = xq + ng * 128;
+  for (int64_t b = 0; b < nb; ++b) {
+    const Q32 q = quant32(x + b * 32);
+    const int32_t cs = -8 * (q.s0 + q.s1);
+    const int64_t g = b / 4, k = b % 4;
+    xdb[b] = q.d;
+    if (g == ng) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(tq + 32 * k), q.q0);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(tq + 32 * k + 16), q.q1);
+      tcorr[k] = cs;
+      continue;
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + g * 128 + 16 * k), q.q0);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + g * 128 + 64 + 16 * k), q.q1);
+    int32_t* cp = corr + g * 16 + 4 * k;
+    cp[0] = cs;
+    cp[1] = cp[2] = cp[3] = 0;
+  }
+  return {xq, corr, xdb, tq, tcorr};
+}
+
+// Lane -> block maps for the scale vector of group q of a 16-block chunk.
+alignas(64) static const int32_t q4_group_idx[4][16] = {
+#define OHM_G(q)                                                                                  \
+  {                                                                                               \
+    4 * q, 4 * q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 2, 4 * q + 2, \
+        4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3, 4 * q + 3, 4 * q + 3                          \
+  }
+    OHM_G(0), OHM_G(1), OHM_G(2), OHM_G(3)
+#undef OHM_G
+};
+
+template <int R>
+static inline void q4_rows4(const X4& x, int64_t nb, const uint8_t* w, size_t rb,
+                            const int64_t* rows, size_t pf, float* y) {
+  constexpr int bsz = 18;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i gidx =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(bsz));
+  // dwords of the load at +2 (blocks 0, 2: 0-3, 9-12) and at +20 (blocks 1, 3: 16 + 0-3, 9-12)
+  const __m512i tidx = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 9, 10, 11, 12, 25, 26, 27, 28);
+  constexpr __mmask16 bmask = 0x1E0F;  // the +20 load stops at the group's end
+  __m512 acc[R];
+  const uint8_t* wr[R];
+  for (int r = 0; r < R; ++r) {
+    acc[r] = _mm512_setzero_ps();
+    wr[r] = w + static_cast<size_t>(rows[r]) * rb;
+  }
+  const int64_t ng = nb / 4;
+  for (int64_t c0 = 0; c0 < ng; c0 += 4) {
+    const int64_t gc = imin(4, ng - c0);
+    const __mmask16 gm = static_cast<__mmask16>(gc == 4 ? 0xFFFF : (1u << (4 * gc)) - 1);
+    const __m512 xd = _mm512_maskz_loadu_ps(gm, x.xdb + 4 * c0);
+    __m512 sc[R];
+    for (int r = 0; r < R; ++r) {
+      const __m512i h =
+          _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wr[r] + 4 * c0 * bsz, 1);
+      sc[r] = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), xd);
+    }
+    for (int64_t q = 0; q < gc; ++q) {
+      const int64_t g = c0 + q;
+      const __m512i xlo = _mm512_loadu_si512(x.xq + g * 128);
+      const __m512i xhi = _mm512_loadu_si512(x.xq + g * 128 + 64);
+      const __m512i cv = _mm512_loadu_si512(x.corr + g * 16);
+      const __m512i sidx = _mm512_load_si512(q4_group_idx[q]);
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* b0 = wr[r] + 4 * g * bsz;
+        _mm_prefetch(reinterpret_cast<const char*>(b0) + pf, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + 4 * bsz - 1, _MM_HINT_T0);
+        const __m512i v = _mm512_permutex2var_epi32(_mm512_loadu_si512(b0 + 2), tidx,
+                                                    _mm512_maskz_loadu_epi32(bmask, b0 + 20));
+        const __m512i lo = _mm512_and_si512(v, m4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        const __m512i pr = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(cv, lo, xlo), hi, xhi);
+        acc[r] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(pr), _mm512_permutexvar_ps(sidx, sc[r]), acc[r]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    float s = _mm512_reduce_add_ps(acc[r]);
+    for (int64_t b = ng * 4; b < nb; ++b) {
+      const uint8_t* blk = wr[r] + b * bsz;
+      const int64_t t = b - ng * 4;
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+      const __m256i u =
+          _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+      s += static_cast<float>(block_dot32(x.tcorr[t], u, x.tq + 32 * t)) * (f16s(blk) * x.xdb[b]);
+    }
+    y[rows[r]] = s;
   }
 }
 
 template <bool Q8>
 static void q32_matvec(const float* x, int64_t K, const Matrix& w, int64_t n0, int64_t n1,
                        float* y) {
-  const X1 xp = x1_prep<Q8>(x, K);
   const int64_t nb = K / 32;
-  int64_t n = n0;
-  for (; n + QM_R <= n1; n += QM_R) q32_rows1<Q8, QM_R>(xp, nb, w.data, w.row_bytes, n, y);
-  for (; n < n1; ++n) q32_rows1<Q8, 1>(xp, nb, w.data, w.row_bytes, n, y);
+  const size_t rb = w.row_bytes;
+  if constexpr (!Q8) {
+    const X4 xp = x4_prep(x, K);
+    decode_rows<QM_R>(
+        n0, n1, rb,
+        [&](const int64_t* rows, size_t pf) { q4_rows4<QM_R>(xp, nb, w.data, rb, rows, pf, y); },
+        [&](const int64_t* rows, size_t pf) { q4_rows4<1>(xp, nb, w.data, rb, rows, pf, y); });
+  } else {
+    const X1 xp = x1_prep(x, K);
+    decode_rows<QM_R>(
+        n0, n1, rb,
+        [&](const int64_t* rows, size_t pf) { q8_rows2<QM_R>(xp, nb, w.data, rb, rows, pf, y); },
+        [&](const int64_t* rows, size_t pf) { q8_rows2<1>(xp, nb, w.data, rb, rows, pf, y); });
+  }
 }
 #endif  // OHM_SIMD_W512
 
@@ -1095,8 +1231,8 @@ static X1K x1k_prep(const float* x, int64_t K) {
 }
 
 template <int R>
-static inline void q4k_rows1(const X1K& x, int64_t nb, const uint8_t* w, size_t rb, int64_t n,
-                             float* y) {
+static inline void q4k_rows1(const X1K& x, int64_t nb, const uint8_t* w, size_t rb,
+                             const int64_t* rows, size_t pf, float* y) {
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i ix0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
   const __m512i ix1 = _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3);
@@ -1108,9 +1244,8 @@ static inline void q4k_rows1(const X1K& x, int64_t nb, const uint8_t* w, size_t 
   for (int r = 0; r < R; ++r) {
     acc[r] = _mm512_setzero_ps();
     macc[r] = _mm256_setzero_ps();
-    wr[r] = w + static_cast<size_t>(n + r) * rb;
+    wr[r] = w + static_cast<size_t>(rows[r]) * rb;
   }
-  const size_t pf = R * rb;
   for (int64_t b = 0; b < nb; ++b) {
     const int8_t* xb = x.xq + b * 256;
     const __m512i x0 = _mm512_loadu_si512(xb), x1 = _mm512_loadu_si512(xb + 64);
@@ -1150,16 +1285,18 @@ static inline void q4k_rows1(const X1K& x, int64_t nb, const uint8_t* w, size_t 
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p3), _mm512_permutexvar_ps(ix3, S), acc[r]);
     }
   }
-  for (int r = 0; r < R; ++r) y[n + r] = _mm512_reduce_add_ps(acc[r]) - hsum8f(macc[r]);
+  for (int r = 0; r < R; ++r) y[rows[r]] = _mm512_reduce_add_ps(acc[r]) - hsum8f(macc[r]);
 }
 
 static void q4k_matvec(const float* x, int64_t K, const Matrix& w, int64_t n0, int64_t n1,
                        float* y) {
   const X1K xp = x1k_prep(x, K);
   const int64_t nb = K / 256;
-  int64_t n = n0;
-  for (; n + QM_R <= n1; n += QM_R) q4k_rows1<QM_R>(xp, nb, w.data, w.row_bytes, n, y);
-  for (; n < n1; ++n) q4k_rows1<1>(xp, nb, w.data, w.row_bytes, n, y);
+  const size_t rb = w.row_bytes;
+  decode_rows<QM_R>(
+      n0, n1, rb,
+      [&](const int64_t* rows, size_t pf) { q4k_rows1<QM_R>(xp, nb, w.data, rb, rows, pf, y); },
+      [&](const int64_t* rows, size_t pf) { q4k_rows1<1>(xp, nb, w.data, rb, rows, pf, y); });
 }
 #endif  // OHM_SIMD_W512
 
@@ -1438,7 +1575,14 @@ static void fill_table(KernelTable& t) {
   t.matmul[static_cast<int>(DType::Q8_0)] = &mm_quant<QK::Q8_0>;
   t.matmul[static_cast<int>(DType::Q4_K)] = &mm_quant<QK::Q4_K>;
   t.matmul[static_cast<int>(DType::Q6_K)] = &mm_quant<QK::Q6_K>;
+  // the entries whose M = 1 path runs through decode_rows
+  t.matvec_row_queue[static_cast<int>(DType::F32)] = true;
+  t.matvec_row_queue[static_cast<int>(DType::F16)] = true;
+  t.matvec_row_queue[static_cast<int>(DType::BF16)] = true;
 #if OHM_SIMD_W512
+  t.matvec_row_queue[static_cast<int>(DType::Q4_0)] = true;
+  t.matvec_row_queue[static_cast<int>(DType::Q8_0)] = true;
+  t.matvec_row_queue[static_cast<int>(DType::Q4_K)] = true;
   t.qgemm_min_rows = QGEMM_MIN_ROWS;
   t.qacts_prepare = &qg_prepare;
   t.qgemm[static_cast<int>(DType::Q4_0)] = &qg_gemm<QK::Q4_0>;

@@ -114,6 +114,7 @@ std::vector<MatmulCase> matmul_cases() {
   for (DType t : {DType::F32, DType::F16, DType::BF16}) {
     cs.push_back({t, 13, 300, 70});
     cs.push_back({t, 25, 17, 33});
+    cs.push_back({t, 1, 2048, 300});  // decode through the front end's shared row queue
   }
   for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
     const int64_t bs = traits(t).block_size;
@@ -124,6 +125,11 @@ std::vector<MatmulCase> matmul_cases() {
     // packed panel slice (16 chunks of 32)
     cs.push_back({t, 7, bs == 32 ? 17 * 32 : 3 * bs, 70});
     cs.push_back({t, 13, bs == 32 ? 33 * 32 : 2 * bs, 33});
+    // the decode path (M = 1): whole and partial 16-block scale chunks and 4-block groups with
+    // 1-3 blocks left over, and row counts that split into four streams with rows left over
+    for (int64_t kb : {4, 16, 23, 70})
+      for (int64_t N : {4, 18, 70}) cs.push_back({t, 1, kb * bs, N});
+    cs.push_back({t, 1, bs == 32 ? 70 * 32 : 9 * bs, 300});  // and the shared row queue
   }
   return cs;
 }
@@ -168,7 +174,8 @@ TEST_P(SimdMatmul, MatchesReference) {
       ASSERT_LE(std::fabs(y[i] - want[i]), tol[i])
           << "at " << i << " got " << y[i] << " want " << want[i];
     for (size_t i = want.size(); i < y.size(); ++i) ASSERT_EQ(y[i], 777.0f);
-    // through the front end with 2 threads (row split)
+    // through the front end with 2 threads (row split; at M = 1 and enough rows, static
+    // shares plus the shared row queue)
     const KernelTable* prev = set_active(kt);
     ThreadPool pool(2);
     std::vector<float> y2(static_cast<size_t>(M * N));

@@ -84,6 +84,13 @@ struct KernelTable {
                             int64_t n1, float* y, int64_t ldy, float* scratch);
   MatmulFn matmul[static_cast<int>(DType::Count_)] = {};
 
+  // Decode (M = 1) load sharing. Where set for the weight dtype, the entry runs its rows
+  // through a RowQueue installed for the calling thread (row_queue()): after its own range
+  // [n0, n1) it takes chunks of the queue's rows until none are left. The front end gives each
+  // thread a static share and leaves a tail in the queue, so a thread that finishes first (the
+  // cores of a shared machine do not run at one speed) helps with the rest instead of waiting.
+  bool matvec_row_queue[static_cast<int>(DType::Count_)] = {};
+
   // Batched path for block-quantized weights (prompt processing): the front end quantizes
   // the activations once per call (qacts_prepare over row ranges, in parallel), then each thread
   // runs qgemm over its range of output features. Used when M >= qgemm_min_rows and the entry
@@ -198,5 +205,15 @@ void attention(const AttentionArgs& a, ThreadPool& pool);
 
 // Per-thread scratch of at least n floats (grows, never shrinks; no allocation once warm).
 float* thread_scratch(int slot, size_t n);
+
+// Rows [next, end) shared by the threads of one decode matmul, taken `chunk` at a time with an
+// atomic add on `next` (see KernelTable::matvec_row_queue).
+struct RowQueue {
+  int64_t next = 0;
+  int64_t end = 0;
+  int64_t chunk = 1;
+};
+// The queue installed for this thread (nullptr: none).
+RowQueue*& row_queue();
 
 }  // namespace ohm::kernels
