@@ -1298,6 +1298,105 @@ static void q4k_matvec(const float* x, int64_t K, const Matrix& w, int64_t n0, i
       [&](const int64_t* rows, size_t pf) { q4k_rows1<QM_R>(xp, nb, w.data, rb, rows, pf, y); },
       [&](const int64_t* rows, size_t pf) { q4k_rows1<1>(xp, nb, w.data, rb, rows, pf, y); });
 }
+
+// ---------------------------------------------------------------- Q6_K decode (M = 1)
+// Per 256-value block and row, per 128-value half: one 512-bit load of ql (64 bytes) gives the
+// low 4 bits of values 0-63 (low nibbles) and 64-127 (high nibbles) of the half in natural
+// order; qh (32 bytes) widened to [qh, qh >> 2] gives their top 2 bits with one shift and one
+// mask each. Two vpdpbusd on the unsigned 6-bit values against the natural-order activation;
+// the -32 offset is applied once per block through the 16-value activation sums. Lanes 4g..4g+3
+// of each product belong to the 16-value group g, whose int8 scale is ggml's scales[g].
+struct X6 {
+  const int8_t* xq;   // [nb * 256] natural order
+  const float* xd16;  // [nb * 16] activation scale of each 16-value group (of its 32 block)
+  const float* xs16;  // [nb * 16] scale * sum of the int8 values of each 16-value group
+};
+
+static X6 x6_prep(const float* x, int64_t K) {
+  const int64_t nb = K / 256;
+  float* buf = thread_scratch(2, static_cast<size_t>(nb * 32 + nb * 64 + 16));
+  float* xd16 = buf;
+  float* xs16 = buf + nb * 16;
+  int8_t* xq = reinterpret_cast<int8_t*>(buf + nb * 32);
+  for (int64_t c = 0; c < nb * 8; ++c) {
+    const Q32 q = quant32(x + c * 32);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + c * 32), q.q0);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + c * 32 + 16), q.q1);
+    xd16[2 * c] = xd16[2 * c + 1] = q.d;
+    xs16[2 * c] = q.d * static_cast<float>(q.s0);
+    xs16[2 * c + 1] = q.d * static_cast<float>(q.s1);
+  }
+  return {xq, xd16, xs16};
+}
+
+template <int R>
+static inline void q6k_rows(const X6& x, int64_t nb, const uint8_t* w, size_t rb,
+                            const int64_t* rows, size_t pf, float* y) {
+  constexpr int bsz = 210;
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  const __m512i z = _mm512_setzero_si512();
+  // group index of each lane, for the four 64-value products of a block
+  const __m512i gi0 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  const __m512i gi[4] = {gi0, _mm512_add_epi32(gi0, _mm512_set1_epi32(4)),
+                         _mm512_add_epi32(gi0, _mm512_set1_epi32(8)),
+                         _mm512_add_epi32(gi0, _mm512_set1_epi32(12))};
+  __m512 acc[R], macc[R];
+  const uint8_t* wr[R];
+  for (int r = 0; r < R; ++r) {
+    acc[r] = _mm512_setzero_ps();
+    macc[r] = _mm512_setzero_ps();
+    wr[r] = w + static_cast<size_t>(rows[r]) * rb;
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    const int8_t* xb = x.xq + b * 256;
+    __m512i xv[4];
+    for (int i = 0; i < 4; ++i) xv[i] = _mm512_loadu_si512(xb + 64 * i);
+    const __m512 xd = _mm512_loadu_ps(x.xd16 + b * 16), xs = _mm512_loadu_ps(x.xs16 + b * 16);
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = wr[r] + b * bsz;
+      const char* pfp = reinterpret_cast<const char*>(blk) + pf;
+      _mm_prefetch(pfp, _MM_HINT_T0);
+      _mm_prefetch(pfp + 64, _MM_HINT_T0);
+      _mm_prefetch(pfp + 128, _MM_HINT_T0);
+      _mm_prefetch(pfp + bsz - 1, _MM_HINT_T0);
+      // group scales x d (weights) and x the activation scales
+      const __m512 S = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
+                                         reinterpret_cast<const __m128i*>(blk + 192)))),
+                                     _mm512_set1_ps(f16s(blk + 208)));
+      const __m512 SX = _mm512_mul_ps(S, xd);
+      macc[r] = _mm512_fmadd_ps(S, xs, macc[r]);
+      for (int h = 0; h < 2; ++h) {
+        const __m512i ql = _mm512_loadu_si512(blk + 64 * h);
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
+        const __m512i qh2 =
+            _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+        const __m512i u0 = _mm512_or_si512(_mm512_and_si512(ql, m4),
+                                           _mm512_and_si512(_mm512_slli_epi16(qh2, 4), m30));
+        const __m512i u1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                           _mm512_and_si512(qh2, m30));
+        const __m512i p0 = _mm512_dpbusd_epi32(z, u0, xv[2 * h]);
+        const __m512i p1 = _mm512_dpbusd_epi32(z, u1, xv[2 * h + 1]);
+        acc[r] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(gi[2 * h], SX), acc[r]);
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(gi[2 * h + 1], SX),
+                                 acc[r]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    y[rows[r]] = _mm512_reduce_add_ps(acc[r]) - 32.0f * _mm512_reduce_add_ps(macc[r]);
+}
+
+static void q6k_matvec(const float* x, int64_t K, const Matrix& w, int64_t n0, int64_t n1,
+                       float* y) {
+  const X6 xp = x6_prep(x, K);
+  const int64_t nb = K / 256;
+  const size_t rb = w.row_bytes;
+  decode_rows<QM_R>(
+      n0, n1, rb,
+      [&](const int64_t* rows, size_t pf) { q6k_rows<QM_R>(xp, nb, w.data, rb, rows, pf, y); },
+      [&](const int64_t* rows, size_t pf) { q6k_rows<1>(xp, nb, w.data, rb, rows, pf, y); });
+}
 #endif  // OHM_SIMD_W512
 
 // f32/f16/bf16 entry: the batched GEMM for M >= FG_MIN_ROWS (AVX-512), else row tiles.
@@ -1318,6 +1417,8 @@ static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int6
     if (M == 1) return q32_matvec<T == QK::Q8_0>(x, K, w, n0, n1, y);
   if constexpr (T == QK::Q4_K)
     if (M == 1) return q4k_matvec(x, K, w, n0, n1, y);
+  if constexpr (T == QK::Q6_K)
+    if (M == 1) return q6k_matvec(x, K, w, n0, n1, y);
   if (M >= QGEMM_MIN_ROWS) {
     const QActs a = qacts_in(thread_scratch(2, qacts_floats(M, K)), M, K);
     qg_prepare(x, 0, M, a);
@@ -1583,6 +1684,7 @@ static void fill_table(KernelTable& t) {
   t.matvec_row_queue[static_cast<int>(DType::Q4_0)] = true;
   t.matvec_row_queue[static_cast<int>(DType::Q8_0)] = true;
   t.matvec_row_queue[static_cast<int>(DType::Q4_K)] = true;
+  t.matvec_row_queue[static_cast<int>(DType::Q6_K)] = true;
   t.qgemm_min_rows = QGEMM_MIN_ROWS;
   t.qacts_prepare = &qg_prepare;
   t.qgemm[static_cast<int>(DType::Q4_0)] = &qg_gemm<QK::Q4_0>;
