@@ -96,9 +96,10 @@ BENCHMARK(BM_Matmul)
                    {1, 32, 512}})
     ->UseRealTime();
 
-// Decode matvec streaming from DRAM: one Q4_0/Q8_0/Q4_K/F16 matrix of ~600 MB (larger than the
-// last-level cache), M = 1, 2 threads (OHM_NUM_THREADS). Reports weight GB/s; compare with
-// bench/stream_triad.
+// Decode matvec: one Q4_0/Q8_0/Q4_K/Q6_K/F16 matrix with K = 2048 through the front end, M = 1,
+// 2 threads (OHM_NUM_THREADS); args {dtype, MiB}. 600 MiB streams from DRAM (larger than the
+// last-level cache; compare with bench/stream_triad), 1 MiB runs from cache (the compute rate).
+// Reports weight GB/s.
 static void BM_MatvecStream(benchmark::State& state) {
   const auto dt = static_cast<DType>(state.range(0));
   const int64_t K = 2048;
@@ -118,7 +119,8 @@ static void BM_MatvecStream(benchmark::State& state) {
 }
 BENCHMARK(BM_MatvecStream)
     ->ArgsProduct({{static_cast<int64_t>(DType::Q4_0), static_cast<int64_t>(DType::Q8_0),
-                    static_cast<int64_t>(DType::Q4_K), static_cast<int64_t>(DType::F16)},
+                    static_cast<int64_t>(DType::Q4_K), static_cast<int64_t>(DType::Q6_K),
+                    static_cast<int64_t>(DType::F16)},
                    {600, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

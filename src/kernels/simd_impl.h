@@ -1428,7 +1428,14 @@ static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int6
 #endif
   constexpr int B = (T == QK::Q4_0 || T == QK::Q8_0) ? 32 : 256;
   const ActQ a = act_quantize(x, M, K, B);
-  const int64_t band = M > 1 ? 8 : (n1 - n0);
+  if (M == 1) {  // one sequential stream of rows, then the shared row queue
+    const auto row = [&](const int64_t* rows, size_t) {
+      qtile<T, 1>(a, K, w.data + rows[0] * w.row_bytes, y, ldy, rows[0]);
+    };
+    decode_rows<1>(n0, n1, w.row_bytes, row, row);
+    return;
+  }
+  const int64_t band = 8;
   for (int64_t b0 = n0; b0 < n1; b0 += band) {
     const int64_t b1 = imin(n1, b0 + band);
     int64_t m = 0;
@@ -1668,6 +1675,9 @@ static void s_attn_query(const AttnQuery& a, float* scores, float* out) {
 }
 
 // Fills the entries this ISA accelerates (the rest stay as copied from the reference).
+static constexpr DType kMatmulDtypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0,
+                                          DType::Q8_0, DType::Q4_K, DType::Q6_K};
+
 static void fill_table(KernelTable& t) {
   t.matmul[static_cast<int>(DType::F32)] = &mm_floatb<WF::F32>;
   t.matmul[static_cast<int>(DType::F16)] = &mm_floatb<WF::F16>;
@@ -1676,15 +1686,9 @@ static void fill_table(KernelTable& t) {
   t.matmul[static_cast<int>(DType::Q8_0)] = &mm_quant<QK::Q8_0>;
   t.matmul[static_cast<int>(DType::Q4_K)] = &mm_quant<QK::Q4_K>;
   t.matmul[static_cast<int>(DType::Q6_K)] = &mm_quant<QK::Q6_K>;
-  // the entries whose M = 1 path runs through decode_rows
-  t.matvec_row_queue[static_cast<int>(DType::F32)] = true;
-  t.matvec_row_queue[static_cast<int>(DType::F16)] = true;
-  t.matvec_row_queue[static_cast<int>(DType::BF16)] = true;
+  // every matmul entry's M = 1 path runs through decode_rows
+  for (DType d : kMatmulDtypes) t.matvec_row_queue[static_cast<int>(d)] = true;
 #if OHM_SIMD_W512
-  t.matvec_row_queue[static_cast<int>(DType::Q4_0)] = true;
-  t.matvec_row_queue[static_cast<int>(DType::Q8_0)] = true;
-  t.matvec_row_queue[static_cast<int>(DType::Q4_K)] = true;
-  t.matvec_row_queue[static_cast<int>(DType::Q6_K)] = true;
   t.qgemm_min_rows = QGEMM_MIN_ROWS;
   t.qacts_prepare = &qg_prepare;
   t.qgemm[static_cast<int>(DType::Q4_0)] = &qg_gemm<QK::Q4_0>;
