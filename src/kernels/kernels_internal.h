@@ -9,4 +9,14 @@ namespace ohm::kernels {
 const KernelTable* avx2_table();    // AVX2 + FMA + F16C (src/kernels/avx2.cpp)
 const KernelTable* avx512_table();  // AVX-512 F/BW/VL/VNNI (src/kernels/avx512.cpp)
 
+// Rows [next, end) shared by the threads of one decode matmul, taken `chunk` at a time with an
+// atomic add on `next` (see KernelTable::matvec_row_queue).
+struct RowQueue {
+  int64_t next = 0;
+  int64_t end = 0;
+  int64_t chunk = 1;
+};
+// The queue installed for this thread (nullptr: none).
+RowQueue*& row_queue();
+
 }  // namespace ohm::kernels

@@ -85,9 +85,9 @@ struct KernelTable {
   MatmulFn matmul[static_cast<int>(DType::Count_)] = {};
 
   // Decode (M = 1) load sharing. Where set for the weight dtype, the entry runs its rows
-  // through a RowQueue installed for the calling thread (row_queue()): after its own range
-  // [n0, n1) it takes chunks of the queue's rows until none are left. The front end gives each
-  // thread a static share and leaves a tail in the queue, so a thread that finishes first (the
+  // through a queue installed for the calling thread (src/kernels/kernels_internal.h): after its
+  // own range [n0, n1) it takes chunks of the queue's rows until none are left. The front end gives
+  // each thread a static share and leaves a tail in the queue, so a thread that finishes first (the
   // cores of a shared machine do not run at one speed) helps with the rest instead of waiting.
   bool matvec_row_queue[static_cast<int>(DType::Count_)] = {};
 
@@ -205,15 +205,5 @@ void attention(const AttentionArgs& a, ThreadPool& pool);
 
 // Per-thread scratch of at least n floats (grows, never shrinks; no allocation once warm).
 float* thread_scratch(int slot, size_t n);
-
-// Rows [next, end) shared by the threads of one decode matmul, taken `chunk` at a time with an
-// atomic add on `next` (see KernelTable::matvec_row_queue).
-struct RowQueue {
-  int64_t next = 0;
-  int64_t end = 0;
-  int64_t chunk = 1;
-};
-// The queue installed for this thread (nullptr: none).
-RowQueue*& row_queue();
 
 }  // namespace ohm::kernels
