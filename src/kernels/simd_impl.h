@@ -596,6 +596,25 @@ static inline void panel_masks(int nr, __mmask16& k0, __mmask16& k1) {
   k1 = static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
 }
 
+// An MR x 32 output tile at y (row stride ldy) with the panel's masks: the accumulators start
+// from y (a later K slice) or zero, and are stored back masked.
+template <int MR>
+static inline void tile_load(__m512 (&acc)[MR][2], const float* y, int64_t ldy, __mmask16 k0,
+                             __mmask16 k1, bool accumulate) {
+  for (int i = 0; i < MR; ++i) {
+    acc[i][0] = accumulate ? _mm512_maskz_loadu_ps(k0, y + i * ldy) : _mm512_setzero_ps();
+    acc[i][1] = accumulate ? _mm512_maskz_loadu_ps(k1, y + i * ldy + 16) : _mm512_setzero_ps();
+  }
+}
+template <int MR>
+static inline void tile_store(const __m512 (&acc)[MR][2], float* y, int64_t ldy, __mmask16 k0,
+                              __mmask16 k1) {
+  for (int i = 0; i < MR; ++i) {
+    _mm512_mask_storeu_ps(y + i * ldy, k0, acc[i][0]);
+    _mm512_mask_storeu_ps(y + i * ldy + 16, k1, acc[i][1]);
+  }
+}
+
 static void qg_prepare(const float* x, int64_t m0, int64_t m1, const QActs& a) {
   const int64_t K = a.K, nc = K / 32;
   for (int64_t m = m0; m < m1; ++m)
@@ -726,11 +745,7 @@ static inline void qg_tile(const QActs& a, int64_t m, int64_t c0, int64_t c1, co
                            __mmask16 k0, __mmask16 k1, bool accumulate) {
   const int64_t K = a.K, nc = K / 32;
   __m512 acc[MR][2];
-  for (int i = 0; i < MR; ++i) {
-    float* yr = y + (m + i) * ldy + n;
-    acc[i][0] = accumulate ? _mm512_maskz_loadu_ps(k0, yr) : _mm512_setzero_ps();
-    acc[i][1] = accumulate ? _mm512_maskz_loadu_ps(k1, yr + 16) : _mm512_setzero_ps();
-  }
+  tile_load<MR>(acc, y + m * ldy + n, ldy, k0, k1, accumulate);
   const int8_t* xq = a.qs + m * K;
   for (int64_t c = c0; c < c1; ++c) {
     const uint8_t* pc = pw + (c - c0) * 1024;
@@ -763,11 +778,7 @@ static inline void qg_tile(const QActs& a, int64_t m, int64_t c0, int64_t c1, co
       }
     }
   }
-  for (int i = 0; i < MR; ++i) {
-    float* yr = y + (m + i) * ldy + n;
-    _mm512_mask_storeu_ps(yr, k0, acc[i][0]);
-    _mm512_mask_storeu_ps(yr + 16, k1, acc[i][1]);
-  }
+  tile_store<MR>(acc, y + m * ldy + n, ldy, k0, k1);
 }
 
 template <QK T>
@@ -861,11 +872,7 @@ template <int MR>
 static inline void fg_tile(const float* xp, int64_t kc, const float* pw, float* y, int64_t ldy,
                            int64_t m, int64_t n, __mmask16 q0, __mmask16 q1, bool accumulate) {
   __m512 acc[MR][2];
-  for (int i = 0; i < MR; ++i) {
-    float* yr = y + (m + i) * ldy + n;
-    acc[i][0] = accumulate ? _mm512_maskz_loadu_ps(q0, yr) : _mm512_setzero_ps();
-    acc[i][1] = accumulate ? _mm512_maskz_loadu_ps(q1, yr + 16) : _mm512_setzero_ps();
-  }
+  tile_load<MR>(acc, y + m * ldy + n, ldy, q0, q1, accumulate);
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 w0 = _mm512_loadu_ps(pw + k * 32);
     const __m512 w1 = _mm512_loadu_ps(pw + k * 32 + 16);
@@ -875,11 +882,7 @@ static inline void fg_tile(const float* xp, int64_t kc, const float* pw, float* 
       acc[i][1] = _mm512_fmadd_ps(xb, w1, acc[i][1]);
     }
   }
-  for (int i = 0; i < MR; ++i) {
-    float* yr = y + (m + i) * ldy + n;
-    _mm512_mask_storeu_ps(yr, q0, acc[i][0]);
-    _mm512_mask_storeu_ps(yr + 16, q1, acc[i][1]);
-  }
+  tile_store<MR>(acc, y + m * ldy + n, ldy, q0, q1);
 }
 
 template <WF T>
