@@ -217,13 +217,13 @@ static inline float wscalar(const uint8_t* row, int64_t k) {
 
 // Row order of the decode (M = 1) matvecs, which stream every weight byte once from DRAM. A
 // step works on R rows at once (R independent accumulators), taken from R equal sub-ranges of
-// [n0, n1): rows n0 + i, n0 + Q + i, ... So each of the R memory streams walks consecutive
-// rows, which lie end to end, and stays sequential; steps of R neighbouring rows instead make
-// R interleaved streams inside the same pages, which the hardware prefetchers do not follow
-// (Q4_0 at K = 2048: 17.5 -> 23.5 GB/s on 2 threads). Software prefetch runs one row ahead in
-// each stream. step(rows, pf) runs R rows, one(rows, pf) a single leftover row.
-// Then, with a RowQueue installed for this thread, chunks of the queue's rows the same way
-// until none are left (KernelTable::matvec_row_queue).
+// [n0, n1): rows n0 + i, n0 + Q + i, ... (Q = (n1 - n0) / R). Each of the R memory streams walks
+// consecutive rows, which lie end to end, and stays sequential; steps of R neighbouring rows
+// instead make R interleaved streams inside the same pages, which the hardware prefetchers do not
+// follow (Q4_0 at K = 2048: 17.5 -> 23.5 GB/s on 2 threads). Software prefetch runs one row ahead
+// in each stream. step(rows, pf) runs R rows, one(rows, pf) a single leftover row. Then, with a
+// RowQueue installed for this thread, chunks of the queue's rows the same way until none are left
+// (KernelTable::matvec_row_queue).
 template <int R, class Step, class One>
 static inline void decode_rows(int64_t n0, int64_t n1, size_t rb, Step&& step, One&& one) {
   RowQueue* rq = row_queue();
@@ -1433,7 +1433,12 @@ static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int6
   const ActQ a = act_quantize(x, M, K, B);
   if (M == 1) {  // one sequential stream of rows, then the shared row queue
     const auto row = [&](const int64_t* rows, size_t) {
-      qtile<T, 1>(a, K, w.data + rows[0] * w.row_bytes, y, ldy, rows[0]);
+      const uint8_t* wr = w.data + rows[0] * w.row_bytes;
+      // the row after next, whole (the hardware prefetchers alone leave the scale loads
+      // waiting on DRAM)
+      for (size_t o = 0; o < w.row_bytes; o += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(wr) + 2 * w.row_bytes + o, _MM_HINT_T0);
+      qtile<T, 1>(a, K, wr, y, ldy, rows[0]);
     };
     decode_rows<1>(n0, n1, w.row_bytes, row, row);
     return;
