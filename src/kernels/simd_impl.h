@@ -159,6 +159,12 @@ static inline float hsum8f(__m256 v) {
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
+static inline int32_t hsum8i(__m256i v) {
+  __m128i t = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+  return _mm_cvtsi128_si32(t);
+}
 static inline float f16s(const uint8_t* p) {
   uint16_t h;
   __builtin_memcpy(&h, p, 2);
@@ -987,13 +993,8 @@ static X1 x1_prep(const float* x, int64_t K) {
 
 // One block alone: corr + sum of the 32 products u (unsigned) x xq (int8).
 static inline int32_t block_dot32(int32_t corr, __m256i u, const int8_t* xq) {
-  const __m256i pr = _mm256_dpbusd_epi32(ivec_lane0(corr), u,
-                                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)));
-  const __m256i h = _mm256_add_epi32(pr, _mm256_permute2x128_si256(pr, pr, 1));
-  __m128i t = _mm256_castsi256_si128(h);
-  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
-  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
-  return _mm_cvtsi128_si32(t);
+  return hsum8i(_mm256_dpbusd_epi32(ivec_lane0(corr), u,
+                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq))));
 }
 
 // Lane -> block-of-pair maps for the scale vector of pair q of a 16-block group.
@@ -1412,6 +1413,78 @@ static void mm_floatb(const float* x, int64_t M, int64_t K, const Matrix& w, int
   mm_float<T>(x, M, K, w, n0, n1, y, ldy, scratch);
 }
 
+#if !OHM_SIMD_W512
+// ---------------------------------------------------------------- Q4_0 decode, AVX2 (M = 1)
+// Eight blocks per step and row: per block one 16-byte load unpacked to 32 nibbles and one
+// vpmaddubsw + vpmaddwd against the int8 activation; the eight 8-lane partial sums reduce to one
+// vector of block sums (six vphaddd and a lane swap), from which the -8 offset (8 x the
+// activation block sums) is subtracted; then one f32 scale multiply per eight blocks, the eight
+// f16 block scales coming from one gather. Blocks past the last group of eight run one at a time.
+template <int R>
+static inline void q4_rows8(const ActQ& a, int64_t nb, const uint8_t* w, size_t rb,
+                            const int64_t* rows, size_t pf, float* y) {
+  constexpr int bsz = 18;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  const __m256i gidx = _mm256_setr_epi32(0, 18, 36, 54, 72, 90, 108, 126);
+  const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
+  __m256 acc[R];
+  const uint8_t* wr[R];
+  for (int r = 0; r < R; ++r) {
+    acc[r] = _mm256_setzero_ps();
+    wr[r] = w + static_cast<size_t>(rows[r]) * rb;
+  }
+  int64_t g = 0;
+  for (; g + 8 <= nb; g += 8) {
+    const __m256 xd = _mm256_loadu_ps(a.d + g);
+    // 8 x the int8 sum of each activation block (from the 16-value sums)
+    const __m256i sx = _mm256_slli_epi32(
+        _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.s16 + 2 * g)),
+                          ones),
+        3);
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* b0 = wr[r] + g * bsz;
+      _mm_prefetch(reinterpret_cast<const char*>(b0) + pf, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + 64, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + 8 * bsz - 1, _MM_HINT_T0);
+      __m256i p[8];
+      for (int k = 0; k < 8; ++k) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + k * bsz + 2));
+        const __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
+        const __m256i xv =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + (g + k) * 32));
+        p[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones);
+      }
+      const __m256i h0 =
+          _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+      const __m256i h1 =
+          _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+      const __m256i sums =
+          _mm256_sub_epi32(_mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
+                                            _mm256_permute2x128_si256(h0, h1, 0x31)),
+                           sx);
+      const __m256i hs =
+          _mm256_and_si256(_mm256_i32gather_epi32(reinterpret_cast<const int*>(b0), gidx, 1), lo16);
+      const __m256 wd = _mm256_cvtph_ps(
+          _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(hs, hs), 0x08)));
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(wd, xd), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    float s = hsum8f(acc[r]);
+    for (int64_t b = g; b < nb; ++b) {
+      const uint8_t* blk = wr[r] + b * bsz;
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+      const __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
+      const __m256i p =
+          dot_u8s8(ivec_lane0(-8 * (a.s16[2 * b] + a.s16[2 * b + 1])), u,
+                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + b * 32)));
+      s += static_cast<float>(hsum8i(p)) * (f16s(blk) * a.d[b]);
+    }
+    y[rows[r]] = s;
+  }
+}
+#endif
+
 template <QK T>
 static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0, int64_t n1,
                      float* y, int64_t ldy, float*) {
@@ -1431,6 +1504,18 @@ static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int6
 #endif
   constexpr int B = (T == QK::Q4_0 || T == QK::Q8_0) ? 32 : 256;
   const ActQ a = act_quantize(x, M, K, B);
+#if !OHM_SIMD_W512
+  if constexpr (T == QK::Q4_0)
+    if (M == 1) {
+      const int64_t nb = K / 32;
+      const size_t rb = w.row_bytes;
+      decode_rows<4>(
+          n0, n1, rb,
+          [&](const int64_t* rows, size_t pf) { q4_rows8<4>(a, nb, w.data, rb, rows, pf, y); },
+          [&](const int64_t* rows, size_t pf) { q4_rows8<1>(a, nb, w.data, rb, rows, pf, y); });
+      return;
+    }
+#endif
   if (M == 1) {  // one sequential stream of rows, then the shared row queue
     const auto row = [&](const int64_t* rows, size_t) {
       const uint8_t* wr = w.data + rows[0] * w.row_bytes;
