@@ -1414,18 +1414,20 @@ static void mm_floatb(const float* x, int64_t M, int64_t K, const Matrix& w, int
 }
 
 #if !OHM_SIMD_W512
-// ---------------------------------------------------------------- Q4_0 decode, AVX2 (M = 1)
-// Eight blocks per step and row: per block one 16-byte load unpacked to 32 nibbles and one
-// vpmaddubsw + vpmaddwd against the int8 activation; the eight 8-lane partial sums reduce to one
-// vector of block sums (six vphaddd and a lane swap), from which the -8 offset (8 x the
-// activation block sums) is subtracted; then one f32 scale multiply per eight blocks, the eight
-// f16 block scales coming from one gather. Blocks past the last group of eight run one at a time.
-template <int R>
-static inline void q4_rows8(const ActQ& a, int64_t nb, const uint8_t* w, size_t rb,
-                            const int64_t* rows, size_t pf, float* y) {
-  constexpr int bsz = 18;
+// ---------------------------------------------------------------- Q4_0 / Q8_0 decode, AVX2 (M = 1)
+// Eight blocks per step and row: per block one vpmaddubsw + vpmaddwd against the int8
+// activation (Q4_0: one 16-byte load unpacked to 32 nibbles; Q8_0: |w| against the activation
+// with w's signs). The eight 8-lane partial sums reduce to one vector of block sums (six vphaddd
+// and a lane swap), from which Q4_0's -8 offset (8 x the activation block sums) is subtracted;
+// then one f32 scale multiply per eight blocks, the eight f16 block scales coming from one
+// gather. Blocks past the last group of eight run one at a time.
+template <bool Q8, int R>
+static inline void q32_rows8(const ActQ& a, int64_t nb, const uint8_t* w, size_t rb,
+                             const int64_t* rows, size_t pf, float* y) {
+  constexpr int bsz = Q8 ? 34 : 18;
   const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-  const __m256i gidx = _mm256_setr_epi32(0, 18, 36, 54, 72, 90, 108, 126);
+  const __m256i gidx =
+      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(bsz));
   const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
   __m256 acc[R];
   const uint8_t* wr[R];
@@ -1433,35 +1435,41 @@ static inline void q4_rows8(const ActQ& a, int64_t nb, const uint8_t* w, size_t 
     acc[r] = _mm256_setzero_ps();
     wr[r] = w + static_cast<size_t>(rows[r]) * rb;
   }
+  // one block: 8 int32 partial sums of its 32 products (Q4_0 without the offset)
+  const auto block = [&](const uint8_t* blk, const int8_t* xq) {
+    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
+    if constexpr (Q8) {
+      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+      return _mm256_madd_epi16(
+          _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)), ones);
+    } else {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+      const __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
+      return _mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones);
+    }
+  };
   int64_t g = 0;
   for (; g + 8 <= nb; g += 8) {
     const __m256 xd = _mm256_loadu_ps(a.d + g);
-    // 8 x the int8 sum of each activation block (from the 16-value sums)
+    // Q4_0: 8 x the int8 sum of each activation block (from the 16-value sums)
     const __m256i sx = _mm256_slli_epi32(
         _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.s16 + 2 * g)),
                           ones),
         3);
     for (int r = 0; r < R; ++r) {
       const uint8_t* b0 = wr[r] + g * bsz;
-      _mm_prefetch(reinterpret_cast<const char*>(b0) + pf, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + 64, _MM_HINT_T0);
+      for (int o = 0; o < 8 * bsz; o += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + o, _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + 8 * bsz - 1, _MM_HINT_T0);
       __m256i p[8];
-      for (int k = 0; k < 8; ++k) {
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + k * bsz + 2));
-        const __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
-        const __m256i xv =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + (g + k) * 32));
-        p[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones);
-      }
+      for (int k = 0; k < 8; ++k) p[k] = block(b0 + k * bsz, a.qs + (g + k) * 32);
       const __m256i h0 =
           _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
       const __m256i h1 =
           _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
-      const __m256i sums =
-          _mm256_sub_epi32(_mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
-                                            _mm256_permute2x128_si256(h0, h1, 0x31)),
-                           sx);
+      __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
+                                      _mm256_permute2x128_si256(h0, h1, 0x31));
+      if constexpr (!Q8) sums = _mm256_sub_epi32(sums, sx);
       const __m256i hs =
           _mm256_and_si256(_mm256_i32gather_epi32(reinterpret_cast<const int*>(b0), gidx, 1), lo16);
       const __m256 wd = _mm256_cvtph_ps(
@@ -1473,12 +1481,9 @@ static inline void q4_rows8(const ActQ& a, int64_t nb, const uint8_t* w, size_t 
     float s = hsum8f(acc[r]);
     for (int64_t b = g; b < nb; ++b) {
       const uint8_t* blk = wr[r] + b * bsz;
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-      const __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
-      const __m256i p =
-          dot_u8s8(ivec_lane0(-8 * (a.s16[2 * b] + a.s16[2 * b + 1])), u,
-                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + b * 32)));
-      s += static_cast<float>(hsum8i(p)) * (f16s(blk) * a.d[b]);
+      int32_t dot = hsum8i(block(blk, a.qs + b * 32));
+      if constexpr (!Q8) dot -= 8 * (a.s16[2 * b] + a.s16[2 * b + 1]);
+      s += static_cast<float>(dot) * (f16s(blk) * a.d[b]);
     }
     y[rows[r]] = s;
   }
@@ -1505,14 +1510,17 @@ static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int6
   constexpr int B = (T == QK::Q4_0 || T == QK::Q8_0) ? 32 : 256;
   const ActQ a = act_quantize(x, M, K, B);
 #if !OHM_SIMD_W512
-  if constexpr (T == QK::Q4_0)
+  if constexpr (T == QK::Q4_0 || T == QK::Q8_0)
     if (M == 1) {
+      constexpr bool Q8 = T == QK::Q8_0;
       const int64_t nb = K / 32;
       const size_t rb = w.row_bytes;
       decode_rows<4>(
           n0, n1, rb,
-          [&](const int64_t* rows, size_t pf) { q4_rows8<4>(a, nb, w.data, rb, rows, pf, y); },
-          [&](const int64_t* rows, size_t pf) { q4_rows8<1>(a, nb, w.data, rb, rows, pf, y); });
+          [&](const int64_t* rows, size_t pf) { q32_rows8<Q8, 4>(a, nb, w.data, rb, rows, pf, y); },
+          [&](const int64_t* rows, size_t pf) {
+            q32_rows8<Q8, 1>(a, nb, w.data, rb, rows, pf, y);
+          });
       return;
     }
 #endif
