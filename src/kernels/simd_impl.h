@@ -10,11 +10,11 @@
 //   * f32/f16/bf16 matmul: exact weight conversion, f32 FMA accumulation in a different order
 //     than the reference: |diff| <= ~1e-6 * sum|x*w|.
 //   * block-quantized matmul (Q4_0, Q8_0, Q4_K, Q6_K): like llama.cpp, the activation row is
-//     quantized once per call to int8 with one f32 scale per 32 (Q4_0/Q8_0) or 256 (K-quants)
-//     elements (round to nearest), then int8 x int4/int6/int8 dot products in int32 (VNNI
-//     vpdpbusd where available) with block scales applied in f32. Error vs the exact-f32
-//     reference is bounded by sum_k |w_k| * amax(x block of k) / 254 (the rounding error of
-//     the activation) plus f32 rounding.
+//     quantized once per call to int8 with one f32 scale per 32 elements (per 256 for the
+//     K-quants on the AVX2 row tiles; round to nearest), then int8 x int4/int6/int8 dot
+//     products in int32 (VNNI vpdpbusd where available) with block scales applied in f32.
+//     Error vs the exact-f32 reference is bounded by sum_k |w_k| * amax(x block of k) / 254
+//     (the rounding error of the activation) plus f32 rounding.
 #pragma once
 
 #include <immintrin.h>
