@@ -2,8 +2,8 @@
 // [--json]`: end-to-end speed, llama-bench style. pp = one forward over a prompt of random
 // token ids (fresh cache); tg = greedy single-token steps from an empty cache, as llama-bench's
 // tgN (which starts at context 0, not after the prompt), starting from the prompt's argmax.
-// Each repetition uses fresh caches; one small warm-up forward runs first. ttft = prompt forward + argmax of the
-// first repetition (page cache warm, weights already loaded).
+// Each repetition uses fresh caches; one small warm-up forward runs first. ttft = prompt
+// forward + argmax of the first repetition (page cache warm, weights already loaded).
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>

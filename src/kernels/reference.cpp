@@ -182,13 +182,24 @@ void ref_rope_interleaved(float* x, int64_t n_head, int64_t head_dim, int64_t ro
 KernelTable make_reference() {
   KernelTable t;
   t.isa = Isa::Scalar;
-#define OHM_MM(D) t.matmul[static_cast<int>(DType::D)] = &ref_matmul<DType::D>;
-  OHM_MM(F32)
-  OHM_MM(F16)
-  OHM_MM(BF16) OHM_MM(Q4_0) OHM_MM(Q4_1) OHM_MM(Q5_0) OHM_MM(Q5_1) OHM_MM(Q8_0) OHM_MM(Q8_1)
-      OHM_MM(Q2_K) OHM_MM(Q3_K) OHM_MM(Q4_K) OHM_MM(Q5_K) OHM_MM(Q6_K) OHM_MM(Q8_K)
+#define OHM_MM(D) t.matmul[static_cast<int>(DType::D)] = &ref_matmul<DType::D>
+  OHM_MM(F32);
+  OHM_MM(F16);
+  OHM_MM(BF16);
+  OHM_MM(Q4_0);
+  OHM_MM(Q4_1);
+  OHM_MM(Q5_0);
+  OHM_MM(Q5_1);
+  OHM_MM(Q8_0);
+  OHM_MM(Q8_1);
+  OHM_MM(Q2_K);
+  OHM_MM(Q3_K);
+  OHM_MM(Q4_K);
+  OHM_MM(Q5_K);
+  OHM_MM(Q6_K);
+  OHM_MM(Q8_K);
 #undef OHM_MM
-          t.rms_norm = &ref_rms_norm;
+  t.rms_norm = &ref_rms_norm;
   t.layer_norm = &ref_layer_norm;
   t.softmax = &ref_softmax;
   t.silu = &ref_silu;

@@ -997,6 +997,17 @@ static inline int32_t block_dot32(int32_t corr, __m256i u, const int8_t* xq) {
                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq))));
 }
 
+// The f16 scales of 16 consecutive blocks of bsz bytes starting at p (lanes past gm zero),
+// times the activation scales xd: one gather of the dwords at the block starts.
+template <int bsz>
+static inline __m512 block_scales16(const uint8_t* p, __mmask16 gm, __m512 xd) {
+  const __m512i gidx =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(bsz));
+  const __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, p, 1);
+  return _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), xd);
+}
+
 // Lane -> block-of-pair maps for the scale vector of pair q of a 16-block group.
 alignas(64) static const int32_t q8_pair_idx[8][16] = {
 #define OHM_P8(q)                                                                            \
@@ -1012,9 +1023,6 @@ template <int R>
 static inline void q8_rows2(const X1& x, int64_t nb, const uint8_t* w, size_t rb,
                             const int64_t* rows, size_t pf, float* y) {
   constexpr int bsz = 34;
-  const __m512i gidx =
-      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                         _mm512_set1_epi32(bsz));
   __m512 acc[R];
   const uint8_t* wr[R];
   for (int r = 0; r < R; ++r) {
@@ -1028,11 +1036,7 @@ static inline void q8_rows2(const X1& x, int64_t nb, const uint8_t* w, size_t rb
     const __mmask16 gm = static_cast<__mmask16>(gp == 8 ? 0xFFFF : (1u << (2 * gp)) - 1);
     const __m512 xd = _mm512_maskz_loadu_ps(gm, x.xdb + 2 * g0);
     __m512 sc[R];
-    for (int r = 0; r < R; ++r) {
-      const __m512i h =
-          _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wr[r] + 2 * g0 * bsz, 1);
-      sc[r] = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), xd);
-    }
+    for (int r = 0; r < R; ++r) sc[r] = block_scales16<bsz>(wr[r] + 2 * g0 * bsz, gm, xd);
     for (int64_t q = 0; q < gp; ++q) {
       const int64_t p = g0 + q;
       const __m512i xv = _mm512_loadu_si512(x.xq + p * 64);
@@ -1125,9 +1129,6 @@ static inline void q4_rows4(const X4& x, int64_t nb, const uint8_t* w, size_t rb
                             const int64_t* rows, size_t pf, float* y) {
   constexpr int bsz = 18;
   const __m512i m4 = _mm512_set1_epi8(0x0F);
-  const __m512i gidx =
-      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                         _mm512_set1_epi32(bsz));
   // dwords of the load at +2 (blocks 0, 2: 0-3, 9-12) and at +20 (blocks 1, 3: 16 + 0-3, 9-12)
   const __m512i tidx = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 9, 10, 11, 12, 25, 26, 27, 28);
   constexpr __mmask16 bmask = 0x1E0F;  // the +20 load stops at the group's end
@@ -1143,11 +1144,7 @@ static inline void q4_rows4(const X4& x, int64_t nb, const uint8_t* w, size_t rb
     const __mmask16 gm = static_cast<__mmask16>(gc == 4 ? 0xFFFF : (1u << (4 * gc)) - 1);
     const __m512 xd = _mm512_maskz_loadu_ps(gm, x.xdb + 4 * c0);
     __m512 sc[R];
-    for (int r = 0; r < R; ++r) {
-      const __m512i h =
-          _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wr[r] + 4 * c0 * bsz, 1);
-      sc[r] = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), xd);
-    }
+    for (int r = 0; r < R; ++r) sc[r] = block_scales16<bsz>(wr[r] + 4 * c0 * bsz, gm, xd);
     for (int64_t q = 0; q < gc; ++q) {
       const int64_t g = c0 + q;
       const __m512i xlo = _mm512_loadu_si512(x.xq + g * 128);
