@@ -10,6 +10,7 @@ pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev       # tests, micro-benchmarks
   libcpp-httplib-dev libsqlite3-dev libssl-dev libyaml-dev  # hub: HTTP server, metadata, sha256, model cards
   libcmark-dev                                     # hub: web UI (Markdown model cards, CommonMark)
+  libedit-dev                                      # cli: line editing and history in `ohm chat`
   python3 python3-venv                             # hub: official-client test (scripts/hub-client-venv.sh)
   chromium                                         # hub: web UI test (tests/hub/test_hub_webui.py)
 )

@@ -1,4 +1,4 @@
-// `ohm bench MODEL [--prompt-tokens 512] [--gen-tokens 128] [--threads N] [--repetitions R]
+// `ohm bench MODEL [--prompt-tokens 512] [-n|--gen-tokens 128] [--threads N] [--repetitions R]
 // [--json]`: end-to-end speed, llama-bench style. pp = one forward over a prompt of random
 // token ids (fresh cache); tg = greedy single-token steps from an empty cache, as llama-bench's
 // tgN (which starts at context 0, not after the prompt), starting from the prompt's argmax.
@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "common.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
 #include "ohm/kernels/kernels.h"
@@ -57,9 +58,6 @@ int64_t argmax_last(const Tensor& logits) {
 }
 
 int run_bench(const BenchOptions& o) {
-  if (o.prompt_tokens < 1 || o.gen_tokens < 0 || o.repetitions < 1)
-    throw InvalidArgument(
-        "bench: need --prompt-tokens >= 1, --gen-tokens >= 0, --repetitions >= 1");
   LoadOptions lo;
   lo.threads = o.threads;
   if (!o.dtype.empty()) {
@@ -76,6 +74,15 @@ int run_bench(const BenchOptions& o) {
   const double t0 = now_s();
   auto model = load_causal_lm(o.model, lo);
   const double load_s = now_s() - t0;
+  // Both phases start from an empty cache: each must fit the model's context.
+  if (const int64_t ctx = model->decoder_config().max_position_embeddings; ctx > 0) {
+    if (o.prompt_tokens > ctx)
+      throw UsageError("--prompt-tokens " + std::to_string(o.prompt_tokens) +
+                       " exceeds the model's context length (" + std::to_string(ctx) + ")");
+    if (o.gen_tokens > ctx)
+      throw UsageError("--gen-tokens " + std::to_string(o.gen_tokens) +
+                       " exceeds the model's context length (" + std::to_string(ctx) + ")");
+  }
   const int64_t V = model->vocab_size();
   std::mt19937_64 rng(1234);
   std::vector<int64_t> prompt(static_cast<size_t>(o.prompt_tokens));
@@ -127,10 +134,15 @@ int run_bench(const BenchOptions& o) {
                       : "safetensors") +
       (o.dtype.empty() ? "" : ":" + o.dtype);
   if (o.json) {
-    nlohmann::json j = {
-        {"pp_tok_s", pp_m}, {"pp_std", pp_s}, {"tg_tok_s", tg_m},           {"tg_std", tg_s},
-        {"load_s", load_s}, {"ttft_s", ttft}, {"peak_rss_mb", peak_rss_mb}, {"threads", threads},
-        {"format", format}};
+    nlohmann::json j = {{"pp_tok_s", round_to(pp_m, 2)},
+                        {"pp_std", round_to(pp_s, 2)},
+                        {"tg_tok_s", round_to(tg_m, 2)},
+                        {"tg_std", round_to(tg_s, 2)},
+                        {"load_s", round_to(load_s, 4)},
+                        {"ttft_s", round_to(ttft, 4)},
+                        {"peak_rss_mb", round_to(peak_rss_mb, 1)},
+                        {"threads", threads},
+                        {"format", format}};
     std::cout << j.dump() << "\n";
   } else {
     std::cout << std::fixed << std::setprecision(2);
@@ -151,14 +163,26 @@ const Register reg_bench("bench", [](CLI::App& app) {
       app.add_subcommand("bench", "Prompt-processing and generation speed (llama-bench style)");
   cmd->add_option("model", opt->model, "Model directory, .safetensors/.gguf file or Hub id")
       ->required();
-  cmd->add_option("--prompt-tokens,-p", opt->prompt_tokens, "Prompt length (default 512)");
-  cmd->add_option("--gen-tokens,-n", opt->gen_tokens, "Generated tokens (default 128)");
-  cmd->add_option("--threads,-t", opt->threads, "Threads (default: OHM_NUM_THREADS or all cores)");
-  cmd->add_option("--repetitions,-r", opt->repetitions, "Repetitions (default 3)");
-  cmd->add_option("--dtype", opt->dtype, "Convert weights at load: f32, f16 or bf16");
+  // No -p: that is the prompt in generate (llama-bench's -p is --prompt-tokens here).
+  cmd->add_option("--prompt-tokens", opt->prompt_tokens,
+                  "Prompt length, at most the model's context (default 512)")
+      ->check(int_range(1, int64_t{1} << 20));
+  cmd->add_option("--gen-tokens,-n", opt->gen_tokens,
+                  "Generated tokens, at most the model's context; 0 skips tg (default 128)")
+      ->check(int_range(0, int64_t{1} << 20));
+  add_threads_option(cmd, opt->threads);
+  cmd->add_option("--repetitions,-r", opt->repetitions, "Repetitions (default 3)")
+      ->check(int_range(1, 1000));
+  cmd->add_option("--dtype", opt->dtype, "Convert weights at load: f32, f16 or bf16")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
   cmd->add_option("--quantize", opt->quantize, "Quantize 2-D weights at load")
       ->check(CLI::IsMember({"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q6_k"}));
-  cmd->add_flag("--json", opt->json, "One JSON object");
+  cmd->add_flag("--json", opt->json,
+                "One JSON object: pp_tok_s, pp_std, tg_tok_s, tg_std, load_s, ttft_s, "
+                "peak_rss_mb, threads, format");
+  cmd->footer(
+      "MODEL: a local directory, a .safetensors or .gguf file, or a Hub id in the HF cache.\n"
+      "Rates are rounded to 0.01 tok/s, times to 0.1 ms.");
   return Command{cmd, [opt] { return run_bench(*opt); }};
 });
 

@@ -1,13 +1,18 @@
 // `ohm generate` and `ohm chat`: text generation with a model directory, GGUF file or Hub id,
 // the model's tokenizer and generation_config.json defaults (transformers semantics).
 #include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <random>
 
+#include "common.h"
+#include "line_reader.h"
 #include "ohm/chat/chat_template.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
@@ -25,36 +30,61 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+constexpr int64_t kMaxBeams = 64;
+constexpr int64_t kMaxCtx = int64_t{1} << 20;  // when the model does not say
+
 struct SamplingFlags {
-  std::optional<int64_t> max_new_tokens;
-  bool greedy = false;
+  std::optional<int64_t> max_new_tokens, ctx_size;
+  bool greedy = false, quiet = false;
   std::optional<double> temperature, top_p, min_p, typical_p, repetition_penalty;
   std::optional<int64_t> top_k, num_beams, no_repeat_ngram_size;
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
   int threads = 0;
-  std::string dtype, quantize;
+  std::string dtype, quantize, tokenizer;
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--max-new-tokens,-n", max_new_tokens,
-                    "Tokens to generate (default: "
-                    "generation_config.json)");
-    cmd->add_flag("--greedy", greedy, "Greedy decoding (do_sample=false)");
-    cmd->add_option("--temperature", temperature, "Sampling temperature (implies sampling)");
-    cmd->add_option("--top-k", top_k, "Top-k filtering (0 disables)");
-    cmd->add_option("--top-p", top_p, "Nucleus filtering");
-    cmd->add_option("--min-p", min_p, "Min-p filtering");
-    cmd->add_option("--typical-p", typical_p, "Locally typical filtering");
-    cmd->add_option("--repetition-penalty", repetition_penalty, "HF repetition penalty");
-    cmd->add_option("--no-repeat-ngram-size", no_repeat_ngram_size, "Ban repeated n-grams");
-    cmd->add_option("--num-beams", num_beams, "Beam search with this many beams");
-    cmd->add_option("--seed", seed, "RNG seed for sampling (reproducible)");
+                    "Tokens to generate, >= 1 (default: generation_config.json); cut to what "
+                    "fits the context")
+        ->check(int_range(1, std::numeric_limits<int32_t>::max()));
+    cmd->add_option("--ctx-size,-c", ctx_size,
+                    "Context length: prompt + generated tokens (default: the model's "
+                    "max_position_embeddings; a longer prompt is an error)")
+        ->check(int_range(1, kMaxCtx));
+    auto* greedy_flag = cmd->add_flag("--greedy", greedy, "Greedy decoding (do_sample=false)");
+    std::vector<CLI::Option*> sampling = {
+        cmd->add_option("--temperature", temperature, "Sampling temperature (implies sampling)")
+            ->check(in_range(0, 100, /*lo_open=*/true)),
+        cmd->add_option("--top-k", top_k, "Top-k filtering (0 disables; implies sampling)")
+            ->check(int_range(0, std::numeric_limits<int32_t>::max())),
+        cmd->add_option("--top-p", top_p, "Nucleus filtering (implies sampling)")
+            ->check(in_range(0, 1, /*lo_open=*/true)),
+        cmd->add_option("--min-p", min_p, "Min-p filtering (implies sampling)")
+            ->check(in_range(0, 1)),
+        cmd->add_option("--typical-p", typical_p, "Locally typical filtering (implies sampling)")
+            ->check(in_range(0, 1, /*lo_open=*/true))};
+    for (auto* o : sampling) greedy_flag->excludes(o);
+    cmd->add_option("--repetition-penalty", repetition_penalty, "HF repetition penalty")
+        ->check(in_range(0, 100, /*lo_open=*/true));
+    cmd->add_option("--no-repeat-ngram-size", no_repeat_ngram_size, "Ban repeated n-grams")
+        ->check(int_range(0, 1 << 20));
+    cmd->add_option("--num-beams", num_beams,
+                    "Beam search with this many beams (1.." + std::to_string(kMaxBeams) + ")")
+        ->check(int_range(1, kMaxBeams));
+    cmd->add_option("--seed", seed,
+                    "RNG seed for sampling (default: a random one, printed with the timings "
+                    "and in --json)");
     cmd->add_option("--stop", stop, "Stop string (repeatable)");
-    cmd->add_option("--threads,-t", threads, "Threads (default: all cores / OHM_NUM_THREADS)");
+    add_threads_option(cmd, threads);
     cmd->add_option("--dtype", dtype, "Weights in memory: f32, bf16 or f16 (default: as stored)")
         ->check(CLI::IsMember({"f32", "bf16", "f16"}));
     cmd->add_option("--quantize", quantize, "Quantize 2-D weights at load (ggml block formats)")
         ->check(CLI::IsMember({"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q6_k"}));
+    cmd->add_option("--tokenizer", tokenizer,
+                    "Tokenizer: a tokenizer.json, tokenizer.model, .gguf or model directory "
+                    "(default: the model's)");
+    cmd->add_flag("--quiet,-q", quiet, "No progress or timings on stderr (errors still)");
   }
 
   void apply(GenerationConfig& g) const {
@@ -79,13 +109,15 @@ struct Loaded {
   tokenizers::AutoTokenizer tok;
   std::unique_ptr<CausalLM> model;
   GenerationConfig gen;
-  ModelSource src;
   double load_seconds = 0;
+  int64_t model_ctx = 0;  // max_position_embeddings (0: unknown)
+  int64_t ctx = 0;        // the context in use: --ctx-size, else model_ctx, else kMaxCtx
 };
 
 Loaded load(const std::string& model, const SamplingFlags& f) {
   const auto t0 = Clock::now();
-  Loaded l{tokenizers::AutoTokenizer::from_pretrained(model), nullptr, {}, resolve_model(model), 0};
+  // The tokenizer first: a missing one is reported before the weights are read.
+  Loaded l{load_tokenizer(model, f.tokenizer), nullptr, {}, 0, 0, 0};
   LoadOptions lo;
   lo.threads = f.threads;
   if (!f.dtype.empty()) lo.dtype = dtype_from_name(f.dtype);
@@ -98,11 +130,51 @@ Loaded load(const std::string& model, const SamplingFlags& f) {
   if (!l.gen.pad_token_id)
     if (auto p = l.tok.pad_token_id()) l.gen.pad_token_id = *p;
   f.apply(l.gen);
-  l.load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  // Sampling without a seed gets a random one (reported, so a run can be repeated).
+  if (l.gen.do_sample && !l.gen.seed)
+    l.gen.seed = (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
   const auto& c = l.model->decoder_config();
-  std::cerr << "ohm: loaded " << model << " (" << c.model_type << ", " << c.num_hidden_layers
-            << " layers, vocab " << c.vocab_size << ") in " << l.load_seconds << " s\n";
+  l.model_ctx = std::max<int64_t>(0, c.max_position_embeddings);
+  if (f.ctx_size && l.model_ctx > 0 && *f.ctx_size > l.model_ctx)
+    throw UsageError("--ctx-size " + std::to_string(*f.ctx_size) +
+                     " exceeds the model's context length (max_position_embeddings " +
+                     std::to_string(l.model_ctx) + ")");
+  l.ctx = f.ctx_size ? *f.ctx_size : l.model_ctx > 0 ? l.model_ctx : kMaxCtx;
+  l.load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (!f.quiet)
+    std::cerr << "ohm: loaded " << model << " (" << c.model_type << ", " << c.num_hidden_layers
+              << " layers, vocab " << c.vocab_size << ", context " << l.ctx << ") in "
+              << fmt_seconds(l.load_seconds) << " s\n";
   return l;
+}
+
+// The generation budget of one prompt against the context: a prompt that leaves no room is a
+// usage error; more new tokens than fit are cut to the context's end (noted unless --quiet).
+GenerationConfig fit_context(const Loaded& l, const SamplingFlags& f, int64_t prompt_len,
+                             const char* what) {
+  GenerationConfig g = l.gen;
+  if (prompt_len >= l.ctx) {
+    const bool can_grow = l.model_ctx > 0 ? l.ctx < l.model_ctx : l.ctx < kMaxCtx;
+    throw UsageError(std::string(what) + " is " + std::to_string(prompt_len) +
+                     " tokens, but the context holds " + std::to_string(l.ctx) + " (" +
+                     (f.ctx_size ? "--ctx-size " + std::to_string(*f.ctx_size)
+                                 : std::string("the model's context length, --ctx-size")) +
+                     (l.model_ctx > 0 && f.ctx_size
+                          ? "; the model's context length is " + std::to_string(l.model_ctx)
+                          : std::string()) +
+                     ") and at least one token must be generated: shorten it" +
+                     (can_grow ? " or raise --ctx-size" : ""));
+  }
+  const int64_t room = l.ctx - prompt_len;
+  const int64_t want = g.max_new_tokens ? *g.max_new_tokens : g.max_length - prompt_len;
+  if (want > room) {
+    if (f.max_new_tokens && !f.quiet)
+      std::cerr << "ohm: note: --max-new-tokens " << want << " does not fit the context ("
+                << prompt_len << " prompt tokens of " << l.ctx << "): at most " << room
+                << " tokens are generated\n";
+    g.max_new_tokens = room;
+  }
+  return g;
 }
 
 std::vector<int64_t> to64(const std::vector<int32_t>& v) {
@@ -128,23 +200,33 @@ void on_sigint(int) {
 // ---- ohm generate ----------------------------------------------------------------------------
 
 struct GenerateCmd {
-  std::string model, prompt;
-  bool json = false;
+  std::string model, prompt, file;
+  bool json = false, have_prompt = false;
   SamplingFlags f;
 };
 
 int run_generate(const GenerateCmd& o) {
+  if (!o.have_prompt)
+    throw UsageError("give the prompt: --prompt TEXT, --prompt - (stdin) or --file FILE");
+  std::string prompt = !o.file.empty()   ? read_text("--file", o.file)
+                       : o.prompt == "-" ? read_text("--prompt", "-")
+                                         : o.prompt;
+  // A file's (or a pipe's) final newline is not part of the prompt, as llama.cpp's -f.
+  if (!o.file.empty() || o.prompt == "-") {
+    if (prompt.ends_with("\n")) prompt.pop_back();
+    if (prompt.ends_with("\r")) prompt.pop_back();
+  }
   Loaded l = load(o.model, o.f);
-  const auto prompt_ids = to64(l.tok.encode(o.prompt, /*add_special_tokens=*/true));
+  const auto prompt_ids = to64(l.tok.encode(prompt, /*add_special_tokens=*/true));
   generation::GenerateOptions opt;
-  opt.config = l.gen;
+  opt.config = fit_context(l, o.f, static_cast<int64_t>(prompt_ids.size()), "the prompt");
   opt.stop = stop_for(l);
   opt.cancel = &g_interrupted;
   std::signal(SIGINT, on_sigint);
   const bool stream = !o.json && l.gen.num_beams == 1;
   tokenizers::DecodeStream ds(l.tok.tokenizer(), /*skip_special_tokens=*/true);
   if (stream) {
-    std::cout << o.prompt << std::flush;
+    std::cout << prompt << std::flush;
     opt.on_token = [&](int64_t, int64_t tok) {
       if (auto piece = ds.step(static_cast<int32_t>(tok))) std::cout << *piece << std::flush;
       return true;
@@ -155,35 +237,43 @@ int run_generate(const GenerateCmd& o) {
                                  out.sequences[0].end());
   const std::string text = l.tok.decode(to32(gen), /*skip_special_tokens=*/true);
   const double n_gen = static_cast<double>(gen.size());
+  const double n_prompt = static_cast<double>(prompt_ids.size());
+  const double decode_rate = out.decode_seconds > 0 ? n_gen / out.decode_seconds : 0;
   if (o.json) {
-    json j = {
-        {"text", text},
-        {"tokens", gen},
-        {"prompt_tokens", prompt_ids.size()},
-        {"finish_reason", generation::to_string(out.finish_reasons[0])},
-        {"timings",
-         {{"load_s", l.load_seconds},
-          {"prefill_s", out.prefill_seconds},
-          {"decode_s", out.decode_seconds},
-          {"prefill_tok_s", out.prefill_seconds > 0 ? prompt_ids.size() / out.prefill_seconds : 0},
-          {"decode_tok_s", out.decode_seconds > 0 ? n_gen / out.decode_seconds : 0}}}};
+    json j = {{"text", text},
+              {"tokens", gen},
+              {"prompt_tokens", prompt_ids.size()},
+              {"finish_reason", generation::to_string(out.finish_reasons[0])},
+              {"seed", l.gen.do_sample ? json(*l.gen.seed) : json(nullptr)},
+              {"timings",
+               {{"load_s", round_to(l.load_seconds, 4)},
+                {"prefill_s", round_to(out.prefill_seconds, 4)},
+                {"decode_s", round_to(out.decode_seconds, 4)},
+                {"prefill_tok_s",
+                 round_to(out.prefill_seconds > 0 ? n_prompt / out.prefill_seconds : 0, 2)},
+                {"decode_tok_s", round_to(decode_rate, 2)}}}};
     if (l.gen.num_beams > 1) j["sequence_score"] = out.sequences_scores[0];
     std::cout << j.dump() << "\n";
   } else {
-    if (!stream) std::cout << o.prompt << text;
+    if (!stream) std::cout << prompt << text;
     std::cout << "\n";
-    std::cerr << "ohm: " << prompt_ids.size() << " prompt tokens in " << out.prefill_seconds
-              << " s, " << gen.size() << " tokens in " << out.decode_seconds << " s ("
-              << (out.decode_seconds > 0 ? n_gen / out.decode_seconds : 0) << " tok/s), "
-              << generation::to_string(out.finish_reasons[0]) << "\n";
+    if (!o.f.quiet)
+      std::cerr << "ohm: " << prompt_ids.size() << " prompt tokens in "
+                << fmt_seconds(out.prefill_seconds) << " s, " << gen.size() << " tokens in "
+                << fmt_seconds(out.decode_seconds) << " s (" << fmt_rate(decode_rate) << " tok/s), "
+                << generation::to_string(out.finish_reasons[0])
+                << (l.gen.do_sample ? ", seed " + std::to_string(*l.gen.seed) : std::string())
+                << "\n";
   }
+  if (out.finish_reasons[0] == generation::FinishReason::Cancelled) return 130;
   return 0;
 }
 
 // ---- ohm chat --------------------------------------------------------------------------------
 
 struct ChatCmd {
-  std::string model, system;
+  std::string model, system, history;
+  bool no_history = false;
   SamplingFlags f;
 };
 
@@ -195,11 +285,17 @@ int run_chat(const ChatCmd& o) {
   if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
   std::signal(SIGINT, on_sigint);
   const bool tty = ::isatty(STDIN_FILENO);
-  if (tty) std::cerr << "ohm chat: type a message; /reset clears the conversation, /exit quits\n";
+  LineReader reader(tty, o.no_history        ? std::string()
+                         : o.history.empty() ? default_chat_history()
+                                             : o.history);
+  if (tty && !o.f.quiet)
+    std::cerr << "ohm chat: type a message; /reset clears the conversation, /exit quits"
+              << (reader.editing() ? " (line editing and history on)" : "") << "\n";
+  if (l.gen.do_sample && !o.f.quiet) std::cerr << "ohm chat: seed " << *l.gen.seed << "\n";
   std::string line;
   for (;;) {
-    std::cout << "> " << std::flush;
-    if (!std::getline(std::cin, line)) break;
+    g_interrupted = false;
+    if (!reader.read("> ", line)) break;
     if (line == "/exit" || line == "/quit") break;
     if (line == "/reset") {
       messages = chat::ojson::array();
@@ -212,8 +308,15 @@ int run_chat(const ChatCmd& o) {
     copt.add_generation_prompt = true;
     const std::string prompt = tmpl.apply(messages, copt);
     const auto ids = to64(l.tok.encode(prompt, /*add_special_tokens=*/false));
+    try {
+      session.config() = fit_context(l, o.f, static_cast<int64_t>(ids.size()), "the conversation");
+    } catch (const UsageError& e) {
+      // Not fatal in a chat: the turn is dropped and the user can /reset.
+      std::cerr << "ohm chat: " << e.what() << "; /reset starts a new conversation\n";
+      messages.erase(messages.size() - 1);
+      continue;
+    }
     tokenizers::DecodeStream ds(l.tok.tokenizer(), /*skip_special_tokens=*/true);
-    g_interrupted = false;
     const auto t0 = Clock::now();
     const auto gen = session.generate(
         ids,
@@ -224,24 +327,43 @@ int run_chat(const ChatCmd& o) {
         stop_for(l), &g_interrupted);
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
     std::cout << "\n";
-    std::cerr << "ohm: " << gen.size() << " tokens, " << (dt > 0 ? gen.size() / dt : 0)
-              << " tok/s, " << session.reused_last() << " context tokens reused from the cache\n";
+    if (!o.f.quiet)
+      std::cerr << "ohm: " << gen.size() << " tokens, "
+                << fmt_rate(dt > 0 ? static_cast<double>(gen.size()) / dt : 0) << " tok/s, "
+                << session.reused_last() << " context tokens reused from the cache\n";
     messages.push_back({{"role", "assistant"},
                         {"content", l.tok.decode(to32(gen), /*skip_special_tokens=*/true)}});
   }
   return 0;
 }
 
+const char* kModelFooter =
+    "MODEL: a local directory (config.json + safetensors), a .gguf or .safetensors file, or a\n"
+    "Hub id org/name[@revision] in the HF cache. The prompt and generated tokens must fit the\n"
+    "context (--ctx-size, default the model's max_position_embeddings): a longer prompt is an\n"
+    "error, and generation stops at the context's end. Exit status: 0, 1 runtime error, 2 usage\n"
+    "error, 130 interrupted (Ctrl-C).";
+
 const Register reg_generate("generate", [](CLI::App& app) {
   auto o = std::make_shared<GenerateCmd>();
   auto* cmd =
       app.add_subcommand("generate", "Generate text from a prompt (transformers semantics)");
   cmd->add_option("model", o->model, "Model directory, .gguf file or Hub id")->required();
-  cmd->add_option("--prompt,-p", o->prompt, "The prompt")->required();
+  auto* p = cmd->add_option("--prompt,-p", o->prompt,
+                            "The prompt ('-': read it from stdin, without its final newline)");
+  auto* f = cmd->add_option("--file,-f", o->file,
+                            "Read the prompt from a file ('-': stdin), without its final newline")
+                ->check(readable_file(/*allow_stdin=*/true));
+  p->excludes(f);
   cmd->add_flag("--json", o->json,
-                "Print {\"text\", \"tokens\", \"prompt_tokens\", \"finish_reason\", \"timings\"}");
+                "Print {\"text\", \"tokens\", \"prompt_tokens\", \"finish_reason\", \"seed\", "
+                "\"timings\"}");
   o->f.add_to(cmd);
-  return Command{cmd, [o] { return run_generate(*o); }};
+  cmd->footer(kModelFooter);
+  return Command{cmd, [o, p, f] {
+                   o->have_prompt = p->count() > 0 || f->count() > 0;
+                   return run_generate(*o);
+                 }};
 });
 
 const Register reg_chat("chat", [](CLI::App& app) {
@@ -251,7 +373,12 @@ const Register reg_chat("chat", [](CLI::App& app) {
       "Interactive chat with the model's chat template (streams tokens, keeps the KV cache)");
   cmd->add_option("model", o->model, "Model directory, .gguf file or Hub id")->required();
   cmd->add_option("--system", o->system, "System message");
+  cmd->add_option("--history", o->history,
+                  "History file of the line editor (default: ~/.ohm_chat_history)");
+  cmd->add_flag("--no-history", o->no_history, "Do not read or write a history file");
   o->f.add_to(cmd);
+  cmd->footer(std::string(kModelFooter) +
+              "\nOn a terminal, lines are edited with libedit (arrows, Ctrl-R search, history).");
   return Command{cmd, [o] { return run_chat(*o); }};
 });
 

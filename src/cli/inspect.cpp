@@ -224,6 +224,9 @@ const Register reg("inspect", [](CLI::App& app) {
   cmd->add_option("model", opt->model, "Model directory, .gguf/.safetensors file or Hub id")
       ->required();
   cmd->add_flag("--json", opt->json, "Print one JSON object instead of text");
+  cmd->footer(
+      "MODEL: a local directory (config.json + safetensors), a .gguf or .safetensors file, or a\n"
+      "Hub id org/name[@revision] in the HF cache (HF_HUB_CACHE, HF_HOME/hub).");
   return Command{cmd, [opt] {
                    inspect(*opt, std::cout);
                    return 0;

@@ -44,7 +44,7 @@ const Register login_reg("login", [](CLI::App& app) {
                    hub::WhoAmI w;
                    try {
                      w = hub::whoami(o->endpoint, token);
-                   } catch (const NotFoundError& e) {
+                   } catch (const hub::AuthError& e) {
                      throw InvalidArgument(std::string("invalid token: ") + e.what());
                    }
                    hub::save_token(token);

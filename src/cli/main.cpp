@@ -1,9 +1,12 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <map>
+#include <new>
 
+#include "common.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
+#include "ohm/hub/client.h"
 
 namespace ohm::cli {
 
@@ -11,6 +14,25 @@ namespace {
 std::map<std::string, Setup>& registry() {
   static std::map<std::string, Setup> r;
   return r;
+}
+
+std::string subcommand_list() {
+  std::string s;
+  for (const auto& [name, setup] : registry()) s += (s.empty() ? "" : ", ") + name;
+  return s;
+}
+
+// "ohm generate" for the deepest parsed subcommand, else "ohm".
+std::string command_path(const CLI::App& app) {
+  std::string path = "ohm";
+  const CLI::App* cur = &app;
+  for (;;) {
+    const auto subs = cur->get_subcommands();
+    if (subs.empty()) break;
+    cur = subs.front();
+    path += " " + cur->get_name();
+  }
+  return path;
 }
 }  // namespace
 
@@ -22,24 +44,60 @@ int run(int argc, char** argv) {
   CLI::App app{"ohm: a native toolkit for open language models (HF checkpoints, GGUF)", "ohm"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "ohm 0.1.0");
+  std::vector<Command> commands;
+  for (auto& [name, setup] : registry()) commands.push_back(setup(app));
+  // Set after the subcommands are added: CLI11 copies the parent's footer into each of them.
   app.footer(
       "MODEL arguments: a local directory (config.json + safetensors), a .gguf or .safetensors\n"
       "file, or a Hub id org/name[@revision] found in the HF cache (HF_HUB_CACHE, HF_HOME/hub,\n"
-      "~/.cache/huggingface/hub). Run `ohm SUBCOMMAND --help` for details.");
-  std::vector<Command> commands;
-  for (auto& [name, setup] : registry()) commands.push_back(setup(app));
+      "~/.cache/huggingface/hub). Exit status: 0 success, 1 runtime error, 2 usage error,\n"
+      "130 interrupted. Run `ohm SUBCOMMAND --help` for its options; docs/cli.md has details.");
 
+  // An unknown first word is a mistyped subcommand, not a stray positional argument.
+  if (argc > 1 && argv[1][0] != '-' && !registry().count(argv[1])) {
+    std::cerr << "ohm: unknown subcommand '" << argv[1] << "'\nsubcommands: " << subcommand_list()
+              << "\nRun `ohm --help` for details.\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::RequiredError& e) {
+    if (app.get_subcommands().empty()) {
+      std::cerr << "ohm: a subcommand is required: " << subcommand_list()
+                << "\nRun `ohm --help` for details.\n";
+      return 2;
+    }
+    std::cerr << command_path(app) << ": " << e.what() << "\nRun `" << command_path(app)
+              << " --help` for the options.\n";
+    return 2;
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);  // prints help, version or the usage error
-    return rc == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << command_path(app) << ": " << e.what() << "\nRun `" << command_path(app)
+              << " --help` for the options.\n";
+    return 2;
   }
   try {
     for (const auto& c : commands)
       if (c.app->parsed()) return c.run();
+  } catch (const UsageError& e) {
+    std::cerr << command_path(app) << ": " << e.what() << "\nRun `" << command_path(app)
+              << " --help` for the options.\n";
+    return 2;
+  } catch (const hub::AuthError& e) {
+    std::cerr << "ohm: authentication error: " << e.what() << "\n";
+    return 1;
   } catch (const ohm::Error& e) {
     std::cerr << "ohm: " << to_string(e.kind()) << ": " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "ohm: out of memory (try a smaller --ctx-size, --max-new-tokens or "
+                 "--num-beams, or --quantize)\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "ohm: error: " << e.what() << "\n";

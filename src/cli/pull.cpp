@@ -3,14 +3,26 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <iostream>
 
+#include "common.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
 #include "ohm/hub/client.h"
 
 namespace ohm::cli {
 namespace {
+
+// Ctrl-C: the blobs being downloaded stay as blobs/<etag>.incomplete, which the next pull
+// continues with Range requests. Only async-signal-safe calls here.
+void on_sigint(int) {
+  static const char msg[] =
+      "\nohm pull: interrupted; partial downloads are kept in the cache, rerun the same command "
+      "to resume\n";
+  (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
+  ::_exit(130);
+}
 
 const Register reg("pull", [](CLI::App& app) {
   auto o = std::make_shared<hub::PullOptions>();
@@ -32,14 +44,23 @@ const Register reg("pull", [](CLI::App& app) {
                   "Cache directory (default: HF_HUB_CACHE, else HF_HOME/hub)");
   cmd->add_option("--repo-type", *type, "model, dataset or space")
       ->check(CLI::IsMember({"model", "dataset", "space"}));
-  cmd->add_option("--parallel", o->parallel, "Concurrent downloads")->capture_default_str();
+  cmd->add_option("--parallel", o->parallel, "Concurrent downloads (1..64)")
+      ->capture_default_str()
+      ->check(int_range(1, 64));
   cmd->add_flag("--offline", o->offline,
                 "Resolve from the cache only, no network (as HF_HUB_OFFLINE=1)");
-  cmd->add_flag("--quiet", *quiet, "Print only the snapshot directory");
+  cmd->add_flag("--quiet,-q", *quiet, "Print only the snapshot directory");
+  cmd->footer(
+      "Ctrl-C keeps the partial downloads (blobs/<etag>.incomplete): rerun to resume. Exit\n"
+      "status: 0, 1 runtime error (network, HTTP, checksum), 2 usage error, 130 interrupted.");
   return Command{cmd, [o, type, quiet] {
                    hub::parse_repo_type(*type, o->type);
                    o->progress = !*quiet && ::isatty(STDERR_FILENO);
+                   std::signal(SIGINT, on_sigint);
+                   std::signal(SIGTERM, on_sigint);
                    auto r = hub::pull(*o);
+                   std::signal(SIGINT, SIG_DFL);
+                   std::signal(SIGTERM, SIG_DFL);
                    if (!*quiet)
                      std::cerr << r.files << " files, " << r.downloaded << " downloaded ("
                                << r.bytes << " bytes), commit " << r.commit << "\n";

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "common.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
 #include "ohm/hub/client.h"
@@ -21,7 +22,10 @@ const Register reg("push", [](CLI::App& app) {
       "push",
       "Upload a folder to a Hub repo in one commit (creates the repo; LFS for large files; "
       "HF_ENDPOINT, HF_TOKEN)");
-  cmd->add_option("folder", o->folder, "Local directory to upload")->required();
+  cmd->add_option("folder", o->folder,
+                  "Local directory to upload (symlinks are followed: an HF cache snapshot works)")
+      ->required()
+      ->check(existing_dir());
   cmd->add_option("repo", o->repo_id, "Repo id namespace/name")->required();
   cmd->add_option("--message,-m", o->message, "Commit message")
       ->default_str("Upload folder using ohm");
@@ -36,8 +40,13 @@ const Register reg("push", [](CLI::App& app) {
                   "Hub URL (default: HF_ENDPOINT or https://huggingface.co)");
   cmd->add_option("--token", o->token,
                   "Write token (default: HF_TOKEN, else the token saved by `ohm login`)");
-  cmd->add_option("--parallel", o->parallel, "Concurrent LFS uploads")->capture_default_str();
-  cmd->add_flag("--quiet", *quiet, "Print only the commit id");
+  cmd->add_option("--parallel", o->parallel, "Concurrent LFS uploads (1..64)")
+      ->capture_default_str()
+      ->check(int_range(1, 64));
+  cmd->add_flag("--quiet,-q", *quiet, "Print only the commit id");
+  cmd->footer(
+      "Exit status: 0, 1 runtime error (network, HTTP 401 authentication, 403 permission), 2\n"
+      "usage error.");
   return Command{cmd, [o, type, quiet] {
                    hub::parse_repo_type(*type, o->type);
                    o->progress = !*quiet && ::isatty(STDERR_FILENO);

@@ -3,12 +3,13 @@
 // MODEL_OR_TOKENIZER: a model directory / Hub id, a tokenizer.json(.gz/.xz), a .gguf or a
 // SentencePiece tokenizer.model. Ids follow transformers' AutoTokenizer (tokenizer_config.json).
 #include <CLI/CLI.hpp>
-#include <fstream>
+#include <climits>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
 #include "ohm/tokenizers/tokenizer.h"
@@ -33,21 +34,19 @@ const Register reg_tok("tokenize", [](CLI::App& app) {
   cmd->add_option("model", opt->model, "Model directory, tokenizer.json, .gguf or Hub id")
       ->required();
   auto* t = cmd->add_option("--text", opt->text, "Text to tokenize");
-  auto* f = cmd->add_option("--file", opt->file, "Read the text from a file");
+  auto* f = cmd->add_option("--file,-f", opt->file, "Read the text from a file ('-': stdin)")
+                ->check(readable_file(/*allow_stdin=*/true));
   t->excludes(f);
   cmd->add_flag("--json", opt->json, "Print a JSON array");
   cmd->add_flag("--no-special", opt->no_special, "Do not add special tokens (BOS/EOS)");
+  cmd->footer(
+      "MODEL_OR_TOKENIZER: a model directory or Hub id, a tokenizer.json(.gz/.xz), a .gguf, a\n"
+      "SentencePiece tokenizer.model, or a .safetensors file with its tokenizer beside it.");
   return Command{cmd, [opt, t, f] {
                    if (t->count() == 0 && f->count() == 0)
-                     throw InvalidArgument("give --text or --file");
-                   std::string text = opt->text;
-                   if (f->count()) {
-                     std::ifstream in(opt->file, std::ios::binary);
-                     if (!in) throw IoError(ErrorContext().file(opt->file), "cannot open file");
-                     text.assign(std::istreambuf_iterator<char>(in),
-                                 std::istreambuf_iterator<char>());
-                   }
-                   auto tok = tokenizers::AutoTokenizer::from_pretrained(opt->model);
+                     throw UsageError("give --text TEXT or --file FILE ('-': stdin)");
+                   const std::string text = f->count() ? read_text("--file", opt->file) : opt->text;
+                   auto tok = load_tokenizer(opt->model, "");
                    auto ids = tok.encode(text, !opt->no_special);
                    if (opt->json) {
                      std::cout << nlohmann::json(ids).dump() << "\n";
@@ -68,6 +67,9 @@ const Register reg_detok("detokenize", [](CLI::App& app) {
   auto* j = cmd->add_option("--json", opt->json_ids, "A JSON array of ids");
   i->excludes(j);
   cmd->add_flag("--skip-special", opt->skip_special, "Drop special tokens");
+  cmd->footer(
+      "MODEL_OR_TOKENIZER: a model directory or Hub id, a tokenizer.json(.gz/.xz), a .gguf, a\n"
+      "SentencePiece tokenizer.model, or a .safetensors file with its tokenizer beside it.");
   return Command{cmd, [opt, i, j] {
                    std::vector<int32_t> ids;
                    if (j->count()) {
@@ -75,13 +77,14 @@ const Register reg_detok("detokenize", [](CLI::App& app) {
                      try {
                        arr = nlohmann::json::parse(opt->json_ids);
                      } catch (const std::exception& e) {
-                       throw InvalidArgument(std::string("--json: ") + e.what());
+                       throw UsageError(std::string("--json: ") + e.what());
                      }
-                     if (!arr.is_array()) throw InvalidArgument("--json: expected an array of ids");
+                     if (!arr.is_array()) throw UsageError("--json: expected an array of ids");
                      for (auto& v : arr) {
-                       if (!v.is_number_integer())
-                         throw InvalidArgument("--json: ids must be integers");
-                       ids.push_back(v.get<int32_t>());
+                       if (!v.is_number_integer()) throw UsageError("--json: ids must be integers");
+                       if (v.get<int64_t>() < INT32_MIN || v.get<int64_t>() > INT32_MAX)
+                         throw UsageError("--json: token id " + v.dump() + " is out of range");
+                       ids.push_back(static_cast<int32_t>(v.get<int64_t>()));
                      }
                    } else if (i->count()) {
                      std::string s = opt->ids;
@@ -92,17 +95,27 @@ const Register reg_detok("detokenize", [](CLI::App& app) {
                      while (ss >> w) {
                        try {
                          size_t pos;
-                         long v = std::stol(w, &pos);
+                         long long v = std::stoll(w, &pos);
                          if (pos != w.size()) throw std::invalid_argument(w);
+                         if (v < INT32_MIN || v > INT32_MAX) throw std::out_of_range(w);
                          ids.push_back(static_cast<int32_t>(v));
+                       } catch (const std::out_of_range&) {
+                         throw UsageError("--ids: token id " + w + " is out of range");
                        } catch (const std::exception&) {
-                         throw InvalidArgument("--ids: not an integer: '" + w + "'");
+                         throw UsageError("--ids: not an integer: '" + w + "'");
                        }
                      }
                    } else {
-                     throw InvalidArgument("give --ids or --json");
+                     throw UsageError("give --ids \"1 2 3\" or --json '[1,2,3]'");
                    }
-                   auto tok = tokenizers::AutoTokenizer::from_pretrained(opt->model);
+                   auto tok = load_tokenizer(opt->model, "");
+                   const char* flag = j->count() ? "--json" : "--ids";
+                   for (int32_t id : ids)
+                     if (id < 0 || !tok.tokenizer().id_to_token(id))
+                       throw UsageError(std::string(flag) + ": token id " + std::to_string(id) +
+                                        " is not in the vocabulary (size " +
+                                        std::to_string(tok.tokenizer().vocab_size()) + ", ids 0.." +
+                                        std::to_string(tok.tokenizer().vocab_size() - 1) + ")");
                    std::cout << tok.decode(ids, opt->skip_special) << "\n";
                    return 0;
                  }};

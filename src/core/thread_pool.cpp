@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -54,7 +56,22 @@ ThreadPool::ThreadPool(int n_threads) : spin_ns_(spin_budget_ns()) {
     n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   n_threads_ = n_threads;
   threads_.reserve(static_cast<size_t>(n_threads - 1));
-  for (int i = 1; i < n_threads; ++i) threads_.emplace_back([this, i] { worker(i); });
+  try {
+    for (int i = 1; i < n_threads; ++i) threads_.emplace_back([this, i] { worker(i); });
+  } catch (const std::system_error& e) {
+    // Stop and join the threads already started (a joinable std::thread left in threads_ would
+    // terminate the process), then report how far it got.
+    const size_t started = threads_.size();
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_.store(true);
+    }
+    cv_start_.notify_all();
+    for (auto& t : threads_) t.join();
+    throw std::runtime_error("cannot start a pool of " + std::to_string(n_threads) +
+                             " threads (started " + std::to_string(started + 1) + "): " + e.what() +
+                             "; use fewer threads (--threads, OHM_NUM_THREADS)");
+  }
 }
 
 ThreadPool::~ThreadPool() {

@@ -116,6 +116,15 @@ int64_t resolve_max_length(const GenerationConfig& g, int64_t prompt_len) {
   return std::max(max_len, prompt_len + 1);  // transformers always generates at least one token
 }
 
+// The KV cache's initial capacity: the whole generation when it fits the model's context, else
+// the context (the cache grows if generation goes on): a huge max_new_tokens must not allocate
+// its worst case up front.
+int64_t cache_capacity(const CausalLM& model, int64_t prompt_len, int64_t max_length) {
+  const int64_t ctx = model.decoder_config().max_position_embeddings;
+  const int64_t cap = std::max<int64_t>(prompt_len + 1, ctx > 0 ? ctx : prompt_len + 4096);
+  return std::min(max_length, cap);
+}
+
 void validate(const CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
               const GenerationConfig& g) {
   if (prompts.empty()) throw InvalidArgument("generate: no prompts");
@@ -131,6 +140,15 @@ void validate(const CausalLM& model, const std::vector<std::vector<int64_t>>& pr
   }
   if (g.max_new_tokens && *g.max_new_tokens < 0)
     throw InvalidArgument(ErrorContext().key("max_new_tokens"), "must be >= 0");
+  if (g.num_beams < 1)
+    throw InvalidArgument(ErrorContext().key("num_beams"),
+                          "must be >= 1, got " + std::to_string(g.num_beams));
+  if (g.num_return_sequences < 1)
+    throw InvalidArgument(ErrorContext().key("num_return_sequences"),
+                          "must be >= 1, got " + std::to_string(g.num_return_sequences));
+  if (g.do_sample && !(g.temperature > 0))
+    throw InvalidArgument(ErrorContext().key("temperature"),
+                          "must be > 0 when sampling (use greedy decoding instead)");
   if (g.num_return_sequences > 1 && !g.do_sample && g.num_beams == 1)
     throw InvalidArgument(ErrorContext().key("num_return_sequences"),
                           "greedy search returns one sequence per prompt; set do_sample or "
@@ -174,7 +192,7 @@ GenerateOutput sample_or_greedy(CausalLM& model, const std::vector<std::vector<i
     out.prompt_tokens += out.prompt_lengths[i];
   }
 
-  nn::KVCache cache = model.make_cache(B, max_length);
+  nn::KVCache cache = model.make_cache(B, cache_capacity(model, batch.T, max_length));
   auto t0 = Clock::now();
   Tensor logits = model.forward(batch.ids, batch.mask, batch.pos, cache, /*last_only=*/true);
   out.prefill_seconds = seconds_since(t0);
@@ -277,7 +295,7 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_
   std::vector<char> unsatisfied(static_cast<size_t>(n_items), 1);
 
   GenerateOutput out;
-  nn::KVCache cache = model.make_cache(n_items * nb, max_length);
+  nn::KVCache cache = model.make_cache(n_items * nb, cache_capacity(model, prompt_len, max_length));
   auto t0 = Clock::now();
   Tensor logits = model.forward(batch.ids, batch.mask, batch.pos, cache, /*last_only=*/true);
   out.prefill_seconds = seconds_since(t0);

@@ -3,11 +3,15 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <httplib.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -103,6 +107,100 @@ struct Endpoint {
   std::string prefix;  // path prefix without trailing '/'
 };
 
+// An httplib client that remembers its origin, for error messages.
+class Client : public httplib::Client {
+ public:
+  explicit Client(const std::string& origin) : httplib::Client(origin), origin_(origin) {}
+  const std::string& origin() const { return origin_; }
+
+ private:
+  std::string origin_;
+};
+
+// Why a TCP connection to `origin` (scheme://host[:port]) fails: tries it once more (at most
+// 4 addresses, 3 s each) for the system's reason, e.g. "Connection refused".
+std::string connect_failure_reason(const std::string& origin) {
+  const size_t scheme = origin.find("://");
+  if (scheme == std::string::npos) return "invalid URL";
+  std::string host = origin.substr(scheme + 3),
+              port = origin.starts_with("https://") ? "443" : "80";
+  if (host.starts_with("[")) {  // [v6]:port
+    const size_t close = host.find(']');
+    if (close != std::string::npos) {
+      if (close + 1 < host.size() && host[close + 1] == ':') port = host.substr(close + 2);
+      host = host.substr(1, close - 1);
+    }
+  } else if (const size_t colon = host.rfind(':'); colon != std::string::npos) {
+    port = host.substr(colon + 1);
+    host = host.substr(0, colon);
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0)
+    return "cannot resolve host '" + host + "': " + ::gai_strerror(rc);
+  std::string reason = "no address";
+  int tried = 0;
+  for (addrinfo* a = res; a && tried < 4; a = a->ai_next, ++tried) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      reason = std::strerror(errno);
+      continue;
+    }
+    int err = 0;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      err = errno;
+      if (err == EINPROGRESS) {
+        pollfd pfd{fd, POLLOUT, 0};
+        const int n = ::poll(&pfd, 1, 3000);
+        socklen_t len = sizeof err;
+        if (n == 0)
+          err = ETIMEDOUT;
+        else if (n < 0 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+          err = errno;
+      }
+    }
+    ::close(fd);
+    if (err == 0) {
+      reason = "it accepts connections now: a transient failure, retry";
+      break;
+    }
+    reason = std::strerror(err);
+  }
+  ::freeaddrinfo(res);
+  return reason;
+}
+
+// A failed request (no HTTP answer) in words.
+std::string network_error(httplib::Error e, const std::string& origin) {
+  using E = httplib::Error;
+  switch (e) {
+    case E::Connection:
+      return "cannot connect to " + origin + " (" + connect_failure_reason(origin) + ")";
+    case E::ConnectionTimeout:
+      return "timed out connecting to " + origin;
+    case E::Read:
+      return "the connection to " + origin + " was closed or timed out while reading the response";
+    case E::Write:
+      return "the connection to " + origin + " failed while sending the request";
+    case E::SSLConnection:
+      return "TLS connection to " + origin + " failed";
+    case E::SSLLoadingCerts:
+      return "cannot load the CA certificates to verify " + origin;
+    case E::SSLServerVerification:
+      return "the TLS certificate of " + origin + " did not verify";
+    case E::Canceled:
+      return "the request to " + origin + " was cancelled";
+    case E::ExceedRedirectCount:
+      return "too many redirects from " + origin;
+    case E::Compression:
+      return "cannot decompress the response of " + origin;
+    default:
+      return "the request to " + origin + " failed (" + httplib::to_string(e) + ")";
+  }
+}
+
 Endpoint parse_endpoint(const std::string& url) {
   const size_t scheme = url.find("://");
   if (scheme == std::string::npos)
@@ -113,9 +211,9 @@ Endpoint parse_endpoint(const std::string& url) {
   return e;
 }
 
-std::unique_ptr<httplib::Client> make_client(const std::string& origin, const std::string& token,
-                                             int timeout_s = 60) {
-  auto c = std::make_unique<httplib::Client>(origin);
+std::unique_ptr<Client> make_client(const std::string& origin, const std::string& token,
+                                    int timeout_s = 60) {
+  auto c = std::make_unique<Client>(origin);
   c->set_connection_timeout(10, 0);
   c->set_read_timeout(timeout_s, 0);
   c->set_write_timeout(timeout_s, 0);
@@ -126,8 +224,8 @@ std::unique_ptr<httplib::Client> make_client(const std::string& origin, const st
   return c;
 }
 
-[[noreturn]] void http_fail(const std::string& what, const httplib::Result& r) {
-  if (!r) throw IoError(what + ": " + httplib::to_string(r.error()));
+[[noreturn]] void http_fail(const Client& c, const std::string& what, const httplib::Result& r) {
+  if (!r) throw IoError(what + ": " + network_error(r.error(), c.origin()));
   const std::string code = r->get_header_value("X-Error-Code");
   std::string detail = r->get_header_value("X-Error-Message");
   if (detail.empty() && !r->body.empty()) {
@@ -136,7 +234,10 @@ std::unique_ptr<httplib::Client> make_client(const std::string& origin, const st
   }
   const std::string msg = what + ": HTTP " + std::to_string(r->status) +
                           (code.empty() ? "" : " " + code) + (detail.empty() ? "" : ": " + detail);
-  if (r->status == 404 || r->status == 401) throw NotFoundError(msg);
+  if (r->status == 401)
+    throw AuthError(msg + " (401 Unauthorized: invalid or missing token for " + c.origin() +
+                    "; pass --token, set HF_TOKEN or run `ohm login`)");
+  if (r->status == 404) throw NotFoundError(msg);
   if (r->status == 400 || r->status == 403 || r->status == 409 || r->status == 412)
     throw InvalidArgument(msg);
   throw IoError(msg);
@@ -150,9 +251,9 @@ json parse_body(const std::string& what, const std::string& body) {
   }
 }
 
-json get_json(httplib::Client& c, const std::string& path, std::string* next) {
+json get_json(Client& c, const std::string& path, std::string* next) {
   auto r = c.Get(path);
-  if (!r || r->status != 200) http_fail("GET " + path, r);
+  if (!r || r->status != 200) http_fail(c, "GET " + path, r);
   if (next) {
     next->clear();
     const std::string link = r->get_header_value("Link");
@@ -164,10 +265,10 @@ json get_json(httplib::Client& c, const std::string& path, std::string* next) {
   return parse_body("GET " + path, r->body);
 }
 
-json post_json(httplib::Client& c, const std::string& path, const json& body,
+json post_json(Client& c, const std::string& path, const json& body,
                const char* type = "application/json") {
   auto r = c.Post(path, body.dump(), type);
-  if (!r || r->status != 200) http_fail("POST " + path, r);
+  if (!r || r->status != 200) http_fail(c, "POST " + path, r);
   return parse_body("POST " + path, r->body);
 }
 
@@ -185,7 +286,7 @@ struct RemoteFile {
 };
 
 // Every file of a commit (recursive tree, following Link pagination).
-std::vector<RemoteFile> list_tree(httplib::Client& c, const Endpoint& ep, const std::string& api,
+std::vector<RemoteFile> list_tree(Client& c, const Endpoint& ep, const std::string& api,
                                   const std::string& commit) {
   std::vector<RemoteFile> files;
   std::string next,
@@ -474,8 +575,8 @@ class BlobSink {
 };
 
 // Downloads one file into blobs/<etag> (resuming <etag>.incomplete), verifying its hash.
-void download_blob(httplib::Client& c, const std::string& url, const RemoteFile& f,
-                   const fs::path& blob, Progress& progress, std::atomic<uint64_t>& bytes) {
+void download_blob(Client& c, const std::string& url, const RemoteFile& f, const fs::path& blob,
+                   Progress& progress, std::atomic<uint64_t>& bytes) {
   const fs::path part = blob.string() + ".incomplete";
   uint64_t have = fs::exists(part) ? fs::file_size(part) : 0;
   if (have > f.size) fs::resize_file(part, 0), have = 0;
@@ -523,8 +624,8 @@ void download_blob(httplib::Client& c, const std::string& url, const RemoteFile&
       hs = new_hasher();
       continue;
     }
-    if (r && r->status != 200 && r->status != 206) http_fail("GET " + url, r);
-    if (!r) last_error = std::string(": ") + httplib::to_string(r.error());
+    if (r && r->status != 200 && r->status != 206) http_fail(c, "GET " + url, r);
+    if (!r) last_error = ": " + network_error(r.error(), c.origin());
     if (r && f.size == 0) break;
   }
   if (have != f.size)
@@ -574,13 +675,13 @@ PullResult pull(const PullOptions& opt) {
   std::atomic<uint64_t> bytes{0};
   std::mutex mu;
   Progress progress(opt.progress && missing > 0, "Downloading", total, missing);
-  std::vector<std::unique_ptr<httplib::Client>> clients;
+  std::vector<std::unique_ptr<Client>> clients;
   std::mutex cmu;
   parallel_for(files.size(), opt.parallel, [&](size_t i) {
     const RemoteFile& f = files[i];
     const fs::path blob = repo_dir / "blobs" / f.etag;
     if (!fs::exists(blob)) {
-      std::unique_ptr<httplib::Client> c;
+      std::unique_ptr<Client> c;
       {
         std::lock_guard l(cmu);
         if (!clients.empty()) c = std::move(clients.back()), clients.pop_back();
@@ -706,9 +807,15 @@ PushResult push(const PushOptions& opt) {
   // 1. local files (as upload_folder: no .git/ nor .cache/huggingface/)
   std::vector<LocalFile> local;
   const fs::path root = fs::canonical(opt.folder);
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
-       ++it) {
-    const std::string rel = fs::relative(it->path(), root).generic_string();
+  // Symlinks are followed (an HF cache snapshot is symlinks into ../../blobs): a file's path in
+  // the repo is its path under the folder, never its target's.
+  for (auto it =
+           fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink);
+       it != fs::recursive_directory_iterator(); ++it) {
+    if (it.depth() > 64)
+      throw InvalidArgument(ErrorContext().file(it->path().string()),
+                            "folders nested more than 64 deep (a symlink loop?)");
+    const std::string rel = it->path().lexically_relative(root).generic_string();
     if (rel == ".git" || rel.starts_with(".git/") || rel == ".cache/huggingface" ||
         rel.starts_with(".cache/huggingface/")) {
       if (it->is_directory()) it.disable_recursion_pending();
@@ -736,7 +843,8 @@ PushResult push(const PushOptions& opt) {
                  {"type", to_string(opt.type)},
                  {"private", opt.is_private}};
     auto r = cli->Post(ep.prefix + "/api/repos/create", body.dump(), "application/json");
-    if (!r || (r->status != 200 && r->status != 409)) http_fail("create repo " + opt.repo_id, r);
+    if (!r || (r->status != 200 && r->status != 409))
+      http_fail(*cli, "create repo " + opt.repo_id, r);
     if (opt.log && r->status == 200) *opt.log << "created " << opt.repo_id << "\n";
   }
   if (opt.revision != "main") {
@@ -744,9 +852,9 @@ PushResult push(const PushOptions& opt) {
     if (r && r->status == 404 && r->get_header_value("X-Error-Code") == "RevisionNotFound") {
       auto b = cli->Post(api + "/branch/" + rev, "{}", "application/json");
       if (!b || (b->status != 200 && b->status != 409))
-        http_fail("create branch " + opt.revision, b);
+        http_fail(*cli, "create branch " + opt.revision, b);
     } else if (!r || r->status != 200) {
-      http_fail("GET " + api + "/revision/" + rev, r);
+      http_fail(*cli, "GET " + api + "/revision/" + rev, r);
     }
   }
 
@@ -844,7 +952,7 @@ PushResult push(const PushOptions& opt) {
                  {"ref", {{"name", opt.revision}}}};
     httplib::Headers h = {{"Accept", "application/vnd.git-lfs+json"}};
     auto r = cli->Post(batch_path, h, body.dump(), "application/vnd.git-lfs+json");
-    if (!r || r->status != 200) http_fail("POST " + batch_path, r);
+    if (!r || r->status != 200) http_fail(*cli, "POST " + batch_path, r);
     json j = parse_body("LFS batch", r->body);
     if (!j.contains("objects") || !j["objects"].is_array())
       throw FormatError("LFS batch: 'objects' is not a list");
@@ -889,7 +997,8 @@ PushResult push(const PushOptions& opt) {
             },
             "application/octet-stream");
         ::close(fd);
-        if (!r || r->status < 200 || r->status >= 300) http_fail("LFS upload of " + u.f->path, r);
+        if (!r || r->status < 200 || r->status >= 300)
+          http_fail(*c, "LFS upload of " + u.f->path, r);
         sent_total += u.f->size;
       }
       if (!u.verify.empty()) {
@@ -897,7 +1006,8 @@ PushResult push(const PushOptions& opt) {
         auto c = make_client(origin, token);
         auto r = c->Post(path, json{{"oid", u.f->oid}, {"size", u.f->size}}.dump(),
                          "application/vnd.git-lfs+json");
-        if (!r || r->status < 200 || r->status >= 300) http_fail("LFS verify of " + u.f->path, r);
+        if (!r || r->status < 200 || r->status >= 300)
+          http_fail(*c, "LFS verify of " + u.f->path, r);
       }
       progress.file_done();
       if (opt.log) {
@@ -927,7 +1037,7 @@ PushResult push(const PushOptions& opt) {
   }
   for (auto& d : deletions) line("deletedFile", {{"path", d}});
   auto r = cli->Post(api + "/commit/" + rev, body, "application/x-ndjson");
-  if (!r || r->status != 200) http_fail("commit to " + opt.repo_id + "@" + opt.revision, r);
+  if (!r || r->status != 200) http_fail(*cli, "commit to " + opt.repo_id + "@" + opt.revision, r);
   json j = parse_body("commit", r->body);
   res.commit = j.value("commitOid", "");
   res.commit_url = j.value("commitUrl", "");

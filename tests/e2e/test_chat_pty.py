@@ -3,12 +3,14 @@
 
 Usage: test_chat_pty.py OHM_BINARY MODEL_DIR
 Checks: the prompt appears, a reply streams after each user line, the KV cache is reused on
-the second turn, /exit ends the program with status 0.
+the second turn, /exit ends the program with status 0; with line editing (libedit) the lines
+land in the --history file.
 """
 import os
 import pty
 import select
 import sys
+import tempfile
 import time
 
 
@@ -39,10 +41,14 @@ def read_until(fd, needle, timeout=60.0):
 
 def main():
     ohm, model = sys.argv[1], sys.argv[2]
+    tmp = tempfile.mkdtemp(prefix="ohm-chat-pty-")
+    history = os.path.join(tmp, "history")
     pid, fd = pty.fork()
     if pid == 0:
-        os.execv(ohm, [ohm, "chat", model, "--max-new-tokens", "12", "--seed", "3"])
+        os.execv(ohm, [ohm, "chat", model, "--max-new-tokens", "12", "--seed", "3",
+                       "--history", history])
     out = read_until(fd, b"> ")
+    editing = b"line editing and history on" in out
     os.write(fd, b"Good morrow, sweet prince.\n")
     out = read_until(fd, b"context tokens reused")
     assert b"ohm: 12 tokens" in out or b"tokens," in out, out
@@ -55,7 +61,14 @@ def main():
     os.write(fd, b"/exit\n")
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
-    print("chat pty test: ok (second turn reused", reused, "tokens)")
+    if editing:
+        with open(history, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        assert "What news?" in text or "What\\040news?" in text, text
+        os.remove(history)
+    os.rmdir(tmp)
+    print("chat pty test: ok (second turn reused", reused, "tokens; line editing",
+          "on)" if editing else "off)")
 
 
 if __name__ == "__main__":

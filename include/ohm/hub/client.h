@@ -15,9 +15,17 @@
 #include <string>
 #include <vector>
 
+#include "ohm/core/error.h"
 #include "ohm/hub/validate.h"
 
 namespace ohm::hub {
+
+// HTTP 401 from the Hub: the token is missing or invalid (`ohm` prints it as an authentication
+// error). An InvalidArgument, the token being the bad input.
+class AuthError : public InvalidArgument {
+ public:
+  using InvalidArgument::InvalidArgument;
+};
 
 struct PullOptions {
   std::string repo_id;  // ns/name
@@ -39,8 +47,9 @@ struct PullResult {
   uint64_t bytes = 0;
 };
 
-// Throws NotFoundError (repo, revision, offline cache miss), IoError (network, disk),
-// FormatError (hash mismatch).
+// Throws NotFoundError (repo, revision, offline cache miss), AuthError (HTTP 401), IoError
+// (network: the message says why, e.g. "cannot connect to http://h:1 (Connection refused)";
+// disk), FormatError (hash mismatch).
 PullResult pull(const PullOptions& opt);
 
 struct PushOptions {
@@ -65,13 +74,15 @@ struct PushResult {
   uint64_t lfs_bytes_uploaded = 0;
 };
 
+// Symlinks in `folder` are followed (files and folders), so an HF cache snapshot uploads as
+// its files. Throws as pull does.
 PushResult push(const PushOptions& opt);
 
 struct WhoAmI {
   std::string name, role;  // role: the token's read/write
   std::vector<std::string> orgs;
 };
-// GET /api/whoami-v2. Throws NotFoundError on 401 (invalid token).
+// GET /api/whoami-v2. Throws AuthError on 401 (invalid token).
 WhoAmI whoami(const std::string& endpoint, const std::string& token);
 
 std::string default_endpoint();  // HF_ENDPOINT without trailing '/', else https://huggingface.co
