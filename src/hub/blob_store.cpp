@@ -46,6 +46,14 @@ void write_all(int fd, const char* p, size_t n, const std::string& path) {
   }
 }
 
+// Owner-only directories and files whatever the umask (blobs may be private weights).
+void private_dir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw IoError(ErrorContext().file(dir), "cannot create directory: " + ec.message());
+  if (::chmod(dir.c_str(), 0700) != 0 && errno != EPERM) sys_fail("chmod", dir);
+}
+
 void fsync_dir(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
@@ -105,12 +113,13 @@ class DiskWriter : public BlobWriter {
 class DiskBlobStore : public BlobStore {
  public:
   explicit DiskBlobStore(std::string root) : root_(std::move(root)) {
+    private_dir(root_);
+    private_dir(root_ + "/git");
+    private_dir(root_ + "/lfs");
     std::error_code ec;
-    fs::create_directories(root_ + "/git", ec);
-    fs::create_directories(root_ + "/lfs", ec);
     fs::remove_all(root_ + "/tmp", ec);  // leftovers of interrupted uploads
-    fs::create_directories(root_ + "/tmp", ec);
-    if (ec) throw IoError(ErrorContext().file(root_), "cannot create blob store: " + ec.message());
+    if (ec) throw IoError(ErrorContext().file(root_), "cannot clear tmp: " + ec.message());
+    private_dir(root_ + "/tmp");
   }
 
   std::string path_of(BlobKind k, const std::string& oid) const {
@@ -145,8 +154,15 @@ class DiskBlobStore : public BlobStore {
   std::pair<std::string, int> temp_file() const {
     for (int i = 0; i < 8; ++i) {
       std::string t = root_ + "/tmp/" + random_hex(12);
-      int fd = ::open(t.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-      if (fd >= 0) return {t, fd};
+      int fd = ::open(t.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (fd >= 0) {
+        if (::fchmod(fd, 0600) != 0) {
+          ::close(fd);
+          ::unlink(t.c_str());
+          sys_fail("fchmod", t);
+        }
+        return {t, fd};
+      }
       if (errno != EEXIST) sys_fail("create temp file", t);
     }
     throw IoError("cannot create a temp file in " + root_ + "/tmp");
@@ -157,8 +173,7 @@ class DiskBlobStore : public BlobStore {
     if (::fsync(fd) != 0) sys_fail("fsync", tmp);
     const std::string dst = path_of(k, oid);
     const std::string dir = dst.substr(0, dst.rfind('/'));
-    std::error_code ec;
-    fs::create_directories(dir, ec);
+    if (!fs::is_directory(dir)) private_dir(dir);
     if (::rename(tmp.c_str(), dst.c_str()) != 0) sys_fail("rename", dst);
     fsync_dir(dir);
   }

@@ -1,9 +1,13 @@
 #include "ohm/hub/hub.h"
 
 #include <fnmatch.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <map>
@@ -112,10 +116,17 @@ std::string iso_date(int64_t ms) {
   return out;
 }
 
-Hub::Hub(const std::string& data_dir) {
+void make_private_dir(const std::string& dir) {
   std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) throw IoError(ErrorContext().file(data_dir), "cannot create data dir: " + ec.message());
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw IoError(ErrorContext().file(dir), "cannot create directory: " + ec.message());
+  // EPERM: a directory someone else owns (an operator's choice); it still works.
+  if (::chmod(dir.c_str(), 0700) != 0 && errno != EPERM)
+    throw IoError(ErrorContext().file(dir), std::string("chmod 0700: ") + std::strerror(errno));
+}
+
+Hub::Hub(const std::string& data_dir) {
+  make_private_dir(data_dir);
   blobs_ = open_disk_blob_store(data_dir + "/blobs");
   meta_ = open_sqlite_metadata(data_dir + "/hub.sqlite");
 }
@@ -144,8 +155,128 @@ std::string Hub::create_token(const std::string& user, const std::string& scope,
   if (!u || u->is_org) throw NotFoundError("no user '" + user + "'");
   if (scope != "read" && scope != "write") throw InvalidArgument("scope must be read or write");
   const std::string token = "hf_" + random_hex(20);
-  meta_->add_token(sha256_hex(token), TokenInfo{user, scope, name});
+  TokenInfo t;
+  t.user = user;
+  t.scope = scope;
+  t.name = name;
+  meta_->add_token(sha256_hex(token), t);
   return token;
+}
+
+Caller Hub::caller_for(const TokenInfo& t) {
+  Caller c;
+  c.user = t.user;
+  c.scope = t.scope;
+  c.token_name = t.name;
+  c.token_id = t.id;
+  c.orgs = meta_->orgs_of(t.user);
+  auto u = meta_->get_user(t.user);
+  c.admin = u && u->is_admin;
+  // last_used_ms: at most one write per token and minute
+  const int64_t now = now_ms();
+  if (now - t.last_used_ms > 60000) meta_->touch_token(t.id, now);
+  return c;
+}
+
+void Hub::set_admin(const std::string& user, bool admin) {
+  auto u = meta_->get_user(user);
+  if (!u || u->is_org) throw NotFoundError("no user '" + user + "'");
+  meta_->set_admin(user, admin);
+}
+
+void Hub::delete_user(const std::string& name) {
+  auto u = meta_->get_user(name);
+  if (!u) throw HubError(404, "", "No user or organisation '" + name + "'");
+  size_t owned = 0;
+  for (RepoType t : {RepoType::Model, RepoType::Dataset, RepoType::Space})
+    for (auto& r : meta_->list_repos(t))
+      if (strcasecmp(r.ns.c_str(), name.c_str()) == 0) ++owned;
+  if (owned)
+    throw HubError(
+        400, "",
+        "'" + name + "' still owns " + std::to_string(owned) + " repo(s); delete them first");
+  meta_->delete_user(u->name);
+}
+
+std::vector<TokenInfo> Hub::list_tokens(const std::string& user) {
+  return meta_->list_tokens(user);
+}
+
+TokenInfo Hub::revoke_token(const std::string& key) {
+  if (key.empty()) throw HubError(400, "", "token id or name is empty");
+  const bool numeric = key.size() <= 18 && key.find_first_not_of("0123456789") == std::string::npos;
+  std::vector<TokenInfo> hits;
+  for (auto& t : meta_->list_tokens(""))
+    if (numeric ? std::to_string(t.id) == key : t.name == key) hits.push_back(t);
+  if (hits.empty()) throw HubError(404, "", "No token with id or name '" + key + "'");
+  if (hits.size() > 1) {
+    std::string ids;
+    for (auto& t : hits) ids += (ids.empty() ? "" : ", ") + std::to_string(t.id);
+    throw HubError(400, "",
+                   std::to_string(hits.size()) + " tokens are named '" + key + "' (ids " + ids +
+                       "); revoke one by its id");
+  }
+  meta_->delete_token(hits[0].id);
+  return hits[0];
+}
+
+Hub::WebSession Hub::login(std::string_view token) {
+  while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+  while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\r' ||
+                            token.back() == '\n'))
+    token.remove_suffix(1);
+  if (token.empty() || token.size() > 256) throw HubError(401, "", "Invalid token");
+  const std::string hash = sha256_hex(token);
+  auto t = meta_->find_token(hash);
+  if (!t) throw HubError(401, "", "Invalid token");
+  WebSession s;
+  s.id = random_hex(32);
+  s.csrf = random_hex(32);
+  s.caller = caller_for(*t);
+  const int64_t now = now_ms();
+  std::lock_guard l(session_mu_);
+  if (sessions_.size() >= 10000) {
+    for (auto it = sessions_.begin(); it != sessions_.end();)
+      it = it->second.expires_ms <= now ? sessions_.erase(it) : std::next(it);
+    while (sessions_.size() >= 10000) {  // still full: drop the one closest to expiry
+      auto oldest = std::min_element(sessions_.begin(), sessions_.end(), [](auto& a, auto& b) {
+        return a.second.expires_ms < b.second.expires_ms;
+      });
+      sessions_.erase(oldest);
+    }
+  }
+  sessions_[sha256_hex(s.id)] = SessionRec{s.csrf, hash, now + kSessionTtlMs};
+  return s;
+}
+
+std::optional<Hub::WebSession> Hub::session(const std::string& id) {
+  if (id.size() != 64 || !is_hex(id, 64)) return std::nullopt;
+  const std::string key = sha256_hex(id);
+  SessionRec rec;
+  {
+    std::lock_guard l(session_mu_);
+    auto it = sessions_.find(key);
+    if (it == sessions_.end()) return std::nullopt;
+    if (it->second.expires_ms <= now_ms()) {
+      sessions_.erase(it);
+      return std::nullopt;
+    }
+    rec = it->second;
+  }
+  auto t = meta_->find_token(rec.token_sha256);
+  if (!t) {  // revoked
+    logout(id);
+    return std::nullopt;
+  }
+  WebSession s;
+  s.csrf = rec.csrf;
+  s.caller = caller_for(*t);
+  return s;
+}
+
+void Hub::logout(const std::string& id) {
+  std::lock_guard l(session_mu_);
+  sessions_.erase(sha256_hex(id));
 }
 
 Caller Hub::authenticate(std::string_view auth) {
@@ -160,11 +291,7 @@ Caller Hub::authenticate(std::string_view auth) {
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
   auto t = meta_->find_token(sha256_hex(token));
   if (!t) throw HubError(401, "", "Invalid credentials in Authorization header");
-  c.user = t->user;
-  c.scope = t->scope;
-  c.token_name = t->name;
-  c.orgs = meta_->orgs_of(t->user);
-  return c;
+  return caller_for(*t);
 }
 
 bool Hub::can_write_namespace(const Caller& c, const std::string& ns) const {
@@ -351,6 +478,32 @@ std::string Hub::upload_mode(const RepoInfo& r, const std::string& commit, const
   return "regular";
 }
 
+bool Hub::lfs_visible(const Caller& c, const RepoInfo& r, const std::string& sha256) {
+  if (!is_hex(sha256, 64)) return false;
+  if (meta_->has_lfs_grant(r.id, sha256)) return true;
+  for (int64_t id : meta_->repos_with_lfs(sha256)) {
+    if (id == r.id) return true;
+    auto other = meta_->get_repo_by_id(id);
+    if (other && can_read(c, *other) && has_gate_access(c, *other)) return true;
+  }
+  return false;
+}
+
+static std::string lfs_missing(const std::string& path, const std::string& sha256) {
+  return "lfsFile " + path + ": LFS object " + sha256 +
+         " not found for this repository; upload it first";
+}
+
+CommitInfo Hub::commit(const Caller& c, const RepoInfo& r, const std::string& branch,
+                       const std::string& summary, const std::string& description,
+                       const std::string& parent_commit, const std::vector<CommitOp>& ops) {
+  for (const auto& op : ops)
+    if (op.kind == CommitOp::Kind::LfsFile && is_hex(op.sha256, 64) &&
+        !lfs_visible(c, r, op.sha256))
+      throw HubError(400, "", lfs_missing(op.path, op.sha256));
+  return commit(c.user, r, branch, summary, description, parent_commit, ops);
+}
+
 CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::string& branch,
                        const std::string& summary, const std::string& description,
                        const std::string& parent_commit, const std::vector<CommitOp>& ops) {
@@ -367,11 +520,20 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
   std::map<std::string, FileEntry> tree;
   for (auto& f : meta_->files(r.id, tip)) tree.emplace(f.path, f);
   std::vector<std::string> new_lfs_paths;
+  // Every path first, so that a bad one changes nothing (not even the blob store).
   for (const auto& op : ops) {
     if (op.kind != CommitOp::Kind::DeleteFolder) {
       if (auto e = check_file_path(op.path); !e.empty())
         throw HubError(400, "", "Invalid path '" + op.path + "': " + e);
+    } else {
+      // "folder/" as the client sends it; "/", ".", "./", "//", "" and ".." are not folders.
+      std::string_view p = op.path;
+      if (!p.empty() && p.back() == '/') p.remove_suffix(1);
+      if (auto e = check_file_path(p); !e.empty())
+        throw HubError(400, "", "Invalid folder '" + op.path + "': " + e);
     }
+  }
+  for (const auto& op : ops) {
     switch (op.kind) {
       case CommitOp::Kind::File: {
         FileEntry f{op.path, blobs_->put(BlobKind::Git, op.content), op.content.size(),
@@ -382,9 +544,7 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
       case CommitOp::Kind::LfsFile: {
         if (!is_hex(op.sha256, 64)) throw HubError(400, "", "lfsFile " + op.path + ": invalid oid");
         auto sz = blobs_->size(BlobKind::Lfs, op.sha256);
-        if (!sz)
-          throw HubError(400, "",
-                         "lfsFile " + op.path + ": LFS object " + op.sha256 + " was not uploaded");
+        if (!sz) throw HubError(400, "", lfs_missing(op.path, op.sha256));
         if (op.size && *op.size != *sz)
           throw HubError(400, "",
                          "lfsFile " + op.path + ": size " + std::to_string(*op.size) +
@@ -404,13 +564,7 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
       }
       case CommitOp::Kind::DeleteFolder: {
         std::string p = op.path;
-        while (!p.empty() && p.back() == '/') p.pop_back();
-        if (p.empty() || p == ".") {
-          tree.clear();
-          break;
-        }
-        if (auto e = check_file_path(p); !e.empty())
-          throw HubError(400, "", "Invalid folder '" + op.path + "': " + e);
+        if (!p.empty() && p.back() == '/') p.pop_back();  // validated above
         const std::string pre = p + "/";
         size_t n = 0;
         for (auto it = tree.lower_bound(pre); it != tree.end() && it->first.starts_with(pre);) {

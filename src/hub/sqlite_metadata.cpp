@@ -1,6 +1,11 @@
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <mutex>
 
 #include "ohm/core/error.h"
@@ -50,7 +55,23 @@ CREATE TABLE IF NOT EXISTS access_requests (
   repo INTEGER NOT NULL, user TEXT NOT NULL, status TEXT NOT NULL,
   fields_json TEXT NOT NULL DEFAULT '{}', created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
   PRIMARY KEY (repo, user));
+CREATE TABLE IF NOT EXISTS lfs_grants (
+  repo INTEGER NOT NULL, oid TEXT NOT NULL, user TEXT NOT NULL, created_ms INTEGER NOT NULL,
+  PRIMARY KEY (repo, oid));
+CREATE INDEX IF NOT EXISTS files_by_lfs ON files(lfs_sha256) WHERE lfs_sha256 IS NOT NULL;
 )SQL";
+
+// Creates the database file (and its WAL/SHM companions, when present) owner-only, whatever the
+// umask: SQLite gives the companions the main file's mode.
+void make_private_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    throw IoError(ErrorContext().file(path),
+                  std::string("cannot create metadata database: ") + std::strerror(errno));
+  ::fchmod(fd, 0600);
+  ::close(fd);
+  for (const char* suffix : {"-wal", "-shm"}) ::chmod((path + suffix).c_str(), 0600);
+}
 
 class Stmt {
  public:
@@ -100,6 +121,7 @@ class Stmt {
 class SqliteMetadata : public MetadataStore {
  public:
   explicit SqliteMetadata(const std::string& path) {
+    make_private_file(path);
     if (sqlite3_open_v2(path.c_str(), &db_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                         nullptr) != SQLITE_OK) {
@@ -112,6 +134,19 @@ class SqliteMetadata : public MetadataStore {
     exec("PRAGMA synchronous=FULL");
     exec("PRAGMA foreign_keys=ON");
     exec(kSchema);
+    // Columns added after the first release (existing data dirs are migrated in place).
+    if (!has_column("users", "is_admin"))
+      exec("ALTER TABLE users ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0");
+    if (!has_column("tokens", "last_used_ms"))
+      exec("ALTER TABLE tokens ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT 0");
+  }
+
+  bool has_column(const char* table, const char* col) {
+    Stmt s(
+        db_,
+        (std::string("SELECT 1 FROM pragma_table_info('") + table + "') WHERE name = ?").c_str());
+    s.bind(1, std::string(col));
+    return s.step();
   }
   ~SqliteMetadata() override { sqlite3_close(db_); }
 
@@ -139,20 +174,63 @@ class SqliteMetadata : public MetadataStore {
 
   void create_user(const UserInfo& u) override {
     std::lock_guard l(mu_);
-    Stmt s(db_, "INSERT INTO users(name, fullname, email, is_org, created_ms) VALUES (?,?,?,?,?)");
+    Stmt s(db_,
+           "INSERT INTO users(name, fullname, email, is_org, created_ms, is_admin) VALUES "
+           "(?,?,?,?,?,?)");
     s.bind(1, u.name)
         .bind(2, u.fullname)
         .bind(3, u.email)
         .bind(4, int64_t(u.is_org))
-        .bind(5, now_ms());
+        .bind(5, now_ms())
+        .bind(6, int64_t(u.is_admin && !u.is_org));
     s.step();
+  }
+  static constexpr const char* kUserCols = "name, fullname, email, is_org, created_ms, is_admin";
+  static UserInfo user_row(Stmt& s) {
+    return UserInfo{s.text(0), s.text(1), s.text(2), s.i64(3) != 0, s.i64(4), s.i64(5) != 0};
   }
   std::optional<UserInfo> get_user(const std::string& name) override {
     std::lock_guard l(mu_);
-    Stmt s(db_, "SELECT name, fullname, email, is_org, created_ms FROM users WHERE name = ?");
+    Stmt s(db_, (std::string("SELECT ") + kUserCols + " FROM users WHERE name = ?").c_str());
     s.bind(1, name);
     if (!s.step()) return std::nullopt;
-    return UserInfo{s.text(0), s.text(1), s.text(2), s.i64(3) != 0, s.i64(4)};
+    return user_row(s);
+  }
+  std::vector<UserInfo> list_users() override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kUserCols + " FROM users ORDER BY name").c_str());
+    std::vector<UserInfo> out;
+    while (s.step()) out.push_back(user_row(s));
+    return out;
+  }
+  bool delete_user(const std::string& name) override {
+    std::lock_guard l(mu_);
+    Tx tx(*this);
+    {
+      Stmt s(db_,
+             "UPDATE repos SET likes = likes - 1 WHERE id IN (SELECT repo FROM likes WHERE user = "
+             "?)");
+      s.bind(1, name);
+      s.step();
+    }
+    for (const char* sql :
+         {"DELETE FROM likes WHERE user = ?", "DELETE FROM access_requests WHERE user = ?",
+          "DELETE FROM tokens WHERE user = ?", "DELETE FROM members WHERE user = ? OR org = ?",
+          "DELETE FROM users WHERE name = ?"}) {
+      Stmt s(db_, sql);
+      s.bind(1, name);
+      if (std::strstr(sql, "org = ?")) s.bind(2, name);
+      s.step();
+    }
+    const bool any = sqlite3_changes(db_) > 0;
+    tx.commit();
+    return any;
+  }
+  void set_admin(const std::string& name, bool admin) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "UPDATE users SET is_admin = ? WHERE name = ? AND is_org = 0");
+    s.bind(1, int64_t(admin)).bind(2, name);
+    s.step();
   }
   void add_member(const std::string& org, const std::string& user) override {
     std::lock_guard l(mu_);
@@ -174,12 +252,39 @@ class SqliteMetadata : public MetadataStore {
     s.bind(1, hash).bind(2, t.user).bind(3, t.scope).bind(4, t.name).bind(5, now_ms());
     s.step();
   }
+  static constexpr const char* kTokenCols = "user, scope, name, rowid, created_ms, last_used_ms";
+  static TokenInfo token_row(Stmt& s) {
+    return TokenInfo{s.text(0), s.text(1), s.text(2), s.i64(3), s.i64(4), s.i64(5)};
+  }
   std::optional<TokenInfo> find_token(const std::string& hash) override {
     std::lock_guard l(mu_);
-    Stmt s(db_, "SELECT user, scope, name FROM tokens WHERE hash = ?");
+    Stmt s(db_, (std::string("SELECT ") + kTokenCols + " FROM tokens WHERE hash = ?").c_str());
     s.bind(1, hash);
     if (!s.step()) return std::nullopt;
-    return TokenInfo{s.text(0), s.text(1), s.text(2)};
+    return token_row(s);
+  }
+  std::vector<TokenInfo> list_tokens(const std::string& user) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kTokenCols +
+                 " FROM tokens WHERE ? = '' OR user = ? ORDER BY rowid")
+                    .c_str());
+    s.bind(1, user).bind(2, user);
+    std::vector<TokenInfo> out;
+    while (s.step()) out.push_back(token_row(s));
+    return out;
+  }
+  bool delete_token(int64_t id) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "DELETE FROM tokens WHERE rowid = ?");
+    s.bind(1, id);
+    s.step();
+    return sqlite3_changes(db_) > 0;
+  }
+  void touch_token(int64_t id, int64_t ms) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "UPDATE tokens SET last_used_ms = ? WHERE rowid = ?");
+    s.bind(1, ms).bind(2, id);
+    s.step();
   }
 
   static constexpr const char* kRepoCols =
@@ -227,13 +332,21 @@ class SqliteMetadata : public MetadataStore {
     if (!s.step()) return std::nullopt;
     return repo_row(s);
   }
+  std::optional<RepoInfo> get_repo_by_id(int64_t repo) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kRepoCols + " FROM repos WHERE id = ?").c_str());
+    s.bind(1, repo);
+    if (!s.step()) return std::nullopt;
+    return repo_row(s);
+  }
   bool delete_repo(int64_t repo) override {
     std::lock_guard l(mu_);
     Tx tx(*this);
     for (const char* sql :
-         {"DELETE FROM files WHERE repo = ?", "DELETE FROM commits WHERE repo = ?",
-          "DELETE FROM refs WHERE repo = ?", "DELETE FROM likes WHERE repo = ?",
-          "DELETE FROM access_requests WHERE repo = ?", "DELETE FROM repos WHERE id = ?"}) {
+         {"DELETE FROM files WHERE repo = ?", "DELETE FROM lfs_grants WHERE repo = ?",
+          "DELETE FROM commits WHERE repo = ?", "DELETE FROM refs WHERE repo = ?",
+          "DELETE FROM likes WHERE repo = ?", "DELETE FROM access_requests WHERE repo = ?",
+          "DELETE FROM repos WHERE id = ?"}) {
       Stmt s(db_, sql);
       s.bind(1, repo);
       s.step();
@@ -434,6 +547,27 @@ class SqliteMetadata : public MetadataStore {
     s.bind(1, repo).bind(2, int64_t(prefix.size())).bind(3, prefix);
     std::vector<std::string> out;
     while (s.step()) out.push_back(s.text(0));
+    return out;
+  }
+
+  void grant_lfs(int64_t repo, const std::string& sha256, const std::string& user) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "INSERT OR IGNORE INTO lfs_grants(repo, oid, user, created_ms) VALUES (?,?,?,?)");
+    s.bind(1, repo).bind(2, sha256).bind(3, user).bind(4, now_ms());
+    s.step();
+  }
+  bool has_lfs_grant(int64_t repo, const std::string& sha256) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "SELECT 1 FROM lfs_grants WHERE repo = ? AND oid = ?");
+    s.bind(1, repo).bind(2, sha256);
+    return s.step();
+  }
+  std::vector<int64_t> repos_with_lfs(const std::string& sha256) override {
+    std::lock_guard l(mu_);
+    Stmt s(db_, "SELECT DISTINCT repo FROM files WHERE lfs_sha256 = ? ORDER BY repo");
+    s.bind(1, sha256);
+    std::vector<int64_t> out;
+    while (s.step()) out.push_back(s.i64(0));
     return out;
   }
 

@@ -112,6 +112,12 @@ ol.commits li:first-child{border-top:0}
 pre.code{border:1px solid var(--line);border-radius:0 0 10px 10px;margin:0;padding:12px 14px;overflow:auto;
   font:13px/1.5 var(--mono);background:#fff}
 .pager{display:flex;gap:10px;margin-top:16px}
+header.top .user{margin-left:auto;display:flex;gap:14px;align-items:center;font-size:14px}
+form.inline{display:inline;margin:0}
+form.login{display:flex;flex-direction:column;gap:10px;max-width:420px}
+form.login input{padding:9px 12px;border:1px solid var(--line);border-radius:8px;font:inherit}
+table.admin{border-collapse:collapse;width:100%;font-size:14px;margin-bottom:24px}
+table.admin th,table.admin td{border-bottom:1px solid var(--line);padding:6px 10px;text-align:left}
 )CSS";
 
 const char* kJs = R"JS(
@@ -170,6 +176,36 @@ const char* card_title(RepoType t) {
   return t == RepoType::Model ? "Model card" : t == RepoType::Dataset ? "Dataset card" : "App card";
 }
 
+// The page being rendered (set by the public entry points for the duration of one render).
+thread_local const Caller* t_caller = nullptr;
+thread_local const WebContext* t_ctx = nullptr;
+struct RenderScope {
+  RenderScope(const Caller& c, const WebContext& x) {
+    t_caller = &c;
+    t_ctx = &x;
+  }
+  ~RenderScope() {
+    t_caller = nullptr;
+    t_ctx = nullptr;
+  }
+};
+
+std::string csrf_field() {
+  return t_ctx ? "<input type=\"hidden\" name=\"csrf\" value=\"" + esc(t_ctx->csrf) + "\">"
+               : std::string();
+}
+
+// Who is browsing: a login link, or the user (admins: an Admin link) and a logout form.
+std::string user_area() {
+  if (!t_caller || t_caller->anonymous()) return "<a id=\"login-link\" href=\"/login\">Log in</a>";
+  std::string h = "<span id=\"current-user\">" + esc(t_caller->user) + "</span>";
+  if (t_caller->admin) h += "<a id=\"admin-link\" href=\"/admin\">Admin</a>";
+  if (t_ctx && !t_ctx->csrf.empty())
+    h += "<form class=\"inline\" method=\"post\" action=\"/logout\">" + csrf_field() +
+         "<button type=\"submit\" id=\"logout\">Log out</button></form>";
+  return h;
+}
+
 std::string layout(const std::string& title, const std::string& body) {
   return "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -179,8 +215,8 @@ std::string layout(const std::string& title, const std::string& body) {
          "<script src=\"/static/ohm.js\" defer></script></head><body>"
          "<header class=\"top\"><a class=\"brand\" href=\"/\">ohm <span>hub</span></a><nav>"
          "<a href=\"/models\">Models</a><a href=\"/datasets\">Datasets</a>"
-         "<a href=\"/spaces\">Spaces</a></nav></header><main>" +
-         body +
+         "<a href=\"/spaces\">Spaces</a></nav><div class=\"user\">" +
+         user_area() + "</div></header><main>" + body +
          "</main><footer>ohm hub · Hugging Face Hub compatible "
          "(HF_ENDPOINT)</footer></body></html>\n";
 }
@@ -364,9 +400,10 @@ WebPage repo_page(RepoCtx& x) {
       (r.type == RepoType::Model ? "" : std::string("--repo-type ") + to_string(r.type) + " ") +
       r.full_id();
   body +=
-      "<div class=\"box\"><h3>Download</h3><pre class=\"snippet\">export HF_ENDPOINT=&lt;this "
-      "hub&gt;\n" +
-      esc(dl_cmd) + "</pre><p><a class=\"btn primary\" id=\"browse-files\" href=\"" +
+      "<div class=\"box\"><h3>Download</h3><pre class=\"snippet\" id=\"download-snippet\">export "
+      "HF_ENDPOINT=" +
+      (t_ctx && !t_ctx->base_url.empty() ? esc(t_ctx->base_url) : std::string("&lt;this hub&gt;")) +
+      "\n" + esc(dl_cmd) + "</pre><p><a class=\"btn primary\" id=\"browse-files\" href=\"" +
       esc(repo_path(r) + "/tree/main") + "\">Browse and download files</a></p></div>";
   body += "</aside></div>";
   WebPage p;
@@ -605,9 +642,83 @@ std::string human_size(uint64_t b) {
   return buf;
 }
 
+WebPage render_login_page(const Caller& caller, const WebContext& ctx, const std::string& form_csrf,
+                          const std::string& error, int status) {
+  RenderScope scope(caller, ctx);
+  std::string b = "<h1 class=\"page\">Log in</h1>";
+  if (!error.empty()) b += "<div class=\"notice\" id=\"login-error\">" + esc(error) + "</div>";
+  if (!caller.anonymous()) b += "<p>Logged in as <b>" + esc(caller.user) + "</b>.</p>";
+  b +=
+      "<form class=\"login\" method=\"post\" action=\"/login\">"
+      "<input type=\"hidden\" name=\"csrf\" value=\"" +
+      esc(form_csrf) +
+      "\"><label for=\"token\">Access token</label>"
+      "<input type=\"password\" id=\"token\" name=\"token\" autocomplete=\"current-password\" "
+      "required placeholder=\"hf_...\"><button class=\"primary\" type=\"submit\" "
+      "id=\"login-submit\">Log in</button><p class=\"meta\">A token from <code>ohm hub token create"
+      "</code>. The browser keeps only a session cookie (HttpOnly, SameSite=Strict), valid "
+      "for 12 hours or until you log out or the token is revoked.</p></form>";
+  WebPage p;
+  p.status = status;
+  p.body = layout("Log in", b);
+  return p;
+}
+
+WebPage render_admin_page(Hub& hub, const Caller& caller, const WebContext& ctx,
+                          const std::string& notice) {
+  RenderScope scope(caller, ctx);
+  const bool forms = !ctx.csrf.empty();  // Bearer-authenticated views have no session to post with
+  std::string b = "<h1 class=\"page\">Administration</h1>";
+  if (!notice.empty()) b += "<div class=\"notice\" id=\"admin-notice\">" + esc(notice) + "</div>";
+  auto users = hub.list_users();
+  b += "<h2>Users and organisations <span class=\"count\">" + std::to_string(users.size()) +
+       "</span></h2><table class=\"admin\" id=\"users\"><thead><tr><th>Name</th><th>Type</th>"
+       "<th>Full name</th><th>E-mail</th><th>Created</th><th></th></tr></thead><tbody>";
+  for (auto& u : users) {
+    b += "<tr data-user=\"" + esc(u.name) + "\"><td>" + esc(u.name) + "</td><td>" +
+         (u.is_org     ? "organisation"
+          : u.is_admin ? "user (admin)"
+                       : "user") +
+         "</td><td>" + esc(u.fullname) + "</td><td>" + esc(u.email) + "</td><td>" +
+         short_date(u.created_ms) + "</td><td>";
+    if (forms && u.name != caller.user)
+      b += "<form class=\"inline\" method=\"post\" action=\"/admin/users/" + esc(enc(u.name)) +
+           "/delete\">" + csrf_field() + "<button type=\"submit\">Delete</button></form>";
+    b += "</td></tr>";
+  }
+  b += "</tbody></table>";
+  auto tokens = hub.list_tokens();
+  b += "<h2>Access tokens <span class=\"count\">" + std::to_string(tokens.size()) +
+       "</span></h2><p class=\"meta\">Tokens are stored as sha256; their secrets cannot be shown."
+       "</p><table class=\"admin\" id=\"tokens\"><thead><tr><th>Id</th><th>Name</th><th>Owner"
+       "</th><th>Scope</th><th>Created</th><th>Last used</th><th></th></tr></thead><tbody>";
+  for (auto& t : tokens) {
+    b += "<tr data-token=\"" + std::to_string(t.id) + "\"><td>" + std::to_string(t.id) +
+         "</td><td>" + esc(t.name) + "</td><td>" + esc(t.user) + "</td><td>" + esc(t.scope) +
+         "</td><td>" + short_date(t.created_ms) + "</td><td>" +
+         (t.last_used_ms ? short_date(t.last_used_ms) : std::string("never")) + "</td><td>";
+    if (forms)
+      b += "<form class=\"inline\" method=\"post\" action=\"/admin/tokens/" + std::to_string(t.id) +
+           "/revoke\">" + csrf_field() + "<button type=\"submit\">Revoke</button></form>";
+    b += "</td></tr>";
+  }
+  b += "</tbody></table>";
+  WebPage p;
+  p.body = layout("Administration", b);
+  return p;
+}
+
+WebPage render_error_page(const Caller& caller, const WebContext& ctx, int status,
+                          const std::string& msg) {
+  RenderScope scope(caller, ctx);
+  return error_page(status, msg);
+}
+
 std::optional<WebPage> render_web_ui(Hub& hub, const Caller& caller,
                                      const std::vector<std::string>& seg,
-                                     const std::function<std::string(const std::string&)>& param) {
+                                     const std::function<std::string(const std::string&)>& param,
+                                     const WebContext& ctx) {
+  RenderScope scope(caller, ctx);
   const size_t n = seg.size();
   if (n == 2 && seg[0] == "static") {
     WebPage p;

@@ -1,6 +1,7 @@
 // ohm hub: validation, blob store, metadata, domain logic and the HTTP server's robustness.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1017,4 +1018,198 @@ TEST_F(HubServerTest, WebUiPagesAreEscapedAndRespectVisibility) {
   EXPECT_NE(css->get_header_value("Content-Type").find("text/css"), std::string::npos);
   EXPECT_EQ(cli->Get("/static/ohm.js")->status, 200);
   EXPECT_EQ(cli->Get("/static/nope.js")->status, 404);
+}
+
+// ---------------------------------------------------------------- issue 12: scoping and admin
+
+TEST(HubLogic, LfsObjectsAreScopedToTheReposTheyWereUploadedTo) {
+  TempDir d;
+  Hub hub(d.str());
+  hub.add_user("alice", false);
+  hub.add_user("bob", false);
+  Caller alice = hub.authenticate("Bearer " + hub.create_token("alice", "write", "t"));
+  Caller bob = hub.authenticate("Bearer " + hub.create_token("bob", "write", "t"));
+  RepoInfo secret = hub.create_repo(alice, RepoType::Model, "alice", "secret", true);
+  RepoInfo gated = hub.create_repo(alice, RepoType::Model, "alice", "gated", false);
+  hub.meta().update_repo_settings(gated.id, false, "manual");
+  gated = *hub.meta().get_repo(RepoType::Model, "alice", "gated");
+  RepoInfo other = hub.create_repo(alice, RepoType::Model, "alice", "other", true);
+  RepoInfo steal = hub.create_repo(bob, RepoType::Model, "bob", "steal", false);
+  auto store = [&](const std::string& data) {
+    auto w = hub.blobs().lfs_writer();
+    w->write(data.data(), data.size());
+    w->commit(sha256_hex(data), data.size());
+    return sha256_hex(data);
+  };
+  const std::string s1 = store(std::string(3000, 's')), s2 = store(std::string(2000, 'g'));
+  hub.commit("alice", secret, "main", "w", "", "",
+             {{CommitOp::Kind::LfsFile, "model.safetensors", "", s1, 3000}});
+  hub.commit("alice", gated, "main", "w", "", "",
+             {{CommitOp::Kind::LfsFile, "model.safetensors", "", s2, 2000}});
+  auto lfs = [](const std::string& path, const std::string& oid, uint64_t n) {
+    return std::vector<CommitOp>{{CommitOp::Kind::LfsFile, path, "", oid, n}};
+  };
+  const std::string tip = hub.resolve(steal, "main");
+  for (const auto& [oid, n] : {std::pair{s1, 3000}, {s2, 2000}}) {
+    EXPECT_FALSE(hub.lfs_visible(bob, steal, oid));
+    try {
+      hub.commit(bob, steal, "main", "steal", "", "", lfs("stolen.bin", oid, n));
+      FAIL() << oid;
+    } catch (const HubError& e) {
+      EXPECT_EQ(e.status, 400);
+      EXPECT_NE(std::string(e.what()).find("stolen.bin"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(oid + " not found for this repository; upload it first"),
+                std::string::npos)
+          << e.what();
+    }
+    // the same answer without the size, and the same answer as for an oid never uploaded
+    EXPECT_THROW(hub.commit(bob, steal, "main", "steal", "", "",
+                            {{CommitOp::Kind::LfsFile, "x.bin", "", oid, std::nullopt}}),
+                 HubError);
+  }
+  EXPECT_EQ(hub.resolve(steal, "main"), tip);
+  // an accepted access request to the gated repo makes its objects readable, hence usable
+  hub.request_access(bob, gated, "{}");
+  hub.handle_access(gated, "bob", "accepted");
+  EXPECT_TRUE(hub.lfs_visible(bob, steal, s2));
+  EXPECT_NO_THROW(hub.commit(bob, steal, "main", "ok", "", "", lfs("gated.bin", s2, 2000)));
+  // the owner may reuse her own objects in another repo; and history counts
+  EXPECT_TRUE(hub.lfs_visible(alice, other, s1));
+  EXPECT_NO_THROW(hub.commit(alice, other, "main", "reuse", "", "", lfs("a.bin", s1, 3000)));
+  // a grant (what a verified upload to bob/steal records) makes it usable for bob's repo only
+  hub.grant_lfs(steal, s1, "bob");
+  EXPECT_TRUE(hub.lfs_visible(bob, steal, s1));
+  EXPECT_NO_THROW(hub.commit(bob, steal, "main", "mine", "", "", lfs("mine.bin", s1, 3000)));
+  RepoInfo steal2 = hub.create_repo(bob, RepoType::Model, "bob", "steal2", true);
+  EXPECT_TRUE(hub.lfs_visible(bob, steal2, s1));  // bob/steal is readable and references it
+  hub.delete_repo(bob, RepoType::Model, "bob", "steal");
+  EXPECT_FALSE(hub.lfs_visible(bob, steal2, s1));  // its grant and history went with it
+}
+
+TEST(HubLogic, DeletedFolderPathsAreValidated) {
+  TempDir d;
+  Hub hub(d.str());
+  hub.add_user("alice", false);
+  Caller alice = hub.authenticate("Bearer " + hub.create_token("alice", "write", "t"));
+  RepoInfo r = hub.create_repo(alice, RepoType::Model, "alice", "m", false);
+  hub.commit(alice, r, "main", "add", "", "",
+             {{CommitOp::Kind::File, "sub/a.txt", "a", "", std::nullopt},
+              {CommitOp::Kind::File, "b.txt", "b", "", std::nullopt}});
+  const std::string tip = hub.resolve(r, "main");
+  for (const char* bad : {"/", ".", "./", "//", "", "..", "../", "a//", "/sub", "sub/../", "./sub",
+                          ".git/", "sub\\x"}) {
+    for (auto kind : {CommitOp::Kind::DeleteFolder, CommitOp::Kind::DeleteFile}) {
+      try {
+        hub.commit(alice, r, "main", "rm", "", "", {{kind, bad, "", "", std::nullopt}});
+        FAIL() << "'" << bad << "'";
+      } catch (const HubError& e) {
+        EXPECT_EQ(e.status, 400) << "'" << bad << "'";
+        EXPECT_NE(std::string(e.what()).find("'" + std::string(bad) + "'"), std::string::npos)
+            << e.what();
+      }
+    }
+  }
+  EXPECT_EQ(hub.resolve(r, "main"), tip);
+  EXPECT_EQ(hub.files(r, tip).size(), 3u);
+  // a bad path anywhere in a commit changes nothing, even after valid operations
+  EXPECT_THROW(hub.commit(alice, r, "main", "rm", "", "",
+                          {{CommitOp::Kind::File, "new.txt", "fresh-content", "", std::nullopt},
+                           {CommitOp::Kind::DeleteFolder, "/", "", "", std::nullopt}}),
+               HubError);
+  EXPECT_FALSE(hub.blobs().has(BlobKind::Git, git_blob_oid("fresh-content")));
+  CommitInfo c = hub.commit(alice, r, "main", "rm", "", "",
+                            {{CommitOp::Kind::DeleteFolder, "sub/", "", "", std::nullopt}});
+  EXPECT_FALSE(hub.file(r, c.id, "sub/a.txt"));
+  EXPECT_TRUE(hub.file(r, c.id, ".gitattributes"));
+  EXPECT_TRUE(hub.file(r, c.id, "b.txt"));
+}
+
+TEST(HubLogic, DataFilesAreOwnerOnlyWhateverTheUmask) {
+  TempDir d;
+  const mode_t old = ::umask(0);
+  {
+    Hub hub((d.path / "data").string());
+    hub.add_user("alice", false);
+    hub.blobs().put(BlobKind::Git, "hello");
+    auto w = hub.blobs().lfs_writer();
+    w->write("abc", 3);
+    w->commit(sha256_hex("abc"), 3);
+  }
+  ::umask(old);
+  size_t files = 0, dirs = 0;
+  auto mode = [](const fs::path& p) {
+    struct stat st {};
+    ::lstat(p.c_str(), &st);
+    return st.st_mode & 07777;
+  };
+  EXPECT_EQ(mode(d.path / "data"), 0700u);
+  for (auto& e : fs::recursive_directory_iterator(d.path / "data")) {
+    if (e.is_directory()) {
+      ++dirs;
+      EXPECT_EQ(mode(e.path()), 0700u) << e.path();
+    } else {
+      ++files;
+      EXPECT_EQ(mode(e.path()), 0600u) << e.path();
+    }
+  }
+  EXPECT_GE(files, 3u);  // hub.sqlite (+ -wal/-shm while open), a git blob, an LFS blob
+  EXPECT_GE(dirs, 5u);
+}
+
+TEST(HubLogic, AdminUsersAndTokens) {
+  TempDir d;
+  Hub hub(d.str());
+  hub.add_user("root", false);
+  hub.add_user("alice", false);
+  hub.add_user("acme", true);
+  hub.add_member("acme", "alice");
+  hub.set_admin("root", true);
+  EXPECT_THROW(hub.set_admin("acme", true), ohm::NotFoundError);
+  const std::string rt = hub.create_token("root", "write", "admin");
+  const std::string at = hub.create_token("alice", "write", "laptop");
+  hub.create_token("alice", "read", "ci");
+  hub.create_token("alice", "read", "ci");
+  EXPECT_TRUE(hub.authenticate("Bearer " + rt).admin);
+  Caller alice = hub.authenticate("Bearer " + at);
+  EXPECT_FALSE(alice.admin);
+  EXPECT_GT(alice.token_id, 0);
+  auto all = hub.list_tokens();
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(hub.list_tokens("alice").size(), 3u);
+  EXPECT_GT(all[1].last_used_ms, 0);  // alice's token was just used
+  EXPECT_EQ(all[2].last_used_ms, 0);
+  try {
+    hub.revoke_token("ci");
+    FAIL();
+  } catch (const HubError& e) {
+    EXPECT_EQ(e.status, 400);  // ambiguous name
+  }
+  EXPECT_THROW(hub.revoke_token("nope"), HubError);
+  EXPECT_EQ(hub.revoke_token("laptop").user, "alice");
+  EXPECT_THROW(hub.authenticate("Bearer " + at), HubError);
+  EXPECT_EQ(hub.revoke_token(std::to_string(all[2].id)).id, all[2].id);
+  EXPECT_EQ(hub.list_tokens("alice").size(), 1u);
+  // a user who owns repos is not deleted; one who does not is, with tokens and memberships
+  Caller root = hub.authenticate("Bearer " + rt);
+  RepoInfo rr = hub.create_repo(root, RepoType::Model, "root", "m", false);
+  const std::string bt = hub.create_token("alice", "write", "b");
+  Caller alice2 = hub.authenticate("Bearer " + bt);
+  hub.like(alice2, rr, true);
+  EXPECT_THROW(hub.delete_user("root"), HubError);
+  hub.delete_user("alice");
+  EXPECT_FALSE(hub.meta().get_user("alice"));
+  EXPECT_TRUE(hub.list_tokens("alice").empty());
+  EXPECT_THROW(hub.authenticate("Bearer " + bt), HubError);
+  EXPECT_TRUE(hub.meta().orgs_of("alice").empty());
+  EXPECT_EQ(hub.meta().get_repo(RepoType::Model, "root", "m")->likes, 0);
+  EXPECT_THROW(hub.delete_user("alice"), HubError);
+  // web sessions follow their token
+  auto s = hub.login(rt);
+  ASSERT_TRUE(hub.session(s.id));
+  EXPECT_EQ(hub.session(s.id)->caller.user, "root");
+  EXPECT_EQ(hub.session(s.id)->csrf, s.csrf);
+  EXPECT_FALSE(hub.session(std::string(64, '0')));
+  EXPECT_THROW(hub.login("hf_nope"), HubError);
+  hub.revoke_token("admin");
+  EXPECT_FALSE(hub.session(s.id));
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -32,6 +33,8 @@ struct Caller {
   std::string user;   // empty: anonymous
   std::string scope;  // "read" | "write"
   std::string token_name;
+  int64_t token_id = 0;
+  bool admin = false;  // a hub administrator (users.is_admin)
   std::vector<std::string> orgs;
   bool anonymous() const { return user.empty(); }
 };
@@ -65,6 +68,28 @@ class Hub {
                            const std::string& name);
   // From an Authorization header value ("Bearer hf_..."; empty = anonymous). 401 when unknown.
   Caller authenticate(std::string_view authorization);
+
+  // Administration (the CLI trusts its operator; the HTTP/web layers check Caller::admin).
+  void set_admin(const std::string& user, bool admin);
+  std::vector<UserInfo> list_users() { return meta_->list_users(); }
+  // Refuses (400) while the user or organisation still owns repos; 404 when unknown.
+  void delete_user(const std::string& name);
+  std::vector<TokenInfo> list_tokens(const std::string& user = "");
+  // A token by its numeric id, or by its name when exactly one token has it (400 when several,
+  // 404 when none). Returns the revoked token. Sessions made from it end with it.
+  TokenInfo revoke_token(const std::string& id_or_name);
+
+  // Web sessions: login with a user token; the browser gets an opaque random id (kept server
+  // side as its sha256, in memory) and every POST form carries the session's CSRF token.
+  // A session ends at logout, after kSessionTtlMs, or when its token is revoked.
+  struct WebSession {
+    std::string id, csrf;  // id only on creation
+    Caller caller;
+  };
+  static constexpr int64_t kSessionTtlMs = 12ll * 3600 * 1000;
+  WebSession login(std::string_view token);  // 401 for unknown tokens
+  std::optional<WebSession> session(const std::string& id);
+  void logout(const std::string& id);
 
   bool can_read(const Caller& c, const RepoInfo& r) const;
   bool can_write(const Caller& c, const RepoInfo& r) const;
@@ -101,7 +126,22 @@ class Hub {
   std::optional<FileEntry> file(const RepoInfo& r, const std::string& commit,
                                 const std::string& path);
 
-  // Applies ops on top of `branch` as `c` (write access is the caller's concern). 404
+  // Whether `c` may reference LFS object `sha256` in repo `r`: it was uploaded to `r` (a grant),
+  // `r`'s history already references it, or a repo `c` can read (gates included) references it.
+  // Everything else is answered as if the object did not exist.
+  bool lfs_visible(const Caller& c, const RepoInfo& r, const std::string& sha256);
+  void grant_lfs(const RepoInfo& r, const std::string& sha256, const std::string& user) {
+    meta_->grant_lfs(r.id, sha256, user);
+  }
+
+  // commit() on behalf of an HTTP caller: every lfsFile must be lfs_visible to `c` (400 "LFS
+  // object ... not found for this repository; upload it first" otherwise, exactly as for an
+  // object never uploaded). Write access is the caller's concern.
+  CommitInfo commit(const Caller& c, const RepoInfo& r, const std::string& branch,
+                    const std::string& summary, const std::string& description,
+                    const std::string& parent_commit, const std::vector<CommitOp>& ops);
+  // Applies ops on top of `branch` as `author`, trusted: no LFS scoping (tests, imports; the
+  // server uses the Caller overload above). Write access is the caller's concern. 404
   // RevisionNotFound for an unknown branch, 412 when parent_commit is not the tip, 404
   // EntryNotFound when deleting a missing file, 400 for unknown LFS objects or bad paths.
   CommitInfo commit(const std::string& author, const RepoInfo& r, const std::string& branch,
@@ -133,7 +173,17 @@ class Hub {
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<MetadataStore> meta_;
   std::mutex commit_mu_;
+  std::mutex session_mu_;
+  struct SessionRec {
+    std::string csrf, token_sha256;
+    int64_t expires_ms = 0;
+  };
+  std::map<std::string, SessionRec> sessions_;  // by sha256(session id)
+  Caller caller_for(const TokenInfo& t);
 };
+
+// Creates `dir` (and parents) if needed and makes it owner-only (0700), whatever the umask.
+void make_private_dir(const std::string& dir);
 
 std::string iso_date(int64_t ms);  // 2024-05-01T12:34:56.000Z
 

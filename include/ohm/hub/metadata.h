@@ -59,10 +59,13 @@ struct UserInfo {
   std::string name, fullname, email;
   bool is_org = false;
   int64_t created_ms = 0;
+  bool is_admin = false;  // may list/revoke tokens and list/delete users (CLI, API, web UI)
 };
 
 struct TokenInfo {
-  std::string user, scope, name;  // scope: "read" | "write"
+  std::string user, scope, name;             // scope: "read" | "write"
+  int64_t id = 0;                            // stable row id (the secret itself is never stored)
+  int64_t created_ms = 0, last_used_ms = 0;  // last_used_ms: 0 = never (updated at most 1/min)
 };
 
 // A like of `user` on a repo (repos.likes counts them).
@@ -97,10 +100,21 @@ class MetadataStore {
   virtual void add_token(const std::string& token_sha256, const TokenInfo& t) = 0;
   virtual std::optional<TokenInfo> find_token(const std::string& token_sha256) = 0;
 
+  // Administration. list_users: users and organisations by name. delete_user removes the user,
+  // its tokens, memberships, likes (counts kept in step) and access requests in one transaction
+  // (the caller checks that it owns no repos). list_tokens: all tokens, or one user's, by id.
+  virtual std::vector<UserInfo> list_users() = 0;
+  virtual bool delete_user(const std::string& name) = 0;
+  virtual void set_admin(const std::string& name, bool admin) = 0;
+  virtual std::vector<TokenInfo> list_tokens(const std::string& user) = 0;
+  virtual bool delete_token(int64_t id) = 0;
+  virtual void touch_token(int64_t id, int64_t ms) = 0;  // last_used_ms
+
   // Repos. create_repo throws InvalidArgument when it exists; returns it with its id set.
   virtual RepoInfo create_repo(const RepoInfo& r) = 0;
   virtual std::optional<RepoInfo> get_repo(RepoType t, const std::string& ns,
                                            const std::string& name) = 0;
+  virtual std::optional<RepoInfo> get_repo_by_id(int64_t repo) = 0;
   virtual bool delete_repo(int64_t repo) = 0;
   virtual std::vector<RepoInfo> list_repos(RepoType t) = 0;
   virtual void update_repo_settings(int64_t repo, bool is_private, const std::string& gated) = 0;
@@ -129,6 +143,13 @@ class MetadataStore {
   virtual std::vector<FileEntry> files(int64_t repo, const std::string& commit) = 0;
   // Commits whose id starts with `prefix` (hex, >= 4 chars).
   virtual std::vector<std::string> commits_with_prefix(int64_t repo, const std::string& prefix) = 0;
+
+  // LFS objects are stored once (deduplicated) but scoped to repos: a repo may reference an oid
+  // that was uploaded to it (a grant) or that a repo its committer can read references.
+  virtual void grant_lfs(int64_t repo, const std::string& sha256, const std::string& user) = 0;
+  virtual bool has_lfs_grant(int64_t repo, const std::string& sha256) = 0;
+  // Repos whose history references the LFS object (any commit).
+  virtual std::vector<int64_t> repos_with_lfs(const std::string& sha256) = 0;
 
   // Refs.
   virtual std::vector<RefInfo> refs(int64_t repo) = 0;

@@ -14,7 +14,8 @@ const char* url_prefix(RepoType t);                       // "" | "datasets/" | 
 bool parse_repo_type(std::string_view s, RepoType& out);  // "model" or "models"
 
 // A namespace (user/org) or repo name: [A-Za-z0-9][A-Za-z0-9._-]*, <= 96 chars, no "--", no "..",
-// not ending in ".git", not a reserved word for namespaces.
+// not ending in ".git", not a reserved word for namespaces (API and web UI routes:
+// api, models, datasets, spaces, lfs, resolve, static, new, settings, login, logout, admin).
 std::string check_name(std::string_view s, bool is_namespace);
 // A revision as asked: branch, tag or sha; also "refs/heads/x" style. No "..", NUL, control chars,
 // leading/trailing '/', "//", '\\', <= 256 chars.

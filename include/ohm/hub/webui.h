@@ -20,12 +20,30 @@ struct WebPage {
   std::string body;
 };
 
+// What a page needs besides the caller: the Hub's URL (Download box) and the browser session
+// (the header shows the user with a logout form; every POST form carries `csrf`).
+struct WebContext {
+  std::string base_url;  // e.g. http://127.0.0.1:8080 (public_url or the request's Host)
+  std::string csrf;      // the session's CSRF token; empty without a session
+};
+
 // Renders the page for a GET of the (percent-decoded) path segments `seg`; std::nullopt when the
 // path is not a web UI route. `param` returns a query parameter ("" when absent). Repos the
 // caller cannot read answer 404 pages, exactly like unknown ones.
 std::optional<WebPage> render_web_ui(Hub& hub, const Caller& caller,
                                      const std::vector<std::string>& seg,
-                                     const std::function<std::string(const std::string&)>& param);
+                                     const std::function<std::string(const std::string&)>& param,
+                                     const WebContext& ctx = {});
+// GET /login: a form taking a user token; `form_csrf` is the pre-session CSRF value the form
+// posts back (the server also sets it as a cookie); `error` is shown above the form.
+WebPage render_login_page(const Caller& caller, const WebContext& ctx, const std::string& form_csrf,
+                          const std::string& error, int status);
+// GET /admin: users and tokens (never token secrets) with delete/revoke forms. Admins only; the
+// caller checks.
+WebPage render_admin_page(Hub& hub, const Caller& caller, const WebContext& ctx,
+                          const std::string& notice);
+WebPage render_error_page(const Caller& caller, const WebContext& ctx, int status,
+                          const std::string& msg);
 
 // & < > " ' escaped.
 std::string html_escape(std::string_view s);
