@@ -3,8 +3,12 @@
 //   ohm hub user add NAME --data DIR [--fullname F] [--email E]
 //   ohm hub org add NAME --data DIR [--member USER]...
 //   ohm hub token create --data DIR --user NAME [--scope read|write] [--name N]
+//   ohm hub user add NAME --data DIR [--admin]; ohm hub user admin NAME --data DIR [--revoke]
+//   ohm hub user list --data DIR [--json]; ohm hub user delete NAME --data DIR
+//   ohm hub token list --data DIR [--user U] [--json]; ohm hub token revoke ID_OR_NAME --data DIR
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 
@@ -23,7 +27,12 @@ struct HubCliOptions {
   std::string data = "hub-data";
   std::string name, fullname, email, user, scope = "read", token_name = "token";
   std::vector<std::string> members;
+  bool admin = false, revoke = false, json = false;
 };
+
+std::string date_or(int64_t ms, const char* none) {
+  return ms ? hub::iso_date(ms).substr(0, 19) + "Z" : std::string(none);
+}
 
 // Admin commands touch only the metadata database (safe while a server runs).
 std::unique_ptr<hub::Hub> admin_hub(const std::string& data) {
@@ -42,9 +51,52 @@ std::unique_ptr<hub::Hub> admin_hub(const std::string& data) {
       throw UnsupportedError("admin commands do not write blobs");
     }
   };
-  std::filesystem::create_directories(data);
+  hub::make_private_dir(data);
   return std::make_unique<hub::Hub>(std::make_unique<NoBlobs>(),
                                     hub::open_sqlite_metadata(data + "/hub.sqlite"));
+}
+
+int list_users(hub::Hub& h, bool as_json) {
+  nlohmann::json arr = nlohmann::json::array();
+  if (!as_json)
+    std::printf("%-24s %-6s %-5s %-20s %s\n", "NAME", "TYPE", "ADMIN", "CREATED", "EMAIL");
+  for (auto& u : h.list_users()) {
+    if (as_json)
+      arr.push_back({{"name", u.name},
+                     {"type", u.is_org ? "org" : "user"},
+                     {"admin", u.is_admin},
+                     {"fullname", u.fullname},
+                     {"email", u.email},
+                     {"created", date_or(u.created_ms, "")}});
+    else
+      std::printf("%-24s %-6s %-5s %-20s %s\n", u.name.c_str(), u.is_org ? "org" : "user",
+                  u.is_admin ? "yes" : "no", date_or(u.created_ms, "-").c_str(), u.email.c_str());
+  }
+  if (as_json) std::cout << arr.dump(2) << "\n";
+  return 0;
+}
+
+int list_tokens(hub::Hub& h, const std::string& user, bool as_json) {
+  if (!user.empty() && !h.meta().get_user(user)) throw NotFoundError("no user '" + user + "'");
+  nlohmann::json arr = nlohmann::json::array();
+  if (!as_json)
+    std::printf("%-6s %-20s %-16s %-5s %-20s %s\n", "ID", "NAME", "USER", "SCOPE", "CREATED",
+                "LAST USED");
+  for (auto& t : h.list_tokens(user)) {
+    if (as_json)
+      arr.push_back({{"id", t.id},
+                     {"name", t.name},
+                     {"user", t.user},
+                     {"scope", t.scope},
+                     {"created", date_or(t.created_ms, "")},
+                     {"last_used", date_or(t.last_used_ms, "")}});
+    else
+      std::printf("%-6lld %-20s %-16s %-5s %-20s %s\n", static_cast<long long>(t.id),
+                  t.name.c_str(), t.user.c_str(), t.scope.c_str(),
+                  date_or(t.created_ms, "-").c_str(), date_or(t.last_used_ms, "never").c_str());
+  }
+  if (as_json) std::cout << arr.dump(2) << "\n";
+  return 0;
 }
 
 int serve(const hub::ServerOptions& opt) {
@@ -90,6 +142,18 @@ const Register reg("hub", [](CLI::App& app) {
   uadd->add_option("--data", o->data, "Data directory")->required();
   uadd->add_option("--fullname", o->fullname, "Full name");
   uadd->add_option("--email", o->email, "E-mail");
+  uadd->add_flag("--admin", o->admin, "Make the user a hub administrator");
+  auto* uadmin = user->add_subcommand("admin", "Make a user a hub administrator (or --revoke)");
+  uadmin->add_option("name", o->name, "User name")->required();
+  uadmin->add_option("--data", o->data, "Data directory")->required();
+  uadmin->add_flag("--revoke", o->revoke, "Take administrator rights away");
+  auto* ulist = user->add_subcommand("list", "List users and organisations");
+  ulist->add_option("--data", o->data, "Data directory")->required();
+  ulist->add_flag("--json", o->json, "JSON output");
+  auto* udel = user->add_subcommand(
+      "delete", "Delete a user or organisation with its tokens, memberships, likes (no repos)");
+  udel->add_option("name", o->name, "User or organisation name")->required();
+  udel->add_option("--data", o->data, "Data directory")->required();
 
   auto* org = cmd->add_subcommand("org", "Manage organisations")->require_subcommand(1);
   auto* oadd = org->add_subcommand("add", "Add an organisation");
@@ -105,23 +169,48 @@ const Register reg("hub", [](CLI::App& app) {
       ->check(CLI::IsMember({"read", "write"}))
       ->capture_default_str();
   tcreate->add_option("--name", o->token_name, "Display name")->capture_default_str();
+  auto* tlist = tok->add_subcommand("list",
+                                    "List tokens (id, name, owner, scope, dates; never "
+                                    "the secret, which is stored hashed)");
+  tlist->add_option("--data", o->data, "Data directory")->required();
+  tlist->add_option("--user", o->user, "Only this user's tokens");
+  tlist->add_flag("--json", o->json, "JSON output");
+  auto* trevoke = tok->add_subcommand("revoke", "Revoke a token by id, or by name when unique");
+  trevoke->add_option("token", o->name, "Token id or name")->required();
+  trevoke->add_option("--data", o->data, "Data directory")->required();
 
-  return Command{cmd, [o, sv, uadd, oadd, tcreate] {
-                   if (sv->parsed()) return serve(o->serve);
-                   if (uadd->parsed()) {
-                     admin_hub(o->data)->add_user(o->name, false, o->fullname, o->email);
-                     std::cout << "user " << o->name << " added\n";
-                   } else if (oadd->parsed()) {
-                     auto h = admin_hub(o->data);
-                     h->add_user(o->name, true, o->name);
-                     for (auto& m : o->members) h->add_member(o->name, m);
-                     std::cout << "organisation " << o->name << " added\n";
-                   } else if (tcreate->parsed()) {
-                     std::cout << admin_hub(o->data)->create_token(o->user, o->scope, o->token_name)
-                               << "\n";
-                   }
-                   return 0;
-                 }};
+  return Command{
+      cmd, [o, sv, uadd, oadd, tcreate, uadmin, ulist, udel, tlist, trevoke] {
+        if (sv->parsed()) return serve(o->serve);
+        if (uadd->parsed()) {
+          auto h = admin_hub(o->data);
+          h->add_user(o->name, false, o->fullname, o->email);
+          if (o->admin) h->set_admin(o->name, true);
+          std::cout << (o->admin ? "administrator " : "user ") << o->name << " added\n";
+        } else if (uadmin->parsed()) {
+          admin_hub(o->data)->set_admin(o->name, !o->revoke);
+          std::cout << o->name << (o->revoke ? " is no longer" : " is now")
+                    << " an administrator\n";
+        } else if (ulist->parsed()) {
+          return list_users(*admin_hub(o->data), o->json);
+        } else if (udel->parsed()) {
+          admin_hub(o->data)->delete_user(o->name);
+          std::cout << o->name << " deleted (with its tokens and memberships)\n";
+        } else if (tlist->parsed()) {
+          return list_tokens(*admin_hub(o->data), o->user, o->json);
+        } else if (trevoke->parsed()) {
+          auto t = admin_hub(o->data)->revoke_token(o->name);
+          std::cout << "token " << t.id << " (" << t.name << ", user " << t.user << ") revoked\n";
+        } else if (oadd->parsed()) {
+          auto h = admin_hub(o->data);
+          h->add_user(o->name, true, o->name);
+          for (auto& m : o->members) h->add_member(o->name, m);
+          std::cout << "organisation " << o->name << " added\n";
+        } else if (tcreate->parsed()) {
+          std::cout << admin_hub(o->data)->create_token(o->user, o->scope, o->token_name) << "\n";
+        }
+        return 0;
+      }};
 });
 
 }  // namespace

@@ -344,6 +344,7 @@ struct HubServer::Impl {
         return user_likes(c, s[2]);
       if (s[1] == "validate-yaml" && m == "POST") return validate_yaml(c);
       if (s[1] == "telemetry") return void(c.res.status = 200);
+      if (s[1] == "admin") return admin_api(c);
       if (s[1] == "repos" && s.size() == 3) {
         if (s[2] == "create" && m == "POST") return repo_create(c);
         if (s[2] == "delete" && m == "DELETE") return repo_delete(c);
@@ -395,8 +396,11 @@ struct HubServer::Impl {
     }
     if (s.size() >= i + 5 && s[i + 2] == "resolve" && (m == "GET" || m == "HEAD"))
       return resolve(c, t, s[i], s[i + 1], s[i + 3], join(s, i + 4));
+    if (s[0] == "login" || s[0] == "logout" || s[0] == "admin") return web_account(c);
     if (m == "GET" || m == "HEAD") {
-      auto page = render_web_ui(hub, c.caller, s, [&](const std::string& k) { return c.param(k); });
+      const WebContext wx = web_context(c);
+      auto page = render_web_ui(
+          hub, c.caller, s, [&](const std::string& k) { return c.param(k); }, wx);
       if (page) return send_page(c, *page);
     }
     throw HubError(404, "", "not found");
@@ -1049,8 +1053,11 @@ struct HubServer::Impl {
     send_json(c, {{"files", out}, {"commitOid", commit}});
   }
 
-  std::string lfs_sig(const std::string& oid, uint64_t size, int64_t exp) {
-    return sha256_hex(secret + "|" + oid + "|" + std::to_string(size) + "|" + std::to_string(exp));
+  // Upload URLs are signed for one object, size, expiry and repo: the PUT grants the object to
+  // that repo (LFS objects are stored once but scoped to the repos they were uploaded to).
+  std::string lfs_sig(const std::string& oid, uint64_t size, int64_t exp, int64_t repo) {
+    return sha256_hex(secret + "|" + oid + "|" + std::to_string(size) + "|" + std::to_string(exp) +
+                      "|" + std::to_string(repo));
   }
 
   void lfs_batch(Ctx& c, RepoType t, const std::string& ns, const std::string& name) {
@@ -1075,20 +1082,23 @@ struct HubServer::Impl {
       } else if (static_cast<uint64_t>(size) > opt.max_lfs_bytes) {
         e["error"] = {{"code", 422}, {"message", "object larger than the server limit"}};
       } else if (op == "upload") {
+        // Objects the caller cannot already read get an upload action exactly as if absent: the
+        // answer never says whether the Hub stores an oid elsewhere.
         auto have = hub.blobs().size(BlobKind::Lfs, oid);
-        if (!have || *have != static_cast<uint64_t>(size)) {
+        if (!have || *have != static_cast<uint64_t>(size) || !hub.lfs_visible(c.caller, r, oid)) {
           e["authenticated"] = true;
           e["actions"] = {
               {"upload",
                {{"href", c.base + "/api/lfs-upload/" + oid + "?size=" + std::to_string(size) +
-                             "&exp=" + std::to_string(exp) + "&sig=" + lfs_sig(oid, size, exp)},
+                             "&exp=" + std::to_string(exp) + "&repo=" + std::to_string(r.id) +
+                             "&sig=" + lfs_sig(oid, size, exp, r.id)},
                 {"expires_in", 3600}}},
               {"verify",
                {{"href", c.base + "/api/lfs-verify/" + plural(t) + "/" + r.full_id()},
                 {"expires_in", 3600}}}};
         }
       } else {
-        if (!hub.blobs().has(BlobKind::Lfs, oid))
+        if (!hub.lfs_visible(c.caller, r, oid) || !hub.blobs().has(BlobKind::Lfs, oid))
           e["error"] = {{"code", 404}, {"message", "object not found"}};
       }
       objs.push_back(e);
@@ -1100,15 +1110,18 @@ struct HubServer::Impl {
 
   void lfs_put(Ctx& c, const std::string& oid) {
     const std::string ssize = c.param("size"), sexp = c.param("exp"), sig = c.param("sig");
-    if (!is_hex(oid, 64) || ssize.empty() || ssize.size() > 15 || sexp.empty() ||
-        sexp.size() > 15 || ssize.find_first_not_of("0123456789") != std::string::npos ||
-        sexp.find_first_not_of("0123456789") != std::string::npos) {
+    const std::string srepo = c.param("repo");
+    auto digits = [](const std::string& v) {
+      return !v.empty() && v.size() <= 15 && v.find_first_not_of("0123456789") == std::string::npos;
+    };
+    if (!is_hex(oid, 64) || !digits(ssize) || !digits(sexp) || !digits(srepo)) {
       c.res.set_header("Connection", "close");
       throw HubError(400, "", "malformed LFS upload URL");
     }
     const uint64_t size = std::stoull(ssize);
     const int64_t exp = std::stoll(sexp);
-    const std::string want = lfs_sig(oid, size, exp);
+    const int64_t repo_id = std::stoll(srepo);
+    const std::string want = lfs_sig(oid, size, exp, repo_id);
     unsigned diff = want.size() != sig.size();
     for (size_t i = 0; i < std::min(want.size(), sig.size()); ++i)
       diff |= static_cast<unsigned>(want[i] ^ sig[i]);
@@ -1136,19 +1149,23 @@ struct HubServer::Impl {
       c.res.set_header("Connection", "close");
       throw HubError(400, "", too_big ? "more data than the announced size" : "upload interrupted");
     }
+    // The bytes are hashed even when the object is already stored: only someone holding the
+    // content can get it granted to their repo.
     w->commit(oid, size);  // InvalidArgument (-> 400) on mismatch; temp file removed
+    hub.meta().grant_lfs(repo_id, oid, "");
     send_json(c, json::object());
   }
 
   void lfs_verify(Ctx& c) {
     RepoType t;
     if (!parse_repo_type(c.seg[2], t)) throw HubError(404, "", "not found");
-    hub.repo_for_write(c.caller, t, c.seg[3], c.seg[4]);
+    RepoInfo r = hub.repo_for_write(c.caller, t, c.seg[3], c.seg[4]);
     json j = parse_object(read_body(c, opt.max_json_bytes), "LFS verify body");
     const std::string oid = get_str(j, "oid", "LFS verify body");
     if (!is_hex(oid, 64)) throw HubError(400, "", "LFS verify: invalid oid");
     auto have = hub.blobs().size(BlobKind::Lfs, oid);
-    if (!have) throw HubError(404, "", "LFS object " + oid + " not found");
+    if (!have || !hub.lfs_visible(c.caller, r, oid))
+      throw HubError(404, "", "LFS object " + oid + " not found for this repository");
     if (j.contains("size") && j["size"].is_number_integer() && j["size"].get<uint64_t>() != *have)
       throw HubError(422, "", "LFS object " + oid + " has a different size");
     send_json(c, {{"message", "Verified"}});
@@ -1164,9 +1181,9 @@ struct HubServer::Impl {
     std::string summary, description, parent;
     std::vector<CommitOp> ops;
     auto path_of = [](const json& v, const std::string& what) {
-      std::string p = get_str(v, "path", what);
-      if (p.empty()) throw HubError(400, "", what + ": 'path' is required");
-      return p;
+      // present; its value (even "") is validated by Hub::commit, whose errors name it
+      if (!v.contains("path")) throw HubError(400, "", what + ": 'path' is required");
+      return get_str(v, "path", what);
     };
     auto add_file = [&](const json& v) {
       CommitOp op;
@@ -1262,12 +1279,231 @@ struct HubServer::Impl {
     if (!parent.empty() &&
         (parent.size() < 5 || parent.size() > 40 || !is_hex(parent, parent.size())))
       throw HubError(400, "", "commit: parentCommit must be a hex commit id");
-    CommitInfo ci = hub.commit(c.caller.user, r, rev, summary, description, parent, ops);
+    CommitInfo ci = hub.commit(c.caller, r, rev, summary, description, parent, ops);
     send_json(c, {{"success", true},
                   {"commitOid", ci.id},
                   {"commitUrl", c.base + "/" + url_prefix(t) + r.full_id() + "/commit/" + ci.id},
                   {"commitMessage", ci.title},
                   {"hookOutput", ""}});
+  }
+
+  // ------------------------------------------------------------------ admin API
+  // GET /api/admin/users, DELETE /api/admin/users/{name}, GET /api/admin/tokens[?user=U],
+  // DELETE /api/admin/tokens/{id}: hub administrators only (401 anonymous, 403 otherwise;
+  // deletions need a write token). Token secrets are stored hashed and never listed.
+  static json token_json(const TokenInfo& t) {
+    return {{"id", t.id},
+            {"name", t.name},
+            {"user", t.user},
+            {"role", t.scope},
+            {"createdAt", iso_date(t.created_ms)},
+            {"lastUsedAt", t.last_used_ms ? json(iso_date(t.last_used_ms)) : json(nullptr)}};
+  }
+
+  void require_admin(const Caller& caller, bool write) {
+    if (caller.anonymous())
+      throw HubError(401, "", "You must be authenticated as an administrator");
+    if (!caller.admin) throw HubError(403, "", "Administrator rights required");
+    if (write && caller.scope != "write")
+      throw HubError(403, "", "Administrator rights required (token has read scope)");
+  }
+
+  void admin_api(Ctx& c) {
+    const auto& s = c.seg;
+    const std::string& m = c.req.method;
+    const bool del = m == "DELETE";
+    if (!del && m != "GET" && m != "HEAD") throw HubError(405, "", "method not allowed");
+    require_admin(c.caller, del);
+    if (s.size() == 3 && s[2] == "users" && !del) {
+      json arr = json::array();
+      for (auto& u : hub.list_users())
+        arr.push_back({{"name", u.name},
+                       {"fullname", u.fullname},
+                       {"email", u.email.empty() ? json(nullptr) : json(u.email)},
+                       {"type", u.is_org ? "org" : "user"},
+                       {"isAdmin", u.is_admin},
+                       {"createdAt", iso_date(u.created_ms)}});
+      return send_json(c, arr);
+    }
+    if (s.size() == 4 && s[2] == "users" && del) {
+      if (s[3] == c.caller.user) throw HubError(400, "", "Administrators cannot delete themselves");
+      hub.delete_user(s[3]);
+      return send_json(c, {{"deleted", s[3]}});
+    }
+    if (s.size() == 3 && s[2] == "tokens" && !del) {
+      json arr = json::array();
+      for (auto& t : hub.list_tokens(c.param("user"))) arr.push_back(token_json(t));
+      return send_json(c, arr);
+    }
+    if (s.size() == 4 && s[2] == "tokens" && del) {
+      if (s[3].empty() || s[3].size() > 18 || s[3].find_first_not_of("0123456789") != s[3].npos)
+        throw HubError(400, "", "token id must be a number");
+      return send_json(c, {{"revoked", token_json(hub.revoke_token(s[3]))}});
+    }
+    throw HubError(404, "", "unknown admin endpoint");
+  }
+
+  // ------------------------------------------------------------------ web login and admin pages
+  // The browser logs in with a user token (POST /login) and gets an opaque session cookie:
+  // HttpOnly, SameSite=Strict, server-side, 12 h. Cookies authenticate web UI pages only, never
+  // the API. Every POST form carries a CSRF token that is checked (the session's; for the login
+  // form, a value also set as a cookie), and a foreign Origin is refused.
+  static constexpr const char* kSessionCookie = "ohm_session";
+  static constexpr const char* kLoginCookie = "ohm_login_csrf";
+
+  static std::string cookie(const httplib::Request& req, const std::string& name) {
+    const std::string all = req.get_header_value("Cookie");
+    size_t pos = 0;
+    while (pos < all.size()) {
+      size_t end = all.find(';', pos);
+      if (end == std::string::npos) end = all.size();
+      std::string kv = all.substr(pos, end - pos);
+      kv.erase(0, kv.find_first_not_of(' '));
+      if (kv.size() > name.size() && kv.compare(0, name.size(), name) == 0 &&
+          kv[name.size()] == '=')
+        return kv.substr(name.size() + 1);
+      pos = end + 1;
+    }
+    return {};
+  }
+
+  static bool same_secret(const std::string& a, const std::string& b) {
+    if (a.empty() || a.size() != b.size()) return false;
+    unsigned diff = 0;
+    for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned>(a[i] ^ b[i]);
+    return diff == 0;
+  }
+
+  std::map<std::string, std::string> read_form(Ctx& c) {
+    const std::string body = read_body(c, 64u << 10);
+    std::map<std::string, std::string> out;
+    size_t pos = 0;
+    while (pos < body.size()) {
+      size_t amp = body.find('&', pos);
+      if (amp == std::string::npos) amp = body.size();
+      const std::string kv = body.substr(pos, amp - pos);
+      const size_t eq = kv.find('=');
+      std::string k, v;
+      if (eq != std::string::npos && percent_decode(kv.substr(0, eq), k, true) &&
+          percent_decode(kv.substr(eq + 1), v, true))
+        out.emplace(k, v);
+      pos = amp + 1;
+    }
+    return out;
+  }
+
+  std::string cookie_attrs(Ctx& c, int max_age, const char* path = "/") {
+    return std::string("; Path=") + path + "; Max-Age=" + std::to_string(max_age) +
+           "; HttpOnly; SameSite=Strict" + (c.base.starts_with("https://") ? "; Secure" : "");
+  }
+
+  // The session behind the request's cookie (pages authenticated by a header have none).
+  std::optional<Hub::WebSession> web_session(Ctx& c) {
+    const std::string id = cookie(c.req, kSessionCookie);
+    if (id.empty() || !c.req.get_header_value("Authorization").empty()) return std::nullopt;
+    return hub.session(id);
+  }
+
+  WebContext web_context(Ctx& c) {
+    WebContext wx;
+    wx.base_url = c.base;
+    if (auto s = web_session(c)) {
+      c.caller = s->caller;
+      wx.csrf = s->csrf;
+    }
+    return wx;
+  }
+
+  void check_origin(Ctx& c) {
+    const std::string origin = c.req.get_header_value("Origin");
+    if (!origin.empty() && origin != c.base)
+      throw HubError(403, "", "cross-origin form submissions are refused");
+  }
+
+  void redirect(Ctx& c, const std::string& to) {
+    c.res.status = 303;
+    c.res.set_header("Location", to);
+    c.res.set_content("", "text/plain");
+  }
+
+  void send_login(Ctx& c, const WebContext& wx, const std::string& error, int status) {
+    const std::string form_csrf = random_hex(16);
+    c.res.set_header("Set-Cookie",
+                     std::string(kLoginCookie) + "=" + form_csrf + cookie_attrs(c, 3600, "/login"));
+    send_page(c, render_login_page(c.caller, wx, form_csrf, error, status));
+  }
+
+  void web_account(Ctx& c) {
+    const auto& s = c.seg;
+    const std::string& m = c.req.method;
+    WebContext wx = web_context(c);
+    const bool get = m == "GET" || m == "HEAD";
+    if (!get && m != "POST") throw HubError(405, "", "method not allowed");
+    if (s.size() == 1 && s[0] == "login") {
+      if (get) return send_login(c, wx, "", 200);
+      check_origin(c);
+      auto form = read_form(c);
+      if (!same_secret(form["csrf"], cookie(c.req, kLoginCookie)))
+        return send_login(c, wx, "The login form expired; please try again.", 403);
+      Hub::WebSession sess;
+      try {
+        sess = hub.login(form["token"]);
+      } catch (const HubError&) {
+        return send_login(c, wx, "Invalid token.", 401);
+      }
+      c.res.set_header("Set-Cookie",
+                       std::string(kSessionCookie) + "=" + sess.id +
+                           cookie_attrs(c, static_cast<int>(Hub::kSessionTtlMs / 1000)));
+      c.res.set_header("Set-Cookie",
+                       std::string(kLoginCookie) + "=" + cookie_attrs(c, 0, "/login"));
+      return redirect(c, "/");
+    }
+    auto forbidden = [&](int status, const std::string& msg) {
+      send_page(c, render_error_page(c.caller, wx, status, msg));
+    };
+    // Every other POST needs the session and its CSRF token.
+    std::map<std::string, std::string> form;
+    if (!get) {
+      check_origin(c);
+      form = read_form(c);
+      if (wx.csrf.empty() || !same_secret(form["csrf"], wx.csrf))
+        return forbidden(403, "Missing or invalid CSRF token; reload the page and try again.");
+    }
+    if (s.size() == 1 && s[0] == "logout" && !get) {
+      hub.logout(cookie(c.req, kSessionCookie));
+      c.res.set_header("Set-Cookie", std::string(kSessionCookie) + "=" + cookie_attrs(c, 0));
+      return redirect(c, "/");
+    }
+    if (s[0] != "admin") throw HubError(404, "", "not found");
+    if (c.caller.anonymous()) return get ? redirect(c, "/login") : forbidden(401, "Log in first.");
+    if (!c.caller.admin) return forbidden(403, "Administrator rights required.");
+    if (get && s.size() == 1) return send_page(c, render_admin_page(hub, c.caller, wx, ""));
+    if (get || s.size() != 4 || (s[1] != "tokens" && s[1] != "users"))
+      throw HubError(404, "", "not found");
+    if (c.caller.scope != "write")
+      return forbidden(403, "Administrator rights required (token has read scope).");
+    std::string notice;
+    try {
+      if (s[1] == "tokens" && s[3] == "revoke") {
+        if (s[2].empty() || s[2].size() > 18 || s[2].find_first_not_of("0123456789") != s[2].npos)
+          throw HubError(400, "", "token id must be a number");
+        TokenInfo t = hub.revoke_token(s[2]);
+        notice = "Token " + std::to_string(t.id) + " (" + t.name + ", " + t.user + ") revoked.";
+      } else if (s[1] == "users" && s[3] == "delete") {
+        if (s[2] == c.caller.user)
+          throw HubError(400, "", "Administrators cannot delete themselves");
+        hub.delete_user(s[2]);
+        notice = "User " + s[2] + " deleted.";
+      } else {
+        throw HubError(404, "", "not found");
+      }
+    } catch (const HubError& e) {
+      if (e.status == 404 && notice.empty() && e.what() == std::string("not found")) throw;
+      notice = e.what();
+    }
+    // the session may have ended with the admin's own token
+    if (!hub.session(cookie(c.req, kSessionCookie))) return redirect(c, "/login");
+    send_page(c, render_admin_page(hub, c.caller, wx, notice));
   }
 
   void branch(Ctx& c, RepoType t, const std::string& ns, const std::string& name,
