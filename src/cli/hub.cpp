@@ -125,16 +125,52 @@ const Register reg("hub", [](CLI::App& app) {
   auto* sv = cmd->add_subcommand("serve", "Serve the Hub HTTP API");
   sv->add_option("--data", o->serve.data_dir, "Data directory (blobs + hub.sqlite)")->required();
   sv->add_option("--host", o->serve.host, "Address to listen on")->capture_default_str();
-  sv->add_option("--port", o->serve.port, "Port (0: any free port)")->capture_default_str();
+  sv->add_option("--port", o->serve.port, "Port (0: any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
   sv->add_option("--public-url", o->serve.public_url, "Base URL clients use (default http://Host)");
   sv->add_option("--page-size", o->serve.page_size, "Items per page of list endpoints")
       ->capture_default_str();
-  sv->add_option("--threads", o->serve.threads, "Worker threads")->capture_default_str();
+  sv->add_option("--threads", o->serve.threads, "Worker threads (requests served at once)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
   sv->add_option("--rate-limit", o->serve.rate_limit,
                  "Requests per minute per token (per IP when anonymous); 0: no limit")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sv->add_flag("--quiet", o->serve.quiet, "No access log");
+  // Limits against slow and hostile clients (docs/hub.md, "Security").
+  sv->add_option("--header-timeout", o->serve.header_timeout_s,
+                 "Seconds a client has to send a whole request head")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  sv->add_option("--body-timeout", o->serve.body_timeout_s,
+                 "Seconds for a request body, plus one per KiB received")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  sv->add_option("--keepalive-timeout", o->serve.keepalive_timeout_s,
+                 "Seconds an idle keep-alive connection stays open")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  sv->add_option("--write-timeout", o->serve.write_timeout_s,
+                 "Seconds a response may wait for a client that does not read")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  sv->add_option("--max-header-bytes", o->serve.max_header_bytes,
+                 "Largest request head (request line and headers)")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 24))
+      ->capture_default_str();
+  sv->add_option("--max-headers", o->serve.max_headers, "Most header fields in a request")
+      ->check(CLI::Range(8, 10000))
+      ->capture_default_str();
+  sv->add_option("--max-conns-per-ip", o->serve.max_conns_per_ip,
+                 "Open connections per client IP (0: no limit); over it: 429")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  sv->add_option("--max-connections", o->serve.max_connections,
+                 "Open connections in total; over it: 503")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
 
   auto* user = cmd->add_subcommand("user", "Manage users")->require_subcommand(1);
   auto* uadd = user->add_subcommand("add", "Add a user");

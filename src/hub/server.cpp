@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <set>
@@ -18,6 +19,7 @@
 #include "ohm/hub/hash.h"
 #include "ohm/hub/hub.h"
 #include "ohm/hub/webui.h"
+#include "http_front.h"
 
 namespace ohm::hub {
 
@@ -162,7 +164,8 @@ std::string join(const std::vector<std::string>& v, size_t from) {
 struct HubServer::Impl {
   ServerOptions opt;
   Hub hub;
-  httplib::Server svr;
+  FrontedServer svr;
+  std::unique_ptr<HttpFront> front;
   std::string secret = random_hex(32);
   std::thread th;
   int bound_port = -1;
@@ -190,6 +193,8 @@ struct HubServer::Impl {
   }
 
   std::string read_body(Ctx& c, size_t limit) {
+    // anonymous API bodies (paths-info, LFS batch for downloads, validate-yaml) are small
+    if (c.caller.anonymous()) limit = std::min<size_t>(limit, 1u << 20);
     if (!c.reader) {
       if (c.req.body.size() > limit) throw HubError(400, "", "request body too large");
       return c.req.body;
@@ -221,10 +226,17 @@ struct HubServer::Impl {
 
   static constexpr size_t kDrainMax = 64u << 20;
 
-  // Reads and drops an unread request body so a keep-alive connection stays in sync.
+  // Reads and drops an unread request body so a keep-alive connection stays in sync. Bodies the
+  // front end has buffered (64 KiB) are dropped at once; a larger or chunked one is not waited
+  // for (a slow client would hold the worker): the connection is closed after the answer.
   void drain(Ctx& c) {
     if (!c.reader || c.consumed) return;
     c.consumed = true;
+    const std::string len = c.req.get_header_value("Content-Length");
+    if (len.empty() || len.size() > 6 || std::stoul(len) > (64u << 10)) {
+      c.res.set_header("Connection", "close");
+      return;
+    }
     size_t n = 0;
     (*c.reader)([&](const char*, size_t k) {
       n += k;
@@ -883,8 +895,9 @@ struct HubServer::Impl {
   }
 
   void repo_create(Ctx& c) {
-    json j = parse_object(read_body(c, opt.max_json_bytes), "create repo body");
+    // refused before the body is read: an anonymous client gets no worker time for its upload
     if (c.caller.anonymous()) throw HubError(401, "", "You must be authenticated to create a repo");
+    json j = parse_object(read_body(c, opt.max_json_bytes), "create repo body");
     auto [t, ns, name] = repo_from_body(c, j, "create repo body");
     bool priv = false;
     if (j.contains("private") && j["private"].is_boolean()) priv = j["private"].get<bool>();
@@ -1537,18 +1550,47 @@ struct HubServer::Impl {
   }
 
   // ------------------------------------------------------------------ server
+  // One line per answered request: time (UTC), client, method, path with secrets redacted,
+  // status, bytes sent, duration; requests the front end refused carry the reason.
+  void access_log(const AccessRecord& a) {
+    const auto now = std::chrono::system_clock::now();
+    const std::time_t t = std::chrono::system_clock::to_time_t(now);
+    const int ms = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
+        1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char ts[64];
+    std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    char dur[32];
+    std::snprintf(dur, sizeof dur, "%.1fms", a.ms);
+    std::string line = std::string(ts) + " " + (a.client.empty() ? "-" : a.client) + " \"" +
+                       a.method + " " + a.target + "\" " + std::to_string(a.status) + " " +
+                       std::to_string(a.bytes) + " " + dur;
+    if (!a.note.empty()) line += " (" + header_safe(a.note, 200) + ")";
+    std::lock_guard l(log_mu);
+    std::cerr << line << "\n";
+  }
+
   void setup() {
-    const int n = std::max(4, opt.threads);
-    svr.new_task_queue = [n] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
-    svr.set_keep_alive_max_count(1000);
-    // Headers and body are separate writes: without TCP_NODELAY, a body shorter than one segment
-    // waits for the client's delayed ACK of the headers (~40 ms per small keep-alive response).
-    svr.set_tcp_nodelay(true);
-    svr.set_keep_alive_timeout(10);
-    svr.set_read_timeout(120);
-    svr.set_write_timeout(120);
-    svr.set_payload_max_length(
-        static_cast<size_t>(std::max<uint64_t>(opt.max_lfs_bytes, opt.max_commit_bytes)));
+    FrontLimits lim;
+    lim.threads = std::max(4, opt.threads);
+    lim.header_timeout_s = opt.header_timeout_s;
+    lim.body_timeout_s = opt.body_timeout_s;
+    lim.keepalive_timeout_s = opt.keepalive_timeout_s;
+    lim.write_timeout_s = opt.write_timeout_s;
+    lim.max_header_bytes = opt.max_header_bytes;
+    lim.max_headers = opt.max_headers;
+    lim.max_conns_per_ip = opt.max_conns_per_ip;
+    lim.max_connections = opt.max_connections;
+    lim.max_body_bytes = std::max<uint64_t>(opt.max_lfs_bytes, opt.max_commit_bytes);
+    HttpFront::LogFn log;
+    if (!opt.quiet) log = [this](const AccessRecord& a) { access_log(a); };
+    front = std::make_unique<HttpFront>(svr, lim, std::move(log));
+    svr.set_keep_alive_max_count(lim.max_requests_per_connection);
+    svr.set_keep_alive_timeout(opt.keepalive_timeout_s);
+    svr.set_payload_max_length(static_cast<size_t>(lim.max_body_bytes));
     svr.Get(".*",
             [this](const httplib::Request& q, httplib::Response& s) { dispatch(q, s, nullptr); });
     svr.Delete(
@@ -1563,11 +1605,6 @@ struct HubServer::Impl {
         [this](const httplib::Request& q, httplib::Response& s, std::exception_ptr) {
           send_error(q, s, 500, "", "internal error", "");
         });
-    if (!opt.quiet)
-      svr.set_logger([this](const httplib::Request& q, const httplib::Response& s) {
-        std::lock_guard l(log_mu);
-        std::cerr << q.method << " " << header_safe(q.target, 300) << " " << s.status << "\n";
-      });
   }
 };
 
@@ -1579,28 +1616,23 @@ HubServer::~HubServer() {
 
 int HubServer::bind() {
   auto& i = *impl_;
-  if (i.opt.port == 0)
-    i.bound_port = i.svr.bind_to_any_port(i.opt.host);
-  else
-    i.bound_port = i.svr.bind_to_port(i.opt.host, i.opt.port) ? i.opt.port : -1;
-  if (i.bound_port <= 0)
-    throw IoError("hub: cannot listen on " + i.opt.host + ":" + std::to_string(i.opt.port));
+  i.bound_port = i.front->bind(i.opt.host, i.opt.port);
   return i.bound_port;
 }
 
 void HubServer::run() {
-  impl_->svr.listen_after_bind();
+  impl_->front->run();
 }
 
 void HubServer::start() {
   bind();
+  // The socket already listens after bind(): clients connecting now wait until accept.
   impl_->th = std::thread([this] { run(); });
-  // The socket already listens after bind(): clients connecting now are queued until accept.
 }
 
 void HubServer::stop() {
   if (!impl_) return;
-  impl_->svr.stop();
+  impl_->front->stop();
   if (impl_->th.joinable()) impl_->th.join();
 }
 

@@ -1,0 +1,899 @@
+#include "http_front.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "ohm/core/error.h"
+
+namespace ohm::hub {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kSmallBody = 64u << 10;  // bodies up to this are read by the event loop
+constexpr double kMinBodyRate = 1024;     // bytes/s that buy one more second of body timeout
+constexpr size_t kMaxRequestLine = 8000;  // httplib answers 414 past 8192
+constexpr size_t kReadChunk = 64u << 10;
+constexpr auto kLinger = std::chrono::seconds(2);
+
+int ms_until(Clock::time_point t) {
+  const auto d = std::chrono::duration_cast<std::chrono::milliseconds>(t - Clock::now()).count();
+  return d <= 0 ? 0 : static_cast<int>(std::min<int64_t>(d, 1 << 30));
+}
+
+std::string addr_string(const sockaddr_storage& ss, int& port) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    port = ntohs(a->sin6_port);
+  }
+  std::string s = buf;
+  if (s.starts_with("::ffff:") && s.find('.') != std::string::npos) s = s.substr(7);
+  return s;
+}
+
+bool is_tchar(unsigned char c) {
+  return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool ieq(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+struct Head {
+  size_t len = 0;  // bytes of the head, final CRLFCRLF included
+  std::string method, target;
+  uint64_t content_length = 0;
+  bool chunked = false, expect_continue = false;
+};
+
+// Checks a complete request head (up to and including the blank line). Returns 0 when the
+// request may go on, else the status to refuse it with and the reason in `why`.
+int check_head(std::string_view head, const FrontLimits& lim, Head& h, std::string& why) {
+  h.len = head.size();
+  std::vector<std::string_view> lines;
+  size_t p = 0;
+  while (p < head.size()) {
+    size_t e = head.find("\r\n", p);
+    if (e == std::string_view::npos) break;
+    lines.push_back(head.substr(p, e - p));
+    p = e + 2;
+  }
+  if (lines.empty()) return why = "empty request", 400;
+  for (char ch : head.substr(0, head.size() - 4))
+    if (ch == '\0') return why = "NUL byte in the request head", 400;
+  for (auto l : lines)
+    if (l.find('\n') != std::string_view::npos || l.find('\r') != std::string_view::npos)
+      return why = "bare CR or LF in the request head (lines must end in CRLF)", 400;
+  // request line
+  const std::string_view rl = lines[0];
+  if (rl.size() > kMaxRequestLine)
+    return why = "request line longer than " + std::to_string(kMaxRequestLine) + " bytes", 414;
+  const size_t s1 = rl.find(' '), s2 = s1 == std::string_view::npos ? s1 : rl.find(' ', s1 + 1);
+  if (s1 == std::string_view::npos || s2 == std::string_view::npos ||
+      rl.find(' ', s2 + 1) != std::string_view::npos)
+    return why = "malformed request line", 400;
+  h.method = std::string(rl.substr(0, s1));
+  h.target = std::string(rl.substr(s1 + 1, s2 - s1 - 1));
+  const std::string_view version = rl.substr(s2 + 1);
+  static const char* methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"};
+  if (std::none_of(std::begin(methods), std::end(methods),
+                   [&](const char* m) { return h.method == m; }))
+    return why = "method '" + h.method.substr(0, 20) + "' is not supported", 501;
+  if (h.target.empty() || (h.target[0] != '/' && h.target != "*"))
+    return why = "request target must start with '/'", 400;
+  if (version != "HTTP/1.1" && version != "HTTP/1.0")
+    return why = "HTTP version must be HTTP/1.1 or HTTP/1.0", 505;
+  // header fields (the last two entries of `lines` are the blank line's halves: skip empties)
+  int count = 0;
+  bool has_len = false, has_te = false;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::string_view l = lines[i];
+    if (l.empty()) continue;
+    if (++count > lim.max_headers)
+      return why = "more than " + std::to_string(lim.max_headers) + " header fields", 431;
+    if (l[0] == ' ' || l[0] == '\t') return why = "obsolete header line folding", 400;
+    const size_t colon = l.find(':');
+    if (colon == std::string_view::npos || colon == 0) return why = "malformed header field", 400;
+    const std::string_view name = l.substr(0, colon);
+    if (!std::all_of(name.begin(), name.end(),
+                     [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
+      return why = "malformed header field name", 400;
+    const std::string_view value = trim(l.substr(colon + 1));
+    if (ieq(name, "Content-Length")) {
+      if (has_len) return why = "Content-Length given more than once", 400;
+      has_len = true;
+      if (value.empty() || value.size() > 19 ||
+          !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return why = "Content-Length must be a non-negative decimal integer", 400;
+      h.content_length = std::stoull(std::string(value));
+    } else if (ieq(name, "Transfer-Encoding")) {
+      if (has_te) return why = "Transfer-Encoding given more than once", 400;
+      has_te = true;
+      if (!ieq(value, "chunked"))
+        return why = "Transfer-Encoding '" + std::string(value.substr(0, 40)) +
+                     "' is not supported (only chunked)",
+               501;
+      h.chunked = true;
+    } else if (ieq(name, "Expect")) {
+      if (ieq(value, "100-continue")) h.expect_continue = true;
+    }
+  }
+  if (has_len && has_te) return why = "both Content-Length and Transfer-Encoding given", 400;
+  const bool wants_body = h.method == "POST" || h.method == "PUT" || h.method == "PATCH";
+  if (wants_body && !has_len && !has_te)
+    return why = h.method + " needs a Content-Length (or chunked Transfer-Encoding)", 411;
+  if (lim.max_body_bytes && h.content_length > lim.max_body_bytes)
+    return why = "request body of " + std::to_string(h.content_length) + " bytes is over the " +
+                 std::to_string(lim.max_body_bytes) + "-byte limit",
+           413;
+  return 0;
+}
+
+const char* reason(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 408:
+      return "Request Timeout";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Payload Too Large";
+    case 414:
+      return "URI Too Long";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Error";
+  }
+}
+
+std::string error_response(int status, const std::string& msg) {
+  std::string body = "{\"error\":\"";
+  for (char c : msg) {
+    if (c == '"' || c == '\\') body += '\\';
+    body += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
+  }
+  body += "\"}";
+  std::string r = "HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\n";
+  r += "Content-Type: application/json\r\nConnection: close\r\n";
+  r += "X-Error-Message: " + msg + "\r\n";
+  if (status == 429 || status == 503) r += "Retry-After: 1\r\n";
+  r += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  return r;
+}
+
+struct Conn {
+  int fd = -1;
+  std::string ip, local_ip;
+  int port = 0, local_port = 0;
+  std::string buf;  // received, not yet consumed bytes (starting at the next request)
+  // Head: reading a request head; Body: reading a small body; Queued: a streamed body waits for
+  // a stream slot; Worker: a worker has it; Linger: answered with an error, closing.
+  enum class State { Head, Body, Queued, Worker, Linger } state = State::Head;
+  bool streaming = false;  // holds a stream slot (its body is read by the worker)
+  Clock::time_point deadline;
+  bool got_byte = false;  // the current request's first byte arrived (header timer runs)
+  bool peer_eof = false;
+  Head head;
+  Clock::time_point head_done;
+  size_t served = 0;
+  size_t lingered = 0;
+};
+
+// What the worker knows about the request it is serving (the logger runs on the same thread).
+struct ReqCtx {
+  Clock::time_point t0;
+  uint64_t bytes = 0;
+  bool force_close = false;
+};
+thread_local ReqCtx* tl_req = nullptr;
+
+// httplib::Stream over a connection: first the bytes the event loop has buffered, then the
+// socket, with the body timeout (grown by received bytes) and the write timeout.
+class ConnStream final : public httplib::Stream {
+ public:
+  ConnStream(Conn& c, const FrontLimits& lim) : c_(c), lim_(lim) { t0_ = Clock::now(); }
+  size_t pos() const { return pos_; }
+
+  bool is_readable() const override {
+    return pos_ < c_.buf.size() || wait(POLLIN, ms_until(read_deadline()));
+  }
+  bool is_writable() const override { return wait(POLLOUT, lim_.write_timeout_s * 1000); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (pos_ >= c_.buf.size()) {
+      c_.buf.clear();
+      pos_ = 0;
+      for (;;) {
+        char tmp[kReadChunk];
+        const ssize_t n = ::recv(c_.fd, tmp, sizeof tmp, 0);
+        if (n > 0) {
+          received_ += static_cast<uint64_t>(n);
+          c_.buf.append(tmp, static_cast<size_t>(n));
+          break;
+        }
+        if (n == 0) return 0;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+        if (!wait(POLLIN, ms_until(read_deadline()))) return -1;  // timed out
+      }
+    }
+    const size_t n = std::min(size, c_.buf.size() - pos_);
+    std::memcpy(ptr, c_.buf.data() + pos_, n);
+    pos_ += n;
+    return static_cast<ssize_t>(n);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    size_t off = 0;
+    while (off < size) {
+      const ssize_t n = ::send(c_.fd, ptr + off, size - off, MSG_NOSIGNAL);
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+        if (tl_req) tl_req->bytes += static_cast<uint64_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+          wait(POLLOUT, lim_.write_timeout_s * 1000))
+        continue;
+      return -1;
+    }
+    return static_cast<ssize_t>(size);
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = c_.ip;
+    port = c_.port;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = c_.local_ip;
+    port = c_.local_port;
+  }
+  socket_t socket() const override { return c_.fd; }
+
+ private:
+  Clock::time_point read_deadline() const {
+    return t0_ + std::chrono::seconds(lim_.body_timeout_s) +
+           std::chrono::milliseconds(static_cast<int64_t>(received_ * 1000 / kMinBodyRate));
+  }
+  bool wait(short ev, int ms) const {
+    pollfd p{c_.fd, ev, 0};
+    for (;;) {
+      const int r = ::poll(&p, 1, ms);
+      if (r < 0 && errno == EINTR) continue;
+      return r > 0 && (p.revents & (ev | POLLHUP | POLLERR));
+    }
+  }
+
+  Conn& c_;
+  const FrontLimits& lim_;
+  size_t pos_ = 0;
+  uint64_t received_ = 0;
+  Clock::time_point t0_;
+};
+
+}  // namespace
+
+std::string redact_target(const std::string& target) {
+  static const char* secret[] = {"token",    "sig",    "signature", "access_token", "key",
+                                 "password", "passwd", "secret",    "code"};
+  std::string out;
+  const size_t q = target.find('?');
+  out = target.substr(0, q);
+  if (q != std::string::npos) {
+    out += '?';
+    std::string_view rest = std::string_view(target).substr(q + 1);
+    bool first = true;
+    while (true) {
+      const size_t amp = rest.find('&');
+      std::string_view kv = rest.substr(0, amp);
+      const size_t eq = kv.find('=');
+      const std::string_view k = kv.substr(0, eq);
+      std::string lk(k);
+      for (auto& ch : lk) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      const bool hide =
+          eq != std::string_view::npos &&
+          (lk.starts_with("x-amz-") || std::any_of(std::begin(secret), std::end(secret),
+                                                   [&](const char* s) { return lk == s; }));
+      if (!first) out += '&';
+      first = false;
+      out += hide ? std::string(k) + "=REDACTED" : std::string(kv);
+      if (amp == std::string_view::npos) break;
+      rest.remove_prefix(amp + 1);
+    }
+  }
+  std::string safe;
+  for (unsigned char c : out.substr(0, 300))
+    safe.push_back(c < 0x20 || c >= 0x7f || c == '"' ? '?' : static_cast<char>(c));
+  return safe;
+}
+
+struct HttpFront::Impl {
+  FrontedServer& svr;
+  FrontLimits lim;
+  LogFn log;
+  int listen_fd = -1, ep = -1, wake_fd = -1;
+  std::atomic<bool> stopping{false};
+  std::unordered_map<int, std::unique_ptr<Conn>> conns;  // loop-owned (not in a worker)
+
+  std::mutex ip_mu;
+  std::unordered_map<std::string, int> per_ip;
+  std::atomic<int> total{0};
+  // Requests whose bodies the workers read from the socket (large or chunked): at most half the
+  // workers in all and an eighth per client IP, so slow uploads never take every worker.
+  std::unordered_map<std::string, int> ip_streams;
+  int streams = 0;
+
+  std::mutex q_mu;
+  std::condition_variable q_cv;
+  std::deque<std::unique_ptr<Conn>> work;   // loop -> workers
+  std::vector<std::unique_ptr<Conn>> back;  // workers -> loop
+  std::vector<std::thread> workers;
+
+  Impl(FrontedServer& s, FrontLimits l, LogFn lg) : svr(s), lim(l), log(std::move(lg)) {
+    svr.set_logger([this](const httplib::Request& q, const httplib::Response& r) {
+      if (!tl_req) return;
+      if (r.get_header_value("Connection") == "close") tl_req->force_close = true;
+      if (!log) return;
+      AccessRecord a;
+      a.client = q.remote_addr;
+      a.method = q.method.empty() ? "-" : q.method.substr(0, 20);
+      a.target = q.target.empty() ? "-" : redact_target(q.target);
+      a.status = r.status;
+      a.bytes = tl_req->bytes;
+      a.ms = std::chrono::duration<double, std::milli>(Clock::now() - tl_req->t0).count();
+      log(a);
+    });
+  }
+
+  ~Impl() {
+    if (listen_fd >= 0) ::close(listen_fd);
+    if (ep >= 0) ::close(ep);
+    if (wake_fd >= 0) ::close(wake_fd);
+  }
+
+  // ------------------------------------------------------------------ accounting
+  void close_conn(std::unique_ptr<Conn> c) {
+    if (!c || c->fd < 0) return;
+    ::close(c->fd);
+    c->fd = -1;
+    std::lock_guard l(ip_mu);
+    if (auto it = per_ip.find(c->ip); it != per_ip.end() && --it->second <= 0) per_ip.erase(it);
+    --total;
+  }
+
+  void refuse(Conn& c, int status, const std::string& why) {
+    const std::string r = error_response(status, why);
+    (void)::send(c.fd, r.data(), r.size(), MSG_NOSIGNAL);
+    if (log) {
+      AccessRecord a;
+      a.client = c.ip;
+      a.method = c.head.method.empty() ? "-" : c.head.method.substr(0, 20);
+      a.target = c.head.target.empty() ? "-" : redact_target(c.head.target);
+      a.status = status;
+      a.bytes = r.size();
+      a.note = why;
+      log(a);
+    }
+  }
+
+  // Answers an error and closes gracefully: the write side first, then reading (and dropping)
+  // what the client still sends for a moment, so the answer is not lost to a TCP reset.
+  void refuse_and_linger(Conn& c, int status, const std::string& why) {
+    refuse(c, status, why);
+    ::shutdown(c.fd, SHUT_WR);
+    if (c.state == Conn::State::Queued) {  // it was not watched for input
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLRDHUP;
+      ev.data.fd = c.fd;
+      epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
+    }
+    c.state = Conn::State::Linger;
+    c.deadline = Clock::now() + kLinger;
+  }
+
+  // ------------------------------------------------------------------ event loop
+  void watch(Conn& c) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = c.fd;
+    epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+  }
+
+  void wait_next_request(Conn& c) {
+    c.state = Conn::State::Head;
+    c.head = Head{};
+    c.got_byte = !c.buf.empty();
+    c.deadline = Clock::now() +
+                 std::chrono::seconds(c.got_byte ? lim.header_timeout_s : lim.keepalive_timeout_s);
+  }
+
+  void accept_all() {
+    for (;;) {
+      sockaddr_storage ss{};
+      socklen_t sl = sizeof ss;
+      const int fd =
+          ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        return;  // EAGAIN, or out of descriptors (EMFILE): try again on the next event
+      }
+      auto c = std::make_unique<Conn>();
+      c->fd = fd;
+      c->ip = addr_string(ss, c->port);
+      sockaddr_storage ls{};
+      socklen_t ll = sizeof ls;
+      if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ls), &ll) == 0)
+        c->local_ip = addr_string(ls, c->local_port);
+      int status = 0;
+      std::string why;
+      {
+        std::lock_guard l(ip_mu);
+        if (total >= lim.max_connections) {
+          status = 503,
+          why = "server busy: " + std::to_string(lim.max_connections) + " connections open";
+        } else if (lim.max_conns_per_ip > 0 && per_ip[c->ip] >= lim.max_conns_per_ip) {
+          status = 429, why = "too many connections from " + c->ip + " (limit " +
+                              std::to_string(lim.max_conns_per_ip) + ")";
+        } else {
+          ++per_ip[c->ip];
+          ++total;
+        }
+      }
+      if (status) {
+        refuse(*c, status, why);
+        ::close(fd);
+        continue;
+      }
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      wait_next_request(*c);
+      c->deadline = Clock::now() + std::chrono::seconds(lim.header_timeout_s);
+      watch(*c);
+      conns.emplace(fd, std::move(c));
+    }
+  }
+
+  int max_streams() const { return std::max(1, lim.threads / 2); }
+  int max_streams_per_ip() const { return std::max(1, lim.threads / 8); }
+
+  bool take_stream_slot(Conn& c) {
+    std::lock_guard l(ip_mu);
+    int& mine = ip_streams[c.ip];
+    if (streams >= max_streams() || mine >= max_streams_per_ip()) {
+      if (mine == 0) ip_streams.erase(c.ip);
+      return false;
+    }
+    ++mine;
+    ++streams;
+    c.streaming = true;
+    return true;
+  }
+
+  void release_stream_slot(Conn& c) {
+    if (!c.streaming) return;
+    c.streaming = false;
+    std::lock_guard l(ip_mu);
+    --streams;
+    if (auto it = ip_streams.find(c.ip); it != ip_streams.end() && --it->second <= 0)
+      ip_streams.erase(it);
+  }
+
+  // Dispatches a request whose body a worker will stream, or parks it until a slot is free.
+  void dispatch_streamed(Conn& c) {
+    if (take_stream_slot(c)) return dispatch(c.fd);
+    if (c.state != Conn::State::Queued) {
+      c.state = Conn::State::Queued;
+      c.deadline = Clock::now() + std::chrono::seconds(lim.body_timeout_s);
+      epoll_event ev{};
+      ev.events = EPOLLRDHUP;  // not readable interest: its body stays in the socket meanwhile
+      ev.data.fd = c.fd;
+      epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
+    }
+  }
+
+  void retry_queued() {
+    std::vector<int> fds;
+    for (auto& [fd, c] : conns)
+      if (c->state == Conn::State::Queued) fds.push_back(fd);
+    for (int fd : fds) {
+      auto it = conns.find(fd);
+      if (it != conns.end() && take_stream_slot(*it->second)) dispatch(fd);
+    }
+  }
+
+  // Moves a connection whose request is complete enough to a worker.
+  void dispatch(int fd) {
+    auto it = conns.find(fd);
+    std::unique_ptr<Conn> c = std::move(it->second);
+    conns.erase(it);
+    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, nullptr);
+    c->state = Conn::State::Worker;
+    {
+      std::lock_guard l(q_mu);
+      work.push_back(std::move(c));
+    }
+    q_cv.notify_one();
+  }
+
+  // Looks at what a connection has buffered and moves it on: refuse, wait, or dispatch.
+  // Returns false when the connection was closed.
+  bool advance(Conn& c) {
+    if (c.state == Conn::State::Head) {
+      size_t lead = 0;  // empty lines before a request line are ignored (RFC 9112 2.2)
+      while (lead + 1 < c.buf.size() && c.buf[lead] == '\r' && c.buf[lead + 1] == '\n') lead += 2;
+      if (lead) c.buf.erase(0, lead);
+      if (!c.buf.empty() && !c.got_byte) {
+        c.got_byte = true;
+        c.deadline = Clock::now() + std::chrono::seconds(lim.header_timeout_s);
+      }
+      const size_t end = c.buf.find("\r\n\r\n");
+      if (end == std::string::npos || end + 4 > lim.max_header_bytes) {
+        if (c.buf.size() >= lim.max_header_bytes || end != std::string::npos) {
+          refuse_and_linger(
+              c, 431,
+              "request head larger than " + std::to_string(lim.max_header_bytes) + " bytes");
+          return true;
+        }
+        if (c.peer_eof) return false;
+        if (c.buf.find('\0') != std::string::npos) {
+          refuse_and_linger(c, 400, "NUL byte in the request head");
+          return true;
+        }
+        return true;  // wait for more
+      }
+      std::string why;
+      if (int st = check_head(std::string_view(c.buf).substr(0, end + 4), lim, c.head, why)) {
+        refuse_and_linger(c, st, why);
+        return true;
+      }
+      c.head_done = Clock::now();
+      const bool small = !c.head.chunked && c.head.content_length <= kSmallBody;
+      if (small && !c.head.expect_continue && c.buf.size() < c.head.len + c.head.content_length &&
+          !c.peer_eof) {
+        c.state = Conn::State::Body;
+        c.deadline = Clock::now() + std::chrono::seconds(lim.body_timeout_s);
+        return true;
+      }
+      if (small && c.buf.size() >= c.head.len + c.head.content_length)
+        dispatch(c.fd);
+      else
+        dispatch_streamed(c);
+      return true;
+    }
+    if (c.state == Conn::State::Body) {
+      if (c.buf.size() >= c.head.len + c.head.content_length || c.peer_eof) dispatch(c.fd);
+      return true;
+    }
+    return true;
+  }
+
+  void on_readable(int fd) {
+    auto it = conns.find(fd);
+    if (it == conns.end()) return;
+    Conn& c = *it->second;
+    if (c.state == Conn::State::Queued) {  // EPOLLRDHUP: the client went away while waiting
+      return drop(fd);
+    }
+    if (c.state == Conn::State::Linger) {
+      char tmp[16384];
+      for (;;) {
+        const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+        if (n > 0) {
+          c.lingered += static_cast<size_t>(n);
+          if (c.lingered < (8u << 20)) continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n < 0 && errno == EINTR) continue;
+        break;
+      }
+      return drop(fd);
+    }
+    // In the head state read at most a head's worth past the buffer; in the body state up to
+    // the end of the body.
+    for (;;) {
+      size_t cap = c.state == Conn::State::Head
+                       ? lim.max_header_bytes
+                       : c.head.len + c.head.content_length + lim.max_header_bytes;
+      if (c.buf.size() >= cap) break;
+      char tmp[kReadChunk];
+      const ssize_t n = ::recv(fd, tmp, std::min(sizeof tmp, cap - c.buf.size()), 0);
+      if (n > 0) {
+        c.buf.append(tmp, static_cast<size_t>(n));
+        continue;
+      }
+      if (n == 0) {
+        c.peer_eof = true;
+        break;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return drop(fd);
+    }
+    if ((c.peer_eof && c.buf.empty()) || !advance(c)) return drop(fd);
+    auto after = conns.find(fd);  // advance() may have handed the connection to a worker
+    if (after == conns.end()) return;
+    // a closed peer whose request never completed: nothing more will come
+    if (after->second->peer_eof && after->second->state != Conn::State::Linger) drop(fd);
+  }
+
+  void drop(int fd) {
+    auto it = conns.find(fd);
+    if (it == conns.end()) return;
+    std::unique_ptr<Conn> c = std::move(it->second);
+    conns.erase(it);
+    epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+    close_conn(std::move(c));
+  }
+
+  void sweep() {
+    const auto now = Clock::now();
+    std::vector<int> expired;
+    for (auto& [fd, c] : conns)
+      if (c->deadline <= now) expired.push_back(fd);
+    for (int fd : expired) {
+      Conn& c = *conns[fd];
+      if (c.state == Conn::State::Head && c.got_byte) {
+        refuse_and_linger(
+            c, 408,
+            "request head not complete within " + std::to_string(lim.header_timeout_s) + " s");
+        c.deadline = now + std::chrono::milliseconds(200);  // don't wait long for a slow one
+      } else if (c.state == Conn::State::Queued) {
+        refuse_and_linger(
+            c, 503,
+            "busy: no upload slot became free within " + std::to_string(lim.body_timeout_s) + " s");
+        c.deadline = now + std::chrono::milliseconds(200);
+      } else if (c.state == Conn::State::Body) {
+        refuse_and_linger(
+            c, 408,
+            "request body not complete within " + std::to_string(lim.body_timeout_s) + " s");
+        c.deadline = now + std::chrono::milliseconds(200);
+      } else {
+        drop(fd);  // idle keep-alive, or lingering close done
+      }
+    }
+  }
+
+  void take_back() {
+    std::vector<std::unique_ptr<Conn>> got;
+    {
+      std::lock_guard l(q_mu);
+      got.swap(back);
+    }
+    for (auto& c : got) {
+      const int fd = c->fd;
+      wait_next_request(*c);
+      Conn& ref = *c;
+      conns.emplace(fd, std::move(c));
+      watch(ref);
+      if (!ref.buf.empty() && !advance(ref)) drop(fd);  // pipelined: the next request is here
+    }
+  }
+
+  void loop() {
+    std::vector<epoll_event> evs(256);
+    auto last_sweep = Clock::now();
+    while (!stopping) {
+      const int n = epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), 100);
+      for (int i = 0; i < n; ++i) {
+        const int fd = evs[i].data.fd;
+        if (fd == listen_fd)
+          accept_all();
+        else if (fd == wake_fd) {
+          uint64_t v;
+          (void)!::read(wake_fd, &v, sizeof v);
+          take_back();
+          retry_queued();
+        } else
+          on_readable(fd);
+      }
+      if (Clock::now() - last_sweep >= std::chrono::milliseconds(100)) {
+        sweep();
+        last_sweep = Clock::now();
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ workers
+  void serve(std::unique_ptr<Conn> c) {
+    ReqCtx ctx;
+    ctx.t0 = c->head_done;
+    tl_req = &ctx;
+    ConnStream s(*c, lim);
+    const bool close_after =
+        stopping || c->served + 1 >= lim.max_requests_per_connection || c->peer_eof;
+    bool closed = false;
+    bool ok = false;
+    try {
+      ok = svr.serve_request(s, close_after, closed);
+    } catch (...) {
+      ok = false;
+    }
+    tl_req = nullptr;
+    ++c->served;
+    const bool freed = c->streaming;
+    release_stream_slot(*c);
+    c->buf.erase(0, std::min(s.pos(), c->buf.size()));
+    const bool keep = ok && !closed && !close_after && !ctx.force_close && !stopping;
+    if (!keep) close_conn(std::move(c));
+    if (!keep && !freed) return;
+    if (keep) {
+      std::lock_guard l(q_mu);
+      back.push_back(std::move(c));
+    }
+    const uint64_t one = 1;
+    (void)!::write(wake_fd, &one, sizeof one);
+  }
+
+  void worker() {
+    for (;;) {
+      std::unique_ptr<Conn> c;
+      {
+        std::unique_lock l(q_mu);
+        q_cv.wait(l, [&] { return !work.empty() || stopping; });
+        if (work.empty()) return;
+        c = std::move(work.front());
+        work.pop_front();
+      }
+      serve(std::move(c));
+    }
+  }
+};
+
+HttpFront::HttpFront(FrontedServer& svr, FrontLimits limits, LogFn log)
+    : impl_(std::make_unique<Impl>(svr, limits, std::move(log))) {}
+
+HttpFront::~HttpFront() {
+  stop();
+}
+
+int HttpFront::bind(const std::string& host, int port) {
+  auto& i = *impl_;
+  const std::string where = host + ":" + std::to_string(port);
+  if (port < 0 || port > 65535)
+    throw InvalidArgument("hub: port " + std::to_string(port) + " is out of range (0-65535)");
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const std::string ps = std::to_string(port);
+  if (int e = ::getaddrinfo(host.c_str(), ps.c_str(), &hints, &res); e != 0)
+    throw IoError("hub: cannot listen on " + where + ": " + gai_strerror(e));
+  std::string err = "no address";
+  int fd = -1;
+  for (addrinfo* a = res; a; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      err = std::strerror(errno);
+      continue;
+    }
+    // SO_REUSEADDR only (restart while old connections are in TIME_WAIT); never SO_REUSEPORT,
+    // which would let a second server share the port.
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 1024) == 0) break;
+    err = errno == EADDRINUSE ? std::string("port in use (another server listens there)")
+                              : std::string(std::strerror(errno));
+    ::close(fd);
+    fd = -1;
+  }
+  ::freeaddrinfo(res);
+  if (fd < 0) throw IoError("hub: cannot listen on " + where + ": " + err);
+  sockaddr_storage ss{};
+  socklen_t sl = sizeof ss;
+  int bound = port;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) == 0) addr_string(ss, bound);
+  i.listen_fd = fd;
+  // Every connection is a descriptor: raise the soft limit to the hard one, and keep the
+  // connection cap below what is available.
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    if (rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &rl);
+      ::getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    const auto avail = static_cast<int64_t>(rl.rlim_cur) - 64 - 2 * i.lim.threads;
+    if (avail > 0 && avail < i.lim.max_connections) i.lim.max_connections = static_cast<int>(avail);
+  }
+  return bound;
+}
+
+void HttpFront::run() {
+  auto& i = *impl_;
+  if (i.listen_fd < 0) throw IoError("hub: run() before bind()");
+  i.ep = ::epoll_create1(EPOLL_CLOEXEC);
+  i.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (i.ep < 0 || i.wake_fd < 0) throw IoError(std::string("hub: epoll: ") + std::strerror(errno));
+  for (int fd : {i.listen_fd, i.wake_fd}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(i.ep, EPOLL_CTL_ADD, fd, &ev);
+  }
+  i.svr.set_serving(i.listen_fd);
+  const int n = std::max(1, i.lim.threads);
+  for (int k = 0; k < n; ++k) i.workers.emplace_back([&i] { i.worker(); });
+  i.loop();
+  // stopping: no new connections; idle ones closed; running requests finish (their answers
+  // carry Connection: close) and streamed downloads stop.
+  i.svr.set_serving(-1);
+  ::close(i.listen_fd);
+  i.listen_fd = -1;
+  std::vector<int> fds;
+  for (auto& [fd, c] : i.conns) fds.push_back(fd);
+  for (int fd : fds) i.drop(fd);
+  i.q_cv.notify_all();
+  for (auto& t : i.workers) t.join();
+  i.workers.clear();
+  {
+    std::lock_guard l(i.q_mu);
+    for (auto& c : i.back) i.close_conn(std::move(c));
+    for (auto& c : i.work) i.close_conn(std::move(c));
+    i.back.clear();
+    i.work.clear();
+  }
+}
+
+void HttpFront::stop() {
+  if (!impl_) return;
+  impl_->stopping = true;
+  impl_->q_cv.notify_all();
+  if (impl_->wake_fd >= 0) {
+    const uint64_t one = 1;
+    (void)!::write(impl_->wake_fd, &one, sizeof one);
+  }
+}
+
+}  // namespace ohm::hub
