@@ -278,7 +278,11 @@ struct ChatCmd {
 };
 
 int run_chat(const ChatCmd& o) {
+  if (o.f.num_beams && *o.f.num_beams > 1)
+    throw UsageError("--num-beams " + std::to_string(*o.f.num_beams) +
+                     ": chat decodes one sequence (beam search is in `ohm generate`)");
   Loaded l = load(o.model, o.f);
+  l.gen.num_beams = 1;  // a generation_config.json's beams do not apply to a chat session
   const auto tmpl = chat::ChatTemplate::load(o.model);
   generation::Session session(*l.model, l.gen, l.gen.seed.value_or(0));
   chat::ojson messages = chat::ojson::array();

@@ -194,6 +194,7 @@ TEST(CliInputs, GenerationFlags) {
       {"--dtype bad", {"generate", m, "-p", "x", "--dtype", "f64"}, 2, {"--dtype"}},
       {"chat --threads 0", {"chat", m, "--threads", "0"}, 2, {"--threads"}},
       {"chat --top-p 2", {"chat", m, "--top-p", "2"}, 2, {"--top-p"}},
+      {"chat --num-beams 4", {"chat", m, "--num-beams", "4"}, 2, {"--num-beams 4"}},
       {"bench --threads 1000", {"bench", m, "--threads", "1000"}, 2, {"--threads"}},
       {"bench -n 2147483647", {"bench", m, "-n", "2147483647", "-r", "1"}, 2, {"--gen-tokens"}},
       {"bench --gen-tokens past the context",
