@@ -1,9 +1,13 @@
-// `ohm tokenize MODEL_OR_TOKENIZER (--text T | --file F) [--json] [--no-special]` and
+// `ohm tokenize MODEL_OR_TOKENIZER (--text T | --file F) [--json] [--no-special]`,
+// `ohm tokenize MODEL_OR_TOKENIZER --batch FILE.jsonl [--raw] [--decode] [--threads N]` and
 // `ohm detokenize MODEL_OR_TOKENIZER (--ids "1 2 3" | --json '[1,2]') [--skip-special]`.
 // MODEL_OR_TOKENIZER: a model directory / Hub id, a tokenizer.json(.gz/.xz), a .gguf or a
 // SentencePiece tokenizer.model. Ids follow transformers' AutoTokenizer (tokenizer_config.json).
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <climits>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -12,6 +16,7 @@
 #include "common.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
+#include "ohm/core/thread_pool.h"
 #include "ohm/tokenizers/tokenizer.h"
 
 namespace ohm::cli {
@@ -19,9 +24,94 @@ namespace ohm::cli {
 namespace {
 
 struct TokOptions {
-  std::string model, text, file;
-  bool json = false, no_special = false;
+  std::string model, text, file, batch;
+  bool json = false, no_special = false, raw = false, decode = false;
+  int threads = 0;
 };
+
+// --raw: tokenizer.json as HF tokenizers' Tokenizer.from_file reads it, without
+// tokenizer_config.json (transformers' AutoTokenizer applies that, e.g. GPT2Tokenizer's regex).
+tokenizers::Tokenizer load_raw(const std::string& model) {
+  std::error_code ec;
+  std::string path = model;
+  if (std::filesystem::is_directory(path, ec)) {
+    path.clear();
+    for (const char* f : {"tokenizer.json", "tokenizer.json.gz", "tokenizer.json.xz"})
+      if (std::filesystem::is_regular_file(std::filesystem::path(model) / f, ec)) {
+        path = (std::filesystem::path(model) / f).string();
+        break;
+      }
+    if (path.empty()) throw UsageError("--raw: no tokenizer.json in " + model);
+  }
+  return tokenizers::Tokenizer::from_file(path);
+}
+
+// --batch: one JSON line in (a string, or an object with "text") -> one JSON line out, in order.
+// Lines are read in blocks and encoded on all threads, so the input may be larger than memory.
+int tokenize_batch(const TokOptions& o) {
+  std::ifstream fin;
+  std::istream* in = &std::cin;
+  if (o.batch != "-") {
+    fin.open(o.batch, std::ios::binary);
+    if (!fin) throw UsageError("--batch '" + o.batch + "': cannot open");
+    in = &fin;
+  }
+  std::optional<tokenizers::AutoTokenizer> at;
+  std::optional<tokenizers::Tokenizer> raw;
+  if (o.raw)
+    raw = load_raw(o.model);
+  else
+    at = load_tokenizer(o.model, "");
+  ThreadPool pool(o.threads);
+  constexpr size_t kBlock = 4096;
+  std::vector<std::string> texts, outs;
+  std::string line;
+  size_t line_no = 0;
+  bool eof = false;
+  while (!eof) {
+    texts.clear();
+    while (texts.size() < kBlock) {
+      if (!std::getline(*in, line)) {
+        eof = true;
+        break;
+      }
+      ++line_no;
+      if (line.empty() || line == "\r") continue;
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(line);
+      } catch (const std::exception& e) {
+        throw FormatError(ErrorContext().file(o.batch).note("line", std::to_string(line_no)),
+                          std::string("not JSON: ") + e.what());
+      }
+      if (j.is_object() && j.contains("text")) j = j["text"];
+      if (!j.is_string())
+        throw FormatError(ErrorContext().file(o.batch).note("line", std::to_string(line_no)),
+                          "expected a JSON string or an object with a \"text\" string");
+      texts.push_back(j.get<std::string>());
+    }
+    outs.assign(texts.size(), {});
+    std::atomic<size_t> next{0};
+    pool.run([&](int, int) {
+      for (size_t i; (i = next.fetch_add(16)) < texts.size();)
+        for (size_t k = i; k < std::min(i + 16, texts.size()); ++k) {
+          tokenizers::Encoding e = raw ? raw->encode(texts[k], !o.no_special)
+                                       : at->encode_full(texts[k], !o.no_special);
+          nlohmann::json r;
+          r["ids"] = e.ids;
+          r["tokens"] = e.tokens;
+          nlohmann::json offs = nlohmann::json::array();
+          for (auto& [a, b] : e.offsets) offs.push_back({a, b});
+          r["offsets"] = std::move(offs);
+          if (o.decode) r["decoded"] = raw ? raw->decode(e.ids, false) : at->decode(e.ids, false);
+          outs[k] = r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        }
+    });
+    for (auto& s : outs) std::cout << s << '\n';
+  }
+  std::cout.flush();
+  return 0;
+}
 
 struct DetokOptions {
   std::string model, ids, json_ids;
@@ -37,17 +127,32 @@ const Register reg_tok("tokenize", [](CLI::App& app) {
   auto* f = cmd->add_option("--file,-f", opt->file, "Read the text from a file ('-': stdin)")
                 ->check(readable_file(/*allow_stdin=*/true));
   t->excludes(f);
+  auto* b = cmd->add_option("--batch", opt->batch,
+                            "JSONL in ('-': stdin): one JSON string (or {\"text\": ...}) a line; "
+                            "prints one JSON line each: ids, tokens, offsets (characters)")
+                ->check(readable_file(/*allow_stdin=*/true));
+  b->excludes(t)->excludes(f);
   cmd->add_flag("--json", opt->json, "Print a JSON array");
   cmd->add_flag("--no-special", opt->no_special, "Do not add special tokens (BOS/EOS)");
+  cmd->add_flag("--raw", opt->raw,
+                "Load tokenizer.json as HF tokenizers does, without applying "
+                "tokenizer_config.json (default: as transformers' AutoTokenizer)");
+  cmd->add_flag("--decode", opt->decode, "With --batch: add \"decoded\" (decode of the ids)")
+      ->needs(b);
+  add_threads_option(cmd, opt->threads)->needs(b);
   cmd->footer(
       "MODEL_OR_TOKENIZER: a model directory or Hub id, a tokenizer.json(.gz/.xz), a .gguf, a\n"
       "SentencePiece tokenizer.model, or a .safetensors file with its tokenizer beside it.");
-  return Command{cmd, [opt, t, f] {
+  return Command{cmd, [opt, t, f, b] {
+                   if (b->count()) return tokenize_batch(*opt);
                    if (t->count() == 0 && f->count() == 0)
-                     throw UsageError("give --text TEXT or --file FILE ('-': stdin)");
+                     throw UsageError("give --text TEXT, --file FILE ('-': stdin) or --batch FILE");
                    const std::string text = f->count() ? read_text("--file", opt->file) : opt->text;
-                   auto tok = load_tokenizer(opt->model, "");
-                   auto ids = tok.encode(text, !opt->no_special);
+                   std::vector<int32_t> ids;
+                   if (opt->raw)
+                     ids = load_raw(opt->model).encode_ids(text, !opt->no_special);
+                   else
+                     ids = load_tokenizer(opt->model, "").encode(text, !opt->no_special);
                    if (opt->json) {
                      std::cout << nlohmann::json(ids).dump() << "\n";
                    } else {
