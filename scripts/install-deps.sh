@@ -9,7 +9,7 @@ pkgs=(
   zlib1g-dev liblzma-dev pkg-config                # tokenizers: .gz/.xz tokenizer.json
   libgtest-dev libgmock-dev libbenchmark-dev       # tests, micro-benchmarks
   libcpp-httplib-dev libsqlite3-dev libssl-dev libyaml-dev  # hub: HTTP server, metadata, sha256, model cards
-  libcmark-dev                                     # hub: web UI (Markdown model cards, CommonMark)
+  libcmark-gfm-dev libcmark-gfm-extensions-dev     # hub: web UI (model cards: CommonMark + GFM tables)
   libedit-dev                                      # cli: line editing and history in `ohm chat`
   python3 python3-venv                             # hub: official-client test (scripts/hub-client-venv.sh)
   chromium                                         # hub: web UI test (tests/hub/test_hub_webui.py)

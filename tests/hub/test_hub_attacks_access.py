@@ -412,6 +412,22 @@ def main():
             assert st == 200
             assert b'id="current-user"' not in session_page(carol_cookie, "/")[2]
 
+        def t_card_table_and_download_url():
+            api["carol"].create_repo("carol/card")
+            api["carol"].upload_file(path_or_fileobj=(
+                b"---\nlicense: mit\n---\n# Card\n\n| metric | value |\n|:--|--:|\n"
+                b"| acc | <script>alert(1)</script> |\n"), path_in_repo="README.md",
+                repo_id="carol/card")
+            st, hdrs, body = req("GET", "/carol/card")
+            assert st == 200, st
+            assert b'<th align="left">metric</th>' in body and b"<td align=\"left\">acc</td>" in body, body[:2000]
+            assert b"<script>alert" not in body
+            assert f"HF_ENDPOINT={base}".encode() in body
+            csp = dict((k.lower(), v) for k, v in hdrs)["content-security-policy"]
+            assert "script-src 'self'" in csp and "style-src 'self'" in csp, csp
+
+        check("model card: GFM table rendered safely; Download box shows the Hub's URL",
+              t_card_table_and_download_url)
         check("cross-repo lfsFile commit (NDJSON and JSON) refused; the stolen path is 404",
               t_cross_repo_commit)
         check("LFS batch/verify: a private oid and a random oid get the same answer", t_batch_oracle)

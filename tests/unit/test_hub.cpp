@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 
 #include <filesystem>
@@ -1212,4 +1213,51 @@ TEST(HubLogic, AdminUsersAndTokens) {
   EXPECT_THROW(hub.login("hf_nope"), HubError);
   hub.revoke_token("admin");
   EXPECT_FALSE(hub.session(s.id));
+}
+
+TEST(HubWebUi, GfmTablesInCardsStaySafe) {
+  const std::string html = render_markdown(
+      "| name | score |\n|:-----|------:|\n| <script>alert(1)</script> | [x](javascript:alert(1)) "
+      "|\n| ~~old~~ | <img src=x onerror=alert(1)> |\n");
+  EXPECT_NE(html.find("<table>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<th align=\"left\">name</th>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<th align=\"right\">score</th>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<del>old</del>"), std::string::npos) << html;
+  EXPECT_EQ(html.find("<script"), std::string::npos) << html;
+  EXPECT_EQ(html.find("<img"), std::string::npos) << html;
+  EXPECT_EQ(html.find("javascript:"), std::string::npos) << html;
+  EXPECT_EQ(html.find("style="), std::string::npos) << html;  // the CSP forbids inline styles
+}
+
+// Debian 12's cmark-gfm tables are quadratic/amplifying: such cards render as plain CommonMark.
+TEST(HubWebUi, PathologicalTablesRenderQuickly) {
+  auto repeat = [](const std::string& unit, size_t n, std::string s = "") {
+    s.reserve(s.size() + unit.size() * n);
+    for (size_t i = 0; i < n; ++i) s += unit;
+    return s;
+  };
+  std::string wide = repeat("|a", 3000) + "|\n" + repeat("|-", 3000) + "|\n" + repeat("x|\n", 6000);
+  std::vector<std::pair<std::string, std::string>> cases = {
+      {"wide header, short rows", wide},
+      {"one row, many pipes", repeat("|x", 2u << 20, "| a | b |\n|---|---|\n")},
+      {"no leading pipe", repeat("a|", 2u << 20, "a|b\n-|-\n")},
+      {"delimiter row only", repeat("|-", 2u << 20, "|a\n")},
+      {"backtick pipes", repeat("`|", 2u << 20, "| a |\n|---|\n| ")},
+      {"many rows of a 64-column table",
+       repeat("|a", 64) + "|\n" + repeat("|-", 64) + "|\n" + repeat("x|\n", 80000)},
+      {"strikethrough", repeat("~~a", 1u << 20)},
+      {"image openers left active by links", repeat("![[]()", 700000)},  // core CommonMark
+  };
+  for (auto& [name, md] : cases) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string html = render_markdown(md);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(s, 3.0) << name;
+    EXPECT_LT(html.size(), 16 * md.size() + 4096) << name;
+  }
+  // a normal table still renders as one
+  EXPECT_NE(render_markdown(repeat("|a", 10) + "|\n" + repeat("|-", 10) + "|\n" +
+                            repeat(repeat("|x", 10) + "|\n", 200))
+                .find("<table>"),
+            std::string::npos);
 }

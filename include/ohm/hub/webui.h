@@ -1,7 +1,7 @@
 // The hub's web UI: server-rendered HTML pages (repo lists with search and sort, repo pages with
 // the model card rendered from Markdown, files and versions, commit history), plus one CSS and one
 // JS file, all embedded in the binary. Everything user-controlled is HTML-escaped; Markdown goes
-// through cmark without raw HTML or unsafe links. See docs/hub.md.
+// through cmark-gfm without raw HTML or unsafe links. See docs/hub.md.
 #pragma once
 
 #include <functional>
@@ -47,8 +47,9 @@ WebPage render_error_page(const Caller& caller, const WebContext& ctx, int statu
 
 // & < > " ' escaped.
 std::string html_escape(std::string_view s);
-// CommonMark to HTML (cmark, safe mode: raw HTML omitted, javascript:/data: links dropped) after
-// removing a leading YAML front-matter block.
+// GitHub Flavored Markdown to HTML (cmark-gfm with tables and strikethrough; tables only when
+// they are small, see webui.cpp; safe mode: raw HTML omitted, javascript:/data: links dropped)
+// after removing a leading YAML front-matter block.
 std::string render_markdown(std::string_view markdown);
 // 1234567 -> "1.23 MB"
 std::string human_size(uint64_t bytes);
