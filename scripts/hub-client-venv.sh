@@ -11,6 +11,7 @@ fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet "huggingface_hub==2.4.0" "transformers==5.24.0" "websocket-client==1.9.2"  # the versions the tests were written against (websocket-client: tests/hub/test_hub_webui.py)
 # tests/diff/tokenizer_diff.py: HF tokenizers (pinned: it comes with transformers) and the
-# SentencePiece conversion of tokenizer.model files
-"$venv/bin/python" -m pip install --quiet "tokenizers==0.23.3" "sentencepiece==0.2.1" "protobuf==7.36.2"
+# SentencePiece conversion of tokenizer.model files; tests/diff/chat_template_diff.py: jinja2 for
+# transformers' apply_chat_template
+"$venv/bin/python" -m pip install --quiet "tokenizers==0.23.3" "sentencepiece==0.2.1" "protobuf==7.36.2" "jinja2==3.1.6"
 "$venv/bin/python" -c "import huggingface_hub, transformers, tokenizers, sentencepiece; print('hub client venv:', huggingface_hub.__version__, transformers.__version__, tokenizers.__version__, sentencepiece.__version__)"
