@@ -1,6 +1,7 @@
 // ohm hub: validation, blob store, metadata, domain logic and the HTTP server's robustness.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1260,4 +1261,47 @@ TEST(HubWebUi, PathologicalTablesRenderQuickly) {
                             repeat(repeat("|x", 10) + "|\n", 200))
                 .find("<table>"),
             std::string::npos);
+}
+
+// A data dir made before issue 12 (no users.is_admin, no tokens.last_used_ms, no lfs_grants,
+// 0644/0755 modes) opens, keeps its tokens and repos, and is tightened.
+TEST(HubLogic, ExistingDataDirsAreMigrated) {
+  TempDir d;
+  const std::string token = "hf_" + std::string(40, 'a');
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((d.path / "hub.sqlite").c_str(), &db), SQLITE_OK);
+    const std::string sql =
+        "CREATE TABLE users (name TEXT PRIMARY KEY, fullname TEXT NOT NULL DEFAULT '', email TEXT "
+        "NOT NULL DEFAULT '', is_org INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);"
+        "CREATE TABLE tokens (hash TEXT PRIMARY KEY, user TEXT NOT NULL, scope TEXT NOT NULL, "
+        "name TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+        "INSERT INTO users(name, created_ms) VALUES ('alice', 1);"
+        "INSERT INTO tokens VALUES ('" +
+        sha256_hex(token) + "', 'alice', 'write', 'old', 1);";
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+    fs::permissions(d.path / "hub.sqlite", fs::perms(0644));
+    fs::permissions(d.path, fs::perms(0755));
+  }
+  Hub hub(d.str());
+  Caller alice = hub.authenticate("Bearer " + token);
+  EXPECT_EQ(alice.user, "alice");
+  EXPECT_FALSE(alice.admin);
+  auto tokens = hub.list_tokens("alice");
+  ASSERT_EQ(tokens.size(), 1u);
+  EXPECT_EQ(tokens[0].name, "old");
+  EXPECT_GT(tokens[0].last_used_ms, 0);
+  hub.set_admin("alice", true);
+  EXPECT_TRUE(hub.authenticate("Bearer " + token).admin);
+  RepoInfo r = hub.create_repo(alice, RepoType::Model, "alice", "m", false);
+  hub.grant_lfs(r, std::string(64, 'b'), "alice");
+  EXPECT_TRUE(hub.meta().has_lfs_grant(r.id, std::string(64, 'b')));
+  auto mode = [](const fs::path& p) {
+    struct stat st {};
+    ::stat(p.c_str(), &st);
+    return st.st_mode & 07777;
+  };
+  EXPECT_EQ(mode(d.path), 0700u);
+  EXPECT_EQ(mode(d.path / "hub.sqlite"), 0600u);
 }
