@@ -136,9 +136,9 @@ const Register reg("chat-template", [](CLI::App& app) {
                   "Model directory or Hub id (its tokenizer_config.json / chat_template.jinja), "
                   "or a tokenizer_config.json path")
       ->required();
-  auto* m = cmd->add_option(
-      "--messages", opt->messages,
-      "JSON file: a list of messages, or {\"messages\": [...], \"tools\": [...]}");
+  auto* m =
+      cmd->add_option("--messages", opt->messages,
+                      "JSON file: a list of messages, or {\"messages\": [...], \"tools\": [...]}");
   cmd->add_option("--batch", opt->batch,
                   "JSONL ('-': stdin), a line {\"messages\", \"tools\", \"documents\", "
                   "\"add_generation_prompt\", \"extra\"} -> a line {\"text\"} or {\"error\"}")

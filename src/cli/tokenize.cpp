@@ -95,8 +95,8 @@ int tokenize_batch(const TokOptions& o) {
     pool.run([&](int, int) {
       for (size_t i; (i = next.fetch_add(16)) < texts.size();)
         for (size_t k = i; k < std::min(i + 16, texts.size()); ++k) {
-          tokenizers::Encoding e = raw ? raw->encode(texts[k], !o.no_special)
-                                       : at->encode_full(texts[k], !o.no_special);
+          tokenizers::Encoding e =
+              raw ? raw->encode(texts[k], !o.no_special) : at->encode_full(texts[k], !o.no_special);
           nlohmann::json r;
           r["ids"] = e.ids;
           r["tokens"] = e.tokens;

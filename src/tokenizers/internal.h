@@ -59,7 +59,10 @@ bool is_alphanumeric(char32_t c);  // Rust regex \w approximation: L, M, Nd, Nl,
 bool is_numeric(char32_t c);       // Rust char::is_numeric: Nd, Nl, No
 bool is_punctuation(char32_t c);   // P*, as HF classifies it (frozen older Unicode tables)
 bool is_mark(char32_t c);          // M*, as HF classifies it
-bool is_other(char32_t c);         // Cc, Cf, Co, Cs as HF classifies them (not Cn)
+// A mark utf8proc knows and HF's frozen tables do not (newer Unicode): for HF's normalizers it
+// is an unassigned code point, with combining class 0 and no (de)composition.
+bool hf_unknown_mark(char32_t c);
+bool is_other(char32_t c);  // Cc, Cf, Co, Cs as HF classifies them (not Cn)
 // Full lowercase mapping of one code point (Rust char::to_lowercase).
 void to_lower(char32_t c, std::vector<char32_t>& out);
 

@@ -220,12 +220,17 @@ static std::string nf_map(std::string_view s, int form) {
 
 namespace {
 
+// Combining classes and compositions as HF's unicode-normalization-alignments crate has them:
+// marks newer than its tables are starters that never compose (found by tests/diff, e.g.
+// U+08CA, U+1DF7 and U+1ABF under Qwen3's NFC).
 int ccc(char32_t c) {
+  if (hf_unknown_mark(c)) return 0;
   return utf8proc_get_property(static_cast<utf8proc_int32_t>(c))->combining_class;
 }
 
 // Canonical composition of a pair, or 0 when they do not compose.
 char32_t compose_pair(char32_t a, char32_t b) {
+  if (hf_unknown_mark(a) || hf_unknown_mark(b)) return 0;
   std::string s;
   utf8_append(s, a);
   utf8_append(s, b);
@@ -250,7 +255,13 @@ void NormalizedString::unicode_normalize(int form) {
       break;
     }
   if (ascii) return;
-  if (nf_map(norm_, form) == norm_) return;
+  bool unknown = false;  // utf8proc's answer is HF's unless a newer mark is in the string
+  for (size_t i = 0; i < norm_.size() && !unknown;) {
+    size_t n;
+    unknown = hf_unknown_mark(utf8_decode(norm_.data() + i, &n));
+    i += n;
+  }
+  if (!unknown && nf_map(norm_, form) == norm_) return;
   const bool compat = form >= 2;
   const bool compose = form == 0 || form == 2;
   std::vector<std::pair<char32_t, int>> dec;
@@ -260,6 +271,10 @@ void NormalizedString::unicode_normalize(int form) {
     size_t n;
     char32_t c = utf8_decode(norm_.data() + i, &n);
     i += n;
+    if (hf_unknown_mark(c)) {
+      dec.emplace_back(c, 0);
+      continue;
+    }
     int bound = 0;
     int opts = UTF8PROC_DECOMPOSE | (compat ? UTF8PROC_COMPAT : 0);
     auto k = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buf, 32,

@@ -155,6 +155,12 @@ bool is_mark(char32_t c) {
   return c >= 0x80 && in_ranges(kMarkFlip, c) ? !m : m;
 }
 
+bool hf_unknown_mark(char32_t c) {
+  if (c < 0x80 || !in_ranges(kMarkFlip, c)) return false;
+  auto k = cat(c);
+  return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
+}
+
 bool is_other(char32_t c) {
   // Cn (unassigned) is not "other" for HF (the unicode_categories crate has no Cn table).
   auto k = cat(c);

@@ -297,7 +297,10 @@ def main():
     cats = category_table()
     rng = random.Random(seed)
     g = Grammar(rng, cats)
-    texts = [g.string() for _ in range(count)]
+    # every mismatch found and fixed stays in the corpus (tests/diff/tokenizer_regressions.jsonl)
+    texts = [json.loads(l)["text"] for l in open(os.path.join(HERE, "tokenizer_regressions.jsonl"),
+                                                   encoding="utf-8") if l.strip()]
+    texts += [g.string() for _ in range(count)]
     only = set(filter(None, args.only.split(",")))
     modes = args.modes.split(",")
     tmp = tempfile.mkdtemp(prefix="ohm-tokdiff-")
