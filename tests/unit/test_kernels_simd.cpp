@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -41,8 +42,11 @@ struct WeightData {
 WeightData make_weights(DType t, int64_t rows, int64_t cols, uint32_t seed) {
   WeightData w;
   const size_t rb = static_cast<size_t>(*row_bytes(t, static_cast<uint64_t>(cols)));
-  w.bytes.resize(rb * static_cast<size_t>(rows) + 64);  // slack: no kernel may read past rows
-  w.bytes.resize(rb * static_cast<size_t>(rows));
+  // Exactly the rows, in an allocation of their own: a kernel reading past the last row is a
+  // heap-buffer-overflow under ASan. (Growing and shrinking the vector kept the capacity, so such
+  // a read went unnoticed.)
+  w.bytes = std::vector<uint8_t>(rb * static_cast<size_t>(rows));
+  if (w.bytes.capacity() != w.bytes.size()) throw std::logic_error("weights are not exact");
   std::mt19937 g(seed);
   const auto src = randn(static_cast<size_t>(rows * cols), seed, 0.5f);
   if (t == DType::F32) {
