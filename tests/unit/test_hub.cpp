@@ -1305,3 +1305,104 @@ TEST(HubLogic, ExistingDataDirsAreMigrated) {
   EXPECT_EQ(mode(d.path), 0700u);
   EXPECT_EQ(mode(d.path / "hub.sqlite"), 0600u);
 }
+
+// The HTTP side of issue 12 in-process (so that ASan/UBSan see it): the LFS batch oracle and the
+// cross-repo commit, the admin API, and a web session with its CSRF checks.
+TEST_F(HubServerTest, LfsScopingAdminApiAndWebSessions) {
+  {  // alice becomes an administrator (a second handle on the same data dir)
+    Hub h(dir.str());
+    h.set_admin("alice", true);
+  }
+  const std::string secret(4096, 's');
+  const std::string S = sha256_hex(secret), R = sha256_hex("never uploaded");
+  auto batch = [&](const std::string& tok, const std::string& repo, const std::string& oid) {
+    json b = {{"operation", "upload"}, {"objects", {{{"oid", oid}, {"size", 4096}}}}};
+    auto r = cli->Post("/" + repo + ".git/info/lfs/objects/batch", auth(tok), b.dump(),
+                       "application/vnd.git-lfs+json");
+    EXPECT_EQ(r->status, 200) << r->body;
+    return json::parse(r->body)["objects"][0];
+  };
+  auto lfs_commit = [&](const std::string& tok, const std::string& repo, const std::string& oid) {
+    const std::string body =
+        "{\"key\":\"header\",\"value\":{}}\n{\"key\":\"lfsFile\",\"value\":{"
+        "\"path\":\"w.bin\",\"algo\":\"sha256\",\"oid\":\"" +
+        oid + "\",\"size\":4096}}\n";
+    return cli->Post("/api/models/" + repo + "/commit/main", auth(tok), body,
+                     "application/x-ndjson");
+  };
+  // alice uploads to her private repo
+  json up = batch(token, "alice/private", S);
+  std::string href = up["actions"]["upload"]["href"];
+  ASSERT_EQ(cli->Put(href.substr(href.find("/api/")), secret, "application/octet-stream")->status,
+            200);
+  ASSERT_EQ(lfs_commit(token, "alice/private", S)->status, 200);
+  // bob: the known oid is answered like a random one, and cannot be committed
+  ASSERT_EQ(cli->Post("/api/repos/create", auth(bob_token), "{\"name\":\"b\"}", "application/json")
+                ->status,
+            200);
+  auto blank = [](json o, const std::string& oid) {
+    std::string s = o.dump();
+    for (size_t p; (p = s.find(oid)) != std::string::npos;) s.replace(p, oid.size(), "OID");
+    const size_t sig = s.find("sig=");
+    return sig == std::string::npos ? s : s.substr(0, sig);
+  };
+  json bs = batch(bob_token, "bob/b", S), br = batch(bob_token, "bob/b", R);
+  EXPECT_TRUE(bs["actions"].contains("upload"));
+  EXPECT_EQ(blank(bs, S), blank(br, R));
+  auto refused = lfs_commit(bob_token, "bob/b", S);
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_NE(refused->body.find("not found for this repository"), std::string::npos);
+  EXPECT_EQ(cli->Get("/bob/b/resolve/main/w.bin")->status, 404);
+  EXPECT_TRUE(batch(token, "alice/m", S).value("actions", json()).is_null());  // alice can read it
+
+  // admin API
+  EXPECT_EQ(cli->Get("/api/admin/users")->status, 401);
+  EXPECT_EQ(cli->Get("/api/admin/users", auth(bob_token))->status, 403);
+  auto users = cli->Get("/api/admin/users", auth(token));
+  ASSERT_EQ(users->status, 200);
+  EXPECT_EQ(json::parse(users->body).size(), 2u);
+  auto toks = json::parse(cli->Get("/api/admin/tokens", auth(token))->body);
+  ASSERT_EQ(toks.size(), 2u);
+  EXPECT_EQ(toks.dump().find(bob_token), std::string::npos);
+  const std::string bob_id = std::to_string(toks[1]["id"].get<int64_t>());
+  EXPECT_EQ(cli->Delete("/api/admin/tokens/x", auth(token))->status, 400);
+  EXPECT_EQ(cli->Delete("/api/admin/tokens/" + bob_id, auth(bob_token))->status, 403);
+  EXPECT_EQ(cli->Delete("/api/admin/tokens/" + bob_id, auth(token))->status, 200);
+  EXPECT_EQ(cli->Get("/api/whoami-v2", auth(bob_token))->status, 401);
+
+  // web session
+  auto form = cli->Get("/login");
+  ASSERT_EQ(form->status, 200);
+  const std::string pre = form->get_header_value("Set-Cookie");
+  ASSERT_TRUE(pre.starts_with("ohm_login_csrf=")) << pre;
+  const std::string pre_value = pre.substr(15, pre.find(';') - 15);
+  EXPECT_NE(form->body.find("value=\"" + pre_value + "\""), std::string::npos);
+  const httplib::Headers pre_cookie = {{"Cookie", "ohm_login_csrf=" + pre_value}};
+  const std::string ctype = "application/x-www-form-urlencoded";
+  EXPECT_EQ(cli->Post("/login", pre_cookie, "token=" + token, ctype)->status, 403);
+  EXPECT_EQ(cli->Post("/login", pre_cookie, "token=hf_x&csrf=" + pre_value, ctype)->status, 401);
+  auto in = cli->Post("/login", pre_cookie, "token=" + token + "&csrf=" + pre_value, ctype);
+  ASSERT_EQ(in->status, 303);
+  std::string session;
+  for (size_t i = 0; i < in->get_header_value_count("Set-Cookie"); ++i) {
+    const std::string c = in->get_header_value("Set-Cookie", i);
+    if (c.starts_with("ohm_session=") && c.find("Max-Age=0") == std::string::npos) {
+      session = c.substr(0, c.find(';'));
+      EXPECT_NE(c.find("HttpOnly"), std::string::npos);
+      EXPECT_NE(c.find("SameSite=Strict"), std::string::npos);
+    }
+  }
+  ASSERT_EQ(session.size(), 12u + 64u) << session;
+  const httplib::Headers jar = {{"Cookie", session}};
+  auto page = cli->Get("/alice/private", jar);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(cli->Get("/alice/private")->status, 404);
+  EXPECT_EQ(cli->Get("/api/models/alice/private", jar)->status, 401);  // never the API
+  const size_t at = page->body.find("name=\"csrf\" value=\"");
+  ASSERT_NE(at, std::string::npos);
+  const std::string csrf = page->body.substr(at + 19, 64);
+  EXPECT_EQ(cli->Get("/admin", jar)->status, 200);
+  EXPECT_EQ(cli->Post("/logout", jar, "csrf=" + std::string(64, '0'), ctype)->status, 403);
+  EXPECT_EQ(cli->Post("/logout", jar, "csrf=" + csrf, ctype)->status, 303);
+  EXPECT_EQ(cli->Get("/alice/private", jar)->status, 404);
+}
