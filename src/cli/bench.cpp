@@ -182,7 +182,7 @@ const Register reg_bench("bench", [](CLI::App& app) {
                 "peak_rss_mb, threads, format");
   cmd->footer(
       "MODEL: a local directory, a .safetensors or .gguf file, or a Hub id in the HF cache.\n"
-      "Rates are rounded to 0.01 tok/s, times to 0.1 ms.");
+      "--json rounds rates to 0.01 tok/s and times to 0.1 ms.");
   return Command{cmd, [opt] { return run_bench(*opt); }};
 });
 
