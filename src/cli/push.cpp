@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <iostream>
 
 #include "common.h"
@@ -13,6 +14,17 @@
 
 namespace ohm::cli {
 namespace {
+
+// Ctrl-C: a push is one commit at the end, so an interrupted push changed nothing unless the
+// commit request was already sent; LFS files already uploaded are not sent again by a rerun (the
+// Hub answers that it has them). Only async-signal-safe calls here.
+void on_sigint(int) {
+  static const char msg[] =
+      "\nohm push: interrupted; nothing is committed unless the commit was already sent. Rerun the "
+      "same command: files already uploaded are not sent again\n";
+  (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
+  ::_exit(130);
+}
 
 const Register reg("push", [](CLI::App& app) {
   auto o = std::make_shared<hub::PushOptions>();
@@ -45,13 +57,18 @@ const Register reg("push", [](CLI::App& app) {
       ->check(int_range(1, 64));
   cmd->add_flag("--quiet,-q", *quiet, "Print only the commit id");
   cmd->footer(
+      "Ctrl-C before the commit leaves the repo unchanged; a rerun does not send LFS files again.\n"
       "Exit status: 0, 1 runtime error (network, HTTP 401 authentication, 403 permission), 2\n"
-      "usage error.");
+      "usage error, 130 interrupted.");
   return Command{cmd, [o, type, quiet] {
                    hub::parse_repo_type(*type, o->type);
                    o->progress = !*quiet && ::isatty(STDERR_FILENO);
                    if (!*quiet) o->log = &std::cerr;
+                   std::signal(SIGINT, on_sigint);
+                   std::signal(SIGTERM, on_sigint);
                    auto r = hub::push(*o);
+                   std::signal(SIGINT, SIG_DFL);
+                   std::signal(SIGTERM, SIG_DFL);
                    if (!*quiet) {
                      if (r.committed)
                        std::cerr << r.regular << " regular and " << r.lfs << " LFS files ("

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -428,6 +429,26 @@ TEST(CliInputs, CtrlCDuringPullKeepsThePartialDownload) {
   EXPECT_EQ(r.rc, 130) << r.err;
   EXPECT_NE(r.err.find("interrupted; partial downloads are kept"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("rerun"), std::string::npos) << r.err;
+}
+
+TEST(CliInputs, CtrlCDuringPushSaysWhatWasKept) {
+  // The endpoint accepts the connection and never answers: the push waits until interrupted.
+  Listener l;
+  ASSERT_GT(l.port, 0);
+  ohm::test::TempDir d;
+  const std::string folder = d.file("f");
+  std::filesystem::create_directories(folder);
+  { std::ofstream(folder + "/config.json") << "{}"; }
+  const Result r = run_ohm({"push", folder, "a/b", "--endpoint", l.url(), "--token", "hf_x"}, "",
+                           kDeadlineS, [&](pid_t pid) {
+                             pollfd p{l.fd, POLLIN, 0};
+                             ::poll(&p, 1, 60000);
+                             std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                             ::kill(pid, SIGINT);
+                           });
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_EQ(r.rc, 130) << r.err;
+  EXPECT_NE(r.err.find("ohm push: interrupted; nothing is committed"), std::string::npos) << r.err;
 }
 
 // Starts `ohm hub serve --port 0` on a fresh data directory; stops it at scope exit.
