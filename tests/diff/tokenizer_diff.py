@@ -189,7 +189,6 @@ def hf_raw(tj_path):
 
 
 def hf_auto(d, tj_path, tmp):
-    from transformers import AutoTokenizer
     # AutoTokenizer wants a plain tokenizer.json: lay the directory out uncompressed
     work = os.path.join(tmp, "auto-" + os.path.basename(d))
     os.makedirs(work, exist_ok=True)
@@ -199,18 +198,11 @@ def hf_auto(d, tj_path, tmp):
         if f.endswith(".json") and not f.startswith("tokenizer.json") and f not in ("model.safetensors.index.json",):
             with open(os.path.join(d, f), "rb") as a, open(os.path.join(work, f), "wb") as b:
                 b.write(a.read())
-    tok = AutoTokenizer.from_pretrained(work)
-
-    def run(texts):
-        out = []
-        for t in texts:
-            ids = tok.encode(t, add_special_tokens=False)
-            out.append({"ids": ids, "decoded": tok.decode(ids, skip_special_tokens=False)})
-        return out
-    return run, work
+    return hf_dir(work), work
 
 
 def hf_dir(work):
+    """transformers' AutoTokenizer on a directory: encode without special tokens, and decode."""
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(work)
 

@@ -411,20 +411,24 @@ TEST(CliInputs, Http401IsAnAuthenticationError) {
   server.join();
 }
 
+// Waits for the command to connect to the listener (its signal handler is installed by then),
+// then sends it Ctrl-C.
+std::function<void(pid_t)> interrupt_once_connected(const Listener& l) {
+  return [&l](pid_t pid) {
+    pollfd p{l.fd, POLLIN, 0};
+    ::poll(&p, 1, 60000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ::kill(pid, SIGINT);
+  };
+}
+
 TEST(CliInputs, CtrlCDuringPullKeepsThePartialDownload) {
   // The endpoint accepts the connection and never answers: the pull waits until interrupted.
   Listener l;
   ASSERT_GT(l.port, 0);
   ohm::test::TempDir d;
   const Result r = run_ohm({"pull", "a/b", "--endpoint", l.url(), "--cache-dir", d.file("c")}, "",
-                           kDeadlineS, [&](pid_t pid) {
-                             // Wait for the connection (the handler is installed by then), then
-                             // Ctrl-C.
-                             pollfd p{l.fd, POLLIN, 0};
-                             ::poll(&p, 1, 60000);
-                             std::this_thread::sleep_for(std::chrono::milliseconds(200));
-                             ::kill(pid, SIGINT);
-                           });
+                           kDeadlineS, interrupt_once_connected(l));
   ASSERT_FALSE(r.timed_out);
   EXPECT_EQ(r.rc, 130) << r.err;
   EXPECT_NE(r.err.find("interrupted; partial downloads are kept"), std::string::npos) << r.err;
@@ -440,12 +444,7 @@ TEST(CliInputs, CtrlCDuringPushSaysWhatWasKept) {
   std::filesystem::create_directories(folder);
   { std::ofstream(folder + "/config.json") << "{}"; }
   const Result r = run_ohm({"push", folder, "a/b", "--endpoint", l.url(), "--token", "hf_x"}, "",
-                           kDeadlineS, [&](pid_t pid) {
-                             pollfd p{l.fd, POLLIN, 0};
-                             ::poll(&p, 1, 60000);
-                             std::this_thread::sleep_for(std::chrono::milliseconds(200));
-                             ::kill(pid, SIGINT);
-                           });
+                           kDeadlineS, interrupt_once_connected(l));
   ASSERT_FALSE(r.timed_out);
   EXPECT_EQ(r.rc, 130) << r.err;
   EXPECT_NE(r.err.find("ohm push: interrupted; nothing is committed"), std::string::npos) << r.err;
