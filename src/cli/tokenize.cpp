@@ -4,7 +4,9 @@
 // MODEL_OR_TOKENIZER: a model directory / Hub id, a tokenizer.json(.gz/.xz), a .gguf or a
 // SentencePiece tokenizer.model. Ids follow transformers' AutoTokenizer (tokenizer_config.json).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <climits>
 #include <filesystem>
 #include <fstream>
@@ -46,6 +48,59 @@ tokenizers::Tokenizer load_raw(const std::string& model) {
   return tokenizers::Tokenizer::from_file(path);
 }
 
+void append_int(std::string& out, int64_t v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+// A JSON string literal; invalid UTF-8 is replaced with U+FFFD (as nlohmann's "replace").
+void append_json_string(std::string& out, const std::string& s) {
+  if (!tokenizers::is_valid_utf8(s)) {
+    out += nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  size_t plain = 0;  // bytes that need no escape are appended in runs
+  auto flush = [&](size_t upto) { out.append(s, plain, upto - plain); };
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c != '"' && c != '\\' && c >= 0x20) continue;
+    flush(i);
+    plain = i + 1;
+    const char ch = s[i];
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      static const char* hex = "0123456789abcdef";
+      switch (c) {
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        default:
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 15];
+      }
+    }
+  }
+  flush(s.size());
+  out += '"';
+}
+
 // --batch: one JSON line in (a string, or an object with "text") -> one JSON line out, in order.
 // Lines are read in blocks and encoded on all threads, so the input may be larger than memory.
 int tokenize_batch(const TokOptions& o) {
@@ -77,6 +132,14 @@ int tokenize_batch(const TokOptions& o) {
       }
       ++line_no;
       if (line.empty() || line == "\r") continue;
+      // the common case, a plain string without escapes, skips the JSON parser
+      if (line.size() >= 2 && line.front() == '"' && line.back() == '"' &&
+          line.find_first_of("\\\"", 1) == line.size() - 1 &&
+          std::none_of(line.begin(), line.end(),
+                       [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+        texts.push_back(line.substr(1, line.size() - 2));
+        continue;
+      }
       nlohmann::json j;
       try {
         j = nlohmann::json::parse(line);
@@ -97,17 +160,43 @@ int tokenize_batch(const TokOptions& o) {
         for (size_t k = i; k < std::min(i + 16, texts.size()); ++k) {
           tokenizers::Encoding e =
               raw ? raw->encode(texts[k], !o.no_special) : at->encode_full(texts[k], !o.no_special);
-          nlohmann::json r;
-          r["ids"] = e.ids;
-          r["tokens"] = e.tokens;
-          nlohmann::json offs = nlohmann::json::array();
-          for (auto& [a, b] : e.offsets) offs.push_back({a, b});
-          r["offsets"] = std::move(offs);
-          if (o.decode) r["decoded"] = raw ? raw->decode(e.ids, false) : at->decode(e.ids, false);
-          outs[k] = r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+          // written directly (keys in nlohmann's order): building a json DOM per line cost
+          // about a third of the run
+          std::string& r = outs[k];
+          r.clear();
+          r += '{';
+          if (o.decode) {
+            r += "\"decoded\":";
+            append_json_string(r, raw ? raw->decode(e.ids, false) : at->decode(e.ids, false));
+            r += ',';
+          }
+          r += "\"ids\":[";
+          for (size_t t = 0; t < e.ids.size(); ++t) {
+            if (t) r += ',';
+            append_int(r, e.ids[t]);
+          }
+          r += "],\"offsets\":[";
+          for (size_t t = 0; t < e.offsets.size(); ++t) {
+            r += t ? ",[" : "[";
+            append_int(r, static_cast<int64_t>(e.offsets[t].first));
+            r += ',';
+            append_int(r, static_cast<int64_t>(e.offsets[t].second));
+            r += ']';
+          }
+          r += "],\"tokens\":[";
+          for (size_t t = 0; t < e.tokens.size(); ++t) {
+            if (t) r += ',';
+            append_json_string(r, e.tokens[t]);
+          }
+          r += "]}";
         }
     });
-    for (auto& s : outs) std::cout << s << '\n';
+    std::string block;
+    for (auto& s : outs) {
+      block += s;
+      block += '\n';
+    }
+    std::cout.write(block.data(), static_cast<std::streamsize>(block.size()));
   }
   std::cout.flush();
   return 0;
