@@ -241,7 +241,9 @@ thread_local ReqCtx* tl_req = nullptr;
 // socket, with the body timeout (grown by received bytes) and the write timeout.
 class ConnStream final : public httplib::Stream {
  public:
-  ConnStream(Conn& c, const FrontLimits& lim) : c_(c), lim_(lim) { t0_ = Clock::now(); }
+  ConnStream(Conn& c, const FrontLimits& lim, int stop_fd) : c_(c), lim_(lim), stop_fd_(stop_fd) {
+    t0_ = Clock::now();
+  }
   size_t pos() const { return pos_; }
 
   bool is_readable() const override {
@@ -306,17 +308,21 @@ class ConnStream final : public httplib::Stream {
     return t0_ + std::chrono::seconds(lim_.body_timeout_s) +
            std::chrono::milliseconds(static_cast<int64_t>(received_ * 1000 / kMinBodyRate));
   }
+  // Waits for the socket; gives up at the timeout, or at once when the server stops (stop_fd
+  // becomes readable), so a stalled client never delays a shutdown.
   bool wait(short ev, int ms) const {
-    pollfd p{c_.fd, ev, 0};
+    pollfd p[2] = {{c_.fd, ev, 0}, {stop_fd_, POLLIN, 0}};
     for (;;) {
-      const int r = ::poll(&p, 1, ms);
+      const int r = ::poll(p, stop_fd_ >= 0 ? 2 : 1, ms);
       if (r < 0 && errno == EINTR) continue;
-      return r > 0 && (p.revents & (ev | POLLHUP | POLLERR));
+      if (r > 0 && (p[1].revents & POLLIN)) return false;
+      return r > 0 && (p[0].revents & (ev | POLLHUP | POLLERR));
     }
   }
 
   Conn& c_;
   const FrontLimits& lim_;
+  int stop_fd_;
   size_t pos_ = 0;
   uint64_t received_ = 0;
   Clock::time_point t0_;
@@ -363,6 +369,7 @@ struct HttpFront::Impl {
   FrontLimits lim;
   LogFn log;
   int listen_fd = -1, ep = -1, wake_fd = -1;
+  int stop_fd = -1;  // an eventfd written once at stop() and never read: workers' waits see it
   std::atomic<bool> stopping{false};
   std::unordered_map<int, std::unique_ptr<Conn>> conns;  // loop-owned (not in a worker)
 
@@ -381,6 +388,9 @@ struct HttpFront::Impl {
   std::vector<std::thread> workers;
 
   Impl(FrontedServer& s, FrontLimits l, LogFn lg) : svr(s), lim(l), log(std::move(lg)) {
+    // created here, not in run(): stop() may come before or while run() starts
+    wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    stop_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     svr.set_logger([this](const httplib::Request& q, const httplib::Response& r) {
       if (!tl_req) return;
       if (r.get_header_value("Connection") == "close") tl_req->force_close = true;
@@ -400,6 +410,7 @@ struct HttpFront::Impl {
     if (listen_fd >= 0) ::close(listen_fd);
     if (ep >= 0) ::close(ep);
     if (wake_fd >= 0) ::close(wake_fd);
+    if (stop_fd >= 0) ::close(stop_fd);
   }
 
   // ------------------------------------------------------------------ accounting
@@ -749,7 +760,7 @@ struct HttpFront::Impl {
     ReqCtx ctx;
     ctx.t0 = c->head_done;
     tl_req = &ctx;
-    ConnStream s(*c, lim);
+    ConnStream s(*c, lim, stop_fd);
     const bool close_after =
         stopping || c->served + 1 >= lim.max_requests_per_connection || c->peer_eof;
     bool closed = false;
@@ -854,8 +865,8 @@ void HttpFront::run() {
   auto& i = *impl_;
   if (i.listen_fd < 0) throw IoError("hub: run() before bind()");
   i.ep = ::epoll_create1(EPOLL_CLOEXEC);
-  i.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (i.ep < 0 || i.wake_fd < 0) throw IoError(std::string("hub: epoll: ") + std::strerror(errno));
+  if (i.ep < 0 || i.wake_fd < 0 || i.stop_fd < 0)
+    throw IoError(std::string("hub: epoll: ") + std::strerror(errno));
   for (int fd : {i.listen_fd, i.wake_fd}) {
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -890,10 +901,9 @@ void HttpFront::stop() {
   if (!impl_) return;
   impl_->stopping = true;
   impl_->q_cv.notify_all();
-  if (impl_->wake_fd >= 0) {
-    const uint64_t one = 1;
-    (void)!::write(impl_->wake_fd, &one, sizeof one);
-  }
+  const uint64_t one = 1;
+  if (impl_->wake_fd >= 0) (void)!::write(impl_->wake_fd, &one, sizeof one);
+  if (impl_->stop_fd >= 0) (void)!::write(impl_->stop_fd, &one, sizeof one);
 }
 
 }  // namespace ohm::hub

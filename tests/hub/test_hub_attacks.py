@@ -405,6 +405,26 @@ def main():
             assert server.poll() is None
 
         check("the server is still up after every attack", t_still_alive)
+
+        def t_stop_with_stalled_upload():
+            # a worker waits in the middle of a body (the client stalls): SIGTERM must not wait
+            # for the body timeout
+            s = connect(port)
+            try:
+                s.sendall(b"POST /api/models/alice/target/commit/main HTTP/1.1\r\nHost: x\r\n"
+                          b"Authorization: Bearer " + token.encode() + b"\r\n"
+                          b"Content-Length: 1048576\r\n\r\n" + b"{" * 10)
+                time.sleep(0.3)
+                t0 = time.time()
+                server.terminate()
+                server.wait(timeout=10)
+                assert time.time() - t0 < 1.5, time.time() - t0  # the body timeout is 3 s
+                assert server.returncode == 0, server.returncode
+            finally:
+                s.close()
+
+        check("SIGTERM stops the server at once although a client stalls mid-upload",
+              t_stop_with_stalled_upload)
     finally:
         server.terminate()
         try:
