@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 cmake --preset asan -DOHM_WERROR=ON >/dev/null
 cmake --build --preset asan -j "$jobs"
+# With ../shared/data beside the checkout (as in CI), tests that read it must find it: a missing
+# file fails them instead of skipping them (tests/unit/test_util.h, tests/diff).
+if [ -d ../shared/data ]; then export OHM_REQUIRE_SHARED_DATA=1; fi
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/asan --output-on-failure -j "$jobs"
 fuzz_seconds=${OHM_FUZZ_SECONDS:-60}

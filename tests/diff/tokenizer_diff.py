@@ -280,6 +280,9 @@ def main():
         print("SKIP: tokenizers/transformers are not installed (run scripts/hub-client-venv.sh)")
         return 77
     if not os.path.isdir(os.path.join(SHARED, "tokenizers")):
+        if os.environ.get("OHM_REQUIRE_SHARED_DATA"):  # scripts/run-tests.sh: ../shared is there
+            print(f"FAIL: no shared data at {SHARED}")
+            return 1
         print(f"SKIP: no shared data at {SHARED}")
         return 77
     ohm = os.path.abspath(args.ohm)

@@ -51,7 +51,8 @@ def main():
     editing = b"line editing and history on" in out
     os.write(fd, b"Good morrow, sweet prince.\n")
     out = read_until(fd, b"context tokens reused")
-    assert b"ohm: 12 tokens" in out or b"tokens," in out, out
+    # the reply ends at --max-new-tokens 12 (the demo model does not stop earlier with seed 3)
+    assert b"ohm: 12 tokens, " in out, out
     out = read_until(fd, b"> ")
     os.write(fd, b"What news?\n")
     out = read_until(fd, b"context tokens reused")

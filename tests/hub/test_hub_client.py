@@ -442,10 +442,13 @@ def main():
         server.start(port)
         for _ in range(100):
             try:
-                assert api.model_info("alice/tiny-model").sha == sha
+                info = api.model_info("alice/tiny-model")
                 break
             except HfHubHTTPError:
                 time.sleep(0.1)
+        else:
+            raise AssertionError("the restarted server did not answer within 10 s")
+        assert info.sha == sha, (info.sha, sha)
         p = hf_hub_download("alice/tiny-model", "extra.txt", force_download=True)
         assert open(p).read() == "extra\n"
 

@@ -31,7 +31,7 @@ class ChatTemplateParity : public ::testing::TestWithParam<size_t> {};
 TEST_P(ChatTemplateParity, MatchesTransformers) {
   const ojson& t = chat_fixture()["templates"][GetParam()];
   const fs::path path = ohm::test::shared_data_dir() / t["path"].get<std::string>();
-  if (!fs::exists(path)) GTEST_SKIP() << "shared data not found: " << path;
+  OHM_REQUIRE_SHARED(fs::exists(path), path);
   const ChatTemplate ct = t["kind"] == "jinja" ? ChatTemplate::from_string(
                                                      ohm::test::read_file(path.string()),
                                                      t["special_tokens"], path.filename().string())
@@ -95,7 +95,7 @@ INSTANTIATE_TEST_SUITE_P(Shared, ChatTemplateParity, ::testing::ValuesIn(templat
 
 TEST(ChatTemplate, CoversEverySharedTemplate) {
   const fs::path shared = ohm::test::shared_data_dir();
-  if (!fs::exists(shared / "chat-templates")) GTEST_SKIP() << "no shared data";
+  OHM_REQUIRE_SHARED(fs::exists(shared / "chat-templates"), shared / "chat-templates");
   std::set<std::string> covered;
   for (const auto& t : chat_fixture()["templates"]) covered.insert(t["path"].get<std::string>());
   for (const auto& e : fs::directory_iterator(shared / "chat-templates")) {
@@ -182,7 +182,7 @@ int run_cli(std::vector<std::string> args, std::string& out) {
 TEST(ChatTemplateCli, RendersQwen3) {
   const fs::path cfg =
       ohm::test::shared_data_dir() / "tokenizers" / "qwen3" / "tokenizer_config.json";
-  if (!fs::exists(cfg)) GTEST_SKIP() << "no shared data";
+  OHM_REQUIRE_SHARED(fs::exists(cfg), cfg);
   // The reference: the fixture's qwen3 "system_user_gen" case.
   std::string expected;
   ojson messages;

@@ -41,7 +41,7 @@ TEST(CliInspect, ShardedCheckpointJson) {
 
 TEST(CliInspect, FixtureCheckpointText) {
   const auto dir = ohm::test::fixtures_dir() / "models" / "llama" / "bf16";
-  if (!fs::exists(dir / "config.json")) GTEST_SKIP();
+  OHM_REQUIRE_FIXTURE(fs::exists(dir / "config.json"), dir);
   std::string out;
   ASSERT_EQ(run_cli({"ohm", "inspect", dir.string()}, &out), 0);
   EXPECT_NE(out.find("architecture: LlamaForCausalLM"), std::string::npos) << out;
@@ -54,7 +54,7 @@ TEST(CliInspect, FixtureCheckpointText) {
 
 TEST(CliInspect, GgufVocabWithAllMetadata) {
   const auto path = ohm::test::shared_data_dir() / "gguf-vocab" / "ggml-vocab-llama-spm.gguf";
-  if (!fs::exists(path)) GTEST_SKIP();
+  OHM_REQUIRE_SHARED(fs::exists(path), path);
   const auto j = inspect_json(path.string());
   EXPECT_EQ(j["format"], "gguf");
   EXPECT_EQ(j["gguf"]["version"], 3);

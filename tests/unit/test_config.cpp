@@ -25,7 +25,7 @@ TEST(Config, LlamaDefaultsMatchTransformers) {
 
 TEST(Config, RealMistralConfig) {
   const auto path = ohm::test::shared_data_dir() / "tokenizers" / "mistral-7b-v0.1" / "config.json";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "shared data not present";
+  OHM_REQUIRE_SHARED(std::filesystem::exists(path), path);
   auto mc = load_model_config(path.string());
   const auto& c = std::get<MistralConfig>(mc);
   EXPECT_EQ(c.num_key_value_heads, 8);
@@ -180,7 +180,7 @@ TEST(GenerationConfig, DefaultsAndFields) {
 TEST(TokenizerConfig, LoadsRaw) {
   auto path =
       ohm::test::shared_data_dir() / "tokenizers" / "mistral-7b-v0.1" / "tokenizer_config.json";
-  if (!std::filesystem::exists(path)) GTEST_SKIP();
+  OHM_REQUIRE_SHARED(std::filesystem::exists(path), path);
   auto j = load_tokenizer_config(path.string());
   EXPECT_TRUE(j.contains("bos_token"));
   ohm::test::TempDir d;

@@ -68,7 +68,7 @@ TEST(Fixtures, ArchitectureSpecificConfigs) {
   auto load = [&](const std::string& name) {
     return load_model_config((root / name / "f32" / "config.json").string());
   };
-  if (!fs::exists(root / "gpt2")) GTEST_SKIP();
+  OHM_REQUIRE_FIXTURE(fs::exists(root / "gpt2"), root / "gpt2");
   EXPECT_EQ(std::get<MistralConfig>(load("mistral")).sliding_window, 16);
   EXPECT_EQ(std::get<MixtralConfig>(load("mixtral")).num_local_experts, 4);
   const auto fmq = std::get<FalconConfig>(load("falcon_mq"));

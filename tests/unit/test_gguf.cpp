@@ -19,6 +19,7 @@
 #include "ohm/core/error.h"
 #include "ohm/formats/gguf.h"
 #include "ohm/quant/dequant.h"
+#include "test_util.h"
 
 #ifndef OHM_SOURCE_DIR
 #define OHM_SOURCE_DIR "."
@@ -33,11 +34,6 @@ namespace {
 
 fs::path fixture_dir() {
   return fs::path(OHM_SOURCE_DIR) / "tests" / "fixtures" / "gguf";
-}
-
-fs::path shared_data_dir() {
-  if (const char* e = std::getenv("OHM_SHARED_DATA"); e && *e) return fs::path(e);
-  return fs::path(OHM_SOURCE_DIR "/../shared/data");
 }
 
 std::string read_file(const fs::path& p) {
@@ -418,8 +414,8 @@ TEST_F(GGUFFixture, RandomCorruptionNeverCrashes) {
 // ---- real vocab files ------------------------------------------------------------------------
 
 TEST(GGUFVocab, AllVocabFilesLoad) {
-  const fs::path dir = shared_data_dir() / "gguf-vocab";
-  if (!fs::is_directory(dir)) GTEST_SKIP() << dir << " not found (set OHM_SHARED_DATA)";
+  const fs::path dir = ohm::test::shared_data_dir() / "gguf-vocab";
+  OHM_REQUIRE_SHARED(fs::is_directory(dir), dir << " (set OHM_SHARED_DATA)");
   nlohmann::json expect;
   if (fs::exists(fixture_dir() / "vocab_expect.json"))
     expect = nlohmann::json::parse(read_file(fixture_dir() / "vocab_expect.json"));

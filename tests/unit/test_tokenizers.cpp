@@ -146,7 +146,7 @@ class SharedTokenizer : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SharedTokenizer, MatchesHfOnCorpus) {
   std::string file = shared_tokenizer_file(GetParam());
-  if (file.empty()) GTEST_SKIP() << "shared data not found";
+  OHM_REQUIRE_SHARED(!file.empty(), GetParam());
   const Tokenizer& tok = cached_tokenizer(file);
   const json& ref = cached_ref("ref_" + GetParam() + ".json.gz");
   check_reference(tok, ref, GetParam());
@@ -167,7 +167,7 @@ class ComponentTokenizer : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ComponentTokenizer, MatchesHfOnCorpus) {
   fs::path f = tok_fixtures() / ("comp_" + GetParam() + ".json");
-  if (!fs::exists(f)) GTEST_SKIP() << "fixture missing";
+  OHM_REQUIRE_FIXTURE(fs::exists(f), f);
   const Tokenizer& tok = cached_tokenizer(f.string());
   const json& ref = cached_ref("ref_comp_" + GetParam() + ".json.gz");
   check_reference(tok, ref, "comp_" + GetParam());
@@ -222,7 +222,7 @@ class GgufVocab : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GgufVocab, MatchesVectors) {
   fs::path base = shared_data_dir() / "gguf-vocab" / ("ggml-vocab-" + GetParam() + ".gguf");
-  if (!fs::exists(base)) GTEST_SKIP() << "no gguf";
+  OHM_REQUIRE_SHARED(fs::exists(base), base);
   Tokenizer tok = Tokenizer::from_gguf(base.string());
   check_vectors(tok, base.string(), GetParam());
 }
@@ -316,7 +316,7 @@ class SentencePieceModel : public ::testing::TestWithParam<std::string> {};
 TEST_P(SentencePieceModel, MatchesSentencepieceAndTransformers) {
   const std::string name = GetParam();
   fs::path model = spm_model_path(name);
-  if (!fs::exists(model)) GTEST_SKIP() << "no " << model;
+  OHM_REQUIRE_SHARED(fs::exists(model), model);
   const json& ref = cached_ref("ref_spm_" + name + ".json.gz");
   const auto& c = corpus();
   ASSERT_EQ(ref["sp_ids"].size(), c.size());
@@ -444,7 +444,7 @@ TEST(SentencePieceModel, MalformedIsFormatError) {
 // ---- streaming decode ----
 TEST(DecodeStream, NeverEmitsBrokenUtf8) {
   std::string file = shared_tokenizer_file("mistral-7b-v0.1");
-  if (file.empty()) GTEST_SKIP();
+  OHM_REQUIRE_SHARED(!file.empty(), "mistral-7b-v0.1");
   for (const char* tn : {"mistral-7b-v0.1", "llama3"}) {
     const Tokenizer& tok = cached_tokenizer(shared_tokenizer_file(tn));
     for (size_t i = 0; i < 300; ++i) {
@@ -542,7 +542,7 @@ TEST(Utf8, PythonReplaceSemantics) {
 
 TEST(Batch, MatchesSingleAndPads) {
   std::string file = shared_tokenizer_file("gpt2");
-  if (file.empty()) GTEST_SKIP();
+  OHM_REQUIRE_SHARED(!file.empty(), "gpt2");
   Tokenizer tok = Tokenizer::from_file(file);
   std::vector<std::string> texts(corpus().begin(), corpus().begin() + 200);
   auto batch = tok.encode_batch(texts);
