@@ -49,6 +49,8 @@ Usage: python3 scripts/make_gguf_model_fixtures.py [ARCH...]   (default: all)
 import json
 from pathlib import Path
 
+import importlib.metadata
+
 import numpy as np
 import gguf
 from gguf import GGMLQuantizationType as T
@@ -165,7 +167,7 @@ def main():
             write(arch_name, fixture, p, outtype)
             print(f"wrote {p.relative_to(ROOT)} ({p.stat().st_size} bytes)")
     (MODELS / "GGUF_VERSIONS.txt").write_text(
-        f"gguf {getattr(gguf, '__version__', '0.19.0')}\nnumpy {np.__version__}\n"
+        f"gguf {importlib.metadata.version('gguf')}\nnumpy {np.__version__}\n"
         "command (from repository root): python3 scripts/make_gguf_model_fixtures.py\n")
 
 

@@ -263,9 +263,16 @@ def main():
               f"long={js['greedy_long.min_margin']:.4f} ({time.time() - t:.1f}s)", flush=True)
     if not args.only or "phi3_longrope" in args.only:
         write_phi3_longrope_gguf(out)
-    (out / "VERSIONS.txt").write_text(
-        f"torch {torch.__version__}\ntransformers {transformers.__version__}\ngguf {importlib.metadata.version('gguf')}\n"
-        f"command (from repository root): nice -n 10 python3 {' '.join(sys.argv)}\n")
+    record = (f"torch {torch.__version__}\ntransformers {transformers.__version__}\n"
+              f"gguf {importlib.metadata.version('gguf')}\n"
+              f"command (from repository root): nice -n 10 python3 {' '.join(sys.argv)}\n")
+    versions = out / "VERSIONS.txt"
+    if args.only and versions.exists():
+        # a partial rebuild keeps the record of every earlier run and adds its own
+        with versions.open("a") as f:
+            f.write(f"\nrerun of {', '.join(args.only)}:\n" + record)
+    else:
+        versions.write_text(record)
 
 
 if __name__ == "__main__":
