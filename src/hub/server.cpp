@@ -14,12 +14,12 @@
 #include <thread>
 #include <unordered_map>
 
+#include "http_front.h"
 #include "ohm/core/error.h"
 #include "ohm/hub/card.h"
 #include "ohm/hub/hash.h"
 #include "ohm/hub/hub.h"
 #include "ohm/hub/webui.h"
-#include "http_front.h"
 
 namespace ohm::hub {
 

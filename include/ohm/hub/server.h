@@ -1,5 +1,5 @@
-// The hub's HTTP server (an epoll front end + cpp-httplib request handling): the Hugging Face Hub API as huggingface_hub and
-// transformers use it, on top of ohm::hub::Hub. See docs/hub.md.
+// The hub's HTTP server (an epoll front end + cpp-httplib request handling): the Hugging Face Hub
+// API as huggingface_hub and transformers use it, on top of ohm::hub::Hub. See docs/hub.md.
 #pragma once
 
 #include <cstddef>
