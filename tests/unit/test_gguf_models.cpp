@@ -25,6 +25,7 @@
 #include "ohm/formats/gguf.h"
 #include "ohm/formats/gguf_writer.h"
 #include "ohm/formats/safetensors.h"
+#include "ohm/hub/hash.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/models/gguf_loader.h"
 #include "ohm/quant/quantize.h"
@@ -34,10 +35,16 @@ namespace ohm {
 namespace {
 
 // Loader exactness is measured with the scalar reference kernels (dequantize the row, f32 dot),
-// which compute what transformers computes on the dequantized weights. The SIMD block-quantized
-// matmuls quantize activations to int8 (llama.cpp-style), a kernel-side approximation covered by
-// the kernel tests. Set before the first kernel call; an explicit OHM_ISA wins.
+// which compute what transformers computes on the dequantized weights. Set before the first
+// kernel call; an explicit OHM_ISA wins. The same file builds test_gguf_models_simd
+// (OHM_GGUF_SIMD): the host's SIMD table end to end, where the block-quantized matmuls quantize
+// activations to int8 (llama.cpp-style), so its tolerances are those of that rounding.
+#ifndef OHM_GGUF_SIMD
 const bool kScalarKernels = [] { return setenv("OHM_ISA", "scalar", /*overwrite=*/0) == 0; }();
+constexpr bool kSimd = false;
+#else
+constexpr bool kSimd = true;
+#endif
 
 using Param = std::tuple<std::string, std::string>;  // arch, "f16" | "q8_0"
 
@@ -149,6 +156,9 @@ std::string mixtral_f16_path() {
 // Scaled logits tolerance. F16 weights: rounding of 2-byte floats (the bf16 fixtures use 2e-2);
 // Q8_0: 8-bit blocks with an f16 scale.
 double tolerance(const std::string& type) {
+  // SIMD Q8_0 also quantizes the activations to int8 per 32 values: on these 64-wide random
+  // models that moves the logits by up to 0.07 of their range (measured; scalar: below 1e-4).
+  if (kSimd && type == "q8_0") return 0.1;
   return type == "f16" ? 1e-2 : 1e-4;
 }
 
@@ -260,8 +270,16 @@ TEST_P(GGUFModel, Greedy32) {
     if (std::get<0>(GetParam()) != "mixtral") {
       EXPECT_EQ(same, 32);
     }
-  } else {
+  } else if (!kSimd) {
     EXPECT_EQ(same, 32);  // = transformers with the Q8_0 weights
+  } else {
+    // SIMD: int8 activations flip the near-ties of these random models against transformers'
+    // f32 activations (8-32 of 32 match, reported above). The loader is checked instead: the
+    // f32 safetensors quantized to Q8_0 at load hold the same bytes as the gguf-py file, and
+    // run through the same kernels, so greedy decoding must agree token for token.
+    auto st =
+        load_causal_lm(f32_dir(std::get<0>(GetParam())), {.threads = 2, .quantize = DType::Q8_0});
+    EXPECT_EQ(got, greedy_generate(*st, prompt, 32));
   }
 }
 
@@ -350,7 +368,7 @@ TEST(GGUFModels, WriterReproducesGgufPyFilesByteForByte) {
   // Re-writing each gguf-py fixture (metadata in order, tensors in order, alignment 32) with
   // ohm's GGUFWriter gives the identical file.
   for (const char* arch :
-       {"llama", "mistral", "gpt2", "gemma", "phi3", "falcon_mq", "falcon_nda", "mixtral"})
+       {"llama", "mistral", "qwen2", "gpt2", "gemma", "phi3", "falcon_mq", "falcon_nda", "mixtral"})
     for (const char* type : {"f16", "q8_0"}) {
       const std::string p = gguf_path(arch, type);
       const auto f = gguf::GGUFFile::open(p);
@@ -383,11 +401,12 @@ TEST(GGUFModels, WriterReproducesGgufPyFilesByteForByte) {
 }
 
 TEST(GGUFModels, MixtralF16BuiltAtTestTimeEqualsGgufPy) {
-  // scripts/make_gguf_model_fixtures.py mixtral writes the gguf-py file to /tmp/mixtral (not
-  // committed); when it is there, the test-time file is byte-identical to it.
-  const std::string py = "/tmp/mixtral/model-f16.gguf";
-  if (!std::filesystem::exists(py)) GTEST_SKIP() << py << " not generated";
-  EXPECT_TRUE(test::read_file(py) == test::read_file(mixtral_f16_path()));
+  // gguf-py's file (scripts/make_gguf_model_fixtures.py mixtral) is over the fixture size cap:
+  // its sha256 is committed, and the test-time file must have the same bytes.
+  const auto sum = test::fixtures_dir() / "models" / "mixtral" / "gguf" / "model-f16.gguf.sha256";
+  OHM_REQUIRE_FIXTURE(std::filesystem::exists(sum), sum);
+  const std::string want = test::read_file(sum.string()).substr(0, 64);
+  EXPECT_EQ(hub::sha256_hex(test::read_file(mixtral_f16_path())), want);
 }
 
 TEST(GGUFModels, LayoutsAreUndone) {
