@@ -141,28 +141,22 @@ tokenizers::AutoTokenizer load_tokenizer(const std::string& model, const std::st
   return tokenizers::AutoTokenizer::from_pretrained(model);
 }
 
-std::string fmt_seconds(double s) {
+namespace {
+// About 3 significant digits, with at most max_decimals decimals.
+std::string fmt_3sig(double v, int max_decimals) {
+  const int decimals = std::min(max_decimals, v >= 100 ? 0 : v >= 10 ? 1 : v >= 1 ? 2 : 3);
   char buf[32];
-  if (s >= 100)
-    std::snprintf(buf, sizeof buf, "%.0f", s);
-  else if (s >= 10)
-    std::snprintf(buf, sizeof buf, "%.1f", s);
-  else if (s >= 1)
-    std::snprintf(buf, sizeof buf, "%.2f", s);
-  else
-    std::snprintf(buf, sizeof buf, "%.3f", s);
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return buf;
+}
+}  // namespace
+
+std::string fmt_seconds(double s) {
+  return fmt_3sig(s, 3);
 }
 
 std::string fmt_rate(double r) {
-  char buf[32];
-  if (r >= 100)
-    std::snprintf(buf, sizeof buf, "%.0f", r);
-  else if (r >= 10)
-    std::snprintf(buf, sizeof buf, "%.1f", r);
-  else
-    std::snprintf(buf, sizeof buf, "%.2f", r);
-  return buf;
+  return fmt_3sig(r, 2);
 }
 
 double round_to(double v, int decimals) {

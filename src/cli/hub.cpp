@@ -140,34 +140,34 @@ const Register reg("hub", [](CLI::App& app) {
       ->capture_default_str();
   sv->add_flag("--quiet", o->serve.quiet, "No access log");
   // Limits against slow and hostile clients (docs/hub.md, "Security").
-  sv->add_option("--header-timeout", o->serve.header_timeout_s,
+  sv->add_option("--header-timeout", o->serve.limits.header_timeout_s,
                  "Seconds a client has to send a whole request head")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
-  sv->add_option("--body-timeout", o->serve.body_timeout_s,
+  sv->add_option("--body-timeout", o->serve.limits.body_timeout_s,
                  "Seconds for a request body, plus one per KiB received")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
-  sv->add_option("--keepalive-timeout", o->serve.keepalive_timeout_s,
+  sv->add_option("--keepalive-timeout", o->serve.limits.keepalive_timeout_s,
                  "Seconds an idle keep-alive connection stays open")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
-  sv->add_option("--write-timeout", o->serve.write_timeout_s,
+  sv->add_option("--write-timeout", o->serve.limits.write_timeout_s,
                  "Seconds a response may wait for a client that does not read")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
-  sv->add_option("--max-header-bytes", o->serve.max_header_bytes,
+  sv->add_option("--max-header-bytes", o->serve.limits.max_header_bytes,
                  "Largest request head (request line and headers)")
       ->check(CLI::Range(size_t{1024}, size_t{1} << 24))
       ->capture_default_str();
-  sv->add_option("--max-headers", o->serve.max_headers, "Most header fields in a request")
+  sv->add_option("--max-headers", o->serve.limits.max_headers, "Most header fields in a request")
       ->check(CLI::Range(8, 10000))
       ->capture_default_str();
-  sv->add_option("--max-conns-per-ip", o->serve.max_conns_per_ip,
+  sv->add_option("--max-conns-per-ip", o->serve.limits.max_conns_per_ip,
                  "Open connections per client IP (0: no limit); over it: 429")
       ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
-  sv->add_option("--max-connections", o->serve.max_connections,
+  sv->add_option("--max-connections", o->serve.limits.max_connections,
                  "Open connections in total; over it: 503")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();

@@ -694,24 +694,21 @@ struct HttpFront::Impl {
       if (c->deadline <= now) expired.push_back(fd);
     for (int fd : expired) {
       Conn& c = *conns[fd];
-      if (c.state == Conn::State::Head && c.got_byte) {
-        refuse_and_linger(
-            c, 408,
-            "request head not complete within " + std::to_string(lim.header_timeout_s) + " s");
-        c.deadline = now + std::chrono::milliseconds(200);  // don't wait long for a slow one
-      } else if (c.state == Conn::State::Queued) {
-        refuse_and_linger(
-            c, 503,
-            "busy: no upload slot became free within " + std::to_string(lim.body_timeout_s) + " s");
-        c.deadline = now + std::chrono::milliseconds(200);
-      } else if (c.state == Conn::State::Body) {
-        refuse_and_linger(
-            c, 408,
-            "request body not complete within " + std::to_string(lim.body_timeout_s) + " s");
-        c.deadline = now + std::chrono::milliseconds(200);
-      } else {
+      int status = 408;
+      std::string why;
+      if (c.state == Conn::State::Head && c.got_byte)
+        why = "request head not complete within " + std::to_string(lim.header_timeout_s) + " s";
+      else if (c.state == Conn::State::Body)
+        why = "request body not complete within " + std::to_string(lim.body_timeout_s) + " s";
+      else if (c.state == Conn::State::Queued)
+        status = 503, why = "busy: no upload slot became free within " +
+                            std::to_string(lim.body_timeout_s) + " s";
+      if (why.empty()) {
         drop(fd);  // idle keep-alive, or lingering close done
+        continue;
       }
+      refuse_and_linger(c, status, why);
+      c.deadline = now + std::chrono::milliseconds(200);  // don't wait long for a slow one
     }
   }
 

@@ -26,18 +26,13 @@
 #include <memory>
 #include <string>
 
+#include "ohm/hub/server.h"
+
 namespace ohm::hub {
 
-struct FrontLimits {
+// The user-facing limits (ServerOptions::limits) and what the server derives for the front end.
+struct FrontLimits : ConnectionLimits {
   int threads = 64;
-  int header_timeout_s = 10;
-  int body_timeout_s = 30;
-  int keepalive_timeout_s = 15;
-  int write_timeout_s = 60;
-  size_t max_header_bytes = 64u << 10;
-  int max_headers = 100;
-  int max_conns_per_ip = 32;
-  int max_connections = 4096;
   uint64_t max_body_bytes = 0;  // 0: no limit
   size_t max_requests_per_connection = 1000;
 };

@@ -1575,21 +1575,14 @@ struct HubServer::Impl {
 
   void setup() {
     FrontLimits lim;
+    static_cast<ConnectionLimits&>(lim) = opt.limits;
     lim.threads = std::max(4, opt.threads);
-    lim.header_timeout_s = opt.header_timeout_s;
-    lim.body_timeout_s = opt.body_timeout_s;
-    lim.keepalive_timeout_s = opt.keepalive_timeout_s;
-    lim.write_timeout_s = opt.write_timeout_s;
-    lim.max_header_bytes = opt.max_header_bytes;
-    lim.max_headers = opt.max_headers;
-    lim.max_conns_per_ip = opt.max_conns_per_ip;
-    lim.max_connections = opt.max_connections;
     lim.max_body_bytes = std::max<uint64_t>(opt.max_lfs_bytes, opt.max_commit_bytes);
     HttpFront::LogFn log;
     if (!opt.quiet) log = [this](const AccessRecord& a) { access_log(a); };
     front = std::make_unique<HttpFront>(svr, lim, std::move(log));
     svr.set_keep_alive_max_count(lim.max_requests_per_connection);
-    svr.set_keep_alive_timeout(opt.keepalive_timeout_s);
+    svr.set_keep_alive_timeout(opt.limits.keepalive_timeout_s);
     svr.set_payload_max_length(static_cast<size_t>(lim.max_body_bytes));
     svr.Get(".*",
             [this](const httplib::Request& q, httplib::Response& s) { dispatch(q, s, nullptr); });
