@@ -19,17 +19,11 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "hub"))
-import hubtest  # noqa: E402  (the venv re-exec)
-
-SHARED = os.environ.get("OHM_SHARED_DATA", os.path.join(os.path.dirname(ROOT), "shared", "data"))
+from difftest import SHARED, hubtest, missing_shared_data, run_batch  # tests/diff/difftest.py
 
 TEXTS = ["Hello!", "What's the weather in Paris?", "", " ", "\n", "  \t\n ", "ünïcödé ✓ 日本語 🤖",
          "{{ messages }}", "{% if true %}x{% endif %}", "{# c #}", '{"a": 1, "b": [1, 2]}', "[1, 2, 3]",
@@ -151,11 +145,7 @@ def main():
     tdir = os.path.join(SHARED, "chat-templates")
     gpt2 = os.path.join(SHARED, "tokenizers", "gpt2")
     if not os.path.isdir(tdir) or not os.path.isdir(gpt2):
-        if os.environ.get("OHM_REQUIRE_SHARED_DATA"):  # scripts/run-tests.sh: ../shared is there
-            print(f"FAIL: no shared data at {SHARED}")
-            return 1
-        print(f"SKIP: no shared data at {SHARED}")
-        return 77
+        return missing_shared_data()
     from transformers import AutoTokenizer
 
     ohm = os.path.abspath(args.ohm)
@@ -172,10 +162,6 @@ def main():
         src = open(os.path.join(tdir, name), encoding="utf-8").read()
         g = Grammar(random.Random(f"{seed}/{name}"), name, src)
         convs = [g.conversation() for _ in range(count)]
-        inp = os.path.join(tmp, name[:-6] + ".jsonl")
-        with open(inp, "w", encoding="utf-8") as f:
-            for c in convs:
-                f.write(json.dumps(c) + "\n")
         work = os.path.join(tmp, name[:-6])
         os.makedirs(work, exist_ok=True)
         shutil.copy(os.path.join(gpt2, "tokenizer.json"), os.path.join(work, "tokenizer.json"))
@@ -191,19 +177,11 @@ def main():
                     tokenize=False, **c.get("extra", {}))})
             except Exception as e:  # noqa: BLE001  (jinja2 TemplateError, TypeError, ...)
                 want.append({"error": f"{type(e).__name__}: {e}"})
-        p = subprocess.run([ohm, "chat-template", os.path.join(work, "tokenizer_config.json"),
-                            "--batch", inp], capture_output=True, text=True, encoding="utf-8",
-                           errors="surrogateescape", timeout=600)
-        if p.returncode != 0:
-            print(f"FAIL {name}: ohm exit {p.returncode}: {p.stderr[-1000:]}")
-            failed += 1
-            continue
-        lines = p.stdout.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        got = [json.loads(l) for l in lines]
-        if len(got) != len(convs):
-            print(f"FAIL {name}: ohm answered {len(got)} of {len(convs)} conversations")
+        try:
+            got = run_batch([ohm, "chat-template", os.path.join(work, "tokenizer_config.json")],
+                            convs, os.path.join(tmp, name[:-6] + ".jsonl"))
+        except RuntimeError as e:
+            print(f"FAIL {name}: {e}")
             failed += 1
             continue
         bad = []

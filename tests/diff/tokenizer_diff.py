@@ -19,18 +19,12 @@ import json
 import lzma
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
 import unicodedata
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "hub"))
-import hubtest  # noqa: E402  (the venv re-exec)
-
-SHARED = os.environ.get("OHM_SHARED_DATA", os.path.join(os.path.dirname(ROOT), "shared", "data"))
+from difftest import HERE, SHARED, hubtest, missing_shared_data, run_batch  # tests/diff/difftest.py
 
 # ---------------------------------------------------------------- the grammar
 SCRIPTS = {
@@ -216,21 +210,8 @@ def hf_dir(work):
 
 
 def ohm_run(ohm, model, texts, raw, tmp):
-    inp = os.path.join(tmp, "in.jsonl")
-    with open(inp, "w", encoding="utf-8") as f:
-        for t in texts:
-            f.write(json.dumps(t) + "\n")
-    cmd = [ohm, "tokenize", model, "--batch", inp, "--decode", "--no-special"] + (["--raw"] if raw else [])
-    p = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="surrogateescape",
-                       timeout=600)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}: {p.stderr[-2000:]}")
-    lines = p.stdout.split("\n")  # not splitlines(): U+2028 and U+0085 are in the JSON
-    if lines and lines[-1] == "":
-        lines.pop()
-    if len(lines) != len(texts):
-        raise RuntimeError(f"ohm printed {len(lines)} lines for {len(texts)} inputs")
-    return [json.loads(l) for l in lines]
+    cmd = [ohm, "tokenize", model, "--decode", "--no-special"] + (["--raw"] if raw else [])
+    return run_batch(cmd, texts, os.path.join(tmp, "in.jsonl"))
 
 
 def differs(a, b, offsets):
@@ -280,11 +261,7 @@ def main():
         print("SKIP: tokenizers/transformers are not installed (run scripts/hub-client-venv.sh)")
         return 77
     if not os.path.isdir(os.path.join(SHARED, "tokenizers")):
-        if os.environ.get("OHM_REQUIRE_SHARED_DATA"):  # scripts/run-tests.sh: ../shared is there
-            print(f"FAIL: no shared data at {SHARED}")
-            return 1
-        print(f"SKIP: no shared data at {SHARED}")
-        return 77
+        return missing_shared_data()
     ohm = os.path.abspath(args.ohm)
     seed = args.seed if not args.soak else random.SystemRandom().randrange(1 << 30)
     count = args.soak or args.count

@@ -3,6 +3,7 @@ subprocess helper, and the re-exec under build/hub-venv (scripts/hub-client-venv
 running Python lacks the official clients."""
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -27,6 +28,18 @@ def check(name, fn):
 
 def failed():
     return [r[0] for r in results if not r[1]]
+
+
+def finish(tmp, keep=False):
+    """The closing lines of a test script: removes tmp when every check passed (unless keep),
+    prints the count, and returns the exit code (1 on a failure, or when no check ran)."""
+    fails = failed()
+    if fails or keep:
+        print(f"kept {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{len(results) - len(fails)} passed, {len(fails)} failed")
+    return 1 if fails or not results else 0
 
 
 def run(cmd, **kw):

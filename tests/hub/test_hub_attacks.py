@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 
 import hubtest  # noqa: E402  (tests/hub/hubtest.py)
-from hubtest import check, results, run  # noqa: E402,F401
+from hubtest import check, results, run  # noqa: E402
 
 HEADER_TIMEOUT = 3
 BODY_TIMEOUT = 3
@@ -437,9 +437,7 @@ def main():
         except subprocess.TimeoutExpired:
             server.kill()
             results.append(("server stops on SIGTERM within 30 s", False, "timeout"))
-    fails = hubtest.failed()
-    print(f"{len(results) - len(fails)} passed, {len(fails)} failed")
-    return 1 if fails else 0
+    return hubtest.finish(tmp)
 
 
 class _Prefixed:

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import select
-import shutil
 import stat
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import tempfile
 import urllib.parse
 
 import hubtest  # noqa: E402  (tests/hub/hubtest.py)
-from hubtest import check, results  # noqa: E402
+from hubtest import check  # noqa: E402
 
 
 def main():
@@ -449,13 +448,7 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=30)
-    failed = hubtest.failed()
-    if not failed:
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        print(f"kept {tmp}")
-    print(f"{len(results) - len(failed)}/{len(results)} checks passed")
-    return 1 if failed else 0
+    return hubtest.finish(tmp)
 
 
 if __name__ == "__main__":

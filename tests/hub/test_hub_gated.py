@@ -8,14 +8,13 @@ import argparse
 import json
 import os
 import select
-import shutil
 import subprocess
 import sys
 import tempfile
 import urllib.request
 
 import hubtest  # noqa: E402  (tests/hub/hubtest.py)
-from hubtest import ROOT, check, results, run  # noqa: E402,F401
+from hubtest import check, run  # noqa: E402
 
 
 
@@ -143,13 +142,7 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=30)
-    failed = hubtest.failed()
-    if not failed:
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        print(f"kept {tmp}")
-    print(f"{len(results) - len(failed)}/{len(results)} checks passed")
-    return 1 if failed else 0
+    return hubtest.finish(tmp)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import urllib.request
 import zlib
 
 import hubtest  # noqa: E402  (tests/hub/hubtest.py)
-from hubtest import ROOT, check, results, run  # noqa: E402,F401
+from hubtest import check, run  # noqa: E402
 
 
 
@@ -351,13 +351,7 @@ def main():
         server.terminate()
         server.wait(timeout=30)
     print(f"screenshots in {out}")
-    failed = hubtest.failed()
-    if not args.keep and not failed:
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        print(f"kept {tmp}")
-    print(f"{len(results) - len(failed)}/{len(results)} checks passed")
-    return 1 if failed or not results else 0
+    return hubtest.finish(tmp, keep=args.keep)
 
 
 if __name__ == "__main__":
