@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
+#include <string>
 
 #include "ohm/chat/chat_template.h"
 #include "ohm/cli/cli.h"
@@ -210,6 +212,56 @@ TEST(ChatTemplateCli, RendersQwen3) {
                     out),
             0);
   EXPECT_EQ(out, expected);
+}
+
+// --batch: every qwen3 case of the fixture (transformers' output, or its raise_exception) in one
+// file gives one answer a line, in order: the same text, or {"error"} with transformers' message.
+// A line that is not a conversation is an error naming the file and the line.
+TEST(ChatTemplateCli, BatchAnswersEachLine) {
+  const fs::path cfg =
+      ohm::test::shared_data_dir() / "tokenizers" / "qwen3" / "tokenizer_config.json";
+  OHM_REQUIRE_SHARED(fs::exists(cfg), cfg);
+  std::vector<ojson> cases;
+  std::string lines;
+  for (const auto& t : chat_fixture()["templates"])
+    if (t["path"] == "tokenizers/qwen3/tokenizer_config.json")
+      for (const auto& c : t["cases"]) {
+        cases.push_back(c);
+        lines += ojson{{"messages", c["messages"]},
+                       {"tools", c["tools"]},
+                       {"add_generation_prompt", c["add_generation_prompt"]}}
+                     .dump() +
+                 "\n";
+      }
+  ASSERT_GE(cases.size(), 10u);
+  ohm::test::TempDir dir;
+  ohm::test::write_file(dir.file("in.jsonl"), lines);
+  std::string out;
+  ASSERT_EQ(run_cli({"ohm", "chat-template", cfg.string(), "--batch", dir.file("in.jsonl")}, out),
+            0);
+  std::istringstream ss(out);
+  size_t i = 0, errors = 0;
+  for (std::string line; std::getline(ss, line); ++i) {
+    ASSERT_LT(i, cases.size());
+    const ojson got = ojson::parse(line);
+    if (cases[i].contains("output")) {
+      EXPECT_EQ(got.value("text", "<none>"), cases[i]["output"].get<std::string>()) << i;
+    } else {
+      ++errors;
+      ASSERT_TRUE(got.contains("error")) << i << ": " << line;
+      if (cases[i].value("raised", false)) {
+        EXPECT_NE(got["error"].get<std::string>().find(
+                      cases[i]["error"].get<std::string>().substr(sizeof("TemplateError: ") - 1)),
+                  std::string::npos)
+            << got["error"];
+      }
+    }
+  }
+  EXPECT_EQ(i, cases.size());
+  EXPECT_GE(errors, 1u);  // the fixture has refusals: they must come back as {"error"}
+  ohm::test::write_file(dir.file("bad.jsonl"), lines + "[1, 2]\n");
+  EXPECT_EQ(run_cli({"ohm", "chat-template", cfg.string(), "--batch", dir.file("bad.jsonl")}, out),
+            1);
 }
 
 TEST(ChatTemplateCli, ErrorsExitNonZero) {
