@@ -156,6 +156,8 @@ void attend(const AttentionSpec& spec, const float* q, int64_t q_stride, const f
   const int64_t kv_dim = spec.n_kv_head * spec.head_dim;
   if (kv_dim != cache.kv_dim() || B != cache.batch())
     throw ShapeError(ErrorContext().op("attend"), "KV cache geometry does not match the model");
+  if (spec.softcap != 0.0f)
+    throw UnsupportedError(ErrorContext().op("attend"), "attention logit soft-capping");
   const int64_t S = cache.size(), start = S - T;
   for (int64_t b = 0; b < B; ++b) {
     float* kc = cache.k(layer, b);
@@ -214,6 +216,18 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const float* c
     q_stride = qd;
     kv_stride = kvd;
   }
+  // Per head over head_dim; heads are contiguous within a token's row (and rows are contiguous
+  // unless q/k/v come from one fused matrix).
+  auto head_norm = [&](const std::optional<RMSNorm>& n, float* t, int64_t stride, int64_t heads) {
+    if (!n) return;
+    if (stride == heads * spec.head_dim) {
+      n->forward(t, M * heads, t, pool);
+      return;
+    }
+    for (int64_t m = 0; m < M; ++m) n->forward(t + m * stride, heads, t + m * stride, pool);
+  };
+  head_norm(q_norm, q, q_stride, spec.n_head);
+  head_norm(k_norm, k, kv_stride, spec.n_kv_head);
   if (rot_dim > 0) {
     const auto rope = rope_interleaved ? &kernels::rope_interleaved : &kernels::rope;
     rope(q, M, q_stride, spec.n_head, spec.head_dim, rot_dim, cos, sin);

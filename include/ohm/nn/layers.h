@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -127,6 +128,7 @@ struct AttentionSpec {
   float scale = 1.0f;
   int64_t window = 0;  // sliding window (0: none)
   const float* alibi_slopes = nullptr;
+  float softcap = 0.0f;  // scores = softcap * tanh(scores / softcap) before the mask (0: none)
 };
 
 // Stores k, v ([B*T, kv_src_stride], kv_dim = n_kv_head*head_dim values each) into cache
@@ -144,6 +146,8 @@ struct SelfAttention {
   // q/k rows in ggml's interleaved-pair RoPE order (LLaMA GGUF, loaded zero-copy): rotate pairs
   // (2i, 2i+1) instead of (i, i + rot_dim/2). Attention scores are the same.
   bool rope_interleaved = false;
+  // Qwen3 / Gemma 3: RMSNorm over each head's head_dim values of q and k, before RoPE.
+  std::optional<RMSNorm> q_norm, k_norm;
   AttentionSpec spec;
   SharedBuffer q_{Role::AttnQ}, k_{Role::AttnK}, v_{Role::AttnV}, qkv_{Role::AttnQKV},
       a_{Role::AttnOut};
