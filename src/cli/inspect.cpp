@@ -15,6 +15,7 @@
 #include "ohm/formats/json_reader.h"
 #include "ohm/formats/model_source.h"
 #include "ohm/formats/safetensors.h"
+#include "ohm/models/arch.h"
 
 namespace ohm::cli {
 

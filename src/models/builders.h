@@ -1,22 +1,18 @@
-// Private to src/models: one builder per architecture file, and helpers they share.
+// Private to src/models: what the architecture files share. The shared decoder model
+// (DecoderLM), the config binder helpers and the GGUF helpers. Each architecture file defines
+// its config, binder, builder and ArchSpec, and is listed once in registry.cpp.
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
+#include "ohm/formats/json_reader.h"
+#include "ohm/models/arch.h"
 #include "ohm/models/causal_lm.h"
+#include "ohm/nn/decoder.h"
 
 namespace ohm::models {
-
-#define OHM_DECLARE_BUILDER(name)                                                 \
-  std::unique_ptr<CausalLM> name(const ModelConfig& config, nn::Weights& weights, \
-                                 const LoadOptions& opts);
-OHM_DECLARE_BUILDER(build_llama)    // llama.cpp: llama, mistral, qwen2
-OHM_DECLARE_BUILDER(build_mixtral)  // mixtral.cpp
-OHM_DECLARE_BUILDER(build_gemma)    // gemma.cpp
-OHM_DECLARE_BUILDER(build_phi3)     // phi3.cpp
-OHM_DECLARE_BUILDER(build_falcon)   // falcon.cpp
-OHM_DECLARE_BUILDER(build_gpt2)     // gpt2.cpp
-#undef OHM_DECLARE_BUILDER
 
 // lm_head: the embedding matrix when tie_word_embeddings and the checkpoint has no separate
 // head (HF ties them), else the checkpoint's `name` [vocab, hidden].
@@ -25,5 +21,44 @@ inline nn::Linear lm_head_or_tied(nn::Weights& ws, const DecoderConfig& c, const
   if (c.tie_word_embeddings && !ws.has(name)) return nn::Linear::from(embed);
   return nn::Linear::from(ws.matrix(name, c.vocab_size, c.hidden_size));
 }
+
+// A decoder-only model made of nn::DecoderLayer blocks (LLaMA and the architectures that
+// differ from it only inside the layer):
+//   h = embed_tokens(ids) [* embed_scale]; per layer: DecoderLayer; out = norm(h)
+// The architecture's constructor fills embed_, ropes_, layers_ and norm_, then calls finish().
+class DecoderLM : public CausalLM {
+ protected:
+  DecoderLM(const ModelConfig& config, const LoadOptions& opts) : CausalLM(config, opts) {}
+
+  // The per-layer spec every LLaMA-like layer starts from (sizes, eps, activation).
+  static nn::DecoderLayerSpec layer_spec(const DecoderConfig& c);
+  // Sets the cache window (when every layer has the same one) and the lm_head.
+  void finish(nn::Weights& ws);
+
+  void forward_hidden(const Step& s, nn::KVCache& cache, float* out) override;
+
+  Tensor embed_;                 // [vocab, H]
+  float embed_scale_ = 0.0f;     // Gemma: sqrt(hidden_size) in the activation dtype (0: none)
+  std::vector<nn::Rope> ropes_;  // layer.rope indexes this (one table for most models)
+  std::vector<nn::DecoderLayer> layers_;
+  nn::RMSNorm norm_;
+
+ private:
+  nn::Buffer h_, x_, y_;
+  std::vector<nn::Buffer> cos_, sin_;
+};
+
+// ---- GGUF helpers (gguf_loader.cpp) ---------------------------------------------------------
+
+int64_t gguf_need_int(const gguf::GGUFFile& f, const std::string& key);
+// Rows of token_embd, else {arch}.vocab_size, else the token list's length.
+int64_t gguf_vocab_size(const gguf::GGUFFile& f, const std::string& arch);
+// The fields shared by the LLaMA-like RMSNorm decoders (HF names) from `{arch}.*`.
+void gguf_llama_like(const gguf::GGUFFile& f, const std::string& arch, nlohmann::json& j);
+// `{arch}.rope.scaling.*` -> rope_scaling (when the type is not "none").
+void gguf_rope_scaling(const gguf::GGUFFile& f, const std::string& arch, nlohmann::json& j);
+// The LLaMA tensor names (attn_q..ffn_down), `qk` the kind of attn_q/attn_k.
+GgufTensorTable gguf_llama_tensors(GgufTensorKind qk = GgufTensorKind::Plain,
+                                   GgufTensorKind norm = GgufTensorKind::Plain);
 
 }  // namespace ohm::models

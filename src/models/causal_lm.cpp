@@ -1,14 +1,15 @@
 // CausalLM's shared front end (input checks, masks, default positions, lm_head),
-// load_causal_lm and greedy decoding.
+// load_causal_lm and greedy decoding. The registry is src/models/registry.cpp.
 #include "ohm/models/causal_lm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
-#include "builders.h"
 #include "ohm/core/error.h"
 #include "ohm/formats/model_source.h"
 #include "ohm/formats/safetensors.h"
+#include "ohm/models/arch.h"
 #include "ohm/models/gguf_loader.h"
 
 namespace ohm {
@@ -46,6 +47,14 @@ int64_t int_at(const Tensor& t, uint64_t i) {
   return static_cast<int64_t>(element_as_double(t.raw(), t.dtype(), i));
 }
 }  // namespace
+
+void CausalLM::softcap_logits(Tensor& logits) const {
+  if (final_logit_softcap_ == 0.0f) return;
+  // Gemma 2: logits = cap * tanh(logits / cap)
+  float* l = logits.mutable_data<float>();
+  const float cap = final_logit_softcap_;
+  for (uint64_t i = 0; i < logits.numel(); ++i) l[i] = cap * std::tanh(l[i] / cap);
+}
 
 Tensor CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
                          const Tensor& position_ids, nn::KVCache& cache, bool last_only) {
@@ -115,47 +124,13 @@ Tensor CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
       std::copy(hidden + (b * T + T - 1) * H, hidden + (b * T + T) * H, last + b * H);
     Tensor logits = Tensor::empty(DType::F32, {B, 1, V});
     lm_head_.forward(last, B, logits.mutable_data<float>(), *pool_);
+    softcap_logits(logits);
     return logits;
   }
   Tensor logits = Tensor::empty(DType::F32, {B, T, V});
   lm_head_.forward(hidden, n, logits.mutable_data<float>(), *pool_);
+  softcap_logits(logits);
   return logits;
-}
-
-// ---- registry -------------------------------------------------------------------------------
-
-namespace {
-using Builder = std::unique_ptr<CausalLM> (*)(const ModelConfig&, nn::Weights&, const LoadOptions&);
-const std::vector<std::pair<std::string, Builder>>& registry() {
-  static const std::vector<std::pair<std::string, Builder>> r = {
-      {"llama", &models::build_llama},   {"mistral", &models::build_llama},
-      {"qwen2", &models::build_llama},   {"mixtral", &models::build_mixtral},
-      {"gemma", &models::build_gemma},   {"phi3", &models::build_phi3},
-      {"falcon", &models::build_falcon}, {"gpt2", &models::build_gpt2},
-  };
-  return r;
-}
-}  // namespace
-
-std::vector<std::string> registered_model_types() {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : registry()) out.push_back(k);
-  return out;
-}
-
-std::unique_ptr<CausalLM> build_causal_lm(const ModelConfig& config, nn::Weights& weights,
-                                          const LoadOptions& opts) {
-  const std::string& type = common(config).model_type;
-  for (const auto& [k, build] : registry())
-    if (k == type) {
-      auto m = build(config, weights, opts);
-      weights.check();
-      return m;
-    }
-  std::string list;
-  for (const auto& t : registered_model_types()) list += (list.empty() ? "" : ", ") + t;
-  throw UnsupportedError(ErrorContext().key("model_type"),
-                         "no model for model_type '" + type + "' (supported: " + list + ")");
 }
 
 std::unique_ptr<CausalLM> load_causal_lm(const std::string& path_or_id, const LoadOptions& opts) {

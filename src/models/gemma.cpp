@@ -12,88 +12,73 @@
 namespace ohm::models {
 namespace {
 
-struct GemmaLayer {
-  nn::RMSNorm input_layernorm, post_attention_layernorm;
-  nn::SelfAttention self_attn;
-  nn::GatedMLP mlp;
+struct GemmaConfig : DecoderConfig {
+  std::string hidden_activation;  // transformers' key (read; hidden_act drives the MLP)
 };
 
-class GemmaForCausalLM : public CausalLM {
+// Defaults from transformers configuration_gemma.py.
+std::shared_ptr<DecoderConfig> bind_gemma(const JsonReader& r) {
+  auto c = std::make_shared<GemmaConfig>();
+  bind_decoder(r,
+               {256000, 3072, 24576, 28, 16, 16, 8192, 1e-6, 10000.0, "gelu_pytorch_tanh", true, 2,
+                1, 0, std::nullopt},
+               *c);
+  if (!r.has("head_dim")) c->head_dim = 256;
+  c->hidden_activation = r.get_string("hidden_activation", "");
+  return c;
+}
+
+class GemmaForCausalLM : public DecoderLM {
  public:
   GemmaForCausalLM(const ModelConfig& config, nn::Weights& ws, const LoadOptions& opts)
-      : CausalLM(config, opts) {
-    const auto& c = std::get<GemmaConfig>(this->config());
-    const int64_t H = c.hidden_size, nh = c.num_attention_heads, nkv = c.num_key_value_heads,
-                  hd = c.head_dim, I = c.intermediate_size;
-    embed_ = ws.matrix("model.embed_tokens.weight", c.vocab_size, H);
-    rope_ = nn::Rope(c);
-    const auto bias = c.attention_bias ? nn::Bias::Required : nn::Bias::None;
-    const auto act = kernels::activation_from_name(c.hidden_act);
-    for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-      const std::string p = "model.layers." + std::to_string(i);
-      GemmaLayer L;
-      L.input_layernorm =
-          nn::RMSNorm::load(ws, p + ".input_layernorm.weight", H, c.norm_eps, /*offset=*/1.0f);
-      L.post_attention_layernorm =
-          nn::RMSNorm::load(ws, p + ".post_attention_layernorm.weight", H, c.norm_eps, 1.0f);
-      auto& a = L.self_attn;
-      a.q_proj = nn::Linear::load(ws, p + ".self_attn.q_proj", nh * hd, H, bias);
-      a.k_proj = nn::Linear::load(ws, p + ".self_attn.k_proj", nkv * hd, H, bias);
-      a.v_proj = nn::Linear::load(ws, p + ".self_attn.v_proj", nkv * hd, H, bias);
-      a.o_proj = nn::Linear::load(ws, p + ".self_attn.o_proj", H, nh * hd, bias);
-      a.spec = {nh, nkv,    hd, static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))),
-                0,  nullptr};
-      L.mlp.gate = nn::Linear::load(ws, p + ".mlp.gate_proj", I, H);
-      L.mlp.up = nn::Linear::load(ws, p + ".mlp.up_proj", I, H);
-      L.mlp.down = nn::Linear::load(ws, p + ".mlp.down_proj", H, I);
-      L.mlp.inter = I;
-      L.mlp.act = act;
-      layers_.push_back(std::move(L));
-    }
-    norm_ = nn::RMSNorm::load(ws, "model.norm.weight", H, c.norm_eps, 1.0f);
-    lm_head_ = lm_head_or_tied(ws, c, embed_);
-  }
-
- protected:
-  void forward_hidden(const Step& s, nn::KVCache& cache, float* out) override {
+      : DecoderLM(config, opts) {
     const DecoderConfig& c = decoder_config();
-    const int64_t M = s.B * s.T, H = c.hidden_size, half = rope_.rot_dim() / 2;
-    ThreadPool& pool = this->pool();
-    float* h = h_.get(M * H);
-    float* x = x_.get(M * H);
-    float* y = y_.get(M * H);
-    float* cos = cos_.get(M * half);
-    float* sin = sin_.get(M * half);
-    kernels::embedding(kernels::matrix_view(embed_), s.ids, M, h);
+    const int64_t H = c.hidden_size;
+    embed_ = ws.matrix("model.embed_tokens.weight", c.vocab_size, H);
     // normalizer = tensor(hidden_size**0.5, dtype=hidden.dtype)
-    const float normalizer = static_cast<float>(std::sqrt(static_cast<double>(H)));
-    for (int64_t i = 0; i < M * H; ++i) h[i] *= normalizer;
-    rope_.tables(s.pos, M, cos, sin);
-    for (size_t l = 0; l < layers_.size(); ++l) {
-      GemmaLayer& L = layers_[l];
-      L.input_layernorm.forward(h, M, x, pool);
-      L.self_attn.forward(x, s.B, s.T, cos, sin, rope_.rot_dim(), cache, l, y, pool);
-      kernels::add(h, y, h, M * H);
-      L.post_attention_layernorm.forward(h, M, x, pool);
-      L.mlp.forward(x, M, y, pool);
-      kernels::add(h, y, h, M * H);
-    }
-    norm_.forward(h, M, out, pool);
+    embed_scale_ = static_cast<float>(std::sqrt(static_cast<double>(H)));
+    ropes_ = {nn::Rope(c)};
+    nn::DecoderLayerSpec s = layer_spec(c);
+    s.norm_offset = 1.0f;
+    s.qkv_bias = s.o_bias = c.attention_bias ? nn::Bias::Required : nn::Bias::None;
+    s.mlp_bias = nn::Bias::None;
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i)
+      layers_.push_back(nn::load_decoder_layer(ws, "model.layers." + std::to_string(i), s));
+    norm_ = nn::RMSNorm::load(ws, "model.norm.weight", H, c.norm_eps, 1.0f);
+    finish(ws);
   }
-
- private:
-  Tensor embed_;
-  nn::Rope rope_;
-  std::vector<GemmaLayer> layers_;
-  nn::RMSNorm norm_;
-  nn::Buffer h_, x_, y_, cos_, sin_;
 };
+
+std::unique_ptr<CausalLM> build(const ModelConfig& config, nn::Weights& weights,
+                                const LoadOptions& opts) {
+  return std::make_unique<GemmaForCausalLM>(config, weights, opts);
+}
+
+void bind_gguf_gemma(const gguf::GGUFFile& f, nlohmann::json& j) {
+  j["model_type"] = "gemma";
+  gguf_llama_like(f, "gemma", j);
+}
+
+// Not permuted (llama.cpp runs Gemma with NEOX RoPE); the converter stored every norm as 1 + w.
+GgufTensorTable gemma_tensors(const gguf::GGUFFile& f, const ModelConfig& c) {
+  (void)f;
+  (void)c;
+  return gguf_llama_tensors(GgufTensorKind::Plain, GgufTensorKind::MinusOne);
+}
 
 }  // namespace
 
-std::unique_ptr<CausalLM> build_gemma(const ModelConfig& config, nn::Weights& weights,
-                                      const LoadOptions& opts) {
-  return std::make_unique<GemmaForCausalLM>(config, weights, opts);
+const ArchSpec& gemma_arch() {
+  static const ArchSpec s{.model_type = "gemma",
+                          .aliases = {},
+                          .hf_classes = {"GemmaForCausalLM"},
+                          .bind_config = &bind_gemma,
+                          .build = &build,
+                          .gguf_arch = "gemma",
+                          .bind_gguf = &bind_gguf_gemma,
+                          .gguf_tensors = &gemma_tensors,
+                          .tokenizer_pre = ""};  // SentencePiece
+  return s;
 }
 
 }  // namespace ohm::models

@@ -12,11 +12,33 @@
 namespace ohm::models {
 namespace {
 
-struct MixtralLayer {
-  nn::RMSNorm input_layernorm, post_attention_layernorm;
-  nn::SelfAttention self_attn;
-  nn::SparseMoE moe;
+struct MixtralConfig : DecoderConfig {
+  int64_t num_local_experts = 8;
+  int64_t num_experts_per_tok = 2;
+  double router_aux_loss_coef = 0.001;
+  double router_jitter_noise = 0.0;
+  void summarize_extra(std::vector<std::pair<std::string, std::string>>& s) const override {
+    s.emplace_back("num_local_experts", std::to_string(num_local_experts));
+    s.emplace_back("num_experts_per_tok", std::to_string(num_experts_per_tok));
+  }
 };
+
+// Defaults from transformers configuration_mixtral.py.
+std::shared_ptr<DecoderConfig> bind_mixtral(const JsonReader& r) {
+  auto c = std::make_shared<MixtralConfig>();
+  bind_decoder(r,
+               {32000, 4096, 14336, 32, 32, 8, 4096 * 32, 1e-5, 1e6, "silu", false, 1, 2,
+                std::nullopt, std::nullopt},
+               *c);
+  c->num_local_experts = r.get_int("num_local_experts", 8);
+  c->num_experts_per_tok = r.get_int("num_experts_per_tok", 2);
+  c->router_aux_loss_coef = r.get_double("router_aux_loss_coef", 0.001);
+  c->router_jitter_noise = r.get_double("router_jitter_noise", 0.0);
+  if (c->num_local_experts <= 0) r.fail("num_local_experts", "must be > 0");
+  if (c->num_experts_per_tok <= 0 || c->num_experts_per_tok > c->num_local_experts)
+    r.fail("num_experts_per_tok", "must be in [1, num_local_experts]");
+  return c;
+}
 
 // Expert e of a fused 3-D weight [E, rows, cols] as a 2-D view (zero copy).
 Tensor expert_slice(const Tensor& t, int64_t e) {
@@ -25,37 +47,23 @@ Tensor expert_slice(const Tensor& t, int64_t e) {
   return Tensor::view(t.storage(), t.dtype(), {rows, cols}, t.offset() + e * bytes);
 }
 
-class MixtralForCausalLM : public CausalLM {
+class MixtralForCausalLM : public DecoderLM {
  public:
   MixtralForCausalLM(const ModelConfig& config, nn::Weights& ws, const LoadOptions& opts)
-      : CausalLM(config, opts) {
-    const auto& c = std::get<MixtralConfig>(this->config());
-    const int64_t H = c.hidden_size, nh = c.num_attention_heads, nkv = c.num_key_value_heads,
-                  hd = c.head_dim, I = c.intermediate_size, E = c.num_local_experts;
+      : DecoderLM(config, opts) {
+    const auto& c = this->config().get<MixtralConfig>();
+    const int64_t H = c.hidden_size, I = c.intermediate_size, E = c.num_local_experts;
     embed_ = ws.matrix("model.embed_tokens.weight", c.vocab_size, H);
-    rope_ = nn::Rope(c);
+    ropes_ = {nn::Rope(c)};
+    nn::DecoderLayerSpec s = layer_spec(c);
     // LLaMA GGUF: q/k as stored (interleaved RoPE pairs), no permuted copy (full rotary only).
-    const bool rope_interleaved = rope_.rot_dim() == hd && ws.use_rope_interleaved_qk();
-    const auto act = kernels::activation_from_name(c.hidden_act);
+    s.rope_interleaved = ropes_[0].rot_dim() == c.head_dim && ws.use_rope_interleaved_qk();
+    s.window = c.sliding_window.value_or(0);
+    s.mlp = false;
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
       const std::string p = "model.layers." + std::to_string(i);
-      MixtralLayer L;
-      L.input_layernorm = nn::RMSNorm::load(ws, p + ".input_layernorm.weight", H, c.norm_eps);
-      L.post_attention_layernorm =
-          nn::RMSNorm::load(ws, p + ".post_attention_layernorm.weight", H, c.norm_eps);
-      auto& a = L.self_attn;
-      a.rope_interleaved = rope_interleaved;
-      a.q_proj = nn::Linear::load(ws, p + ".self_attn.q_proj", nh * hd, H);
-      a.k_proj = nn::Linear::load(ws, p + ".self_attn.k_proj", nkv * hd, H);
-      a.v_proj = nn::Linear::load(ws, p + ".self_attn.v_proj", nkv * hd, H);
-      a.o_proj = nn::Linear::load(ws, p + ".self_attn.o_proj", H, nh * hd);
-      a.spec = {nh,
-                nkv,
-                hd,
-                static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))),
-                c.sliding_window.value_or(0),
-                nullptr};
-      auto& moe = L.moe;
+      nn::DecoderLayer L = nn::load_decoder_layer(ws, p, s);
+      auto& moe = L.moe.emplace();
       moe.top_k = c.num_experts_per_tok;
       const bool fused = ws.has(p + ".mlp.experts.gate_up_proj");
       const std::string mp = fused ? p + ".mlp" : p + ".block_sparse_moe";
@@ -70,7 +78,7 @@ class MixtralForCausalLM : public CausalLM {
           x.gate_up = nn::Linear::from(expert_slice(gu, e));
           x.down = nn::Linear::from(expert_slice(dn, e));
           x.inter = I;
-          x.act = act;
+          x.act = s.act;
           moe.experts.push_back(std::move(x));
         }
       } else {
@@ -81,64 +89,58 @@ class MixtralForCausalLM : public CausalLM {
           x.down = nn::Linear::load(ws, ep + ".w2", H, I);
           x.up = nn::Linear::load(ws, ep + ".w3", I, H);
           x.inter = I;
-          x.act = act;
+          x.act = s.act;
           moe.experts.push_back(std::move(x));
         }
       }
       layers_.push_back(std::move(L));
     }
-    // Every layer windowed: the cache may drop what the window hides.
-    cache_window_ = layers_.empty() ? 0 : layers_.front().self_attn.spec.window;
-    for (const auto& l : layers_)
-      if (l.self_attn.spec.window != cache_window_) cache_window_ = 0;
     norm_ = nn::RMSNorm::load(ws, "model.norm.weight", H, c.norm_eps);
-    lm_head_ = lm_head_or_tied(ws, c, embed_);
+    finish(ws);
   }
 
   std::map<std::string, std::vector<int64_t>> router_counts() const override {
     std::map<std::string, std::vector<int64_t>> out;
     for (size_t l = 0; l < layers_.size(); ++l)
-      out["model.layers." + std::to_string(l) + ".mlp.gate"] = layers_[l].moe.counts;
+      out["model.layers." + std::to_string(l) + ".mlp.gate"] = layers_[l].moe->counts;
     return out;
   }
-
- protected:
-  void forward_hidden(const Step& s, nn::KVCache& cache, float* out) override {
-    const DecoderConfig& c = decoder_config();
-    const int64_t M = s.B * s.T, H = c.hidden_size, half = rope_.rot_dim() / 2;
-    ThreadPool& pool = this->pool();
-    float* h = h_.get(M * H);
-    float* x = x_.get(M * H);
-    float* y = y_.get(M * H);
-    float* cos = cos_.get(M * half);
-    float* sin = sin_.get(M * half);
-    kernels::embedding(kernels::matrix_view(embed_), s.ids, M, h);
-    rope_.tables(s.pos, M, cos, sin);
-    for (size_t l = 0; l < layers_.size(); ++l) {
-      MixtralLayer& L = layers_[l];
-      L.input_layernorm.forward(h, M, x, pool);
-      L.self_attn.forward(x, s.B, s.T, cos, sin, rope_.rot_dim(), cache, l, y, pool);
-      kernels::add(h, y, h, M * H);
-      L.post_attention_layernorm.forward(h, M, x, pool);
-      L.moe.forward(x, M, y, pool);
-      kernels::add(h, y, h, M * H);
-    }
-    norm_.forward(h, M, out, pool);
-  }
-
- private:
-  Tensor embed_;
-  nn::Rope rope_;
-  std::vector<MixtralLayer> layers_;
-  nn::RMSNorm norm_;
-  nn::Buffer h_, x_, y_, cos_, sin_;
 };
+
+std::unique_ptr<CausalLM> build(const ModelConfig& config, nn::Weights& weights,
+                                const LoadOptions& opts) {
+  return std::make_unique<MixtralForCausalLM>(config, weights, opts);
+}
+
+// Written by llama.cpp as general.architecture "llama" (llama.cpp's bind_gguf_llama picks
+// mixtral from llama.expert_count): LLaMA's names, the router F32, and the experts stacked
+// [E, rows, cols] (w1 = gate, w2 = down, w3 = up).
+GgufTensorTable mixtral_tensors(const gguf::GGUFFile& f, const ModelConfig& c) {
+  const auto arch = f.get_string("general.architecture");
+  GgufTensorTable t = gguf_llama_tensors(arch && *arch == "llama" ? GgufTensorKind::UnpermuteRows
+                                                                  : GgufTensorKind::Plain);
+  t.layer.push_back({"ffn_gate_inp.weight", "block_sparse_moe.gate.weight"});
+  t.experts = {{"ffn_gate_exps.weight", "w1.weight"},
+               {"ffn_down_exps.weight", "w2.weight"},
+               {"ffn_up_exps.weight", "w3.weight"}};
+  t.expert_prefix = "block_sparse_moe.experts.";
+  t.n_experts = c.get<MixtralConfig>().num_local_experts;
+  return t;
+}
 
 }  // namespace
 
-std::unique_ptr<CausalLM> build_mixtral(const ModelConfig& config, nn::Weights& weights,
-                                        const LoadOptions& opts) {
-  return std::make_unique<MixtralForCausalLM>(config, weights, opts);
+const ArchSpec& mixtral_arch() {
+  static const ArchSpec s{.model_type = "mixtral",
+                          .aliases = {},
+                          .hf_classes = {"MixtralForCausalLM"},
+                          .bind_config = &bind_mixtral,
+                          .build = &build,
+                          .gguf_arch = "",  // written as "llama"
+                          .bind_gguf = nullptr,
+                          .gguf_tensors = &mixtral_tensors,
+                          .tokenizer_pre = ""};
+  return s;
 }
 
 }  // namespace ohm::models

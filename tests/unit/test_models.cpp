@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 
 #include "ohm/core/error.h"
 #include "ohm/formats/safetensors.h"
+#include "ohm/models/arch.h"
 #include "ohm/models/causal_lm.h"
 #include "test_util.h"
 
@@ -162,10 +164,16 @@ TEST_P(ModelFixture, Greedy32) {
     EXPECT_GE(same, 30);
 }
 
+// Every fixture directory with f32 and bf16 checkpoints (a new architecture's fixture is picked
+// up without editing this file).
 std::vector<Param> all_fixtures() {
   std::vector<Param> out;
-  for (const char* a :
-       {"llama", "mistral", "mixtral", "qwen2", "gemma", "phi3", "gpt2", "falcon_mq", "falcon_nda"})
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(test::fixtures_dir() / "models"))
+    if (std::filesystem::exists(e.path() / "f32" / "reference.safetensors"))
+      names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  for (const auto& a : names)
     for (const char* d : {"f32", "bf16"}) out.emplace_back(a, d);
   return out;
 }

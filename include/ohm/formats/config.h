@@ -7,10 +7,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -29,8 +29,17 @@ struct RopeScaling {
   std::vector<double> short_factor, long_factor;  // longrope / su
 };
 
-// What every decoder-only transformer has, under HF's canonical names.
+class JsonReader;
+
+// What every decoder-only transformer has, under HF's canonical names. Each architecture derives
+// its own config from this in its model file (src/models/<arch>.cpp), with the keys that only it
+// has, and binds it from config.json through the helpers below (bind_decoder, bind_rope).
 struct DecoderConfig {
+  DecoderConfig() = default;
+  DecoderConfig(const DecoderConfig&) = default;
+  DecoderConfig& operator=(const DecoderConfig&) = default;
+  virtual ~DecoderConfig() = default;
+
   std::string model_type;
   std::vector<std::string> architectures;
   int64_t vocab_size = 0;
@@ -53,60 +62,65 @@ struct DecoderConfig {
   std::optional<int64_t> bos_token_id, pad_token_id;
   std::vector<int64_t> eos_token_id;
   std::string torch_dtype;  // "bfloat16", "float16", "float32" or empty
+
+  // The architecture's own keys as (key, value) pairs, for `ohm inspect` and summaries.
+  virtual void summarize_extra(std::vector<std::pair<std::string, std::string>>& out) const {
+    (void)out;
+  }
 };
 
-struct LlamaConfig : DecoderConfig {  // also CodeLlama, TinyLlama, LLaMA-2/3
-  int64_t pretraining_tp = 1;
-};
-struct MistralConfig : DecoderConfig {};
-struct MixtralConfig : DecoderConfig {
-  int64_t num_local_experts = 8;
-  int64_t num_experts_per_tok = 2;
-  double router_aux_loss_coef = 0.001;
-  double router_jitter_noise = 0.0;
-};
-struct Qwen2Config : DecoderConfig {
-  bool use_sliding_window = false;
-  int64_t max_window_layers = 28;
-};
-struct GemmaConfig : DecoderConfig {
-  std::string hidden_activation;  // overrides hidden_act when set
-};
-struct Phi3Config : DecoderConfig {
-  int64_t original_max_position_embeddings = 4096;
-};
-struct FalconConfig : DecoderConfig {
-  bool new_decoder_architecture = false;
-  bool multi_query = true;
-  bool parallel_attn = true;
-  bool alibi = false;
-  bool bias = false;
-  std::optional<int64_t> num_ln_in_parallel_attn;
-  int64_t ffn_hidden_size = 0;
-};
-struct GPT2Config : DecoderConfig {
-  int64_t n_positions = 1024;
-  std::string activation_function = "gelu_new";
-  bool scale_attn_weights = true;
-  bool scale_attn_by_inverse_layer_idx = false;
-  bool reorder_and_upcast_attn = false;
-};
+// A parsed config.json: the architecture's config behind its common base. Cheap to copy (shared,
+// immutable).
+class ModelConfig {
+ public:
+  ModelConfig() = default;
+  explicit ModelConfig(std::shared_ptr<const DecoderConfig> c) : c_(std::move(c)) {}
+  bool has_value() const { return c_ != nullptr; }
+  const DecoderConfig& common() const;
+  // The architecture's config type (nullptr / InvalidArgument when it is another one).
+  template <class T>
+  const T* get_if() const {
+    return dynamic_cast<const T*>(c_.get());
+  }
+  template <class T>
+  const T& get() const {
+    if (const T* p = get_if<T>()) return *p;
+    throw_wrong_type();
+  }
 
-using ModelConfig = std::variant<LlamaConfig, MistralConfig, MixtralConfig, Qwen2Config,
-                                 GemmaConfig, Phi3Config, FalconConfig, GPT2Config>;
-
-// The model_type values ohm knows, e.g. for error messages.
-const std::vector<std::string>& supported_model_types();
-
-// Parses a config.json object. `file` names the source in errors. Unknown model_type ->
-// UnsupportedError; bad or inconsistent values -> ConfigError naming the key.
-ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file);
-ModelConfig load_model_config(const std::string& path);
+ private:
+  [[noreturn]] void throw_wrong_type() const;
+  std::shared_ptr<const DecoderConfig> c_;
+};
 
 const DecoderConfig& common(const ModelConfig& c);
 
+// HF defaults that differ between architectures (from each configuration_<arch>.py).
+struct ConfigDefaults {
+  int64_t vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads;
+  std::optional<int64_t> num_key_value_heads;  // nullopt: same as num_attention_heads
+  int64_t max_position_embeddings;
+  double norm_eps;
+  double rope_theta;
+  std::string hidden_act;
+  bool tie_word_embeddings;
+  std::optional<int64_t> bos, eos, pad;
+  std::optional<int64_t> sliding_window;
+};
+
+// Reads the fields shared by the LLaMA-like configs (HF key names), applying `d`.
+void bind_decoder(const JsonReader& r, const ConfigDefaults& d, DecoderConfig& c);
+// rope_theta, rope_scaling and partial_rotary_factor, from the top level (transformers 4) or
+// from `rope_parameters` (transformers 5).
+void bind_rope(const JsonReader& r, double default_theta, DecoderConfig& c);
+// Range and consistency checks every architecture gets (ConfigError naming the key).
+void validate_decoder(const JsonReader& r, const DecoderConfig& c);
+
 // (key, value) pairs summarising the config for `ohm inspect`.
 std::vector<std::pair<std::string, std::string>> summarize(const ModelConfig& c);
+
+// parse_model_config / load_model_config (config.json -> the registered architecture's config)
+// live with the architecture registry: ohm/models/arch.h.
 
 // generation_config.json with transformers' GenerationConfig defaults.
 struct GenerationConfig {

@@ -85,11 +85,14 @@ class CausalLM {
   virtual int64_t kv_dim() const;
 
   nn::Linear lm_head_;  // set by the architecture (tied or not)
+  // Final logit soft-capping, logits = cap * tanh(logits / cap) (Gemma 2; 0: none).
+  float final_logit_softcap_ = 0.0f;
   // Sliding window applied on EVERY layer (0: none or not all layers): the KV cache then drops
   // slots beyond it (nn::KVCache::set_window).
   int64_t cache_window_ = 0;
 
  private:
+  void softcap_logits(Tensor& logits) const;
   ModelConfig config_;
   std::unique_ptr<ThreadPool> own_pool_;
   ThreadPool* pool_ = nullptr;

@@ -36,6 +36,7 @@
 
 #include "ohm/formats/config.h"
 #include "ohm/formats/gguf.h"
+#include "ohm/models/arch.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/nn/weights.h"
 
@@ -62,7 +63,7 @@ class GGUFWeightSource : public nn::WeightSource {
   std::optional<std::string> gguf_name(const std::string& hf_name) const;
   const gguf::GGUFFile& file() const { return file_; }
 
-  enum class Kind { Plain, UnpermuteRows, Transposed, FalconQKV, MinusOne, ExpertSlice };
+  using Kind = GgufTensorKind;
   struct Entry {
     std::string gguf;
     Kind kind = Kind::Plain;

@@ -1,0 +1,53 @@
+// DecoderLM: the forward pass shared by the LLaMA-like architectures (see builders.h).
+#include <cmath>
+
+#include "builders.h"
+
+namespace ohm::models {
+
+nn::DecoderLayerSpec DecoderLM::layer_spec(const DecoderConfig& c) {
+  nn::DecoderLayerSpec s;
+  s.hidden = c.hidden_size;
+  s.n_head = c.num_attention_heads;
+  s.n_kv_head = c.num_key_value_heads;
+  s.head_dim = c.head_dim;
+  s.inter = c.intermediate_size;
+  s.eps = c.norm_eps;
+  s.act = kernels::activation_from_name(c.hidden_act);
+  s.mlp_bias = c.mlp_bias ? nn::Bias::Required : nn::Bias::None;
+  return s;
+}
+
+void DecoderLM::finish(nn::Weights& ws) {
+  // Every layer windowed alike: the cache may drop what the window hides.
+  cache_window_ = layers_.empty() ? 0 : layers_.front().self_attn.spec.window;
+  for (const auto& l : layers_)
+    if (l.self_attn.spec.window != cache_window_) cache_window_ = 0;
+  lm_head_ = lm_head_or_tied(ws, decoder_config(), embed_);
+  cos_.resize(ropes_.size());
+  sin_.resize(ropes_.size());
+}
+
+void DecoderLM::forward_hidden(const Step& s, nn::KVCache& cache, float* out) {
+  const int64_t M = s.B * s.T, H = decoder_config().hidden_size;
+  ThreadPool& pool = this->pool();
+  float* h = h_.get(M * H);  // [M, H] residual stream
+  float* x = x_.get(M * H);  // [M, H] normed input of a block
+  float* y = y_.get(M * H);  // [M, H] block output
+  kernels::embedding(kernels::matrix_view(embed_), s.ids, M, h);
+  if (embed_scale_ != 0.0f)
+    for (int64_t i = 0; i < M * H; ++i) h[i] *= embed_scale_;
+  for (size_t r = 0; r < ropes_.size(); ++r) {
+    const int64_t half = ropes_[r].rot_dim() / 2;
+    ropes_[r].tables(s.pos, M, cos_[r].get(M * half), sin_[r].get(M * half));
+  }
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    nn::DecoderLayer& L = layers_[l];
+    const auto r = static_cast<size_t>(L.rope);
+    L.forward(h, x, y, s.B, s.T, cos_[r].get(0), sin_[r].get(0), ropes_[r].rot_dim(), cache,
+              static_cast<int64_t>(l), pool);
+  }
+  norm_.forward(h, M, out, pool);
+}
+
+}  // namespace ohm::models
