@@ -160,6 +160,33 @@ def gpt2_cfg():
                       n_positions=MAX_POS, tie_word_embeddings=True, **COMMON_TOK)
 
 
+def spec_fixtures(root: Path):
+    """Fixtures described by tests/fixtures/models/<name>/fixture.json (architectures added
+    through docs/contributing.md's recipe): {"model_type": ..., "config": {HF config keys
+    overriding the common sizes}, "beam": false, "gemma_norm": false}. The config class and model
+    come from transformers' Auto classes for that model_type."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+    out = []
+    for spec_path in sorted(root.glob("*/fixture.json")):
+        spec = json.loads(spec_path.read_text())
+        name = spec_path.parent.name
+
+        def cfg_fn(spec=spec):
+            kw = dict(vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=INTER,
+                      num_hidden_layers=LAYERS, num_attention_heads=HEADS,
+                      num_key_value_heads=KV_HEADS, head_dim=HEAD_DIM,
+                      max_position_embeddings=MAX_POS, tie_word_embeddings=False, **COMMON_TOK)
+            kw.update(spec.get("config", {}))
+            return AutoConfig.for_model(spec["model_type"], **kw)
+
+        cls = AutoModelForCausalLM._model_mapping[type(cfg_fn())]
+        out.append((name, cls, cfg_fn, bool(spec.get("beam", False))))
+        GEMMA_NORM.add(name) if spec.get("gemma_norm") else None
+    return out
+
+
+GEMMA_NORM = {"gemma"}  # fixtures whose RMSNorm multiplies by (1 + w)
+
 FIXTURES = [
     # name, model class, config factory, run beam search
     ("llama", LlamaForCausalLM, llama_cfg, True),
@@ -437,10 +464,11 @@ def build_fixture(out: Path, name, cls, cfg_fn, do_beam, prompts, b_ids, b_mask,
         cfg = cfg_fn()
         cfg._attn_implementation = "eager"
         model = cls(cfg).eval()
-        reinit(model, gemma_norm=(cfg.model_type == "gemma"))
+        reinit(model, gemma_norm=(name in GEMMA_NORM))
         fdir = out / name
-        if fdir.exists():
-            shutil.rmtree(fdir)
+        for sub in ("f32", "bf16"):  # fixture.json (and gguf/, made by another script) stay
+            if (fdir / sub).exists():
+                shutil.rmtree(fdir / sub)
         results, ok = {}, True
         for dt_name, dt in (("f32", torch.float32), ("bf16", torch.bfloat16)):
             ckpt = fdir / dt_name
@@ -479,18 +507,30 @@ def build_fixture(out: Path, name, cls, cfg_fn, do_beam, prompts, b_ids, b_mask,
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="tests/fixtures/models")
-    ap.add_argument("--only", nargs="*", help="subset of fixture names (debugging; still wipes --out)")
+    ap.add_argument("--only", nargs="*",
+                    help="rewrite only these fixtures (their directories; the rest of --out and "
+                         "VERSIONS.txt stay; the versions used are appended as VERSIONS-<name>.txt)")
     args = ap.parse_args()
     out = Path(args.out)
-    if out.exists():
+    if out.exists() and not args.only:
         if any(out.iterdir()) and not (out / "VERSIONS.txt").exists():
             sys.exit(f"refusing to delete {out}: not empty and not a previous output (no VERSIONS.txt)")
+        # keep the per-architecture specs (fixture.json) that the run reads back
+        specs = {p.parent.name: p.read_text() for p in out.glob("*/fixture.json")}
         shutil.rmtree(out)
-    out.mkdir(parents=True)
+        for name, text in specs.items():
+            (out / name).mkdir(parents=True, exist_ok=True)
+            (out / name / "fixture.json").write_text(text)
+    out.mkdir(parents=True, exist_ok=True)
+    all_fixtures = FIXTURES + spec_fixtures(out)
+    if args.only:
+        unknown = set(args.only) - {f[0] for f in all_fixtures}
+        if unknown:
+            sys.exit(f"unknown fixture(s): {sorted(unknown)}")
     t0 = time.time()
     prompts, b_ids, b_mask, b_rows = make_prompts()
     summary = {}
-    for name, cls, cfg_fn, do_beam in FIXTURES:
+    for name, cls, cfg_fn, do_beam in all_fixtures:
         if args.only and name not in args.only:
             continue
         t = time.time()
@@ -503,7 +543,8 @@ def main():
               f"bf16={res['bf16'][0]:.4f} ({time.time() - t:.1f}s){extra}", flush=True)
 
     cmd = "nice -n 10 python3 " + " ".join([sys.argv[0]] + sys.argv[1:])
-    (out / "VERSIONS.txt").write_text(
+    versions = out / ("VERSIONS.txt" if not args.only else f"VERSIONS-{'-'.join(args.only)}.txt")
+    versions.write_text(
         f"python {platform.python_version()}\n"
         f"torch {torch.__version__}\n"
         f"transformers {transformers.__version__}\n"

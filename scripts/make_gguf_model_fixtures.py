@@ -62,6 +62,18 @@ MODELS = ROOT / "tests" / "fixtures" / "models"
 ARCHS = {"llama": gguf.MODEL_ARCH.LLAMA, "mistral": gguf.MODEL_ARCH.LLAMA,
          "qwen2": gguf.MODEL_ARCH.QWEN2, "gpt2": gguf.MODEL_ARCH.GPT2}
 
+# Architectures added through docs/contributing.md's recipe describe their GGUF form in
+# tests/fixtures/models/<name>/fixture.json under "gguf": {"arch": gguf.MODEL_ARCH member name,
+# "norm_plus_one": the converter stores RMSNorm weights as 1 + w (Gemma), "kv": [[GGUFWriter
+# method, value], ...] for the architecture's extra metadata}. Tensors go through gguf-py's name
+# map unchanged otherwise (no q/k permutation: llama.cpp runs them with NEOX RoPE).
+SPECS = {}
+for _p in sorted(MODELS.glob("*/fixture.json")):
+    _g = json.loads(_p.read_text()).get("gguf")
+    if _g:
+        SPECS[_p.parent.name] = _g
+        ARCHS[_p.parent.name] = getattr(gguf.MODEL_ARCH, _g["arch"])
+
 
 def permute(w, n_head, n_head_kv):
     # convert_hf_to_gguf.py LlamaModel.permute
@@ -75,6 +87,7 @@ def hf_tensors(fixture, cfg):
     """(hf_name, array) in the converter's order, after its per-architecture rewrites."""
     st = load_file(str(fixture / "model.safetensors"))
     mt = cfg["model_type"]
+    spec = SPECS.get(fixture.parent.name, {})
     for name in st:  # safetensors order (sorted), like the converter's index walk
         w = st[name].astype(np.float32)
         if mt in ("llama", "mistral"):
@@ -84,6 +97,8 @@ def hf_tensors(fixture, cfg):
                 w = permute(w, nh, nh)
             if name.endswith(("k_proj.weight", "k_proj.bias")):
                 w = permute(w, nh, nkv)
+        if spec.get("norm_plus_one") and name.endswith("norm.weight"):
+            w = w + 1
         if mt == "gpt2":
             if name.endswith((".attn.bias", ".attn.masked_bias")):
                 continue
@@ -124,6 +139,8 @@ def write(arch_name, fixture, out_path, outtype):
         w.add_value_length(head_dim)
         if arch_name == "mistral" and cfg.get("sliding_window"):
             w.add_sliding_window(cfg["sliding_window"])  # ohm addition, see the docstring
+        for method, value in SPECS.get(arch_name, {}).get("kv", []):
+            getattr(w, method)(value)
     w.add_vocab_size(cfg["vocab_size"])
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if outtype == "f16"
                     else gguf.LlamaFileType.MOSTLY_Q8_0)
@@ -157,8 +174,8 @@ def write(arch_name, fixture, out_path, outtype):
     w.close()
 
 
-def main():
-    for arch_name in ARCHS:
+def main(names):
+    for arch_name in names:
         fixture = MODELS / arch_name / "f32"
         out = MODELS / arch_name / "gguf"
         out.mkdir(exist_ok=True)
@@ -198,6 +215,8 @@ def q8_0_reference(arch_name):
             w = w.reshape(n, hd // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
         if arch_name == "gpt2" and name.endswith((".c_attn.weight", ".c_proj.weight", ".c_fc.weight")):
             w = w.T
+        if SPECS.get(arch_name, {}).get("norm_plus_one") and name.endswith("norm.weight"):
+            w = w - 1
         sd[name] = torch.from_numpy(np.ascontiguousarray(w)).reshape(sd[name].shape)
     if arch_name == "gpt2":
         sd["lm_head.weight"] = torch.from_numpy(deq["output.weight"].astype(np.float32))
@@ -447,7 +466,7 @@ if __name__ == "__main__":
     import sys
     wanted = sys.argv[1:] or list(ARCHS) + list(CONVERTED)
     if any(a in ARCHS for a in wanted):
-        main()
+        main([a for a in wanted if a in ARCHS])
     main_converted([a for a in wanted if a in CONVERTED])
     import torch
     torch.set_num_threads(2)
