@@ -509,7 +509,7 @@ def main():
     ap.add_argument("--out", default="tests/fixtures/models")
     ap.add_argument("--only", nargs="*",
                     help="rewrite only these fixtures (their directories; the rest of --out and "
-                         "VERSIONS.txt stay; the versions used are appended as VERSIONS-<name>.txt)")
+                         "VERSIONS.txt stay; each records its versions in <name>/VERSIONS.txt)")
     args = ap.parse_args()
     out = Path(args.out)
     if out.exists() and not args.only:
@@ -543,14 +543,15 @@ def main():
               f"bf16={res['bf16'][0]:.4f} ({time.time() - t:.1f}s){extra}", flush=True)
 
     cmd = "nice -n 10 python3 " + " ".join([sys.argv[0]] + sys.argv[1:])
-    versions = out / ("VERSIONS.txt" if not args.only else f"VERSIONS-{'-'.join(args.only)}.txt")
-    versions.write_text(
-        f"python {platform.python_version()}\n"
-        f"torch {torch.__version__}\n"
-        f"transformers {transformers.__version__}\n"
-        f"safetensors {safetensors.__version__}\n"
-        f"command (from repository root): {cmd}\n"
-        f"torch threads: {torch.get_num_threads()}, device: cpu\n")
+    # with --only, each rewritten fixture records its own versions (the others keep theirs)
+    for versions in [out / n / "VERSIONS.txt" for n in args.only] if args.only else [out / "VERSIONS.txt"]:
+        versions.write_text(
+            f"python {platform.python_version()}\n"
+            f"torch {torch.__version__}\n"
+            f"transformers {transformers.__version__}\n"
+            f"safetensors {safetensors.__version__}\n"
+            f"command (from repository root): {cmd}\n"
+            f"torch threads: {torch.get_num_threads()}, device: cpu\n")
     print(f"done in {time.time() - t0:.1f}s", flush=True)
 
 
