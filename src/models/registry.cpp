@@ -13,6 +13,7 @@
   X(mistral)                 \
   X(mixtral)                 \
   X(qwen2)                   \
+  X(qwen3)                   \
   X(gemma)                   \
   X(phi3)                    \
   X(falcon)                  \
