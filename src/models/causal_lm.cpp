@@ -15,15 +15,11 @@
 namespace ohm {
 
 CausalLM::CausalLM(ModelConfig config, const LoadOptions& opts) : config_(std::move(config)) {
-  if (opts.device_map != "cpu" && opts.device_map != "auto" && !opts.device_map.empty())
-    throw UnsupportedError(ErrorContext().key("device_map"),
-                           "only the CPU is supported, got '" + opts.device_map + "'");
-  if (opts.threads > 0) {
-    own_pool_ = std::make_unique<ThreadPool>(opts.threads);
-    pool_ = own_pool_.get();
-  } else {
-    pool_ = &ThreadPool::global();
-  }
+  backends::Backend& backend =
+      opts.backend ? *opts.backend : backends::backend_for(opts.device_map);
+  if (opts.threads > 0) own_pool_ = std::make_unique<ThreadPool>(opts.threads);
+  ctx_ =
+      std::make_unique<backends::Context>(own_pool_ ? *own_pool_ : ThreadPool::global(), backend);
 }
 
 CausalLM::~CausalLM() = default;
@@ -37,7 +33,7 @@ nn::KVCache CausalLM::make_cache(int64_t batch, int64_t capacity_hint) const {
   // A window model never needs more than window - 1 old slots plus the step: cap the hint so a
   // long max_length does not reserve memory the window makes unnecessary.
   if (cache_window_ > 0) capacity_hint = std::min(capacity_hint, 2 * cache_window_);
-  nn::KVCache cache(decoder_config().num_hidden_layers, batch, kv_dim(), capacity_hint);
+  nn::KVCache cache(*ctx_, decoder_config().num_hidden_layers, batch, kv_dim(), capacity_hint);
   cache.set_window(cache_window_);
   return cache;
 }
@@ -120,15 +116,14 @@ Tensor CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
   }
   if (last_only) {
     float* last = last_.get(static_cast<size_t>(B * H));
-    for (int64_t b = 0; b < B; ++b)
-      std::copy(hidden + (b * T + T - 1) * H, hidden + (b * T + T) * H, last + b * H);
+    ctx_->copy_2d(last, H, hidden + (T - 1) * H, T * H, B, H);  // row b: hidden[b, T - 1]
     Tensor logits = Tensor::empty(DType::F32, {B, 1, V});
-    lm_head_.forward(last, B, logits.mutable_data<float>(), *pool_);
+    lm_head_.forward(last, B, logits.mutable_data<float>(), *ctx_);
     softcap_logits(logits);
     return logits;
   }
   Tensor logits = Tensor::empty(DType::F32, {B, T, V});
-  lm_head_.forward(hidden, n, logits.mutable_data<float>(), *pool_);
+  lm_head_.forward(hidden, n, logits.mutable_data<float>(), *ctx_);
   softcap_logits(logits);
   return logits;
 }

@@ -30,13 +30,12 @@ void DecoderLM::finish(nn::Weights& ws) {
 
 void DecoderLM::forward_hidden(const Step& s, nn::KVCache& cache, float* out) {
   const int64_t M = s.B * s.T, H = decoder_config().hidden_size;
-  ThreadPool& pool = this->pool();
+  const backends::Context& ctx = context();
   float* h = h_.get(M * H);  // [M, H] residual stream
   float* x = x_.get(M * H);  // [M, H] normed input of a block
   float* y = y_.get(M * H);  // [M, H] block output
-  kernels::embedding(kernels::matrix_view(embed_), s.ids, M, h);
-  if (embed_scale_ != 0.0f)
-    for (int64_t i = 0; i < M * H; ++i) h[i] *= embed_scale_;
+  ctx.embedding(kernels::matrix_view(embed_), s.ids, M, h);
+  if (embed_scale_ != 0.0f) ctx.scale(h, embed_scale_, M * H);
   for (size_t r = 0; r < ropes_.size(); ++r) {
     const int64_t half = ropes_[r].rot_dim() / 2;
     ropes_[r].tables(s.pos, M, cos_[r].get(M * half), sin_[r].get(M * half));
@@ -45,9 +44,9 @@ void DecoderLM::forward_hidden(const Step& s, nn::KVCache& cache, float* out) {
     nn::DecoderLayer& L = layers_[l];
     const auto r = static_cast<size_t>(L.rope);
     L.forward(h, x, y, s.B, s.T, cos_[r].get(0), sin_[r].get(0), ropes_[r].rot_dim(), cache,
-              static_cast<int64_t>(l), pool);
+              static_cast<int64_t>(l), ctx);
   }
-  norm_.forward(h, M, out, pool);
+  norm_.forward(h, M, out, ctx);
 }
 
 }  // namespace ohm::models

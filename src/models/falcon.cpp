@@ -136,7 +136,7 @@ class FalconForCausalLM : public CausalLM {
     const int64_t M = s.B * s.T, H = c_.hidden_size, nh = c_.num_attention_heads, hd = c_.head_dim,
                   half = rope_.rot_dim() / 2;
     const int64_t qkv_out = layers_.empty() ? 0 : layers_[0].query_key_value.out_features();
-    ThreadPool& pool = this->pool();
+    const backends::Context& ctx = context();
     float* h = h_.get(M * H);
     float* xa = xa_.get(M * H);  // normed input of attention
     float* xm = xm_.get(M * H);  // normed input of the MLP
@@ -149,65 +149,60 @@ class FalconForCausalLM : public CausalLM {
     float* a = a_.get(M * nh * hd);
     float* cos = cos_.get(M * half);
     float* sin = sin_.get(M * half);
-    kernels::embedding(kernels::matrix_view(embed_), s.ids, M, h);
+    ctx.embedding(kernels::matrix_view(embed_), s.ids, M, h);
     if (!c_.alibi) rope_.tables(s.pos, M, cos, sin);
     for (size_t l = 0; l < layers_.size(); ++l) {
       FalconLayer& L = layers_[l];
-      L.ln_attn.forward(h, M, xa, pool);
-      if (L.two_ln) L.ln_mlp.forward(h, M, xm, pool);
+      L.ln_attn.forward(h, M, xa, ctx);
+      if (L.two_ln) L.ln_mlp.forward(h, M, xm, ctx);
       // ---- attention
-      L.query_key_value.forward(xa, M, qkv, pool);  // [M, qkv_out]
-      split_heads(qkv, qkv_out, M, q, k, v);        // q [M, nh*hd], k/v [M, nkv*hd]
+      L.query_key_value.forward(xa, M, qkv, ctx);  // [M, qkv_out]
+      split_heads(ctx, qkv, qkv_out, M, q, k, v);  // q [M, nh*hd], k/v [M, nkv*hd]
       if (!c_.alibi) {
-        kernels::rope(q, M, nh * hd, nh, hd, rope_.rot_dim(), cos, sin);
-        kernels::rope(k, M, nkv_ * hd, nkv_, hd, rope_.rot_dim(), cos, sin);
+        ctx.rope(false, q, M, nh * hd, nh, hd, rope_.rot_dim(), cos, sin);
+        ctx.rope(false, k, M, nkv_ * hd, nkv_, hd, rope_.rot_dim(), cos, sin);
       }
-      nn::attend(spec_, q, nh * hd, k, v, nkv_ * hd, cache, l, s.B, s.T, a, pool);
-      L.dense.forward(a, M, ya, pool);
+      nn::attend(spec_, q, nh * hd, k, v, nkv_ * hd, cache, l, s.B, s.T, a, ctx);
+      L.dense.forward(a, M, ya, ctx);
       // ---- MLP and residual
       if (!c_.new_decoder_architecture && !c_.parallel_attn) {
-        kernels::add(h, ya, h, M * H);  // residual = attn + residual
-        L.post_attention_layernorm.forward(h, M, xm, pool);
-        L.mlp.forward(xm, M, ym, pool);
-        kernels::add(h, ym, h, M * H);
+        ctx.add(h, ya, h, M * H);  // residual = attn + residual
+        L.post_attention_layernorm.forward(h, M, xm, ctx);
+        L.mlp.forward(xm, M, ym, ctx);
+        ctx.add(h, ym, h, M * H);
       } else {
-        L.mlp.forward(L.two_ln ? xm : xa, M, ym, pool);
-        kernels::add(ym, ya, ym, M * H);  // mlp_output += attention_output
-        kernels::add(h, ym, h, M * H);    // output = residual + mlp_output
+        L.mlp.forward(L.two_ln ? xm : xa, M, ym, ctx);
+        ctx.add(ym, ya, ym, M * H);  // mlp_output += attention_output
+        ctx.add(h, ym, h, M * H);    // output = residual + mlp_output
       }
     }
-    ln_f_.forward(h, M, out, pool);
+    ln_f_.forward(h, M, out, ctx);
   }
 
  private:
   // Gathers q/k/v from the fused projection into contiguous per-token rows.
-  void split_heads(const float* qkv, int64_t qkv_out, int64_t M, float* q, float* k,
-                   float* v) const {
-    const int64_t nh = c_.num_attention_heads, hd = c_.head_dim;
-    const size_t hb = static_cast<size_t>(hd) * sizeof(float);
-    for (int64_t m = 0; m < M; ++m) {
-      const float* r = qkv + m * qkv_out;
-      float* qr = q + m * nh * hd;
-      float* kr = k + m * nkv_ * hd;
-      float* vr = v + m * nkv_ * hd;
-      if (c_.new_decoder_architecture) {
-        const int64_t qpg = nh / nkv_;  // query heads per KV group
-        for (int64_t g = 0; g < nkv_; ++g) {
-          const float* gr = r + g * (qpg + 2) * hd;
-          std::memcpy(qr + g * qpg * hd, gr, qpg * hb);
-          std::memcpy(kr + g * hd, gr + qpg * hd, hb);
-          std::memcpy(vr + g * hd, gr + (qpg + 1) * hd, hb);
-        }
-      } else if (c_.multi_query) {
-        std::memcpy(qr, r, nh * hb);
-        std::memcpy(kr, r + nh * hd, hb);
-        std::memcpy(vr, r + (nh + 1) * hd, hb);
-      } else {
-        for (int64_t i = 0; i < nh; ++i) {
-          std::memcpy(qr + i * hd, r + (3 * i) * hd, hb);
-          std::memcpy(kr + i * hd, r + (3 * i + 1) * hd, hb);
-          std::memcpy(vr + i * hd, r + (3 * i + 2) * hd, hb);
-        }
+  // Gathers q/k/v from the fused projection [M, qkv_out] into contiguous per-token rows, as
+  // strided copies over all M tokens at once (one per head group).
+  void split_heads(const backends::Context& ctx, const float* qkv, int64_t qkv_out, int64_t M,
+                   float* q, float* k, float* v) const {
+    const int64_t nh = c_.num_attention_heads, hd = c_.head_dim, qd = nh * hd, kvd = nkv_ * hd;
+    if (c_.new_decoder_architecture) {
+      const int64_t qpg = nh / nkv_;  // query heads per KV group: [q x qpg, k, v] per group
+      for (int64_t g = 0; g < nkv_; ++g) {
+        const float* gr = qkv + g * (qpg + 2) * hd;
+        ctx.copy_2d(q + g * qpg * hd, qd, gr, qkv_out, M, qpg * hd);
+        ctx.copy_2d(k + g * hd, kvd, gr + qpg * hd, qkv_out, M, hd);
+        ctx.copy_2d(v + g * hd, kvd, gr + (qpg + 1) * hd, qkv_out, M, hd);
+      }
+    } else if (c_.multi_query) {  // [q x nh, k, v]
+      ctx.copy_2d(q, qd, qkv, qkv_out, M, qd);
+      ctx.copy_2d(k, kvd, qkv + qd, qkv_out, M, hd);
+      ctx.copy_2d(v, kvd, qkv + qd + hd, qkv_out, M, hd);
+    } else {  // [q, k, v] per head
+      for (int64_t i = 0; i < nh; ++i) {
+        ctx.copy_2d(q + i * hd, qd, qkv + (3 * i) * hd, qkv_out, M, hd);
+        ctx.copy_2d(k + i * hd, kvd, qkv + (3 * i + 1) * hd, qkv_out, M, hd);
+        ctx.copy_2d(v + i * hd, kvd, qkv + (3 * i + 2) * hd, qkv_out, M, hd);
       }
     }
   }

@@ -95,30 +95,26 @@ class GPT2LMHeadModel : public CausalLM {
  protected:
   void forward_hidden(const Step& s, nn::KVCache& cache, float* out) override {
     const int64_t M = s.B * s.T, H = c_.hidden_size;
-    ThreadPool& pool = this->pool();
+    const backends::Context& ctx = context();
     float* h = h_.get(M * H);
     float* x = x_.get(M * H);
     float* y = y_.get(M * H);
     float* qkv = qkv_.get(M * 3 * H);
     float* a = a_.get(M * H);
-    float* pe = pe_.get(M * H);
-    kernels::embedding(kernels::matrix_view(wte_), s.ids, M, h);
-    pos64_.resize(static_cast<size_t>(M));
-    for (int64_t i = 0; i < M; ++i) pos64_[i] = s.pos[i];
-    kernels::embedding(kernels::matrix_view(wpe_), pos64_.data(), M, pe);  // checks < n_positions
-    kernels::add(h, pe, h, M * H);
+    ctx.embedding(kernels::matrix_view(wte_), s.ids, M, h);
+    ctx.add_rows(kernels::matrix_view(wpe_), s.pos, M, h);  // + wpe[pos]; checks < n_positions
     for (size_t l = 0; l < blocks_.size(); ++l) {
       GPT2Block& b = blocks_[l];
-      b.ln_1.forward(h, M, x, pool);
-      b.c_attn.forward(x, M, qkv, pool);  // [M, q | k | v]
-      nn::attend(b.spec, qkv, 3 * H, qkv + H, qkv + 2 * H, 3 * H, cache, l, s.B, s.T, a, pool);
-      b.c_proj.forward(a, M, y, pool);
-      kernels::add(h, y, h, M * H);
-      b.ln_2.forward(h, M, x, pool);
-      b.mlp.forward(x, M, y, pool);
-      kernels::add(h, y, h, M * H);
+      b.ln_1.forward(h, M, x, ctx);
+      b.c_attn.forward(x, M, qkv, ctx);  // [M, q | k | v]
+      nn::attend(b.spec, qkv, 3 * H, qkv + H, qkv + 2 * H, 3 * H, cache, l, s.B, s.T, a, ctx);
+      b.c_proj.forward(a, M, y, ctx);
+      ctx.add(h, y, h, M * H);
+      b.ln_2.forward(h, M, x, ctx);
+      b.mlp.forward(x, M, y, ctx);
+      ctx.add(h, y, h, M * H);
     }
-    ln_f_.forward(h, M, out, pool);
+    ln_f_.forward(h, M, out, ctx);
   }
 
  private:
@@ -126,8 +122,7 @@ class GPT2LMHeadModel : public CausalLM {
   Tensor wte_, wpe_;
   std::vector<GPT2Block> blocks_;
   nn::LayerNorm ln_f_;
-  std::vector<int64_t> pos64_;
-  nn::Buffer h_, x_, y_, qkv_, a_, pe_;
+  nn::Buffer h_, x_, y_, qkv_, a_;
 };
 
 std::unique_ptr<CausalLM> build(const ModelConfig& config, nn::Weights& weights,

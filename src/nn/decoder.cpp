@@ -7,19 +7,19 @@ namespace ohm::nn {
 
 void DecoderLayer::forward(float* h, float* x, float* y, int64_t B, int64_t T, const float* cos,
                            const float* sin, int64_t rot_dim, KVCache& cache, int64_t layer,
-                           ThreadPool& pool) {
+                           const backends::Context& ctx) {
   const int64_t M = B * T;
-  input_norm.forward(h, M, x, pool);
-  self_attn.forward(x, B, T, cos, sin, rot_dim, cache, layer, y, pool);
-  if (attn_out_norm) attn_out_norm->forward(y, M, y, pool);
-  kernels::add(h, y, h, M * hidden);
-  pre_mlp_norm.forward(h, M, x, pool);
+  input_norm.forward(h, M, x, ctx);
+  self_attn.forward(x, B, T, cos, sin, rot_dim, cache, layer, y, ctx);
+  if (attn_out_norm) attn_out_norm->forward(y, M, y, ctx);
+  ctx.add(h, y, h, M * hidden);
+  pre_mlp_norm.forward(h, M, x, ctx);
   if (moe)
-    moe->forward(x, M, y, pool);
+    moe->forward(x, M, y, ctx);
   else
-    mlp.forward(x, M, y, pool);
-  if (mlp_out_norm) mlp_out_norm->forward(y, M, y, pool);
-  kernels::add(h, y, h, M * hidden);
+    mlp.forward(x, M, y, ctx);
+  if (mlp_out_norm) mlp_out_norm->forward(y, M, y, ctx);
+  ctx.add(h, y, h, M * hidden);
 }
 
 DecoderLayer load_decoder_layer(Weights& ws, const std::string& p, const DecoderLayerSpec& s) {

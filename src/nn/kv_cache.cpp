@@ -7,8 +7,9 @@
 
 namespace ohm::nn {
 
-KVCache::KVCache(int64_t n_layer, int64_t batch, int64_t kv_dim, int64_t capacity_hint)
-    : n_layer_(n_layer), batch_(batch), kv_dim_(kv_dim) {
+KVCache::KVCache(const backends::Context& ctx, int64_t n_layer, int64_t batch, int64_t kv_dim,
+                 int64_t capacity_hint)
+    : ctx_(&ctx), n_layer_(n_layer), batch_(batch), kv_dim_(kv_dim) {
   if (n_layer <= 0 || batch <= 0 || kv_dim <= 0)
     throw InvalidArgument(ErrorContext().op("KVCache"), "n_layer, batch and kv_dim must be > 0");
   k_.resize(static_cast<size_t>(n_layer));
@@ -27,9 +28,18 @@ void KVCache::grow(int64_t need) {
                   static_cast<size_t>(size_ * per_slot) * sizeof(T));
     vec.swap(nv);
   };
+  auto regrow_device = [&](backends::DeviceBuffer& buf) {
+    backends::DeviceBuffer nb(ctx_->allocator(), static_cast<size_t>(batch_ * cap * kv_dim_));
+    ctx_->fill(nb.data(), 0.0f, batch_ * cap * kv_dim_);
+    if (capacity_ > 0 && size_ > 0)  // row b: [capacity, kv_dim] -> [cap, kv_dim]
+      for (int64_t b = 0; b < batch_; ++b)
+        ctx_->copy_2d(nb.data() + b * cap * kv_dim_, kv_dim_, buf.data() + b * capacity_ * kv_dim_,
+                      kv_dim_, size_, kv_dim_);
+    buf = std::move(nb);
+  };
   for (int64_t l = 0; l < n_layer_; ++l) {
-    regrow(k_[l], kv_dim_);
-    regrow(v_[l], kv_dim_);
+    regrow_device(k_[l]);
+    regrow_device(v_[l]);
   }
   regrow(valid_, 1);
   regrow(pos_, 1);
@@ -65,9 +75,18 @@ void KVCache::drop_front(int64_t n) {
       std::memmove(row, row + n * per_slot, static_cast<size_t>(keep * per_slot) * sizeof(*row));
     }
   };
+  // Device rows move forward by n slots in chunks of n (source and destination never overlap).
+  auto shift_device = [&](backends::DeviceBuffer& buf) {
+    for (int64_t b = 0; b < batch_; ++b) {
+      float* row = buf.data() + b * capacity_ * kv_dim_;
+      for (int64_t j = 0; j < keep; j += n)
+        ctx_->copy_2d(row + j * kv_dim_, kv_dim_, row + (j + n) * kv_dim_, kv_dim_,
+                      std::min(n, keep - j), kv_dim_);
+    }
+  };
   for (int64_t l = 0; l < n_layer_; ++l) {
-    shift(k_[l], kv_dim_);
-    shift(v_[l], kv_dim_);
+    shift_device(k_[l]);
+    shift_device(v_[l]);
   }
   shift(valid_, 1);
   shift(pos_, 1);
@@ -99,9 +118,19 @@ void KVCache::reorder(const std::vector<int64_t>& src_rows) {
     for (int64_t b = 0; b < batch_; ++b)
       std::memcpy(vec.data() + b * row, old.data() + src_rows[b] * row, used * sizeof(T));
   };
+  // One device scratch of the used slots of every row, then row b <- scratch row src_rows[b].
+  backends::DeviceBuffer scratch(ctx_->allocator(), static_cast<size_t>(batch_ * size_ * kv_dim_));
+  auto permute_device = [&](backends::DeviceBuffer& buf) {
+    for (int64_t b = 0; b < batch_; ++b)
+      ctx_->copy_2d(scratch.data() + b * size_ * kv_dim_, kv_dim_,
+                    buf.data() + b * capacity_ * kv_dim_, kv_dim_, size_, kv_dim_);
+    for (int64_t b = 0; b < batch_; ++b)
+      ctx_->copy_2d(buf.data() + b * capacity_ * kv_dim_, kv_dim_,
+                    scratch.data() + src_rows[b] * size_ * kv_dim_, kv_dim_, size_, kv_dim_);
+  };
   for (int64_t l = 0; l < n_layer_; ++l) {
-    permute(k_[l], kv_dim_);
-    permute(v_[l], kv_dim_);
+    permute_device(k_[l]);
+    permute_device(v_[l]);
   }
   permute(valid_, 1);
   permute(pos_, 1);

@@ -38,8 +38,8 @@ Linear Linear::from(Tensor weight, std::vector<float> bias) {
   return l;
 }
 
-void Linear::forward(const float* x, int64_t M, float* y, ThreadPool& pool) const {
-  kernels::matmul(x, M, w.cols, w, bias.empty() ? nullptr : bias.data(), y, pool);
+void Linear::forward(const float* x, int64_t M, float* y, const backends::Context& ctx) const {
+  ctx.matmul(x, M, w.cols, w, bias.empty() ? nullptr : bias.data(), y);
 }
 
 RMSNorm RMSNorm::load(Weights& ws, const std::string& name, int64_t n, double eps, float offset) {
@@ -50,9 +50,9 @@ RMSNorm RMSNorm::load(Weights& ws, const std::string& name, int64_t n, double ep
   return r;
 }
 
-void RMSNorm::forward(const float* x, int64_t rows, float* y, ThreadPool& pool) const {
+void RMSNorm::forward(const float* x, int64_t rows, float* y, const backends::Context& ctx) const {
   const int64_t n = static_cast<int64_t>(weight.size());
-  kernels::rms_norm(x, rows, n, weight.data(), offset, eps, y, pool);
+  ctx.rms_norm(x, rows, n, weight.data(), offset, eps, y);
 }
 
 LayerNorm LayerNorm::load(Weights& ws, const std::string& prefix, int64_t n, double eps) {
@@ -63,47 +63,47 @@ LayerNorm LayerNorm::load(Weights& ws, const std::string& prefix, int64_t n, dou
   return l;
 }
 
-void LayerNorm::forward(const float* x, int64_t rows, float* y, ThreadPool& pool) const {
+void LayerNorm::forward(const float* x, int64_t rows, float* y,
+                        const backends::Context& ctx) const {
   const int64_t n = static_cast<int64_t>(weight.size());
-  kernels::layer_norm(x, rows, n, weight.data(), bias.empty() ? nullptr : bias.data(), eps, y,
-                      pool);
+  ctx.layer_norm(x, rows, n, weight.data(), bias.empty() ? nullptr : bias.data(), eps, y);
 }
 
 // ---- MLPs ----------------------------------------------------------------------------------
 
-void GatedMLP::forward(const float* x, int64_t M, float* y, ThreadPool& pool) {
+void GatedMLP::forward(const float* x, int64_t M, float* y, const backends::Context& ctx) {
   float* h = h_.get(static_cast<size_t>(M * inter));
   float* u = u_.get(static_cast<size_t>(M * inter * (fused ? 2 : 1)));
   if (fused) {
-    gate_up.forward(x, M, u, pool);  // [M, 2*inter]: gate | up
+    gate_up.forward(x, M, u, ctx);  // [M, 2*inter]: gate | up
     for (int64_t m = 0; m < M; ++m) {
       const float* g = u + m * 2 * inter;
-      kernels::activate(act, g, h + m * inter, inter);
-      kernels::mul(h + m * inter, g + inter, h + m * inter, inter);
+      ctx.activate(act, g, h + m * inter, inter);
+      ctx.mul(h + m * inter, g + inter, h + m * inter, inter);
     }
   } else {
-    gate.forward(x, M, h, pool);
-    up.forward(x, M, u, pool);
-    kernels::activate(act, h, h, M * inter);
-    kernels::mul(h, u, h, M * inter);
+    gate.forward(x, M, h, ctx);
+    up.forward(x, M, u, ctx);
+    ctx.activate(act, h, h, M * inter);
+    ctx.mul(h, u, h, M * inter);
   }
-  down.forward(h, M, y, pool);
+  down.forward(h, M, y, ctx);
 }
 
-void MLP::forward(const float* x, int64_t M, float* y, ThreadPool& pool) {
+void MLP::forward(const float* x, int64_t M, float* y, const backends::Context& ctx) {
   const int64_t inter = fc.out_features();
   float* h = h_.get(static_cast<size_t>(M * inter));
-  fc.forward(x, M, h, pool);
-  kernels::activate(act, h, h, M * inter);
-  proj.forward(h, M, y, pool);
+  fc.forward(x, M, h, ctx);
+  ctx.activate(act, h, h, M * inter);
+  proj.forward(h, M, y, ctx);
 }
 
-void SparseMoE::forward(const float* x, int64_t M, float* y, ThreadPool& pool) {
+void SparseMoE::forward(const float* x, int64_t M, float* y, const backends::Context& ctx) {
   const int64_t E = router.out_features(), H = router.in_features();
   if (counts.size() != static_cast<size_t>(E)) counts.assign(static_cast<size_t>(E), 0);
   float* logits = logits_.get(static_cast<size_t>(M * E));
-  router.forward(x, M, logits, pool);
-  kernels::softmax(logits, M, E);  // router probabilities in f32
+  router.forward(x, M, logits, ctx);
+  ctx.softmax(logits, M, E);  // router probabilities in f32
   sel_.resize(static_cast<size_t>(M * top_k));
   selw_.resize(static_cast<size_t>(M * top_k));
   for (int64_t m = 0; m < M; ++m) {
@@ -123,7 +123,7 @@ void SparseMoE::forward(const float* x, int64_t M, float* y, ThreadPool& pool) {
     if (normalize)
       for (int64_t k = 0; k < top_k; ++k) selw_[m * top_k + k] /= sum;
   }
-  std::fill(y, y + M * H, 0.0f);
+  ctx.fill(y, 0.0f, M * H);
   float* xs = xs_.get(static_cast<size_t>(M * H));
   float* ys = ys_.get(static_cast<size_t>(M * H));
   for (int64_t e = 0; e < E; ++e) {  // ascending expert order, as HF's index_add_
@@ -138,13 +138,9 @@ void SparseMoE::forward(const float* x, int64_t M, float* y, ThreadPool& pool) {
     if (rows_.empty()) continue;
     counts[e] += static_cast<int64_t>(rows_.size());
     const int64_t n = static_cast<int64_t>(rows_.size());
-    for (int64_t i = 0; i < n; ++i) std::memcpy(xs + i * H, x + rows_[i] * H, H * sizeof(float));
-    experts[e].forward(xs, n, ys, pool);
-    for (int64_t i = 0; i < n; ++i) {
-      float* dst = y + rows_[i] * H;
-      const float* src = ys + i * H;
-      for (int64_t j = 0; j < H; ++j) dst[j] += src[j] * roww_[i];
-    }
+    for (int64_t i = 0; i < n; ++i) ctx.copy_2d(xs + i * H, H, x + rows_[i] * H, H, 1, H);
+    experts[e].forward(xs, n, ys, ctx);
+    for (int64_t i = 0; i < n; ++i) ctx.axpy(roww_[i], ys + i * H, y + rows_[i] * H, H);
   }
 }
 
@@ -152,7 +148,7 @@ void SparseMoE::forward(const float* x, int64_t M, float* y, ThreadPool& pool) {
 
 void attend(const AttentionSpec& spec, const float* q, int64_t q_stride, const float* k,
             const float* v, int64_t kv_src_stride, KVCache& cache, int64_t layer, int64_t B,
-            int64_t T, float* out, ThreadPool& pool) {
+            int64_t T, float* out, const backends::Context& ctx) {
   const int64_t kv_dim = spec.n_kv_head * spec.head_dim;
   if (kv_dim != cache.kv_dim() || B != cache.batch())
     throw ShapeError(ErrorContext().op("attend"), "KV cache geometry does not match the model");
@@ -162,10 +158,8 @@ void attend(const AttentionSpec& spec, const float* q, int64_t q_stride, const f
   for (int64_t b = 0; b < B; ++b) {
     float* kc = cache.k(layer, b);
     float* vc = cache.v(layer, b);
-    for (int64_t t = 0; t < T; ++t) {
-      std::memcpy(kc + (start + t) * kv_dim, k + (b * T + t) * kv_src_stride, kv_dim * 4);
-      std::memcpy(vc + (start + t) * kv_dim, v + (b * T + t) * kv_src_stride, kv_dim * 4);
-    }
+    ctx.copy_2d(kc + start * kv_dim, kv_dim, k + b * T * kv_src_stride, kv_src_stride, T, kv_dim);
+    ctx.copy_2d(vc + start * kv_dim, kv_dim, v + b * T * kv_src_stride, kv_src_stride, T, kv_dim);
     kernels::AttentionArgs a;
     a.q = q + b * T * q_stride;
     a.q_stride = q_stride;
@@ -185,20 +179,20 @@ void attend(const AttentionSpec& spec, const float* q, int64_t q_stride, const f
     a.scale = spec.scale;
     a.window = spec.window;
     a.alibi_slopes = spec.alibi_slopes;
-    kernels::attention(a, pool);
+    ctx.attention(a);
   }
 }
 
 void SelfAttention::forward(const float* x, int64_t B, int64_t T, const float* cos,
                             const float* sin, int64_t rot_dim, KVCache& cache, int64_t layer,
-                            float* out, ThreadPool& pool) {
+                            float* out, const backends::Context& ctx) {
   const int64_t M = B * T;
   const int64_t qd = spec.n_head * spec.head_dim, kvd = spec.n_kv_head * spec.head_dim;
   float *q, *k, *v;
   int64_t q_stride, kv_stride;
   if (fused) {
     float* qkv = qkv_.get(static_cast<size_t>(M * (qd + 2 * kvd)));
-    qkv_proj.forward(x, M, qkv, pool);  // [M, q | k | v]
+    qkv_proj.forward(x, M, qkv, ctx);  // [M, q | k | v]
     q = qkv;
     k = qkv + qd;
     v = qkv + qd + kvd;
@@ -207,9 +201,9 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const float* c
     float* qb = q_.get(static_cast<size_t>(M * qd));
     float* kb = k_.get(static_cast<size_t>(M * kvd));
     float* vb = v_.get(static_cast<size_t>(M * kvd));
-    q_proj.forward(x, M, qb, pool);
-    k_proj.forward(x, M, kb, pool);
-    v_proj.forward(x, M, vb, pool);
+    q_proj.forward(x, M, qb, ctx);
+    k_proj.forward(x, M, kb, ctx);
+    v_proj.forward(x, M, vb, ctx);
     q = qb;
     k = kb;
     v = vb;
@@ -221,21 +215,20 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const float* c
   auto head_norm = [&](const std::optional<RMSNorm>& n, float* t, int64_t stride, int64_t heads) {
     if (!n) return;
     if (stride == heads * spec.head_dim) {
-      n->forward(t, M * heads, t, pool);
+      n->forward(t, M * heads, t, ctx);
       return;
     }
-    for (int64_t m = 0; m < M; ++m) n->forward(t + m * stride, heads, t + m * stride, pool);
+    for (int64_t m = 0; m < M; ++m) n->forward(t + m * stride, heads, t + m * stride, ctx);
   };
   head_norm(q_norm, q, q_stride, spec.n_head);
   head_norm(k_norm, k, kv_stride, spec.n_kv_head);
   if (rot_dim > 0) {
-    const auto rope = rope_interleaved ? &kernels::rope_interleaved : &kernels::rope;
-    rope(q, M, q_stride, spec.n_head, spec.head_dim, rot_dim, cos, sin);
-    rope(k, M, kv_stride, spec.n_kv_head, spec.head_dim, rot_dim, cos, sin);
+    ctx.rope(rope_interleaved, q, M, q_stride, spec.n_head, spec.head_dim, rot_dim, cos, sin);
+    ctx.rope(rope_interleaved, k, M, kv_stride, spec.n_kv_head, spec.head_dim, rot_dim, cos, sin);
   }
   float* a = a_.get(static_cast<size_t>(M * qd));
-  attend(spec, q, q_stride, k, v, kv_stride, cache, layer, B, T, a, pool);
-  o_proj.forward(a, M, out, pool);
+  attend(spec, q, q_stride, k, v, kv_stride, cache, layer, B, T, a, ctx);
+  o_proj.forward(a, M, out, ctx);
 }
 
 std::vector<float> alibi_slopes(int64_t n_head) {

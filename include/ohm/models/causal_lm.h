@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "ohm/backends/context.h"
 #include "ohm/core/tensor.h"
 #include "ohm/core/thread_pool.h"
 #include "ohm/formats/config.h"
@@ -29,8 +30,12 @@ struct LoadOptions {
   // Convert 2-D weights to this dtype at load (f32, f16, bf16); nullopt keeps them as stored
   // (zero-copy from the mmap). Compute is f32 either way.
   std::optional<DType> dtype;
-  std::string device_map = "cpu";  // only "cpu" / "auto" (= cpu) today
-  int threads = 0;                 // 0: the process-wide pool (OHM_NUM_THREADS or all cores)
+  // The backend: "cpu", "auto" (the best registered; the CPU today) or a registered backend's
+  // name (ohm::backends::backend_names()); UnsupportedError naming them otherwise.
+  std::string device_map = "cpu";
+  // Run on this backend instead of device_map's (embedders, tests); it must outlive the model.
+  backends::Backend* backend = nullptr;
+  int threads = 0;  // 0: the process-wide pool (OHM_NUM_THREADS or all cores)
   // Quantize-on-load: every 2-D weight (after `dtype`) to this GGUF block type (q8_0, q4_0,
   // q4_k, ...; ohm::quant::quantize), from safetensors or GGUF; nullopt keeps the weights.
   std::optional<DType> quantize;
@@ -45,7 +50,9 @@ class CausalLM {
   const ModelConfig& config() const { return config_; }
   const DecoderConfig& decoder_config() const { return common(config_); }
   int64_t vocab_size() const { return decoder_config().vocab_size; }
-  ThreadPool& pool() const { return *pool_; }
+  // Where the model runs: backend (device, allocator, ops) and thread pool.
+  const backends::Context& context() const { return *ctx_; }
+  ThreadPool& pool() const { return ctx_->pool(); }
 
   // An empty KV cache for `batch` sequences (grows as needed; capacity_hint avoids regrowth).
   nn::KVCache make_cache(int64_t batch, int64_t capacity_hint = 0) const;
@@ -95,7 +102,7 @@ class CausalLM {
   void softcap_logits(Tensor& logits) const;
   ModelConfig config_;
   std::unique_ptr<ThreadPool> own_pool_;
-  ThreadPool* pool_ = nullptr;
+  std::unique_ptr<backends::Context> ctx_;
   std::vector<int64_t> ids_;
   std::vector<int32_t> pos_;
   std::vector<uint8_t> valid_;

@@ -29,7 +29,8 @@ struct DecoderLayer {
 
   // h [B*T, hidden] residual stream, updated in place; x, y scratch [B*T, hidden].
   void forward(float* h, float* x, float* y, int64_t B, int64_t T, const float* cos,
-               const float* sin, int64_t rot_dim, KVCache& cache, int64_t layer, ThreadPool& pool);
+               const float* sin, int64_t rot_dim, KVCache& cache, int64_t layer,
+               const backends::Context& ctx);
 };
 
 // Everything load_decoder_layer needs to know about one layer, with transformers' LLaMA

@@ -6,18 +6,25 @@
 // can see: when the storage is full, the last window - 1 slots move to the front, so memory stays
 // O(window + step) and each token costs O(window) (kernels::AttentionArgs::window counts slots).
 // size() then counts the slots held; dropped() the slots dropped from the front.
+//
+// K and V live in the context's device memory (its backend's Allocator) and move only through
+// its copy op; the per-slot validity and positions (masks) stay on the host.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "ohm/backends/context.h"
+
 namespace ohm::nn {
 
 class KVCache {
  public:
   KVCache() = default;
-  KVCache(int64_t n_layer, int64_t batch, int64_t kv_dim, int64_t capacity_hint = 0);
+  // `ctx` (its allocator and copy op) must outlive the cache.
+  KVCache(const backends::Context& ctx, int64_t n_layer, int64_t batch, int64_t kv_dim,
+          int64_t capacity_hint = 0);
 
   int64_t n_layer() const { return n_layer_; }
   int64_t batch() const { return batch_; }
@@ -47,6 +54,7 @@ class KVCache {
   // size * kv_dim) copies through one scratch buffer.
   void reorder(const std::vector<int64_t>& src_rows);
 
+  // Device pointers to row b of a layer's K / V ([capacity, kv_dim]).
   float* k(int64_t layer, int64_t b) { return k_[layer].data() + b * capacity_ * kv_dim_; }
   float* v(int64_t layer, int64_t b) { return v_[layer].data() + b * capacity_ * kv_dim_; }
   const uint8_t* valid(int64_t b) const { return valid_.data() + b * capacity_; }
@@ -55,10 +63,11 @@ class KVCache {
  private:
   void grow(int64_t need);
   void drop_front(int64_t n);
+  const backends::Context* ctx_ = nullptr;
   int64_t n_layer_ = 0, batch_ = 0, kv_dim_ = 0, size_ = 0, capacity_ = 0;
   int64_t window_ = 0, dropped_ = 0;
   std::vector<int64_t> dropped_valid_;
-  std::vector<std::vector<float>> k_, v_;
+  std::vector<backends::DeviceBuffer> k_, v_;
   std::vector<uint8_t> valid_;
   std::vector<int32_t> pos_;
 };

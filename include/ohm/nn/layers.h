@@ -1,5 +1,6 @@
 // Shared transformer blocks. Every block computes in f32 over row-major activations
-// [n_tokens, features] and calls only ohm::kernels ops.
+// [n_tokens, features] and runs its ops through the backend context (ohm/backends/context.h),
+// never a kernel or a device directly.
 #pragma once
 
 #include <cstdint>
@@ -7,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "ohm/core/thread_pool.h"
+#include "ohm/backends/context.h"
 #include "ohm/kernels/kernels.h"
 #include "ohm/nn/kv_cache.h"
 #include "ohm/nn/rope.h"
@@ -67,7 +68,7 @@ struct Linear {
   static Linear from(Tensor weight, std::vector<float> bias = {});
   int64_t in_features() const { return w.cols; }
   int64_t out_features() const { return w.rows; }
-  void forward(const float* x, int64_t M, float* y, ThreadPool& pool) const;
+  void forward(const float* x, int64_t M, float* y, const backends::Context& ctx) const;
 };
 
 // LlamaRMSNorm (offset 0) and GemmaRMSNorm (x * (1 + w): offset 1).
@@ -77,14 +78,14 @@ struct RMSNorm {
   float offset = 0.0f;
   static RMSNorm load(Weights& ws, const std::string& name, int64_t n, double eps,
                       float offset = 0.0f);
-  void forward(const float* x, int64_t rows, float* y, ThreadPool& pool) const;
+  void forward(const float* x, int64_t rows, float* y, const backends::Context& ctx) const;
 };
 
 struct LayerNorm {
   std::vector<float> weight, bias;
   float eps = 1e-5f;
   static LayerNorm load(Weights& ws, const std::string& prefix, int64_t n, double eps);
-  void forward(const float* x, int64_t rows, float* y, ThreadPool& pool) const;
+  void forward(const float* x, int64_t rows, float* y, const backends::Context& ctx) const;
 };
 
 // down(act(gate(x)) * up(x)): SwiGLU (silu) / GeGLU (gelu). Gate and up may be fused in one
@@ -95,7 +96,7 @@ struct GatedMLP {
   int64_t inter = 0;
   kernels::Activation act = kernels::Activation::Silu;
   SharedBuffer h_{Role::MlpH}, u_{Role::MlpU};
-  void forward(const float* x, int64_t M, float* y, ThreadPool& pool);
+  void forward(const float* x, int64_t M, float* y, const backends::Context& ctx);
 };
 
 // proj(act(fc(x))): GPT-2, Falcon.
@@ -103,7 +104,7 @@ struct MLP {
   Linear fc, proj;
   kernels::Activation act = kernels::Activation::Gelu;
   SharedBuffer h_{Role::Mlp2H};
-  void forward(const float* x, int64_t M, float* y, ThreadPool& pool);
+  void forward(const float* x, int64_t M, float* y, const backends::Context& ctx);
 };
 
 // Sparse MoE as HF Mixtral: probs = softmax(router(x)) in f32, top-k, renormalise to sum 1,
@@ -119,7 +120,7 @@ struct SparseMoE {
   std::vector<float> selw_;
   std::vector<int64_t> rows_;
   std::vector<float> roww_;
-  void forward(const float* x, int64_t M, float* y, ThreadPool& pool);
+  void forward(const float* x, int64_t M, float* y, const backends::Context& ctx);
 };
 
 // Geometry of one attention layer.
@@ -136,7 +137,7 @@ struct AttentionSpec {
 // cache: out [B*T, n_head*head_dim]. Causal + padding + sliding-window masks as HF.
 void attend(const AttentionSpec& spec, const float* q, int64_t q_stride, const float* k,
             const float* v, int64_t kv_src_stride, KVCache& cache, int64_t layer, int64_t B,
-            int64_t T, float* out, ThreadPool& pool);
+            int64_t T, float* out, const backends::Context& ctx);
 
 // The LLaMA-family self-attention: q/k/v projections (optionally biased, or one fused qkv
 // matrix q|k|v as Phi-3), RoPE on q and k, attention over the cache, o_proj.
@@ -153,7 +154,8 @@ struct SelfAttention {
       a_{Role::AttnOut};
   // x [B*T, hidden]; cos/sin [B*T, rot_dim/2]; out [B*T, hidden_out].
   void forward(const float* x, int64_t B, int64_t T, const float* cos, const float* sin,
-               int64_t rot_dim, KVCache& cache, int64_t layer, float* out, ThreadPool& pool);
+               int64_t rot_dim, KVCache& cache, int64_t layer, float* out,
+               const backends::Context& ctx);
 };
 
 // ALiBi slopes for n_head heads (BLOOM/Falcon build_alibi_tensor; rounded through bf16 as HF).
