@@ -11,6 +11,7 @@
 #include <mutex>
 #include <set>
 
+#include "http/errors.h"
 #include "ohm/core/error.h"
 
 namespace ohm::hub {
@@ -444,7 +445,7 @@ WebPage tree_page(RepoCtx& x, const std::string& rev, std::string path) {
   const std::string commit = x.hub.resolve(r, rev);
   while (!path.empty() && path.back() == '/') path.pop_back();
   if (!path.empty())
-    if (auto e = check_file_path(path); !e.empty()) throw HubError(400, "", "Invalid path: " + e);
+    if (auto e = check_file_path(path); !e.empty()) throw BadRequest("Invalid path: " + e);
   auto files = x.hub.files(r, commit);
   const std::string pre = path.empty() ? "" : path + "/";
   std::map<std::string, uint64_t> dirs;  // name -> total size
@@ -459,7 +460,7 @@ WebPage tree_page(RepoCtx& x, const std::string& rev, std::string path) {
       dirs[rel.substr(0, slash)] += f.size;
   }
   if (!path.empty() && dirs.empty() && here.empty())
-    throw HubError(404, "EntryNotFound", "Entry not found: " + path);
+    throw entry_not_found("Entry not found: " + path);
   const std::string base = repo_path(r);
   std::string body = repo_header(x, "files", rev);
   body += "<div class=\"toolbar\">" + rev_selector(x, rev, commit, "tree", path) +
@@ -548,9 +549,9 @@ WebPage commits_page(RepoCtx& x, const std::string& rev,
 WebPage blob_page(RepoCtx& x, const std::string& rev, const std::string& path) {
   const RepoInfo& r = x.r;
   const std::string commit = x.hub.resolve(r, rev);
-  if (auto e = check_file_path(path); !e.empty()) throw HubError(400, "", "Invalid path: " + e);
+  if (auto e = check_file_path(path); !e.empty()) throw BadRequest("Invalid path: " + e);
   auto f = x.hub.file(r, commit, path);
-  if (!f) throw HubError(404, "EntryNotFound", "Entry not found: " + path);
+  if (!f) throw entry_not_found("Entry not found: " + path);
   const std::string base = repo_path(r);
   std::string body = repo_header(x, "files", rev);
   body += "<div class=\"toolbar\">" + rev_selector(x, rev, commit, "blob", path) +
@@ -833,8 +834,9 @@ std::optional<WebPage> render_web_ui(Hub& hub, const Caller& caller,
     if (action == "commits") return commits_page(x, rev, param);
     return blob_page(x, rev, rest);
   } catch (const HubError& e) {
-    if (e.code == "RepoNotFound") return error_page(404, "Repository not found.");
-    return error_page(e.status == 401 ? 404 : e.status, e.what());
+    if (e.code() == HubErrorCode::RepoNotFound) return error_page(404, "Repository not found.");
+    const int status = http::http_status(e.hub_kind());
+    return error_page(status == 401 ? 404 : status, e.what());
   } catch (const NotFoundError& e) {
     return error_page(404, e.what());
   }

@@ -223,22 +223,22 @@ TEST(HubLogic, ReposCommitsRefsAndPersistence) {
       hub.commit("alice", r, "main", "x", "", c0, {});
       FAIL();
     } catch (const HubError& e) {
-      EXPECT_EQ(e.status, 412);
+      EXPECT_EQ(e.hub_kind(), HubErrorKind::PreconditionFailed);
     }
     try {
       hub.commit("alice", r, "main", "x", "", "",
                  {{CommitOp::Kind::DeleteFile, "nope", "", "", std::nullopt}});
       FAIL();
     } catch (const HubError& e) {
-      EXPECT_EQ(e.status, 404);
-      EXPECT_EQ(e.code, "EntryNotFound");
+      EXPECT_EQ(e.hub_kind(), HubErrorKind::NotFound);
+      EXPECT_EQ(e.code(), HubErrorCode::EntryNotFound);
     }
     try {
       hub.commit("alice", r, "main", "x", "", "",
                  {{CommitOp::Kind::LfsFile, "y.bin", "", std::string(64, 'a'), 5}});
       FAIL();
     } catch (const HubError& e) {
-      EXPECT_EQ(e.status, 400);
+      EXPECT_EQ(e.hub_kind(), HubErrorKind::BadRequest);
     }
     for (const char* bad : {"../x", "/abs", "a/../../b"}) {
       try {
@@ -246,7 +246,7 @@ TEST(HubLogic, ReposCommitsRefsAndPersistence) {
                    {{CommitOp::Kind::File, bad, "", "", std::nullopt}});
         FAIL() << bad;
       } catch (const HubError& e) {
-        EXPECT_EQ(e.status, 400);
+        EXPECT_EQ(e.hub_kind(), HubErrorKind::BadRequest);
       }
     }
     EXPECT_EQ(hub.resolve(r, "main"), c1.id);  // failed commits changed nothing
@@ -284,21 +284,21 @@ TEST(HubLogic, ReposCommitsRefsAndPersistence) {
       hub.repo_for_read(Caller{}, RepoType::Dataset, "alice", "secret");
       FAIL();
     } catch (const HubError& e) {
-      EXPECT_EQ(e.status, 401);
-      EXPECT_EQ(e.code, "RepoNotFound");
+      EXPECT_EQ(e.hub_kind(), HubErrorKind::Unauthorized);
+      EXPECT_EQ(e.code(), HubErrorCode::RepoNotFound);
     }
     try {
       hub.repo_for_read(bob, RepoType::Dataset, "alice", "secret");
       FAIL();
     } catch (const HubError& e) {
-      EXPECT_EQ(e.status, 404);
+      EXPECT_EQ(e.hub_kind(), HubErrorKind::NotFound);
     }
     EXPECT_NO_THROW(hub.repo_for_read(alice_ro, RepoType::Dataset, "alice", "secret"));
     try {
       hub.repo_for_write(alice_ro, RepoType::Dataset, "alice", "secret");
       FAIL();
     } catch (const HubError& e) {
-      EXPECT_EQ(e.status, 403);
+      EXPECT_EQ(e.hub_kind(), HubErrorKind::Forbidden);
     }
   }
   // Reopen: everything persisted; tokens are stored hashed.
@@ -1058,7 +1058,7 @@ TEST(HubLogic, LfsObjectsAreScopedToTheReposTheyWereUploadedTo) {
       hub.commit(bob, steal, "main", "steal", "", "", lfs("stolen.bin", oid, n));
       FAIL() << oid;
     } catch (const HubError& e) {
-      EXPECT_EQ(e.status, 400);
+      EXPECT_EQ(e.hub_kind(), HubErrorKind::BadRequest);
       EXPECT_NE(std::string(e.what()).find("stolen.bin"), std::string::npos) << e.what();
       EXPECT_NE(std::string(e.what()).find(oid + " not found for this repository; upload it first"),
                 std::string::npos)
@@ -1105,7 +1105,7 @@ TEST(HubLogic, DeletedFolderPathsAreValidated) {
         hub.commit(alice, r, "main", "rm", "", "", {{kind, bad, "", "", std::nullopt}});
         FAIL() << "'" << bad << "'";
       } catch (const HubError& e) {
-        EXPECT_EQ(e.status, 400) << "'" << bad << "'";
+        EXPECT_EQ(e.hub_kind(), HubErrorKind::BadRequest) << "'" << bad << "'";
         EXPECT_NE(std::string(e.what()).find("'" + std::string(bad) + "'"), std::string::npos)
             << e.what();
       }
@@ -1184,7 +1184,7 @@ TEST(HubLogic, AdminUsersAndTokens) {
     hub.revoke_token("ci");
     FAIL();
   } catch (const HubError& e) {
-    EXPECT_EQ(e.status, 400);  // ambiguous name
+    EXPECT_EQ(e.hub_kind(), HubErrorKind::BadRequest);  // ambiguous name
   }
   EXPECT_THROW(hub.revoke_token("nope"), HubError);
   EXPECT_EQ(hub.revoke_token("laptop").user, "alice");

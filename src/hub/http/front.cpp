@@ -1,4 +1,4 @@
-#include "http_front.h"
+#include "front.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
