@@ -183,5 +183,6 @@ class Hub {
 void make_private_dir(const std::string& dir);
 
 std::string iso_date(int64_t ms);  // 2024-05-01T12:34:56.000Z
+int64_t now_ms();                  // milliseconds since the Unix epoch
 
 }  // namespace ohm::hub
