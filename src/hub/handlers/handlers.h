@@ -31,7 +31,8 @@ using RouteTable = http::Router<Endpoint>;
 // The whole HTTP surface, in match order (routes.cpp).
 const RouteTable& route_table();
 
-// read.cpp: repo listings and info, trees, paths-info, refs, commits, file downloads, whoami.
+// read.cpp: repo listings and info, trees, paths-info, refs, commits, file downloads, whoami,
+// access checks.
 void list_repos(Service&, Request&);
 void repo_info(Service&, Request&);
 void tree(Service&, Request&);
@@ -40,6 +41,8 @@ void refs(Service&, Request&);
 void commits(Service&, Request&);
 void resolve(Service&, Request&);
 void whoami(Service&, Request&);
+void auth_check(Service&, Request&);
+void auth_check_write(Service&, Request&);
 
 // write.cpp: repo create/delete/settings, preupload, commit, branches and tags, validate-yaml.
 void repo_create(Service&, Request&);

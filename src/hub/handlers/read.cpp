@@ -391,4 +391,18 @@ void whoami(Service& svc, Request& c) {
             {"accessToken", {{"displayName", c.caller.token_name}, {"role", c.caller.scope}}}}}});
 }
 
+// GET .../auth-check (HfApi.auth_check): {} when the caller may read the repo, its gate included;
+// otherwise the errors a download would get (RepoNotFound, GatedRepo).
+void auth_check(Service& svc, Request& c) {
+  RepoInfo r = svc.hub.repo_for_read(c.caller, c.type, c.ns, c.name);
+  svc.hub.check_gate(c.caller, r);
+  send_json(c, json::object());
+}
+
+// GET .../auth-check/write (auth_check(write=True)): {} when the caller may write to the repo.
+void auth_check_write(Service& svc, Request& c) {
+  svc.hub.repo_for_write(c.caller, c.type, c.ns, c.name);
+  send_json(c, json::object());
+}
+
 }  // namespace ohm::hub::handlers

@@ -61,6 +61,8 @@ RouteTable make_table() {
   t.add("GET", "/api/{repo_type}/{repo_id}/likers", {likers});
   t.add("*", "/api/{repo_type}/{repo_id}/user-access-request", {access_request});
   t.add("*", "/api/{repo_type}/{repo_id}/user-access-request/{sub}", {access_request});
+  t.add("GET|HEAD", "/api/{repo_type}/{repo_id}/auth-check", {auth_check});
+  t.add("GET|HEAD", "/api/{repo_type}/{repo_id}/auth-check/write", {auth_check_write});
   t.add("*", "/api/{rest*}", {not_found});
 
   // Files and the git LFS endpoint: models at /{ns}/{name}, others under /datasets, /spaces.
