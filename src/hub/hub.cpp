@@ -21,13 +21,13 @@ namespace ohm::hub {
 
 using json = nlohmann::json;
 
-namespace {
-
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+namespace {
 
 const char* kGitattributes =
     "*.7z filter=lfs diff=lfs merge=lfs -text\n"
@@ -134,283 +134,16 @@ Hub::Hub(const std::string& data_dir) {
 Hub::Hub(std::unique_ptr<BlobStore> blobs, std::unique_ptr<MetadataStore> meta)
     : blobs_(std::move(blobs)), meta_(std::move(meta)) {}
 
-void Hub::add_user(const std::string& name, bool is_org, const std::string& fullname,
-                   const std::string& email) {
-  if (auto e = check_name(name, true); !e.empty()) throw InvalidArgument(e);
-  if (meta_->get_user(name)) throw InvalidArgument("user or organisation '" + name + "' exists");
-  meta_->create_user(UserInfo{name, fullname, email, is_org, 0});
-}
-
-void Hub::add_member(const std::string& org, const std::string& user) {
-  auto o = meta_->get_user(org);
-  if (!o || !o->is_org) throw NotFoundError("no organisation '" + org + "'");
-  auto u = meta_->get_user(user);
-  if (!u || u->is_org) throw NotFoundError("no user '" + user + "'");
-  meta_->add_member(org, user);
-}
-
-std::string Hub::create_token(const std::string& user, const std::string& scope,
-                              const std::string& name) {
-  auto u = meta_->get_user(user);
-  if (!u || u->is_org) throw NotFoundError("no user '" + user + "'");
-  if (scope != "read" && scope != "write") throw InvalidArgument("scope must be read or write");
-  const std::string token = "hf_" + random_hex(20);
-  TokenInfo t;
-  t.user = user;
-  t.scope = scope;
-  t.name = name;
-  meta_->add_token(sha256_hex(token), t);
-  return token;
-}
-
-Caller Hub::caller_for(const TokenInfo& t) {
-  Caller c;
-  c.user = t.user;
-  c.scope = t.scope;
-  c.token_name = t.name;
-  c.token_id = t.id;
-  c.orgs = meta_->orgs_of(t.user);
-  auto u = meta_->get_user(t.user);
-  c.admin = u && u->is_admin;
-  // last_used_ms: at most one write per token and minute
-  const int64_t now = now_ms();
-  if (now - t.last_used_ms > 60000) meta_->touch_token(t.id, now);
-  return c;
-}
-
-void Hub::set_admin(const std::string& user, bool admin) {
-  auto u = meta_->get_user(user);
-  if (!u || u->is_org) throw NotFoundError("no user '" + user + "'");
-  meta_->set_admin(user, admin);
-}
-
-void Hub::delete_user(const std::string& name) {
-  auto u = meta_->get_user(name);
-  if (!u) throw HubError(404, "", "No user or organisation '" + name + "'");
-  size_t owned = 0;
-  for (RepoType t : {RepoType::Model, RepoType::Dataset, RepoType::Space})
-    for (auto& r : meta_->list_repos(t))
-      if (strcasecmp(r.ns.c_str(), name.c_str()) == 0) ++owned;
-  if (owned)
-    throw HubError(
-        400, "",
-        "'" + name + "' still owns " + std::to_string(owned) + " repo(s); delete them first");
-  meta_->delete_user(u->name);
-}
-
-std::vector<TokenInfo> Hub::list_tokens(const std::string& user) {
-  return meta_->list_tokens(user);
-}
-
-TokenInfo Hub::revoke_token(const std::string& key) {
-  if (key.empty()) throw HubError(400, "", "token id or name is empty");
-  const bool numeric = key.size() <= 18 && key.find_first_not_of("0123456789") == std::string::npos;
-  std::vector<TokenInfo> hits;
-  for (auto& t : meta_->list_tokens(""))
-    if (numeric ? std::to_string(t.id) == key : t.name == key) hits.push_back(t);
-  if (hits.empty()) throw HubError(404, "", "No token with id or name '" + key + "'");
-  if (hits.size() > 1) {
-    std::string ids;
-    for (auto& t : hits) ids += (ids.empty() ? "" : ", ") + std::to_string(t.id);
-    throw HubError(400, "",
-                   std::to_string(hits.size()) + " tokens are named '" + key + "' (ids " + ids +
-                       "); revoke one by its id");
-  }
-  meta_->delete_token(hits[0].id);
-  return hits[0];
-}
-
-Hub::WebSession Hub::login(std::string_view token) {
-  while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
-  while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\r' ||
-                            token.back() == '\n'))
-    token.remove_suffix(1);
-  if (token.empty() || token.size() > 256) throw HubError(401, "", "Invalid token");
-  const std::string hash = sha256_hex(token);
-  auto t = meta_->find_token(hash);
-  if (!t) throw HubError(401, "", "Invalid token");
-  WebSession s;
-  s.id = random_hex(32);
-  s.csrf = random_hex(32);
-  s.caller = caller_for(*t);
-  const int64_t now = now_ms();
-  std::lock_guard l(session_mu_);
-  if (sessions_.size() >= 10000) {
-    for (auto it = sessions_.begin(); it != sessions_.end();)
-      it = it->second.expires_ms <= now ? sessions_.erase(it) : std::next(it);
-    while (sessions_.size() >= 10000) {  // still full: drop the one closest to expiry
-      auto oldest = std::min_element(sessions_.begin(), sessions_.end(), [](auto& a, auto& b) {
-        return a.second.expires_ms < b.second.expires_ms;
-      });
-      sessions_.erase(oldest);
-    }
-  }
-  sessions_[sha256_hex(s.id)] = SessionRec{s.csrf, hash, now + kSessionTtlMs};
-  return s;
-}
-
-std::optional<Hub::WebSession> Hub::session(const std::string& id) {
-  if (id.size() != 64 || !is_hex(id, 64)) return std::nullopt;
-  const std::string key = sha256_hex(id);
-  SessionRec rec;
-  {
-    std::lock_guard l(session_mu_);
-    auto it = sessions_.find(key);
-    if (it == sessions_.end()) return std::nullopt;
-    if (it->second.expires_ms <= now_ms()) {
-      sessions_.erase(it);
-      return std::nullopt;
-    }
-    rec = it->second;
-  }
-  auto t = meta_->find_token(rec.token_sha256);
-  if (!t) {  // revoked
-    logout(id);
-    return std::nullopt;
-  }
-  WebSession s;
-  s.csrf = rec.csrf;
-  s.caller = caller_for(*t);
-  return s;
-}
-
-void Hub::logout(const std::string& id) {
-  std::lock_guard l(session_mu_);
-  sessions_.erase(sha256_hex(id));
-}
-
-Caller Hub::authenticate(std::string_view auth) {
-  Caller c;
-  while (!auth.empty() && auth.front() == ' ') auth.remove_prefix(1);
-  if (auth.empty()) return c;
-  std::string_view token;
-  if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer "))
-    token = auth.substr(7);
-  else
-    throw HubError(401, "", "Invalid credentials in Authorization header");
-  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-  auto t = meta_->find_token(sha256_hex(token));
-  if (!t) throw HubError(401, "", "Invalid credentials in Authorization header");
-  return caller_for(*t);
-}
-
-bool Hub::can_write_namespace(const Caller& c, const std::string& ns) const {
-  if (c.anonymous() || c.scope != "write") return false;
-  return c.user == ns || std::find(c.orgs.begin(), c.orgs.end(), ns) != c.orgs.end();
-}
-
-static bool owns(const Caller& c, const std::string& ns) {
-  return !c.anonymous() &&
-         (c.user == ns || std::find(c.orgs.begin(), c.orgs.end(), ns) != c.orgs.end());
-}
-
-bool Hub::can_read(const Caller& c, const RepoInfo& r) const {
-  return !r.is_private || owns(c, r.ns);
-}
-bool Hub::can_write(const Caller& c, const RepoInfo& r) const {
-  return can_write_namespace(c, r.ns);
-}
-
-RepoInfo Hub::repo_for_read(const Caller& c, RepoType t, const std::string& ns,
-                            const std::string& name) {
-  std::optional<RepoInfo> r;
-  if (check_name(ns, true).empty() && check_name(name, false).empty())
-    r = meta_->get_repo(t, ns, name);
-  if (!r || !can_read(c, *r)) {
-    const std::string msg =
-        "Repository Not Found for url: " + std::string(url_prefix(t)) + ns + "/" + name +
-        ". Please make sure you specified the correct `repo_id` and "
-        "`repo_type`. If you are trying to access a private or gated repo, make "
-        "sure you are authenticated.";
-    throw HubError(c.anonymous() ? 401 : 404, "RepoNotFound", msg);
-  }
-  return *r;
-}
-
-RepoInfo Hub::repo_for_write(const Caller& c, RepoType t, const std::string& ns,
-                             const std::string& name) {
-  RepoInfo r = repo_for_read(c, t, ns, name);
-  if (c.anonymous()) throw HubError(401, "", "You must be authenticated to write to this repo");
-  if (!can_write(c, r))
-    throw HubError(403, "",
-                   "You don't have the rights to write to " + r.full_id() +
-                       (c.scope != "write" ? " (token has read scope)" : ""));
-  return r;
-}
-
-bool Hub::has_gate_access(const Caller& c, const RepoInfo& r) const {
-  if (r.gated.empty() || owns(c, r.ns)) return true;
-  if (c.anonymous()) return false;
-  auto a = meta_->get_access(r.id, c.user);
-  return a && a->status == "accepted";
-}
-
-void Hub::check_gate(const Caller& c, const RepoInfo& r) const {
-  if (has_gate_access(c, r)) return;
-  throw HubError(c.anonymous() ? 401 : 403, "GatedRepo",
-                 "Access to model " + r.full_id() +
-                     " is restricted. You must have access to it "
-                     "and be authenticated to access it. Please log in.");
-}
-
-int64_t Hub::like(const Caller& c, const RepoInfo& r, bool like) {
-  if (c.anonymous()) throw HubError(401, "", "You must be authenticated to like a repo");
-  meta_->set_like(r.id, c.user, like);
-  auto now = meta_->get_repo(r.type, r.ns, r.name);
-  return now ? now->likes : 0;
-}
-
-std::string Hub::request_access(const Caller& c, const RepoInfo& r,
-                                const std::string& fields_json) {
-  if (c.anonymous()) throw HubError(401, "", "You must be authenticated to request access");
-  if (r.gated.empty()) throw HubError(400, "", r.full_id() + " is not a gated repo");
-  if (owns(c, r.ns)) return "accepted";
-  auto prev = meta_->get_access(r.id, c.user);
-  if (prev && (prev->status == "accepted" || prev->status == "rejected")) return prev->status;
-  AccessRequest a;
-  a.user = c.user;
-  a.status = r.gated == "auto" ? "accepted" : "pending";
-  a.fields_json = fields_json.empty() ? "{}" : fields_json;
-  if (prev) a.created_ms = prev->created_ms;
-  meta_->set_access(r.id, a);
-  return a.status;
-}
-
-void Hub::handle_access(const RepoInfo& r, const std::string& user, const std::string& status) {
-  if (r.gated.empty()) throw HubError(400, "", r.full_id() + " is not a gated repo");
-  if (status != "pending" && status != "accepted" && status != "rejected")
-    throw HubError(400, "", "status must be pending, accepted or rejected");
-  auto a = meta_->get_access(r.id, user);
-  if (!a) throw HubError(404, "", "No access request from '" + user + "' for " + r.full_id());
-  a->status = status;
-  meta_->set_access(r.id, *a);
-}
-
-void Hub::grant_access(const RepoInfo& r, const std::string& user) {
-  if (r.gated.empty()) throw HubError(400, "", r.full_id() + " is not a gated repo");
-  auto u = meta_->get_user(user);
-  if (!u || u->is_org) throw HubError(404, "", "User '" + user + "' not found");
-  auto a = meta_->get_access(r.id, user);
-  if (a && a->status == "accepted")
-    throw HubError(400, "", "User '" + user + "' already has access to " + r.full_id());
-  AccessRequest n;
-  n.user = user;
-  n.status = "accepted";
-  if (a) n = *a, n.status = "accepted";
-  meta_->set_access(r.id, n);
-}
-
 RepoInfo Hub::create_repo(const Caller& c, RepoType t, const std::string& ns,
                           const std::string& name, bool is_private) {
-  if (c.anonymous()) throw HubError(401, "", "You must be authenticated to create a repo");
-  if (auto e = check_name(ns, true); !e.empty()) throw HubError(400, "", "Invalid namespace: " + e);
-  if (auto e = check_name(name, false); !e.empty())
-    throw HubError(400, "", "Invalid repo name: " + e);
+  if (c.anonymous()) throw Unauthorized("You must be authenticated to create a repo");
+  if (auto e = check_name(ns, true); !e.empty()) throw BadRequest("Invalid namespace: " + e);
+  if (auto e = check_name(name, false); !e.empty()) throw BadRequest("Invalid repo name: " + e);
   if (!can_write_namespace(c, ns))
-    throw HubError(403, "", "You don't have the rights to create a repo under the namespace " + ns);
+    throw Forbidden("You don't have the rights to create a repo under the namespace " + ns);
   std::lock_guard l(commit_mu_);
   if (meta_->get_repo(t, ns, name))
-    throw HubError(409, "", "You already created this " + std::string(to_string(t)) + " repo");
+    throw Conflict("You already created this " + std::string(to_string(t)) + " repo");
   RepoInfo r;
   r.type = t;
   r.ns = ns;
@@ -435,7 +168,7 @@ void Hub::delete_repo(const Caller& c, RepoType t, const std::string& ns, const 
 }
 
 std::string Hub::resolve(const RepoInfo& r, const std::string& rev_in) {
-  auto fail = [&] { return HubError(404, "RevisionNotFound", "Invalid rev id: " + rev_in); };
+  auto fail = [&] { return revision_not_found("Invalid rev id: " + rev_in); };
   if (!check_revision(rev_in).empty()) throw fail();
   std::string rev = rev_in;
   if (rev.starts_with("refs/heads/")) {
@@ -500,7 +233,7 @@ CommitInfo Hub::commit(const Caller& c, const RepoInfo& r, const std::string& br
   for (const auto& op : ops)
     if (op.kind == CommitOp::Kind::LfsFile && is_hex(op.sha256, 64) &&
         !lfs_visible(c, r, op.sha256))
-      throw HubError(400, "", lfs_missing(op.path, op.sha256));
+      throw BadRequest(lfs_missing(op.path, op.sha256));
   return commit(c.user, r, branch, summary, description, parent_commit, ops);
 }
 
@@ -509,13 +242,12 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
                        const std::string& parent_commit, const std::vector<CommitOp>& ops) {
   std::lock_guard l(commit_mu_);
   auto ref = meta_->get_ref(r.id, branch, false);
-  if (!ref)
-    throw HubError(404, "RevisionNotFound", "Invalid rev id: " + branch + " (not a branch)");
+  if (!ref) throw revision_not_found("Invalid rev id: " + branch + " (not a branch)");
   const std::string tip = ref->commit;
   if (!parent_commit.empty() && parent_commit != tip) {
     bool prefix_ok = parent_commit.size() >= 7 && tip.starts_with(parent_commit);
     if (!prefix_ok)
-      throw HubError(412, "", "A commit has happened since. Please refresh and try again.");
+      throw PreconditionFailed("A commit has happened since. Please refresh and try again.");
   }
   std::map<std::string, FileEntry> tree;
   for (auto& f : meta_->files(r.id, tip)) tree.emplace(f.path, f);
@@ -524,13 +256,13 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
   for (const auto& op : ops) {
     if (op.kind != CommitOp::Kind::DeleteFolder) {
       if (auto e = check_file_path(op.path); !e.empty())
-        throw HubError(400, "", "Invalid path '" + op.path + "': " + e);
+        throw BadRequest("Invalid path '" + op.path + "': " + e);
     } else {
       // "folder/" as the client sends it; "/", ".", "./", "//", "" and ".." are not folders.
       std::string_view p = op.path;
       if (!p.empty() && p.back() == '/') p.remove_suffix(1);
       if (auto e = check_file_path(p); !e.empty())
-        throw HubError(400, "", "Invalid folder '" + op.path + "': " + e);
+        throw BadRequest("Invalid folder '" + op.path + "': " + e);
     }
   }
   for (const auto& op : ops) {
@@ -542,13 +274,12 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
         break;
       }
       case CommitOp::Kind::LfsFile: {
-        if (!is_hex(op.sha256, 64)) throw HubError(400, "", "lfsFile " + op.path + ": invalid oid");
+        if (!is_hex(op.sha256, 64)) throw BadRequest("lfsFile " + op.path + ": invalid oid");
         auto sz = blobs_->size(BlobKind::Lfs, op.sha256);
-        if (!sz) throw HubError(400, "", lfs_missing(op.path, op.sha256));
+        if (!sz) throw BadRequest(lfs_missing(op.path, op.sha256));
         if (op.size && *op.size != *sz)
-          throw HubError(400, "",
-                         "lfsFile " + op.path + ": size " + std::to_string(*op.size) +
-                             " does not match the stored object (" + std::to_string(*sz) + ")");
+          throw BadRequest("lfsFile " + op.path + ": size " + std::to_string(*op.size) +
+                           " does not match the stored object (" + std::to_string(*sz) + ")");
         const std::string ptr = lfs_pointer(op.sha256, *sz);
         FileEntry f{op.path, blobs_->put(BlobKind::Git, ptr), *sz,
                     LfsInfo{op.sha256, *sz, ptr.size()}};
@@ -558,8 +289,7 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
       }
       case CommitOp::Kind::DeleteFile: {
         if (!tree.erase(op.path))
-          throw HubError(404, "EntryNotFound", "A file with this name doesn't exist: " + op.path,
-                         tip);
+          throw entry_not_found("A file with this name doesn't exist: " + op.path, tip);
         break;
       }
       case CommitOp::Kind::DeleteFolder: {
@@ -571,9 +301,7 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
           it = tree.erase(it);
           ++n;
         }
-        if (n == 0)
-          throw HubError(404, "EntryNotFound", "A folder with this name doesn't exist: " + op.path,
-                         tip);
+        if (n == 0) throw entry_not_found("A folder with this name doesn't exist: " + op.path, tip);
         break;
       }
     }
@@ -615,7 +343,7 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
   try {
     meta_->commit(r.id, branch, tip, ci, files);
   } catch (const CommitConflict&) {
-    throw HubError(412, "", "A commit has happened since. Please refresh and try again.");
+    throw PreconditionFailed("A commit has happened since. Please refresh and try again.");
   }
   if (branch == "main") {
     json card = json::object();
@@ -635,35 +363,32 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
 }
 
 void Hub::create_branch(const RepoInfo& r, const std::string& name, const std::string& start) {
-  if (auto e = check_ref_name(name); !e.empty())
-    throw HubError(400, "", "Invalid branch name: " + e);
+  if (auto e = check_ref_name(name); !e.empty()) throw BadRequest("Invalid branch name: " + e);
   const std::string commit = resolve(r, start.empty() ? "main" : start);
   std::lock_guard l(commit_mu_);
   if (meta_->get_ref(r.id, name, false))
-    throw HubError(409, "", "Reference already exists: refs/heads/" + name);
+    throw Conflict("Reference already exists: refs/heads/" + name);
   meta_->create_ref(r.id, RefInfo{name, false, commit, ""});
 }
 
 void Hub::delete_branch(const RepoInfo& r, const std::string& name) {
-  if (name == "main") throw HubError(403, "", "Cannot delete the default branch");
+  if (name == "main") throw Forbidden("Cannot delete the default branch");
   std::lock_guard l(commit_mu_);
-  if (!meta_->delete_ref(r.id, name, false))
-    throw HubError(404, "RevisionNotFound", "Invalid rev id: " + name);
+  if (!meta_->delete_ref(r.id, name, false)) throw revision_not_found("Invalid rev id: " + name);
 }
 
 void Hub::create_tag(const RepoInfo& r, const std::string& tag, const std::string& rev,
                      const std::string& message) {
-  if (auto e = check_ref_name(tag); !e.empty()) throw HubError(400, "", "Invalid tag name: " + e);
+  if (auto e = check_ref_name(tag); !e.empty()) throw BadRequest("Invalid tag name: " + e);
   const std::string commit = resolve(r, rev.empty() ? "main" : rev);
   std::lock_guard l(commit_mu_);
-  if (meta_->get_ref(r.id, tag, true)) throw HubError(409, "", "Tag already exists: " + tag);
+  if (meta_->get_ref(r.id, tag, true)) throw Conflict("Tag already exists: " + tag);
   meta_->create_ref(r.id, RefInfo{tag, true, commit, message});
 }
 
 void Hub::delete_tag(const RepoInfo& r, const std::string& tag) {
   std::lock_guard l(commit_mu_);
-  if (!meta_->delete_ref(r.id, tag, true))
-    throw HubError(404, "RevisionNotFound", "Invalid rev id: " + tag);
+  if (!meta_->delete_ref(r.id, tag, true)) throw revision_not_found("Invalid rev id: " + tag);
 }
 
 std::vector<CommitInfo> Hub::history(const RepoInfo& r, const std::string& commit, size_t max) {

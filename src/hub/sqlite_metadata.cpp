@@ -10,113 +10,21 @@
 
 #include "ohm/core/error.h"
 #include "ohm/hub/metadata.h"
+#include "sqlite_db.h"
 
 namespace ohm::hub {
 
 namespace {
+
+using sqlite::kSchema;
+using sqlite::make_private_file;
+using sqlite::Stmt;
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-const char* kSchema = R"SQL(
-CREATE TABLE IF NOT EXISTS users (
-  name TEXT PRIMARY KEY, fullname TEXT NOT NULL DEFAULT '', email TEXT NOT NULL DEFAULT '',
-  is_org INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS members (
-  org TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (org, user));
-CREATE TABLE IF NOT EXISTS tokens (
-  hash TEXT PRIMARY KEY, user TEXT NOT NULL, scope TEXT NOT NULL, name TEXT NOT NULL,
-  created_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS repos (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, type INTEGER NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL,
-  private INTEGER NOT NULL DEFAULT 0, gated TEXT NOT NULL DEFAULT '',
-  created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL,
-  downloads INTEGER NOT NULL DEFAULT 0, likes INTEGER NOT NULL DEFAULT 0,
-  card_json TEXT NOT NULL DEFAULT '{}', tags_json TEXT NOT NULL DEFAULT '[]',
-  pipeline_tag TEXT NOT NULL DEFAULT '', library_name TEXT NOT NULL DEFAULT '',
-  UNIQUE (type, ns, name));
-CREATE TABLE IF NOT EXISTS commits (
-  repo INTEGER NOT NULL, id TEXT NOT NULL, parent TEXT NOT NULL, title TEXT NOT NULL,
-  message TEXT NOT NULL, author TEXT NOT NULL, date_ms INTEGER NOT NULL, PRIMARY KEY (repo, id));
-CREATE TABLE IF NOT EXISTS files (
-  repo INTEGER NOT NULL, commit_id TEXT NOT NULL, path TEXT NOT NULL, oid TEXT NOT NULL,
-  size INTEGER NOT NULL, lfs_sha256 TEXT, lfs_size INTEGER, pointer_size INTEGER,
-  PRIMARY KEY (repo, commit_id, path));
-CREATE TABLE IF NOT EXISTS refs (
-  repo INTEGER NOT NULL, name TEXT NOT NULL, is_tag INTEGER NOT NULL, commit_id TEXT NOT NULL,
-  message TEXT NOT NULL DEFAULT '', PRIMARY KEY (repo, is_tag, name));
-CREATE TABLE IF NOT EXISTS likes (
-  repo INTEGER NOT NULL, user TEXT NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY (repo, user));
-CREATE INDEX IF NOT EXISTS likes_by_user ON likes(user);
-CREATE TABLE IF NOT EXISTS access_requests (
-  repo INTEGER NOT NULL, user TEXT NOT NULL, status TEXT NOT NULL,
-  fields_json TEXT NOT NULL DEFAULT '{}', created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
-  PRIMARY KEY (repo, user));
-CREATE TABLE IF NOT EXISTS lfs_grants (
-  repo INTEGER NOT NULL, oid TEXT NOT NULL, user TEXT NOT NULL, created_ms INTEGER NOT NULL,
-  PRIMARY KEY (repo, oid));
-CREATE INDEX IF NOT EXISTS files_by_lfs ON files(lfs_sha256) WHERE lfs_sha256 IS NOT NULL;
-)SQL";
-
-// Creates the database file (and its WAL/SHM companions, when present) owner-only, whatever the
-// umask: SQLite gives the companions the main file's mode.
-void make_private_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0)
-    throw IoError(ErrorContext().file(path),
-                  std::string("cannot create metadata database: ") + std::strerror(errno));
-  ::fchmod(fd, 0600);
-  ::close(fd);
-  for (const char* suffix : {"-wal", "-shm"}) ::chmod((path + suffix).c_str(), 0600);
-}
-
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
-      throw IoError(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
-  }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt& bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& bind(int i, int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  Stmt& bind_null(int i) {
-    sqlite3_bind_null(s_, i);
-    return *this;
-  }
-  bool step() {
-    int rc = sqlite3_step(s_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    if (rc == SQLITE_CONSTRAINT)
-      throw InvalidArgument(std::string("already exists: ") + sqlite3_errmsg(db_));
-    throw IoError(std::string("sqlite: ") + sqlite3_errmsg(db_));
-  }
-  std::string text(int i) {
-    auto p = sqlite3_column_text(s_, i);
-    return p ? std::string(reinterpret_cast<const char*>(p),
-                           static_cast<size_t>(sqlite3_column_bytes(s_, i)))
-             : std::string();
-  }
-  int64_t i64(int i) { return sqlite3_column_int64(s_, i); }
-  void reset() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  bool is_null(int i) { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* s_ = nullptr;
-};
 
 class SqliteMetadata : public MetadataStore {
  public:

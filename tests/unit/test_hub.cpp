@@ -22,6 +22,10 @@
 #include "ohm/hub/server.h"
 #include "ohm/hub/validate.h"
 #include "ohm/hub/webui.h"
+// the server's private route table and HTTP layer
+#include "../../src/hub/handlers/handlers.h"
+#include "../../src/hub/http/errors.h"
+#include "../../src/hub/http/range.h"
 
 namespace fs = std::filesystem;
 using namespace ohm::hub;
@@ -223,22 +227,22 @@ TEST(HubLogic, ReposCommitsRefsAndPersistence) {
       hub.commit("alice", r, "main", "x", "", c0, {});
       FAIL();
     } catch (const HubError& e) {
-      EXPECT_EQ(e.status, 412);
+      EXPECT_EQ(e.hub_kind(), HubErrorKind::PreconditionFailed);
     }
     try {
       hub.commit("alice", r, "main", "x", "", "",
                  {{CommitOp::Kind::DeleteFile, "nope", "", "", std::nullopt}});
       FAIL();
     } catch (const HubError& e) {
-      EXPECT_EQ(e.status, 404);
-      EXPECT_EQ(e.code, "EntryNotFound");
+      EXPECT_EQ(e.hub_kind(), HubErrorKind::NotFound);
+      EXPECT_EQ(e.code(), HubErrorCode::EntryNotFound);
     }
     try {
       hub.commit("alice", r, "main", "x", "", "",
                  {{CommitOp::Kind::LfsFile, "y.bin", "", std::string(64, 'a'), 5}});
       FAIL();
     } catch (const HubError& e) {
-      EXPECT_EQ(e.status, 400);
+      EXPECT_EQ(e.hub_kind(), HubErrorKind::BadRequest);
     }
     for (const char* bad : {"../x", "/abs", "a/../../b"}) {
       try {
@@ -246,7 +250,7 @@ TEST(HubLogic, ReposCommitsRefsAndPersistence) {
                    {{CommitOp::Kind::File, bad, "", "", std::nullopt}});
         FAIL() << bad;
       } catch (const HubError& e) {
-        EXPECT_EQ(e.status, 400);
+        EXPECT_EQ(e.hub_kind(), HubErrorKind::BadRequest);
       }
     }
     EXPECT_EQ(hub.resolve(r, "main"), c1.id);  // failed commits changed nothing
@@ -284,21 +288,21 @@ TEST(HubLogic, ReposCommitsRefsAndPersistence) {
       hub.repo_for_read(Caller{}, RepoType::Dataset, "alice", "secret");
       FAIL();
     } catch (const HubError& e) {
-      EXPECT_EQ(e.status, 401);
-      EXPECT_EQ(e.code, "RepoNotFound");
+      EXPECT_EQ(e.hub_kind(), HubErrorKind::Unauthorized);
+      EXPECT_EQ(e.code(), HubErrorCode::RepoNotFound);
     }
     try {
       hub.repo_for_read(bob, RepoType::Dataset, "alice", "secret");
       FAIL();
     } catch (const HubError& e) {
-      EXPECT_EQ(e.status, 404);
+      EXPECT_EQ(e.hub_kind(), HubErrorKind::NotFound);
     }
     EXPECT_NO_THROW(hub.repo_for_read(alice_ro, RepoType::Dataset, "alice", "secret"));
     try {
       hub.repo_for_write(alice_ro, RepoType::Dataset, "alice", "secret");
       FAIL();
     } catch (const HubError& e) {
-      EXPECT_EQ(e.status, 403);
+      EXPECT_EQ(e.hub_kind(), HubErrorKind::Forbidden);
     }
   }
   // Reopen: everything persisted; tokens are stored hashed.
@@ -1058,7 +1062,7 @@ TEST(HubLogic, LfsObjectsAreScopedToTheReposTheyWereUploadedTo) {
       hub.commit(bob, steal, "main", "steal", "", "", lfs("stolen.bin", oid, n));
       FAIL() << oid;
     } catch (const HubError& e) {
-      EXPECT_EQ(e.status, 400);
+      EXPECT_EQ(e.hub_kind(), HubErrorKind::BadRequest);
       EXPECT_NE(std::string(e.what()).find("stolen.bin"), std::string::npos) << e.what();
       EXPECT_NE(std::string(e.what()).find(oid + " not found for this repository; upload it first"),
                 std::string::npos)
@@ -1105,7 +1109,7 @@ TEST(HubLogic, DeletedFolderPathsAreValidated) {
         hub.commit(alice, r, "main", "rm", "", "", {{kind, bad, "", "", std::nullopt}});
         FAIL() << "'" << bad << "'";
       } catch (const HubError& e) {
-        EXPECT_EQ(e.status, 400) << "'" << bad << "'";
+        EXPECT_EQ(e.hub_kind(), HubErrorKind::BadRequest) << "'" << bad << "'";
         EXPECT_NE(std::string(e.what()).find("'" + std::string(bad) + "'"), std::string::npos)
             << e.what();
       }
@@ -1184,7 +1188,7 @@ TEST(HubLogic, AdminUsersAndTokens) {
     hub.revoke_token("ci");
     FAIL();
   } catch (const HubError& e) {
-    EXPECT_EQ(e.status, 400);  // ambiguous name
+    EXPECT_EQ(e.hub_kind(), HubErrorKind::BadRequest);  // ambiguous name
   }
   EXPECT_THROW(hub.revoke_token("nope"), HubError);
   EXPECT_EQ(hub.revoke_token("laptop").user, "alice");
@@ -1405,4 +1409,126 @@ TEST_F(HubServerTest, LfsScopingAdminApiAndWebSessions) {
   EXPECT_EQ(cli->Post("/logout", jar, "csrf=" + std::string(64, '0'), ctype)->status, 403);
   EXPECT_EQ(cli->Post("/logout", jar, "csrf=" + csrf, ctype)->status, 303);
   EXPECT_EQ(cli->Get("/alice/private", jar)->status, 404);
+}
+
+// Which row of the route table answers a request: "METHOD-LIST PATTERN" of the first match. The
+// table must send every URL where the old if-chain did (the catch-alls answer its fall-throughs).
+namespace {
+std::string route_of(const std::string& method, const std::string& target, RepoType* type = nullptr,
+                     std::string* ns = nullptr, std::string* name = nullptr,
+                     std::vector<std::pair<std::string, std::string>>* args = nullptr) {
+  httplib::Request req;
+  req.method = method;
+  req.target = target;
+  httplib::Response res;
+  http::Request c{req, res};
+  c.seg = http::split_path(target);
+  const auto* route = handlers::route_table().match(c);
+  if (!route) return "none";
+  if (type) *type = c.type;
+  if (ns) *ns = c.ns;
+  if (name) *name = c.name;
+  if (args) *args = c.args;
+  return route->method + " " + route->pattern.text();
+}
+}  // namespace
+
+TEST(HubRouter, RouteTableRows) {
+  EXPECT_EQ(route_of("GET", "/api/models"), "GET|HEAD /api/{repo_type}");
+  EXPECT_EQ(route_of("POST", "/api/models"), "* /api/{repo_type}");  // 405
+  EXPECT_EQ(route_of("GET", "/api/model"), "* /api/{rest*}");        // singular: 404
+  EXPECT_EQ(route_of("GET", "/api/models/alice"), "* /api/{repo_type}/{namespace}");
+  EXPECT_EQ(route_of("GET", "/api/models/alice/m/"), "* /api/{repo_type}/{repo_id}");
+  EXPECT_EQ(route_of("GET", "/api/models/alice/m/revision"), "* /api/{rest*}");
+  EXPECT_EQ(route_of("GET", "/api/models/alice/m/paths-info/main"), "* /api/{rest*}");
+  EXPECT_EQ(route_of("PUT", "/api/lfs-upload/abc"), "PUT /api/lfs-upload/{oid}");
+  EXPECT_EQ(route_of("GET", "/api/lfs-upload/abc"), "* /api/{rest*}");
+  EXPECT_EQ(route_of("POST", "/api/validate-yaml/x/y"), "POST /api/validate-yaml/{rest*}");
+  EXPECT_EQ(route_of("GET", "/api/repos/a/b"), "* /api/{rest*}");
+  EXPECT_EQ(route_of("GET", "/api/repos/create"), "* /api/repos/{op}");
+  EXPECT_EQ(route_of("HEAD", "/api/users/bob/likes"), "* /api/{rest*}");
+  EXPECT_EQ(route_of("GET", "/api/models/a/b/user-access-request/x/y"), "* /api/{rest*}");
+  // files, git and the web UI; a model repo may not be named "datasets" or "spaces"
+  EXPECT_EQ(route_of("GET", "/datasets/foo/resolve/main/x"), "GET|HEAD /{rest*}");
+  EXPECT_EQ(route_of("POST", "/datasets/foo/resolve/main/x"), "* /{rest*}");
+  EXPECT_EQ(route_of("GET", "/login/x.git/info"), "* /{repo_type?}/{repo_id}.git/{rest*}");
+  EXPECT_EQ(route_of("GET", "/a/.git"), "GET|HEAD /{rest*}");  // ".git" alone is no repo name
+  EXPECT_EQ(route_of("GET", "/login/x/resolve/main/f"),
+            "GET|HEAD /{repo_type?}/{repo_id}/resolve/{revision}/{path...}");
+  EXPECT_EQ(route_of("POST", "/admin/users/bob/delete"), "* /admin/{rest*}");
+  EXPECT_EQ(route_of("GET", "/"), "GET|HEAD /{rest*}");
+  EXPECT_EQ(route_of("DELETE", "/"), "* /{rest*}");
+}
+
+TEST(HubRouter, Captures) {
+  RepoType t = RepoType::Model;
+  std::string ns, name;
+  std::vector<std::pair<std::string, std::string>> args;
+  EXPECT_EQ(route_of("POST", "/datasets/acme/d1.git/info/lfs/objects/batch", &t, &ns, &name),
+            "POST /{repo_type?}/{repo_id}.git/info/lfs/objects/batch");
+  EXPECT_EQ(t, RepoType::Dataset);
+  EXPECT_EQ(ns, "acme");
+  EXPECT_EQ(name, "d1");
+  // %2F stays inside its segment; tails join the rest with '/'
+  route_of("GET", "/api/spaces/a%2Fb/c/revision/refs%2Fpr%2F1", &t, &ns, &name, &args);
+  EXPECT_EQ(t, RepoType::Space);
+  EXPECT_EQ(ns, "a/b");
+  ASSERT_EQ(args.size(), 1u);
+  EXPECT_EQ(args[0], std::make_pair(std::string("revision"), std::string("refs/pr/1")));
+  route_of("GET", "/api/models/a/b/tree/main", &t, &ns, &name, &args);
+  ASSERT_EQ(args.size(), 2u);
+  EXPECT_EQ(args[1], std::make_pair(std::string("path"), std::string("")));
+  route_of("GET", "/api/models/a/b/tree//x/y", &t, &ns, &name, &args);
+  EXPECT_EQ(args[0].second, "");
+  EXPECT_EQ(args[1].second, "x/y");
+  EXPECT_THROW(http::split_path("/api/%zz"), BadRequest);
+  EXPECT_THROW(http::split_path("api"), BadRequest);
+  // malformed patterns are programming errors, refused when the table is built
+  EXPECT_THROW(http::Pattern("api/x"), ohm::InvalidArgument);
+  EXPECT_THROW(http::Pattern("/{rest*}/x"), ohm::InvalidArgument);
+  EXPECT_THROW(http::Pattern("/{x"), ohm::InvalidArgument);
+}
+
+TEST(HubRouter, ErrorReplies) {
+  auto reply = [](auto e) { return http::error_reply(std::make_exception_ptr(e)); };
+  auto r = reply(repo_not_found("gone", true));
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.code, "RepoNotFound");
+  r = reply(repo_not_found("gone", false));
+  EXPECT_EQ(r.status, 404);
+  r = reply(gated_repo("gated", false));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.code, "GatedRepo");
+  r = reply(entry_not_found("Entry not found: x", "abc"));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.code, "EntryNotFound");
+  EXPECT_EQ(r.commit, "abc");
+  EXPECT_EQ(r.message, "Entry not found: x");
+  EXPECT_EQ(reply(PreconditionFailed("stale")).status, 412);
+  EXPECT_EQ(reply(RangeNotSatisfiable("r")).status, 416);
+  EXPECT_EQ(reply(ohm::InvalidArgument("bad")).status, 400);
+  r = reply(ohm::NotFoundError("blob"));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.code, "EntryNotFound");
+  r = reply(std::runtime_error("boom"));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.message, "internal error: boom");
+}
+
+TEST(HubRouter, ByteRanges) {
+  auto br = http::parse_byte_range("bytes=2-4", 10);
+  ASSERT_TRUE(br);
+  EXPECT_EQ(br->start, 2u);
+  EXPECT_EQ(br->end, 5u);
+  br = http::parse_byte_range("bytes=-3", 10);
+  ASSERT_TRUE(br);
+  EXPECT_EQ(br->start, 7u);
+  br = http::parse_byte_range("bytes=8-100", 10);
+  ASSERT_TRUE(br);
+  EXPECT_EQ(br->end, 10u);
+  EXPECT_FALSE(http::parse_byte_range("bytes=10-", 10));
+  EXPECT_FALSE(http::parse_byte_range("bytes=4-2", 10));
+  EXPECT_FALSE(http::parse_byte_range("bytes=0-1,3-4", 10));
+  EXPECT_FALSE(http::parse_byte_range("bytes=-0", 10));
+  EXPECT_FALSE(http::parse_byte_range("items=0-1", 10));
 }

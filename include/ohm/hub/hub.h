@@ -15,19 +15,11 @@
 #include <vector>
 
 #include "ohm/hub/blob_store.h"
+#include "ohm/hub/errors.h"
 #include "ohm/hub/metadata.h"
 #include "ohm/hub/validate.h"
 
 namespace ohm::hub {
-
-// An error with its HTTP status and the X-Error-Code the official client maps to an exception.
-struct HubError : std::runtime_error {
-  HubError(int st, std::string c, const std::string& msg, std::string repo_commit = "")
-      : std::runtime_error(msg), status(st), code(std::move(c)), commit(std::move(repo_commit)) {}
-  int status;
-  std::string code;    // RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo or empty
-  std::string commit;  // X-Repo-Commit for EntryNotFound
-};
 
 struct Caller {
   std::string user;   // empty: anonymous
@@ -66,17 +58,18 @@ class Hub {
   void add_member(const std::string& org, const std::string& user);
   std::string create_token(const std::string& user, const std::string& scope,
                            const std::string& name);
-  // From an Authorization header value ("Bearer hf_..."; empty = anonymous). 401 when unknown.
+  // From an Authorization header value ("Bearer hf_..."; empty = anonymous). Unauthorized when
+  // unknown.
   Caller authenticate(std::string_view authorization);
 
   // Administration (the CLI trusts its operator; the HTTP/web layers check Caller::admin).
   void set_admin(const std::string& user, bool admin);
   std::vector<UserInfo> list_users() { return meta_->list_users(); }
-  // Refuses (400) while the user or organisation still owns repos; 404 when unknown.
+  // BadRequest while the user or organisation still owns repos; NotFound when unknown.
   void delete_user(const std::string& name);
   std::vector<TokenInfo> list_tokens(const std::string& user = "");
-  // A token by its numeric id, or by its name when exactly one token has it (400 when several,
-  // 404 when none). Returns the revoked token. Sessions made from it end with it.
+  // A token by its numeric id, or by its name when exactly one token has it (BadRequest when
+  // several, NotFound when none). Returns the revoked token. Sessions made from it end with it.
   TokenInfo revoke_token(const std::string& id_or_name);
 
   // Web sessions: login with a user token; the browser gets an opaque random id (kept server
@@ -87,20 +80,22 @@ class Hub {
     Caller caller;
   };
   static constexpr int64_t kSessionTtlMs = 12ll * 3600 * 1000;
-  WebSession login(std::string_view token);  // 401 for unknown tokens
+  WebSession login(std::string_view token);  // Unauthorized for unknown tokens
   std::optional<WebSession> session(const std::string& id);
   void logout(const std::string& id);
 
   bool can_read(const Caller& c, const RepoInfo& r) const;
   bool can_write(const Caller& c, const RepoInfo& r) const;
   bool can_write_namespace(const Caller& c, const std::string& ns) const;
-  // 401 (anonymous) / 404 (authenticated) RepoNotFound when missing or invisible.
+  // repo_not_found (errors.h: Unauthorized when anonymous, else NotFound) when missing or
+  // invisible.
   RepoInfo repo_for_read(const Caller& c, RepoType t, const std::string& ns,
                          const std::string& name);
-  // As repo_for_read, then 401 without a token and 403 without write access.
+  // As repo_for_read, then Unauthorized without a token and Forbidden without write access.
   RepoInfo repo_for_write(const Caller& c, RepoType t, const std::string& ns,
                           const std::string& name);
-  // 401/403 GatedRepo for gated repos the caller neither owns nor was granted access to.
+  // gated_repo (Unauthorized/Forbidden, GatedRepo) for gated repos the caller neither owns nor was
+  // granted access to.
   void check_gate(const Caller& c, const RepoInfo& r) const;
   bool has_gate_access(const Caller& c, const RepoInfo& r) const;
 
@@ -108,11 +103,13 @@ class Hub {
   int64_t like(const Caller& c, const RepoInfo& r, bool like);
 
   // Gated-repo access requests as the Hub does them. request_access: the caller asks; "auto"
-  // repos accept at once, "manual" ones leave it pending (400 when the repo is not gated).
+  // repos accept at once, "manual" ones leave it pending (BadRequest when the repo is not
+  // gated).
   // Returns the request's status.
   std::string request_access(const Caller& c, const RepoInfo& r, const std::string& fields_json);
-  // The repo's writers move a request to pending/accepted/rejected (404 when there is none) or
-  // grant access to a user who did not ask (400 when already granted, 404 for unknown users).
+  // The repo's writers move a request to pending/accepted/rejected (NotFound when there is none) or
+  // grant access to a user who did not ask (BadRequest when already granted,
+  // NotFound for unknown users).
   void handle_access(const RepoInfo& r, const std::string& user, const std::string& status);
   void grant_access(const RepoInfo& r, const std::string& user);
 
@@ -134,16 +131,16 @@ class Hub {
     meta_->grant_lfs(r.id, sha256, user);
   }
 
-  // commit() on behalf of an HTTP caller: every lfsFile must be lfs_visible to `c` (400 "LFS
+  // commit() on behalf of an HTTP caller: every lfsFile must be lfs_visible to `c` (BadRequest "LFS
   // object ... not found for this repository; upload it first" otherwise, exactly as for an
   // object never uploaded). Write access is the caller's concern.
   CommitInfo commit(const Caller& c, const RepoInfo& r, const std::string& branch,
                     const std::string& summary, const std::string& description,
                     const std::string& parent_commit, const std::vector<CommitOp>& ops);
   // Applies ops on top of `branch` as `author`, trusted: no LFS scoping (tests, imports; the
-  // server uses the Caller overload above). Write access is the caller's concern. 404
-  // RevisionNotFound for an unknown branch, 412 when parent_commit is not the tip, 404
-  // EntryNotFound when deleting a missing file, 400 for unknown LFS objects or bad paths.
+  // server uses the Caller overload above). Write access is the caller's concern.
+  // revision_not_found for an unknown branch, PreconditionFailed when parent_commit is not the tip,
+  // entry_not_found when deleting a missing file, BadRequest for unknown LFS objects or bad paths.
   CommitInfo commit(const std::string& author, const RepoInfo& r, const std::string& branch,
                     const std::string& summary, const std::string& description,
                     const std::string& parent_commit, const std::vector<CommitOp>& ops);
@@ -186,5 +183,6 @@ class Hub {
 void make_private_dir(const std::string& dir);
 
 std::string iso_date(int64_t ms);  // 2024-05-01T12:34:56.000Z
+int64_t now_ms();                  // milliseconds since the Unix epoch
 
 }  // namespace ohm::hub

@@ -1,7 +1,5 @@
+// The web UI's pages: repo lists, repo pages (card, files, commits, blobs), login and admin.
 #include "ohm/hub/webui.h"
-
-#include <cmark-gfm-core-extensions.h>
-#include <cmark-gfm.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -11,6 +9,8 @@
 #include <mutex>
 #include <set>
 
+#include "../http/errors.h"
+#include "assets.h"
 #include "ohm/core/error.h"
 
 namespace ohm::hub {
@@ -18,138 +18,6 @@ namespace ohm::hub {
 namespace {
 
 using json = nlohmann::json;
-
-const char* kCss = R"CSS(
-*{box-sizing:border-box}
-[hidden]{display:none!important}
-:root{--fg:#111827;--muted:#6b7280;--line:#e5e7eb;--bg:#f9fafb;--accent:#4f46e5;--accent-bg:#eef2ff;
-  --mono:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace}
-html,body{margin:0;padding:0}
-body{font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,"Liberation Sans",sans-serif;color:var(--fg);
-  background:#fff}
-a{color:var(--accent);text-decoration:none}
-a:hover{text-decoration:underline}
-header.top{display:flex;align-items:center;gap:28px;padding:12px 32px;border-bottom:1px solid var(--line);
-  background:#fff;position:sticky;top:0;z-index:1}
-header.top .brand{font-weight:700;font-size:18px;color:var(--fg);letter-spacing:-.01em}
-header.top .brand span{color:var(--accent)}
-header.top nav{display:flex;gap:20px}
-header.top nav a{color:var(--fg);font-weight:500}
-main{max-width:1180px;margin:0 auto;padding:28px 32px 48px}
-footer{color:var(--muted);font-size:13px;text-align:center;padding:24px;border-top:1px solid var(--line)}
-h1.page{font-size:26px;margin:0 0 18px;display:flex;align-items:baseline;gap:10px}
-.count{color:var(--muted);font-weight:400;font-size:18px}
-form.filters{display:flex;gap:10px;margin-bottom:20px;flex-wrap:wrap}
-form.filters input[type=search]{flex:1;min-width:240px;padding:9px 12px;border:1px solid var(--line);
-  border-radius:8px;font:inherit}
-select,button,.btn{padding:8px 12px;border:1px solid var(--line);border-radius:8px;background:#fff;font:inherit;
-  color:var(--fg);cursor:pointer}
-.btn.primary,button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
-.btn:hover{text-decoration:none;background:var(--bg)}
-.btn.primary:hover{background:#4338ca}
-ul.repo-list{list-style:none;margin:0;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));
-  gap:12px}
-li.repo-row{border:1px solid var(--line);border-radius:10px;padding:12px 16px;background:#fff;
-  display:flex;flex-direction:column;gap:4px}
-li.repo-row:hover{border-color:#c7d2fe;box-shadow:0 1px 4px rgba(79,70,229,.08)}
-.repo-id{font-family:var(--mono);font-weight:600;font-size:14px;color:var(--fg);word-break:break-all}
-.meta{color:var(--muted);font-size:13px;display:flex;gap:12px;flex-wrap:wrap;align-items:center}
-.badge{display:inline-block;font-size:12px;padding:1px 8px;border-radius:999px;border:1px solid var(--line);
-  color:var(--muted);background:var(--bg)}
-.badge.private{color:#92400e;background:#fef3c7;border-color:#fde68a}
-.badge.gated{color:#9f1239;background:#ffe4e6;border-color:#fecdd3}
-.badge.tag{font-family:var(--mono)}
-.empty{color:var(--muted);padding:24px;border:1px dashed var(--line);border-radius:10px;text-align:center}
-.repo-head{margin-bottom:6px}
-.repo-head h1{font-size:22px;margin:0 0 8px;font-family:var(--mono);font-weight:500;word-break:break-all}
-.repo-head h1 b{font-weight:700}
-.repo-head .kind{font-family:system-ui,sans-serif;font-size:13px;color:var(--muted);margin-right:6px}
-.tags{display:flex;gap:6px;flex-wrap:wrap;margin:6px 0}
-nav.tabs{display:flex;gap:4px;border-bottom:1px solid var(--line);margin:16px 0 22px}
-nav.tabs a{padding:9px 14px;color:var(--muted);border-bottom:2px solid transparent;margin-bottom:-1px;font-weight:500}
-nav.tabs a.active{color:var(--fg);border-bottom-color:var(--accent)}
-nav.tabs a:hover{text-decoration:none;color:var(--fg)}
-.layout{display:grid;grid-template-columns:minmax(0,1fr) 300px;gap:28px}
-@media (max-width:900px){.layout{grid-template-columns:1fr}}
-aside .box{border:1px solid var(--line);border-radius:10px;padding:14px 16px;margin-bottom:16px;font-size:14px}
-aside .box h3{margin:0 0 8px;font-size:14px}
-aside dl{margin:0;display:grid;grid-template-columns:auto 1fr;gap:4px 12px}
-aside dt{color:var(--muted)}
-aside dd{margin:0;word-break:break-all}
-pre.snippet{background:var(--bg);border:1px solid var(--line);border-radius:8px;padding:8px 10px;
-  font:12px/1.5 var(--mono);white-space:pre-wrap;word-break:break-all;margin:6px 0 0}
-.notice{border:1px solid #fecdd3;background:#fff1f2;border-radius:10px;padding:12px 16px;margin-bottom:18px}
-article.markdown{min-width:0}
-.markdown h1,.markdown h2{border-bottom:1px solid var(--line);padding-bottom:.3em}
-.markdown h1{font-size:1.8em;margin:.2em 0 .6em}
-.markdown h2{font-size:1.4em;margin:1.4em 0 .6em}
-.markdown code{font-family:var(--mono);font-size:.88em;background:var(--bg);padding:.15em .35em;border-radius:4px}
-.markdown pre{background:#0f172a;color:#e2e8f0;padding:12px 14px;border-radius:8px;overflow:auto}
-.markdown pre code{background:none;color:inherit;padding:0}
-.markdown table{border-collapse:collapse}
-.markdown th,.markdown td{border:1px solid var(--line);padding:6px 10px}
-.markdown img{max-width:100%}
-.markdown blockquote{margin:0;padding:0 1em;color:var(--muted);border-left:4px solid var(--line)}
-.toolbar{display:flex;align-items:center;gap:12px;flex-wrap:wrap;margin-bottom:12px}
-.crumbs{font-family:var(--mono);font-size:14px}
-.commit-line{border:1px solid var(--line);border-bottom:0;border-radius:10px 10px 0 0;background:var(--bg);
-  padding:10px 14px;font-size:14px;display:flex;gap:10px;flex-wrap:wrap;align-items:center}
-.sha{font-family:var(--mono);font-size:13px;color:var(--muted)}
-table.files{width:100%;border-collapse:separate;border-spacing:0;border:1px solid var(--line);
-  border-radius:0 0 10px 10px;font-size:14px}
-table.files td{padding:8px 14px;border-top:1px solid var(--line)}
-table.files tr:first-child td{border-top:0}
-table.files td.name{font-family:var(--mono);word-break:break-all}
-table.files td.size{color:var(--muted);text-align:right;white-space:nowrap;width:110px}
-table.files td.dl{width:44px;text-align:center}
-table.files .icon{display:inline-block;width:22px;vertical-align:-1px}
-table.files .icon::before{content:"";display:inline-block;width:10px;height:13px;
-  border:1.5px solid #9ca3af;border-radius:2px}
-table.files .icon.dir::before{width:14px;height:10px;border:0;background:#a5b4fc;border-radius:2px}
-ol.commits{list-style:none;margin:0;padding:0;border:1px solid var(--line);border-radius:10px}
-ol.commits li{padding:12px 16px;border-top:1px solid var(--line);display:flex;gap:12px;justify-content:space-between}
-ol.commits li:first-child{border-top:0}
-.commit-title{font-weight:600;word-break:break-word}
-.commit-msg{white-space:pre-wrap;color:var(--muted);font-size:13px;margin:4px 0 0;font-family:inherit}
-pre.code{border:1px solid var(--line);border-radius:0 0 10px 10px;margin:0;padding:12px 14px;overflow:auto;
-  font:13px/1.5 var(--mono);background:#fff}
-.pager{display:flex;gap:10px;margin-top:16px}
-header.top .user{margin-left:auto;display:flex;gap:14px;align-items:center;font-size:14px}
-form.inline{display:inline;margin:0}
-form.login{display:flex;flex-direction:column;gap:10px;max-width:420px}
-form.login input{padding:9px 12px;border:1px solid var(--line);border-radius:8px;font:inherit}
-table.admin{border-collapse:collapse;width:100%;font-size:14px;margin-bottom:24px}
-table.admin th,table.admin td{border-bottom:1px solid var(--line);padding:6px 10px;text-align:left}
-)CSS";
-
-const char* kJs = R"JS(
-'use strict';
-document.addEventListener('DOMContentLoaded', function () {
-  var q = document.getElementById('search');
-  var rows = Array.prototype.slice.call(document.querySelectorAll('.repo-row'));
-  var shown = document.getElementById('shown-count');
-  if (q) {
-    q.addEventListener('input', function () {
-      var v = q.value.trim().toLowerCase(), n = 0;
-      rows.forEach(function (r) {
-        var ok = !v || (r.getAttribute('data-id') || '').toLowerCase().indexOf(v) >= 0;
-        r.hidden = !ok;
-        if (ok) n++;
-      });
-      if (shown) shown.textContent = String(n);
-    });
-  }
-  var sort = document.getElementById('sort');
-  if (sort && sort.form) sort.addEventListener('change', function () { sort.form.submit(); });
-  var rev = document.getElementById('rev-select');
-  if (rev) rev.addEventListener('change', function () { window.location.href = rev.value; });
-  document.querySelectorAll('[data-copy]').forEach(function (b) {
-    b.addEventListener('click', function () {
-      if (navigator.clipboard) navigator.clipboard.writeText(b.getAttribute('data-copy'));
-    });
-  });
-});
-)JS";
 
 std::string esc(std::string_view s) {
   return html_escape(s);
@@ -444,7 +312,7 @@ WebPage tree_page(RepoCtx& x, const std::string& rev, std::string path) {
   const std::string commit = x.hub.resolve(r, rev);
   while (!path.empty() && path.back() == '/') path.pop_back();
   if (!path.empty())
-    if (auto e = check_file_path(path); !e.empty()) throw HubError(400, "", "Invalid path: " + e);
+    if (auto e = check_file_path(path); !e.empty()) throw BadRequest("Invalid path: " + e);
   auto files = x.hub.files(r, commit);
   const std::string pre = path.empty() ? "" : path + "/";
   std::map<std::string, uint64_t> dirs;  // name -> total size
@@ -459,7 +327,7 @@ WebPage tree_page(RepoCtx& x, const std::string& rev, std::string path) {
       dirs[rel.substr(0, slash)] += f.size;
   }
   if (!path.empty() && dirs.empty() && here.empty())
-    throw HubError(404, "EntryNotFound", "Entry not found: " + path);
+    throw entry_not_found("Entry not found: " + path);
   const std::string base = repo_path(r);
   std::string body = repo_header(x, "files", rev);
   body += "<div class=\"toolbar\">" + rev_selector(x, rev, commit, "tree", path) +
@@ -548,9 +416,9 @@ WebPage commits_page(RepoCtx& x, const std::string& rev,
 WebPage blob_page(RepoCtx& x, const std::string& rev, const std::string& path) {
   const RepoInfo& r = x.r;
   const std::string commit = x.hub.resolve(r, rev);
-  if (auto e = check_file_path(path); !e.empty()) throw HubError(400, "", "Invalid path: " + e);
+  if (auto e = check_file_path(path); !e.empty()) throw BadRequest("Invalid path: " + e);
   auto f = x.hub.file(r, commit, path);
-  if (!f) throw HubError(404, "EntryNotFound", "Entry not found: " + path);
+  if (!f) throw entry_not_found("Entry not found: " + path);
   const std::string base = repo_path(r);
   std::string body = repo_header(x, "files", rev);
   body += "<div class=\"toolbar\">" + rev_selector(x, rev, commit, "blob", path) +
@@ -580,139 +448,6 @@ WebPage blob_page(RepoCtx& x, const std::string& rev, const std::string& path) {
 }
 
 }  // namespace
-
-std::string html_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + s.size() / 8);
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
-namespace {
-
-// Debian 12's cmark-gfm (0.29.0.gfm.6) table extension pads every row to the header's width and
-// parses rows in time quadratic in their '|' count: a 24 KB README with a 3,000-column header
-// renders to 110 MB in 40 s, and a failed allocation makes the library abort(). Tables are
-// therefore enabled only for documents whose tables are provably small: at most kMaxPipes '|'
-// per line and kMaxCells cells in all (the header's columns times the lines up to the next blank
-// line, an overestimate), within kMaxTableDoc bytes. Other documents render as CommonMark.
-constexpr size_t kMaxPipes = 64, kMaxCells = 50000, kMaxTableDoc = 256u << 10;
-// The CommonMark core (libcmark 0.30.2 as well) is quadratic in the number of image openers that
-// a later link leaves active: 41,000 "![[]()" (250 KB) take 10 s. Documents with more than
-// kMaxImageOpeners "![" are shown as escaped text instead (1.6 M of them would take hours).
-constexpr size_t kMaxImageOpeners = 10000;
-
-size_t count_of(std::string_view s, std::string_view what) {
-  size_t n = 0;
-  for (size_t p = s.find(what); p != std::string_view::npos; p = s.find(what, p + what.size())) ++n;
-  return n;
-}
-
-bool tables_are_small(std::string_view md) {
-  if (md.size() > kMaxTableDoc) return false;
-  size_t cells = 0, cols = 0;  // cols: the header width of the table being counted (0: none)
-  size_t prev_pipes = 0;
-  size_t pos = 0;
-  while (pos < md.size()) {
-    size_t eol = md.find('\n', pos);
-    if (eol == std::string_view::npos) eol = md.size();
-    std::string_view line = md.substr(pos, eol - pos);
-    pos = eol + 1;
-    const size_t pipes = static_cast<size_t>(std::count(line.begin(), line.end(), '|'));
-    if (pipes > kMaxPipes) return false;
-    const bool blank = line.find_first_not_of(" \t\r") == std::string_view::npos;
-    // a delimiter row: only '|', '-', ':' and blanks, with at least one '-'
-    const bool delim = !blank && line.find('-') != std::string_view::npos &&
-                       line.find_first_not_of("|-: \t\r") == std::string_view::npos;
-    if (blank) {
-      cols = 0;
-    } else if (delim) {
-      cols = std::max(prev_pipes, pipes) + 1;
-    } else if (cols) {
-      cells += cols;
-      if (cells > kMaxCells) return false;
-    }
-    prev_pipes = pipes;
-  }
-  return true;
-}
-
-}  // namespace
-
-std::string render_markdown(std::string_view md) {
-  // Drop YAML front matter ("---\n...\n---\n" at the very start).
-  if (md.starts_with("---\n") || md.starts_with("---\r\n")) {
-    size_t pos = md.find('\n') + 1;
-    while (pos < md.size()) {
-      size_t eol = md.find('\n', pos);
-      std::string_view line = md.substr(pos, eol == std::string_view::npos ? md.npos : eol - pos);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      pos = eol == std::string_view::npos ? md.size() : eol + 1;
-      if (line == "---" || line == "...") {
-        md.remove_prefix(pos);
-        break;
-      }
-    }
-  }
-  // cmark-gfm (GitHub Flavored Markdown: tables, strikethrough) in its default safe
-  // mode (CMARK_OPT_UNSAFE never set; CMARK_OPT_SAFE kept for older versions): raw HTML is
-  // replaced by a comment and javascript:/vbscript:/file:/data: (non-image) URLs are dropped.
-  // Table alignment is an align="" attribute, so the strict style-src CSP still holds.
-  if (count_of(md, "![") > kMaxImageOpeners)
-    return "<pre class=\"code\">" + html_escape(md) + "</pre>";
-  static std::once_flag registered;
-  std::call_once(registered, [] { cmark_gfm_core_extensions_ensure_registered(); });
-  const int opts = CMARK_OPT_DEFAULT | CMARK_OPT_SAFE | CMARK_OPT_VALIDATE_UTF8;
-  std::unique_ptr<cmark_parser, void (*)(cmark_parser*)> parser(cmark_parser_new(opts),
-                                                                cmark_parser_free);
-  if (!parser) return {};
-  // (no autolink: upstream fixed an out-of-bounds read in it after this version, CVE-2023-22485)
-  for (const char* name : {"table", "strikethrough"}) {
-    if (std::string_view(name) == "table" && !tables_are_small(md)) continue;
-    if (cmark_syntax_extension* ext = cmark_find_syntax_extension(name))
-      cmark_parser_attach_syntax_extension(parser.get(), ext);
-  }
-  cmark_parser_feed(parser.get(), md.data(), md.size());
-  std::unique_ptr<cmark_node, void (*)(cmark_node*)> doc(cmark_parser_finish(parser.get()),
-                                                         cmark_node_free);
-  if (!doc) return {};
-  char* html = cmark_render_html(doc.get(), opts, cmark_parser_get_syntax_extensions(parser.get()));
-  if (!html) return {};
-  std::string out(html);
-  cmark_get_default_mem_allocator()->free(html);
-  return out;
-}
-
-std::string human_size(uint64_t b) {
-  if (b < 1000) return std::to_string(b) + " Bytes";
-  const char* units[] = {"kB", "MB", "GB", "TB", "PB"};
-  double v = static_cast<double>(b);
-  int u = -1;
-  while (v >= 1000 && u < 4) v /= 1000, ++u;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, units[u]);
-  return buf;
-}
 
 WebPage render_login_page(const Caller& caller, const WebContext& ctx, const std::string& form_csrf,
                           const std::string& error, int status) {
@@ -795,9 +530,9 @@ std::optional<WebPage> render_web_ui(Hub& hub, const Caller& caller,
   if (n == 2 && seg[0] == "static") {
     WebPage p;
     if (seg[1] == "ohm.css")
-      p.content_type = "text/css; charset=utf-8", p.body = kCss;
+      p.content_type = "text/css; charset=utf-8", p.body = webui_detail::kCss;
     else if (seg[1] == "ohm.js")
-      p.content_type = "text/javascript; charset=utf-8", p.body = kJs;
+      p.content_type = "text/javascript; charset=utf-8", p.body = webui_detail::kJs;
     else
       return std::nullopt;
     return p;
@@ -833,8 +568,9 @@ std::optional<WebPage> render_web_ui(Hub& hub, const Caller& caller,
     if (action == "commits") return commits_page(x, rev, param);
     return blob_page(x, rev, rest);
   } catch (const HubError& e) {
-    if (e.code == "RepoNotFound") return error_page(404, "Repository not found.");
-    return error_page(e.status == 401 ? 404 : e.status, e.what());
+    if (e.code() == HubErrorCode::RepoNotFound) return error_page(404, "Repository not found.");
+    const int status = http::http_status(e.hub_kind());
+    return error_page(status == 401 ? 404 : status, e.what());
   } catch (const NotFoundError& e) {
     return error_page(404, e.what());
   }
