@@ -33,6 +33,22 @@ def closure(deps, m, seen=None):
     return seen
 
 
+def module_of(f: Path, inc: str):
+    """The module a quoted include names: "ohm/<m>/..." or a relative path resolved from the
+    including file into src/<m>/ or include/ohm/<m>/ (None: not a module header)."""
+    m = re.match(r"ohm/(\w+)/", inc)
+    if m:
+        return m.group(1)
+    p = (f.parent / inc).resolve()
+    for base in (ROOT / "src", ROOT / "include" / "ohm"):
+        try:
+            rel = p.relative_to(base)
+        except ValueError:
+            continue
+        return rel.parts[0] if len(rel.parts) > 1 else None
+    return None
+
+
 def main():
     deps = table(ROOT / "docs" / "architecture.md")
     modules = sorted({p.name for p in (ROOT / "src").iterdir() if p.is_dir()} |
@@ -47,10 +63,12 @@ def main():
                  for p in base.rglob("*") if p.suffix in (".h", ".hpp", ".cpp", ".inc")]
         for f in files:
             for n, line in enumerate(f.read_text(errors="replace").splitlines(), 1):
-                inc = re.match(r'\s*#\s*include\s+"(?:ohm/(\w+)/|\.\./(\w+)/)', line)
+                inc = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
                 if not inc:
                     continue
-                target = inc.group(1) or inc.group(2)
+                target = module_of(f, inc.group(1))
+                if target is None:
+                    continue
                 if allowed is not None and target not in allowed:
                     errors.append(f"{f.relative_to(ROOT)}:{n}: {m} includes {target} "
                                   f"(docs/architecture.md: {m} depends on {', '.join(deps[m]) or 'nothing'})")
