@@ -1257,7 +1257,10 @@ TEST(HubWebUi, PathologicalTablesRenderQuickly) {
     const auto t0 = std::chrono::steady_clock::now();
     const std::string html = render_markdown(md);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    EXPECT_LT(s, 3.0) << name;
+    // A guard against quadratic cost, not a speed target: at these sizes (MBs) a quadratic
+    // renderer takes hours; linear takes well under a second in release and a few seconds under
+    // ASan on a loaded 2-core CI machine (7-11 s seen at load 11), hence the wide bound.
+    EXPECT_LT(s, 60.0) << name;
     EXPECT_LT(html.size(), 16 * md.size() + 4096) << name;
   }
   // a normal table still renders as one
