@@ -33,70 +33,116 @@ const char* kQwen2 =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+// llama.cpp's pre-tokenizer types (tokenizer.ggml.pre), one row each: the names llama.cpp
+// gives it, whether an NFC normalizer comes first, and its pre-tokenizer steps (regexes from
+// llama.cpp's llama-vocab.cpp). Architectures name theirs in ArchSpec::tokenizer_pre.
+struct PreType {
+  std::vector<std::string> names;
+  bool nfc;
+  void (*steps)(json& p);
+};
+
+const std::vector<PreType>& pre_types() {
+  static const std::vector<PreType> t = {
+      {{"llama3", "llama-bpe", "llama-v3", "dbrx", "smaug-bpe"},
+       false,
+       [](json& p) {
+         p.push_back(split_re(kLlama3));
+         p.push_back(byte_level(false));
+       }},
+      {{"qwen2", "deepseek-r1-qwen", "megrez"},
+       true,
+       [](json& p) {
+         p.push_back(split_re(kQwen2));
+         p.push_back(byte_level(false));
+       }},
+      {{"deepseek-llm"},
+       false,
+       [](json& p) {
+         p.push_back(split_re("[\r\n]"));
+         p.push_back(split_re(
+             "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-"
+             "ᏽᲐ-"
+             "ᲺᲽ-"
+             "Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\\x{1F7D}ᾀ-ᾴᾶ-ᾼ\\x{1FBE}ῂ-ῄῆ-ῌῐ-\\x{1FD3}ῖ-\\x{1FDB}"
+             "ῠ-"
+             "Ῥῲ-"
+             "ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\\x{2126}ℨ\\x{212A}-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-"
+             "ꮿﬀ-"
+             "ﬆﬓ-"
+             "ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+"));
+         p.push_back(split_re("\\s?[!-/:-~！-／：-～‘-‟　-。]+"));
+         p.push_back(split_re("\\s+$"));
+         p.push_back(split_re("[一-龥ࠀ-一가-퟿]+"));
+         p.push_back(json{{"type", "Digits"}, {"individual_digits", false}});
+         p.push_back(byte_level(false));
+       }},
+      {{"deepseek-coder"},
+       false,
+       [](json& p) {
+         p.push_back(split_re("[\r\n]"));
+         p.push_back(split_re("\\s?\\p{L}+"));
+         p.push_back(split_re("\\s?\\p{P}+"));
+         p.push_back(split_re("[一-龥ࠀ-一가-퟿]+"));
+         p.push_back(json{{"type", "Digits"}, {"individual_digits", true}});
+         p.push_back(byte_level(false));
+       }},
+      {{"deepseek-v3"},
+       false,
+       [](json& p) {
+         p.push_back(split_re("\\p{N}{1,3}"));
+         p.push_back(split_re("[一-龥぀-ゟ゠-ヿ]+"));
+         p.push_back(split_re(
+             "[!\"#$%&'()*+,\\-./"
+             ":;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
+             "?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"));
+         p.push_back(byte_level(false));
+       }},
+      {{"falcon"},
+       false,
+       [](json& p) {
+         p.push_back(json{{"type", "Punctuation"}, {"behavior", "Contiguous"}});
+         p.push_back(byte_level(true));
+         p.push_back(json{{"type", "Digits"}, {"individual_digits", false}});
+         p.push_back(split_re("[0-9][0-9][0-9]"));
+       }},
+      {{"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b"},
+       false,
+       [](json& p) {
+         p.push_back(json{{"type", "Digits"}, {"individual_digits", true}});
+         p.push_back(byte_level(true));
+       }},
+      {{"mpt", "olmo"}, true, [](json& p) { p.push_back(byte_level(true)); }},
+      {{"", "default", "gpt-2", "gpt2", "jais", "phi-2", "stablelm2"},
+       false,
+       [](json& p) { p.push_back(byte_level(true)); }},
+  };
+  return t;
+}
+
 // tokenizer.ggml.pre -> (normalizer, pre_tokenizer) JSON.
 std::pair<json, json> bpe_pre(const std::string& pre) {
-  json seq = {{"type", "Sequence"}, {"pretokenizers", json::array()}};
-  auto& p = seq["pretokenizers"];
-  json norm = nullptr;
-  if (pre == "llama3" || pre == "llama-bpe" || pre == "llama-v3" || pre == "dbrx" ||
-      pre == "smaug-bpe") {
-    p.push_back(split_re(kLlama3));
-    p.push_back(byte_level(false));
-  } else if (pre == "qwen2" || pre == "deepseek-r1-qwen" || pre == "megrez") {
-    norm = json{{"type", "NFC"}};
-    p.push_back(split_re(kQwen2));
-    p.push_back(byte_level(false));
-  } else if (pre == "deepseek-llm") {
-    p.push_back(split_re("[\r\n]"));
-    p.push_back(split_re(
-        "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-"
-        "ᲺᲽ-"
-        "Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\\x{1F7D}ᾀ-ᾴᾶ-ᾼ\\x{1FBE}ῂ-ῄῆ-ῌῐ-\\x{1FD3}ῖ-\\x{1FDB}ῠ-"
-        "Ῥῲ-"
-        "ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\\x{2126}ℨ\\x{212A}-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-"
-        "ﬆﬓ-"
-        "ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+"));
-    p.push_back(split_re("\\s?[!-/:-~！-／：-～‘-‟　-。]+"));
-    p.push_back(split_re("\\s+$"));
-    p.push_back(split_re("[一-龥ࠀ-一가-퟿]+"));
-    p.push_back(json{{"type", "Digits"}, {"individual_digits", false}});
-    p.push_back(byte_level(false));
-  } else if (pre == "deepseek-coder") {
-    p.push_back(split_re("[\r\n]"));
-    p.push_back(split_re("\\s?\\p{L}+"));
-    p.push_back(split_re("\\s?\\p{P}+"));
-    p.push_back(split_re("[一-龥ࠀ-一가-퟿]+"));
-    p.push_back(json{{"type", "Digits"}, {"individual_digits", true}});
-    p.push_back(byte_level(false));
-  } else if (pre == "deepseek-v3") {
-    p.push_back(split_re("\\p{N}{1,3}"));
-    p.push_back(split_re("[一-龥぀-ゟ゠-ヿ]+"));
-    p.push_back(
-        split_re("[!\"#$%&'()*+,\\-./"
-                 ":;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
-                 "?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"));
-    p.push_back(byte_level(false));
-  } else if (pre == "falcon") {
-    p.push_back(json{{"type", "Punctuation"}, {"behavior", "Contiguous"}});
-    p.push_back(byte_level(true));
-    p.push_back(json{{"type", "Digits"}, {"individual_digits", false}});
-    p.push_back(split_re("[0-9][0-9][0-9]"));
-  } else if (pre == "starcoder" || pre == "refact" || pre == "command-r" || pre == "smollm" ||
-             pre == "codeshell" || pre == "exaone" || pre == "minerva-7b") {
-    p.push_back(json{{"type", "Digits"}, {"individual_digits", true}});
-    p.push_back(byte_level(true));
-  } else if (pre == "mpt" || pre == "olmo" || pre.empty() || pre == "default") {
-    if (pre == "mpt" || pre == "olmo") norm = json{{"type", "NFC"}};
-    p.push_back(byte_level(true));
-  } else if (pre == "gpt-2" || pre == "gpt2" || pre == "jais" || pre == "phi-2" ||
-             pre == "stablelm2") {
-    p.push_back(byte_level(true));
-  } else {
-    throw UnsupportedError(ErrorContext().key("tokenizer.ggml.pre"),
-                           "unknown pre-tokenizer '" + pre + "'");
-  }
-  return {norm, seq};
+  for (const PreType& t : pre_types())
+    if (std::find(t.names.begin(), t.names.end(), pre) != t.names.end()) {
+      json seq = {{"type", "Sequence"}, {"pretokenizers", json::array()}};
+      t.steps(seq["pretokenizers"]);
+      return {t.nfc ? json{{"type", "NFC"}} : json(nullptr), seq};
+    }
+  throw UnsupportedError(ErrorContext().key("tokenizer.ggml.pre"),
+                         "unknown pre-tokenizer '" + pre + "'");
 }
+
+}  // namespace
+
+std::vector<std::string> gguf_pre_types() {
+  std::vector<std::string> out;
+  for (const PreType& t : pre_types())
+    for (const auto& n : t.names)
+      if (!n.empty()) out.push_back(n);
+  return out;
+}
+
+namespace {
 
 // transformers' SentencePieceExtractor: merges ordered by the merged piece's score.
 MergeList spm_merges(const std::vector<std::string>& toks, const std::vector<double>& scores) {

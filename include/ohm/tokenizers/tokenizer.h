@@ -234,4 +234,8 @@ bool is_valid_utf8(std::string_view s);
 // Reads a file, decompressing .gz (zlib) and .xz (liblzma).
 std::string read_maybe_compressed(const std::string& path);
 
+// The tokenizer.ggml.pre values Tokenizer::from_gguf maps to a pre-tokenizer (llama.cpp's names;
+// ohm::ArchSpec::tokenizer_pre names one of them).
+std::vector<std::string> gguf_pre_types();
+
 }  // namespace ohm::tokenizers
