@@ -33,9 +33,12 @@ TEST(ArchRegistry, EverySpecIsCompleteAndUnique) {
     }
     // A GGUF-readable architecture has a tensor table; a named tokenizer pre-type is one the GGUF
     // tokenizer knows.
-    if (a->bind_gguf) EXPECT_NE(a->gguf_tensors, nullptr);
-    if (!a->tokenizer_pre.empty())
+    if (a->bind_gguf) {
+      EXPECT_NE(a->gguf_tensors, nullptr);
+    }
+    if (!a->tokenizer_pre.empty()) {
       EXPECT_NE(std::find(pre.begin(), pre.end(), a->tokenizer_pre), pre.end()) << a->tokenizer_pre;
+    }
     EXPECT_EQ(find_arch(a->model_type), a);
     for (const auto& al : a->aliases) EXPECT_EQ(find_arch(al), a);
   }
