@@ -1772,28 +1772,64 @@ static void s_attn_query(const AttnQuery& a, float* scores, float* out) {
   attn_query_generic(a, scores, out);
 }
 
-// Fills the entries this ISA accelerates (the rest stay as copied from the reference).
-static constexpr DType kMatmulDtypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0,
-                                          DType::Q8_0, DType::Q4_K, DType::Q6_K};
+// The matmul / qgemm entries of a block type's SIMD family (QuantTraits::simd).
+static KernelTable::MatmulFn simd_matmul(SimdKernel k) {
+  switch (k) {
+    case SimdKernel::Q4_0:
+      return &mm_quant<QK::Q4_0>;
+    case SimdKernel::Q8_0:
+      return &mm_quant<QK::Q8_0>;
+    case SimdKernel::Q4_K:
+      return &mm_quant<QK::Q4_K>;
+    case SimdKernel::Q6_K:
+      return &mm_quant<QK::Q6_K>;
+    case SimdKernel::None:
+      break;
+  }
+  return nullptr;
+}
+#if OHM_SIMD_W512
+static KernelTable::QGemmFn simd_qgemm(SimdKernel k) {
+  switch (k) {
+    case SimdKernel::Q4_0:
+      return &qg_gemm<QK::Q4_0>;
+    case SimdKernel::Q8_0:
+      return &qg_gemm<QK::Q8_0>;
+    case SimdKernel::Q4_K:
+      return &qg_gemm<QK::Q4_K>;
+    case SimdKernel::Q6_K:
+      return &qg_gemm<QK::Q6_K>;
+    case SimdKernel::None:
+      break;
+  }
+  return nullptr;
+}
+#endif
 
+// Fills the entries this ISA accelerates (the rest stay as copied from the reference). Every
+// matmul entry's M = 1 path runs through decode_rows (matvec_row_queue). The block types come
+// from their QuantTraits rows (kQuantTypes is read as data: no inline function of another header
+// is called here, see the ODR rule above).
 static void fill_table(KernelTable& t) {
   t.matmul[static_cast<int>(DType::F32)] = &mm_floatb<WF::F32>;
   t.matmul[static_cast<int>(DType::F16)] = &mm_floatb<WF::F16>;
   t.matmul[static_cast<int>(DType::BF16)] = &mm_floatb<WF::BF16>;
-  t.matmul[static_cast<int>(DType::Q4_0)] = &mm_quant<QK::Q4_0>;
-  t.matmul[static_cast<int>(DType::Q8_0)] = &mm_quant<QK::Q8_0>;
-  t.matmul[static_cast<int>(DType::Q4_K)] = &mm_quant<QK::Q4_K>;
-  t.matmul[static_cast<int>(DType::Q6_K)] = &mm_quant<QK::Q6_K>;
-  // every matmul entry's M = 1 path runs through decode_rows
-  for (DType d : kMatmulDtypes) t.matvec_row_queue[static_cast<int>(d)] = true;
+  static constexpr DType kFloat[] = {DType::F32, DType::F16, DType::BF16};
+  for (DType d : kFloat) t.matvec_row_queue[static_cast<int>(d)] = true;
 #if OHM_SIMD_W512
   t.qgemm_min_rows = QGEMM_MIN_ROWS;
   t.qacts_prepare = &qg_prepare;
-  t.qgemm[static_cast<int>(DType::Q4_0)] = &qg_gemm<QK::Q4_0>;
-  t.qgemm[static_cast<int>(DType::Q8_0)] = &qg_gemm<QK::Q8_0>;
-  t.qgemm[static_cast<int>(DType::Q4_K)] = &qg_gemm<QK::Q4_K>;
-  t.qgemm[static_cast<int>(DType::Q6_K)] = &qg_gemm<QK::Q6_K>;
 #endif
+  for (const QuantTraits& q : kQuantTypes) {
+    const auto d = static_cast<int>(q.dtype);
+    if (const auto mm = simd_matmul(q.simd)) {
+      t.matmul[d] = mm;
+      t.matvec_row_queue[d] = true;
+    }
+#if OHM_SIMD_W512
+    t.qgemm[d] = simd_qgemm(q.simd);
+#endif
+  }
   t.dot = &s_dot;
   t.axpy = &s_axpy;
   t.add = &s_add;

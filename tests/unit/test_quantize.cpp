@@ -3,11 +3,17 @@
 // error bounds / invariants for Q4_K and Q6_K (gguf-py has no quantizer for them).
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "ohm/core/error.h"
+#include "ohm/core/quant_traits.h"
+#include "ohm/formats/gguf.h"
+#include "ohm/kernels/kernels.h"
 #include "ohm/quant/dequant.h"
 #include "ohm/quant/quantize.h"
 #include "test_util.h"
@@ -131,6 +137,47 @@ TEST(Quantize, FromOtherDtypesAndErrors) {
   EXPECT_EQ(quant::quant_type_from_name("q8_0"), DType::Q8_0);
   EXPECT_EQ(quant::quant_type_from_name("q2_k"), std::nullopt);
   EXPECT_EQ(quant::quant_type_from_name("nope"), std::nullopt);
+}
+
+// Every consumer of the QuantTraits table sees the same row: DType's traits, the GGUF ids, the
+// quantize / dequantize dispatch, the kernel tables and the CLI's choices.
+TEST(QuantTraits, EveryConsumerReadsTheRow) {
+  std::vector<std::string> quantizable;
+  for (const QuantTraits& q : quant_types()) {
+    SCOPED_TRACE(std::string(q.name));
+    EXPECT_EQ(quant_traits(q.dtype), &q);
+    EXPECT_EQ(name(q.dtype), q.name);
+    EXPECT_EQ(traits(q.dtype).block_size, q.block_size);
+    EXPECT_EQ(traits(q.dtype).type_size, q.block_bytes);
+    EXPECT_TRUE(is_quantized(q.dtype));
+    EXPECT_EQ(dtype_from_name(q.name), q.dtype);
+    EXPECT_EQ(gguf::ggml_type_of(q.dtype), q.ggml_type);
+    EXPECT_EQ(gguf::dtype_from_ggml(q.ggml_type), q.dtype);
+    std::string upper(q.name);
+    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_EQ(gguf::ggml_type_name(q.ggml_type), upper);
+    EXPECT_EQ(quant::can_quantize(q.dtype), q.from_float != nullptr);
+    if (q.from_float) quantizable.emplace_back(q.name);
+    EXPECT_NE(q.to_float, nullptr);
+    EXPECT_NE(kernels::reference().matmul[static_cast<int>(q.dtype)], nullptr);
+    for (kernels::Isa isa : {kernels::Isa::Avx2, kernels::Isa::Avx512})
+      if (const kernels::KernelTable* kt = kernels::table_for(isa))
+        EXPECT_EQ(kt->matmul[static_cast<int>(q.dtype)] !=
+                      kernels::reference().matmul[static_cast<int>(q.dtype)],
+                  q.simd != SimdKernel::None)
+            << kernels::isa_name(isa);
+    // dequantize_row dispatches to the row (one block of zeros stays zero).
+    const std::vector<uint8_t> zero(q.block_bytes, 0);
+    std::vector<float> out(static_cast<size_t>(q.block_size), 1.0f);
+    quant::dequantize_row(q.dtype, zero.data(), out.data(), q.block_size);
+    for (float v : out) EXPECT_EQ(v, 0.0f);
+  }
+  EXPECT_EQ(quant::quantize_type_names(), quantizable);
+  EXPECT_EQ(quant::quantize_type_list(), "q4_0|q4_1|q5_0|q5_1|q8_0|q4_k|q6_k");
+  EXPECT_EQ(quant_traits(DType::F16), nullptr);
+  EXPECT_FALSE(gguf::dtype_from_ggml(20).has_value());  // IQ4_NL: not implemented
+  EXPECT_EQ(gguf::ggml_type_name(20), "IQ4_NL");
+  EXPECT_EQ(gguf::ggml_type_name(1000), "");
 }
 
 }  // namespace

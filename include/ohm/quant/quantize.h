@@ -11,16 +11,25 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "ohm/core/dtype.h"
 #include "ohm/core/tensor.h"
 
 namespace ohm::quant {
 
-// Types quantize_row can produce: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K, and the plain float
+// Types quantize_row can produce: the block types whose QuantTraits row has a from_float
+// (ohm/core/quant_traits.h: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K), and the plain float
 // types F32, F16, BF16 (rounded to nearest even, as ggml).
 bool can_quantize(DType t);
+
+// The names of the block types quantize_row can produce, in table order ("q4_0", "q4_1", ...):
+// the CLI's --quantize / --type choices.
+std::vector<std::string> quantize_type_names();
+// The same joined by `sep`, for help texts ("q4_0|q4_1|...").
+std::string quantize_type_list(std::string_view sep = "|");
 
 // Quantizes `n` floats (a multiple of t's block size) into `dst` (row_bytes(t, n) bytes).
 // InvalidArgument for an unsupported type or a bad n.
