@@ -1,10 +1,12 @@
 // Reference quantizers: bit-exact with gguf-py's gguf.quants.quantize (itself bit-exact with
-// ggml's quantize_row_*_ref) on tests/fixtures/quant (scripts/make_quantize_fixtures.py), and
-// error bounds / invariants for Q4_K and Q6_K (gguf-py has no quantizer for them).
+// ggml's quantize_row_*_ref) on tests/fixtures/quant (scripts/make_quantize_fixtures.py), whose
+// gguf.quants.dequantize the to_float rows reproduce bit for bit; error bounds / invariants for
+// Q4_K and Q6_K (gguf-py has no quantizer for them); and the QuantTraits table's consumers.
 #include <gtest/gtest.h>
 
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -55,6 +57,19 @@ TEST_P(GgufPyReference, BitExact) {
     }
   EXPECT_EQ(bad, 0u) << GetParam() << ": first differing byte " << first << " (block " << first / bs
                      << ")";
+}
+
+// to_float of gguf-py's bytes gives gguf-py's dequantization, bit for bit.
+TEST_P(GgufPyReference, DequantizeBitExact) {
+  const DType t = *quant::quant_type_from_name(GetParam());
+  const auto dir = test::fixtures_dir() / "quant";
+  const std::string q = test::read_file((dir / (std::string(GetParam()) + ".bin")).string());
+  const std::string want = test::read_file((dir / (std::string(GetParam()) + ".deq.f32")).string());
+  ASSERT_EQ(q.size(), *row_bytes(t, kRows * kCols));
+  ASSERT_EQ(want.size(), static_cast<size_t>(kRows * kCols * 4));
+  std::vector<float> got(static_cast<size_t>(kRows * kCols));
+  quant::dequantize_row(t, q.data(), got.data(), kRows * kCols);
+  EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size())) << GetParam();
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, GgufPyReference,
@@ -173,11 +188,38 @@ TEST(QuantTraits, EveryConsumerReadsTheRow) {
     for (float v : out) EXPECT_EQ(v, 0.0f);
   }
   EXPECT_EQ(quant::quantize_type_names(), quantizable);
-  EXPECT_EQ(quant::quantize_type_list(), "q4_0|q4_1|q5_0|q5_1|q8_0|q4_k|q6_k");
+  std::string joined;
+  for (const std::string& n : quantizable) joined += (joined.empty() ? "" : "|") + n;
+  EXPECT_EQ(quant::quantize_type_list(), joined);
   EXPECT_EQ(quant_traits(DType::F16), nullptr);
   EXPECT_FALSE(gguf::dtype_from_ggml(20).has_value());  // IQ4_NL: not implemented
   EXPECT_EQ(gguf::ggml_type_name(20), "IQ4_NL");
   EXPECT_EQ(gguf::ggml_type_name(1000), "");
+}
+
+// docs/quantization.md's table of block types is the QuantTraits table, row for row.
+TEST(QuantTraits, DocsTableMatches) {
+  const std::string doc = test::read_file((test::source_dir() / "docs/quantization.md").string());
+  const std::string begin = "<!-- quant-types:begin -->\n", end = "<!-- quant-types:end -->";
+  const size_t a = doc.find(begin), b = doc.find(end);
+  ASSERT_TRUE(a != std::string::npos && b != std::string::npos && a < b);
+  std::string want =
+      "| type | GGUF id | block | bytes | bits/weight | from_float | dot activations | SIMD "
+      "kernels |\n|---|---|---|---|---|---|---|---|\n";
+  for (const QuantTraits& q : quant_types()) {
+    char bpw[32];
+    std::snprintf(bpw, sizeof bpw, "%g", static_cast<double>(q.block_bytes) * 8 / q.block_size);
+    const char* simd[] = {"reference", "q4_0", "q8_0", "q4_k", "q6_k"};
+    want +=
+        "| " + std::string(q.name) + " | " + std::to_string(q.ggml_type) + " | " +
+        std::to_string(q.block_size) + " | " + std::to_string(q.block_bytes) + " | " + bpw + " | " +
+        (q.from_float ? "yes" : "no") + " | " +
+        (q.vec_dot_type == DType::F32 ? std::string("f32") : std::string(name(q.vec_dot_type))) +
+        " | " + simd[static_cast<int>(q.simd)] + " |\n";
+  }
+  EXPECT_EQ(doc.substr(a + begin.size(), b - a - begin.size()), want)
+      << "docs/quantization.md's table differs from kQuantTypes; expected:\n"
+      << want;
 }
 
 }  // namespace
