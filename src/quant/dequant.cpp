@@ -296,6 +296,22 @@ void q8_k_to_float(const uint8_t* x, float* y, int64_t nb) {
   }
 }
 
+// ---- ternary -----------------------------------------------------------------------------------
+
+// {u8 qs[64]; f16 d}: x = d * (q2 - 1), q2 in {0, 1, 2}; byte j of each 32-byte half holds the
+// values j, j+32, j+64, j+96 of its 128 in bits 0-1, 2-3, 4-5, 6-7.
+void tq2_0_to_float(const uint8_t* x, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += 66) {
+    const float d = ld_f16(x + 64);
+    for (int j = 0; j < 64; j += 32)
+      for (int l = 0; l < 4; ++l)
+        for (int m = 0; m < 32; ++m) {
+          const int q = (x[j + m] >> (2 * l)) & 3;
+          *y++ = static_cast<float>(q - 1) * d;
+        }
+  }
+}
+
 }  // namespace rows
 
 namespace {

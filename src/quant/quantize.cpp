@@ -390,6 +390,31 @@ void q6_k_from_float(const float* x, uint8_t* y, int64_t nb) {
   }
 }
 
+// ---- ternary ----------------------------------------------------------------------------
+
+// {u8 qs[64]; f16 d}: d = max|x|, q = round(x / d) + 1 in {0, 1, 2} (lroundf: ties away from
+// zero), four values per byte as tq2_0_to_float reads them.
+void tq2_0_from_float(const float* x, uint8_t* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += 66) {
+    float amax = 0.0f;
+    for (int j = 0; j < QK_K; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_f16(y + 64, d);
+    for (int j = 0; j < 64; j += 32) {
+      for (int m = 0; m < 32; ++m) {
+        int q = 0;
+        for (int n = 0; n < 4; ++n) {
+          const int xi = static_cast<int>(std::lround(x[m + n * 32] * id)) + 1;
+          q += (xi & 3) << (2 * n);
+        }
+        y[j + m] = static_cast<uint8_t>(q);
+      }
+      x += 4 * 32;
+    }
+  }
+}
+
 }  // namespace rows
 
 bool can_quantize(DType t) {

@@ -73,7 +73,7 @@ TEST_P(GgufPyReference, DequantizeBitExact) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, GgufPyReference,
-                         ::testing::Values("q4_0", "q4_1", "q5_0", "q5_1", "q8_0"));
+                         ::testing::Values("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "tq2_0"));
 
 // Round-trip error relative to the row's RMS, for every fixture row with a non-zero RMS.
 // Rows whose RMS is below 1e-4 are skipped: a k-quant super-block scale (d = max/63 or

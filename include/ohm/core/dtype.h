@@ -42,6 +42,7 @@ enum class DType : uint8_t {
   Q5_K,
   Q6_K,
   Q8_K,
+  TQ2_0,
   Count_,
 };
 

@@ -38,6 +38,7 @@ void q4_k_to_float(const uint8_t* x, float* y, int64_t nb);
 void q5_k_to_float(const uint8_t* x, float* y, int64_t nb);
 void q6_k_to_float(const uint8_t* x, float* y, int64_t nb);
 void q8_k_to_float(const uint8_t* x, float* y, int64_t nb);
+void tq2_0_to_float(const uint8_t* x, float* y, int64_t nb);
 
 void q4_0_from_float(const float* x, uint8_t* y, int64_t nb);
 void q4_1_from_float(const float* x, uint8_t* y, int64_t nb);
@@ -46,6 +47,7 @@ void q5_1_from_float(const float* x, uint8_t* y, int64_t nb);
 void q8_0_from_float(const float* x, uint8_t* y, int64_t nb);
 void q4_k_from_float(const float* x, uint8_t* y, int64_t nb);
 void q6_k_from_float(const float* x, uint8_t* y, int64_t nb);
+void tq2_0_from_float(const float* x, uint8_t* y, int64_t nb);
 }  // namespace quant::rows
 
 // The SIMD kernel family a row's matmul (and batched qgemm) uses in the AVX2/AVX-512 tables.
@@ -87,6 +89,7 @@ inline constexpr QuantTraits kQuantTypes[] = {
     {DType::Q5_K, "q5_k", 256, 176, 13, &quant::rows::q5_k_to_float, nullptr,                       DType::Q8_K, 17,          SimdKernel::None},
     {DType::Q6_K, "q6_k", 256, 210, 14, &quant::rows::q6_k_to_float, &quant::rows::q6_k_from_float, DType::Q8_K, 18,          SimdKernel::Q6_K},
     {DType::Q8_K, "q8_k", 256, 292, 15, &quant::rows::q8_k_to_float, nullptr,                       DType::F32,  kNoFileType, SimdKernel::None},
+    {DType::TQ2_0, "tq2_0", 256, 66, 35, &quant::rows::tq2_0_to_float, &quant::rows::tq2_0_from_float, DType::Q8_K, 37,     SimdKernel::None},
     // clang-format on
 };
 
