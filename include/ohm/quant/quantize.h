@@ -1,9 +1,10 @@
 // Reference (scalar) quantization of f32 rows into GGUF block types, computing exactly what
 // ggml's quantize_row_*_ref (ggml/src/ggml-quants.c) computes, in the same float operation order,
 // so that the bytes are identical to ggml's and to gguf-py's gguf.quants.quantize (for the types
-// gguf-py implements: those in scripts/make_quantize_fixtures.py's TYPES). Q4_K and Q6_K follow ggml's reference
-// quantizers (make_qkx2_quants / make_qx_quants with the default, importance-free weights), i.e.
-// what `llama-quantize` writes without an imatrix. Requires -ffp-contract=off (project default).
+// gguf-py implements: those in scripts/make_quantize_fixtures.py's TYPES). Q4_K and Q6_K follow
+// ggml's reference quantizers (make_qkx2_quants / make_qx_quants with the default, importance-free
+// weights), i.e. what `llama-quantize` writes without an imatrix. Requires -ffp-contract=off
+// (project default).
 //
 //   ohm::Tensor q = ohm::quant::quantize(w, ohm::DType::Q4_K);  // [rows, cols], cols % 256 == 0
 //   ohm::Tensor back = ohm::quant::dequantize(q);               // f32, same shape
