@@ -183,6 +183,27 @@ TEST(QuantTraits, EveryConsumerReadsTheRow) {
                 q.simd != SimdKernel::None)
           << kernels::isa_name(isa);
     }
+    // The reference matmul entry computes with the row's to_float.
+    if (q.from_float) {
+      std::mt19937 rng(7);
+      std::normal_distribution<float> nd;
+      Tensor w = Tensor::empty(DType::F32, {2, q.block_size});
+      std::vector<float> x(static_cast<size_t>(q.block_size)), scratch(x.size());
+      for (uint64_t i = 0; i < w.numel(); ++i) w.mutable_data<float>()[i] = nd(rng);
+      for (float& v : x) v = nd(rng);
+      const Tensor wq = quant::quantize(w, q.dtype), wd = quant::dequantize(wq);
+      float y[2] = {0, 0};
+      kernels::reference().matmul[static_cast<int>(q.dtype)](
+          x.data(), 1, q.block_size, kernels::matrix_view(wq), 0, 2, y, 2, scratch.data());
+      for (int n = 0; n < 2; ++n) {
+        double want = 0, mag = 0;
+        for (int64_t k = 0; k < q.block_size; ++k) {
+          want += static_cast<double>(wd.data<float>()[n * q.block_size + k]) * x[k];
+          mag += std::fabs(static_cast<double>(wd.data<float>()[n * q.block_size + k]) * x[k]);
+        }
+        EXPECT_NEAR(y[n], want, 1e-5 * mag + 1e-6);
+      }
+    }
     // dequantize_row dispatches to the row (one block of zeros stays zero).
     const std::vector<uint8_t> zero(q.block_bytes, 0);
     std::vector<float> out(static_cast<size_t>(q.block_size), 1.0f);
