@@ -5,7 +5,8 @@ with ggml's quantize_row_*_ref) of one deterministic f32 input (needs gguf, nump
   input.f32        16 rows x 256 f32 (little-endian): gaussian rows at several scales, a zero
                    row, a row with an all-zero 32-block, values on .5 quantization ties, outliers,
                    a constant row, tiny (subnormal-scale) values
-  <type>.bin       gguf.quants.quantize(input, type) bytes for q4_0 q4_1 q5_0 q5_1 q8_0
+  <type>.bin       gguf.quants.quantize(input, type) bytes for each of TYPES
+  <type>.deq.f32   gguf.quants.dequantize(<type>.bin) (16 x 256 f32): what to_float must give
   VERSIONS.txt     the gguf / numpy versions used
 
 Usage: python3 scripts/make_quantize_fixtures.py
@@ -18,6 +19,16 @@ from gguf import GGMLQuantizationType as T
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures" / "quant"
+
+# ohm's name (QuantTraits::name) -> gguf-py's type; only types gguf-py can quantize.
+TYPES = {
+    "q4_0": T.Q4_0,
+    "q4_1": T.Q4_1,
+    "q5_0": T.Q5_0,
+    "q5_1": T.Q5_1,
+    "q8_0": T.Q8_0,
+    "tq2_0": T.TQ2_0,
+}
 
 
 def main():
@@ -43,9 +54,10 @@ def main():
     x = np.stack(rows).astype(np.float32)
     OUT.mkdir(parents=True, exist_ok=True)
     x.tofile(OUT / "input.f32")
-    for name, t in (("q4_0", T.Q4_0), ("q4_1", T.Q4_1), ("q5_0", T.Q5_0), ("q5_1", T.Q5_1),
-                    ("q8_0", T.Q8_0)):
-        gguf.quants.quantize(x, t).tofile(OUT / f"{name}.bin")
+    for name, t in TYPES.items():
+        q = gguf.quants.quantize(x, t)
+        q.tofile(OUT / f"{name}.bin")
+        gguf.quants.dequantize(q, t).astype("<f4").tofile(OUT / f"{name}.deq.f32")
     import importlib.metadata as md
     (OUT / "VERSIONS.txt").write_text(
         f"gguf {md.version('gguf')}\nnumpy {np.__version__}\n"

@@ -23,6 +23,7 @@
 #include "ohm/core/error.h"
 #include "ohm/kernels/kernels.h"
 #include "ohm/models/causal_lm.h"
+#include "ohm/quant/quantize.h"
 
 namespace ohm::cli {
 namespace {
@@ -175,8 +176,9 @@ const Register reg_bench("bench", [](CLI::App& app) {
       ->check(int_range(1, 1000));
   cmd->add_option("--dtype", opt->dtype, "Convert weights at load: f32, f16 or bf16")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
-  cmd->add_option("--quantize", opt->quantize, "Quantize 2-D weights at load")
-      ->check(CLI::IsMember({"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q6_k"}));
+  cmd->add_option("--quantize", opt->quantize,
+                  "Quantize 2-D weights at load to this ggml block type")
+      ->check(CLI::IsMember(quant::quantize_type_names()));
   cmd->add_flag("--json", opt->json,
                 "One JSON object: pp_tok_s, pp_std, tg_tok_s, tg_std, load_s, ttft_s, "
                 "peak_rss_mb, threads, format");

@@ -19,6 +19,7 @@
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
 #include "ohm/core/half.h"
+#include "ohm/core/quant_traits.h"
 #include "ohm/core/thread_pool.h"
 #include "ohm/formats/gguf_writer.h"
 #include "ohm/formats/safetensors.h"
@@ -182,22 +183,9 @@ void add_vocab(gguf::GGUFWriter& w, int64_t vocab) {
 }
 
 uint32_t file_type(DType t) {  // llama_ftype
-  switch (t) {
-    case DType::F32:
-      return 0;
-    case DType::F16:
-      return 1;
-    case DType::Q4_0:
-      return 2;
-    case DType::Q8_0:
-      return 7;
-    case DType::Q4_K:
-      return 15;  // Q4_K_M's id; every matrix is Q4_K here
-    case DType::Q6_K:
-      return 18;
-    default:
-      return 0;
-  }
+  if (t == DType::F16) return 1;
+  const QuantTraits* q = quant_traits(t);
+  return q && q->file_type != kNoFileType ? q->file_type : 0;
 }
 
 void write_gguf(const Shape_& s, DType type, uint64_t seed, const std::string& out) {
@@ -309,7 +297,8 @@ const Register reg_bench("make-bench-model", [](CLI::App& app) {
   auto* cmd = app.add_subcommand("make-bench-model",
                                  "Write a random-weight model of a real shape (benchmarks)");
   cmd->add_option("--shape", opt->shape, "tinyllama-1.1b | llama2-7b | mixtral-small")->required();
-  cmd->add_option("--format", opt->format, "safetensors-bf16 | f16 | q8_0 | q4_0 | q4_k | q6_k")
+  cmd->add_option("--format", opt->format,
+                  "safetensors-bf16 | f32 | f16 | " + quant::quantize_type_list(" | "))
       ->required();
   cmd->add_option("--out", opt->out, "Output .gguf file, or directory for safetensors")->required();
   cmd->add_option("--seed", opt->seed, "Random seed (default 0)");

@@ -21,6 +21,7 @@
 #include "ohm/generation/auto_model.h"
 #include "ohm/generation/generate.h"
 #include "ohm/models/causal_lm.h"
+#include "ohm/quant/quantize.h"
 #include "ohm/tokenizers/tokenizer.h"
 
 namespace ohm::cli {
@@ -79,8 +80,8 @@ struct SamplingFlags {
     add_threads_option(cmd, threads);
     cmd->add_option("--dtype", dtype, "Weights in memory: f32, bf16 or f16 (default: as stored)")
         ->check(CLI::IsMember({"f32", "bf16", "f16"}));
-    cmd->add_option("--quantize", quantize, "Quantize 2-D weights at load (ggml block formats)")
-        ->check(CLI::IsMember({"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q6_k"}));
+    cmd->add_option("--quantize", quantize, "Quantize 2-D weights at load to this ggml block type")
+        ->check(CLI::IsMember(quant::quantize_type_names()));
     cmd->add_option("--tokenizer", tokenizer,
                     "Tokenizer: a tokenizer.json, tokenizer.model, .gguf or model directory "
                     "(default: the model's)");

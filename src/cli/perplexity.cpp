@@ -16,6 +16,7 @@
 #include "ohm/core/error.h"
 #include "ohm/eval/perplexity.h"
 #include "ohm/models/causal_lm.h"
+#include "ohm/quant/quantize.h"
 #include "ohm/tokenizers/tokenizer.h"
 
 namespace ohm::cli {
@@ -99,8 +100,9 @@ const Register reg_ppl("perplexity", [](CLI::App& app) {
   cmd->add_flag("--quiet,-q", opt->quiet, "No progress on stderr");
   cmd->add_option("--dtype", opt->dtype, "Convert weights at load: f32, f16 or bf16")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
-  cmd->add_option("--quantize", opt->quantize, "Quantize 2-D weights at load")
-      ->check(CLI::IsMember({"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q6_k"}));
+  cmd->add_option("--quantize", opt->quantize,
+                  "Quantize 2-D weights at load to this ggml block type")
+      ->check(CLI::IsMember(quant::quantize_type_names()));
   cmd->add_flag("--json", opt->json,
                 "One JSON object: ppl, ppl_err, nll, tokens, tokens_scored, chunks, n_ctx, "
                 "seconds, chunk_ppl");

@@ -5,39 +5,47 @@
 #include <cctype>
 #include <string>
 
+#include "ohm/core/quant_traits.h"
+
 namespace ohm {
 
 namespace {
-constexpr std::array<DTypeTraits, static_cast<size_t>(DType::Count_)> kTraits = {{
-    {"f32", 1, 4, true, false},
-    {"f16", 1, 2, true, false},
-    {"bf16", 1, 2, true, false},
-    {"f64", 1, 8, true, false},
-    {"i8", 1, 1, false, false},
-    {"i16", 1, 2, false, false},
-    {"i32", 1, 4, false, false},
-    {"i64", 1, 8, false, false},
-    {"u8", 1, 1, false, false},
-    {"u16", 1, 2, false, false},
-    {"u32", 1, 4, false, false},
-    {"u64", 1, 8, false, false},
-    {"bool", 1, 1, false, false},
-    {"f8_e4m3", 1, 1, true, false},
-    {"f8_e5m2", 1, 1, true, false},
-    // ggml block layouts (ggml-common.h): QK4_0 = 32 -> 2 + 16 bytes, etc.
-    {"q4_0", 32, 18, true, true},
-    {"q4_1", 32, 20, true, true},
-    {"q5_0", 32, 22, true, true},
-    {"q5_1", 32, 24, true, true},
-    {"q8_0", 32, 34, true, true},
-    {"q8_1", 32, 36, true, true},
-    {"q2_k", 256, 84, true, true},
-    {"q3_k", 256, 110, true, true},
-    {"q4_k", 256, 144, true, true},
-    {"q5_k", 256, 176, true, true},
-    {"q6_k", 256, 210, true, true},
-    {"q8_k", 256, 292, true, true},
-}};
+constexpr size_t kCount = static_cast<size_t>(DType::Count_);
+constexpr uint32_t kNone = kNoGgmlType;
+
+// The plain types here; the block-quantized ones from their QuantTraits rows (at compile time:
+// libohm_core never refers to the rows' functions).
+constexpr std::array<DTypeTraits, kCount> make_traits() {
+  std::array<DTypeTraits, kCount> t{};
+  const auto set = [&t](DType d, DTypeTraits tr) { t[static_cast<size_t>(d)] = tr; };
+  set(DType::F32, {"f32", 1, 4, true, false, 0});
+  set(DType::F16, {"f16", 1, 2, true, false, 1});
+  set(DType::BF16, {"bf16", 1, 2, true, false, 30});
+  set(DType::F64, {"f64", 1, 8, true, false, 28});
+  set(DType::I8, {"i8", 1, 1, false, false, 24});
+  set(DType::I16, {"i16", 1, 2, false, false, 25});
+  set(DType::I32, {"i32", 1, 4, false, false, 26});
+  set(DType::I64, {"i64", 1, 8, false, false, 27});
+  set(DType::U8, {"u8", 1, 1, false, false, kNone});
+  set(DType::U16, {"u16", 1, 2, false, false, kNone});
+  set(DType::U32, {"u32", 1, 4, false, false, kNone});
+  set(DType::U64, {"u64", 1, 8, false, false, kNone});
+  set(DType::Bool, {"bool", 1, 1, false, false, kNone});
+  set(DType::F8_E4M3, {"f8_e4m3", 1, 1, true, false, kNone});
+  set(DType::F8_E5M2, {"f8_e5m2", 1, 1, true, false, kNone});
+  for (const QuantTraits& q : kQuantTypes)
+    set(q.dtype, {q.name, q.block_size, q.block_bytes, true, true, q.ggml_type});
+  return t;
+}
+constexpr std::array<DTypeTraits, kCount> kTraits = make_traits();
+
+constexpr bool every_dtype_has_a_row() {
+  for (const DTypeTraits& t : kTraits)
+    if (t.name.empty() || t.block_size < 1 || t.type_size < 1) return false;
+  return true;
+}
+static_assert(every_dtype_has_a_row(),
+              "a DType has no traits: add its row (block types: ohm/core/quant_traits.h)");
 
 std::string lower(std::string_view s) {
   std::string r(s);

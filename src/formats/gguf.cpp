@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <numeric>
 
 #include <nlohmann/json.hpp>
@@ -78,54 +79,50 @@ bool valid_value_type(uint32_t t) {
   return t <= static_cast<uint32_t>(ValueType::FLOAT64);
 }
 
-struct GgmlType {
-  uint32_t id;
-  std::string_view name;
-  std::optional<DType> dtype;
-};
-
-// ggml.h's enum ggml_type (ids 4, 5 and 31-33, 36-38 are retired).
-constexpr GgmlType kGgmlTypes[] = {
-    {0, "F32", DType::F32},
-    {1, "F16", DType::F16},
-    {2, "Q4_0", DType::Q4_0},
-    {3, "Q4_1", DType::Q4_1},
-    {4, "Q4_2", std::nullopt},
-    {5, "Q4_3", std::nullopt},
-    {6, "Q5_0", DType::Q5_0},
-    {7, "Q5_1", DType::Q5_1},
-    {8, "Q8_0", DType::Q8_0},
-    {9, "Q8_1", DType::Q8_1},
-    {10, "Q2_K", DType::Q2_K},
-    {11, "Q3_K", DType::Q3_K},
-    {12, "Q4_K", DType::Q4_K},
-    {13, "Q5_K", DType::Q5_K},
-    {14, "Q6_K", DType::Q6_K},
-    {15, "Q8_K", DType::Q8_K},
-    {16, "IQ2_XXS", std::nullopt},
-    {17, "IQ2_XS", std::nullopt},
-    {18, "IQ3_XXS", std::nullopt},
-    {19, "IQ1_S", std::nullopt},
-    {20, "IQ4_NL", std::nullopt},
-    {21, "IQ3_S", std::nullopt},
-    {22, "IQ2_S", std::nullopt},
-    {23, "IQ4_XS", std::nullopt},
-    {24, "I8", DType::I8},
-    {25, "I16", DType::I16},
-    {26, "I32", DType::I32},
-    {27, "I64", DType::I64},
-    {28, "F64", DType::F64},
-    {29, "IQ1_M", std::nullopt},
-    {30, "BF16", DType::BF16},
-    {31, "Q4_0_4_4", std::nullopt},
-    {32, "Q4_0_4_8", std::nullopt},
-    {33, "Q4_0_8_8", std::nullopt},
-    {34, "TQ1_0", std::nullopt},
-    {35, "TQ2_0", std::nullopt},
-    {36, "IQ4_NL_4_4", std::nullopt},
-    {37, "IQ4_NL_4_8", std::nullopt},
-    {38, "IQ4_NL_8_8", std::nullopt},
-    {39, "MXFP4", std::nullopt},
+// ggml.h's enum ggml_type names, for messages about the ids ohm does not implement (ids 4, 5 and
+// 31-33, 36-38 are retired). The ids ohm reads and writes come from DType's traits (the
+// QuantTraits rows for the block types).
+constexpr std::string_view kGgmlTypeNames[] = {
+    "F32",         // 0
+    "F16",         // 1
+    "Q4_0",        // 2
+    "Q4_1",        // 3
+    "Q4_2",        // 4
+    "Q4_3",        // 5
+    "Q5_0",        // 6
+    "Q5_1",        // 7
+    "Q8_0",        // 8
+    "Q8_1",        // 9
+    "Q2_K",        // 10
+    "Q3_K",        // 11
+    "Q4_K",        // 12
+    "Q5_K",        // 13
+    "Q6_K",        // 14
+    "Q8_K",        // 15
+    "IQ2_XXS",     // 16
+    "IQ2_XS",      // 17
+    "IQ3_XXS",     // 18
+    "IQ1_S",       // 19
+    "IQ4_NL",      // 20
+    "IQ3_S",       // 21
+    "IQ2_S",       // 22
+    "IQ4_XS",      // 23
+    "I8",          // 24
+    "I16",         // 25
+    "I32",         // 26
+    "I64",         // 27
+    "F64",         // 28
+    "IQ1_M",       // 29
+    "BF16",        // 30
+    "Q4_0_4_4",    // 31
+    "Q4_0_4_8",    // 32
+    "Q4_0_8_8",    // 33
+    "TQ1_0",       // 34
+    "TQ2_0",       // 35
+    "IQ4_NL_4_4",  // 36
+    "IQ4_NL_4_8",  // 37
+    "IQ4_NL_8_8",  // 38
+    "MXFP4",       // 39
 };
 
 // Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not valid UTF-8 (overlong forms,
@@ -253,20 +250,19 @@ uint64_t load_le(const uint8_t* p, uint64_t n) {
 }  // namespace
 
 std::optional<DType> dtype_from_ggml(uint32_t ggml_type) {
-  for (const auto& t : kGgmlTypes)
-    if (t.id == ggml_type) return t.dtype;
+  for (int i = 0; i < static_cast<int>(DType::Count_); ++i)
+    if (traits(static_cast<DType>(i)).ggml_type == ggml_type) return static_cast<DType>(i);
   return std::nullopt;
 }
 
 std::optional<uint32_t> ggml_type_of(DType d) {
-  for (const auto& t : kGgmlTypes)
-    if (t.dtype == d) return t.id;
-  return std::nullopt;
+  const uint32_t id = traits(d).ggml_type;
+  if (id == kNoGgmlType) return std::nullopt;
+  return id;
 }
 
 std::string_view ggml_type_name(uint32_t ggml_type) {
-  for (const auto& t : kGgmlTypes)
-    if (t.id == ggml_type) return t.name;
+  if (ggml_type < std::size(kGgmlTypeNames)) return kGgmlTypeNames[ggml_type];
   return {};
 }
 

@@ -1,6 +1,7 @@
 // Private to src/kernels: what the per-ISA tables share.
 #pragma once
 
+#include "ohm/core/quant_traits.h"
 #include "ohm/kernels/kernels.h"
 
 namespace ohm::kernels {

@@ -10,7 +10,7 @@
 
 #include "kernels_internal.h"
 #include "ohm/core/half.h"
-#include "ohm/quant/dequant.h"
+#include "ohm/core/quant_traits.h"
 
 namespace ohm::kernels {
 namespace {
@@ -24,7 +24,7 @@ float ref_dot(const float* a, const float* b, int64_t n) {
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
-// One row of the weight converted to f32 (the f32 case never copies).
+// One row of a float weight converted to f32 (the f32 case never copies).
 template <DType D>
 const float* row_f32(const Matrix& w, int64_t r, int64_t K, float* scratch) {
   const uint8_t* src = w.row(r);
@@ -44,9 +44,6 @@ const float* row_f32(const Matrix& w, int64_t r, int64_t K, float* scratch) {
       scratch[k] = bf16_to_f32(h);
     }
     return scratch;
-  } else {
-    quant::dequantize_row(D, src, scratch, K);
-    return scratch;
   }
 }
 
@@ -57,6 +54,18 @@ void ref_matmul(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n
   for (int64_t n = n0; n < n1; ++n) {
     const float* wr = row_f32<D>(w, n, K, scratch);
     for (int64_t m = 0; m < M; ++m) y[m * ldy + n] = ref_dot(x + m * K, wr, K);
+  }
+}
+
+// The reference entry of every block-quantized type: its QuantTraits row's to_float per weight
+// row, then f32 dot products.
+void ref_matmul_block(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0, int64_t n1,
+                      float* y, int64_t ldy, float* scratch) {
+  const QuantTraits& q = *quant_traits(w.dtype);
+  const int64_t nb = K / q.block_size;
+  for (int64_t n = n0; n < n1; ++n) {
+    q.to_float(w.row(n), scratch, nb);
+    for (int64_t m = 0; m < M; ++m) y[m * ldy + n] = ref_dot(x + m * K, scratch, K);
   }
 }
 
@@ -186,19 +195,9 @@ KernelTable make_reference() {
   OHM_MM(F32);
   OHM_MM(F16);
   OHM_MM(BF16);
-  OHM_MM(Q4_0);
-  OHM_MM(Q4_1);
-  OHM_MM(Q5_0);
-  OHM_MM(Q5_1);
-  OHM_MM(Q8_0);
-  OHM_MM(Q8_1);
-  OHM_MM(Q2_K);
-  OHM_MM(Q3_K);
-  OHM_MM(Q4_K);
-  OHM_MM(Q5_K);
-  OHM_MM(Q6_K);
-  OHM_MM(Q8_K);
 #undef OHM_MM
+  for (const QuantTraits& q : quant_types())
+    t.matmul[static_cast<int>(q.dtype)] = &ref_matmul_block;
   t.rms_norm = &ref_rms_norm;
   t.layer_norm = &ref_layer_norm;
   t.softmax = &ref_softmax;

@@ -10,6 +10,7 @@
 
 #include "ohm/core/error.h"
 #include "ohm/core/half.h"
+#include "ohm/core/quant_traits.h"
 
 // a*b+c must round twice, as in ggml's reference build and in numpy: never fuse into an FMA.
 #if defined(__clang__)
@@ -39,9 +40,15 @@ inline float ld_f32(const uint8_t* p) {
   return bits_to_f32(ld_u32(p));
 }
 
+}  // namespace
+
+// ---- the per-type rows of kQuantTypes (ohm/core/quant_traits.h) ----------------------------
+
+namespace rows {
+
 // ---- legacy 32-element quants ----------------------------------------------------------------
 
-void deq_q4_0(const uint8_t* x, float* y, int64_t nb) {
+void q4_0_to_float(const uint8_t* x, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += 18, y += QK) {
     const float d = ld_f16(x);
     const uint8_t* qs = x + 2;
@@ -54,7 +61,7 @@ void deq_q4_0(const uint8_t* x, float* y, int64_t nb) {
   }
 }
 
-void deq_q4_1(const uint8_t* x, float* y, int64_t nb) {
+void q4_1_to_float(const uint8_t* x, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += 20, y += QK) {
     const float d = ld_f16(x);
     const float m = ld_f16(x + 2);
@@ -68,7 +75,7 @@ void deq_q4_1(const uint8_t* x, float* y, int64_t nb) {
   }
 }
 
-void deq_q5_0(const uint8_t* x, float* y, int64_t nb) {
+void q5_0_to_float(const uint8_t* x, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += 22, y += QK) {
     const float d = ld_f16(x);
     const uint32_t qh = ld_u32(x + 2);
@@ -84,7 +91,7 @@ void deq_q5_0(const uint8_t* x, float* y, int64_t nb) {
   }
 }
 
-void deq_q5_1(const uint8_t* x, float* y, int64_t nb) {
+void q5_1_to_float(const uint8_t* x, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += 24, y += QK) {
     const float d = ld_f16(x);
     const float m = ld_f16(x + 2);
@@ -101,6 +108,7 @@ void deq_q5_1(const uint8_t* x, float* y, int64_t nb) {
   }
 }
 
+namespace {
 // q8_0 and q8_1 share the layout except for q8_1's extra f16 `s` (= d * sum(qs)) after `d`.
 void deq_q8(const uint8_t* x, float* y, int64_t nb, int block_bytes) {
   const int qs_off = block_bytes - QK;
@@ -110,10 +118,18 @@ void deq_q8(const uint8_t* x, float* y, int64_t nb, int block_bytes) {
     for (int j = 0; j < QK; ++j) y[j] = static_cast<float>(static_cast<int8_t>(qs[j])) * d;
   }
 }
+}  // namespace
+
+void q8_0_to_float(const uint8_t* x, float* y, int64_t nb) {
+  deq_q8(x, y, nb, 34);
+}
+void q8_1_to_float(const uint8_t* x, float* y, int64_t nb) {
+  deq_q8(x, y, nb, 36);
+}
 
 // ---- k-quants (256-element super-blocks) -----------------------------------------------------
 
-void deq_q2_k(const uint8_t* x, float* y, int64_t nb) {
+void q2_k_to_float(const uint8_t* x, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += 84) {
     const uint8_t* scales = x;
     const uint8_t* q = x + 16;
@@ -140,7 +156,7 @@ void deq_q2_k(const uint8_t* x, float* y, int64_t nb) {
   }
 }
 
-void deq_q3_k(const uint8_t* x, float* y, int64_t nb) {
+void q3_k_to_float(const uint8_t* x, float* y, int64_t nb) {
   constexpr uint32_t kmask1 = 0x03030303;
   constexpr uint32_t kmask2 = 0x0f0f0f0f;
   for (int64_t i = 0; i < nb; ++i, x += 110) {
@@ -181,6 +197,7 @@ void deq_q3_k(const uint8_t* x, float* y, int64_t nb) {
   }
 }
 
+namespace {
 // ggml's get_scale_min_k4: eight 6-bit scales and mins packed into 12 bytes.
 inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   if (j < 4) {
@@ -191,8 +208,9 @@ inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
     *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
   }
 }
+}  // namespace
 
-void deq_q4_k(const uint8_t* x, float* y, int64_t nb) {
+void q4_k_to_float(const uint8_t* x, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += 144) {
     const float d = ld_f16(x);
     const float min = ld_f16(x + 2);
@@ -215,7 +233,7 @@ void deq_q4_k(const uint8_t* x, float* y, int64_t nb) {
   }
 }
 
-void deq_q5_k(const uint8_t* x, float* y, int64_t nb) {
+void q5_k_to_float(const uint8_t* x, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += 176) {
     const float d = ld_f16(x);
     const float min = ld_f16(x + 2);
@@ -244,7 +262,7 @@ void deq_q5_k(const uint8_t* x, float* y, int64_t nb) {
   }
 }
 
-void deq_q6_k(const uint8_t* x, float* y, int64_t nb) {
+void q6_k_to_float(const uint8_t* x, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += 210) {
     const uint8_t* ql = x;
     const uint8_t* qh = x + 128;
@@ -270,13 +288,33 @@ void deq_q6_k(const uint8_t* x, float* y, int64_t nb) {
   }
 }
 
-void deq_q8_k(const uint8_t* x, float* y, int64_t nb) {
+void q8_k_to_float(const uint8_t* x, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += 292) {
     const float d = ld_f32(x);
     const uint8_t* qs = x + 4;
     for (int j = 0; j < QK_K; ++j) *y++ = d * static_cast<float>(static_cast<int8_t>(qs[j]));
   }
 }
+
+// ---- ternary -----------------------------------------------------------------------------------
+
+// {u8 qs[64]; f16 d}: x = d * (q2 - 1), q2 in {0, 1, 2}; byte j of each 32-byte half holds the
+// values j, j+32, j+64, j+96 of its 128 in bits 0-1, 2-3, 4-5, 6-7.
+void tq2_0_to_float(const uint8_t* x, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += 66) {
+    const float d = ld_f16(x + 64);
+    for (int j = 0; j < 64; j += 32)
+      for (int l = 0; l < 4; ++l)
+        for (int m = 0; m < 32; ++m) {
+          const int q = (x[j + m] >> (2 * l)) & 3;
+          *y++ = static_cast<float>(q - 1) * d;
+        }
+  }
+}
+
+}  // namespace rows
+
+namespace {
 
 // ---- plain types -----------------------------------------------------------------------------
 
@@ -316,7 +354,7 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
                               std::to_string(tr.block_size));
   if (n == 0) return;
   const auto* x = static_cast<const uint8_t*>(src);
-  const int64_t nb = n / tr.block_size;
+  if (const QuantTraits* q = quant_traits(t)) return q->to_float(x, dst, n / tr.block_size);
   switch (t) {
     case DType::F32:
       std::memcpy(dst, x, static_cast<size_t>(n) * 4);
@@ -354,31 +392,7 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
     case DType::F8_E5M2:
       for (int64_t i = 0; i < n; ++i) dst[i] = f8e5m2_to_f32(x[i]);
       return;
-    case DType::Q4_0:
-      return deq_q4_0(x, dst, nb);
-    case DType::Q4_1:
-      return deq_q4_1(x, dst, nb);
-    case DType::Q5_0:
-      return deq_q5_0(x, dst, nb);
-    case DType::Q5_1:
-      return deq_q5_1(x, dst, nb);
-    case DType::Q8_0:
-      return deq_q8(x, dst, nb, 34);
-    case DType::Q8_1:
-      return deq_q8(x, dst, nb, 36);
-    case DType::Q2_K:
-      return deq_q2_k(x, dst, nb);
-    case DType::Q3_K:
-      return deq_q3_k(x, dst, nb);
-    case DType::Q4_K:
-      return deq_q4_k(x, dst, nb);
-    case DType::Q5_K:
-      return deq_q5_k(x, dst, nb);
-    case DType::Q6_K:
-      return deq_q6_k(x, dst, nb);
-    case DType::Q8_K:
-      return deq_q8_k(x, dst, nb);
-    case DType::Count_:
+    default:
       break;
   }
   throw InvalidArgument(ErrorContext().op("dequantize_row"), "bad dtype");

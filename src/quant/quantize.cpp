@@ -12,6 +12,7 @@
 
 #include "ohm/core/error.h"
 #include "ohm/core/half.h"
+#include "ohm/core/quant_traits.h"
 #include "ohm/quant/dequant.h"
 
 namespace ohm::quant {
@@ -39,9 +40,15 @@ inline float get_f16(const uint8_t* p) {
   return f16_to_f32(h);
 }
 
+}  // namespace
+
+// ---- the per-type rows of kQuantTypes (ohm/core/quant_traits.h) -------------------------
+
+namespace rows {
+
 // ---- 32-element blocks ------------------------------------------------------------------
 
-void q4_0(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; u8 qs[16]}
+void q4_0_from_float(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; u8 qs[16]}
   for (int64_t i = 0; i < nb; ++i, x += QK, y += 18) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < QK; ++j)
@@ -61,7 +68,7 @@ void q4_0(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; u8 qs[16]}
   }
 }
 
-void q4_1(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; f16 m; u8 qs[16]}
+void q4_1_from_float(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; f16 m; u8 qs[16]}
   for (int64_t i = 0; i < nb; ++i, x += QK, y += 20) {
     float min = 3.402823466e+38f, max = -3.402823466e+38f;
     for (int j = 0; j < QK; ++j) {
@@ -81,7 +88,7 @@ void q4_1(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; f16 m; u8 qs[16]
   }
 }
 
-void q5_0(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; u8 qh[4]; u8 qs[16]}
+void q5_0_from_float(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; u8 qh[4]; u8 qs[16]}
   for (int64_t i = 0; i < nb; ++i, x += QK, y += 22) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < QK; ++j)
@@ -105,7 +112,8 @@ void q5_0(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; u8 qh[4]; u8 qs[
   }
 }
 
-void q5_1(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; f16 m; u8 qh[4]; u8 qs[16]}
+void q5_1_from_float(const float* x, uint8_t* y,
+                     int64_t nb) {  // {f16 d; f16 m; u8 qh[4]; u8 qs[16]}
   for (int64_t i = 0; i < nb; ++i, x += QK, y += 24) {
     float min = 3.402823466e+38f, max = -3.402823466e+38f;
     for (int j = 0; j < QK; ++j) {
@@ -129,7 +137,7 @@ void q5_1(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; f16 m; u8 qh[4];
   }
 }
 
-void q8_0(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; i8 qs[32]}
+void q8_0_from_float(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; i8 qs[32]}
   for (int64_t i = 0; i < nb; ++i, x += QK, y += 34) {
     float amax = 0.0f;
     for (int j = 0; j < QK; ++j) amax = std::max(amax, std::fabs(x[j]));
@@ -142,6 +150,8 @@ void q8_0(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; i8 qs[32]}
 }
 
 // ---- k-quants ---------------------------------------------------------------------------
+
+namespace {
 
 // Weighted least-squares fit of x ~ scale*L + min (min <= 0) over L in [0, nmax], searching
 // nstep+1 candidate inverse scales (ggml's make_qkx2_quants). Returns scale, *the_min = -min.
@@ -276,8 +286,10 @@ inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   }
 }
 
+}  // namespace
+
 // {f16 d; f16 dmin; u8 scales[12]; u8 qs[128]} = 144 bytes
-void q4_k(const float* x, uint8_t* y, int64_t nb) {
+void q4_k_from_float(const float* x, uint8_t* y, int64_t nb) {
   uint8_t L[QK_K], Laux[32];
   float weights[32], mins[QK_K / 32], scales[QK_K / 32];
   for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 144) {
@@ -331,7 +343,7 @@ void q4_k(const float* x, uint8_t* y, int64_t nb) {
 }
 
 // {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d} = 210 bytes
-void q6_k(const float* x, uint8_t* y, int64_t nb) {
+void q6_k_from_float(const float* x, uint8_t* y, int64_t nb) {
   int8_t L[QK_K];
   float scales[QK_K / 16];
   for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 210) {
@@ -378,24 +390,53 @@ void q6_k(const float* x, uint8_t* y, int64_t nb) {
   }
 }
 
-}  // namespace
+// ---- ternary ----------------------------------------------------------------------------
+
+// {u8 qs[64]; f16 d}: d = max|x|, q = round(x / d) + 1 in {0, 1, 2} (lroundf: ties away from
+// zero), four values per byte as tq2_0_to_float reads them.
+void tq2_0_from_float(const float* x, uint8_t* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += 66) {
+    float amax = 0.0f;
+    for (int j = 0; j < QK_K; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_f16(y + 64, d);
+    for (int j = 0; j < 64; j += 32) {
+      for (int m = 0; m < 32; ++m) {
+        int q = 0;
+        for (int n = 0; n < 4; ++n) {
+          const int xi = static_cast<int>(std::lround(x[m + n * 32] * id)) + 1;
+          q += (xi & 3) << (2 * n);
+        }
+        y[j + m] = static_cast<uint8_t>(q);
+      }
+      x += 4 * 32;
+    }
+  }
+}
+
+}  // namespace rows
 
 bool can_quantize(DType t) {
-  switch (t) {
-    case DType::F32:
-    case DType::F16:
-    case DType::BF16:
-    case DType::Q4_0:
-    case DType::Q4_1:
-    case DType::Q5_0:
-    case DType::Q5_1:
-    case DType::Q8_0:
-    case DType::Q4_K:
-    case DType::Q6_K:
-      return true;
-    default:
-      return false;
+  if (t == DType::F32 || t == DType::F16 || t == DType::BF16) return true;
+  const QuantTraits* q = quant_traits(t);
+  return q && q->from_float;
+}
+
+std::vector<std::string> quantize_type_names() {
+  std::vector<std::string> r;
+  for (const QuantTraits& q : quant_types())
+    if (q.from_float) r.emplace_back(q.name);
+  return r;
+}
+
+std::string quantize_type_list(std::string_view sep) {
+  std::string r;
+  for (const std::string& n : quantize_type_names()) {
+    if (!r.empty()) r += sep;
+    r += n;
   }
+  return r;
 }
 
 void quantize_row(DType t, const float* src, void* dst, int64_t n) {
@@ -408,7 +449,7 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
                           std::to_string(n) + " elements is not a multiple of the " +
                               std::string(name(t)) + " block size " + std::to_string(bs));
   uint8_t* y = static_cast<uint8_t*>(dst);
-  const int64_t nb = n / bs;
+  if (const QuantTraits* q = quant_traits(t)) return q->from_float(src, y, n / bs);
   switch (t) {
     case DType::F32:
       std::memcpy(y, src, static_cast<size_t>(n) * 4);
@@ -424,27 +465,6 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
         const uint16_t h = f32_to_bf16(src[i]);
         std::memcpy(y + 2 * i, &h, 2);
       }
-      break;
-    case DType::Q4_0:
-      q4_0(src, y, nb);
-      break;
-    case DType::Q4_1:
-      q4_1(src, y, nb);
-      break;
-    case DType::Q5_0:
-      q5_0(src, y, nb);
-      break;
-    case DType::Q5_1:
-      q5_1(src, y, nb);
-      break;
-    case DType::Q8_0:
-      q8_0(src, y, nb);
-      break;
-    case DType::Q4_K:
-      q4_k(src, y, nb);
-      break;
-    case DType::Q6_K:
-      q6_k(src, y, nb);
       break;
     default:
       break;

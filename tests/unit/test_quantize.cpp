@@ -1,13 +1,21 @@
 // Reference quantizers: bit-exact with gguf-py's gguf.quants.quantize (itself bit-exact with
-// ggml's quantize_row_*_ref) on tests/fixtures/quant (scripts/make_quantize_fixtures.py), and
-// error bounds / invariants for Q4_K and Q6_K (gguf-py has no quantizer for them).
+// ggml's quantize_row_*_ref) on tests/fixtures/quant (scripts/make_quantize_fixtures.py), whose
+// gguf.quants.dequantize the to_float rows reproduce bit for bit; error bounds / invariants for
+// Q4_K and Q6_K (gguf-py has no quantizer for them); and the QuantTraits table's consumers.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "ohm/core/error.h"
+#include "ohm/core/quant_traits.h"
+#include "ohm/formats/gguf.h"
+#include "ohm/kernels/kernels.h"
 #include "ohm/quant/dequant.h"
 #include "ohm/quant/quantize.h"
 #include "test_util.h"
@@ -51,8 +59,21 @@ TEST_P(GgufPyReference, BitExact) {
                      << ")";
 }
 
+// to_float of gguf-py's bytes gives gguf-py's dequantization, bit for bit.
+TEST_P(GgufPyReference, DequantizeBitExact) {
+  const DType t = *quant::quant_type_from_name(GetParam());
+  const auto dir = test::fixtures_dir() / "quant";
+  const std::string q = test::read_file((dir / (std::string(GetParam()) + ".bin")).string());
+  const std::string want = test::read_file((dir / (std::string(GetParam()) + ".deq.f32")).string());
+  ASSERT_EQ(q.size(), *row_bytes(t, kRows * kCols));
+  ASSERT_EQ(want.size(), static_cast<size_t>(kRows * kCols * 4));
+  std::vector<float> got(static_cast<size_t>(kRows * kCols));
+  quant::dequantize_row(t, q.data(), got.data(), kRows * kCols);
+  EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size())) << GetParam();
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, GgufPyReference,
-                         ::testing::Values("q4_0", "q4_1", "q5_0", "q5_1", "q8_0"));
+                         ::testing::Values("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "tq2_0"));
 
 // Round-trip error relative to the row's RMS, for every fixture row with a non-zero RMS.
 // Rows whose RMS is below 1e-4 are skipped: a k-quant super-block scale (d = max/63 or
@@ -131,6 +152,97 @@ TEST(Quantize, FromOtherDtypesAndErrors) {
   EXPECT_EQ(quant::quant_type_from_name("q8_0"), DType::Q8_0);
   EXPECT_EQ(quant::quant_type_from_name("q2_k"), std::nullopt);
   EXPECT_EQ(quant::quant_type_from_name("nope"), std::nullopt);
+}
+
+// Every consumer of the QuantTraits table sees the same row: DType's traits, the GGUF ids, the
+// quantize / dequantize dispatch, the kernel tables and the CLI's choices.
+TEST(QuantTraits, EveryConsumerReadsTheRow) {
+  std::vector<std::string> quantizable;
+  for (const QuantTraits& q : quant_types()) {
+    SCOPED_TRACE(std::string(q.name));
+    EXPECT_EQ(quant_traits(q.dtype), &q);
+    EXPECT_EQ(name(q.dtype), q.name);
+    EXPECT_EQ(traits(q.dtype).block_size, q.block_size);
+    EXPECT_EQ(traits(q.dtype).type_size, q.block_bytes);
+    EXPECT_TRUE(is_quantized(q.dtype));
+    EXPECT_EQ(dtype_from_name(q.name), q.dtype);
+    EXPECT_EQ(gguf::ggml_type_of(q.dtype), q.ggml_type);
+    EXPECT_EQ(gguf::dtype_from_ggml(q.ggml_type), q.dtype);
+    std::string upper(q.name);
+    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_EQ(gguf::ggml_type_name(q.ggml_type), upper);
+    EXPECT_EQ(quant::can_quantize(q.dtype), q.from_float != nullptr);
+    if (q.from_float) quantizable.emplace_back(q.name);
+    EXPECT_NE(q.to_float, nullptr);
+    EXPECT_NE(kernels::reference().matmul[static_cast<int>(q.dtype)], nullptr);
+    for (kernels::Isa isa : {kernels::Isa::Avx2, kernels::Isa::Avx512}) {
+      const kernels::KernelTable* kt = kernels::table_for(isa);
+      if (!kt) continue;
+      EXPECT_EQ(kt->matmul[static_cast<int>(q.dtype)] !=
+                    kernels::reference().matmul[static_cast<int>(q.dtype)],
+                q.simd != SimdKernel::None)
+          << kernels::isa_name(isa);
+    }
+    // The reference matmul entry computes with the row's to_float.
+    if (q.from_float) {
+      std::mt19937 rng(7);
+      std::normal_distribution<float> nd;
+      Tensor w = Tensor::empty(DType::F32, {2, q.block_size});
+      std::vector<float> x(static_cast<size_t>(q.block_size)), scratch(x.size());
+      for (uint64_t i = 0; i < w.numel(); ++i) w.mutable_data<float>()[i] = nd(rng);
+      for (float& v : x) v = nd(rng);
+      const Tensor wq = quant::quantize(w, q.dtype), wd = quant::dequantize(wq);
+      float y[2] = {0, 0};
+      kernels::reference().matmul[static_cast<int>(q.dtype)](
+          x.data(), 1, q.block_size, kernels::matrix_view(wq), 0, 2, y, 2, scratch.data());
+      for (int n = 0; n < 2; ++n) {
+        double want = 0, mag = 0;
+        for (int64_t k = 0; k < q.block_size; ++k) {
+          want += static_cast<double>(wd.data<float>()[n * q.block_size + k]) * x[k];
+          mag += std::fabs(static_cast<double>(wd.data<float>()[n * q.block_size + k]) * x[k]);
+        }
+        EXPECT_NEAR(y[n], want, 1e-5 * mag + 1e-6);
+      }
+    }
+    // dequantize_row dispatches to the row (one block of zeros stays zero).
+    const std::vector<uint8_t> zero(q.block_bytes, 0);
+    std::vector<float> out(static_cast<size_t>(q.block_size), 1.0f);
+    quant::dequantize_row(q.dtype, zero.data(), out.data(), q.block_size);
+    for (float v : out) EXPECT_EQ(v, 0.0f);
+  }
+  EXPECT_EQ(quant::quantize_type_names(), quantizable);
+  std::string joined;
+  for (const std::string& n : quantizable) joined += (joined.empty() ? "" : "|") + n;
+  EXPECT_EQ(quant::quantize_type_list(), joined);
+  EXPECT_EQ(quant_traits(DType::F16), nullptr);
+  EXPECT_FALSE(gguf::dtype_from_ggml(20).has_value());  // IQ4_NL: not implemented
+  EXPECT_EQ(gguf::ggml_type_name(20), "IQ4_NL");
+  EXPECT_EQ(gguf::ggml_type_name(1000), "");
+}
+
+// docs/quantization.md's table of block types is the QuantTraits table, row for row.
+TEST(QuantTraits, DocsTableMatches) {
+  const std::string doc = test::read_file((test::source_dir() / "docs/quantization.md").string());
+  const std::string begin = "<!-- quant-types:begin -->\n", end = "<!-- quant-types:end -->";
+  const size_t a = doc.find(begin), b = doc.find(end);
+  ASSERT_TRUE(a != std::string::npos && b != std::string::npos && a < b);
+  std::string want =
+      "| type | GGUF id | block | bytes | bits/weight | from_float | dot activations | SIMD "
+      "kernels |\n|---|---|---|---|---|---|---|---|\n";
+  for (const QuantTraits& q : quant_types()) {
+    char bpw[32];
+    std::snprintf(bpw, sizeof bpw, "%g", static_cast<double>(q.block_bytes) * 8 / q.block_size);
+    const char* simd[] = {"reference", "q4_0", "q8_0", "q4_k", "q6_k"};
+    want +=
+        "| " + std::string(q.name) + " | " + std::to_string(q.ggml_type) + " | " +
+        std::to_string(q.block_size) + " | " + std::to_string(q.block_bytes) + " | " + bpw + " | " +
+        (q.from_float ? "yes" : "no") + " | " +
+        (q.vec_dot_type == DType::F32 ? std::string("f32") : std::string(name(q.vec_dot_type))) +
+        " | " + simd[static_cast<int>(q.simd)] + " |\n";
+  }
+  EXPECT_EQ(doc.substr(a + begin.size(), b - a - begin.size()), want)
+      << "docs/quantization.md's table differs from kQuantTypes; expected:\n"
+      << want;
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // Element types: plain scalars and the block-quantized formats of GGUF.
 //
 // A block-quantized type packs `block_size` consecutive elements of a row into `type_size`
-// bytes (ggml's type traits). Plain types have block_size 1. Byte sizes are therefore computed
+// bytes (ggml's type traits; its row in ohm/core/quant_traits.h, which this table reads).
+// Plain types have block_size 1. Byte sizes are therefore computed
 // per row: bytes(row of n) = n / block_size * type_size, and n must be a multiple of block_size.
 #pragma once
 
@@ -28,7 +29,7 @@ enum class DType : uint8_t {
   Bool,
   F8_E4M3,
   F8_E5M2,
-  // GGUF block-quantized types (ggml's layouts).
+  // GGUF block-quantized types: each has one row in kQuantTypes (ohm/core/quant_traits.h).
   Q4_0,
   Q4_1,
   Q5_0,
@@ -41,6 +42,7 @@ enum class DType : uint8_t {
   Q5_K,
   Q6_K,
   Q8_K,
+  TQ2_0,
   Count_,
 };
 
@@ -50,7 +52,9 @@ struct DTypeTraits {
   size_t type_size;       // bytes per block
   bool is_float;          // floating point (incl. quantized floats)
   bool is_quantized;      // a block-quantized GGUF type
+  uint32_t ggml_type;     // ggml.h's enum ggml_type id (GGUF); kNoGgmlType where GGUF has none
 };
+inline constexpr uint32_t kNoGgmlType = UINT32_MAX;
 
 const DTypeTraits& traits(DType t);
 inline std::string_view name(DType t) {

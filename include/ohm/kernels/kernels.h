@@ -7,9 +7,10 @@
 //   2. the active KernelTable entry for the op (and, for matmul, the weight dtype), which is
 //   3. a per-ISA implementation: the scalar reference table (src/kernels/reference.cpp), the
 //      oracle every SIMD table is tested against, and the AVX2 and AVX-512 tables
-//      (src/kernels/avx2.cpp, avx512.cpp, sharing src/kernels/simd_impl.h), each a translation
-//      unit compiled with its -m flags that fills the entries it accelerates (copying the rest
-//      from the reference table); kernels.cpp picks the best behind cpuid checks.
+//      (src/kernels/avx2.cpp, avx512.cpp, sharing src/kernels/simd_impl.h and its per-op-family
+//      simd_*.h parts), each a translation unit compiled with its -m flags that fills the
+//      entries it accelerates (copying the rest from the reference table); kernels.cpp picks
+//      the best behind cpuid checks.
 //
 // Conventions: activations are f32, row-major, contiguous. Weights are `Matrix` views of any
 // dtype (f32, f16, bf16, or GGUF block types) in PyTorch's nn.Linear layout [out, in]. Kernels

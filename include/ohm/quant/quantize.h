@@ -1,9 +1,10 @@
 // Reference (scalar) quantization of f32 rows into GGUF block types, computing exactly what
 // ggml's quantize_row_*_ref (ggml/src/ggml-quants.c) computes, in the same float operation order,
 // so that the bytes are identical to ggml's and to gguf-py's gguf.quants.quantize (for the types
-// gguf-py implements: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0). Q4_K and Q6_K follow ggml's reference
-// quantizers (make_qkx2_quants / make_qx_quants with the default, importance-free weights), i.e.
-// what `llama-quantize` writes without an imatrix. Requires -ffp-contract=off (project default).
+// gguf-py implements: those in scripts/make_quantize_fixtures.py's TYPES). Q4_K and Q6_K follow
+// ggml's reference quantizers (make_qkx2_quants / make_qx_quants with the default, importance-free
+// weights), i.e. what `llama-quantize` writes without an imatrix. Requires -ffp-contract=off
+// (project default).
 //
 //   ohm::Tensor q = ohm::quant::quantize(w, ohm::DType::Q4_K);  // [rows, cols], cols % 256 == 0
 //   ohm::Tensor back = ohm::quant::dequantize(q);               // f32, same shape
@@ -11,16 +12,25 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "ohm/core/dtype.h"
 #include "ohm/core/tensor.h"
 
 namespace ohm::quant {
 
-// Types quantize_row can produce: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K, and the plain float
-// types F32, F16, BF16 (rounded to nearest even, as ggml).
+// Types quantize_row can produce: the block types whose QuantTraits row has a from_float
+// (ohm/core/quant_traits.h; docs/quantization.md lists them), and the plain float types F32,
+// F16, BF16 (rounded to nearest even, as ggml).
 bool can_quantize(DType t);
+
+// The names of the block types quantize_row can produce, in table order ("q4_0", "q4_1", ...):
+// the CLI's --quantize / --type choices.
+std::vector<std::string> quantize_type_names();
+// The same joined by `sep`, for help texts ("q4_0|q4_1|...").
+std::string quantize_type_list(std::string_view sep = "|");
 
 // Quantizes `n` floats (a multiple of t's block size) into `dst` (row_bytes(t, n) bytes).
 // InvalidArgument for an unsupported type or a bad n.

@@ -1,0 +1,137 @@
+// The block-quantized matmul entry (mm_quant), the SIMD family of each QuantTraits row,
+// and fill_table.
+// Part of simd_impl.h: included once per ISA translation unit inside an anonymous namespace
+// (see the ODR rule and the numerics there).
+#pragma once
+
+template <QK T>
+static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0, int64_t n1,
+                     float* y, int64_t ldy, float*) {
+#if OHM_SIMD_W512
+  if constexpr (T == QK::Q4_0 || T == QK::Q8_0)
+    if (M == 1) return q32_matvec<T == QK::Q8_0>(x, K, w, n0, n1, y);
+  if constexpr (T == QK::Q4_K)
+    if (M == 1) return q4k_matvec(x, K, w, n0, n1, y);
+  if constexpr (T == QK::Q6_K)
+    if (M == 1) return q6k_matvec(x, K, w, n0, n1, y);
+  if (M >= QGEMM_MIN_ROWS) {
+    const QActs a = qacts_in(thread_scratch(2, qacts_floats(M, K)), M, K);
+    qg_prepare(x, 0, M, a);
+    qg_gemm<T>(a, w, n0, n1, y, ldy);
+    return;
+  }
+#endif
+  constexpr int B = (T == QK::Q4_0 || T == QK::Q8_0) ? 32 : 256;
+  const ActQ a = act_quantize(x, M, K, B);
+#if !OHM_SIMD_W512
+  if constexpr (T == QK::Q4_0 || T == QK::Q8_0)
+    if (M == 1) {
+      constexpr bool Q8 = T == QK::Q8_0;
+      const int64_t nb = K / 32;
+      const size_t rb = w.row_bytes;
+      decode_rows<4>(
+          n0, n1, rb,
+          [&](const int64_t* rows, size_t pf) { q32_rows8<Q8, 4>(a, nb, w.data, rb, rows, pf, y); },
+          [&](const int64_t* rows, size_t pf) {
+            q32_rows8<Q8, 1>(a, nb, w.data, rb, rows, pf, y);
+          });
+      return;
+    }
+#endif
+  if (M == 1) {  // one sequential stream of rows, then the shared row queue
+    const auto row = [&](const int64_t* rows, size_t) {
+      const uint8_t* wr = w.data + rows[0] * w.row_bytes;
+      // the row after next, whole (the hardware prefetchers alone leave the scale loads
+      // waiting on DRAM)
+      for (size_t o = 0; o < w.row_bytes; o += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(wr) + 2 * w.row_bytes + o, _MM_HINT_T0);
+      qtile<T, 1>(a, K, wr, y, ldy, rows[0]);
+    };
+    decode_rows<1>(n0, n1, w.row_bytes, row, row);
+    return;
+  }
+  const int64_t band = 8;
+  for (int64_t b0 = n0; b0 < n1; b0 += band) {
+    const int64_t b1 = imin(n1, b0 + band);
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4) {
+      const ActQ am{a.qs + m * K, a.d + m * K / B, a.s16 + m * K / 16};
+      for (int64_t n = b0; n < b1; ++n)
+        qtile<T, 4>(am, K, w.data + n * w.row_bytes, y + m * ldy, ldy, n);
+    }
+    for (; m < M; ++m) {
+      const ActQ am{a.qs + m * K, a.d + m * K / B, a.s16 + m * K / 16};
+      for (int64_t n = b0; n < b1; ++n)
+        qtile<T, 1>(am, K, w.data + n * w.row_bytes, y + m * ldy, ldy, n);
+    }
+  }
+}
+
+// The matmul / qgemm entries of a block type's SIMD family (QuantTraits::simd).
+static KernelTable::MatmulFn simd_matmul(SimdKernel k) {
+  switch (k) {
+    case SimdKernel::Q4_0:
+      return &mm_quant<QK::Q4_0>;
+    case SimdKernel::Q8_0:
+      return &mm_quant<QK::Q8_0>;
+    case SimdKernel::Q4_K:
+      return &mm_quant<QK::Q4_K>;
+    case SimdKernel::Q6_K:
+      return &mm_quant<QK::Q6_K>;
+    case SimdKernel::None:
+      break;
+  }
+  return nullptr;
+}
+#if OHM_SIMD_W512
+static KernelTable::QGemmFn simd_qgemm(SimdKernel k) {
+  switch (k) {
+    case SimdKernel::Q4_0:
+      return &qg_gemm<QK::Q4_0>;
+    case SimdKernel::Q8_0:
+      return &qg_gemm<QK::Q8_0>;
+    case SimdKernel::Q4_K:
+      return &qg_gemm<QK::Q4_K>;
+    case SimdKernel::Q6_K:
+      return &qg_gemm<QK::Q6_K>;
+    case SimdKernel::None:
+      break;
+  }
+  return nullptr;
+}
+#endif
+
+// Fills the entries this ISA accelerates (the rest stay as copied from the reference). Every
+// matmul entry's M = 1 path runs through decode_rows (matvec_row_queue). The block types come
+// from their QuantTraits rows (kQuantTypes is read as data: no inline function of another header
+// is called here, see the ODR rule above).
+static void fill_table(KernelTable& t) {
+  t.matmul[static_cast<int>(DType::F32)] = &mm_floatb<WF::F32>;
+  t.matmul[static_cast<int>(DType::F16)] = &mm_floatb<WF::F16>;
+  t.matmul[static_cast<int>(DType::BF16)] = &mm_floatb<WF::BF16>;
+  static constexpr DType kFloat[] = {DType::F32, DType::F16, DType::BF16};
+  for (DType d : kFloat) t.matvec_row_queue[static_cast<int>(d)] = true;
+#if OHM_SIMD_W512
+  t.qgemm_min_rows = QGEMM_MIN_ROWS;
+  t.qacts_prepare = &qg_prepare;
+#endif
+  for (const QuantTraits& q : kQuantTypes) {
+    const auto d = static_cast<int>(q.dtype);
+    if (const auto mm = simd_matmul(q.simd)) {
+      t.matmul[d] = mm;
+      t.matvec_row_queue[d] = true;
+    }
+#if OHM_SIMD_W512
+    t.qgemm[d] = simd_qgemm(q.simd);
+#endif
+  }
+  t.dot = &s_dot;
+  t.axpy = &s_axpy;
+  t.add = &s_add;
+  t.mul = &s_mul;
+  t.rms_norm = &s_rms_norm;
+  t.softmax = &s_softmax;
+  t.silu = &s_silu;
+  t.rope = &s_rope;
+  t.attn_query = &s_attn_query;
+}
