@@ -1,7 +1,9 @@
 // Generation: logits processors against transformers' own outputs, sampling distributions
-// (chi-square), and generate() on the reference checkpoints (greedy, beam search, sampling).
+// (chi-square), and generate() on the reference checkpoints (greedy, beam search, sampling);
+// the shared decode loop's cancellation, greedy_generate and chat sessions.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -335,4 +337,95 @@ TEST(Generate, EosStreamingAndCancellation) {
   EXPECT_THROW(generate(*model, {{1, 99999}}, opt), InvalidArgument);
   opt.config.num_return_sequences = 2;
   EXPECT_THROW(generate(*model, {{1}}, opt), InvalidArgument);
+}
+
+TEST(Generate, CancelFlagStopsBeforeTheNextStep) {
+  auto model = load_causal_lm(fixture("llama", "f32").string());
+  const auto ref = safetensors::SafetensorsFile::open(
+      (fixture("llama", "f32") / "reference.safetensors").string());
+  const auto prompt = ids_of(ref, "greedy.input_ids");
+  const auto expected = ids_of(ref, "greedy.output_ids");
+  std::atomic<bool> cancel{false};
+  GenerateOptions opt;
+  opt.config = greedy_config(32);
+  opt.cancel = &cancel;
+  int n = 0;
+  opt.on_token = [&](int64_t, int64_t) {
+    if (++n == 2) cancel = true;  // as a SIGINT handler would, between two steps
+    return true;
+  };
+  auto out = generate(*model, {prompt}, opt);
+  ASSERT_EQ(out.sequences[0].size(), prompt.size() + 2);
+  EXPECT_EQ(out.sequences[0],
+            std::vector<int64_t>(expected.begin(), expected.begin() + prompt.size() + 2));
+  EXPECT_EQ(out.finish_reasons[0], FinishReason::Cancelled);
+  // Set before the first step: nothing is generated.
+  out = generate(*model, {prompt}, opt);
+  EXPECT_EQ(out.sequences[0], prompt);
+  EXPECT_EQ(out.finish_reasons[0], FinishReason::Cancelled);
+  // Beam search stops too (its finished beams so far, here none).
+  opt.on_token = {};
+  opt.config.num_beams = 2;
+  EXPECT_EQ(generate(*model, {prompt}, opt).sequences[0], prompt);
+}
+
+TEST(Generate, GreedyGenerateIsGenerateWithoutProcessors) {
+  auto model = load_causal_lm(fixture("llama", "f32").string());
+  const auto ref = safetensors::SafetensorsFile::open(
+      (fixture("llama", "f32") / "reference.safetensors").string());
+  const auto prompt = ids_of(ref, "greedy.input_ids");
+  const auto expected = ids_of(ref, "greedy.output_ids");
+  EXPECT_EQ(ohm::generation::greedy_generate(*model, prompt, 32), expected);
+  EXPECT_EQ(ohm::generation::greedy_generate(*model, prompt, 0), prompt);
+  // Stops after the first EOS (here: the 5th token).
+  const auto eos = expected[prompt.size() + 4];
+  EXPECT_EQ(ohm::generation::greedy_generate(*model, prompt, 32, {eos}),
+            std::vector<int64_t>(expected.begin(), expected.begin() + prompt.size() + 5));
+  EXPECT_THROW(ohm::generation::greedy_generate(*model, {}, 4), InvalidArgument);
+}
+
+TEST(Session, SharesTheLoopAndReusesTheCache) {
+  auto model = load_causal_lm(fixture("llama", "f32").string());
+  const auto ref = safetensors::SafetensorsFile::open(
+      (fixture("llama", "f32") / "reference.safetensors").string());
+  const auto prompt = ids_of(ref, "greedy.input_ids");
+  const auto expected = ids_of(ref, "greedy.output_ids");
+  Session s(*model, greedy_config(16));
+  std::vector<int64_t> streamed;
+  const auto first = s.generate(prompt, [&](int64_t t) {
+    streamed.push_back(t);
+    return true;
+  });
+  EXPECT_EQ(first, std::vector<int64_t>(expected.begin() + prompt.size(),
+                                        expected.begin() + prompt.size() + 16));
+  EXPECT_EQ(streamed, first);
+  EXPECT_EQ(s.finish_reason(), FinishReason::Length);
+  EXPECT_EQ(s.reused_last(), 0);
+  // The next turn extends the context: the cached prefix is reused and the result is what
+  // one-shot generation gives on the whole context.
+  std::vector<int64_t> ctx(prompt);
+  ctx.insert(ctx.end(), first.begin(), first.end());
+  ctx.insert(ctx.end(), {5, 6, 7});
+  const auto second = s.generate(ctx);
+  EXPECT_EQ(s.reused_last(), static_cast<int64_t>(prompt.size() + 15));  // the last token unfed
+  GenerateOptions opt;
+  opt.config = greedy_config(16);
+  const auto oneshot = generate(*model, {ctx}, opt);
+  EXPECT_EQ(second, std::vector<int64_t>(oneshot.sequences[0].begin() + ctx.size(),
+                                         oneshot.sequences[0].end()));
+  // EOS and stop criteria end the turn; the callback and the flag cancel it.
+  s.config().min_new_tokens.reset();
+  s.config().eos_token_id = {expected[prompt.size() + 2]};
+  EXPECT_EQ(s.generate(prompt).size(), 3u);
+  EXPECT_EQ(s.finish_reason(), FinishReason::Eos);
+  s.config().eos_token_id = {};
+  EXPECT_EQ(
+      s.generate(prompt, {}, [](const std::vector<int64_t>& g) { return g.size() == 4; }).size(),
+      4u);
+  EXPECT_EQ(s.finish_reason(), FinishReason::Stop);
+  EXPECT_EQ(s.generate(prompt, [](int64_t) { return false; }).size(), 1u);
+  EXPECT_EQ(s.finish_reason(), FinishReason::Cancelled);
+  std::atomic<bool> cancel{true};
+  EXPECT_TRUE(s.generate(prompt, {}, {}, &cancel).empty());
+  EXPECT_EQ(s.finish_reason(), FinishReason::Cancelled);
 }

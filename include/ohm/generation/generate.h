@@ -71,6 +71,13 @@ struct GenerateOutput {
 GenerateOutput generate(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
                         const GenerateOptions& opt);
 
+// Greedy decoding of one sequence through generate() (do_sample=false, no logits processors):
+// the prompt followed by up to max_new_tokens ids, stopping after a token in eos_token_ids;
+// max_new_tokens <= 0 returns the prompt.
+std::vector<int64_t> greedy_generate(CausalLM& model, const std::vector<int64_t>& input_ids,
+                                     int64_t max_new_tokens,
+                                     const std::vector<int64_t>& eos_token_ids = {});
+
 // A single-sequence generation session that keeps its KV cache between calls (chat): each call
 // reuses the longest prefix of the new context that is already in the cache and only runs
 // the model on the rest.
