@@ -106,6 +106,7 @@ struct SamplingFlags {
 };
 
 struct Loaded {
+  ModelSource src;  // the model argument, resolved once for the tokenizer, weights and template
   tokenizers::AutoTokenizer tok;
   std::unique_ptr<CausalLM> model;
   GenerationConfig gen;
@@ -116,13 +117,14 @@ struct Loaded {
 
 Loaded load(const std::string& model, const SamplingFlags& f) {
   const auto t0 = Clock::now();
+  ModelSource src = resolve_model(model);
   // The tokenizer first: a missing one is reported before the weights are read.
-  Loaded l{load_tokenizer(model, f.tokenizer), nullptr, {}, 0, 0, 0};
+  Loaded l{src, load_tokenizer(src.path, f.tokenizer), nullptr, {}, 0, 0, 0};
   LoadOptions lo;
   lo.threads = f.threads;
   if (!f.dtype.empty()) lo.dtype = dtype_from_name(f.dtype);
   if (!f.quantize.empty()) lo.quantize = dtype_from_name(f.quantize);
-  auto pretrained = AutoModelForCausalLM::from_pretrained(model, lo);
+  auto pretrained = AutoModelForCausalLM::from_pretrained(src, lo);
   l.gen = pretrained.generation_config();  // generation_config.json, else from the config
   l.model = std::move(pretrained).release();
   if (l.gen.eos_token_id.empty())
@@ -283,7 +285,7 @@ int run_chat(const ChatCmd& o) {
                      ": chat decodes one sequence (beam search is in `ohm generate`)");
   Loaded l = load(o.model, o.f);
   l.gen.num_beams = 1;  // a generation_config.json's beams do not apply to a chat session
-  const auto tmpl = chat::ChatTemplate::load(o.model);
+  const auto tmpl = chat::ChatTemplate::load(l.src.path);
   generation::Session session(*l.model, l.gen, l.gen.seed.value_or(0));
   chat::ojson messages = chat::ojson::array();
   if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});

@@ -15,6 +15,7 @@
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
 #include "ohm/eval/perplexity.h"
+#include "ohm/formats/model_source.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/tokenizers/tokenizer.h"
 
@@ -36,8 +37,9 @@ int run_ppl(const PplOptions& o) {
   lo.threads = o.threads;
   if (!o.dtype.empty()) lo.dtype = dtype_from_name(o.dtype);
   if (!o.quantize.empty()) lo.quantize = dtype_from_name(o.quantize);
-  auto tok = load_tokenizer(o.model, o.tokenizer);
-  auto model = load_causal_lm(o.model, lo);
+  const ModelSource src = resolve_model(o.model);  // once, for the tokenizer and the weights
+  auto tok = load_tokenizer(src.path, o.tokenizer);
+  auto model = load_causal_lm(src.path, lo);
   if (const int64_t ctx = model->decoder_config().max_position_embeddings; ctx > 0 && o.ctx > ctx)
     throw UsageError("--ctx-size " + std::to_string(o.ctx) +
                      " exceeds the model's context length (max_position_embeddings " +

@@ -45,8 +45,12 @@ generation::GenerateOutput PreTrainedModel::generate(
 
 PreTrainedModel AutoModelForCausalLM::from_pretrained(const std::string& path_or_id,
                                                       const LoadOptions& opts) {
-  auto model = load_causal_lm(path_or_id, opts);
-  const ModelSource src = resolve_model(path_or_id);
+  return from_pretrained(resolve_model(path_or_id), opts);
+}
+
+PreTrainedModel AutoModelForCausalLM::from_pretrained(const ModelSource& src,
+                                                      const LoadOptions& opts) {
+  auto model = load_causal_lm(src.path, opts);  // a local path: not looked up again
   GenerationConfig gc = generation_config_from_model(model->config());
   if (auto path = src.file("generation_config.json")) gc = load_generation_config(*path);
   return PreTrainedModel(std::move(model), std::move(gc));
