@@ -44,8 +44,7 @@ int run_ppl(const PplOptions& o) {
     throw UsageError("--ctx-size " + std::to_string(o.ctx) +
                      " exceeds the model's context length (max_position_embeddings " +
                      std::to_string(ctx) + ")");
-  const auto ids32 = tok.encode(text, /*add_special_tokens=*/true);
-  const std::vector<int64_t> ids(ids32.begin(), ids32.end());
+  const std::vector<TokenId> ids = tok.encode(text, /*add_special_tokens=*/true);
   eval::PerplexityOptions opt;
   opt.n_ctx = o.ctx;
   if (o.chunks > 0) opt.max_chunks = o.chunks;

@@ -56,7 +56,8 @@ StepOutput SampleStrategy::step(const Tensor& logits, int64_t, const Emit& emit)
     const float* row = logits.data<float>() + static_cast<int64_t>(i) * V_;  // [B, 1, V]
     std::copy(row, row + V_, scores_.begin());
     procs_.apply(r.seq, r.prompt_len, scores_);
-    const TokenId tok = do_sample_ ? sample_token(scores_, rng_) : argmax(scores_);
+    const auto tok =
+        static_cast<TokenId>(do_sample_ ? sample_token(scores_, rng_) : argmax(scores_));
     if (keep_logprobs) {
       lp_ = scores_;
       log_softmax(lp_);

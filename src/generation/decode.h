@@ -27,13 +27,11 @@
 
 namespace ohm::generation::detail {
 
-using TokenId = int64_t;
-
 // Stopping criteria of one sequence (transformers' StoppingCriteriaList): the maximum length,
 // the EOS ids and a custom criterion on the generated ids (stop strings).
 struct StoppingCriteria {
-  int64_t max_length = 0;  // prompt + generated
-  std::vector<int64_t> eos;
+  int64_t max_length = 0;    // prompt + generated
+  std::vector<int64_t> eos;  // as GenerationConfig holds them
   std::function<bool(const std::vector<TokenId>& generated)> stop;
 
   bool is_eos(TokenId tok) const;

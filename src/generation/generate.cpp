@@ -44,7 +44,7 @@ struct Batch {
   Tensor ids, mask, pos;
 };
 
-Batch left_pad(const std::vector<const std::vector<int64_t>*>& rows, int64_t pad) {
+Batch left_pad(const std::vector<const std::vector<TokenId>*>& rows, TokenId pad) {
   Batch b;
   b.B = static_cast<int64_t>(rows.size());
   for (const auto* r : rows) b.T = std::max<int64_t>(b.T, static_cast<int64_t>(r->size()));
@@ -68,7 +68,7 @@ Batch left_pad(const std::vector<const std::vector<int64_t>*>& rows, int64_t pad
 }
 
 // One decoding step's inputs: [B, 1] ids, ones mask, positions.
-void step_inputs(const std::vector<int64_t>& tokens, const std::vector<int64_t>& positions,
+void step_inputs(const std::vector<TokenId>& tokens, const std::vector<int64_t>& positions,
                  Tensor& ids, Tensor& mask, Tensor& pos) {
   const int64_t B = static_cast<int64_t>(tokens.size());
   if (!ids.defined() || ids.dim(0) != B) {
@@ -87,7 +87,7 @@ void step_inputs(const std::vector<int64_t>& tokens, const std::vector<int64_t>&
 // tokens fed since, equal lengths). Used where transformers drops the cache in
 // prepare_inputs_for_generation (CausalLM::recompute_cache_before: Phi-3's RoPE switch).
 Tensor recompute(CausalLM& model, const Batch& prompt,
-                 const std::vector<std::vector<int64_t>>& tails, nn::KVCache& cache) {
+                 const std::vector<std::vector<TokenId>>& tails, nn::KVCache& cache) {
   const int64_t B = prompt.B, n = static_cast<int64_t>(tails.front().size()), T = prompt.T + n;
   Tensor ids = Tensor::empty(DType::I64, {B, T}), mask = Tensor::empty(DType::I64, {B, T}),
          pos = Tensor::empty(DType::I64, {B, T});
@@ -122,7 +122,7 @@ int64_t cache_capacity(const CausalLM& model, int64_t prompt_len, int64_t max_le
   return std::min(max_length, cap);
 }
 
-void validate(const CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+void validate(const CausalLM& model, const std::vector<std::vector<TokenId>>& prompts,
               const GenerationConfig& g) {
   if (prompts.empty()) throw InvalidArgument("generate: no prompts");
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -154,24 +154,24 @@ void validate(const CausalLM& model, const std::vector<std::vector<int64_t>>& pr
     throw InvalidArgument(ErrorContext().key("num_return_sequences"), "must be <= num_beams");
 }
 
-int64_t pad_id(const GenerationConfig& g) {
-  if (g.pad_token_id) return *g.pad_token_id;
-  if (!g.eos_token_id.empty()) return g.eos_token_id[0];
+TokenId pad_id(const GenerationConfig& g) {
+  if (g.pad_token_id) return static_cast<TokenId>(*g.pad_token_id);
+  if (!g.eos_token_id.empty()) return static_cast<TokenId>(g.eos_token_id[0]);
   return 0;
 }
 
 // ---- greedy and sampling --------------------------------------------------------------------
 
-GenerateOutput sample_or_greedy(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+GenerateOutput sample_or_greedy(CausalLM& model, const std::vector<std::vector<TokenId>>& prompts,
                                 const GenerateOptions& opt) {
   const GenerationConfig& g = opt.config;
   const auto procs = build_logits_processors(g);
   std::mt19937_64 rng(opt.seed.value_or(g.seed.value_or(0)));
 
-  std::vector<const std::vector<int64_t>*> rows;
+  std::vector<const std::vector<TokenId>*> rows;
   for (const auto& p : prompts)
     for (int64_t r = 0; r < g.num_return_sequences; ++r) rows.push_back(&p);
-  const int64_t pad = pad_id(g);
+  const TokenId pad = pad_id(g);
   Batch batch = left_pad(rows, pad);
   const int64_t B = batch.B;
   const int64_t max_length = resolve_max_length(g, batch.T);
@@ -192,7 +192,7 @@ GenerateOutput sample_or_greedy(CausalLM& model, const std::vector<std::vector<i
   out.prefill_seconds = seconds_since(t0);
   t0 = Clock::now();
 
-  std::vector<std::vector<int64_t>> fed(static_cast<size_t>(B));  // tokens fed after the prompt
+  std::vector<std::vector<TokenId>> fed(static_cast<size_t>(B));  // tokens fed after the prompt
   Tensor ids, mask, pos;
   const detail::Feed feed = [&](const detail::StepOutput& step, int64_t cur_len) {
     // The token generated at cur_len sits at position prompt_len + (cur_len - T).
@@ -227,7 +227,7 @@ GenerateOutput sample_or_greedy(CausalLM& model, const std::vector<std::vector<i
 // ---- beam search (transformers 5 _beam_search) ------------------------------------------------
 
 struct Beam {
-  std::vector<int64_t> tokens;  // generated so far
+  std::vector<TokenId> tokens;  // generated so far
   std::vector<float> logprobs;  // per generated token
   float score = 0;              // running sum of log-probs, or the finished normalised score
   bool finished = false;
@@ -239,7 +239,7 @@ class BeamStrategy final : public detail::Strategy {
  public:
   static constexpr float kBig = 1.0e9f;
 
-  BeamStrategy(const GenerationConfig& g, const std::vector<std::vector<int64_t>>& prompts,
+  BeamStrategy(const GenerationConfig& g, const std::vector<std::vector<TokenId>>& prompts,
                int64_t prompt_len, const detail::StoppingCriteria& stopping,
                const LogitsProcessorList& procs, std::mt19937_64& rng, int64_t vocab_size)
       : g(g),
@@ -280,7 +280,7 @@ class BeamStrategy final : public detail::Strategy {
         const float* src = logits.data<float>() + (it * nb + k) * V;
         std::copy(src, src + V, row.begin());
         log_softmax(row);
-        std::vector<int64_t> seq(prompt);
+        std::vector<TokenId> seq(prompt);
         seq.insert(seq.end(), run[k].tokens.begin(), run[k].tokens.end());
         procs.apply(seq, static_cast<int64_t>(prompt.size()), row);
       }
@@ -312,7 +312,8 @@ class BeamStrategy final : public detail::Strategy {
       std::vector<int64_t> cb_src(static_cast<size_t>(keep));
       std::vector<char> hits(static_cast<size_t>(keep));
       for (int64_t j = 0; j < keep; ++j) {
-        const int64_t k = cand[j] / V, tok = cand[j] % V;
+        const int64_t k = cand[j] / V;
+        const auto tok = static_cast<TokenId>(cand[j] % V);
         cb_src[j] = k;
         cb[j] = run[k];
         cb[j].tokens.push_back(tok);
@@ -381,7 +382,7 @@ class BeamStrategy final : public detail::Strategy {
   }
 
   const GenerationConfig& g;
-  const std::vector<std::vector<int64_t>>& prompts;
+  const std::vector<std::vector<TokenId>>& prompts;
   const int64_t nb, n_items, prompt_len, max_length, keep;
   const double lp_pen;
   const bool early_true, early_never;
@@ -395,14 +396,14 @@ class BeamStrategy final : public detail::Strategy {
   int64_t generated_tokens = 0;
 };
 
-GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<TokenId>>& prompts,
                            const GenerateOptions& opt) {
   const GenerationConfig& g = opt.config;
   const int64_t nb = g.num_beams;
   const auto procs = build_logits_processors(g);
   std::mt19937_64 rng(opt.seed.value_or(g.seed.value_or(0)));
 
-  std::vector<const std::vector<int64_t>*> rows;
+  std::vector<const std::vector<TokenId>*> rows;
   for (const auto& p : prompts)
     for (int64_t k = 0; k < nb; ++k) rows.push_back(&p);
   Batch batch = left_pad(rows, pad_id(g));
@@ -428,7 +429,7 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_
       positions[r] =
           static_cast<int64_t>(prompts[static_cast<size_t>(r / nb)].size()) + cur_len - prompt_len;
     if (model.recompute_cache_before(cur_len, cur_len + 1)) {
-      std::vector<std::vector<int64_t>> tails;
+      std::vector<std::vector<TokenId>> tails;
       for (int64_t r = 0; r < n_items * nb; ++r)
         tails.push_back(beams.running[r / nb][r % nb].tokens);
       return recompute(model, batch, tails, cache);
@@ -448,7 +449,7 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_
     const auto& prompt = prompts[static_cast<size_t>(it)];
     for (int64_t k = 0; k < g.num_return_sequences; ++k) {
       const Beam& b = beams.finished[it][k];
-      std::vector<int64_t> seq(prompt);
+      std::vector<TokenId> seq(prompt);
       seq.insert(seq.end(), b.tokens.begin(), b.tokens.end());
       out.sequences.push_back(std::move(seq));
       out.prompt_lengths.push_back(static_cast<int64_t>(prompt.size()));
@@ -464,21 +465,21 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_
 
 }  // namespace
 
-GenerateOutput generate(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+GenerateOutput generate(CausalLM& model, const std::vector<std::vector<TokenId>>& prompts,
                         const GenerateOptions& opt) {
   validate(model, prompts, opt.config);
   if (opt.config.num_beams > 1) return beam_search(model, prompts, opt);
   return sample_or_greedy(model, prompts, opt);
 }
 
-std::vector<int64_t> greedy_generate(CausalLM& model, const std::vector<int64_t>& input_ids,
+std::vector<TokenId> greedy_generate(CausalLM& model, const std::vector<TokenId>& input_ids,
                                      int64_t max_new_tokens,
-                                     const std::vector<int64_t>& eos_token_ids) {
+                                     const std::vector<TokenId>& eos_token_ids) {
   if (input_ids.empty()) throw InvalidArgument("greedy_generate: empty prompt");
   if (max_new_tokens <= 0) return input_ids;
   GenerateOptions opt;
   opt.config.max_new_tokens = max_new_tokens;
-  opt.config.eos_token_id = eos_token_ids;
+  opt.config.eos_token_id.assign(eos_token_ids.begin(), eos_token_ids.end());
   return std::move(generate(model, {input_ids}, opt).sequences[0]);
 }
 
@@ -498,9 +499,9 @@ Session::Session(CausalLM& model, GenerationConfig config, uint64_t seed)
 
 Session::~Session() = default;
 
-std::vector<int64_t> Session::generate(const std::vector<int64_t>& context,
-                                       const std::function<bool(int64_t)>& on_token,
-                                       const std::function<bool(const std::vector<int64_t>&)>& stop,
+std::vector<TokenId> Session::generate(const std::vector<TokenId>& context,
+                                       const std::function<bool(TokenId)>& on_token,
+                                       const std::function<bool(const std::vector<TokenId>&)>& stop,
                                        const std::atomic<bool>* cancel) {
   validate(model_, {context}, config_);
   if (config_.num_beams > 1)
@@ -522,7 +523,7 @@ std::vector<int64_t> Session::generate(const std::vector<int64_t>& context,
   tokens_.assign(context.begin(), context.begin() + static_cast<std::ptrdiff_t>(common));
   reused_ = static_cast<int64_t>(common);
 
-  auto feed = [&](const std::vector<int64_t>& toks) {
+  auto feed = [&](const std::vector<TokenId>& toks) {
     const int64_t T = static_cast<int64_t>(toks.size());
     Tensor ids = Tensor::empty(DType::I64, {1, T});
     Tensor pos = Tensor::empty(DType::I64, {1, T});
@@ -532,7 +533,7 @@ std::vector<int64_t> Session::generate(const std::vector<int64_t>& context,
     }
     const auto n_cached = static_cast<int64_t>(tokens_.size());
     if (n_cached > 0 && model_.recompute_cache_before(n_cached, n_cached + T)) {
-      std::vector<int64_t> all(tokens_);
+      std::vector<TokenId> all(tokens_);
       all.insert(all.end(), toks.begin(), toks.end());
       st_->cache.reset();
       tokens_.clear();
@@ -551,7 +552,7 @@ std::vector<int64_t> Session::generate(const std::vector<int64_t>& context,
     return logits;
   };
   Tensor logits = feed(
-      std::vector<int64_t>(context.begin() + static_cast<std::ptrdiff_t>(common), context.end()));
+      std::vector<TokenId>(context.begin() + static_cast<std::ptrdiff_t>(common), context.end()));
   const int64_t prompt_len = static_cast<int64_t>(context.size());
   const detail::StoppingCriteria stopping{resolve_max_length(config_, prompt_len),
                                           config_.eos_token_id, stop};
@@ -565,7 +566,7 @@ std::vector<int64_t> Session::generate(const std::vector<int64_t>& context,
   lo.start_len = prompt_len;
   lo.max_length = stopping.max_length;
   lo.cancel = cancel;
-  if (on_token) lo.on_token = [&](int64_t, int64_t tok) { return on_token(tok); };
+  if (on_token) lo.on_token = [&](int64_t, TokenId tok) { return on_token(tok); };
   // The final token is returned but not fed: its K/V is computed by the next call.
   detail::decode_loop(
       std::move(logits), strategy,
@@ -574,13 +575,13 @@ std::vector<int64_t> Session::generate(const std::vector<int64_t>& context,
   return std::move(strategy.rows[0].generated);
 }
 
-std::function<bool(const std::vector<int64_t>&)> stop_strings_criterion(
+std::function<bool(const std::vector<TokenId>&)> stop_strings_criterion(
     std::vector<std::string> stops,
-    std::function<std::string(const std::vector<int64_t>&)> decode) {
-  return [stops = std::move(stops), decode = std::move(decode)](const std::vector<int64_t>& gen) {
+    std::function<std::string(const std::vector<TokenId>&)> decode) {
+  return [stops = std::move(stops), decode = std::move(decode)](const std::vector<TokenId>& gen) {
     if (gen.empty() || stops.empty()) return false;
     const std::string text = decode(gen);
-    const std::string prev = decode(std::vector<int64_t>(gen.begin(), gen.end() - 1));
+    const std::string prev = decode(std::vector<TokenId>(gen.begin(), gen.end() - 1));
     for (const auto& s : stops) {
       if (s.empty()) continue;
       // The stop string must end inside the last token: an occurrence starting at or after

@@ -49,7 +49,7 @@ class PreTrainedModel {
   generation::GenerateOutput generate(const tokenizers::BatchEncoding& inputs,
                                       const GenerationConfig& cfg) const;
   // Full control: streaming callback, cancellation, stop criteria, seed, scores.
-  generation::GenerateOutput generate(const std::vector<std::vector<int64_t>>& input_ids,
+  generation::GenerateOutput generate(const std::vector<std::vector<TokenId>>& input_ids,
                                       const generation::GenerateOptions& opt) const;
 
  private:
