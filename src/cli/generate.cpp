@@ -107,6 +107,7 @@ struct SamplingFlags {
 };
 
 struct Loaded {
+  ModelSource src;  // the model argument, resolved once for the tokenizer, weights and template
   tokenizers::AutoTokenizer tok;
   std::unique_ptr<CausalLM> model;
   GenerationConfig gen;
@@ -117,13 +118,14 @@ struct Loaded {
 
 Loaded load(const std::string& model, const SamplingFlags& f) {
   const auto t0 = Clock::now();
+  ModelSource src = resolve_model(model);
   // The tokenizer first: a missing one is reported before the weights are read.
-  Loaded l{load_tokenizer(model, f.tokenizer), nullptr, {}, 0, 0, 0};
+  Loaded l{src, load_tokenizer(src.path, f.tokenizer), nullptr, {}, 0, 0, 0};
   LoadOptions lo;
   lo.threads = f.threads;
   if (!f.dtype.empty()) lo.dtype = dtype_from_name(f.dtype);
   if (!f.quantize.empty()) lo.quantize = dtype_from_name(f.quantize);
-  auto pretrained = AutoModelForCausalLM::from_pretrained(model, lo);
+  auto pretrained = AutoModelForCausalLM::from_pretrained(src, lo);
   l.gen = pretrained.generation_config();  // generation_config.json, else from the config
   l.model = std::move(pretrained).release();
   if (l.gen.eos_token_id.empty())
@@ -178,19 +180,11 @@ GenerationConfig fit_context(const Loaded& l, const SamplingFlags& f, int64_t pr
   return g;
 }
 
-std::vector<int64_t> to64(const std::vector<int32_t>& v) {
-  return {v.begin(), v.end()};
-}
-std::vector<int32_t> to32(const std::vector<int64_t>& v) {
-  return {v.begin(), v.end()};
-}
-
-std::function<bool(const std::vector<int64_t>&)> stop_for(const Loaded& l) {
+std::function<bool(const std::vector<TokenId>&)> stop_for(const Loaded& l) {
   if (l.gen.stop_strings.empty()) return {};
   const tokenizers::AutoTokenizer* tok = &l.tok;
   return generation::stop_strings_criterion(
-      l.gen.stop_strings,
-      [tok](const std::vector<int64_t>& ids) { return tok->decode(to32(ids)); });
+      l.gen.stop_strings, [tok](const std::vector<TokenId>& ids) { return tok->decode(ids); });
 }
 
 std::atomic<bool> g_interrupted{false};
@@ -218,7 +212,7 @@ int run_generate(const GenerateCmd& o) {
     if (prompt.ends_with("\r")) prompt.pop_back();
   }
   Loaded l = load(o.model, o.f);
-  const auto prompt_ids = to64(l.tok.encode(prompt, /*add_special_tokens=*/true));
+  const std::vector<TokenId> prompt_ids = l.tok.encode(prompt, /*add_special_tokens=*/true);
   generation::GenerateOptions opt;
   opt.config = fit_context(l, o.f, static_cast<int64_t>(prompt_ids.size()), "the prompt");
   opt.stop = stop_for(l);
@@ -228,15 +222,15 @@ int run_generate(const GenerateCmd& o) {
   tokenizers::DecodeStream ds(l.tok.tokenizer(), /*skip_special_tokens=*/true);
   if (stream) {
     std::cout << prompt << std::flush;
-    opt.on_token = [&](int64_t, int64_t tok) {
-      if (auto piece = ds.step(static_cast<int32_t>(tok))) std::cout << *piece << std::flush;
+    opt.on_token = [&](int64_t, TokenId tok) {
+      if (auto piece = ds.step(tok)) std::cout << *piece << std::flush;
       return true;
     };
   }
   const auto out = generation::generate(*l.model, {prompt_ids}, opt);
-  const std::vector<int64_t> gen(out.sequences[0].begin() + out.prompt_lengths[0],
+  const std::vector<TokenId> gen(out.sequences[0].begin() + out.prompt_lengths[0],
                                  out.sequences[0].end());
-  const std::string text = l.tok.decode(to32(gen), /*skip_special_tokens=*/true);
+  const std::string text = l.tok.decode(gen, /*skip_special_tokens=*/true);
   const double n_gen = static_cast<double>(gen.size());
   const double n_prompt = static_cast<double>(prompt_ids.size());
   const double decode_rate = out.decode_seconds > 0 ? n_gen / out.decode_seconds : 0;
@@ -284,7 +278,7 @@ int run_chat(const ChatCmd& o) {
                      ": chat decodes one sequence (beam search is in `ohm generate`)");
   Loaded l = load(o.model, o.f);
   l.gen.num_beams = 1;  // a generation_config.json's beams do not apply to a chat session
-  const auto tmpl = chat::ChatTemplate::load(o.model);
+  const auto tmpl = chat::ChatTemplate::load(l.src.path);
   generation::Session session(*l.model, l.gen, l.gen.seed.value_or(0));
   chat::ojson messages = chat::ojson::array();
   if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
@@ -312,7 +306,7 @@ int run_chat(const ChatCmd& o) {
     chat::ChatOptions copt;
     copt.add_generation_prompt = true;
     const std::string prompt = tmpl.apply(messages, copt);
-    const auto ids = to64(l.tok.encode(prompt, /*add_special_tokens=*/false));
+    const std::vector<TokenId> ids = l.tok.encode(prompt, /*add_special_tokens=*/false);
     try {
       session.config() = fit_context(l, o.f, static_cast<int64_t>(ids.size()), "the conversation");
     } catch (const UsageError& e) {
@@ -325,8 +319,8 @@ int run_chat(const ChatCmd& o) {
     const auto t0 = Clock::now();
     const auto gen = session.generate(
         ids,
-        [&](int64_t tok) {
-          if (auto piece = ds.step(static_cast<int32_t>(tok))) std::cout << *piece << std::flush;
+        [&](TokenId tok) {
+          if (auto piece = ds.step(tok)) std::cout << *piece << std::flush;
           return true;
         },
         stop_for(l), &g_interrupted);
@@ -336,8 +330,8 @@ int run_chat(const ChatCmd& o) {
       std::cerr << "ohm: " << gen.size() << " tokens, "
                 << fmt_rate(dt > 0 ? static_cast<double>(gen.size()) / dt : 0) << " tok/s, "
                 << session.reused_last() << " context tokens reused from the cache\n";
-    messages.push_back({{"role", "assistant"},
-                        {"content", l.tok.decode(to32(gen), /*skip_special_tokens=*/true)}});
+    messages.push_back(
+        {{"role", "assistant"}, {"content", l.tok.decode(gen, /*skip_special_tokens=*/true)}});
   }
   return 0;
 }

@@ -15,6 +15,7 @@
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
 #include "ohm/eval/perplexity.h"
+#include "ohm/formats/model_source.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/quant/quantize.h"
 #include "ohm/tokenizers/tokenizer.h"
@@ -37,14 +38,14 @@ int run_ppl(const PplOptions& o) {
   lo.threads = o.threads;
   if (!o.dtype.empty()) lo.dtype = dtype_from_name(o.dtype);
   if (!o.quantize.empty()) lo.quantize = dtype_from_name(o.quantize);
-  auto tok = load_tokenizer(o.model, o.tokenizer);
-  auto model = load_causal_lm(o.model, lo);
+  const ModelSource src = resolve_model(o.model);  // once, for the tokenizer and the weights
+  auto tok = load_tokenizer(src.path, o.tokenizer);
+  auto model = load_causal_lm(src.path, lo);
   if (const int64_t ctx = model->decoder_config().max_position_embeddings; ctx > 0 && o.ctx > ctx)
     throw UsageError("--ctx-size " + std::to_string(o.ctx) +
                      " exceeds the model's context length (max_position_embeddings " +
                      std::to_string(ctx) + ")");
-  const auto ids32 = tok.encode(text, /*add_special_tokens=*/true);
-  const std::vector<int64_t> ids(ids32.begin(), ids32.end());
+  const std::vector<TokenId> ids = tok.encode(text, /*add_special_tokens=*/true);
   eval::PerplexityOptions opt;
   opt.n_ctx = o.ctx;
   if (o.chunks > 0) opt.max_chunks = o.chunks;

@@ -8,7 +8,7 @@
 
 namespace ohm::eval {
 
-PerplexityResult perplexity(CausalLM& model, const std::vector<int64_t>& tokens,
+PerplexityResult perplexity(CausalLM& model, const std::vector<TokenId>& tokens,
                             const PerplexityOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t n_ctx = opt.n_ctx;

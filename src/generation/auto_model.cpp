@@ -19,14 +19,14 @@ generation::GenerateOutput PreTrainedModel::generate(const tokenizers::BatchEnco
                           "generate: attention_mask has " +
                               std::to_string(in.attention_mask.size()) + " rows, input_ids " +
                               std::to_string(in.input_ids.size()));
-  std::vector<std::vector<int64_t>> rows;
+  std::vector<std::vector<TokenId>> rows;
   for (size_t r = 0; r < in.input_ids.size(); ++r) {
     const auto& ids = in.input_ids[r];
     const std::vector<int32_t>* mask = in.attention_mask.empty() ? nullptr : &in.attention_mask[r];
     if (mask && mask->size() != ids.size())
       throw InvalidArgument(ErrorContext().key("attention_mask").note("row", std::to_string(r)),
                             "generate: attention_mask and input_ids lengths differ");
-    std::vector<int64_t> row;
+    std::vector<TokenId> row;
     for (size_t t = 0; t < ids.size(); ++t)
       if (!mask || (*mask)[t] != 0) row.push_back(ids[t]);
     rows.push_back(std::move(row));
@@ -37,7 +37,7 @@ generation::GenerateOutput PreTrainedModel::generate(const tokenizers::BatchEnco
 }
 
 generation::GenerateOutput PreTrainedModel::generate(
-    const std::vector<std::vector<int64_t>>& input_ids,
+    const std::vector<std::vector<TokenId>>& input_ids,
     const generation::GenerateOptions& opt) const {
   if (!model_) throw InvalidArgument("generate: no model loaded");
   return generation::generate(*model_, input_ids, opt);
@@ -45,8 +45,12 @@ generation::GenerateOutput PreTrainedModel::generate(
 
 PreTrainedModel AutoModelForCausalLM::from_pretrained(const std::string& path_or_id,
                                                       const LoadOptions& opts) {
-  auto model = load_causal_lm(path_or_id, opts);
-  const ModelSource src = resolve_model(path_or_id);
+  return from_pretrained(resolve_model(path_or_id), opts);
+}
+
+PreTrainedModel AutoModelForCausalLM::from_pretrained(const ModelSource& src,
+                                                      const LoadOptions& opts) {
+  auto model = load_causal_lm(src.path, opts);  // a local path: not looked up again
   GenerationConfig gc = generation_config_from_model(model->config());
   if (auto path = src.file("generation_config.json")) gc = load_generation_config(*path);
   return PreTrainedModel(std::move(model), std::move(gc));

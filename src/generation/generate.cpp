@@ -9,6 +9,7 @@
 #include <numeric>
 #include <random>
 
+#include "decode.h"
 #include "ohm/core/error.h"
 #include "ohm/generation/logits_process.h"
 #include "ohm/models/causal_lm.h"
@@ -36,10 +37,6 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-bool contains(const std::vector<int64_t>& v, int64_t x) {
-  return std::find(v.begin(), v.end(), x) != v.end();
-}
-
 // Rows of a left-padded batch: ids, attention mask and HF generate's position ids
 // (cumsum(mask) - 1, padded slots at 1).
 struct Batch {
@@ -47,7 +44,7 @@ struct Batch {
   Tensor ids, mask, pos;
 };
 
-Batch left_pad(const std::vector<const std::vector<int64_t>*>& rows, int64_t pad) {
+Batch left_pad(const std::vector<const std::vector<TokenId>*>& rows, TokenId pad) {
   Batch b;
   b.B = static_cast<int64_t>(rows.size());
   for (const auto* r : rows) b.T = std::max<int64_t>(b.T, static_cast<int64_t>(r->size()));
@@ -71,7 +68,7 @@ Batch left_pad(const std::vector<const std::vector<int64_t>*>& rows, int64_t pad
 }
 
 // One decoding step's inputs: [B, 1] ids, ones mask, positions.
-void step_inputs(const std::vector<int64_t>& tokens, const std::vector<int64_t>& positions,
+void step_inputs(const std::vector<TokenId>& tokens, const std::vector<int64_t>& positions,
                  Tensor& ids, Tensor& mask, Tensor& pos) {
   const int64_t B = static_cast<int64_t>(tokens.size());
   if (!ids.defined() || ids.dim(0) != B) {
@@ -90,7 +87,7 @@ void step_inputs(const std::vector<int64_t>& tokens, const std::vector<int64_t>&
 // tokens fed since, equal lengths). Used where transformers drops the cache in
 // prepare_inputs_for_generation (CausalLM::recompute_cache_before: Phi-3's RoPE switch).
 Tensor recompute(CausalLM& model, const Batch& prompt,
-                 const std::vector<std::vector<int64_t>>& tails, nn::KVCache& cache) {
+                 const std::vector<std::vector<TokenId>>& tails, nn::KVCache& cache) {
   const int64_t B = prompt.B, n = static_cast<int64_t>(tails.front().size()), T = prompt.T + n;
   Tensor ids = Tensor::empty(DType::I64, {B, T}), mask = Tensor::empty(DType::I64, {B, T}),
          pos = Tensor::empty(DType::I64, {B, T});
@@ -125,7 +122,7 @@ int64_t cache_capacity(const CausalLM& model, int64_t prompt_len, int64_t max_le
   return std::min(max_length, cap);
 }
 
-void validate(const CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+void validate(const CausalLM& model, const std::vector<std::vector<TokenId>>& prompts,
               const GenerationConfig& g) {
   if (prompts.empty()) throw InvalidArgument("generate: no prompts");
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -157,158 +154,123 @@ void validate(const CausalLM& model, const std::vector<std::vector<int64_t>>& pr
     throw InvalidArgument(ErrorContext().key("num_return_sequences"), "must be <= num_beams");
 }
 
-int64_t pad_id(const GenerationConfig& g) {
-  if (g.pad_token_id) return *g.pad_token_id;
-  if (!g.eos_token_id.empty()) return g.eos_token_id[0];
+TokenId pad_id(const GenerationConfig& g) {
+  if (g.pad_token_id) return static_cast<TokenId>(*g.pad_token_id);
+  if (!g.eos_token_id.empty()) return static_cast<TokenId>(g.eos_token_id[0]);
   return 0;
 }
 
 // ---- greedy and sampling --------------------------------------------------------------------
 
-GenerateOutput sample_or_greedy(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+GenerateOutput sample_or_greedy(CausalLM& model, const std::vector<std::vector<TokenId>>& prompts,
                                 const GenerateOptions& opt) {
   const GenerationConfig& g = opt.config;
   const auto procs = build_logits_processors(g);
   std::mt19937_64 rng(opt.seed.value_or(g.seed.value_or(0)));
 
-  std::vector<const std::vector<int64_t>*> rows;
+  std::vector<const std::vector<TokenId>*> rows;
   for (const auto& p : prompts)
     for (int64_t r = 0; r < g.num_return_sequences; ++r) rows.push_back(&p);
-  const int64_t pad = pad_id(g);
+  const TokenId pad = pad_id(g);
   Batch batch = left_pad(rows, pad);
   const int64_t B = batch.B;
   const int64_t max_length = resolve_max_length(g, batch.T);
 
-  GenerateOutput out;
-  out.sequences.resize(static_cast<size_t>(B));
-  out.prompt_lengths.resize(static_cast<size_t>(B));
-  out.finish_reasons.assign(static_cast<size_t>(B), FinishReason::Length);
-  out.token_logprobs.resize(static_cast<size_t>(B));
-  if (opt.output_scores) out.scores.resize(static_cast<size_t>(B));
-  std::vector<std::vector<int64_t>> generated(static_cast<size_t>(B));
+  const detail::StoppingCriteria stopping{max_length, g.eos_token_id, opt.stop};
+  detail::SampleStrategy strategy(g, procs, rng, stopping, pad, model.vocab_size());
+  strategy.keep_scores = opt.output_scores;
+  strategy.rows.resize(static_cast<size_t>(B));
   for (int64_t i = 0; i < B; ++i) {
-    out.sequences[i] = *rows[static_cast<size_t>(i)];
-    out.prompt_lengths[i] = static_cast<int64_t>(rows[static_cast<size_t>(i)]->size());
-    out.prompt_tokens += out.prompt_lengths[i];
+    strategy.rows[i].seq = *rows[static_cast<size_t>(i)];
+    strategy.rows[i].prompt_len = static_cast<int64_t>(rows[static_cast<size_t>(i)]->size());
   }
 
+  GenerateOutput out;
   nn::KVCache cache = model.make_cache(B, cache_capacity(model, batch.T, max_length));
   auto t0 = Clock::now();
   Tensor logits = model.forward(batch.ids, batch.mask, batch.pos, cache, /*last_only=*/true);
   out.prefill_seconds = seconds_since(t0);
   t0 = Clock::now();
 
-  const int64_t V = model.vocab_size();
-  std::vector<char> done(static_cast<size_t>(B), 0);
-  std::vector<int64_t> tokens(static_cast<size_t>(B));
-  std::vector<float> scores(static_cast<size_t>(V));
-  std::vector<std::vector<int64_t>> fed(static_cast<size_t>(B));  // tokens fed after the prompt
+  std::vector<std::vector<TokenId>> fed(static_cast<size_t>(B));  // tokens fed after the prompt
   Tensor ids, mask, pos;
-  bool cancelled = false;
-  for (int64_t cur_len = batch.T; cur_len < max_length; ++cur_len) {
-    if (opt.cancel && opt.cancel->load()) cancelled = true;
-    for (int64_t i = 0; i < B && !cancelled; ++i) {
-      if (done[i]) {
-        tokens[i] = pad;
-        continue;
-      }
-      const float* row = logits.data<float>() + i * V;  // [B, 1, V]
-      std::copy(row, row + V, scores.begin());
-      procs.apply(out.sequences[i], out.prompt_lengths[i], scores);
-      const int64_t tok = g.do_sample ? sample_token(scores, rng) : argmax(scores);
-      std::vector<float> lp(scores);
-      log_softmax(lp);
-      out.token_logprobs[i].push_back(lp[static_cast<size_t>(tok)]);
-      if (opt.output_scores) out.scores[i].push_back(scores);
-      tokens[i] = tok;
-      out.sequences[i].push_back(tok);
-      generated[i].push_back(tok);
-      ++out.generated_tokens;
-      if (contains(g.eos_token_id, tok)) {
-        done[i] = 1;
-        out.finish_reasons[i] = FinishReason::Eos;
-      } else if (opt.stop && opt.stop(generated[i])) {
-        done[i] = 1;
-        out.finish_reasons[i] = FinishReason::Stop;
-      }
-      if (opt.on_token && !opt.on_token(i, tok)) cancelled = true;
-    }
-    if (cancelled) {
-      for (int64_t i = 0; i < B; ++i)
-        if (!done[i]) out.finish_reasons[i] = FinishReason::Cancelled;
-      break;
-    }
-    if (std::all_of(done.begin(), done.end(), [](char d) { return d != 0; })) break;
-    if (cur_len + 1 >= max_length) break;
+  const detail::Feed feed = [&](const detail::StepOutput& step, int64_t cur_len) {
     // The token generated at cur_len sits at position prompt_len + (cur_len - T).
     std::vector<int64_t> positions(static_cast<size_t>(B));
-    for (int64_t i = 0; i < B; ++i) positions[i] = out.prompt_lengths[i] + cur_len - batch.T;
-    for (int64_t i = 0; i < B; ++i) fed[i].push_back(tokens[i]);
-    if (model.recompute_cache_before(cur_len, cur_len + 1)) {
-      logits = recompute(model, batch, fed, cache);
-      continue;
-    }
-    step_inputs(tokens, positions, ids, mask, pos);
-    logits = model.forward(ids, mask, pos, cache, /*last_only=*/true);
-  }
+    for (int64_t i = 0; i < B; ++i) positions[i] = strategy.rows[i].prompt_len + cur_len - batch.T;
+    for (int64_t i = 0; i < B; ++i) fed[i].push_back(step.next[i]);
+    if (model.recompute_cache_before(cur_len, cur_len + 1))
+      return recompute(model, batch, fed, cache);
+    step_inputs(step.next, positions, ids, mask, pos);
+    return model.forward(ids, mask, pos, cache, /*last_only=*/true);
+  };
+  detail::LoopOptions lo;
+  lo.start_len = batch.T;
+  lo.max_length = max_length;
+  lo.cancel = opt.cancel;
+  lo.on_token = opt.on_token;
+  detail::decode_loop(std::move(logits), strategy, feed, lo);
   out.decode_seconds = seconds_since(t0);
+
+  out.generated_tokens = strategy.generated_tokens;
+  for (auto& r : strategy.rows) {
+    out.prompt_tokens += r.prompt_len;
+    out.prompt_lengths.push_back(r.prompt_len);
+    out.sequences.push_back(std::move(r.seq));
+    out.finish_reasons.push_back(r.reason);
+    out.token_logprobs.push_back(std::move(r.logprobs));
+    if (opt.output_scores) out.scores.push_back(std::move(r.scores));
+  }
   return out;
 }
 
 // ---- beam search (transformers 5 _beam_search) ------------------------------------------------
 
 struct Beam {
-  std::vector<int64_t> tokens;  // generated so far
+  std::vector<TokenId> tokens;  // generated so far
   std::vector<float> logprobs;  // per generated token
   float score = 0;              // running sum of log-probs, or the finished normalised score
   bool finished = false;
 };
 
-GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
-                           const GenerateOptions& opt) {
-  const GenerationConfig& g = opt.config;
-  const int64_t nb = g.num_beams;
-  const auto procs = build_logits_processors(g);
-  std::mt19937_64 rng(opt.seed.value_or(g.seed.value_or(0)));
-  constexpr float kBig = 1.0e9f;
+// One step of the vectorised beam search for every batch item: the top candidates over
+// (beam, token), the running and finished beams, and transformers' early-stop heuristic.
+class BeamStrategy final : public detail::Strategy {
+ public:
+  static constexpr float kBig = 1.0e9f;
 
-  std::vector<const std::vector<int64_t>*> rows;
-  for (const auto& p : prompts)
-    for (int64_t k = 0; k < nb; ++k) rows.push_back(&p);
-  const int64_t pad = pad_id(g);
-  Batch batch = left_pad(rows, pad);
-  const int64_t n_items = static_cast<int64_t>(prompts.size());
-  const int64_t prompt_len = batch.T;  // decoder_prompt_len
-  const int64_t max_length = resolve_max_length(g, prompt_len);
-  const int64_t n_eos = static_cast<int64_t>(g.eos_token_id.size());
-  const int64_t keep = std::max<int64_t>(2, 1 + n_eos) * nb;
-  const double lp_pen = g.length_penalty;
-  const bool early_true = g.early_stopping == "true";
-  const bool early_never = g.early_stopping == "never";
+  BeamStrategy(const GenerationConfig& g, const std::vector<std::vector<TokenId>>& prompts,
+               int64_t prompt_len, const detail::StoppingCriteria& stopping,
+               const LogitsProcessorList& procs, std::mt19937_64& rng, int64_t vocab_size)
+      : g(g),
+        prompts(prompts),
+        nb(g.num_beams),
+        n_items(static_cast<int64_t>(prompts.size())),
+        prompt_len(prompt_len),
+        max_length(stopping.max_length),
+        keep(std::max<int64_t>(2, 1 + static_cast<int64_t>(g.eos_token_id.size())) * nb),
+        lp_pen(g.length_penalty),
+        early_true(g.early_stopping == "true"),
+        early_never(g.early_stopping == "never"),
+        stopping(stopping),
+        procs(procs),
+        rng(rng),
+        V(vocab_size),
+        running(static_cast<size_t>(n_items), std::vector<Beam>(static_cast<size_t>(nb))),
+        finished(static_cast<size_t>(n_items), std::vector<Beam>(static_cast<size_t>(nb))),
+        unsatisfied(static_cast<size_t>(n_items), 1),
+        lp(static_cast<size_t>(nb * vocab_size)) {
+    for (auto& item : running)
+      for (int64_t k = 1; k < nb; ++k) item[k].score = -kBig;
+    for (auto& item : finished)
+      for (auto& b : item) b.score = -kBig;
+  }
 
-  std::vector<std::vector<Beam>> running(static_cast<size_t>(n_items), std::vector<Beam>(nb));
-  std::vector<std::vector<Beam>> finished(static_cast<size_t>(n_items), std::vector<Beam>(nb));
-  for (auto& item : running)
-    for (int64_t k = 1; k < nb; ++k) item[k].score = -kBig;
-  for (auto& item : finished)
-    for (auto& b : item) b.score = -kBig;
-  std::vector<char> unsatisfied(static_cast<size_t>(n_items), 1);
-
-  GenerateOutput out;
-  nn::KVCache cache = model.make_cache(n_items * nb, cache_capacity(model, prompt_len, max_length));
-  auto t0 = Clock::now();
-  Tensor logits = model.forward(batch.ids, batch.mask, batch.pos, cache, /*last_only=*/true);
-  out.prefill_seconds = seconds_since(t0);
-  t0 = Clock::now();
-  const int64_t V = model.vocab_size();
-  std::vector<float> lp(static_cast<size_t>(nb * V));
-  Tensor ids, mask, pos;
-
-  for (int64_t cur_len = prompt_len;; ++cur_len) {
-    if (opt.cancel && opt.cancel->load()) break;
+  detail::StepOutput step(const Tensor& logits, int64_t cur_len, const detail::Emit&) override {
     bool all_candidates_stop = true;
-    std::vector<int64_t> src_rows(static_cast<size_t>(n_items * nb));
-    std::vector<int64_t> next_tokens(static_cast<size_t>(n_items * nb));
+    detail::StepOutput step;
+    step.reorder.resize(static_cast<size_t>(n_items * nb));
+    step.next.resize(static_cast<size_t>(n_items * nb));
     for (int64_t it = 0; it < n_items; ++it) {
       auto& run = running[it];
       const auto& prompt = prompts[static_cast<size_t>(it)];
@@ -318,7 +280,7 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_
         const float* src = logits.data<float>() + (it * nb + k) * V;
         std::copy(src, src + V, row.begin());
         log_softmax(row);
-        std::vector<int64_t> seq(prompt);
+        std::vector<TokenId> seq(prompt);
         seq.insert(seq.end(), run[k].tokens.begin(), run[k].tokens.end());
         procs.apply(seq, static_cast<int64_t>(prompt.size()), row);
       }
@@ -350,14 +312,15 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_
       std::vector<int64_t> cb_src(static_cast<size_t>(keep));
       std::vector<char> hits(static_cast<size_t>(keep));
       for (int64_t j = 0; j < keep; ++j) {
-        const int64_t k = cand[j] / V, tok = cand[j] % V;
+        const int64_t k = cand[j] / V;
+        const auto tok = static_cast<TokenId>(cand[j] % V);
         cb_src[j] = k;
         cb[j] = run[k];
         cb[j].tokens.push_back(tok);
         cb[j].logprobs.push_back(lp[cand[j]]);
         cb[j].score = acc[cand[j]];
-        hits[j] = contains(g.eos_token_id, tok) || cur_len + 1 >= max_length ||
-                  (opt.stop && opt.stop(cb[j].tokens));
+        hits[j] = stopping.is_eos(tok) || stopping.reached(cur_len + 1) ||
+                  (stopping.stop && stopping.stop(cb[j].tokens));
         if (!hits[j]) all_candidates_stop = false;
       }
       // Next running beams: best `nb` candidates that did not stop.
@@ -370,8 +333,8 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_
       for (int64_t k = 0; k < nb; ++k) {
         next_run[k] = cb[order[k]];
         next_run[k].score = run_score(order[k]);
-        src_rows[it * nb + k] = it * nb + cb_src[order[k]];
-        next_tokens[it * nb + k] = next_run[k].tokens.back();
+        step.reorder[it * nb + k] = it * nb + cb_src[order[k]];
+        step.next[it * nb + k] = next_run[k].tokens.back();
       }
       // Finished beams: merge the old ones with the top-`nb` candidates that just stopped.
       auto& fin = finished[it];
@@ -395,7 +358,7 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_
       fin = std::move(merged);
       run = std::move(next_run);
     }
-    out.generated_tokens += n_items * nb;
+    generated_tokens += n_items * nb;
     // Early-stop heuristic, then the loop condition.
     const int64_t next_len = cur_len + 1;
     for (int64_t it = 0; it < n_items; ++it) {
@@ -414,35 +377,85 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_
     bool all_finished = true;
     for (const auto& item : finished)
       for (const auto& b : item) all_finished &= b.finished;
-    if (!improvement || (all_finished && early_true) || all_candidates_stop) break;
+    step.finished = !improvement || (all_finished && early_true) || all_candidates_stop;
+    return step;
+  }
+
+  const GenerationConfig& g;
+  const std::vector<std::vector<TokenId>>& prompts;
+  const int64_t nb, n_items, prompt_len, max_length, keep;
+  const double lp_pen;
+  const bool early_true, early_never;
+  const detail::StoppingCriteria& stopping;
+  const LogitsProcessorList& procs;
+  std::mt19937_64& rng;
+  const int64_t V;
+  std::vector<std::vector<Beam>> running, finished;
+  std::vector<char> unsatisfied;
+  std::vector<float> lp;
+  int64_t generated_tokens = 0;
+};
+
+GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<TokenId>>& prompts,
+                           const GenerateOptions& opt) {
+  const GenerationConfig& g = opt.config;
+  const int64_t nb = g.num_beams;
+  const auto procs = build_logits_processors(g);
+  std::mt19937_64 rng(opt.seed.value_or(g.seed.value_or(0)));
+
+  std::vector<const std::vector<TokenId>*> rows;
+  for (const auto& p : prompts)
+    for (int64_t k = 0; k < nb; ++k) rows.push_back(&p);
+  Batch batch = left_pad(rows, pad_id(g));
+  const int64_t n_items = static_cast<int64_t>(prompts.size());
+  const int64_t prompt_len = batch.T;  // decoder_prompt_len
+  const int64_t max_length = resolve_max_length(g, prompt_len);
+  const detail::StoppingCriteria stopping{max_length, g.eos_token_id, opt.stop};
+  BeamStrategy beams(g, prompts, prompt_len, stopping, procs, rng, model.vocab_size());
+
+  GenerateOutput out;
+  nn::KVCache cache = model.make_cache(n_items * nb, cache_capacity(model, prompt_len, max_length));
+  auto t0 = Clock::now();
+  Tensor logits = model.forward(batch.ids, batch.mask, batch.pos, cache, /*last_only=*/true);
+  out.prefill_seconds = seconds_since(t0);
+  t0 = Clock::now();
+
+  Tensor ids, mask, pos;
+  const detail::Feed feed = [&](const detail::StepOutput& step, int64_t cur_len) {
     // Reorder the cache rows to follow the surviving beams and feed their last tokens.
-    cache.reorder(src_rows);
+    cache.reorder(step.reorder);
     std::vector<int64_t> positions(static_cast<size_t>(n_items * nb));
     for (int64_t r = 0; r < n_items * nb; ++r)
       positions[r] =
           static_cast<int64_t>(prompts[static_cast<size_t>(r / nb)].size()) + cur_len - prompt_len;
     if (model.recompute_cache_before(cur_len, cur_len + 1)) {
-      std::vector<std::vector<int64_t>> tails;
-      for (int64_t r = 0; r < n_items * nb; ++r) tails.push_back(running[r / nb][r % nb].tokens);
-      logits = recompute(model, batch, tails, cache);
-      continue;
+      std::vector<std::vector<TokenId>> tails;
+      for (int64_t r = 0; r < n_items * nb; ++r)
+        tails.push_back(beams.running[r / nb][r % nb].tokens);
+      return recompute(model, batch, tails, cache);
     }
-    step_inputs(next_tokens, positions, ids, mask, pos);
-    logits = model.forward(ids, mask, pos, cache, /*last_only=*/true);
-  }
+    step_inputs(step.next, positions, ids, mask, pos);
+    return model.forward(ids, mask, pos, cache, /*last_only=*/true);
+  };
+  detail::LoopOptions lo;
+  lo.start_len = prompt_len;
+  lo.max_length = max_length;
+  lo.cancel = opt.cancel;  // beams stream nothing: their tokens are only final at the end
+  detail::decode_loop(std::move(logits), beams, feed, lo);
   out.decode_seconds = seconds_since(t0);
+  out.generated_tokens = beams.generated_tokens;
 
   for (int64_t it = 0; it < n_items; ++it) {
     const auto& prompt = prompts[static_cast<size_t>(it)];
     for (int64_t k = 0; k < g.num_return_sequences; ++k) {
-      const Beam& b = finished[it][k];
-      std::vector<int64_t> seq(prompt);
+      const Beam& b = beams.finished[it][k];
+      std::vector<TokenId> seq(prompt);
       seq.insert(seq.end(), b.tokens.begin(), b.tokens.end());
       out.sequences.push_back(std::move(seq));
       out.prompt_lengths.push_back(static_cast<int64_t>(prompt.size()));
       out.sequences_scores.push_back(b.score);
       out.token_logprobs.push_back(b.logprobs);
-      const bool eos = !b.tokens.empty() && contains(g.eos_token_id, b.tokens.back());
+      const bool eos = !b.tokens.empty() && stopping.is_eos(b.tokens.back());
       out.finish_reasons.push_back(eos ? FinishReason::Eos : FinishReason::Length);
     }
     out.prompt_tokens += static_cast<int64_t>(prompt.size());
@@ -452,11 +465,22 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<int64_
 
 }  // namespace
 
-GenerateOutput generate(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+GenerateOutput generate(CausalLM& model, const std::vector<std::vector<TokenId>>& prompts,
                         const GenerateOptions& opt) {
   validate(model, prompts, opt.config);
   if (opt.config.num_beams > 1) return beam_search(model, prompts, opt);
   return sample_or_greedy(model, prompts, opt);
+}
+
+std::vector<TokenId> greedy_generate(CausalLM& model, const std::vector<TokenId>& input_ids,
+                                     int64_t max_new_tokens,
+                                     const std::vector<TokenId>& eos_token_ids) {
+  if (input_ids.empty()) throw InvalidArgument("greedy_generate: empty prompt");
+  if (max_new_tokens <= 0) return input_ids;
+  GenerateOptions opt;
+  opt.config.max_new_tokens = max_new_tokens;
+  opt.config.eos_token_id.assign(eos_token_ids.begin(), eos_token_ids.end());
+  return std::move(generate(model, {input_ids}, opt).sequences[0]);
 }
 
 // ---- Session -----------------------------------------------------------------------------------
@@ -475,9 +499,9 @@ Session::Session(CausalLM& model, GenerationConfig config, uint64_t seed)
 
 Session::~Session() = default;
 
-std::vector<int64_t> Session::generate(const std::vector<int64_t>& context,
-                                       const std::function<bool(int64_t)>& on_token,
-                                       const std::function<bool(const std::vector<int64_t>&)>& stop,
+std::vector<TokenId> Session::generate(const std::vector<TokenId>& context,
+                                       const std::function<bool(TokenId)>& on_token,
+                                       const std::function<bool(const std::vector<TokenId>&)>& stop,
                                        const std::atomic<bool>* cancel) {
   validate(model_, {context}, config_);
   if (config_.num_beams > 1)
@@ -499,7 +523,7 @@ std::vector<int64_t> Session::generate(const std::vector<int64_t>& context,
   tokens_.assign(context.begin(), context.begin() + static_cast<std::ptrdiff_t>(common));
   reused_ = static_cast<int64_t>(common);
 
-  auto feed = [&](const std::vector<int64_t>& toks) {
+  auto feed = [&](const std::vector<TokenId>& toks) {
     const int64_t T = static_cast<int64_t>(toks.size());
     Tensor ids = Tensor::empty(DType::I64, {1, T});
     Tensor pos = Tensor::empty(DType::I64, {1, T});
@@ -509,7 +533,7 @@ std::vector<int64_t> Session::generate(const std::vector<int64_t>& context,
     }
     const auto n_cached = static_cast<int64_t>(tokens_.size());
     if (n_cached > 0 && model_.recompute_cache_before(n_cached, n_cached + T)) {
-      std::vector<int64_t> all(tokens_);
+      std::vector<TokenId> all(tokens_);
       all.insert(all.end(), toks.begin(), toks.end());
       st_->cache.reset();
       tokens_.clear();
@@ -528,49 +552,36 @@ std::vector<int64_t> Session::generate(const std::vector<int64_t>& context,
     return logits;
   };
   Tensor logits = feed(
-      std::vector<int64_t>(context.begin() + static_cast<std::ptrdiff_t>(common), context.end()));
+      std::vector<TokenId>(context.begin() + static_cast<std::ptrdiff_t>(common), context.end()));
   const int64_t prompt_len = static_cast<int64_t>(context.size());
-  const int64_t max_length = resolve_max_length(config_, prompt_len);
-  const int64_t V = model_.vocab_size();
-  std::vector<float> scores(static_cast<size_t>(V));
-  std::vector<int64_t> generated, seq(context);
-  reason_ = FinishReason::Length;
-  for (int64_t cur = prompt_len; cur < max_length; ++cur) {
-    if (cancel && cancel->load()) {
-      reason_ = FinishReason::Cancelled;
-      break;
-    }
-    std::copy(logits.data<float>(), logits.data<float>() + V, scores.begin());
-    st_->procs.apply(seq, prompt_len, scores);
-    const int64_t tok = config_.do_sample ? sample_token(scores, st_->rng) : argmax(scores);
-    generated.push_back(tok);
-    seq.push_back(tok);
-    // The final token is returned but not fed: its K/V is computed by the next call.
-    if (on_token && !on_token(tok)) {
-      reason_ = FinishReason::Cancelled;
-      break;
-    }
-    if (contains(config_.eos_token_id, tok)) {
-      reason_ = FinishReason::Eos;
-      break;
-    }
-    if (stop && stop(generated)) {
-      reason_ = FinishReason::Stop;
-      break;
-    }
-    if (cur + 1 >= max_length) break;
-    logits = feed({tok});
-  }
-  return generated;
+  const detail::StoppingCriteria stopping{resolve_max_length(config_, prompt_len),
+                                          config_.eos_token_id, stop};
+  detail::SampleStrategy strategy(config_, st_->procs, st_->rng, stopping, /*pad=*/0,
+                                  model_.vocab_size());
+  strategy.keep_logprobs = false;
+  strategy.rows.resize(1);
+  strategy.rows[0].seq = context;
+  strategy.rows[0].prompt_len = prompt_len;
+  detail::LoopOptions lo;
+  lo.start_len = prompt_len;
+  lo.max_length = stopping.max_length;
+  lo.cancel = cancel;
+  if (on_token) lo.on_token = [&](int64_t, TokenId tok) { return on_token(tok); };
+  // The final token is returned but not fed: its K/V is computed by the next call.
+  detail::decode_loop(
+      std::move(logits), strategy,
+      [&](const detail::StepOutput& step, int64_t) { return feed({step.next[0]}); }, lo);
+  reason_ = strategy.rows[0].reason;
+  return std::move(strategy.rows[0].generated);
 }
 
-std::function<bool(const std::vector<int64_t>&)> stop_strings_criterion(
+std::function<bool(const std::vector<TokenId>&)> stop_strings_criterion(
     std::vector<std::string> stops,
-    std::function<std::string(const std::vector<int64_t>&)> decode) {
-  return [stops = std::move(stops), decode = std::move(decode)](const std::vector<int64_t>& gen) {
+    std::function<std::string(const std::vector<TokenId>&)> decode) {
+  return [stops = std::move(stops), decode = std::move(decode)](const std::vector<TokenId>& gen) {
     if (gen.empty() || stops.empty()) return false;
     const std::string text = decode(gen);
-    const std::string prev = decode(std::vector<int64_t>(gen.begin(), gen.end() - 1));
+    const std::string prev = decode(std::vector<TokenId>(gen.begin(), gen.end() - 1));
     for (const auto& s : stops) {
       if (s.empty()) continue;
       // The stop string must end inside the last token: an occurrence starting at or after

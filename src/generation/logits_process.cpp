@@ -60,12 +60,12 @@ RepetitionPenalty::RepetitionPenalty(double penalty) : penalty_(static_cast<floa
   if (!(penalty > 0))
     throw InvalidArgument(ErrorContext().key("repetition_penalty"), "must be > 0");
 }
-void RepetitionPenalty::apply(std::span<const int64_t> seq, int64_t, std::span<float> s) const {
+void RepetitionPenalty::apply(std::span<const TokenId> seq, int64_t, std::span<float> s) const {
   // Every distinct token once (torch.gather/scatter over input_ids).
-  std::vector<int64_t> seen(seq.begin(), seq.end());
+  std::vector<TokenId> seen(seq.begin(), seq.end());
   std::sort(seen.begin(), seen.end());
   seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
-  for (int64_t t : seen) {
+  for (TokenId t : seen) {
     if (t < 0 || t >= static_cast<int64_t>(s.size())) continue;
     s[t] = s[t] < 0 ? s[t] * penalty_ : s[t] / penalty_;
   }
@@ -74,7 +74,7 @@ void RepetitionPenalty::apply(std::span<const int64_t> seq, int64_t, std::span<f
 NoRepeatNGram::NoRepeatNGram(int64_t n) : n_(n) {
   if (n <= 0) throw InvalidArgument(ErrorContext().key("no_repeat_ngram_size"), "must be > 0");
 }
-void NoRepeatNGram::apply(std::span<const int64_t> seq, int64_t, std::span<float> s) const {
+void NoRepeatNGram::apply(std::span<const TokenId> seq, int64_t, std::span<float> s) const {
   const int64_t len = static_cast<int64_t>(seq.size());
   if (len < n_) return;
   // The current (n-1)-gram prefix: the last n-1 tokens.
@@ -97,7 +97,7 @@ NoBadWords::NoBadWords(std::vector<std::vector<int64_t>> bad_words, std::vector<
     bad_.push_back(std::move(w));
   }
 }
-void NoBadWords::apply(std::span<const int64_t> seq, int64_t, std::span<float> s) const {
+void NoBadWords::apply(std::span<const TokenId> seq, int64_t, std::span<float> s) const {
   for (const auto& w : bad_) {
     const size_t pre = w.size() - 1;
     if (pre > seq.size()) continue;
@@ -110,13 +110,13 @@ void NoBadWords::apply(std::span<const int64_t> seq, int64_t, std::span<float> s
 
 MinLength::MinLength(int64_t min_length, std::vector<int64_t> eos)
     : min_length_(min_length), eos_(std::move(eos)) {}
-void MinLength::apply(std::span<const int64_t> seq, int64_t, std::span<float> s) const {
+void MinLength::apply(std::span<const TokenId> seq, int64_t, std::span<float> s) const {
   if (static_cast<int64_t>(seq.size()) < min_length_) mask_eos(s, eos_);
 }
 
 MinNewTokens::MinNewTokens(int64_t min_new_tokens, std::vector<int64_t> eos)
     : min_new_(min_new_tokens), eos_(std::move(eos)) {}
-void MinNewTokens::apply(std::span<const int64_t> seq, int64_t prompt_len,
+void MinNewTokens::apply(std::span<const TokenId> seq, int64_t prompt_len,
                          std::span<float> s) const {
   if (static_cast<int64_t>(seq.size()) - prompt_len < min_new_) mask_eos(s, eos_);
 }
@@ -125,14 +125,14 @@ Temperature::Temperature(double t) : t_(static_cast<float>(t)) {
   if (!(t > 0))
     throw InvalidArgument(ErrorContext().key("temperature"), "must be > 0 when sampling");
 }
-void Temperature::apply(std::span<const int64_t>, int64_t, std::span<float> s) const {
+void Temperature::apply(std::span<const TokenId>, int64_t, std::span<float> s) const {
   for (auto& v : s) v /= t_;
 }
 
 TopK::TopK(int64_t k, int64_t min_tokens_to_keep) : k_(std::max(k, min_tokens_to_keep)) {
   if (k <= 0) throw InvalidArgument(ErrorContext().key("top_k"), "must be > 0");
 }
-void TopK::apply(std::span<const int64_t>, int64_t, std::span<float> s) const {
+void TopK::apply(std::span<const TokenId>, int64_t, std::span<float> s) const {
   const int64_t k = std::min<int64_t>(k_, static_cast<int64_t>(s.size()));
   std::vector<float> tmp(s.begin(), s.end());
   std::nth_element(tmp.begin(), tmp.begin() + (k - 1), tmp.end(), std::greater<float>());
@@ -144,7 +144,7 @@ void TopK::apply(std::span<const int64_t>, int64_t, std::span<float> s) const {
 TopP::TopP(double p, int64_t min_tokens_to_keep) : p_(p), min_keep_(min_tokens_to_keep) {
   if (p < 0 || p > 1) throw InvalidArgument(ErrorContext().key("top_p"), "must be in [0, 1]");
 }
-void TopP::apply(std::span<const int64_t>, int64_t, std::span<float> s) const {
+void TopP::apply(std::span<const TokenId>, int64_t, std::span<float> s) const {
   const auto order = argsort(s, /*descending=*/false);
   std::vector<float> sorted(s.size());
   for (size_t i = 0; i < s.size(); ++i) sorted[i] = s[order[i]];
@@ -161,7 +161,7 @@ void TopP::apply(std::span<const int64_t>, int64_t, std::span<float> s) const {
 MinP::MinP(double p, int64_t min_tokens_to_keep) : p_(p), min_keep_(min_tokens_to_keep) {
   if (p < 0 || p > 1) throw InvalidArgument(ErrorContext().key("min_p"), "must be in [0, 1]");
 }
-void MinP::apply(std::span<const int64_t>, int64_t, std::span<float> s) const {
+void MinP::apply(std::span<const TokenId>, int64_t, std::span<float> s) const {
   const auto p = softmax_of(s);
   const double top = *std::max_element(p.begin(), p.end());
   const double thr = p_ * top;
@@ -178,7 +178,7 @@ Typical::Typical(double mass, int64_t min_tokens_to_keep)
   if (!(mass > 0 && mass < 1))
     throw InvalidArgument(ErrorContext().key("typical_p"), "must be in (0, 1)");
 }
-void Typical::apply(std::span<const int64_t>, int64_t, std::span<float> s) const {
+void Typical::apply(std::span<const TokenId>, int64_t, std::span<float> s) const {
   const int64_t n = static_cast<int64_t>(s.size());
   const auto p = softmax_of(s);
   double ent = 0;

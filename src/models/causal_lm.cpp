@@ -144,25 +144,4 @@ std::unique_ptr<CausalLM> load_causal_lm(const std::string& path_or_id, const Lo
   return build_causal_lm(config, weights, opts);
 }
 
-std::vector<int64_t> greedy_generate(CausalLM& model, const std::vector<int64_t>& input_ids,
-                                     int64_t max_new_tokens,
-                                     const std::vector<int64_t>& eos_token_ids) {
-  if (input_ids.empty()) throw InvalidArgument("greedy_generate: empty prompt");
-  std::vector<int64_t> out = input_ids;
-  nn::KVCache cache = model.make_cache(1, static_cast<int64_t>(input_ids.size()) + max_new_tokens);
-  Tensor step = Tensor::empty(DType::I64, {1, static_cast<int64_t>(input_ids.size())});
-  std::copy(input_ids.begin(), input_ids.end(), step.mutable_data<int64_t>());
-  for (int64_t i = 0; i < max_new_tokens; ++i) {
-    const Tensor logits = model.forward(step, Tensor(), Tensor(), cache, /*last_only=*/true);
-    const float* l = logits.data<float>();
-    const int64_t V = logits.dim(2);
-    const int64_t next = std::max_element(l, l + V) - l;  // first maximum, as torch.argmax
-    out.push_back(next);
-    if (std::find(eos_token_ids.begin(), eos_token_ids.end(), next) != eos_token_ids.end()) break;
-    step = Tensor::empty(DType::I64, {1, 1});
-    step.mutable_data<int64_t>()[0] = next;
-  }
-  return out;
-}
-
 }  // namespace ohm

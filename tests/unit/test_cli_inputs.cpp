@@ -450,6 +450,62 @@ TEST(CliInputs, CtrlCDuringPushSaysWhatWasKept) {
   EXPECT_NE(r.err.find("ohm push: interrupted; nothing is committed"), std::string::npos) << r.err;
 }
 
+// Sends Ctrl-C once the command has written `text` to its stdout (a file: see run_ohm).
+std::function<void(pid_t)> interrupt_once_printed(std::string text) {
+  return [text](pid_t pid) {
+    const std::string fd1 = "/proc/" + std::to_string(pid) + "/fd/1";
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < end) {
+      std::error_code ec;
+      // Only once the child has redirected its stdout to run_ohm's file.
+      if (fs::read_symlink(fd1, ec).filename() == "stdout" &&
+          ohm::test::read_file(fd1).find(text) != std::string::npos)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ::kill(pid, SIGINT);
+  };
+}
+
+TEST(CliInputs, CtrlCDuringGenerateStopsTheDecodeLoop) {
+  // The prompt is echoed once the handler is installed; 510 tokens on one thread take long
+  // enough for the signal to land mid-generation (a run that finished first is retried).
+  Result r;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    r = run_ohm({"generate", demo(), "--prompt", "ROMEO:", "-n", "510", "--seed", "1", "-t", "1"},
+                "", kDeadlineS, interrupt_once_printed("ROMEO:"));
+    if (r.rc != 0) break;
+  }
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_EQ(r.rc, 130) << r.err;
+  EXPECT_NE(r.err.find(", cancelled, seed 1"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.starts_with("ROMEO:")) << r.out;
+  EXPECT_TRUE(r.out.ends_with("\n")) << r.out;
+}
+
+TEST(CliInputs, CtrlCDuringAChatReplyEndsTheTurnOnly) {
+  // Ctrl-C at the first turn stops its reply; the chat goes on to the second turn and /exit.
+  Result r;
+  auto turn_tokens = [&r](size_t turn) {
+    size_t at = 0;
+    for (size_t i = 0; i <= turn; ++i) {
+      at = r.err.find("ohm: ", at);
+      if (at == std::string::npos) return -1;
+      at += 5;
+    }
+    return std::atoi(r.err.c_str() + at);
+  };
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    r = run_ohm({"chat", demo(), "-n", "400", "--seed", "1", "-t", "1", "--no-history"},
+                "Good morrow.\nWhat news?\n/exit\n", kDeadlineS, interrupt_once_printed("> "));
+    if (turn_tokens(1) != 400) break;  // else the reply ended before the signal: again
+  }
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_LT(turn_tokens(1), 400) << r.err;  // [0] is the "loaded" line
+  EXPECT_GT(turn_tokens(2), 0) << "a second turn: " << r.err;
+}
+
 // Starts `ohm hub serve --port 0` on a fresh data directory; stops it at scope exit.
 struct Hub {
   pid_t pid = -1;

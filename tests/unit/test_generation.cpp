@@ -1,7 +1,9 @@
 // Generation: logits processors against transformers' own outputs, sampling distributions
-// (chi-square), and generate() on the reference checkpoints (greedy, beam search, sampling).
+// (chi-square), and generate() on the reference checkpoints (greedy, beam search, sampling);
+// the shared decode loop's cancellation, greedy_generate and chat sessions.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -87,7 +89,7 @@ TEST(LogitsProcessors, MatchTransformers) {
                  c["input_ids"].dump());
     auto proc = make_processor(c["processor"], c["params"]);
     std::vector<float> s = c["scores"].get<std::vector<float>>();
-    const auto ids = c["input_ids"].get<std::vector<int64_t>>();
+    const auto ids = c["input_ids"].get<std::vector<TokenId>>();
     const int64_t prompt_len =
         c["params"].contains("prompt_len") ? c["params"]["prompt_len"].get<int64_t>() : 0;
     proc->apply(ids, prompt_len, s);
@@ -137,7 +139,7 @@ TEST(Sampling, ChainDistributionMatchesTransformers) {
   g.top_p = ch["config"]["top_p"];
   g.min_p = ch["config"]["min_p"].get<double>();
   std::vector<float> s = ch["scores"].get<std::vector<float>>();
-  const std::vector<int64_t> seq{1};
+  const std::vector<TokenId> seq{1};
   build_logits_processors(g).apply(seq, 1, s);
   std::vector<float> p(s);
   softmax(p);
@@ -163,7 +165,7 @@ TEST(Sampling, EachWarperDistribution) {
       expected.push_back(e.is_null() ? 0 : std::exp(e.get<double>() - m) / z);
     auto proc = make_processor(name, c["params"]);
     std::vector<float> s = c["scores"].get<std::vector<float>>();
-    proc->apply(c["input_ids"].get<std::vector<int64_t>>(), 0, s);
+    proc->apply(c["input_ids"].get<std::vector<TokenId>>(), 0, s);
     expect_distribution(s, expected, seed++);
   }
 }
@@ -178,7 +180,7 @@ TEST(Sampling, SeededDrawsAreReproducible) {
 TEST(StopStrings, EndWithinTheLastToken) {
   // A toy "tokenizer": token i decodes to pieces[i].
   const std::vector<std::string> pieces{"Hel", "lo", " wor", "ld", "###", "#", "##"};
-  auto decode = [&](const std::vector<int64_t>& ids) {
+  auto decode = [&](const std::vector<TokenId>& ids) {
     std::string s;
     for (auto i : ids) s += pieces[static_cast<size_t>(i)];
     return s;
@@ -200,9 +202,9 @@ fs::path fixture(const std::string& arch, const std::string& dtype) {
   return ohm::test::fixtures_dir() / "models" / arch / dtype;
 }
 
-std::vector<int64_t> ids_of(const safetensors::SafetensorsFile& ref, const std::string& name) {
+std::vector<TokenId> ids_of(const safetensors::SafetensorsFile& ref, const std::string& name) {
   Tensor t = ref.tensor(name).to(DType::I64);
-  return std::vector<int64_t>(t.data<int64_t>(), t.data<int64_t>() + t.numel());
+  return std::vector<TokenId>(t.data<int64_t>(), t.data<int64_t>() + t.numel());
 }
 
 GenerationConfig greedy_config(int64_t max_new) {
@@ -237,7 +239,7 @@ TEST(Generate, GreedyMatchesTransformersOnEveryArchitecture) {
 
 TEST(Generate, BatchedGreedyEqualsOneByOne) {
   auto model = load_causal_lm(fixture("llama", "f32").string());
-  const std::vector<std::vector<int64_t>> prompts{{5, 6, 7}, {9, 10, 11, 12, 13, 14, 15}, {100}};
+  const std::vector<std::vector<TokenId>> prompts{{5, 6, 7}, {9, 10, 11, 12, 13, 14, 15}, {100}};
   GenerateOptions opt;
   opt.config = greedy_config(12);
   const auto batched = generate(*model, prompts, opt);
@@ -270,7 +272,7 @@ TEST(Generate, BeamSearchMatchesTransformers) {
       ASSERT_EQ(out.sequences.size(), 4u);
       const int64_t L = seqs.dim(1);
       for (int64_t k = 0; k < 4; ++k) {
-        std::vector<int64_t> want(seqs.data<int64_t>() + k * L, seqs.data<int64_t>() + (k + 1) * L);
+        std::vector<TokenId> want(seqs.data<int64_t>() + k * L, seqs.data<int64_t>() + (k + 1) * L);
         EXPECT_EQ(out.sequences[k], want) << "beam " << k;
         EXPECT_NEAR(out.sequences_scores[k], scores.data<float>()[k], 2e-5) << "beam " << k;
       }
@@ -308,8 +310,8 @@ TEST(Generate, EosStreamingAndCancellation) {
   opt.config = greedy_config(32);
   opt.config.min_new_tokens.reset();
   opt.config.eos_token_id = {expected[prompt.size() + 4]};
-  std::vector<int64_t> streamed;
-  opt.on_token = [&](int64_t seq, int64_t tok) {
+  std::vector<TokenId> streamed;
+  opt.on_token = [&](int64_t seq, TokenId tok) {
     EXPECT_EQ(seq, 0);
     streamed.push_back(tok);
     return true;
@@ -318,7 +320,7 @@ TEST(Generate, EosStreamingAndCancellation) {
   ASSERT_EQ(out.sequences[0].size(), prompt.size() + 5) << "stops at the first EOS";
   EXPECT_EQ(out.finish_reasons[0], FinishReason::Eos);
   EXPECT_EQ(streamed,
-            std::vector<int64_t>(out.sequences[0].begin() + prompt.size(), out.sequences[0].end()));
+            std::vector<TokenId>(out.sequences[0].begin() + prompt.size(), out.sequences[0].end()));
   // min_new_tokens keeps EOS away.
   opt.config.min_new_tokens = 8;
   out = generate(*model, {prompt}, opt);
@@ -326,7 +328,7 @@ TEST(Generate, EosStreamingAndCancellation) {
   // Cancellation from the callback.
   opt.config = greedy_config(32);
   int n = 0;
-  opt.on_token = [&](int64_t, int64_t) { return ++n < 3; };
+  opt.on_token = [&](int64_t, TokenId) { return ++n < 3; };
   out = generate(*model, {prompt}, opt);
   EXPECT_EQ(out.sequences[0].size(), prompt.size() + 3);
   EXPECT_EQ(out.finish_reasons[0], FinishReason::Cancelled);
@@ -335,4 +337,95 @@ TEST(Generate, EosStreamingAndCancellation) {
   EXPECT_THROW(generate(*model, {{1, 99999}}, opt), InvalidArgument);
   opt.config.num_return_sequences = 2;
   EXPECT_THROW(generate(*model, {{1}}, opt), InvalidArgument);
+}
+
+TEST(Generate, CancelFlagStopsBeforeTheNextStep) {
+  auto model = load_causal_lm(fixture("llama", "f32").string());
+  const auto ref = safetensors::SafetensorsFile::open(
+      (fixture("llama", "f32") / "reference.safetensors").string());
+  const auto prompt = ids_of(ref, "greedy.input_ids");
+  const auto expected = ids_of(ref, "greedy.output_ids");
+  std::atomic<bool> cancel{false};
+  GenerateOptions opt;
+  opt.config = greedy_config(32);
+  opt.cancel = &cancel;
+  int n = 0;
+  opt.on_token = [&](int64_t, TokenId) {
+    if (++n == 2) cancel = true;  // as a SIGINT handler would, between two steps
+    return true;
+  };
+  auto out = generate(*model, {prompt}, opt);
+  ASSERT_EQ(out.sequences[0].size(), prompt.size() + 2);
+  EXPECT_EQ(out.sequences[0],
+            std::vector<TokenId>(expected.begin(), expected.begin() + prompt.size() + 2));
+  EXPECT_EQ(out.finish_reasons[0], FinishReason::Cancelled);
+  // Set before the first step: nothing is generated.
+  out = generate(*model, {prompt}, opt);
+  EXPECT_EQ(out.sequences[0], prompt);
+  EXPECT_EQ(out.finish_reasons[0], FinishReason::Cancelled);
+  // Beam search stops too (its finished beams so far, here none).
+  opt.on_token = {};
+  opt.config.num_beams = 2;
+  EXPECT_EQ(generate(*model, {prompt}, opt).sequences[0], prompt);
+}
+
+TEST(Generate, GreedyGenerateIsGenerateWithoutProcessors) {
+  auto model = load_causal_lm(fixture("llama", "f32").string());
+  const auto ref = safetensors::SafetensorsFile::open(
+      (fixture("llama", "f32") / "reference.safetensors").string());
+  const auto prompt = ids_of(ref, "greedy.input_ids");
+  const auto expected = ids_of(ref, "greedy.output_ids");
+  EXPECT_EQ(ohm::generation::greedy_generate(*model, prompt, 32), expected);
+  EXPECT_EQ(ohm::generation::greedy_generate(*model, prompt, 0), prompt);
+  // Stops after the first EOS (here: the 5th token).
+  const auto eos = expected[prompt.size() + 4];
+  EXPECT_EQ(ohm::generation::greedy_generate(*model, prompt, 32, {eos}),
+            std::vector<TokenId>(expected.begin(), expected.begin() + prompt.size() + 5));
+  EXPECT_THROW(ohm::generation::greedy_generate(*model, {}, 4), InvalidArgument);
+}
+
+TEST(Session, SharesTheLoopAndReusesTheCache) {
+  auto model = load_causal_lm(fixture("llama", "f32").string());
+  const auto ref = safetensors::SafetensorsFile::open(
+      (fixture("llama", "f32") / "reference.safetensors").string());
+  const auto prompt = ids_of(ref, "greedy.input_ids");
+  const auto expected = ids_of(ref, "greedy.output_ids");
+  Session s(*model, greedy_config(16));
+  std::vector<TokenId> streamed;
+  const auto first = s.generate(prompt, [&](TokenId t) {
+    streamed.push_back(t);
+    return true;
+  });
+  EXPECT_EQ(first, std::vector<TokenId>(expected.begin() + prompt.size(),
+                                        expected.begin() + prompt.size() + 16));
+  EXPECT_EQ(streamed, first);
+  EXPECT_EQ(s.finish_reason(), FinishReason::Length);
+  EXPECT_EQ(s.reused_last(), 0);
+  // The next turn extends the context: the cached prefix is reused and the result is what
+  // one-shot generation gives on the whole context.
+  std::vector<TokenId> ctx(prompt);
+  ctx.insert(ctx.end(), first.begin(), first.end());
+  ctx.insert(ctx.end(), {5, 6, 7});
+  const auto second = s.generate(ctx);
+  EXPECT_EQ(s.reused_last(), static_cast<int64_t>(prompt.size() + 15));  // the last token unfed
+  GenerateOptions opt;
+  opt.config = greedy_config(16);
+  const auto oneshot = generate(*model, {ctx}, opt);
+  EXPECT_EQ(second, std::vector<TokenId>(oneshot.sequences[0].begin() + ctx.size(),
+                                         oneshot.sequences[0].end()));
+  // EOS and stop criteria end the turn; the callback and the flag cancel it.
+  s.config().min_new_tokens.reset();
+  s.config().eos_token_id = {expected[prompt.size() + 2]};
+  EXPECT_EQ(s.generate(prompt).size(), 3u);
+  EXPECT_EQ(s.finish_reason(), FinishReason::Eos);
+  s.config().eos_token_id = {};
+  EXPECT_EQ(
+      s.generate(prompt, {}, [](const std::vector<TokenId>& g) { return g.size() == 4; }).size(),
+      4u);
+  EXPECT_EQ(s.finish_reason(), FinishReason::Stop);
+  EXPECT_EQ(s.generate(prompt, [](TokenId) { return false; }).size(), 1u);
+  EXPECT_EQ(s.finish_reason(), FinishReason::Cancelled);
+  std::atomic<bool> cancel{true};
+  EXPECT_TRUE(s.generate(prompt, {}, {}, &cancel).empty());
+  EXPECT_EQ(s.finish_reason(), FinishReason::Cancelled);
 }

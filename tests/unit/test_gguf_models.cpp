@@ -25,6 +25,7 @@
 #include "ohm/formats/gguf.h"
 #include "ohm/formats/gguf_writer.h"
 #include "ohm/formats/safetensors.h"
+#include "ohm/generation/generate.h"
 #include "ohm/hub/hash.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/models/gguf_loader.h"
@@ -263,8 +264,8 @@ TEST_P(GGUFModel, PromptLogits) {
 TEST_P(GGUFModel, Greedy32) {
   const Tensor in = ref().tensor("greedy.input_ids");
   const Tensor want = this->want().tensor("greedy.output_ids");
-  std::vector<int64_t> prompt(in.data<int64_t>(), in.data<int64_t>() + in.numel());
-  const auto got = greedy_generate(model(), prompt, 32);
+  const std::vector<TokenId> prompt(in.data<int64_t>(), in.data<int64_t>() + in.numel());
+  const auto got = generation::greedy_generate(model(), prompt, 32);
   ASSERT_EQ(got.size(), want.numel());
   int same = 0;
   for (size_t i = prompt.size(); i < got.size(); ++i) same += got[i] == want.data<int64_t>()[i];
@@ -275,7 +276,7 @@ TEST_P(GGUFModel, Greedy32) {
     // for Mixtral, whose f16-rounded weights flip a near-tie expert routing at step 27
     // (reported above, not asserted).
     auto st = load_causal_lm(f32_dir(std::get<0>(GetParam())), {.dtype = DType::F16, .threads = 2});
-    EXPECT_EQ(got, greedy_generate(*st, prompt, 32));
+    EXPECT_EQ(got, generation::greedy_generate(*st, prompt, 32));
     if (std::get<0>(GetParam()) != "mixtral") {
       EXPECT_EQ(same, 32);
     }
@@ -288,7 +289,7 @@ TEST_P(GGUFModel, Greedy32) {
     // run through the same kernels, so greedy decoding must agree token for token.
     auto st =
         load_causal_lm(f32_dir(std::get<0>(GetParam())), {.threads = 2, .quantize = DType::Q8_0});
-    EXPECT_EQ(got, greedy_generate(*st, prompt, 32));
+    EXPECT_EQ(got, generation::greedy_generate(*st, prompt, 32));
   }
 }
 

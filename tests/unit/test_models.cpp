@@ -12,6 +12,7 @@
 
 #include "ohm/core/error.h"
 #include "ohm/formats/safetensors.h"
+#include "ohm/generation/generate.h"
 #include "ohm/models/arch.h"
 #include "ohm/models/causal_lm.h"
 #include "test_util.h"
@@ -152,8 +153,8 @@ TEST_P(ModelFixture, IncrementalDecodeMatchesFullForward) {
 TEST_P(ModelFixture, Greedy32) {
   const Tensor in = ref().tensor("greedy.input_ids");
   const Tensor want = ref().tensor("greedy.output_ids");
-  std::vector<int64_t> prompt(in.data<int64_t>(), in.data<int64_t>() + in.numel());
-  const auto got = greedy_generate(model(), prompt, 32);
+  const std::vector<TokenId> prompt(in.data<int64_t>(), in.data<int64_t>() + in.numel());
+  const auto got = generation::greedy_generate(model(), prompt, 32);
   ASSERT_EQ(got.size(), want.numel());
   int same = 0;
   for (size_t i = prompt.size(); i < got.size(); ++i) same += got[i] == want.data<int64_t>()[i];

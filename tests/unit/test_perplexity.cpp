@@ -17,7 +17,7 @@ namespace {
 
 struct Demo {
   nlohmann::json ref;
-  std::vector<int64_t> ids;
+  std::vector<ohm::TokenId> ids;
   std::string dir;
 };
 
@@ -29,8 +29,7 @@ const Demo& demo() {
         ohm::test::read_file((ohm::test::fixtures_dir() / "demo" / "perplexity.json").string()));
     const auto text =
         ohm::test::read_file((ohm::test::fixtures_dir() / "demo" / "heldout.txt").string());
-    const auto ids = ohm::tokenizers::AutoTokenizer::from_pretrained(x.dir).encode(text);
-    x.ids.assign(ids.begin(), ids.end());
+    x.ids = ohm::tokenizers::AutoTokenizer::from_pretrained(x.dir).encode(text);
     return x;
   }();
   return d;

@@ -75,14 +75,14 @@ TEST_P(RopeFixture, GreedyGenerate) {
   for (const std::string k : {"greedy", "greedy_long"}) {
     const Tensor in = ref_->tensor(k + ".input_ids");
     const Tensor want = ref_->tensor(k + ".output_ids");
-    const std::vector<int64_t> prompt(in.data<int64_t>(), in.data<int64_t>() + in.numel());
+    const std::vector<TokenId> prompt(in.data<int64_t>(), in.data<int64_t>() + in.numel());
     generation::GenerateOptions opt;
     opt.config.do_sample = false;
     opt.config.max_new_tokens = 32;
     opt.config.min_new_tokens = 32;
     opt.config.eos_token_id = {2};
     const auto out = generation::generate(*model_, {prompt}, opt);
-    const std::vector<int64_t> expect(want.data<int64_t>(), want.data<int64_t>() + want.numel());
+    const std::vector<TokenId> expect(want.data<int64_t>(), want.data<int64_t>() + want.numel());
     int same = 0;
     for (size_t i = prompt.size(); i < std::min(expect.size(), out.sequences[0].size()); ++i)
       same += out.sequences[0][i] == expect[i];
@@ -112,7 +112,7 @@ TEST(RopeGguf, Phi3LongropeMatchesSafetensorsF16) {
   EXPECT_LE(scaled_diff(a, b), 1e-5);
   for (const std::string k : {"greedy", "greedy_long"}) {
     const Tensor in = ref.tensor(k + ".input_ids");
-    const std::vector<int64_t> prompt(in.data<int64_t>(), in.data<int64_t>() + in.numel());
+    const std::vector<TokenId> prompt(in.data<int64_t>(), in.data<int64_t>() + in.numel());
     generation::GenerateOptions opt;
     opt.config.max_new_tokens = 32;
     EXPECT_EQ(generation::generate(*g, {prompt}, opt).sequences,

@@ -11,6 +11,8 @@
 #include <optional>
 #include <vector>
 
+#include "ohm/core/token_id.h"
+
 namespace ohm {
 class CausalLM;
 }
@@ -20,7 +22,7 @@ namespace ohm::eval {
 struct PerplexityOptions {
   int64_t n_ctx = 512;
   std::optional<int64_t> max_chunks;  // nullopt: every full chunk
-  std::optional<int64_t> bos_id;      // replace the first token of each chunk (llama.cpp add_bos)
+  std::optional<TokenId> bos_id;      // replace the first token of each chunk (llama.cpp add_bos)
   // Called after each chunk with (chunks done, running perplexity).
   std::function<void(int64_t, double)> on_chunk;
 };
@@ -36,7 +38,7 @@ struct PerplexityResult {
 
 // InvalidArgument naming n_ctx when the text is shorter than one chunk (llama-perplexity wants
 // two chunks; one is enough here).
-PerplexityResult perplexity(CausalLM& model, const std::vector<int64_t>& tokens,
+PerplexityResult perplexity(CausalLM& model, const std::vector<TokenId>& tokens,
                             const PerplexityOptions& opt);
 
 }  // namespace ohm::eval

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "ohm/formats/config.h"
+#include "ohm/formats/model_source.h"
 #include "ohm/generation/generate.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/tokenizers/tokenizer.h"
@@ -48,7 +49,7 @@ class PreTrainedModel {
   generation::GenerateOutput generate(const tokenizers::BatchEncoding& inputs,
                                       const GenerationConfig& cfg) const;
   // Full control: streaming callback, cancellation, stop criteria, seed, scores.
-  generation::GenerateOutput generate(const std::vector<std::vector<int64_t>>& input_ids,
+  generation::GenerateOutput generate(const std::vector<std::vector<TokenId>>& input_ids,
                                       const generation::GenerateOptions& opt) const;
 
  private:
@@ -60,6 +61,9 @@ class AutoModelForCausalLM {
  public:
   static PreTrainedModel from_pretrained(const std::string& path_or_id,
                                          const LoadOptions& opts = {});
+  // From a model already resolved (ohm::resolve_model): a command that also loads the
+  // tokenizer and chat template from it resolves the argument once.
+  static PreTrainedModel from_pretrained(const ModelSource& source, const LoadOptions& opts = {});
 };
 
 using tokenizers::AutoTokenizer;

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "ohm/core/token_id.h"
 #include "ohm/formats/config.h"
 
 namespace ohm {
@@ -33,12 +34,12 @@ struct GenerateOptions {
   std::optional<uint64_t> seed;
   // Called for every generated token of every returned sequence (not for beam search, whose
   // tokens are only final at the end). Return false to stop generating (cancellation).
-  std::function<bool(int64_t sequence, int64_t token)> on_token;
+  std::function<bool(int64_t sequence, TokenId token)> on_token;
   // Checked before every step; set it from another thread to cancel.
   const std::atomic<bool>* cancel = nullptr;
   // Stop criterion on one sequence's generated ids (e.g. stop strings, which need a
   // tokenizer: see stop_strings_criterion). Return true to finish that sequence.
-  std::function<bool(const std::vector<int64_t>& generated)> stop;
+  std::function<bool(const std::vector<TokenId>& generated)> stop;
   // Keep the processed scores of every step (vocab floats per step and sequence).
   bool output_scores = false;
 };
@@ -48,7 +49,7 @@ const char* to_string(FinishReason r);
 
 struct GenerateOutput {
   // One entry per returned sequence: num_return_sequences per prompt, in prompt order.
-  std::vector<std::vector<int64_t>> sequences;  // prompt (unpadded) + generated
+  std::vector<std::vector<TokenId>> sequences;  // prompt (unpadded) + generated
   std::vector<int64_t> prompt_lengths;
   std::vector<FinishReason> finish_reasons;
   // Log-probability (log_softmax of the processed scores) of each generated token.
@@ -62,14 +63,21 @@ struct GenerateOutput {
   int64_t prompt_tokens = 0, generated_tokens = 0;
 
   // out[i]: sequence i (as transformers' generate output rows).
-  const std::vector<int64_t>& operator[](size_t i) const { return sequences.at(i); }
+  const std::vector<TokenId>& operator[](size_t i) const { return sequences.at(i); }
   size_t size() const { return sequences.size(); }
 };
 
 // Runs generation for a batch of prompts (left-padded internally). Throws InvalidArgument for
 // inconsistent settings (e.g. greedy with num_return_sequences > 1, as transformers does).
-GenerateOutput generate(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+GenerateOutput generate(CausalLM& model, const std::vector<std::vector<TokenId>>& prompts,
                         const GenerateOptions& opt);
+
+// Greedy decoding of one sequence through generate() (do_sample=false, no logits processors):
+// the prompt followed by up to max_new_tokens ids, stopping after a token in eos_token_ids;
+// max_new_tokens <= 0 returns the prompt.
+std::vector<TokenId> greedy_generate(CausalLM& model, const std::vector<TokenId>& input_ids,
+                                     int64_t max_new_tokens,
+                                     const std::vector<TokenId>& eos_token_ids = {});
 
 // A single-sequence generation session that keeps its KV cache between calls (chat): each call
 // reuses the longest prefix of the new context that is already in the cache and only runs
@@ -84,12 +92,12 @@ class Session {
   // Makes the context `context` (e.g. the whole rendered conversation) and generates after it
   // with the session's config; on_token/stop/cancel as in GenerateOptions. Returns the
   // generated ids (the context then includes them).
-  std::vector<int64_t> generate(const std::vector<int64_t>& context,
-                                const std::function<bool(int64_t token)>& on_token = {},
-                                const std::function<bool(const std::vector<int64_t>&)>& stop = {},
+  std::vector<TokenId> generate(const std::vector<TokenId>& context,
+                                const std::function<bool(TokenId token)>& on_token = {},
+                                const std::function<bool(const std::vector<TokenId>&)>& stop = {},
                                 const std::atomic<bool>* cancel = nullptr);
 
-  const std::vector<int64_t>& tokens() const { return tokens_; }  // tokens in the KV cache
+  const std::vector<TokenId>& tokens() const { return tokens_; }  // tokens in the KV cache
   int64_t reused_last() const { return reused_; }  // cached tokens reused by the last call
   FinishReason finish_reason() const { return reason_; }
   GenerationConfig& config() { return config_; }
@@ -99,14 +107,14 @@ class Session {
   CausalLM& model_;
   GenerationConfig config_;
   std::unique_ptr<State> st_;
-  std::vector<int64_t> tokens_;  // tokens whose K/V are in the cache, in order
+  std::vector<TokenId> tokens_;  // tokens whose K/V are in the cache, in order
   int64_t reused_ = 0;
   FinishReason reason_ = FinishReason::Length;
 };
 
 // A stop criterion for stop strings: `decode` turns generated ids into text; the sequence
 // stops when one of `stops` ends within its last token (transformers' StopStringCriteria).
-std::function<bool(const std::vector<int64_t>&)> stop_strings_criterion(
-    std::vector<std::string> stops, std::function<std::string(const std::vector<int64_t>&)> decode);
+std::function<bool(const std::vector<TokenId>&)> stop_strings_criterion(
+    std::vector<std::string> stops, std::function<std::string(const std::vector<TokenId>&)> decode);
 
 }  // namespace ohm::generation

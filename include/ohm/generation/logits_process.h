@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "ohm/core/token_id.h"
 #include "ohm/formats/config.h"
 
 namespace ohm::generation {
@@ -21,7 +22,7 @@ class LogitsProcessor {
   virtual ~LogitsProcessor() = default;
   // `seq`: the whole sequence so far (prompt + generated, without padding); `prompt_len`: how
   // many of those are prompt. `scores`: one row of vocab scores, rewritten in place.
-  virtual void apply(std::span<const int64_t> seq, int64_t prompt_len,
+  virtual void apply(std::span<const TokenId> seq, int64_t prompt_len,
                      std::span<float> scores) const = 0;
   virtual std::string name() const = 0;
 };
@@ -30,7 +31,7 @@ class LogitsProcessor {
 class RepetitionPenalty : public LogitsProcessor {
  public:
   explicit RepetitionPenalty(double penalty);
-  void apply(std::span<const int64_t>, int64_t, std::span<float>) const override;
+  void apply(std::span<const TokenId>, int64_t, std::span<float>) const override;
   std::string name() const override { return "repetition_penalty"; }
 
  private:
@@ -41,7 +42,7 @@ class RepetitionPenalty : public LogitsProcessor {
 class NoRepeatNGram : public LogitsProcessor {
  public:
   explicit NoRepeatNGram(int64_t n);
-  void apply(std::span<const int64_t>, int64_t, std::span<float>) const override;
+  void apply(std::span<const TokenId>, int64_t, std::span<float>) const override;
   std::string name() const override { return "no_repeat_ngram_size"; }
 
  private:
@@ -52,7 +53,7 @@ class NoRepeatNGram : public LogitsProcessor {
 class NoBadWords : public LogitsProcessor {
  public:
   NoBadWords(std::vector<std::vector<int64_t>> bad_words, std::vector<int64_t> eos);
-  void apply(std::span<const int64_t>, int64_t, std::span<float>) const override;
+  void apply(std::span<const TokenId>, int64_t, std::span<float>) const override;
   std::string name() const override { return "bad_words_ids"; }
 
  private:
@@ -63,7 +64,7 @@ class NoBadWords : public LogitsProcessor {
 class MinLength : public LogitsProcessor {
  public:
   MinLength(int64_t min_length, std::vector<int64_t> eos);
-  void apply(std::span<const int64_t>, int64_t, std::span<float>) const override;
+  void apply(std::span<const TokenId>, int64_t, std::span<float>) const override;
   std::string name() const override { return "min_length"; }
 
  private:
@@ -75,7 +76,7 @@ class MinLength : public LogitsProcessor {
 class MinNewTokens : public LogitsProcessor {
  public:
   MinNewTokens(int64_t min_new_tokens, std::vector<int64_t> eos);
-  void apply(std::span<const int64_t>, int64_t, std::span<float>) const override;
+  void apply(std::span<const TokenId>, int64_t, std::span<float>) const override;
   std::string name() const override { return "min_new_tokens"; }
 
  private:
@@ -86,7 +87,7 @@ class MinNewTokens : public LogitsProcessor {
 class Temperature : public LogitsProcessor {
  public:
   explicit Temperature(double t);
-  void apply(std::span<const int64_t>, int64_t, std::span<float>) const override;
+  void apply(std::span<const TokenId>, int64_t, std::span<float>) const override;
   std::string name() const override { return "temperature"; }
 
  private:
@@ -97,7 +98,7 @@ class Temperature : public LogitsProcessor {
 class TopK : public LogitsProcessor {
  public:
   TopK(int64_t k, int64_t min_tokens_to_keep = 1);
-  void apply(std::span<const int64_t>, int64_t, std::span<float>) const override;
+  void apply(std::span<const TokenId>, int64_t, std::span<float>) const override;
   std::string name() const override { return "top_k"; }
 
  private:
@@ -108,7 +109,7 @@ class TopK : public LogitsProcessor {
 class TopP : public LogitsProcessor {
  public:
   TopP(double p, int64_t min_tokens_to_keep = 1);
-  void apply(std::span<const int64_t>, int64_t, std::span<float>) const override;
+  void apply(std::span<const TokenId>, int64_t, std::span<float>) const override;
   std::string name() const override { return "top_p"; }
 
  private:
@@ -120,7 +121,7 @@ class TopP : public LogitsProcessor {
 class MinP : public LogitsProcessor {
  public:
   MinP(double p, int64_t min_tokens_to_keep = 1);
-  void apply(std::span<const int64_t>, int64_t, std::span<float>) const override;
+  void apply(std::span<const TokenId>, int64_t, std::span<float>) const override;
   std::string name() const override { return "min_p"; }
 
  private:
@@ -133,7 +134,7 @@ class MinP : public LogitsProcessor {
 class Typical : public LogitsProcessor {
  public:
   Typical(double mass, int64_t min_tokens_to_keep = 1);
-  void apply(std::span<const int64_t>, int64_t, std::span<float>) const override;
+  void apply(std::span<const TokenId>, int64_t, std::span<float>) const override;
   std::string name() const override { return "typical_p"; }
 
  private:
@@ -144,7 +145,7 @@ class Typical : public LogitsProcessor {
 class LogitsProcessorList {
  public:
   void add(std::unique_ptr<LogitsProcessor> p) { stages_.push_back(std::move(p)); }
-  void apply(std::span<const int64_t> seq, int64_t prompt_len, std::span<float> scores) const {
+  void apply(std::span<const TokenId> seq, int64_t prompt_len, std::span<float> scores) const {
     for (const auto& s : stages_) s->apply(seq, prompt_len, scores);
   }
   bool empty() const { return stages_.empty(); }

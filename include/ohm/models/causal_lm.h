@@ -1,5 +1,5 @@
 // Causal language models: the common interface every architecture implements, the registry
-// (model_type -> builder), load_causal_lm and greedy decoding.
+// (model_type -> builder) and load_causal_lm (decoding is in ohm/generation/generate.h).
 //
 //   auto model = ohm::load_causal_lm("org/name", {.dtype = ohm::DType::F32});
 //   auto cache = model->make_cache(/*batch=*/1);
@@ -122,11 +122,5 @@ std::vector<std::string> registered_model_types();
 // with the generation config.
 std::unique_ptr<CausalLM> load_causal_lm(const std::string& path_or_id,
                                          const LoadOptions& opts = {});
-
-// Greedy decoding of one sequence with the KV cache (prefill once, then one token per step).
-// Returns prompt + up to max_new_tokens generated ids; stops after a token in `eos_token_ids`.
-std::vector<int64_t> greedy_generate(CausalLM& model, const std::vector<int64_t>& input_ids,
-                                     int64_t max_new_tokens,
-                                     const std::vector<int64_t>& eos_token_ids = {});
 
 }  // namespace ohm

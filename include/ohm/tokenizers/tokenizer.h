@@ -28,6 +28,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "ohm/core/token_id.h"
+
 namespace ohm {
 class ThreadPool;
 }
@@ -37,7 +39,7 @@ namespace ohm::tokenizers {
 enum class OffsetType { Byte, Char };  // Char = Unicode code points, as Python's str indexes
 
 struct Encoding {
-  std::vector<int32_t> ids;
+  std::vector<TokenId> ids;
   std::vector<std::string> tokens;
   std::vector<std::pair<size_t, size_t>> offsets;  // into the input text (see OffsetType)
   std::vector<uint32_t> type_ids;
@@ -64,7 +66,7 @@ struct PaddingParams {
   size_t fixed_length = 0;
   Direction direction = Direction::Right;
   size_t pad_to_multiple_of = 0;
-  int32_t pad_id = 0;
+  TokenId pad_id = 0;
   uint32_t pad_type_id = 0;
   std::string pad_token = "[PAD]";
 };
@@ -122,22 +124,22 @@ class Tokenizer {
   Encoding encode(std::string_view text, const EncodeOptions& opt) const;
   Encoding encode_pair(std::string_view a, std::string_view b, const EncodeOptions& opt = {}) const;
   // Only the ids (no token strings / offsets): the fast path.
-  std::vector<int32_t> encode_ids(std::string_view text, bool add_special_tokens = true) const;
+  std::vector<TokenId> encode_ids(std::string_view text, bool add_special_tokens = true) const;
   // Encodes on a thread pool (the global one by default); applies padding across the batch.
   std::vector<Encoding> encode_batch(const std::vector<std::string>& texts,
                                      const EncodeOptions& opt = {},
                                      ThreadPool* pool = nullptr) const;
-  std::vector<std::vector<int32_t>> encode_batch_ids(const std::vector<std::string>& texts,
+  std::vector<std::vector<TokenId>> encode_batch_ids(const std::vector<std::string>& texts,
                                                      bool add_special_tokens = true,
                                                      ThreadPool* pool = nullptr) const;
 
-  std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const;
-  std::vector<std::string> decode_batch(const std::vector<std::vector<int32_t>>& ids,
+  std::string decode(const std::vector<TokenId>& ids, bool skip_special_tokens = false) const;
+  std::vector<std::string> decode_batch(const std::vector<std::vector<TokenId>>& ids,
                                         bool skip_special_tokens = false) const;
 
-  std::optional<int32_t> token_to_id(std::string_view token) const;
-  std::optional<std::string> id_to_token(int32_t id) const;
-  bool is_special(int32_t id) const;
+  std::optional<TokenId> token_to_id(std::string_view token) const;
+  std::optional<std::string> id_to_token(TokenId id) const;
+  bool is_special(TokenId id) const;
   size_t vocab_size(bool with_added_tokens = true) const;
 
   void set_truncation(std::optional<TruncationParams> t);
@@ -161,13 +163,13 @@ class Tokenizer {
 class DecodeStream {
  public:
   explicit DecodeStream(const Tokenizer& tok, bool skip_special_tokens = false);
-  std::optional<std::string> step(int32_t id);
-  std::optional<std::string> step(const std::vector<int32_t>& ids);
+  std::optional<std::string> step(TokenId id);
+  std::optional<std::string> step(const std::vector<TokenId>& ids);
 
  private:
   const Tokenizer* tok_;
   bool skip_;
-  std::vector<int32_t> ids_;
+  std::vector<TokenId> ids_;
   std::string prefix_;
   size_t prefix_index_ = 0;
 };
@@ -176,7 +178,7 @@ class DecodeStream {
 // What `tokenizer(text)` returns in transformers: per row the ids and the attention mask (all
 // ones here: rows are not padded; generate() pads internally).
 struct BatchEncoding {
-  std::vector<std::vector<int32_t>> input_ids;
+  std::vector<std::vector<TokenId>> input_ids;
   std::vector<std::vector<int32_t>> attention_mask;
   size_t size() const { return input_ids.size(); }
 };
@@ -188,13 +190,13 @@ class AutoTokenizer {
   static AutoTokenizer from_pretrained(const std::string& model_or_path);
 
   // transformers' tokenizer.encode(text, add_special_tokens=...).
-  std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true) const;
+  std::vector<TokenId> encode(std::string_view text, bool add_special_tokens = true) const;
   Encoding encode_full(std::string_view text, bool add_special_tokens = true) const;
   // transformers' tokenizer.decode(ids, skip_special_tokens=..., clean_up_tokenization_spaces
   // from the config unless overridden).
-  std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false,
+  std::string decode(const std::vector<TokenId>& ids, bool skip_special_tokens = false,
                      std::optional<bool> clean_up_tokenization_spaces = std::nullopt) const;
-  // The same for 64-bit ids (what generate() returns).
+  // The same for 64-bit ids (e.g. read from an i64 tensor).
   std::string decode(std::span<const int64_t> ids, bool skip_special_tokens = false,
                      std::optional<bool> clean_up_tokenization_spaces = std::nullopt) const;
   // tokenizer(text) / tokenizer([texts]): one row per text.
@@ -208,9 +210,9 @@ class AutoTokenizer {
   const std::optional<std::string>& eos_token() const { return eos_; }
   const std::optional<std::string>& pad_token() const { return pad_; }
   const std::optional<std::string>& unk_token() const { return unk_; }
-  std::optional<int32_t> bos_token_id() const;
-  std::optional<int32_t> eos_token_id() const;
-  std::optional<int32_t> pad_token_id() const;
+  std::optional<TokenId> bos_token_id() const;
+  std::optional<TokenId> eos_token_id() const;
+  std::optional<TokenId> pad_token_id() const;
   size_t model_max_length() const { return model_max_length_; }
   bool clean_up_tokenization_spaces() const { return cleanup_; }
   // The chat template(s) as found in tokenizer_config.json (raw JSON; string or list).
