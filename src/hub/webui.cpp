@@ -2,6 +2,7 @@
 
 #include <cmark-gfm-core-extensions.h>
 #include <cmark-gfm.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
