@@ -13,7 +13,7 @@ namespace {
 Value attr_path(const Value& v, const Value& attribute) {
   if (!attribute.is_string()) return get_item(v, attribute);
   Value cur = v;
-  const std::string path = attribute.as_string();
+  const std::string& path = attribute.as_string();
   size_t pos = 0;
   while (true) {
     const size_t dot = path.find('.', pos);
@@ -44,7 +44,7 @@ double round_half_even(double x) {
 Value filter_builtin(Interp& in, const std::string& name, const Value& v, Args& a, bool& found) {
   found = true;
   // soft_str(): string filters keep a Markup a Markup.
-  auto keep_markup = [](const Value& src, Value out) {
+  auto keep_markup = [](const Value& src, const Value& out) {
     return src.is_markup() ? Value::markup(out.as_string()) : out;
   };
   auto str_of = [](const Value& x) { return x.str(); };
