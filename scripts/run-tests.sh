@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds ohm with AddressSanitizer + UndefinedBehaviorSanitizer (warnings are errors) and runs
-# the whole test suite, then builds the libFuzzer targets and runs each for a bounded time.
+# the whole test suite (but the `gpu` label), runs clang-tidy on the C++ files changed against
+# the merge base, cross-compiles the portable runtime for aarch64 and runs its scalar unit tests
+# under qemu-user, then builds the libFuzzer targets and runs each for a bounded time.
 #   OHM_FUZZ_SECONDS=60 (default)  set to 0 to skip fuzzing
+#   OHM_TIDY=0 / OHM_CROSS=0       skip clang-tidy / the aarch64 build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -11,7 +14,13 @@ cmake --build --preset asan -j "$jobs"
 # file fails them instead of skipping them (tests/unit/test_util.h, tests/diff).
 if [ -d ../shared/data ]; then export OHM_REQUIRE_SHARED_DATA=1; fi
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build/asan --output-on-failure -j "$jobs"
+  ctest --test-dir build/asan --output-on-failure -j "$jobs" -LE gpu
+if [ "${OHM_TIDY:-1}" != "0" ]; then
+  scripts/clang-tidy-changed.sh
+fi
+if [ "${OHM_CROSS:-1}" != "0" ]; then
+  scripts/cross-aarch64.sh
+fi
 fuzz_seconds=${OHM_FUZZ_SECONDS:-60}
 if [ "$fuzz_seconds" != "0" ]; then
   cmake --preset fuzz >/dev/null

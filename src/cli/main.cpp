@@ -6,7 +6,9 @@
 #include "common.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
+#if OHM_HAVE_HUB
 #include "ohm/hub/client.h"
+#endif
 
 namespace ohm::cli {
 
@@ -55,6 +57,15 @@ int run(int argc, char** argv) {
 
   // An unknown first word is a mistyped subcommand, not a stray positional argument.
   if (argc > 1 && argv[1][0] != '-' && !registry().count(argv[1])) {
+#if !OHM_HAVE_HUB
+    const std::string word = argv[1];
+    if (word == "hub" || word == "push" || word == "pull" || word == "login") {
+      std::cerr << "ohm: '" << word
+                << "' is not in this build (configured with -DOHM_HUB=OFF: no Hub client or "
+                   "server)\n";
+      return 2;
+    }
+#endif
     std::cerr << "ohm: unknown subcommand '" << argv[1] << "'\nsubcommands: " << subcommand_list()
               << "\nRun `ohm --help` for details.\n";
     return 2;
@@ -89,9 +100,11 @@ int run(int argc, char** argv) {
     std::cerr << command_path(app) << ": " << e.what() << "\nRun `" << command_path(app)
               << " --help` for the options.\n";
     return 2;
+#if OHM_HAVE_HUB
   } catch (const hub::AuthError& e) {
     std::cerr << "ohm: authentication error: " << e.what() << "\n";
     return 1;
+#endif
   } catch (const ohm::Error& e) {
     std::cerr << "ohm: " << to_string(e.kind()) << ": " << e.what() << "\n";
     return 1;

@@ -6,7 +6,10 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 
+// x86 intrinsics only on x86 (the portable build also compiles for aarch64;
+// scripts/cross-aarch64.sh).
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -18,6 +21,8 @@ namespace {
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   _mm_pause();
+#elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+  __asm__ __volatile__("yield");
 #else
   std::this_thread::yield();
 #endif

@@ -2,6 +2,7 @@
 #include "ohm/formats/config.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "ohm/core/error.h"

@@ -60,7 +60,7 @@ class Interp {
   int depth_ = 0;
 };
 
-// Builtins (builtins.cpp).
+// Builtins (builtins_*.cpp; helpers they share in builtins.h).
 Value get_attr(const Value& obj, const std::string& name);
 Value get_item(const Value& obj, const Value& key);
 Value get_slice(const Value& obj, const Value& start, const Value& stop, const Value& step);

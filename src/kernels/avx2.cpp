@@ -1,7 +1,5 @@
 // The AVX2 + FMA + F16C kernel table (x86-64 only; compiled with -mavx2 -mfma -mf16c via
 // src/CMakeLists.txt). Integer dot products use vpmaddubsw/vpmaddwd (no VNNI assumed).
-#include <immintrin.h>
-
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -9,6 +7,7 @@
 #include "kernels_internal.h"
 
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
 #define OHM_SIMD_W512 0
 namespace ohm::kernels {
 namespace {

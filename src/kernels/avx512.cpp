@@ -1,8 +1,6 @@
 // The AVX-512 kernel table (F/BW/VL + VNNI; x86-64 only; compiled with the -m flags set in
 // src/CMakeLists.txt). f32/f16/bf16 matmuls and elementwise ops use 512-bit vectors; the
 // block-quantized matmuls use 256-bit VNNI vpdpbusd on int8 activations.
-#include <immintrin.h>
-
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -11,6 +9,7 @@
 
 #if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && \
     defined(__AVX512VL__) && defined(__AVX512VNNI__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
 #define OHM_SIMD_W512 1
 namespace ohm::kernels {
 namespace {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "ohm/formats/json_reader.h"
 #include "ohm/models/arch.h"
 #include "ohm/models/causal_lm.h"

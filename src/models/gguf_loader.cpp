@@ -3,6 +3,7 @@
 #include "ohm/models/gguf_loader.h"
 
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "builders.h"
 #include "ohm/core/error.h"

@@ -2,6 +2,8 @@
 // read it (config.json binding, builders). See ohm/models/arch.h.
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "ohm/core/error.h"
 #include "ohm/formats/json_reader.h"
 #include "ohm/models/arch.h"

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "ohm/core/error.h"
 #include "ohm/formats/config.h"

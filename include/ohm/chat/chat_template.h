@@ -14,7 +14,7 @@
 // eos_token, unk_token, pad_token, ... and any other "*_token" string), then `extra`.
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json.hpp>  // the full header: ChatOptions and ChatTemplate hold JSON values
 #include <optional>
 #include <string>
 #include <utility>

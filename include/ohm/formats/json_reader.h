@@ -2,7 +2,7 @@
 // convention that an absent key or `null` means "use the default".
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>

@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,8 +30,8 @@ class Dict {
   Value* find(std::string_view key);
   void set(const std::string& key, Value v);
   bool contains(std::string_view key) const { return find(key) != nullptr; }
-  size_t size() const { return items_.size(); }
-  bool empty() const { return items_.empty(); }
+  size_t size() const;  // inline below, where Value is complete (clang needs it there)
+  bool empty() const;
   const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
 
  private:
@@ -138,6 +138,13 @@ class Value {
   std::shared_ptr<Dict> m_;
   std::shared_ptr<const Callable> c_;
 };
+
+inline size_t Dict::size() const {
+  return items_.size();
+}
+inline bool Dict::empty() const {
+  return items_.empty();
+}
 
 // Python's ==, with Jinja2's Undefined == Undefined.
 bool equals(const Value& a, const Value& b);

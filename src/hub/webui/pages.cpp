@@ -9,6 +9,8 @@
 #include <mutex>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "../http/errors.h"
 #include "assets.h"
 #include "ohm/core/error.h"
