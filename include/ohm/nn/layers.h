@@ -138,6 +138,11 @@ void attend(const AttentionSpec& spec, const float* q, int64_t q_stride, const f
             const float* v, int64_t kv_src_stride, KVCache& cache, int64_t layer, int64_t B,
             int64_t T, float* out, ThreadPool& pool);
 
+// kernels::attention (same masks, f32 softmax) with Gemma 2's logit soft-capping: each score
+// (q.k [+ alibi]) * scale becomes softcap * tanh(score / softcap) before the mask. A scalar,
+// threaded path (softcap_attention.cpp); attend() takes it when spec.softcap != 0.
+void softcap_attention(const kernels::AttentionArgs& a, float softcap, ThreadPool& pool);
+
 // The LLaMA-family self-attention: q/k/v projections (optionally biased, or one fused qkv
 // matrix q|k|v as Phi-3), RoPE on q and k, attention over the cache, o_proj.
 struct SelfAttention {
