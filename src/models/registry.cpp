@@ -14,6 +14,7 @@
   X(mixtral)                 \
   X(qwen2)                   \
   X(qwen3)                   \
+  X(qwen3_moe)               \
   X(gemma)                   \
   X(phi3)                    \
   X(falcon)                  \
