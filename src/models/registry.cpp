@@ -16,6 +16,7 @@
   X(qwen3)                   \
   X(qwen3_moe)               \
   X(gemma)                   \
+  X(gemma2)                  \
   X(phi3)                    \
   X(falcon)                  \
   X(gpt2)
