@@ -66,7 +66,9 @@ ARCHS = {"llama": gguf.MODEL_ARCH.LLAMA, "mistral": gguf.MODEL_ARCH.LLAMA,
 # Architectures added through docs/contributing.md's recipe describe their GGUF form in
 # tests/fixtures/models/<name>/fixture.json under "gguf": {"arch": gguf.MODEL_ARCH member name,
 # "norm_plus_one": the converter stores RMSNorm weights as 1 + w (Gemma), "kv": [[GGUFWriter
-# method, value], ...] for the architecture's extra metadata}. Tensors go through gguf-py's name
+# method, value], ...] for the architecture's extra metadata, a value "gguf.RopeScalingType.LINEAR"
+# naming a gguf-py enum member}. rope_parameters keyed by layer type (Gemma 3) give the
+# full-attention layers' rope_theta as rope.freq_base. Tensors go through gguf-py's name
 # map unchanged otherwise (no q/k permutation: llama.cpp runs them with NEOX RoPE). MoE experts
 # saved one by one (mlp.experts.{e}.{gate,up,down}_proj.weight, num_experts of them) are stacked
 # into ffn_{gate,up,down}_exps [E, rows, cols] as the converter does, and the router
@@ -131,6 +133,7 @@ def write(arch_name, fixture, out_path, outtype):
         nh = cfg["num_attention_heads"]
         head_dim = cfg.get("head_dim") or cfg["hidden_size"] // nh
         rope = cfg.get("rope_parameters") or {}
+        rope = rope.get("full_attention", rope)  # per layer type (Gemma 3): the global layers'
         w.add_block_count(n_layer)
         w.add_context_length(cfg["max_position_embeddings"])
         w.add_embedding_length(cfg["hidden_size"])
@@ -145,6 +148,11 @@ def write(arch_name, fixture, out_path, outtype):
         if arch_name == "mistral" and cfg.get("sliding_window"):
             w.add_sliding_window(cfg["sliding_window"])  # ohm addition, see the docstring
         for method, value in SPECS.get(arch_name, {}).get("kv", []):
+            if isinstance(value, str) and value.startswith("gguf."):  # an enum, "gguf.X.Y"
+                obj = gguf
+                for part in value.split(".")[1:]:
+                    obj = getattr(obj, part)
+                value = obj
             getattr(w, method)(value)
     w.add_vocab_size(cfg["vocab_size"])
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if outtype == "f16"
