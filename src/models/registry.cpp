@@ -17,6 +17,7 @@
   X(qwen3_moe)               \
   X(gemma)                   \
   X(gemma2)                  \
+  X(gemma3)                  \
   X(phi3)                    \
   X(falcon)                  \
   X(gpt2)
