@@ -163,8 +163,11 @@ def gpt2_cfg():
 def spec_fixtures(root: Path):
     """Fixtures described by tests/fixtures/models/<name>/fixture.json (architectures added
     through docs/contributing.md's recipe): {"model_type": ..., "config": {HF config keys
-    overriding the common sizes}, "beam": false, "gemma_norm": false}. The config class and model
-    come from transformers' Auto classes for that model_type."""
+    overriding the common sizes}, "beam": false, "gemma_norm": false, "router": false (record
+    the MoE routers' top-k counts and reject seeds with router near-ties, as for Mixtral),
+    "min_router_gap": MIN_ROUTER_GAP (the smallest accepted top-k router probability gap; larger
+    keeps routing stable under int8-quantized activations)}. The config class and model come
+    from transformers' Auto classes for that model_type."""
     from transformers import AutoConfig, AutoModelForCausalLM
     out = []
     for spec_path in sorted(root.glob("*/fixture.json")):
@@ -182,10 +185,15 @@ def spec_fixtures(root: Path):
         cls = AutoModelForCausalLM._model_mapping[type(cfg_fn())]
         out.append((name, cls, cfg_fn, bool(spec.get("beam", False))))
         GEMMA_NORM.add(name) if spec.get("gemma_norm") else None
+        ROUTED.add(name) if spec.get("router") else None
+        if "min_router_gap" in spec:
+            MIN_ROUTER_GAP_OF[name] = float(spec["min_router_gap"])
     return out
 
 
 GEMMA_NORM = {"gemma"}  # fixtures whose RMSNorm multiplies by (1 + w)
+ROUTED = {"mixtral"}  # MoE fixtures whose routers RouterRecorder checks
+MIN_ROUTER_GAP_OF = {}  # per-fixture MIN_ROUTER_GAP (fixture.json "min_router_gap")
 
 FIXTURES = [
     # name, model class, config factory, run beam search
@@ -356,7 +364,7 @@ def ids_list(t):
 def compute_reference(name, cls, ckpt: Path, weight_dtype: str, prompts, b_ids, b_mask, b_rows, do_beam):
     # Weights are read back from disk; compute is always float32 (bf16 weights are upcast on load).
     model = load(ckpt, cls, torch.float32)
-    rec = RouterRecorder(model) if name == "mixtral" else None
+    rec = RouterRecorder(model) if name in ROUTED else None
     if rec is not None:
         rec.track_gap = True  # only un-padded single-sequence forwards
     tens, js = {}, {
@@ -485,7 +493,8 @@ def build_fixture(out: Path, name, cls, cfg_fn, do_beam, prompts, b_ids, b_mask,
                 ok, last_err = False, f"seed {seed} {dt_name}: min margin {mm:.3g}, argmax-consistent={consistent}"
             if routing is not None and any(min(c) == 0 for c in routing["counts"].values()):
                 ok, last_err = False, f"seed {seed} {dt_name}: an expert is never routed: {routing}"
-            if routing is not None and routing["min_gap"] <= MIN_ROUTER_GAP:
+            min_gap = MIN_ROUTER_GAP_OF.get(name, MIN_ROUTER_GAP)
+            if routing is not None and routing["min_gap"] <= min_gap:
                 ok, last_err = False, f"seed {seed} {dt_name}: router near-tie {routing['min_gap']:.3g}"
             if js.get("beam.robust") is False:
                 ok, last_err = False, f"seed {seed} {dt_name}: beam search result not robust to score noise"

@@ -47,6 +47,7 @@ own metadata keys:
 Usage: python3 scripts/make_gguf_model_fixtures.py [ARCH...]   (default: all)
 """
 import json
+import re
 from pathlib import Path
 
 import importlib.metadata
@@ -65,8 +66,14 @@ ARCHS = {"llama": gguf.MODEL_ARCH.LLAMA, "mistral": gguf.MODEL_ARCH.LLAMA,
 # Architectures added through docs/contributing.md's recipe describe their GGUF form in
 # tests/fixtures/models/<name>/fixture.json under "gguf": {"arch": gguf.MODEL_ARCH member name,
 # "norm_plus_one": the converter stores RMSNorm weights as 1 + w (Gemma), "kv": [[GGUFWriter
-# method, value], ...] for the architecture's extra metadata}. Tensors go through gguf-py's name
-# map unchanged otherwise (no q/k permutation: llama.cpp runs them with NEOX RoPE).
+# method, value], ...] for the architecture's extra metadata, a value "gguf.RopeScalingType.LINEAR"
+# naming a gguf-py enum member}. rope_parameters keyed by layer type (Gemma 3) give the
+# full-attention layers' rope_theta as rope.freq_base. Tensors go through gguf-py's name
+# map unchanged otherwise (no q/k permutation: llama.cpp runs them with NEOX RoPE). MoE experts
+# saved one by one (mlp.experts.{e}.{gate,up,down}_proj.weight, num_experts of them) are stacked
+# into ffn_{gate,up,down}_exps [E, rows, cols] as the converter does, and the router
+# (ffn_gate_inp) stays F32. The Q8_0 reference loads them back into transformers 5's fused
+# mlp.experts.gate_up_proj (gate | up) and down_proj.
 SPECS = {}
 for _p in sorted(MODELS.glob("*/fixture.json")):
     _g = json.loads(_p.read_text()).get("gguf")
@@ -126,6 +133,7 @@ def write(arch_name, fixture, out_path, outtype):
         nh = cfg["num_attention_heads"]
         head_dim = cfg.get("head_dim") or cfg["hidden_size"] // nh
         rope = cfg.get("rope_parameters") or {}
+        rope = rope.get("full_attention", rope)  # per layer type (Gemma 3): the global layers'
         w.add_block_count(n_layer)
         w.add_context_length(cfg["max_position_embeddings"])
         w.add_embedding_length(cfg["hidden_size"])
@@ -140,6 +148,11 @@ def write(arch_name, fixture, out_path, outtype):
         if arch_name == "mistral" and cfg.get("sliding_window"):
             w.add_sliding_window(cfg["sliding_window"])  # ohm addition, see the docstring
         for method, value in SPECS.get(arch_name, {}).get("kv", []):
+            if isinstance(value, str) and value.startswith("gguf."):  # an enum, "gguf.X.Y"
+                obj = gguf
+                for part in value.split(".")[1:]:
+                    obj = getattr(obj, part)
+                value = obj
             getattr(w, method)(value)
     w.add_vocab_size(cfg["vocab_size"])
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if outtype == "f16"
@@ -153,7 +166,16 @@ def write(arch_name, fixture, out_path, outtype):
         if v is not None:
             fn(v)
 
+    experts, n_experts = {}, cfg.get("num_experts") or cfg.get("num_local_experts", 0)
     for name, data in hf_tensors(fixture, cfg):
+        m = re.match(r"(model\.layers\.\d+\.mlp\.experts)\.(\d+)\.(\w+)\.weight$", name)
+        if m:  # one expert's matrix: stacked [E, rows, cols] per layer, as the converter does
+            group = experts.setdefault((m[1], m[3]), {})
+            group[int(m[2])] = data
+            if len(group) < n_experts:
+                continue
+            data = np.stack([group.pop(e) for e in range(n_experts)])
+            name = f"{m[1]}.{m[3]}.weight"  # gguf-py maps it to blk.N.ffn_*_exps.weight
         new_name = tmap.get_name(name, try_suffixes=(".weight", ".bias"))
         if new_name is None:
             raise SystemExit(f"{arch_name}: cannot map {name}")
@@ -161,7 +183,8 @@ def write(arch_name, fixture, out_path, outtype):
         if arch_name == "gpt2" and new_name == "token_embd.weight":
             tensors.append(("output.weight", data))  # GPT2Model: output tied to wte
         for tname, t in tensors:
-            if t.ndim <= 1 or tname.endswith("_norm.weight") or tname.startswith("position_embd"):
+            if t.ndim <= 1 or tname.endswith("_norm.weight") or tname.startswith("position_embd") \
+                    or tname.endswith(F32_ONLY):
                 w.add_tensor(tname, t.astype(np.float32))
             elif outtype == "f16" or t.shape[-1] % 32 != 0:
                 w.add_tensor(tname, t.astype(np.float16))
@@ -204,7 +227,18 @@ def q8_0_reference(arch_name):
     model = AutoModelForCausalLM.from_pretrained(str(fixture), dtype=torch.float32)
     sd = model.state_dict()
     for name in list(sd):
-        g = tmap.get_name(name, try_suffixes=(".weight", ".bias"))
+        if name.endswith("mlp.experts.gate_up_proj"):  # written as its two halves
+            p = name[: -len("gate_up_proj")]
+            w = np.concatenate([deq[tmap.get_name(p + "gate_proj.weight", try_suffixes=(".weight",))],
+                                deq[tmap.get_name(p + "up_proj.weight", try_suffixes=(".weight",))]],
+                               axis=1).astype(np.float32)
+            sd[name] = torch.from_numpy(np.ascontiguousarray(w)).reshape(sd[name].shape)
+            continue
+        if name.endswith("mlp.experts.down_proj"):  # a fused parameter: no .weight suffix
+            name_w = name + ".weight"
+        else:
+            name_w = name
+        g = tmap.get_name(name_w, try_suffixes=(".weight", ".bias"))
         if g is None or g not in deq:
             continue
         w = deq[g].astype(np.float32)

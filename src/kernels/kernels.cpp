@@ -307,6 +307,7 @@ void attention(const AttentionArgs& a, ThreadPool& pool) {
     throw InvalidArgument(ErrorContext().op("attention"), "n_kv_head must divide n_head");
   if (a.q_start + a.T > a.S)
     throw InvalidArgument(ErrorContext().op("attention"), "queries past the end of the cache");
+  if (a.softcap != 0.0f) return softcap_attention(a, pool);
   const KernelTable& kt = active();
   const int64_t group = a.n_head / a.n_kv_head;
   const int64_t hd = a.head_dim;

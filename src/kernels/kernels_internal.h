@@ -20,4 +20,7 @@ struct RowQueue {
 // The queue installed for this thread (nullptr: none).
 RowQueue*& row_queue();
 
+// kernels::attention for AttentionArgs::softcap > 0 (src/kernels/softcap_attention.cpp).
+void softcap_attention(const AttentionArgs& a, ThreadPool& pool);
+
 }  // namespace ohm::kernels

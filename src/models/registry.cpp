@@ -16,7 +16,10 @@
   X(mixtral)                 \
   X(qwen2)                   \
   X(qwen3)                   \
+  X(qwen3_moe)               \
   X(gemma)                   \
+  X(gemma2)                  \
+  X(gemma3)                  \
   X(phi3)                    \
   X(falcon)                  \
   X(gpt2)

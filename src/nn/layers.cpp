@@ -152,8 +152,6 @@ void attend(const AttentionSpec& spec, const float* q, int64_t q_stride, const f
   const int64_t kv_dim = spec.n_kv_head * spec.head_dim;
   if (kv_dim != cache.kv_dim() || B != cache.batch())
     throw ShapeError(ErrorContext().op("attend"), "KV cache geometry does not match the model");
-  if (spec.softcap != 0.0f)
-    throw UnsupportedError(ErrorContext().op("attend"), "attention logit soft-capping");
   const int64_t S = cache.size(), start = S - T;
   for (int64_t b = 0; b < B; ++b) {
     float* kc = cache.k(layer, b);
@@ -179,6 +177,7 @@ void attend(const AttentionSpec& spec, const float* q, int64_t q_stride, const f
     a.scale = spec.scale;
     a.window = spec.window;
     a.alibi_slopes = spec.alibi_slopes;
+    a.softcap = spec.softcap;
     ctx.attention(a);
   }
 }

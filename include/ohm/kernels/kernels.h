@@ -200,6 +200,9 @@ struct AttentionArgs {
   float scale = 1.0f;  // scores = (q.k [+ alibi]) * scale
   int64_t window = 0;  // > 0: query i sees keys j with i - j < window (HF sliding window)
   const float* alibi_slopes = nullptr;  // [n_head] or null
+  // > 0: scores = softcap * tanh(scores / softcap) after the scale, before the mask (Gemma 2's
+  // attn_logit_softcapping); runs a scalar threaded path (src/kernels/softcap_attention.cpp).
+  float softcap = 0.0f;
 };
 // Rows whose keys are all masked produce zeros. Softmax in f32 as HF's eager attention does.
 void attention(const AttentionArgs& a, ThreadPool& pool);

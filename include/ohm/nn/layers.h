@@ -134,7 +134,8 @@ struct AttentionSpec {
 
 // Stores k, v ([B*T, kv_src_stride], kv_dim = n_kv_head*head_dim values each) into cache
 // layer `layer` at the slots opened for this step, then attends q ([B*T, q_stride]) over the
-// cache: out [B*T, n_head*head_dim]. Causal + padding + sliding-window masks as HF.
+// cache: out [B*T, n_head*head_dim]. Causal + padding + sliding-window masks as HF; spec.softcap
+// (Gemma 2) is passed to the attention op (kernels::AttentionArgs::softcap).
 void attend(const AttentionSpec& spec, const float* q, int64_t q_stride, const float* k,
             const float* v, int64_t kv_src_stride, KVCache& cache, int64_t layer, int64_t B,
             int64_t T, float* out, const backends::Context& ctx);
