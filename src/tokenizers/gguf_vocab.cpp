@@ -309,13 +309,13 @@ Tokenizer Tokenizer::from_gguf(const std::string& path) {
     const std::string sp = "\xE2\x96\x81";
     for (size_t i = 0; i < toks->size(); ++i) {
       const std::string& s = (*toks)[i];
-      bool control = i < types.size() && types[i] == 3;
-      if (control)
+      const bool control = i < types.size() && types[i] == 3;
+      // Control tokens and "[X]" specials as they are (a "▁" piece never starts with '['), word
+      // starts without the "▁", continuations with WordPiece's "##".
+      if (control || (s.size() >= 2 && s.front() == '[' && s.back() == ']'))
         vocab.push_back(s);
       else if (s.compare(0, sp.size(), sp) == 0)
         vocab.push_back(s.substr(sp.size()));
-      else if (s.size() >= 2 && s.front() == '[' && s.back() == ']')
-        vocab.push_back(s);
       else
         vocab.push_back("##" + s);
     }
