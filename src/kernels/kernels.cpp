@@ -1,6 +1,10 @@
 // Op front ends: argument checks, work splitting over the thread pool, table dispatch.
 #include "ohm/kernels/kernels.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -18,6 +22,14 @@ namespace ohm::kernels {
 
 namespace {
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// F16C (CPUID.1:ECX bit 29) straight from cpuid: clang's __builtin_cpu_supports has no "f16c".
+bool cpu_has_f16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & (1u << 29)) != 0;
+}
+#endif
+
 const KernelTable* pick_best() {
   // SIMD tables plug in here, best first, each behind its cpuid check. OHM_ISA=scalar forces
   // the reference (to compare end-to-end results with the fast paths off).
@@ -29,10 +41,9 @@ const KernelTable* pick_best() {
   __builtin_cpu_init();
   if (want != "avx2" && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-      __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+      __builtin_cpu_supports("fma") && cpu_has_f16c())
     if (const KernelTable* t = avx512_table()) return t;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("f16c"))
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c())
     if (const KernelTable* t = avx2_table()) return t;
 #endif
   return &reference();
@@ -64,15 +75,14 @@ const KernelTable* table_for(Isa isa) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     case Isa::Avx2:
       __builtin_cpu_init();
-      if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-          __builtin_cpu_supports("f16c"))
+      if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c())
         return avx2_table();
       return nullptr;
     case Isa::Avx512:
       __builtin_cpu_init();
       if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-          __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+          __builtin_cpu_supports("fma") && cpu_has_f16c())
         return avx512_table();
       return nullptr;
 #else
