@@ -3,6 +3,7 @@
 // its config, binder, builder and ArchSpec, and is listed once in registry.cpp.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,6 +51,12 @@ class DecoderLM : public CausalLM {
   std::vector<nn::Buffer> cos_, sin_;
 };
 
+// config.layer_types ("full_attention" / "sliding_attention" per layer) as read, else the
+// architecture's default (`sliding(i)` for layer i); ConfigError naming the key when the list has
+// the wrong length or an unknown type. (decoder_lm.cpp)
+std::vector<std::string> bind_layer_types(const JsonReader& r, int64_t n_layers,
+                                          const std::function<bool(int64_t)>& sliding);
+
 // ---- GGUF helpers (gguf_loader.cpp) ---------------------------------------------------------
 
 int64_t gguf_need_int(const gguf::GGUFFile& f, const std::string& key);
@@ -59,6 +66,9 @@ int64_t gguf_vocab_size(const gguf::GGUFFile& f, const std::string& arch);
 void gguf_llama_like(const gguf::GGUFFile& f, const std::string& arch, nlohmann::json& j);
 // `{arch}.rope.scaling.*` -> rope_scaling (when the type is not "none").
 void gguf_rope_scaling(const gguf::GGUFFile& f, const std::string& arch, nlohmann::json& j);
+// Gemma 2/3's names: LLaMA's with every norm stored as 1 + w and the sandwich norms
+// (ffn_norm is pre_feedforward_layernorm; post_attention_norm, post_ffw_norm).
+GgufTensorTable gguf_gemma_sandwich_tensors();
 // The LLaMA tensor names (attn_q..ffn_down), `qk` the kind of attn_q/attn_k.
 GgufTensorTable gguf_llama_tensors(GgufTensorKind qk = GgufTensorKind::Plain,
                                    GgufTensorKind norm = GgufTensorKind::Plain);

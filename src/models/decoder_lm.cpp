@@ -18,6 +18,20 @@ nn::DecoderLayerSpec DecoderLM::layer_spec(const DecoderConfig& c) {
   return s;
 }
 
+std::vector<std::string> bind_layer_types(const JsonReader& r, int64_t n_layers,
+                                          const std::function<bool(int64_t)>& sliding) {
+  auto types = r.opt_string_list("layer_types").value_or(std::vector<std::string>{});
+  if (types.empty())
+    for (int64_t i = 0; i < n_layers; ++i)
+      types.emplace_back(sliding(i) ? "sliding_attention" : "full_attention");
+  if (static_cast<int64_t>(types.size()) != n_layers)
+    r.fail("layer_types", "needs one entry per layer (" + std::to_string(n_layers) + ")");
+  for (const auto& t : types)
+    if (t != "full_attention" && t != "sliding_attention")
+      r.fail("layer_types", "unknown layer type '" + t + "'");
+  return types;
+}
+
 void DecoderLM::finish(nn::Weights& ws) {
   // Every layer windowed alike: the cache may drop what the window hides.
   cache_window_ = layers_.empty() ? 0 : layers_.front().self_attn.spec.window;

@@ -63,16 +63,9 @@ std::shared_ptr<DecoderConfig> bind_gemma2(const JsonReader& r) {
   if (!(c->query_pre_attn_scalar > 0)) r.fail("query_pre_attn_scalar", "must be > 0");
   c->attn_logit_softcapping = positive_or_null(r, "attn_logit_softcapping", 50.0);
   c->final_logit_softcapping = positive_or_null(r, "final_logit_softcapping", 30.0);
-  c->layer_types = r.opt_string_list("layer_types").value_or(std::vector<std::string>{});
-  if (c->layer_types.empty())  // Gemma2Config.__post_init__
-    for (int64_t i = 0; i < c->num_hidden_layers; ++i)
-      c->layer_types.push_back((i + 1) % 2 ? "sliding_attention" : "full_attention");
-  if (static_cast<int64_t>(c->layer_types.size()) != c->num_hidden_layers)
-    r.fail("layer_types",
-           "needs one entry per layer (" + std::to_string(c->num_hidden_layers) + ")");
-  for (const auto& t : c->layer_types)
-    if (t != "full_attention" && t != "sliding_attention")
-      r.fail("layer_types", "unknown layer type '" + t + "'");
+  // without layer_types, the default of Gemma2Config.__post_init__
+  c->layer_types =
+      bind_layer_types(r, c->num_hidden_layers, [&](int64_t i) { return (i + 1) % 2 != 0; });
   return c;
 }
 
@@ -131,13 +124,7 @@ void bind_gguf(const gguf::GGUFFile& f, nlohmann::json& j) {
 GgufTensorTable tensors(const gguf::GGUFFile& f, const ModelConfig& c) {
   (void)f;
   (void)c;
-  using K = GgufTensorKind;
-  GgufTensorTable t = gguf_llama_tensors(K::Plain, K::MinusOne);
-  for (auto& r : t.layer)
-    if (std::string(r.gguf) == "ffn_norm.weight") r.hf = "pre_feedforward_layernorm.weight";
-  t.layer.push_back({"post_attention_norm.weight", "post_attention_layernorm.weight", K::MinusOne});
-  t.layer.push_back({"post_ffw_norm.weight", "post_feedforward_layernorm.weight", K::MinusOne});
-  return t;
+  return gguf_gemma_sandwich_tensors();
 }
 
 }  // namespace

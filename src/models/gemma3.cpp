@@ -96,16 +96,9 @@ std::shared_ptr<DecoderConfig> bind_gemma3(const JsonReader& r) {
   if (!(c->rope_local_theta > 0)) r.fail("rope_local_base_freq", "must be > 0");
   const int64_t pattern = r.get_int("sliding_window_pattern", 6);
   if (pattern <= 0) r.fail("sliding_window_pattern", "must be > 0");
-  c->layer_types = r.opt_string_list("layer_types").value_or(std::vector<std::string>{});
-  if (c->layer_types.empty())  // Gemma3TextConfig.__post_init__
-    for (int64_t i = 0; i < c->num_hidden_layers; ++i)
-      c->layer_types.push_back((i + 1) % pattern ? "sliding_attention" : "full_attention");
-  if (static_cast<int64_t>(c->layer_types.size()) != c->num_hidden_layers)
-    r.fail("layer_types",
-           "needs one entry per layer (" + std::to_string(c->num_hidden_layers) + ")");
-  for (const auto& t : c->layer_types)
-    if (t != "full_attention" && t != "sliding_attention")
-      r.fail("layer_types", "unknown layer type '" + t + "'");
+  // without layer_types, the default of Gemma3TextConfig.__post_init__
+  c->layer_types =
+      bind_layer_types(r, c->num_hidden_layers, [&](int64_t i) { return (i + 1) % pattern != 0; });
   return c;
 }
 
@@ -169,11 +162,7 @@ GgufTensorTable tensors(const gguf::GGUFFile& f, const ModelConfig& c) {
   (void)f;
   (void)c;
   using K = GgufTensorKind;
-  GgufTensorTable t = gguf_llama_tensors(K::Plain, K::MinusOne);
-  for (auto& r : t.layer)
-    if (std::string(r.gguf) == "ffn_norm.weight") r.hf = "pre_feedforward_layernorm.weight";
-  t.layer.push_back({"post_attention_norm.weight", "post_attention_layernorm.weight", K::MinusOne});
-  t.layer.push_back({"post_ffw_norm.weight", "post_feedforward_layernorm.weight", K::MinusOne});
+  GgufTensorTable t = gguf_gemma_sandwich_tensors();
   t.layer.push_back({"attn_q_norm.weight", "self_attn.q_norm.weight", K::MinusOne});
   t.layer.push_back({"attn_k_norm.weight", "self_attn.k_norm.weight", K::MinusOne});
   return t;

@@ -102,6 +102,16 @@ GgufTensorTable gguf_llama_tensors(GgufTensorKind qk, GgufTensorKind norm) {
   return t;
 }
 
+GgufTensorTable gguf_gemma_sandwich_tensors() {
+  using K = GgufTensorKind;
+  GgufTensorTable t = gguf_llama_tensors(K::Plain, K::MinusOne);
+  for (auto& r : t.layer)
+    if (std::string(r.gguf) == "ffn_norm.weight") r.hf = "pre_feedforward_layernorm.weight";
+  t.layer.push_back({"post_attention_norm.weight", "post_attention_layernorm.weight", K::MinusOne});
+  t.layer.push_back({"post_ffw_norm.weight", "post_feedforward_layernorm.weight", K::MinusOne});
+  return t;
+}
+
 }  // namespace models
 
 nlohmann::json gguf_hf_config(const gguf::GGUFFile& f) {

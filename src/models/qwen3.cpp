@@ -34,17 +34,10 @@ std::shared_ptr<DecoderConfig> bind_qwen3(const JsonReader& r) {
   c->use_sliding_window = r.get_bool("use_sliding_window", false);
   c->max_window_layers = r.get_int("max_window_layers", 28);
   if (!c->use_sliding_window) c->sliding_window.reset();  // as Qwen3Config.__post_init__
-  c->layer_types = r.opt_string_list("layer_types").value_or(std::vector<std::string>{});
-  if (c->layer_types.empty())
-    for (int64_t i = 0; i < c->num_hidden_layers; ++i)
-      c->layer_types.push_back(c->sliding_window && i >= c->max_window_layers ? "sliding_attention"
-                                                                              : "full_attention");
-  if (static_cast<int64_t>(c->layer_types.size()) != c->num_hidden_layers)
-    r.fail("layer_types",
-           "needs one entry per layer (" + std::to_string(c->num_hidden_layers) + ")");
-  for (const auto& t : c->layer_types)
-    if (t != "full_attention" && t != "sliding_attention")
-      r.fail("layer_types", "unknown layer type '" + t + "'");
+  // without layer_types, the default of Qwen3Config.__post_init__
+  c->layer_types = bind_layer_types(r, c->num_hidden_layers, [&](int64_t i) {
+    return c->sliding_window && i >= c->max_window_layers;
+  });
   return c;
 }
 
