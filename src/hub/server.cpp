@@ -1,5 +1,5 @@
-// The Hub's HTTP server: the front end (http/front.h) accepts connections and hands complete
-// requests to dispatch(), which rate-limits, splits the path, finds the route
+// The Hub's HTTP server: the front end (ohm/net/http_front.h) accepts connections and hands
+// complete requests to dispatch(), which rate-limits, splits the path, finds the route
 // (handlers/routes.cpp), authenticates the caller and runs the handler; every error any of
 // them throws is answered by http::error_reply, the one mapping from errors to responses.
 #include "ohm/hub/server.h"
@@ -16,13 +16,18 @@
 
 #include "handlers/handlers.h"
 #include "http/errors.h"
-#include "http/front.h"
 #include "http/rate_limit.h"
 #include "http/reply.h"
 #include "http/router.h"
 #include "ohm/hub/hash.h"
+#include "ohm/net/http_front.h"
 
 namespace ohm::hub {
+
+using net::AccessRecord;
+using net::FrontedServer;
+using net::FrontLimits;
+using net::HttpFront;
 
 namespace handlers {
 Service::Service(ServerOptions o) : opt(std::move(o)), hub(opt.data_dir), secret(random_hex(32)) {}

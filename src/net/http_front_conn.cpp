@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
-#include "front_internal.h"
+#include "http_front_internal.h"
 
-namespace ohm::hub::front_detail {
+namespace ohm::net::front_detail {
 
 thread_local ReqCtx* tl_req = nullptr;
 
@@ -31,4 +31,4 @@ std::string addr_string(const sockaddr_storage& ss, int& port) {
   return s;
 }
 
-}  // namespace ohm::hub::front_detail
+}  // namespace ohm::net::front_detail

@@ -1,4 +1,4 @@
-#include "front.h"
+#include "ohm/net/http_front.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -25,9 +25,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "front_internal.h"
+#include "http_front_internal.h"
 #include "ohm/core/error.h"
-namespace ohm::hub {
+namespace ohm::net {
 
 using namespace front_detail;
 
@@ -570,4 +570,4 @@ void HttpFront::stop() {
   if (impl_->stop_fd >= 0) (void)!::write(impl_->stop_fd, &one, sizeof one);
 }
 
-}  // namespace ohm::hub
+}  // namespace ohm::net

@@ -1,5 +1,5 @@
 // The front end's internals, shared by its three files: request-head checks and refusals
-// (front_head.cpp), the connection and its httplib::Stream (front_conn.cpp), and the event loop
+// (http_front_head.cpp), the connection and its httplib::Stream (http_front_conn.cpp), and the event loop
 // and workers (front.cpp). Private to src/hub/http.
 #pragma once
 
@@ -14,9 +14,9 @@
 #include <string>
 #include <string_view>
 
-#include "front.h"
+#include "ohm/net/http_front.h"
 
-namespace ohm::hub::front_detail {
+namespace ohm::net::front_detail {
 
 using Clock = std::chrono::steady_clock;
 
@@ -161,4 +161,4 @@ class ConnStream final : public httplib::Stream {
   Clock::time_point t0_;
 };
 
-}  // namespace ohm::hub::front_detail
+}  // namespace ohm::net::front_detail

@@ -1,5 +1,5 @@
-// The Hub's connection front end: an event-driven (epoll) acceptor in front of cpp-httplib's
-// request processing. Private to src/hub.
+// The HTTP connection front end shared by the Hub (ohm hub serve) and the model server (ohm
+// serve): an event-driven (epoll) acceptor in front of cpp-httplib's request processing.
 //
 // cpp-httplib 0.11 gives every connection a worker thread from the moment it is accepted, so 64
 // clients that send half a request line hold all 64 workers (and everyone else waits in the
@@ -26,11 +26,11 @@
 #include <memory>
 #include <string>
 
-#include "ohm/hub/server.h"
+#include "ohm/net/limits.h"
 
-namespace ohm::hub {
+namespace ohm::net {
 
-// The user-facing limits (ServerOptions::limits) and what the server derives for the front end.
+// The user-facing limits (a server's options) and what the server derives for the front end.
 struct FrontLimits : ConnectionLimits {
   int threads = 64;
   uint64_t max_body_bytes = 0;  // 0: no limit
@@ -83,4 +83,4 @@ class HttpFront {
 // control characters become '?'; at most 300 bytes.
 std::string redact_target(const std::string& target);
 
-}  // namespace ohm::hub
+}  // namespace ohm::net

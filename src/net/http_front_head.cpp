@@ -3,9 +3,9 @@
 #include <cstring>
 #include <vector>
 
-#include "front_internal.h"
+#include "http_front_internal.h"
 
-namespace ohm::hub {
+namespace ohm::net {
 namespace front_detail {
 
 namespace {
@@ -190,4 +190,4 @@ std::string redact_target(const std::string& target) {
   return safe;
 }
 
-}  // namespace ohm::hub
+}  // namespace ohm::net
