@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -317,6 +318,8 @@ void attention(const AttentionArgs& a, ThreadPool& pool) {
     throw InvalidArgument(ErrorContext().op("attention"), "n_kv_head must divide n_head");
   if (a.q_start + a.T > a.S)
     throw InvalidArgument(ErrorContext().op("attention"), "queries past the end of the cache");
+  if (a.k_pages && (a.page_tokens <= 0 || (a.page_tokens & (a.page_tokens - 1)) != 0))
+    throw InvalidArgument(ErrorContext().op("attention"), "page_tokens must be a power of two");
   if (a.softcap != 0.0f) return softcap_attention(a, pool);
   const KernelTable& kt = active();
   const int64_t group = a.n_head / a.n_kv_head;
@@ -325,6 +328,12 @@ void attention(const AttentionArgs& a, ThreadPool& pool) {
     float* scores = thread_scratch(1, static_cast<size_t>(a.S));
     AttnQuery aq;
     aq.kv_stride = a.kv_stride;
+    aq.k_pages = a.k_pages;
+    aq.v_pages = a.v_pages;
+    if (a.k_pages) {
+      aq.page_shift = std::countr_zero(static_cast<uint64_t>(a.page_tokens));
+      aq.page_mask = a.page_tokens - 1;
+    }
     aq.head_dim = hd;
     aq.kv_valid = a.kv_valid;
     aq.kv_pos = a.kv_pos;
@@ -336,8 +345,12 @@ void attention(const AttentionArgs& a, ThreadPool& pool) {
       aq.lo = a.window > 0 ? std::max<int64_t>(0, i - a.window + 1) : 0;
       aq.hi = i;
       aq.q = a.q + t * a.q_stride + h * hd;
-      aq.k = a.k + g * hd;
-      aq.v = a.v + g * hd;
+      if (a.k_pages) {
+        aq.kv_offset = g * hd;
+      } else {
+        aq.k = a.k + g * hd;
+        aq.v = a.v + g * hd;
+      }
       aq.alibi_slope = a.alibi_slopes ? a.alibi_slopes[h] : 0.0f;
       kt.attn_query(aq, scores, a.out + t * a.out_stride + h * hd);
     }

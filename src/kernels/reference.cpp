@@ -155,7 +155,7 @@ void ref_attn_query(const AttnQuery& a, float* scores, float* out) {
   float mx = -std::numeric_limits<float>::infinity();
   for (int64_t j = a.lo; j <= a.hi; ++j) {
     if (a.kv_valid && !a.kv_valid[j]) continue;
-    float s = ref_dot(a.q, a.k + j * a.kv_stride, hd);
+    float s = ref_dot(a.q, a.key(j), hd);
     if (a.alibi) s += a.alibi_slope * static_cast<float>(a.kv_pos ? a.kv_pos[j] : j);
     s *= a.scale;
     scores[j] = s;
@@ -171,7 +171,7 @@ void ref_attn_query(const AttnQuery& a, float* scores, float* out) {
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t j = a.lo; j <= a.hi; ++j) {
     if (a.kv_valid && !a.kv_valid[j]) continue;
-    ref_axpy(scores[j] * inv, a.v + j * a.kv_stride, out, hd);
+    ref_axpy(scores[j] * inv, a.value(j), out, hd);
   }
 }
 

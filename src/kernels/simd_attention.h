@@ -42,7 +42,7 @@ static void attn_query_regs(const AttnQuery& a, float* scores, float* out) {
       scores[j] = ninf;
       continue;
     }
-    const float* kj = a.k + j * a.kv_stride;
+    const float* kj = a.key(j);
     vf acc = vmul(qv[0], vload(kj));
     for (int i = 1; i < NV; ++i) acc = vfma(qv[i], vload(kj + i * VL), acc);
     float s = vhsum(acc);
@@ -59,7 +59,7 @@ static void attn_query_regs(const AttnQuery& a, float* scores, float* out) {
     for (int64_t j = a.lo; j <= a.hi; ++j) {
       if (a.kv_valid && !a.kv_valid[j]) continue;
       const vf p = vset1(scores[j] * inv);
-      const float* vj = a.v + j * a.kv_stride;
+      const float* vj = a.value(j);
       for (int i = 0; i < NV; ++i) o[i] = vfma(p, vload(vj + i * VL), o[i]);
     }
   }
@@ -76,7 +76,7 @@ static void attn_query_generic(const AttnQuery& a, float* scores, float* out) {
       scores[j] = ninf;
       continue;
     }
-    float s = s_dot(a.q, a.k + j * a.kv_stride, hd);
+    float s = s_dot(a.q, a.key(j), hd);
     if (a.alibi) s += a.alibi_slope * static_cast<float>(a.kv_pos ? a.kv_pos[j] : j);
     s *= a.scale;
     scores[j] = s;
@@ -87,7 +87,7 @@ static void attn_query_generic(const AttnQuery& a, float* scores, float* out) {
   attn_softmax_row(a, scores, mx, inv);
   for (int64_t j = a.lo; j <= a.hi; ++j) {
     if (a.kv_valid && !a.kv_valid[j]) continue;
-    s_axpy(scores[j] * inv, a.v + j * a.kv_stride, out, hd);
+    s_axpy(scores[j] * inv, a.value(j), out, hd);
   }
 }
 

@@ -37,6 +37,31 @@ static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int6
           });
       return;
     }
+  if constexpr (T == QK::Q4_0 || T == QK::Q8_0) {
+    // M > 1: each activation row through the M = 1 kernel's arithmetic, so a row's result is
+    // bitwise the same whatever else is in the batch (the serving engine's batch invariance:
+    // docs/serving.md), over bands of 4 weight rows that stay in L1 across the rows.
+    constexpr bool Q8 = T == QK::Q8_0;
+    const int64_t nb = K / 32;
+    const size_t rb = w.row_bytes;
+    int64_t rows[4];
+    int64_t n = n0;
+    for (; n + 4 <= n1; n += 4) {
+      for (int r = 0; r < 4; ++r) rows[r] = n + r;
+      for (int64_t m = 0; m < M; ++m) {
+        const ActQ am{a.qs + m * K, a.d + m * K / B, a.s16 + m * K / 16};
+        q32_rows8<Q8, 4>(am, nb, w.data, rb, rows, 0, y + m * ldy);
+      }
+    }
+    for (; n < n1; ++n) {
+      rows[0] = n;
+      for (int64_t m = 0; m < M; ++m) {
+        const ActQ am{a.qs + m * K, a.d + m * K / B, a.s16 + m * K / 16};
+        q32_rows8<Q8, 1>(am, nb, w.data, rb, rows, 0, y + m * ldy);
+      }
+    }
+    return;
+  }
 #endif
   if (M == 1) {  // one sequential stream of rows, then the shared row queue
     const auto row = [&](const int64_t* rows, size_t) {

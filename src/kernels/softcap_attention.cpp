@@ -1,6 +1,7 @@
 // Attention with logit soft-capping (Gemma 2): a scalar, threaded path that kernels::attention
 // takes when AttentionArgs::softcap > 0 (the SIMD tables have no capped variant).
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -20,6 +21,16 @@ void softcap_attention(const AttentionArgs& a, ThreadPool& pool) {
     throw InvalidArgument(ErrorContext().op("softcap_attention"),
                           "queries past the end of the cache");
   const int64_t group = a.n_head / a.n_kv_head, hd = a.head_dim;
+  const int64_t pmask = a.page_tokens - 1;
+  const int pshift = a.k_pages ? std::countr_zero(static_cast<uint64_t>(a.page_tokens)) : 0;
+  auto key = [&](int64_t j, int64_t g) {
+    return a.k_pages ? a.k_pages[j >> pshift] + (j & pmask) * a.kv_stride + g * hd
+                     : a.k + j * a.kv_stride + g * hd;
+  };
+  auto value = [&](int64_t j, int64_t g) {
+    return a.v_pages ? a.v_pages[j >> pshift] + (j & pmask) * a.kv_stride + g * hd
+                     : a.v + j * a.kv_stride + g * hd;
+  };
   pool.parallel_for(a.T * a.n_head, 1, [&](int64_t w0, int64_t w1) {
     float* scores = thread_scratch(1, static_cast<size_t>(a.S));
     for (int64_t w = w0; w < w1; ++w) {
@@ -32,7 +43,7 @@ void softcap_attention(const AttentionArgs& a, ThreadPool& pool) {
       float mx = -std::numeric_limits<float>::infinity();
       for (int64_t j = lo; j <= i; ++j) {
         if (a.kv_valid && !a.kv_valid[j]) continue;
-        float s = dot(q, a.k + j * a.kv_stride + g * hd, hd);
+        float s = dot(q, key(j, g), hd);
         if (a.alibi_slopes) s += a.alibi_slopes[h] * static_cast<float>(a.kv_pos ? a.kv_pos[j] : j);
         s *= a.scale;
         s = softcap * std::tanh(s / softcap);  // HF: (s / cap).tanh() * cap, before the mask
@@ -50,7 +61,7 @@ void softcap_attention(const AttentionArgs& a, ThreadPool& pool) {
       for (int64_t j = lo; j <= i; ++j) {
         if (a.kv_valid && !a.kv_valid[j]) continue;
         const float p = scores[j] * inv;
-        const float* v = a.v + j * a.kv_stride + g * hd;
+        const float* v = value(j, g);
         for (int64_t d = 0; d < hd; ++d) out[d] += p * v[d];
       }
     }

@@ -128,6 +128,42 @@ Tensor CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
   return logits;
 }
 
+std::unique_ptr<nn::PagedKVPool> CausalLM::make_paged_pool(int64_t n_blocks,
+                                                           int64_t block_tokens) const {
+  return std::make_unique<nn::PagedKVPool>(*ctx_, decoder_config().num_hidden_layers, kv_dim(),
+                                           n_blocks, block_tokens);
+}
+
+Tensor CausalLM::forward_paged(std::span<const TokenId> ids, std::span<const int32_t> pos,
+                               nn::PagedKVPool& pool, std::span<const nn::PagedSeq> seqs,
+                               std::span<const int64_t> logit_rows) {
+  const auto n = static_cast<int64_t>(ids.size());
+  if (n <= 0 || pos.size() != ids.size())
+    throw ShapeError(ErrorContext().op("forward_paged"), "ids and pos must be non-empty and equal");
+  if (pool.kv_dim() != kv_dim() || pool.n_layer() != decoder_config().num_hidden_layers)
+    throw ShapeError(ErrorContext().op("forward_paged"), "paged pool geometry does not match");
+  for (const auto& s : seqs)
+    if (s.offset < 0 || s.n_new < 0 || s.offset + s.n_new > n || s.n_past < 0)
+      throw ShapeError(ErrorContext().op("forward_paged"), "sequence rows outside the step");
+  for (int64_t r : logit_rows)
+    if (r < 0 || r >= n) throw ShapeError(ErrorContext().op("forward_paged"), "logit row outside");
+  ids_.assign(ids.begin(), ids.end());
+  pos_.assign(pos.begin(), pos.end());
+  nn::KVCache view(pool, seqs);
+  const int64_t H = decoder_config().hidden_size, V = lm_head_.out_features();
+  float* hidden = hidden_.get(static_cast<size_t>(n * H));
+  forward_hidden(Step{1, n, ids_.data(), pos_.data()}, view, hidden);
+  const auto R = static_cast<int64_t>(logit_rows.size());
+  Tensor logits = Tensor::empty(DType::F32, {R, V});
+  if (R == 0) return logits;
+  float* last = last_.get(static_cast<size_t>(R * H));
+  for (int64_t i = 0; i < R; ++i)
+    ctx_->copy_2d(last + i * H, H, hidden + logit_rows[i] * H, H, 1, H);
+  lm_head_.forward(last, R, logits.mutable_data<float>(), *ctx_);
+  softcap_logits(logits);
+  return logits;
+}
+
 std::unique_ptr<CausalLM> load_causal_lm(const std::string& path_or_id, const LoadOptions& opts) {
   namespace fs = std::filesystem;
   const ModelSource src = resolve_model(path_or_id);

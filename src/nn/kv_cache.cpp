@@ -17,6 +17,14 @@ KVCache::KVCache(const backends::Context& ctx, int64_t n_layer, int64_t batch, i
   if (capacity_hint > 0) grow(capacity_hint);
 }
 
+KVCache::KVCache(PagedKVPool& pool, std::span<const PagedSeq> seqs)
+    : ctx_(&pool.context()),
+      pool_(&pool),
+      seqs_(seqs),
+      n_layer_(pool.n_layer()),
+      batch_(1),
+      kv_dim_(pool.kv_dim()) {}
+
 void KVCache::grow(int64_t need) {
   if (need <= capacity_) return;
   const int64_t cap = std::max<int64_t>(need, std::max<int64_t>(16, capacity_ * 2));

@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "ohm/core/error.h"
 #include "ohm/core/half.h"
@@ -146,12 +147,74 @@ void SparseMoE::forward(const float* x, int64_t M, float* y, const backends::Con
 
 // ---- attention -----------------------------------------------------------------------------
 
+namespace {
+
+void fill_args(const AttentionSpec& spec, kernels::AttentionArgs& a) {
+  a.n_head = spec.n_head;
+  a.n_kv_head = spec.n_kv_head;
+  a.head_dim = spec.head_dim;
+  a.scale = spec.scale;
+  a.window = spec.window;
+  a.alibi_slopes = spec.alibi_slopes;
+  a.softcap = spec.softcap;
+}
+
+// The paged view: each sequence's new K/V rows go to their slots in its blocks, then its
+// queries attend through its block table (no padding: slot j holds position j).
+void attend_paged(const AttentionSpec& spec, const float* q, int64_t q_stride, const float* k,
+                  const float* v, int64_t kv_src_stride, KVCache& cache, int64_t layer, float* out,
+                  const backends::Context& ctx) {
+  PagedKVPool& pool = *cache.paged_pool();
+  const int64_t kv_dim = cache.kv_dim(), bt = pool.block_tokens();
+  const int64_t od = spec.n_head * spec.head_dim;
+  thread_local std::vector<const float*> kp, vp;
+  for (const PagedSeq& s : cache.paged_seqs()) {
+    if (s.n_new <= 0) continue;
+    const int64_t S = s.n_past + s.n_new;
+    if ((S + bt - 1) / bt > s.n_blocks)
+      throw ShapeError(ErrorContext().op("attend"), "paged sequence has too few blocks");
+    for (int64_t t = 0; t < s.n_new; ++t) {
+      const int64_t slot = s.n_past + t, blk = s.blocks[slot / bt], row = slot % bt;
+      const int64_t src = (s.offset + t) * kv_src_stride;
+      ctx.copy_2d(pool.k_block(layer, blk) + row * kv_dim, kv_dim, k + src, kv_src_stride, 1,
+                  kv_dim);
+      ctx.copy_2d(pool.v_block(layer, blk) + row * kv_dim, kv_dim, v + src, kv_src_stride, 1,
+                  kv_dim);
+    }
+    const int64_t nb = (S + bt - 1) / bt;
+    kp.resize(static_cast<size_t>(nb));
+    vp.resize(static_cast<size_t>(nb));
+    for (int64_t b = 0; b < nb; ++b) {
+      kp[static_cast<size_t>(b)] = pool.k_block(layer, s.blocks[b]);
+      vp[static_cast<size_t>(b)] = pool.v_block(layer, s.blocks[b]);
+    }
+    kernels::AttentionArgs a;
+    a.q = q + s.offset * q_stride;
+    a.q_stride = q_stride;
+    a.k_pages = kp.data();
+    a.v_pages = vp.data();
+    a.page_tokens = bt;
+    a.kv_stride = kv_dim;
+    a.out = out + s.offset * od;
+    a.out_stride = od;
+    a.T = s.n_new;
+    a.S = S;
+    a.q_start = s.n_past;
+    fill_args(spec, a);
+    ctx.attention(a);
+  }
+}
+
+}  // namespace
+
 void attend(const AttentionSpec& spec, const float* q, int64_t q_stride, const float* k,
             const float* v, int64_t kv_src_stride, KVCache& cache, int64_t layer, int64_t B,
             int64_t T, float* out, const backends::Context& ctx) {
   const int64_t kv_dim = spec.n_kv_head * spec.head_dim;
   if (kv_dim != cache.kv_dim() || B != cache.batch())
     throw ShapeError(ErrorContext().op("attend"), "KV cache geometry does not match the model");
+  if (cache.paged_pool())
+    return attend_paged(spec, q, q_stride, k, v, kv_src_stride, cache, layer, out, ctx);
   const int64_t S = cache.size(), start = S - T;
   for (int64_t b = 0; b < B; ++b) {
     float* kc = cache.k(layer, b);
@@ -171,13 +234,7 @@ void attend(const AttentionSpec& spec, const float* q, int64_t q_stride, const f
     a.T = T;
     a.S = S;
     a.q_start = start;
-    a.n_head = spec.n_head;
-    a.n_kv_head = spec.n_kv_head;
-    a.head_dim = spec.head_dim;
-    a.scale = spec.scale;
-    a.window = spec.window;
-    a.alibi_slopes = spec.alibi_slopes;
-    a.softcap = spec.softcap;
+    fill_args(spec, a);
     ctx.attention(a);
   }
 }

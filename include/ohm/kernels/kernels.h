@@ -68,6 +68,20 @@ struct AttnQuery {
   const float* k = nullptr;  // key j at k + j * kv_stride
   const float* v = nullptr;
   int64_t kv_stride = 0, head_dim = 0;
+  // Paged K/V (k_pages non-null): key j at k_pages[j >> page_shift] + (j & page_mask) *
+  // kv_stride + kv_offset (v likewise); k and v are then unused.
+  const float* const* k_pages = nullptr;
+  const float* const* v_pages = nullptr;
+  int page_shift = 0;
+  int64_t page_mask = 0, kv_offset = 0;
+  const float* key(int64_t j) const {
+    return k_pages ? k_pages[j >> page_shift] + (j & page_mask) * kv_stride + kv_offset
+                   : k + j * kv_stride;
+  }
+  const float* value(int64_t j) const {
+    return v_pages ? v_pages[j >> page_shift] + (j & page_mask) * kv_stride + kv_offset
+                   : v + j * kv_stride;
+  }
   int64_t lo = 0, hi = -1;  // inclusive
   const uint8_t* kv_valid = nullptr;
   const int32_t* kv_pos = nullptr;  // ALiBi positions (null: j)
@@ -190,6 +204,11 @@ struct AttentionArgs {
   const float* k = nullptr;  // [S, kv_stride]; kv head g at k + s*kv_stride + g*head_dim
   const float* v = nullptr;  // [S, kv_stride]
   int64_t kv_stride = 0;
+  // Paged K/V instead of k/v: slot j of the sequence lives in page j / page_tokens, at row
+  // j % page_tokens of it (each page [page_tokens, kv_stride]); page_tokens is a power of two.
+  const float* const* k_pages = nullptr;
+  const float* const* v_pages = nullptr;
+  int64_t page_tokens = 0;
   const uint8_t* kv_valid = nullptr;  // [S]: 0 = padding (never attended); null = all valid
   const int32_t* kv_pos = nullptr;    // [S] position ids (ALiBi only)
   float* out = nullptr;               // [T, out_stride]

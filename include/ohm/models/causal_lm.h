@@ -13,15 +13,18 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "ohm/backends/context.h"
 #include "ohm/core/tensor.h"
 #include "ohm/core/thread_pool.h"
+#include "ohm/core/token_id.h"
 #include "ohm/formats/config.h"
 #include "ohm/nn/kv_cache.h"
 #include "ohm/nn/layers.h"
+#include "ohm/nn/paged_kv.h"
 #include "ohm/nn/weights.h"
 
 namespace ohm {
@@ -64,6 +67,22 @@ class CausalLM {
   // Returns f32 logits [B, T, vocab], or [B, 1, vocab] for the last position when last_only.
   Tensor forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& position_ids,
                  nn::KVCache& cache, bool last_only = false);
+
+  // Continuous batching: one step over a ragged batch whose K/V live in `pool` (see
+  // nn::PagedKVPool). ids/pos hold the step's tokens (sum of seqs[i].n_new), sequence i's at
+  // rows [seqs[i].offset, + n_new); positions are the slot indices (no padding). Returns f32
+  // logits [logit_rows.size(), vocab] for the step rows `logit_rows`. Each row's numbers are
+  // those forward() gives for the same token and context: attention per sequence, matmuls row
+  // by row.
+  Tensor forward_paged(std::span<const TokenId> ids, std::span<const int32_t> pos,
+                       nn::PagedKVPool& pool, std::span<const nn::PagedSeq> seqs,
+                       std::span<const int64_t> logit_rows);
+  // An empty paged pool for this model (n_blocks of block_tokens slots each).
+  std::unique_ptr<nn::PagedKVPool> make_paged_pool(int64_t n_blocks, int64_t block_tokens) const;
+  // Bytes of K and V per token (all layers).
+  int64_t kv_bytes_per_token() const {
+    return 2 * decoder_config().num_hidden_layers * kv_dim() * 4;
+  }
 
   // Whether generation must drop the KV cache and re-run the whole sequence before the step
   // that grows it from `cached` to `total` tokens (transformers' Phi-3 does at the switch from

@@ -13,9 +13,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "ohm/backends/context.h"
+#include "ohm/nn/paged_kv.h"
 
 namespace ohm::nn {
 
@@ -25,6 +27,12 @@ class KVCache {
   // `ctx` (its allocator and copy op) must outlive the cache.
   KVCache(const backends::Context& ctx, int64_t n_layer, int64_t batch, int64_t kv_dim,
           int64_t capacity_hint = 0);
+  // A paged view for one ragged step (CausalLM::forward_paged): batch 1 over the step's rows;
+  // attend() writes each sequence's new K/V into its blocks of `pool` and attends through its
+  // block table. `pool` and `seqs` must outlive the step.
+  KVCache(PagedKVPool& pool, std::span<const PagedSeq> seqs);
+  PagedKVPool* paged_pool() const { return pool_; }
+  std::span<const PagedSeq> paged_seqs() const { return seqs_; }
 
   int64_t n_layer() const { return n_layer_; }
   int64_t batch() const { return batch_; }
@@ -64,6 +72,8 @@ class KVCache {
   void grow(int64_t need);
   void drop_front(int64_t n);
   const backends::Context* ctx_ = nullptr;
+  PagedKVPool* pool_ = nullptr;
+  std::span<const PagedSeq> seqs_;
   int64_t n_layer_ = 0, batch_ = 0, kv_dim_ = 0, size_ = 0, capacity_ = 0;
   int64_t window_ = 0, dropped_ = 0;
   std::vector<int64_t> dropped_valid_;
