@@ -263,8 +263,9 @@ class Fields {
                                   : "between " + std::to_string(lo) + " and " + std::to_string(hi);
     if (v.is_number_unsigned()) {
       const auto u = v.get<uint64_t>();
-      if (u > static_cast<uint64_t>(hi))
+      if (u > static_cast<uint64_t>(hi) || (lo > 0 && u < static_cast<uint64_t>(lo))) {
         throw invalid_param(p, "must be " + range + ", got " + v.dump());
+      }
       return static_cast<int64_t>(u);
     }
     if (v.is_number_integer()) {
