@@ -81,22 +81,7 @@ struct HubServer::Impl {
   // One line per answered request: time (UTC), client, method, path with secrets redacted,
   // status, bytes sent, duration; requests the front end refused carry the reason.
   void access_log(const AccessRecord& a) {
-    const auto now = std::chrono::system_clock::now();
-    const std::time_t t = std::chrono::system_clock::to_time_t(now);
-    const int ms = static_cast<int>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
-        1000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char ts[64];
-    std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-    char dur[32];
-    std::snprintf(dur, sizeof dur, "%.1fms", a.ms);
-    std::string line = std::string(ts) + " " + (a.client.empty() ? "-" : a.client) + " \"" +
-                       a.method + " " + a.target + "\" " + std::to_string(a.status) + " " +
-                       std::to_string(a.bytes) + " " + dur;
-    if (!a.note.empty()) line += " (" + http::header_safe(a.note, 200) + ")";
+    const std::string line = net::format_access_record(a);
     std::lock_guard l(log_mu);
     std::cerr << line << "\n";
   }

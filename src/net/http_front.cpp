@@ -17,7 +17,9 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <mutex>
 #include <string_view>
@@ -568,6 +570,30 @@ void HttpFront::stop() {
   const uint64_t one = 1;
   if (impl_->wake_fd >= 0) (void)!::write(impl_->wake_fd, &one, sizeof one);
   if (impl_->stop_fd >= 0) (void)!::write(impl_->stop_fd, &one, sizeof one);
+}
+
+std::string format_access_record(const AccessRecord& a) {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const int ms = static_cast<int>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char ts[64];
+  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  char dur[32];
+  std::snprintf(dur, sizeof dur, "%.1fms", a.ms);
+  std::string line = std::string(ts) + " " + (a.client.empty() ? "-" : a.client) + " \"" +
+                     a.method + " " + a.target + "\" " + std::to_string(a.status) + " " +
+                     std::to_string(a.bytes) + " " + dur;
+  if (!a.note.empty()) {
+    line += " (";
+    for (unsigned char c : a.note.substr(0, 200))
+      line.push_back(c < 0x20 || c >= 0x7f ? '?' : static_cast<char>(c));
+    line += ")";
+  }
+  return line;
 }
 
 }  // namespace ohm::net

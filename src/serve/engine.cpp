@@ -147,7 +147,6 @@ struct Engine::Seq {
   std::vector<int32_t> blocks;   // block table
   std::vector<uint64_t> hashes;  // hash of each full, registered block
   int64_t cached_tokens = 0;     // prompt tokens taken from the prefix cache
-  std::vector<int32_t> counts;   // generated-token counts (frequency/presence penalties)
   std::unique_ptr<tokenizers::DecodeStream> ds;
   std::string text;               // decoded generated text
   size_t emitted = 0;             // bytes of `text` sent
@@ -517,12 +516,7 @@ void Engine::sample(Seq& s, const float* logits) {
     generation::log_softmax(lp);
   }
   if (s.constraint) s.constraint->mask(scores);
-  if (s.so.frequency_penalty != 0 || s.so.presence_penalty != 0) {
-    for (size_t t = 0; t < s.counts.size(); ++t)
-      if (s.counts[t] > 0)
-        scores[t] -=
-            static_cast<float>(s.so.frequency_penalty * s.counts[t] + s.so.presence_penalty);
-  }
+  if (s.so.pre) s.so.pre->apply(s.tokens, s.prompt_len, scores);
   if (s.so.ignore_eos)
     for (int64_t e : s.so.config.eos_token_id)
       if (e >= 0 && e < V) scores[static_cast<size_t>(e)] = -std::numeric_limits<float>::infinity();
@@ -553,8 +547,6 @@ void Engine::sample(Seq& s, const float* logits) {
   }
   s.last_token = now;
   s.tokens.push_back(tok);
-  if (s.counts.empty()) s.counts.assign(static_cast<size_t>(V), 0);
-  ++s.counts[static_cast<size_t>(tok)];
   if (s.constraint) s.constraint->accept(tok);
   s.pending.push_back(std::move(out));
 

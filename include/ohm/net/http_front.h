@@ -78,6 +78,10 @@ class HttpFront {
   std::unique_ptr<Impl> impl_;
 };
 
+// One access-log line: time (UTC, ms), client, "METHOD target", status, bytes sent, duration,
+// and the front end's refusal reason in parentheses; control characters become '?'.
+std::string format_access_record(const AccessRecord& a);
+
 // The request target for logs: query parameters that carry credentials or signatures (token,
 // sig, signature, access_token, key, password, X-Amz-*) have their values replaced by REDACTED;
 // control characters become '?'; at most 300 bytes.

@@ -39,6 +39,10 @@
 #include "ohm/core/token_id.h"
 #include "ohm/formats/config.h"
 
+namespace ohm::generation {
+class LogitsProcessorList;
+}
+
 namespace ohm {
 class CausalLM;
 namespace nn {
@@ -78,8 +82,10 @@ struct SamplingOptions {
   GenerationConfig config;
   uint64_t seed = 0;
   int64_t max_tokens = 16;
-  double frequency_penalty = 0, presence_penalty = 0;  // OpenAI's, over the generated tokens
-  std::vector<std::string> stop;                       // stop strings (cut from the text)
+  // Applied to the raw logits before the transformers chain (OpenAI's frequency/presence
+  // penalties and logit_bias: serve/penalties.h).
+  std::shared_ptr<const generation::LogitsProcessorList> pre;
+  std::vector<std::string> stop;  // stop strings (cut from the text)
   std::vector<TokenId> stop_token_ids;
   bool ignore_eos = false;
   int top_logprobs = -1;  // < 0: no logprobs; 0: the chosen token's; k: and the top k

@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""`ohm serve` driven by the official `openai` Python client (issue 15's acceptance).
+
+Usage: test_openai_client.py OHM_BINARY MODEL_DIR SHARED_DATA_DIR
+
+Covers chat and completions (streamed and not), n=2, stop strings, logprobs with top_logprobs,
+seed reproducibility, a json_schema reply validated with `jsonschema`, a tool-call round trip
+with a tool-capable template (Hermes), batch invariance against `ohm generate --greedy`, and
+every error status in OpenAI's error shape (400, 401, 404, 429, 503). Exit 77 (skip) when the
+client packages are missing and OHM_REQUIRE_SERVE_CLIENT is unset.
+"""
+import concurrent.futures as cf
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+try:
+    import jsonschema
+    import openai
+except ImportError as e:  # pragma: no cover
+    # Re-run with the test venv (scripts/hub-client-venv.sh) when the system python lacks them.
+    venv = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build",
+                        "hub-venv", "bin", "python")
+    if os.path.exists(venv) and not os.environ.get("OHM_SERVE_TEST_REEXEC"):
+        os.environ["OHM_SERVE_TEST_REEXEC"] = "1"
+        os.execv(venv, [venv, *sys.argv])
+    if os.environ.get("OHM_REQUIRE_SERVE_CLIENT"):
+        raise
+    print(f"skip: {e} (scripts/hub-client-venv.sh installs openai and jsonschema)")
+    sys.exit(77)
+
+OHM, MODEL, SHARED = sys.argv[1], sys.argv[2], sys.argv[3]
+failures = []
+checks = 0
+
+
+def check(cond, what):
+    global checks
+    checks += 1
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, flush=True)
+
+
+class Server:
+    def __init__(self, model, *args):
+        self.proc = subprocess.Popen([OHM, "serve", model, "--port", "0", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"http://[^:]+:(\d+)/v1", line)
+        if not m:
+            self.proc.kill()
+            raise SystemExit(f"ohm serve did not start: {line!r} {self.proc.stderr.read()}")
+        self.port = int(m.group(1))
+        self.base = f"http://127.0.0.1:{self.port}/v1"
+
+    def client(self, key="none", **kw):
+        return openai.OpenAI(base_url=self.base, api_key=key, max_retries=0, **kw)
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = None
+        return rc
+
+
+def error_shape(e, status):
+    check(e.status_code == status, f"status {e.status_code} != {status}: {e}")
+    body = e.body if isinstance(e.body, dict) else {}
+    err = body.get("error", body)  # the client unwraps {"error": ...} into .body
+    check(isinstance(err, dict) and {"message", "type", "param", "code"} <= set(err),
+          f"error shape for {status}: {e.body!r}")
+    return err
+
+
+def generate_greedy(prompt, n):
+    out = subprocess.run([OHM, "generate", MODEL, "--prompt", prompt, "-n", str(n), "--greedy",
+                          "--json", "--quiet"], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)["text"]
+
+
+def main():
+    srv = Server(MODEL, "--parallel", "16", "--quiet")
+    c = srv.client()
+    try:
+        models = c.models.list()
+        check([m.id for m in models.data] == ["ohm-demo"], f"models: {models}")
+
+        # Chat, not streamed and streamed: the same greedy text.
+        msgs = [{"role": "user", "content": "Speak, friend."}]
+        r = c.chat.completions.create(model="ohm-demo", messages=msgs, max_tokens=24,
+                                      temperature=0)
+        text = r.choices[0].message.content
+        check(r.object == "chat.completion" and r.choices[0].finish_reason == "length",
+              f"chat reply: {r}")
+        check(r.usage.completion_tokens == 24 and r.usage.prompt_tokens > 0, f"usage: {r.usage}")
+        parts, usage, finish = [], None, None
+        for ch in c.chat.completions.create(model="ohm-demo", messages=msgs, max_tokens=24,
+                                            temperature=0, stream=True,
+                                            stream_options={"include_usage": True}):
+            if ch.usage:
+                usage = ch.usage
+            for choice in ch.choices:
+                parts.append(choice.delta.content or "")
+                finish = choice.finish_reason or finish
+        check("".join(parts) == text, f"streamed chat {''.join(parts)!r} != {text!r}")
+        check(finish == "length" and usage and usage.completion_tokens == 24,
+              f"stream end: {finish} {usage}")
+
+        # Completions, streamed and not.
+        r = c.completions.create(model="ohm-demo", prompt="ROMEO:", max_tokens=16, temperature=0)
+        check(r.choices[0].text == generate_greedy("ROMEO:", 16),
+              "completion != ohm generate --greedy")
+        streamed = "".join(ch.choices[0].text for ch in c.completions.create(
+            model="ohm-demo", prompt="ROMEO:", max_tokens=16, temperature=0, stream=True)
+            if ch.choices)
+        check(streamed == r.choices[0].text, f"streamed completion {streamed!r}")
+
+        # n=2 and seed reproducibility.
+        kw = dict(model="ohm-demo", messages=msgs, max_tokens=16, temperature=1.0, seed=7, n=2)
+        a = c.chat.completions.create(**kw)
+        b = c.chat.completions.create(**kw)
+        check(len(a.choices) == 2 and [x.index for x in a.choices] == [0, 1], f"n=2: {a}")
+        check([x.message.content for x in a.choices] == [x.message.content for x in b.choices],
+              "seed 7 is not reproducible")
+        d = c.chat.completions.create(**{**kw, "seed": 8})
+        check([x.message.content for x in d.choices] != [x.message.content for x in a.choices],
+              "seeds 7 and 8 gave the same samples")
+
+        # Stop strings: cut before the stop, finish_reason stop.
+        full = c.completions.create(model="ohm-demo", prompt="ROMEO:", max_tokens=30,
+                                    temperature=0).choices[0].text
+        stop = full[10:13]
+        r = c.completions.create(model="ohm-demo", prompt="ROMEO:", max_tokens=30, temperature=0,
+                                 stop=[stop])
+        check(r.choices[0].finish_reason == "stop" and r.choices[0].text == full[:full.find(stop)],
+              f"stop {stop!r}: {r.choices[0]}")
+
+        # logprobs with top_logprobs.
+        r = c.chat.completions.create(model="ohm-demo", messages=msgs, max_tokens=5,
+                                      temperature=0, logprobs=True, top_logprobs=3)
+        lp = r.choices[0].logprobs.content
+        check(len(lp) == 5 and all(len(t.top_logprobs) == 3 for t in lp), f"logprobs: {lp}")
+        check(all(t.logprob == t.top_logprobs[0].logprob for t in lp),
+              "greedy token is not the top logprob")
+        check(all(t.logprob <= 0 for t in lp), "a logprob above 0")
+
+        # json_schema: the reply parses and validates.
+        schema = {"type": "object",
+                  "properties": {"name": {"type": "string", "maxLength": 12},
+                                 "age": {"type": "integer", "minimum": 0, "maximum": 150},
+                                 "roles": {"type": "array", "items": {"enum": ["king", "fool"]},
+                                           "maxItems": 3}},
+                  "required": ["name", "age", "roles"], "additionalProperties": False}
+        for seed in (1, 2, 3):
+            r = c.chat.completions.create(
+                model="ohm-demo", messages=[{"role": "user", "content": "Who are you?"}],
+                max_tokens=120, temperature=0.8, seed=seed,
+                response_format={"type": "json_schema",
+                                 "json_schema": {"name": "person", "schema": schema}})
+            out = r.choices[0].message.content
+            try:
+                jsonschema.validate(json.loads(out), schema)
+                ok = r.choices[0].finish_reason == "stop"
+            except Exception as e:  # noqa: BLE001
+                ok = False
+                out += f" ({e})"
+            check(ok, f"json_schema reply (seed {seed}): {out!r}")
+        r = c.chat.completions.create(model="ohm-demo", messages=msgs, max_tokens=60,
+                                      temperature=0, response_format={"type": "json_object"})
+        check(isinstance(json.loads(r.choices[0].message.content), dict), "json_object reply")
+
+        # Batch invariance: 32 concurrent greedy completions = ohm generate --greedy alone.
+        prompts = [f"{name}:\n" for name in ("ROMEO", "JULIET", "KING RICHARD III", "GLOUCESTER",
+                                             "First Citizen", "MENENIUS", "HAMLET", "LEAR")]
+        jobs = [(prompts[i % 8] + "O" * (i // 8), 8 + (i * 5) % 17) for i in range(32)]
+        want = {j: generate_greedy(*j) for j in jobs}
+        with cf.ThreadPoolExecutor(32) as ex:
+            got = list(ex.map(lambda j: c.completions.create(
+                model="ohm-demo", prompt=j[0], max_tokens=j[1], temperature=0).choices[0].text,
+                jobs))
+        bad = [j for j, g in zip(jobs, got) if g != want[j]]
+        check(not bad, f"batched != alone for {bad[:3]}")
+
+        # 400: bad body, wrong types, prompt over the context (says by how much).
+        try:
+            c.chat.completions.create(model="ohm-demo", messages=msgs, temperature=5)
+            check(False, "temperature 5 accepted")
+        except openai.BadRequestError as e:
+            err = error_shape(e, 400)
+            check(err.get("param") == "temperature", f"param: {err}")
+        try:
+            c.completions.create(model="ohm-demo", prompt="word " * 600, max_tokens=4)
+            check(False, "prompt over the context accepted")
+        except openai.BadRequestError as e:
+            err = error_shape(e, 400)
+            check(re.search(r"\d+", err.get("message", "")) is not None, f"no count: {err}")
+        # 404: unknown model.
+        try:
+            c.chat.completions.create(model="gpt-17", messages=msgs, max_tokens=2)
+            check(False, "unknown model accepted")
+        except openai.NotFoundError as e:
+            error_shape(e, 404)
+        with tempfile.TemporaryDirectory() as tmp:
+            tool_round_trip(tmp)
+    finally:
+        rc = srv.stop()
+        check(rc == 0, f"SIGTERM exit status {rc}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        keys = os.path.join(tmp, "keys")
+        with open(keys, "w") as f:
+            f.write("# test keys\nsk-test-one-1234 rpm=2 name=one\nsk-test-two-1234 tpd=10\n")
+        ks = Server(MODEL, "--api-keys", keys, "--quiet")
+        try:
+            try:  # 401
+                ks.client("sk-wrong-key-0000").models.list()
+                check(False, "wrong key accepted")
+            except openai.AuthenticationError as e:
+                error_shape(e, 401)
+            one = ks.client("sk-test-one-1234")
+            one.models.list()
+            one.models.list()
+            try:  # 429 with Retry-After
+                one.models.list()
+                check(False, "rpm=2 allowed a third request")
+            except openai.RateLimitError as e:
+                error_shape(e, 429)
+                check(int(e.response.headers.get("retry-after", "0")) > 0, "no Retry-After")
+            two = ks.client("sk-test-two-1234")
+            two.completions.create(model="ohm-demo", prompt="ROMEO:", max_tokens=12)
+            try:  # the day's 10 tokens are spent
+                two.completions.create(model="ohm-demo", prompt="ROMEO:", max_tokens=2)
+                check(False, "tpd=10 allowed more")
+            except openai.RateLimitError as e:
+                error_shape(e, 429)
+        finally:
+            ks.stop()
+
+    # 503: a queue of 1 behind one running request.
+    qs = Server(MODEL, "--parallel", "1", "--max-queue", "1", "--quiet")
+    try:
+        c = qs.client(timeout=120)
+        statuses = []
+
+        def one(_):
+            try:
+                c.completions.create(model="ohm-demo", prompt="ROMEO:", max_tokens=200,
+                                     temperature=0)
+                return 200
+            except openai.APIStatusError as e:
+                if e.status_code == 503:
+                    error_shape(e, 503)
+                return e.status_code
+        with cf.ThreadPoolExecutor(8) as ex:
+            statuses = list(ex.map(one, range(8)))
+        check(set(statuses) <= {200, 503} and 503 in statuses and 200 in statuses,
+              f"queue statuses {statuses}")
+    finally:
+        qs.stop()
+    print(f"{checks - len(failures)}/{checks} checks passed")
+    return 1 if failures else 0
+
+
+def tool_round_trip(tmp):
+    """A Hermes-format template on the demo weights: a forced call, parsed into tool_calls, and
+    the tool's answer sent back."""
+    tmpl_path = os.path.join(SHARED, "chat-templates",
+                             "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja")
+    if not os.path.exists(tmpl_path):
+        if os.environ.get("OHM_REQUIRE_SHARED_DATA"):
+            check(False, f"missing {tmpl_path}")
+        else:
+            print("skip tool round trip: no", tmpl_path)
+        return
+    model = os.path.join(tmp, "demo-tools")
+    shutil.copytree(MODEL, model)
+    cfg_path = os.path.join(model, "tokenizer_config.json")
+    cfg = json.load(open(cfg_path))
+    cfg["chat_template"] = open(tmpl_path).read()
+    json.dump(cfg, open(cfg_path, "w"))
+    srv = Server(model, "--quiet", "--ctx-size", "2048")
+    try:
+        c = srv.client()
+        tools = [{"type": "function", "function": {
+            "name": "get_weather", "description": "Weather in a city",
+            "parameters": {"type": "object",
+                           "properties": {"city": {"type": "string", "maxLength": 16}},
+                           "required": ["city"], "additionalProperties": False}}}]
+        msgs = [{"role": "user", "content": "Weather in Verona?"}]
+        r = c.chat.completions.create(model="demo-tools", messages=msgs, tools=tools,
+                                      tool_choice="required", max_tokens=200, temperature=0)
+        ch = r.choices[0]
+        calls = ch.message.tool_calls or []
+        check(ch.finish_reason == "tool_calls" and len(calls) == 1
+              and calls[0].function.name == "get_weather", f"tool call: {ch}")
+        if calls:
+            args = json.loads(calls[0].function.arguments)
+            check(isinstance(args.get("city"), str), f"arguments: {args}")
+            msgs += [{"role": "assistant", "content": None,
+                      "tool_calls": [c2.model_dump() for c2 in calls]},
+                     {"role": "tool", "tool_call_id": calls[0].id, "name": "get_weather",
+                      "content": json.dumps({"temperature_c": 21})}]
+            r2 = c.chat.completions.create(model="demo-tools", messages=msgs, tools=tools,
+                                           max_tokens=12, temperature=0)
+            check(r2.choices[0].message.content is not None or r2.choices[0].message.tool_calls,
+                  f"after the tool result: {r2}")
+        named = c.chat.completions.create(
+            model="demo-tools", messages=msgs[:1], tools=tools, max_tokens=200, temperature=0,
+            tool_choice={"type": "function", "function": {"name": "get_weather"}})
+        check(named.choices[0].message.tool_calls and
+              named.choices[0].message.tool_calls[0].function.name == "get_weather",
+              f"named tool_choice: {named.choices[0]}")
+        # Streamed: the call arrives as tool_call deltas.
+        names = []
+        for chunk in c.chat.completions.create(model="demo-tools", messages=msgs[:1],
+                                               tools=tools, tool_choice="required",
+                                               max_tokens=200, temperature=0, stream=True):
+            for choice in chunk.choices:
+                for tc in choice.delta.tool_calls or []:
+                    if tc.function and tc.function.name:
+                        names.append(tc.function.name)
+        check(names == ["get_weather"], f"streamed tool calls: {names}")
+    finally:
+        srv.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
