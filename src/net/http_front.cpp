@@ -478,7 +478,7 @@ int HttpFront::bind(const std::string& host, int port) {
   auto& i = *impl_;
   const std::string where = host + ":" + std::to_string(port);
   if (port < 0 || port > 65535)
-    throw InvalidArgument("hub: port " + std::to_string(port) + " is out of range (0-65535)");
+    throw InvalidArgument("port " + std::to_string(port) + " is out of range (0-65535)");
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -486,7 +486,7 @@ int HttpFront::bind(const std::string& host, int port) {
   addrinfo* res = nullptr;
   const std::string ps = std::to_string(port);
   if (int e = ::getaddrinfo(host.c_str(), ps.c_str(), &hints, &res); e != 0)
-    throw IoError("hub: cannot listen on " + where + ": " + gai_strerror(e));
+    throw IoError("cannot listen on " + where + ": " + gai_strerror(e));
   std::string err = "no address";
   int fd = -1;
   for (addrinfo* a = res; a; a = a->ai_next) {
@@ -506,7 +506,7 @@ int HttpFront::bind(const std::string& host, int port) {
     fd = -1;
   }
   ::freeaddrinfo(res);
-  if (fd < 0) throw IoError("hub: cannot listen on " + where + ": " + err);
+  if (fd < 0) throw IoError("cannot listen on " + where + ": " + err);
   sockaddr_storage ss{};
   socklen_t sl = sizeof ss;
   int bound = port;
@@ -529,10 +529,10 @@ int HttpFront::bind(const std::string& host, int port) {
 
 void HttpFront::run() {
   auto& i = *impl_;
-  if (i.listen_fd < 0) throw IoError("hub: run() before bind()");
+  if (i.listen_fd < 0) throw IoError("run() before bind()");
   i.ep = ::epoll_create1(EPOLL_CLOEXEC);
   if (i.ep < 0 || i.wake_fd < 0 || i.stop_fd < 0)
-    throw IoError(std::string("hub: epoll: ") + std::strerror(errno));
+    throw IoError(std::string("epoll: ") + std::strerror(errno));
   for (int fd : {i.listen_fd, i.wake_fd}) {
     epoll_event ev{};
     ev.events = EPOLLIN;
