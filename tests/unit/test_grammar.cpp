@@ -195,7 +195,7 @@ std::optional<std::string> walk(const Grammar& g, const NamedVocab& nv, std::mt1
   GrammarMatcher m(g, nv.vocab);
   std::vector<uint8_t> allowed;
   std::string text;
-  std::vector<TokenId> cand, closers;
+  std::vector<TokenId> cand, closers, shorts;
   for (int step = 0; step < max_steps; ++step) {
     m.fill_mask(allowed, nv.eos);
     bool eos_ok = allowed[nv.eos[0]] != 0;
@@ -216,10 +216,16 @@ std::optional<std::string> walk(const Grammar& g, const NamedVocab& nv, std::mt1
       EXPECT_TRUE(m.terminated());
       return text;
     }
-    double p_close = std::min(0.95, step / 15.0);
-    const auto& pool = (!closers.empty() && std::uniform_real_distribution<>(0, 1)(rng) < p_close)
-                           ? closers
-                           : cand;
+    // Drift towards closing: closers ('"', '}', ']'), else often short tokens (so that
+    // patterns and formats can complete), else any allowed token.
+    double p_close = std::min(0.9, step / 15.0), r = std::uniform_real_distribution<>(0, 1)(rng);
+    shorts.clear();
+    if (r >= p_close || closers.empty())
+      for (TokenId c : cand)
+        if (nv.vocab->bytes(c).size() == 1) shorts.push_back(c);
+    const auto& pool = (!closers.empty() && r < p_close)            ? closers
+                       : (!shorts.empty() && r < 0.5 + p_close / 2) ? shorts
+                                                                    : cand;
     TokenId t = pool[std::uniform_int_distribution<size_t>(0, pool.size() - 1)(rng)];
     // A few disallowed tokens must be refused.
     for (int k = 0; k < 3; ++k) {
@@ -284,9 +290,11 @@ TEST(Grammar, WalkAdversarial) {
 TEST(Grammar, WalkRecursiveRef) {
   check_schema(R"({"$ref":"#/$defs/node","$defs":{"node":{"type":"object",
       "properties":{"v":{"type":"integer"},"kids":{"type":"array","items":{"$ref":"#/$defs/node"},
-      "maxItems":2}},"required":["v"]}}})");
+      "maxItems":2}},"required":["v"]}}})",
+               12, 1);
   check_schema(R"({"type":"object","properties":{"next":{"anyOf":[{"$ref":"#"},{"type":"null"}]},
-      "x":{"type":"string","enum":["a","b"]}},"required":["next","x"]})");
+      "x":{"type":"string","enum":["a","b"]}},"required":["next","x"]})",
+               12, 1);
 }
 
 TEST(Grammar, WalkFormatsPatternsAndUnions) {
@@ -298,7 +306,7 @@ TEST(Grammar, WalkFormatsPatternsAndUnions) {
       "p":{"type":"string","pattern":"^[A-Z]{2}-\\d{3,4}$"},
       "q":{"type":"string","pattern":"^ab+c"}},
     "required":["d","t","u","e","p","q"]})",
-               6, 1);
+               4, 1);
   check_schema(R"({"anyOf":[{"type":"integer","minimum":10,"maximum":20},
       {"type":"object","properties":{"k":{"type":"number","minimum":-1,"maximum":1}},"required":["k"]},
       {"type":"array","prefixItems":[{"type":"string"},{"type":"null"}]}]})");
