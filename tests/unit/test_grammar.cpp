@@ -148,6 +148,7 @@ struct NamedVocab {
   std::string name;
   std::shared_ptr<const TokenBytes> vocab;
   std::vector<TokenId> eos;
+  std::vector<uint8_t> kind;  // per id: 0 special, 1 closer ('"', '}', ']'), 2 one byte, 3 other
 };
 
 std::shared_ptr<const TokenBytes> load_vocab(const std::string& path) {
@@ -180,12 +181,17 @@ std::vector<NamedVocab> vocabs() {
         break;
       }
     if (v.eos.empty()) v.eos.push_back(static_cast<TokenId>(v.vocab->vocab_size()));
+    v.kind.resize(v.vocab->vocab_size());
+    for (size_t i = 0; i < v.kind.size(); ++i) {
+      auto id = static_cast<TokenId>(i);
+      std::string_view b = v.vocab->bytes(id);
+      v.kind[i] = v.vocab->is_special(id)                             ? 0
+                  : b.find_first_of("\"}]") != std::string_view::npos ? 1
+                  : b.size() == 1                                     ? 2
+                                                                      : 3;
+    }
   }
   return out;
-}
-
-bool has_closer(std::string_view b) {
-  return b.find_first_of("\"}]") != std::string_view::npos;
 }
 
 // One random walk: samples allowed tokens (drifting towards closing tokens) until EOS.
@@ -202,10 +208,13 @@ std::optional<std::string> walk(const Grammar& g, const NamedVocab& nv, std::mt1
     EXPECT_EQ(eos_ok, m.complete()) << nv.name << ": EOS mask vs complete() at '" << text << "'";
     cand.clear();
     closers.clear();
+    shorts.clear();
     for (size_t i = 0; i < allowed.size(); ++i) {
-      if (!allowed[i] || nv.vocab->is_special(static_cast<TokenId>(i))) continue;
-      cand.push_back(static_cast<TokenId>(i));
-      if (has_closer(nv.vocab->bytes(static_cast<TokenId>(i)))) closers.push_back(cand.back());
+      if (!allowed[i] || nv.kind[i] == 0) continue;
+      auto id = static_cast<TokenId>(i);
+      cand.push_back(id);
+      if (nv.kind[i] == 1) closers.push_back(id);
+      if (nv.kind[i] == 2) shorts.push_back(id);
     }
     if (!m.complete()) {
       EXPECT_FALSE(cand.empty()) << nv.name << ": dead end after '" << text << "'";
@@ -219,10 +228,6 @@ std::optional<std::string> walk(const Grammar& g, const NamedVocab& nv, std::mt1
     // Drift towards closing: closers ('"', '}', ']'), else often short tokens (so that
     // patterns and formats can complete), else any allowed token.
     double p_close = std::min(0.9, step / 15.0), r = std::uniform_real_distribution<>(0, 1)(rng);
-    shorts.clear();
-    if (r >= p_close || closers.empty())
-      for (TokenId c : cand)
-        if (nv.vocab->bytes(c).size() == 1) shorts.push_back(c);
     const auto& pool = (!closers.empty() && r < p_close)            ? closers
                        : (!shorts.empty() && r < 0.5 + p_close / 2) ? shorts
                                                                     : cand;
