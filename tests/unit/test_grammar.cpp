@@ -606,3 +606,46 @@ TEST(Grammar, MaskTimeIsReasonable) {
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 5;
   EXPECT_LT(ms, 250.0) << nv.name;
 }
+
+TEST(Grammar, MaskAgreesWithAccept) {
+  // The mask (trie walk, string tables, memo) against token-by-token acceptance from a fresh
+  // matcher, for sampled ids at the first steps of random walks.
+  auto vs = vocabs();
+  const NamedVocab& nv = vs.front();  // ohm-demo (4096 tokens)
+  std::mt19937 rng(99);
+  for (
+      const char* schema : {
+          R"({"type":"object","properties":{"s":{"type":"string","maxLength":6},
+               "n":{"type":"number","minimum":-2,"maximum":40}},"required":["s"]})",
+          R"({"type":"array","items":{"anyOf":[{"type":"string","format":"date"},
+               {"type":"integer"},{"type":"null"}]}})",
+          R"({"type":"object","additionalProperties":{"type":"array","items":{"type":"boolean"}}})"}) {
+    Grammar g = Grammar::json_schema(ojson::parse(schema));
+    for (int w = 0; w < 3; ++w) {
+      GrammarMatcher m(g, nv.vocab);
+      std::string text;
+      std::vector<uint8_t> allowed;
+      for (int step = 0; step < 8; ++step) {
+        m.fill_mask(allowed, nv.eos);
+        std::vector<TokenId> cand;
+        for (int k = 0; k < 300; ++k) {
+          auto id = static_cast<TokenId>(
+              std::uniform_int_distribution<size_t>(0, nv.vocab->vocab_size() - 1)(rng));
+          if (nv.vocab->is_special(id)) continue;
+          GrammarMatcher ref(g, nv.vocab);
+          ASSERT_TRUE(ref.accept_bytes(text));
+          EXPECT_EQ(ref.accept(id), allowed[id] != 0)
+              << schema << "\nafter '" << text << "' token '" << nv.vocab->bytes(id) << "'";
+          if (HasFailure()) return;
+        }
+        for (size_t i = 0; i < allowed.size(); ++i)
+          if (allowed[i] && !nv.vocab->is_special(static_cast<TokenId>(i)))
+            cand.push_back(static_cast<TokenId>(i));
+        if (cand.empty()) break;
+        TokenId t = cand[std::uniform_int_distribution<size_t>(0, cand.size() - 1)(rng)];
+        ASSERT_TRUE(m.accept(t));
+        text += nv.vocab->bytes(t);
+      }
+    }
+  }
+}
