@@ -65,13 +65,6 @@ int main(int argc, char** argv) {
     std::printf("\n%s: vocab %zu, TokenBytes %.1f ms\n", f.c_str(), vocab->vocab_size(),
                 ms_since(t0));
     std::vector<uint8_t> allowed;
-    {  // one-off per vocabulary: the string-body tables
-      GrammarMatcher m(g, vocab);
-      m.accept_bytes("{\"name\": \"");
-      t0 = Clock::now();
-      m.fill_mask(allowed, {});
-      std::printf("  string tables (first string state): %.1f ms\n", ms_since(t0));
-    }
     std::printf("  %-14s %9s %9s\n", "state", "cold ms", "warm ms");
     for (const auto& [label, prefix] : states) {
       GrammarMatcher m(g, vocab);
