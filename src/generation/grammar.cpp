@@ -26,7 +26,9 @@ bool is_hex(uint8_t c) {
 int str_step(const StrSpec& sp, uint8_t& st, uint64_t& count, uint8_t c) {
   auto start = [&](uint8_t next) {
     if (count >= sp.max_len) return -1;
-    ++count;
+    // Without an upper bound the count only matters up to min_len: saturating it there keeps
+    // equal configurations equal (the matcher memoises transitions per configuration set).
+    if (sp.max_len != kUnboundedLen || count < sp.min_len) ++count;
     st = next;
     return 0;
   };
@@ -127,12 +129,16 @@ uint32_t pack(uint32_t ph, bool ng, uint32_t ni, uint32_t nf, uint32_t ne) {
   return ph | (ng ? 16u : 0u) | (ni << 8) | (nf << 16) | (ne << 24);
 }
 
+// Unbounded numbers are limited by their digit counts only, and do not track the value (so equal
+// configurations stay equal for the matcher's memo).
 bool int_in_range(const NumSpec& sp, bool ng, i128 a) {
+  if (!sp.bounded) return true;
   i128 x = ng ? -a : a;
   return x >= sp.ilo && x <= sp.ihi;
 }
 // Some completion of an integer part with digits `a` (nd of them; a == 0: just "0") is in range.
 bool int_feasible(const NumSpec& sp, bool ng, i128 a, uint32_t nd) {
+  if (!sp.bounded) return nd <= static_cast<uint32_t>(sp.max_int_digits);
   if (a == 0) return int_in_range(sp, ng, 0);
   i128 p = 1;
   for (uint32_t k = 0; nd + k <= static_cast<uint32_t>(sp.max_int_digits); ++k, p *= 10) {
@@ -170,7 +176,7 @@ int num_step(const NumSpec& sp, uint64_t& a, uint32_t& b, uint8_t c) {
       return 0;
     }
     if (!int_feasible(sp, n, d, 1)) return -1;
-    a = d;
+    a = sp.bounded ? d : 0;
     b = pack(kInt, n, 1, 0, 0);
     return 0;
   };
@@ -197,7 +203,7 @@ int num_step(const NumSpec& sp, uint64_t& a, uint32_t& b, uint8_t c) {
         if (ph == kZero || nint(b) >= static_cast<uint32_t>(sp.max_int_digits)) return -1;
         i128 na = static_cast<i128>(a) * 10 + d;
         if (!int_feasible(sp, ng, na, nint(b) + 1)) return -1;
-        a = static_cast<uint64_t>(na);
+        a = sp.bounded ? static_cast<uint64_t>(na) : 0;
         b = pack(kInt, ng, nint(b) + 1, 0, 0);
         return 0;
       }

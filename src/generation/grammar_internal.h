@@ -36,9 +36,10 @@ enum StrState : uint8_t {
   kF4,  // after F4: 80-8F then two more
   kNumStrStates
 };
+constexpr uint64_t kUnboundedLen = std::numeric_limits<uint64_t>::max();
 struct StrSpec {
   uint64_t min_len = 0;
-  uint64_t max_len = std::numeric_limits<uint64_t>::max();
+  uint64_t max_len = kUnboundedLen;  // without it, the count saturates at min_len
 };
 // One byte through the string body. Returns -1 reject, 0 stay (state/count updated), 1 closing
 // quote consumed.
@@ -101,7 +102,8 @@ ExprP json_schema_expr(const nlohmann::ordered_json& schema, const JsonGrammarOp
                        RuleSet& rs);
 ExprP any_json_expr(const JsonGrammarOptions& opt, RuleSet& rs, bool object_only);
 // A regex over code points, as raw UTF-8 (json_escaped = false) or as the body of a JSON string
-// literal (true: '"', '\' and control characters appear escaped). `where` names the source.
+// literal (true: '"', '\' and control characters appear escaped, and the expression ends with
+// the closing quote). `where` names the source.
 ExprP regex_expr(std::string_view pattern, bool json_escaped, const std::string& where);
 
 // ---- The compiled automaton. ----

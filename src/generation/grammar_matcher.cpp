@@ -2,8 +2,10 @@
 // configurations (node, call stack, lexeme state) advanced byte by byte; token masks come from a
 // walk of the vocabulary's byte trie, with a precomputed fast path for JSON string bodies.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
+#include <tuple>
 #include <unordered_map>
 
 #include "grammar_internal.h"
@@ -74,7 +76,8 @@ const Vocab::StrTable& Vocab::str_table(uint8_t state) const {
     t.kind.assign(v, 0);
     t.n.assign(v, 0);
     t.q.assign(v, 0);
-    StrSpec any;
+    StrSpec any;  // counts every character (a finite bound)
+    any.max_len = kUnboundedLen - 1;
     for (size_t id = 0; id < v; ++id) {
       if (special[id] || bytes[id].empty()) continue;
       uint8_t st = state;
@@ -127,6 +130,9 @@ std::shared_ptr<const TokenBytes> TokenBytes::from_strings(std::vector<std::stri
   for (size_t i = 0; i < special.size(); ++i) v->special[i] = special[i] ? 1 : 0;
   v->bytes = std::move(bytes);
   v->build_trie();
+  // The string-body tables up front (~10 ms each on a 128k vocabulary), so that no request
+  // pays for them mid-generation.
+  for (uint8_t st = 0; st < kNumStrStates; ++st) v->str_table(st);
   return std::make_shared<const TokenBytes>(std::move(v));
 }
 
@@ -276,12 +282,57 @@ struct GrammarMatcher::State {
   const Program* P;
   std::shared_ptr<const TokenBytes> vocab;
   Stacks stacks;
-  CfgSet cur;
+  // Configuration sets met so far, interned, with their byte transitions memoised (a lazily
+  // built DFA over sets): the trie walks revisit the same sets constantly.
+  struct DState {
+    CfgSet set;
+    std::array<int32_t, 256> next;  // -1 unknown, -2 dead
+  };
+  std::vector<DState> ds;
+  std::unordered_multimap<uint64_t, uint32_t> ds_index;
+  static constexpr size_t kMaxDStates = 16384;  // ~1 KiB each
+  static constexpr int32_t kUnknown = -1, kDead = -2;
+  uint32_t cur = 0;
   bool terminated = false;
   // scratch
   std::vector<Cfg> seen, work;
-  std::vector<CfgSet> sets;
-  CfgSet tmp_a, tmp_b;
+  std::vector<int32_t> path;
+  CfgSet tmp;
+
+  static uint64_t hash_set(const CfgSet& s) {
+    uint64_t h = s.accept ? 0x9E3779B97F4A7C15ull : 0x243F6A8885A308D3ull;
+    for (const Cfg& c : s.k) {
+      for (uint64_t x : {uint64_t(c.node) | (uint64_t(c.stack) << 32), uint64_t(c.b), c.a}) {
+        h ^= x + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+        h *= 0xff51afd7ed558ccdull;
+      }
+    }
+    return h;
+  }
+  uint32_t intern(CfgSet& s) {
+    std::sort(s.k.begin(), s.k.end(), [](const Cfg& x, const Cfg& y) {
+      return std::tie(x.node, x.stack, x.b, x.a) < std::tie(y.node, y.stack, y.b, y.a);
+    });
+    uint64_t h = hash_set(s);
+    auto [lo, hi] = ds_index.equal_range(h);
+    for (auto it = lo; it != hi; ++it) {
+      const CfgSet& o = ds[it->second].set;
+      if (o.accept == s.accept && o.k == s.k) return it->second;
+    }
+    auto id = static_cast<uint32_t>(ds.size());
+    ds.push_back(DState{s, {}});
+    ds.back().next.fill(kUnknown);
+    ds_index.emplace(h, id);
+    return id;
+  }
+  // Drops the memo when it grows too large (between calls, never during a walk).
+  void maybe_reset() {
+    if (ds.size() < kMaxDStates) return;
+    CfgSet keep = ds[cur].set;
+    ds.clear();
+    ds_index.clear();
+    cur = intern(keep);
+  }
 
   bool seen_has(const Cfg& c) const {
     for (const auto& s : seen)
@@ -357,23 +408,24 @@ struct GrammarMatcher::State {
     }
   }
 
-  // Runs `bytes` from `from`; the result is in tmp_a (returns whether it is alive).
-  bool run(const CfgSet& from, std::string_view bytes) {
-    if (bytes.empty()) {
-      tmp_a = from;
-      return from.alive();
-    }
-    const CfgSet* src = &from;
-    for (size_t i = 0; i < bytes.size(); ++i) {
-      CfgSet& dst = (i % 2 == 0) ? tmp_b : tmp_a;
-      step(*src, static_cast<uint8_t>(bytes[i]), dst);
-      if (!dst.alive()) return false;
-      if (dst.k.empty() && i + 1 < bytes.size()) return false;
-      src = &dst;
-    }
-    if (src != &tmp_a) tmp_a = *src;
-    return true;
+  int32_t next(uint32_t sid, uint8_t byte) {
+    int32_t r = ds[sid].next[byte];
+    if (r != kUnknown) return r;
+    step(ds[sid].set, byte, tmp);
+    r = tmp.alive() ? static_cast<int32_t>(intern(tmp)) : kDead;
+    ds[sid].next[byte] = r;
+    return r;
   }
+  // The set after `bytes` from `sid`, or kDead.
+  int32_t run(uint32_t sid, std::string_view bytes) {
+    int32_t s = static_cast<int32_t>(sid);
+    for (char c : bytes) {
+      s = next(static_cast<uint32_t>(s), static_cast<uint8_t>(c));
+      if (s < 0) return kDead;
+    }
+    return s;
+  }
+  bool alive(int32_t sid) const { return sid >= 0 && ds[sid].set.alive(); }
 
   // Tokens accepted from a string body configuration, from the precomputed tables.
   void fill_str(const Cfg& c, std::vector<uint8_t>& allowed) {
@@ -392,39 +444,45 @@ struct GrammarMatcher::State {
       const auto r16 = static_cast<uint16_t>(room);
       for (size_t i = 0; i < nv; ++i) out[i] |= (kind[i] == 1) & (cnt[i] <= r16);
     }
-    CfgSet after;
+    int32_t after = kDead;
     bool after_done = false;
     for (TokenId id : t.closing) {
       if (allowed[id]) continue;
       uint64_t k = t.n[id];
       if (k > room || c.a + k < sp.min_len) continue;
       if (!after_done) {
+        CfgSet a;
         seen.clear();
-        add({n.next, c.stack, 0, 0}, after);
+        add({n.next, c.stack, 0, 0}, a);
+        after = a.alive() ? static_cast<int32_t>(intern(a)) : kDead;
         after_done = true;
       }
+      if (after < 0) break;
       std::string_view rest = std::string_view(v.bytes[id]).substr(t.q[id] + 1);
-      if (rest.empty() ? after.alive() : (!after.k.empty() && run(after, rest))) allowed[id] = 1;
+      if (alive(run(static_cast<uint32_t>(after), rest))) allowed[id] = 1;
     }
   }
 
-  void fill_trie(const CfgSet& root, std::vector<uint8_t>& allowed) {
+  void fill_trie(uint32_t root, std::vector<uint8_t>& allowed) {
     const Vocab& v = vocab->detail();
-    if (sets.size() < v.max_len + 1) sets.resize(v.max_len + 1);
-    sets[0] = root;
+    if (path.size() < v.max_len + 1) path.resize(v.max_len + 1);
+    path[0] = static_cast<int32_t>(root);
     const size_t n = v.tbyte.size();
+    const uint8_t* tb = v.tbyte.data();
+    const uint16_t* td = v.tdepth.data();
+    const uint32_t* te = v.tend.data();
     size_t i = 0;
     while (i < n) {
-      const uint16_t d = v.tdepth[i];
-      CfgSet& s = sets[d];
-      step(sets[d - 1], v.tbyte[i], s);
-      if (!s.alive()) {
-        i = v.tend[i];
+      const uint16_t d = td[i];
+      const int32_t s = next(static_cast<uint32_t>(path[d - 1]), tb[i]);
+      if (s < 0) {
+        i = te[i];
         continue;
       }
+      path[d] = s;
       for (uint32_t j = v.tok_begin[i]; j < v.tok_begin[i + 1]; ++j) allowed[v.tok_ids[j]] = 1;
-      if (s.k.empty()) {
-        i = v.tend[i];
+      if (ds[s].set.k.empty()) {
+        i = te[i];
         continue;
       }
       ++i;
@@ -438,8 +496,10 @@ GrammarMatcher::GrammarMatcher(const Grammar& g, std::shared_ptr<const TokenByte
   s_->g = g;
   s_->P = &s_->g.program();
   s_->vocab = std::move(vocab);
+  CfgSet init;
   s_->seen.clear();
-  s_->add({s_->P->start, 0, 0, 0}, s_->cur);
+  s_->add({s_->P->start, 0, 0, 0}, init);
+  s_->cur = s_->intern(init);
 }
 GrammarMatcher::~GrammarMatcher() = default;
 GrammarMatcher::GrammarMatcher(GrammarMatcher&&) noexcept = default;
@@ -450,16 +510,20 @@ void GrammarMatcher::fill_mask(std::vector<uint8_t>& allowed, const std::vector<
   const size_t nv = s.vocab->vocab_size();
   allowed.assign(nv, 0);
   if (s.terminated) return;
+  s.maybe_reset();
   CfgSet generic;
-  for (const Cfg& c : s.cur.k) {
+  bool all_generic = true;
+  const std::vector<Cfg> cfgs = s.ds[s.cur].set.k;
+  for (const Cfg& c : cfgs) {
     if (s.P->nodes[c.node].kind == NodeKind::Str) {
       s.fill_str(c, allowed);
+      all_generic = false;
     } else {
       generic.k.push_back(c);
     }
   }
-  if (!generic.k.empty()) s.fill_trie(generic, allowed);
-  if (s.cur.accept)
+  if (!generic.k.empty()) s.fill_trie(all_generic ? s.cur : s.intern(generic), allowed);
+  if (s.ds[s.cur].set.accept)
     for (TokenId e : eos)
       if (e >= 0) {
         if (static_cast<size_t>(e) >= allowed.size()) allowed.resize(e + 1, 0);
@@ -471,8 +535,10 @@ bool GrammarMatcher::accept_bytes(std::string_view bytes) {
   State& s = *s_;
   if (s.terminated) return false;
   if (bytes.empty()) return true;
-  if (s.cur.k.empty() || !s.run(s.cur, bytes)) return false;
-  s.cur = s.tmp_a;
+  s.maybe_reset();
+  int32_t r = s.run(s.cur, bytes);
+  if (!s.alive(r)) return false;
+  s.cur = static_cast<uint32_t>(r);
   return true;
 }
 
@@ -480,7 +546,7 @@ bool GrammarMatcher::accept(TokenId id) {
   State& s = *s_;
   if (s.terminated) return false;
   if (s.vocab->is_special(id)) {
-    if (!s.cur.accept) return false;
+    if (!s.ds[s.cur].set.accept) return false;
     s.terminated = true;
     return true;
   }
@@ -490,10 +556,10 @@ bool GrammarMatcher::accept(TokenId id) {
 }
 
 bool GrammarMatcher::complete() const {
-  return s_->cur.accept;
+  return s_->ds[s_->cur].set.accept;
 }
 bool GrammarMatcher::can_continue() const {
-  return !s_->terminated && !s_->cur.k.empty();
+  return !s_->terminated && !s_->ds[s_->cur].set.k.empty();
 }
 bool GrammarMatcher::terminated() const {
   return s_->terminated;

@@ -393,7 +393,13 @@ struct RegexParser {
     }
     if (depth == 0 && !anchored) {
       if (!start_anchor) items.insert(items.begin(), any_text());
-      if (!end_anchor) items.push_back(any_text());
+      // In a JSON string the closing quote is part of the expression: an unanchored end is any
+      // string body (the fast string lexeme), an anchored one the quote itself.
+      if (json) {
+        items.push_back(end_anchor ? e_lit("\"") : e_str({}));
+      } else if (!end_anchor) {
+        items.push_back(any_text());
+      }
     }
     return e_seq(std::move(items));
   }
@@ -712,10 +718,7 @@ struct SchemaCompiler {
     long double ihi = n.hi_excl && n.hi == hi ? std::ceil(hi) - 1 : std::floor(hi);
     n.ilo = static_cast<i128>(ilo);
     n.ihi = static_cast<i128>(ihi);
-    if (integer && !n.bounded) {
-      n.ilo = -static_cast<i128>(9'223'372'036'854'775'807LL);
-      n.ihi = static_cast<i128>(9'223'372'036'854'775'807LL);
-    }
+    if (!n.bounded) n.max_int_digits = integer ? 18 : 19;  // an unbounded integer fits int64
     if (n.ilo > n.ihi)
       fail(ptr, std::string("no ") + (integer ? "integer" : "number with an integer part") +
                     " satisfies the minimum/maximum bounds (numbers are constrained on their "
@@ -739,8 +742,7 @@ struct SchemaCompiler {
         if (it == formats().end()) fail(ptr + "/format", "unsupported format '" + re + "'");
         re = it->second;
       }
-      return e_seq(
-          {e_lit("\""), regex_expr(re, true, "json schema: " + ptr + "/" + k), e_lit("\"")});
+      return e_seq({e_lit("\""), regex_expr(re, true, "json schema: " + ptr + "/" + k)});
     }
     StrSpec sp;
     if (s.contains("minLength")) sp.min_len = get_count(s, "minLength", ptr, *this);

@@ -148,6 +148,7 @@ struct NamedVocab {
   std::string name;
   std::shared_ptr<const TokenBytes> vocab;
   std::vector<TokenId> eos;
+  std::vector<uint8_t> kind;  // per id: 0 special, 1 closer ('"', '}', ']'), 2 one byte, 3 other
 };
 
 std::shared_ptr<const TokenBytes> load_vocab(const std::string& path) {
@@ -180,12 +181,17 @@ std::vector<NamedVocab> vocabs() {
         break;
       }
     if (v.eos.empty()) v.eos.push_back(static_cast<TokenId>(v.vocab->vocab_size()));
+    v.kind.resize(v.vocab->vocab_size());
+    for (size_t i = 0; i < v.kind.size(); ++i) {
+      auto id = static_cast<TokenId>(i);
+      std::string_view b = v.vocab->bytes(id);
+      v.kind[i] = v.vocab->is_special(id)                             ? 0
+                  : b.find_first_of("\"}]") != std::string_view::npos ? 1
+                  : b.size() == 1                                     ? 2
+                                                                      : 3;
+    }
   }
   return out;
-}
-
-bool has_closer(std::string_view b) {
-  return b.find_first_of("\"}]") != std::string_view::npos;
 }
 
 // One random walk: samples allowed tokens (drifting towards closing tokens) until EOS.
@@ -195,17 +201,20 @@ std::optional<std::string> walk(const Grammar& g, const NamedVocab& nv, std::mt1
   GrammarMatcher m(g, nv.vocab);
   std::vector<uint8_t> allowed;
   std::string text;
-  std::vector<TokenId> cand, closers;
+  std::vector<TokenId> cand, closers, shorts;
   for (int step = 0; step < max_steps; ++step) {
     m.fill_mask(allowed, nv.eos);
     bool eos_ok = allowed[nv.eos[0]] != 0;
     EXPECT_EQ(eos_ok, m.complete()) << nv.name << ": EOS mask vs complete() at '" << text << "'";
     cand.clear();
     closers.clear();
+    shorts.clear();
     for (size_t i = 0; i < allowed.size(); ++i) {
-      if (!allowed[i] || nv.vocab->is_special(static_cast<TokenId>(i))) continue;
-      cand.push_back(static_cast<TokenId>(i));
-      if (has_closer(nv.vocab->bytes(static_cast<TokenId>(i)))) closers.push_back(cand.back());
+      if (!allowed[i] || nv.kind[i] == 0) continue;
+      auto id = static_cast<TokenId>(i);
+      cand.push_back(id);
+      if (nv.kind[i] == 1) closers.push_back(id);
+      if (nv.kind[i] == 2) shorts.push_back(id);
     }
     if (!m.complete()) {
       EXPECT_FALSE(cand.empty()) << nv.name << ": dead end after '" << text << "'";
@@ -216,10 +225,12 @@ std::optional<std::string> walk(const Grammar& g, const NamedVocab& nv, std::mt1
       EXPECT_TRUE(m.terminated());
       return text;
     }
-    double p_close = std::min(0.95, step / 15.0);
-    const auto& pool = (!closers.empty() && std::uniform_real_distribution<>(0, 1)(rng) < p_close)
-                           ? closers
-                           : cand;
+    // Drift towards closing: closers ('"', '}', ']'), else often short tokens (so that
+    // patterns and formats can complete), else any allowed token.
+    double p_close = std::min(0.9, step / 15.0), r = std::uniform_real_distribution<>(0, 1)(rng);
+    const auto& pool = (!closers.empty() && r < p_close)            ? closers
+                       : (!shorts.empty() && r < 0.5 + p_close / 2) ? shorts
+                                                                    : cand;
     TokenId t = pool[std::uniform_int_distribution<size_t>(0, pool.size() - 1)(rng)];
     // A few disallowed tokens must be refused.
     for (int k = 0; k < 3; ++k) {
@@ -284,9 +295,11 @@ TEST(Grammar, WalkAdversarial) {
 TEST(Grammar, WalkRecursiveRef) {
   check_schema(R"({"$ref":"#/$defs/node","$defs":{"node":{"type":"object",
       "properties":{"v":{"type":"integer"},"kids":{"type":"array","items":{"$ref":"#/$defs/node"},
-      "maxItems":2}},"required":["v"]}}})");
+      "maxItems":2}},"required":["v"]}}})",
+               12, 1);
   check_schema(R"({"type":"object","properties":{"next":{"anyOf":[{"$ref":"#"},{"type":"null"}]},
-      "x":{"type":"string","enum":["a","b"]}},"required":["next","x"]})");
+      "x":{"type":"string","enum":["a","b"]}},"required":["next","x"]})",
+               12, 1);
 }
 
 TEST(Grammar, WalkFormatsPatternsAndUnions) {
@@ -298,7 +311,7 @@ TEST(Grammar, WalkFormatsPatternsAndUnions) {
       "p":{"type":"string","pattern":"^[A-Z]{2}-\\d{3,4}$"},
       "q":{"type":"string","pattern":"^ab+c"}},
     "required":["d","t","u","e","p","q"]})",
-               6, 1);
+               4, 1);
   check_schema(R"({"anyOf":[{"type":"integer","minimum":10,"maximum":20},
       {"type":"object","properties":{"k":{"type":"number","minimum":-1,"maximum":1}},"required":["k"]},
       {"type":"array","prefixItems":[{"type":"string"},{"type":"null"}]}]})");
@@ -592,4 +605,47 @@ TEST(Grammar, MaskTimeIsReasonable) {
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 5;
   EXPECT_LT(ms, 250.0) << nv.name;
+}
+
+TEST(Grammar, MaskAgreesWithAccept) {
+  // The mask (trie walk, string tables, memo) against token-by-token acceptance from a fresh
+  // matcher, for sampled ids at the first steps of random walks.
+  auto vs = vocabs();
+  const NamedVocab& nv = vs.front();  // ohm-demo (4096 tokens)
+  std::mt19937 rng(99);
+  for (
+      const char* schema : {
+          R"({"type":"object","properties":{"s":{"type":"string","maxLength":6},
+               "n":{"type":"number","minimum":-2,"maximum":40}},"required":["s"]})",
+          R"({"type":"array","items":{"anyOf":[{"type":"string","format":"date"},
+               {"type":"integer"},{"type":"null"}]}})",
+          R"({"type":"object","additionalProperties":{"type":"array","items":{"type":"boolean"}}})"}) {
+    Grammar g = Grammar::json_schema(ojson::parse(schema));
+    for (int w = 0; w < 3; ++w) {
+      GrammarMatcher m(g, nv.vocab);
+      std::string text;
+      std::vector<uint8_t> allowed;
+      for (int step = 0; step < 8; ++step) {
+        m.fill_mask(allowed, nv.eos);
+        std::vector<TokenId> cand;
+        for (int k = 0; k < 300; ++k) {
+          auto id = static_cast<TokenId>(
+              std::uniform_int_distribution<size_t>(0, nv.vocab->vocab_size() - 1)(rng));
+          if (nv.vocab->is_special(id)) continue;
+          GrammarMatcher ref(g, nv.vocab);
+          ASSERT_TRUE(ref.accept_bytes(text));
+          EXPECT_EQ(ref.accept(id), allowed[id] != 0)
+              << schema << "\nafter '" << text << "' token '" << nv.vocab->bytes(id) << "'";
+          if (HasFailure()) return;
+        }
+        for (size_t i = 0; i < allowed.size(); ++i)
+          if (allowed[i] && !nv.vocab->is_special(static_cast<TokenId>(i)))
+            cand.push_back(static_cast<TokenId>(i));
+        if (cand.empty()) break;
+        TokenId t = cand[std::uniform_int_distribution<size_t>(0, cand.size() - 1)(rng)];
+        ASSERT_TRUE(m.accept(t));
+        text += nv.vocab->bytes(t);
+      }
+    }
+  }
 }
