@@ -339,4 +339,111 @@ static inline void q32_rows8(const ActQ& a, int64_t nb, const uint8_t* w, size_t
     y[rows[r]] = s;
   }
 }
+
+// ---------------------------------------------------------------- Q4_0 / Q8_0, AVX2, M > 1
+// q32_rows8's arithmetic for many activation rows at once (batch invariance: a row's result is
+// bitwise what q32_rows8 gives it alone). The integer work is shared where it can be: a weight
+// row's eight blocks are unpacked and its scales gathered once per group for every activation,
+// and each activation's block sums reduce with the same hadd tree; the f32 part (one fmadd per
+// eight blocks, the hsum, the tail blocks one at a time) is q32_rows8's, op for op.
+template <bool Q8>
+static void q32_rows8_multi(const ActQ& a, int64_t M, int64_t K, const uint8_t* w, size_t rb,
+                            int64_t n0, int64_t n1, float* y, int64_t ldy) {
+  constexpr int bsz = Q8 ? 34 : 18;
+  constexpr int R = 4, MT = 8;
+  const int64_t nb = K / 32;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  const __m256i gidx =
+      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(bsz));
+  const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
+  for (int64_t r0 = n0; r0 < n1; r0 += R) {
+    const int nr = static_cast<int>(imin(R, n1 - r0));
+    for (int64_t m0 = 0; m0 < M; m0 += MT) {
+      const int nm = static_cast<int>(imin(MT, M - m0));
+      __m256 acc[R][MT];
+      for (int r = 0; r < nr; ++r)
+        for (int m = 0; m < nm; ++m) acc[r][m] = _mm256_setzero_ps();
+      int64_t g = 0;
+      for (; g + 8 <= nb; g += 8) {
+        for (int r = 0; r < nr; ++r) {
+          const uint8_t* b0 = w + static_cast<size_t>(r0 + r) * rb + g * bsz;
+          __m256i u[8], ws[8];
+          for (int k = 0; k < 8; ++k) {
+            const uint8_t* blk = b0 + k * bsz;
+            if constexpr (Q8) {
+              const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+              u[k] = _mm256_sign_epi8(wv, wv);
+              ws[k] = wv;
+            } else {
+              const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+              u[k] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
+              ws[k] = u[k];
+            }
+          }
+          const __m256i hs = _mm256_and_si256(
+              _mm256_i32gather_epi32(reinterpret_cast<const int*>(b0), gidx, 1), lo16);
+          const __m256 wd = _mm256_cvtph_ps(
+              _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(hs, hs), 0x08)));
+          for (int m = 0; m < nm; ++m) {
+            const int64_t row = m0 + m;
+            const int8_t* xq = a.qs + row * K + g * 32;
+            __m256i p[8];
+            for (int k = 0; k < 8; ++k) {
+              const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + k * 32));
+              if constexpr (Q8)
+                p[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(u[k], _mm256_sign_epi8(xv, ws[k])),
+                                         ones);
+              else
+                p[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(u[k], xv), ones);
+            }
+            const __m256i h0 =
+                _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+            const __m256i h1 =
+                _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+            __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
+                                            _mm256_permute2x128_si256(h0, h1, 0x31));
+            if constexpr (!Q8) {
+              const __m256i sx = _mm256_slli_epi32(
+                  _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                                        a.s16 + row * (K / 16) + 2 * g)),
+                                    ones),
+                  3);
+              sums = _mm256_sub_epi32(sums, sx);
+            }
+            const __m256 xd = _mm256_loadu_ps(a.d + row * (K / 32) + g);
+            acc[r][m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(wd, xd), acc[r][m]);
+          }
+        }
+      }
+      for (int r = 0; r < nr; ++r) {
+        const uint8_t* wr = w + static_cast<size_t>(r0 + r) * rb;
+        for (int m = 0; m < nm; ++m) {
+          const int64_t row = m0 + m;
+          const int8_t* qs = a.qs + row * K;
+          const int16_t* s16 = a.s16 + row * (K / 16);
+          const float* d = a.d + row * (K / 32);
+          float s = hsum8f(acc[r][m]);
+          for (int64_t b = g; b < nb; ++b) {
+            const uint8_t* blk = wr + b * bsz;
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + b * 32));
+            __m256i pb;
+            if constexpr (Q8) {
+              const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+              pb = _mm256_madd_epi16(
+                  _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)), ones);
+            } else {
+              const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+              const __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
+              pb = _mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones);
+            }
+            int32_t dot = hsum8i(pb);
+            if constexpr (!Q8) dot -= 8 * (s16[2 * b] + s16[2 * b + 1]);
+            s += static_cast<float>(dot) * (f16s(blk) * d[b]);
+          }
+          y[row * ldy + r0 + r] = s;
+        }
+      }
+    }
+  }
+}
 #endif

@@ -38,28 +38,10 @@ static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int6
       return;
     }
   if constexpr (T == QK::Q4_0 || T == QK::Q8_0) {
-    // M > 1: each activation row through the M = 1 kernel's arithmetic, so a row's result is
+    // M > 1: each activation row gets the M = 1 kernel's arithmetic, so a row's result is
     // bitwise the same whatever else is in the batch (the serving engine's batch invariance:
-    // docs/serving.md), over bands of 4 weight rows that stay in L1 across the rows.
-    constexpr bool Q8 = T == QK::Q8_0;
-    const int64_t nb = K / 32;
-    const size_t rb = w.row_bytes;
-    int64_t rows[4];
-    int64_t n = n0;
-    for (; n + 4 <= n1; n += 4) {
-      for (int r = 0; r < 4; ++r) rows[r] = n + r;
-      for (int64_t m = 0; m < M; ++m) {
-        const ActQ am{a.qs + m * K, a.d + m * K / B, a.s16 + m * K / 16};
-        q32_rows8<Q8, 4>(am, nb, w.data, rb, rows, 0, y + m * ldy);
-      }
-    }
-    for (; n < n1; ++n) {
-      rows[0] = n;
-      for (int64_t m = 0; m < M; ++m) {
-        const ActQ am{a.qs + m * K, a.d + m * K / B, a.s16 + m * K / 16};
-        q32_rows8<Q8, 1>(am, nb, w.data, rb, rows, 0, y + m * ldy);
-      }
-    }
+    // docs/serving.md); weights are unpacked once per group for every row (q32_rows8_multi).
+    q32_rows8_multi<T == QK::Q8_0>(a, M, K, w.data, w.row_bytes, n0, n1, y, ldy);
     return;
   }
 #endif
