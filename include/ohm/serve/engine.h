@@ -19,7 +19,7 @@
 // runs per sequence over its keys in the order forward() uses, and the scalar and AVX2 matmul
 // kernels give every row the same arithmetic at any M (Q4_0/Q8_0 run each row through the
 // decode kernel), so greedy output equals `ohm generate --greedy` for the same prompt. The
-// AVX-512 table's quantized kernels (VNNI qgemm at M > 1) do not guarantee it yet.
+// AVX-512 table (VNNI qgemm and the f32 GEMM at M > 1) does not guarantee it yet.
 #pragma once
 
 #include <atomic>
