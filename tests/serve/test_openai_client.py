@@ -213,8 +213,13 @@ def main():
             check(False, "unknown model accepted")
         except openai.NotFoundError as e:
             error_shape(e, 404)
-        with tempfile.TemporaryDirectory() as tmp:
-            tool_round_trip(tmp)
+        for template in ("NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja",
+                         "meta-llama-Llama-3.1-8B-Instruct.jinja",
+                         "meta-llama-Llama-3.2-3B-Instruct.jinja",
+                         "Qwen-Qwen2.5-7B-Instruct.jinja",
+                         "mistralai-Mistral-Nemo-Instruct-2407.jinja"):
+            with tempfile.TemporaryDirectory() as tmp:
+                tool_round_trip(tmp, template)
     finally:
         rc = srv.stop()
         check(rc == 0, f"SIGTERM exit status {rc}")
@@ -274,11 +279,10 @@ def main():
     return 1 if failures else 0
 
 
-def tool_round_trip(tmp):
-    """A Hermes-format template on the demo weights: a forced call, parsed into tool_calls, and
-    the tool's answer sent back."""
-    tmpl_path = os.path.join(SHARED, "chat-templates",
-                             "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja")
+def tool_round_trip(tmp, template):
+    """A tool-capable template on the demo weights: a forced call (required and named), parsed
+    into tool_calls, streamed as tool_call deltas, and the tool's answer sent back."""
+    tmpl_path = os.path.join(SHARED, "chat-templates", template)
     if not os.path.exists(tmpl_path):
         if os.environ.get("OHM_REQUIRE_SHARED_DATA"):
             check(False, f"missing {tmpl_path}")
@@ -305,10 +309,10 @@ def tool_round_trip(tmp):
         ch = r.choices[0]
         calls = ch.message.tool_calls or []
         check(ch.finish_reason == "tool_calls" and len(calls) == 1
-              and calls[0].function.name == "get_weather", f"tool call: {ch}")
+              and calls[0].function.name == "get_weather", f"{template}: tool call: {ch}")
         if calls:
             args = json.loads(calls[0].function.arguments)
-            check(isinstance(args.get("city"), str), f"arguments: {args}")
+            check(isinstance(args.get("city"), str), f"{template}: arguments: {args}")
             msgs += [{"role": "assistant", "content": None,
                       "tool_calls": [c2.model_dump() for c2 in calls]},
                      {"role": "tool", "tool_call_id": calls[0].id, "name": "get_weather",
@@ -316,13 +320,13 @@ def tool_round_trip(tmp):
             r2 = c.chat.completions.create(model="demo-tools", messages=msgs, tools=tools,
                                            max_tokens=12, temperature=0)
             check(r2.choices[0].message.content is not None or r2.choices[0].message.tool_calls,
-                  f"after the tool result: {r2}")
+                  f"{template}: after the tool result: {r2}")
         named = c.chat.completions.create(
             model="demo-tools", messages=msgs[:1], tools=tools, max_tokens=200, temperature=0,
             tool_choice={"type": "function", "function": {"name": "get_weather"}})
         check(named.choices[0].message.tool_calls and
               named.choices[0].message.tool_calls[0].function.name == "get_weather",
-              f"named tool_choice: {named.choices[0]}")
+              f"{template}: named tool_choice: {named.choices[0]}")
         # Streamed: the call arrives as tool_call deltas.
         names = []
         for chunk in c.chat.completions.create(model="demo-tools", messages=msgs[:1],
@@ -332,7 +336,7 @@ def tool_round_trip(tmp):
                 for tc in choice.delta.tool_calls or []:
                     if tc.function and tc.function.name:
                         names.append(tc.function.name)
-        check(names == ["get_weather"], f"streamed tool calls: {names}")
+        check(names == ["get_weather"], f"{template}: streamed tool calls: {names}")
     finally:
         srv.stop()
 
