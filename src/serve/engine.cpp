@@ -200,8 +200,12 @@ std::shared_ptr<Stream> Engine::submit(std::vector<TokenId> prompt, SamplingOpti
                           "the prompt has " + std::to_string(n) + " tokens; the context is " +
                               std::to_string(opt_.ctx_size) + " (" +
                               std::to_string(n + 1 - opt_.ctx_size) + " too many)");
-  if ((n + opt_.block_tokens) / opt_.block_tokens > opt_.kv_blocks)
-    throw InvalidArgument(ErrorContext().key("prompt"), "the prompt does not fit the KV pool");
+  // Admission needs the prompt's blocks and one spare (admit()).
+  if ((n + opt_.block_tokens - 1) / opt_.block_tokens + 1 > opt_.kv_blocks)
+    throw InvalidArgument(ErrorContext().key("prompt"),
+                          "the prompt needs more KV blocks than the pool has (" +
+                              std::to_string(opt_.kv_blocks) + " of " +
+                              std::to_string(opt_.block_tokens) + " tokens)");
   for (TokenId t : prompt)
     if (t < 0 || t >= model_.vocab_size())
       throw InvalidArgument(ErrorContext().key("prompt"),
@@ -426,7 +430,7 @@ bool Engine::step() {
   for (int pass = 0; pass < 2; ++pass)
     for (auto& sp : running_) {
       Seq& s = *sp;
-      if (s.done) continue;
+      if (s.done || !s.started) continue;  // !started: preempted in this step
       const int64_t left = static_cast<int64_t>(s.tokens.size()) - s.n_cached;
       if ((pass == 0) != (left == 1) || left <= 0 || budget <= 0) continue;
       const int64_t n = std::min(left, budget);
