@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <span>
@@ -382,4 +384,47 @@ TEST(ServeEngine, QueueAndContextLimits) {
   }
   EXPECT_GT(refused, 0);
   for (auto& s : st) collect(*s);
+}
+
+// Every architecture through the paged path: logits of a 40-token sequence prefilled in chunks
+// of 7 (its K/V in scattered blocks) equal forward()'s on the contiguous cache.
+TEST(ServeEngine, ForwardPagedMatchesForwardEveryArchitecture) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(OHM_SOURCE_DIR) / "tests/fixtures/models";
+  int checked = 0;
+  for (const auto& dir : fs::directory_iterator(root)) {
+    const fs::path f32 = dir.path() / "f32";
+    if (!fs::exists(f32 / "config.json")) continue;
+    SCOPED_TRACE(dir.path().filename().string());
+    auto model = ohm::load_causal_lm(f32.string());
+    const int64_t V = model->vocab_size(), n = 40;
+    std::vector<TokenId> ids;
+    for (int64_t i = 0; i < n; ++i) ids.push_back(static_cast<TokenId>((i * 31 + 7) % V));
+    ohm::Tensor in = ohm::Tensor::empty(ohm::DType::I64, {1, n});
+    for (int64_t i = 0; i < n; ++i) in.mutable_data<int64_t>()[i] = ids[static_cast<size_t>(i)];
+    auto cache = model->make_cache(1, n);
+    ohm::Tensor want = model->forward(in, {}, {}, cache);  // [1, n, V]
+    auto pool = model->make_paged_pool(16, 8);
+    std::vector<int32_t> blocks = {9, 2, 14, 5, 0, 11};  // out of order on purpose
+    float max_diff = 0;
+    for (int64_t past = 0; past < n; past += 7) {
+      const int64_t t = std::min<int64_t>(7, n - past);
+      std::vector<TokenId> chunk(ids.begin() + past, ids.begin() + past + t);
+      std::vector<int32_t> pos;
+      std::vector<int64_t> rows;
+      for (int64_t i = 0; i < t; ++i) {
+        pos.push_back(static_cast<int32_t>(past + i));
+        rows.push_back(i);
+      }
+      ohm::nn::PagedSeq s{0, t, past, blocks.data(), static_cast<int64_t>(blocks.size())};
+      ohm::Tensor got = model->forward_paged(chunk, pos, *pool, std::span(&s, 1), rows);
+      for (int64_t i = 0; i < t; ++i)
+        for (int64_t v = 0; v < V; ++v)
+          max_diff = std::max(max_diff, std::abs(got.data<float>()[i * V + v] -
+                                                 want.data<float>()[(past + i) * V + v]));
+    }
+    EXPECT_LE(max_diff, 1e-4f);
+    ++checked;
+  }
+  EXPECT_GE(checked, 10);
 }
