@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ctime>
 #include <utility>
 
 namespace ohm::serve {
@@ -751,13 +752,23 @@ ojson template_tools(const std::vector<Tool>& tools) {
   ojson out = ojson::array();
   for (const auto& t : tools) {
     ojson fn = {{"name", t.name}};
-    if (!t.description.empty()) fn["description"] = t.description;
+    fn["description"] = t.description;  // always: some templates (Hermes 2 Pro) read it
     fn["parameters"] = t.parameters.empty()
                            ? ojson{{"type", "object"}, {"properties", ojson::object()}}
                            : ojson(t.parameters);
     out.push_back({{"type", "function"}, {"function", std::move(fn)}});
   }
   return out;
+}
+
+json template_variables(ToolFormat f, const std::vector<Tool>& tools) {
+  if (f != ToolFormat::FireFunction) return json::object();
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%d", &tm);
+  return json{{"functions", template_tools(tools).dump(4)}, {"datetime", date}};
 }
 
 }  // namespace ohm::serve

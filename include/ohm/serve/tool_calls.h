@@ -110,8 +110,14 @@ ToolCallShape tool_call_shape(ToolFormat f, const std::vector<Tool>& tools,
 // name; null content is left out. Arguments that are not a JSON object where one is needed:
 // ApiError 400 naming messages[i].tool_calls[j].function.arguments.
 json template_messages(const std::vector<Message>& messages, ToolFormat f);
-// The tools as templates read them: [{type: "function", function: {name, description,
-// parameters}}].
+// The tools as templates read them: [{type: "function", function: {name, description ("" when
+// absent: Hermes 2 Pro's template reads it), parameters ({"type": "object", "properties": {}}
+// when absent)}}].
 json template_tools(const std::vector<Tool>& tools);
+
+// Extra template variables a format's template needs beyond `tools` (ChatOptions::extra): the
+// firefunction v2 template reads `functions` (the tools as a JSON string) and `datetime`
+// (today, "YYYY-MM-DD" in UTC) and fails without them; {} for the others.
+json template_variables(ToolFormat f, const std::vector<Tool>& tools);
 
 }  // namespace ohm::serve
