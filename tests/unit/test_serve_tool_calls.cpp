@@ -41,7 +41,7 @@ TEST(ToolFormatDetect, EveryTemplate) {
       {"google-gemma-2-2b-it", ToolFormat::None},
       {"llama-cpp-deepseek-r1", ToolFormat::DeepSeekR1},
       {"meetkai-functionary-medium-v3.1", ToolFormat::FunctionaryV31},
-      {"meetkai-functionary-medium-v3.2", ToolFormat::None},
+      {"meetkai-functionary-medium-v3.2", ToolFormat::FunctionaryV32},
       {"meta-llama-Llama-3.1-8B-Instruct", ToolFormat::Llama3Json},
       {"meta-llama-Llama-3.2-3B-Instruct", ToolFormat::Llama3Json},
       {"meta-llama-Llama-3.3-70B-Instruct", ToolFormat::Llama3Json},
@@ -140,6 +140,20 @@ std::vector<Case> realistic_cases() {
        "<|python_tag|>print(2 + 2)",
        std::nullopt,
        {{"python", {{"code", "print(2 + 2)"}}}}},
+      // functionary v3.2 (the generation prompt ends with ">>>")
+      {ToolFormat::FunctionaryV32,
+       "get_weather\n{\"city\": \"Paris\"}>>>get_time\n{}",
+       std::nullopt,
+       {{"get_weather", paris}, {"get_time", json::object()}}},
+      {ToolFormat::FunctionaryV32,
+       "all\nLet me check.>>>get_weather\n{\"city\": \"Paris\"}",
+       "Let me check.",
+       {{"get_weather", paris}}},
+      {ToolFormat::FunctionaryV32, "all\nIt is sunny.", "It is sunny.", {}},
+      {ToolFormat::FunctionaryV32,
+       ">>>python\nprint(1)",
+       std::nullopt,
+       {{"python", {{"code", "print(1)"}}}}},
       // firefunction v2
       {ToolFormat::FireFunction,
        " functools[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}, {\"name\": "
@@ -230,6 +244,8 @@ TEST(ToolCallParse, MalformedFallsBackToContent) {
       {ToolFormat::Mistral, "[TOOL_CALLS]f[ARGS]not json"},
       {ToolFormat::FunctionaryV31, "<function=f>{not json}</function>"},
       {ToolFormat::FunctionaryV31, "<function=f"},
+      {ToolFormat::FunctionaryV32, "get_weather\n{not json}"},
+      {ToolFormat::FunctionaryV32, "get_weather"},
       {ToolFormat::FireFunction, "functools[{\"name\": }]"},
       {ToolFormat::DeepSeekR1, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function get_weather"},
       {ToolFormat::DeepSeekR1, "<｜tool▁calls▁begin｜>"},
@@ -246,10 +262,10 @@ TEST(ToolCallParse, MalformedFallsBackToContent) {
 
 TEST(ToolCallParse, NeverThrowsOnGarbage) {
   std::mt19937_64 rng(3);
-  const std::vector<ToolFormat> formats = {ToolFormat::Hermes,       ToolFormat::Llama3Json,
-                                           ToolFormat::Mistral,      ToolFormat::FunctionaryV31,
-                                           ToolFormat::FireFunction, ToolFormat::DeepSeekR1,
-                                           ToolFormat::CommandR,     ToolFormat::CommandR7B};
+  const std::vector<ToolFormat> formats = {
+      ToolFormat::Hermes,         ToolFormat::Llama3Json,     ToolFormat::Mistral,
+      ToolFormat::FunctionaryV31, ToolFormat::FunctionaryV32, ToolFormat::FireFunction,
+      ToolFormat::DeepSeekR1,     ToolFormat::CommandR,       ToolFormat::CommandR7B};
   const auto cases = realistic_cases();
   for (int i = 0; i < 3000; ++i) {
     std::string t = cases[rng() % cases.size()].text;
@@ -398,9 +414,10 @@ json instance_of(const json& schema, const json& args) {
 
 TEST(ToolCallShape, EveryFormatParsesItsOwnShape) {
   const auto tools = weather_tools();
-  for (ToolFormat f : {ToolFormat::Hermes, ToolFormat::Llama3Json, ToolFormat::Mistral,
-                       ToolFormat::FunctionaryV31, ToolFormat::FireFunction, ToolFormat::DeepSeekR1,
-                       ToolFormat::CommandR, ToolFormat::CommandR7B}) {
+  for (ToolFormat f :
+       {ToolFormat::Hermes, ToolFormat::Llama3Json, ToolFormat::Mistral, ToolFormat::FunctionaryV31,
+        ToolFormat::FunctionaryV32, ToolFormat::FireFunction, ToolFormat::DeepSeekR1,
+        ToolFormat::CommandR, ToolFormat::CommandR7B}) {
     const ToolCallShape shape = tool_call_shape(f, tools);
     ASSERT_EQ(shape.calls.size(), 2u);
     EXPECT_EQ(shape.calls[0].name, "get_weather");
@@ -477,8 +494,8 @@ TEST(TemplateMessages, ArgumentsPerFormat) {
             R"([{"id":"call_ABCDEFGHIJ","type":"function","function":{"name":"get_weather",)"
             R"("arguments":{"city":"Paris","unit":"celsius"}}}]},{"role":"tool","content":"22C",)"
             R"("name":"get_weather","tool_call_id":"call_ABCDEFGHIJ"}])");
-  for (ToolFormat f :
-       {ToolFormat::FunctionaryV31, ToolFormat::FireFunction, ToolFormat::DeepSeekR1}) {
+  for (ToolFormat f : {ToolFormat::FunctionaryV31, ToolFormat::FunctionaryV32,
+                       ToolFormat::FireFunction, ToolFormat::DeepSeekR1}) {
     const json j = template_messages(msgs, f);
     EXPECT_EQ(j[1]["tool_calls"][0]["function"]["arguments"],
               R"({"city": "Paris", "unit": "celsius"})")
@@ -574,6 +591,7 @@ TEST(ToolCallRoundTrip, RenderedByTheTemplateThenParsed) {
       {"meta-llama-Llama-3.3-70B-Instruct", ToolFormat::Llama3Json, 1},
       {"mistralai-Mistral-Nemo-Instruct-2407", ToolFormat::Mistral, 2},
       {"meetkai-functionary-medium-v3.1", ToolFormat::FunctionaryV31, 2},
+      {"meetkai-functionary-medium-v3.2", ToolFormat::FunctionaryV32, 2},
       {"fireworks-ai-llama-3-firefunction-v2", ToolFormat::FireFunction, 2},
       {"CohereForAI-c4ai-command-r-plus-tool_use", ToolFormat::CommandR, 2, "<|CHATBOT_TOKEN|>"},
       {"CohereForAI-c4ai-command-r7b-12-2024-tool_use", ToolFormat::CommandR7B, 2,
