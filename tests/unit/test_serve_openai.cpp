@@ -99,6 +99,12 @@ TEST(ServeErrors, ContextLength) {
   EXPECT_NE(e.message.find("12 tokens too many"), std::string::npos) << e.message;
   e = error_of([] { check_context_length(128, std::nullopt, 128, "prompt"); });
   EXPECT_NE(e.message.find("1 tokens too many"), std::string::npos) << e.message;
+  e = error_of(
+      [] { check_context_length(10, std::numeric_limits<int64_t>::max(), 128, "messages"); });
+  EXPECT_EQ(e.param, "max_tokens");
+  EXPECT_NE(e.message.find("maximum context length is 128 tokens (messages: 10 tokens)"),
+            std::string::npos)
+      << e.message;
 }
 
 TEST(ServeErrors, TokenIds) {
@@ -423,6 +429,9 @@ TEST(ServeChat, InvalidSampling) {
   expect_chat_400({{"logit_bias", {{"abc", 1}}}}, "logit_bias.abc", "keys must be token ids");
   expect_chat_400({{"logit_bias", {{"-3", 1}}}}, "logit_bias.-3", "keys must be token ids");
   expect_chat_400({{"logit_bias", {{"12x", 1}}}}, "logit_bias.12x");
+  expect_chat_400({{"logit_bias", {{" 12", 1}}}}, "logit_bias. 12");
+  expect_chat_400({{"logit_bias", {{"99999999999999999999999", 1}}}},
+                  "logit_bias.99999999999999999999999");
   expect_chat_400({{"logit_bias", {{"5", 101}}}}, "logit_bias.5", "between -100 and 100");
   expect_chat_400({{"logit_bias", {{"5", "x"}}}}, "logit_bias.5", "must be a number");
   expect_chat_400({{"seed", 1.5}}, "seed", "must be an integer");

@@ -60,7 +60,8 @@ ApiError invalid_param(const std::string& param, const std::string& message);
 ApiError model_not_found(const std::string& model);
 // 400 when the prompt plus the completion do not fit: says by how many tokens (param
 // `param_name`, "messages" or "prompt"). No-op when prompt_tokens + max_tokens <= max_model_len
-// (max_tokens nullopt: the prompt alone must leave room for one token).
+// (max_tokens nullopt: the prompt alone must leave room for one token). A max_tokens of the
+// whole context or more is a 400 on "max_tokens".
 void check_context_length(int64_t prompt_tokens, std::optional<int64_t> max_tokens,
                           int64_t max_model_len, const std::string& param_name);
 // 400 for a token id outside [0, vocab_size) (param e.g. "prompt[3]" / "tokens[0]").
