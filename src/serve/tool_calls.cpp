@@ -466,6 +466,13 @@ std::vector<std::string_view> markers(ToolFormat f) {
   return {};
 }
 
+// The first marker at or after `from`, or npos.
+size_t first_marker(ToolFormat f, std::string_view text, size_t from) {
+  size_t best = std::string_view::npos;
+  for (auto m : markers(f)) best = std::min(best, text.find(m, from));
+  return best;
+}
+
 // Where content starts: after functionary v3.2's "[>>>]all\n" header, else 0.
 size_t content_begin(ToolFormat f, std::string_view text) {
   if (f != ToolFormat::FunctionaryV32) return 0;
@@ -488,9 +495,7 @@ size_t tool_start(ToolFormat f, std::string_view text) {
     if (cb == 0) return text.empty() ? std::string_view::npos : 0;  // a call from the start
     return text.find(kRecipient, cb);
   }
-  size_t best = std::string_view::npos;
-  for (auto m : markers(f)) best = std::min(best, text.find(m));
-  return best;
+  return first_marker(f, text, 0);
 }
 
 // The length of the longest suffix of `text` that is a proper prefix of a marker.
@@ -613,8 +618,9 @@ ChatDelta ToolCallStreamParser::push(std::string_view piece) {
         safe = text_.size();
       }
     } else {
-      const size_t p = format_ == ToolFormat::FunctionaryV32 ? text_.find(kRecipient, sent_content_)
-                                                             : tool_start(format_, text_);
+      const size_t p = format_ == ToolFormat::FunctionaryV32
+                           ? text_.find(kRecipient, sent_content_)
+                           : first_marker(format_, text_, sent_content_);
       if (p != std::string_view::npos) {
         tool_start_ = p;
         safe = p;
@@ -632,14 +638,15 @@ ChatDelta ToolCallStreamParser::push(std::string_view piece) {
     }
   }
   if (tool_start_ && incremental(format_)) {
-    Scan s = scan(format_, text_, *tool_start_, /*final=*/false);
+    // Only the text after the calls already sent is scanned again.
+    Scan s = scan(format_, text_, sent_calls_ > 0 ? calls_end_ : *tool_start_, /*final=*/false);
     if (s.ok) {
-      for (size_t i = sent_calls_; i < s.calls.size(); ++i) {
-        d.tool_calls.push_back(
-            {static_cast<int64_t>(i), s.calls[i].id, s.calls[i].name, s.calls[i].arguments});
+      for (size_t i = 0; i < s.calls.size(); ++i) {
+        d.tool_calls.push_back({static_cast<int64_t>(sent_calls_ + i), s.calls[i].id,
+                                s.calls[i].name, s.calls[i].arguments});
         calls_end_ = s.ends[i];
       }
-      sent_calls_ = std::max(sent_calls_, s.calls.size());
+      sent_calls_ += s.calls.size();
     }
   }
   return d;

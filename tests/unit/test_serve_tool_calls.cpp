@@ -373,6 +373,37 @@ TEST(ToolCallStream, ContentFlowsAndHoldsOnlyPossibleMarkers) {
   EXPECT_EQ(j.finish().content, "{\"answer\"");
 }
 
+// Long outputs stream in linear time: content is searched from where it was last sent, and
+// only text after the calls already sent is parsed again.
+TEST(ToolCallStream, LongOutputs) {
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "word ";
+  ToolCallStreamParser p(ToolFormat::Hermes);
+  std::string content;
+  for (size_t i = 0; i < text.size(); i += 5) {
+    if (auto c = p.push(std::string_view(text).substr(i, 5)).content) content += *c;
+  }
+  if (auto c = p.finish().content) content += *c;
+  EXPECT_EQ(content, text);
+
+  std::string calls;
+  for (int i = 0; i < 300; ++i) {
+    calls += "<tool_call>\n{\"name\": \"f" + std::to_string(i) +
+             "\", \"arguments\": {\"text\": \"" + std::string(200, 'x') + "\"}}\n</tool_call>\n";
+  }
+  ToolCallStreamParser q(ToolFormat::Hermes);
+  size_t n = 0;
+  for (size_t i = 0; i < calls.size(); i += 4) {
+    for (const auto& t : q.push(std::string_view(calls).substr(i, 4)).tool_calls) {
+      EXPECT_EQ(t.index, static_cast<int64_t>(n));
+      EXPECT_EQ(t.name, std::string("f").append(std::to_string(n)));
+      ++n;
+    }
+  }
+  EXPECT_TRUE(q.finish().tool_calls.empty());
+  EXPECT_EQ(n, 300u);
+}
+
 TEST(ToolCallStream, MalformedAfterSentCall) {
   const std::string t =
       "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>\n<tool_call>{\"name\": "

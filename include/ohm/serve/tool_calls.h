@@ -70,7 +70,7 @@ class ToolCallStreamParser {
  private:
   ToolFormat format_;
   std::string text_;
-  size_t sent_content_ = 0;  // bytes of text_ sent as content
+  size_t sent_content_ = 0;  // bytes of text_ sent as content (no marker starts before)
   size_t sent_calls_ = 0;
   size_t calls_end_ = 0;  // end offset of the last call sent
   std::optional<size_t> tool_start_;
