@@ -83,7 +83,7 @@ class ToolCallStreamParser {
 struct ToolCallAlternative {
   std::string name;
   std::string prefix;
-  json schema;
+  json schema = json::object();
   std::string suffix;
 };
 
