@@ -654,7 +654,8 @@ SamplingParams parse_sampling(const json& body, bool chat) {
       throw invalid_param("stream_options", "is only allowed when stream is true");
     }
     Fields g(require_object(*so, "stream_options"), "stream_options");
-    s.include_usage = g.boolean("include_usage").value_or(false);
+    s.include_usage =
+        g.boolean("include_usage").value_or(true);  // vLLM: on when the object is there
     s.continuous_usage_stats = g.boolean("continuous_usage_stats").value_or(false);
   }
   if (chat) {

@@ -227,6 +227,23 @@ TEST(ServeChat, AllFieldsValid) {
   EXPECT_FALSE(r.parallel_tool_calls);
 }
 
+TEST(ServeChat, StreamOptions) {
+  EXPECT_FALSE(parse_chat_request(chat_body({{"stream", true}})).sampling.include_usage);
+  const SamplingParams s =
+      parse_chat_request(chat_body({{"stream", true}, {"stream_options", json::object()}}))
+          .sampling;
+  EXPECT_TRUE(s.include_usage);  // vLLM's default when the object is present
+  EXPECT_FALSE(s.continuous_usage_stats);
+  const SamplingParams t =
+      parse_chat_request(
+          chat_body(
+              {{"stream", true},
+               {"stream_options", {{"include_usage", false}, {"continuous_usage_stats", true}}}}))
+          .sampling;
+  EXPECT_FALSE(t.include_usage);
+  EXPECT_TRUE(t.continuous_usage_stats);
+}
+
 TEST(ServeChat, NullMeansAbsent) {
   const ChatRequest r = parse_chat_request(chat_body({{"temperature", nullptr},
                                                       {"max_tokens", nullptr},

@@ -137,7 +137,8 @@ struct SamplingParams {
   bool ignore_eos = false;                   // vLLM extension
   int64_t n = 1;                             // [1, 16]
   bool stream = false;
-  bool include_usage = false;           // stream_options.include_usage (only with stream)
+  bool include_usage = false;           // stream_options.include_usage (only with stream; true when
+                                        // stream_options is given without it, as vLLM does)
   bool continuous_usage_stats = false;  // stream_options.continuous_usage_stats (vLLM)
   bool logprobs = false;                // chat: logprobs; completions: logprobs != null
   int64_t top_logprobs = 0;             // chat: [0, 20] (needs logprobs); completions: [0, 5]
