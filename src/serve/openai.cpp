@@ -59,6 +59,14 @@ void check_context_length(int64_t prompt_tokens, std::optional<int64_t> max_toke
                           int64_t max_model_len, const std::string& param_name) {
   const int64_t want = max_tokens.value_or(1);
   if (prompt_tokens <= max_model_len - want) return;
+  if (want >= max_model_len) {  // (also keeps prompt_tokens + want from overflowing)
+    throw ApiError(400,
+                   "max_tokens is " + std::to_string(want) +
+                       ", but this model's maximum context length is " +
+                       std::to_string(max_model_len) + " tokens (" + param_name + ": " +
+                       std::to_string(prompt_tokens) + " tokens).",
+                   "max_tokens");
+  }
   const int64_t total = prompt_tokens + want;
   std::string msg = "This model's maximum context length is " + std::to_string(max_model_len) +
                     " tokens. However, you requested " + std::to_string(total) + " tokens (" +
@@ -589,7 +597,7 @@ SamplingParams parse_sampling(const json& body, bool chat) {
       } catch (const std::exception&) {
         pos = 0;
       }
-      if (pos == 0 || pos != key.size() || id < 0) {
+      if (key.empty() || key[0] < '0' || key[0] > '9' || pos != key.size() || id < 0) {
         throw invalid_param(p, "keys must be token ids (non-negative integers)");
       }
       s.logit_bias[id] = Fields::number_value(val, p, -100, 100, false, nullptr);
@@ -646,7 +654,8 @@ SamplingParams parse_sampling(const json& body, bool chat) {
       throw invalid_param("stream_options", "is only allowed when stream is true");
     }
     Fields g(require_object(*so, "stream_options"), "stream_options");
-    s.include_usage = g.boolean("include_usage").value_or(false);
+    s.include_usage =
+        g.boolean("include_usage").value_or(true);  // vLLM: on when the object is there
     s.continuous_usage_stats = g.boolean("continuous_usage_stats").value_or(false);
   }
   if (chat) {

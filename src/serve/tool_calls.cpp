@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ctime>
 #include <utility>
 
 namespace ohm::serve {
@@ -18,6 +19,8 @@ constexpr std::string_view kMistralArgs = "[ARGS]";
 constexpr std::string_view kFuncOpen = "<function=";
 constexpr std::string_view kFuncClose = "</function>";
 constexpr std::string_view kFunctools = "functools[";
+constexpr std::string_view kRecipient = ">>>";
+constexpr std::string_view kAllHeader = "all\n";
 constexpr std::string_view kDsCallsBegin = "<｜tool▁calls▁begin｜>";
 constexpr std::string_view kDsCallsEnd = "<｜tool▁calls▁end｜>";
 constexpr std::string_view kDsCallBegin = "<｜tool▁call▁begin｜>";
@@ -319,6 +322,37 @@ void scan_functionary(std::string_view text, size_t pos, bool final, Scan& s) {
   }
 }
 
+// functionary v3.2: segments ">>>NAME\n{args}" (the first ">>>" is in the generation prompt);
+// NAME "all" is text, which ends the calls. `python` may carry raw code.
+void scan_functionary_v32(std::string_view text, size_t pos, Scan& s) {
+  if (text.substr(pos, kRecipient.size()) == kRecipient) pos += kRecipient.size();
+  while (pos < text.size()) {
+    size_t next = text.find(kRecipient, pos);
+    if (next == std::string_view::npos) next = text.size();
+    const std::string_view seg = text.substr(pos, next - pos);
+    const size_t nl = seg.find('\n');
+    if (nl == std::string_view::npos) return fail(s);
+    const std::string_view name = trim(seg.substr(0, nl));
+    const std::string_view body = trim(seg.substr(nl + 1));
+    if (name == "all") break;
+    if (name.empty()) return fail(s);
+    ToolCall tc;
+    tc.name = std::string(name);
+    auto args = parse_json(body);
+    if (args && args->is_object()) {
+      tc.arguments = args->dump();
+    } else if (name == "python") {
+      tc.arguments = ojson{{"code", std::string(body)}}.dump();
+    } else {
+      return fail(s);
+    }
+    tc.id = random_id("call_");
+    s.calls.push_back(std::move(tc));
+    s.ends.push_back(next);
+    pos = next + kRecipient.size();
+  }
+}
+
 void scan_deepseek(std::string_view text, size_t pos, bool final, Scan& s) {
   while ((pos = text.find(kDsCallBegin, pos)) != std::string_view::npos) {
     const size_t b = pos + kDsCallBegin.size();
@@ -387,6 +421,9 @@ Scan scan(ToolFormat f, std::string_view text, size_t start, bool final) {
     case ToolFormat::FunctionaryV31:
       scan_functionary(text, start, final, s);
       break;
+    case ToolFormat::FunctionaryV32:
+      if (final) scan_functionary_v32(text, start, s);
+      break;
     case ToolFormat::FireFunction:
       if (final) scan_json_list(text, start + kFunctools.size() - 1, f, s);
       break;
@@ -412,6 +449,8 @@ std::vector<std::string_view> markers(ToolFormat f) {
       return {kMistral};
     case ToolFormat::FunctionaryV31:
       return {kFuncOpen, kPythonTag};
+    case ToolFormat::FunctionaryV32:
+      return {kRecipient};
     case ToolFormat::FireFunction:
       return {kFunctools};
     case ToolFormat::DeepSeekR1:
@@ -427,6 +466,20 @@ std::vector<std::string_view> markers(ToolFormat f) {
   return {};
 }
 
+// The first marker at or after `from`, or npos.
+size_t first_marker(ToolFormat f, std::string_view text, size_t from) {
+  size_t best = std::string_view::npos;
+  for (auto m : markers(f)) best = std::min(best, text.find(m, from));
+  return best;
+}
+
+// Where content starts: after functionary v3.2's "[>>>]all\n" header, else 0.
+size_t content_begin(ToolFormat f, std::string_view text) {
+  if (f != ToolFormat::FunctionaryV32) return 0;
+  size_t i = text.substr(0, kRecipient.size()) == kRecipient ? kRecipient.size() : 0;
+  return text.substr(i, kAllHeader.size()) == kAllHeader ? i + kAllHeader.size() : 0;
+}
+
 // Where the tool calls start, or npos. Llama 3: the output's first non-space character is `{`
 // or it starts with <|python_tag|>.
 size_t tool_start(ToolFormat f, std::string_view text) {
@@ -437,9 +490,12 @@ size_t tool_start(ToolFormat f, std::string_view text) {
     }
     return std::string_view::npos;
   }
-  size_t best = std::string_view::npos;
-  for (auto m : markers(f)) best = std::min(best, text.find(m));
-  return best;
+  if (f == ToolFormat::FunctionaryV32) {
+    const size_t cb = content_begin(f, text);
+    if (cb == 0) return text.empty() ? std::string_view::npos : 0;  // a call from the start
+    return text.find(kRecipient, cb);
+  }
+  return first_marker(f, text, 0);
 }
 
 // The length of the longest suffix of `text` that is a proper prefix of a marker.
@@ -474,6 +530,8 @@ std::string_view to_string(ToolFormat f) {
       return "mistral";
     case ToolFormat::FunctionaryV31:
       return "functionary_v3.1";
+    case ToolFormat::FunctionaryV32:
+      return "functionary_v3.2";
     case ToolFormat::FireFunction:
       return "firefunction_v2";
     case ToolFormat::DeepSeekR1:
@@ -492,7 +550,7 @@ ToolFormat detect_tool_format(std::string_view t) {
   if (has("tool▁call▁begin")) return ToolFormat::DeepSeekR1;
   if (has(kStartAction)) return ToolFormat::CommandR7B;
   if (has("Action:") && has("tool_name")) return ToolFormat::CommandR;
-  if (has(">>>") && has("recipient")) return ToolFormat::None;  // functionary v3.2
+  if (has(">>>") && has("recipient")) return ToolFormat::FunctionaryV32;
   if (has(kFuncOpen)) return ToolFormat::FunctionaryV31;
   if (has("functools")) return ToolFormat::FireFunction;
   if (has(kHermesOpen)) return ToolFormat::Hermes;
@@ -505,17 +563,18 @@ ToolFormat detect_tool_format(std::string_view t) {
 ParsedOutput parse_tool_calls(ToolFormat f, std::string_view text) {
   ParsedOutput out;
   const size_t start = tool_start(f, text);
+  const size_t cb = content_begin(f, text);
   if (start != std::string_view::npos) {
     Scan s = scan(f, text, start, /*final=*/true);
     if (s.ok && !s.calls.empty()) {
-      std::string_view before = text.substr(0, start);
+      std::string_view before = text.substr(cb, start - std::min(start, cb));
       while (!before.empty() && is_space(before.back())) before.remove_suffix(1);
       if (!trim(before).empty()) out.content = std::string(before);
       out.tool_calls = std::move(s.calls);
       return out;
     }
   }
-  out.content = std::string(text);
+  out.content = std::string(text.substr(cb));
   return out;
 }
 
@@ -527,6 +586,22 @@ ChatDelta ToolCallStreamParser::push(std::string_view piece) {
     if (text_.size() > sent_content_) d.content = text_.substr(sent_content_);
     sent_content_ = text_.size();
     return d;
+  }
+  if (format_ == ToolFormat::FunctionaryV32 && sent_content_ == 0 && !tool_start_) {
+    // The first recipient decides: "all\n" is text (skipped), a prefix of it waits, anything
+    // else is a call.
+    const size_t cb = content_begin(format_, text_);
+    auto proper_prefix = [&](std::string_view whole) {
+      return text_.size() < whole.size() && whole.substr(0, text_.size()) == text_;
+    };
+    const bool maybe = proper_prefix(">>>all\n") || proper_prefix(kAllHeader);
+    if (cb > 0) {
+      sent_content_ = cb;
+    } else if (maybe) {
+      return d;
+    } else {
+      tool_start_ = 0;
+    }
   }
   if (!tool_start_) {
     size_t safe = text_.size();
@@ -543,7 +618,9 @@ ChatDelta ToolCallStreamParser::push(std::string_view piece) {
         safe = text_.size();
       }
     } else {
-      const size_t p = tool_start(format_, text_);
+      const size_t p = format_ == ToolFormat::FunctionaryV32
+                           ? text_.find(kRecipient, sent_content_)
+                           : first_marker(format_, text_, sent_content_);
       if (p != std::string_view::npos) {
         tool_start_ = p;
         safe = p;
@@ -561,14 +638,15 @@ ChatDelta ToolCallStreamParser::push(std::string_view piece) {
     }
   }
   if (tool_start_ && incremental(format_)) {
-    Scan s = scan(format_, text_, *tool_start_, /*final=*/false);
+    // Only the text after the calls already sent is scanned again.
+    Scan s = scan(format_, text_, sent_calls_ > 0 ? calls_end_ : *tool_start_, /*final=*/false);
     if (s.ok) {
-      for (size_t i = sent_calls_; i < s.calls.size(); ++i) {
-        d.tool_calls.push_back(
-            {static_cast<int64_t>(i), s.calls[i].id, s.calls[i].name, s.calls[i].arguments});
+      for (size_t i = 0; i < s.calls.size(); ++i) {
+        d.tool_calls.push_back({static_cast<int64_t>(sent_calls_ + i), s.calls[i].id,
+                                s.calls[i].name, s.calls[i].arguments});
         calls_end_ = s.ends[i];
       }
-      sent_calls_ = std::max(sent_calls_, s.calls.size());
+      sent_calls_ += s.calls.size();
     }
   }
   return d;
@@ -589,7 +667,8 @@ ChatDelta ToolCallStreamParser::finish() {
       return d;
     }
   }
-  const size_t from = sent_calls_ > 0 ? std::max(sent_content_, calls_end_) : sent_content_;
+  size_t from = sent_calls_ > 0 ? std::max(sent_content_, calls_end_) : sent_content_;
+  if (from == 0) from = content_begin(format_, text_);
   if (text_.size() > from) d.content = text_.substr(from);
   sent_content_ = text_.size();
   return d;
@@ -655,6 +734,11 @@ ToolCallShape tool_call_shape(ToolFormat f, const std::vector<Tool>& tools,
         a.schema = params_schema(*t);
         a.suffix = std::string(kFuncClose);
         break;
+      case ToolFormat::FunctionaryV32:  // the generation prompt already ends with ">>>"
+        a.prefix = t->name + "\n";
+        a.schema = params_schema(*t);
+        shape.separator = std::string(kRecipient);
+        break;
       case ToolFormat::FireFunction:
         a.schema = call_schema(*t, "name", "arguments");
         shape.prefix = " " + std::string(kFunctools);
@@ -693,8 +777,8 @@ ToolCallShape tool_call_shape(ToolFormat f, const std::vector<Tool>& tools,
 namespace {
 
 bool args_as_object(ToolFormat f) {
-  return !(f == ToolFormat::FunctionaryV31 || f == ToolFormat::FireFunction ||
-           f == ToolFormat::DeepSeekR1);
+  return !(f == ToolFormat::FunctionaryV31 || f == ToolFormat::FunctionaryV32 ||
+           f == ToolFormat::FireFunction || f == ToolFormat::DeepSeekR1);
 }
 
 // Mistral's template requires 9 alphanumerics: keep a valid id, else its last 9 alphanumerics
@@ -751,13 +835,23 @@ ojson template_tools(const std::vector<Tool>& tools) {
   ojson out = ojson::array();
   for (const auto& t : tools) {
     ojson fn = {{"name", t.name}};
-    if (!t.description.empty()) fn["description"] = t.description;
+    fn["description"] = t.description;  // always: some templates (Hermes 2 Pro) read it
     fn["parameters"] = t.parameters.empty()
                            ? ojson{{"type", "object"}, {"properties", ojson::object()}}
                            : ojson(t.parameters);
     out.push_back({{"type", "function"}, {"function", std::move(fn)}});
   }
   return out;
+}
+
+json template_variables(ToolFormat f, const std::vector<Tool>& tools) {
+  if (f != ToolFormat::FireFunction) return json::object();
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%d", &tm);
+  return json{{"functions", template_tools(tools).dump(4)}, {"datetime", date}};
 }
 
 }  // namespace ohm::serve

@@ -99,6 +99,12 @@ TEST(ServeErrors, ContextLength) {
   EXPECT_NE(e.message.find("12 tokens too many"), std::string::npos) << e.message;
   e = error_of([] { check_context_length(128, std::nullopt, 128, "prompt"); });
   EXPECT_NE(e.message.find("1 tokens too many"), std::string::npos) << e.message;
+  e = error_of(
+      [] { check_context_length(10, std::numeric_limits<int64_t>::max(), 128, "messages"); });
+  EXPECT_EQ(e.param, "max_tokens");
+  EXPECT_NE(e.message.find("maximum context length is 128 tokens (messages: 10 tokens)"),
+            std::string::npos)
+      << e.message;
 }
 
 TEST(ServeErrors, TokenIds) {
@@ -219,6 +225,23 @@ TEST(ServeChat, AllFieldsValid) {
   EXPECT_EQ(s.response_format.type, ResponseFormat::Type::JsonObject);
   EXPECT_EQ(s.user, "u");
   EXPECT_FALSE(r.parallel_tool_calls);
+}
+
+TEST(ServeChat, StreamOptions) {
+  EXPECT_FALSE(parse_chat_request(chat_body({{"stream", true}})).sampling.include_usage);
+  const SamplingParams s =
+      parse_chat_request(chat_body({{"stream", true}, {"stream_options", json::object()}}))
+          .sampling;
+  EXPECT_TRUE(s.include_usage);  // vLLM's default when the object is present
+  EXPECT_FALSE(s.continuous_usage_stats);
+  const SamplingParams t =
+      parse_chat_request(
+          chat_body(
+              {{"stream", true},
+               {"stream_options", {{"include_usage", false}, {"continuous_usage_stats", true}}}}))
+          .sampling;
+  EXPECT_FALSE(t.include_usage);
+  EXPECT_TRUE(t.continuous_usage_stats);
 }
 
 TEST(ServeChat, NullMeansAbsent) {
@@ -423,6 +446,9 @@ TEST(ServeChat, InvalidSampling) {
   expect_chat_400({{"logit_bias", {{"abc", 1}}}}, "logit_bias.abc", "keys must be token ids");
   expect_chat_400({{"logit_bias", {{"-3", 1}}}}, "logit_bias.-3", "keys must be token ids");
   expect_chat_400({{"logit_bias", {{"12x", 1}}}}, "logit_bias.12x");
+  expect_chat_400({{"logit_bias", {{" 12", 1}}}}, "logit_bias. 12");
+  expect_chat_400({{"logit_bias", {{"99999999999999999999999", 1}}}},
+                  "logit_bias.99999999999999999999999");
   expect_chat_400({{"logit_bias", {{"5", 101}}}}, "logit_bias.5", "between -100 and 100");
   expect_chat_400({{"logit_bias", {{"5", "x"}}}}, "logit_bias.5", "must be a number");
   expect_chat_400({{"seed", 1.5}}, "seed", "must be an integer");

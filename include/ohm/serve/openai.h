@@ -60,7 +60,8 @@ ApiError invalid_param(const std::string& param, const std::string& message);
 ApiError model_not_found(const std::string& model);
 // 400 when the prompt plus the completion do not fit: says by how many tokens (param
 // `param_name`, "messages" or "prompt"). No-op when prompt_tokens + max_tokens <= max_model_len
-// (max_tokens nullopt: the prompt alone must leave room for one token).
+// (max_tokens nullopt: the prompt alone must leave room for one token). A max_tokens of the
+// whole context or more is a 400 on "max_tokens".
 void check_context_length(int64_t prompt_tokens, std::optional<int64_t> max_tokens,
                           int64_t max_model_len, const std::string& param_name);
 // 400 for a token id outside [0, vocab_size) (param e.g. "prompt[3]" / "tokens[0]").
@@ -136,7 +137,8 @@ struct SamplingParams {
   bool ignore_eos = false;                   // vLLM extension
   int64_t n = 1;                             // [1, 16]
   bool stream = false;
-  bool include_usage = false;           // stream_options.include_usage (only with stream)
+  bool include_usage = false;           // stream_options.include_usage (only with stream; true when
+                                        // stream_options is given without it, as vLLM does)
   bool continuous_usage_stats = false;  // stream_options.continuous_usage_stats (vLLM)
   bool logprobs = false;                // chat: logprobs; completions: logprobs != null
   int64_t top_logprobs = 0;             // chat: [0, 20] (needs logprobs); completions: [0, 5]

@@ -25,6 +25,7 @@ enum class ToolFormat {
   Llama3Json,      // [<|python_tag|>]{"name", "parameters"} (Llama 3.1, 3.2, 3.3); one call
   Mistral,         // [TOOL_CALLS][{"name", "arguments", "id"?}, ...] (9-char ids)
   FunctionaryV31,  // <function=NAME>{args}</function>, <|python_tag|>code (functionary v3.1)
+  FunctionaryV32,  // [>>>]all\ntext>>>NAME\n{args}... (functionary v3.2; the prompt ends ">>>")
   FireFunction,    //  functools[{"name", "arguments"}, ...] (firefunction v2)
   DeepSeekR1,  // <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\n{args}\n```<｜tool▁call▁end｜>...
   CommandR,    // Action:\n```json\n[{"tool_name", "parameters"}, ...]``` (command-r-plus)
@@ -35,13 +36,14 @@ std::string_view to_string(ToolFormat f);
 
 // The format a chat template renders assistant tool calls in, from its source text (markers
 // such as "<tool_call>", "[TOOL_CALLS]", "functools[", or Llama 3's `"parameters"` JSON
-// instruction). None for templates without tool calls (Gemma 2, Phi 3.5) and for functionary
-// v3.2 (`>>>name\n{args}`, not supported yet).
+// instruction). None for templates without tool calls (Gemma 2, Phi 3.5).
 ToolFormat detect_tool_format(std::string_view chat_template);
 
 struct ParsedOutput {
-  std::optional<std::string> content;  // text before the first call, right-trimmed; null if blank
-  std::vector<ToolCall> tool_calls;    // ids "call_<24 hex>" (Mistral: 9 alphanumerics)
+  // Text before the first call, right-trimmed; null if blank (functionary v3.2: the `all`
+  // recipient's text, without its ">>>all\n" header).
+  std::optional<std::string> content;
+  std::vector<ToolCall> tool_calls;  // ids "call_<24 hex>" (Mistral: 9 alphanumerics)
 };
 
 // Splits generated text into content and tool calls. Text after the calls is dropped. Any
@@ -51,7 +53,7 @@ ParsedOutput parse_tool_calls(ToolFormat f, std::string_view text);
 // Incremental parsing for streaming. push() returns the deltas the new text allows: content up
 // to (not including) anything that may still become a tool call marker, and trailing whitespace
 // is held back too; each complete call as one tool_call delta (index, id, name, whole
-// arguments). Hermes, functionary and DeepSeek calls are sent as each closes; the others when
+// arguments). Hermes, functionary v3.1 and DeepSeek calls are sent as each closes; the others when
 // finish() sees the whole text. Llama 3 JSON calls are the whole output, so output starting with
 // `{` is held back until finish(). finish() flushes the rest (held text becomes content if it is
 // not a valid call). Concatenated, the deltas give parse_tool_calls' result (the content may
@@ -68,7 +70,7 @@ class ToolCallStreamParser {
  private:
   ToolFormat format_;
   std::string text_;
-  size_t sent_content_ = 0;  // bytes of text_ sent as content
+  size_t sent_content_ = 0;  // bytes of text_ sent as content (no marker starts before)
   size_t sent_calls_ = 0;
   size_t calls_end_ = 0;  // end offset of the last call sent
   std::optional<size_t> tool_start_;
@@ -81,7 +83,7 @@ class ToolCallStreamParser {
 struct ToolCallAlternative {
   std::string name;
   std::string prefix;
-  json schema;
+  json schema = json::object();
   std::string suffix;
 };
 
@@ -110,8 +112,14 @@ ToolCallShape tool_call_shape(ToolFormat f, const std::vector<Tool>& tools,
 // name; null content is left out. Arguments that are not a JSON object where one is needed:
 // ApiError 400 naming messages[i].tool_calls[j].function.arguments.
 json template_messages(const std::vector<Message>& messages, ToolFormat f);
-// The tools as templates read them: [{type: "function", function: {name, description,
-// parameters}}].
+// The tools as templates read them: [{type: "function", function: {name, description ("" when
+// absent: Hermes 2 Pro's template reads it), parameters ({"type": "object", "properties": {}}
+// when absent)}}].
 json template_tools(const std::vector<Tool>& tools);
+
+// Extra template variables a format's template needs beyond `tools` (ChatOptions::extra): the
+// firefunction v2 template reads `functions` (the tools as a JSON string) and `datetime`
+// (today, "YYYY-MM-DD" in UTC) and fails without them; {} for the others.
+json template_variables(ToolFormat f, const std::vector<Tool>& tools);
 
 }  // namespace ohm::serve
