@@ -413,7 +413,8 @@ struct ModelServer::Impl {
     chat::ChatOptions co;
     co.add_generation_prompt = add_generation_prompt;
     if (!tools.empty()) co.tools = template_tools(tools);
-    if (!kwargs.empty()) co.extra = kwargs;
+    co.extra = template_variables(tool_format, tools);  // firefunction: functions, datetime
+    for (const auto& [k, v] : kwargs.items()) co.extra[k] = v;  // the request's win
     try {
       return tmpl->apply(template_messages(messages, tool_format), co);
     } catch (const jinja::TemplateError& e) {

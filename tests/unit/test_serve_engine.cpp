@@ -295,7 +295,12 @@ TEST(ServeEngine, CancelFreesBlocks) {
   auto st = eng.submit(prompt_for(3), greedy(400));
   auto first = st->next(60s);
   ASSERT_TRUE(first);
-  EXPECT_GT(eng.stats().kv_blocks_used, 0);
+  int64_t used = 0;  // the step's bookkeeping lands just after its first event
+  for (int i = 0; i < 100 && used == 0; ++i) {
+    used = eng.stats().kv_blocks_used;
+    if (used == 0) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_GT(used, 0);
   st->cancel();
   for (;;) {
     auto e = st->next(60s);
