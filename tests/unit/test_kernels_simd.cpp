@@ -6,7 +6,7 @@
 // independent errors, each at most e_k, sum to more than sqrt(ln(2/p)/2 * sum_k (2 e_k)^2) with
 // probability below p (Hoeffding); p = 1e-9 gives the factor 3.27 below. The bounds grow with
 // sqrt(K), not with K as the worst case (every error of the same sign) does:
-//   f32/f16/bf16 matmul, dot:  2 * 3.27 * 2u * sqrt(K) * S + 1e-6       (summation order, FMA)
+//   f32/f16/bf16 matmul:  2 * 3.27 * 2u * sqrt(K) * S + 1e-6            (summation order, FMA)
 //     u = 2^-24; S = max_k |s_k| + max_k |x_k w_k|, s_k the partial sums: each of the K additions
 //     and products of either side (the reference's and the SIMD kernel's) rounds by at most u*S
 //   Q4_0/Q8_0/Q4_K/Q6_K matmul:  1.02 * min(sum_k |w_k| * amax_k / 254,
@@ -16,6 +16,9 @@
 //      as llama.cpp does: x_k is replaced by d * round(x_k / d), d = amax_k / 127, amax_k the
 //      largest |x| of k's block, an error of at most d / 2 per value; the first form is the
 //      worst case, the second the random walk, which is the smaller from K of about 64 on)
+//     and, exactly: the matmul of the weights with the activations rounded that way (per 32 or
+//     per 256 values, whichever the path uses), within the f32 term alone
+//   dot: 1e-5 * sum_k |x_k y_k| + 1e-6
 //   rms_norm, softmax, silu, rope, axpy, add, mul: 2e-6 relative + 1e-6 absolute
 #include <gtest/gtest.h>
 
@@ -153,6 +156,44 @@ std::vector<MatmulCase> matmul_cases() {
 
 class SimdMatmul : public ::testing::TestWithParam<MatmulCase> {};
 
+// The activation rounding the block-quantized SIMD paths do (llama.cpp's): per block of B
+// values, d = amax / 127, q = round-to-nearest-even(x * (127 / amax)), x -> d * q.
+std::vector<double> int8_activations(const std::vector<float>& x, int64_t B) {
+  std::vector<double> out(x.size());
+  for (size_t b0 = 0; b0 < x.size(); b0 += static_cast<size_t>(B)) {
+    float amax = 0;
+    for (size_t j = b0; j < b0 + static_cast<size_t>(B); ++j)
+      amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (size_t j = b0; j < b0 + static_cast<size_t>(B); ++j)
+      out[j] = static_cast<double>(d) * std::nearbyint(x[j] * id);
+  }
+  return out;
+}
+
+// y = x_q * w^T in double for x_q = int8_activations(x, B), and the f32 tolerance of the
+// matmul with x_q (the f32 term of the header, on x_q's partial sums).
+void quantized_activation_reference(const std::vector<float>& x, const WeightData& w, int64_t M,
+                                    int64_t K, int64_t N, int64_t B, std::vector<double>& want,
+                                    std::vector<double>& tol) {
+  const std::vector<double> xq = int8_activations(x, B);
+  want.assign(static_cast<size_t>(M * N), 0.0);
+  tol.assign(want.size(), 0.0);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double s = 0, smax = 0, pmax = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double p = xq[m * K + k] * w.f32[n * K + k];
+        s += p;
+        smax = std::max(smax, std::fabs(s));
+        pmax = std::max(pmax, std::fabs(p));
+      }
+      want[m * N + n] = s;
+      tol[m * N + n] =
+          2 * kHoeffding * 2 * kU * std::sqrt(static_cast<double>(K)) * (smax + pmax) + 1e-6;
+    }
+}
+
 TEST_P(SimdMatmul, MatchesReference) {
   const auto [t, M, K, N] = GetParam();
   const auto w = make_weights(t, N, K, static_cast<uint32_t>(M * 131 + K * 7 + N));
@@ -204,6 +245,34 @@ TEST_P(SimdMatmul, MatchesReference) {
       worst = std::max<double>(worst, std::fabs(y[i] - want[i]) / tol[i]);
     }
     for (size_t i = want.size(); i < y.size(); ++i) ASSERT_EQ(y[i], 777.0f);
+    if (quant) {
+      // Exactly that rounding: the result equals the matmul with the int8-rounded activations
+      // up to f32 summation order alone, for the block size the path uses (32 for Q4_0/Q8_0;
+      // 256 for the K-quants, or 32 in the AVX-512 decode and batched paths). This catches
+      // errors far below the activation-rounding tolerance above (a 2% error in Q4_K's
+      // min term passes it).
+      std::string misses;
+      bool exact = false;
+      const std::vector<int64_t> blocks =
+          qb == 32 ? std::vector<int64_t>{32} : std::vector<int64_t>{256, 32};
+      for (int64_t B : blocks) {
+        if (exact) break;
+        std::vector<double> wq, tq;
+        quantized_activation_reference(x, w, M, K, N, B, wq, tq);
+        double r = 0;
+        size_t at = 0;
+        for (size_t i = 0; i < wq.size(); ++i)
+          if (std::fabs(y[i] - wq[i]) / tq[i] > r) {
+            r = std::fabs(y[i] - wq[i]) / tq[i];
+            at = i;
+          }
+        exact = r <= 1.0;
+        misses += " per " + std::to_string(B) + ": |err|/tol " + std::to_string(r) + " at " +
+                  std::to_string(at) + " (got " + std::to_string(y[at]) + " want " +
+                  std::to_string(wq[at]) + ")";
+      }
+      EXPECT_TRUE(exact) << "not the matmul with int8 activations;" << misses;
+    }
     // through the front end with 2 threads (row split; at M = 1 and enough rows, static
     // shares plus the shared row queue)
     const KernelTable* prev = set_active(kt);
