@@ -66,6 +66,7 @@ def from_f16(bits):
 
 
 def where(c, a, b):
+    """np.where that keeps float32 (C's `cond ? a : b` on floats)."""
     return np.where(c, a, b).astype(F) if np.asarray(a).dtype.kind == "f" else np.where(c, a, b)
 
 
@@ -284,9 +285,8 @@ QUANTIZERS = {"q4_k": quantize_q4_k, "q6_k": quantize_q6_k}
 def quantize(t, name):
     """A [rows, cols] f32 matrix (cols % 256 == 0) -> [rows, cols / 256 * block bytes] uint8,
     the layout gguf-py's writer takes for raw_dtype."""
-    rows, cols = t.shape
     q = QUANTIZERS[name](t.reshape(-1, QK_K))
-    return q.reshape(rows, -1)
+    return q.reshape(t.shape[0], -1)
 
 
 # ---- quant fixtures ------------------------------------------------------------------------
