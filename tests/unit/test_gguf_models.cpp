@@ -311,6 +311,80 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, GGUFModel, ::testing::ValuesIn(all_fixtures()
                            return std::get<0>(info.param) + "_" + std::get<1>(info.param);
                          });
 
+// ---- K-quants end to end ---------------------------------------------------------------------
+//
+// tests/fixtures/models/llama_kquant/gguf (scripts/make_kquant_fixtures.py model): a random
+// 1-layer llama 256 wide (K-quant rows are whole 256-blocks) whose matrices were quantized by
+// ggml's Q4_K / Q6_K reference quantizers (restated in numpy, bit-exact with ohm's on
+// tests/fixtures/quant/kquant) in llama.cpp's Q4_K_M pattern, and transformers' logits and 32
+// greedy tokens on the file's weights (gguf.quants.dequantize, q/k permutation undone). Scalar
+// kernels: dequantized rows and f32 dots, the reference's arithmetic up to summation order. SIMD
+// kernels (test_gguf_models_simd): int8 activations per 256 values against the Q4_K/Q6_K blocks.
+std::string kquant_path() {
+  return (test::fixtures_dir() / "models/llama_kquant/gguf/model-q4_k_m.gguf").string();
+}
+const safetensors::SafetensorsFile& kquant_ref() {
+  static const auto f = safetensors::SafetensorsFile::open(
+      (test::fixtures_dir() / "models/llama_kquant/gguf/reference-q4_k_m.safetensors").string());
+  return f;
+}
+CausalLM& kquant_model() {
+  static const auto m = load_causal_lm(kquant_path(), {.threads = 2});
+  return *m;
+}
+// Logits tolerance (of the reference logit range). Scalar: f32 summation order only (measured
+// below 2e-7). SIMD: rounding the activations to int8 (step delta = amax/127 per 256 values)
+// moves each logit by a random walk of the per-value errors: for the output matmul alone
+// ||w_row|| * delta / sqrt(12), about 1.2e-3 of the range here, and the largest of 256 x 72
+// logits sits near 5 of those; measured 6.3e-3 (AVX2), all layers included. The greedy path's
+// smallest top-1/top-2 gap (stored with the reference; 0.118 of the range) must exceed twice the
+// tolerance, so that the token check is decisive.
+constexpr double kKQuantTol = kSimd ? 1e-2 : 1e-5;
+
+TEST(GGUFKQuantModel, WeightsStayQ4KAndQ6K) {
+  const auto f = gguf::GGUFFile::open(kquant_path());
+  std::map<std::string, DType> want = {{"token_embd.weight", DType::Q4_K},
+                                       {"blk.0.attn_q.weight", DType::Q4_K},
+                                       {"blk.0.attn_k.weight", DType::Q4_K},
+                                       {"blk.0.attn_v.weight", DType::Q6_K},
+                                       {"blk.0.attn_output.weight", DType::Q4_K},
+                                       {"blk.0.ffn_gate.weight", DType::Q4_K},
+                                       {"blk.0.ffn_up.weight", DType::Q4_K},
+                                       {"blk.0.ffn_down.weight", DType::Q6_K},
+                                       {"output.weight", DType::Q6_K}};
+  for (const auto& [n, t] : want) {
+    const auto* info = f.find_tensor(n);
+    ASSERT_NE(info, nullptr) << n;
+    EXPECT_EQ(info->dtype, t) << n;
+  }
+  EXPECT_EQ(kquant_model().decoder_config().hidden_size, 256);
+}
+
+TEST(GGUFKQuantModel, PromptLogitsMatchTransformersOnDequantizedWeights) {
+  for (int len : {1, 7, 64}) {
+    const std::string k = "prompt_len" + std::to_string(len);
+    auto cache = kquant_model().make_cache(1);
+    const Tensor logits =
+        kquant_model().forward(kquant_ref().tensor(k + ".input_ids"), Tensor(), Tensor(), cache);
+    ASSERT_EQ(logits.shape(), kquant_ref().tensor(k + ".logits").shape());
+    const double d = scaled_diff(logits, kquant_ref().tensor(k + ".logits"));
+    std::printf("[measure] gguf llama_kquant/q4_k_m%s %s.scaled_diff %.3g\n",
+                kSimd ? " (simd)" : "", k.c_str(), d);
+    EXPECT_LE(d, kKQuantTol) << k;
+  }
+}
+
+TEST(GGUFKQuantModel, Greedy32MatchesTransformers) {
+  const float margin = kquant_ref().tensor("greedy.min_margin").data<float>()[0];
+  EXPECT_GT(margin, 2 * kKQuantTol);  // the tolerance cannot flip a greedy token
+  const Tensor in = kquant_ref().tensor("greedy.input_ids");
+  const Tensor want = kquant_ref().tensor("greedy.output_ids");
+  const std::vector<TokenId> prompt(in.data<int64_t>(), in.data<int64_t>() + in.numel());
+  const auto got = generation::greedy_generate(kquant_model(), prompt, 32);
+  ASSERT_EQ(got.size(), want.numel());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], want.data<int64_t>()[i]) << "at " << i;
+}
+
 // ---- mapping details ------------------------------------------------------------------------
 
 TEST(GGUFModels, QKPermutationIsUndone) {

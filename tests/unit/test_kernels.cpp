@@ -153,26 +153,34 @@ std::vector<Case> cases() {
                const auto x = randn(static_cast<size_t>(M * K), 7);
                const auto b = randn(static_cast<size_t>(N), 9);
                std::vector<double> want(static_cast<size_t>(M * N));
-               double mag = 0;
+               // S: the largest partial sum plus the largest product. Each of the K f32
+               // additions and products rounds by at most u * S; as a random walk they stay
+               // within 3.27 * 2u * sqrt(K) * S but with probability 1e-9 (Hoeffding), where
+               // the worst case (all of one sign) grows with K.
+               double S = 0, pmax = 0;
                for (int64_t m = 0; m < M; ++m)
                  for (int64_t n = 0; n < N; ++n) {
                    double s = bias ? b[n] : 0.0;
-                   for (int64_t k = 0; k < K; ++k)
-                     s += static_cast<double>(x[m * K + k]) * w.f32[n * K + k];
+                   for (int64_t k = 0; k < K; ++k) {
+                     const double p = static_cast<double>(x[m * K + k]) * w.f32[n * K + k];
+                     s += p;
+                     S = std::max(S, std::fabs(s));
+                     pmax = std::max(pmax, std::fabs(p));
+                   }
                    want[m * N + n] = s;
-                   for (int64_t k = 0; k < K; ++k)
-                     mag = std::max(mag, std::fabs(double(x[m * K + k]) * w.f32[n * K + k]));
                  }
+               const double atol =
+                   3.2723 * 2 * 0x1p-24 * std::sqrt(static_cast<double>(K)) * (S + pmax) + 1e-6;
                for (ThreadPool* p : {&pool3()}) {
                  Out y(static_cast<size_t>(M * N));
                  matmul(x.data(), M, K, w.m, bias ? b.data() : nullptr, y.data(), *p);
-                 expect_close(want, y.data(), 1e-5, 1e-6 * mag * K + 1e-6, "matmul");
+                 expect_close(want, y.data(), 1e-5, atol, "matmul");
                  EXPECT_TRUE(y.guards_intact());
                }
                ThreadPool one(1);
                Out y1(static_cast<size_t>(M * N));
                matmul(x.data(), M, K, w.m, bias ? b.data() : nullptr, y1.data(), one);
-               expect_close(want, y1.data(), 1e-5, 1e-6 * mag * K + 1e-6, "matmul 1 thread");
+               expect_close(want, y1.data(), 1e-5, atol, "matmul 1 thread");
              }});
       }
   }

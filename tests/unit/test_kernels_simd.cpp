@@ -2,16 +2,29 @@
 // over ops x weight dtypes x odd shapes (vector tails, one row, sizes that are not a multiple of
 // the vector width or of the register tiles). Runs for each table this CPU supports.
 //
-// Stated tolerances (|simd - reference| <=):
-//   f32/f16/bf16 matmul, dot:        1e-5 * sum_k |x_k * w_k| + 1e-6     (summation order, FMA)
-//   Q4_0/Q8_0/Q4_K/Q6_K matmul:       1.02 * sum_k |w_k| * amax(x block of k) / 254
-//                                     + 1e-5 * sum_k |x_k * w_k| + 1e-6
-//     (the SIMD path quantizes activations to int8 per 32 (Q4_0/Q8_0) or 256 (K-quants)
-//      values, as llama.cpp does; the first term is the worst-case activation rounding error)
+// Stated tolerances (|simd - reference| <=). Rounding errors add up as a random walk: K
+// independent errors, each at most e_k, sum to more than sqrt(ln(2/p)/2 * sum_k (2 e_k)^2) with
+// probability below p (Hoeffding); p = 1e-9 gives the factor 3.27 below. The bounds grow with
+// sqrt(K), not with K as the worst case (every error of the same sign) does:
+//   f32/f16/bf16 matmul:  2 * 3.27 * 2u * sqrt(K) * S + 1e-6            (summation order, FMA)
+//     u = 2^-24; S = max_k |s_k| + max_k |x_k w_k|, s_k the partial sums: each of the K additions
+//     and products of either side (the reference's and the SIMD kernel's) rounds by at most u*S
+//   Q4_0/Q8_0/Q4_K/Q6_K matmul:  1.02 * min(sum_k |w_k| * amax_k / 254,
+//                                           3.27 * sqrt(sum_k (w_k * amax_k / 127)^2))
+//                                + the f32 term above
+//     (the SIMD path quantizes activations to int8 per 32 (Q4_0/Q8_0) or 256 (K-quants) values,
+//      as llama.cpp does: x_k is replaced by d * round(x_k / d), d = amax_k / 127, amax_k the
+//      largest |x| of k's block, an error of at most d / 2 per value; the first form is the
+//      worst case, the second the random walk, which is the smaller from K of about 64 on)
+//     and, exactly: the matmul of the weights with the activations rounded that way (per 32 or
+//     per 256 values, whichever the path uses), within the f32 term alone
+//   dot: 1e-5 * sum_k |x_k y_k| + 1e-6
 //   rms_norm, softmax, silu, rope, axpy, add, mul: 2e-6 relative + 1e-6 absolute
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <stdexcept>
@@ -24,6 +37,9 @@
 
 namespace ohm::kernels {
 namespace {
+
+constexpr double kU = 0x1p-24;         // f32 unit roundoff
+constexpr double kHoeffding = 3.2723;  // sqrt(ln(2 / 1e-9) / 2)
 
 std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
   std::mt19937 g(seed);
@@ -140,6 +156,44 @@ std::vector<MatmulCase> matmul_cases() {
 
 class SimdMatmul : public ::testing::TestWithParam<MatmulCase> {};
 
+// The activation rounding the block-quantized SIMD paths do (llama.cpp's): per block of B
+// values, d = amax / 127, q = round-to-nearest-even(x * (127 / amax)), x -> d * q.
+std::vector<double> int8_activations(const std::vector<float>& x, int64_t B) {
+  std::vector<double> out(x.size());
+  for (size_t b0 = 0; b0 < x.size(); b0 += static_cast<size_t>(B)) {
+    float amax = 0;
+    for (size_t j = b0; j < b0 + static_cast<size_t>(B); ++j)
+      amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (size_t j = b0; j < b0 + static_cast<size_t>(B); ++j)
+      out[j] = static_cast<double>(d) * std::nearbyint(x[j] * id);
+  }
+  return out;
+}
+
+// y = x_q * w^T in double for x_q = int8_activations(x, B), and the f32 tolerance of the
+// matmul with x_q (the f32 term of the header, on x_q's partial sums).
+void quantized_activation_reference(const std::vector<float>& x, const WeightData& w, int64_t M,
+                                    int64_t K, int64_t N, int64_t B, std::vector<double>& want,
+                                    std::vector<double>& tol) {
+  const std::vector<double> xq = int8_activations(x, B);
+  want.assign(static_cast<size_t>(M * N), 0.0);
+  tol.assign(want.size(), 0.0);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double s = 0, smax = 0, pmax = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double p = xq[m * K + k] * w.f32[n * K + k];
+        s += p;
+        smax = std::max(smax, std::fabs(s));
+        pmax = std::max(pmax, std::fabs(p));
+      }
+      want[m * N + n] = s;
+      tol[m * N + n] =
+          2 * kHoeffding * 2 * kU * std::sqrt(static_cast<double>(K)) * (smax + pmax) + 1e-6;
+    }
+}
+
 TEST_P(SimdMatmul, MatchesReference) {
   const auto [t, M, K, N] = GetParam();
   const auto w = make_weights(t, N, K, static_cast<uint32_t>(M * 131 + K * 7 + N));
@@ -152,21 +206,33 @@ TEST_P(SimdMatmul, MatchesReference) {
   std::vector<float> scratch(static_cast<size_t>(K));
   reference().matmul[static_cast<int>(t)](x.data(), M, K, w.m, 0, N, want.data(), N,
                                           scratch.data());
+  double old_tol = 0, new_tol = 0;  // sums over the outputs, for the [measure] line
   for (int64_t m = 0; m < M; ++m)
     for (int64_t n = 0; n < N; ++n) {
-      double mag = 0, qerr = 0;
+      double mag = 0, qlin = 0, qvar = 0, s = 0, smax = 0, pmax = 0;
       for (int64_t k = 0; k < K; ++k) {
-        const double wv = w.f32[n * K + k];
-        mag += std::fabs(x[m * K + k] * wv);
+        const double wv = w.f32[n * K + k], p = x[m * K + k] * wv;
+        mag += std::fabs(p);
+        s += p;
+        smax = std::max(smax, std::fabs(s));
+        pmax = std::max(pmax, std::fabs(p));
         if (quant) {
           float amax = 0;
           const int64_t b0 = k / qb * qb;
           for (int64_t j = b0; j < b0 + qb; ++j) amax = std::max(amax, std::fabs(x[m * K + j]));
-          qerr += std::fabs(wv) * amax / 254.0;
+          qlin += std::fabs(wv) * amax / 254.0;
+          qvar += (wv * amax / 127.0) * (wv * amax / 127.0);
         }
       }
-      tol[m * N + n] = static_cast<float>(1.02 * qerr + 1e-5 * mag + 1e-6);
+      const double f32_term =
+          2 * kHoeffding * 2 * kU * std::sqrt(static_cast<double>(K)) * (smax + pmax) + 1e-6;
+      tol[m * N + n] =
+          static_cast<float>(1.02 * std::min(qlin, kHoeffding * std::sqrt(qvar)) + f32_term);
+      old_tol += 1.02 * qlin + 1e-5 * mag + 1e-6;  // the linear-in-K bound this replaced
+      new_tol += tol[m * N + n];
     }
+  double worst = 0;        // largest |simd - reference| / tolerance seen
+  double worst_exact = 0;  // the same against the int8-activation matmul
   for (const KernelTable* kt : simd_tables()) {
     SCOPED_TRACE(isa_name(kt->isa));
     auto fn = kt->matmul[static_cast<int>(t)];
@@ -174,10 +240,41 @@ TEST_P(SimdMatmul, MatchesReference) {
     // direct, full range, with guard values past the end
     std::vector<float> y(static_cast<size_t>(M * N) + 8, 777.0f);
     fn(x.data(), M, K, w.m, 0, N, y.data(), N, scratch.data());
-    for (size_t i = 0; i < want.size(); ++i)
+    for (size_t i = 0; i < want.size(); ++i) {
       ASSERT_LE(std::fabs(y[i] - want[i]), tol[i])
           << "at " << i << " got " << y[i] << " want " << want[i];
+      worst = std::max<double>(worst, std::fabs(y[i] - want[i]) / tol[i]);
+    }
     for (size_t i = want.size(); i < y.size(); ++i) ASSERT_EQ(y[i], 777.0f);
+    if (quant) {
+      // Exactly that rounding: the result equals the matmul with the int8-rounded activations
+      // up to f32 summation order alone, for the block size the path uses (32 for Q4_0/Q8_0;
+      // 256 for the K-quants, or 32 in the AVX-512 decode and batched paths). This catches
+      // errors far below the activation-rounding tolerance above (a 2% error in Q4_K's
+      // min term passes it).
+      std::string misses;
+      bool exact = false;
+      const std::vector<int64_t> blocks =
+          qb == 32 ? std::vector<int64_t>{32} : std::vector<int64_t>{256, 32};
+      for (int64_t B : blocks) {
+        if (exact) break;
+        std::vector<double> wq, tq;
+        quantized_activation_reference(x, w, M, K, N, B, wq, tq);
+        double r = 0;
+        size_t at = 0;
+        for (size_t i = 0; i < wq.size(); ++i)
+          if (std::fabs(y[i] - wq[i]) / tq[i] > r) {
+            r = std::fabs(y[i] - wq[i]) / tq[i];
+            at = i;
+          }
+        exact = r <= 1.0;
+        if (exact) worst_exact = std::max(worst_exact, r);
+        misses += " per " + std::to_string(B) + ": |err|/tol " + std::to_string(r) + " at " +
+                  std::to_string(at) + " (got " + std::to_string(y[at]) + " want " +
+                  std::to_string(wq[at]) + ")";
+      }
+      EXPECT_TRUE(exact) << "not the matmul with int8 activations;" << misses;
+    }
     // through the front end with 2 threads (row split; at M = 1 and enough rows, static
     // shares plus the shared row queue)
     const KernelTable* prev = set_active(kt);
@@ -188,6 +285,11 @@ TEST_P(SimdMatmul, MatchesReference) {
     for (size_t i = 0; i < want.size(); ++i)
       ASSERT_EQ(y2[i], y[i]) << "threaded result differs at " << i;
   }
+  std::printf(
+      "[measure] simd matmul %s %lldx%lldx%lld: worst |err|/tol %.3f, tol %.3g of the "
+      "linear-in-K bound; int8-activation matmul: worst |err|/tol %.3f\n",
+      std::string(name(t)).c_str(), static_cast<long long>(M), static_cast<long long>(K),
+      static_cast<long long>(N), worst, new_tol / old_tol, worst_exact);
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, SimdMatmul, ::testing::ValuesIn(matmul_cases()), case_name);

@@ -1,7 +1,9 @@
 // Reference quantizers: bit-exact with gguf-py's gguf.quants.quantize (itself bit-exact with
 // ggml's quantize_row_*_ref) on tests/fixtures/quant (scripts/make_quantize_fixtures.py), whose
-// gguf.quants.dequantize the to_float rows reproduce bit for bit; error bounds / invariants for
-// Q4_K and Q6_K (gguf-py has no quantizer for them); and the QuantTraits table's consumers.
+// gguf.quants.dequantize the to_float rows reproduce bit for bit; Q4_K and Q6_K bit-exact with
+// ggml's reference quantizers restated in numpy (gguf-py has none) on tests/fixtures/quant/kquant
+// (scripts/make_kquant_fixtures.py), plus error bounds / invariants; and the QuantTraits table's
+// consumers.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -74,6 +76,57 @@ TEST_P(GgufPyReference, DequantizeBitExact) {
 
 INSTANTIATE_TEST_SUITE_P(Types, GgufPyReference,
                          ::testing::Values("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "tq2_0"));
+
+// Q4_K and Q6_K against ggml's reference quantizers restated in numpy
+// (scripts/make_kquant_fixtures.py; gguf-py has no K-quant quantizer): tests/fixtures/quant/kquant
+// holds 24 rows x 512 (two super-blocks each) with zero, constant, outlier, tiny (f16-subnormal,
+// underflowing and below GROUP_MAX_EPS), huge, one-signed, tied and mixed-magnitude rows, the
+// reference bytes and gguf-py's dequantization of them.
+constexpr int64_t kKRows = 24, kKCols = 512;
+
+Tensor kquant_input() {
+  const std::string bytes =
+      test::read_file((test::fixtures_dir() / "quant/kquant/input.f32").string());
+  EXPECT_EQ(bytes.size(), static_cast<size_t>(kKRows * kKCols * 4));
+  Tensor t = Tensor::empty(DType::F32, {kKRows, kKCols});
+  std::memcpy(t.mutable_raw(), bytes.data(), std::min(bytes.size(), t.nbytes()));
+  return t;
+}
+
+class GgmlKQuantReference : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(GgmlKQuantReference, BitExact) {
+  const DType t = *quant::quant_type_from_name(GetParam());
+  const std::string want = test::read_file(
+      (test::fixtures_dir() / "quant/kquant" / (std::string(GetParam()) + ".bin")).string());
+  const Tensor q = quant::quantize(kquant_input(), t);
+  ASSERT_EQ(q.nbytes(), want.size());
+  const uint8_t* got = static_cast<const uint8_t*>(q.raw());
+  const size_t bs = traits(t).type_size;
+  size_t bad = 0, first = SIZE_MAX;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (got[i] != static_cast<uint8_t>(want[i])) {
+      ++bad;
+      first = std::min(first, i);
+    }
+  EXPECT_EQ(bad, 0u) << GetParam() << ": " << bad << " differing bytes, first " << first << " (row "
+                     << first / (bs * kKCols / 256) << ", block " << first / bs << ", byte "
+                     << first % bs << " of the block)";
+}
+
+TEST_P(GgmlKQuantReference, DequantizeBitExact) {
+  const DType t = *quant::quant_type_from_name(GetParam());
+  const auto dir = test::fixtures_dir() / "quant/kquant";
+  const std::string q = test::read_file((dir / (std::string(GetParam()) + ".bin")).string());
+  const std::string want = test::read_file((dir / (std::string(GetParam()) + ".deq.f32")).string());
+  ASSERT_EQ(q.size(), *row_bytes(t, kKRows * kKCols));
+  ASSERT_EQ(want.size(), static_cast<size_t>(kKRows * kKCols * 4));
+  std::vector<float> got(static_cast<size_t>(kKRows * kKCols));
+  quant::dequantize_row(t, q.data(), got.data(), kKRows * kKCols);
+  EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size())) << GetParam();
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, GgmlKQuantReference, ::testing::Values("q4_k", "q6_k"));
 
 // Round-trip error relative to the row's RMS, for every fixture row with a non-zero RMS.
 // Rows whose RMS is below 1e-4 are skipped: a k-quant super-block scale (d = max/63 or
