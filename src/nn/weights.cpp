@@ -42,6 +42,10 @@ Tensor Weights::fetch(const std::string& name, const Shape& shape) {
                          .shape("expected", shape)
                          .shape("found", t->shape()),
                      "tensor has the wrong shape");
+  if (!traits(t->dtype()).is_float)
+    throw DTypeError(ErrorContext().file(src_.describe()).tensor(name),
+                     "weight stored as " + std::string(ohm::name(t->dtype())) +
+                         " (expected a float or quantized type)");
   return *t;
 }
 
