@@ -39,6 +39,12 @@ REGRESSIONS = [
      "the same with f16 weights, 1 layer, window 2 and final soft-capping"),
     ("reg_int_weight_names_tensor", 7000284, "int_dtype",
      "an integer-typed weight failed at the first matmul without naming the tensor"),
+    ("reg_gemma3_negative_layers", 734080380056, "negative_config_key",
+     "num_hidden_layers -3 was reported as key 'layer_types' (absent from the file)"),
+    ("reg_gpt2_negative_n_embd", 734080380313, "negative_config_key",
+     "GPT-2's n_embd -8 was reported as key 'hidden_size' (not a GPT-2 key)"),
+    ("reg_qwen3_moe_negative_layers", 98000246, "negative_config_key",
+     "num_hidden_layers -2 was reported as key 'mlp_only_layers'"),
 ]
 
 
@@ -59,21 +65,51 @@ def features(case):
     return f
 
 
+def write_case(out, name, case, why, torch):
+    """Writes one case directory with its expected.json; returns its size in bytes."""
+    d = os.path.join(out, name)
+    nf = md.write_checkpoint(case, d)
+    ref = md.expected_of(case, md.hf_logits(case, d))
+    exp = {k: case[k] for k in ("seed", "arch", "dtype", "shards", "break")}
+    exp["prompt"] = md.prompt_of(case)
+    if "logits" in ref:
+        t = torch.tensor(ref["logits"], dtype=torch.float32)
+        exp["logits"] = [[float(f"{v:.9g}") for v in row] for row in t.tolist()]
+    else:
+        exp["error"] = ref["error"]
+        exp["names_fault"] = nf
+    if why:
+        exp["why"] = why
+    with open(os.path.join(d, "expected.json"), "w") as f:
+        json.dump(exp, f, separators=(",", ":"))
+        f.write("\n")
+    size = sum(os.path.getsize(os.path.join(d, x)) for x in os.listdir(d))
+    print(f"{name}: {'logits' if 'logits' in exp else 'error'} {size} bytes")
+    return size
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures", "model_diff"))
+    ap.add_argument("--only", nargs="+", metavar="NAME",
+                    help="(re)write just these REGRESSIONS cases, leaving the rest as it is")
     args = ap.parse_args()
     torch, transformers, _ = md._torch()
     import safetensors
+    regressions = [(name, md.gen_case(seed, brk or False), why) for name, seed, brk, why in REGRESSIONS]
+    if args.only:
+        for name, case, why in regressions:
+            if name in args.only:
+                shutil.rmtree(os.path.join(args.out, name), ignore_errors=True)
+                write_case(args.out, name, case, why, torch)
+        return
     shutil.rmtree(args.out, ignore_errors=True)
     os.makedirs(args.out)
     wanted = set()
     for s in range(SEED_BASE, SEED_BASE + 3000):  # what the generator can produce
         wanted |= features(md.gen_case(s))
-    chosen = [(name, md.gen_case(seed, brk or False), why) for name, seed, brk, why in REGRESSIONS]
-    covered = set()
-    for _, c, _ in chosen:
-        covered |= features(c)
+    # The sample is chosen without regard to the regression cases (adding one renames nothing).
+    chosen, covered = [], set()
     # Two passes: first everything but the architecture x dtype pairs, then those.
     for pairs in (False, True):
         seed = SEED_BASE
@@ -92,26 +128,9 @@ def main():
             chosen.append((f"{len(chosen):02d}_{case['arch']}_{case['dtype']}", case, None))
             covered |= features(case)
     total = 0
+    chosen = regressions + chosen
     for name, case, why in chosen:
-        d = os.path.join(args.out, name)
-        nf = md.write_checkpoint(case, d)
-        ref = md.expected_of(case, md.hf_logits(case, d))
-        exp = {k: case[k] for k in ("seed", "arch", "dtype", "shards", "break")}
-        exp["prompt"] = md.prompt_of(case)
-        if "logits" in ref:
-            t = torch.tensor(ref["logits"], dtype=torch.float32)
-            exp["logits"] = [[float(f"{v:.9g}") for v in row] for row in t.tolist()]
-        else:
-            exp["error"] = ref["error"]
-            exp["names_fault"] = nf
-        if why:
-            exp["why"] = why
-        with open(os.path.join(d, "expected.json"), "w") as f:
-            json.dump(exp, f, separators=(",", ":"))
-            f.write("\n")
-        size = sum(os.path.getsize(os.path.join(d, x)) for x in os.listdir(d))
-        total += size
-        print(f"{name}: {'logits' if 'logits' in exp else 'error'} {size} bytes")
+        total += write_case(args.out, name, case, why, torch)
     missing = sorted(wanted - covered)
     with open(os.path.join(args.out, "VERSIONS.txt"), "w") as f:
         f.write(f"python {platform.python_version()}\ntorch {torch.__version__}\n"
