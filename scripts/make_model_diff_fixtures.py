@@ -45,6 +45,12 @@ REGRESSIONS = [
      "GPT-2's n_embd -8 was reported as key 'hidden_size' (not a GPT-2 key)"),
     ("reg_qwen3_moe_negative_layers", 98000246, "negative_config_key",
      "num_hidden_layers -2 was reported as key 'mlp_only_layers'"),
+    ("reg_f64_weight_converted", 5000016, "f64_dtype",
+     "an f64 weight failed at the first matmul; transformers casts it to f32, as ohm now does"),
+    ("reg_llama_heads_not_dividing_hidden", 30000200, None,
+     "hidden_size not a multiple of the heads with an explicit head_dim: transformers refuses"),
+    ("reg_gemma2_heads_not_dividing_hidden", 30000103, None, "the same for Gemma 2"),
+    ("reg_gemma3_heads_not_dividing_hidden", 30000115, None, "the same for Gemma 3"),
 ]
 
 
