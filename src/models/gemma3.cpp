@@ -100,6 +100,7 @@ std::shared_ptr<DecoderConfig> bind_gemma3(const JsonReader& r) {
   // without layer_types, the default of Gemma3TextConfig.__post_init__
   c->layer_types =
       bind_layer_types(r, c->num_hidden_layers, [&](int64_t i) { return (i + 1) % pattern != 0; });
+  require_heads_divide_hidden(r, *c);
   return c;
 }
 
