@@ -647,7 +647,8 @@ def run_generated(args):
     forced = None if args.break_kind is None else (False if args.break_kind == "none" else args.break_kind)
     tmp = tempfile.mkdtemp(prefix="model_diff.")
     t0 = time.time()
-    stats = {"cases": 0, "ok_logits": 0, "ok_both_refuse": 0, "ohm_stricter": 0, "mismatch": 0}
+    stats = {"cases": 0, "ok_logits": 0, "ok_both_refuse": 0, "ohm_stricter": 0, "hf_cannot_build": 0,
+             "mismatch": 0}
     by_arch = {}
     worst_rel = 0.0
     for start in range(0, len(seeds), args.batch):
@@ -664,6 +665,7 @@ def run_generated(args):
                 with open(os.path.join(d, "config.json"), "w") as f:
                     json.dump(case["config"], f)
                 ref = {"error": f"from_config: {type(e).__name__}: {str(e)[:200]}"}
+                stats["hf_cannot_build"] += 1  # ohm gets config.json only: a weak check
             else:
                 ref = expected_of(case, hf_logits(case, d))
             chunk.append((case, d, ref, nf or []))
