@@ -62,6 +62,8 @@ def features(case):
     if rs:
         f.add("rope:" + (rs.get("rope_type") or rs.get("type")))
         f.add("rope_parameters" if "rope_parameters" in c else "rope_scaling")
+    if c.get("alibi"):
+        f.add("alibi")
     if c.get("tie_word_embeddings"):
         f.add("tied")
     if c.get("sliding_window") or c.get("use_sliding_window"):
