@@ -51,6 +51,10 @@ class DecoderLM : public CausalLM {
   std::vector<nn::Buffer> cos_, sin_;
 };
 
+// hidden_size must be a multiple of num_attention_heads even when head_dim is explicit (the
+// validate_architecture of transformers 5's Llama, Gemma 2 and Gemma 3 configs; ConfigError
+// naming num_attention_heads). (decoder_lm.cpp)
+void require_heads_divide_hidden(const JsonReader& r, const DecoderConfig& c);
 // config.layer_types ("full_attention" / "sliding_attention" per layer) as read, else the
 // architecture's default (`sliding(i)` for layer i); ConfigError naming the key when the list has
 // the wrong length or an unknown type. (decoder_lm.cpp)

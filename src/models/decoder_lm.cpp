@@ -18,8 +18,18 @@ nn::DecoderLayerSpec DecoderLM::layer_spec(const DecoderConfig& c) {
   return s;
 }
 
+void require_heads_divide_hidden(const JsonReader& r, const DecoderConfig& c) {
+  if (c.num_attention_heads > 0 && c.hidden_size % c.num_attention_heads != 0)
+    r.fail("num_attention_heads", "hidden_size " + std::to_string(c.hidden_size) +
+                                      " is not divisible by num_attention_heads " +
+                                      std::to_string(c.num_attention_heads) +
+                                      " (required even with head_dim, as transformers does)");
+}
+
 std::vector<std::string> bind_layer_types(const JsonReader& r, int64_t n_layers,
                                           const std::function<bool(int64_t)>& sliding) {
+  // Before layer_types, whose length follows it (a bad count is num_hidden_layers' fault).
+  if (n_layers <= 0) r.fail("num_hidden_layers", "must be > 0, got " + std::to_string(n_layers));
   auto types = r.opt_string_list("layer_types").value_or(std::vector<std::string>{});
   if (types.empty())
     for (int64_t i = 0; i < n_layers; ++i)

@@ -66,6 +66,7 @@ std::shared_ptr<DecoderConfig> bind_gemma2(const JsonReader& r) {
   // without layer_types, the default of Gemma2Config.__post_init__
   c->layer_types =
       bind_layer_types(r, c->num_hidden_layers, [&](int64_t i) { return (i + 1) % 2 != 0; });
+  require_heads_divide_hidden(r, *c);
   return c;
 }
 

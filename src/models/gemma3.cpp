@@ -9,7 +9,8 @@
 //     rope_parameters keyed by layer type ({"sliding_attention": {...}, "full_attention": {...}});
 //   - the local / global pattern: layer_types, by default 5 sliding then 1 global
 //     (sliding_window_pattern 6);
-//   - no soft-capping by default (both caps read, null meaning none).
+//   - final_logit_softcapping applies (null: none); attn_logit_softcapping is read and checked
+//     but, as in transformers, not applied.
 // GGUF: general.architecture "gemma3"; attn_q_norm / attn_k_norm; norms stored as 1 + w;
 // gemma3.rope.freq_base (global), rope.scaling.* (global), attention.sliding_window. llama.cpp
 // assumes the local base 10000 and the pattern 6 (read here from rope.freq_base_swa and
@@ -99,6 +100,7 @@ std::shared_ptr<DecoderConfig> bind_gemma3(const JsonReader& r) {
   // without layer_types, the default of Gemma3TextConfig.__post_init__
   c->layer_types =
       bind_layer_types(r, c->num_hidden_layers, [&](int64_t i) { return (i + 1) % pattern != 0; });
+  require_heads_divide_hidden(r, *c);
   return c;
 }
 
@@ -122,7 +124,9 @@ class Gemma3ForCausalLM : public DecoderLM {
     s.qkv_bias = s.o_bias = c.attention_bias ? nn::Bias::Required : nn::Bias::None;
     s.mlp_bias = nn::Bias::None;
     s.scale = static_cast<float>(std::pow(c.query_pre_attn_scalar, -0.5));
-    s.softcap = static_cast<float>(c.attn_logit_softcapping.value_or(0.0));
+    // No attention soft-capping: transformers' Gemma3Attention reads attn_logit_softcapping but
+    // never passes it to the attention function (5.24), so the key changes nothing there.
+    s.softcap = 0.0f;
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
       const bool sliding = c.layer_types[static_cast<size_t>(i)] == "sliding_attention";
       s.window = sliding && c.sliding_window ? *c.sliding_window : 0;

@@ -50,6 +50,18 @@ std::shared_ptr<DecoderConfig> bind_gpt2(const JsonReader& r) {
   c.head_dim = c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0;
   c.rope_theta = 1.0;             // unused: learned positions
   c.partial_rotary_factor = 0.0;  // no rotary embedding
+  // Checked under GPT-2's key names here (validate_decoder names the canonical ones, which a
+  // GPT-2 config.json does not have).
+  const std::pair<const char*, int64_t> sizes[] = {{"n_embd", c.hidden_size},
+                                                   {"n_layer", c.num_hidden_layers},
+                                                   {"n_head", c.num_attention_heads},
+                                                   {"n_inner", c.intermediate_size},
+                                                   {"n_positions", c.n_positions}};
+  for (const auto& [key, v] : sizes)
+    if (v <= 0) r.fail(key, "must be > 0, got " + std::to_string(v));
+  if (c.hidden_size % c.num_attention_heads != 0)
+    r.fail("n_head", "n_embd " + std::to_string(c.hidden_size) + " is not divisible by n_head " +
+                         std::to_string(c.num_attention_heads));
   return cp;
 }
 

@@ -35,6 +35,7 @@ std::shared_ptr<DecoderConfig> bind_llama(const JsonReader& r) {
                 std::nullopt, std::nullopt},
                *c);
   c->pretraining_tp = r.get_int("pretraining_tp", 1);
+  require_heads_divide_hidden(r, *c);
   return c;
 }
 

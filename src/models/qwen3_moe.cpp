@@ -66,6 +66,9 @@ std::shared_ptr<DecoderConfig> bind_qwen3_moe(const JsonReader& r) {
     r.fail("num_experts_per_tok", "must be in [1, num_experts]");
   if (c->moe_intermediate_size <= 0) r.fail("moe_intermediate_size", "must be > 0");
   if (c->decoder_sparse_step <= 0) r.fail("decoder_sparse_step", "must be > 0");
+  // Before mlp_only_layers, whose range follows it (a bad count is num_hidden_layers' fault).
+  if (c->num_hidden_layers <= 0)
+    r.fail("num_hidden_layers", "must be > 0, got " + std::to_string(c->num_hidden_layers));
   for (int64_t i : c->mlp_only_layers)
     if (i < 0 || i >= c->num_hidden_layers)
       r.fail("mlp_only_layers", "layer " + std::to_string(i) + " outside [0, " +

@@ -42,6 +42,12 @@ Tensor Weights::fetch(const std::string& name, const Shape& shape) {
                          .shape("expected", shape)
                          .shape("found", t->shape()),
                      "tensor has the wrong shape");
+  if (!traits(t->dtype()).is_float)
+    throw DTypeError(ErrorContext().file(src_.describe()).tensor(name),
+                     "weight stored as " + std::string(ohm::name(t->dtype())) +
+                         " (expected a float or quantized type)");
+  // f64 has no kernels: converted to f32 here, as transformers does loading with dtype=float32.
+  if (t->dtype() == DType::F64) return t->to(DType::F32);
   return *t;
 }
 
