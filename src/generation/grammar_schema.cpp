@@ -829,6 +829,12 @@ struct SchemaCompiler {
         auto it =
             std::find_if(props.begin(), props.end(), [&](const Prop& p) { return p.name == name; });
         if (it == props.end()) {
+          const ojson* ap =
+              s.contains("additionalProperties") ? &s["additionalProperties"] : nullptr;
+          if (ap && ap->is_boolean() && !ap->get<bool>())
+            fail(ptr + "/required/" + std::to_string(i),
+                 "required property '" + name +
+                     "' is not in 'properties' and additionalProperties is false");
           props.push_back({name, any_value(), true});
         } else {
           it->required = true;

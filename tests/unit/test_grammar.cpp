@@ -540,6 +540,9 @@ TEST(Grammar, UnsupportedKeywordsNamePointer) {
             std::string::npos);
   EXPECT_NE(msg(R"J({"type":"string","pattern":"(?!x)"})J").find("/pattern"), std::string::npos);
   EXPECT_NE(msg(R"({"not":{}})").find("unsupported keyword 'not'"), std::string::npos);
+  EXPECT_NE(
+      msg(R"({"type":"object","required":["x"],"additionalProperties":false})").find("/required/0"),
+      std::string::npos);
   // Annotations are fine.
   EXPECT_EQ(msg(R"({"title":"t","description":"d","type":"null","$comment":"c"})"), "(no error)");
 }
