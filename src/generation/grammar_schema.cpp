@@ -718,6 +718,10 @@ struct SchemaCompiler {
     long double ihi = n.hi_excl && n.hi == hi ? std::ceil(hi) - 1 : std::floor(hi);
     n.ilo = static_cast<i128>(ilo);
     n.ihi = static_cast<i128>(ihi);
+    if (integer) {  // integers stay within int64 (what JSON parsers read as integers)
+      n.ilo = std::max<i128>(n.ilo, -static_cast<i128>(9'223'372'036'854'775'807LL));
+      n.ihi = std::min<i128>(n.ihi, static_cast<i128>(9'223'372'036'854'775'807LL));
+    }
     if (!n.bounded) n.max_int_digits = integer ? 18 : 19;  // an unbounded integer fits int64
     if (n.ilo > n.ihi)
       fail(ptr, std::string("no ") + (integer ? "integer" : "number with an integer part") +
