@@ -475,8 +475,12 @@ struct SchemaCompiler {
     throw InvalidArgument("json schema: " + (ptr.empty() ? std::string("(root)") : ptr) + ": " +
                           what);
   }
+  // At most one line break, then at most max_whitespace spaces/tabs (indentation): enough for
+  // pretty-printed JSON, and no runs of blank lines.
   ExprP ws() const {
-    return e_rep(e_bytes({{'\t', '\n'}, {'\r', '\r'}, {' ', ' '}}), 0, opt.max_whitespace);
+    if (opt.max_whitespace == 0) return e_empty();
+    return e_seq({e_opt(e_seq({e_opt(e_lit("\r")), e_lit("\n")})),
+                  e_rep(e_bytes({{'\t', '\t'}, {' ', ' '}}), 0, opt.max_whitespace)});
   }
   ExprP sep(char c) const { return e_seq({ws(), e_lit(std::string(1, c)), ws()}); }
   ExprP any_string() const { return e_seq({e_lit("\""), e_str({})}); }
