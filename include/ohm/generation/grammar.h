@@ -96,8 +96,8 @@ class Grammar {
   // A regular expression (the subset documented for `pattern`) over raw UTF-8 text, anchored
   // at both ends.
   static Grammar regex(std::string_view pattern);
-  static Grammar sequence(std::vector<Grammar> parts);
-  static Grammar choice(std::vector<Grammar> alternatives);
+  static Grammar sequence(const std::vector<Grammar>& parts);
+  static Grammar choice(const std::vector<Grammar>& alternatives);
 
   size_t num_states() const;  // automaton size, for diagnostics
   const grammar_detail::Program& program() const { return *prog_; }
