@@ -20,6 +20,7 @@
 #include "ohm/formats/model_source.h"
 #include "ohm/generation/auto_model.h"
 #include "ohm/generation/generate.h"
+#include "ohm/generation/grammar.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/quant/quantize.h"
 #include "ohm/tokenizers/tokenizer.h"
@@ -195,10 +196,40 @@ void on_sigint(int) {
 // ---- ohm generate ----------------------------------------------------------------------------
 
 struct GenerateCmd {
-  std::string model, prompt, file;
-  bool json = false, have_prompt = false;
+  std::string model, prompt, file, json_schema;
+  bool json = false, have_prompt = false, json_object = false;
+  int json_whitespace = 20;
   SamplingFlags f;
 };
+
+// --json-schema FILE / --json-object: the output is constrained to the schema (structured
+// output, docs/serving.md). Compiled before the model loads, so schema errors come first; they
+// name the file and the JSON pointer.
+std::optional<generation::Grammar> output_grammar(const GenerateCmd& o) {
+  const generation::JsonGrammarOptions jo{o.json_whitespace};
+  if (o.json_object) return generation::Grammar::any_json_object(jo);
+  if (o.json_schema.empty()) return std::nullopt;
+  const std::string text = read_text("--json-schema", o.json_schema);
+  try {
+    return generation::Grammar::json_schema_cached(text, jo);
+  } catch (const InvalidArgument& e) {
+    throw UsageError("--json-schema " + o.json_schema + ": " + e.what());
+  }
+}
+
+void constrain_output(const std::optional<generation::Grammar>& g, const Loaded& l,
+                      generation::GenerateOptions& opt) {
+  if (!g) return;
+  if (l.gen.num_beams > 1)
+    throw UsageError("--json-schema / --json-object decode one sequence: not with --num-beams");
+  std::vector<TokenId> eos(opt.config.eos_token_id.begin(), opt.config.eos_token_id.end());
+  if (eos.empty())
+    throw UsageError(
+        "--json-schema / --json-object need an EOS token (generation_config.json "
+        "eos_token_id) to end the output");
+  opt.constraint = std::make_shared<generation::GrammarLogitsProcessor>(
+      *g, generation::TokenBytes::from_tokenizer(l.tok.tokenizer()), std::move(eos));
+}
 
 int run_generate(const GenerateCmd& o) {
   if (!o.have_prompt)
@@ -211,12 +242,14 @@ int run_generate(const GenerateCmd& o) {
     if (prompt.ends_with("\n")) prompt.pop_back();
     if (prompt.ends_with("\r")) prompt.pop_back();
   }
+  const auto grammar = output_grammar(o);
   Loaded l = load(o.model, o.f);
   const std::vector<TokenId> prompt_ids = l.tok.encode(prompt, /*add_special_tokens=*/true);
   generation::GenerateOptions opt;
   opt.config = fit_context(l, o.f, static_cast<int64_t>(prompt_ids.size()), "the prompt");
   opt.stop = stop_for(l);
   opt.cancel = &g_interrupted;
+  constrain_output(grammar, l, opt);
   std::signal(SIGINT, on_sigint);
   const bool stream = !o.json && l.gen.num_beams == 1;
   tokenizers::DecodeStream ds(l.tok.tokenizer(), /*skip_special_tokens=*/true);
@@ -357,6 +390,16 @@ const Register reg_generate("generate", [](CLI::App& app) {
   cmd->add_flag("--json", o->json,
                 "Print {\"text\", \"tokens\", \"prompt_tokens\", \"finish_reason\", \"seed\", "
                 "\"timings\"}");
+  auto* js = cmd->add_option("--json-schema", o->json_schema,
+                             "Constrain the output to JSON valid against this JSON schema file "
+                             "(structured output; the subset in docs/serving.md)")
+                 ->check(readable_file());
+  cmd->add_flag("--json-object", o->json_object, "Constrain the output to a JSON object")
+      ->excludes(js);
+  cmd->add_option("--json-whitespace", o->json_whitespace,
+                  "With --json-schema/--json-object: spaces or tabs allowed after each line "
+                  "break JSON may have (default 20; 0: compact JSON)")
+      ->check(int_range(0, 64));
   o->f.add_to(cmd);
   cmd->footer(kModelFooter);
   return Command{cmd, [o, p, f] {

@@ -162,10 +162,25 @@ TokenId pad_id(const GenerationConfig& g) {
 
 // ---- greedy and sampling --------------------------------------------------------------------
 
+// GenerateOptions::constraint as the first stage of the chain.
+class SharedProcessor : public LogitsProcessor {
+ public:
+  explicit SharedProcessor(std::shared_ptr<const LogitsProcessor> p) : p_(std::move(p)) {}
+  void apply(std::span<const TokenId> seq, int64_t prompt_len,
+             std::span<float> scores) const override {
+    p_->apply(seq, prompt_len, scores);
+  }
+  std::string name() const override { return p_->name(); }
+
+ private:
+  std::shared_ptr<const LogitsProcessor> p_;
+};
+
 GenerateOutput sample_or_greedy(CausalLM& model, const std::vector<std::vector<TokenId>>& prompts,
                                 const GenerateOptions& opt) {
   const GenerationConfig& g = opt.config;
-  const auto procs = build_logits_processors(g);
+  auto procs = build_logits_processors(g);
+  if (opt.constraint) procs.add_front(std::make_unique<SharedProcessor>(opt.constraint));
   std::mt19937_64 rng(opt.seed.value_or(g.seed.value_or(0)));
 
   std::vector<const std::vector<TokenId>*> rows;
@@ -468,6 +483,11 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<TokenI
 GenerateOutput generate(CausalLM& model, const std::vector<std::vector<TokenId>>& prompts,
                         const GenerateOptions& opt) {
   validate(model, prompts, opt.config);
+  if (opt.constraint &&
+      (prompts.size() != 1 || opt.config.num_return_sequences != 1 || opt.config.num_beams > 1))
+    throw InvalidArgument(ErrorContext().key("constraint"),
+                          "a constraint (structured output) applies to one sequence: one prompt, "
+                          "num_return_sequences 1, no beam search");
   if (opt.config.num_beams > 1) return beam_search(model, prompts, opt);
   return sample_or_greedy(model, prompts, opt);
 }

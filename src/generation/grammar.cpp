@@ -536,7 +536,7 @@ Grammar Grammar::regex(std::string_view pattern) {
 }
 
 namespace {
-Grammar combine(std::vector<Grammar> parts, bool seq) {
+Grammar combine(const std::vector<Grammar>& parts, bool seq) {
   std::vector<ExprP> es;
   std::vector<std::shared_ptr<Rule>> rules;
   for (const auto& g : parts) {
@@ -549,11 +549,11 @@ Grammar combine(std::vector<Grammar> parts, bool seq) {
 }
 }  // namespace
 
-Grammar Grammar::sequence(std::vector<Grammar> parts) {
-  return combine(std::move(parts), true);
+Grammar Grammar::sequence(const std::vector<Grammar>& parts) {
+  return combine(parts, true);
 }
-Grammar Grammar::choice(std::vector<Grammar> alts) {
-  return combine(std::move(alts), false);
+Grammar Grammar::choice(const std::vector<Grammar>& alts) {
+  return combine(alts, false);
 }
 
 }  // namespace ohm::generation

@@ -565,6 +565,29 @@ bool GrammarMatcher::terminated() const {
   return s_->terminated;
 }
 
+GrammarLogitsProcessor::GrammarLogitsProcessor(const Grammar& g,
+                                               std::shared_ptr<const TokenBytes> vocab,
+                                               std::vector<TokenId> eos_ids)
+    : m_(g, vocab), vocab_(std::move(vocab)), eos_(std::move(eos_ids)) {
+  if (eos_.empty())
+    throw InvalidArgument("GrammarLogitsProcessor: no EOS token id (the output could not end)");
+}
+
+void GrammarLogitsProcessor::apply(std::span<const TokenId> seq, int64_t prompt_len,
+                                   std::span<float> scores) const {
+  const auto start = static_cast<size_t>(prompt_len);
+  if (seq.size() < start + consumed_)
+    throw InvalidArgument(
+        "GrammarLogitsProcessor: the sequence went backwards (one sequence "
+        "per processor)");
+  for (size_t i = start + consumed_; i < seq.size(); ++i, ++consumed_)
+    if (!m_.accept(seq[i]))
+      throw InvalidArgument("GrammarLogitsProcessor: generated token " + std::to_string(seq[i]) +
+                            " is outside the grammar");
+  m_.fill_mask(allowed_, eos_);
+  apply_mask(scores.data(), static_cast<int64_t>(scores.size()), allowed_);
+}
+
 void apply_mask(float* logits, int64_t vocab, const std::vector<uint8_t>& allowed) {
   const float ninf = -std::numeric_limits<float>::infinity();
   const auto n = static_cast<int64_t>(allowed.size());

@@ -475,8 +475,12 @@ struct SchemaCompiler {
     throw InvalidArgument("json schema: " + (ptr.empty() ? std::string("(root)") : ptr) + ": " +
                           what);
   }
+  // At most one line break, then at most max_whitespace spaces/tabs (indentation): enough for
+  // pretty-printed JSON, and no runs of blank lines.
   ExprP ws() const {
-    return e_rep(e_bytes({{'\t', '\n'}, {'\r', '\r'}, {' ', ' '}}), 0, opt.max_whitespace);
+    if (opt.max_whitespace == 0) return e_empty();
+    return e_seq({e_opt(e_seq({e_opt(e_lit("\r")), e_lit("\n")})),
+                  e_rep(e_bytes({{'\t', '\t'}, {' ', ' '}}), 0, opt.max_whitespace)});
   }
   ExprP sep(char c) const { return e_seq({ws(), e_lit(std::string(1, c)), ws()}); }
   ExprP any_string() const { return e_seq({e_lit("\""), e_str({})}); }
@@ -718,6 +722,10 @@ struct SchemaCompiler {
     long double ihi = n.hi_excl && n.hi == hi ? std::ceil(hi) - 1 : std::floor(hi);
     n.ilo = static_cast<i128>(ilo);
     n.ihi = static_cast<i128>(ihi);
+    if (integer) {  // integers stay within int64 (what JSON parsers read as integers)
+      n.ilo = std::max<i128>(n.ilo, -static_cast<i128>(9'223'372'036'854'775'807LL));
+      n.ihi = std::min<i128>(n.ihi, static_cast<i128>(9'223'372'036'854'775'807LL));
+    }
     if (!n.bounded) n.max_int_digits = integer ? 18 : 19;  // an unbounded integer fits int64
     if (n.ilo > n.ihi)
       fail(ptr, std::string("no ") + (integer ? "integer" : "number with an integer part") +
@@ -829,6 +837,12 @@ struct SchemaCompiler {
         auto it =
             std::find_if(props.begin(), props.end(), [&](const Prop& p) { return p.name == name; });
         if (it == props.end()) {
+          const ojson* ap =
+              s.contains("additionalProperties") ? &s["additionalProperties"] : nullptr;
+          if (ap && ap->is_boolean() && !ap->get<bool>())
+            fail(ptr + "/required/" + std::to_string(i),
+                 "required property '" + name +
+                     "' is not in 'properties' and additionalProperties is false");
           props.push_back({name, any_value(), true});
         } else {
           it->required = true;

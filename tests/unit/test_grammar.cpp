@@ -16,7 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "ohm/core/error.h"
+#include "ohm/generation/generate.h"
 #include "ohm/generation/grammar.h"
+#include "ohm/models/causal_lm.h"
 #include "ohm/tokenizers/tokenizer.h"
 #include "test_util.h"
 
@@ -453,9 +455,12 @@ TEST(Grammar, ObjectsOrderWhitespaceAndAdditional) {
   EXPECT_FALSE(accepts(g, R"({"b": 1})", true));              // "a" is required
   EXPECT_FALSE(accepts(g, R"({"a": true, "c": 1})", false));  // no additionalProperties
   EXPECT_FALSE(accepts(g, R"({"a": true,})", false));
-  // Whitespace is bounded: 20 bytes, not 21.
+  // Whitespace is bounded: one line break, then 20 spaces/tabs, not 21.
   EXPECT_TRUE(accepts(g, "{" + std::string(20, ' '), false));
   EXPECT_FALSE(accepts(g, "{" + std::string(21, ' '), false));
+  EXPECT_TRUE(accepts(g, "{\r\n\t" + std::string(19, ' '), false));
+  EXPECT_FALSE(accepts(g, "{\n\n", false));
+  EXPECT_FALSE(accepts(g, "{ \n", false));
   Grammar compact = Grammar::json_schema(s, JsonGrammarOptions{0});
   EXPECT_FALSE(accepts(compact, R"({"a": true})", false));
   EXPECT_TRUE(accepts(compact, R"({"a":true})"));
@@ -540,6 +545,9 @@ TEST(Grammar, UnsupportedKeywordsNamePointer) {
             std::string::npos);
   EXPECT_NE(msg(R"J({"type":"string","pattern":"(?!x)"})J").find("/pattern"), std::string::npos);
   EXPECT_NE(msg(R"({"not":{}})").find("unsupported keyword 'not'"), std::string::npos);
+  EXPECT_NE(
+      msg(R"({"type":"object","required":["x"],"additionalProperties":false})").find("/required/0"),
+      std::string::npos);
   // Annotations are fine.
   EXPECT_EQ(msg(R"({"title":"t","description":"d","type":"null","$comment":"c"})"), "(no error)");
 }
@@ -648,4 +656,48 @@ TEST(Grammar, MaskAgreesWithAccept) {
       }
     }
   }
+}
+
+TEST(Grammar, ConstrainsGenerateWithTheDemoModel) {
+  // generate() with GenerateOptions::constraint: the ohm-demo model (a small story model that
+  // has never seen JSON) writes schema-valid JSON, greedy and sampled.
+  const auto dir = (test::source_dir() / "models" / "ohm-demo").string();
+  auto tok = tokenizers::AutoTokenizer::from_pretrained(dir);
+  auto model = load_causal_lm(dir, {.dtype = DType::F32});
+  auto vocab = TokenBytes::from_tokenizer(tok.tokenizer());
+  const std::string schema_text = R"({"type":"object","properties":{
+      "name":{"type":"string","maxLength":10},"age":{"type":"integer","minimum":1,"maximum":99},
+      "happy":{"type":"boolean"}},"required":["name","age","happy"]})";
+  const ojson schema = ojson::parse(schema_text);
+  const std::vector<TokenId> prompt = tok.encode("Once upon a time, there was a girl");
+  for (bool sample : {false, true}) {
+    generation::GenerateOptions opt;
+    opt.config.max_new_tokens = 120;
+    opt.config.eos_token_id = {0};
+    opt.config.do_sample = sample;
+    opt.seed = 5;
+    // Compact JSON: this story model would spend its tokens on all the whitespace allowed.
+    opt.constraint = std::make_shared<GrammarLogitsProcessor>(
+        Grammar::json_schema(schema, JsonGrammarOptions{0}), vocab, std::vector<TokenId>{0});
+    auto out = generation::generate(*model, {prompt}, opt);
+    std::vector<TokenId> gen(out.sequences[0].begin() + out.prompt_lengths[0],
+                             out.sequences[0].end());
+    std::string text = tok.decode(gen, /*skip_special_tokens=*/true);
+    if (out.finish_reasons[0] != generation::FinishReason::Eos) {
+      std::string ids;
+      for (auto t : gen) ids += std::to_string(t) + "'" + std::string(vocab->bytes(t)) + "' ";
+      ADD_FAILURE() << "did not finish in 120 tokens: " << text << "\n" << ids;
+      continue;
+    }
+    json v;
+    ASSERT_NO_THROW(v = json::parse(text)) << text;
+    EXPECT_TRUE(validate(v, schema, schema)) << text;
+  }
+  // One sequence only.
+  generation::GenerateOptions opt;
+  opt.config.num_return_sequences = 2;
+  opt.config.do_sample = true;
+  opt.constraint = std::make_shared<GrammarLogitsProcessor>(Grammar::any_json_object(), vocab,
+                                                            std::vector<TokenId>{0});
+  EXPECT_THROW(generation::generate(*model, {prompt}, opt), InvalidArgument);
 }

@@ -27,6 +27,8 @@ class CausalLM;
 
 namespace ohm::generation {
 
+class LogitsProcessor;
+
 struct GenerateOptions {
   GenerationConfig config;
   // Seed of the sampling RNG (std::mt19937_64); nullopt: config.seed, else 0. Sampling is
@@ -42,6 +44,10 @@ struct GenerateOptions {
   std::function<bool(const std::vector<TokenId>& generated)> stop;
   // Keep the processed scores of every step (vocab floats per step and sequence).
   bool output_scores = false;
+  // Applied to the scores before the configuration's processors: e.g. a GrammarLogitsProcessor
+  // for structured output (ohm/generation/grammar.h). Stateful, so for one sequence: one
+  // prompt, num_return_sequences 1, no beam search.
+  std::shared_ptr<const LogitsProcessor> constraint;
 };
 
 enum class FinishReason { Eos, Length, Stop, Cancelled };

@@ -31,6 +31,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "ohm/core/token_id.h"
+#include "ohm/generation/logits_process.h"
 
 namespace ohm::tokenizers {
 class Tokenizer;
@@ -71,7 +72,8 @@ class TokenBytes {
 
 struct JsonGrammarOptions {
   // Whitespace allowed at each place JSON allows it (after '{', '[', ',', ':' and before ':',
-  // ',', '}', ']'): at most this many of ' ', '\t', '\n', '\r'. 0 = compact JSON.
+  // ',', '}', ']'): at most one line break ("\n" or "\r\n") followed by at most this many
+  // spaces/tabs. 0 = compact JSON (no whitespace).
   int max_whitespace = 20;
 };
 
@@ -94,8 +96,8 @@ class Grammar {
   // A regular expression (the subset documented for `pattern`) over raw UTF-8 text, anchored
   // at both ends.
   static Grammar regex(std::string_view pattern);
-  static Grammar sequence(std::vector<Grammar> parts);
-  static Grammar choice(std::vector<Grammar> alternatives);
+  static Grammar sequence(const std::vector<Grammar>& parts);
+  static Grammar choice(const std::vector<Grammar>& alternatives);
 
   size_t num_states() const;  // automaton size, for diagnostics
   const grammar_detail::Program& program() const { return *prog_; }
@@ -136,6 +138,25 @@ class GrammarMatcher {
  private:
   struct State;
   std::unique_ptr<State> s_;
+};
+
+// A grammar as a logits processor for one sequence (GenerateOptions::constraint): each call
+// first accepts the tokens generated since the previous call, then masks the scores. Stateful
+// (apply is const only to fit the interface): one sequence, one generation at a time.
+class GrammarLogitsProcessor : public LogitsProcessor {
+ public:
+  GrammarLogitsProcessor(const Grammar& g, std::shared_ptr<const TokenBytes> vocab,
+                         std::vector<TokenId> eos_ids);
+  void apply(std::span<const TokenId> seq, int64_t prompt_len,
+             std::span<float> scores) const override;
+  std::string name() const override { return "grammar"; }
+
+ private:
+  mutable GrammarMatcher m_;
+  mutable size_t consumed_ = 0;  // generated tokens already accepted
+  mutable std::vector<uint8_t> allowed_;
+  std::shared_ptr<const TokenBytes> vocab_;
+  std::vector<TokenId> eos_;
 };
 
 // Sets logits[i] = -inf where allowed[i] == 0 (i < vocab; ids past allowed.size() too).

@@ -145,6 +145,9 @@ class Typical : public LogitsProcessor {
 class LogitsProcessorList {
  public:
   void add(std::unique_ptr<LogitsProcessor> p) { stages_.push_back(std::move(p)); }
+  void add_front(std::unique_ptr<LogitsProcessor> p) {
+    stages_.insert(stages_.begin(), std::move(p));
+  }
   void apply(std::span<const TokenId> seq, int64_t prompt_len, std::span<float> scores) const {
     for (const auto& s : stages_) s->apply(seq, prompt_len, scores);
   }
