@@ -80,6 +80,9 @@ class Regex {
 
  private:
   void* re_ = nullptr;
+  // The GPT-2, cl100k (Llama 3) and o200k (GPT-4o) pre-tokenizer patterns are matched by hand
+  // (regex.cpp, same matches as Oniguruma's); 0 = Oniguruma.
+  int fast_ = 0;
 };
 
 // ---- JSON helpers ----
