@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <unordered_map>
 
 #include "internal.h"
@@ -82,22 +83,87 @@ struct HeapCmp {
   }
 };
 
-struct SvHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return Vocab::hash(s); }
-};
-struct SvEq {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-};
+// Per-thread word cache for one BPE instance: open addressing on a 64-bit hash of the word,
+// words and results in two arenas (no allocation per entry).
+class WordCache {
+ public:
+  static constexpr size_t kCapacity = 50000;  // entries before starting over
+  static constexpr size_t kMaxWord = 256;     // longer words are not cached
 
-// Per-thread word cache for one BPE instance.
-struct WordCache {
-  std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, SvHash, SvEq> map;
-  std::vector<std::pair<int32_t, uint32_t>> arena;  // (id, byte length)
+  // The cached tokens (id, byte length) of `w`, or null.
+  const std::pair<int32_t, uint32_t>* find(std::string_view w, uint64_t h, size_t* n) const {
+    if (slots_.empty()) return nullptr;
+    size_t mask = slots_.size() - 1;
+    for (size_t i = static_cast<size_t>(h) & mask;; i = (i + 1) & mask) {
+      const Slot& s = slots_[i];
+      if (s.key_len == 0) return nullptr;
+      if (s.h == h && s.key_len == w.size() &&
+          std::memcmp(keys_.data() + s.key_off, w.data(), w.size()) == 0) {
+        *n = s.tok_n;
+        return arena_.data() + s.tok_off;
+      }
+    }
+  }
+  void insert(std::string_view w, uint64_t h, const std::pair<int32_t, uint32_t>* toks, size_t n) {
+    if (w.empty() || w.size() >= kMaxWord) return;
+    if (slots_.empty() || count_ >= kCapacity) {  // start over rather than evict
+      slots_.assign(1024, Slot{});
+      keys_.clear();
+      arena_.clear();
+      count_ = 0;
+    } else if (2 * (count_ + 1) > slots_.size()) {  // load factor <= 1/2
+      std::vector<Slot> old(2 * slots_.size());
+      old.swap(slots_);
+      size_t mask = slots_.size() - 1;
+      for (const Slot& o : old) {
+        if (o.key_len == 0) continue;
+        size_t i = static_cast<size_t>(o.h) & mask;
+        while (slots_[i].key_len != 0) i = (i + 1) & mask;
+        slots_[i] = o;
+      }
+    }
+    Slot s{h, static_cast<uint32_t>(keys_.size()), static_cast<uint32_t>(w.size()),
+           static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(n)};
+    keys_.append(w);
+    arena_.insert(arena_.end(), toks, toks + n);
+    size_t mask = slots_.size() - 1;
+    size_t i = static_cast<size_t>(h) & mask;
+    while (slots_[i].key_len != 0) i = (i + 1) & mask;
+    slots_[i] = s;
+    ++count_;
+  }
+  static uint64_t hash(std::string_view w) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ w.size();
+    const char* p = w.data();
+    size_t n = w.size();
+    auto mix = [&h](uint64_t v) {
+      h = (h ^ v) * 0xbf58476d1ce4e5b9ull;
+      h ^= h >> 29;
+    };
+    for (; n >= 8; p += 8, n -= 8) {
+      uint64_t v;
+      std::memcpy(&v, p, 8);
+      mix(v);
+    }
+    if (n) {
+      uint64_t v = 0;
+      std::memcpy(&v, p, n);
+      mix(v);
+    }
+    h *= 0x94d049bb133111ebull;
+    return h ^ (h >> 31);
+  }
+
+ private:
+  struct Slot {
+    uint64_t h = 0;
+    uint32_t key_off = 0, key_len = 0, tok_off = 0, tok_n = 0;
+  };
+  std::vector<Slot> slots_;
+  std::string keys_;
+  std::vector<std::pair<int32_t, uint32_t>> arena_;
+  size_t count_ = 0;
 };
-constexpr size_t kCacheCapacity = 50000;
-constexpr size_t kCacheMaxWord = 256;
 
 std::atomic<uint64_t> g_bpe_ids{1};
 
@@ -167,37 +233,29 @@ class BPE : public Model {
         return;
       }
     }
+    // this thread's cache for this model (the last one used is remembered)
     thread_local std::unordered_map<uint64_t, WordCache> caches;
-    WordCache& cache = caches[uid_];
-    auto it = cache.map.find(s);
-    if (it != cache.map.end()) {
-      emit(cache.arena.data() + it->second.first, it->second.second, out);
+    thread_local uint64_t last_uid = 0;
+    thread_local WordCache* last = nullptr;
+    if (last_uid != uid_ || !last) {
+      last = &caches[uid_];
+      last_uid = uid_;
+    }
+    WordCache& cache = *last;
+    const uint64_t h = WordCache::hash(s);
+    size_t n = 0;
+    if (const auto* hit = cache.find(s, h, &n)) {
+      emit(hit, n, out);
       return;
     }
     thread_local std::vector<Symbol> syms;
+    thread_local std::vector<std::pair<int32_t, uint32_t>> res;
     merge_word(s, syms);
-    size_t off = cache.arena.size();
-    size_t n = 0;
-    for (const auto& sy : syms) {
-      if (sy.len == 0) continue;
-      cache.arena.emplace_back(sy.id, sy.len);
-      ++n;
-    }
-    emit(cache.arena.data() + off, n, out);
-    if (s.size() < kCacheMaxWord) {
-      if (cache.map.size() >= kCacheCapacity) {
-        // Start over rather than evict: results do not depend on the cache.
-        std::vector<std::pair<int32_t, uint32_t>> keep(
-            cache.arena.begin() + static_cast<std::ptrdiff_t>(off), cache.arena.end());
-        cache.map.clear();
-        cache.arena = std::move(keep);
-        off = 0;
-      }
-      cache.map.emplace(std::string(s),
-                        std::make_pair(static_cast<uint32_t>(off), static_cast<uint32_t>(n)));
-    } else {
-      cache.arena.resize(off);
-    }
+    res.clear();
+    for (const auto& sy : syms)
+      if (sy.len != 0) res.emplace_back(sy.id, sy.len);
+    emit(res.data(), res.size(), out);
+    cache.insert(s, h, res.data(), res.size());
   }
 
  private:

@@ -322,7 +322,6 @@ bool Pipeline::encode_byte_level(std::string_view text, OffsetType ot, bool with
 
   const ByteLevelUtf8& bl = byte_level_utf8();
   thread_local std::string mapped;
-  thread_local std::vector<uint32_t> src;  // mapped byte -> input byte
   thread_local std::vector<Token> toks;
   thread_local std::vector<std::pair<size_t, size_t>> pieces;
   e.ids.reserve(text.size() / 3 + 4);
@@ -350,28 +349,42 @@ bool Pipeline::encode_byte_level(std::string_view text, OffsetType ot, bool with
     size_t prev = 0;
     auto piece = [&](size_t a, size_t b) {
       if (a >= b) return;
-      mapped.clear();
-      src.clear();
-      for (size_t i = sg.a + a; i < sg.a + b; ++i) {
+      const size_t ia = sg.a + a, ib = sg.a + b;
+      mapped.resize(2 * (ib - ia));
+      char* w = mapped.data();
+      for (size_t i = ia; i < ib; ++i) {
         auto c = static_cast<unsigned char>(text[i]);
-        mapped.append(bl.bytes[c], bl.len[c]);
-        src.push_back(static_cast<uint32_t>(i));
-        if (bl.len[c] == 2) src.push_back(static_cast<uint32_t>(i));
+        w[0] = bl.bytes[c][0];
+        w[1] = bl.bytes[c][1];
+        w += bl.len[c];
       }
+      mapped.resize(static_cast<size_t>(w - mapped.data()));
       toks.clear();
       model->tokenize(mapped, toks);
+      // input byte holding mapped byte m: walk forward (tokens come in order), restart if not
+      size_t in = ia, m = 0;
+      auto input_byte = [&](size_t pos) {
+        if (pos < m) in = ia, m = 0;
+        while (in < ib) {
+          size_t l = bl.len[static_cast<unsigned char>(text[in])];
+          if (m + l > pos) break;
+          m += l;
+          ++in;
+        }
+        return in;
+      };
       for (const Token& t : toks) {
         e.ids.push_back(t.id);
         if (!with_strings) continue;
         const std::string* s = model->id_to_token(t.id);
         e.tokens.push_back(s ? *s : std::string());
         size_t oa, ob;
-        if (t.start == t.end || t.end > src.size()) {  // as NormalizedString::original_range
-          oa = sg.a + a + t.start;
-          ob = sg.a + a + t.end;
+        if (t.start == t.end || t.end > mapped.size()) {  // as NormalizedString::original_range
+          oa = ia + t.start;
+          ob = ia + t.end;
         } else {
-          oa = char_start(src[t.start]);
-          ob = char_end(src[t.end - 1]);
+          oa = char_start(input_byte(t.start));
+          ob = char_end(input_byte(t.end - 1));
         }
         e.offsets.push_back(offset(oa, ob));
         e.word_ids.push_back(word);

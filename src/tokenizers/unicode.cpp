@@ -1,6 +1,8 @@
 // UTF-8 helpers and Unicode properties from utf8proc (no hand-written tables).
 #include <utf8proc.h>
 
+#include <cstring>
+
 #include "internal.h"
 
 namespace ohm::tokenizers {
@@ -189,6 +191,8 @@ bool is_valid_utf8(std::string_view s) {
     unsigned char b = p[i];
     if (b < 0x80) {
       ++i;
+      uint64_t w;  // ASCII 8 bytes at a time
+      while (i + 8 <= n && (std::memcpy(&w, p + i, 8), (w & 0x8080808080808080ull) == 0)) i += 8;
       continue;
     }
     size_t len;
