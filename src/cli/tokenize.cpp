@@ -6,7 +6,6 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -49,14 +48,43 @@ tokenizers::Tokenizer load_raw(const std::string& model) {
   return tokenizers::Tokenizer::from_file(path);
 }
 
-void append_int(std::string& out, int64_t v) {
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
+// Writes v in decimal at p (at most 20 bytes); returns the end.
+char* put_int(char* p, int64_t v) {
+  uint64_t u = static_cast<uint64_t>(v);
+  if (v < 0) {
+    *p++ = '-';
+    u = 0 - u;
+  }
+  char tmp[20];
+  int n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u);
+  while (n) *p++ = tmp[--n];
+  return p;
 }
 
 // A JSON string literal; invalid UTF-8 is replaced with U+FFFD (as nlohmann's "replace").
 void append_json_string(std::string& out, const std::string& s) {
+  // the common case: nothing to escape, ASCII or 2-byte characters (byte-level tokens)
+  bool simple = true;
+  for (size_t i = 0; simple && i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      simple = c >= 0x20 && c != '"' && c != '\\';
+    } else {
+      simple = c >= 0xC2 && c <= 0xDF && i + 1 < s.size() &&
+               (static_cast<unsigned char>(s[i + 1]) & 0xC0) == 0x80;
+      ++i;
+    }
+  }
+  if (simple) {
+    out += '"';
+    out += s;
+    out += '"';
+    return;
+  }
   if (!tokenizers::is_valid_utf8(s)) {
     out += nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return;
@@ -111,18 +139,24 @@ void append_answer(std::string& r, const tokenizers::Encoding& e, const std::str
     append_json_string(r, *decoded);
     r += ',';
   }
+  char buf[80];  // one number or one offset pair, then appended at once
   r += "\"ids\":[";
   for (size_t t = 0; t < e.ids.size(); ++t) {
-    if (t) r += ',';
-    append_int(r, e.ids[t]);
+    char* p = buf;
+    if (t) *p++ = ',';
+    p = put_int(p, e.ids[t]);
+    r.append(buf, p);
   }
   r += "],\"offsets\":[";
   for (size_t t = 0; t < e.offsets.size(); ++t) {
-    r += t ? ",[" : "[";
-    append_int(r, static_cast<int64_t>(e.offsets[t].first));
-    r += ',';
-    append_int(r, static_cast<int64_t>(e.offsets[t].second));
-    r += ']';
+    char* p = buf;
+    if (t) *p++ = ',';
+    *p++ = '[';
+    p = put_int(p, static_cast<int64_t>(e.offsets[t].first));
+    *p++ = ',';
+    p = put_int(p, static_cast<int64_t>(e.offsets[t].second));
+    *p++ = ']';
+    r.append(buf, p);
   }
   r += "],\"tokens\":[";
   for (size_t t = 0; t < e.tokens.size(); ++t) {

@@ -83,25 +83,36 @@ struct HeapCmp {
   }
 };
 
-// Per-thread word cache for one BPE instance: open addressing on a 64-bit hash of the word,
-// words and results in two arenas (no allocation per entry).
+// Per-thread word cache for one BPE instance: open addressing on a 64-bit hash of the word.
+// A slot holds words of up to 8 bytes and one-token results inline; longer words and results
+// go to two arenas (no allocation per entry).
 class WordCache {
  public:
   static constexpr size_t kCapacity = 50000;  // entries before starting over
   static constexpr size_t kMaxWord = 256;     // longer words are not cached
 
-  // The cached tokens (id, byte length) of `w`, or null.
-  const std::pair<int32_t, uint32_t>* find(std::string_view w, uint64_t h, size_t* n) const {
-    if (slots_.empty()) return nullptr;
-    size_t mask = slots_.size() - 1;
+  // Appends the cached tokens of `w` to `out`; false if `w` is not cached.
+  bool emit(std::string_view w, uint64_t h, std::vector<Token>& out) const {
+    if (slots_.empty()) return false;
+    const size_t mask = slots_.size() - 1;
     for (size_t i = static_cast<size_t>(h) & mask;; i = (i + 1) & mask) {
       const Slot& s = slots_[i];
-      if (s.key_len == 0) return nullptr;
-      if (s.h == h && s.key_len == w.size() &&
-          std::memcmp(keys_.data() + s.key_off, w.data(), w.size()) == 0) {
-        *n = s.tok_n;
-        return arena_.data() + s.tok_off;
+      if (s.key_len == 0) return false;
+      if (s.h != h || s.key_len != w.size()) continue;
+      const char* key = w.size() <= 8 ? reinterpret_cast<const char*>(&s.key)
+                                      : keys_.data() + static_cast<size_t>(s.key);
+      if (std::memcmp(key, w.data(), w.size()) != 0) continue;
+      if (s.tok_n == 1) {
+        out.push_back({static_cast<int32_t>(s.tok), 0, static_cast<uint32_t>(w.size())});
+        return true;
       }
+      const auto* p = arena_.data() + s.tok;
+      uint32_t pos = 0;
+      for (size_t k = 0; k < s.tok_n; ++k) {
+        out.push_back({p[k].first, pos, pos + p[k].second});
+        pos += p[k].second;
+      }
+      return true;
     }
   }
   void insert(std::string_view w, uint64_t h, const std::pair<int32_t, uint32_t>* toks, size_t n) {
@@ -114,22 +125,26 @@ class WordCache {
     } else if (2 * (count_ + 1) > slots_.size()) {  // load factor <= 1/2
       std::vector<Slot> old(2 * slots_.size());
       old.swap(slots_);
-      size_t mask = slots_.size() - 1;
-      for (const Slot& o : old) {
-        if (o.key_len == 0) continue;
-        size_t i = static_cast<size_t>(o.h) & mask;
-        while (slots_[i].key_len != 0) i = (i + 1) & mask;
-        slots_[i] = o;
-      }
+      for (const Slot& o : old)
+        if (o.key_len != 0) place(o);
     }
-    Slot s{h, static_cast<uint32_t>(keys_.size()), static_cast<uint32_t>(w.size()),
-           static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(n)};
-    keys_.append(w);
-    arena_.insert(arena_.end(), toks, toks + n);
-    size_t mask = slots_.size() - 1;
-    size_t i = static_cast<size_t>(h) & mask;
-    while (slots_[i].key_len != 0) i = (i + 1) & mask;
-    slots_[i] = s;
+    Slot s;
+    s.h = h;
+    s.key_len = static_cast<uint16_t>(w.size());
+    if (w.size() <= 8) {
+      std::memcpy(&s.key, w.data(), w.size());
+    } else {
+      s.key = keys_.size();
+      keys_.append(w);
+    }
+    s.tok_n = static_cast<uint16_t>(n);
+    if (n == 1) {
+      s.tok = static_cast<uint32_t>(toks[0].first);
+    } else {
+      s.tok = static_cast<uint32_t>(arena_.size());
+      arena_.insert(arena_.end(), toks, toks + n);
+    }
+    place(s);
     ++count_;
   }
   static uint64_t hash(std::string_view w) {
@@ -157,8 +172,16 @@ class WordCache {
  private:
   struct Slot {
     uint64_t h = 0;
-    uint32_t key_off = 0, key_len = 0, tok_off = 0, tok_n = 0;
+    uint64_t key = 0;  // the word (<= 8 bytes) or its offset in keys_
+    uint16_t key_len = 0, tok_n = 0;
+    uint32_t tok = 0;  // the id (one token) or the offset in arena_
   };
+  void place(const Slot& s) {
+    const size_t mask = slots_.size() - 1;
+    size_t i = static_cast<size_t>(s.h) & mask;
+    while (slots_[i].key_len != 0) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
   std::vector<Slot> slots_;
   std::string keys_;
   std::vector<std::pair<int32_t, uint32_t>> arena_;
@@ -226,14 +249,8 @@ class BPE : public Model {
 
   void tokenize(std::string_view s, std::vector<Token>& out) const override {
     if (s.empty()) return;
-    if (ignore_merges_) {
-      int32_t id = vocab_.find(s);
-      if (id >= 0) {
-        out.push_back({id, 0, static_cast<uint32_t>(s.size())});
-        return;
-      }
-    }
-    // this thread's cache for this model (the last one used is remembered)
+    // this thread's cache for this model (the last one used is remembered); it is looked at
+    // first: a word's tokens never change, ignore_merges or not
     thread_local std::unordered_map<uint64_t, WordCache> caches;
     thread_local uint64_t last_uid = 0;
     thread_local WordCache* last = nullptr;
@@ -243,17 +260,18 @@ class BPE : public Model {
     }
     WordCache& cache = *last;
     const uint64_t h = WordCache::hash(s);
-    size_t n = 0;
-    if (const auto* hit = cache.find(s, h, &n)) {
-      emit(hit, n, out);
-      return;
-    }
-    thread_local std::vector<Symbol> syms;
+    if (cache.emit(s, h, out)) return;
     thread_local std::vector<std::pair<int32_t, uint32_t>> res;
-    merge_word(s, syms);
     res.clear();
-    for (const auto& sy : syms)
-      if (sy.len != 0) res.emplace_back(sy.id, sy.len);
+    int32_t whole = ignore_merges_ ? vocab_.find(s) : -1;
+    if (whole >= 0) {
+      res.emplace_back(whole, static_cast<uint32_t>(s.size()));
+    } else {
+      thread_local std::vector<Symbol> syms;
+      merge_word(s, syms);
+      for (const auto& sy : syms)
+        if (sy.len != 0) res.emplace_back(sy.id, sy.len);
+    }
     emit(res.data(), res.size(), out);
     cache.insert(s, h, res.data(), res.size());
   }

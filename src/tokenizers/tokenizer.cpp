@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <fstream>
 
 #include "internal.h"
@@ -229,7 +230,7 @@ void Pipeline::run(std::string_view text, PreTokenizedString& pts) const {
 namespace {
 // GPT-2's byte -> code point map as UTF-8 (1 or 2 bytes each).
 struct ByteLevelUtf8 {
-  char bytes[256][2];
+  char two[256][2];  // the UTF-8 bytes (the second unused when len is 1)
   uint8_t len[256];
   ByteLevelUtf8() {
     const char32_t* t = byte_to_unicode_table();
@@ -237,8 +238,8 @@ struct ByteLevelUtf8 {
       std::string u;
       utf8_append(u, t[b]);
       len[b] = static_cast<uint8_t>(u.size());
-      bytes[b][0] = u[0];
-      bytes[b][1] = u.size() > 1 ? u[1] : 0;
+      two[b][0] = u[0];
+      two[b][1] = u.size() > 1 ? u[1] : 0;
     }
   }
 };
@@ -351,14 +352,19 @@ bool Pipeline::encode_byte_level(std::string_view text, OffsetType ot, bool with
       if (a >= b) return;
       const size_t ia = sg.a + a, ib = sg.a + b;
       mapped.resize(2 * (ib - ia));
-      char* w = mapped.data();
-      for (size_t i = ia; i < ib; ++i) {
-        auto c = static_cast<unsigned char>(text[i]);
-        w[0] = bl.bytes[c][0];
-        w[1] = bl.bytes[c][1];
-        w += bl.len[c];
+      {
+        // locals: stores through char* could alias the captures and force reloads
+        char* w = mapped.data();
+        const auto* src = reinterpret_cast<const unsigned char*>(text.data()) + ia;
+        const auto* end = reinterpret_cast<const unsigned char*>(text.data()) + ib;
+        const auto* two = bl.two;
+        const uint8_t* len = bl.len;
+        for (; src < end; ++src) {
+          std::memcpy(w, two[*src], 2);
+          w += len[*src];
+        }
+        mapped.resize(static_cast<size_t>(w - mapped.data()));
       }
-      mapped.resize(static_cast<size_t>(w - mapped.data()));
       toks.clear();
       model->tokenize(mapped, toks);
       // input byte holding mapped byte m: walk forward (tokens come in order), restart if not
