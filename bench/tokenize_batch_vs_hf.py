@@ -5,7 +5,7 @@
 cycled, cut at 200 characters) encoded without special tokens.
   - ohm: the whole `ohm tokenize DIR --raw --batch LINES.jsonl --threads T` process, so its time
     includes start-up, loading the tokenizer, parsing the JSON lines and writing the JSON answers
-    (ids, offsets, tokens);
+    (ids, offsets, tokens) into a pipe (decoding them to Python strings is not timed);
   - HF: `Tokenizer.encode_batch(lines)` alone (loading excluded), with RAYON_NUM_THREADS=T.
 --mode single: wiki.test.raw as one string, one thread.
   - ohm: the whole `ohm tokenize DIR --raw --file wiki.test.raw --json` process;
@@ -80,12 +80,13 @@ def main():
             else:
                 cmd = [args.ohm, "tokenize", d, "--raw", "--file", raw_path, "--json", "--no-special"]
             t0 = time.perf_counter()
-            p = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            p = subprocess.run(cmd, capture_output=True, check=True)  # decoded after timing
             t_ohm.append(time.perf_counter() - t0)
+        out = p.stdout.decode("utf-8")
         if args.mode == "batch":
-            got = [json.loads(l)["ids"] for l in p.stdout.split("\n") if l]
+            got = [json.loads(l)["ids"] for l in out.split("\n") if l]
         else:
-            got = json.loads(p.stdout)
+            got = json.loads(out)
         same = got == want
         ratio = statistics.median(h / o for h, o in zip(t_hf, t_ohm))
         print(f"| {name} | {statistics.median(t_ohm):.2f} s | {statistics.median(t_hf):.2f} s | "

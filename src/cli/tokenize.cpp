@@ -14,6 +14,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "common.h"
 #include "ohm/cli/cli.h"
@@ -197,10 +198,20 @@ int tokenize_batch(const TokOptions& o) {
   };
   std::string buf;
   std::vector<Line> lines;
-  std::vector<Group> groups;
+  // Answers of the chunk before are written by `writer` while this one is encoded.
+  std::vector<Group> group_sets[2];
+  int cur = 0;
+  std::thread writer;
+  struct Join {
+    std::thread& t;
+    ~Join() {
+      if (t.joinable()) t.join();
+    }
+  } join_writer{writer};
   size_t line_no = 0;
   bool eof = false;
   while (!eof) {
+    std::vector<Group>& groups = group_sets[cur];
     const size_t kept = buf.size();
     buf.resize(kept + kChunk);
     in->read(buf.data() + kept, static_cast<std::streamsize>(kChunk));
@@ -273,10 +284,15 @@ int tokenize_batch(const TokOptions& o) {
         throw FormatError(
             ErrorContext().file(o.batch).note("line", std::to_string(groups[g].bad_line)),
             groups[g].bad_what);
-    for (size_t g = 0; g < n_groups; ++g)
-      std::cout.write(groups[g].out.data(), static_cast<std::streamsize>(groups[g].out.size()));
+    if (writer.joinable()) writer.join();
+    writer = std::thread([&groups, n_groups] {
+      for (size_t g = 0; g < n_groups; ++g)
+        std::cout.write(groups[g].out.data(), static_cast<std::streamsize>(groups[g].out.size()));
+    });
+    cur ^= 1;
     buf.erase(0, end);
   }
+  if (writer.joinable()) writer.join();
   std::cout.flush();
   return 0;
 }
