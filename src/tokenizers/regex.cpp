@@ -69,9 +69,14 @@ class CharClasses {
     ll_ = ctype("Ll");
     m_ = ctype("M");
     for (char32_t c = 0; c < 0x110000; ++c) table_[c].store(0, std::memory_order_relaxed);
-    for (char32_t c = 0; c < 0x80; ++c) table_[c].store(compute(c), std::memory_order_relaxed);
+    for (char32_t c = 0; c < 0x80; ++c) {
+      ascii_[c] = compute(c);
+      table_[c].store(ascii_[c], std::memory_order_relaxed);
+    }
   }
+  uint16_t ascii(unsigned char b) const { return ascii_[b]; }  // b < 0x80
   uint16_t operator()(char32_t c) const {
+    if (c < 0x80) return ascii_[c];
     if (c >= 0x110000) return kKnown;
     uint16_t v = table_[c].load(std::memory_order_relaxed);
     if (v) return v;
@@ -94,6 +99,7 @@ class CharClasses {
     return v;
   }
   std::unique_ptr<std::atomic<uint16_t>[]> table_;
+  uint16_t ascii_[0x80] = {};
   unsigned l_, n_, lu_, lt_, lm_, lo_, ll_, m_;
 };
 
@@ -114,7 +120,7 @@ struct Cursor {
     auto b = static_cast<unsigned char>(s[i]);
     if (b < 0x80) {
       *n = 1;
-      return cc(b);
+      return cc.ascii(b);
     }
     size_t len = utf8_len(b);
     if (i + len > s.size()) len = s.size() - i;
@@ -127,7 +133,7 @@ struct Cursor {
     while (i < s.size()) {
       auto b = static_cast<unsigned char>(s[i]);
       size_t n = 1;
-      uint16_t c = b < 0x80 ? cc(b) : at(i, &n);
+      uint16_t c = b < 0x80 ? cc.ascii(b) : at(i, &n);
       if (!(c & bits)) break;
       i += n;
     }
