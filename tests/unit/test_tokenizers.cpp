@@ -670,4 +670,58 @@ TEST(PreTokenizerRegex, HandMatchersEqualOniguruma) {
   }
 }
 
+// Byte-level pipelines (no normalizer; ByteLevel with its regex, or Sequence[Split, ByteLevel])
+// encode without NormalizedString (Pipeline::encode_byte_level). Wrapping the pre-tokenizer in
+// one more Sequence sends the same tokenizer down the general path: both must give the same
+// Encoding (ids, tokens, offsets in characters and bytes, word ids), added tokens included.
+TEST(ByteLevelFastPath, SameEncodingAsGeneralPath) {
+  for (const char* name : {"gpt2", "llama3", "gpt4o"}) {
+    const std::string file = shared_tokenizer_file(name);
+    OHM_REQUIRE_SHARED(!file.empty(), name);
+    json j = json::parse(read_maybe_compressed(file));
+    const Tokenizer fast = Tokenizer::from_json(j, file);
+    j["pre_tokenizer"] =
+        json{{"type", "Sequence"}, {"pretokenizers", json::array({j["pre_tokenizer"]})}};
+    const Tokenizer slow = Tokenizer::from_json(j, file);
+    const std::vector<std::string> atoms = {"Hello",
+                                            " world",
+                                            "'s",
+                                            "'LL",
+                                            " ",
+                                            "  ",
+                                            "\n",
+                                            "\r\n",
+                                            "\t",
+                                            "123456",
+                                            "caf\xC3\xA9",
+                                            "\xE4\xB8\xAD\xE6\x96\x87",
+                                            "\xF0\x9F\x98\x80",
+                                            "e\xCC\x81",
+                                            ",",
+                                            "!!",
+                                            "<|endoftext|>",
+                                            "<|begin_of_text|>",
+                                            " <|eot_id|> ",
+                                            "\xC2\xA0",
+                                            "\xE3\x80\x80",
+                                            "/"};
+    std::mt19937 rng(7);
+    for (int it = 0; it < 300; ++it) {
+      std::string s;
+      for (size_t k = rng() % 10; k > 0; --k) s += atoms[rng() % atoms.size()];
+      for (OffsetType ot : {OffsetType::Char, OffsetType::Byte})
+        for (bool special : {false, true}) {
+          const Encoding a = fast.encode(s, EncodeOptions{special, ot});
+          const Encoding b = slow.encode(s, EncodeOptions{special, ot});
+          ASSERT_EQ(a.ids, b.ids) << name << " '" << s << "'";
+          ASSERT_EQ(a.tokens, b.tokens) << name << " '" << s << "'";
+          ASSERT_EQ(a.offsets, b.offsets) << name << " '" << s << "'";
+          ASSERT_EQ(a.word_ids, b.word_ids) << name << " '" << s << "'";
+          ASSERT_EQ(a.special_tokens_mask, b.special_tokens_mask) << name;
+        }
+      ASSERT_EQ(fast.encode_ids(s, true), slow.encode_ids(s, true)) << name << " '" << s << "'";
+    }
+  }
+}
+
 }  // namespace
