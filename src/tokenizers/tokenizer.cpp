@@ -909,7 +909,7 @@ size_t Tokenizer::vocab_size(bool with_added) const {
   return n;
 }
 void Tokenizer::set_truncation(std::optional<TruncationParams> t) {
-  p_->truncation = std::move(t);
+  p_->truncation = t;
 }
 void Tokenizer::set_padding(std::optional<PaddingParams> p) {
   p_->padding = std::move(p);

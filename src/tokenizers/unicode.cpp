@@ -202,14 +202,12 @@ bool is_valid_utf8(std::string_view s) {
     else if (b == 0xE0) {
       len = 3;
       lo = 0xA0;
-    } else if (b >= 0xE1 && b <= 0xEC)
+    } else if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF)
       len = 3;
     else if (b == 0xED) {
       len = 3;
       hi = 0x9F;
-    } else if (b >= 0xEE && b <= 0xEF)
-      len = 3;
-    else if (b == 0xF0) {
+    } else if (b == 0xF0) {
       len = 4;
       lo = 0x90;
     } else if (b >= 0xF1 && b <= 0xF3)
@@ -249,14 +247,12 @@ std::string sanitize_utf8(std::string_view s) {
     else if (b == 0xE0) {
       len = 3;
       lo = 0xA0;
-    } else if (b >= 0xE1 && b <= 0xEC)
+    } else if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF)
       len = 3;
     else if (b == 0xED) {
       len = 3;
       hi = 0x9F;
-    } else if (b >= 0xEE && b <= 0xEF)
-      len = 3;
-    else if (b == 0xF0) {
+    } else if (b == 0xF0) {
       len = 4;
       lo = 0x90;
     } else if (b >= 0xF1 && b <= 0xF3)
