@@ -6,14 +6,15 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <climits>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "common.h"
 #include "ohm/cli/cli.h"
@@ -48,14 +49,43 @@ tokenizers::Tokenizer load_raw(const std::string& model) {
   return tokenizers::Tokenizer::from_file(path);
 }
 
-void append_int(std::string& out, int64_t v) {
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
+// Writes v in decimal at p (at most 20 bytes); returns the end.
+char* put_int(char* p, int64_t v) {
+  uint64_t u = static_cast<uint64_t>(v);
+  if (v < 0) {
+    *p++ = '-';
+    u = 0 - u;
+  }
+  char tmp[20];
+  int n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u);
+  while (n) *p++ = tmp[--n];
+  return p;
 }
 
 // A JSON string literal; invalid UTF-8 is replaced with U+FFFD (as nlohmann's "replace").
 void append_json_string(std::string& out, const std::string& s) {
+  // the common case: nothing to escape, ASCII or 2-byte characters (byte-level tokens)
+  bool simple = true;
+  for (size_t i = 0; simple && i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      simple = c >= 0x20 && c != '"' && c != '\\';
+    } else {
+      simple = c >= 0xC2 && c <= 0xDF && i + 1 < s.size() &&
+               (static_cast<unsigned char>(s[i + 1]) & 0xC0) == 0x80;
+      ++i;
+    }
+  }
+  if (simple) {
+    out += '"';
+    out += s;
+    out += '"';
+    return;
+  }
   if (!tokenizers::is_valid_utf8(s)) {
     out += nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return;
@@ -101,8 +131,46 @@ void append_json_string(std::string& out, const std::string& s) {
   out += '"';
 }
 
+// One answer line: {"decoded":..., "ids":[...], "offsets":[[a,b],...], "tokens":[...]}, keys in
+// nlohmann's order, written directly (building a json DOM per line cost about a third of the run).
+void append_answer(std::string& r, const tokenizers::Encoding& e, const std::string* decoded) {
+  r += '{';
+  if (decoded) {
+    r += "\"decoded\":";
+    append_json_string(r, *decoded);
+    r += ',';
+  }
+  char buf[80];  // one number or one offset pair, then appended at once
+  r += "\"ids\":[";
+  for (size_t t = 0; t < e.ids.size(); ++t) {
+    char* p = buf;
+    if (t) *p++ = ',';
+    p = put_int(p, e.ids[t]);
+    r.append(buf, p);
+  }
+  r += "],\"offsets\":[";
+  for (size_t t = 0; t < e.offsets.size(); ++t) {
+    char* p = buf;
+    if (t) *p++ = ',';
+    *p++ = '[';
+    p = put_int(p, static_cast<int64_t>(e.offsets[t].first));
+    *p++ = ',';
+    p = put_int(p, static_cast<int64_t>(e.offsets[t].second));
+    *p++ = ']';
+    r.append(buf, p);
+  }
+  r += "],\"tokens\":[";
+  for (size_t t = 0; t < e.tokens.size(); ++t) {
+    if (t) r += ',';
+    append_json_string(r, e.tokens[t]);
+  }
+  r += "]}\n";
+}
+
 // --batch: one JSON line in (a string, or an object with "text") -> one JSON line out, in order.
-// Lines are read in blocks and encoded on all threads, so the input may be larger than memory.
+// The input is read in chunks of whole lines (so it may be larger than memory); the lines of a
+// chunk are parsed and encoded on all threads in groups, each group writing its answers into
+// one buffer, and the buffers are written in order. A bad line is reported by its number.
 int tokenize_batch(const TokOptions& o) {
   std::ifstream fin;
   std::istream* in = &std::cin;
@@ -118,86 +186,113 @@ int tokenize_batch(const TokOptions& o) {
   else
     at = load_tokenizer(o.model, "");
   ThreadPool pool(o.threads);
-  constexpr size_t kBlock = 4096;
-  std::vector<std::string> texts, outs;
-  std::string line;
+  constexpr size_t kChunk = 2 << 20;  // bytes read at a time
+  constexpr size_t kGroup = 32;       // lines a thread takes at a time
+  struct Line {
+    size_t a, b, no;  // bytes [a, b) of the chunk, line number in the file
+  };
+  struct Group {
+    std::string out;
+    size_t bad_line = 0;  // first bad line of the group (0: none)
+    std::string bad_what;
+  };
+  std::string buf;
+  std::vector<Line> lines;
+  // Answers of the chunk before are written by `writer` while this one is encoded.
+  std::vector<Group> group_sets[2];
+  int cur = 0;
+  std::thread writer;
+  struct Join {
+    std::thread& t;
+    ~Join() {
+      if (t.joinable()) t.join();
+    }
+  } join_writer{writer};
   size_t line_no = 0;
   bool eof = false;
   while (!eof) {
-    texts.clear();
-    while (texts.size() < kBlock) {
-      if (!std::getline(*in, line)) {
-        eof = true;
-        break;
-      }
-      ++line_no;
-      if (line.empty() || line == "\r") continue;
-      // the common case, a plain string without escapes, skips the JSON parser
-      if (line.size() >= 2 && line.front() == '"' && line.back() == '"' &&
-          line.find_first_of("\\\"", 1) == line.size() - 1 &&
-          std::none_of(line.begin(), line.end(),
-                       [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
-        texts.push_back(line.substr(1, line.size() - 2));
-        continue;
-      }
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(line);
-      } catch (const std::exception& e) {
-        throw FormatError(ErrorContext().file(o.batch).note("line", std::to_string(line_no)),
-                          std::string("not JSON: ") + e.what());
-      }
-      if (j.is_object() && j.contains("text")) j = j["text"];
-      if (!j.is_string())
-        throw FormatError(ErrorContext().file(o.batch).note("line", std::to_string(line_no)),
-                          "expected a JSON string or an object with a \"text\" string");
-      texts.push_back(j.get<std::string>());
+    std::vector<Group>& groups = group_sets[cur];
+    const size_t kept = buf.size();
+    buf.resize(kept + kChunk);
+    in->read(buf.data() + kept, static_cast<std::streamsize>(kChunk));
+    const auto got = static_cast<size_t>(in->gcount());
+    buf.resize(kept + got);
+    eof = got < kChunk;
+    size_t end = buf.size();
+    if (!eof) {
+      const size_t nl = buf.rfind('\n');
+      if (nl == std::string::npos) continue;  // no whole line yet
+      end = nl + 1;
     }
-    outs.assign(texts.size(), {});
+    lines.clear();
+    for (size_t a = 0; a < end;) {
+      const auto* p = static_cast<const char*>(std::memchr(buf.data() + a, '\n', end - a));
+      const size_t b = p ? static_cast<size_t>(p - buf.data()) : end;
+      ++line_no;
+      if (!(b == a || (b == a + 1 && buf[a] == '\r'))) lines.push_back({a, b, line_no});
+      a = b + 1;
+    }
+    const size_t n_groups = (lines.size() + kGroup - 1) / kGroup;
+    if (groups.size() < n_groups) groups.resize(n_groups);
     std::atomic<size_t> next{0};
     pool.run([&](int, int) {
-      for (size_t i; (i = next.fetch_add(16)) < texts.size();)
-        for (size_t k = i; k < std::min(i + 16, texts.size()); ++k) {
+      std::string parsed;
+      for (size_t g; (g = next.fetch_add(1)) < n_groups;) {
+        Group& grp = groups[g];
+        grp.out.clear();
+        grp.bad_line = 0;
+        for (size_t k = g * kGroup; k < std::min((g + 1) * kGroup, lines.size()); ++k) {
+          const Line& l = lines[k];
+          std::string_view line(buf.data() + l.a, l.b - l.a);
+          std::string_view text;
+          // the common case, a plain string without escapes, skips the JSON parser
+          bool plain = line.size() >= 2 && line.front() == '"' && line.back() == '"';
+          for (size_t i = 1; plain && i + 1 < line.size(); ++i) {
+            const auto c = static_cast<unsigned char>(line[i]);
+            plain = c >= 0x20 && c != '"' && c != '\\';
+          }
+          if (plain) {
+            text = line.substr(1, line.size() - 2);
+          } else {
+            nlohmann::json j;
+            try {
+              j = nlohmann::json::parse(line);
+            } catch (const std::exception& e) {
+              grp.bad_line = l.no;
+              grp.bad_what = std::string("not JSON: ") + e.what();
+              break;
+            }
+            if (j.is_object() && j.contains("text")) j = j["text"];
+            if (!j.is_string()) {
+              grp.bad_line = l.no;
+              grp.bad_what = "expected a JSON string or an object with a \"text\" string";
+              break;
+            }
+            parsed = j.get<std::string>();
+            text = parsed;
+          }
           tokenizers::Encoding e =
-              raw ? raw->encode(texts[k], !o.no_special) : at->encode_full(texts[k], !o.no_special);
-          // written directly (keys in nlohmann's order): building a json DOM per line cost
-          // about a third of the run
-          std::string& r = outs[k];
-          r.clear();
-          r += '{';
-          if (o.decode) {
-            r += "\"decoded\":";
-            append_json_string(r, raw ? raw->decode(e.ids, false) : at->decode(e.ids, false));
-            r += ',';
-          }
-          r += "\"ids\":[";
-          for (size_t t = 0; t < e.ids.size(); ++t) {
-            if (t) r += ',';
-            append_int(r, e.ids[t]);
-          }
-          r += "],\"offsets\":[";
-          for (size_t t = 0; t < e.offsets.size(); ++t) {
-            r += t ? ",[" : "[";
-            append_int(r, static_cast<int64_t>(e.offsets[t].first));
-            r += ',';
-            append_int(r, static_cast<int64_t>(e.offsets[t].second));
-            r += ']';
-          }
-          r += "],\"tokens\":[";
-          for (size_t t = 0; t < e.tokens.size(); ++t) {
-            if (t) r += ',';
-            append_json_string(r, e.tokens[t]);
-          }
-          r += "]}";
+              raw ? raw->encode(text, !o.no_special) : at->encode_full(text, !o.no_special);
+          std::string decoded;
+          if (o.decode) decoded = raw ? raw->decode(e.ids, false) : at->decode(e.ids, false);
+          append_answer(grp.out, e, o.decode ? &decoded : nullptr);
         }
+      }
     });
-    std::string block;
-    for (auto& s : outs) {
-      block += s;
-      block += '\n';
-    }
-    std::cout.write(block.data(), static_cast<std::streamsize>(block.size()));
+    for (size_t g = 0; g < n_groups; ++g)
+      if (groups[g].bad_line)
+        throw FormatError(
+            ErrorContext().file(o.batch).note("line", std::to_string(groups[g].bad_line)),
+            groups[g].bad_what);
+    if (writer.joinable()) writer.join();
+    writer = std::thread([&groups, n_groups] {
+      for (size_t g = 0; g < n_groups; ++g)
+        std::cout.write(groups[g].out.data(), static_cast<std::streamsize>(groups[g].out.size()));
+    });
+    cur ^= 1;
+    buf.erase(0, end);
   }
+  if (writer.joinable()) writer.join();
   std::cout.flush();
   return 0;
 }

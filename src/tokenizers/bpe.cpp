@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <unordered_map>
 
 #include "internal.h"
@@ -82,22 +83,110 @@ struct HeapCmp {
   }
 };
 
-struct SvHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return Vocab::hash(s); }
-};
-struct SvEq {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-};
+// Per-thread word cache for one BPE instance: open addressing on a 64-bit hash of the word.
+// A slot holds words of up to 8 bytes and one-token results inline; longer words and results
+// go to two arenas (no allocation per entry).
+class WordCache {
+ public:
+  static constexpr size_t kCapacity = 50000;  // entries before starting over
+  static constexpr size_t kMaxWord = 256;     // longer words are not cached
 
-// Per-thread word cache for one BPE instance.
-struct WordCache {
-  std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, SvHash, SvEq> map;
-  std::vector<std::pair<int32_t, uint32_t>> arena;  // (id, byte length)
+  // Appends the cached tokens of `w` to `out`; false if `w` is not cached.
+  bool emit(std::string_view w, uint64_t h, std::vector<Token>& out) const {
+    if (slots_.empty()) return false;
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = static_cast<size_t>(h) & mask;; i = (i + 1) & mask) {
+      const Slot& s = slots_[i];
+      if (s.key_len == 0) return false;
+      if (s.h != h || s.key_len != w.size()) continue;
+      const char* key = w.size() <= 8 ? reinterpret_cast<const char*>(&s.key)
+                                      : keys_.data() + static_cast<size_t>(s.key);
+      if (std::memcmp(key, w.data(), w.size()) != 0) continue;
+      if (s.tok_n == 1) {
+        out.push_back({static_cast<int32_t>(s.tok), 0, static_cast<uint32_t>(w.size())});
+        return true;
+      }
+      const auto* p = arena_.data() + s.tok;
+      uint32_t pos = 0;
+      for (size_t k = 0; k < s.tok_n; ++k) {
+        out.push_back({p[k].first, pos, pos + p[k].second});
+        pos += p[k].second;
+      }
+      return true;
+    }
+  }
+  void insert(std::string_view w, uint64_t h, const std::pair<int32_t, uint32_t>* toks, size_t n) {
+    if (w.empty() || w.size() >= kMaxWord) return;
+    if (slots_.empty() || count_ >= kCapacity) {  // start over rather than evict
+      slots_.assign(1024, Slot{});
+      keys_.clear();
+      arena_.clear();
+      count_ = 0;
+    } else if (2 * (count_ + 1) > slots_.size()) {  // load factor <= 1/2
+      std::vector<Slot> old(2 * slots_.size());
+      old.swap(slots_);
+      for (const Slot& o : old)
+        if (o.key_len != 0) place(o);
+    }
+    Slot s;
+    s.h = h;
+    s.key_len = static_cast<uint16_t>(w.size());
+    if (w.size() <= 8) {
+      std::memcpy(&s.key, w.data(), w.size());
+    } else {
+      s.key = keys_.size();
+      keys_.append(w);
+    }
+    s.tok_n = static_cast<uint16_t>(n);
+    if (n == 1) {
+      s.tok = static_cast<uint32_t>(toks[0].first);
+    } else {
+      s.tok = static_cast<uint32_t>(arena_.size());
+      arena_.insert(arena_.end(), toks, toks + n);
+    }
+    place(s);
+    ++count_;
+  }
+  static uint64_t hash(std::string_view w) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ w.size();
+    const char* p = w.data();
+    size_t n = w.size();
+    auto mix = [&h](uint64_t v) {
+      h = (h ^ v) * 0xbf58476d1ce4e5b9ull;
+      h ^= h >> 29;
+    };
+    for (; n >= 8; p += 8, n -= 8) {
+      uint64_t v;
+      std::memcpy(&v, p, 8);
+      mix(v);
+    }
+    if (n) {
+      uint64_t v = 0;
+      std::memcpy(&v, p, n);
+      mix(v);
+    }
+    h *= 0x94d049bb133111ebull;
+    return h ^ (h >> 31);
+  }
+
+ private:
+  struct Slot {
+    uint64_t h = 0;
+    uint64_t key = 0;  // the word (<= 8 bytes) or its offset in keys_
+    uint16_t key_len = 0, tok_n = 0;
+    uint32_t tok = 0;  // the id (one token) or the offset in arena_
+  };
+  void place(const Slot& s) {
+    const size_t mask = slots_.size() - 1;
+    size_t i = static_cast<size_t>(s.h) & mask;
+    while (slots_[i].key_len != 0) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
+  std::vector<Slot> slots_;
+  std::string keys_;
+  std::vector<std::pair<int32_t, uint32_t>> arena_;
+  size_t count_ = 0;
 };
-constexpr size_t kCacheCapacity = 50000;
-constexpr size_t kCacheMaxWord = 256;
 
 std::atomic<uint64_t> g_bpe_ids{1};
 
@@ -160,44 +249,31 @@ class BPE : public Model {
 
   void tokenize(std::string_view s, std::vector<Token>& out) const override {
     if (s.empty()) return;
-    if (ignore_merges_) {
-      int32_t id = vocab_.find(s);
-      if (id >= 0) {
-        out.push_back({id, 0, static_cast<uint32_t>(s.size())});
-        return;
-      }
-    }
+    // this thread's cache for this model (the last one used is remembered); it is looked at
+    // first: a word's tokens never change, ignore_merges or not
     thread_local std::unordered_map<uint64_t, WordCache> caches;
-    WordCache& cache = caches[uid_];
-    auto it = cache.map.find(s);
-    if (it != cache.map.end()) {
-      emit(cache.arena.data() + it->second.first, it->second.second, out);
-      return;
+    thread_local uint64_t last_uid = 0;
+    thread_local WordCache* last = nullptr;
+    if (last_uid != uid_ || !last) {
+      last = &caches[uid_];
+      last_uid = uid_;
     }
-    thread_local std::vector<Symbol> syms;
-    merge_word(s, syms);
-    size_t off = cache.arena.size();
-    size_t n = 0;
-    for (const auto& sy : syms) {
-      if (sy.len == 0) continue;
-      cache.arena.emplace_back(sy.id, sy.len);
-      ++n;
-    }
-    emit(cache.arena.data() + off, n, out);
-    if (s.size() < kCacheMaxWord) {
-      if (cache.map.size() >= kCacheCapacity) {
-        // Start over rather than evict: results do not depend on the cache.
-        std::vector<std::pair<int32_t, uint32_t>> keep(
-            cache.arena.begin() + static_cast<std::ptrdiff_t>(off), cache.arena.end());
-        cache.map.clear();
-        cache.arena = std::move(keep);
-        off = 0;
-      }
-      cache.map.emplace(std::string(s),
-                        std::make_pair(static_cast<uint32_t>(off), static_cast<uint32_t>(n)));
+    WordCache& cache = *last;
+    const uint64_t h = WordCache::hash(s);
+    if (cache.emit(s, h, out)) return;
+    thread_local std::vector<std::pair<int32_t, uint32_t>> res;
+    res.clear();
+    int32_t whole = ignore_merges_ ? vocab_.find(s) : -1;
+    if (whole >= 0) {
+      res.emplace_back(whole, static_cast<uint32_t>(s.size()));
     } else {
-      cache.arena.resize(off);
+      thread_local std::vector<Symbol> syms;
+      merge_word(s, syms);
+      for (const auto& sy : syms)
+        if (sy.len != 0) res.emplace_back(sy.id, sy.len);
     }
+    emit(res.data(), res.size(), out);
+    cache.insert(s, h, res.data(), res.size());
   }
 
  private:

@@ -80,7 +80,17 @@ class Regex {
 
  private:
   void* re_ = nullptr;
+  // The GPT-2, cl100k (Llama 3) and o200k (GPT-4o) pre-tokenizer patterns are matched by hand
+  // (regex.cpp, same matches as Oniguruma's); 0 = Oniguruma.
+  int fast_ = 0;
 };
+
+// ---- byte-level pre-tokenization ----
+const char32_t* byte_to_unicode_table();  // GPT-2's byte -> code point
+// When `p` splits by one regex and then maps bytes with ByteLevel (GPT-2's ByteLevel with
+// use_regex; or Sequence[Split(regex), ByteLevel without regex], as Llama 3 and GPT-4o), sets
+// *re and *keep_gaps (whether the text between matches is kept as pieces) and returns true.
+bool byte_level_split(const PreTokenizer& p, const Regex** re, bool* keep_gaps);
 
 // ---- JSON helpers ----
 const json* jget(const json& j, const char* key);  // present and not null

@@ -93,6 +93,9 @@ class ByteLevel : public PreTokenizer {
     for (auto& s : pts.splits)
       if (!s.tokenized) s.ns.map_bytes(t);
   }
+  bool add_prefix_space() const { return aps_; }
+  bool use_regex() const { return use_regex_; }
+  const Regex* regex() const { return re_.regex(); }
 
  private:
   bool aps_, use_regex_;
@@ -139,6 +142,9 @@ class SplitPre : public PreTokenizer {
       for (auto& m : ms) m.is_match = !m.is_match;
     ns.split(ms, b_, out);
   }
+  const Regex* regex() const { return p_.regex(); }
+  Behavior behavior() const { return b_; }
+  bool invert() const { return invert_; }
 
  private:
   Pattern p_;
@@ -197,6 +203,28 @@ class Sequence : public PreTokenizer {
 };
 
 }  // namespace
+
+bool byte_level_split(const PreTokenizer& p, const Regex** re, bool* keep_gaps) {
+  if (const auto* bl = dynamic_cast<const ByteLevel*>(&p)) {
+    if (bl->add_prefix_space() || !bl->use_regex() || !bl->regex()) return false;
+    *re = bl->regex();
+    *keep_gaps = true;  // Isolated
+    return true;
+  }
+  const auto* seq = dynamic_cast<const Sequence*>(&p);
+  if (!seq || seq->items.size() != 2) return false;
+  const auto* sp = dynamic_cast<const SplitPre*>(seq->items[0].get());
+  const auto* bl = dynamic_cast<const ByteLevel*>(seq->items[1].get());
+  if (!sp || !bl || bl->add_prefix_space() || bl->use_regex() || !sp->regex()) return false;
+  if (sp->behavior() == Behavior::Isolated)
+    *keep_gaps = true;  // matches and the text between them, inverted or not
+  else if (sp->behavior() == Behavior::Removed && sp->invert())
+    *keep_gaps = false;  // the matches only
+  else
+    return false;
+  *re = sp->regex();
+  return true;
+}
 
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const JsonCtx& c) {
   std::string type = jtype(j, c);

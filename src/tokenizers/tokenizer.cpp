@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <fstream>
 
 #include "internal.h"
@@ -128,6 +129,38 @@ size_t space_rightmost_at_start(std::string_view s) {
 }
 }  // namespace
 
+void Pipeline::find_added(const Trie& trie, std::string_view s,
+                          std::vector<std::pair<std::pair<size_t, size_t>, int32_t>>& marks) const {
+  size_t start_offset = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    if (!trie.first[static_cast<unsigned char>(s[i])]) {
+      ++i;
+      continue;
+    }
+    int32_t idx = -1;
+    size_t len = trie.longest(s, i, &idx);
+    if (len == 0) {
+      ++i;
+      continue;
+    }
+    const AddedToken& t = added[static_cast<size_t>(idx)];
+    size_t start = i, stop = i + len;
+    i = stop;  // leftmost-longest, non-overlapping
+    if (!parse_special && t.special) continue;
+    if (t.single_word) {
+      bool ss = start == 0 || !ends_with_word(s.substr(0, start));
+      bool es = stop == s.size() || !starts_with_word(s.substr(stop));
+      if (!ss || !es) continue;
+    }
+    if (t.lstrip) start = std::max(space_leftmost_at_end(s.substr(0, start)), start_offset);
+    if (t.rstrip) stop += space_rightmost_at_start(s.substr(stop));
+    marks.push_back({{start, stop}, idx});
+    start_offset = stop;
+    i = stop;
+  }
+}
+
 void Pipeline::run(std::string_view text, PreTokenizedString& pts) const {
   pts.original = text;
   pts.splits.clear();
@@ -157,9 +190,6 @@ void Pipeline::run(std::string_view text, PreTokenizedString& pts) const {
         if (!s.empty()) out.push_back(std::move(sp));
         continue;
       }
-      size_t start_offset = 0;
-      size_t i = 0;
-      bool matched_any = false;
       auto push_plain = [&](size_t a, size_t b) {
         if (a >= b) return;
         Split x;
@@ -167,36 +197,8 @@ void Pipeline::run(std::string_view text, PreTokenizedString& pts) const {
         out.push_back(std::move(x));
       };
       std::vector<std::pair<std::pair<size_t, size_t>, int32_t>> marks;
-      while (i < s.size()) {
-        if (!trie->first[static_cast<unsigned char>(s[i])]) {
-          ++i;
-          continue;
-        }
-        int32_t idx = -1;
-        size_t len = trie->longest(s, i, &idx);
-        if (len == 0) {
-          ++i;
-          continue;
-        }
-        const AddedToken& t = added[static_cast<size_t>(idx)];
-        size_t start = i, stop = i + len;
-        i = stop;  // leftmost-longest, non-overlapping
-        if (!parse_special && t.special) continue;
-        if (t.single_word) {
-          bool ss = start == 0 || !ends_with_word(std::string_view(s).substr(0, start));
-          bool es = stop == s.size() || !starts_with_word(std::string_view(s).substr(stop));
-          if (!ss || !es) continue;
-        }
-        if (t.lstrip)
-          start =
-              std::max(space_leftmost_at_end(std::string_view(s).substr(0, start)), start_offset);
-        if (t.rstrip) stop += space_rightmost_at_start(std::string_view(s).substr(stop));
-        marks.push_back({{start, stop}, idx});
-        start_offset = stop;
-        i = stop;
-        matched_any = true;
-      }
-      if (!matched_any) {
+      find_added(*trie, s, marks);
+      if (marks.empty()) {
         out.push_back(std::move(sp));
         continue;
       }
@@ -225,7 +227,195 @@ void Pipeline::run(std::string_view text, PreTokenizedString& pts) const {
   }
 }
 
+namespace {
+// GPT-2's byte -> code point map as UTF-8 (1 or 2 bytes each).
+struct ByteLevelUtf8 {
+  char two[256][2];  // the UTF-8 bytes (the second unused when len is 1)
+  uint8_t len[256];
+  ByteLevelUtf8() {
+    const char32_t* t = byte_to_unicode_table();
+    for (int b = 0; b < 256; ++b) {
+      std::string u;
+      utf8_append(u, t[b]);
+      len[b] = static_cast<uint8_t>(u.size());
+      two[b][0] = u[0];
+      two[b][1] = u.size() > 1 ? u[1] : 0;
+    }
+  }
+};
+const ByteLevelUtf8& byte_level_utf8() {
+  static const ByteLevelUtf8 t;
+  return t;
+}
+}  // namespace
+
+bool Pipeline::encode_byte_level(std::string_view text, OffsetType ot, bool with_strings,
+                                 Encoding& e) const {
+  const Regex* re = nullptr;
+  bool keep_gaps = true;
+  if (normalizer || !pre_tokenizer || !model || !byte_level_split(*pre_tokenizer, &re, &keep_gaps))
+    return false;
+  // Segments of the text: added tokens (index into `added`) and plain text (-1), as run()'s two
+  // added-token passes make them (there is no normalizer, so both see the input bytes).
+  struct Segment {
+    size_t a, b;
+    int32_t added;
+  };
+  thread_local std::vector<Segment> segs;
+  thread_local std::vector<std::pair<std::pair<size_t, size_t>, int32_t>> marks;
+  segs.clear();
+  if (!text.empty()) segs.push_back({0, text.size(), -1});
+  for (const Trie* trie : {trie_raw_.get(), trie_norm_.get()}) {
+    if (!trie) continue;
+    thread_local std::vector<Segment> next;
+    next.clear();
+    for (const Segment& sg : segs) {
+      if (sg.added >= 0) {
+        next.push_back(sg);
+        continue;
+      }
+      marks.clear();
+      find_added(*trie, text.substr(sg.a, sg.b - sg.a), marks);
+      size_t prev = sg.a;
+      for (auto& [rng, idx] : marks) {
+        if (sg.a + rng.first > prev) next.push_back({prev, sg.a + rng.first, -1});
+        if (rng.second > rng.first) next.push_back({sg.a + rng.first, sg.a + rng.second, idx});
+        prev = sg.a + rng.second;
+      }
+      if (sg.b > prev) next.push_back({prev, sg.b, -1});
+    }
+    std::swap(segs, next);
+  }
+
+  // Original byte range of the character holding byte i (a token may end or start inside a
+  // character: ByteLevel aligns every byte to its whole character).
+  auto char_start = [&](size_t i) {
+    while (i > 0 && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) --i;
+    return i;
+  };
+  auto char_end = [&](size_t i) {
+    size_t s0 = char_start(i);
+    return std::min(text.size(), s0 + utf8_len(static_cast<unsigned char>(text[s0])));
+  };
+  bool ascii = true;
+  for (char c : text)
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      ascii = false;
+      break;
+    }
+  thread_local std::vector<uint32_t> char_of;  // byte -> char index (size len+1)
+  const bool char_offsets = with_strings && ot == OffsetType::Char && !ascii;
+  if (char_offsets) {
+    char_of.resize(text.size() + 1);
+    uint32_t ci = 0;
+    for (size_t i = 0; i < text.size();) {
+      size_t l = utf8_len(static_cast<unsigned char>(text[i]));
+      for (size_t k = 0; k < l && i + k < text.size(); ++k) char_of[i + k] = ci;
+      i += l;
+      ++ci;
+    }
+    char_of[text.size()] = ci;
+  }
+  auto offset = [&](size_t a, size_t b) {
+    if (char_offsets) return std::pair<size_t, size_t>{char_of[a], char_of[b]};
+    return std::pair<size_t, size_t>{a, b};
+  };
+
+  const ByteLevelUtf8& bl = byte_level_utf8();
+  thread_local std::string mapped;
+  thread_local std::vector<Token> toks;
+  thread_local std::vector<std::pair<size_t, size_t>> pieces;
+  e.ids.reserve(text.size() / 3 + 4);
+  if (with_strings) {
+    e.tokens.reserve(text.size() / 3 + 4);
+    e.offsets.reserve(text.size() / 3 + 4);
+    e.word_ids.reserve(text.size() / 3 + 4);
+  }
+  int64_t word = 0;
+  for (const Segment& sg : segs) {
+    if (sg.added >= 0) {
+      const AddedToken& t = added[static_cast<size_t>(sg.added)];
+      e.ids.push_back(t.id);
+      if (with_strings) {
+        e.tokens.emplace_back(text.substr(sg.a, sg.b - sg.a));
+        e.offsets.push_back(offset(sg.a, sg.b));
+        e.word_ids.push_back(word);
+      }
+      ++word;
+      continue;
+    }
+    std::string_view seg = text.substr(sg.a, sg.b - sg.a);
+    pieces.clear();
+    re->find_iter(seg, pieces);
+    size_t prev = 0;
+    auto piece = [&](size_t a, size_t b) {
+      if (a >= b) return;
+      const size_t ia = sg.a + a, ib = sg.a + b;
+      mapped.resize(2 * (ib - ia));
+      {
+        // locals: stores through char* could alias the captures and force reloads
+        char* w = mapped.data();
+        const auto* src = reinterpret_cast<const unsigned char*>(text.data()) + ia;
+        const auto* end = reinterpret_cast<const unsigned char*>(text.data()) + ib;
+        const auto* two = bl.two;
+        const uint8_t* len = bl.len;
+        for (; src < end; ++src) {
+          std::memcpy(w, two[*src], 2);
+          w += len[*src];
+        }
+        mapped.resize(static_cast<size_t>(w - mapped.data()));
+      }
+      toks.clear();
+      model->tokenize(mapped, toks);
+      // input byte holding mapped byte m: walk forward (tokens come in order), restart if not
+      size_t in = ia, m = 0;
+      auto input_byte = [&](size_t pos) {
+        if (pos < m) in = ia, m = 0;
+        while (in < ib) {
+          size_t l = bl.len[static_cast<unsigned char>(text[in])];
+          if (m + l > pos) break;
+          m += l;
+          ++in;
+        }
+        return in;
+      };
+      for (const Token& t : toks) {
+        e.ids.push_back(t.id);
+        if (!with_strings) continue;
+        const std::string* s = model->id_to_token(t.id);
+        e.tokens.push_back(s ? *s : std::string());
+        size_t oa, ob;
+        if (t.start == t.end || t.end > mapped.size()) {  // as NormalizedString::original_range
+          oa = ia + t.start;
+          ob = ia + t.end;
+        } else {
+          oa = char_start(input_byte(t.start));
+          ob = char_end(input_byte(t.end - 1));
+        }
+        e.offsets.push_back(offset(oa, ob));
+        e.word_ids.push_back(word);
+      }
+      ++word;
+    };
+    for (auto [ms, me] : pieces) {
+      if (keep_gaps) piece(prev, ms);
+      piece(ms, me);
+      prev = me;
+    }
+    if (keep_gaps) piece(prev, seg.size());
+  }
+  e.type_ids.assign(e.ids.size(), 0);
+  e.attention_mask.assign(e.ids.size(), 1);
+  e.special_tokens_mask.assign(e.ids.size(), 0);
+  if (!with_strings) e.word_ids.assign(e.ids.size(), -1);
+  return true;
+}
+
 Encoding Pipeline::encode_one(std::string_view text, OffsetType ot, bool with_strings) const {
+  {
+    Encoding e;
+    if (encode_byte_level(text, ot, with_strings, e)) return e;
+  }
   PreTokenizedString pts;
   run(text, pts);
   Encoding e;
@@ -719,7 +909,7 @@ size_t Tokenizer::vocab_size(bool with_added) const {
   return n;
 }
 void Tokenizer::set_truncation(std::optional<TruncationParams> t) {
-  p_->truncation = std::move(t);
+  p_->truncation = t;
 }
 void Tokenizer::set_padding(std::optional<PaddingParams> p) {
   p_->padding = std::move(p);

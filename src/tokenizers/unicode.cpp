@@ -1,6 +1,8 @@
 // UTF-8 helpers and Unicode properties from utf8proc (no hand-written tables).
 #include <utf8proc.h>
 
+#include <cstring>
+
 #include "internal.h"
 
 namespace ohm::tokenizers {
@@ -189,6 +191,8 @@ bool is_valid_utf8(std::string_view s) {
     unsigned char b = p[i];
     if (b < 0x80) {
       ++i;
+      uint64_t w;  // ASCII 8 bytes at a time
+      while (i + 8 <= n && (std::memcpy(&w, p + i, 8), (w & 0x8080808080808080ull) == 0)) i += 8;
       continue;
     }
     size_t len;
@@ -198,14 +202,12 @@ bool is_valid_utf8(std::string_view s) {
     else if (b == 0xE0) {
       len = 3;
       lo = 0xA0;
-    } else if (b >= 0xE1 && b <= 0xEC)
+    } else if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF)
       len = 3;
     else if (b == 0xED) {
       len = 3;
       hi = 0x9F;
-    } else if (b >= 0xEE && b <= 0xEF)
-      len = 3;
-    else if (b == 0xF0) {
+    } else if (b == 0xF0) {
       len = 4;
       lo = 0x90;
     } else if (b >= 0xF1 && b <= 0xF3)
@@ -245,14 +247,12 @@ std::string sanitize_utf8(std::string_view s) {
     else if (b == 0xE0) {
       len = 3;
       lo = 0xA0;
-    } else if (b >= 0xE1 && b <= 0xEC)
+    } else if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF)
       len = 3;
     else if (b == 0xED) {
       len = 3;
       hi = 0x9F;
-    } else if (b >= 0xEE && b <= 0xEF)
-      len = 3;
-    else if (b == 0xF0) {
+    } else if (b == 0xF0) {
       len = 4;
       lo = 0x90;
     } else if (b >= 0xF1 && b <= 0xF3)

@@ -11,9 +11,11 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <sstream>
 
 #include "ohm/core/error.h"
+#include "ohm/tokenizers/pipeline.h"
 #include "ohm/tokenizers/tokenizer.h"
 #include "test_util.h"
 
@@ -566,6 +568,159 @@ TEST(Batch, MatchesSingleAndPads) {
   for (auto& e : padded) {
     EXPECT_EQ(e.ids.size(), len);
     EXPECT_EQ(e.attention_mask.size(), len);
+  }
+}
+
+// The GPT-2, cl100k and o200k pre-tokenizer patterns are matched by hand
+// (src/tokenizers/regex.cpp); the same pattern inside (?:...) is not recognised and goes to
+// Oniguruma. Both must split random strings of letters (every case category, marks, U+017F),
+// numbers, spaces and punctuation identically.
+TEST(PreTokenizerRegex, HandMatchersEqualOniguruma) {
+  const std::vector<std::string> patterns = {
+      R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)",
+      R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
+      R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
+      R"(|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
+      R"(|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
+  };
+  // Lu Ll Lt Lm Lo, Mn Mc Me, Nd Nl No, spaces (ASCII, NBSP, U+2028, U+3000, U+0085), \r \n,
+  // punctuation and symbols, the contraction letters in both cases and U+017F / U+212A.
+  const std::vector<std::string> atoms = {"a",
+                                          "Z",
+                                          "s",
+                                          "S",
+                                          "t",
+                                          "T",
+                                          "r",
+                                          "R",
+                                          "e",
+                                          "E",
+                                          "v",
+                                          "V",
+                                          "m",
+                                          "M",
+                                          "l",
+                                          "L",
+                                          "d",
+                                          "D",
+                                          "re",
+                                          "VE",
+                                          "lL",
+                                          "'",
+                                          "'",
+                                          "'",
+                                          "\xC5\xBF",
+                                          "\xE2\x84\xAA",
+                                          "\xC3\xA9",
+                                          "\xC3\x89",
+                                          "\xC7\x85" /* Lt */,
+                                          "\xCA\xB0" /* Lm */,
+                                          "\xE4\xB8\xAD" /* Lo */,
+                                          "\xE0\xB8\x81" /* Lo */,
+                                          "\xCC\x81" /* Mn */,
+                                          "\xE0\xA4\xBE" /* Mc */,
+                                          "\xE2\x83\x9D" /* Me */,
+                                          "1",
+                                          "9",
+                                          "\xD9\xA3" /* Nd */,
+                                          "\xE2\x85\xA2" /* Nl */,
+                                          "\xC2\xBD" /* No */,
+                                          " ",
+                                          " ",
+                                          " ",
+                                          "  ",
+                                          "\t",
+                                          "\n",
+                                          "\r",
+                                          "\r\n",
+                                          "\xC2\xA0",
+                                          "\xE2\x80\xA8",
+                                          "\xE3\x80\x80",
+                                          "\xC2\x85",
+                                          "\x0B",
+                                          ".",
+                                          ",",
+                                          "/",
+                                          "-",
+                                          "!",
+                                          "\xE2\x80\x94",
+                                          "\xF0\x9F\x98\x80",
+                                          "\xE2\x80\x8D",
+                                          "\x01",
+                                          "_",
+                                          "$"};
+  std::mt19937 rng(20261206);
+  for (const auto& pat : patterns) {
+    auto fast = ohm::tokenizers::Pattern::regex(pat, "test");
+    auto onig = ohm::tokenizers::Pattern::regex("(?:" + pat + ")", "test");
+    std::vector<ohm::tokenizers::Match> a, b;
+    for (int it = 0; it < 20000; ++it) {
+      std::string s;
+      size_t n = rng() % 12;
+      for (size_t k = 0; k < n; ++k) s += atoms[rng() % atoms.size()];
+      fast.find_matches(s, a);
+      onig.find_matches(s, b);
+      ASSERT_EQ(a.size(), b.size()) << pat << " on '" << s << "'";
+      for (size_t k = 0; k < a.size(); ++k) {
+        ASSERT_EQ(a[k].start, b[k].start) << pat << " on '" << s << "'";
+        ASSERT_EQ(a[k].end, b[k].end) << pat << " on '" << s << "'";
+        ASSERT_EQ(a[k].is_match, b[k].is_match) << pat << " on '" << s << "'";
+      }
+    }
+  }
+}
+
+// Byte-level pipelines (no normalizer; ByteLevel with its regex, or Sequence[Split, ByteLevel])
+// encode without NormalizedString (Pipeline::encode_byte_level). Wrapping the pre-tokenizer in
+// one more Sequence sends the same tokenizer down the general path: both must give the same
+// Encoding (ids, tokens, offsets in characters and bytes, word ids), added tokens included.
+TEST(ByteLevelFastPath, SameEncodingAsGeneralPath) {
+  for (const char* name : {"gpt2", "llama3", "gpt4o"}) {
+    const std::string file = shared_tokenizer_file(name);
+    OHM_REQUIRE_SHARED(!file.empty(), name);
+    json j = json::parse(read_maybe_compressed(file));
+    const Tokenizer fast = Tokenizer::from_json(j, file);
+    j["pre_tokenizer"] =
+        json{{"type", "Sequence"}, {"pretokenizers", json::array({j["pre_tokenizer"]})}};
+    const Tokenizer slow = Tokenizer::from_json(j, file);
+    const std::vector<std::string> atoms = {"Hello",
+                                            " world",
+                                            "'s",
+                                            "'LL",
+                                            " ",
+                                            "  ",
+                                            "\n",
+                                            "\r\n",
+                                            "\t",
+                                            "123456",
+                                            "caf\xC3\xA9",
+                                            "\xE4\xB8\xAD\xE6\x96\x87",
+                                            "\xF0\x9F\x98\x80",
+                                            "e\xCC\x81",
+                                            ",",
+                                            "!!",
+                                            "<|endoftext|>",
+                                            "<|begin_of_text|>",
+                                            " <|eot_id|> ",
+                                            "\xC2\xA0",
+                                            "\xE3\x80\x80",
+                                            "/"};
+    std::mt19937 rng(7);
+    for (int it = 0; it < 300; ++it) {
+      std::string s;
+      for (size_t k = rng() % 10; k > 0; --k) s += atoms[rng() % atoms.size()];
+      for (OffsetType ot : {OffsetType::Char, OffsetType::Byte})
+        for (bool special : {false, true}) {
+          const Encoding a = fast.encode(s, EncodeOptions{special, ot});
+          const Encoding b = slow.encode(s, EncodeOptions{special, ot});
+          ASSERT_EQ(a.ids, b.ids) << name << " '" << s << "'";
+          ASSERT_EQ(a.tokens, b.tokens) << name << " '" << s << "'";
+          ASSERT_EQ(a.offsets, b.offsets) << name << " '" << s << "'";
+          ASSERT_EQ(a.word_ids, b.word_ids) << name << " '" << s << "'";
+          ASSERT_EQ(a.special_tokens_mask, b.special_tokens_mask) << name;
+        }
+      ASSERT_EQ(fast.encode_ids(s, true), slow.encode_ids(s, true)) << name << " '" << s << "'";
+    }
   }
 }
 

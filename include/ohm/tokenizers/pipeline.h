@@ -43,6 +43,7 @@ class Pattern {
   Pattern(Pattern&&) noexcept;
   Pattern& operator=(Pattern&&) noexcept;
   void find_matches(std::string_view s, std::vector<Match>& out) const;
+  const Regex* regex() const { return re_.get(); }  // null for a literal
 
  private:
   std::string literal_;
@@ -251,6 +252,14 @@ class Pipeline {
 
  private:
   struct Trie;
+  // Added tokens in s (leftmost-longest, then single_word / lstrip / rstrip): ranges in s and
+  // indexes into `added`.
+  void find_added(const Trie& trie, std::string_view s,
+                  std::vector<std::pair<std::pair<size_t, size_t>, int32_t>>& marks) const;
+  // encode_one without NormalizedString when the pipeline is: no normalizer, a pre-tokenizer
+  // that splits by one regex then maps bytes (ByteLevel), any model. False if it is not.
+  bool encode_byte_level(std::string_view text, OffsetType ot, bool with_strings,
+                         Encoding& e) const;
   std::unordered_map<std::string, int32_t> added_by_content_;
   std::unordered_map<int32_t, size_t> added_by_id_;  // -> index in `added`
   std::unordered_set<int32_t> special_ids_;
