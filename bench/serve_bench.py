@@ -248,7 +248,7 @@ def main():
             try:
                 results[name].append(bench(base, name, levels, a.prompt_tokens, a.max_tokens,
                                            a.requests))
-                if a.prefix and rnd == 0:
+                if a.prefix and rnd == 0 and name == "ohm":
                     prefix[name] = prefix_test(base, name)
                     print(f"  prefix cache: {prefix[name]}", flush=True)
             finally:
@@ -295,8 +295,11 @@ def write_report(a, levels, results, prefix):
     if prefix:
         lines += ["", "Prefix cache (TTFT of a ~1,000-token prompt, then of one sharing it):", ""]
         for name, p in prefix.items():
+            if p.get("ratio") is None:
+                lines.append(f"- {name}: failed ({p})")
+                continue
             lines.append(f"- {name}: first {p['ttft_first']:.2f} s, shared {p['ttft_shared']:.2f} s"
-                         f" ({(p['ratio'] or 0) * 100:.0f}%)")
+                         f" ({p['ratio'] * 100:.0f}%)")
     lines.append("")
     open(a.out, "w").write("\n".join(lines))
     print("wrote", a.out)
