@@ -286,17 +286,7 @@ void Engine::loop() {
       if (stop_) break;
       if (draining_ && waiting_.empty() && running_.empty()) break;
     }
-    if (draining_ && Clock::now() >= deadline_) {
-      std::deque<std::unique_ptr<Seq>> w;
-      {
-        std::lock_guard<std::mutex> lk(mu_);
-        w.swap(waiting_);
-      }
-      for (auto& s : w) finish(*s, "cancelled");
-      for (auto& s : running_) finish(*s, "cancelled");
-      running_.clear();
-      break;
-    }
+    if (draining_ && Clock::now() >= deadline_) break;  // the rest is cancelled below
     try {
       step();
     } catch (const std::exception& ex) {
@@ -304,14 +294,9 @@ void Engine::loop() {
       for (auto& s : running_) finish(*s, "error", ex.what());
       running_.clear();
     }
-    std::lock_guard<std::mutex> lk(mu_);
-    stats_.running = static_cast<int64_t>(running_.size());
-    stats_.waiting = static_cast<int64_t>(waiting_.size());
-    stats_.kv_blocks_used = blocks_->used();
-    stats_.kv_blocks_free = blocks_->available();
-    stats_.kv_blocks_cached = static_cast<int64_t>(blocks_->lru.size());
+    refresh_stats();
   }
-  // Stopped: whatever is left is cancelled.
+  // Stopped (or past the drain deadline): whatever is left is cancelled.
   std::deque<std::unique_ptr<Seq>> w;
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -320,6 +305,16 @@ void Engine::loop() {
   for (auto& s : w) finish(*s, "cancelled");
   for (auto& s : running_) finish(*s, "cancelled");
   running_.clear();
+  refresh_stats();
+}
+
+void Engine::refresh_stats() {
+  std::lock_guard<std::mutex> lk(mu_);
+  stats_.running = static_cast<int64_t>(running_.size());
+  stats_.waiting = static_cast<int64_t>(waiting_.size());
+  stats_.kv_blocks_used = blocks_->used();
+  stats_.kv_blocks_free = blocks_->available();
+  stats_.kv_blocks_cached = static_cast<int64_t>(blocks_->lru.size());
 }
 
 bool Engine::ensure_blocks(Seq& s, int64_t slots) {

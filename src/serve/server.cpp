@@ -319,9 +319,10 @@ struct ModelServer::Impl {
             choice->mode == ToolChoice::Mode::Named ? std::optional(choice->name) : std::nullopt);
         std::vector<generation::Grammar> alts;
         for (const auto& c : shape.calls)
-          alts.push_back(generation::Grammar::sequence({generation::Grammar::literal(c.prefix),
-                                                        generation::Grammar::json_schema(c.schema, kJsonOpt),
-                                                        generation::Grammar::literal(c.suffix)}));
+          alts.push_back(
+              generation::Grammar::sequence({generation::Grammar::literal(c.prefix),
+                                             generation::Grammar::json_schema(c.schema, kJsonOpt),
+                                             generation::Grammar::literal(c.suffix)}));
         return generation::Grammar::sequence({generation::Grammar::literal(shape.prefix),
                                               generation::Grammar::choice(alts),
                                               generation::Grammar::literal(shape.suffix)});
@@ -393,6 +394,19 @@ struct ModelServer::Impl {
     return out;
   }
 
+  // The usage of a finished non-streamed request: charged to its key, outputs logged when asked.
+  Usage finished(const std::string& key, const std::string& id, const std::vector<Collected>& got) {
+    Usage u;
+    for (const auto& c : got) {
+      u.prompt_tokens = c.prompt;
+      u.completion_tokens += c.completion;
+      u.cached_tokens = c.cached;
+      if (opt.log_requests) log("output " + id + ": " + c.text);
+    }
+    charge(key, u.prompt_tokens + u.completion_tokens);
+    return u;
+  }
+
   std::vector<TokenLogprob> logprobs_of(const std::vector<TokenOut>& toks) const {
     std::vector<TokenLogprob> out;
     for (const auto& t : toks) {
@@ -413,7 +427,7 @@ struct ModelServer::Impl {
     chat::ChatOptions co;
     co.add_generation_prompt = add_generation_prompt;
     if (!tools.empty()) co.tools = template_tools(tools);
-    co.extra = template_variables(tool_format, tools);  // firefunction: functions, datetime
+    co.extra = template_variables(tool_format, tools);          // firefunction: functions, datetime
     for (const auto& [k, v] : kwargs.items()) co.extra[k] = v;  // the request's win
     try {
       return tmpl->apply(template_messages(messages, tool_format), co);
@@ -445,7 +459,6 @@ struct ModelServer::Impl {
     if (!r.sampling.stream) {
       auto got = collect(streams, dl);
       std::vector<ChatChoice> choices;
-      Usage u;
       for (size_t i = 0; i < got.size(); ++i) {
         ChatChoice c;
         c.index = static_cast<int64_t>(i);
@@ -460,13 +473,9 @@ struct ModelServer::Impl {
           }
         }
         if (r.sampling.logprobs) c.logprobs = chat_logprobs_json(logprobs_of(got[i].tokens));
-        u.prompt_tokens = got[i].prompt;
-        u.completion_tokens += got[i].completion;
-        u.cached_tokens = got[i].cached;
-        if (opt.log_requests) log("output chat " + id + ": " + got[i].text);
         choices.push_back(std::move(c));
       }
-      charge(key, u.prompt_tokens + u.completion_tokens);
+      const Usage u = finished(key, id, got);
       send_json(res, 200, chat_completion_json(id, t, name, choices, u));
       return;
     }
@@ -543,7 +552,6 @@ struct ModelServer::Impl {
     if (!r.sampling.stream) {
       auto got = collect(streams, dl);
       std::vector<CompletionChoice> choices;
-      Usage u;
       for (size_t i = 0; i < got.size(); ++i) {
         CompletionChoice c;
         c.index = static_cast<int64_t>(i);
@@ -552,12 +560,9 @@ struct ModelServer::Impl {
         if (r.sampling.logprobs)
           c.logprobs = completion_logprobs_json(logprobs_of(got[i].tokens),
                                                 static_cast<int64_t>(echo.size()));
-        u.prompt_tokens = got[i].prompt;
-        u.completion_tokens += got[i].completion;
-        u.cached_tokens = got[i].cached;
         choices.push_back(std::move(c));
       }
-      charge(key, u.prompt_tokens + u.completion_tokens);
+      const Usage u = finished(key, id, got);
       send_json(res, 200, completion_json(id, t, name, choices, u));
       return;
     }
@@ -593,6 +598,7 @@ struct ModelServer::Impl {
   struct ChoiceState {
     std::unique_ptr<ToolCallStreamParser> parser;
     int64_t text_offset = 0;
+    std::string text;  // with --log-requests
     bool started = false, finished = false;
   };
 
@@ -663,6 +669,10 @@ struct ModelServer::Impl {
                 st->usage.prompt_tokens = e->prompt_tokens;
                 st->usage.completion_tokens += e->completion_tokens;
                 st->usage.cached_tokens = e->cached_tokens;
+              }
+              if (opt.log_requests) {
+                c.text += e->text;
+                if (c.finished) log("output stream choice " + std::to_string(i) + ": " + c.text);
               }
               if (!write(chunk(i, &*e, c))) {
                 cancel_all();

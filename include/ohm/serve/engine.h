@@ -182,6 +182,7 @@ class Engine {
   void sample(Seq& s, const float* logits);
   void emit_text(Seq& s, bool final);
   void register_full_blocks(Seq& s);
+  void refresh_stats();
 
   CausalLM& model_;
   const tokenizers::Tokenizer& tok_;
