@@ -108,7 +108,7 @@ struct HubServer::Impl {
     svr.Delete(".*", [this](const httplib::Request& q, httplib::Response& s,
                             const httplib::ContentReader& rd) { dispatch(q, s, &rd); });
     svr.set_exception_handler(
-        [this](const httplib::Request& q, httplib::Response& s, std::exception_ptr) {
+        [](const httplib::Request& q, httplib::Response& s, const std::exception_ptr&) {
           http::send_error(q, s, {500, "", "internal error", ""});
         });
   }

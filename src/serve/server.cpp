@@ -605,7 +605,7 @@ struct ModelServer::Impl {
   // Server-sent events for a set of engine streams: `chunk` turns each event into SSE text;
   // `usage_chunk` gives the include_usage chunk. A client that goes away cancels its requests.
   template <class ChunkFn, class UsageFn>
-  void stream_reply(httplib::Response& res, std::vector<std::shared_ptr<Stream>> streams,
+  void stream_reply(httplib::Response& res, std::vector<std::shared_ptr<Stream>>&& streams,
                     Clock::time_point dl, const std::string& key, const SamplingParams& sp,
                     ChunkFn chunk, UsageFn usage_chunk, bool tools_on) {
     struct State {
@@ -859,7 +859,7 @@ struct ModelServer::Impl {
     svr.Put(".*", not_found);
     svr.Delete(".*", not_found);
     svr.set_exception_handler(
-        [](const httplib::Request&, httplib::Response& s, std::exception_ptr) {
+        [](const httplib::Request&, httplib::Response& s, const std::exception_ptr&) {
           send_error(s, ApiError(500, "internal error"));
         });
   }

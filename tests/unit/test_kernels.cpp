@@ -85,9 +85,6 @@ WeightData make_weights(DType t, int64_t rows, int64_t cols, uint32_t seed) {
         case DType::Q4_1:
         case DType::Q5_1:
         case DType::Q8_1:
-          put(o, d);
-          put(o + 2, d);
-          break;
         case DType::Q4_K:
         case DType::Q5_K:
           put(o, d);
@@ -143,8 +140,10 @@ std::vector<Case> cases() {
       shapes = {{1, 1, 1}, {1, 7, 3}, {3, 33, 17}, {5, 100, 1}, {2, 257, 9}};
     else
       shapes = {{1, bs, 1}, {3, bs, 5}, {2, 3 * bs, 7}, {1, 2 * bs, 33}};
-    for (auto [M, K, N] : shapes)
+    for (const auto& shape : shapes)
       for (bool bias : {false, true}) {
+        // Plain copies: a lambda may not capture structured bindings before C++20 (clang-14).
+        const int64_t M = shape[0], K = shape[1], N = shape[2];
         cs.push_back(
             {"matmul_" + std::string(name(t)) + "_" + std::to_string(M) + "x" + std::to_string(K) +
                  "x" + std::to_string(N) + (bias ? "_bias" : ""),
@@ -253,7 +252,11 @@ std::vector<Case> cases() {
            return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
          }},
         {"relu", Activation::Relu, [](double v) { return v > 0 ? v : 0.0; }}};
-    for (const auto& [nm, act, f] : acts)
+    for (const auto& entry : acts) {
+      const auto& [nm_ref, act_ref, f_ref] = entry;
+      const std::string nm = nm_ref;   // copies: lambdas may not capture structured bindings
+      const Activation act = act_ref;  // (clang-14)
+      const F f = f_ref;
       cs.push_back({nm + sfx, [=] {
                       const auto x = randn(static_cast<size_t>(n), 8, 3.0f);
                       std::vector<double> want(x.size());
@@ -263,6 +266,7 @@ std::vector<Case> cases() {
                       expect_close(want, y.data(), 1e-5, 1e-6, nm);
                       EXPECT_TRUE(y.guards_intact());
                     }});
+    }
     cs.push_back({"add_mul_axpy_dot" + sfx, [=] {
                     const auto a = randn(static_cast<size_t>(n), 10),
                                b = randn(static_cast<size_t>(n), 11);
@@ -288,8 +292,9 @@ std::vector<Case> cases() {
                   }});
   }
   // ---- rope: full and partial rotary, several heads, odd token counts
-  for (auto [n_tok, n_head, hd, rot] : std::vector<std::array<int64_t, 4>>{
+  for (const auto& shape : std::vector<std::array<int64_t, 4>>{
            {1, 1, 2, 2}, {3, 2, 16, 16}, {5, 3, 10, 6}, {2, 4, 64, 32}}) {
+    const int64_t n_tok = shape[0], n_head = shape[1], hd = shape[2], rot = shape[3];
     cs.push_back({"rope_" + std::to_string(n_tok) + "x" + std::to_string(n_head) + "x" +
                       std::to_string(hd) + "_rot" + std::to_string(rot),
                   [=] {

@@ -60,8 +60,8 @@ const char* kLines[] = {
     "JULIET:\nO Romeo, Romeo! wherefore art thou Romeo?",
     "First Citizen:\nBefore we proceed any further, hear me speak.",
     "MENENIUS:\nI tell you, friends, most charitable care have the patricians of you.",
-    "KING RICHARD III:\nNow is the winter of our discontent made glorious summer by this sun of "
-    "York; and all the clouds that lour'd upon our house in the deep bosom of the ocean buried.",
+    ("KING RICHARD III:\nNow is the winter of our discontent made glorious summer by this sun of "
+     "York; and all the clouds that lour'd upon our house in the deep bosom of the ocean buried."),
     "GLOUCESTER:\n",
     "A",
     "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer",
