@@ -186,7 +186,10 @@ struct ModelServer::Impl {
       if (auto e = tok.eos_token_id()) defaults.eos_token_id = {*e};
     try {
       tmpl = chat::ChatTemplate::load(opt.tokenizer.empty() ? src.path : opt.tokenizer);
-      tool_format = detect_tool_format(tmpl->source());
+      // Multi-template configs render tool requests with their "tool_use" template.
+      const auto names = tmpl->names();
+      const bool has_tool_use = std::find(names.begin(), names.end(), "tool_use") != names.end();
+      tool_format = detect_tool_format(tmpl->source(has_tool_use ? "tool_use" : ""));
     } catch (const std::exception&) {
       tmpl.reset();  // no chat template: /v1/chat/completions answers 400
     }
