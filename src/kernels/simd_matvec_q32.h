@@ -265,40 +265,70 @@ static void q32_matvec(const float* x, int64_t K, const Matrix& w, int64_t n0, i
 #endif  // OHM_SIMD_W512
 
 #if !OHM_SIMD_W512
+// ---------------------------------------------------------------- Q4_0 / Q8_0, AVX2: numerics
+// One contract for every M (batch invariance: a row's result is bitwise the same whatever else
+// is in the batch; docs/serving.md). Per block b the integer dot S_b = sum w_q * x_q (Q4_0: minus
+// 8 x the activation block sum) is exact, so how it is summed is free. The float part is fixed:
+// blocks go in groups of eight, lane j of one f32 accumulator taking block g+j,
+//   acc = fma(cvt(S), wd * xd, acc)        (wd: the eight f16 weight scales, xd: the activations')
+// then y = hsum8f(acc), then the blocks past the last group of eight one at a time,
+//   y += float(S_b) * (wd_b * xd_b).
+
+// One block: 8 int32 partial sums of its 32 products (Q4_0 without the offset).
+template <bool Q8>
+static inline __m256i q32_block(const uint8_t* blk, const int8_t* xq) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
+  if constexpr (Q8) {
+    const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+    return _mm256_madd_epi16(
+        _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)), ones);
+  } else {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+    const __m256i u =
+        _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones);
+  }
+}
+
+// The blocks b0..nb-1 of weight row wr one at a time, added to s (the contract's last step).
+template <bool Q8>
+static inline float q32_tail(float s, const uint8_t* wr, const ActQ& a, int64_t b0, int64_t nb) {
+  constexpr int bsz = Q8 ? 34 : 18;
+  for (int64_t b = b0; b < nb; ++b) {
+    const uint8_t* blk = wr + b * bsz;
+    int32_t dot = hsum8i(q32_block<Q8>(blk, a.qs + b * 32));
+    if constexpr (!Q8) dot -= 8 * (a.s16[2 * b] + a.s16[2 * b + 1]);
+    s += static_cast<float>(dot) * (f16s(blk) * a.d[b]);
+  }
+  return s;
+}
+
+// The eight f16 scales of the blocks at b0, b0 + bsz, ... as f32 (one gather).
+template <int bsz>
+static inline __m256 q32_scales8(const uint8_t* b0) {
+  uint16_t h[8];
+  for (int k = 0; k < 8; ++k) __builtin_memcpy(&h[k], b0 + k * bsz, 2);
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
+}
+
 // ---------------------------------------------------------------- Q4_0 / Q8_0 decode, AVX2 (M = 1)
 // Eight blocks per step and row: per block one vpmaddubsw + vpmaddwd against the int8
 // activation (Q4_0: one 16-byte load unpacked to 32 nibbles; Q8_0: |w| against the activation
 // with w's signs). The eight 8-lane partial sums reduce to one vector of block sums (six vphaddd
 // and a lane swap), from which Q4_0's -8 offset (8 x the activation block sums) is subtracted;
-// then one f32 scale multiply per eight blocks, the eight f16 block scales coming from one
-// gather. Blocks past the last group of eight run one at a time.
+// then the contract's fmadd per eight blocks.
 template <bool Q8, int R>
 static inline void q32_rows8(const ActQ& a, int64_t nb, const uint8_t* w, size_t rb,
                              const int64_t* rows, size_t pf, float* y) {
   constexpr int bsz = Q8 ? 34 : 18;
-  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-  const __m256i gidx =
-      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(bsz));
-  const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
+  const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc[R];
   const uint8_t* wr[R];
   for (int r = 0; r < R; ++r) {
     acc[r] = _mm256_setzero_ps();
     wr[r] = w + static_cast<size_t>(rows[r]) * rb;
   }
-  // one block: 8 int32 partial sums of its 32 products (Q4_0 without the offset)
-  const auto block = [&](const uint8_t* blk, const int8_t* xq) {
-    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
-    if constexpr (Q8) {
-      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-      return _mm256_madd_epi16(
-          _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)), ones);
-    } else {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-      const __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
-      return _mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones);
-    }
-  };
   int64_t g = 0;
   for (; g + 8 <= nb; g += 8) {
     const __m256 xd = _mm256_loadu_ps(a.d + g);
@@ -313,7 +343,7 @@ static inline void q32_rows8(const ActQ& a, int64_t nb, const uint8_t* w, size_t
         _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + o, _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + 8 * bsz - 1, _MM_HINT_T0);
       __m256i p[8];
-      for (int k = 0; k < 8; ++k) p[k] = block(b0 + k * bsz, a.qs + (g + k) * 32);
+      for (int k = 0; k < 8; ++k) p[k] = q32_block<Q8>(b0 + k * bsz, a.qs + (g + k) * 32);
       const __m256i h0 =
           _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
       const __m256i h1 =
@@ -321,127 +351,165 @@ static inline void q32_rows8(const ActQ& a, int64_t nb, const uint8_t* w, size_t
       __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
                                       _mm256_permute2x128_si256(h0, h1, 0x31));
       if constexpr (!Q8) sums = _mm256_sub_epi32(sums, sx);
-      const __m256i hs =
-          _mm256_and_si256(_mm256_i32gather_epi32(reinterpret_cast<const int*>(b0), gidx, 1), lo16);
-      const __m256 wd = _mm256_cvtph_ps(
-          _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(hs, hs), 0x08)));
+      const __m256 wd = q32_scales8<bsz>(b0);
       acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(wd, xd), acc[r]);
     }
   }
-  for (int r = 0; r < R; ++r) {
-    float s = hsum8f(acc[r]);
-    for (int64_t b = g; b < nb; ++b) {
-      const uint8_t* blk = wr[r] + b * bsz;
-      int32_t dot = hsum8i(block(blk, a.qs + b * 32));
-      if constexpr (!Q8) dot -= 8 * (a.s16[2 * b] + a.s16[2 * b + 1]);
-      s += static_cast<float>(dot) * (f16s(blk) * a.d[b]);
-    }
-    y[rows[r]] = s;
-  }
+  for (int r = 0; r < R; ++r) y[rows[r]] = q32_tail<Q8>(hsum8f(acc[r]), wr[r], a, g, nb);
 }
 
 // ---------------------------------------------------------------- Q4_0 / Q8_0, AVX2, M > 1
-// q32_rows8's arithmetic for many activation rows at once (batch invariance: a row's result is
-// bitwise what q32_rows8 gives it alone). The integer work is shared where it can be: a weight
-// row's eight blocks are unpacked and its scales gathered once per group for every activation,
-// and each activation's block sums reduce with the same hadd tree; the f32 part (one fmadd per
-// eight blocks, the hsum, the tail blocks one at a time) is q32_rows8's, op for op.
+// The same contract with the integer dots computed block-parallel: a group of eight blocks is
+// transposed (8 x 8 dwords) so that lane j of every vector holds four bytes of block j, for the
+// activations once per row and for the weights once per group of four weight rows. Then a
+// vpmaddubsw of step t adds products of bytes 4t..4t+3 of all eight blocks at once and the eight
+// block sums come out in the lanes with no horizontal reduction. Q4_0 sums its eight steps in
+// int16 (|8 x 2 x 15 x 127| < 2^15) and widens once; Q8_0 widens per step.
+
+// 8 x 8 transpose of 32-bit lanes: r[i] lane j -> r[j] lane i.
+static inline void tr8x8i(__m256i r[8]) {
+  __m256i t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int h = 0; h < 2; ++h) {
+    u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h + 0], t[4 * h + 2]);
+    u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h + 0], t[4 * h + 2]);
+    u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
+    u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2x128_si256(u[i], u[4 + i], 0x20);
+    r[4 + i] = _mm256_permute2x128_si256(u[i], u[4 + i], 0x31);
+  }
+}
+
+// Transposed activations: per row and group of eight blocks 256 bytes (step t at 32 t), and for
+// Q4_0 8 x the eight block sums.
+struct ActT {
+  const int8_t* xt;   // [M][ng][256]
+  const int32_t* sx;  // [M][ng][8]
+  int64_t ng;
+};
+static ActT act_transpose(const ActQ& a, int64_t M, int64_t K) {
+  const int64_t ng = K / 256;
+  float* buf = thread_scratch(3, static_cast<size_t>(M * ng * (64 + 8) + 16));
+  int8_t* xt = reinterpret_cast<int8_t*>(buf);
+  int32_t* sx = reinterpret_cast<int32_t*>(buf + M * ng * 64);
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t g = 0; g < ng; ++g) {
+      const int8_t* src = a.qs + m * K + g * 256;
+      __m256i v[8];
+      for (int j = 0; j < 8; ++j)
+        v[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 32 * j));
+      tr8x8i(v);
+      int8_t* dst = xt + (m * ng + g) * 256;
+      for (int t = 0; t < 8; ++t)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32 * t), v[t]);
+      const __m256i s =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.s16 + m * (K / 16) + 16 * g));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(sx + (m * ng + g) * 8),
+                          _mm256_slli_epi32(_mm256_madd_epi16(s, ones), 3));
+    }
+  return {xt, sx, ng};
+}
+
+// Rows n0..n1 of y[M x N] (row stride ldy): four weight rows at a time are transposed into a
+// per-thread panel (Q4_0: the unpacked nibbles; Q8_0: |w| and w), then every pair of activation
+// rows runs against it.
 template <bool Q8>
-static void q32_rows8_multi(const ActQ& a, int64_t M, int64_t K, const uint8_t* w, size_t rb,
-                            int64_t n0, int64_t n1, float* y, int64_t ldy) {
+static void q32_gemm_t(const ActQ& a, const ActT& at, int64_t M, int64_t K, const uint8_t* w,
+                       size_t rb, int64_t n0, int64_t n1, float* y, int64_t ldy) {
   constexpr int bsz = Q8 ? 34 : 18;
-  constexpr int R = 4, MT = 8;
-  const int64_t nb = K / 32;
+  constexpr int R = 4, MT = 2;
+  constexpr int64_t WS = Q8 ? 512 : 256;  // panel bytes per (row, group)
+  const int64_t nb = K / 32, ng = at.ng;
+  float* buf = thread_scratch(4, static_cast<size_t>(R * ng * (WS / 4 + 8) + 16));
+  uint8_t* wt = reinterpret_cast<uint8_t*>(buf);
+  float* wdv = buf + R * ng * WS / 4;
   const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-  const __m256i gidx =
-      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(bsz));
-  const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
   for (int64_t r0 = n0; r0 < n1; r0 += R) {
     const int nr = static_cast<int>(imin(R, n1 - r0));
+    for (int r = 0; r < R; ++r) {  // missing rows repeat the first (computed, not stored)
+      const uint8_t* wr = w + static_cast<size_t>(r0 + (r < nr ? r : 0)) * rb;
+      for (int64_t g = 0; g < ng; ++g) {
+        const uint8_t* b0 = wr + g * 8 * bsz;
+        __m256i v[8];
+        for (int k = 0; k < 8; ++k) {
+          const uint8_t* blk = b0 + k * bsz;
+          if constexpr (Q8) {
+            v[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+          } else {
+            const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+            v[k] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
+          }
+        }
+        tr8x8i(v);
+        uint8_t* dst = wt + (r * ng + g) * WS;
+        for (int t = 0; t < 8; ++t) {
+          if constexpr (Q8) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32 * t),
+                                _mm256_sign_epi8(v[t], v[t]));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 256 + 32 * t), v[t]);
+          } else {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32 * t), v[t]);
+          }
+        }
+        _mm256_storeu_ps(wdv + (r * ng + g) * 8, q32_scales8<bsz>(b0));
+      }
+    }
     for (int64_t m0 = 0; m0 < M; m0 += MT) {
-      const int nm = static_cast<int>(imin(MT, M - m0));
+      int64_t mr[MT];  // missing rows repeat the last (computed, not stored)
+      for (int i = 0; i < MT; ++i) mr[i] = imin(m0 + i, M - 1);
       __m256 acc[R][MT];
-      for (int r = 0; r < nr; ++r)
-        for (int m = 0; m < nm; ++m) acc[r][m] = _mm256_setzero_ps();
-      int64_t g = 0;
-      for (; g + 8 <= nb; g += 8) {
-        for (int r = 0; r < nr; ++r) {
-          const uint8_t* b0 = w + static_cast<size_t>(r0 + r) * rb + g * bsz;
-          __m256i u[8], ws[8];
-          for (int k = 0; k < 8; ++k) {
-            const uint8_t* blk = b0 + k * bsz;
+      for (int r = 0; r < R; ++r)
+        for (int i = 0; i < MT; ++i) acc[r][i] = _mm256_setzero_ps();
+      for (int64_t g = 0; g < ng; ++g) {
+        const int8_t* xg[MT];
+        for (int i = 0; i < MT; ++i) xg[i] = at.xt + (mr[i] * ng + g) * 256;
+        const uint8_t* wg = wt + g * WS;
+        __m256i s[R][MT];
+        for (int r = 0; r < R; ++r)
+          for (int i = 0; i < MT; ++i) s[r][i] = _mm256_setzero_si256();
+        for (int t = 0; t < 8; ++t) {
+          __m256i xv[MT];
+          for (int i = 0; i < MT; ++i)
+            xv[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg[i] + 32 * t));
+          for (int r = 0; r < R; ++r) {
+            const uint8_t* p = wg + r * ng * WS + 32 * t;
+            const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
             if constexpr (Q8) {
-              const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-              u[k] = _mm256_sign_epi8(wv, wv);
-              ws[k] = wv;
+              const __m256i sg = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 256));
+              for (int i = 0; i < MT; ++i)
+                s[r][i] = _mm256_add_epi32(
+                    s[r][i],
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(xv[i], sg)), ones));
             } else {
-              const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-              u[k] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
-              ws[k] = u[k];
+              for (int i = 0; i < MT; ++i)
+                s[r][i] = _mm256_add_epi16(s[r][i], _mm256_maddubs_epi16(u, xv[i]));
             }
           }
-          const __m256i hs = _mm256_and_si256(
-              _mm256_i32gather_epi32(reinterpret_cast<const int*>(b0), gidx, 1), lo16);
-          const __m256 wd = _mm256_cvtph_ps(
-              _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(hs, hs), 0x08)));
-          for (int m = 0; m < nm; ++m) {
-            const int64_t row = m0 + m;
-            const int8_t* xq = a.qs + row * K + g * 32;
-            __m256i p[8];
-            for (int k = 0; k < 8; ++k) {
-              const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + k * 32));
-              if constexpr (Q8)
-                p[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(u[k], _mm256_sign_epi8(xv, ws[k])),
-                                         ones);
-              else
-                p[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(u[k], xv), ones);
-            }
-            const __m256i h0 =
-                _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-            const __m256i h1 =
-                _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
-            __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
-                                            _mm256_permute2x128_si256(h0, h1, 0x31));
-            if constexpr (!Q8) {
-              const __m256i sx = _mm256_slli_epi32(
-                  _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
-                                        a.s16 + row * (K / 16) + 2 * g)),
-                                    ones),
-                  3);
-              sums = _mm256_sub_epi32(sums, sx);
-            }
-            const __m256 xd = _mm256_loadu_ps(a.d + row * (K / 32) + g);
-            acc[r][m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(wd, xd), acc[r][m]);
+        }
+        for (int i = 0; i < MT; ++i) {
+          const __m256 xd = _mm256_loadu_ps(a.d + mr[i] * nb + g * 8);
+          const __m256i sx =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at.sx + (mr[i] * ng + g) * 8));
+          for (int r = 0; r < R; ++r) {
+            __m256i sums = s[r][i];
+            if constexpr (!Q8) sums = _mm256_sub_epi32(_mm256_madd_epi16(sums, ones), sx);
+            const __m256 wd = _mm256_loadu_ps(wdv + (r * ng + g) * 8);
+            acc[r][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(wd, xd), acc[r][i]);
           }
         }
       }
-      for (int r = 0; r < nr; ++r) {
-        const uint8_t* wr = w + static_cast<size_t>(r0 + r) * rb;
-        for (int m = 0; m < nm; ++m) {
-          const int64_t row = m0 + m;
-          const int8_t* qs = a.qs + row * K;
-          const int16_t* s16 = a.s16 + row * (K / 16);
-          const float* d = a.d + row * (K / 32);
-          float s = hsum8f(acc[r][m]);
-          for (int64_t b = g; b < nb; ++b) {
-            const uint8_t* blk = wr + b * bsz;
-            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + b * 32));
-            __m256i pb;
-            if constexpr (Q8) {
-              const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-              pb = _mm256_madd_epi16(
-                  _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)), ones);
-            } else {
-              const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-              const __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
-              pb = _mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones);
-            }
-            int32_t dot = hsum8i(pb);
-            if constexpr (!Q8) dot -= 8 * (s16[2 * b] + s16[2 * b + 1]);
-            s += static_cast<float>(dot) * (f16s(blk) * d[b]);
-          }
-          y[row * ldy + r0 + r] = s;
-        }
+      for (int i = 0; i < MT && m0 + i < M; ++i) {
+        const int64_t m = m0 + i;
+        const ActQ am{a.qs + m * K, a.d + m * nb, a.s16 + m * (K / 16)};
+        for (int r = 0; r < nr; ++r)
+          y[m * ldy + r0 + r] =
+              q32_tail<Q8>(hsum8f(acc[r][i]), w + static_cast<size_t>(r0 + r) * rb, am, ng * 8, nb);
       }
     }
   }

@@ -40,8 +40,9 @@ static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int6
   if constexpr (T == QK::Q4_0 || T == QK::Q8_0) {
     // M > 1: each activation row gets the M = 1 kernel's arithmetic, so a row's result is
     // bitwise the same whatever else is in the batch (the serving engine's batch invariance:
-    // docs/serving.md); weights are unpacked once per group for every row (q32_rows8_multi).
-    q32_rows8_multi<T == QK::Q8_0>(a, M, K, w.data, w.row_bytes, n0, n1, y, ldy);
+    // docs/serving.md) through a block-parallel transposed layout (q32_gemm_t).
+    const ActT at = act_transpose(a, M, K);
+    q32_gemm_t<T == QK::Q8_0>(a, at, M, K, w.data, w.row_bytes, n0, n1, y, ldy);
     return;
   }
 #endif

@@ -294,6 +294,45 @@ TEST_P(SimdMatmul, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Table, SimdMatmul, ::testing::ValuesIn(matmul_cases()), case_name);
 
+// Batch invariance (the serving engine's contract, docs/serving.md): on the AVX2 table a row of
+// a Q4_0 / Q8_0 matmul at M > 1 is bitwise the M = 1 result of that row alone, for every shape
+// class of the batched path: no full group of eight blocks (K = 4 x 32), groups only, groups
+// plus a tail; weight-row counts off the 4-row panels; odd M. Rows also see extreme values
+// (a zero row, a row of one spike) so the int16 partial sums run near their bound.
+TEST(SimdMatmul, Q32BatchInvariantAvx2) {
+  const KernelTable* kt = table_for(Isa::Avx2);
+  if (kt == nullptr) GTEST_SKIP() << "this CPU has no AVX2 table";
+  for (DType t : {DType::Q4_0, DType::Q8_0})
+    for (int64_t kb : {4, 8, 16, 23, 70})
+      for (int64_t N : {1, 6, 18})
+        for (int64_t M : {2, 3, 9, 17}) {
+          const int64_t K = kb * 32;
+          SCOPED_TRACE(std::string(name(t)) + " M=" + std::to_string(M) +
+                       " K=" + std::to_string(K) + " N=" + std::to_string(N));
+          const auto w = make_weights(t, N, K, static_cast<uint32_t>(K * 7 + N + M));
+          auto x = randn(static_cast<size_t>(M * K), static_cast<uint32_t>(K + M));
+          for (int64_t k = 0; k < K; ++k) x[static_cast<size_t>(K + k)] = 0;  // row 1: zeros
+          if (M > 2) {
+            for (int64_t k = 0; k < K; ++k) x[static_cast<size_t>(2 * K + k)] = -1e-3f;
+            x[static_cast<size_t>(2 * K + 5)] = -1e3f;  // row 2: one spike, the rest -127/...
+          }
+          std::vector<float> scratch(static_cast<size_t>(K));
+          std::vector<float> yb(static_cast<size_t>(M * N), 777.0f);
+          kt->matmul[static_cast<int>(t)](x.data(), M, K, w.m, 0, N, yb.data(), N, scratch.data());
+          for (int64_t m = 0; m < M; ++m) {
+            std::vector<float> y1(static_cast<size_t>(N), 555.0f);
+            kt->matmul[static_cast<int>(t)](x.data() + m * K, 1, K, w.m, 0, N, y1.data(), N,
+                                            scratch.data());
+            for (int64_t n = 0; n < N; ++n)
+              ASSERT_EQ(std::memcmp(&yb[static_cast<size_t>(m * N + n)],
+                                    &y1[static_cast<size_t>(n)], sizeof(float)),
+                        0)
+                  << "row " << m << " col " << n << ": batched " << yb[m * N + n] << " alone "
+                  << y1[n];
+          }
+        }
+}
+
 void expect_near_rel(const std::vector<float>& want, const std::vector<float>& got,
                      const char* what) {
   ASSERT_EQ(want.size(), got.size());
