@@ -40,6 +40,14 @@ class DecoderLM : public CausalLM {
 
   void forward_hidden(const Step& s, nn::KVCache& cache, float* out) override;
 
+ public:
+  bool rope_base_at(int64_t seq_len) const override {
+    for (const auto& r : ropes_)
+      if (!r.base_at(seq_len)) return false;
+    return true;
+  }
+
+ protected:
   Tensor embed_;                 // [vocab, H]
   float embed_scale_ = 0.0f;     // Gemma: sqrt(hidden_size) in the activation dtype (0: none)
   std::vector<nn::Rope> ropes_;  // layer.rope indexes this (one table for most models)

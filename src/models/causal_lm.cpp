@@ -149,10 +149,19 @@ Tensor CausalLM::forward_paged(std::span<const TokenId> ids, std::span<const int
     if (r < 0 || r >= n) throw ShapeError(ErrorContext().op("forward_paged"), "logit row outside");
   ids_.assign(ids.begin(), ids.end());
   pos_.assign(pos.begin(), pos.end());
+  // Per row, the length its sequence's RoPE frequencies follow (dynamic / longrope): the rows
+  // of one sequence must not see another's length.
+  std::vector<int32_t> rope_len(static_cast<size_t>(n), 0);
+  for (const auto& s : seqs)
+    for (int64_t t = 0; t < s.n_new; ++t)
+      rope_len[static_cast<size_t>(s.offset + t)] =
+          static_cast<int32_t>(s.rope_len > 0 ? s.rope_len : s.n_past + s.n_new);
+  for (int64_t t = 0; t < n; ++t)
+    if (rope_len[static_cast<size_t>(t)] == 0) rope_len[static_cast<size_t>(t)] = pos[t] + 1;
   nn::KVCache view(pool, seqs);
   const int64_t H = decoder_config().hidden_size, V = lm_head_.out_features();
   float* hidden = hidden_.get(static_cast<size_t>(n * H));
-  forward_hidden(Step{1, n, ids_.data(), pos_.data()}, view, hidden);
+  forward_hidden(Step{1, n, ids_.data(), pos_.data(), rope_len.data()}, view, hidden);
   const auto R = static_cast<int64_t>(logit_rows.size());
   Tensor logits = Tensor::empty(DType::F32, {R, V});
   if (R == 0) return logits;

@@ -62,7 +62,7 @@ void DecoderLM::forward_hidden(const Step& s, nn::KVCache& cache, float* out) {
   if (embed_scale_ != 0.0f) ctx.scale(h, embed_scale_, M * H);
   for (size_t r = 0; r < ropes_.size(); ++r) {
     const int64_t half = ropes_[r].rot_dim() / 2;
-    ropes_[r].tables(s.pos, M, cos_[r].get(M * half), sin_[r].get(M * half));
+    ropes_[r].tables(s.pos, M, cos_[r].get(M * half), sin_[r].get(M * half), s.rope_len);
   }
   for (size_t l = 0; l < layers_.size(); ++l) {
     nn::DecoderLayer& L = layers_[l];

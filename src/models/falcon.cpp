@@ -86,6 +86,7 @@ struct FalconLayer {
 
 class FalconForCausalLM : public CausalLM {
  public:
+  bool rope_base_at(int64_t seq_len) const override { return c_.alibi || rope_.base_at(seq_len); }
   FalconForCausalLM(const ModelConfig& config, nn::Weights& ws, const LoadOptions& opts)
       : CausalLM(config, opts), c_(this->config().get<FalconConfig>()) {
     const int64_t H = c_.hidden_size, nh = c_.num_attention_heads, hd = c_.head_dim;
@@ -150,7 +151,7 @@ class FalconForCausalLM : public CausalLM {
     float* cos = cos_.get(M * half);
     float* sin = sin_.get(M * half);
     ctx.embedding(kernels::matrix_view(embed_), s.ids, M, h);
-    if (!c_.alibi) rope_.tables(s.pos, M, cos, sin);
+    if (!c_.alibi) rope_.tables(s.pos, M, cos, sin, s.rope_len);
     for (size_t l = 0; l < layers_.size(); ++l) {
       FalconLayer& L = layers_[l];
       L.ln_attn.forward(h, M, xa, ctx);

@@ -137,20 +137,35 @@ std::vector<float> Rope::inv_freq(int64_t seq_len) const {
   return fixed_;
 }
 
-void Rope::tables(const int32_t* pos, int64_t n, float* cos, float* sin) const {
+bool Rope::base_at(int64_t seq_len) const {
+  if (type_ == "dynamic") return seq_len <= max_pos_;
+  if (type_ == "longrope") return seq_len <= orig_max_pos_;
+  return true;
+}
+
+void Rope::tables(const int32_t* pos, int64_t n, float* cos, float* sin,
+                  const int32_t* seq_len) const {
   const int64_t half = rot_dim_ / 2;
   int64_t max_p = 0;
   for (int64_t t = 0; t < n; ++t) max_p = std::max<int64_t>(max_p, pos[t]);
   const bool varies = type_ == "dynamic" || type_ == "longrope";
   std::vector<float> tmp;
-  if (varies) tmp = inv_freq(max_p + 1);
-  const std::vector<float>& inv = varies ? tmp : fixed_;
-  for (int64_t t = 0; t < n; ++t)
+  int64_t tmp_len = -1;  // the seq_len tmp holds
+  for (int64_t t = 0; t < n; ++t) {
+    if (varies) {
+      const int64_t len = seq_len ? seq_len[t] : max_p + 1;
+      if (len != tmp_len) {
+        tmp = inv_freq(len);
+        tmp_len = len;
+      }
+    }
+    const std::vector<float>& inv = varies ? tmp : fixed_;
     for (int64_t i = 0; i < half; ++i) {
       const float f = static_cast<float>(pos[t]) * inv[i];
       cos[t * half + i] = std::cos(f) * attention_scaling_;
       sin[t * half + i] = std::sin(f) * attention_scaling_;
     }
+  }
 }
 
 }  // namespace ohm::nn

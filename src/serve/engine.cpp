@@ -147,6 +147,10 @@ struct Engine::Seq {
   std::vector<int32_t> blocks;   // block table
   std::vector<uint64_t> hashes;  // hash of each full, registered block
   int64_t cached_tokens = 0;     // prompt tokens taken from the prefix cache
+  // RoPE's dynamic / longrope frequencies follow the sequence length as one forward of this
+  // request alone would see it: while (re)prefilling, the tokens it was (re)started with.
+  int64_t prefill_len = 0;
+  bool shareable = true;  // its K/V so far use short-sequence frequencies (prefix cache)
   std::unique_ptr<tokenizers::DecodeStream> ds;
   std::string text;               // decoded generated text
   size_t emitted = 0;             // bytes of `text` sent
@@ -359,7 +363,9 @@ void Engine::admit() {
     // for its logits).
     int64_t matched = 0;
     uint64_t parent = 0;
-    if (opt_.prefix_cache) {
+    w.prefill_len = len;
+    w.shareable = model_.rope_base_at(len);
+    if (opt_.prefix_cache && w.shareable) {
       for (int64_t b = 0; (b + 1) * bt <= len - 1; ++b) {
         const uint64_t h = block_hash(parent, w.tokens.data() + b * bt, bt);
         auto blk = blocks_->lookup(h, w.tokens.data() + b * bt);
@@ -394,7 +400,7 @@ void Engine::admit() {
 }
 
 void Engine::register_full_blocks(Seq& s) {
-  if (!opt_.prefix_cache) return;
+  if (!opt_.prefix_cache || !s.shareable) return;
   const int64_t bt = blocks_->bt;
   while (static_cast<int64_t>(s.hashes.size() + 1) * bt <= s.n_cached) {
     const size_t b = s.hashes.size();
@@ -413,6 +419,18 @@ bool Engine::step() {
   std::erase_if(running_, [](const auto& s) { return s->done; });
   if (!draining_ || Clock::now() < deadline_) admit();
   if (running_.empty()) return false;
+
+  // A model whose RoPE switches frequencies past a length (Phi-3's longrope) recomputes the
+  // whole sequence when a decode step crosses it, as its transformers generation does
+  // (CausalLM::recompute_cache_before).
+  for (auto& sp : running_) {
+    Seq& s = *sp;
+    if (s.done || !s.started || static_cast<int64_t>(s.tokens.size()) - s.n_cached != 1) continue;
+    if (!model_.recompute_cache_before(s.n_cached, s.n_cached + 1)) continue;
+    release(s);
+    s.prefill_len = static_cast<int64_t>(s.tokens.size());
+    s.shareable = false;
+  }
 
   // Rows: every sequence gets what it has left to compute, decode rows (1 token) first, then
   // prompt chunks in admission order, within max_batch_tokens.
@@ -477,6 +495,8 @@ bool Engine::step() {
     ps.n_past = s.n_cached;
     ps.blocks = s.blocks.data();
     ps.n_blocks = static_cast<int64_t>(s.blocks.size());
+    ps.rope_len = std::max(s.n_cached + p.n, s.prefill_len);
+    if (s.shareable && !model_.rope_base_at(ps.rope_len)) s.shareable = false;
     for (int64_t t = 0; t < p.n; ++t) {
       ids.push_back(s.tokens[static_cast<size_t>(s.n_cached + t)]);
       pos.push_back(static_cast<int32_t>(s.n_cached + t));

@@ -433,3 +433,57 @@ TEST(ServeEngine, ForwardPagedMatchesForwardEveryArchitecture) {
   }
   EXPECT_GE(checked, 10);
 }
+
+// RoPE whose frequencies follow the sequence length (dynamic NTK; Phi-3's longrope, which also
+// recomputes the cache when a decode step crosses original_max_position_embeddings): in one
+// step, each sequence's rows use its own length, so short and long requests batched together,
+// and short ones crossing the threshold while decoding, return what each gives alone. Blocks
+// computed with scaled frequencies are never shared through the prefix cache.
+TEST(ServeEngine, RopeScalingFollowsEachSequence) {
+  InvariantKernels k;
+  const std::string root = std::string(OHM_SOURCE_DIR) + "/tests/fixtures/rope/";
+  // thresholds: llama_dynamic max_position_embeddings 24; phi3_longrope original 16
+  for (const char* name : {"llama_dynamic", "phi3_longrope"}) {
+    SCOPED_TRACE(name);
+    auto model = ohm::load_causal_lm(root + name);
+    const auto V = model->vocab_size();
+    const auto make = [&](int64_t n, int64_t seed) {
+      std::vector<TokenId> p;
+      for (int64_t i = 0; i < n; ++i) p.push_back(static_cast<TokenId>((i * 37 + seed * 11) % V));
+      return p;
+    };
+    // short (stays short), short crossing while decoding, long from the start
+    const std::vector<std::vector<TokenId>> prompts = {make(5, 1), make(12, 2), make(30, 3),
+                                                       make(14, 4), make(40, 5)};
+    const std::vector<int64_t> lens = {6, 14, 8, 12, 5};
+    std::vector<std::vector<TokenId>> want;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      auto out = ohm::generation::greedy_generate(*model, prompts[i], lens[i]);
+      want.emplace_back(out.begin() + static_cast<std::ptrdiff_t>(prompts[i].size()), out.end());
+    }
+    serve::EngineOptions o;
+    o.parallel = 8;
+    o.ctx_size = 64;
+    o.block_tokens = 4;
+    o.max_batch_tokens = 16;  // chunked prefill of the long prompts
+    serve::Engine eng(*model, Demo::get().tok.tokenizer(), o);
+    std::vector<std::shared_ptr<serve::Stream>> st;
+    for (size_t i = 0; i < prompts.size(); ++i)
+      st.push_back(eng.submit(prompts[i], greedy(lens[i])));
+    for (size_t i = 0; i < prompts.size(); ++i)
+      EXPECT_EQ(collect(*st[i]).ids, want[i]) << "request " << i;
+    // The prefix cache now holds the short-regime blocks of these prompts. A long prompt that
+    // starts with a short one's tokens must not take them (its keys use other frequencies).
+    std::vector<TokenId> longer = prompts[1];
+    for (TokenId t : make(20, 6)) longer.push_back(t);
+    auto out = ohm::generation::greedy_generate(*model, longer, 6);
+    const std::vector<TokenId> want_long(out.begin() + static_cast<std::ptrdiff_t>(longer.size()),
+                                         out.end());
+    Result r = collect(*eng.submit(longer, greedy(6)));
+    EXPECT_EQ(r.ids, want_long);
+    EXPECT_EQ(r.cached, 0);
+    // and a short prompt still shares them
+    Result r2 = collect(*eng.submit(prompts[3], greedy(2)));
+    EXPECT_GT(r2.cached, 0);
+  }
+}

@@ -87,6 +87,13 @@ class CausalLM {
   // Whether generation must drop the KV cache and re-run the whole sequence before the step
   // that grows it from `cached` to `total` tokens (transformers' Phi-3 does at the switch from
   // short to long RoPE factors, in prepare_inputs_for_generation).
+  // Whether K/V computed for a sequence of seq_len tokens use the same RoPE frequencies as a
+  // short sequence's (nn::Rope::base_at for every rotary table), so they can be shared across
+  // sequences (the serving engine's prefix cache).
+  virtual bool rope_base_at(int64_t seq_len) const {
+    (void)seq_len;
+    return true;
+  }
   virtual bool recompute_cache_before(int64_t cached, int64_t total) const {
     (void)cached;
     (void)total;
@@ -103,6 +110,9 @@ class CausalLM {
     int64_t B = 0, T = 0;
     const int64_t* ids = nullptr;  // [B*T]
     const int32_t* pos = nullptr;  // [B*T]
+    // [B*T] or null: per row, the sequence length RoPE's dynamic / longrope frequencies are
+    // chosen for (rows of several sequences in one step); null: max(pos) + 1 over the step.
+    const int32_t* rope_len = nullptr;
   };
   // Runs the decoder for one step (the cache already has the step's slots open) and writes
   // the final hidden states [B*T, hidden_size], after the final norm, to `hidden`.

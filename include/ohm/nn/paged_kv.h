@@ -49,6 +49,9 @@ struct PagedSeq {
   int64_t offset = 0, n_new = 0, n_past = 0;
   const int32_t* blocks = nullptr;
   int64_t n_blocks = 0;
+  // The sequence length RoPE's dynamic / longrope frequencies are chosen for (Rope::tables);
+  // 0: n_past + n_new, what one forward of this sequence alone would use.
+  int64_t rope_len = 0;
 };
 
 }  // namespace ohm::nn

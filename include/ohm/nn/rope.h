@@ -23,8 +23,15 @@ class Rope {
   // inv_freq [rot_dim/2] for a forward whose largest position is seq_len - 1
   // (dynamic and longrope depend on it; the others ignore it).
   std::vector<float> inv_freq(int64_t seq_len) const;
-  // cos/sin [n, rot_dim/2] for positions pos[0..n).
-  void tables(const int32_t* pos, int64_t n, float* cos, float* sin) const;
+  // cos/sin [n, rot_dim/2] for positions pos[0..n). The frequencies of dynamic and longrope
+  // follow seq_len[t] per row when given (rows of several sequences in one step: the serving
+  // engine), else max(pos) + 1 over the rows (one forward of one sequence, as transformers).
+  void tables(const int32_t* pos, int64_t n, float* cos, float* sin,
+              const int32_t* seq_len = nullptr) const;
+  // Whether the frequencies at seq_len are the ones of short sequences (dynamic: seq_len <=
+  // max_position_embeddings; longrope: <= original_max_position_embeddings; others: always),
+  // so K/V computed at seq_len can be shared with any other sequence (prefix caching).
+  bool base_at(int64_t seq_len) const;
 
  private:
   std::vector<float> base_inv_freq(double base) const;
