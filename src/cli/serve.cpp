@@ -7,6 +7,7 @@
 #include "common.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/dtype.h"
+#include "ohm/kernels/kernels.h"
 #include "ohm/quant/quantize.h"
 #include "ohm/serve/server.h"
 
@@ -18,12 +19,23 @@ struct ServeCliOptions {
   serve::ServerOptions s;
   std::string dtype, quantize;
   int threads = 0;
+  bool batch_invariant = true;
 };
 
 int serve_main(ServeCliOptions& o) {
   if (!o.dtype.empty()) o.s.load.dtype = dtype_from_name(o.dtype);
   if (!o.quantize.empty()) o.s.load.quantize = dtype_from_name(o.quantize);
   o.s.load.threads = o.threads;
+  // Batch invariance is the default (docs/serving.md): the AVX-512 table's batched matmuls sum
+  // in another order than its decode kernels, so on such CPUs the server runs the AVX2 table,
+  // whose rows are bitwise the same at any batch size.
+  if (o.batch_invariant && kernels::active().isa == kernels::Isa::Avx512) {
+    if (const kernels::KernelTable* t = kernels::table_for(kernels::Isa::Avx2)) {
+      kernels::set_active(t);
+      std::cerr
+          << "ohm serve: AVX2 kernels for batch invariance (--no-batch-invariance: AVX-512)\n";
+    }
+  }
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -87,6 +99,9 @@ const Register reg_serve("serve", [](CLI::App& app) {
       ->check(int_range(1, int64_t{1} << 30));
   cmd->add_flag("!--no-prefix-cache", o->s.engine.prefix_cache,
                 "Do not share prompt blocks across requests");
+  cmd->add_flag("!--no-batch-invariance", o->batch_invariant,
+                "On AVX-512 CPUs, use the AVX-512 kernels: faster, but a request's tokens may then "
+                "depend on what else is in the batch (default: the batch-invariant AVX2 kernels)");
   add_threads_option(cmd, o->threads);
   cmd->add_option("--http-threads", o->s.http_threads, "HTTP workers (open streams at most)")
       ->check(int_range(4, 4096))

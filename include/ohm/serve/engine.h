@@ -60,7 +60,7 @@ struct EngineOptions {
   int64_t ctx_size = 4096;         // prompt + output tokens per sequence, at most
   int64_t block_tokens = 16;       // KV block size (a power of two)
   int64_t kv_blocks = 0;           // 0: enough for `parallel` sequences of ctx_size
-  int64_t max_batch_tokens = 256;  // tokens per step (decode rows + prefill chunks)
+  int64_t max_batch_tokens = 128;  // tokens per step (decode rows + prefill chunks)
   int max_queue = 64;              // waiting requests; more: submit() returns nullptr
   bool prefix_cache = true;
 };
