@@ -436,25 +436,37 @@ static void q32_gemm_t(const ActQ& a, const ActT& at, int64_t M, int64_t K, cons
       const uint8_t* wr = w + static_cast<size_t>(r0 + (r < nr ? r : 0)) * rb;
       for (int64_t g = 0; g < ng; ++g) {
         const uint8_t* b0 = wr + g * 8 * bsz;
-        __m256i v[8];
-        for (int k = 0; k < 8; ++k) {
-          const uint8_t* blk = b0 + k * bsz;
-          if constexpr (Q8) {
-            v[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-          } else {
-            const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-            v[k] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
-          }
-        }
-        tr8x8i(v);
         uint8_t* dst = wt + (r * ng + g) * WS;
-        for (int t = 0; t < 8; ++t) {
-          if constexpr (Q8) {
+        if constexpr (Q8) {
+          __m256i v[8];
+          for (int k = 0; k < 8; ++k)
+            v[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + k * bsz + 2));
+          tr8x8i(v);
+          for (int t = 0; t < 8; ++t) {
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32 * t),
                                 _mm256_sign_epi8(v[t], v[t]));
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 256 + 32 * t), v[t]);
-          } else {
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32 * t), v[t]);
+          }
+        } else {
+          // Bytes 4t..4t+3 of a block hold values 4t..4t+3 (low nibbles) and 16+4t..16+4t+3
+          // (high): a 4 x 4 dword transpose of the packed blocks (j and j+4 in the two halves)
+          // gives steps t and t+4 at once.
+          __m256i p[4];
+          for (int j = 0; j < 4; ++j)
+            p[j] = _mm256_set_m128i(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + (j + 4) * bsz + 2)),
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + j * bsz + 2)));
+          const __m256i t0 = _mm256_unpacklo_epi32(p[0], p[1]),
+                        t1 = _mm256_unpackhi_epi32(p[0], p[1]);
+          const __m256i t2 = _mm256_unpacklo_epi32(p[2], p[3]),
+                        t3 = _mm256_unpackhi_epi32(p[2], p[3]);
+          const __m256i c[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
+                                _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+          for (int t = 0; t < 4; ++t) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32 * t),
+                                _mm256_and_si256(c[t], m4));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32 * (t + 4)),
+                                _mm256_and_si256(_mm256_srli_epi16(c[t], 4), m4));
           }
         }
         _mm256_storeu_ps(wdv + (r * ng + g) * 8, q32_scales8<bsz>(b0));
