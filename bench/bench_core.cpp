@@ -93,7 +93,7 @@ static void BM_Matmul(benchmark::State& state) {
 BENCHMARK(BM_Matmul)
     ->ArgsProduct({{static_cast<int64_t>(DType::F16), static_cast<int64_t>(DType::Q4_0),
                     static_cast<int64_t>(DType::Q8_0), static_cast<int64_t>(DType::Q4_K)},
-                   {1, 4, 16, 32, 512}})
+                   {1, 2, 4, 16, 32, 512}})
     ->UseRealTime();
 
 // Decode matvec: one Q4_0/Q8_0/Q4_K/Q6_K/F16 matrix with K = 2048 through the front end, M = 1,

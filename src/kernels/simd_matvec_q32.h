@@ -312,60 +312,6 @@ static inline __m256 q32_scales8(const uint8_t* b0) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
 }
 
-// ---------------------------------------------------------------- Q4_0 / Q8_0 decode, AVX2 (M = 1)
-// Eight blocks per step and row: per block one vpmaddubsw + vpmaddwd against the int8
-// activation (Q4_0: one 16-byte load unpacked to 32 nibbles; Q8_0: |w| against the activation
-// with w's signs). The eight 8-lane partial sums reduce to one vector of block sums (six vphaddd
-// and a lane swap), from which Q4_0's -8 offset (8 x the activation block sums) is subtracted;
-// then the contract's fmadd per eight blocks.
-template <bool Q8, int R>
-static inline void q32_rows8(const ActQ& a, int64_t nb, const uint8_t* w, size_t rb,
-                             const int64_t* rows, size_t pf, float* y) {
-  constexpr int bsz = Q8 ? 34 : 18;
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256 acc[R];
-  const uint8_t* wr[R];
-  for (int r = 0; r < R; ++r) {
-    acc[r] = _mm256_setzero_ps();
-    wr[r] = w + static_cast<size_t>(rows[r]) * rb;
-  }
-  int64_t g = 0;
-  for (; g + 8 <= nb; g += 8) {
-    const __m256 xd = _mm256_loadu_ps(a.d + g);
-    // Q4_0: 8 x the int8 sum of each activation block (from the 16-value sums)
-    const __m256i sx = _mm256_slli_epi32(
-        _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.s16 + 2 * g)),
-                          ones),
-        3);
-    for (int r = 0; r < R; ++r) {
-      const uint8_t* b0 = wr[r] + g * bsz;
-      for (int o = 0; o < 8 * bsz; o += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + o, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + 8 * bsz - 1, _MM_HINT_T0);
-      __m256i p[8];
-      for (int k = 0; k < 8; ++k) p[k] = q32_block<Q8>(b0 + k * bsz, a.qs + (g + k) * 32);
-      const __m256i h0 =
-          _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-      const __m256i h1 =
-          _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
-      __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
-                                      _mm256_permute2x128_si256(h0, h1, 0x31));
-      if constexpr (!Q8) sums = _mm256_sub_epi32(sums, sx);
-      const __m256 wd = q32_scales8<bsz>(b0);
-      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(wd, xd), acc[r]);
-    }
-  }
-  for (int r = 0; r < R; ++r) y[rows[r]] = q32_tail<Q8>(hsum8f(acc[r]), wr[r], a, g, nb);
-}
-
-// ---------------------------------------------------------------- Q4_0 / Q8_0, AVX2, M > 1
-// The same contract with the integer dots computed block-parallel: a group of eight blocks is
-// transposed (8 x 8 dwords) so that lane j of every vector holds four bytes of block j, for the
-// activations once per row and for the weights once per group of four weight rows. Then a
-// vpmaddubsw of step t adds products of bytes 4t..4t+3 of all eight blocks at once and the eight
-// block sums come out in the lanes with no horizontal reduction. Q4_0 sums its eight steps in
-// int16 (|8 x 2 x 15 x 127| < 2^15) and widens once; Q8_0 widens per step.
-
 // 8 x 8 transpose of 32-bit lanes: r[i] lane j -> r[j] lane i.
 static inline void tr8x8i(__m256i r[8]) {
   __m256i t[8], u[8];
@@ -416,6 +362,99 @@ static ActT act_transpose(const ActQ& a, int64_t M, int64_t K) {
   return {xt, sx, ng};
 }
 
+// Q4_0: the packed nibbles of the eight blocks at b0 as transposed steps (lane j: block j).
+// Bytes 4t..4t+3 of a block hold values 4t..4t+3 (low nibbles) and 16+4t..16+4t+3 (high): a
+// 4 x 4 dword transpose of the packed blocks (j and j+4 in the two halves) gives c[t], whose low
+// nibbles are step t and high nibbles step t + 4.
+static inline void q4_group_steps(const uint8_t* b0, __m256i c[4]) {
+  constexpr int bsz = 18;
+  __m256i p[4];
+  for (int j = 0; j < 4; ++j)
+    p[j] =
+        _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + (j + 4) * bsz + 2)),
+                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + j * bsz + 2)));
+  const __m256i t0 = _mm256_unpacklo_epi32(p[0], p[1]), t1 = _mm256_unpackhi_epi32(p[0], p[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(p[2], p[3]), t3 = _mm256_unpackhi_epi32(p[2], p[3]);
+  c[0] = _mm256_unpacklo_epi64(t0, t2);
+  c[1] = _mm256_unpackhi_epi64(t0, t2);
+  c[2] = _mm256_unpacklo_epi64(t1, t3);
+  c[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+// Q4_0: the eight block sums (without the -8 offset) of the group at b0 against the transposed
+// activations xt (256 bytes of act_transpose), summed in int16 (|8 x 2 x 15 x 127| < 2^15).
+static inline __m256i q4_group_sums(const uint8_t* b0, const int8_t* xt) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256i c[4];
+  q4_group_steps(b0, c);
+  __m256i s = _mm256_setzero_si256();
+  for (int t = 0; t < 4; ++t) {
+    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xt + 32 * t));
+    const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xt + 32 * (t + 4)));
+    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(c[t], m4), x0));
+    s = _mm256_add_epi16(
+        s, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(c[t], 4), m4), x1));
+  }
+  return _mm256_madd_epi16(s, _mm256_set1_epi16(1));
+}
+
+// ---------------------------------------------------------------- Q4_0 / Q8_0 decode, AVX2 (M = 1)
+// Eight blocks per step and row: per block one vpmaddubsw + vpmaddwd against the int8
+// activation (Q4_0: one 16-byte load unpacked to 32 nibbles; Q8_0: |w| against the activation
+// with w's signs). The eight 8-lane partial sums reduce to one vector of block sums (six vphaddd
+// and a lane swap), from which Q4_0's -8 offset (8 x the activation block sums) is subtracted;
+// then the contract's fmadd per eight blocks.
+template <bool Q8, int R>
+static inline void q32_rows8(const ActQ& a, const int8_t* xt, int64_t nb, const uint8_t* w,
+                             size_t rb, const int64_t* rows, size_t pf, float* y) {
+  constexpr int bsz = Q8 ? 34 : 18;
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[R];
+  const uint8_t* wr[R];
+  for (int r = 0; r < R; ++r) {
+    acc[r] = _mm256_setzero_ps();
+    wr[r] = w + static_cast<size_t>(rows[r]) * rb;
+  }
+  int64_t g = 0;
+  for (; g + 8 <= nb; g += 8) {
+    const __m256 xd = _mm256_loadu_ps(a.d + g);
+    // Q4_0: 8 x the int8 sum of each activation block (from the 16-value sums)
+    const __m256i sx = _mm256_slli_epi32(
+        _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.s16 + 2 * g)),
+                          ones),
+        3);
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* b0 = wr[r] + g * bsz;
+      for (int o = 0; o < 8 * bsz; o += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + o, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + 8 * bsz - 1, _MM_HINT_T0);
+      __m256i sums;
+      if constexpr (Q8) {
+        __m256i p[8];
+        for (int k = 0; k < 8; ++k) p[k] = q32_block<Q8>(b0 + k * bsz, a.qs + (g + k) * 32);
+        const __m256i h0 =
+            _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+        const __m256i h1 =
+            _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+        sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
+                                _mm256_permute2x128_si256(h0, h1, 0x31));
+      } else {
+        sums = _mm256_sub_epi32(q4_group_sums(b0, xt + g * 32), sx);
+      }
+      const __m256 wd = q32_scales8<bsz>(b0);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(wd, xd), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) y[rows[r]] = q32_tail<Q8>(hsum8f(acc[r]), wr[r], a, g, nb);
+}
+
+// ---------------------------------------------------------------- Q4_0 / Q8_0, AVX2, M > 1
+// The same contract with the integer dots computed block-parallel: a group of eight blocks is
+// transposed (8 x 8 dwords) so that lane j of every vector holds four bytes of block j, for the
+// activations once per row and for the weights once per group of four weight rows. Then a
+// vpmaddubsw of step t adds products of bytes 4t..4t+3 of all eight blocks at once and the eight
+// block sums come out in the lanes with no horizontal reduction. Q4_0 sums its eight steps in
+// int16 (|8 x 2 x 15 x 127| < 2^15) and widens once; Q8_0 widens per step.
+
 // Rows n0..n1 of y[M x N] (row stride ldy): four weight rows at a time are transposed into a
 // per-thread panel (Q4_0: the unpacked nibbles; Q8_0: |w| and w), then every pair of activation
 // rows runs against it.
@@ -448,20 +487,8 @@ static void q32_gemm_t(const ActQ& a, const ActT& at, int64_t M, int64_t K, cons
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 256 + 32 * t), v[t]);
           }
         } else {
-          // Bytes 4t..4t+3 of a block hold values 4t..4t+3 (low nibbles) and 16+4t..16+4t+3
-          // (high): a 4 x 4 dword transpose of the packed blocks (j and j+4 in the two halves)
-          // gives steps t and t+4 at once.
-          __m256i p[4];
-          for (int j = 0; j < 4; ++j)
-            p[j] = _mm256_set_m128i(
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + (j + 4) * bsz + 2)),
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + j * bsz + 2)));
-          const __m256i t0 = _mm256_unpacklo_epi32(p[0], p[1]),
-                        t1 = _mm256_unpackhi_epi32(p[0], p[1]);
-          const __m256i t2 = _mm256_unpacklo_epi32(p[2], p[3]),
-                        t3 = _mm256_unpackhi_epi32(p[2], p[3]);
-          const __m256i c[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
-                                _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+          __m256i c[4];
+          q4_group_steps(b0, c);
           for (int t = 0; t < 4; ++t) {
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32 * t),
                                 _mm256_and_si256(c[t], m4));

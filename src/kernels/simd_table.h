@@ -29,11 +29,14 @@ static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int6
       constexpr bool Q8 = T == QK::Q8_0;
       const int64_t nb = K / 32;
       const size_t rb = w.row_bytes;
+      const int8_t* xt = Q8 ? nullptr : act_transpose(a, 1, K).xt;
       decode_rows<4>(
           n0, n1, rb,
-          [&](const int64_t* rows, size_t pf) { q32_rows8<Q8, 4>(a, nb, w.data, rb, rows, pf, y); },
           [&](const int64_t* rows, size_t pf) {
-            q32_rows8<Q8, 1>(a, nb, w.data, rb, rows, pf, y);
+            q32_rows8<Q8, 4>(a, xt, nb, w.data, rb, rows, pf, y);
+          },
+          [&](const int64_t* rows, size_t pf) {
+            q32_rows8<Q8, 1>(a, xt, nb, w.data, rb, rows, pf, y);
           });
       return;
     }
