@@ -23,7 +23,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -324,9 +326,8 @@ TEST(SimdMatmul, Q32BatchInvariantAvx2) {
             kt->matmul[static_cast<int>(t)](x.data() + m * K, 1, K, w.m, 0, N, y1.data(), N,
                                             scratch.data());
             for (int64_t n = 0; n < N; ++n)
-              ASSERT_EQ(std::memcmp(&yb[static_cast<size_t>(m * N + n)],
-                                    &y1[static_cast<size_t>(n)], sizeof(float)),
-                        0)
+              ASSERT_EQ(std::bit_cast<uint32_t>(yb[static_cast<size_t>(m * N + n)]),
+                        std::bit_cast<uint32_t>(y1[static_cast<size_t>(n)]))
                   << "row " << m << " col " << n << ": batched " << yb[m * N + n] << " alone "
                   << y1[n];
           }
