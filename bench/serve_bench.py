@@ -143,7 +143,7 @@ def run_level(base, model, prompts, conc, max_tokens):
 def bench(base, model, levels, prompt_tokens, max_tokens, requests_per_level):
     out = []
     for conc in levels:
-        n = requests_per_level or max(conc * 2, 8) if conc < 16 else max(conc, 16)
+        n = requests_per_level or (max(conc * 2, 8) if conc < 16 else max(conc, 16))
         prompts = make_prompts(base, n, prompt_tokens)
         r = run_level(base, model, prompts, conc, max_tokens)
         print(f"  {model}: c={conc:3d}  {r['output_tok_s']:7.1f} tok/s  TTFT p50 "
@@ -214,7 +214,7 @@ def main():
     ap.add_argument("--concurrency", default="1,4,16,64")
     ap.add_argument("--prompt-tokens", type=int, default=100)
     ap.add_argument("--max-tokens", type=int, default=128)
-    ap.add_argument("--requests", type=int, default=0, help="per level (default: 2x conc, >= 8)")
+    ap.add_argument("--requests", type=int, default=0, help="per level (default: 2x conc, >= 8, below 16; conc, >= 16, from 16)")
     ap.add_argument("--prefix", action="store_true", help="also run the prefix-cache TTFT test")
     ap.add_argument("--json", help="write raw results here")
     ap.add_argument("--out", help="write a markdown report here (with --ohm/--llama-server)")
