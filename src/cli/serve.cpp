@@ -65,6 +65,9 @@ const char* kServeFooter =
 
 const Register reg_serve("serve", [](CLI::App& app) {
   auto o = std::make_shared<ServeCliOptions>();
+  // An application server sends many concurrent requests from one address: the per-IP cap
+  // (against one client hoarding connections) sits well above --parallel's default.
+  o->s.limits.max_conns_per_ip = 256;
   auto* cmd = app.add_subcommand(
       "serve", "OpenAI-compatible model server with continuous batching (docs/serving.md)");
   cmd->add_option("model", o->s.model, "Model: directory, .gguf or Hub id")->required();
