@@ -398,14 +398,21 @@ struct ModelServer::Impl {
   }
 
   // The usage of a finished non-streamed request: charged to its key, outputs logged when asked.
-  Usage finished(const std::string& key, const std::string& id, const std::vector<Collected>& got) {
+  // Choices come in groups of `group` samples of one prompt: each prompt's tokens count once.
+  Usage finished(const std::string& key, const std::string& id, const std::vector<Collected>& got,
+                 size_t group) {
     Usage u;
-    for (const auto& c : got) {
-      u.prompt_tokens = c.prompt;
+    int64_t cached = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const auto& c = got[i];
+      if ((i + 1) % group == 0) {  // the last sample of a prompt gives its prompt counts
+        u.prompt_tokens += c.prompt;
+        cached += c.cached;
+      }
       u.completion_tokens += c.completion;
-      u.cached_tokens = c.cached;
       if (opt.log_requests) log("output " + id + ": " + c.text);
     }
+    if (!got.empty()) u.cached_tokens = cached;
     charge(key, u.prompt_tokens + u.completion_tokens);
     return u;
   }
@@ -478,12 +485,12 @@ struct ModelServer::Impl {
         if (r.sampling.logprobs) c.logprobs = chat_logprobs_json(logprobs_of(got[i].tokens));
         choices.push_back(std::move(c));
       }
-      const Usage u = finished(key, id, got);
+      const Usage u = finished(key, id, got, got.size());
       send_json(res, 200, chat_completion_json(id, t, name, choices, u));
       return;
     }
     stream_reply(
-        res, std::move(streams), dl, key, r.sampling,
+        res, std::move(streams), dl, key, r.sampling, static_cast<size_t>(r.sampling.n),
         [=, this](size_t i, const Event* e, auto& state) {
           // Returns the SSE text for one event of choice i (e == nullptr: the choice's first
           // chunk).
@@ -530,54 +537,75 @@ struct ModelServer::Impl {
     const json body = parse_body(req.body, {opt.max_body_bytes, 64});
     CompletionRequest r = parse_completion_request(body);
     check_model(r.model);
-    if (r.prompts.size() != 1)
-      throw invalid_param("prompt", "one prompt per request (send a string or a list of ids)");
-    const Prompt& p = r.prompts[0];
-    std::vector<TokenId> ids;
-    std::string prompt_text;
-    if (p.text) {
-      ids = tok.encode(*p.text, /*add_special_tokens=*/true);
-      prompt_text = *p.text;
-    } else {
-      check_token_ids(p.tokens, model->vocab_size(), "prompt");
-      for (int64_t x : p.tokens) ids.push_back(static_cast<TokenId>(x));
-      prompt_text = tok.decode(ids, false);
+    // A list of prompts is a batch: each prompt is its own engine request(s), so they batch.
+    const size_t np = r.prompts.size();
+    std::vector<std::vector<TokenId>> ids(np);
+    std::vector<std::string> prompt_text(np);
+    for (size_t k = 0; k < np; ++k) {
+      const Prompt& p = r.prompts[k];
+      const std::string param = np == 1 ? "prompt" : "prompt[" + std::to_string(k) + "]";
+      if (p.text) {
+        ids[k] = tok.encode(*p.text, /*add_special_tokens=*/true);
+        prompt_text[k] = *p.text;
+      } else {
+        check_token_ids(p.tokens, model->vocab_size(), param);
+        for (int64_t x : p.tokens) ids[k].push_back(static_cast<TokenId>(x));
+        prompt_text[k] = tok.decode(ids[k], false);
+      }
+      if (ids[k].empty()) throw invalid_param(param, "is empty");
+      check_context_length(static_cast<int64_t>(ids[k].size()), r.sampling.max_tokens, ctx(),
+                           param);
     }
-    if (ids.empty()) throw invalid_param("prompt", "is empty");
-    check_context_length(static_cast<int64_t>(ids.size()), r.sampling.max_tokens, ctx(), "prompt");
     const auto g = grammar_for(r.sampling, nullptr, nullptr);
-    if (opt.log_requests) log("request completion: " + prompt_text);
-    auto streams = submit_n(ids, r.sampling, false, g, r.sampling.n);
+    if (opt.log_requests)
+      for (const auto& t : prompt_text) log("request completion: " + t);
+    std::vector<std::shared_ptr<Stream>> streams;
+    for (size_t k = 0; k < np; ++k) {
+      try {
+        for (auto& s : submit_n(ids[k], r.sampling, false, g, r.sampling.n))
+          streams.push_back(std::move(s));
+      } catch (...) {
+        for (auto& s : streams) s->cancel();
+        throw;
+      }
+    }
     const auto dl = Clock::now() + std::chrono::seconds(opt.request_timeout_s);
     const std::string id = random_id("cmpl-");
     const int64_t t = unix_time();
-    const std::string echo = r.echo ? prompt_text : std::string();
+    const size_t n = static_cast<size_t>(r.sampling.n);
+    // The echoed prompt of choice i (prompt i / n).
+    std::vector<std::string> echo(np);
+    if (r.echo) echo = prompt_text;
     if (!r.sampling.stream) {
       auto got = collect(streams, dl);
       std::vector<CompletionChoice> choices;
       for (size_t i = 0; i < got.size(); ++i) {
+        const std::string& e = echo[i / n];
         CompletionChoice c;
         c.index = static_cast<int64_t>(i);
-        c.text = echo + got[i].text;
+        c.text = e + got[i].text;
         c.finish_reason = finish_of(got[i].reason);
         if (r.sampling.logprobs)
-          c.logprobs = completion_logprobs_json(logprobs_of(got[i].tokens),
-                                                static_cast<int64_t>(echo.size()));
+          c.logprobs =
+              completion_logprobs_json(logprobs_of(got[i].tokens), static_cast<int64_t>(e.size()));
         choices.push_back(std::move(c));
       }
-      const Usage u = finished(key, id, got);
+      const Usage u = finished(key, id, got, n);
       send_json(res, 200, completion_json(id, t, name, choices, u));
       return;
     }
     stream_reply(
-        res, std::move(streams), dl, key, r.sampling,
+        res, std::move(streams), dl, key, r.sampling, n,
         [=, this](size_t i, const Event* e, auto& state) {
           std::string out;
           if (!e) {
-            if (!echo.empty())
-              out += sse_event(completion_chunk_json(id, t, name, static_cast<int64_t>(i), echo,
+            const std::string& pe = echo[i / n];
+            if (!pe.empty()) {
+              out += sse_event(completion_chunk_json(id, t, name, static_cast<int64_t>(i), pe,
                                                      std::nullopt, std::nullopt,
                                                      r.sampling.include_usage));
+              state.text_offset = static_cast<int64_t>(pe.size());
+            }
             return out;
           }
           std::optional<json> lp;
@@ -610,7 +638,7 @@ struct ModelServer::Impl {
   template <class ChunkFn, class UsageFn>
   void stream_reply(httplib::Response& res, std::vector<std::shared_ptr<Stream>>&& streams,
                     Clock::time_point dl, const std::string& key, const SamplingParams& sp,
-                    ChunkFn chunk, UsageFn usage_chunk, bool tools_on) {
+                    size_t group, ChunkFn chunk, UsageFn usage_chunk, bool tools_on) {
     struct State {
       std::vector<std::shared_ptr<Stream>> streams;
       std::vector<ChoiceState> choices;
@@ -627,7 +655,8 @@ struct ModelServer::Impl {
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, st, dl, key, chunk, usage_chunk, include_usage](size_t, httplib::DataSink& sink) {
+        [this, st, dl, key, group, chunk, usage_chunk, include_usage](size_t,
+                                                                      httplib::DataSink& sink) {
           auto write = [&](const std::string& s) {
             return s.empty() || sink.write(s.data(), s.size());
           };
@@ -669,9 +698,13 @@ struct ModelServer::Impl {
                   sink.done();
                   return true;
                 }
-                st->usage.prompt_tokens = e->prompt_tokens;
+                // Choices come in groups of `group` samples of one prompt: each prompt's
+                // tokens count once (its last sample's counts).
+                if ((i + 1) % group == 0) {
+                  st->usage.prompt_tokens += e->prompt_tokens;
+                  st->usage.cached_tokens = st->usage.cached_tokens.value_or(0) + e->cached_tokens;
+                }
                 st->usage.completion_tokens += e->completion_tokens;
-                st->usage.cached_tokens = e->cached_tokens;
               }
               if (opt.log_requests) {
                 c.text += e->text;

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 try:
     import jsonschema
@@ -65,6 +66,13 @@ class Server:
 
     def client(self, key="none", **kw):
         return openai.OpenAI(base_url=self.base, api_key=key, max_retries=0, **kw)
+
+    def post(self, path, body):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as f:
+            return json.load(f)
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         self.proc.send_signal(sig)
@@ -127,6 +135,28 @@ def main():
             model="ohm-demo", prompt="ROMEO:", max_tokens=16, temperature=0, stream=True)
             if ch.choices)
         check(streamed == r.choices[0].text, f"streamed completion {streamed!r}")
+
+        # A list of prompts is a batch: choice p*n + i is sample i of prompt p, usage summed.
+        batch = ["ROMEO:", "First Citizen:", "HAMLET:\nO"]
+        alone = [c.completions.create(model="ohm-demo", prompt=p, max_tokens=8, temperature=0)
+                 for p in batch]
+        r = c.completions.create(model="ohm-demo", prompt=batch, max_tokens=8, temperature=0, n=2)
+        check([x.index for x in r.choices] == list(range(6)), f"batch indices: {r.choices}")
+        check([x.text for x in r.choices] == [a.choices[0].text for a in alone for _ in (0, 1)],
+              f"batch texts: {[x.text for x in r.choices]}")
+        check(r.usage.prompt_tokens == sum(a.usage.prompt_tokens for a in alone)
+              and r.usage.completion_tokens == 48, f"batch usage: {r.usage}")
+        ids = [srv.post("/tokenize", {"prompt": p})["tokens"] for p in batch]
+        texts, usage = {}, None
+        for ch in c.completions.create(model="ohm-demo", prompt=ids, max_tokens=8, temperature=0,
+                                       stream=True, stream_options={"include_usage": True}):
+            usage = ch.usage or usage
+            for x in ch.choices:
+                texts[x.index] = texts.get(x.index, "") + x.text
+        check(texts == {i: a.choices[0].text for i, a in enumerate(alone)},
+              f"streamed token-id batch: {texts}")
+        check(usage and usage.prompt_tokens == r.usage.prompt_tokens
+              and usage.completion_tokens == 24, f"streamed batch usage: {usage}")
 
         # n=2 and seed reproducibility.
         kw = dict(model="ohm-demo", messages=msgs, max_tokens=16, temperature=1.0, seed=7, n=2)
