@@ -23,6 +23,7 @@
 #include "ohm/generation/grammar.h"
 #include "ohm/jinja/template.h"
 #include "ohm/net/http_front.h"
+#include "ohm/serve/chat_prompt.h"
 #include "ohm/serve/openai.h"
 #include "ohm/serve/penalties.h"
 #include "ohm/serve/tool_calls.h"
@@ -431,7 +432,8 @@ struct ModelServer::Impl {
 
   // ------------------------------------------------------------------ routes
   std::string render_chat(const std::vector<Message>& messages, const std::vector<Tool>& tools,
-                          bool add_generation_prompt, const json& kwargs) {
+                          bool add_generation_prompt, const json& kwargs,
+                          bool continue_final_message) {
     if (!tmpl)
       throw ApiError(400, "this model has no chat template; use /v1/completions", "messages");
     chat::ChatOptions co;
@@ -439,12 +441,8 @@ struct ModelServer::Impl {
     if (!tools.empty()) co.tools = template_tools(tools);
     co.extra = template_variables(tool_format, tools);          // firefunction: functions, datetime
     for (const auto& [k, v] : kwargs.items()) co.extra[k] = v;  // the request's win
-    try {
-      return tmpl->apply(template_messages(messages, tool_format), co);
-    } catch (const jinja::TemplateError& e) {
-      throw ApiError(400, "chat template: " + (e.raised() ? e.message() : std::string(e.what())),
-                     "messages");
-    }
+    return render_chat_prompt(*tmpl, template_messages(messages, tool_format), co,
+                              continue_final_message);
   }
 
   void chat_completions(const httplib::Request& req, httplib::Response& res) {
@@ -452,9 +450,8 @@ struct ModelServer::Impl {
     const json body = parse_body(req.body, {opt.max_body_bytes, 64});
     ChatRequest r = parse_chat_request(body);
     check_model(r.model);
-    if (r.continue_final_message) throw invalid_param("continue_final_message", "is not supported");
-    const std::string prompt =
-        render_chat(r.messages, r.tools, r.add_generation_prompt, r.chat_template_kwargs);
+    const std::string prompt = render_chat(r.messages, r.tools, r.add_generation_prompt,
+                                           r.chat_template_kwargs, r.continue_final_message);
     std::vector<TokenId> ids = tok.encode(prompt, /*add_special_tokens=*/false);
     check_context_length(static_cast<int64_t>(ids.size()), r.sampling.max_tokens, ctx(),
                          "messages");
@@ -746,11 +743,9 @@ struct ModelServer::Impl {
     if (r.prompt) {
       ids = tok.encode(*r.prompt, r.add_special_tokens);
     } else {
-      if (r.continue_final_message)
-        throw invalid_param("continue_final_message", "is not supported");
-      ids = tok.encode(
-          render_chat(r.messages, r.tools, r.add_generation_prompt, r.chat_template_kwargs),
-          r.add_special_tokens);
+      ids = tok.encode(render_chat(r.messages, r.tools, r.add_generation_prompt,
+                                   r.chat_template_kwargs, r.continue_final_message),
+                       r.add_special_tokens);
     }
     std::vector<int64_t> out(ids.begin(), ids.end());
     std::optional<std::vector<std::string>> strs;

@@ -127,6 +127,27 @@ def main():
         check(finish == "length" and usage and usage.completion_tokens == 24,
               f"stream end: {finish} {usage}")
 
+        # continue_final_message: the final assistant message is left open (no end of turn) and
+        # the reply continues it; greedy, it is the completion of the same prompt's tokens.
+        cont = [{"role": "user", "content": "Speak, friend."},
+                {"role": "assistant", "content": "Nay, my lord"}]
+        extra = {"continue_final_message": True, "add_generation_prompt": False}
+        ids = srv.post("/tokenize", {"messages": cont, **extra})["tokens"]
+        opened = srv.post("/detokenize", {"tokens": ids})["prompt"]
+        check(opened.endswith("ASSISTANT: Nay, my lord"), f"continued prompt {opened!r}")
+        r = c.chat.completions.create(model="ohm-demo", messages=cont, max_tokens=12,
+                                      temperature=0, extra_body=extra)
+        want = c.completions.create(model="ohm-demo", prompt=ids, max_tokens=12, temperature=0)
+        check(r.choices[0].message.content == want.choices[0].text
+              and r.usage.prompt_tokens == len(ids), f"continued reply: {r}")
+        try:
+            c.chat.completions.create(model="ohm-demo", messages=msgs, max_tokens=2,
+                                      extra_body=extra)
+            check(False, "continue_final_message after a user message accepted")
+        except openai.BadRequestError as e:
+            check(error_shape(e, 400).get("param") == "continue_final_message",
+                  f"continue_final_message error: {e}")
+
         # Completions, streamed and not.
         r = c.completions.create(model="ohm-demo", prompt="ROMEO:", max_tokens=16, temperature=0)
         check(r.choices[0].text == generate_greedy("ROMEO:", 16),
