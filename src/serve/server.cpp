@@ -514,9 +514,15 @@ struct ModelServer::Impl {
           std::optional<json> lp;
           if (r.sampling.logprobs && !e->tokens.empty())
             lp = chat_logprobs_json(logprobs_of(e->tokens));
-          if (d.content || !d.tool_calls.empty() || lp)
-            out += sse_event(chat_chunk_json(id, t, name, static_cast<int64_t>(i), d, std::nullopt,
-                                             lp, r.sampling.include_usage));
+          if (d.content || !d.tool_calls.empty() || lp) {
+            // Tool calls go out as OpenAI streams them: a head delta (id, name), then argument
+            // fragments; the event's logprobs ride on the first chunk.
+            for (const ChatDelta& piece : openai_stream_deltas(std::move(d))) {
+              out += sse_event(chat_chunk_json(id, t, name, static_cast<int64_t>(i), piece,
+                                               std::nullopt, lp, r.sampling.include_usage));
+              lp.reset();
+            }
+          }
           if (e->finished) {
             FinishReason fr = finish_of(e->finish_reason);
             if (tools_on && state.parser->tool_call_count() > 0) fr = FinishReason::ToolCalls;

@@ -24,6 +24,7 @@ import urllib.request
 try:
     import jsonschema
     import openai
+    from openai.lib.streaming.chat import ChatCompletionStreamState
 except ImportError as e:  # pragma: no cover
     # Re-run with the test venv (scripts/hub-client-venv.sh) when the system python lacks them.
     venv = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build",
@@ -378,16 +379,36 @@ def tool_round_trip(tmp, template):
         check(named.choices[0].message.tool_calls and
               named.choices[0].message.tool_calls[0].function.name == "get_weather",
               f"{template}: named tool_choice: {named.choices[0]}")
-        # Streamed: the call arrives as tool_call deltas.
-        names = []
+        # Streamed: the call arrives as OpenAI streams it, a head delta (index, id, type,
+        # function.name, arguments "") then argument fragments; accumulated by index as clients
+        # do (and by the openai package's own stream state), it is the non-streamed call.
+        names, acc, shape_ok = [], {}, True
+        state = ChatCompletionStreamState()
         for chunk in c.chat.completions.create(model="demo-tools", messages=msgs[:1],
                                                tools=tools, tool_choice="required",
                                                max_tokens=200, temperature=0, stream=True):
+            state.handle_chunk(chunk)
             for choice in chunk.choices:
                 for tc in choice.delta.tool_calls or []:
+                    if tc.index not in acc:
+                        shape_ok &= (tc.id is not None and tc.type == "function"
+                                     and tc.function.arguments == "")
+                        acc[tc.index] = {"id": tc.id, "name": tc.function.name, "arguments": ""}
+                    else:
+                        shape_ok &= tc.id is None and not tc.function.name
                     if tc.function and tc.function.name:
                         names.append(tc.function.name)
+                    acc[tc.index]["arguments"] += tc.function.arguments or ""
         check(names == ["get_weather"], f"{template}: streamed tool calls: {names}")
+        check(shape_ok and len(acc) == 1 and len(acc[0]["arguments"]) > 0,
+              f"{template}: streamed tool-call deltas: {acc}")
+        if calls and acc:
+            check(acc[0]["arguments"] == calls[0].function.arguments,
+                  f"{template}: streamed arguments {acc[0]} != {calls[0].function.arguments}")
+            final = state.get_final_completion().choices[0].message.tool_calls or []
+            check([(f.function.name, f.function.arguments) for f in final]
+                  == [("get_weather", calls[0].function.arguments)],
+                  f"{template}: openai stream state: {final}")
     finally:
         srv.stop()
 

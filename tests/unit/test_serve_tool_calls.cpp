@@ -405,6 +405,49 @@ TEST(ToolCallStream, LongOutputs) {
   EXPECT_EQ(n, 300u);
 }
 
+TEST(ToolCallStream, OpenAIStreamDeltas) {
+  // Content first, then per call a head (index, id, name, arguments "") and argument fragments.
+  ChatDelta d;
+  d.content = "Let me check.";
+  const std::string a0 = R"({"city": "Zürich, São Paulo and 東京"})";
+  d.tool_calls.push_back({0, "call_a", "get_weather", a0});
+  d.tool_calls.push_back({1, "call_b", "noop", "{}"});
+  const auto out = openai_stream_deltas(d, 5);
+  ASSERT_GE(out.size(), 5u);
+  EXPECT_EQ(out[0].content, "Let me check.");
+  EXPECT_TRUE(out[0].tool_calls.empty());
+  std::vector<std::string> args(2);
+  std::vector<int> heads(2);
+  for (size_t k = 1; k < out.size(); ++k) {
+    ASSERT_EQ(out[k].tool_calls.size(), 1u);
+    EXPECT_FALSE(out[k].content);
+    const ToolCallDelta& t = out[k].tool_calls[0];
+    if (t.id) {
+      ++heads[t.index];
+      EXPECT_EQ(t.arguments, "");
+      EXPECT_EQ(*t.name, t.index == 0 ? "get_weather" : "noop");
+      EXPECT_EQ(*t.id, t.index == 0 ? "call_a" : "call_b");
+      EXPECT_EQ(args[t.index], "") << "the head comes first";
+    } else {
+      EXPECT_FALSE(t.name);
+      EXPECT_LE(t.arguments.size(), 5u);
+      EXPECT_FALSE(t.arguments.empty());
+      // Never cut inside a UTF-8 character: a fragment starts on a lead or ASCII byte.
+      EXPECT_NE(static_cast<unsigned char>(t.arguments[0]) & 0xC0, 0x80) << t.arguments;
+      args[t.index] += t.arguments;
+    }
+  }
+  EXPECT_EQ(heads, (std::vector<int>{1, 1}));
+  EXPECT_EQ(args[0], a0);
+  EXPECT_EQ(args[1], "{}");
+  // Without tool calls the delta is unchanged.
+  ChatDelta plain;
+  plain.content = "hi";
+  const auto same = openai_stream_deltas(plain);
+  ASSERT_EQ(same.size(), 1u);
+  EXPECT_EQ(same[0].content, "hi");
+}
+
 TEST(ToolCallStream, MalformedAfterSentCall) {
   const std::string t =
       "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>\n<tool_call>{\"name\": "
