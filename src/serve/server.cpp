@@ -459,12 +459,8 @@ struct ModelServer::Impl {
                           tool_format != ToolFormat::None;
     const auto g = grammar_for(r.sampling, &r.tools, &r.tool_choice);
     if (opt.log_requests) log("request chat: " + prompt);
-    auto streams = submit_n(ids, r.sampling, tools_on, g, r.sampling.n);
-    const auto dl = Clock::now() + std::chrono::seconds(opt.request_timeout_s);
-    const std::string id = random_id("chatcmpl-");
-    const int64_t t = unix_time();
-    if (!r.sampling.stream) {
-      auto got = collect(streams, dl);
+    const auto whole = [&](const std::string& id, int64_t t, std::vector<Collected>& got,
+                           const Usage& u) {
       std::vector<ChatChoice> choices;
       for (size_t i = 0; i < got.size(); ++i) {
         ChatChoice c;
@@ -482,13 +478,11 @@ struct ModelServer::Impl {
         if (r.sampling.logprobs) c.logprobs = chat_logprobs_json(logprobs_of(got[i].tokens));
         choices.push_back(std::move(c));
       }
-      const Usage u = finished(key, id, got, got.size());
-      send_json(res, 200, chat_completion_json(id, t, name, choices, u));
-      return;
-    }
-    stream_reply(
-        res, std::move(streams), dl, key, r.sampling, static_cast<size_t>(r.sampling.n),
-        [=, this](size_t i, const Event* e, auto& state) {
+      return chat_completion_json(id, t, name, choices, u);
+    };
+    serve_request(
+        res, key, r.sampling, {ids}, tools_on, g, "chatcmpl-", whole,
+        [=, this](const std::string& id, int64_t t, size_t i, const Event* e, auto& state) {
           // Returns the SSE text for one event of choice i (e == nullptr: the choice's first
           // chunk).
           std::string out;
@@ -531,8 +525,9 @@ struct ModelServer::Impl {
           }
           return out;
         },
-        [=, this](const Usage& u) { return sse_event(chat_usage_chunk_json(id, t, name, u)); },
-        tools_on);
+        [=, this](const std::string& id, int64_t t, const Usage& u) {
+          return sse_event(chat_usage_chunk_json(id, t, name, u));
+        });
   }
 
   void completions(const httplib::Request& req, httplib::Response& res) {
@@ -562,25 +557,12 @@ struct ModelServer::Impl {
     const auto g = grammar_for(r.sampling, nullptr, nullptr);
     if (opt.log_requests)
       for (const auto& t : prompt_text) log("request completion: " + t);
-    std::vector<std::shared_ptr<Stream>> streams;
-    for (size_t k = 0; k < np; ++k) {
-      try {
-        for (auto& s : submit_n(ids[k], r.sampling, false, g, r.sampling.n))
-          streams.push_back(std::move(s));
-      } catch (...) {
-        for (auto& s : streams) s->cancel();
-        throw;
-      }
-    }
-    const auto dl = Clock::now() + std::chrono::seconds(opt.request_timeout_s);
-    const std::string id = random_id("cmpl-");
-    const int64_t t = unix_time();
     const size_t n = static_cast<size_t>(r.sampling.n);
     // The echoed prompt of choice i (prompt i / n).
     std::vector<std::string> echo(np);
     if (r.echo) echo = prompt_text;
-    if (!r.sampling.stream) {
-      auto got = collect(streams, dl);
+    const auto whole = [&](const std::string& id, int64_t t, std::vector<Collected>& got,
+                           const Usage& u) {
       std::vector<CompletionChoice> choices;
       for (size_t i = 0; i < got.size(); ++i) {
         const std::string& e = echo[i / n];
@@ -593,13 +575,11 @@ struct ModelServer::Impl {
               completion_logprobs_json(logprobs_of(got[i].tokens), static_cast<int64_t>(e.size()));
         choices.push_back(std::move(c));
       }
-      const Usage u = finished(key, id, got, n);
-      send_json(res, 200, completion_json(id, t, name, choices, u));
-      return;
-    }
-    stream_reply(
-        res, std::move(streams), dl, key, r.sampling, n,
-        [=, this](size_t i, const Event* e, auto& state) {
+      return completion_json(id, t, name, choices, u);
+    };
+    serve_request(
+        res, key, r.sampling, ids, false, g, "cmpl-", whole,
+        [=, this](const std::string& id, int64_t t, size_t i, const Event* e, auto& state) {
           std::string out;
           if (!e) {
             const std::string& pe = echo[i / n];
@@ -623,10 +603,47 @@ struct ModelServer::Impl {
                 r.sampling.include_usage));
           return out;
         },
-        [=, this](const Usage& u) {
+        [=, this](const std::string& id, int64_t t, const Usage& u) {
           return sse_event(completion_usage_chunk_json(id, t, name, u));
+        });
+  }
+
+  // The skeleton of the generation routes, once the request is validated: each prompt's n
+  // samples are submitted as engine requests (so the prompts of a batch batch), then either
+  // collected into one JSON reply, `whole(id, created, collected, usage)`, or streamed as SSE,
+  // `chunk(id, created, choice, event or nullptr for the choice's start, state)` and
+  // `usage_chunk(id, created, usage)`. Choice p*n + i is sample i of prompt p. `tools_on`:
+  // decode with special tokens kept and parse tool calls (chat with tools).
+  template <class WholeFn, class ChunkFn, class UsageFn>
+  void serve_request(httplib::Response& res, const std::string& key, const SamplingParams& sp,
+                     const std::vector<std::vector<TokenId>>& prompts, bool tools_on,
+                     const std::optional<generation::Grammar>& g, std::string_view id_prefix,
+                     WholeFn whole, ChunkFn chunk, UsageFn usage_chunk) {
+    std::vector<std::shared_ptr<Stream>> streams;
+    for (const auto& ids : prompts) {
+      try {
+        for (auto& s : submit_n(ids, sp, tools_on, g, sp.n)) streams.push_back(std::move(s));
+      } catch (...) {
+        for (auto& s : streams) s->cancel();
+        throw;
+      }
+    }
+    const auto dl = Clock::now() + std::chrono::seconds(opt.request_timeout_s);
+    const std::string id = random_id(id_prefix);
+    const int64_t t = unix_time();
+    const size_t group = static_cast<size_t>(sp.n);
+    if (!sp.stream) {
+      auto got = collect(streams, dl);
+      const Usage u = finished(key, id, got, group);
+      send_json(res, 200, whole(id, t, got, u));
+      return;
+    }
+    stream_reply(
+        res, std::move(streams), dl, key, sp, group,
+        [id, t, chunk](size_t i, const Event* e, ChoiceState& state) {
+          return chunk(id, t, i, e, state);
         },
-        false);
+        [id, t, usage_chunk](const Usage& u) { return usage_chunk(id, t, u); }, tools_on);
   }
 
   struct ChoiceState {
