@@ -23,6 +23,7 @@
 #include "ohm/generation/grammar.h"
 #include "ohm/jinja/template.h"
 #include "ohm/net/http_front.h"
+#include "ohm/serve/chat_prompt.h"
 #include "ohm/serve/openai.h"
 #include "ohm/serve/penalties.h"
 #include "ohm/serve/tool_calls.h"
@@ -398,14 +399,21 @@ struct ModelServer::Impl {
   }
 
   // The usage of a finished non-streamed request: charged to its key, outputs logged when asked.
-  Usage finished(const std::string& key, const std::string& id, const std::vector<Collected>& got) {
+  // Choices come in groups of `group` samples of one prompt: each prompt's tokens count once.
+  Usage finished(const std::string& key, const std::string& id, const std::vector<Collected>& got,
+                 size_t group) {
     Usage u;
-    for (const auto& c : got) {
-      u.prompt_tokens = c.prompt;
+    int64_t cached = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const auto& c = got[i];
+      if ((i + 1) % group == 0) {  // the last sample of a prompt gives its prompt counts
+        u.prompt_tokens += c.prompt;
+        cached += c.cached;
+      }
       u.completion_tokens += c.completion;
-      u.cached_tokens = c.cached;
       if (opt.log_requests) log("output " + id + ": " + c.text);
     }
+    if (!got.empty()) u.cached_tokens = cached;
     charge(key, u.prompt_tokens + u.completion_tokens);
     return u;
   }
@@ -424,7 +432,8 @@ struct ModelServer::Impl {
 
   // ------------------------------------------------------------------ routes
   std::string render_chat(const std::vector<Message>& messages, const std::vector<Tool>& tools,
-                          bool add_generation_prompt, const json& kwargs) {
+                          bool add_generation_prompt, const json& kwargs,
+                          bool continue_final_message) {
     if (!tmpl)
       throw ApiError(400, "this model has no chat template; use /v1/completions", "messages");
     chat::ChatOptions co;
@@ -432,12 +441,8 @@ struct ModelServer::Impl {
     if (!tools.empty()) co.tools = template_tools(tools);
     co.extra = template_variables(tool_format, tools);          // firefunction: functions, datetime
     for (const auto& [k, v] : kwargs.items()) co.extra[k] = v;  // the request's win
-    try {
-      return tmpl->apply(template_messages(messages, tool_format), co);
-    } catch (const jinja::TemplateError& e) {
-      throw ApiError(400, "chat template: " + (e.raised() ? e.message() : std::string(e.what())),
-                     "messages");
-    }
+    return render_chat_prompt(*tmpl, template_messages(messages, tool_format), co,
+                              continue_final_message);
   }
 
   void chat_completions(const httplib::Request& req, httplib::Response& res) {
@@ -445,9 +450,8 @@ struct ModelServer::Impl {
     const json body = parse_body(req.body, {opt.max_body_bytes, 64});
     ChatRequest r = parse_chat_request(body);
     check_model(r.model);
-    if (r.continue_final_message) throw invalid_param("continue_final_message", "is not supported");
-    const std::string prompt =
-        render_chat(r.messages, r.tools, r.add_generation_prompt, r.chat_template_kwargs);
+    const std::string prompt = render_chat(r.messages, r.tools, r.add_generation_prompt,
+                                           r.chat_template_kwargs, r.continue_final_message);
     std::vector<TokenId> ids = tok.encode(prompt, /*add_special_tokens=*/false);
     check_context_length(static_cast<int64_t>(ids.size()), r.sampling.max_tokens, ctx(),
                          "messages");
@@ -455,12 +459,8 @@ struct ModelServer::Impl {
                           tool_format != ToolFormat::None;
     const auto g = grammar_for(r.sampling, &r.tools, &r.tool_choice);
     if (opt.log_requests) log("request chat: " + prompt);
-    auto streams = submit_n(ids, r.sampling, tools_on, g, r.sampling.n);
-    const auto dl = Clock::now() + std::chrono::seconds(opt.request_timeout_s);
-    const std::string id = random_id("chatcmpl-");
-    const int64_t t = unix_time();
-    if (!r.sampling.stream) {
-      auto got = collect(streams, dl);
+    const auto whole = [&](const std::string& id, int64_t t, std::vector<Collected>& got,
+                           const Usage& u) {
       std::vector<ChatChoice> choices;
       for (size_t i = 0; i < got.size(); ++i) {
         ChatChoice c;
@@ -478,13 +478,11 @@ struct ModelServer::Impl {
         if (r.sampling.logprobs) c.logprobs = chat_logprobs_json(logprobs_of(got[i].tokens));
         choices.push_back(std::move(c));
       }
-      const Usage u = finished(key, id, got);
-      send_json(res, 200, chat_completion_json(id, t, name, choices, u));
-      return;
-    }
-    stream_reply(
-        res, std::move(streams), dl, key, r.sampling,
-        [=, this](size_t i, const Event* e, auto& state) {
+      return chat_completion_json(id, t, name, choices, u);
+    };
+    serve_request(
+        res, key, r.sampling, {ids}, tools_on, g, "chatcmpl-", whole,
+        [=, this](const std::string& id, int64_t t, size_t i, const Event* e, auto& state) {
           // Returns the SSE text for one event of choice i (e == nullptr: the choice's first
           // chunk).
           std::string out;
@@ -510,9 +508,15 @@ struct ModelServer::Impl {
           std::optional<json> lp;
           if (r.sampling.logprobs && !e->tokens.empty())
             lp = chat_logprobs_json(logprobs_of(e->tokens));
-          if (d.content || !d.tool_calls.empty() || lp)
-            out += sse_event(chat_chunk_json(id, t, name, static_cast<int64_t>(i), d, std::nullopt,
-                                             lp, r.sampling.include_usage));
+          if (d.content || !d.tool_calls.empty() || lp) {
+            // Tool calls go out as OpenAI streams them: a head delta (id, name), then argument
+            // fragments; the event's logprobs ride on the first chunk.
+            for (const ChatDelta& piece : openai_stream_deltas(std::move(d))) {
+              out += sse_event(chat_chunk_json(id, t, name, static_cast<int64_t>(i), piece,
+                                               std::nullopt, lp, r.sampling.include_usage));
+              lp.reset();
+            }
+          }
           if (e->finished) {
             FinishReason fr = finish_of(e->finish_reason);
             if (tools_on && state.parser->tool_call_count() > 0) fr = FinishReason::ToolCalls;
@@ -521,8 +525,9 @@ struct ModelServer::Impl {
           }
           return out;
         },
-        [=, this](const Usage& u) { return sse_event(chat_usage_chunk_json(id, t, name, u)); },
-        tools_on);
+        [=, this](const std::string& id, int64_t t, const Usage& u) {
+          return sse_event(chat_usage_chunk_json(id, t, name, u));
+        });
   }
 
   void completions(const httplib::Request& req, httplib::Response& res) {
@@ -530,54 +535,60 @@ struct ModelServer::Impl {
     const json body = parse_body(req.body, {opt.max_body_bytes, 64});
     CompletionRequest r = parse_completion_request(body);
     check_model(r.model);
-    if (r.prompts.size() != 1)
-      throw invalid_param("prompt", "one prompt per request (send a string or a list of ids)");
-    const Prompt& p = r.prompts[0];
-    std::vector<TokenId> ids;
-    std::string prompt_text;
-    if (p.text) {
-      ids = tok.encode(*p.text, /*add_special_tokens=*/true);
-      prompt_text = *p.text;
-    } else {
-      check_token_ids(p.tokens, model->vocab_size(), "prompt");
-      for (int64_t x : p.tokens) ids.push_back(static_cast<TokenId>(x));
-      prompt_text = tok.decode(ids, false);
+    // A list of prompts is a batch: each prompt is its own engine request(s), so they batch.
+    const size_t np = r.prompts.size();
+    std::vector<std::vector<TokenId>> ids(np);
+    std::vector<std::string> prompt_text(np);
+    for (size_t k = 0; k < np; ++k) {
+      const Prompt& p = r.prompts[k];
+      const std::string param = np == 1 ? "prompt" : "prompt[" + std::to_string(k) + "]";
+      if (p.text) {
+        ids[k] = tok.encode(*p.text, /*add_special_tokens=*/true);
+        prompt_text[k] = *p.text;
+      } else {
+        check_token_ids(p.tokens, model->vocab_size(), param);
+        for (int64_t x : p.tokens) ids[k].push_back(static_cast<TokenId>(x));
+        prompt_text[k] = tok.decode(ids[k], false);
+      }
+      if (ids[k].empty()) throw invalid_param(param, "is empty");
+      check_context_length(static_cast<int64_t>(ids[k].size()), r.sampling.max_tokens, ctx(),
+                           param);
     }
-    if (ids.empty()) throw invalid_param("prompt", "is empty");
-    check_context_length(static_cast<int64_t>(ids.size()), r.sampling.max_tokens, ctx(), "prompt");
     const auto g = grammar_for(r.sampling, nullptr, nullptr);
-    if (opt.log_requests) log("request completion: " + prompt_text);
-    auto streams = submit_n(ids, r.sampling, false, g, r.sampling.n);
-    const auto dl = Clock::now() + std::chrono::seconds(opt.request_timeout_s);
-    const std::string id = random_id("cmpl-");
-    const int64_t t = unix_time();
-    const std::string echo = r.echo ? prompt_text : std::string();
-    if (!r.sampling.stream) {
-      auto got = collect(streams, dl);
+    if (opt.log_requests)
+      for (const auto& t : prompt_text) log("request completion: " + t);
+    const size_t n = static_cast<size_t>(r.sampling.n);
+    // The echoed prompt of choice i (prompt i / n).
+    std::vector<std::string> echo(np);
+    if (r.echo) echo = prompt_text;
+    const auto whole = [&](const std::string& id, int64_t t, std::vector<Collected>& got,
+                           const Usage& u) {
       std::vector<CompletionChoice> choices;
       for (size_t i = 0; i < got.size(); ++i) {
+        const std::string& e = echo[i / n];
         CompletionChoice c;
         c.index = static_cast<int64_t>(i);
-        c.text = echo + got[i].text;
+        c.text = e + got[i].text;
         c.finish_reason = finish_of(got[i].reason);
         if (r.sampling.logprobs)
-          c.logprobs = completion_logprobs_json(logprobs_of(got[i].tokens),
-                                                static_cast<int64_t>(echo.size()));
+          c.logprobs =
+              completion_logprobs_json(logprobs_of(got[i].tokens), static_cast<int64_t>(e.size()));
         choices.push_back(std::move(c));
       }
-      const Usage u = finished(key, id, got);
-      send_json(res, 200, completion_json(id, t, name, choices, u));
-      return;
-    }
-    stream_reply(
-        res, std::move(streams), dl, key, r.sampling,
-        [=, this](size_t i, const Event* e, auto& state) {
+      return completion_json(id, t, name, choices, u);
+    };
+    serve_request(
+        res, key, r.sampling, ids, false, g, "cmpl-", whole,
+        [=, this](const std::string& id, int64_t t, size_t i, const Event* e, auto& state) {
           std::string out;
           if (!e) {
-            if (!echo.empty())
-              out += sse_event(completion_chunk_json(id, t, name, static_cast<int64_t>(i), echo,
+            const std::string& pe = echo[i / n];
+            if (!pe.empty()) {
+              out += sse_event(completion_chunk_json(id, t, name, static_cast<int64_t>(i), pe,
                                                      std::nullopt, std::nullopt,
                                                      r.sampling.include_usage));
+              state.text_offset = static_cast<int64_t>(pe.size());
+            }
             return out;
           }
           std::optional<json> lp;
@@ -592,10 +603,47 @@ struct ModelServer::Impl {
                 r.sampling.include_usage));
           return out;
         },
-        [=, this](const Usage& u) {
+        [=, this](const std::string& id, int64_t t, const Usage& u) {
           return sse_event(completion_usage_chunk_json(id, t, name, u));
+        });
+  }
+
+  // The skeleton of the generation routes, once the request is validated: each prompt's n
+  // samples are submitted as engine requests (so the prompts of a batch batch), then either
+  // collected into one JSON reply, `whole(id, created, collected, usage)`, or streamed as SSE,
+  // `chunk(id, created, choice, event or nullptr for the choice's start, state)` and
+  // `usage_chunk(id, created, usage)`. Choice p*n + i is sample i of prompt p. `tools_on`:
+  // decode with special tokens kept and parse tool calls (chat with tools).
+  template <class WholeFn, class ChunkFn, class UsageFn>
+  void serve_request(httplib::Response& res, const std::string& key, const SamplingParams& sp,
+                     const std::vector<std::vector<TokenId>>& prompts, bool tools_on,
+                     const std::optional<generation::Grammar>& g, std::string_view id_prefix,
+                     WholeFn whole, ChunkFn chunk, UsageFn usage_chunk) {
+    std::vector<std::shared_ptr<Stream>> streams;
+    for (const auto& ids : prompts) {
+      try {
+        for (auto& s : submit_n(ids, sp, tools_on, g, sp.n)) streams.push_back(std::move(s));
+      } catch (...) {
+        for (auto& s : streams) s->cancel();
+        throw;
+      }
+    }
+    const auto dl = Clock::now() + std::chrono::seconds(opt.request_timeout_s);
+    const std::string id = random_id(id_prefix);
+    const int64_t t = unix_time();
+    const size_t group = static_cast<size_t>(sp.n);
+    if (!sp.stream) {
+      auto got = collect(streams, dl);
+      const Usage u = finished(key, id, got, group);
+      send_json(res, 200, whole(id, t, got, u));
+      return;
+    }
+    stream_reply(
+        res, std::move(streams), dl, key, sp, group,
+        [id, t, chunk](size_t i, const Event* e, ChoiceState& state) {
+          return chunk(id, t, i, e, state);
         },
-        false);
+        [id, t, usage_chunk](const Usage& u) { return usage_chunk(id, t, u); }, tools_on);
   }
 
   struct ChoiceState {
@@ -610,7 +658,7 @@ struct ModelServer::Impl {
   template <class ChunkFn, class UsageFn>
   void stream_reply(httplib::Response& res, std::vector<std::shared_ptr<Stream>>&& streams,
                     Clock::time_point dl, const std::string& key, const SamplingParams& sp,
-                    ChunkFn chunk, UsageFn usage_chunk, bool tools_on) {
+                    size_t group, ChunkFn chunk, UsageFn usage_chunk, bool tools_on) {
     struct State {
       std::vector<std::shared_ptr<Stream>> streams;
       std::vector<ChoiceState> choices;
@@ -627,7 +675,8 @@ struct ModelServer::Impl {
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, st, dl, key, chunk, usage_chunk, include_usage](size_t, httplib::DataSink& sink) {
+        [this, st, dl, key, group, chunk, usage_chunk, include_usage](size_t,
+                                                                      httplib::DataSink& sink) {
           auto write = [&](const std::string& s) {
             return s.empty() || sink.write(s.data(), s.size());
           };
@@ -669,9 +718,13 @@ struct ModelServer::Impl {
                   sink.done();
                   return true;
                 }
-                st->usage.prompt_tokens = e->prompt_tokens;
+                // Choices come in groups of `group` samples of one prompt: each prompt's
+                // tokens count once (its last sample's counts).
+                if ((i + 1) % group == 0) {
+                  st->usage.prompt_tokens += e->prompt_tokens;
+                  st->usage.cached_tokens = st->usage.cached_tokens.value_or(0) + e->cached_tokens;
+                }
                 st->usage.completion_tokens += e->completion_tokens;
-                st->usage.cached_tokens = e->cached_tokens;
               }
               if (opt.log_requests) {
                 c.text += e->text;
@@ -713,11 +766,9 @@ struct ModelServer::Impl {
     if (r.prompt) {
       ids = tok.encode(*r.prompt, r.add_special_tokens);
     } else {
-      if (r.continue_final_message)
-        throw invalid_param("continue_final_message", "is not supported");
-      ids = tok.encode(
-          render_chat(r.messages, r.tools, r.add_generation_prompt, r.chat_template_kwargs),
-          r.add_special_tokens);
+      ids = tok.encode(render_chat(r.messages, r.tools, r.add_generation_prompt,
+                                   r.chat_template_kwargs, r.continue_final_message),
+                       r.add_special_tokens);
     }
     std::vector<int64_t> out(ids.begin(), ids.end());
     std::optional<std::vector<std::string>> strs;

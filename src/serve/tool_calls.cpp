@@ -854,4 +854,29 @@ json template_variables(ToolFormat f, const std::vector<Tool>& tools) {
   return json{{"functions", template_tools(tools).dump(4)}, {"datetime", date}};
 }
 
+std::vector<ChatDelta> openai_stream_deltas(ChatDelta d, size_t max_fragment) {
+  if (d.tool_calls.empty()) return {std::move(d)};
+  max_fragment = std::max<size_t>(max_fragment, 4);  // room for any UTF-8 character
+  std::vector<ChatDelta> out;
+  std::vector<ToolCallDelta> calls = std::move(d.tool_calls);
+  d.tool_calls.clear();
+  if (d.role || d.content || d.reasoning_content) out.push_back(std::move(d));
+  for (auto& c : calls) {
+    ChatDelta head;
+    head.tool_calls.push_back({c.index, c.id, c.name, ""});
+    out.push_back(std::move(head));
+    const std::string& a = c.arguments;
+    for (size_t at = 0; at < a.size();) {
+      size_t end = std::min(a.size(), at + max_fragment);
+      while (end < a.size() && end > at + 1 && (static_cast<unsigned char>(a[end]) & 0xC0) == 0x80)
+        --end;  // a continuation byte: cut before its character
+      ChatDelta piece;
+      piece.tool_calls.push_back({c.index, std::nullopt, std::nullopt, a.substr(at, end - at)});
+      out.push_back(std::move(piece));
+      at = end;
+    }
+  }
+  return out;
+}
+
 }  // namespace ohm::serve

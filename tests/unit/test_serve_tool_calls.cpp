@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ohm/chat/chat_template.h"
+#include "ohm/serve/chat_prompt.h"
 #include "ohm/serve/tool_calls.h"
 #include "test_util.h"
 
@@ -404,6 +405,49 @@ TEST(ToolCallStream, LongOutputs) {
   EXPECT_EQ(n, 300u);
 }
 
+TEST(ToolCallStream, OpenAIStreamDeltas) {
+  // Content first, then per call a head (index, id, name, arguments "") and argument fragments.
+  ChatDelta d;
+  d.content = "Let me check.";
+  const std::string a0 = R"({"city": "Zürich, São Paulo and 東京"})";
+  d.tool_calls.push_back({0, "call_a", "get_weather", a0});
+  d.tool_calls.push_back({1, "call_b", "noop", "{}"});
+  const auto out = openai_stream_deltas(d, 5);
+  ASSERT_GE(out.size(), 5u);
+  EXPECT_EQ(out[0].content, "Let me check.");
+  EXPECT_TRUE(out[0].tool_calls.empty());
+  std::vector<std::string> args(2);
+  std::vector<int> heads(2);
+  for (size_t k = 1; k < out.size(); ++k) {
+    ASSERT_EQ(out[k].tool_calls.size(), 1u);
+    EXPECT_FALSE(out[k].content);
+    const ToolCallDelta& t = out[k].tool_calls[0];
+    if (t.id) {
+      ++heads[t.index];
+      EXPECT_EQ(t.arguments, "");
+      EXPECT_EQ(*t.name, t.index == 0 ? "get_weather" : "noop");
+      EXPECT_EQ(*t.id, t.index == 0 ? "call_a" : "call_b");
+      EXPECT_EQ(args[t.index], "") << "the head comes first";
+    } else {
+      EXPECT_FALSE(t.name);
+      EXPECT_LE(t.arguments.size(), 5u);
+      EXPECT_FALSE(t.arguments.empty());
+      // Never cut inside a UTF-8 character: a fragment starts on a lead or ASCII byte.
+      EXPECT_NE(static_cast<unsigned char>(t.arguments[0]) & 0xC0, 0x80) << t.arguments;
+      args[t.index] += t.arguments;
+    }
+  }
+  EXPECT_EQ(heads, (std::vector<int>{1, 1}));
+  EXPECT_EQ(args[0], a0);
+  EXPECT_EQ(args[1], "{}");
+  // Without tool calls the delta is unchanged.
+  ChatDelta plain;
+  plain.content = "hi";
+  const auto same = openai_stream_deltas(plain);
+  ASSERT_EQ(same.size(), 1u);
+  EXPECT_EQ(same[0].content, "hi");
+}
+
 TEST(ToolCallStream, MalformedAfterSentCall) {
   const std::string t =
       "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>\n<tool_call>{\"name\": "
@@ -675,6 +719,74 @@ TEST(ToolCallRoundTrip, RenderedByTheTemplateThenParsed) {
     const Streamed s = stream(t.format, gen, 3);
     ASSERT_EQ(s.calls.size(), out.tool_calls.size()) << t.name;
     EXPECT_EQ(s.calls[0].name, "get_weather");
+  }
+}
+
+// continue_final_message: the final message left open, byte for byte as transformers renders
+// it (tests/fixtures/chat_templates/continue_final_cases.json, written by
+// scripts/make_continue_final_fixtures.py); a template that changes the final message's content
+// is a 400 naming that content.
+TEST(ServeChatPrompt, ContinueFinalMessageMatchesTransformers) {
+  const json doc = json::parse(ohm::test::read_file(
+      (ohm::test::fixtures_dir() / "chat_templates" / "continue_final_cases.json").string()));
+  int compared = 0, refused = 0;
+  for (const auto& c : doc["cases"]) {
+    const fs::path path =
+        ohm::test::shared_data_dir() / "chat-templates" / c["template"].get<std::string>();
+    OHM_REQUIRE_SHARED(fs::exists(path), path);
+    const auto tmpl = ohm::chat::ChatTemplate::from_string(ohm::test::read_file(path.string()),
+                                                           doc["special_tokens"]);
+    const std::string what =
+        c["template"].get<std::string>() + " / " + c["conversation"].get<std::string>();
+    if (c.contains("expected")) {
+      EXPECT_EQ(render_chat_prompt(tmpl, c["messages"], {}, true), c["expected"].get<std::string>())
+          << what;
+      ++compared;
+    } else {
+      try {
+        render_chat_prompt(tmpl, c["messages"], {}, true);
+        ADD_FAILURE() << what << ": continued, transformers refuses: " << c["error"];
+      } catch (const ApiError& e) {
+        EXPECT_EQ(e.status, 400) << what;
+        EXPECT_EQ(e.param, "messages[" + std::to_string(c["messages"].size() - 1) + "].content")
+            << what;
+      }
+      ++refused;
+    }
+  }
+  EXPECT_GE(compared, 8);
+  EXPECT_GE(refused, 1);
+}
+
+TEST(ServeChatPrompt, ContinueFinalMessageEdgeCases) {
+  const auto tmpl = ohm::chat::ChatTemplate::from_string(
+      "{% for m in messages %}<{{ m.role }}>{{ m.content }}</{{ m.role }}>{% endfor %}");
+  const json msgs = json::parse(R"([{"role": "user", "content": "hi"},
+                                    {"role": "assistant", "content": "Hello"}])");
+  EXPECT_EQ(render_chat_prompt(tmpl, msgs, {}, false),
+            "<user>hi</user><assistant>Hello</assistant>");
+  EXPECT_EQ(render_chat_prompt(tmpl, msgs, {}, true), "<user>hi</user><assistant>Hello");
+  // No content to continue.
+  json no_content = msgs;
+  no_content[1].erase("content");
+  try {
+    render_chat_prompt(tmpl, no_content, {}, true);
+    ADD_FAILURE() << "continued a message without content";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.param, "messages[1].content");
+  }
+  // A template that drops the final message.
+  const auto drop = ohm::chat::ChatTemplate::from_string(
+      "{% for m in messages[:-1] %}{{ m.content }}{% endfor %}");
+  EXPECT_THROW(render_chat_prompt(drop, msgs, {}, true), ApiError);
+  // Template errors are 400s on messages.
+  const auto raising = ohm::chat::ChatTemplate::from_string("{{ raise_exception('no') }}");
+  try {
+    render_chat_prompt(raising, msgs, {}, false);
+    ADD_FAILURE() << "no error";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, "messages");
   }
 }
 

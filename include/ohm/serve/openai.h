@@ -168,8 +168,8 @@ struct Prompt {
 struct CompletionRequest {
   std::string model;
   // `prompt` as a string, a list of token ids, a list of strings or a list of token-id lists.
-  // A list gives a batch: choice i*n + j is sample j of prompt i (OpenAI's numbering). The
-  // server may refuse batches (prompts.size() > 1) with its own 400.
+  // A list gives a batch: choice i*n + j is sample j of prompt i (OpenAI's numbering); the
+  // server submits each prompt as its own engine requests.
   std::vector<Prompt> prompts;
   SamplingParams sampling;  // logprobs: the int `logprobs` (0..5) sets logprobs + top_logprobs
   bool echo = false;

@@ -78,6 +78,13 @@ class ToolCallStreamParser {
   bool finished_ = false;
 };
 
+// A delta as OpenAI streams it, one chunk each: the content (if any), then for each tool call a
+// delta with its index, id, type and function.name and arguments "", then the arguments in
+// fragments of at most `max_fragment` bytes (never cut inside a UTF-8 character). A delta
+// without tool calls is returned as it is. Concatenated per index, the fragments give back the
+// call's arguments.
+std::vector<ChatDelta> openai_stream_deltas(ChatDelta d, size_t max_fragment = 16);
+
 // One allowed call for constrained decoding: the literal `prefix`, then a JSON value matching
 // `schema`, then the literal `suffix`.
 struct ToolCallAlternative {
