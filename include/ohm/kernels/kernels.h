@@ -89,6 +89,30 @@ struct AttnQuery {
   float alibi_slope = 0.0f, scale = 1.0f;
 };
 
+// A tile of attention rows sharing one KV head, against the keys [j0, j1) of that head, with an
+// online softmax over blocks of keys (flash-attention style: no full score row is kept). Row r
+// sees the keys j in [max(lo[r], j0), min(hi[r], j1 - 1)] with kv.kv_valid[j] != 0 (if set);
+// score = (dot(q_r, k_j) + slope[r] * pos_j) * scale as in AttnQuery. Outputs per row:
+// m[r] = max score over the visible keys (-inf if none), l[r] = sum_j exp(score_j - m[r]) and
+// o[r] = sum_j exp(score_j - m[r]) v_j / l[r] (zeros if none): the softmax of the row over these
+// keys, so the results of several key ranges merge exactly (kernels::attention's KV splits).
+struct AttnTile {
+  int64_t rows = 0, head_dim = 0;
+  const float* q = nullptr;      // [rows, head_dim], packed
+  const int64_t* lo = nullptr;   // [rows] first key the row may see (cache index)
+  const int64_t* hi = nullptr;   // [rows] last key the row may see (inclusive)
+  const float* slope = nullptr;  // [rows] ALiBi slopes, or null
+  float scale = 1.0f;
+  int64_t j0 = 0, j1 = 0;  // the keys of this call
+  AttnQuery kv;            // key()/value(), kv_valid, kv_pos of the KV head (q, lo, hi unused)
+  float* o = nullptr;      // [rows, head_dim]
+  float* m = nullptr;      // [rows]
+  float* l = nullptr;      // [rows]
+};
+// Keys per block of attn_tile, and the scratch it needs (floats).
+constexpr int64_t kAttnBlock = 64;
+size_t attn_tile_scratch(int64_t rows, int64_t head_dim);
+
 struct KernelTable {
   Isa isa = Isa::Scalar;
 
@@ -148,6 +172,9 @@ struct KernelTable {
                            const float* cos, const float* sin) = nullptr;
   // One attention query (AttnQuery); `scores` holds at least hi + 1 floats, out head_dim.
   void (*attn_query)(const AttnQuery& a, float* scores, float* out) = nullptr;
+  // A tile of rows (AttnTile); `scratch` holds attn_tile_scratch(rows, head_dim) floats. Null in
+  // the scalar reference table, whose attention() stays per query (the oracle).
+  void (*attn_tile)(const AttnTile& a, float* scratch) = nullptr;
 };
 
 // The table in use (the best for this CPU; OHM_ISA=scalar forces the reference).
