@@ -41,6 +41,7 @@ struct BenchOptions {
   int repetitions = 3;
   std::string dtype;
   std::string quantize;
+  std::string kv_type;
   bool json = false;
 };
 
@@ -79,6 +80,7 @@ int run_bench(const BenchOptions& o) {
   if (!o.quantize.empty()) lo.quantize = dtype_from_name(o.quantize);
   const double t0 = now_s();
   auto model = load_causal_lm(o.model, lo);
+  if (!o.kv_type.empty()) model->set_kv_type(*dtype_from_name(o.kv_type));
   const double load_s = now_s() - t0;
   // Both phases start after `depth` tokens: each must fit the model's context, unless
   // --past-context (speed only, as llama-bench with a larger -c: positions past the trained ones).
@@ -178,13 +180,15 @@ int run_bench(const BenchOptions& o) {
                         {"peak_rss_mb", round_to(peak_rss_mb, 1)},
                         {"depth", o.depth},
                         {"depth_fill_tok_s", round_to(fill_m, 2)},
+                        {"kv_type", o.kv_type.empty() ? "f32" : o.kv_type},
                         {"threads", threads},
                         {"format", format}};
     std::cout << j.dump() << "\n";
   } else {
     std::cout << std::fixed << std::setprecision(2);
     std::cout << "model      " << o.model << " (" << format << ", kernels "
-              << kernels::isa_name(kernels::active().isa) << ", " << threads << " threads)\n";
+              << kernels::isa_name(kernels::active().isa) << ", " << threads << " threads, KV "
+              << (o.kv_type.empty() ? "f32" : o.kv_type) << ")\n";
     const std::string at = o.depth > 0 ? " @ d" + std::to_string(o.depth) : "";
     std::cout << "pp" << o.prompt_tokens << at << "      " << pp_m << " ± " << pp_s << " tok/s\n";
     std::cout << "tg" << o.gen_tokens << at << "      " << tg_m << " ± " << tg_s << " tok/s\n";
@@ -226,9 +230,12 @@ const Register reg_bench("bench", [](CLI::App& app) {
   cmd->add_option("--quantize", opt->quantize,
                   "Quantize 2-D weights at load to this ggml block type")
       ->check(CLI::IsMember(quant::quantize_type_names()));
+  cmd->add_option("--kv-type", opt->kv_type,
+                  "KV cache storage: f32 (default), f16 or q8_0 (head_dim a multiple of 32)")
+      ->check(CLI::IsMember({"f32", "f16", "q8_0"}));
   cmd->add_flag("--json", opt->json,
                 "One JSON object: pp_tok_s, pp_std, tg_tok_s, tg_std, load_s, ttft_s, "
-                "peak_rss_mb, depth, depth_fill_tok_s, threads, format");
+                "peak_rss_mb, depth, depth_fill_tok_s, kv_type, threads, format");
   cmd->footer(
       "MODEL: a local directory, a .safetensors or .gguf file, or a Hub id in the HF cache.\n"
       "--json rounds rates to 0.01 tok/s and times to 0.1 ms.\n"

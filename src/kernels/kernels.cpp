@@ -17,7 +17,9 @@
 
 #include "kernels_internal.h"
 #include "ohm/core/error.h"
+#include "ohm/core/half.h"
 #include "ohm/quant/dequant.h"
+#include "ohm/quant/quantize.h"
 
 namespace ohm::kernels {
 
@@ -315,7 +317,41 @@ void embedding(const Matrix& table, const int64_t* ids, int64_t n, float* out) {
 
 size_t attn_tile_scratch(int64_t rows, int64_t head_dim) {
   const int64_t hdp = (head_dim + 15) / 16 * 16;  // the widest table's padding
-  return static_cast<size_t>(2 * hdp * kAttnBlock + rows * kAttnBlock + 2 * rows * hdp + 2 * rows);
+  return static_cast<size_t>(2 * hdp * kAttnBlock + rows * kAttnBlock + 2 * rows * hdp + 2 * rows +
+                             hdp);
+}
+
+int64_t kv_row_bytes(DType t, int64_t kv_dim) {
+  switch (t) {
+    case DType::F32:
+      return kv_dim * 4;
+    case DType::F16:
+      return kv_dim * 2;
+    case DType::Q8_0:
+      if (kv_dim % 32 != 0)
+        throw InvalidArgument(ErrorContext().op("kv cache"),
+                              "a q8_0 KV cache needs head_dim * n_kv_head to be a multiple of 32 "
+                              "(got " +
+                                  std::to_string(kv_dim) + ")");
+      return kv_dim / 32 * 34;
+    default:
+      throw InvalidArgument(ErrorContext().op("kv cache"),
+                            "KV cache type must be f32, f16 or q8_0, not " + std::string(name(t)));
+  }
+}
+
+void kv_store_row(DType t, const float* src, uint8_t* dst, int64_t n) {
+  if (t == DType::F32) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+  } else if (t == DType::F16) {
+    for (int64_t i = 0; i < n; ++i) {
+      const uint16_t h = f32_to_f16(src[i]);
+      std::memcpy(dst + 2 * i, &h, 2);
+    }
+  } else {
+    (void)kv_row_bytes(t, n);  // checks the type and n
+    quant::quantize_row(t, src, dst, n);
+  }
 }
 
 namespace {
@@ -356,6 +392,14 @@ void tiled_attention(const AttentionArgs& a, ThreadPool& pool, const KernelTable
   kv.head_dim = hd;
   kv.kv_valid = a.kv_valid;
   kv.kv_pos = a.kv_pos;
+  kv.kv_type = a.kv_type;
+  kv.kb = a.k_bytes;
+  kv.vb = a.v_bytes;
+  kv.row_bytes = a.kv_row_bytes;
+  // Bytes of one KV head's values within a row.
+  const int64_t head_bytes = a.kv_type == DType::F32   ? 0
+                             : a.kv_type == DType::F16 ? hd * 2
+                                                       : hd / 32 * 34;
   std::atomic<int64_t> next{0};
   pool.parallel_for(threads, 1, [&](int64_t, int64_t) {
     thread_local std::vector<float> qbuf, obuf, mbuf, lbuf, slopes;
@@ -393,7 +437,9 @@ void tiled_attention(const AttentionArgs& a, ThreadPool& pool, const KernelTable
       at.j0 = sp * chunk;
       at.j1 = std::min(a.S, at.j0 + chunk);
       at.kv = kv;
-      if (a.k_pages) {
+      if (a.kv_type != DType::F32) {
+        at.kv.byte_offset = g * head_bytes;
+      } else if (a.k_pages) {
         at.kv.kv_offset = g * hd;
       } else {
         at.kv.k = a.k + g * hd;
@@ -452,17 +498,45 @@ void attention(const AttentionArgs& a, ThreadPool& pool) {
     throw InvalidArgument(ErrorContext().op("attention"), "queries past the end of the cache");
   if (a.k_pages && (a.page_tokens <= 0 || (a.page_tokens & (a.page_tokens - 1)) != 0))
     throw InvalidArgument(ErrorContext().op("attention"), "page_tokens must be a power of two");
-  if (a.softcap != 0.0f) return softcap_attention(a, pool);
   const KernelTable& kt = active();
   const int64_t group = a.n_head / a.n_kv_head;
   const int64_t hd = a.head_dim;
-  // Tiles where they share K/V reads among rows (GQA groups or several queries); a single
-  // query of a head without a group takes the one-query kernel.
   // OHM_ATTN_TILES=0 keeps the one-query kernel (A/B measurements).
   static const bool tiles = [] {
     const char* e = std::getenv("OHM_ATTN_TILES");
     return !(e && std::string(e) == "0");
   }();
+  if (a.kv_type != DType::F32) {
+    if (a.k_pages || !a.k_bytes || !a.v_bytes)
+      throw InvalidArgument(ErrorContext().op("attention"),
+                            "a typed KV cache is contiguous (k_bytes, v_bytes; no pages)");
+    if (a.kv_type == DType::Q8_0 && hd % 32 != 0)
+      throw InvalidArgument(
+          ErrorContext().op("attention"),
+          "a q8_0 KV cache needs head_dim to be a multiple of 32 (got " + std::to_string(hd) + ")");
+    if (a.kv_row_bytes < kv_row_bytes(a.kv_type, a.n_kv_head * hd))
+      throw InvalidArgument(ErrorContext().op("attention"), "kv_row_bytes too small");
+    if (!(tiles && kt.attn_tile && a.softcap == 0.0f)) {
+      // The per-query paths read f32: dequantize the cache (the reference, softcap, A/B runs).
+      const int64_t kvd = a.n_kv_head * hd;
+      std::vector<float> k32(static_cast<size_t>(a.S * kvd)), v32(k32.size());
+      for (int64_t j = 0; j < a.S; ++j) {
+        quant::dequantize_row(a.kv_type, a.k_bytes + j * a.kv_row_bytes, k32.data() + j * kvd, kvd);
+        quant::dequantize_row(a.kv_type, a.v_bytes + j * a.kv_row_bytes, v32.data() + j * kvd, kvd);
+      }
+      AttentionArgs f = a;
+      f.kv_type = DType::F32;
+      f.k = k32.data();
+      f.v = v32.data();
+      f.kv_stride = kvd;
+      f.k_bytes = f.v_bytes = nullptr;
+      return attention(f, pool);
+    }
+    return tiled_attention(a, pool, kt);
+  }
+  if (a.softcap != 0.0f) return softcap_attention(a, pool);
+  // Tiles where they share K/V reads among rows (GQA groups or several queries); a single
+  // query of a head without a group takes the one-query kernel.
   if (tiles && kt.attn_tile && group * a.T >= 4) return tiled_attention(a, pool, kt);
   pool.parallel_for(a.T * a.n_head, 1, [&](int64_t w0, int64_t w1) {
     float* scores = thread_scratch(1, static_cast<size_t>(a.S));

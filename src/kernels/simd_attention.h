@@ -171,6 +171,22 @@ static void att_gemm(const float* A, int64_t lda, const float* B, int64_t ldb, i
   for (; n < N; n += VL) att_gemm_cols<1>(A, lda, B + n, ldb, K, C + n, ldc, M, acc);
 }
 
+// One typed K/V row (n values) to f32: F16 exactly, Q8_0 as ggml's dequantize_row_q8_0 (d * q).
+static void att_row_f32(DType t, const uint8_t* src, float* dst, int64_t n) {
+  if (t == DType::F16) {
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) vstore(dst + i, vload_f16(src + 2 * i));
+    for (; i < n; ++i) dst[i] = f16s(src + 2 * i);
+    return;
+  }
+  for (int64_t b = 0; b < n / 32; ++b) {  // Q8_0: 34-byte blocks
+    const uint8_t* blk = src + b * 34;
+    const float d = f16s(blk);
+    const int8_t* qs = reinterpret_cast<const int8_t*>(blk + 2);
+    for (int i = 0; i < 32; ++i) dst[b * 32 + i] = static_cast<float>(qs[i]) * d;
+  }
+}
+
 static void s_attn_tile(const AttnTile& a, float* scratch) {
   constexpr float ninf = -__builtin_inff();
   const int64_t R = a.rows, hd = a.head_dim, hdp = (hd + VL - 1) / VL * VL;
@@ -180,6 +196,8 @@ static void s_attn_tile(const AttnTile& a, float* scratch) {
   float* oacc = sc + R * ATT_BK;                             // [R][hdp]
   double* lsum = reinterpret_cast<double*>(oacc + R * hdp);  // [R]
   float* qp = reinterpret_cast<float*>(lsum + R);            // [R][hdp] when hd < hdp
+  float* krow = qp + R * hdp;                                // [hdp] a typed key, converted
+  const bool typed = a.kv.kv_type != DType::F32;
   const float* q = a.q;
   if (hdp != hd) {
     for (int64_t r = 0; r < R; ++r) {
@@ -203,10 +221,19 @@ static void s_attn_tile(const AttnTile& a, float* scratch) {
     const int64_t n = imin(ATT_BK, jhi - b0 + 1);
     bool all_valid = true;
     for (int64_t jj = 0; jj < n; ++jj) {
-      const float* kj = a.kv.key(b0 + jj);
-      const float* vj = a.kv.value(b0 + jj);
+      const int64_t j = b0 + jj;
+      const float* kj;
+      if (typed) {
+        const int64_t off = j * a.kv.row_bytes + a.kv.byte_offset;
+        att_row_f32(a.kv.kv_type, a.kv.kb + off, krow, hd);
+        att_row_f32(a.kv.kv_type, a.kv.vb + off, vb + jj * hdp, hd);
+        kj = krow;
+      } else {
+        kj = a.kv.key(j);
+        const float* vj = a.kv.value(j);
+        for (int64_t d = 0; d < hd; ++d) vb[jj * hdp + d] = vj[d];
+      }
       for (int64_t d = 0; d < hd; ++d) kt[d * ATT_BK + jj] = kj[d];
-      for (int64_t d = 0; d < hd; ++d) vb[jj * hdp + d] = vj[d];
       for (int64_t d = hd; d < hdp; ++d) vb[jj * hdp + d] = 0.0f;
       if (a.kv.kv_valid && !a.kv.kv_valid[b0 + jj]) all_valid = false;
     }

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "ohm/core/error.h"
 #include "ohm/core/half.h"
 #include "ohm/core/thread_pool.h"
 #include "ohm/kernels/kernels.h"
@@ -492,6 +493,70 @@ TEST(SimdAttention, TiledMatchesReference) {
       for (size_t i = 0; i < want.size(); ++i)
         ASSERT_LE(std::fabs(got[i] - want[i]), 1e-5 * (1 + vmax))
             << "at " << i << " got " << got[i] << " want " << want[i];
+    }
+  }
+}
+
+// A typed KV cache (f16, q8_0): attention() over the typed rows through each table, and through
+// the reference table (which dequantizes), against the reference on the rows dequantized by
+// hand: the same values, so the same tolerance as above (the reference path exactly).
+TEST(SimdAttention, TypedKVMatchesDequantized) {
+  ThreadPool pool(2);
+  const int64_t T = 9, S = 1200, nh = 8, nkv = 2, hd = 64, kvd = nkv * hd, qd = nh * hd;
+  const auto q = randn(static_cast<size_t>(T * qd), 40);
+  const auto k = randn(static_cast<size_t>(S * kvd), 41);
+  const auto v = randn(static_cast<size_t>(S * kvd), 42);
+  EXPECT_THROW(kv_row_bytes(DType::Q8_0, 48), InvalidArgument);
+  EXPECT_THROW(kv_row_bytes(DType::BF16, 64), InvalidArgument);
+  for (DType t : {DType::F16, DType::Q8_0}) {
+    SCOPED_TRACE(name(t));
+    const int64_t rb = kv_row_bytes(t, kvd);
+    std::vector<uint8_t> kb(static_cast<size_t>(S * rb)), vb(kb.size());
+    std::vector<float> k32(k.size()), v32(v.size());
+    for (int64_t j = 0; j < S; ++j) {
+      kv_store_row(t, k.data() + j * kvd, kb.data() + j * rb, kvd);
+      kv_store_row(t, v.data() + j * kvd, vb.data() + j * rb, kvd);
+      quant::dequantize_row(t, kb.data() + j * rb, k32.data() + j * kvd, kvd);
+      quant::dequantize_row(t, vb.data() + j * rb, v32.data() + j * kvd, kvd);
+    }
+    for (int64_t Tq : {T, int64_t{1}}) {
+      AttentionArgs a;
+      a.q = q.data();
+      a.q_stride = qd;
+      a.k = k32.data();
+      a.v = v32.data();
+      a.kv_stride = kvd;
+      a.out_stride = qd;
+      a.T = Tq;
+      a.S = S;
+      a.q_start = S - Tq;
+      a.n_head = nh;
+      a.n_kv_head = nkv;
+      a.head_dim = hd;
+      a.scale = 0.125f;
+      std::vector<float> want(static_cast<size_t>(Tq * qd)), got(want.size());
+      const KernelTable* prev = set_active(&reference());
+      a.out = want.data();
+      attention(a, pool);
+      AttentionArgs typed = a;
+      typed.k = typed.v = nullptr;
+      typed.kv_type = t;
+      typed.k_bytes = kb.data();
+      typed.v_bytes = vb.data();
+      typed.kv_row_bytes = rb;
+      typed.out = got.data();
+      attention(typed, pool);  // the reference dequantizes: the same result
+      for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "reference at " << i;
+      for (const KernelTable* kt : simd_tables()) {
+        SCOPED_TRACE(isa_name(kt->isa));
+        set_active(kt);
+        std::fill(got.begin(), got.end(), 9.0f);
+        attention(typed, pool);
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_LE(std::fabs(got[i] - want[i]), 1e-5 * (1 + 5.0))
+              << "at " << i << " got " << got[i] << " want " << want[i];
+      }
+      set_active(prev);
     }
   }
 }
