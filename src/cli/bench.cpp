@@ -1,9 +1,12 @@
-// `ohm bench MODEL [--prompt-tokens 512] [-n|--gen-tokens 128] [--threads N] [--repetitions R]
-// [--json]`: end-to-end speed, llama-bench style. pp = one forward over a prompt of random
-// token ids (fresh cache); tg = greedy single-token steps from an empty cache, as llama-bench's
-// tgN (which starts at context 0, not after the prompt), starting from the prompt's argmax.
-// Each repetition uses fresh caches; one small warm-up forward runs first. ttft = prompt
-// forward + argmax of the first repetition (page cache warm, weights already loaded).
+// `ohm bench MODEL [--prompt-tokens 512] [-n|--gen-tokens 128] [--depth D] [--threads N]
+// [--repetitions R] [--json]`: end-to-end speed, llama-bench style. pp = one forward over a
+// prompt of random token ids (fresh cache); tg = greedy single-token steps from an empty cache,
+// as llama-bench's tgN (which starts at context 0, not after the prompt), starting from the
+// prompt's argmax. With --depth D (llama-bench -d), both start after D tokens of context: one
+// untimed forward fills the cache with D random tokens, and pp and tg each start from it (the
+// cache is truncated back to D between them). Each repetition uses fresh caches; one small
+// warm-up forward runs first. ttft = prompt forward + argmax of the first repetition (page
+// cache warm, weights already loaded).
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
@@ -32,10 +35,13 @@ struct BenchOptions {
   std::string model;
   int64_t prompt_tokens = 512;
   int64_t gen_tokens = 128;
+  int64_t depth = 0;
+  bool past_context = false;
   int threads = 0;
   int repetitions = 3;
   std::string dtype;
   std::string quantize;
+  std::string kv_type;
   bool json = false;
 };
 
@@ -74,21 +80,48 @@ int run_bench(const BenchOptions& o) {
   if (!o.quantize.empty()) lo.quantize = dtype_from_name(o.quantize);
   const double t0 = now_s();
   auto model = load_causal_lm(o.model, lo);
+  if (!o.kv_type.empty()) model->set_kv_type(*dtype_from_name(o.kv_type));
   const double load_s = now_s() - t0;
-  // Both phases start from an empty cache: each must fit the model's context.
+  // Both phases start after `depth` tokens: each must fit the model's context, unless
+  // --past-context (speed only, as llama-bench with a larger -c: positions past the trained ones).
   if (const int64_t ctx = model->decoder_config().max_position_embeddings; ctx > 0) {
-    if (o.prompt_tokens > ctx)
-      throw UsageError("--prompt-tokens " + std::to_string(o.prompt_tokens) +
-                       " exceeds the model's context length (" + std::to_string(ctx) + ")");
-    if (o.gen_tokens > ctx)
-      throw UsageError("--gen-tokens " + std::to_string(o.gen_tokens) +
-                       " exceeds the model's context length (" + std::to_string(ctx) + ")");
+    const std::string d = o.depth > 0 ? "--depth " + std::to_string(o.depth) + " + " : "";
+    auto check = [&](const char* flag, int64_t n) {
+      if (o.depth + n <= ctx) return;
+      const std::string what = d + flag + " " + std::to_string(n);
+      if (!o.past_context)
+        throw UsageError(what + " exceeds the model's context length (" + std::to_string(ctx) +
+                         "); --past-context measures it anyway");
+      std::cerr << "ohm bench: note: " << what << " exceeds the model's context length (" << ctx
+                << "); positions past it measure speed only\n";
+    };
+    check("--prompt-tokens", o.prompt_tokens);
+    check("--gen-tokens", o.gen_tokens);
   }
   const int64_t V = model->vocab_size();
   std::mt19937_64 rng(1234);
-  std::vector<int64_t> prompt(static_cast<size_t>(o.prompt_tokens));
-  for (auto& id : prompt)
-    id = static_cast<int64_t>(rng() % static_cast<uint64_t>(std::max<int64_t>(1, V)));
+  auto random_ids = [&](int64_t n) {
+    std::vector<int64_t> ids(static_cast<size_t>(n));
+    for (auto& id : ids)
+      id = static_cast<int64_t>(rng() % static_cast<uint64_t>(std::max<int64_t>(1, V)));
+    return ids;
+  };
+  const std::vector<int64_t> prompt = random_ids(o.prompt_tokens);
+  const std::vector<int64_t> context = random_ids(o.depth);
+  // A cache holding the `depth` context tokens (not in pp or tg; its rate is reported apart, as
+  // the prompt processing of `depth` tokens from an empty cache).
+  std::vector<double> fill;
+  auto filled_cache = [&](int64_t extra) {
+    auto cache = model->make_cache(1, o.depth + extra);
+    if (o.depth > 0) {
+      Tensor ids = Tensor::empty(DType::I64, {1, o.depth});
+      std::copy(context.begin(), context.end(), ids.mutable_data<int64_t>());
+      const double a = now_s();
+      (void)model->forward(ids, Tensor(), Tensor(), cache, true);
+      fill.push_back(static_cast<double>(o.depth) / (now_s() - a));
+    }
+    return cache;
+  };
 
   {  // warm-up
     auto cache = model->make_cache(1, 8);
@@ -100,8 +133,8 @@ int run_bench(const BenchOptions& o) {
   double ttft = 0;
   for (int r = 0; r < o.repetitions; ++r) {
     int64_t next = 0;
-    {  // the prompt's cache is released before tg starts
-      auto cache = model->make_cache(1, o.prompt_tokens);
+    auto cache = filled_cache(std::max(o.prompt_tokens, o.gen_tokens));
+    {
       Tensor ids = Tensor::empty(DType::I64, {1, o.prompt_tokens});
       std::copy(prompt.begin(), prompt.end(), ids.mutable_data<int64_t>());
       const double a = now_s();
@@ -112,7 +145,9 @@ int run_bench(const BenchOptions& o) {
       pp.push_back(static_cast<double>(o.prompt_tokens) / (b - a));
     }
     if (o.gen_tokens > 0) {
-      auto tg_cache = model->make_cache(1, o.gen_tokens);
+      // The prompt's slots are dropped: tg starts at `depth` (0: an empty cache).
+      cache.truncate(o.depth);
+      auto& tg_cache = cache;
       Tensor step = Tensor::empty(DType::I64, {1, 1});
       const double c = now_s();
       for (int64_t i = 0; i < o.gen_tokens; ++i) {
@@ -125,8 +160,9 @@ int run_bench(const BenchOptions& o) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   const double peak_rss_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;
-  double pp_m, pp_s, tg_m = 0, tg_s = 0;
+  double pp_m, pp_s, tg_m = 0, tg_s = 0, fill_m = 0, fill_s = 0;
   mean_std(pp, pp_m, pp_s);
+  if (!fill.empty()) mean_std(fill, fill_m, fill_s);
   if (!tg.empty()) mean_std(tg, tg_m, tg_s);
   const int threads = model->pool().size();
   const std::string format =
@@ -142,15 +178,23 @@ int run_bench(const BenchOptions& o) {
                         {"load_s", round_to(load_s, 4)},
                         {"ttft_s", round_to(ttft, 4)},
                         {"peak_rss_mb", round_to(peak_rss_mb, 1)},
+                        {"depth", o.depth},
+                        {"depth_fill_tok_s", round_to(fill_m, 2)},
+                        {"kv_type", o.kv_type.empty() ? "f32" : o.kv_type},
                         {"threads", threads},
                         {"format", format}};
     std::cout << j.dump() << "\n";
   } else {
     std::cout << std::fixed << std::setprecision(2);
     std::cout << "model      " << o.model << " (" << format << ", kernels "
-              << kernels::isa_name(kernels::active().isa) << ", " << threads << " threads)\n";
-    std::cout << "pp" << o.prompt_tokens << "      " << pp_m << " ± " << pp_s << " tok/s\n";
-    std::cout << "tg" << o.gen_tokens << "      " << tg_m << " ± " << tg_s << " tok/s\n";
+              << kernels::isa_name(kernels::active().isa) << ", " << threads << " threads, KV "
+              << (o.kv_type.empty() ? "f32" : o.kv_type) << ")\n";
+    const std::string at = o.depth > 0 ? " @ d" + std::to_string(o.depth) : "";
+    std::cout << "pp" << o.prompt_tokens << at << "      " << pp_m << " ± " << pp_s << " tok/s\n";
+    std::cout << "tg" << o.gen_tokens << at << "      " << tg_m << " ± " << tg_s << " tok/s\n";
+    if (o.depth > 0)
+      std::cout << "fill       " << fill_m << " ± " << fill_s << " tok/s (the " << o.depth
+                << "-token context from an empty cache: pp" << o.depth << ")\n";
     std::cout << std::setprecision(3) << "load       " << load_s << " s\nttft       " << ttft
               << " s (" << o.prompt_tokens << "-token prompt)\n"
               << std::setprecision(1) << "peak RSS   " << peak_rss_mb << " MB\n";
@@ -166,11 +210,18 @@ const Register reg_bench("bench", [](CLI::App& app) {
       ->required();
   // No -p: that is the prompt in generate (llama-bench's -p is --prompt-tokens here).
   cmd->add_option("--prompt-tokens", opt->prompt_tokens,
-                  "Prompt length, at most the model's context (default 512)")
+                  "Prompt length; depth + it at most the model's context (default 512)")
       ->check(int_range(1, int64_t{1} << 20));
   cmd->add_option("--gen-tokens,-n", opt->gen_tokens,
-                  "Generated tokens, at most the model's context; 0 skips tg (default 128)")
+                  "Generated tokens, depth + them at most the model's context; 0 skips tg "
+                  "(default 128)")
       ->check(int_range(0, int64_t{1} << 20));
+  cmd->add_option("--depth,-d", opt->depth,
+                  "Measure pp and tg after this many tokens of context, as llama-bench -d "
+                  "(default 0)")
+      ->check(int_range(0, int64_t{1} << 20));
+  cmd->add_flag("--past-context", opt->past_context,
+                "Allow depth + tokens past the model's context length (speed only)");
   add_threads_option(cmd, opt->threads);
   cmd->add_option("--repetitions,-r", opt->repetitions, "Repetitions (default 3)")
       ->check(int_range(1, 1000));
@@ -179,12 +230,16 @@ const Register reg_bench("bench", [](CLI::App& app) {
   cmd->add_option("--quantize", opt->quantize,
                   "Quantize 2-D weights at load to this ggml block type")
       ->check(CLI::IsMember(quant::quantize_type_names()));
+  cmd->add_option("--kv-type", opt->kv_type,
+                  "KV cache storage: f32 (default), f16 or q8_0 (head_dim a multiple of 32)")
+      ->check(CLI::IsMember({"f32", "f16", "q8_0"}));
   cmd->add_flag("--json", opt->json,
                 "One JSON object: pp_tok_s, pp_std, tg_tok_s, tg_std, load_s, ttft_s, "
-                "peak_rss_mb, threads, format");
+                "peak_rss_mb, depth, depth_fill_tok_s, kv_type, threads, format");
   cmd->footer(
       "MODEL: a local directory, a .safetensors or .gguf file, or a Hub id in the HF cache.\n"
-      "--json rounds rates to 0.01 tok/s and times to 0.1 ms.");
+      "--json rounds rates to 0.01 tok/s and times to 0.1 ms.\n"
+      "--depth D: one untimed forward fills the cache with D tokens; pp and tg start from it.");
   return Command{cmd, [opt] { return run_bench(*opt); }};
 });
 

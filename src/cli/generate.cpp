@@ -43,7 +43,7 @@ struct SamplingFlags {
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
   int threads = 0;
-  std::string dtype, quantize, tokenizer;
+  std::string dtype, quantize, tokenizer, kv_type;
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--max-new-tokens,-n", max_new_tokens,
@@ -83,6 +83,9 @@ struct SamplingFlags {
         ->check(CLI::IsMember({"f32", "bf16", "f16"}));
     cmd->add_option("--quantize", quantize, "Quantize 2-D weights at load to this ggml block type")
         ->check(CLI::IsMember(quant::quantize_type_names()));
+    cmd->add_option("--kv-type", kv_type,
+                    "KV cache storage: f32 (default), f16 or q8_0 (head_dim a multiple of 32)")
+        ->check(CLI::IsMember({"f32", "f16", "q8_0"}));
     cmd->add_option("--tokenizer", tokenizer,
                     "Tokenizer: a tokenizer.json, tokenizer.model, .gguf or model directory "
                     "(default: the model's)");
@@ -129,6 +132,7 @@ Loaded load(const std::string& model, const SamplingFlags& f) {
   auto pretrained = AutoModelForCausalLM::from_pretrained(src, lo);
   l.gen = pretrained.generation_config();  // generation_config.json, else from the config
   l.model = std::move(pretrained).release();
+  if (!f.kv_type.empty()) l.model->set_kv_type(*dtype_from_name(f.kv_type));
   if (l.gen.eos_token_id.empty())
     if (auto e = l.tok.eos_token_id()) l.gen.eos_token_id = {*e};
   if (!l.gen.pad_token_id)

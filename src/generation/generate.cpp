@@ -113,13 +113,11 @@ int64_t resolve_max_length(const GenerationConfig& g, int64_t prompt_len) {
   return std::max(max_len, prompt_len + 1);  // transformers always generates at least one token
 }
 
-// The KV cache's initial capacity: the whole generation when it fits the model's context, else
-// the context (the cache grows if generation goes on): a huge max_new_tokens must not allocate
-// its worst case up front.
-int64_t cache_capacity(const CausalLM& model, int64_t prompt_len, int64_t max_length) {
-  const int64_t ctx = model.decoder_config().max_position_embeddings;
-  const int64_t cap = std::max<int64_t>(prompt_len + 1, ctx > 0 ? ctx : prompt_len + 4096);
-  return std::min(max_length, cap);
+// The KV cache's initial capacity: the prompt and a first chunk of 256 new tokens (at most the
+// whole generation); the cache grows by a quarter when generation goes on, so memory follows
+// what is used rather than max_length or the model's context.
+int64_t cache_capacity(const CausalLM&, int64_t prompt_len, int64_t max_length) {
+  return std::min(max_length, prompt_len + 256);
 }
 
 void validate(const CausalLM& model, const std::vector<std::vector<TokenId>>& prompts,

@@ -17,7 +17,9 @@
 
 #include "kernels_internal.h"
 #include "ohm/core/error.h"
+#include "ohm/core/half.h"
 #include "ohm/quant/dequant.h"
+#include "ohm/quant/quantize.h"
 
 namespace ohm::kernels {
 
@@ -313,6 +315,182 @@ void embedding(const Matrix& table, const int64_t* ids, int64_t n, float* out) {
   }
 }
 
+size_t attn_tile_scratch(int64_t rows, int64_t head_dim) {
+  const int64_t hdp = (head_dim + 15) / 16 * 16;  // the widest table's padding
+  return static_cast<size_t>(2 * hdp * kAttnBlock + rows * kAttnBlock + 2 * rows * hdp + 2 * rows +
+                             hdp);
+}
+
+int64_t kv_row_bytes(DType t, int64_t kv_dim) {
+  switch (t) {
+    case DType::F32:
+      return kv_dim * 4;
+    case DType::F16:
+      return kv_dim * 2;
+    case DType::Q8_0:
+      if (kv_dim % 32 != 0)
+        throw InvalidArgument(ErrorContext().op("kv cache"),
+                              "a q8_0 KV cache needs head_dim * n_kv_head to be a multiple of 32 "
+                              "(got " +
+                                  std::to_string(kv_dim) + ")");
+      return kv_dim / 32 * 34;
+    default:
+      throw InvalidArgument(ErrorContext().op("kv cache"),
+                            "KV cache type must be f32, f16 or q8_0, not " + std::string(name(t)));
+  }
+}
+
+void kv_store_row(DType t, const float* src, uint8_t* dst, int64_t n) {
+  if (t == DType::F32) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+  } else if (t == DType::F16) {
+    for (int64_t i = 0; i < n; ++i) {
+      const uint16_t h = f32_to_f16(src[i]);
+      std::memcpy(dst + 2 * i, &h, 2);
+    }
+  } else {
+    (void)kv_row_bytes(t, n);  // checks the type and n
+    quant::quantize_row(t, src, dst, n);
+  }
+}
+
+namespace {
+
+// The tiled path of attention(): one work item = (KV head, tile of queries, KV split). A tile
+// holds the queries of Tq consecutive tokens for every head of the KV head's group (rows
+// token-major), about 64 rows, so each K/V block is packed once for all of them. Long decode
+// (one query tile) splits the keys into ranges whose partial softmaxes merge exactly. Items
+// are taken from an atomic counter, heaviest (latest query tiles) first.
+void tiled_attention(const AttentionArgs& a, ThreadPool& pool, const KernelTable& kt) {
+  const int64_t group = a.n_head / a.n_kv_head, hd = a.head_dim;
+  const int64_t Tq = std::clamp<int64_t>((64 + group - 1) / group, 1, a.T);
+  const int64_t n_qt = (a.T + Tq - 1) / Tq;
+  const int64_t threads = std::max(1, pool.size());
+  // KV splits for few query tiles and a long cache: at least 4 items per thread, 512 keys each.
+  int64_t nsplit = 1;
+  if (n_qt * a.n_kv_head < 4 * threads && a.S >= 1024)
+    nsplit = std::clamp<int64_t>((4 * threads + n_qt * a.n_kv_head - 1) / (n_qt * a.n_kv_head), 1,
+                                 a.S / 512);
+  const int64_t chunk = (a.S + nsplit - 1) / nsplit;
+  const int64_t R = group * Tq;
+  const int64_t n_items = n_qt * a.n_kv_head * nsplit;
+  // Split partials: [item][R][hd] outputs, [item][R] m and l.
+  std::vector<float> part_o, part_m, part_l;
+  if (nsplit > 1) {
+    part_o.resize(static_cast<size_t>(n_items * R * hd));
+    part_m.resize(static_cast<size_t>(n_items * R));
+    part_l.resize(static_cast<size_t>(n_items * R));
+  }
+  AttnQuery kv;
+  kv.kv_stride = a.kv_stride;
+  kv.k_pages = a.k_pages;
+  kv.v_pages = a.v_pages;
+  if (a.k_pages) {
+    kv.page_shift = std::countr_zero(static_cast<uint64_t>(a.page_tokens));
+    kv.page_mask = a.page_tokens - 1;
+  }
+  kv.head_dim = hd;
+  kv.kv_valid = a.kv_valid;
+  kv.kv_pos = a.kv_pos;
+  kv.kv_type = a.kv_type;
+  kv.kb = a.k_bytes;
+  kv.vb = a.v_bytes;
+  kv.row_bytes = a.kv_row_bytes;
+  // Bytes of one KV head's values within a row.
+  const int64_t head_bytes = a.kv_type == DType::F32   ? 0
+                             : a.kv_type == DType::F16 ? hd * 2
+                                                       : hd / 32 * 34;
+  std::atomic<int64_t> next{0};
+  pool.parallel_for(threads, 1, [&](int64_t, int64_t) {
+    thread_local std::vector<float> qbuf, obuf, mbuf, lbuf, slopes;
+    thread_local std::vector<int64_t> lo, hi;
+    qbuf.resize(static_cast<size_t>(R * hd));
+    obuf.resize(static_cast<size_t>(R * hd));
+    mbuf.resize(static_cast<size_t>(R));
+    lbuf.resize(static_cast<size_t>(R));
+    slopes.resize(static_cast<size_t>(R));
+    lo.resize(static_cast<size_t>(R));
+    hi.resize(static_cast<size_t>(R));
+    float* scratch = thread_scratch(1, attn_tile_scratch(R, hd));
+    for (int64_t w; (w = next.fetch_add(1, std::memory_order_relaxed)) < n_items;) {
+      const int64_t qt = n_qt - 1 - w / (a.n_kv_head * nsplit);
+      const int64_t g = (w / nsplit) % a.n_kv_head, sp = w % nsplit;
+      const int64_t t0 = qt * Tq, t1 = std::min(a.T, t0 + Tq);
+      const int64_t rows = (t1 - t0) * group;
+      for (int64_t t = t0; t < t1; ++t)
+        for (int64_t hh = 0; hh < group; ++hh) {
+          const int64_t r = (t - t0) * group + hh, h = g * group + hh, i = a.q_start + t;
+          std::memcpy(qbuf.data() + r * hd, a.q + t * a.q_stride + h * hd,
+                      static_cast<size_t>(hd) * sizeof(float));
+          lo[r] = a.window > 0 ? std::max<int64_t>(0, i - a.window + 1) : 0;
+          hi[r] = i;
+          if (a.alibi_slopes) slopes[r] = a.alibi_slopes[h];
+        }
+      AttnTile at;
+      at.rows = rows;
+      at.head_dim = hd;
+      at.q = qbuf.data();
+      at.lo = lo.data();
+      at.hi = hi.data();
+      at.slope = a.alibi_slopes ? slopes.data() : nullptr;
+      at.scale = a.scale;
+      at.j0 = sp * chunk;
+      at.j1 = std::min(a.S, at.j0 + chunk);
+      at.kv = kv;
+      if (a.kv_type != DType::F32) {
+        at.kv.byte_offset = g * head_bytes;
+      } else if (a.k_pages) {
+        at.kv.kv_offset = g * hd;
+      } else {
+        at.kv.k = a.k + g * hd;
+        at.kv.v = a.v + g * hd;
+      }
+      const bool split = nsplit > 1;
+      at.o = split ? part_o.data() + w * R * hd : obuf.data();
+      at.m = split ? part_m.data() + w * R : mbuf.data();
+      at.l = split ? part_l.data() + w * R : lbuf.data();
+      kt.attn_tile(at, scratch);
+      if (split) continue;
+      for (int64_t t = t0; t < t1; ++t)
+        for (int64_t hh = 0; hh < group; ++hh)
+          std::memcpy(a.out + t * a.out_stride + (g * group + hh) * hd,
+                      obuf.data() + ((t - t0) * group + hh) * hd,
+                      static_cast<size_t>(hd) * sizeof(float));
+    }
+  });
+  if (nsplit == 1) return;
+  // Merge the splits: out = sum_s o_s l_s e^(m_s - M) / sum_s l_s e^(m_s - M), M = max_s m_s.
+  for (int64_t qt = 0; qt < n_qt; ++qt)
+    for (int64_t g = 0; g < a.n_kv_head; ++g) {
+      const int64_t base = ((n_qt - 1 - qt) * a.n_kv_head + g) * nsplit;
+      const int64_t t0 = qt * Tq, t1 = std::min(a.T, t0 + Tq);
+      for (int64_t r = 0; r < (t1 - t0) * group; ++r) {
+        const int64_t t = t0 + r / group, h = g * group + r % group;
+        float* out = a.out + t * a.out_stride + h * hd;
+        float M = -std::numeric_limits<float>::infinity();
+        for (int64_t sp = 0; sp < nsplit; ++sp) M = std::max(M, part_m[(base + sp) * R + r]);
+        std::fill(out, out + hd, 0.0f);
+        if (M == -std::numeric_limits<float>::infinity()) continue;
+        double L = 0;
+        for (int64_t sp = 0; sp < nsplit; ++sp) {
+          const float m = part_m[(base + sp) * R + r];
+          if (m != -std::numeric_limits<float>::infinity())
+            L += part_l[(base + sp) * R + r] * std::exp(static_cast<double>(m) - M);
+        }
+        for (int64_t sp = 0; sp < nsplit; ++sp) {
+          const float m = part_m[(base + sp) * R + r];
+          if (m == -std::numeric_limits<float>::infinity()) continue;
+          const float wgt = static_cast<float>(part_l[(base + sp) * R + r] *
+                                               std::exp(static_cast<double>(m) - M) / L);
+          const float* o = part_o.data() + ((base + sp) * R + r) * hd;
+          for (int64_t d = 0; d < hd; ++d) out[d] += wgt * o[d];
+        }
+      }
+    }
+}
+
+}  // namespace
+
 void attention(const AttentionArgs& a, ThreadPool& pool) {
   if (a.n_kv_head <= 0 || a.n_head % a.n_kv_head != 0)
     throw InvalidArgument(ErrorContext().op("attention"), "n_kv_head must divide n_head");
@@ -320,10 +498,46 @@ void attention(const AttentionArgs& a, ThreadPool& pool) {
     throw InvalidArgument(ErrorContext().op("attention"), "queries past the end of the cache");
   if (a.k_pages && (a.page_tokens <= 0 || (a.page_tokens & (a.page_tokens - 1)) != 0))
     throw InvalidArgument(ErrorContext().op("attention"), "page_tokens must be a power of two");
-  if (a.softcap != 0.0f) return softcap_attention(a, pool);
   const KernelTable& kt = active();
   const int64_t group = a.n_head / a.n_kv_head;
   const int64_t hd = a.head_dim;
+  // OHM_ATTN_TILES=0 keeps the one-query kernel (A/B measurements).
+  static const bool tiles = [] {
+    const char* e = std::getenv("OHM_ATTN_TILES");
+    return !(e && std::string(e) == "0");
+  }();
+  if (a.kv_type != DType::F32) {
+    if (a.k_pages || !a.k_bytes || !a.v_bytes)
+      throw InvalidArgument(ErrorContext().op("attention"),
+                            "a typed KV cache is contiguous (k_bytes, v_bytes; no pages)");
+    if (a.kv_type == DType::Q8_0 && hd % 32 != 0)
+      throw InvalidArgument(
+          ErrorContext().op("attention"),
+          "a q8_0 KV cache needs head_dim to be a multiple of 32 (got " + std::to_string(hd) + ")");
+    if (a.kv_row_bytes < kv_row_bytes(a.kv_type, a.n_kv_head * hd))
+      throw InvalidArgument(ErrorContext().op("attention"), "kv_row_bytes too small");
+    if (!(tiles && kt.attn_tile && a.softcap == 0.0f)) {
+      // The per-query paths read f32: dequantize the cache (the reference, softcap, A/B runs).
+      const int64_t kvd = a.n_kv_head * hd;
+      std::vector<float> k32(static_cast<size_t>(a.S * kvd)), v32(k32.size());
+      for (int64_t j = 0; j < a.S; ++j) {
+        quant::dequantize_row(a.kv_type, a.k_bytes + j * a.kv_row_bytes, k32.data() + j * kvd, kvd);
+        quant::dequantize_row(a.kv_type, a.v_bytes + j * a.kv_row_bytes, v32.data() + j * kvd, kvd);
+      }
+      AttentionArgs f = a;
+      f.kv_type = DType::F32;
+      f.k = k32.data();
+      f.v = v32.data();
+      f.kv_stride = kvd;
+      f.k_bytes = f.v_bytes = nullptr;
+      return attention(f, pool);
+    }
+    return tiled_attention(a, pool, kt);
+  }
+  if (a.softcap != 0.0f) return softcap_attention(a, pool);
+  // Tiles where they share K/V reads among rows (GQA groups or several queries); a single
+  // query of a head without a group takes the one-query kernel.
+  if (tiles && kt.attn_tile && group * a.T >= 4) return tiled_attention(a, pool, kt);
   pool.parallel_for(a.T * a.n_head, 1, [&](int64_t w0, int64_t w1) {
     float* scores = thread_scratch(1, static_cast<size_t>(a.S));
     AttnQuery aq;

@@ -145,4 +145,5 @@ static void fill_table(KernelTable& t) {
   t.silu = &s_silu;
   t.rope = &s_rope;
   t.attn_query = &s_attn_query;
+  t.attn_tile = &s_attn_tile;
 }

@@ -33,9 +33,19 @@ nn::KVCache CausalLM::make_cache(int64_t batch, int64_t capacity_hint) const {
   // A window model never needs more than window - 1 old slots plus the step: cap the hint so a
   // long max_length does not reserve memory the window makes unnecessary.
   if (cache_window_ > 0) capacity_hint = std::min(capacity_hint, 2 * cache_window_);
-  nn::KVCache cache(*ctx_, decoder_config().num_hidden_layers, batch, kv_dim(), capacity_hint);
+  nn::KVCache cache(*ctx_, decoder_config().num_hidden_layers, batch, kv_dim(), capacity_hint,
+                    kv_type_);
   cache.set_window(cache_window_);
   return cache;
+}
+
+void CausalLM::set_kv_type(DType t) {
+  (void)kernels::kv_row_bytes(t, kv_dim());  // the type and, for q8_0, the head geometry
+  if (t == DType::Q8_0 && decoder_config().head_dim % 32 != 0)
+    throw InvalidArgument(ErrorContext().op("kv cache"),
+                          "a q8_0 KV cache needs head_dim to be a multiple of 32 (got " +
+                              std::to_string(decoder_config().head_dim) + ")");
+  kv_type_ = t;
 }
 
 namespace {

@@ -4,14 +4,17 @@
 #include <cstring>
 
 #include "ohm/core/error.h"
+#include "ohm/kernels/kernels.h"
 
 namespace ohm::nn {
 
 KVCache::KVCache(const backends::Context& ctx, int64_t n_layer, int64_t batch, int64_t kv_dim,
-                 int64_t capacity_hint)
-    : ctx_(&ctx), n_layer_(n_layer), batch_(batch), kv_dim_(kv_dim) {
+                 int64_t capacity_hint, DType kv_type)
+    : ctx_(&ctx), n_layer_(n_layer), batch_(batch), kv_dim_(kv_dim), kv_type_(kv_type) {
   if (n_layer <= 0 || batch <= 0 || kv_dim <= 0)
     throw InvalidArgument(ErrorContext().op("KVCache"), "n_layer, batch and kv_dim must be > 0");
+  row_bytes_ = kernels::kv_row_bytes(kv_type, kv_dim);  // checks the type
+  slot_ = (row_bytes_ + 3) / 4;
   k_.resize(static_cast<size_t>(n_layer));
   v_.resize(static_cast<size_t>(n_layer));
   if (capacity_hint > 0) grow(capacity_hint);
@@ -23,11 +26,17 @@ KVCache::KVCache(PagedKVPool& pool, std::span<const PagedSeq> seqs)
       seqs_(seqs),
       n_layer_(pool.n_layer()),
       batch_(1),
-      kv_dim_(pool.kv_dim()) {}
+      kv_dim_(pool.kv_dim()),
+      slot_(pool.kv_dim()),
+      row_bytes_(pool.kv_dim() * 4) {}
 
 void KVCache::grow(int64_t need) {
   if (need <= capacity_) return;
-  const int64_t cap = std::max<int64_t>(need, std::max<int64_t>(16, capacity_ * 2));
+  // Grown in steps of a quarter (the first allocation is what is asked for): the cache holds
+  // about what is used, and the copies of all regrowths sum to about 5x the final size.
+  const int64_t cap =
+      capacity_ == 0 ? need
+                     : std::max<int64_t>(need, std::max<int64_t>(16, capacity_ + capacity_ / 4));
   auto regrow = [&](auto& vec, int64_t per_slot) {
     using T = typename std::decay_t<decltype(vec)>::value_type;
     std::vector<T> nv(static_cast<size_t>(batch_ * cap * per_slot), T{});
@@ -37,12 +46,12 @@ void KVCache::grow(int64_t need) {
     vec.swap(nv);
   };
   auto regrow_device = [&](backends::DeviceBuffer& buf) {
-    backends::DeviceBuffer nb(ctx_->allocator(), static_cast<size_t>(batch_ * cap * kv_dim_));
-    ctx_->fill(nb.data(), 0.0f, batch_ * cap * kv_dim_);
+    backends::DeviceBuffer nb(ctx_->allocator(), static_cast<size_t>(batch_ * cap * slot_));
+    ctx_->fill(nb.data(), 0.0f, batch_ * cap * slot_);
     if (capacity_ > 0 && size_ > 0)  // row b: [capacity, kv_dim] -> [cap, kv_dim]
       for (int64_t b = 0; b < batch_; ++b)
-        ctx_->copy_2d(nb.data() + b * cap * kv_dim_, kv_dim_, buf.data() + b * capacity_ * kv_dim_,
-                      kv_dim_, size_, kv_dim_);
+        ctx_->copy_2d(nb.data() + b * cap * slot_, slot_, buf.data() + b * capacity_ * slot_, slot_,
+                      size_, slot_);
     buf = std::move(nb);
   };
   for (int64_t l = 0; l < n_layer_; ++l) {
@@ -86,10 +95,10 @@ void KVCache::drop_front(int64_t n) {
   // Device rows move forward by n slots in chunks of n (source and destination never overlap).
   auto shift_device = [&](backends::DeviceBuffer& buf) {
     for (int64_t b = 0; b < batch_; ++b) {
-      float* row = buf.data() + b * capacity_ * kv_dim_;
+      float* row = buf.data() + b * capacity_ * slot_;
       for (int64_t j = 0; j < keep; j += n)
-        ctx_->copy_2d(row + j * kv_dim_, kv_dim_, row + (j + n) * kv_dim_, kv_dim_,
-                      std::min(n, keep - j), kv_dim_);
+        ctx_->copy_2d(row + j * slot_, slot_, row + (j + n) * slot_, slot_, std::min(n, keep - j),
+                      slot_);
     }
   };
   for (int64_t l = 0; l < n_layer_; ++l) {
@@ -127,14 +136,14 @@ void KVCache::reorder(const std::vector<int64_t>& src_rows) {
       std::memcpy(vec.data() + b * row, old.data() + src_rows[b] * row, used * sizeof(T));
   };
   // One device scratch of the used slots of every row, then row b <- scratch row src_rows[b].
-  backends::DeviceBuffer scratch(ctx_->allocator(), static_cast<size_t>(batch_ * size_ * kv_dim_));
+  backends::DeviceBuffer scratch(ctx_->allocator(), static_cast<size_t>(batch_ * size_ * slot_));
   auto permute_device = [&](backends::DeviceBuffer& buf) {
     for (int64_t b = 0; b < batch_; ++b)
-      ctx_->copy_2d(scratch.data() + b * size_ * kv_dim_, kv_dim_,
-                    buf.data() + b * capacity_ * kv_dim_, kv_dim_, size_, kv_dim_);
+      ctx_->copy_2d(scratch.data() + b * size_ * slot_, slot_, buf.data() + b * capacity_ * slot_,
+                    slot_, size_, slot_);
     for (int64_t b = 0; b < batch_; ++b)
-      ctx_->copy_2d(buf.data() + b * capacity_ * kv_dim_, kv_dim_,
-                    scratch.data() + src_rows[b] * size_ * kv_dim_, kv_dim_, size_, kv_dim_);
+      ctx_->copy_2d(buf.data() + b * capacity_ * slot_, slot_,
+                    scratch.data() + src_rows[b] * size_ * slot_, slot_, size_, slot_);
   };
   for (int64_t l = 0; l < n_layer_; ++l) {
     permute_device(k_[l]);

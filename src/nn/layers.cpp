@@ -216,16 +216,38 @@ void attend(const AttentionSpec& spec, const float* q, int64_t q_stride, const f
   if (cache.paged_pool())
     return attend_paged(spec, q, q_stride, k, v, kv_src_stride, cache, layer, out, ctx);
   const int64_t S = cache.size(), start = S - T;
+  const DType kt = cache.kv_type();
+  const int64_t slot = cache.slot_floats();
+  thread_local std::vector<float> staged;  // typed caches: the new rows, converted
   for (int64_t b = 0; b < B; ++b) {
     float* kc = cache.k(layer, b);
     float* vc = cache.v(layer, b);
-    ctx.copy_2d(kc + start * kv_dim, kv_dim, k + b * T * kv_src_stride, kv_src_stride, T, kv_dim);
-    ctx.copy_2d(vc + start * kv_dim, kv_dim, v + b * T * kv_src_stride, kv_src_stride, T, kv_dim);
+    if (kt == DType::F32) {
+      ctx.copy_2d(kc + start * kv_dim, kv_dim, k + b * T * kv_src_stride, kv_src_stride, T, kv_dim);
+      ctx.copy_2d(vc + start * kv_dim, kv_dim, v + b * T * kv_src_stride, kv_src_stride, T, kv_dim);
+    } else {
+      staged.assign(static_cast<size_t>(T * slot), 0.0f);
+      auto put = [&](const float* src, float* dst) {
+        for (int64_t t = 0; t < T; ++t)
+          kernels::kv_store_row(kt, src + (b * T + t) * kv_src_stride,
+                                reinterpret_cast<uint8_t*>(staged.data() + t * slot), kv_dim);
+        ctx.copy_2d(dst + start * slot, slot, staged.data(), slot, T, slot);
+      };
+      put(k, kc);
+      put(v, vc);
+    }
     kernels::AttentionArgs a;
     a.q = q + b * T * q_stride;
     a.q_stride = q_stride;
-    a.k = kc;
-    a.v = vc;
+    if (kt == DType::F32) {
+      a.k = kc;
+      a.v = vc;
+    } else {
+      a.kv_type = kt;
+      a.k_bytes = reinterpret_cast<const uint8_t*>(kc);
+      a.v_bytes = reinterpret_cast<const uint8_t*>(vc);
+      a.kv_row_bytes = slot * 4;
+    }
     a.kv_stride = kv_dim;
     a.kv_valid = cache.valid(b);
     a.kv_pos = cache.pos(b);

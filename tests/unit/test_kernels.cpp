@@ -346,7 +346,14 @@ std::vector<Case> cases() {
                             {5, 5, 4, 2, 8, 0, false, false},
                             {3, 9, 6, 3, 5, 0, true, false},
                             {7, 20, 4, 1, 16, 4, true, false},
-                            {2, 6, 3, 3, 4, 0, false, true}}) {
+                            {2, 6, 3, 3, 4, 0, false, true},
+                            // the tiled path: several query tiles and key blocks, causal tiles,
+                            // head sizes off the vector width, KV splits for long decode (some
+                            // of them past the window)
+                            {70, 200, 8, 2, 64, 0, true, false},
+                            {33, 300, 4, 4, 80, 50, true, true},
+                            {1, 3000, 8, 2, 64, 0, false, false},
+                            {3, 2100, 8, 1, 20, 100, true, true}}) {
     cs.push_back({"attention_T" + std::to_string(p.T) + "_S" + std::to_string(p.S) + "_h" +
                       std::to_string(p.nh) + "_kv" + std::to_string(p.nkv) + "_w" +
                       std::to_string(p.window) + (p.pad ? "_pad" : "") + (p.alibi ? "_alibi" : ""),

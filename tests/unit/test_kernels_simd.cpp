@@ -33,7 +33,9 @@
 #include <string>
 #include <vector>
 
+#include "ohm/core/error.h"
 #include "ohm/core/half.h"
+#include "ohm/core/thread_pool.h"
 #include "ohm/kernels/kernels.h"
 #include "ohm/quant/dequant.h"
 
@@ -451,6 +453,151 @@ TEST(SimdAttention, QueryMatchesReference) {
               ASSERT_LE(std::fabs(got[i] - want[i]), 1e-5 * (1 + vmax))
                   << "at " << i << " got " << got[i] << " want " << want[i];
           }
+  }
+}
+
+// attention() through each table's attn_tile (the tiled path: query tiles of a GQA group, key
+// blocks, causal tiles, windows, padding, ALiBi, KV splits for long decode, paged K/V) against
+// the reference table's per-query path. Tolerance as for attn_query: 1e-5 * (1 + max|v|).
+TEST(SimdAttention, TiledMatchesReference) {
+  struct C {
+    int64_t T, S, nh, nkv, hd, window;
+    bool pad, alibi, paged;
+  };
+  ThreadPool pool(3);
+  for (const KernelTable* kt : simd_tables()) {
+    SCOPED_TRACE(isa_name(kt->isa));
+    for (C c : std::vector<C>{{4, 4, 4, 1, 8, 0, false, false, false},
+                              {70, 200, 8, 2, 64, 0, true, false, false},
+                              {70, 200, 8, 2, 64, 0, false, false, true},
+                              {33, 300, 4, 4, 80, 50, true, true, false},
+                              {17, 130, 2, 1, 7, 0, false, true, true},
+                              {1, 3000, 8, 2, 64, 0, false, false, false},
+                              {1, 3000, 32, 4, 64, 0, false, false, true},
+                              {3, 2100, 8, 1, 20, 100, true, true, false},
+                              {5, 1500, 6, 2, 128, 0, true, false, false}}) {
+      SCOPED_TRACE("T " + std::to_string(c.T) + " S " + std::to_string(c.S) + " heads " +
+                   std::to_string(c.nh) + "/" + std::to_string(c.nkv) + " hd " +
+                   std::to_string(c.hd) + (c.paged ? " paged" : ""));
+      const int64_t kvd = c.nkv * c.hd, qd = c.nh * c.hd;
+      const auto q = randn(static_cast<size_t>(c.T * qd), 30);
+      const auto k = randn(static_cast<size_t>(c.S * kvd), 31);
+      const auto v = randn(static_cast<size_t>(c.S * kvd), 32);
+      std::vector<uint8_t> valid(static_cast<size_t>(c.S), 1);
+      if (c.pad)
+        for (int64_t j = 0; j < c.S; j += 7) valid[static_cast<size_t>(j)] = 0;
+      std::vector<int32_t> pos(static_cast<size_t>(c.S));
+      for (int64_t j = 0; j < c.S; ++j) pos[static_cast<size_t>(j)] = static_cast<int32_t>(j + 3);
+      std::vector<float> slopes;
+      for (int64_t h = 0; h < c.nh; ++h) slopes.push_back(0.5f / static_cast<float>(h + 1));
+      const int64_t pt = 16;  // paged: pages of 16 slots
+      std::vector<const float*> kp, vp;
+      for (int64_t p = 0; p < (c.S + pt - 1) / pt; ++p) {
+        kp.push_back(k.data() + p * pt * kvd);
+        vp.push_back(v.data() + p * pt * kvd);
+      }
+      AttentionArgs a;
+      a.q = q.data();
+      a.q_stride = qd;
+      if (c.paged) {
+        a.k_pages = kp.data();
+        a.v_pages = vp.data();
+        a.page_tokens = pt;
+      } else {
+        a.k = k.data();
+        a.v = v.data();
+      }
+      a.kv_stride = kvd;
+      a.kv_valid = c.pad ? valid.data() : nullptr;
+      a.kv_pos = pos.data();
+      a.out_stride = qd;
+      a.T = c.T;
+      a.S = c.S;
+      a.q_start = c.S - c.T;
+      a.n_head = c.nh;
+      a.n_kv_head = c.nkv;
+      a.head_dim = c.hd;
+      a.scale = 1.0f / std::sqrt(static_cast<float>(c.hd));
+      a.window = c.window;
+      a.alibi_slopes = c.alibi ? slopes.data() : nullptr;
+      std::vector<float> want(static_cast<size_t>(c.T * qd), 9.0f), got = want;
+      const KernelTable* prev = set_active(&reference());
+      a.out = want.data();
+      attention(a, pool);
+      set_active(kt);
+      a.out = got.data();
+      attention(a, pool);
+      set_active(prev);
+      float vmax = 0;
+      for (float x : v) vmax = std::max(vmax, std::fabs(x));
+      for (size_t i = 0; i < want.size(); ++i)
+        ASSERT_LE(std::fabs(got[i] - want[i]), 1e-5 * (1 + vmax))
+            << "at " << i << " got " << got[i] << " want " << want[i];
+    }
+  }
+}
+
+// A typed KV cache (f16, q8_0): attention() over the typed rows through each table, and through
+// the reference table (which dequantizes), against the reference on the rows dequantized by
+// hand: the same values, so the same tolerance as above (the reference path exactly).
+TEST(SimdAttention, TypedKVMatchesDequantized) {
+  ThreadPool pool(2);
+  const int64_t T = 9, S = 1200, nh = 8, nkv = 2, hd = 64, kvd = nkv * hd, qd = nh * hd;
+  const auto q = randn(static_cast<size_t>(T * qd), 40);
+  const auto k = randn(static_cast<size_t>(S * kvd), 41);
+  const auto v = randn(static_cast<size_t>(S * kvd), 42);
+  EXPECT_THROW(kv_row_bytes(DType::Q8_0, 48), InvalidArgument);
+  EXPECT_THROW(kv_row_bytes(DType::BF16, 64), InvalidArgument);
+  for (DType t : {DType::F16, DType::Q8_0}) {
+    SCOPED_TRACE(name(t));
+    const int64_t rb = kv_row_bytes(t, kvd);
+    std::vector<uint8_t> kb(static_cast<size_t>(S * rb)), vb(kb.size());
+    std::vector<float> k32(k.size()), v32(v.size());
+    for (int64_t j = 0; j < S; ++j) {
+      kv_store_row(t, k.data() + j * kvd, kb.data() + j * rb, kvd);
+      kv_store_row(t, v.data() + j * kvd, vb.data() + j * rb, kvd);
+      quant::dequantize_row(t, kb.data() + j * rb, k32.data() + j * kvd, kvd);
+      quant::dequantize_row(t, vb.data() + j * rb, v32.data() + j * kvd, kvd);
+    }
+    for (int64_t Tq : {T, int64_t{1}}) {
+      AttentionArgs a;
+      a.q = q.data();
+      a.q_stride = qd;
+      a.k = k32.data();
+      a.v = v32.data();
+      a.kv_stride = kvd;
+      a.out_stride = qd;
+      a.T = Tq;
+      a.S = S;
+      a.q_start = S - Tq;
+      a.n_head = nh;
+      a.n_kv_head = nkv;
+      a.head_dim = hd;
+      a.scale = 0.125f;
+      std::vector<float> want(static_cast<size_t>(Tq * qd)), got(want.size());
+      const KernelTable* prev = set_active(&reference());
+      a.out = want.data();
+      attention(a, pool);
+      AttentionArgs typed = a;
+      typed.k = typed.v = nullptr;
+      typed.kv_type = t;
+      typed.k_bytes = kb.data();
+      typed.v_bytes = vb.data();
+      typed.kv_row_bytes = rb;
+      typed.out = got.data();
+      attention(typed, pool);  // the reference dequantizes: the same result
+      for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "reference at " << i;
+      for (const KernelTable* kt : simd_tables()) {
+        SCOPED_TRACE(isa_name(kt->isa));
+        set_active(kt);
+        std::fill(got.begin(), got.end(), 9.0f);
+        attention(typed, pool);
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_LE(std::fabs(got[i] - want[i]), 1e-5 * (1 + 5.0))
+              << "at " << i << " got " << got[i] << " want " << want[i];
+      }
+      set_active(prev);
+    }
   }
 }
 

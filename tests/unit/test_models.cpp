@@ -219,6 +219,56 @@ TEST(Models, MistralPromptLongerThanSlidingWindow) {
   EXPECT_LE(d.scaled(), 1e-4);
 }
 
+// --kv-type: the demo model (head_dim 32) with f16 and q8_0 KV caches, prefill then token by
+// token (batch 2 with padding, past the first cache allocation so the cache regrows), against
+// the f32 cache. f16 rounds K/V to 11 bits, q8_0 to 8 bits per 32 values: the logits move by a
+// small fraction of their range. A head_dim off 32 (the llama fixture's 16) refuses q8_0.
+TEST(Models, TypedKVCacheFollowsF32) {
+  auto model = load_causal_lm((test::source_dir() / "models" / "ohm-demo").string());
+  EXPECT_EQ(model->kv_type(), DType::F32);
+  const int64_t B = 2, T = 40, steps = 30;
+  Tensor ids = Tensor::empty(DType::I64, {B, T + steps});
+  Tensor mask = Tensor::empty(DType::I64, {B, T + steps});
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T + steps; ++t) {
+      ids.mutable_data<int64_t>()[b * (T + steps) + t] = (7 * t + 13 * b + 1) % 200 + 3;
+      mask.mutable_data<int64_t>()[b * (T + steps) + t] = (b == 1 && t < 5) ? 0 : 1;
+    }
+  auto run = [&](DType kv) {
+    model->set_kv_type(kv);
+    auto cache = model->make_cache(B, T + 1);
+    EXPECT_EQ(cache.kv_type(), kv);
+    std::vector<Tensor> out;
+    out.push_back(
+        model->forward(slice_tokens(ids, 0, T), slice_tokens(mask, 0, T), Tensor(), cache));
+    for (int64_t t = T; t < T + steps; ++t)
+      out.push_back(model->forward(slice_tokens(ids, t, t + 1), slice_tokens(mask, 0, t + 1),
+                                   Tensor(), cache));
+    EXPECT_GT(cache.capacity(), T + 1);  // grew
+    return out;
+  };
+  const auto ref = run(DType::F32);
+  for (auto [kv, tol] : {std::pair{DType::F16, 2e-3}, std::pair{DType::Q8_0, 2e-2}}) {
+    SCOPED_TRACE(name(kv));
+    const auto got = run(kv);
+    ASSERT_EQ(got.size(), ref.size());
+    double worst = 0;
+    for (size_t i = 0; i < got.size(); ++i)
+      worst = std::max(worst, compare(got[i], ref[i]).scaled());
+    EXPECT_LE(worst, tol);
+    EXPECT_GT(worst, 0.0);  // the cache really is stored in that type
+  }
+  model->set_kv_type(DType::F32);
+  EXPECT_THROW(model->set_kv_type(DType::BF16), InvalidArgument);
+  auto llama = load_causal_lm((test::fixtures_dir() / "models/llama/f32").string());
+  try {
+    llama->set_kv_type(DType::Q8_0);
+    ADD_FAILURE() << "q8_0 with head_dim 16 was accepted";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("multiple of 32"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Models, SlidingWindowCacheHoldsOnlyTheWindow) {
   // Token-by-token decoding of the 64-token prompt: the cache drops what the window hides, keeps
   // at most 2 * window slots, and the logits still match transformers at every position.

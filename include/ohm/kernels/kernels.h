@@ -82,12 +82,42 @@ struct AttnQuery {
     return v_pages ? v_pages[j >> page_shift] + (j & page_mask) * kv_stride + kv_offset
                    : v + j * kv_stride;
   }
+  // Typed K/V (kv_type F16 or Q8_0; attn_tile only): key j's head_dim values are the bytes at
+  // kb + j * row_bytes + byte_offset in that type (v likewise); k, v and the pages are unused.
+  DType kv_type = DType::F32;
+  const uint8_t* kb = nullptr;
+  const uint8_t* vb = nullptr;
+  int64_t row_bytes = 0, byte_offset = 0;
   int64_t lo = 0, hi = -1;  // inclusive
   const uint8_t* kv_valid = nullptr;
   const int32_t* kv_pos = nullptr;  // ALiBi positions (null: j)
   bool alibi = false;
   float alibi_slope = 0.0f, scale = 1.0f;
 };
+
+// A tile of attention rows sharing one KV head, against the keys [j0, j1) of that head, with an
+// online softmax over blocks of keys (flash-attention style: no full score row is kept). Row r
+// sees the keys j in [max(lo[r], j0), min(hi[r], j1 - 1)] with kv.kv_valid[j] != 0 (if set);
+// score = (dot(q_r, k_j) + slope[r] * pos_j) * scale as in AttnQuery. Outputs per row:
+// m[r] = max score over the visible keys (-inf if none), l[r] = sum_j exp(score_j - m[r]) and
+// o[r] = sum_j exp(score_j - m[r]) v_j / l[r] (zeros if none): the softmax of the row over these
+// keys, so the results of several key ranges merge exactly (kernels::attention's KV splits).
+struct AttnTile {
+  int64_t rows = 0, head_dim = 0;
+  const float* q = nullptr;      // [rows, head_dim], packed
+  const int64_t* lo = nullptr;   // [rows] first key the row may see (cache index)
+  const int64_t* hi = nullptr;   // [rows] last key the row may see (inclusive)
+  const float* slope = nullptr;  // [rows] ALiBi slopes, or null
+  float scale = 1.0f;
+  int64_t j0 = 0, j1 = 0;  // the keys of this call
+  AttnQuery kv;            // key()/value(), kv_valid, kv_pos of the KV head (q, lo, hi unused)
+  float* o = nullptr;      // [rows, head_dim]
+  float* m = nullptr;      // [rows]
+  float* l = nullptr;      // [rows]
+};
+// Keys per block of attn_tile, and the scratch it needs (floats).
+constexpr int64_t kAttnBlock = 64;
+size_t attn_tile_scratch(int64_t rows, int64_t head_dim);
 
 struct KernelTable {
   Isa isa = Isa::Scalar;
@@ -148,6 +178,9 @@ struct KernelTable {
                            const float* cos, const float* sin) = nullptr;
   // One attention query (AttnQuery); `scores` holds at least hi + 1 floats, out head_dim.
   void (*attn_query)(const AttnQuery& a, float* scores, float* out) = nullptr;
+  // A tile of rows (AttnTile); `scratch` holds attn_tile_scratch(rows, head_dim) floats. Null in
+  // the scalar reference table, whose attention() stays per query (the oracle).
+  void (*attn_tile)(const AttnTile& a, float* scratch) = nullptr;
 };
 
 // The table in use (the best for this CPU; OHM_ISA=scalar forces the reference).
@@ -211,7 +244,14 @@ struct AttentionArgs {
   int64_t page_tokens = 0;
   const uint8_t* kv_valid = nullptr;  // [S]: 0 = padding (never attended); null = all valid
   const int32_t* kv_pos = nullptr;    // [S] position ids (ALiBi only)
-  float* out = nullptr;               // [T, out_stride]
+  // The cache's storage type: F32 (k/v or the pages above), or F16 / Q8_0 (contiguous only):
+  // row s of k_bytes / v_bytes holds kv_row_bytes bytes, kv head g starting at value g * head_dim
+  // (Q8_0: ggml blocks of 32, head_dim a multiple of 32). See kv_row_bytes().
+  DType kv_type = DType::F32;
+  const uint8_t* k_bytes = nullptr;
+  const uint8_t* v_bytes = nullptr;
+  int64_t kv_row_bytes = 0;
+  float* out = nullptr;  // [T, out_stride]
   int64_t out_stride = 0;
   int64_t T = 0, S = 0;
   int64_t q_start = 0;  // cache index of query 0 (query t may see keys 0..q_start+t)
@@ -223,6 +263,11 @@ struct AttentionArgs {
   // attn_logit_softcapping); runs a scalar threaded path (src/kernels/softcap_attention.cpp).
   float softcap = 0.0f;
 };
+// Bytes of one K or V row of kv_dim values stored as `t` (F32, F16 or Q8_0; InvalidArgument
+// naming the type otherwise, or for Q8_0 with kv_dim not a multiple of 32).
+int64_t kv_row_bytes(DType t, int64_t kv_dim);
+// Stores n values as `t` (one K or V row; F32, F16 or Q8_0 as ggml's quantize_row_q8_0_ref).
+void kv_store_row(DType t, const float* src, uint8_t* dst, int64_t n);
 // Rows whose keys are all masked produce zeros. Softmax in f32 as HF's eager attention does.
 void attention(const AttentionArgs& a, ThreadPool& pool);
 

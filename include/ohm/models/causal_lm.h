@@ -59,6 +59,11 @@ class CausalLM {
 
   // An empty KV cache for `batch` sequences (grows as needed; capacity_hint avoids regrowth).
   nn::KVCache make_cache(int64_t batch, int64_t capacity_hint = 0) const;
+  // The storage type of the caches make_cache returns: F32 (default), F16 or Q8_0 (then
+  // num_key_value_heads * head_dim must be a multiple of 32); InvalidArgument otherwise. The
+  // serving engine's paged pool stays f32.
+  void set_kv_type(DType t);
+  DType kv_type() const { return kv_type_; }
 
   // input_ids [B, T] (i64 or i32) appended after what `cache` holds.
   // attention_mask: [B, T] or [B, past+T] (HF style; only the last T columns are read), any
@@ -126,6 +131,7 @@ class CausalLM {
   // Sliding window applied on EVERY layer (0: none or not all layers): the KV cache then drops
   // slots beyond it (nn::KVCache::set_window).
   int64_t cache_window_ = 0;
+  DType kv_type_ = DType::F32;
 
  private:
   void softcap_logits(Tensor& logits) const;
