@@ -8,7 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
-cmake --preset asan -DOHM_WERROR=ON >/dev/null
+# The preset links without PIE (-no-pie: ~40% less work for the dynamic loader at each of the
+# ~1,900 test processes' start). Where lld is installed it links too: ~4x less CPU than ld.bfd
+# for the 300 MB ASan executables.
+link=()
+if command -v ld.lld >/dev/null; then link=(-DCMAKE_EXE_LINKER_FLAGS="-no-pie -fuse-ld=lld"); fi
+cmake --preset asan -DOHM_WERROR=ON "${link[@]}" >/dev/null
 cmake --build --preset asan -j "$jobs"
 # With ../shared/data beside the checkout (as in CI), tests that read it must find it: a missing
 # file fails them instead of skipping them (tests/unit/test_util.h, tests/diff).

@@ -127,31 +127,33 @@ struct InvariantKernels {
 
 }  // namespace
 
-// 32 concurrent greedy requests of different prompts and lengths return exactly what each gives
-// alone, with prompts prefilled in chunks next to running decodes.
+// 32 concurrent greedy requests (the figure; twice the parallel slots) of different
+// prompts (1 to 57 tokens) and lengths (8 to 36 tokens) return exactly what each gives alone,
+// with prompts prefilled in chunks next to running decodes.
 void batch_invariant(Demo& d) {
+  constexpr int kRequests = 32;
   std::vector<std::vector<TokenId>> want;  // before the engine runs: it shares the model
-  for (int i = 0; i < 32; ++i) want.push_back(solo(prompt_for(i), 8 + (i * 7) % 25, d));
+  for (int i = 0; i < kRequests; ++i) want.push_back(solo(prompt_for(i), 8 + (i * 7) % 25, d));
   serve::EngineOptions o;
-  o.parallel = 16;
+  o.parallel = kRequests / 2;
   o.ctx_size = 512;
   o.max_batch_tokens = 48;  // forces chunked prefill of the longer prompts
   serve::Engine eng(*d.model, d.tok.tokenizer(), o);
   std::vector<std::shared_ptr<serve::Stream>> st;
   std::vector<int64_t> lens;
-  for (int i = 0; i < 32; ++i) {
+  for (int i = 0; i < kRequests; ++i) {
     lens.push_back(8 + (i * 7) % 25);
     st.push_back(eng.submit(prompt_for(i), greedy(lens.back())));
     ASSERT_TRUE(st.back()) << "request " << i;
   }
-  for (int i = 0; i < 32; ++i) {
+  for (int i = 0; i < kRequests; ++i) {
     Result r = collect(*st[i]);
     EXPECT_EQ(r.reason, "length");
     EXPECT_EQ(r.ids, want[i]) << "request " << i;
     EXPECT_EQ(r.text, d.tok.decode(r.ids, true)) << "request " << i;
   }
   auto s = settled(eng);
-  EXPECT_EQ(s.finished["length"], 32u);
+  EXPECT_EQ(s.finished["length"], static_cast<uint64_t>(kRequests));
   EXPECT_EQ(s.kv_blocks_used, 0);
 }
 
@@ -264,17 +266,18 @@ TEST(ServeEngine, PrefixCacheSharesBlocks) {
 // and every output is still exact.
 TEST(ServeEngine, PreemptionRecomputesExactly) {
   auto& d = Demo::get();
+  constexpr int kRequests = 4;
   std::vector<std::vector<TokenId>> want;
-  for (int i = 0; i < 6; ++i) want.push_back(solo(prompt_for(i + 8), 40));
+  for (int i = 0; i < kRequests; ++i) want.push_back(solo(prompt_for(i + 8), 40));
   serve::EngineOptions o;
-  o.parallel = 6;
+  o.parallel = kRequests;
   o.ctx_size = 256;
-  o.kv_blocks = 24;  // ~6 blocks per sequence are needed; 24 hold 4 of them
+  o.kv_blocks = 12;  // 4 to 7 blocks of 16 per sequence are needed (20 in all); 12 hold 2 of them
   o.prefix_cache = false;
   serve::Engine eng(*d.model, d.tok.tokenizer(), o);
   std::vector<std::shared_ptr<serve::Stream>> st;
-  for (int i = 0; i < 6; ++i) st.push_back(eng.submit(prompt_for(i + 8), greedy(40)));
-  for (int i = 0; i < 6; ++i) {
+  for (int i = 0; i < kRequests; ++i) st.push_back(eng.submit(prompt_for(i + 8), greedy(40)));
+  for (int i = 0; i < kRequests; ++i) {
     Result r = collect(*st[i]);
     EXPECT_EQ(r.ids, want[i]) << "request " << i;
     EXPECT_EQ(r.reason, "length");
