@@ -366,9 +366,13 @@ void tiled_attention(const AttentionArgs& a, ThreadPool& pool, const KernelTable
   const int64_t Tq = std::clamp<int64_t>((64 + group - 1) / group, 1, a.T);
   const int64_t n_qt = (a.T + Tq - 1) / Tq;
   const int64_t threads = std::max(1, pool.size());
-  // KV splits for few query tiles and a long cache: at least 4 items per thread, 512 keys each.
+  // KV splits for one query token (decode) and a long cache: at least 4 items per thread, 512
+  // keys each. Only at T = 1: a split rounds differently from one pass, and the serving engine's
+  // batch invariance needs a row's attention to depend on its own sequence alone, not on how
+  // many of its tokens share the call (a short prompt chunk after a prefix-cache hit against
+  // the whole prompt computed at once).
   int64_t nsplit = 1;
-  if (n_qt * a.n_kv_head < 4 * threads && a.S >= 1024)
+  if (a.T == 1 && n_qt * a.n_kv_head < 4 * threads && a.S >= 1024)
     nsplit = std::clamp<int64_t>((4 * threads + n_qt * a.n_kv_head - 1) / (n_qt * a.n_kv_head), 1,
                                  a.S / 512);
   const int64_t chunk = (a.S + nsplit - 1) / nsplit;
