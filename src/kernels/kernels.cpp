@@ -356,6 +356,23 @@ void kv_store_row(DType t, const float* src, uint8_t* dst, int64_t n) {
 
 namespace {
 
+// The cache layout every attention kernel reads (strides, pages, valid and position maps),
+// without the per-head pointers and the query.
+AttnQuery kv_layout(const AttentionArgs& a) {
+  AttnQuery kv;
+  kv.kv_stride = a.kv_stride;
+  kv.k_pages = a.k_pages;
+  kv.v_pages = a.v_pages;
+  if (a.k_pages) {
+    kv.page_shift = std::countr_zero(static_cast<uint64_t>(a.page_tokens));
+    kv.page_mask = a.page_tokens - 1;
+  }
+  kv.head_dim = a.head_dim;
+  kv.kv_valid = a.kv_valid;
+  kv.kv_pos = a.kv_pos;
+  return kv;
+}
+
 // The tiled path of attention(): one work item = (KV head, tile of queries, KV split). A tile
 // holds the queries of Tq consecutive tokens for every head of the KV head's group (rows
 // token-major), about 64 rows, so each K/V block is packed once for all of them. Long decode
@@ -385,17 +402,7 @@ void tiled_attention(const AttentionArgs& a, ThreadPool& pool, const KernelTable
     part_m.resize(static_cast<size_t>(n_items * R));
     part_l.resize(static_cast<size_t>(n_items * R));
   }
-  AttnQuery kv;
-  kv.kv_stride = a.kv_stride;
-  kv.k_pages = a.k_pages;
-  kv.v_pages = a.v_pages;
-  if (a.k_pages) {
-    kv.page_shift = std::countr_zero(static_cast<uint64_t>(a.page_tokens));
-    kv.page_mask = a.page_tokens - 1;
-  }
-  kv.head_dim = hd;
-  kv.kv_valid = a.kv_valid;
-  kv.kv_pos = a.kv_pos;
+  AttnQuery kv = kv_layout(a);
   kv.kv_type = a.kv_type;
   kv.kb = a.k_bytes;
   kv.vb = a.v_bytes;
@@ -544,17 +551,7 @@ void attention(const AttentionArgs& a, ThreadPool& pool) {
   if (tiles && kt.attn_tile && group * a.T >= 4) return tiled_attention(a, pool, kt);
   pool.parallel_for(a.T * a.n_head, 1, [&](int64_t w0, int64_t w1) {
     float* scores = thread_scratch(1, static_cast<size_t>(a.S));
-    AttnQuery aq;
-    aq.kv_stride = a.kv_stride;
-    aq.k_pages = a.k_pages;
-    aq.v_pages = a.v_pages;
-    if (a.k_pages) {
-      aq.page_shift = std::countr_zero(static_cast<uint64_t>(a.page_tokens));
-      aq.page_mask = a.page_tokens - 1;
-    }
-    aq.head_dim = hd;
-    aq.kv_valid = a.kv_valid;
-    aq.kv_pos = a.kv_pos;
+    AttnQuery aq = kv_layout(a);
     aq.alibi = a.alibi_slopes != nullptr;
     aq.scale = a.scale;
     for (int64_t w = w0; w < w1; ++w) {

@@ -166,3 +166,30 @@ static inline vf vexp(vf x) {
   const vf half_n = vround(vmul(n, vset1(0.5f)));
   return vmul(vmul(p, vpow2i(half_n)), vpow2i(vsub(n, half_n)));
 }
+
+// 8 x 8 transpose of 32-bit lanes: r[i] lane j -> r[j] lane i.
+static inline void tr8x8i(__m256i r[8]) {
+  __m256i t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int h = 0; h < 2; ++h) {
+    u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h + 0], t[4 * h + 2]);
+    u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h + 0], t[4 * h + 2]);
+    u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
+    u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2x128_si256(u[i], u[4 + i], 0x20);
+    r[4 + i] = _mm256_permute2x128_si256(u[i], u[4 + i], 0x31);
+  }
+}
+
+// The same for f32 lanes (the float GEMM packing), through the integer shuffles.
+static inline void tr8x8(__m256 r[8]) {
+  __m256i v[8];
+  for (int i = 0; i < 8; ++i) v[i] = _mm256_castps_si256(r[i]);
+  tr8x8i(v);
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_castsi256_ps(v[i]);
+}
