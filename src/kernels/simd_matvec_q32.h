@@ -437,13 +437,13 @@ static inline void q32_rows8(const ActQ& a, const int8_t* xt, int64_t nb, const 
 // int16 (|8 x 2 x 15 x 127| < 2^15) and widens once; Q8_0 widens per step.
 
 // Rows n0..n1 of y[M x N] (row stride ldy): four weight rows at a time are transposed into a
-// per-thread panel (Q4_0: the unpacked nibbles; Q8_0: |w| and w), then every pair of activation
-// rows runs against it.
+// per-thread panel (Q4_0: the unpacked nibbles; Q8_0: |w| and w), then each activation row
+// (Q8_0: each pair of rows) runs against it.
 template <bool Q8>
 static void q32_gemm_t(const ActQ& a, const ActT& at, int64_t M, int64_t K, const uint8_t* w,
                        size_t rb, int64_t n0, int64_t n1, float* y, int64_t ldy) {
   constexpr int bsz = Q8 ? 34 : 18;
-  constexpr int R = 4, MT = 2;
+  constexpr int R = 4, MT = Q8 ? 2 : 1;   // Q4_0 with two activation rows spills (GCC 12)
   constexpr int64_t WS = Q8 ? 512 : 256;  // panel bytes per (row, group)
   const int64_t nb = K / 32, ng = at.ng;
   float* buf = thread_scratch(4, static_cast<size_t>(R * ng * (WS / 4 + 8) + 16));
