@@ -16,4 +16,7 @@ fi
 "$venv/bin/python" -m pip install --quiet "tokenizers==0.23.3" "sentencepiece==0.2.1" "protobuf==7.36.2" "jinja2==3.1.6"
 # tests/serve/test_openai_client.py: the official OpenAI client and jsonschema
 "$venv/bin/python" -m pip install --quiet "openai==3.63.0" "jsonschema==4.26.0"
+# tests/safety/test_model_signing.py: OpenSSF model signing (its certificate module imports
+# pyOpenSSL without declaring it)
+"$venv/bin/python" -m pip install --quiet "model-signing==1.1.1" "pyOpenSSL==26.4.0"
 "$venv/bin/python" -c "import huggingface_hub, transformers, tokenizers, sentencepiece; print('hub client venv:', huggingface_hub.__version__, transformers.__version__, tokenizers.__version__, sentencepiece.__version__)"

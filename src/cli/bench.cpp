@@ -24,6 +24,7 @@
 #include "common.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
+#include "ohm/formats/model_source.h"
 #include "ohm/kernels/kernels.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/quant/quantize.h"
@@ -41,7 +42,7 @@ struct BenchOptions {
   int repetitions = 3;
   std::string dtype;
   std::string quantize;
-  std::string kv_type;
+  std::string kv_type, verify_key;
   bool json = false;
 };
 
@@ -79,6 +80,7 @@ int run_bench(const BenchOptions& o) {
   }
   if (!o.quantize.empty()) lo.quantize = dtype_from_name(o.quantize);
   const double t0 = now_s();
+  verify_model_if_asked(resolve_model(o.model).path, o.verify_key);
   auto model = load_causal_lm(o.model, lo);
   if (!o.kv_type.empty()) model->set_kv_type(*dtype_from_name(o.kv_type));
   const double load_s = now_s() - t0;
@@ -230,6 +232,7 @@ const Register reg_bench("bench", [](CLI::App& app) {
   cmd->add_option("--quantize", opt->quantize,
                   "Quantize 2-D weights at load to this ggml block type")
       ->check(CLI::IsMember(quant::quantize_type_names()));
+  add_verify_key_option(cmd, opt->verify_key);
   cmd->add_option("--kv-type", opt->kv_type,
                   "KV cache storage: f32 (default), f16 or q8_0 (head_dim a multiple of 32)")
       ->check(CLI::IsMember({"f32", "f16", "q8_0"}));

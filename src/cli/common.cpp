@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -11,6 +12,9 @@
 #include <thread>
 
 #include "ohm/tokenizers/tokenizer.h"
+#ifdef OHM_HAVE_HUB
+#include "ohm/safety/signing.h"
+#endif
 
 namespace ohm::cli {
 
@@ -90,6 +94,31 @@ CLI::Validator existing_dir() {
         return {};
       },
       "DIR");
+}
+
+void verify_model_if_asked(const std::string& model_path, const std::string& key) {
+  std::string k = key;
+  if (k.empty())
+    if (const char* e = std::getenv("OHM_VERIFY_KEY")) k = e;
+  if (k.empty()) return;
+#ifdef OHM_HAVE_HUB
+  const std::string dir = safety::signed_dir_of(model_path);
+  const auto r = safety::verify_model(dir, k);
+  std::cerr << "ohm: verified " << dir << " against " << r.signature_path << " (" << r.files
+            << " files, key " << r.key_fingerprint.substr(0, 16) << ")\n";
+#else
+  (void)model_path;
+  throw UsageError(
+      "--verify-key / OHM_VERIFY_KEY: this build has no signing support (OHM_HUB=OFF)");
+#endif
+}
+
+CLI::Option* add_verify_key_option(CLI::App* cmd, std::string& key) {
+  return cmd
+      ->add_option("--verify-key", key,
+                   "Refuse the model unless its directory verifies against its model.sig with "
+                   "this PEM public key (default: $OHM_VERIFY_KEY; `ohm sign`, docs/safety.md)")
+      ->check(readable_file());
 }
 
 int max_threads() {

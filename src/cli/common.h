@@ -47,6 +47,14 @@ std::string read_text(const std::string& flag, const std::string& path);
 // UsageError says so and asks for --tokenizer.
 tokenizers::AutoTokenizer load_tokenizer(const std::string& model, const std::string& tokenizer);
 
+// Signature verification before a model loads: with a key (`key` from --verify-key, else
+// $OHM_VERIFY_KEY), verifies the model's directory (a model file: its directory) against its
+// model.sig (ohm/safety/signing.h) and prints one line to stderr; a model that does not verify
+// is refused (SignatureError naming the files, exit 1). Without a key, does nothing.
+void verify_model_if_asked(const std::string& model_path, const std::string& key);
+// Adds --verify-key FILE.
+CLI::Option* add_verify_key_option(CLI::App* cmd, std::string& key);
+
 // Seconds and rates rounded for people: 3 significant digits (at least 2 decimals below 1).
 std::string fmt_seconds(double s);
 std::string fmt_rate(double per_s);

@@ -43,7 +43,7 @@ struct SamplingFlags {
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
   int threads = 0;
-  std::string dtype, quantize, tokenizer, kv_type;
+  std::string dtype, quantize, tokenizer, kv_type, verify_key;
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--max-new-tokens,-n", max_new_tokens,
@@ -89,6 +89,7 @@ struct SamplingFlags {
     cmd->add_option("--tokenizer", tokenizer,
                     "Tokenizer: a tokenizer.json, tokenizer.model, .gguf or model directory "
                     "(default: the model's)");
+    add_verify_key_option(cmd, verify_key);
     cmd->add_flag("--quiet,-q", quiet, "No progress or timings on stderr (errors still)");
   }
 
@@ -123,6 +124,7 @@ struct Loaded {
 Loaded load(const std::string& model, const SamplingFlags& f) {
   const auto t0 = Clock::now();
   ModelSource src = resolve_model(model);
+  verify_model_if_asked(src.path, f.verify_key);  // before any file of the model is parsed
   // The tokenizer first: a missing one is reported before the weights are read.
   Loaded l{src, load_tokenizer(src.path, f.tokenizer), nullptr, {}, 0, 0, 0};
   LoadOptions lo;

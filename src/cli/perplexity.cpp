@@ -24,7 +24,7 @@ namespace ohm::cli {
 namespace {
 
 struct PplOptions {
-  std::string model, file, text, dtype, quantize, tokenizer;
+  std::string model, file, text, dtype, quantize, tokenizer, verify_key;
   int64_t ctx = 512;
   int64_t chunks = -1;
   int threads = 0;
@@ -39,6 +39,7 @@ int run_ppl(const PplOptions& o) {
   if (!o.dtype.empty()) lo.dtype = dtype_from_name(o.dtype);
   if (!o.quantize.empty()) lo.quantize = dtype_from_name(o.quantize);
   const ModelSource src = resolve_model(o.model);  // once, for the tokenizer and the weights
+  verify_model_if_asked(src.path, o.verify_key);
   auto tok = load_tokenizer(src.path, o.tokenizer);
   auto model = load_causal_lm(src.path, lo);
   if (const int64_t ctx = model->decoder_config().max_position_embeddings; ctx > 0 && o.ctx > ctx)
@@ -95,6 +96,7 @@ const Register reg_ppl("perplexity", [](CLI::App& app) {
   cmd->add_option("--chunks", opt->chunks, "At most this many chunks (default: all)")
       ->check(int_range(1, std::numeric_limits<int32_t>::max()));
   add_threads_option(cmd, opt->threads);
+  add_verify_key_option(cmd, opt->verify_key);
   cmd->add_option("--tokenizer", opt->tokenizer,
                   "Tokenizer: a tokenizer.json, tokenizer.model, .gguf or model directory "
                   "(default: the model's)");

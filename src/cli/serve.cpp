@@ -7,6 +7,7 @@
 #include "common.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/dtype.h"
+#include "ohm/formats/model_source.h"
 #include "ohm/kernels/kernels.h"
 #include "ohm/quant/quantize.h"
 #include "ohm/serve/server.h"
@@ -17,12 +18,13 @@ namespace {
 
 struct ServeCliOptions {
   serve::ServerOptions s;
-  std::string dtype, quantize;
+  std::string dtype, quantize, verify_key;
   int threads = 0;
   bool batch_invariant = true;
 };
 
 int serve_main(ServeCliOptions& o) {
+  verify_model_if_asked(resolve_model(o.s.model).path, o.verify_key);
   if (!o.dtype.empty()) o.s.load.dtype = dtype_from_name(o.dtype);
   if (!o.quantize.empty()) o.s.load.quantize = dtype_from_name(o.quantize);
   o.s.load.threads = o.threads;
@@ -114,6 +116,7 @@ const Register reg_serve("serve", [](CLI::App& app) {
   cmd->add_option("--quantize", o->quantize, "Quantize 2-D weights at load to this ggml block type")
       ->check(CLI::IsMember(quant::quantize_type_names()));
   cmd->add_option("--tokenizer", o->s.tokenizer, "Tokenizer (default: the model's)");
+  add_verify_key_option(cmd, o->verify_key);
   cmd->add_option("--max-body-bytes", o->s.max_body_bytes, "Largest request body; over it: 413")
       ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 32))
       ->capture_default_str();
