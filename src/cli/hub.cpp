@@ -13,6 +13,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "common.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
 #include "ohm/hub/hub.h"
@@ -140,6 +141,13 @@ const Register reg("hub", [](CLI::App& app) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sv->add_flag("--quiet", o->serve.quiet, "No access log");
+  sv->add_option("--trusted-keys", o->serve.trusted_keys_dir,
+                 "Directory of PEM public keys (*.pub, *.pem) whose model signatures the hub "
+                 "trusts: repo pages and /api/models/{id} show them verified (docs/safety.md)")
+      ->check(existing_dir());
+  sv->add_flag("--require-signed", o->serve.require_signed,
+               "Refuse (403, with the reason) any commit to a model repo whose model.sig does "
+               "not verify with a trusted key against the commit's files");
   // Limits against slow and hostile clients (docs/hub.md, "Security").
   sv->add_option("--header-timeout", o->serve.limits.header_timeout_s,
                  "Seconds a client has to send a whole request head")

@@ -10,12 +10,14 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
 #include "ohm/core/error.h"
 #include "ohm/hub/card.h"
 #include "ohm/hub/hash.h"
+#include "ohm/safety/signing.h"
 
 namespace ohm::hub {
 
@@ -333,6 +335,11 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
   std::vector<FileEntry> files;
   files.reserve(tree.size());
   for (auto& [p, f] : tree) files.push_back(f);
+  if (signing_.require_signed && r.type == RepoType::Model) {
+    const SignatureStatus st = check_signature(files);
+    if (!st.verified)
+      throw Forbidden("Commit refused: this hub requires signed models: " + st.reason);
+  }
   CommitInfo ci;
   ci.parent = tip;
   ci.title = summary.empty() ? "Upload files" : summary;
@@ -435,6 +442,136 @@ bool Hub::counts_as_download(RepoType t, const std::string& path) {
   if (t != RepoType::Model) return false;
   return path == "config.json" || path == "model_index.json" || path == "adapter_config.json" ||
          path == "params.json" || path == "config.yaml";
+}
+
+std::vector<TrustedKey> load_trusted_keys(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    throw InvalidArgument("--trusted-keys " + dir + ": not a directory");
+  std::vector<TrustedKey> keys;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string ext = e.path().extension().string();
+    if (!e.is_regular_file() || (ext != ".pub" && ext != ".pem")) continue;
+    std::ifstream f(e.path(), std::ios::binary);
+    std::string pem((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    TrustedKey k;
+    k.name = e.path().stem().string();
+    try {
+      k.fingerprint = safety::key_fingerprint(pem);
+    } catch (const std::exception& ex) {
+      throw InvalidArgument("--trusted-keys: " + e.path().string() + ": " + ex.what());
+    }
+    if (pem.find("PRIVATE KEY") != std::string::npos)
+      throw InvalidArgument("--trusted-keys: " + e.path().string() +
+                            " is a private key; give the hub public keys only");
+    k.pem = std::move(pem);
+    keys.push_back(std::move(k));
+  }
+  std::sort(keys.begin(), keys.end(),
+            [](const TrustedKey& a, const TrustedKey& b) { return a.name < b.name; });
+  return keys;
+}
+
+// The manifest of a commit's files without reading LFS objects (their sha256 is the LFS oid);
+// regular files are hashed from the git blob store.
+SignatureStatus Hub::check_signature(const std::vector<FileEntry>& files) {
+  SignatureStatus st;
+  const FileEntry* sig = nullptr;
+  for (const auto& f : files)
+    if (f.path == "model.sig") sig = &f;
+  if (!sig) {
+    st.reason = "no model.sig in the repo (sign the model with `ohm sign` or model_signing)";
+    return st;
+  }
+  st.is_signed = true;
+  if (sig->lfs || sig->size > (16u << 20)) {
+    st.reason = "model.sig is not a small regular file";
+    return st;
+  }
+  const std::string bundle = blobs_->read_all(BlobKind::Git, sig->oid, 16u << 20);
+  // The bundle's key hint picks the trusted key; without a hint every key is tried.
+  std::string hint;
+  {
+    json b = json::parse(bundle, nullptr, false);
+    if (b.is_object() && b.contains("verificationMaterial") &&
+        b["verificationMaterial"].is_object() && b["verificationMaterial"].contains("publicKey") &&
+        b["verificationMaterial"]["publicKey"].is_object())
+      hint = b["verificationMaterial"]["publicKey"].value("hint", "");
+  }
+  if (signing_.trusted.empty()) {
+    st.reason = "this hub has no trusted keys (ohm hub serve --trusted-keys DIR)";
+    st.key_fingerprint = hint;
+    return st;
+  }
+  std::optional<safety::SignedManifest> sm;
+  std::string last_error;
+  for (const auto& k : signing_.trusted) {
+    if (!hint.empty() && k.fingerprint != hint) continue;
+    try {
+      sm = safety::verify_signature(bundle, k.pem, "model.sig");
+      st.key_name = k.name;
+      break;
+    } catch (const std::exception& e) {
+      last_error = e.what();
+    }
+  }
+  if (!sm) {
+    st.key_fingerprint = hint;
+    st.reason = last_error.empty()
+                    ? "model.sig is signed by key " + hint + ", which this hub does not trust"
+                    : last_error;
+    return st;
+  }
+  st.key_fingerprint = sm->key_fingerprint;
+  std::vector<std::vector<std::string>> ignore;
+  auto parts = [](const std::string& p) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i <= p.size()) {
+      const size_t j = std::min(p.find('/', i), p.size());
+      if (j > i) out.push_back(p.substr(i, j - i));
+      i = j + 1;
+    }
+    return out;
+  };
+  for (const auto& p : sm->manifest.ignore_paths) ignore.push_back(parts(p));
+  ignore.push_back({"model.sig"});
+  safety::Manifest actual;
+  for (const auto& f : files) {
+    const auto pp = parts(f.path);
+    bool skip = false;
+    for (const auto& ig : ignore)
+      if (!ig.empty() && ig.size() <= pp.size() && std::equal(ig.begin(), ig.end(), pp.begin()))
+        skip = true;
+    if (skip) continue;
+    std::string digest =
+        f.lfs ? f.lfs->sha256
+              : sha256_hex(blobs_->read_all(BlobKind::Git, f.oid, kLfsThreshold * 2));
+    actual.files.push_back({f.path, std::move(digest)});
+  }
+  safety::canonical_sort(actual.files);
+  try {
+    safety::compare_manifests(sm->manifest, actual, "the commit");
+  } catch (const std::exception& e) {
+    st.reason = e.what();
+    return st;
+  }
+  st.verified = true;
+  return st;
+}
+
+SignatureStatus Hub::signature_status(const RepoInfo& r, const std::string& commit) {
+  const std::string key = std::to_string(r.id) + "/" + commit;
+  {
+    std::lock_guard l(sig_mu_);
+    if (auto it = sig_cache_.find(key); it != sig_cache_.end()) return it->second;
+  }
+  SignatureStatus st = check_signature(meta_->files(r.id, commit));
+  std::lock_guard l(sig_mu_);
+  if (sig_cache_.size() > 10000) sig_cache_.clear();
+  sig_cache_[key] = st;
+  return st;
 }
 
 }  // namespace ohm::hub

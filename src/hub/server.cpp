@@ -19,6 +19,7 @@
 #include "http/rate_limit.h"
 #include "http/reply.h"
 #include "http/router.h"
+#include "ohm/core/error.h"
 #include "ohm/hub/hash.h"
 #include "ohm/net/http_front.h"
 
@@ -30,7 +31,14 @@ using net::FrontLimits;
 using net::HttpFront;
 
 namespace handlers {
-Service::Service(ServerOptions o) : opt(std::move(o)), hub(opt.data_dir), secret(random_hex(32)) {}
+Service::Service(ServerOptions o) : opt(std::move(o)), hub(opt.data_dir), secret(random_hex(32)) {
+  SigningPolicy p;
+  p.require_signed = opt.require_signed;
+  if (!opt.trusted_keys_dir.empty()) p.trusted = load_trusted_keys(opt.trusted_keys_dir);
+  if (p.require_signed && p.trusted.empty())
+    throw InvalidArgument("--require-signed needs --trusted-keys DIR with at least one public key");
+  hub.set_signing_policy(std::move(p));
+}
 }  // namespace handlers
 
 struct HubServer::Impl {

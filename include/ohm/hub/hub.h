@@ -40,6 +40,28 @@ struct CommitOp {
   std::optional<uint64_t> size;  // LfsFile (looked up when absent)
 };
 
+// Model signing on the Hub (docs/safety.md): public keys the hub trusts, and whether every
+// commit to a model repo must carry a model.sig that verifies with one of them.
+struct TrustedKey {
+  std::string name;         // the key file's name without extension
+  std::string fingerprint;  // SHA-256 of its PEM (model_signing's key hint)
+  std::string pem;
+};
+struct SigningPolicy {
+  bool require_signed = false;
+  std::vector<TrustedKey> trusted;
+};
+// Every *.pub / *.pem public key in `dir` (InvalidArgument naming a file that is not one).
+std::vector<TrustedKey> load_trusted_keys(const std::string& dir);
+
+// A commit's model.sig as checked against the trusted keys and the commit's files.
+struct SignatureStatus {
+  bool is_signed = false;  // a model.sig is present
+  bool verified = false;   // it verifies with a trusted key and matches every file
+  std::string key_fingerprint, key_name;
+  std::string reason;  // why not verified (empty when verified)
+};
+
 // Files at or above this size are uploaded through LFS.
 inline constexpr uint64_t kLfsThreshold = 10 * 1000 * 1000;
 
@@ -162,6 +184,13 @@ class Hub {
   // cardData of README.md at `commit` ({} when absent or malformed).
   nlohmann::json card(const RepoInfo& r, const std::string& commit);
 
+  // Signing policy (set once, before serving) and the signature status of a commit (cached:
+  // commits are immutable). A commit() to a model repo under require_signed whose tree does not
+  // verify throws Forbidden with the reason.
+  void set_signing_policy(SigningPolicy p) { signing_ = std::move(p); }
+  const SigningPolicy& signing_policy() const { return signing_; }
+  SignatureStatus signature_status(const RepoInfo& r, const std::string& commit);
+
   // Whether a GET of this file counts as one download (the Hub's query-file rule).
   static bool counts_as_download(RepoType t, const std::string& path);
   void count_download(const RepoInfo& r) { meta_->add_downloads(r.id, 1); }
@@ -177,6 +206,10 @@ class Hub {
   };
   std::map<std::string, SessionRec> sessions_;  // by sha256(session id)
   Caller caller_for(const TokenInfo& t);
+  SigningPolicy signing_;
+  std::mutex sig_mu_;
+  std::map<std::string, SignatureStatus> sig_cache_;  // by repo id + commit
+  SignatureStatus check_signature(const std::vector<FileEntry>& files);
 };
 
 // Creates `dir` (and parents) if needed and makes it owner-only (0700), whatever the umask.

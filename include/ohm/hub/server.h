@@ -27,6 +27,10 @@ struct ServerOptions {
   // holding one minute's worth; over it: 429 with Retry-After. 0: no limit.
   int rate_limit = 0;
   bool quiet = false;  // no access log
+  // Model signing (docs/safety.md): public keys (*.pub / *.pem) the hub trusts; with
+  // require_signed, a commit to a model repo must carry a model.sig that verifies with one.
+  std::string trusted_keys_dir;
+  bool require_signed = false;
   ConnectionLimits limits;
 };
 

@@ -131,6 +131,15 @@ void repo_info(Service& svc, Request& c) {
     j["library_name"] = card["library_name"];
   j["siblings"] = sib;
   j["usedStorage"] = used;
+  if (t == RepoType::Model) {
+    // ohm's model signing (docs/safety.md): model.sig checked against the hub's trusted keys.
+    const SignatureStatus st = hub.signature_status(r, commit);
+    json s = {{"signed", st.is_signed}, {"verified", st.verified}};
+    if (!st.key_fingerprint.empty()) s["keyFingerprint"] = st.key_fingerprint;
+    if (!st.key_name.empty()) s["keyName"] = st.key_name;
+    if (st.is_signed && !st.verified) s["reason"] = st.reason;
+    j["signature"] = s;
+  }
   j["spaces"] = json::array();
   j["xetEnabled"] = false;
   if (auto cf = hub.file(r, commit, "config.json");

@@ -205,7 +205,23 @@ std::string repo_header(RepoCtx& x, const std::string& active, const std::string
                   esc(r.ns) + "</a>/<b>" + esc(r.name) + "</b></h1><div class=\"meta\">";
   h += "<span title=\"likes\">&#9825; " + std::to_string(r.likes) + " likes</span>";
   h += "<span title=\"downloads\">&#8595; " + std::to_string(r.downloads) + " downloads</span>";
-  h += "<span>Updated " + short_date(r.modified_ms) + "</span>" + badges(r) + "</div>";
+  h += "<span>Updated " + short_date(r.modified_ms) + "</span>" + badges(r);
+  if (r.type == RepoType::Model) {
+    SignatureStatus st;
+    try {
+      st = x.hub.signature_status(r, x.hub.resolve(r, rev.empty() ? "main" : rev));
+    } catch (const std::exception&) {
+    }
+    if (st.verified)
+      h += " <span class=\"badge verified\" title=\"model.sig verifies with trusted key " +
+           esc(st.key_name) + " (SHA-256 " + esc(st.key_fingerprint) +
+           ")\">&#10003; signed &middot; " + esc(st.key_name) + " " +
+           esc(st.key_fingerprint.substr(0, 16)) + "</span>";
+    else if (st.is_signed)
+      h += " <span class=\"badge unverified\" title=\"" + esc(st.reason) +
+           "\">signature not verified</span>";
+  }
+  h += "</div>";
   json tags = json::parse(r.tags_json, nullptr, false);
   if (tags.is_array() && !tags.empty()) {
     h += "<div class=\"tags\">";
