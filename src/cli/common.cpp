@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "ohm/generation/watermark.h"
 #include "ohm/tokenizers/tokenizer.h"
 #ifdef OHM_HAVE_HUB
 #include "ohm/safety/signing.h"
@@ -111,6 +112,19 @@ void verify_model_if_asked(const std::string& model_path, const std::string& key
   throw UsageError(
       "--verify-key / OHM_VERIFY_KEY: this build has no signing support (OHM_HUB=OFF)");
 #endif
+}
+
+CLI::Validator watermark_spec_validator() {
+  return CLI::Validator(
+      [](std::string& in) -> std::string {
+        try {
+          generation::parse_watermark_spec(in);
+        } catch (const std::exception& e) {
+          return e.what();
+        }
+        return {};
+      },
+      "SPEC");
 }
 
 CLI::Option* add_verify_key_option(CLI::App* cmd, std::string& key) {

@@ -55,6 +55,10 @@ void verify_model_if_asked(const std::string& model_path, const std::string& key
 // Adds --verify-key FILE.
 CLI::Option* add_verify_key_option(CLI::App* cmd, std::string& key);
 
+// --watermark's value (ohm/generation/watermark.h): parsed up front, so a bad one is a usage
+// error before the model loads.
+CLI::Validator watermark_spec_validator();
+
 // Seconds and rates rounded for people: 3 significant digits (at least 2 decimals below 1).
 std::string fmt_seconds(double s);
 std::string fmt_rate(double per_s);

@@ -21,6 +21,7 @@
 #include "ohm/generation/auto_model.h"
 #include "ohm/generation/generate.h"
 #include "ohm/generation/grammar.h"
+#include "ohm/generation/watermark.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/quant/quantize.h"
 #include "ohm/tokenizers/tokenizer.h"
@@ -44,6 +45,7 @@ struct SamplingFlags {
   std::vector<std::string> stop;
   int threads = 0;
   std::string dtype, quantize, tokenizer, kv_type, verify_key;
+  std::optional<std::string> watermark;  // --watermark [SPEC]
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--max-new-tokens,-n", max_new_tokens,
@@ -90,6 +92,12 @@ struct SamplingFlags {
                     "Tokenizer: a tokenizer.json, tokenizer.model, .gguf or model directory "
                     "(default: the model's)");
     add_verify_key_option(cmd, verify_key);
+    cmd->add_option("--watermark", watermark,
+                    "Watermark the output as transformers' WatermarkLogitsProcessor does "
+                    "(Kirchenbauer et al.): optional gamma=0.25,delta=2,seeding_scheme=lefthash|"
+                    "selfhash,context_width=1,hashing_key=15485863 (docs/safety.md)")
+        ->expected(0, 1)
+        ->check(watermark_spec_validator());
     cmd->add_flag("--quiet,-q", quiet, "No progress or timings on stderr (errors still)");
   }
 
@@ -108,6 +116,7 @@ struct SamplingFlags {
     if (num_beams) g.num_beams = *num_beams;
     if (seed) g.seed = *seed;
     for (const auto& s : stop) g.stop_strings.push_back(s);
+    if (watermark) g.watermarking_config = generation::parse_watermark_spec(*watermark);
   }
 };
 

@@ -8,6 +8,7 @@
 #include "ohm/cli/cli.h"
 #include "ohm/core/dtype.h"
 #include "ohm/formats/model_source.h"
+#include "ohm/generation/watermark.h"
 #include "ohm/kernels/kernels.h"
 #include "ohm/quant/quantize.h"
 #include "ohm/serve/server.h"
@@ -19,12 +20,14 @@ namespace {
 struct ServeCliOptions {
   serve::ServerOptions s;
   std::string dtype, quantize, verify_key;
+  std::optional<std::string> watermark;
   int threads = 0;
   bool batch_invariant = true;
 };
 
 int serve_main(ServeCliOptions& o) {
   verify_model_if_asked(resolve_model(o.s.model).path, o.verify_key);
+  if (o.watermark) o.s.watermark = generation::parse_watermark_spec(*o.watermark);
   if (!o.dtype.empty()) o.s.load.dtype = dtype_from_name(o.dtype);
   if (!o.quantize.empty()) o.s.load.quantize = dtype_from_name(o.quantize);
   o.s.load.threads = o.threads;
@@ -57,7 +60,8 @@ int serve_main(ServeCliOptions& o) {
 
 const char* kServeFooter =
     "Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health,\n"
-    "POST /tokenize, POST /detokenize, GET /metrics (Prometheus). OpenAI request and error\n"
+    "POST /tokenize, POST /detokenize, GET /metrics (Prometheus), POST /v1/watermark/detect.\n"
+    "OpenAI request and error "
     "shapes; streaming with server-sent events. --api-keys FILE: one key per line, optionally\n"
     "`rpm=N` (requests per minute) `tpd=N` (tokens per UTC day) `name=NAME`; # comments.\n"
     "SIGTERM/SIGINT: stop accepting, let running requests finish up to --drain-timeout, then\n"
@@ -117,6 +121,12 @@ const Register reg_serve("serve", [](CLI::App& app) {
       ->check(CLI::IsMember(quant::quantize_type_names()));
   cmd->add_option("--tokenizer", o->s.tokenizer, "Tokenizer (default: the model's)");
   add_verify_key_option(cmd, o->verify_key);
+  cmd->add_option("--watermark", o->watermark,
+                  "Watermark every output (transformers' WatermarkLogitsProcessor); optional "
+                  "gamma=,delta=,seeding_scheme=lefthash|selfhash,context_width=,hashing_key=. "
+                  "POST /v1/watermark/detect tests a text against it")
+      ->expected(0, 1)
+      ->check(watermark_spec_validator());
   cmd->add_option("--max-body-bytes", o->s.max_body_bytes, "Largest request body; over it: 413")
       ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 32))
       ->capture_default_str();

@@ -2,6 +2,7 @@
 #include "ohm/formats/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -212,12 +213,49 @@ GenerationConfig parse_generation_config(const json& j, const std::string& file)
   g.decoder_start_token_id = r.opt_int("decoder_start_token_id");
   g.eos_token_id = r.opt_int_list("eos_token_id").value_or(std::vector<int64_t>{});
   g.output_scores = r.get_bool("output_scores", false);
+  if (r.has("watermarking_config") && !j["watermarking_config"].is_null()) {
+    const json& wj = j["watermarking_config"];
+    if (!wj.is_object()) r.fail("watermarking_config", "expected an object");
+    JsonReader wr(wj, file + ": watermarking_config");
+    WatermarkingConfig w;
+    w.greenlist_ratio = wr.get_double("greenlist_ratio", w.greenlist_ratio);
+    w.bias = wr.get_double("bias", w.bias);
+    const int64_t key = wr.get_int("hashing_key", static_cast<int64_t>(w.hashing_key));
+    if (key < 0) wr.fail("hashing_key", "must be >= 0");
+    w.hashing_key = static_cast<uint64_t>(key);
+    if (auto s = wr.opt_string("seeding_scheme")) w.seeding_scheme = *s;
+    w.context_width = wr.get_int("context_width", w.context_width);
+    validate_watermarking_config(w, file + ": watermarking_config");
+    g.watermarking_config = w;
+  }
   if (g.temperature < 0) r.fail("temperature", "must be >= 0");
   if (g.top_p < 0 || g.top_p > 1) r.fail("top_p", "must be in [0, 1]");
   if (g.num_beams < 1) r.fail("num_beams", "must be >= 1");
   if (g.num_return_sequences < 1) r.fail("num_return_sequences", "must be >= 1");
   if (g.repetition_penalty <= 0) r.fail("repetition_penalty", "must be > 0");
   return g;
+}
+
+void validate_watermarking_config(const WatermarkingConfig& w, const std::string& where) {
+  auto bad = [&](const std::string& k, const std::string& why) {
+    ErrorContext ctx;
+    if (!where.empty()) ctx.file(where);
+    throw InvalidArgument(ctx.key(k), why);
+  };
+  auto num = [](double v) {
+    std::ostringstream ss;
+    ss << v;
+    return ss.str();
+  };
+  if (!(w.greenlist_ratio > 0.0 && w.greenlist_ratio < 1.0))
+    bad("greenlist_ratio (gamma)",
+        "must be in (0, 1) exclusive (got " + num(w.greenlist_ratio) + ")");
+  if (!std::isfinite(w.bias) || w.bias < 0.0)
+    bad("bias (delta)", "must be a finite number >= 0 (got " + num(w.bias) + ")");
+  if (w.seeding_scheme != "lefthash" && w.seeding_scheme != "selfhash")
+    bad("seeding_scheme", "must be lefthash or selfhash (got '" + w.seeding_scheme + "')");
+  if (w.context_width < 1 || w.context_width > 128)
+    bad("context_width", "must be in 1..128 (got " + std::to_string(w.context_width) + ")");
 }
 
 GenerationConfig load_generation_config(const std::string& path) {

@@ -1,11 +1,14 @@
 #include "ohm/generation/logits_process.h"
 
+#include "ohm/generation/watermark.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numeric>
 
 #include "ohm/core/error.h"
+#include "ohm/generation/watermark.h"
 
 namespace ohm::generation {
 
@@ -250,6 +253,8 @@ LogitsProcessorList build_logits_processors(const GenerationConfig& g) {
     if (g.min_p) l.add(std::make_unique<MinP>(*g.min_p, keep));
     if (g.typical_p < 1.0) l.add(std::make_unique<Typical>(g.typical_p, keep));
   }
+  // After every other processor and warper, as transformers orders it (its #34630).
+  if (g.watermarking_config) l.add(std::make_unique<WatermarkProcessor>(*g.watermarking_config));
   return l;
 }
 

@@ -21,6 +21,7 @@
 #include "ohm/formats/model_source.h"
 #include "ohm/generation/auto_model.h"
 #include "ohm/generation/grammar.h"
+#include "ohm/generation/watermark.h"
 #include "ohm/jinja/template.h"
 #include "ohm/net/http_front.h"
 #include "ohm/serve/chat_prompt.h"
@@ -290,6 +291,7 @@ struct ModelServer::Impl {
                            uint64_t seed) const {
     SamplingOptions so;
     so.config = to_generation_config(sp, defaults);
+    if (opt.watermark) so.config.watermarking_config = *opt.watermark;
     so.seed = seed;
     so.max_tokens = sp.max_tokens.value_or(ctx() - prompt_len);
     so.stop = sp.stop;
@@ -779,6 +781,71 @@ struct ModelServer::Impl {
     send_json(res, 200, tokenize_json(out, ctx(), strs));
   }
 
+  // POST /v1/watermark/detect {"text" | "tokens", "watermark"?: "gamma=..,delta=..",
+  // "z_threshold"?: 3.0, "ignore_repeated_ngrams"?: false}: transformers' WatermarkDetector
+  // against the server's --watermark settings (or the request's).
+  void watermark_detect(const httplib::Request& req, httplib::Response& res) {
+    authorize(req, res);
+    const json body = parse_body(req.body, {opt.max_body_bytes, 64});
+    if (!body.is_object()) throw invalid_param("body", "expected a JSON object");
+    if (body.contains("model") && body["model"].is_string())
+      check_model(body["model"].get<std::string>());
+    WatermarkingConfig w = opt.watermark.value_or(WatermarkingConfig{});
+    if (body.contains("watermark")) {
+      if (!body["watermark"].is_string())
+        throw invalid_param("watermark", "expected a string like \"gamma=0.25,delta=2\"");
+      try {
+        w = generation::parse_watermark_spec(body["watermark"].get<std::string>());
+      } catch (const std::exception& e) {
+        throw invalid_param("watermark", e.what());
+      }
+    }
+    double z = 3.0;
+    if (body.contains("z_threshold")) {
+      if (!body["z_threshold"].is_number() || !std::isfinite(body["z_threshold"].get<double>()))
+        throw invalid_param("z_threshold", "expected a finite number");
+      z = body["z_threshold"].get<double>();
+    }
+    bool ignore = false;
+    if (body.contains("ignore_repeated_ngrams")) {
+      if (!body["ignore_repeated_ngrams"].is_boolean())
+        throw invalid_param("ignore_repeated_ngrams", "expected a boolean");
+      ignore = body["ignore_repeated_ngrams"].get<bool>();
+    }
+    const bool has_text = body.contains("text"), has_tokens = body.contains("tokens");
+    if (has_text == has_tokens) throw invalid_param("text", "give exactly one of text and tokens");
+    std::vector<TokenId> ids;
+    if (has_text) {
+      if (!body["text"].is_string()) throw invalid_param("text", "expected a string");
+      ids = tok.encode(body["text"].get<std::string>(), true);
+    } else {
+      if (!body["tokens"].is_array()) throw invalid_param("tokens", "expected an array of ids");
+      std::vector<int64_t> t;
+      for (const auto& x : body["tokens"]) {
+        if (!x.is_number_integer()) throw invalid_param("tokens", "expected integer token ids");
+        t.push_back(x.get<int64_t>());
+      }
+      check_token_ids(t, model->vocab_size(), "tokens");
+      ids.assign(t.begin(), t.end());
+    }
+    generation::WatermarkDetection d;
+    try {
+      d = generation::detect_watermark(w, model->vocab_size(), ids, defaults.bos_token_id, z,
+                                       ignore);
+    } catch (const InvalidArgument& e) {
+      throw invalid_param(has_text ? "text" : "tokens", e.what());
+    }
+    send_json(res, 200,
+              json{{"object", "watermark.detection"},
+                   {"z_score", d.z_score},
+                   {"p_value", d.p_value},
+                   {"prediction", d.prediction},
+                   {"num_tokens_scored", d.num_tokens_scored},
+                   {"num_green_tokens", d.num_green_tokens},
+                   {"green_fraction", d.green_fraction},
+                   {"z_threshold", z}});
+  }
+
   void detokenize(const httplib::Request& req, httplib::Response& res) {
     authorize(req, res);
     const json body = parse_body(req.body, {opt.max_body_bytes, 64});
@@ -889,6 +956,7 @@ struct ModelServer::Impl {
     post("/v1/completions", &Impl::completions);
     post("/tokenize", &Impl::tokenize);
     post("/detokenize", &Impl::detokenize);
+    post("/v1/watermark/detect", &Impl::watermark_detect);
     svr.Get("/v1/models", [this](const httplib::Request& q, httplib::Response& s) {
       guarded(q, s, [&](const httplib::Request& qq, httplib::Response& ss) {
         authorize(qq, ss);

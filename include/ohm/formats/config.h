@@ -123,6 +123,15 @@ std::vector<std::pair<std::string, std::string>> summarize(const ModelConfig& c)
 // live with the architecture registry: ohm/models/arch.h.
 
 // generation_config.json with transformers' GenerationConfig defaults.
+// transformers' WatermarkingConfig (Kirchenbauer et al. 2023; ohm/generation/watermark.h).
+struct WatermarkingConfig {
+  double greenlist_ratio = 0.25;  // gamma, in (0, 1)
+  double bias = 2.0;              // delta, added to green tokens' scores
+  uint64_t hashing_key = 15485863;
+  std::string seeding_scheme = "lefthash";  // or "selfhash"
+  int64_t context_width = 1;
+};
+
 struct GenerationConfig {
   std::optional<int64_t> max_new_tokens;
   int64_t max_length = 20;
@@ -146,7 +155,11 @@ struct GenerationConfig {
   std::vector<int64_t> eos_token_id;
   bool output_scores = false;
   std::optional<uint64_t> seed;  // not an HF field; set by callers
+  std::optional<WatermarkingConfig> watermarking_config;
 };
+
+// Checks a watermarking configuration's ranges (InvalidArgument naming the field and `where`).
+void validate_watermarking_config(const WatermarkingConfig& w, const std::string& where);
 
 GenerationConfig parse_generation_config(const nlohmann::json& j, const std::string& file);
 GenerationConfig load_generation_config(const std::string& path);

@@ -11,8 +11,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "ohm/formats/config.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/net/limits.h"
 #include "ohm/serve/engine.h"
@@ -35,6 +37,9 @@ struct ServerOptions {
   bool quiet = false;           // no access log
   net::ConnectionLimits limits;
   EngineOptions engine{.ctx_size = 0};  // ctx_size 0: the model's context, at most 4096
+  // Every request's output carries this watermark (transformers' WatermarkLogitsProcessor;
+  // ohm/generation/watermark.h); POST /v1/watermark/detect tests texts against it.
+  std::optional<WatermarkingConfig> watermark;
 };
 
 // One API key (a line of the keys file: `KEY [rpm=N] [tpd=N] [name=NAME]`; # comments).
