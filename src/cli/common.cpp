@@ -127,6 +127,35 @@ CLI::Validator watermark_spec_validator() {
       "SPEC");
 }
 
+void GuardFlags::add_to(CLI::App* cmd) {
+  cmd->add_option("--guard", model,
+                  "Content filter: a Llama Guard-format classifier model (Llama Guard 3: "
+                  "S1-S14) checks prompts and responses (docs/safety.md)");
+  cmd->add_option("--guard-rules", rules,
+                  "Content filter rules: a JSON file of keyword and regex lists per category, "
+                  "checked before (or without) --guard")
+      ->check(readable_file());
+  cmd->add_option("--guard-on", on, "What the filter checks")
+      ->check(CLI::IsMember({"prompt", "response", "both"}))
+      ->capture_default_str();
+  cmd->add_flag("--guard-fail-open", fail_open,
+                "Allow when the guard's output is neither 'safe' nor 'unsafe' + codes (default: "
+                "block)");
+}
+
+std::optional<guard::GuardOptions> GuardFlags::options(int threads) const {
+  if (model.empty() && rules.empty()) return std::nullopt;
+  guard::GuardOptions g;
+  g.model = model;
+  g.rules = rules;
+  g.check_prompt = on != "response";
+  g.check_response = on != "prompt";
+  g.fail_closed = !fail_open;
+  g.threads = threads;
+  if (const char* f = std::getenv("OHM_GUARD_FORCED_OUTPUT")) g.forced_output = f;
+  return g;
+}
+
 CLI::Option* add_verify_key_option(CLI::App* cmd, std::string& key) {
   return cmd
       ->add_option("--verify-key", key,

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "ohm/core/error.h"
+#include "ohm/guard/guard.h"
 
 namespace ohm::tokenizers {
 class AutoTokenizer;
@@ -54,6 +55,17 @@ tokenizers::AutoTokenizer load_tokenizer(const std::string& model, const std::st
 void verify_model_if_asked(const std::string& model_path, const std::string& key);
 // Adds --verify-key FILE.
 CLI::Option* add_verify_key_option(CLI::App* cmd, std::string& key);
+
+// --guard MODEL, --guard-rules FILE, --guard-on prompt|response|both, --guard-fail-open
+// (ohm/guard/guard.h) for serve and chat; guard_options() gives nullopt when neither the model
+// nor the rules are given. OHM_GUARD_FORCED_OUTPUT (tests) forces the guard model's output.
+struct GuardFlags {
+  std::string model, rules, on = "both";
+  bool fail_open = false;
+  void add_to(CLI::App* cmd);
+  // nullopt without --guard and --guard-rules.
+  std::optional<guard::GuardOptions> options(int threads) const;
+};
 
 // --watermark's value (ohm/generation/watermark.h): parsed up front, so a bad one is a usage
 // error before the model loads.

@@ -22,6 +22,7 @@
 #include "ohm/generation/generate.h"
 #include "ohm/generation/grammar.h"
 #include "ohm/generation/watermark.h"
+#include "ohm/guard/guard.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/quant/quantize.h"
 #include "ohm/tokenizers/tokenizer.h"
@@ -318,7 +319,26 @@ struct ChatCmd {
   std::string model, system, history;
   bool no_history = false;
   SamplingFlags f;
+  GuardFlags guard;
 };
+
+// The chat's conversation as the content filter's turns.
+std::vector<guard::Turn> turns_of(const chat::ojson& messages) {
+  std::vector<guard::Turn> t;
+  for (const auto& m : messages)
+    t.push_back({m.value("role", ""), m.contains("content") && m["content"].is_string()
+                                          ? m["content"].get<std::string>()
+                                          : std::string()});
+  return t;
+}
+
+std::string blocked_note(const guard::Decision& d) {
+  std::string s = "[blocked by the content filter";
+  for (size_t i = 0; i < d.categories.size(); ++i)
+    s += (i ? ", " : ": ") + d.categories[i] + " " + guard::category_name(d.categories[i]);
+  if (d.malformed) s += d.categories.empty() ? ": unreadable guard verdict" : "; unreadable";
+  return s + "]";
+}
 
 int run_chat(const ChatCmd& o) {
   if (o.f.num_beams && *o.f.num_beams > 1)
@@ -328,6 +348,10 @@ int run_chat(const ChatCmd& o) {
   l.gen.num_beams = 1;  // a generation_config.json's beams do not apply to a chat session
   const auto tmpl = chat::ChatTemplate::load(l.src.path);
   generation::Session session(*l.model, l.gen, l.gen.seed.value_or(0));
+  std::unique_ptr<guard::ContentFilter> filter;
+  if (auto g = o.guard.options(o.f.threads)) filter = std::make_unique<guard::ContentFilter>(*g);
+  // Responses the filter checks are shown once checked (not streamed).
+  const bool hold = filter && filter->checks_response();
   chat::ojson messages = chat::ojson::array();
   if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
   std::signal(SIGINT, on_sigint);
@@ -351,6 +375,14 @@ int run_chat(const ChatCmd& o) {
     }
     if (line.empty()) continue;
     messages.push_back({{"role", "user"}, {"content", line}});
+    if (filter && filter->checks_prompt()) {
+      const guard::Decision d = filter->check_prompt(turns_of(messages));
+      if (!d.allowed) {
+        std::cout << blocked_note(d) << "\n";
+        messages.erase(messages.size() - 1);  // the turn is dropped
+        continue;
+      }
+    }
     chat::ChatOptions copt;
     copt.add_generation_prompt = true;
     const std::string prompt = tmpl.apply(messages, copt);
@@ -368,18 +400,23 @@ int run_chat(const ChatCmd& o) {
     const auto gen = session.generate(
         ids,
         [&](TokenId tok) {
-          if (auto piece = ds.step(tok)) std::cout << *piece << std::flush;
+          if (auto piece = ds.step(tok); piece && !hold) std::cout << *piece << std::flush;
           return true;
         },
         stop_for(l), &g_interrupted);
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::string reply = l.tok.decode(gen, /*skip_special_tokens=*/true);
+    if (hold) {
+      const guard::Decision d = filter->check_response(turns_of(messages), reply);
+      if (!d.allowed) reply = blocked_note(d);  // the history keeps the note, not the text
+      std::cout << reply;
+    }
     std::cout << "\n";
     if (!o.f.quiet)
       std::cerr << "ohm: " << gen.size() << " tokens, "
                 << fmt_rate(dt > 0 ? static_cast<double>(gen.size()) / dt : 0) << " tok/s, "
                 << session.reused_last() << " context tokens reused from the cache\n";
-    messages.push_back(
-        {{"role", "assistant"}, {"content", l.tok.decode(gen, /*skip_special_tokens=*/true)}});
+    messages.push_back({{"role", "assistant"}, {"content", reply}});
   }
   return 0;
 }
@@ -434,6 +471,7 @@ const Register reg_chat("chat", [](CLI::App& app) {
                   "History file of the line editor (default: ~/.ohm_chat_history)");
   cmd->add_flag("--no-history", o->no_history, "Do not read or write a history file");
   o->f.add_to(cmd);
+  o->guard.add_to(cmd);
   cmd->footer(std::string(kModelFooter) +
               "\nOn a terminal, lines are edited with libedit (arrows, Ctrl-R search, history).");
   return Command{cmd, [o] { return run_chat(*o); }};

@@ -21,6 +21,7 @@ struct ServeCliOptions {
   serve::ServerOptions s;
   std::string dtype, quantize, verify_key;
   std::optional<std::string> watermark;
+  GuardFlags guard;
   int threads = 0;
   bool batch_invariant = true;
 };
@@ -28,6 +29,7 @@ struct ServeCliOptions {
 int serve_main(ServeCliOptions& o) {
   verify_model_if_asked(resolve_model(o.s.model).path, o.verify_key);
   if (o.watermark) o.s.watermark = generation::parse_watermark_spec(*o.watermark);
+  o.s.guard = o.guard.options(o.threads);
   if (!o.dtype.empty()) o.s.load.dtype = dtype_from_name(o.dtype);
   if (!o.quantize.empty()) o.s.load.quantize = dtype_from_name(o.quantize);
   o.s.load.threads = o.threads;
@@ -127,6 +129,7 @@ const Register reg_serve("serve", [](CLI::App& app) {
                   "POST /v1/watermark/detect tests a text against it")
       ->expected(0, 1)
       ->check(watermark_spec_validator());
+  o->guard.add_to(cmd);
   cmd->add_option("--max-body-bytes", o->s.max_body_bytes, "Largest request body; over it: 413")
       ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 32))
       ->capture_default_str();

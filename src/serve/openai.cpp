@@ -43,7 +43,9 @@ json error_json(const ApiError& e) {
   json err = {{"message", e.message},
               {"type", e.type.empty() ? error_type_for_status(e.status) : e.type},
               {"param", e.param.empty() ? json(nullptr) : json(e.param)},
-              {"code", e.status}};
+              {"code", e.code.empty() ? json(e.status) : json(e.code)}};
+  if (e.details.is_object())
+    for (const auto& [k, v] : e.details.items()) err[k] = v;
   return json{{"error", std::move(err)}};
 }
 
@@ -836,6 +838,8 @@ std::string to_string(FinishReason r) {
       return "length";
     case FinishReason::ToolCalls:
       return "tool_calls";
+    case FinishReason::ContentFilter:
+      return "content_filter";
   }
   return "stop";
 }

@@ -22,6 +22,7 @@
 #include "ohm/generation/auto_model.h"
 #include "ohm/generation/grammar.h"
 #include "ohm/generation/watermark.h"
+#include "ohm/guard/guard.h"
 #include "ohm/jinja/template.h"
 #include "ohm/net/http_front.h"
 #include "ohm/serve/chat_prompt.h"
@@ -105,7 +106,25 @@ bool same_secret(const std::string& a, const std::string& b) {
 }
 
 FinishReason finish_of(const std::string& r) {
-  return r == "length" ? FinishReason::Length : FinishReason::Stop;
+  return r == "length"           ? FinishReason::Length
+         : r == "content_filter" ? FinishReason::ContentFilter
+                                 : FinishReason::Stop;
+}
+
+// The content filter's decision as the replies expose it.
+json filter_json(const guard::Decision& d, const char* stage) {
+  json cats = json::array();
+  for (const auto& c : d.categories)
+    cats.push_back({{"code", c}, {"name", guard::category_name(c)}});
+  json j = {{"blocked", !d.allowed}, {"stage", stage}, {"source", d.source}, {"categories", cats}};
+  if (d.malformed) j["malformed_guard_output"] = true;
+  return j;
+}
+
+std::string codes_of(const guard::Decision& d) {
+  std::string s;
+  for (const auto& c : d.categories) s += (s.empty() ? "" : ",") + c;
+  return s.empty() ? "-" : s;
 }
 
 int64_t seconds_to_utc_midnight() {
@@ -161,6 +180,7 @@ struct ModelServer::Impl {
   GenerationConfig defaults;
   std::shared_ptr<const generation::TokenBytes> vocab;
   std::unique_ptr<Engine> engine;
+  std::unique_ptr<guard::ContentFilter> filter;  // --guard / --guard-rules
   std::vector<ApiKey> keys;
   struct Quota {
     std::deque<Clock::time_point> recent;
@@ -209,6 +229,7 @@ struct ModelServer::Impl {
     opt.engine = eo;
     vocab = generation::TokenBytes::from_tokenizer(tok.tokenizer());
     engine = std::make_unique<Engine>(*model, tok.tokenizer(), eo);
+    if (opt.guard) filter = std::make_unique<guard::ContentFilter>(*opt.guard);
     setup();
   }
 
@@ -217,6 +238,46 @@ struct ModelServer::Impl {
   void log(const std::string& line) {
     std::lock_guard l(log_mu);
     std::cerr << line << "\n";
+  }
+
+  // Content filter decisions: logged with the request id and the codes, never the text.
+  void log_decision(const std::string& id, const char* stage, const guard::Decision& d) {
+    if (opt.quiet) return;
+    log("content_filter " + id + " stage=" + stage + " " + (d.allowed ? "allowed" : "blocked") +
+        " categories=" + codes_of(d) + " source=" + (d.source.empty() ? "-" : d.source) +
+        (d.malformed ? " malformed_guard_output" : ""));
+  }
+
+  // A prompt the filter blocks is refused before generation: 400, code "content_filter", with
+  // the categories (OpenAI's shape for filtered prompts).
+  void filter_prompt(const std::vector<guard::Turn>& turns, const std::string& id,
+                     const std::string& param) {
+    if (!filter || !filter->checks_prompt()) return;
+    const guard::Decision d = filter->check_prompt(turns);
+    log_decision(id, "prompt", d);
+    if (d.allowed) return;
+    std::string names;
+    for (const auto& c : d.categories)
+      names += (names.empty() ? "" : ", ") + c + " " + guard::category_name(c);
+    ApiError e(400,
+               "The prompt was blocked by the content filter" +
+                   (names.empty() ? std::string() : " (" + names + ")"),
+               param);
+    e.code = "content_filter";
+    e.details = {{"content_filter", filter_json(d, "prompt")}, {"id", id}};
+    throw e;
+  }
+
+  // The decision added to the (last) chunk of an SSE text.
+  static std::string with_filter(const std::string& sse, const json& f) {
+    const size_t p = sse.rfind("data: ");
+    if (p == std::string::npos) return sse;
+    const size_t e = sse.find("\n\n", p);
+    json j = json::parse(sse.substr(p + 6, e == std::string::npos ? std::string::npos : e - p - 6),
+                         nullptr, false);
+    if (!j.is_object() || !j.contains("choices") || j["choices"].empty()) return sse;
+    j["choices"][0]["content_filter"] = f;
+    return sse.substr(0, p) + sse_event(j);
   }
 
   uint64_t random_seed() {
@@ -461,6 +522,10 @@ struct ModelServer::Impl {
                           tool_format != ToolFormat::None;
     const auto g = grammar_for(r.sampling, &r.tools, &r.tool_choice);
     if (opt.log_requests) log("request chat: " + prompt);
+    const std::string rid = random_id("chatcmpl-");
+    std::vector<guard::Turn> turns;
+    for (const auto& m : r.messages) turns.push_back({m.role, m.content.value_or("")});
+    filter_prompt(turns, rid, "messages");
     const auto whole = [&](const std::string& id, int64_t t, std::vector<Collected>& got,
                            const Usage& u) {
       std::vector<ChatChoice> choices;
@@ -483,7 +548,7 @@ struct ModelServer::Impl {
       return chat_completion_json(id, t, name, choices, u);
     };
     serve_request(
-        res, key, r.sampling, {ids}, tools_on, g, "chatcmpl-", whole,
+        res, key, r.sampling, {ids}, tools_on, g, rid, {turns}, whole,
         [=, this](const std::string& id, int64_t t, size_t i, const Event* e, auto& state) {
           // Returns the SSE text for one event of choice i (e == nullptr: the choice's first
           // chunk).
@@ -559,6 +624,12 @@ struct ModelServer::Impl {
     const auto g = grammar_for(r.sampling, nullptr, nullptr);
     if (opt.log_requests)
       for (const auto& t : prompt_text) log("request completion: " + t);
+    const std::string rid = random_id("cmpl-");
+    std::vector<std::vector<guard::Turn>> convs;
+    for (size_t k = 0; k < np; ++k) {
+      convs.push_back({{"user", prompt_text[k]}});
+      filter_prompt(convs.back(), rid, np == 1 ? "prompt" : "prompt[" + std::to_string(k) + "]");
+    }
     const size_t n = static_cast<size_t>(r.sampling.n);
     // The echoed prompt of choice i (prompt i / n).
     std::vector<std::string> echo(np);
@@ -580,7 +651,7 @@ struct ModelServer::Impl {
       return completion_json(id, t, name, choices, u);
     };
     serve_request(
-        res, key, r.sampling, ids, false, g, "cmpl-", whole,
+        res, key, r.sampling, ids, false, g, rid, convs, whole,
         [=, this](const std::string& id, int64_t t, size_t i, const Event* e, auto& state) {
           std::string out;
           if (!e) {
@@ -619,8 +690,9 @@ struct ModelServer::Impl {
   template <class WholeFn, class ChunkFn, class UsageFn>
   void serve_request(httplib::Response& res, const std::string& key, const SamplingParams& sp,
                      const std::vector<std::vector<TokenId>>& prompts, bool tools_on,
-                     const std::optional<generation::Grammar>& g, std::string_view id_prefix,
-                     WholeFn whole, ChunkFn chunk, UsageFn usage_chunk) {
+                     const std::optional<generation::Grammar>& g, const std::string& id,
+                     const std::vector<std::vector<guard::Turn>>& convs, WholeFn whole,
+                     ChunkFn chunk, UsageFn usage_chunk) {
     std::vector<std::shared_ptr<Stream>> streams;
     for (const auto& ids : prompts) {
       try {
@@ -631,17 +703,33 @@ struct ModelServer::Impl {
       }
     }
     const auto dl = Clock::now() + std::chrono::seconds(opt.request_timeout_s);
-    const std::string id = random_id(id_prefix);
     const int64_t t = unix_time();
     const size_t group = static_cast<size_t>(sp.n);
+    const bool check_responses = filter && filter->checks_response();
     if (!sp.stream) {
       auto got = collect(streams, dl);
+      // The content filter: a blocked choice keeps no text and ends with "content_filter".
+      std::vector<std::optional<guard::Decision>> blocked(got.size());
+      if (check_responses)
+        for (size_t i = 0; i < got.size(); ++i) {
+          const guard::Decision d = filter->check_response(convs.at(i / group), got[i].text);
+          log_decision(id, "response", d);
+          if (d.allowed) continue;
+          got[i].text.clear();
+          got[i].tokens.clear();
+          got[i].reason = "content_filter";
+          blocked[i] = d;
+        }
       const Usage u = finished(key, id, got, group);
-      send_json(res, 200, whole(id, t, got, u));
+      json j = whole(id, t, got, u);
+      for (size_t i = 0; i < got.size(); ++i)
+        if (blocked[i]) j["choices"][i]["content_filter"] = filter_json(*blocked[i], "response");
+      send_json(res, 200, j);
       return;
     }
     stream_reply(
-        res, std::move(streams), dl, key, sp, group,
+        res, std::move(streams), dl, key, sp, group, id,
+        check_responses ? convs : std::vector<std::vector<guard::Turn>>{}, check_responses,
         [id, t, chunk](size_t i, const Event* e, ChoiceState& state) {
           return chunk(id, t, i, e, state);
         },
@@ -651,7 +739,8 @@ struct ModelServer::Impl {
   struct ChoiceState {
     std::unique_ptr<ToolCallStreamParser> parser;
     int64_t text_offset = 0;
-    std::string text;  // with --log-requests
+    std::string text;           // with --log-requests
+    std::string pending, full;  // response filtering: chunks held until the verdict, the text
     bool started = false, finished = false;
   };
 
@@ -660,7 +749,9 @@ struct ModelServer::Impl {
   template <class ChunkFn, class UsageFn>
   void stream_reply(httplib::Response& res, std::vector<std::shared_ptr<Stream>>&& streams,
                     Clock::time_point dl, const std::string& key, const SamplingParams& sp,
-                    size_t group, ChunkFn chunk, UsageFn usage_chunk, bool tools_on) {
+                    size_t group, const std::string& id,
+                    std::vector<std::vector<guard::Turn>> convs, bool filter_responses,
+                    ChunkFn chunk, UsageFn usage_chunk, bool tools_on) {
     struct State {
       std::vector<std::shared_ptr<Stream>> streams;
       std::vector<ChoiceState> choices;
@@ -677,8 +768,8 @@ struct ModelServer::Impl {
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, st, dl, key, group, chunk, usage_chunk, include_usage](size_t,
-                                                                      httplib::DataSink& sink) {
+        [this, st, dl, key, group, chunk, usage_chunk, include_usage, id, convs = std::move(convs),
+         filter_responses, tools_on](size_t, httplib::DataSink& sink) {
           auto write = [&](const std::string& s) {
             return s.empty() || sink.write(s.data(), s.size());
           };
@@ -732,7 +823,32 @@ struct ModelServer::Impl {
                 c.text += e->text;
                 if (c.finished) log("output stream choice " + std::to_string(i) + ": " + c.text);
               }
-              if (!write(chunk(i, &*e, c))) {
+              std::string out;
+              if (filter_responses) {
+                // Response filtering: the choice's chunks wait for the verdict on its whole
+                // text; a blocked choice sends only a final chunk with "content_filter".
+                c.full += e->text;
+                if (!c.finished) {
+                  c.pending += chunk(i, &*e, c);
+                  continue;
+                }
+                const guard::Decision d = filter->check_response(convs.at(i / group), c.full);
+                log_decision(id, "response", d);
+                if (d.allowed) {
+                  out = c.pending + chunk(i, &*e, c);
+                } else {
+                  Event fe = *e;
+                  fe.text.clear();
+                  fe.tokens.clear();
+                  fe.finish_reason = "content_filter";
+                  if (tools_on) c.parser = std::make_unique<ToolCallStreamParser>(tool_format);
+                  out = with_filter(chunk(i, &fe, c), filter_json(d, "response"));
+                }
+                c.pending.clear();
+              } else {
+                out = chunk(i, &*e, c);
+              }
+              if (!write(out)) {
                 cancel_all();
                 return false;
               }

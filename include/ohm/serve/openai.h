@@ -40,6 +40,8 @@ struct ApiError : std::exception {
   std::string type;  // empty: error_type_for_status(status)
   std::string message;
   std::string param;  // JSON path of the field at fault; empty: null
+  std::string code;   // non-empty: "code" is this string (e.g. "content_filter"), not the status
+  json details;       // an object: more fields of "error" (e.g. the content filter's categories)
   ApiError(int status, std::string message, std::string param = {}, std::string type = {});
   const char* what() const noexcept override { return message.c_str(); }
 };
@@ -211,8 +213,8 @@ GenerationConfig to_generation_config(const SamplingParams& s, const GenerationC
 
 // ---- responses ------------------------------------------------------------------------------
 
-enum class FinishReason { Stop, Length, ToolCalls };
-std::string to_string(FinishReason r);  // "stop", "length", "tool_calls"
+enum class FinishReason { Stop, Length, ToolCalls, ContentFilter };
+std::string to_string(FinishReason r);  // "stop", "length", "tool_calls", "content_filter"
 
 struct Usage {
   int64_t prompt_tokens = 0;

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "ohm/formats/config.h"
+#include "ohm/guard/guard.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/net/limits.h"
 #include "ohm/serve/engine.h"
@@ -40,6 +41,9 @@ struct ServerOptions {
   // Every request's output carries this watermark (transformers' WatermarkLogitsProcessor;
   // ohm/generation/watermark.h); POST /v1/watermark/detect tests texts against it.
   std::optional<WatermarkingConfig> watermark;
+  // Content filtering (ohm/guard/guard.h): a Llama Guard-format model and/or a rules file for
+  // prompts (400, code "content_filter") and responses (finish_reason "content_filter").
+  std::optional<guard::GuardOptions> guard;
 };
 
 // One API key (a line of the keys file: `KEY [rpm=N] [tpd=N] [name=NAME]`; # comments).
