@@ -63,6 +63,22 @@ def z_scores(base, texts, spec, ignore_repeated):
             for t in texts]
 
 
+LENGTHS = [10, 25, 50, 100, 150, 200]
+
+
+def rate_by_length(base, texts, spec, threshold):
+    """Fraction of texts whose first L tokens (after the BOS) are detected, per L in LENGTHS."""
+    hits = {L: 0 for L in LENGTHS}
+    for t in texts:
+        ids = post(base, "/tokenize", {"prompt": t})["tokens"]
+        for L in LENGTHS:
+            z = post(base, "/v1/watermark/detect",
+                     {"tokens": ids[:L + 1], "watermark": spec,
+                      "ignore_repeated_ngrams": True})["z_score"]
+            hits[L] += z > threshold
+    return [hits[L] / len(texts) for L in LENGTHS]
+
+
 def roc(pos, neg):
     pts = []
     for thr in sorted(set(pos + neg + [Z_1E3]), reverse=True):
@@ -92,7 +108,7 @@ def main():
     human = [" ".join(half[i * 150:(i + 1) * 150]) for i in range(args.samples)]
 
     plain_srv, plain = start(args.ohm, args.model, None, args.threads)
-    rows, curves = [], {}
+    rows, curves, by_len = [], {}, {}
     try:
         unmarked = sample(plain, prompts, args.tokens, 1000)
         for spec in CONFIGS:
@@ -110,6 +126,8 @@ def main():
                                  statistics.median(zn), statistics.median(zh)))
                     if ignore:
                         curves[spec] = roc(zp, zn + zh)
+                        by_len[spec] = (rate_by_length(base, marked, spec, Z_1E3),
+                                        rate_by_length(base, unmarked, spec, Z_1E3))
                     print(f"{spec} ignore_repeated={ignore}: TPR {tpr:.3f} at z > {Z_1E3:.2f};"
                           f" FPR model {fpr:.3f}, human {fph:.3f}; median z {rows[-1][5]:.2f} /"
                           f" {rows[-1][6]:.2f} / {rows[-1][7]:.2f}", flush=True)
@@ -139,7 +157,15 @@ def main():
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(6, 4.5))
+        fig, (ax2, ax) = plt.subplots(1, 2, figsize=(11, 4.5))
+        for spec, (tp, fp) in by_len.items():
+            line, = ax2.plot(LENGTHS, tp, marker="o", label=spec)
+            ax2.plot(LENGTHS, fp, ls="--", color=line.get_color())
+        ax2.set_xlabel("tokens scored")
+        ax2.set_ylabel("rate at z > 3.09 (p = 1e-3)")
+        ax2.set_ylim(-0.02, 1.02)
+        ax2.set_title("detection rate (solid) and false positives (dashed) by length")
+        ax2.legend(fontsize=7, loc="center right")
         for spec, pts in curves.items():
             xs = [max(p[0], 1e-4) for p in pts]
             ax.plot(xs, [p[1] for p in pts], label=spec, drawstyle="steps-post")
@@ -153,7 +179,12 @@ def main():
         fig.tight_layout()
         os.makedirs(os.path.dirname(args.png), exist_ok=True)
         fig.savefig(args.png, dpi=110)
-        md += ["", f"ROC curve: `{args.png}`."]
+        md += ["", f"Charts: `{args.png}` (detection and false-positive rates by number of "
+               "tokens scored; ROC over all thresholds)."]
+        md += ["", "| --watermark | " + " | ".join(f"TPR / FPR at {L} tokens" for L in LENGTHS) + " |",
+               "| --- |" + " --- |" * len(LENGTHS)]
+        for spec, (tp, fp) in by_len.items():
+            md.append(f"| `{spec}` | " + " | ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(tp, fp)) + " |")
     except ImportError:
         md += ["", "(no PNG: matplotlib is not installed)"]
     open(args.out, "w").write("\n".join(md) + "\n")

@@ -8,6 +8,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "common.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
 #include "ohm/formats/config.h"
@@ -93,6 +94,7 @@ json generation_json(const GenerationConfig& g) {
 
 void inspect(const InspectOptions& opt, std::ostream& out) {
   const ModelSource src = resolve_model(opt.model);
+  verify_model_if_asked(src.path, opt.verify_key);
   json report;
   report["source"] = source_json(src);
   std::vector<TensorRow> rows;
@@ -225,6 +227,7 @@ const Register reg("inspect", [](CLI::App& app) {
   cmd->add_option("model", opt->model, "Model directory, .gguf/.safetensors file or Hub id")
       ->required();
   cmd->add_flag("--json", opt->json, "Print one JSON object instead of text");
+  add_verify_key_option(cmd, opt->verify_key);
   cmd->footer(
       "MODEL: a local directory (config.json + safetensors), a .gguf or .safetensors file, or a\n"
       "Hub id org/name[@revision] in the HF cache (HF_HUB_CACHE, HF_HOME/hub).");

@@ -229,6 +229,8 @@ def main():
         r = ohm("perplexity", d, "--text", "x " * 300, "-c", "64", "--verify-key", p256)
         check(r.returncode == 1 and "model.safetensors" in r.stderr,
               "perplexity --verify-key refuses")
+        r = ohm("inspect", d, "--verify-key", p256)
+        check(r.returncode == 1 and "model.safetensors" in r.stderr, "inspect --verify-key refuses")
         r = ohm(*args)
         check(r.returncode == 0, "without a key the model loads as before")
     finally:

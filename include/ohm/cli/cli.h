@@ -40,6 +40,7 @@ int run(int argc, char** argv);
 struct InspectOptions {
   std::string model;
   bool json = false;
+  std::string verify_key;  // --verify-key (else $OHM_VERIFY_KEY): verify before reading
 };
 // `ohm inspect`: writes the report to `out`.
 void inspect(const InspectOptions& opt, std::ostream& out);
