@@ -1,7 +1,5 @@
 #include "ohm/generation/logits_process.h"
 
-#include "ohm/generation/watermark.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>

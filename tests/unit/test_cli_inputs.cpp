@@ -463,7 +463,7 @@ TEST(CliInputs, CtrlCDuringPushSaysWhatWasKept) {
 }
 
 // Sends Ctrl-C once the command has written `text` to its stdout (a file: see run_ohm).
-std::function<void(pid_t)> interrupt_once_printed(std::string text) {
+std::function<void(pid_t)> interrupt_once_printed(const std::string& text) {
   return [text](pid_t pid) {
     const std::string fd1 = "/proc/" + std::to_string(pid) + "/fd/1";
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
