@@ -540,8 +540,10 @@ void attention(const AttentionArgs& a, ThreadPool& pool) {
   }
   if (a.softcap != 0.0f) return softcap_attention(a, pool);
   // Tiles where they share K/V reads among rows (GQA groups or several queries); a single
-  // query of a head without a group takes the one-query kernel.
-  if (tiles && kt.attn_tile && group * a.T >= 4) return tiled_attention(a, pool, kt);
+  // query of a head without a group takes the one-query kernel. A GQA model takes the tiles
+  // for any number of queries, so a token's attention rounds the same in a one-token decode
+  // step and in a several-token forward (speculative decoding's verification).
+  if (tiles && kt.attn_tile && (group >= 2 || a.T >= 4)) return tiled_attention(a, pool, kt);
   pool.parallel_for(a.T * a.n_head, 1, [&](int64_t w0, int64_t w1) {
     float* scores = thread_scratch(1, static_cast<size_t>(a.S));
     AttnQuery aq;
