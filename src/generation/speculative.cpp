@@ -282,7 +282,8 @@ SpecStats speculative_decode(CachedModel& target, CachedModel* draft, SampleStra
         r.done = true;
         r.reason = *reason;
       }
-      const bool cancelled = o.on_token && !o.on_token(tok);
+      // A callback's false or the cancel flag (set while the step ran) stop after this token.
+      const bool cancelled = (o.on_token && !o.on_token(tok)) || (o.cancel && o.cancel->load());
       if (r.done) {
         go_on = false;
       } else if (cancelled) {

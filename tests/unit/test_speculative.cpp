@@ -262,6 +262,26 @@ TEST(Speculative, StopsInsideAnAcceptedRun) {
   }
 }
 
+TEST(Speculative, CallbackCancelsAfterTheTokenAsPlain) {
+  auto& d = demo();
+  for (const auto& [name, so] : modes(/*all=*/false)) {
+    SCOPED_TRACE(name);
+    auto cancel_at = [](int n) {
+      return [n, seen = 0](int64_t, TokenId) mutable { return ++seen < n; };
+    };
+    GenerateOptions a, b;
+    a.config.max_new_tokens = b.config.max_new_tokens = 30;
+    a.on_token = cancel_at(7);
+    b.on_token = cancel_at(7);
+    b.speculative = so;
+    const auto want = generate(*d.target, {d.prompts[0]}, a);
+    const auto got = generate(*d.target, {d.prompts[0]}, b);
+    EXPECT_EQ(want.finish_reasons[0], FinishReason::Cancelled);
+    expect_same(want, got);
+    EXPECT_EQ(got.generated_tokens, 7);
+  }
+}
+
 TEST(Speculative, GreedyEqualsPlainWithTypedKvCachesAndProcessors) {
   auto& d = demo();
   auto m = load_causal_lm(demo_dir(), {.dtype = DType::F32, .threads = 2});
