@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Writes models/ohm-demo as a GGUF file the way llama.cpp's convert_hf_to_gguf.py lays out a
-LLaMA (Q/K rows permuted for its rotary layout, norms F32, matrices F16 or Q8_0) with the
+LLaMA (Q/K rows permuted for its rotary layout, norms F32, matrices F16, Q8_0 or Q4_0) with the
 byte-level BPE vocabulary as tokenizer.ggml.model "gpt2" / pre "gpt-2" (the demo's pre-tokenizer
 is ByteLevel with GPT-2's regex) and no BOS (the demo tokenizer adds none). For side-by-side
 runs (`ohm perplexity` vs llama.cpp's `llama-perplexity` on the same file and text); not used
 by CI. Needs numpy, torch (bf16 weights), safetensors, gguf (pip).
 
-Usage: python3 scripts/make_demo_gguf.py OUT.gguf [--type f16|q8_0]
+Usage: python3 scripts/make_demo_gguf.py OUT.gguf [--type f16|q8_0|q4_0]
 """
 import argparse
 import json
@@ -30,7 +30,7 @@ def permute(w, n_head, n_head_kv):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
-    ap.add_argument("--type", choices=["f16", "q8_0"], default="f16")
+    ap.add_argument("--type", choices=["f16", "q8_0", "q4_0"], default="f16")
     a = ap.parse_args()
     cfg = json.loads((DEMO / "config.json").read_text())
     tj = json.loads((DEMO / "tokenizer.json").read_text())
@@ -46,7 +46,8 @@ def main():
     w.add_rope_freq_base(cfg["rope_theta"])
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     w.add_rope_dimension_count(cfg["head_dim"])
-    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if a.type == "f16" else gguf.LlamaFileType.MOSTLY_Q8_0)
+    w.add_file_type({"f16": gguf.LlamaFileType.MOSTLY_F16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+                     "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0}[a.type])
     w.add_vocab_size(cfg["vocab_size"])
     # vocabulary
     vocab = tj["model"]["vocab"]
@@ -77,8 +78,9 @@ def main():
         elif a.type == "f16":
             w.add_tensor(g, t.astype(np.float16))
         else:
-            q = gguf.quants.quantize(t, gguf.GGMLQuantizationType.Q8_0)
-            w.add_tensor(g, q, raw_shape=q.shape, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+            qt = gguf.GGMLQuantizationType.Q8_0 if a.type == "q8_0" else gguf.GGMLQuantizationType.Q4_0
+            q = gguf.quants.quantize(t, qt)
+            w.add_tensor(g, q, raw_shape=q.shape, raw_dtype=qt)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

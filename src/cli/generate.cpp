@@ -47,6 +47,9 @@ struct SamplingFlags {
   int threads = 0;
   std::string dtype, quantize, tokenizer, kv_type, verify_key;
   std::optional<std::string> watermark;  // --watermark [SPEC]
+  // Speculative decoding.
+  int64_t prompt_lookup = 0, prompt_lookup_ngram = 2, draft_tokens = 5;
+  std::string draft;
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--max-new-tokens,-n", max_new_tokens,
@@ -99,6 +102,25 @@ struct SamplingFlags {
                     "selfhash,context_width=1,hashing_key=15485863 (docs/safety.md)")
         ->expected(0, 1)
         ->check(watermark_spec_validator());
+    auto* pl = cmd->add_option("--prompt-lookup", prompt_lookup,
+                               "Speculative decoding by prompt lookup: up to N candidate tokens "
+                               "per step copied from the context after an earlier occurrence of "
+                               "its last n-gram (transformers' prompt_lookup_num_tokens; same "
+                               "output as without it)")
+                   ->check(int_range(1, 1024));
+    cmd->add_option("--prompt-lookup-ngram", prompt_lookup_ngram,
+                    "Longest n-gram --prompt-lookup matches (max_matching_ngram_size, default 2)")
+        ->check(int_range(1, 64));
+    auto* dr = cmd->add_option("--draft", draft,
+                               "Speculative decoding with this draft model (directory, .gguf or "
+                               "Hub id; the same vocabulary): it proposes --draft-tokens tokens "
+                               "per step, the model verifies them in one forward (same output "
+                               "as without it when greedy; the model's distribution when "
+                               "sampling)");
+    dr->excludes(pl);
+    cmd->add_option("--draft-tokens", draft_tokens,
+                    "Tokens the --draft model proposes per step (default 5)")
+        ->check(int_range(1, 256));
     cmd->add_flag("--quiet,-q", quiet, "No progress or timings on stderr (errors still)");
   }
 
@@ -125,18 +147,52 @@ struct Loaded {
   ModelSource src;  // the model argument, resolved once for the tokenizer, weights and template
   tokenizers::AutoTokenizer tok;
   std::unique_ptr<CausalLM> model;
+  std::unique_ptr<CausalLM> draft;  // --draft
+  generation::SpeculativeOptions spec;
   GenerationConfig gen;
   double load_seconds = 0;
   int64_t model_ctx = 0;  // max_position_embeddings (0: unknown)
   int64_t ctx = 0;        // the context in use: --ctx-size, else model_ctx, else kMaxCtx
 };
 
+// --draft: the draft model (weights as stored, the model's threads and KV type), whose
+// tokenizer must be the model's: the same vocabulary size and the same token at every id.
+std::unique_ptr<CausalLM> load_draft(const SamplingFlags& f, const Loaded& l) {
+  const ModelSource src = resolve_model(f.draft);
+  const tokenizers::AutoTokenizer dtok = load_tokenizer(src.path, "");
+  const auto& a = l.tok.tokenizer();
+  const auto& b = dtok.tokenizer();
+  if (a.vocab_size() != b.vocab_size())
+    throw UsageError("--draft " + f.draft + ": its vocabulary has " +
+                     std::to_string(b.vocab_size()) + " tokens, the model's " +
+                     std::to_string(a.vocab_size()) +
+                     ": speculative decoding needs the model's tokenizer");
+  for (size_t i = 0; i < a.vocab_size(); ++i) {
+    const auto id = static_cast<TokenId>(i);
+    if (a.id_to_token(id) != b.id_to_token(id))
+      throw UsageError("--draft " + f.draft + ": token " + std::to_string(i) + " is " +
+                       b.id_to_token(id).value_or("(none)") + " there and " +
+                       a.id_to_token(id).value_or("(none)") +
+                       " in the model: speculative decoding needs the model's tokenizer");
+  }
+  LoadOptions lo;
+  lo.threads = f.threads;
+  auto draft = AutoModelForCausalLM::from_pretrained(src, lo).release();
+  if (!f.kv_type.empty()) draft->set_kv_type(*dtype_from_name(f.kv_type));
+  if (draft->vocab_size() != l.model->vocab_size())
+    throw UsageError("--draft " + f.draft + ": its vocabulary has " +
+                     std::to_string(draft->vocab_size()) + " rows, the model's " +
+                     std::to_string(l.model->vocab_size()) +
+                     ": speculative decoding needs the same vocabulary");
+  return draft;
+}
+
 Loaded load(const std::string& model, const SamplingFlags& f) {
   const auto t0 = Clock::now();
   ModelSource src = resolve_model(model);
   verify_model_if_asked(src.path, f.verify_key);  // before any file of the model is parsed
   // The tokenizer first: a missing one is reported before the weights are read.
-  Loaded l{src, load_tokenizer(src.path, f.tokenizer), nullptr, {}, 0, 0, 0};
+  Loaded l{src, load_tokenizer(src.path, f.tokenizer), nullptr, nullptr, {}, {}, 0, 0, 0};
   LoadOptions lo;
   lo.threads = f.threads;
   if (!f.dtype.empty()) lo.dtype = dtype_from_name(f.dtype);
@@ -150,6 +206,13 @@ Loaded load(const std::string& model, const SamplingFlags& f) {
   if (!l.gen.pad_token_id)
     if (auto p = l.tok.pad_token_id()) l.gen.pad_token_id = *p;
   f.apply(l.gen);
+  l.spec.prompt_lookup = f.prompt_lookup;
+  l.spec.max_matching_ngram = f.prompt_lookup_ngram;
+  l.spec.draft_tokens = f.draft_tokens;
+  if (!f.draft.empty()) {
+    l.draft = load_draft(f, l);
+    l.spec.draft = l.draft.get();
+  }
   // Sampling without a seed gets a random one (reported, so a run can be repeated).
   if (l.gen.do_sample && !l.gen.seed)
     l.gen.seed = (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
@@ -209,6 +272,15 @@ void on_sigint(int) {
   g_interrupted = true;
 }
 
+// "accepted A of D drafted tokens (P%)".
+std::string acceptance(int64_t accepted, int64_t drafted) {
+  return "accepted " + std::to_string(accepted) + " of " + std::to_string(drafted) +
+         " drafted tokens (" +
+         fmt_rate(drafted > 0 ? 100.0 * static_cast<double>(accepted) / static_cast<double>(drafted)
+                              : 0.0) +
+         "%)";
+}
+
 // ---- ohm generate ----------------------------------------------------------------------------
 
 struct GenerateCmd {
@@ -266,6 +338,13 @@ int run_generate(const GenerateCmd& o) {
   opt.stop = stop_for(l);
   opt.cancel = &g_interrupted;
   constrain_output(grammar, l, opt);
+  if (l.spec.enabled()) {
+    if (l.gen.num_beams > 1)
+      throw UsageError("--prompt-lookup / --draft decode one sequence: not with --num-beams");
+    if (grammar)
+      throw UsageError("--prompt-lookup / --draft: not with --json-schema / --json-object");
+    opt.speculative = l.spec;
+  }
   std::signal(SIGINT, on_sigint);
   const bool stream = !o.json && l.gen.num_beams == 1;
   tokenizers::DecodeStream ds(l.tok.tokenizer(), /*skip_special_tokens=*/true);
@@ -296,6 +375,15 @@ int run_generate(const GenerateCmd& o) {
                 {"prefill_tok_s",
                  round_to(out.prefill_seconds > 0 ? n_prompt / out.prefill_seconds : 0, 2)},
                 {"decode_tok_s", round_to(decode_rate, 2)}}}};
+    if (l.spec.enabled()) {
+      j["timings"]["drafted_tokens"] = out.drafted_tokens;
+      j["timings"]["accepted_tokens"] = out.accepted_tokens;
+      j["timings"]["acceptance_rate"] = round_to(
+          out.drafted_tokens > 0
+              ? static_cast<double>(out.accepted_tokens) / static_cast<double>(out.drafted_tokens)
+              : 0.0,
+          4);
+    }
     if (l.gen.num_beams > 1) j["sequence_score"] = out.sequences_scores[0];
     std::cout << j.dump() << "\n";
   } else {
@@ -307,6 +395,8 @@ int run_generate(const GenerateCmd& o) {
                 << fmt_seconds(out.decode_seconds) << " s (" << fmt_rate(decode_rate) << " tok/s), "
                 << generation::to_string(out.finish_reasons[0])
                 << (l.gen.do_sample ? ", seed " + std::to_string(*l.gen.seed) : std::string())
+                << (l.spec.enabled() ? ", " + acceptance(out.accepted_tokens, out.drafted_tokens)
+                                     : std::string())
                 << "\n";
   }
   if (out.finish_reasons[0] == generation::FinishReason::Cancelled) return 130;
@@ -348,6 +438,7 @@ int run_chat(const ChatCmd& o) {
   l.gen.num_beams = 1;  // a generation_config.json's beams do not apply to a chat session
   const auto tmpl = chat::ChatTemplate::load(l.src.path);
   generation::Session session(*l.model, l.gen, l.gen.seed.value_or(0));
+  session.set_speculative(l.spec);
   std::unique_ptr<guard::ContentFilter> filter;
   if (auto g = o.guard.options(o.f.threads)) filter = std::make_unique<guard::ContentFilter>(*g);
   // Responses the filter checks are shown once checked (not streamed).
@@ -415,7 +506,11 @@ int run_chat(const ChatCmd& o) {
     if (!o.f.quiet)
       std::cerr << "ohm: " << gen.size() << " tokens, "
                 << fmt_rate(dt > 0 ? static_cast<double>(gen.size()) / dt : 0) << " tok/s, "
-                << session.reused_last() << " context tokens reused from the cache\n";
+                << session.reused_last() << " context tokens reused from the cache"
+                << (l.spec.enabled()
+                        ? ", " + acceptance(session.accepted_last(), session.drafted_last())
+                        : std::string())
+                << "\n";
     messages.push_back({{"role", "assistant"}, {"content", reply}});
   }
   return 0;

@@ -13,6 +13,7 @@
 #include "ohm/core/error.h"
 #include "ohm/generation/logits_process.h"
 #include "ohm/models/causal_lm.h"
+#include "speculative_internal.h"
 
 namespace ohm::generation {
 
@@ -476,6 +477,53 @@ GenerateOutput beam_search(CausalLM& model, const std::vector<std::vector<TokenI
   return out;
 }
 
+// ---- speculative decoding (one sequence) ----------------------------------------------------
+
+GenerateOutput speculative_generate(CausalLM& model, const std::vector<TokenId>& prompt,
+                                    const GenerateOptions& opt) {
+  const GenerationConfig& g = opt.config;
+  const auto procs = build_logits_processors(g);
+  std::mt19937_64 rng(opt.seed.value_or(g.seed.value_or(0)));
+  const auto prompt_len = static_cast<int64_t>(prompt.size());
+  const int64_t max_length = resolve_max_length(g, prompt_len);
+  const detail::StoppingCriteria stopping{max_length, g.eos_token_id, opt.stop};
+  detail::SampleStrategy::Row row;
+  row.seq = prompt;
+  row.prompt_len = prompt_len;
+
+  nn::KVCache cache = model.make_cache(1, cache_capacity(model, prompt_len, max_length));
+  std::vector<TokenId> held;
+  detail::CachedModel target{model, cache, held};
+  nn::KVCache draft_cache;
+  std::vector<TokenId> draft_held;
+  std::optional<detail::CachedModel> draft;
+  if (opt.speculative.draft) {
+    draft_cache = opt.speculative.draft->make_cache(
+        1, cache_capacity(*opt.speculative.draft, prompt_len, max_length));
+    draft.emplace(detail::CachedModel{*opt.speculative.draft, draft_cache, draft_held});
+  }
+  detail::SpecLoop lo{g, procs, rng, stopping, opt.speculative};
+  lo.cancel = opt.cancel;
+  if (opt.on_token) lo.on_token = [&](TokenId tok) { return opt.on_token(0, tok); };
+  lo.keep_scores = opt.output_scores;
+  const detail::SpecStats st =
+      detail::speculative_decode(target, draft ? &*draft : nullptr, row, lo);
+
+  GenerateOutput out;
+  out.prefill_seconds = st.prefill_seconds;
+  out.decode_seconds = st.decode_seconds;
+  out.drafted_tokens = st.drafted;
+  out.accepted_tokens = st.accepted;
+  out.prompt_tokens = prompt_len;
+  out.generated_tokens = static_cast<int64_t>(row.generated.size());
+  out.prompt_lengths.push_back(prompt_len);
+  out.sequences.push_back(std::move(row.seq));
+  out.finish_reasons.push_back(row.reason);
+  out.token_logprobs.push_back(std::move(row.logprobs));
+  if (opt.output_scores) out.scores.push_back(std::move(row.scores));
+  return out;
+}
+
 }  // namespace
 
 GenerateOutput generate(CausalLM& model, const std::vector<std::vector<TokenId>>& prompts,
@@ -486,6 +534,16 @@ GenerateOutput generate(CausalLM& model, const std::vector<std::vector<TokenId>>
     throw InvalidArgument(ErrorContext().key("constraint"),
                           "a constraint (structured output) applies to one sequence: one prompt, "
                           "num_return_sequences 1, no beam search");
+  if (opt.speculative.enabled()) {
+    detail::check_speculative(model, opt.speculative);
+    if (prompts.size() != 1 || opt.config.num_return_sequences != 1 || opt.config.num_beams > 1 ||
+        opt.constraint)
+      throw InvalidArgument(ErrorContext().key("speculative"),
+                            "speculative decoding (prompt lookup, a draft model) decodes one "
+                            "sequence: one prompt, num_return_sequences 1, no beam search, no "
+                            "constraint");
+    return speculative_generate(model, prompts[0], opt);
+  }
   if (opt.config.num_beams > 1) return beam_search(model, prompts, opt);
   return sample_or_greedy(model, prompts, opt);
 }
@@ -507,6 +565,8 @@ struct Session::State {
   nn::KVCache cache;
   std::mt19937_64 rng;
   LogitsProcessorList procs;
+  nn::KVCache draft_cache;  // the draft model's (speculative decoding)
+  std::vector<TokenId> draft_held;
 };
 
 Session::Session(CausalLM& model, GenerationConfig config, uint64_t seed)
@@ -517,6 +577,15 @@ Session::Session(CausalLM& model, GenerationConfig config, uint64_t seed)
 
 Session::~Session() = default;
 
+void Session::set_speculative(const SpeculativeOptions& s) {
+  if (s.enabled()) detail::check_speculative(model_, s);
+  if (s.draft != spec_.draft) {
+    st_->draft_cache = s.draft ? s.draft->make_cache(1, 256) : nn::KVCache();
+    st_->draft_held.clear();
+  }
+  spec_ = s;
+}
+
 std::vector<TokenId> Session::generate(const std::vector<TokenId>& context,
                                        const std::function<bool(TokenId)>& on_token,
                                        const std::function<bool(const std::vector<TokenId>&)>& stop,
@@ -525,6 +594,30 @@ std::vector<TokenId> Session::generate(const std::vector<TokenId>& context,
   if (config_.num_beams > 1)
     throw UnsupportedError(ErrorContext().key("num_beams"), "chat sessions decode one beam");
   st_->procs = build_logits_processors(config_);
+  drafted_ = accepted_ = 0;
+  if (spec_.enabled()) {
+    const auto prompt_len = static_cast<int64_t>(context.size());
+    const detail::StoppingCriteria stopping{resolve_max_length(config_, prompt_len),
+                                            config_.eos_token_id, stop};
+    detail::SampleStrategy::Row row;
+    row.seq = context;
+    row.prompt_len = prompt_len;
+    detail::CachedModel target{model_, st_->cache, tokens_};
+    std::optional<detail::CachedModel> draft;
+    if (spec_.draft)
+      draft.emplace(detail::CachedModel{*spec_.draft, st_->draft_cache, st_->draft_held});
+    detail::SpecLoop lo{config_, st_->procs, st_->rng, stopping, spec_};
+    lo.cancel = cancel;
+    lo.on_token = on_token;
+    lo.keep_logprobs = false;
+    const detail::SpecStats s =
+        detail::speculative_decode(target, draft ? &*draft : nullptr, row, lo);
+    reused_ = s.reused;
+    drafted_ = s.drafted;
+    accepted_ = s.accepted;
+    reason_ = row.reason;
+    return std::move(row.generated);
+  }
   // Reuse the cached prefix; at least the last context token is run again for its logits.
   size_t common = 0;
   while (common < tokens_.size() && common < context.size() && tokens_[common] == context[common])

@@ -373,31 +373,59 @@ AttnQuery kv_layout(const AttentionArgs& a) {
   return kv;
 }
 
-// The tiled path of attention(): one work item = (KV head, tile of queries, KV split). A tile
+// The exact merge of split softmaxes for one row: out = sum_s o_s l_s e^(m_s - M) / L over the
+// splits with a visible key (M = max_s m_s, L = sum_s l_s e^(m_s - M)); zeros if none. Split s
+// of the row is at m[s * m_stride], l[s * m_stride], o + s * o_stride. Every caller runs the same
+// arithmetic, so a row's result depends on its partials alone.
+void merge_splits(int64_t nsplit, const float* m, const float* l, const float* o, int64_t m_stride,
+                  int64_t o_stride, int64_t hd, float* out) {
+  float M = -std::numeric_limits<float>::infinity();
+  for (int64_t sp = 0; sp < nsplit; ++sp) M = std::max(M, m[sp * m_stride]);
+  std::fill(out, out + hd, 0.0f);
+  if (M == -std::numeric_limits<float>::infinity()) return;
+  double L = 0;
+  for (int64_t sp = 0; sp < nsplit; ++sp) {
+    const float ms = m[sp * m_stride];
+    if (ms != -std::numeric_limits<float>::infinity())
+      L += l[sp * m_stride] * std::exp(static_cast<double>(ms) - M);
+  }
+  for (int64_t sp = 0; sp < nsplit; ++sp) {
+    const float ms = m[sp * m_stride];
+    if (ms == -std::numeric_limits<float>::infinity()) continue;
+    const float wgt =
+        static_cast<float>(l[sp * m_stride] * std::exp(static_cast<double>(ms) - M) / L);
+    const float* os = o + sp * o_stride;
+    for (int64_t d = 0; d < hd; ++d) out[d] += wgt * os[d];
+  }
+}
+
+// Keys per KV split: the splits of a row are the fixed ranges [s * kAttnSplit, (s + 1) *
+// kAttnSplit) of the cache, whatever the call.
+constexpr int64_t kAttnSplit = 512;
+
+// The tiled path of attention(): one work item = (KV head, tile of queries[, KV split]). A tile
 // holds the queries of Tq consecutive tokens for every head of the KV head's group (rows
-// token-major), about 64 rows, so each K/V block is packed once for all of them. Long decode
-// (one query tile) splits the keys into ranges whose partial softmaxes merge exactly. Items
-// are taken from an atomic counter, heaviest (latest query tiles) first.
+// token-major), about 64 rows, so each K/V block is packed once for all of them. A cache longer
+// than kAttnSplit keys is attended in splits at fixed key boundaries whose partial softmaxes
+// merge exactly (merge_splits): a row's result then depends on its own keys only, not on how
+// many queries share the call or how long the cache is past its last key, so a one-token decode
+// step, a several-token forward (speculative verification) and a prompt chunk round the same.
+// One query tile (decode): the splits are work items of their own (parallel over a long cache);
+// several: each item runs its splits in turn. Items are taken from an atomic counter, heaviest
+// (latest query tiles) first.
 void tiled_attention(const AttentionArgs& a, ThreadPool& pool, const KernelTable& kt) {
   const int64_t group = a.n_head / a.n_kv_head, hd = a.head_dim;
   const int64_t Tq = std::clamp<int64_t>((64 + group - 1) / group, 1, a.T);
   const int64_t n_qt = (a.T + Tq - 1) / Tq;
   const int64_t threads = std::max(1, pool.size());
-  // KV splits for one query token (decode) and a long cache: at least 4 items per thread, 512
-  // keys each. Only at T = 1: a split rounds differently from one pass, and the serving engine's
-  // batch invariance needs a row's attention to depend on its own sequence alone, not on how
-  // many of its tokens share the call (a short prompt chunk after a prefix-cache hit against
-  // the whole prompt computed at once).
-  int64_t nsplit = 1;
-  if (a.T == 1 && n_qt * a.n_kv_head < 4 * threads && a.S >= 1024)
-    nsplit = std::clamp<int64_t>((4 * threads + n_qt * a.n_kv_head - 1) / (n_qt * a.n_kv_head), 1,
-                                 a.S / 512);
-  const int64_t chunk = (a.S + nsplit - 1) / nsplit;
+  const int64_t nsplit = std::max<int64_t>(1, (a.S + kAttnSplit - 1) / kAttnSplit);
+  const bool split_items = nsplit > 1 && n_qt == 1;  // decode: splits are work items
+  const int64_t item_splits = split_items ? nsplit : 1;
   const int64_t R = group * Tq;
-  const int64_t n_items = n_qt * a.n_kv_head * nsplit;
-  // Split partials: [item][R][hd] outputs, [item][R] m and l.
+  const int64_t n_items = n_qt * a.n_kv_head * item_splits;
+  // Split partials of split items: [item][R][hd] outputs, [item][R] m and l.
   std::vector<float> part_o, part_m, part_l;
-  if (nsplit > 1) {
+  if (split_items) {
     part_o.resize(static_cast<size_t>(n_items * R * hd));
     part_m.resize(static_cast<size_t>(n_items * R));
     part_l.resize(static_cast<size_t>(n_items * R));
@@ -416,18 +444,20 @@ void tiled_attention(const AttentionArgs& a, ThreadPool& pool, const KernelTable
     thread_local std::vector<float> qbuf, obuf, mbuf, lbuf, slopes;
     thread_local std::vector<int64_t> lo, hi;
     qbuf.resize(static_cast<size_t>(R * hd));
-    obuf.resize(static_cast<size_t>(R * hd));
-    mbuf.resize(static_cast<size_t>(R));
-    lbuf.resize(static_cast<size_t>(R));
+    const int64_t local_splits = split_items ? 1 : nsplit;  // partials this thread keeps
+    obuf.resize(static_cast<size_t>(local_splits * R * hd));
+    mbuf.resize(static_cast<size_t>(local_splits * R));
+    lbuf.resize(static_cast<size_t>(local_splits * R));
     slopes.resize(static_cast<size_t>(R));
     lo.resize(static_cast<size_t>(R));
     hi.resize(static_cast<size_t>(R));
     float* scratch = thread_scratch(1, attn_tile_scratch(R, hd));
     for (int64_t w; (w = next.fetch_add(1, std::memory_order_relaxed)) < n_items;) {
-      const int64_t qt = n_qt - 1 - w / (a.n_kv_head * nsplit);
-      const int64_t g = (w / nsplit) % a.n_kv_head, sp = w % nsplit;
+      const int64_t qt = n_qt - 1 - w / (a.n_kv_head * item_splits);
+      const int64_t g = (w / item_splits) % a.n_kv_head;
       const int64_t t0 = qt * Tq, t1 = std::min(a.T, t0 + Tq);
       const int64_t rows = (t1 - t0) * group;
+      int64_t lo_min = a.S, hi_max = -1;
       for (int64_t t = t0; t < t1; ++t)
         for (int64_t hh = 0; hh < group; ++hh) {
           const int64_t r = (t - t0) * group + hh, h = g * group + hh, i = a.q_start + t;
@@ -435,6 +465,8 @@ void tiled_attention(const AttentionArgs& a, ThreadPool& pool, const KernelTable
                       static_cast<size_t>(hd) * sizeof(float));
           lo[r] = a.window > 0 ? std::max<int64_t>(0, i - a.window + 1) : 0;
           hi[r] = i;
+          lo_min = std::min(lo_min, lo[r]);
+          hi_max = std::max(hi_max, hi[r]);
           if (a.alibi_slopes) slopes[r] = a.alibi_slopes[h];
         }
       AttnTile at;
@@ -445,8 +477,6 @@ void tiled_attention(const AttentionArgs& a, ThreadPool& pool, const KernelTable
       at.hi = hi.data();
       at.slope = a.alibi_slopes ? slopes.data() : nullptr;
       at.scale = a.scale;
-      at.j0 = sp * chunk;
-      at.j1 = std::min(a.S, at.j0 + chunk);
       at.kv = kv;
       if (a.kv_type != DType::F32) {
         at.kv.byte_offset = g * head_bytes;
@@ -456,48 +486,53 @@ void tiled_attention(const AttentionArgs& a, ThreadPool& pool, const KernelTable
         at.kv.k = a.k + g * hd;
         at.kv.v = a.v + g * hd;
       }
-      const bool split = nsplit > 1;
-      at.o = split ? part_o.data() + w * R * hd : obuf.data();
-      at.m = split ? part_m.data() + w * R : mbuf.data();
-      at.l = split ? part_l.data() + w * R : lbuf.data();
-      kt.attn_tile(at, scratch);
-      if (split) continue;
+      if (split_items) {
+        const int64_t sp = w % nsplit;
+        at.j0 = sp * kAttnSplit;
+        at.j1 = std::min(a.S, at.j0 + kAttnSplit);
+        at.o = part_o.data() + w * R * hd;
+        at.m = part_m.data() + w * R;
+        at.l = part_l.data() + w * R;
+        kt.attn_tile(at, scratch);
+        continue;
+      }
+      // Each split of the tile in turn; a split no row sees (past the tile's last key, before
+      // its window) has no visible key: m = -inf, skipped by the merge, so it is not run.
+      for (int64_t sp = 0; sp < nsplit; ++sp) {
+        at.j0 = sp * kAttnSplit;
+        at.j1 = nsplit == 1 ? a.S : std::min(a.S, at.j0 + kAttnSplit);
+        at.o = obuf.data() + sp * R * hd;
+        at.m = mbuf.data() + sp * R;
+        at.l = lbuf.data() + sp * R;
+        if (nsplit > 1 && (at.j0 > hi_max || at.j1 <= lo_min)) {
+          std::fill(at.m, at.m + R, -std::numeric_limits<float>::infinity());
+          continue;
+        }
+        kt.attn_tile(at, scratch);
+      }
       for (int64_t t = t0; t < t1; ++t)
-        for (int64_t hh = 0; hh < group; ++hh)
-          std::memcpy(a.out + t * a.out_stride + (g * group + hh) * hd,
-                      obuf.data() + ((t - t0) * group + hh) * hd,
-                      static_cast<size_t>(hd) * sizeof(float));
+        for (int64_t hh = 0; hh < group; ++hh) {
+          const int64_t r = (t - t0) * group + hh;
+          float* out = a.out + t * a.out_stride + (g * group + hh) * hd;
+          if (nsplit == 1)
+            std::memcpy(out, obuf.data() + r * hd, static_cast<size_t>(hd) * sizeof(float));
+          else
+            merge_splits(nsplit, mbuf.data() + r, lbuf.data() + r, obuf.data() + r * hd, R, R * hd,
+                         hd, out);
+        }
     }
   });
-  if (nsplit == 1) return;
-  // Merge the splits: out = sum_s o_s l_s e^(m_s - M) / sum_s l_s e^(m_s - M), M = max_s m_s.
-  for (int64_t qt = 0; qt < n_qt; ++qt)
-    for (int64_t g = 0; g < a.n_kv_head; ++g) {
-      const int64_t base = ((n_qt - 1 - qt) * a.n_kv_head + g) * nsplit;
-      const int64_t t0 = qt * Tq, t1 = std::min(a.T, t0 + Tq);
-      for (int64_t r = 0; r < (t1 - t0) * group; ++r) {
-        const int64_t t = t0 + r / group, h = g * group + r % group;
-        float* out = a.out + t * a.out_stride + h * hd;
-        float M = -std::numeric_limits<float>::infinity();
-        for (int64_t sp = 0; sp < nsplit; ++sp) M = std::max(M, part_m[(base + sp) * R + r]);
-        std::fill(out, out + hd, 0.0f);
-        if (M == -std::numeric_limits<float>::infinity()) continue;
-        double L = 0;
-        for (int64_t sp = 0; sp < nsplit; ++sp) {
-          const float m = part_m[(base + sp) * R + r];
-          if (m != -std::numeric_limits<float>::infinity())
-            L += part_l[(base + sp) * R + r] * std::exp(static_cast<double>(m) - M);
-        }
-        for (int64_t sp = 0; sp < nsplit; ++sp) {
-          const float m = part_m[(base + sp) * R + r];
-          if (m == -std::numeric_limits<float>::infinity()) continue;
-          const float wgt = static_cast<float>(part_l[(base + sp) * R + r] *
-                                               std::exp(static_cast<double>(m) - M) / L);
-          const float* o = part_o.data() + ((base + sp) * R + r) * hd;
-          for (int64_t d = 0; d < hd; ++d) out[d] += wgt * o[d];
-        }
-      }
+  if (!split_items) return;
+  // Merge the split items (one query tile: qt = 0, items g * nsplit + sp).
+  for (int64_t g = 0; g < a.n_kv_head; ++g) {
+    const int64_t base = g * nsplit;
+    for (int64_t r = 0; r < a.T * group; ++r) {
+      const int64_t t = r / group, h = g * group + r % group;
+      merge_splits(nsplit, part_m.data() + base * R + r, part_l.data() + base * R + r,
+                   part_o.data() + (base * R + r) * hd, R, R * hd, hd,
+                   a.out + t * a.out_stride + h * hd);
     }
+  }
 }
 
 }  // namespace
@@ -547,8 +582,10 @@ void attention(const AttentionArgs& a, ThreadPool& pool) {
   }
   if (a.softcap != 0.0f) return softcap_attention(a, pool);
   // Tiles where they share K/V reads among rows (GQA groups or several queries); a single
-  // query of a head without a group takes the one-query kernel.
-  if (tiles && kt.attn_tile && group * a.T >= 4) return tiled_attention(a, pool, kt);
+  // query of a head without a group takes the one-query kernel. A GQA model takes the tiles
+  // for any number of queries, so a token's attention rounds the same in a one-token decode
+  // step and in a several-token forward (speculative decoding's verification).
+  if (tiles && kt.attn_tile && (group >= 2 || a.T >= 4)) return tiled_attention(a, pool, kt);
   pool.parallel_for(a.T * a.n_head, 1, [&](int64_t w0, int64_t w1) {
     float* scores = thread_scratch(1, static_cast<size_t>(a.S));
     AttnQuery aq = kv_layout(a);

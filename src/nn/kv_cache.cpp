@@ -117,6 +117,22 @@ void KVCache::truncate(int64_t new_size) {
   size_ = new_size;
 }
 
+bool KVCache::rollback(int64_t tokens) {
+  if (pool_)
+    throw InvalidArgument(ErrorContext().op("KVCache::rollback"),
+                          "a paged view is rolled back through its block table");
+  if (tokens < 0 || tokens > dropped_ + size_)
+    throw InvalidArgument(ErrorContext().op("KVCache::rollback"),
+                          "position " + std::to_string(tokens) + " outside the " +
+                              std::to_string(dropped_ + size_) + " tokens seen");
+  const int64_t keep = tokens - dropped_;
+  // The held slots are the contiguous range [dropped, dropped + size): the next query (at
+  // `tokens`) sees [tokens - window + 1, tokens), which must still be held.
+  if (keep < 0 || (dropped_ > 0 && keep < window_ - 1)) return false;
+  size_ = keep;
+  return true;
+}
+
 void KVCache::reorder(const std::vector<int64_t>& src_rows) {
   if (static_cast<int64_t>(src_rows.size()) != batch_)
     throw InvalidArgument(ErrorContext().op("KVCache::reorder"),

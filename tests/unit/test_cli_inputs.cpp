@@ -143,6 +143,17 @@ void check(const Case& c) {
   EXPECT_EQ(r.err.find("terminate"), std::string::npos) << r.err;
 }
 
+TEST(CliInputs, DraftWithAnotherTokenizer) {
+  // Speculative decoding needs the model's tokenizer: GPT-2's is refused before any weights
+  // are read (the directory holds only the tokenizer).
+  const auto gpt2 = ohm::test::shared_data_dir() / "tokenizers" / "gpt2";
+  OHM_REQUIRE_SHARED(std::filesystem::exists(gpt2 / "tokenizer.json"), gpt2);
+  check(Case{"--draft with another tokenizer",
+             {"generate", demo(), "-p", "x", "--draft", gpt2.string()},
+             2,
+             {"--draft", "vocabulary has 50257 tokens, the model's 4096"}});
+}
+
 // ---- generate / chat / bench / perplexity: flag values -----------------------------------------
 
 TEST(CliInputs, GenerationFlags) {
@@ -193,6 +204,22 @@ TEST(CliInputs, GenerationFlags) {
        {"--prompt", "--file"}},
       {"no prompt", {"generate", m}, 2, {"--prompt"}},
       {"--dtype bad", {"generate", m, "-p", "x", "--dtype", "f64"}, 2, {"--dtype"}},
+      {"--prompt-lookup 0",
+       {"generate", m, "-p", "x", "--prompt-lookup", "0"},
+       2,
+       {"--prompt-lookup"}},
+      {"--prompt-lookup and --draft",
+       {"generate", m, "-p", "x", "--prompt-lookup", "3", "--draft", m},
+       2,
+       {"--prompt-lookup", "--draft"}},
+      {"--prompt-lookup with beams",
+       {"generate", m, "-p", "x", "--prompt-lookup", "3", "--num-beams", "2"},
+       2,
+       {"--prompt-lookup", "--num-beams"}},
+      {"--draft-tokens 0",
+       {"generate", m, "-p", "x", "--draft", m, "--draft-tokens", "0"},
+       2,
+       {"--draft-tokens"}},
       {"chat --threads 0", {"chat", m, "--threads", "0"}, 2, {"--threads"}},
       {"chat --top-p 2", {"chat", m, "--top-p", "2"}, 2, {"--top-p"}},
       {"chat --num-beams 4", {"chat", m, "--num-beams", "4"}, 2, {"--num-beams 4"}},

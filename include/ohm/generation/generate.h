@@ -20,6 +20,7 @@
 
 #include "ohm/core/token_id.h"
 #include "ohm/formats/config.h"
+#include "ohm/generation/speculative.h"
 
 namespace ohm {
 class CausalLM;
@@ -48,6 +49,9 @@ struct GenerateOptions {
   // for structured output (ohm/generation/grammar.h). Stateful, so for one sequence: one
   // prompt, num_return_sequences 1, no beam search.
   std::shared_ptr<const LogitsProcessor> constraint;
+  // Speculative decoding (prompt lookup or a draft model; ohm/generation/speculative.h): one
+  // sequence (one prompt, num_return_sequences 1, no beam search, no constraint).
+  SpeculativeOptions speculative;
 };
 
 enum class FinishReason { Eos, Length, Stop, Cancelled };
@@ -67,6 +71,9 @@ struct GenerateOutput {
   // Timings.
   double prefill_seconds = 0, decode_seconds = 0;
   int64_t prompt_tokens = 0, generated_tokens = 0;
+  // Speculative decoding: candidate tokens proposed and the ones the model accepted (the
+  // acceptance rate is accepted / drafted; every step adds one token of the model's own).
+  int64_t drafted_tokens = 0, accepted_tokens = 0;
 
   // out[i]: sequence i (as transformers' generate output rows).
   const std::vector<TokenId>& operator[](size_t i) const { return sequences.at(i); }
@@ -107,6 +114,12 @@ class Session {
   int64_t reused_last() const { return reused_; }  // cached tokens reused by the last call
   FinishReason finish_reason() const { return reason_; }
   GenerationConfig& config() { return config_; }
+  // Speculative decoding for the following calls (as GenerateOptions::speculative; a draft
+  // model keeps its own KV cache in the session). InvalidArgument for a draft whose
+  // vocabulary size differs from the model's.
+  void set_speculative(const SpeculativeOptions& s);
+  int64_t drafted_last() const { return drafted_; }    // candidates proposed in the last call
+  int64_t accepted_last() const { return accepted_; }  // of which accepted
 
  private:
   struct State;
@@ -114,7 +127,8 @@ class Session {
   GenerationConfig config_;
   std::unique_ptr<State> st_;
   std::vector<TokenId> tokens_;  // tokens whose K/V are in the cache, in order
-  int64_t reused_ = 0;
+  int64_t reused_ = 0, drafted_ = 0, accepted_ = 0;
+  SpeculativeOptions spec_;
   FinishReason reason_ = FinishReason::Length;
 };
 

@@ -58,8 +58,16 @@ class KVCache {
   // Opens T new slots per sequence; `valid` [batch, T] (null: all valid) and `pos` [batch, T]
   // are recorded per slot. Returns the index of the first new slot.
   int64_t append(int64_t T, const uint8_t* valid, const int32_t* pos);
-  // Drops the last n slots (e.g. to undo a step).
+  // Keeps the first new_size held slots (e.g. to undo a step).
   void truncate(int64_t new_size);
+  // Rolls the cache back to the first `tokens` tokens of its sequences (counting the slots a
+  // sliding window dropped): speculative decoding's undo of rejected draft tokens, a chat
+  // session's return to a shared prefix. Works the same for every kv_type (only the slot
+  // count changes; the next append overwrites the slots). Returns false, changing nothing,
+  // where a window has already dropped slots that a query at position `tokens` still sees
+  // (tokens - window + 1 < dropped()): the caller must then reset() and recompute. Contiguous
+  // caches only (InvalidArgument for a paged view); `tokens` past what is held is an error.
+  bool rollback(int64_t tokens);
   void reset() {
     size_ = 0;
     dropped_ = 0;
