@@ -64,7 +64,9 @@ void print_table(const nlohmann::ordered_json& r) {
   for (const auto& [name, vals] : r["results"].items()) {
     bool first = true;
     for (const auto& [k, v] : vals.items()) {
-      if (k == "alias" || k.find("_stderr,") != std::string::npos) continue;
+      if (k.find(',') == std::string::npos || k.find("_stderr,") != std::string::npos ||
+          !v.is_number())
+        continue;
       const std::string metric = k.substr(0, k.find(','));
       const std::string se_key = metric + "_stderr,none";
       const auto ver =
@@ -107,10 +109,9 @@ int run_eval(const EvalCliOptions& o) {
       for (const auto& n : registry.task_names())
         if (n.find(t) != std::string::npos || t.find(n) != std::string::npos)
           hint += (hint.empty() ? "" : ", ") + n;
-      throw NotFoundError(ErrorContext().key("--tasks"),
-                          "unknown task '" + t + "'" +
-                              (hint.empty() ? std::string() : " (did you mean: " + hint + "?)") +
-                              "; `ohm eval --list-tasks` lists the tasks");
+      throw UsageError("--tasks: unknown task '" + t + "'" +
+                       (hint.empty() ? std::string() : " (did you mean: " + hint + "?)") +
+                       "; `ohm eval --list-tasks` lists the tasks");
     }
   if (o.num_fewshot >= 0) eo.num_fewshot = o.num_fewshot;
   if (o.limit_given) eo.limit = o.limit;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -385,7 +386,9 @@ class Task {
     return split_key("fewshot_split") == split_key("test_split");
   }
 
-  std::vector<Doc> docs(const std::string& split) const {
+  // The split's documents (process_docs applied to the first max_docs only).
+  std::vector<Doc> docs(const std::string& split, size_t max_docs = SIZE_MAX,
+                        int64_t* total = nullptr) const {
     if (!cfg_.contains("data_files") || !cfg_["data_files"].is_object())
       throw FormatError(ErrorContext().file(file_).key("data_files"),
                         "task " + name_ + " lists no data_files");
@@ -393,7 +396,10 @@ class Task {
       throw NotFoundError(ErrorContext().file(file_).key("data_files"),
                           "task " + name_ + " has no data file for split '" + split + "'");
     std::vector<Doc> out;
-    for (auto& r : load_split(cfg_["data_files"][split], data_dir_, name_ + "/" + split)) {
+    auto rows = load_split(cfg_["data_files"][split], data_dir_, name_ + "/" + split);
+    if (total) *total = static_cast<int64_t>(rows.size());
+    for (auto& r : rows) {
+      if (out.size() >= max_docs) break;
       Doc d{std::move(r.doc), std::move(r.file), r.row};
       if (process_docs_ == "hellaswag") d.doc = hellaswag(d);
       out.push_back(std::move(d));
@@ -806,10 +812,9 @@ nlohmann::ordered_json evaluate(TextLM& lm, const TaskRegistry& reg, const EvalO
     run.task =
         std::make_unique<Task>(name, reg.task_config(name), reg.task_file(name), opt.data_dir);
     const Task& t = *run.task;
-    run.docs = t.docs(t.eval_split());
-    run.n_original = static_cast<int64_t>(run.docs.size());
-    if (opt.limit && *opt.limit < run.n_original) run.docs.resize(static_cast<size_t>(*opt.limit));
     run.num_fewshot = opt.num_fewshot ? *opt.num_fewshot : t.config().value("num_fewshot", 0);
+    run.docs = t.docs(t.eval_split(), opt.limit ? static_cast<size_t>(*opt.limit) : SIZE_MAX,
+                      &run.n_original);
     if (t.output_type() == "loglikelihood_rolling") {
       run.num_fewshot = 0;
       for (const auto& d : run.docs) {
