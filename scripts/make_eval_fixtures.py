@@ -56,6 +56,19 @@ def convert(data, tmp):
                         [{"question": r["question"], "subject": sub,
                           "choices": [r[f"choice{k}"] for k in range(4)],
                           "answer": int(r["answer"])} for r in rs])
+    # wikitext_document_level's pages: a level-1 heading line starts a page.
+    pages, cur = [], []
+    for line in (data.parent / "corpora" / "wikitext-2-raw" / "wiki.test.raw").read_text(
+            encoding="utf-8").split("\n"):
+        r = line.replace("= = =", "===").replace("= =", "==").strip()
+        if r.startswith("= ") and r.endswith(" ="):
+            page = "\n".join(cur)
+            if page.strip():
+                pages.append({"page": page})
+            cur = []
+        cur.append(line)
+    pages.append({"page": "\n".join(cur)})
+    write_jsonl(d / "wikitext.jsonl", pages)
     return d
 
 
@@ -86,6 +99,13 @@ def task_yamls(tmp, d):
     (t / "fx_hellaswag_fewshot.yaml").write_text(
         hs.replace("task: fx_hellaswag", "task: fx_hellaswag_fewshot").replace(
             "training_split: train", "training_split: validation"))
+    shutil.copy(src / "wikitext" / "preprocess_wikitext.py", t / "preprocess_wikitext.py")
+    wt = (src / "wikitext" / "wikitext.yaml").read_text()
+    wt = wt.replace("task: wikitext", "task: fx_wikitext").replace(
+        "dataset_path: EleutherAI/wikitext_document_level\ndataset_name: wikitext-2-raw-v1",
+        f"dataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {d}/wikitext.jsonl\n"
+        f"    train: {d}/wikitext.jsonl\n    validation: {d}/wikitext.jsonl")
+    (t / "fx_wikitext.yaml").write_text(wt)
     tmpl = (src / "mmlu" / "default" / "_default_template_yaml").read_text()
     tmpl = tmpl.replace("dataset_path: cais/mmlu\n", "dataset_path: json\n")
     (t / "_fx_mmlu_template_yaml").write_text(tmpl)
@@ -111,6 +131,7 @@ CASES = {
     "mmlu_5shot": (["fx_mmlu_subset"], ["fx_mmlu_subset"], 5, 8),
     "piqa_3shot": (["fx_piqa_fewshot"], ["fx_piqa_fewshot"], 3, 20),
     "hellaswag_2shot": (["fx_hellaswag_fewshot"], ["fx_hellaswag_fewshot"], 2, 12),
+    "wikitext": (["fx_wikitext"], ["wikitext"], 0, 3),
 }
 
 
@@ -118,6 +139,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "eval"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cases", default="", help="comma-separated cases (default: all)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import lm_eval
@@ -128,18 +150,26 @@ def main():
         tmp = pathlib.Path(td)
         d = convert(pathlib.Path(args.data_dir), tmp)
         tm = TaskManager(include_path=str(task_yamls(tmp, d)))
+        only = set(args.cases.split(",")) if args.cases else set(CASES)
         for case, (lm_tasks, ohm_tasks, shots, limit) in CASES.items():
+            if case not in only:
+                continue
             res = lm_eval.simple_evaluate(
                 model="hf", model_args=f"pretrained={MODEL},dtype=float32",
                 tasks=lm_tasks, num_fewshot=shots, limit=limit, batch_size=8, device="cpu",
                 log_samples=True, task_manager=tm)
             rename = lambda n: n.replace("fx_mmlu_", "mmlu_") if n.startswith("fx_mmlu_") and \
                 n != "fx_mmlu_subset" and n != "fx_mmlu_subset_tasks" else \
-                {"fx_piqa": "piqa", "fx_hellaswag": "hellaswag"}.get(n, n)
+                {"fx_piqa": "piqa", "fx_hellaswag": "hellaswag", "fx_wikitext": "wikitext"}.get(n, n)
             samples = {}
             for task, ss in res["samples"].items():
                 out = []
                 for s in ss:
+                    if "word_perplexity" in s["metrics"]:
+                        out.append({"doc_id": s["doc_id"], "ll": float(s["resps"][0][0]),
+                                    "words": s["word_perplexity"][1],
+                                    "bytes": s["byte_perplexity"][1]})
+                        continue
                     reqs = []
                     for k in range(len(s["arguments"])):
                         a = s["arguments"][k]

@@ -192,6 +192,54 @@ std::vector<Row> parse_hellaswag_llamacpp(const std::string& text, const std::st
   return rows;
 }
 
+// WikiText's raw text (wiki.test.raw) as EleutherAI/wikitext_document_level's pages: a line
+// that is a level-1 heading (" = Title = ") starts a new page; pages are their lines joined by
+// "\n", blank pages dropped.
+std::vector<Row> parse_wikitext_raw(const std::string& text, const std::string& path) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (;;) {
+    const size_t nl = text.find('\n', start);
+    lines.push_back(text.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  auto replace_all = [](std::string s, const std::string& a, const std::string& b) {
+    for (size_t i = 0; (i = s.find(a, i)) != std::string::npos; i += b.size())
+      s.replace(i, a.size(), b);
+    return s;
+  };
+  auto strip = [](const std::string& s) {
+    const auto b = s.find_first_not_of(" \t\r\n\f\v");
+    if (b == std::string::npos) return std::string();
+    return s.substr(b, s.find_last_not_of(" \t\r\n\f\v") - b + 1);
+  };
+  std::vector<Row> rows;
+  std::vector<std::string> cur;
+  auto page_of = [&] {
+    std::string p;
+    for (size_t i = 0; i < cur.size(); ++i) p += (i ? "\n" : "") + cur[i];
+    return p;
+  };
+  for (const auto& line : lines) {
+    const std::string r = strip(replace_all(replace_all(line, "= = =", "==="), "= =", "=="));
+    if (r.size() >= 3 && r.compare(0, 2, "= ") == 0 && r.compare(r.size() - 2, 2, " =") == 0) {
+      const std::string page = page_of();
+      if (!strip(page).empty()) {
+        json j = json::object();
+        j["page"] = page;
+        rows.push_back({std::move(j), path, static_cast<int64_t>(rows.size()) + 1});
+      }
+      cur.clear();
+    }
+    cur.push_back(line);
+  }
+  json j = json::object();
+  j["page"] = page_of();
+  rows.push_back({std::move(j), path, static_cast<int64_t>(rows.size()) + 1});
+  return rows;
+}
+
 }  // namespace
 
 std::string read_data_file(const std::string& path) {
@@ -221,9 +269,11 @@ std::vector<Row> load_split(const json& spec, const std::string& data_dir,
       format = "json";
     else if (ends_with(base, ".csv"))
       format = "csv";
+    else if (ends_with(base, ".raw"))
+      format = "wikitext_raw";
     else
       throw FormatError(ErrorContext().file(path).note("split", where),
-                        "unknown data format (use .jsonl, .json, .csv or give format:)");
+                        "unknown data format (use .jsonl, .json, .csv, .raw or give format:)");
   }
   const std::string text = read_data_file(path);
   std::vector<Row> rows;
@@ -235,9 +285,12 @@ std::vector<Row> load_split(const json& spec, const std::string& data_dir,
     rows = parse_csv(text, path);
   else if (format == "hellaswag_llamacpp")
     rows = parse_hellaswag_llamacpp(text, path);
+  else if (format == "wikitext_raw")
+    rows = parse_wikitext_raw(text, path);
   else
-    throw FormatError(ErrorContext().file(path).key("format"),
-                      "unknown format '" + format + "' (jsonl, json, csv, hellaswag_llamacpp)");
+    throw FormatError(
+        ErrorContext().file(path).key("format"),
+        "unknown format '" + format + "' (jsonl, json, csv, hellaswag_llamacpp, wikitext_raw)");
   if (s.contains("add_columns")) {
     for (const auto& [col, file] : s["add_columns"].items()) {
       const std::string p = resolve(file.get<std::string>());

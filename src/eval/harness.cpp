@@ -288,6 +288,107 @@ std::set<std::string> template_fields(const std::string& src) {
   return out;
 }
 
+// str.replace for every occurrence, left to right.
+std::string replace_all(std::string s, const std::string& a, const std::string& b) {
+  for (size_t i = 0; (i = s.find(a, i)) != std::string::npos; i += b.size())
+    s.replace(i, a.size(), b);
+  return s;
+}
+
+// Whether the code point starting at s[i] is Python-regex whitespace (\s); its length in n.
+bool space_at(const std::string& s, size_t i, size_t& n) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 4;
+  n = std::min(n, s.size() - i);
+  uint32_t cp = 0;
+  prev_cp(s, i + n, cp);
+  return py_isspace(cp);
+}
+
+// re.sub(OPEN \s*([^CLOSE]*?)\s* CLOSE, OPEN \1 CLOSE): each OPEN and the next CLOSE after it,
+// the whitespace inside them dropped at both ends.
+std::string tighten(const std::string& s, char open, char close) {
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    if (s[i] != open) {
+      out += s[i++];
+      continue;
+    }
+    const size_t j = s.find(close, i + 1);
+    if (j == std::string::npos) {
+      out += s.substr(i);
+      break;
+    }
+    size_t a = i + 1, b = j, n = 0;
+    while (a < b && space_at(s, a, n)) a += n;
+    while (b > a) {
+      uint32_t cp = 0;
+      const size_t p = prev_cp(s, b, cp);
+      if (!py_isspace(cp)) break;
+      b = p;
+    }
+    out += open;
+    out += s.substr(a, b - a);
+    out += close;
+    i = j + 1;
+  }
+  return out;
+}
+
+// lm-eval tasks/wikitext/preprocess_wikitext.py: wikitext_detokenizer.
+std::string wikitext_detokenize(std::string s) {
+  s = replace_all(s, "s '", "s'");
+  for (size_t i = 0; (i = s.find("/' ", i)) != std::string::npos;) {
+    if (i + 4 < s.size() && s[i + 3] >= '0' && s[i + 3] <= '9' && s[i + 4] == '/') {
+      s.replace(i, 5, "/'[0-9]/");
+      i += 8;
+    } else {
+      ++i;
+    }
+  }
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  for (const auto& [a, b] : Pairs{{" @-@ ", "-"},
+                                  {" @,@ ", ","},
+                                  {" @.@ ", "."},
+                                  {" : ", ": "},
+                                  {" ; ", "; "},
+                                  {" . ", ". "},
+                                  {" ! ", "! "},
+                                  {" ? ", "? "},
+                                  {" , ", ", "}})
+    s = replace_all(s, a, b);
+  s = tighten(s, '(', ')');
+  s = tighten(s, '[', ']');
+  s = tighten(s, '{', '}');
+  s = tighten(s, '"', '"');
+  s = tighten(s, '\'', '\'');
+  for (const auto& [a, b] : Pairs{{"= = = =", "===="},
+                                  {"= = =", "==="},
+                                  {"= =", "=="},
+                                  {" \u00b0 ", "\u00b0"},
+                                  {" \n", "\n"},
+                                  {"\n ", "\n"},
+                                  {" N ", " 1 "},
+                                  {" 's", "'s"}})
+    s = replace_all(s, a, b);
+  return s;
+}
+
+// len(re.split(r"\s+", s)).
+int64_t py_split_len(const std::string& s) {
+  int64_t n = 1;
+  bool in_sep = false;
+  for (size_t i = 0; i < s.size();) {
+    size_t len = 1;
+    const bool sp = space_at(s, i, len);
+    if (sp && !in_sep) ++n;
+    in_sep = sp;
+    i += len;
+  }
+  return n;
+}
+
 // ---- the task ----
 
 struct Doc {
@@ -311,12 +412,12 @@ class Task {
         throw UnsupportedError(ErrorContext().file(file_).key("process_docs"),
                                "task " + name_ + ": Python functions (" +
                                    p["!tag"].get<std::string>() +
-                                   ") are not supported; use a built-in: hellaswag");
+                                   ") are not supported; use a built-in: hellaswag, wikitext");
       process_docs_ = p.is_string() ? p.get<std::string>() : "";
-      if (process_docs_ != "hellaswag")
+      if (process_docs_ != "hellaswag" && process_docs_ != "wikitext")
         throw UnsupportedError(
             ErrorContext().file(file_).key("process_docs"),
-            "task " + name_ + ": unknown built-in '" + process_docs_ + "' (hellaswag)");
+            "task " + name_ + ": unknown built-in '" + process_docs_ + "' (hellaswag, wikitext)");
     }
     for (const char* k : {"doc_to_text", "doc_to_target", "doc_to_choice", "description"})
       if (cfg_.contains(k) && cfg_[k].is_object())
@@ -402,6 +503,11 @@ class Task {
       if (out.size() >= max_docs) break;
       Doc d{std::move(r.doc), std::move(r.file), r.row};
       if (process_docs_ == "hellaswag") d.doc = hellaswag(d);
+      if (process_docs_ == "wikitext") {
+        if (!d.doc.contains("page") || !d.doc["page"].is_string())
+          throw_row(d, "process_docs", "the row has no text field 'page' (wikitext needs it)");
+        d.doc["detokenized"] = wikitext_detokenize(d.doc["page"].get<std::string>());
+      }
       out.push_back(std::move(d));
     }
     return out;
@@ -825,18 +931,7 @@ nlohmann::ordered_json evaluate(TextLM& lm, const TaskRegistry& reg, const EvalO
         if (t.config().contains("word_count_field") &&
             d.doc.contains(t.config()["word_count_field"].get<std::string>()))
           orig = d.doc[t.config()["word_count_field"].get<std::string>()].get<std::string>();
-        int64_t words = 0;
-        {
-          // len(re.split(r"\s+", s)): separators + 1.
-          bool in_sep = false;
-          words = 1;
-          for (char c : orig) {
-            const bool sp =
-                c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-            if (sp && !in_sep) ++words;
-            in_sep = sp;
-          }
-        }
+        const int64_t words = py_split_len(orig);
         run.words.push_back(static_cast<double>(words));
         run.bytes.push_back(static_cast<double>(orig.size()));
         const auto toks = tok_encode(lm, text);

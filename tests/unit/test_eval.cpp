@@ -140,6 +140,46 @@ TEST(EvalVsLmEval, Hellaswag2ShotRandomSampler) {
   check_case("hellaswag_2shot");
 }
 
+// wikitext (loglikelihood_rolling): per page the loglikelihood, word and byte counts, and
+// word_perplexity within 0.01% of lm-eval's.
+TEST(EvalVsLmEval, WikitextRolling) {
+  const auto raw = ohm::test::shared_data_dir() / "corpora" / "wikitext-2-raw" / "wiki.test.raw";
+  OHM_REQUIRE_SHARED(std::filesystem::exists(raw), raw.string());
+  const json fx = fixture("wikitext");
+  ohm::test::TempDir tmp;
+  std::filesystem::create_directories(tmp.path() / "wikitext");
+  std::filesystem::create_symlink(std::filesystem::absolute(raw),
+                                  tmp.path() / "wikitext" / "wiki.test.raw");
+  ohm::eval::EvalOptions opt;
+  opt.tasks = {"wikitext"};
+  opt.limit = fx["limit"].get<int64_t>();
+  opt.data_dir = tmp.path().string();
+  opt.log_samples = true;
+  const json got = ohm::eval::evaluate(demo().lm, registry(), opt);
+  const auto& want = fx["samples"]["wikitext"];
+  const auto& samples = got["samples"]["wikitext"];
+  ASSERT_EQ(samples.size(), want.size());
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double ll = samples[i]["resps"][0][0].get<double>();
+    const double w = want[i]["ll"].get<double>();
+    worst = std::max(worst, std::abs(ll - w) / std::abs(w));
+    EXPECT_NEAR(ll, w, 1e-6 * std::abs(w)) << "page " << i;
+    EXPECT_EQ(samples[i]["word_perplexity"][1].get<double>(), want[i]["words"].get<double>());
+    EXPECT_EQ(samples[i]["byte_perplexity"][1].get<double>(), want[i]["bytes"].get<double>());
+  }
+  for (const char* m : {"word_perplexity,none", "byte_perplexity,none", "bits_per_byte,none"}) {
+    const double v = got["results"]["wikitext"][m].get<double>();
+    const double w = fx["results"]["wikitext"][m].get<double>();
+    EXPECT_NEAR(v, w, 1e-4 * w) << m;
+  }
+  std::printf(
+      "[measure] wikitext: %zu pages, max relative |ll - lm-eval| %.2e, word_perplexity "
+      "%.4f (lm-eval %.4f)\n",
+      want.size(), worst, got["results"]["wikitext"]["word_perplexity,none"].get<double>(),
+      fx["results"]["wikitext"]["word_perplexity,none"].get<double>());
+}
+
 TEST(EvalPyRandom, SampleMatchesPython) {
   const json fx = fixture("py_random");
   for (const auto& c : fx) {
