@@ -69,6 +69,7 @@ def convert(data, tmp):
         cur.append(line)
     pages.append({"page": "\n".join(cur)})
     write_jsonl(d / "wikitext.jsonl", pages)
+    shutil.copy(data / "gsm8k" / "test.jsonl", d / "gsm8k.jsonl")
     return d
 
 
@@ -106,6 +107,13 @@ def task_yamls(tmp, d):
         f"dataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {d}/wikitext.jsonl\n"
         f"    train: {d}/wikitext.jsonl\n    validation: {d}/wikitext.jsonl")
     (t / "fx_wikitext.yaml").write_text(wt)
+    gs = (src / "gsm8k" / "gsm8k.yaml").read_text()
+    gs = gs.replace("task: gsm8k", "task: fx_gsm8k").replace(
+        "dataset_path: openai/gsm8k\ndataset_name: main",
+        f"dataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {d}/gsm8k.jsonl").replace(
+        "training_split: train", "training_split: test").replace(
+        "fewshot_split: train", "fewshot_split: test")
+    (t / "fx_gsm8k.yaml").write_text(gs)
     tmpl = (src / "mmlu" / "default" / "_default_template_yaml").read_text()
     tmpl = tmpl.replace("dataset_path: cais/mmlu\n", "dataset_path: json\n")
     (t / "_fx_mmlu_template_yaml").write_text(tmpl)
@@ -132,6 +140,7 @@ CASES = {
     "piqa_3shot": (["fx_piqa_fewshot"], ["fx_piqa_fewshot"], 3, 20),
     "hellaswag_2shot": (["fx_hellaswag_fewshot"], ["fx_hellaswag_fewshot"], 2, 12),
     "wikitext": (["fx_wikitext"], ["wikitext"], 0, 3),
+    "gsm8k_5shot": (["fx_gsm8k"], ["fx_gsm8k"], 5, 20),
 }
 
 
@@ -156,7 +165,9 @@ def main():
                 continue
             res = lm_eval.simple_evaluate(
                 model="hf", model_args=f"pretrained={MODEL},dtype=float32",
-                tasks=lm_tasks, num_fewshot=shots, limit=limit, batch_size=8, device="cpu",
+                tasks=lm_tasks, num_fewshot=shots, limit=limit,
+                # generation one request at a time: left padding would change the numbers
+                batch_size=1 if case.startswith("gsm8k") else 8, device="cpu",
                 log_samples=True, task_manager=tm)
             rename = lambda n: n.replace("fx_mmlu_", "mmlu_") if n.startswith("fx_mmlu_") and \
                 n != "fx_mmlu_subset" and n != "fx_mmlu_subset_tasks" else \
@@ -165,6 +176,12 @@ def main():
             for task, ss in res["samples"].items():
                 out = []
                 for s in ss:
+                    if "exact_match" in s["metrics"]:
+                        out.append({"doc_id": s["doc_id"], "filter": s["filter"],
+                                    "context": s["arguments"][0][0], "resp": s["resps"][0][0],
+                                    "filtered": s["filtered_resps"][0],
+                                    "exact_match": s["exact_match"]})
+                        continue
                     if "word_perplexity" in s["metrics"]:
                         out.append({"doc_id": s["doc_id"], "ll": float(s["resps"][0][0]),
                                     "words": s["word_perplexity"][1],

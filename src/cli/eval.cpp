@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -19,6 +20,7 @@
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
 #include "ohm/eval/harness.h"
+#include "ohm/formats/config.h"
 #include "ohm/formats/model_source.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/quant/quantize.h"
@@ -68,7 +70,8 @@ void print_table(const nlohmann::ordered_json& r) {
           !v.is_number())
         continue;
       const std::string metric = k.substr(0, k.find(','));
-      const std::string se_key = metric + "_stderr,none";
+      const std::string filter = k.substr(k.find(',') + 1);
+      const std::string se_key = metric + "_stderr," + filter;
       const auto ver =
           r["versions"].contains(name) ? r["versions"][name] : nlohmann::ordered_json();
       const auto shot = r["n-shot"].contains(name) ? fmt_value(r["n-shot"][name]) : std::string();
@@ -78,8 +81,8 @@ void print_table(const nlohmann::ordered_json& r) {
                 << (first && !ver.is_null()
                         ? (ver.is_string() ? ver.get<std::string>() : ver.dump())
                         : "")
-                << "|" << (first ? "none" : "") << "|" << (first ? shot : "") << "|" << metric
-                << "|" << (up ? "↑" : "↓") << "|" << fmt_value(v) << "|±|"
+                << "|" << filter << "|" << (first ? shot : "") << "|" << metric << "|"
+                << (up ? "↑" : "↓") << "|" << fmt_value(v) << "|±|"
                 << (vals.contains(se_key) ? fmt_value(vals[se_key]) : "") << "|\n";
       first = false;
     }
@@ -145,6 +148,23 @@ int run_eval(const EvalCliOptions& o) {
   lm.prefix_token = *prefix;
   lm.prefix_text = tok.decode(std::vector<TokenId>{*prefix});
   lm.max_length = o.max_length;
+  {
+    const auto dir = std::filesystem::is_directory(src.path)
+                         ? std::filesystem::path(src.path)
+                         : std::filesystem::path(src.path).parent_path();
+    if (std::filesystem::exists(dir / "generation_config.json")) {
+      const auto gc = load_generation_config((dir / "generation_config.json").string());
+      lm.generation_max_new_tokens = gc.max_new_tokens;
+      for (int64_t e : gc.eos_token_id) lm.eos_ids.push_back(static_cast<TokenId>(e));
+    }
+  }
+  lm.decode = [&tok](const std::vector<TokenId>& ids) { return tok.decode(ids, true); };
+  for (int64_t e : model->decoder_config().eos_token_id)
+    lm.eos_ids.push_back(static_cast<TokenId>(e));
+  if (auto e = tok.eos_token_id()) {
+    lm.eos_ids.push_back(*e);
+    lm.eos_text = tok.decode(std::vector<TokenId>{*e}, false);
+  }
   lm.name = "pretrained=" + o.model + ",dtype=" +
             (o.quantize.empty() ? (o.dtype.empty() ? std::string("stored") : o.dtype) : o.quantize);
 
@@ -183,7 +203,7 @@ const Register reg_eval("eval", [](CLI::App& app) {
   cmd->add_option("model", opt->model, "Model directory, .gguf file or Hub id");
   cmd->add_option("--tasks", opt->tasks,
                   "Comma-separated tasks, groups or tags (hellaswag, piqa, mmlu, mmlu_stem, "
-                  "mmlu_anatomy, ...; --list-tasks)");
+                  "mmlu_anatomy, wikitext, gsm8k, ...; --list-tasks)");
   cmd->add_option("--num-fewshot", opt->num_fewshot,
                   "Few-shot examples per document (default: each task's, 0 for most)")
       ->check(int_range(0, 1000));

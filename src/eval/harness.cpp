@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <unordered_map>
@@ -389,6 +391,113 @@ int64_t py_split_len(const std::string& s) {
   return n;
 }
 
+// A Python `re` pattern as std::regex (ECMAScript): `\` before a punctuation character becomes
+// a \xHH escape (ECMAScript refuses some, e.g. `\,`), and a leading `(?s)` makes `.` (outside
+// brackets) match newlines too. Enough for lm-eval's filters and regexes_to_ignore.
+std::regex py_regex(const std::string& pat, const std::string& where) {
+  std::string p = pat, out;
+  bool dotall = false;
+  if (p.rfind("(?s)", 0) == 0) {
+    dotall = true;
+    p = p.substr(4);
+  }
+  bool in_class = false;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const char c = p[i];
+    if (c == '\\' && i + 1 < p.size()) {
+      const auto n = static_cast<unsigned char>(p[i + 1]);
+      if (!std::isalnum(n) && n < 0x80) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\x%02x", n);
+        out += buf;
+      } else {
+        out += c;
+        out += p[i + 1];
+      }
+      ++i;
+      continue;
+    }
+    if (c == '[') in_class = true;
+    if (c == ']') in_class = false;
+    if (c == '.' && dotall && !in_class) {
+      out += "[\\s\\S]";
+      continue;
+    }
+    out += c;
+  }
+  try {
+    return std::regex(out, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    throw FormatError(ErrorContext().key(where),
+                      "regex '" + pat + "' is not supported: " + std::string(e.what()));
+  }
+}
+
+// re.findall then lm-eval's RegexFilter: the group_select-th match (negative from the end);
+// with several groups the first non-empty one; stripped; the fallback when nothing matches.
+std::string regex_filter(const std::string& text, const std::regex& re, int64_t group_select,
+                         const std::string& fallback) {
+  std::vector<std::smatch> ms;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator();
+       ++it)
+    ms.push_back(*it);
+  if (ms.empty()) return fallback;
+  const int64_t n = static_cast<int64_t>(ms.size());
+  const int64_t k = group_select < 0 ? n + group_select : group_select;
+  if (k < 0 || k >= n) return fallback;
+  const auto& m = ms[static_cast<size_t>(k)];
+  std::string r;
+  if (m.size() <= 1) {
+    r = m.str(0);
+  } else if (m.size() == 2) {
+    r = m.str(1);
+  } else {
+    bool found = false;
+    for (size_t g = 1; g < m.size(); ++g)
+      if (m[g].matched && m[g].length() > 0) {
+        r = m.str(g);
+        found = true;
+        break;
+      }
+    if (!found) return fallback;
+  }
+  const auto b = r.find_first_not_of(" \t\n\r\f\v");
+  if (b == std::string::npos) return "";
+  return r.substr(b, r.find_last_not_of(" \t\n\r\f\v") - b + 1);
+}
+
+struct GenFilter {
+  std::string name;
+  struct Step {
+    std::regex re;
+    int64_t group_select = 0;
+    std::string fallback = "[invalid]";
+  };
+  std::vector<Step> steps;  // regex steps (take_first is a no-op for one response)
+};
+
+struct ExactMatch {
+  std::vector<std::regex> ignore;
+  bool ignore_case = false, ignore_punctuation = false;
+  double score(std::string pred, std::string ref) const {
+    for (const auto& re : ignore) {
+      pred = std::regex_replace(pred, re, "");
+      ref = std::regex_replace(ref, re, "");
+    }
+    auto fold = [&](std::string& s) {
+      if (ignore_case)
+        for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (ignore_punctuation)
+        s.erase(std::remove_if(s.begin(), s.end(),
+                               [](char c) { return std::ispunct(static_cast<unsigned char>(c)); }),
+                s.end());
+    };
+    fold(pred);
+    fold(ref);
+    return pred == ref ? 1.0 : 0.0;
+  }
+};
+
 // ---- the task ----
 
 struct Doc {
@@ -402,10 +511,12 @@ class Task {
   Task(std::string name, json cfg, std::string file, const std::string& data_dir)
       : name_(std::move(name)), cfg_(std::move(cfg)), file_(std::move(file)), data_dir_(data_dir) {
     output_type_ = cfg_.value("output_type", "multiple_choice");
-    if (output_type_ != "multiple_choice" && output_type_ != "loglikelihood_rolling")
-      throw UnsupportedError(ErrorContext().file(file_).key("output_type"),
-                             "task " + name_ + ": output_type '" + output_type_ +
-                                 "' is not supported (multiple_choice, loglikelihood_rolling)");
+    if (output_type_ != "multiple_choice" && output_type_ != "loglikelihood_rolling" &&
+        output_type_ != "generate_until")
+      throw UnsupportedError(
+          ErrorContext().file(file_).key("output_type"),
+          "task " + name_ + ": output_type '" + output_type_ +
+              "' is not supported (multiple_choice, loglikelihood_rolling, generate_until)");
     if (cfg_.contains("process_docs")) {
       const json& p = cfg_["process_docs"];
       if (p.is_object() && p.contains("!tag"))
@@ -437,14 +548,20 @@ class Task {
       }
     } else if (output_type_ == "multiple_choice") {
       metrics_ = {"acc", "acc_norm"};
+    } else if (output_type_ == "generate_until") {
+      metrics_ = {"exact_match"};
     } else {
       metrics_ = {"word_perplexity", "byte_perplexity", "bits_per_byte"};
     }
     static const std::set<std::string> mc = {"acc", "acc_norm", "acc_bytes"},
                                        roll = {"word_perplexity", "byte_perplexity",
                                                "bits_per_byte"};
+    static const std::set<std::string> gen = {"exact_match"};
     for (const auto& m : metrics_)
-      if (!(output_type_ == "multiple_choice" ? mc : roll).count(m))
+      if (!(output_type_ == "multiple_choice"  ? mc
+            : output_type_ == "generate_until" ? gen
+                                               : roll)
+               .count(m))
         throw UnsupportedError(
             ErrorContext().file(file_).key("metric_list"),
             "task " + name_ + ": metric '" + m + "' is not supported for " + output_type_);
@@ -456,7 +573,58 @@ class Task {
       throw UnsupportedError(
           ErrorContext().file(file_).key("fewshot_config.sampler"),
           "task " + name_ + ": sampler '" + sampler_ + "' is not supported (default, first_n)");
+    if (output_type_ == "generate_until") parse_generation();
   }
+
+  // generate_until: generation_kwargs, filter_list and exact_match's options.
+  void parse_generation() {
+    const json g = cfg_.value("generation_kwargs", json::object());
+    if (!g.is_object())
+      throw FormatError(ErrorContext().file(file_).key("generation_kwargs"), "must be a mapping");
+    if (g.value("do_sample", false) && g.value("temperature", 0.0) != 0.0)
+      throw UnsupportedError(ErrorContext().file(file_).key("generation_kwargs.do_sample"),
+                             "task " + name_ + ": only greedy generation is supported");
+    if (g.contains("until")) until_ = as_list(g["until"]);
+    for (const char* k : {"max_gen_toks", "max_new_tokens", "max_tokens"})
+      if (g.contains(k)) {
+        max_gen_toks_ = g[k].get<int64_t>();
+        break;
+      }
+    if (cfg_.contains("filter_list")) {
+      for (const auto& f : cfg_["filter_list"]) {
+        GenFilter gf;
+        gf.name = f.value("name", "none");
+        for (const auto& st : f.value("filter", json::array())) {
+          const std::string fn = st.value("function", "");
+          if (fn == "take_first") continue;
+          if (fn != "regex")
+            throw UnsupportedError(ErrorContext().file(file_).key("filter_list"),
+                                   "task " + name_ + ": filter function '" + fn +
+                                       "' is not supported (regex, take_first)");
+          GenFilter::Step step;
+          step.re = py_regex(st.value("regex_pattern", std::string("#### (\\-?[0-9\\.\\,]+)")),
+                             "filter_list." + gf.name);
+          step.group_select = st.value("group_select", int64_t{0});
+          step.fallback = st.value("fallback", std::string("[invalid]"));
+          gf.steps.push_back(std::move(step));
+        }
+        filters_.push_back(std::move(gf));
+      }
+    } else {
+      filters_.push_back({"none", {}});
+    }
+    for (const auto& m : cfg_.value("metric_list", json::array()))
+      if (m.value("metric", "") == "exact_match") {
+        em_.ignore_case = m.value("ignore_case", false);
+        em_.ignore_punctuation = m.value("ignore_punctuation", false);
+        for (const auto& r : m.value("regexes_to_ignore", json::array()))
+          em_.ignore.push_back(py_regex(r.get<std::string>(), "regexes_to_ignore"));
+      }
+  }
+  const std::vector<std::string>& until() const { return until_; }
+  int64_t max_gen_toks() const { return max_gen_toks_; }
+  const std::vector<GenFilter>& filters() const { return filters_; }
+  const ExactMatch& exact_match() const { return em_; }
 
   const std::string& name() const { return name_; }
   const json& config() const { return cfg_; }
@@ -674,6 +842,10 @@ class Task {
   std::string output_type_, process_docs_, sampler_ = "default";
   std::string target_delimiter_, fewshot_delimiter_;
   std::vector<std::string> metrics_;
+  std::vector<std::string> until_;
+  int64_t max_gen_toks_ = 256;
+  std::vector<GenFilter> filters_;
+  ExactMatch em_;
   mutable std::unordered_map<std::string, jinja::Template> cache_;
 
  public:
@@ -750,6 +922,8 @@ struct TaskRun {
   std::map<std::string, std::vector<double>> values;                   // metric -> per doc
   std::vector<double> ll_sum;                                          // rolling: per doc
   std::vector<double> words, bytes;                                    // rolling: per doc
+  std::vector<size_t> gen_index;                                       // generate_until: per doc
+  std::vector<std::string> generated;                                  // generate_until: per doc
 };
 
 }  // namespace
@@ -913,6 +1087,9 @@ nlohmann::ordered_json evaluate(TextLM& lm, const TaskRegistry& reg, const EvalO
   // Build every task's requests.
   std::vector<TaskRun> runs;
   std::vector<LLRequest> all;
+  std::vector<std::vector<TokenId>> gen_ctx;  // generate_until contexts (truncated)
+  std::vector<std::vector<std::string>> gen_until;
+  std::vector<int64_t> gen_max;
   for (const auto& name : leaves) {
     TaskRun run;
     run.task =
@@ -1005,6 +1182,35 @@ nlohmann::ordered_json evaluate(TextLM& lm, const TaskRegistry& reg, const EvalO
         }
       }
       ctx += t.doc_to_text(d);
+      if (t.output_type() == "generate_until") {
+        json target = t.doc_to_target(d);
+        if (!target.is_string()) target = target.dump();
+        std::vector<std::string> until = t.until();
+        if (!lm.eos_text.empty() &&
+            std::find(until.begin(), until.end(), lm.eos_text) == until.end())
+          until.push_back(lm.eos_text);
+        auto ids = tok_encode(lm, ctx);
+        // lm-eval: the context keeps its last max_length - max_gen_toks tokens.
+        const int64_t keep = lm.max_length - t.max_gen_toks();
+        if (keep <= 0)
+          throw InvalidArgument(
+              ErrorContext().file(t.file()).key("max_gen_toks"),
+              "task " + name + ": max_gen_toks " + std::to_string(t.max_gen_toks()) +
+                  " leaves no room for the context in max_length " + std::to_string(lm.max_length));
+        if (static_cast<int64_t>(ids.size()) > keep) ids.erase(ids.begin(), ids.end() - keep);
+        run.gen_index.push_back(gen_ctx.size());
+        gen_ctx.push_back(std::move(ids));
+        gen_until.push_back(until);
+        gen_max.push_back(lm.generation_max_new_tokens ? *lm.generation_max_new_tokens
+                                                       : t.max_gen_toks());
+        json kw = t.config().value("generation_kwargs", json::object());
+        kw["until"] = until;
+        run.contexts.push_back(ctx);
+        run.targets.push_back(target);
+        run.req_index.emplace_back();
+        run.args.push_back({{ctx, kw.dump()}});
+        continue;
+      }
       auto choices = t.doc_to_choice(d);
       json target = t.doc_to_target(d);
       std::vector<size_t> idx;
@@ -1036,6 +1242,31 @@ nlohmann::ordered_json evaluate(TextLM& lm, const TaskRegistry& reg, const EvalO
   llo.max_length = lm.max_length;
   if (opt.progress) llo.progress = opt.progress;
   const auto res = loglikelihood_tokens(*lm.model, all, llo);
+  // generate_until: greedy, per context, stopping at EOS, max_gen_toks or a stop sequence.
+  std::vector<std::string> gen_text(gen_ctx.size());
+  if (!gen_ctx.empty()) {
+    if (!lm.decode)
+      throw InvalidArgument(ErrorContext().key("decode"), "generate_until needs a decoder");
+    int64_t max_new = 0;
+    for (int64_t m : gen_max) max_new = std::max(max_new, m);
+    const auto gens = generate_greedy(
+        *lm.model, gen_ctx, max_new, lm.eos_ids,
+        [&](size_t i, const std::vector<TokenId>& g) {
+          if (static_cast<int64_t>(g.size()) >= gen_max[i]) return true;
+          const std::string s = lm.decode(g);
+          for (const auto& u : gen_until[i])
+            if (!u.empty() && s.find(u) != std::string::npos) return true;
+          return false;
+        },
+        opt.progress);
+    for (size_t i = 0; i < gens.size(); ++i) {
+      // Decoded, then cut at the first occurrence of each stop sequence in turn.
+      std::string s = lm.decode(gens[i]);
+      for (const auto& u : gen_until[i])
+        if (!u.empty() && s.find(u) != std::string::npos) s.resize(s.find(u));
+      gen_text[i] = s;
+    }
+  }
 
   json out = json::object();
   json results = json::object(), groups = json::object(), group_subtasks = json::object(),
@@ -1064,6 +1295,33 @@ nlohmann::ordered_json evaluate(TextLM& lm, const TaskRegistry& reg, const EvalO
           for (const auto& m : t.metrics())
             sample[m] = json::array({ll, m == "word_perplexity" ? run.words[i] : run.bytes[i]});
           task_samples.push_back(sample);
+        }
+        continue;
+      }
+      if (t.output_type() == "generate_until") {
+        const std::string& text = gen_text[run.gen_index[i]];
+        run.generated.push_back(text);
+        const std::string ref = run.targets[i].get<std::string>();
+        for (const auto& f : t.filters()) {
+          std::string out = text;
+          for (const auto& st : f.steps)
+            out = regex_filter(out, st.re, st.group_select, st.fallback);
+          const double em = t.exact_match().score(out, ref);
+          run.values["exact_match," + f.name].push_back(em);
+          if (opt.log_samples) {
+            json smp = json::object();
+            smp["doc_id"] = i;
+            smp["doc"] = run.docs[i].doc;
+            smp["target"] = ref;
+            smp["arguments"] = json::array(
+                {json::array({run.args[i][0].first, json::parse(run.args[i][0].second)})});
+            smp["resps"] = json::array({json::array({text})});
+            smp["filtered_resps"] = json::array({out});
+            smp["filter"] = f.name;
+            smp["metrics"] = json::array({"exact_match"});
+            smp["exact_match"] = em;
+            task_samples.push_back(smp);
+          }
         }
         continue;
       }
@@ -1123,6 +1381,12 @@ nlohmann::ordered_json evaluate(TextLM& lm, const TaskRegistry& reg, const EvalO
                                               : -ll / (b * std::log(2.0));
         r[m + ",none"] = val;
         r[m + "_stderr,none"] = "N/A";
+      }
+    } else if (t.output_type() == "generate_until") {
+      for (const auto& f : t.filters()) {
+        const auto& v = run.values["exact_match," + f.name];
+        r["exact_match," + f.name] = mean(v);
+        r["exact_match_stderr," + f.name] = stderr_of(v);
       }
     } else {
       for (const auto& m : t.metrics()) {

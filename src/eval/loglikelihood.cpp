@@ -5,6 +5,7 @@
 #include <map>
 #include <numeric>
 #include <span>
+#include <tuple>
 
 #include "ohm/core/error.h"
 #include "ohm/models/causal_lm.h"
@@ -126,107 +127,187 @@ std::vector<LLResult> loglikelihood_tokens(CausalLM& model, const std::vector<LL
       n_req += static_cast<int64_t>(g.reqs.size());
       n_tok += tok;
     }
-    // Shared part of each group: whole blocks strictly before its last context token (a group
-    // of one request shares nothing).
-    std::vector<int64_t> shared(batch.size());
+    // A group of several requests computes its whole context once (step 1, whose last row's
+    // logits predict every continuation's first token); each continuation then goes on from
+    // the context's blocks (step 2), the context's partly filled last block copied first so the
+    // continuations do not write over each other. A lone request runs whole in step 2.
     int64_t n_blocks = 0;
     for (size_t k = 0; k < batch.size(); ++k) {
       const Group& g = groups[batch[k]];
       const auto P = static_cast<int64_t>(g.prefix.size());
-      shared[k] = g.reqs.size() > 1 ? (P - 1) / bt * bt : 0;
-      n_blocks += shared[k] / bt;
+      if (g.reqs.size() > 1) n_blocks += (P + bt - 1) / bt;
       for (size_t r : g.reqs) {
-        const auto own = P - shared[k] + static_cast<int64_t>(reqs[r].continuation.size()) - 1;
-        n_blocks += (own + bt - 1) / bt;
+        const auto cl = static_cast<int64_t>(reqs[r].continuation.size());
+        // A continuation's own blocks (with the copied partial one) or a lone request's all.
+        n_blocks +=
+            g.reqs.size() > 1 ? (P + cl - 1 + bt - 1) / bt - P / bt : (P + cl - 1 + bt - 1) / bt;
       }
     }
     if (!pool || pool->n_blocks() < n_blocks) pool = model.make_paged_pool(n_blocks, bt);
-    // Block tables: each group's shared blocks, then each request's own.
     std::vector<std::vector<int32_t>> group_blocks(batch.size());
     int32_t next_block = 0;
-    for (size_t k = 0; k < batch.size(); ++k)
-      for (int64_t b = 0; b < shared[k] / bt; ++b) group_blocks[k].push_back(next_block++);
-
-    // Step 1: the shared contexts.
-    {
-      std::vector<TokenId> ids;
-      std::vector<int32_t> pos;
-      std::vector<nn::PagedSeq> seqs;
-      for (size_t k = 0; k < batch.size(); ++k) {
-        if (shared[k] == 0) continue;
-        const Group& g = groups[batch[k]];
-        nn::PagedSeq s;
-        s.offset = static_cast<int64_t>(ids.size());
-        s.n_new = shared[k];
-        s.blocks = group_blocks[k].data();
-        s.n_blocks = static_cast<int64_t>(group_blocks[k].size());
-        for (int64_t t = 0; t < shared[k]; ++t) {
-          ids.push_back(g.prefix[static_cast<size_t>(t)]);
-          pos.push_back(static_cast<int32_t>(t));
-        }
-        seqs.push_back(s);
+    std::vector<TokenId> ids1;
+    std::vector<int32_t> pos1;
+    std::vector<nn::PagedSeq> seqs1;
+    std::vector<int64_t> rows1;
+    std::vector<int64_t> group_row(batch.size(), -1);
+    for (size_t k = 0; k < batch.size(); ++k) {
+      const Group& g = groups[batch[k]];
+      if (g.reqs.size() < 2) continue;
+      const auto P = static_cast<int64_t>(g.prefix.size());
+      for (int64_t b = 0; b < (P + bt - 1) / bt; ++b) group_blocks[k].push_back(next_block++);
+      nn::PagedSeq s;
+      s.offset = static_cast<int64_t>(ids1.size());
+      s.n_new = P;
+      s.blocks = group_blocks[k].data();
+      s.n_blocks = static_cast<int64_t>(group_blocks[k].size());
+      for (int64_t t = 0; t < P; ++t) {
+        ids1.push_back(g.prefix[static_cast<size_t>(t)]);
+        pos1.push_back(static_cast<int32_t>(t));
       }
-      if (!ids.empty()) model.forward_paged(ids, pos, *pool, seqs, {});
+      group_row[k] = static_cast<int64_t>(rows1.size());
+      rows1.push_back(s.offset + P - 1);
+      seqs1.push_back(s);
     }
-    // Step 2: per request, the rest of its context and its continuation but the last token.
+    Tensor logits1;
+    if (!ids1.empty()) logits1 = model.forward_paged(ids1, pos1, *pool, seqs1, rows1);
+
     std::vector<TokenId> ids;
     std::vector<int32_t> pos;
     std::vector<nn::PagedSeq> seqs;
     std::vector<std::vector<int32_t>> tables;
     std::vector<int64_t> rows;
-    std::vector<std::pair<size_t, int64_t>> row_of;  // (request, first logit row index)
+    // Per request, where its scored rows are: (step-1 row or -1, first step-2 row).
+    std::vector<std::tuple<size_t, int64_t, int64_t>> row_of;
     tables.reserve(static_cast<size_t>(n_req));
+    const int64_t n_layer = pool->n_layer(), kv_dim = pool->kv_dim();
     for (size_t k = 0; k < batch.size(); ++k) {
       const Group& g = groups[batch[k]];
       const auto P = static_cast<int64_t>(g.prefix.size());
+      const bool shared = g.reqs.size() > 1;
       for (size_t r : g.reqs) {
         const auto& cont = reqs[r].continuation;
         const auto cl = static_cast<int64_t>(cont.size());
+        if (shared && cl == 1) {
+          row_of.emplace_back(r, group_row[k], -1);
+          continue;
+        }
         nn::PagedSeq s;
         s.offset = static_cast<int64_t>(ids.size());
-        s.n_past = shared[k];
-        s.n_new = P - shared[k] + cl - 1;
-        for (int64_t t = shared[k]; t < P; ++t) ids.push_back(g.prefix[static_cast<size_t>(t)]);
+        std::vector<int32_t> table;
+        if (shared) {
+          s.n_past = P;
+          s.n_new = cl - 1;
+          table.assign(group_blocks[k].begin(), group_blocks[k].begin() + P / bt);
+          if (P % bt != 0) {
+            // The context's partly filled last block, copied.
+            const int32_t src = group_blocks[k].back(), dst = next_block++;
+            for (int64_t l = 0; l < n_layer; ++l) {
+              model.context().copy_2d(pool->k_block(l, dst), kv_dim, pool->k_block(l, src), kv_dim,
+                                      P % bt, kv_dim);
+              model.context().copy_2d(pool->v_block(l, dst), kv_dim, pool->v_block(l, src), kv_dim,
+                                      P % bt, kv_dim);
+            }
+            table.push_back(dst);
+          }
+        } else {
+          s.n_past = 0;
+          s.n_new = P + cl - 1;
+          for (int64_t t = 0; t < P; ++t) ids.push_back(g.prefix[static_cast<size_t>(t)]);
+        }
         for (int64_t t = 0; t + 1 < cl; ++t) ids.push_back(cont[static_cast<size_t>(t)]);
-        for (int64_t t = 0; t < s.n_new; ++t) pos.push_back(static_cast<int32_t>(shared[k] + t));
-        std::vector<int32_t> table = group_blocks[k];
-        for (int64_t b = 0; b < (s.n_new + bt - 1) / bt; ++b) table.push_back(next_block++);
+        for (int64_t t = 0; t < s.n_new; ++t) pos.push_back(static_cast<int32_t>(s.n_past + t));
+        while (static_cast<int64_t>(table.size()) * bt < s.n_past + s.n_new)
+          table.push_back(next_block++);
         tables.push_back(std::move(table));
         s.blocks = tables.back().data();
         s.n_blocks = static_cast<int64_t>(tables.back().size());
-        row_of.emplace_back(r, static_cast<int64_t>(rows.size()));
-        for (int64_t t = 0; t < cl; ++t) rows.push_back(s.offset + s.n_new - cl + t);
+        if (shared) {
+          row_of.emplace_back(r, group_row[k], static_cast<int64_t>(rows.size()));
+          for (int64_t t = 0; t < cl - 1; ++t) rows.push_back(s.offset + t);
+        } else {
+          row_of.emplace_back(r, -1, static_cast<int64_t>(rows.size()));
+          for (int64_t t = 0; t < cl; ++t) rows.push_back(s.offset + s.n_new - cl + t);
+        }
         seqs.push_back(s);
       }
     }
-    const Tensor logits = model.forward_paged(ids, pos, *pool, seqs, rows);
-    const float* lg = logits.data<float>();
-    std::vector<double> lp(rows.size());
-    std::vector<uint8_t> greedy(rows.size());
-    // Row r scores the token that follows it: build the targets in row order.
-    std::vector<TokenId> target(rows.size());
-    for (const auto& [r, first] : row_of) {
+    Tensor logits2;
+    if (!ids.empty()) logits2 = model.forward_paged(ids, pos, *pool, seqs, rows);
+
+    // Score every (row, next token) pair on the model's threads.
+    struct Item {
+      const float* row;
+      TokenId target;
+    };
+    std::vector<Item> items;
+    std::vector<size_t> first_item;
+    for (const auto& [r, row1, row2] : row_of) {
+      first_item.push_back(items.size());
       const auto& cont = reqs[r].continuation;
-      for (size_t t = 0; t < cont.size(); ++t) target[static_cast<size_t>(first) + t] = cont[t];
+      size_t t = 0;
+      if (row1 >= 0) items.push_back({logits1.data<float>() + row1 * V, cont[t++]});
+      for (int64_t j = 0; t < cont.size(); ++t, ++j)
+        items.push_back({logits2.data<float>() + (row2 + j) * V, cont[t]});
     }
-    model.pool().parallel_for(static_cast<int64_t>(rows.size()), 1, [&](int64_t a, int64_t b) {
+    std::vector<double> lp(items.size());
+    std::vector<uint8_t> greedy(items.size());
+    model.pool().parallel_for(static_cast<int64_t>(items.size()), 1, [&](int64_t a, int64_t b) {
       for (int64_t i = a; i < b; ++i) {
-        const auto [l, gr] = score_row(lg + i * V, V, target[static_cast<size_t>(i)]);
+        const auto [l, gr] =
+            score_row(items[static_cast<size_t>(i)].row, V, items[static_cast<size_t>(i)].target);
         lp[static_cast<size_t>(i)] = l;
         greedy[static_cast<size_t>(i)] = gr ? 1 : 0;
       }
     });
-    for (const auto& [r, first] : row_of) {
+    for (size_t q = 0; q < row_of.size(); ++q) {
+      const size_t r = std::get<0>(row_of[q]);
       LLResult res;
       res.is_greedy = true;
       for (size_t t = 0; t < reqs[r].continuation.size(); ++t) {
-        res.logprob += lp[static_cast<size_t>(first) + t];
-        res.is_greedy = res.is_greedy && greedy[static_cast<size_t>(first) + t] != 0;
+        res.logprob += lp[first_item[q] + t];
+        res.is_greedy = res.is_greedy && greedy[first_item[q] + t] != 0;
       }
       out[r] = res;
     }
     done += n_req;
     if (opt.progress) opt.progress(done, static_cast<int64_t>(reqs.size()));
+  }
+  return out;
+}
+
+std::vector<std::vector<TokenId>> generate_greedy(
+    CausalLM& model, const std::vector<std::vector<TokenId>>& contexts, int64_t max_new,
+    const std::vector<TokenId>& eos,
+    const std::function<bool(size_t, const std::vector<TokenId>&)>& stop,
+    const std::function<void(int64_t, int64_t)>& progress) {
+  std::vector<std::vector<TokenId>> out(contexts.size());
+  const int64_t V = model.vocab_size();
+  for (size_t i = 0; i < contexts.size(); ++i) {
+    const auto& ctx = contexts[i];
+    if (ctx.empty())
+      throw InvalidArgument(ErrorContext().note("request", std::to_string(i)),
+                            "generation needs a context token");
+    auto cache = model.make_cache(1, static_cast<int64_t>(ctx.size()) + max_new);
+    Tensor ids = Tensor::empty(DType::I64, {1, static_cast<int64_t>(ctx.size())});
+    for (size_t t = 0; t < ctx.size(); ++t) ids.mutable_data<int64_t>()[t] = ctx[t];
+    Tensor logits = model.forward(ids, Tensor(), Tensor(), cache, /*last_only=*/true);
+    auto& gen = out[i];
+    while (static_cast<int64_t>(gen.size()) < max_new) {
+      const float* row = logits.data<float>();
+      int64_t arg = 0;
+      for (int64_t v = 1; v < V; ++v)
+        if (row[v] > row[arg]) arg = v;
+      const auto tok = static_cast<TokenId>(arg);
+      gen.push_back(tok);
+      if (std::find(eos.begin(), eos.end(), tok) != eos.end()) break;
+      if (stop && stop(i, gen)) break;
+      if (static_cast<int64_t>(gen.size()) >= max_new) break;
+      Tensor one = Tensor::empty(DType::I64, {1, 1});
+      one.mutable_data<int64_t>()[0] = tok;
+      logits = model.forward(one, Tensor(), Tensor(), cache, /*last_only=*/true);
+    }
+    if (progress) progress(static_cast<int64_t>(i) + 1, static_cast<int64_t>(contexts.size()));
   }
   return out;
 }

@@ -7,12 +7,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "../../src/eval/py_random.h"
 #include "ohm/core/error.h"
 #include "ohm/eval/harness.h"
 #include "ohm/eval/loglikelihood.h"
+#include "ohm/formats/config.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/tokenizers/tokenizer.h"
 #include "test_util.h"
@@ -40,6 +42,14 @@ Demo& demo() {
     x.lm.prefix_token = *tok->bos_token_id();
     x.lm.prefix_text = tok->decode(std::vector<ohm::TokenId>{x.lm.prefix_token});
     x.lm.name = "demo";
+    x.lm.decode = [tok](const std::vector<ohm::TokenId>& ids) { return tok->decode(ids, true); };
+    for (int64_t e : x.model->decoder_config().eos_token_id)
+      x.lm.eos_ids.push_back(static_cast<ohm::TokenId>(e));
+    x.lm.eos_ids.push_back(*tok->eos_token_id());
+    const auto gc = ohm::load_generation_config(dir + "/generation_config.json");
+    x.lm.generation_max_new_tokens = gc.max_new_tokens;
+    for (int64_t e : gc.eos_token_id) x.lm.eos_ids.push_back(static_cast<ohm::TokenId>(e));
+    x.lm.eos_text = tok->decode(std::vector<ohm::TokenId>{*tok->eos_token_id()}, false);
     return x;
   }();
   return d;
@@ -178,6 +188,46 @@ TEST(EvalVsLmEval, WikitextRolling) {
       "%.4f (lm-eval %.4f)\n",
       want.size(), worst, got["results"]["wikitext"]["word_perplexity,none"].get<double>(),
       fx["results"]["wikitext"]["word_perplexity,none"].get<double>());
+}
+
+// gsm8k (generate_until, 5-shot from the test split): per document the same prompt, the
+// same greedy text (cut at the stop sequences), the same filtered answers and exact_match.
+TEST(EvalVsLmEval, Gsm8kGenerateUntil) {
+  OHM_REQUIRE_SHARED(std::filesystem::exists(eval_data()), eval_data());
+  const json fx = fixture("gsm8k_5shot");
+  ohm::eval::EvalOptions opt;
+  opt.tasks = {"fx_gsm8k"};
+  opt.num_fewshot = fx["num_fewshot"].get<int>();
+  opt.limit = fx["limit"].get<int64_t>();
+  opt.data_dir = eval_data();
+  opt.log_samples = true;
+  const json got = ohm::eval::evaluate(demo().lm, registry(), opt);
+  std::map<std::pair<int64_t, std::string>, json> by_key;
+  for (const auto& g : got["samples"]["fx_gsm8k"])
+    by_key[{g["doc_id"].get<int64_t>(), g["filter"].get<std::string>()}] = g;
+  const auto& want = fx["samples"]["fx_gsm8k"];
+  ASSERT_EQ(by_key.size(), want.size());
+  int64_t same_text = 0;
+  for (const auto& w : want) {
+    const auto key = std::make_pair(w["doc_id"].get<int64_t>(), w["filter"].get<std::string>());
+    ASSERT_TRUE(by_key.count(key)) << key.first << " " << key.second;
+    const auto& g = by_key[key];
+    EXPECT_EQ(g["arguments"][0][0].get<std::string>(), w["context"].get<std::string>())
+        << "doc " << key.first;
+    EXPECT_EQ(g["resps"][0][0].get<std::string>(), w["resp"].get<std::string>())
+        << "doc " << key.first;
+    same_text += g["resps"][0][0] == w["resp"] ? 1 : 0;
+    EXPECT_EQ(g["filtered_resps"][0].get<std::string>(), w["filtered"].get<std::string>())
+        << "doc " << key.first << " " << key.second;
+    EXPECT_EQ(g["exact_match"].get<double>(), w["exact_match"].get<double>())
+        << "doc " << key.first << " " << key.second;
+  }
+  for (const char* k : {"exact_match,strict-match", "exact_match,flexible-extract"})
+    EXPECT_EQ(got["results"]["fx_gsm8k"][k].get<double>(),
+              fx["results"]["fx_gsm8k"][k].get<double>())
+        << k;
+  std::printf("[measure] gsm8k: %lld of %zu generations identical\n",
+              static_cast<long long>(same_text), want.size());
 }
 
 TEST(EvalPyRandom, SampleMatchesPython) {

@@ -6,7 +6,7 @@
 // A task file is lm-eval's task YAML with local data files instead of HF dataset ids:
 //
 //   task: piqa
-//   output_type: multiple_choice           # or loglikelihood_rolling
+//   output_type: multiple_choice           # or loglikelihood_rolling, generate_until
 //   data_files:                            # split -> file under the data directory
 //     validation: {path: piqa/valid.jsonl, add_columns: {label: piqa/valid-labels.lst}}
 //   validation_split: validation
@@ -45,6 +45,14 @@ struct TextLM {
   std::string prefix_text;   // its text (a context starting with it gets no special tokens)
   int64_t max_length = 0;    // 0: default_max_length(model)
   std::string name;          // for the results' config.model_args
+  // generate_until: tokenizer.decode(ids, skip_special_tokens=True), the EOS ids generation
+  // stops at (generation_config's and the tokenizer's) and the EOS text (a stop sequence).
+  std::function<std::string(const std::vector<TokenId>&)> decode;
+  std::vector<TokenId> eos_ids;
+  std::string eos_text;
+  // The model's generation_config.json max_new_tokens: transformers' generate() lets it win
+  // over the max_length lm-eval passes (context + max_gen_toks), so it bounds the new tokens.
+  std::optional<int64_t> generation_max_new_tokens;
 };
 
 // Every task and group file (*.yaml, recursively) under the directories, later ones overriding

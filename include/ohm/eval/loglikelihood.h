@@ -58,6 +58,16 @@ std::vector<LLResult> loglikelihood_tokens(CausalLM& model, const std::vector<LL
 std::vector<LLRequest> rolling_windows(const std::vector<TokenId>& tokens, TokenId prefix_token,
                                        int64_t max_length);
 
+// Greedy generation for generate_until (lm-eval's HF backend calls model.generate with
+// do_sample=False): per context, tokens are appended until one of `eos` is produced (kept in
+// the output), max_new tokens are made, or stop(i, generated) says the text holds a stop
+// sequence. Each context runs alone (batch 1), so no padding changes its numbers.
+std::vector<std::vector<TokenId>> generate_greedy(
+    CausalLM& model, const std::vector<std::vector<TokenId>>& contexts, int64_t max_new,
+    const std::vector<TokenId>& eos,
+    const std::function<bool(size_t, const std::vector<TokenId>&)>& stop,
+    const std::function<void(int64_t, int64_t)>& progress = {});
+
 // The context length lm-eval's HF backend uses for `model`: max_position_embeddings, else 2048.
 int64_t default_max_length(const CausalLM& model);
 
