@@ -11,6 +11,7 @@ pkgs=(
   libcpp-httplib-dev libsqlite3-dev libssl-dev libyaml-dev  # hub: HTTP server, metadata, sha256, model cards
   libcmark-gfm-dev libcmark-gfm-extensions-dev     # hub: web UI (model cards: CommonMark + GFM tables)
   libedit-dev                                      # cli: line editing and history in `ohm chat`
+  libbz2-dev                                       # eval: HellaSwag data as published (.txt.bz2); task YAML uses libyaml
   clang-tidy                                       # lint: scripts/clang-tidy-changed.sh
   g++-aarch64-linux-gnu qemu-user googletest       # aarch64 cross build + tests (scripts/cross-aarch64.sh)
   python3 python3-venv                             # hub: official-client test (scripts/hub-client-venv.sh)

@@ -1,0 +1,253 @@
+// `ohm eval MODEL --tasks T1,T2 [--num-fewshot K] [--limit N] [--batch-size B] [--seed S]
+// [--data-dir DIR] [--output FILE.json] [--log-samples]`: lm-evaluation-harness tasks with
+// lm-eval's numbers and results JSON (see ohm/eval/harness.h, docs/eval.md).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "common.h"
+#include "ohm/cli/cli.h"
+#include "ohm/core/error.h"
+#include "ohm/eval/harness.h"
+#include "ohm/formats/config.h"
+#include "ohm/formats/model_source.h"
+#include "ohm/models/causal_lm.h"
+#include "ohm/quant/quantize.h"
+#include "ohm/tokenizers/tokenizer.h"
+
+namespace ohm::cli {
+namespace {
+
+struct EvalCliOptions {
+  std::string model, tasks, data_dir, output, dtype, quantize, tokenizer;
+  std::vector<std::string> include_paths;
+  int num_fewshot = -1;
+  int64_t limit = -1;
+  bool limit_given = false;
+  int64_t batch_size = 16;
+  int64_t max_length = 0;
+  uint64_t seed = 1234;
+  int threads = 0;
+  bool log_samples = false, list_tasks = false, quiet = false;
+};
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string x;
+  while (std::getline(in, x, ','))
+    if (!x.empty()) out.push_back(x);
+  return out;
+}
+
+std::string fmt_value(const nlohmann::ordered_json& v) {
+  if (!v.is_number()) return v.is_string() ? v.get<std::string>() : v.dump();
+  if (v.is_number_integer()) return v.dump();
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(4) << v.get<double>();
+  return o.str();
+}
+
+// lm-eval's markdown summary table (make_table).
+void print_table(const nlohmann::ordered_json& r) {
+  std::cout << "|Tasks|Version|Filter|n-shot|Metric| |Value| |Stderr|\n"
+               "|-----|------:|------|-----:|------|-|----:|-|-----:|\n";
+  for (const auto& [name, vals] : r["results"].items()) {
+    bool first = true;
+    for (const auto& [k, v] : vals.items()) {
+      if (k.find(',') == std::string::npos || k.find("_stderr,") != std::string::npos ||
+          !v.is_number())
+        continue;
+      const std::string metric = k.substr(0, k.find(','));
+      const std::string filter = k.substr(k.find(',') + 1);
+      const std::string se_key = metric + "_stderr," + filter;
+      const auto ver =
+          r["versions"].contains(name) ? r["versions"][name] : nlohmann::ordered_json();
+      const auto shot = r["n-shot"].contains(name) ? fmt_value(r["n-shot"][name]) : std::string();
+      const bool up =
+          r["higher_is_better"].contains(name) && r["higher_is_better"][name].value(metric, true);
+      std::cout << "|" << (first ? vals.value("alias", name) : "") << "|"
+                << (first && !ver.is_null()
+                        ? (ver.is_string() ? ver.get<std::string>() : ver.dump())
+                        : "")
+                << "|" << filter << "|" << (first ? shot : "") << "|" << metric << "|"
+                << (up ? "↑" : "↓") << "|" << fmt_value(v) << "|±|"
+                << (vals.contains(se_key) ? fmt_value(vals[se_key]) : "") << "|\n";
+      first = false;
+    }
+  }
+}
+
+int run_eval(const EvalCliOptions& o) {
+  std::vector<std::string> dirs = {eval::builtin_task_dir()};
+  dirs.insert(dirs.end(), o.include_paths.begin(), o.include_paths.end());
+  const auto registry = eval::TaskRegistry::load(dirs);
+  if (o.list_tasks) {
+    for (const auto& g : registry.group_names()) std::cout << g << " (group)\n";
+    for (const auto& t : registry.task_names()) std::cout << t << "\n";
+    return 0;
+  }
+  if (o.model.empty()) throw UsageError("give a MODEL (or --list-tasks)");
+  if (o.tasks.empty()) throw UsageError("give --tasks T1,T2,...");
+  if (o.limit_given && o.limit < 1)
+    throw UsageError("--limit must be at least 1 (documents per task), got " +
+                     std::to_string(o.limit));
+  eval::EvalOptions eo;
+  eo.tasks = split_commas(o.tasks);
+  // Unknown names fail before the model loads.
+  for (const auto& t : eo.tasks)
+    if (!registry.has(t)) {
+      std::string hint;
+      for (const auto& n : registry.task_names())
+        if (n.find(t) != std::string::npos || t.find(n) != std::string::npos)
+          hint += (hint.empty() ? "" : ", ") + n;
+      throw UsageError("--tasks: unknown task '" + t + "'" +
+                       (hint.empty() ? std::string() : " (did you mean: " + hint + "?)") +
+                       "; `ohm eval --list-tasks` lists the tasks");
+    }
+  if (o.num_fewshot >= 0) eo.num_fewshot = o.num_fewshot;
+  if (o.limit_given) eo.limit = o.limit;
+  eo.fewshot_seed = o.seed;
+  eo.data_dir = o.data_dir;
+  if (eo.data_dir.empty())
+    if (const char* e = std::getenv("OHM_EVAL_DATA"); e && *e) eo.data_dir = e;
+  if (eo.data_dir.empty())
+    throw UsageError(
+        "give --data-dir DIR (or set OHM_EVAL_DATA): the tasks read local files "
+        "laid out as DIR/piqa/valid.jsonl, DIR/hellaswag/..., DIR/mmlu/...");
+  eo.log_samples = o.log_samples;
+  eo.ll.batch_size = o.batch_size;
+
+  LoadOptions lo;
+  lo.threads = o.threads;
+  if (!o.dtype.empty()) lo.dtype = dtype_from_name(o.dtype);
+  if (!o.quantize.empty()) lo.quantize = dtype_from_name(o.quantize);
+  const ModelSource src = resolve_model(o.model);
+  auto tok = load_tokenizer(src.path, o.tokenizer);
+  auto model = load_causal_lm(src.path, lo);
+
+  eval::TextLM lm;
+  lm.model = model.get();
+  lm.encode = [&tok](const std::string& s, bool special) { return tok.encode(s, special); };
+  const auto prefix = tok.bos_token_id() ? tok.bos_token_id() : tok.eos_token_id();
+  if (!prefix)
+    throw UsageError(
+        "the tokenizer has neither a BOS nor an EOS token (needed as the "
+        "context of an empty context)");
+  lm.prefix_token = *prefix;
+  lm.prefix_text = tok.decode(std::vector<TokenId>{*prefix});
+  lm.max_length = o.max_length;
+  {
+    const auto dir = std::filesystem::is_directory(src.path)
+                         ? std::filesystem::path(src.path)
+                         : std::filesystem::path(src.path).parent_path();
+    if (std::filesystem::exists(dir / "generation_config.json")) {
+      const auto gc = load_generation_config((dir / "generation_config.json").string());
+      lm.generation_max_new_tokens = gc.max_new_tokens;
+      for (int64_t e : gc.eos_token_id) lm.eos_ids.push_back(static_cast<TokenId>(e));
+    }
+  }
+  lm.decode = [&tok](const std::vector<TokenId>& ids) { return tok.decode(ids, true); };
+  for (int64_t e : model->decoder_config().eos_token_id)
+    lm.eos_ids.push_back(static_cast<TokenId>(e));
+  if (auto e = tok.eos_token_id()) {
+    lm.eos_ids.push_back(*e);
+    lm.eos_text = tok.decode(std::vector<TokenId>{*e}, false);
+  }
+  lm.name = "pretrained=" + o.model + ",dtype=" +
+            (o.quantize.empty() ? (o.dtype.empty() ? std::string("stored") : o.dtype) : o.quantize);
+
+  const bool bar = !o.quiet && ::isatty(STDERR_FILENO);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (bar)
+    eo.progress = [t0](int64_t done, int64_t total) {
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double eta =
+          done > 0 ? s * static_cast<double>(total - done) / static_cast<double>(done) : 0;
+      const int width = 30;
+      const int fill = total > 0 ? static_cast<int>(width * done / total) : width;
+      std::cerr << "\rloglikelihood [" << std::string(static_cast<size_t>(fill), '#')
+                << std::string(static_cast<size_t>(width - fill), '.') << "] " << done << "/"
+                << total << " " << fmt_seconds(s) << " ETA " << fmt_seconds(eta) << "   "
+                << std::flush;
+    };
+  auto results = eval::evaluate(lm, registry, eo);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (bar) std::cerr << "\n";
+  results["total_evaluation_time_seconds"] = std::to_string(secs);
+  if (!o.output.empty()) {
+    std::ofstream f(o.output);
+    if (!f) throw IoError(ErrorContext().file(o.output), "cannot write the results");
+    f << results.dump(2) << "\n";
+    if (!f) throw IoError(ErrorContext().file(o.output), "write failed");
+  }
+  if (!o.quiet) print_table(results);
+  return 0;
+}
+
+const Register reg_eval("eval", [](CLI::App& app) {
+  auto opt = std::make_shared<EvalCliOptions>();
+  auto* cmd = app.add_subcommand(
+      "eval", "Evaluate a model on lm-evaluation-harness tasks (lm-eval's scores and JSON)");
+  cmd->add_option("model", opt->model, "Model directory, .gguf file or Hub id");
+  cmd->add_option("--tasks", opt->tasks,
+                  "Comma-separated tasks, groups or tags (hellaswag, piqa, mmlu, mmlu_stem, "
+                  "mmlu_anatomy, wikitext, gsm8k, ...; --list-tasks)");
+  cmd->add_option("--num-fewshot", opt->num_fewshot,
+                  "Few-shot examples per document (default: each task's, 0 for most)")
+      ->check(int_range(0, 1000));
+  cmd->add_option_function<int64_t>(
+      "--limit",
+      [opt](const int64_t& v) {
+        opt->limit = v;
+        opt->limit_given = true;
+      },
+      "Only the first N documents of each task (N >= 1)");
+  cmd->add_option("--batch-size", opt->batch_size,
+                  "Loglikelihood requests per forward step (default 16)")
+      ->check(int_range(1, 4096));
+  cmd->add_option("--seed", opt->seed, "Few-shot sampling seed (lm-eval's default 1234)");
+  cmd->add_option("--data-dir", opt->data_dir,
+                  "Directory of the task data (default: $OHM_EVAL_DATA), laid out as "
+                  "DIR/piqa/valid.jsonl, DIR/hellaswag/..., DIR/mmlu/{dev,test}/...")
+      ->check(existing_dir());
+  cmd->add_option("--output,-o", opt->output, "Write lm-eval's results JSON to this file");
+  cmd->add_flag("--log-samples", opt->log_samples,
+                "Put every document's requests and scores in the JSON (samples)");
+  cmd->add_option("--include-path", opt->include_paths,
+                  "Another directory of task YAML files (repeatable; later ones override)")
+      ->check(existing_dir());
+  cmd->add_flag("--list-tasks", opt->list_tasks, "List the tasks and groups, then exit");
+  cmd->add_option("--max-length", opt->max_length,
+                  "Context length (default: the model's max_position_embeddings, as lm-eval)")
+      ->check(int_range(2, int64_t{1} << 20));
+  add_threads_option(cmd, opt->threads);
+  cmd->add_option("--dtype", opt->dtype,
+                  "Convert weights at load: f32, f16 or bf16 (default: as stored)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  cmd->add_option("--quantize", opt->quantize,
+                  "Quantize 2-D weights at load to this ggml block type")
+      ->check(CLI::IsMember(quant::quantize_type_names()));
+  cmd->add_option("--tokenizer", opt->tokenizer, "Tokenizer (default: the model's)");
+  cmd->add_flag("--quiet,-q", opt->quiet, "No progress bar and no table");
+  cmd->footer(
+      "Tasks are YAML files (lm-eval's format with local data_files; docs/eval.md); the\n"
+      "built-in ones are in src/eval/tasks (or $OHM_EVAL_TASKS). Prints lm-eval's summary\n"
+      "table; --output writes its results JSON (results, groups, configs, versions, n-shot,\n"
+      "n-samples, config, samples with --log-samples).");
+  return Command{cmd, [opt] { return run_eval(*opt); }};
+});
+
+}  // namespace
+}  // namespace ohm::cli
