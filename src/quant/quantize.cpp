@@ -276,6 +276,58 @@ float make_qx_quants_rmse1(int n, int nmax, const float* x, int8_t* L) {
   return scale;
 }
 
+// Symmetric 3-bit-style fit x ~ scale*(L - nmax), L in [0, 2*nmax), x^2 weights, then up to
+// five passes that move single values to a better level (ggml's make_q3_quants with do_rmse).
+float make_q3_quants_rmse(int n, int nmax, const float* x, int8_t* L) {
+  float max = 0, amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupMaxEps) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return 0.f;
+  }
+  const float iscale = static_cast<float>(-nmax) / max;
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    int l = nearest_int(iscale * x[i]);
+    l = std::max(-nmax, std::min(nmax - 1, l));
+    L[i] = static_cast<int8_t>(l);
+    const float w = x[i] * x[i];
+    sumlx += w * x[i] * static_cast<float>(l);
+    suml2 += w * static_cast<float>(l) * static_cast<float>(l);
+  }
+  for (int itry = 0; itry < 5; ++itry) {
+    int n_changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = x[i] * x[i];
+      float slx = sumlx - w * x[i] * static_cast<float>(L[i]);
+      if (slx > 0) {
+        float sl2 = suml2 - w * static_cast<float>(L[i]) * static_cast<float>(L[i]);
+        int new_l = nearest_int(x[i] * sl2 / slx);
+        new_l = std::max(-nmax, std::min(nmax - 1, new_l));
+        if (new_l != L[i]) {
+          slx += w * x[i] * static_cast<float>(new_l);
+          sl2 += w * static_cast<float>(new_l) * static_cast<float>(new_l);
+          if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+            L[i] = static_cast<int8_t>(new_l);
+            sumlx = slx;
+            suml2 = sl2;
+            ++n_changed;
+          }
+        }
+      }
+    }
+    if (!n_changed) break;
+  }
+  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(L[i] + nmax);
+  return sumlx / suml2;
+}
+
 inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   if (j < 4) {
     *d = q[j] & 63;
@@ -339,6 +391,193 @@ void q4_k_from_float(const float* x, uint8_t* y, int64_t nb) {
     uint8_t* q = qs;
     for (int j = 0; j < QK_K; j += 64, q += 32)
       for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+  }
+}
+
+// {u8 scales[16]; u8 qs[64]; f16 d; f16 dmin} = 84 bytes: 16 sub-blocks of 16, 2-bit values with
+// a 4-bit scale and min each (make_qkx2_quants with |x| weights and absolute errors).
+void q2_k_from_float(const float* x, uint8_t* y, int64_t nb) {
+  uint8_t L[QK_K], Laux[16];
+  float weights[16], mins[QK_K / 16], scales[QK_K / 16];
+  constexpr float q4scale = 15.f;
+  for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 84) {
+    uint8_t* sc = y;
+    uint8_t* qs = y + 16;
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < QK_K / 16; ++j) {
+      for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
+      scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f,
+                                   0.1f, 15, true);
+      if (scales[j] > max_scale) max_scale = scales[j];
+      if (mins[j] > max_min) max_min = mins[j];
+    }
+    if (max_scale > 0) {
+      const float iscale = q4scale / max_scale;
+      for (int j = 0; j < QK_K / 16; ++j)
+        sc[j] = static_cast<uint8_t>(nearest_int(iscale * scales[j]));
+      put_f16(y + 80, max_scale / q4scale);
+    } else {
+      std::memset(sc, 0, 16);
+      put_f16(y + 80, 0.f);
+    }
+    if (max_min > 0) {
+      const float iscale = q4scale / max_min;
+      for (int j = 0; j < QK_K / 16; ++j)
+        sc[j] = static_cast<uint8_t>(sc[j] | (nearest_int(iscale * mins[j]) << 4));
+      put_f16(y + 82, max_min / q4scale);
+    } else {
+      put_f16(y + 82, 0.f);
+    }
+    for (int j = 0; j < QK_K / 16; ++j) {
+      const float d = get_f16(y + 80) * static_cast<float>(sc[j] & 0xF);
+      if (d == 0.0f) continue;
+      const float dm = get_f16(y + 82) * static_cast<float>(sc[j] >> 4);
+      for (int ii = 0; ii < 16; ++ii) {
+        const int l = nearest_int((x[16 * j + ii] + dm) / d);
+        L[16 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(3, l)));
+      }
+    }
+    for (int j = 0; j < QK_K; j += 128)
+      for (int l = 0; l < 32; ++l)
+        qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) |
+                                             (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+  }
+}
+
+// {u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d} = 110 bytes: 16 sub-blocks of 16, 3-bit values
+// (2 low bits in qs, the high bit in hmask) with 6-bit signed scales.
+void q3_k_from_float(const float* x, uint8_t* y, int64_t nb) {
+  int8_t L[QK_K];
+  float scales[QK_K / 16];
+  for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 110) {
+    uint8_t* hmask = y;
+    uint8_t* qs = y + 32;
+    uint8_t* sc = y + 96;
+    float max_scale = 0, amax = 0;
+    for (int j = 0; j < QK_K / 16; ++j) {
+      scales[j] = make_q3_quants_rmse(16, 4, x + 16 * j, L + 16 * j);
+      const float scale = std::fabs(scales[j]);
+      if (scale > amax) {
+        amax = scale;
+        max_scale = scales[j];
+      }
+    }
+    std::memset(sc, 0, 12);
+    if (max_scale != 0.0f) {
+      const float iscale = -32.f / max_scale;
+      for (int j = 0; j < QK_K / 16; ++j) {
+        int l = static_cast<int8_t>(nearest_int(iscale * scales[j]));
+        l = std::max(-32, std::min(31, l)) + 32;
+        if (j < 8)
+          sc[j] = static_cast<uint8_t>(l & 0xF);
+        else
+          sc[j - 8] = static_cast<uint8_t>(sc[j - 8] | ((l & 0xF) << 4));
+        l >>= 4;
+        sc[j % 4 + 8] = static_cast<uint8_t>(sc[j % 4 + 8] | (l << (2 * (j / 4))));
+      }
+      put_f16(y + 108, 1 / iscale);
+    } else {
+      put_f16(y + 108, 0.f);
+    }
+    for (int j = 0; j < QK_K / 16; ++j) {
+      int s = j < 8 ? (sc[j] & 0xF) : (sc[j - 8] >> 4);
+      s = (s | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+      const float d = get_f16(y + 108) * static_cast<float>(s);
+      if (d == 0.0f) continue;
+      for (int ii = 0; ii < 16; ++ii) {
+        int l = nearest_int(x[16 * j + ii] / d);
+        l = std::max(-4, std::min(3, l));
+        L[16 * j + ii] = static_cast<int8_t>(l + 4);
+      }
+    }
+    std::memset(hmask, 0, QK_K / 8);
+    int m = 0;
+    uint8_t hm = 1;
+    for (int j = 0; j < QK_K; ++j) {
+      if (L[j] > 3) {
+        hmask[m] = static_cast<uint8_t>(hmask[m] | hm);
+        L[j] = static_cast<int8_t>(L[j] - 4);
+      }
+      if (++m == QK_K / 8) {
+        m = 0;
+        hm = static_cast<uint8_t>(hm << 1);
+      }
+    }
+    for (int j = 0; j < QK_K; j += 128)
+      for (int l = 0; l < 32; ++l)
+        qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) |
+                                             (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+  }
+}
+
+// {f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]} = 176 bytes: as q4_k with 5-bit values
+// (the fifth bit in qh).
+void q5_k_from_float(const float* x, uint8_t* y, int64_t nb) {
+  uint8_t L[QK_K], Laux[32];
+  float weights[32], mins[QK_K / 32], scales[QK_K / 32];
+  for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 176) {
+    uint8_t* sc = y + 4;
+    uint8_t* qh = y + 16;
+    uint8_t* ql = y + 48;
+    std::memset(sc, 0, 12);
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < QK_K / 32; ++j) {
+      float sum_x2 = 0;
+      for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
+      const float av_x = std::sqrt(sum_x2 / 32);
+      for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
+      scales[j] = make_qkx2_quants(32, 31, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.5f,
+                                   0.1f, 15, false);
+      if (scales[j] > max_scale) max_scale = scales[j];
+      if (mins[j] > max_min) max_min = mins[j];
+    }
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    for (int j = 0; j < QK_K / 32; ++j) {
+      uint8_t ls = static_cast<uint8_t>(nearest_int(inv_scale * scales[j]));
+      uint8_t lm = static_cast<uint8_t>(nearest_int(inv_min * mins[j]));
+      ls = std::min<uint8_t>(63, ls);
+      lm = std::min<uint8_t>(63, lm);
+      if (j < 4) {
+        sc[j] = ls;
+        sc[j + 4] = lm;
+      } else {
+        sc[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
+        sc[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
+        sc[j - 0] |= static_cast<uint8_t>((lm >> 4) << 6);
+      }
+    }
+    put_f16(y, max_scale / 63.f);
+    put_f16(y + 2, max_min / 63.f);
+    for (int j = 0; j < QK_K / 32; ++j) {
+      uint8_t s, m;
+      get_scale_min_k4(j, sc, &s, &m);
+      const float d = get_f16(y) * s;
+      if (d == 0.0f) continue;
+      const float dm = get_f16(y + 2) * m;
+      for (int ii = 0; ii < 32; ++ii) {
+        const int l = nearest_int((x[32 * j + ii] + dm) / d);
+        L[32 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(31, l)));
+      }
+    }
+    std::memset(qh, 0, QK_K / 8);
+    uint8_t m1 = 1, m2 = 2;
+    for (int n = 0; n < QK_K; n += 64, ql += 32) {
+      for (int j = 0; j < 32; ++j) {
+        int l1 = L[n + j], l2 = L[n + j + 32];
+        if (l1 > 15) {
+          l1 -= 16;
+          qh[j] = static_cast<uint8_t>(qh[j] | m1);
+        }
+        if (l2 > 15) {
+          l2 -= 16;
+          qh[j] = static_cast<uint8_t>(qh[j] | m2);
+        }
+        ql[j] = static_cast<uint8_t>(l1 | (l2 << 4));
+      }
+      m1 = static_cast<uint8_t>(m1 << 2);
+      m2 = static_cast<uint8_t>(m2 << 2);
+    }
   }
 }
 

@@ -126,7 +126,10 @@ TEST_P(GgmlKQuantReference, DequantizeBitExact) {
   EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size())) << GetParam();
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, GgmlKQuantReference, ::testing::Values("q4_k", "q6_k"));
+// q2_k, q3_k and q5_k: bytes from ggml's own quantize_row_*_K_ref (libggml-base through ctypes,
+// scripts/make_kquant_ggml_fixtures.py, which also checks that library against q4_k/q6_k.bin).
+INSTANTIATE_TEST_SUITE_P(Types, GgmlKQuantReference,
+                         ::testing::Values("q4_k", "q6_k", "q2_k", "q3_k", "q5_k"));
 
 // Round-trip error relative to the row's RMS, for every fixture row with a non-zero RMS.
 // Rows whose RMS is below 1e-4 are skipped: a k-quant super-block scale (d = max/63 or
@@ -200,10 +203,11 @@ TEST(Quantize, FromOtherDtypesAndErrors) {
                b = quant::quantize(h.to(DType::F32), DType::Q8_0);
   EXPECT_EQ(0, std::memcmp(a.raw(), b.raw(), a.nbytes()));
   EXPECT_THROW(quant::quantize(zeros({2, 100}), DType::Q4_K), ShapeError);
-  EXPECT_THROW(quant::quantize(x, DType::Q2_K), InvalidArgument);
+  EXPECT_THROW(quant::quantize(x, DType::Q8_K), InvalidArgument);  // no quantizer
   EXPECT_EQ(quant::quant_type_from_name("Q4_K"), DType::Q4_K);
   EXPECT_EQ(quant::quant_type_from_name("q8_0"), DType::Q8_0);
-  EXPECT_EQ(quant::quant_type_from_name("q2_k"), std::nullopt);
+  EXPECT_EQ(quant::quant_type_from_name("q2_k"), DType::Q2_K);
+  EXPECT_EQ(quant::quant_type_from_name("q8_k"), std::nullopt);
   EXPECT_EQ(quant::quant_type_from_name("nope"), std::nullopt);
 }
 
