@@ -47,8 +47,45 @@
 #include "ohm/models/arch.h"
 #include "ohm/quant/dequant.h"
 #include "ohm/quant/quantize.h"
+#include "quantize_common.h"
 
 namespace ohm::cli {
+
+// HF name -> (GGUF name, heads to permute by: 0 none, 1 n_head, 2 n_head_kv).
+std::optional<std::pair<std::string, int>> hf_to_gguf_name(const std::string& hf, bool permute) {
+  static const std::vector<std::pair<std::string, std::string>> global = {
+      {"model.embed_tokens.weight", "token_embd.weight"},
+      {"model.norm.weight", "output_norm.weight"},
+      {"lm_head.weight", "output.weight"}};
+  static const std::vector<std::tuple<std::string, std::string, int>> layer = {
+      {"input_layernorm.weight", "attn_norm.weight", 0},
+      {"post_attention_layernorm.weight", "ffn_norm.weight", 0},
+      {"self_attn.q_proj.weight", "attn_q.weight", 1},
+      {"self_attn.q_proj.bias", "attn_q.bias", 1},
+      {"self_attn.k_proj.weight", "attn_k.weight", 2},
+      {"self_attn.k_proj.bias", "attn_k.bias", 2},
+      {"self_attn.v_proj.weight", "attn_v.weight", 0},
+      {"self_attn.v_proj.bias", "attn_v.bias", 0},
+      {"self_attn.o_proj.weight", "attn_output.weight", 0},
+      {"self_attn.o_proj.bias", "attn_output.bias", 0},
+      {"self_attn.q_norm.weight", "attn_q_norm.weight", 0},
+      {"self_attn.k_norm.weight", "attn_k_norm.weight", 0},
+      {"mlp.gate_proj.weight", "ffn_gate.weight", 0},
+      {"mlp.up_proj.weight", "ffn_up.weight", 0},
+      {"mlp.down_proj.weight", "ffn_down.weight", 0}};
+  for (const auto& [h, g] : global)
+    if (hf == h) return std::make_pair(g, 0);
+  const std::string pre = "model.layers.";
+  if (hf.rfind(pre, 0) != 0) return std::nullopt;
+  const size_t dot = hf.find('.', pre.size());
+  if (dot == std::string::npos) return std::nullopt;
+  const std::string idx = hf.substr(pre.size(), dot - pre.size()), rest = hf.substr(dot + 1);
+  if (idx.empty() || !std::all_of(idx.begin(), idx.end(), ::isdigit)) return std::nullopt;
+  for (const auto& [h, g, heads] : layer)
+    if (rest == h) return std::make_pair("blk." + idx + "." + g, permute ? heads : 0);
+  return std::nullopt;
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -175,41 +212,6 @@ Tensor permute_rows(const Tensor& w, int64_t n_head) {
         std::memcpy(dst + (h * hd + 2 * j + i) * cols, src + (h * hd + i * half + j) * cols,
                     static_cast<size_t>(cols) * sizeof(float));
   return out;
-}
-
-// HF name -> (GGUF name, heads to permute by: 0 none, 1 n_head, 2 n_head_kv).
-std::optional<std::pair<std::string, int>> hf_to_gguf_name(const std::string& hf, bool permute) {
-  static const std::vector<std::pair<std::string, std::string>> global = {
-      {"model.embed_tokens.weight", "token_embd.weight"},
-      {"model.norm.weight", "output_norm.weight"},
-      {"lm_head.weight", "output.weight"}};
-  static const std::vector<std::tuple<std::string, std::string, int>> layer = {
-      {"input_layernorm.weight", "attn_norm.weight", 0},
-      {"post_attention_layernorm.weight", "ffn_norm.weight", 0},
-      {"self_attn.q_proj.weight", "attn_q.weight", 1},
-      {"self_attn.q_proj.bias", "attn_q.bias", 1},
-      {"self_attn.k_proj.weight", "attn_k.weight", 2},
-      {"self_attn.k_proj.bias", "attn_k.bias", 2},
-      {"self_attn.v_proj.weight", "attn_v.weight", 0},
-      {"self_attn.v_proj.bias", "attn_v.bias", 0},
-      {"self_attn.o_proj.weight", "attn_output.weight", 0},
-      {"self_attn.o_proj.bias", "attn_output.bias", 0},
-      {"self_attn.q_norm.weight", "attn_q_norm.weight", 0},
-      {"self_attn.k_norm.weight", "attn_k_norm.weight", 0},
-      {"mlp.gate_proj.weight", "ffn_gate.weight", 0},
-      {"mlp.up_proj.weight", "ffn_up.weight", 0},
-      {"mlp.down_proj.weight", "ffn_down.weight", 0}};
-  for (const auto& [h, g] : global)
-    if (hf == h) return std::make_pair(g, 0);
-  const std::string pre = "model.layers.";
-  if (hf.rfind(pre, 0) != 0) return std::nullopt;
-  const size_t dot = hf.find('.', pre.size());
-  if (dot == std::string::npos) return std::nullopt;
-  const std::string idx = hf.substr(pre.size(), dot - pre.size()), rest = hf.substr(dot + 1);
-  if (idx.empty() || !std::all_of(idx.begin(), idx.end(), ::isdigit)) return std::nullopt;
-  for (const auto& [h, g, heads] : layer)
-    if (rest == h) return std::make_pair("blk." + idx + "." + g, permute ? heads : 0);
-  return std::nullopt;
 }
 
 json read_json(const std::string& path) {
