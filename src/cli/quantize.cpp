@@ -432,6 +432,7 @@ Model read_model(const std::string& in) {
 struct Plan {
   const Recipe* recipe = nullptr;
   bool pure = false;
+  const Imatrix* imatrix = nullptr;
   std::vector<std::pair<std::string, std::regex>> keep;
 };
 
@@ -539,6 +540,9 @@ Choice tensor_type(const Model& m, const Plan& plan, State& qs, const SrcTensor&
         nt = DType::Q6_K;
     } else if (is_m5 && use_more_bits(i_layer, n_layer)) {
       nt = DType::Q6_K;
+    } else if ((r.ftype == 2 || r.ftype == 8) && plan.imatrix && i_layer < n_layer / 8) {
+      // With an imatrix, llama.cpp guards the first ffn_down layers of Q4_0/Q5_0 files.
+      nt = r.ftype == 2 ? DType::Q4_1 : DType::Q5_1;
     }
     ++qs.i_ffn_down;
   } else if (name.find("attn_output.weight") != std::string::npos) {
@@ -605,7 +609,7 @@ class Progress {
 // Quantizes `src` (f32, rows x cols) to `t` in `dst` on `pool`; returns the relative RMS error
 // sqrt(sum (x - q)^2 / sum x^2) of the dequantized values.
 double quantize_into(ThreadPool& pool, DType t, const float* src, uint8_t* dst, int64_t rows,
-                     int64_t cols) {
+                     int64_t cols, const float* qw, int64_t rows_per_mat) {
   const size_t rb = *row_bytes(t, static_cast<uint64_t>(cols));
   std::mutex mu;
   double err = 0, ref = 0;
@@ -614,7 +618,8 @@ double quantize_into(ThreadPool& pool, DType t, const float* src, uint8_t* dst, 
     double e = 0, r = 0;
     for (int64_t i = a; i < b; ++i) {
       const float* x = src + i * cols;
-      quant::quantize_row(t, x, dst + i * rb, cols);
+      quant::quantize_row_weighted(t, x, dst + i * rb, cols,
+                                   qw ? qw + (i / rows_per_mat) * cols : nullptr);
       quant::dequantize_row(t, dst + i * rb, back.data(), cols);
       for (int64_t j = 0; j < cols; ++j) {
         const double d = static_cast<double>(x[j]) - back[static_cast<size_t>(j)];
@@ -630,7 +635,7 @@ double quantize_into(ThreadPool& pool, DType t, const float* src, uint8_t* dst, 
 }
 
 struct QuantizeOptions {
-  std::string in, out, type;
+  std::string in, out, type, imatrix;
   std::vector<std::string> keep;
   bool pure = false, quiet = false;
   int threads = 0;
@@ -654,6 +659,11 @@ int run_quantize(const QuantizeOptions& o) {
     throw UsageError("OUT '" + o.out + "': the directory " + out_dir.string() + " does not exist");
 
   const auto t0 = std::chrono::steady_clock::now();
+  std::optional<Imatrix> imatrix;
+  if (!o.imatrix.empty()) {
+    imatrix = load_imatrix(o.imatrix);
+    plan.imatrix = &*imatrix;
+  }
   Model m = read_model(o.in);
   sort_like_llama(m.tensors);
 
@@ -671,6 +681,13 @@ int run_quantize(const QuantizeOptions& o) {
   m.metadata(w);
   w.add_uint32("general.quantization_version", 2);
   w.add_uint32("general.file_type", plan.recipe->ftype);
+  if (imatrix) {  // llama-quantize's kv overrides
+    w.add_string("quantize.imatrix.file", imatrix->file);
+    if (!imatrix->datasets.empty())
+      w.add_string("quantize.imatrix.dataset", imatrix->datasets.front());
+    w.add_uint32("quantize.imatrix.entries_count", static_cast<uint32_t>(imatrix->values.size()));
+    w.add_uint32("quantize.imatrix.chunks_count", static_cast<uint32_t>(imatrix->chunk_count));
+  }
 
   std::unique_ptr<ThreadPool> own_pool;
   if (o.threads > 0) own_pool = std::make_unique<ThreadPool>(o.threads);
@@ -709,29 +726,53 @@ int run_quantize(const QuantizeOptions& o) {
                              "dtype " + std::string(name(target)) + " has no GGUF type");
     row.to = std::string(name(target));
     row.bytes_out = *row_bytes(target, *checked_numel(t.shape));
+    // The importance weights of this matrix (llama-quantize: cols x experts values).
+    const float* qw = nullptr;
+    const int64_t cols = t.shape.back();
+    const int64_t n_mat = t.shape.size() >= 3 ? t.shape[t.shape.size() - 3] : 1;
+    if (imatrix && target != t.dtype && is_quantized(target)) {
+      const auto it = imatrix->values.find(t.name);
+      if (it == imatrix->values.end()) {
+        row.note += std::string(row.note.empty() ? "" : "; ") + "no imatrix data";
+      } else if (static_cast<int64_t>(it->second.size()) != cols * n_mat) {
+        if (t.name != "token_embd.weight")
+          throw ShapeError(ErrorContext().file(imatrix->file).tensor(t.name),
+                           "imatrix has " + std::to_string(it->second.size()) +
+                               " values, the tensor " + std::to_string(cols * n_mat) +
+                               " columns (an imatrix of another model?)");
+      } else if (quant::has_weighted_quantizer(target)) {
+        qw = it->second.data();
+        row.note += std::string(row.note.empty() ? "" : "; ") + "imatrix";
+      }
+    }
+    const int64_t rows_per_mat =
+        std::max<int64_t>(1, static_cast<int64_t>(*checked_numel(t.shape)) / cols / n_mat);
     const size_t index = rows.size();
     rows.push_back(row);
     const bool requant = target != t.dtype && is_quantized(target);
-    w.add_tensor_lazy(t.name, target, t.shape, [&, index, target, requant, src = &t](uint8_t* dst) {
-      Row& r = rows[index];
-      const Tensor stored = src->raw();
-      if (target == stored.dtype()) {
-        std::memcpy(dst, stored.raw(), r.bytes_out);
-      } else {
-        const Tensor f = stored.dtype() == DType::F32 ? stored : quant::dequantize(stored);
-        const int64_t cols = src->shape.back();
-        const int64_t nrows = static_cast<int64_t>(f.numel()) / cols;
-        if (requant)
-          r.rel_rmse = quantize_into(pool, target, f.data<float>(), dst, nrows, cols);
-        else  // float types: f32 -> f16/bf16/f32 rounding only
-          pool.parallel_for(nrows, 64, [&](int64_t a, int64_t b) {
-            const size_t rb = *row_bytes(target, static_cast<uint64_t>(cols));
-            for (int64_t i = a; i < b; ++i)
-              quant::quantize_row(target, f.data<float>() + i * cols, dst + i * rb, cols);
-          });
-      }
-      progress.step(++done, src->name);
-    });
+    w.add_tensor_lazy(
+        t.name, target, t.shape,
+        [&, index, target, requant, qw, rows_per_mat, src = &t](uint8_t* dst) {
+          Row& r = rows[index];
+          const Tensor stored = src->raw();
+          if (target == stored.dtype()) {
+            std::memcpy(dst, stored.raw(), r.bytes_out);
+          } else {
+            const Tensor f = stored.dtype() == DType::F32 ? stored : quant::dequantize(stored);
+            const int64_t cols = src->shape.back();
+            const int64_t nrows = static_cast<int64_t>(f.numel()) / cols;
+            if (requant)
+              r.rel_rmse =
+                  quantize_into(pool, target, f.data<float>(), dst, nrows, cols, qw, rows_per_mat);
+            else  // float types: f32 -> f16/bf16/f32 rounding only
+              pool.parallel_for(nrows, 64, [&](int64_t a, int64_t b) {
+                const size_t rb = *row_bytes(target, static_cast<uint64_t>(cols));
+                for (int64_t i = a; i < b; ++i)
+                  quant::quantize_row(target, f.data<float>() + i * cols, dst + i * rb, cols);
+              });
+          }
+          progress.step(++done, src->name);
+        });
   }
 
   const std::string tmp = o.out + ".partial-" + std::to_string(::getpid());
@@ -796,6 +837,11 @@ Register reg("quantize", [](CLI::App& app) {
                       ". A plain TYPE puts every quantized matrix in TYPE except output.weight "
                       "(q6_k, as llama-quantize); q4_k_m/q5_k_m are llama.cpp's mixed recipes")
       ->required();
+  cmd->add_option("--imatrix", o->imatrix,
+                  "Importance matrix (ohm imatrix or llama-imatrix, GGUF format): its per-column "
+                  "weights go into the q4_0/q4_1/q5_0/q5_1 and k-quant quantizers, as "
+                  "llama-quantize --imatrix")
+      ->check(readable_file());
   cmd->add_option("--keep", o->keep,
                   "Keep the tensors whose GGUF name matches this regular expression in their "
                   "stored type (repeatable)");

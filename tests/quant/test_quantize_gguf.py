@@ -14,7 +14,11 @@ block size (an error for q4_0, a fallback type for the k-quants), with OUT left 
 Needs numpy and gguf (scripts/hub-client-venv.sh installs them into build/hub-venv; the script
 re-executes itself there when the running python lacks them), else it skips (exit 77).
 
-Usage: test_quantize_gguf.py OHM GGUF_DEQUANT MODEL_DIR
+And `ohm imatrix` on TEXT (llama-imatrix's GGUF layout) feeding `ohm quantize --imatrix`
+(q4_k_m, q2_k, q4_0: the quantize.imatrix.* keys, the bytes as above), and an imatrix of another
+shape refused naming the tensor.
+
+Usage: test_quantize_gguf.py OHM GGUF_DEQUANT MODEL_DIR TEXT
 """
 import importlib
 import os
@@ -108,13 +112,28 @@ def check_file(typ, path, dump, tmp):
     check(len(f["tokenizer.ggml.merges"].contents()) == 3839, f"{typ}: merges")
     check(len(r.tensors) == 57, f"{typ}: 57 tensors")
 
-    subprocess.run([DEQUANT, path, dump], check=True, timeout=600)
-    ours = np.fromfile(dump, dtype=np.float32)
-    off = 0
     for t in r.tensors:
         want = expected_type(typ, t.name, [int(x) for x in t.shape], 6)
         check(t.tensor_type.name == want,
               f"{typ}: {t.name} is {t.tensor_type.name}, llama-quantize writes {want}")
+    check_bytes(typ, path, dump)
+
+    g = ohm("generate", path, "--prompt", "ROMEO:", "--greedy", "-n", "8")
+    check(g.stdout.startswith("ROMEO:") and len(g.stdout) > len("ROMEO:") + 4,
+          f"{typ}: ohm generate on the file: {g.stdout!r}")
+    return g.stdout
+
+
+def check_bytes(typ, path, dump):
+    """gguf-py's dequantize of every tensor equals ohm's (gguf_dequant) bit for bit."""
+    import numpy as np
+    import gguf
+
+    r = gguf.GGUFReader(path)
+    subprocess.run([DEQUANT, path, dump], check=True, timeout=600)
+    ours = np.fromfile(dump, dtype=np.float32)
+    off = 0
+    for t in r.tensors:
         theirs = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32).reshape(-1)
         mine = ours[off:off + theirs.size]
         off += theirs.size
@@ -124,10 +143,69 @@ def check_file(typ, path, dump, tmp):
                     f"from ohm's")
     check(off == ours.size, f"{typ}: ohm dequantized {ours.size} values, gguf-py {off}")
 
-    g = ohm("generate", path, "--prompt", "ROMEO:", "--greedy", "-n", "8")
-    check(g.stdout.startswith("ROMEO:") and len(g.stdout) > len("ROMEO:") + 4,
-          f"{typ}: ohm generate on the file: {g.stdout!r}")
-    return g.stdout
+
+def imatrix_flow(tmp, text):
+    """ohm imatrix on a text, then ohm quantize --imatrix: the file is llama-imatrix's format and
+    the weighted quantizers' bytes read back through gguf-py as ohm reads them."""
+    import numpy as np
+    import gguf
+
+    im = os.path.join(tmp, "imatrix.gguf")
+    ohm("imatrix", MODEL, "--file", text, "--out", im, "--ctx-size", "256", "-q")
+    r = gguf.GGUFReader(im)
+    f = r.fields
+    check(f["general.type"].contents() == "imatrix", "imatrix: general.type")
+    chunks, size = f["imatrix.chunk_count"].contents(), f["imatrix.chunk_size"].contents()
+    check(chunks >= 2 and size == 256, f"imatrix: chunks {chunks}, chunk size {size}")
+    check(f["imatrix.datasets"].contents() == [text], "imatrix: datasets")
+    t = {x.name: x for x in r.tensors}
+    names = sorted(n[:-len(".in_sum2")] for n in t if n.endswith(".in_sum2"))
+    check(len(names) == 42 and len(t) == 84, f"imatrix: {len(names)} matrices, {len(t)} tensors")
+    order = [n + suf for n in names for suf in (".in_sum2", ".counts")]  # as llama-imatrix
+    check([x.name for x in r.tensors] == order, "imatrix: tensors not in llama-imatrix's order")
+    for n in names:
+        s, c = t[n + ".in_sum2"], t[n + ".counts"]
+        cols = 704 if "ffn_down" in n else 256
+        check(list(s.shape) == [cols, 1] and list(c.shape) == [1, 1], f"imatrix: {n} shapes")
+        check(float(c.data.reshape(-1)[0]) == chunks * size, f"imatrix: {n} counts {c.data}")
+        check(bool((s.data >= 0).all()) and float(s.data.sum()) > 0, f"imatrix: {n} sums")
+    # q, k and v see the same input rows.
+    for L in range(6):
+        q, k = t[f"blk.{L}.attn_q.weight.in_sum2"].data, t[f"blk.{L}.attn_k.weight.in_sum2"].data
+        check(np.array_equal(q, k), f"imatrix: blk.{L} q and k inputs differ")
+    for typ in ("q4_k_m", "q2_k", "q4_0"):
+        path = os.path.join(tmp, f"demo-{typ}-imatrix.gguf")
+        p = ohm("quantize", MODEL, path, "--type", typ, "--imatrix", im)
+        check("imatrix" in p.stdout, f"{typ} --imatrix: the summary names no imatrix use")
+        fr = gguf.GGUFReader(path).fields
+        check(fr["quantize.imatrix.file"].contents() == im and
+              fr["quantize.imatrix.entries_count"].contents() == 42 and
+              fr["quantize.imatrix.chunks_count"].contents() == chunks,
+              f"{typ} --imatrix: quantize.imatrix.* keys")
+        if typ == "q4_0":  # llama-quantize: the first n_layer/8 ffn_down layers get q4_1
+            types = {x.name: x.tensor_type.name for x in gguf.GGUFReader(path).tensors}
+            check(types["blk.0.ffn_down.weight"] == "Q4_0" and
+                  types["blk.1.ffn_down.weight"] == "Q4_0",
+                  f"q4_0 --imatrix: ffn_down types {types['blk.0.ffn_down.weight']}")
+        check_bytes(typ, path, os.path.join(tmp, "dump.f32"))
+        os.remove(path)
+    # An imatrix of another shape names the tensor.
+    bad = os.path.join(tmp, "bad-imatrix.gguf")
+    w = gguf.GGUFWriter(bad, arch=None)
+    w.add_string("general.type", "imatrix")
+    w.add_array("imatrix.datasets", ["x"])
+    w.add_uint32("imatrix.chunk_count", 1)
+    w.add_uint32("imatrix.chunk_size", 512)
+    w.add_tensor("blk.0.attn_q.weight.in_sum2", np.ones((1, 100), dtype=np.float32))
+    w.add_tensor("blk.0.attn_q.weight.counts", np.ones((1, 1), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    p = ohm("quantize", MODEL, os.path.join(tmp, "x.gguf"), "--type", "q4_k", "--imatrix", bad,
+            ok=False)
+    check(p.returncode == 1 and "blk.0.attn_q.weight" in p.stderr and "100" in p.stderr,
+          f"imatrix of another shape: {p.returncode} {p.stderr}")
 
 
 def bad_inputs(tmp):
@@ -166,11 +244,11 @@ def bad_inputs(tmp):
 
 
 def main():
-    global OHM, DEQUANT, MODEL
-    if len(sys.argv) != 4:
+    global OHM, DEQUANT, MODEL, TEXT
+    if len(sys.argv) != 5:
         print(__doc__)
         return 2
-    OHM, DEQUANT, MODEL = sys.argv[1:4]
+    OHM, DEQUANT, MODEL, TEXT = sys.argv[1:5]
     if not have_modules_or_reexec("numpy", "gguf"):
         print("SKIP: numpy and gguf are not installed (scripts/hub-client-venv.sh)")
         return 77
@@ -188,6 +266,7 @@ def main():
             if typ in ("q8_0", "q6_k"):  # near-lossless: the bf16 model's greedy tokens
                 check(text == ref, f"{typ}: generates {text!r}, the bf16 model {ref!r}")
             os.remove(path)
+        imatrix_flow(tmp, TEXT)
         bad_inputs(tmp)
     print(f"{'FAIL' if FAILS else 'PASS'} ({len(FAILS)} failures)")
     return 1 if FAILS else 0
