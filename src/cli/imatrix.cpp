@@ -6,7 +6,7 @@
 // output.weight with --process-output) the squares of its input rows are summed per input column
 // (in f32, row after row) and the rows counted. The file is GGUF: general.type "imatrix",
 // imatrix.datasets, imatrix.chunk_count, imatrix.chunk_size, and per weight NAME.in_sum2
-// (f32 [1, cols]) and NAME.counts (f32 [1, 1]), names sorted. llama-quantize (and
+// (f32 [cols]) and NAME.counts (f32 [1]), names sorted. llama-quantize (and
 // `ohm quantize --imatrix`) use in_sum2 / counts, the mean squared activation, as the weights of
 // the quantizers' error.
 #include <unistd.h>
@@ -63,12 +63,15 @@ Imatrix load_imatrix(const std::string& path) {
     const std::string name = ti.name.substr(0, ti.name.size() - sums.size());
     const auto* ci = f.find_tensor(name + counts);
     if (!ci) throw FormatError(ctx().tensor(ti.name), "has no " + name + counts);
-    if (ti.dtype != DType::F32 || ci->dtype != DType::F32 || ti.shape.size() != 2 ||
-        ci->numel != static_cast<uint64_t>(ti.shape[0]))
+    // ggml writes [cols, n_mat] (ne order) with trailing 1s dropped: [cols] for one matrix.
+    const int64_t n_mat = static_cast<int64_t>(ci->numel);
+    if (ti.dtype != DType::F32 || ci->dtype != DType::F32 || n_mat < 1 ||
+        ti.numel % static_cast<uint64_t>(n_mat) != 0 || ti.shape.size() > 2 ||
+        (ti.shape.size() == 2 && ti.shape[0] != n_mat))
       throw FormatError(ctx().tensor(ti.name),
-                        "in_sum2 must be f32 [n_mat, cols] with f32 counts [n_mat, 1]");
+                        "in_sum2 must be f32 [n_mat, cols] with f32 counts of n_mat values");
     const Tensor s = f.tensor(ti.name), c = f.tensor(name + counts);
-    const int64_t n_mat = ti.shape[0], cols = ti.shape[1];
+    const int64_t cols = static_cast<int64_t>(ti.numel) / n_mat;
     std::vector<float> v(static_cast<size_t>(n_mat * cols));
     for (int64_t j = 0; j < n_mat; ++j) {
       const float count = c.data<float>()[j];
@@ -177,9 +180,10 @@ int run_imatrix(const ImatrixOptions& o) {
   w.add_uint32("imatrix.chunk_count", static_cast<uint32_t>(r.chunks));
   w.add_uint32("imatrix.chunk_size", static_cast<uint32_t>(o.ctx));
   for (const auto& [name, s] : col.stats()) {
-    Tensor sums = Tensor::empty(DType::F32, {1, static_cast<int64_t>(s.values.size())});
+    // One matrix: [cols] and [1], as ggml writes [cols, 1] and [1, 1] (trailing 1s dropped).
+    Tensor sums = Tensor::empty(DType::F32, {static_cast<int64_t>(s.values.size())});
     std::copy(s.values.begin(), s.values.end(), sums.mutable_data<float>());
-    Tensor counts = Tensor::empty(DType::F32, {1, 1});
+    Tensor counts = Tensor::empty(DType::F32, {1});
     counts.mutable_data<float>()[0] = static_cast<float>(s.count);
     w.add_tensor(name + ".in_sum2", sums);
     w.add_tensor(name + ".counts", counts);

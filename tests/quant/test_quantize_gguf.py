@@ -166,7 +166,7 @@ def imatrix_flow(tmp, text):
     for n in names:
         s, c = t[n + ".in_sum2"], t[n + ".counts"]
         cols = 704 if "ffn_down" in n else 256
-        check(list(s.shape) == [cols, 1] and list(c.shape) == [1, 1], f"imatrix: {n} shapes")
+        check(list(s.shape) == [cols] and list(c.shape) == [1], f"imatrix: {n} shapes")
         check(float(c.data.reshape(-1)[0]) == chunks * size, f"imatrix: {n} counts {c.data}")
         check(bool((s.data >= 0).all()) and float(s.data.sum()) > 0, f"imatrix: {n} sums")
     # q, k and v see the same input rows.
@@ -196,8 +196,8 @@ def imatrix_flow(tmp, text):
     w.add_array("imatrix.datasets", ["x"])
     w.add_uint32("imatrix.chunk_count", 1)
     w.add_uint32("imatrix.chunk_size", 512)
-    w.add_tensor("blk.0.attn_q.weight.in_sum2", np.ones((1, 100), dtype=np.float32))
-    w.add_tensor("blk.0.attn_q.weight.counts", np.ones((1, 1), dtype=np.float32))
+    w.add_tensor("blk.0.attn_q.weight.in_sum2", np.ones(100, dtype=np.float32))
+    w.add_tensor("blk.0.attn_q.weight.counts", np.ones(1, dtype=np.float32))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
