@@ -606,18 +606,23 @@ class Progress {
   bool on_;
 };
 
-// Quantizes `src` (f32, rows x cols) to `t` in `dst` on `pool`; returns the relative RMS error
-// sqrt(sum (x - q)^2 / sum x^2) of the dequantized values.
-double quantize_into(ThreadPool& pool, DType t, const float* src, uint8_t* dst, int64_t rows,
-                     int64_t cols, const float* qw, int64_t rows_per_mat) {
+// Quantizes the contiguous tensor `src` (any dtype dequantize_row reads; rows of `cols`) to `t`
+// in `dst` on `pool`, converting each row to f32 on the thread that quantizes it; returns the
+// relative RMS error sqrt(sum (x - q)^2 / sum x^2) of the dequantized values.
+double quantize_into(ThreadPool& pool, DType t, const Tensor& src, uint8_t* dst, int64_t cols,
+                     const float* qw, int64_t rows_per_mat) {
   const size_t rb = *row_bytes(t, static_cast<uint64_t>(cols));
+  const size_t in_rb = *row_bytes(src.dtype(), static_cast<uint64_t>(cols));
+  const auto* in = static_cast<const uint8_t*>(src.raw());
+  const int64_t rows = static_cast<int64_t>(src.numel()) / cols;
   std::mutex mu;
   double err = 0, ref = 0;
   pool.parallel_for(rows, 1, [&](int64_t a, int64_t b) {
-    std::vector<float> back(static_cast<size_t>(cols));
+    std::vector<float> back(static_cast<size_t>(cols)), xf(static_cast<size_t>(cols));
     double e = 0, r = 0;
     for (int64_t i = a; i < b; ++i) {
-      const float* x = src + i * cols;
+      quant::dequantize_row(src.dtype(), in + i * in_rb, xf.data(), cols);
+      const float* x = xf.data();
       quant::quantize_row_weighted(t, x, dst + i * rb, cols,
                                    qw ? qw + (i / rows_per_mat) * cols : nullptr);
       quant::dequantize_row(t, dst + i * rb, back.data(), cols);
@@ -765,18 +770,18 @@ int run_quantize(const QuantizeOptions& o) {
           if (target == stored.dtype()) {
             std::memcpy(dst, stored.raw(), r.bytes_out);
           } else {
-            const Tensor f = stored.dtype() == DType::F32 ? stored : quant::dequantize(stored);
             const int64_t cols = src->shape.back();
-            const int64_t nrows = static_cast<int64_t>(f.numel()) / cols;
-            if (requant)
-              r.rel_rmse =
-                  quantize_into(pool, target, f.data<float>(), dst, nrows, cols, qw, rows_per_mat);
-            else  // float types: f32 -> f16/bf16/f32 rounding only
+            if (requant) {
+              r.rel_rmse = quantize_into(pool, target, stored, dst, cols, qw, rows_per_mat);
+            } else {  // float types: f32 -> f16/bf16/f32 rounding only
+              const Tensor f = stored.dtype() == DType::F32 ? stored : quant::dequantize(stored);
+              const int64_t nrows = static_cast<int64_t>(f.numel()) / cols;
               pool.parallel_for(nrows, 64, [&](int64_t a, int64_t b) {
                 const size_t rb = *row_bytes(target, static_cast<uint64_t>(cols));
                 for (int64_t i = a; i < b; ++i)
                   quant::quantize_row(target, f.data<float>() + i * cols, dst + i * rb, cols);
               });
+            }
           }
           progress.step(++done, src->name);
         });
