@@ -466,7 +466,7 @@ void q3_k_from_float(const float* x, uint8_t* y, int64_t nb) {
     if (max_scale != 0.0f) {
       const float iscale = -32.f / max_scale;
       for (int j = 0; j < QK_K / 16; ++j) {
-        int l = static_cast<int8_t>(nearest_int(iscale * scales[j]));
+        int l = nearest_int(iscale * scales[j]);  // in [-32, 32]: ggml's int8_t holds it
         l = std::max(-32, std::min(31, l)) + 32;
         if (j < 8)
           sc[j] = static_cast<uint8_t>(l & 0xF);
@@ -1086,7 +1086,7 @@ void q3_k_weighted(const float* x, uint8_t* y, int64_t nb, const float* qw) {
     std::memset(sc, 0, 12);
     const float d_block = make_qx_quants_w(QK_K / 16, 32, scales, Ls, sw);
     for (int j = 0; j < QK_K / 16; ++j) {
-      int l = Ls[j];
+      int l = static_cast<uint8_t>(Ls[j]);  // in [0, 63]
       if (j < 8)
         sc[j] = static_cast<uint8_t>(l & 0xF);
       else
