@@ -14,6 +14,8 @@ fi
 # SentencePiece conversion of tokenizer.model files; tests/diff/chat_template_diff.py: jinja2 for
 # transformers' apply_chat_template
 "$venv/bin/python" -m pip install --quiet "tokenizers==0.23.3" "sentencepiece==0.2.1" "protobuf==7.36.2" "jinja2==3.1.6"
+# tests/quant/test_quantize_gguf.py: the PyPI gguf library (gguf-py; needs only numpy)
+"$venv/bin/python" -m pip install --quiet "gguf==0.19.0"
 # tests/serve/test_openai_client.py: the official OpenAI client and jsonschema
 "$venv/bin/python" -m pip install --quiet "openai==3.63.0" "jsonschema==4.26.0"
 # tests/safety/test_model_signing.py: OpenSSF model signing (its certificate module imports

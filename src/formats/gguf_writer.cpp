@@ -29,6 +29,86 @@ std::string scalar(ValueType t, T v) {
   put<T>(s, v);
   return s;
 }
+// The payload of `v` (no type id for scalars; arrays with their element type and count).
+void put_value(std::string& s, const Value& v, const std::string& key) {
+  auto bad = [&] { throw InvalidArgument(ErrorContext().key(key), "cannot copy this value"); };
+  switch (v.type()) {
+    case ValueType::UINT8:
+      put<uint8_t>(s, static_cast<uint8_t>(*v.as_uint()));
+      break;
+    case ValueType::INT8:
+      put<int8_t>(s, static_cast<int8_t>(*v.as_int()));
+      break;
+    case ValueType::UINT16:
+      put<uint16_t>(s, static_cast<uint16_t>(*v.as_uint()));
+      break;
+    case ValueType::INT16:
+      put<int16_t>(s, static_cast<int16_t>(*v.as_int()));
+      break;
+    case ValueType::UINT32:
+      put<uint32_t>(s, static_cast<uint32_t>(*v.as_uint()));
+      break;
+    case ValueType::INT32:
+      put<int32_t>(s, static_cast<int32_t>(*v.as_int()));
+      break;
+    case ValueType::UINT64:
+      put<uint64_t>(s, *v.as_uint());
+      break;
+    case ValueType::INT64:
+      put<int64_t>(s, *v.as_int());
+      break;
+    case ValueType::FLOAT32:
+      put<float>(s, static_cast<float>(*v.as_double()));
+      break;
+    case ValueType::FLOAT64:
+      put<double>(s, *v.as_double());
+      break;
+    case ValueType::BOOL:
+      put<uint8_t>(s, *v.as_bool() ? 1 : 0);
+      break;
+    case ValueType::STRING:
+      put_str(s, std::string(*v.as_string()));
+      break;
+    case ValueType::ARRAY: {
+      put<uint32_t>(s, static_cast<uint32_t>(v.array_type()));
+      put<uint64_t>(s, v.size());
+      if (v.raw_array_data()) {  // fixed-size scalars: the bytes as stored
+        size_t width = 0;
+        switch (v.array_type()) {
+          case ValueType::UINT8:
+          case ValueType::INT8:
+          case ValueType::BOOL:
+            width = 1;
+            break;
+          case ValueType::UINT16:
+          case ValueType::INT16:
+            width = 2;
+            break;
+          case ValueType::UINT32:
+          case ValueType::INT32:
+          case ValueType::FLOAT32:
+            width = 4;
+            break;
+          case ValueType::UINT64:
+          case ValueType::INT64:
+          case ValueType::FLOAT64:
+            width = 8;
+            break;
+          default:
+            bad();
+        }
+        s.append(reinterpret_cast<const char*>(v.raw_array_data()),
+                 static_cast<size_t>(v.size()) * width);
+      } else {
+        for (uint64_t i = 0; i < v.size(); ++i) put_value(s, v.at(i), key);
+      }
+      break;
+    }
+    default:
+      bad();
+  }
+}
+
 uint64_t pad_to(uint64_t n, uint64_t a) {
   return (n + a - 1) / a * a;
 }
@@ -101,6 +181,13 @@ void GGUFWriter::add_float32_array(const std::string& k, const std::vector<float
   put<uint32_t>(s, static_cast<uint32_t>(ValueType::FLOAT32));
   put<uint64_t>(s, v.size());
   for (float x : v) put<float>(s, x);
+  add_kv(k, std::move(s));
+}
+
+void GGUFWriter::add_value(const std::string& k, const Value& v) {
+  std::string s;
+  put<uint32_t>(s, static_cast<uint32_t>(v.type()));
+  put_value(s, v, k);
   add_kv(k, std::move(s));
 }
 

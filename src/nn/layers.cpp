@@ -20,8 +20,19 @@ float* SharedBuffer::get(size_t n) const {
 
 // ---- Linear & norms ------------------------------------------------------------------------
 
+namespace {
+thread_local LinearObserver* t_linear_observer = nullptr;
+}  // namespace
+
+LinearObserver* set_linear_observer(LinearObserver* observer) {
+  LinearObserver* prev = t_linear_observer;
+  t_linear_observer = observer;
+  return prev;
+}
+
 Linear Linear::load(Weights& ws, const std::string& prefix, int64_t out, int64_t in, Bias bias) {
   Linear l;
+  l.name = prefix;
   l.weight = ws.matrix(prefix + ".weight", out, in);
   l.w = kernels::matrix_view(l.weight);
   if (bias == Bias::Required)
@@ -40,6 +51,7 @@ Linear Linear::from(Tensor weight, std::vector<float> bias) {
 }
 
 void Linear::forward(const float* x, int64_t M, float* y, const backends::Context& ctx) const {
+  if (t_linear_observer) t_linear_observer->on_linear(name, x, M, w.cols);
   ctx.matmul(x, M, w.cols, w, bias.empty() ? nullptr : bias.data(), y);
 }
 

@@ -276,6 +276,58 @@ float make_qx_quants_rmse1(int n, int nmax, const float* x, int8_t* L) {
   return scale;
 }
 
+// Symmetric 3-bit-style fit x ~ scale*(L - nmax), L in [0, 2*nmax), x^2 weights, then up to
+// five passes that move single values to a better level (ggml's make_q3_quants with do_rmse).
+float make_q3_quants_rmse(int n, int nmax, const float* x, int8_t* L) {
+  float max = 0, amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupMaxEps) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return 0.f;
+  }
+  const float iscale = static_cast<float>(-nmax) / max;
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    int l = nearest_int(iscale * x[i]);
+    l = std::max(-nmax, std::min(nmax - 1, l));
+    L[i] = static_cast<int8_t>(l);
+    const float w = x[i] * x[i];
+    sumlx += w * x[i] * static_cast<float>(l);
+    suml2 += w * static_cast<float>(l) * static_cast<float>(l);
+  }
+  for (int itry = 0; itry < 5; ++itry) {
+    int n_changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = x[i] * x[i];
+      float slx = sumlx - w * x[i] * static_cast<float>(L[i]);
+      if (slx > 0) {
+        float sl2 = suml2 - w * static_cast<float>(L[i]) * static_cast<float>(L[i]);
+        int new_l = nearest_int(x[i] * sl2 / slx);
+        new_l = std::max(-nmax, std::min(nmax - 1, new_l));
+        if (new_l != L[i]) {
+          slx += w * x[i] * static_cast<float>(new_l);
+          sl2 += w * static_cast<float>(new_l) * static_cast<float>(new_l);
+          if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+            L[i] = static_cast<int8_t>(new_l);
+            sumlx = slx;
+            suml2 = sl2;
+            ++n_changed;
+          }
+        }
+      }
+    }
+    if (!n_changed) break;
+  }
+  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(L[i] + nmax);
+  return sumlx / suml2;
+}
+
 inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   if (j < 4) {
     *d = q[j] & 63;
@@ -339,6 +391,193 @@ void q4_k_from_float(const float* x, uint8_t* y, int64_t nb) {
     uint8_t* q = qs;
     for (int j = 0; j < QK_K; j += 64, q += 32)
       for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+  }
+}
+
+// {u8 scales[16]; u8 qs[64]; f16 d; f16 dmin} = 84 bytes: 16 sub-blocks of 16, 2-bit values with
+// a 4-bit scale and min each (make_qkx2_quants with |x| weights and absolute errors).
+void q2_k_from_float(const float* x, uint8_t* y, int64_t nb) {
+  uint8_t L[QK_K], Laux[16];
+  float weights[16], mins[QK_K / 16], scales[QK_K / 16];
+  constexpr float q4scale = 15.f;
+  for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 84) {
+    uint8_t* sc = y;
+    uint8_t* qs = y + 16;
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < QK_K / 16; ++j) {
+      for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
+      scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f,
+                                   0.1f, 15, true);
+      if (scales[j] > max_scale) max_scale = scales[j];
+      if (mins[j] > max_min) max_min = mins[j];
+    }
+    if (max_scale > 0) {
+      const float iscale = q4scale / max_scale;
+      for (int j = 0; j < QK_K / 16; ++j)
+        sc[j] = static_cast<uint8_t>(nearest_int(iscale * scales[j]));
+      put_f16(y + 80, max_scale / q4scale);
+    } else {
+      std::memset(sc, 0, 16);
+      put_f16(y + 80, 0.f);
+    }
+    if (max_min > 0) {
+      const float iscale = q4scale / max_min;
+      for (int j = 0; j < QK_K / 16; ++j)
+        sc[j] = static_cast<uint8_t>(sc[j] | (nearest_int(iscale * mins[j]) << 4));
+      put_f16(y + 82, max_min / q4scale);
+    } else {
+      put_f16(y + 82, 0.f);
+    }
+    for (int j = 0; j < QK_K / 16; ++j) {
+      const float d = get_f16(y + 80) * static_cast<float>(sc[j] & 0xF);
+      if (d == 0.0f) continue;
+      const float dm = get_f16(y + 82) * static_cast<float>(sc[j] >> 4);
+      for (int ii = 0; ii < 16; ++ii) {
+        const int l = nearest_int((x[16 * j + ii] + dm) / d);
+        L[16 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(3, l)));
+      }
+    }
+    for (int j = 0; j < QK_K; j += 128)
+      for (int l = 0; l < 32; ++l)
+        qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) |
+                                             (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+  }
+}
+
+// {u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d} = 110 bytes: 16 sub-blocks of 16, 3-bit values
+// (2 low bits in qs, the high bit in hmask) with 6-bit signed scales.
+void q3_k_from_float(const float* x, uint8_t* y, int64_t nb) {
+  int8_t L[QK_K];
+  float scales[QK_K / 16];
+  for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 110) {
+    uint8_t* hmask = y;
+    uint8_t* qs = y + 32;
+    uint8_t* sc = y + 96;
+    float max_scale = 0, amax = 0;
+    for (int j = 0; j < QK_K / 16; ++j) {
+      scales[j] = make_q3_quants_rmse(16, 4, x + 16 * j, L + 16 * j);
+      const float scale = std::fabs(scales[j]);
+      if (scale > amax) {
+        amax = scale;
+        max_scale = scales[j];
+      }
+    }
+    std::memset(sc, 0, 12);
+    if (max_scale != 0.0f) {
+      const float iscale = -32.f / max_scale;
+      for (int j = 0; j < QK_K / 16; ++j) {
+        int l = nearest_int(iscale * scales[j]);  // in [-32, 32]: ggml's int8_t holds it
+        l = std::max(-32, std::min(31, l)) + 32;
+        if (j < 8)
+          sc[j] = static_cast<uint8_t>(l & 0xF);
+        else
+          sc[j - 8] = static_cast<uint8_t>(sc[j - 8] | ((l & 0xF) << 4));
+        l >>= 4;
+        sc[j % 4 + 8] = static_cast<uint8_t>(sc[j % 4 + 8] | (l << (2 * (j / 4))));
+      }
+      put_f16(y + 108, 1 / iscale);
+    } else {
+      put_f16(y + 108, 0.f);
+    }
+    for (int j = 0; j < QK_K / 16; ++j) {
+      int s = j < 8 ? (sc[j] & 0xF) : (sc[j - 8] >> 4);
+      s = (s | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+      const float d = get_f16(y + 108) * static_cast<float>(s);
+      if (d == 0.0f) continue;
+      for (int ii = 0; ii < 16; ++ii) {
+        int l = nearest_int(x[16 * j + ii] / d);
+        l = std::max(-4, std::min(3, l));
+        L[16 * j + ii] = static_cast<int8_t>(l + 4);
+      }
+    }
+    std::memset(hmask, 0, QK_K / 8);
+    int m = 0;
+    uint8_t hm = 1;
+    for (int j = 0; j < QK_K; ++j) {
+      if (L[j] > 3) {
+        hmask[m] = static_cast<uint8_t>(hmask[m] | hm);
+        L[j] = static_cast<int8_t>(L[j] - 4);
+      }
+      if (++m == QK_K / 8) {
+        m = 0;
+        hm = static_cast<uint8_t>(hm << 1);
+      }
+    }
+    for (int j = 0; j < QK_K; j += 128)
+      for (int l = 0; l < 32; ++l)
+        qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) |
+                                             (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+  }
+}
+
+// {f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]} = 176 bytes: as q4_k with 5-bit values
+// (the fifth bit in qh).
+void q5_k_from_float(const float* x, uint8_t* y, int64_t nb) {
+  uint8_t L[QK_K], Laux[32];
+  float weights[32], mins[QK_K / 32], scales[QK_K / 32];
+  for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 176) {
+    uint8_t* sc = y + 4;
+    uint8_t* qh = y + 16;
+    uint8_t* ql = y + 48;
+    std::memset(sc, 0, 12);
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < QK_K / 32; ++j) {
+      float sum_x2 = 0;
+      for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
+      const float av_x = std::sqrt(sum_x2 / 32);
+      for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
+      scales[j] = make_qkx2_quants(32, 31, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.5f,
+                                   0.1f, 15, false);
+      if (scales[j] > max_scale) max_scale = scales[j];
+      if (mins[j] > max_min) max_min = mins[j];
+    }
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    for (int j = 0; j < QK_K / 32; ++j) {
+      uint8_t ls = static_cast<uint8_t>(nearest_int(inv_scale * scales[j]));
+      uint8_t lm = static_cast<uint8_t>(nearest_int(inv_min * mins[j]));
+      ls = std::min<uint8_t>(63, ls);
+      lm = std::min<uint8_t>(63, lm);
+      if (j < 4) {
+        sc[j] = ls;
+        sc[j + 4] = lm;
+      } else {
+        sc[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
+        sc[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
+        sc[j - 0] |= static_cast<uint8_t>((lm >> 4) << 6);
+      }
+    }
+    put_f16(y, max_scale / 63.f);
+    put_f16(y + 2, max_min / 63.f);
+    for (int j = 0; j < QK_K / 32; ++j) {
+      uint8_t s, m;
+      get_scale_min_k4(j, sc, &s, &m);
+      const float d = get_f16(y) * s;
+      if (d == 0.0f) continue;
+      const float dm = get_f16(y + 2) * m;
+      for (int ii = 0; ii < 32; ++ii) {
+        const int l = nearest_int((x[32 * j + ii] + dm) / d);
+        L[32 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(31, l)));
+      }
+    }
+    std::memset(qh, 0, QK_K / 8);
+    uint8_t m1 = 1, m2 = 2;
+    for (int n = 0; n < QK_K; n += 64, ql += 32) {
+      for (int j = 0; j < 32; ++j) {
+        int l1 = L[n + j], l2 = L[n + j + 32];
+        if (l1 > 15) {
+          l1 -= 16;
+          qh[j] = static_cast<uint8_t>(qh[j] | m1);
+        }
+        if (l2 > 15) {
+          l2 -= 16;
+          qh[j] = static_cast<uint8_t>(qh[j] | m2);
+        }
+        ql[j] = static_cast<uint8_t>(l1 | (l2 << 4));
+      }
+      m1 = static_cast<uint8_t>(m1 << 2);
+      m2 = static_cast<uint8_t>(m2 << 2);
+    }
   }
 }
 
@@ -505,6 +744,513 @@ Tensor quantize(const Tensor& t, DType to) {
     quantize_row(to, row, dst + r * out_row, cols);
   }
   return out;
+}
+
+// ---- importance-weighted quantizers (llama-quantize --imatrix) --------------------------
+//
+// ggml's quantize_row_*_impl with quant_weights (ggml-quants.c), restated: the same float
+// operations in the same order, so the bytes equal ggml's quantize_<type>(src, dst, nrow,
+// n_per_row, imatrix). qw holds one weight per column of the row.
+
+namespace {
+
+// make_qx_quants with rmse_type 1: weights qw (x^2 when null), 18 nearby scales tried.
+float make_qx_quants_w(int n, int nmax, const float* x, int8_t* L, const float* qw) {
+  float max = 0, amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupMaxEps) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return 0.f;
+  }
+  float iscale = static_cast<float>(-nmax) / max;
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    int l = nearest_int(iscale * x[i]);
+    l = std::max(-nmax, std::min(nmax - 1, l));
+    L[i] = static_cast<int8_t>(l + nmax);
+    const float w = qw ? qw[i] : x[i] * x[i];
+    sumlx += w * x[i] * static_cast<float>(l);
+    suml2 += w * static_cast<float>(l) * static_cast<float>(l);
+  }
+  float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
+  float best = scale * sumlx;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is)) / max;
+    sumlx = suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+      int l = nearest_int(iscale * x[i]);
+      l = std::max(-nmax, std::min(nmax - 1, l));
+      const float w = qw ? qw[i] : x[i] * x[i];
+      sumlx += w * x[i] * static_cast<float>(l);
+      suml2 += w * static_cast<float>(l) * static_cast<float>(l);
+    }
+    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      for (int i = 0; i < n; ++i) {
+        const int l = nearest_int(iscale * x[i]);
+        L[i] = static_cast<int8_t>(nmax + std::max(-nmax, std::min(nmax - 1, l)));
+      }
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
+
+// make_qkx3_quants: asymmetric fit with given weights and squared errors, 37 scale candidates.
+float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep) {
+  float min = x[0], max = x[0];
+  float sum_w = weights[0];
+  float sum_x = sum_w * x[0];
+  for (int i = 1; i < n; ++i) {
+    if (x[i] < min) min = x[i];
+    if (x[i] > max) max = x[i];
+    const float w = weights[i];
+    sum_w += w;
+    sum_x += w * x[i];
+  }
+  if (min > 0) min = 0;
+  if (max <= min) {
+    std::memset(L, 0, static_cast<size_t>(n));
+    *the_min = -min;
+    return 0.f;
+  }
+  float iscale = static_cast<float>(nmax) / (max - min);
+  float scale = 1 / iscale;
+  float best_mad = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = nearest_int(iscale * (x[i] - min));
+    L[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
+    float diff = scale * static_cast<float>(L[i]) + min - x[i];
+    diff = diff * diff;
+    best_mad += weights[i] * diff;
+  }
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = (rmin + rdelta * static_cast<float>(is) + static_cast<float>(nmax)) / (max - min);
+    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+    for (int i = 0; i < n; ++i) {
+      int l = nearest_int(iscale * (x[i] - min));
+      l = std::max(0, std::min(nmax, l));
+      Laux[i] = static_cast<uint8_t>(l);
+      const float w = weights[i];
+      const float lf = static_cast<float>(l);
+      sum_l += w * lf;
+      sum_l2 += w * lf * lf;
+      sum_xl += w * lf * x[i];
+    }
+    const float D = sum_w * sum_l2 - sum_l * sum_l;
+    if (D > 0) {
+      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+      if (this_min > 0) {
+        this_min = 0;
+        this_scale = sum_xl / sum_l2;
+      }
+      float mad = 0;
+      for (int i = 0; i < n; ++i) {
+        float diff = this_scale * static_cast<float>(Laux[i]) + this_min - x[i];
+        diff = diff * diff;
+        mad += weights[i] * diff;
+      }
+      if (mad < best_mad) {
+        for (int i = 0; i < n; ++i) L[i] = Laux[i];
+        best_mad = mad;
+        scale = this_scale;
+        min = this_min;
+      }
+    }
+  }
+  *the_min = -min;
+  return scale;
+}
+
+// make_qp_quants: non-negative values x (sub-block scales or mins) on [0, nmax] with weights.
+float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* qw) {
+  float max = 0;
+  for (int i = 0; i < n; ++i) max = std::max(max, x[i]);
+  if (max == 0.0f) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return 0.f;
+  }
+  float iscale = static_cast<float>(nmax) / max;
+  for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(nearest_int(iscale * x[i]));
+  const float scale = 1 / iscale;
+  float best_mse = 0;
+  for (int i = 0; i < n; ++i) {
+    const float diff = x[i] - scale * static_cast<float>(L[i]);
+    best_mse += qw[i] * diff * diff;
+  }
+  for (int is = -4; is <= 4; ++is) {
+    if (is == 0) continue;
+    const float iscale_is = (0.1f * static_cast<float>(is) + static_cast<float>(nmax)) / max;
+    const float scale_is = 1 / iscale_is;
+    float mse = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = std::min(nmax, nearest_int(iscale_is * x[i]));
+      const float diff = x[i] - scale_is * static_cast<float>(l);
+      mse += qw[i] * diff * diff;
+    }
+    if (mse < best_mse) {
+      best_mse = mse;
+      iscale = iscale_is;
+    }
+  }
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = std::min(nmax, nearest_int(iscale * x[i]));
+    L[i] = static_cast<uint8_t>(l);
+    const float w = qw[i];
+    sumlx += w * x[i] * static_cast<float>(l);
+    suml2 += w * static_cast<float>(l) * static_cast<float>(l);
+  }
+  for (int itry = 0; itry < 5; ++itry) {
+    int n_changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = qw[i];
+      const float li = static_cast<float>(L[i]);
+      float slx = sumlx - w * x[i] * li;
+      float sl2 = suml2 - w * li * li;
+      if (slx > 0 && sl2 > 0) {
+        const int new_l = std::min(nmax, nearest_int(x[i] * sl2 / slx));
+        if (new_l != L[i]) {
+          slx += w * x[i] * static_cast<float>(new_l);
+          sl2 += w * static_cast<float>(new_l) * static_cast<float>(new_l);
+          if (slx * slx * suml2 > sumlx * sumlx * sl2) {
+            L[i] = static_cast<uint8_t>(new_l);
+            sumlx = slx;
+            suml2 = sl2;
+            ++n_changed;
+          }
+        }
+      }
+    }
+    if (!n_changed) break;
+  }
+  return sumlx / suml2;
+}
+
+// Packs 4-bit (q4_k) or 5-bit (q5_k) values L of a super-block whose 6-bit scales/mins are set.
+void pack_qk_values(const float* x, uint8_t* y, uint8_t* L, bool five_bit) {
+  const uint8_t* sc = y + 4;
+  const int nmax = five_bit ? 31 : 15;
+  for (int j = 0; j < QK_K / 32; ++j) {
+    uint8_t s, m;
+    rows::get_scale_min_k4(j, sc, &s, &m);
+    const float d = get_f16(y) * s;
+    if (d == 0.0f) continue;
+    const float dm = get_f16(y + 2) * m;
+    for (int ii = 0; ii < 32; ++ii) {
+      const int l = nearest_int((x[32 * j + ii] + dm) / d);
+      L[32 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
+    }
+  }
+  if (!five_bit) {
+    uint8_t* q = y + 16;
+    for (int j = 0; j < QK_K; j += 64, q += 32)
+      for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+    return;
+  }
+  uint8_t* qh = y + 16;
+  uint8_t* ql = y + 48;
+  std::memset(qh, 0, QK_K / 8);
+  uint8_t m1 = 1, m2 = 2;
+  for (int n = 0; n < QK_K; n += 64, ql += 32) {
+    for (int j = 0; j < 32; ++j) {
+      int l1 = L[n + j], l2 = L[n + j + 32];
+      if (l1 > 15) {
+        l1 -= 16;
+        qh[j] = static_cast<uint8_t>(qh[j] | m1);
+      }
+      if (l2 > 15) {
+        l2 -= 16;
+        qh[j] = static_cast<uint8_t>(qh[j] | m2);
+      }
+      ql[j] = static_cast<uint8_t>(l1 | (l2 << 4));
+    }
+    m1 = static_cast<uint8_t>(m1 << 2);
+    m2 = static_cast<uint8_t>(m2 << 2);
+  }
+}
+
+// quantize_row_q4_K_impl / quantize_row_q5_K_impl.
+void qk_weighted(const float* x, uint8_t* y, int64_t nb, const float* qw, bool five_bit) {
+  const int nmax = five_bit ? 31 : 15;
+  const size_t bytes = five_bit ? 176 : 144;
+  uint8_t L[QK_K], Laux[32], Ls[QK_K / 32], Lm[QK_K / 32];
+  float weights[32], sw[QK_K / 32], mins[QK_K / 32], scales[QK_K / 32];
+  for (int64_t i = 0; i < nb; ++i, x += QK_K, y += bytes, qw += QK_K) {
+    float sum_x2 = 0;
+    for (int l = 0; l < QK_K; ++l) sum_x2 += x[l] * x[l];
+    const float sigma2 = 2 * sum_x2 / QK_K;
+    for (int j = 0; j < QK_K / 32; ++j) {
+      for (int l = 0; l < 32; ++l)
+        weights[l] = qw[32 * j + l] * std::sqrt(sigma2 + x[32 * j + l] * x[32 * j + l]);
+      float sumw = 0;
+      for (int l = 0; l < 32; ++l) sumw += weights[l];
+      sw[j] = sumw;
+      scales[j] = make_qkx3_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.9f,
+                                   0.05f, 36);
+    }
+    const float d_block = make_qp_quants(QK_K / 32, 63, scales, Ls, sw);
+    const float m_block = make_qp_quants(QK_K / 32, 63, mins, Lm, sw);
+    uint8_t* sc = y + 4;
+    std::memset(sc, 0, 12);
+    for (int j = 0; j < QK_K / 32; ++j) {
+      uint8_t ls = Ls[j], lm = Lm[j];
+      if (five_bit) {
+        ls = std::min<uint8_t>(63, ls);
+        lm = std::min<uint8_t>(63, lm);
+      }
+      if (j < 4) {
+        sc[j] = ls;
+        sc[j + 4] = lm;
+      } else {
+        sc[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
+        sc[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
+        sc[j - 0] |= static_cast<uint8_t>((lm >> 4) << 6);
+      }
+    }
+    put_f16(y, d_block);
+    put_f16(y + 2, m_block);
+    pack_qk_values(x, y, L, five_bit);
+  }
+}
+
+// quantize_row_q2_K_impl.
+void q2_k_weighted(const float* x, uint8_t* y, int64_t nb, const float* qw) {
+  uint8_t L[QK_K], Laux[16], Ls[QK_K / 16], Lm[QK_K / 16];
+  float mins[QK_K / 16], scales[QK_K / 16], sw[QK_K / 16], weight[16];
+  for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 84, qw += QK_K) {
+    std::memset(sw, 0, sizeof(sw));
+    float sumx2 = 0;
+    for (int j = 0; j < QK_K; ++j) sumx2 += x[j] * x[j];
+    const float sigma2 = sumx2 / QK_K;
+    for (int j = 0; j < QK_K / 16; ++j) {
+      for (int l = 0; l < 16; ++l)
+        weight[l] = qw[16 * j + l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
+      for (int l = 0; l < QK_K / 16; ++l) sw[j] += weight[l];
+      scales[j] =
+          make_qkx3_quants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux, -0.9f, 0.05f, 36);
+    }
+    float dm = make_qp_quants(QK_K / 16, 15, scales, Ls, sw);
+    float mm = make_qp_quants(QK_K / 16, 15, mins, Lm, sw);
+    put_f16(y + 80, dm);
+    put_f16(y + 82, mm);
+    dm = get_f16(y + 80);
+    mm = get_f16(y + 82);
+    uint8_t* sc = y;
+    for (int j = 0; j < QK_K / 16; ++j) sc[j] = static_cast<uint8_t>(Ls[j] | (Lm[j] << 4));
+    for (int j = 0; j < QK_K / 16; ++j) {
+      const float d = dm * static_cast<float>(sc[j] & 0xF);
+      if (d == 0.0f) continue;
+      const float m = mm * static_cast<float>(sc[j] >> 4);
+      for (int ii = 0; ii < 16; ++ii) {
+        const int l = nearest_int((x[16 * j + ii] + m) / d);
+        L[16 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(3, l)));
+      }
+    }
+    uint8_t* qs = y + 16;
+    for (int j = 0; j < QK_K; j += 128)
+      for (int l = 0; l < 32; ++l)
+        qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) |
+                                             (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+  }
+}
+
+// quantize_row_q3_K_impl.
+void q3_k_weighted(const float* x, uint8_t* y, int64_t nb, const float* qw) {
+  int8_t L[QK_K], Ls[QK_K / 16];
+  float scales[QK_K / 16], weight[16], sw[QK_K / 16];
+  for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 110, qw += QK_K) {
+    float sumx2 = 0;
+    for (int j = 0; j < QK_K; ++j) sumx2 += x[j] * x[j];
+    const float sigma2 = 2 * sumx2 / QK_K;
+    for (int j = 0; j < QK_K / 16; ++j) {
+      for (int l = 0; l < 16; ++l)
+        weight[l] = qw[16 * j + l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
+      float sumw = 0;
+      for (int l = 0; l < 16; ++l) sumw += weight[l];
+      sw[j] = sumw;
+      scales[j] = make_qx_quants_w(16, 4, x + 16 * j, L + 16 * j, weight);
+    }
+    uint8_t* hmask = y;
+    uint8_t* qs = y + 32;
+    uint8_t* sc = y + 96;
+    std::memset(sc, 0, 12);
+    const float d_block = make_qx_quants_w(QK_K / 16, 32, scales, Ls, sw);
+    for (int j = 0; j < QK_K / 16; ++j) {
+      int l = static_cast<uint8_t>(Ls[j]);  // in [0, 63]
+      if (j < 8)
+        sc[j] = static_cast<uint8_t>(l & 0xF);
+      else
+        sc[j - 8] = static_cast<uint8_t>(sc[j - 8] | ((l & 0xF) << 4));
+      l >>= 4;
+      sc[j % 4 + 8] = static_cast<uint8_t>(sc[j % 4 + 8] | (l << (2 * (j / 4))));
+    }
+    put_f16(y + 108, d_block);
+    for (int j = 0; j < QK_K / 16; ++j) {
+      int s = j < 8 ? (sc[j] & 0xF) : (sc[j - 8] >> 4);
+      s = (s | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+      const float d = get_f16(y + 108) * static_cast<float>(s);
+      if (d == 0.0f) continue;
+      for (int ii = 0; ii < 16; ++ii) {
+        int l = nearest_int(x[16 * j + ii] / d);
+        l = std::max(-4, std::min(3, l));
+        L[16 * j + ii] = static_cast<int8_t>(l + 4);
+      }
+    }
+    std::memset(hmask, 0, QK_K / 8);
+    int m = 0;
+    uint8_t hm = 1;
+    for (int j = 0; j < QK_K; ++j) {
+      if (L[j] > 3) {
+        hmask[m] = static_cast<uint8_t>(hmask[m] | hm);
+        L[j] = static_cast<int8_t>(L[j] - 4);
+      }
+      if (++m == QK_K / 8) {
+        m = 0;
+        hm = static_cast<uint8_t>(hm << 1);
+      }
+    }
+    for (int j = 0; j < QK_K; j += 128)
+      for (int l = 0; l < 32; ++l)
+        qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) |
+                                             (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+  }
+}
+
+// quantize_row_q6_K_impl: the reference with make_qx_quants weighted by qw.
+void q6_k_weighted(const float* x, uint8_t* y, int64_t nb, const float* qw) {
+  int8_t L[QK_K];
+  float scales[QK_K / 16];
+  for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 210, qw += QK_K) {
+    uint8_t* ql = y;
+    uint8_t* qh = y + 128;
+    int8_t* sc = reinterpret_cast<int8_t*>(y + 192);
+    float max_scale = 0, max_abs_scale = 0;
+    for (int ib = 0; ib < QK_K / 16; ++ib) {
+      const float scale = make_qx_quants_w(16, 32, x + 16 * ib, L + 16 * ib, qw + 16 * ib);
+      scales[ib] = scale;
+      if (std::fabs(scale) > max_abs_scale) {
+        max_abs_scale = std::fabs(scale);
+        max_scale = scale;
+      }
+    }
+    if (max_abs_scale < kGroupMaxEps) {
+      std::memset(y, 0, 210);
+      continue;
+    }
+    const float iscale = -128.f / max_scale;
+    put_f16(y + 208, 1 / iscale);
+    for (int ib = 0; ib < QK_K / 16; ++ib)
+      sc[ib] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[ib])));
+    for (int j = 0; j < QK_K / 16; ++j) {
+      const float d = get_f16(y + 208) * sc[j];
+      if (d == 0.0f) continue;
+      for (int ii = 0; ii < 16; ++ii) {
+        int l = nearest_int(x[16 * j + ii] / d);
+        l = std::max(-32, std::min(31, l));
+        L[16 * j + ii] = static_cast<int8_t>(l + 32);
+      }
+    }
+    for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32)
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t q1 = L[j + l + 0] & 0xF, q2 = L[j + l + 32] & 0xF;
+        const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+        ql[l + 0] = static_cast<uint8_t>(q1 | (q3 << 4));
+        ql[l + 32] = static_cast<uint8_t>(q2 | (q4 << 4));
+        qh[l] = static_cast<uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
+                                     ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
+      }
+  }
+}
+
+// quantize_row_q{4,5}_{0,1}_impl: sigma2 over the whole row.
+void q32_weighted(DType t, const float* x, uint8_t* y, int64_t n, const float* qw) {
+  float sum_x2 = 0;
+  for (int64_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
+  const float sigma2 = sum_x2 / static_cast<float>(n);
+  const bool five = t == DType::Q5_0 || t == DType::Q5_1;
+  const bool with_min = t == DType::Q4_1 || t == DType::Q5_1;
+  const size_t bytes = traits(t).type_size;
+  float weight[QK];
+  for (int64_t ib = 0; ib < n / QK; ++ib, y += bytes) {
+    const float* xb = x + QK * ib;
+    const float* w = qw + QK * ib;
+    for (int j = 0; j < QK; ++j) weight[j] = w[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+    uint8_t L[QK];
+    if (with_min) {
+      uint8_t Laux[QK];
+      float min;
+      const float d =
+          make_qkx3_quants(QK, five ? 31 : 15, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36);
+      put_f16(y, d);
+      put_f16(y + 2, -min);
+    } else {
+      int8_t Ls[QK];
+      put_f16(y, make_qx_quants_w(QK, five ? 16 : 8, xb, Ls, weight));
+      for (int j = 0; j < QK; ++j) L[j] = static_cast<uint8_t>(Ls[j]);
+    }
+    uint8_t* qs = y + (with_min ? 4 : 2) + (five ? 4 : 0);
+    uint32_t qh = 0;
+    for (int j = 0; j < 16; ++j) {
+      qs[j] = static_cast<uint8_t>((L[j] & 0x0F) | ((L[j + 16] & 0x0F) << 4));
+      qh |= static_cast<uint32_t>((L[j] & 0x10u) >> 4) << j;
+      qh |= static_cast<uint32_t>((L[j + 16] & 0x10u) >> 4) << (j + 16);
+    }
+    if (five) std::memcpy(y + (with_min ? 4 : 2), &qh, 4);
+  }
+}
+
+}  // namespace
+
+bool has_weighted_quantizer(DType t) {
+  switch (t) {
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q2_K:
+    case DType::Q3_K:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void quantize_row_weighted(DType t, const float* src, void* dst, int64_t n, const float* qw) {
+  if (!qw || !has_weighted_quantizer(t)) return quantize_row(t, src, dst, n);
+  const int64_t bs = traits(t).block_size;
+  if (n <= 0 || n % bs != 0)
+    throw InvalidArgument(ErrorContext().op("quantize"),
+                          std::to_string(n) + " elements is not a multiple of the " +
+                              std::string(name(t)) + " block size " + std::to_string(bs));
+  uint8_t* y = static_cast<uint8_t*>(dst);
+  const int64_t nb = n / bs;
+  switch (t) {
+    case DType::Q2_K:
+      return q2_k_weighted(src, y, nb, qw);
+    case DType::Q3_K:
+      return q3_k_weighted(src, y, nb, qw);
+    case DType::Q4_K:
+      return qk_weighted(src, y, nb, qw, false);
+    case DType::Q5_K:
+      return qk_weighted(src, y, nb, qw, true);
+    case DType::Q6_K:
+      return q6_k_weighted(src, y, nb, qw);
+    default:
+      return q32_weighted(t, src, y, n, qw);
+  }
 }
 
 std::optional<DType> quant_type_from_name(std::string_view s) {

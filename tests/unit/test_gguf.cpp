@@ -18,6 +18,7 @@
 
 #include "ohm/core/error.h"
 #include "ohm/formats/gguf.h"
+#include "ohm/formats/gguf_writer.h"
 #include "ohm/quant/dequant.h"
 #include "test_util.h"
 
@@ -351,6 +352,24 @@ TEST_F(GGUFFixture, TensorsMatchManifestAndReference) {
   EXPECT_EQ(ohm::quant::dequantize(keep).numel(), 3u * 512u);
   EXPECT_THROW(f.tensor("missing"), ohm::NotFoundError);
   EXPECT_EQ(f.find_tensor("missing"), nullptr);
+}
+
+// GGUFWriter::add_value (ohm quantize copies an input file's metadata with it): every key of the
+// fixture -- all scalar types, arrays of each, string arrays, nested arrays -- comes back with its
+// type and value.
+TEST_F(GGUFFixture, WriterCopiesEveryValue) {
+  GGUFFile f = GGUFFile::open(path_);
+  ohm::gguf::GGUFWriter w("", f.alignment());
+  for (const auto& [key, value] : f.metadata())
+    if (key != "general.alignment") w.add_value(key, value);
+  const auto out =
+      fs::temp_directory_path() / ("ohm_gguf_copy_" + std::to_string(::getpid()) + ".gguf");
+  w.write(out.string());
+  const GGUFFile g = GGUFFile::open(out.string());
+  const auto a = f.to_json(UINT64_MAX), b = g.to_json(UINT64_MAX);
+  fs::remove(out);
+  EXPECT_EQ(a["metadata"], b["metadata"]);
+  EXPECT_EQ(a["metadata_types"], b["metadata_types"]);
 }
 
 TEST_F(GGUFFixture, InMemoryParseMatchesMapped) {

@@ -126,7 +126,51 @@ TEST_P(GgmlKQuantReference, DequantizeBitExact) {
   EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size())) << GetParam();
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, GgmlKQuantReference, ::testing::Values("q4_k", "q6_k"));
+// q2_k, q3_k and q5_k: bytes from ggml's own quantize_row_*_K_ref (libggml-base through ctypes,
+// scripts/make_kquant_ggml_fixtures.py, which also checks that library against q4_k/q6_k.bin).
+INSTANTIATE_TEST_SUITE_P(Types, GgmlKQuantReference,
+                         ::testing::Values("q4_k", "q6_k", "q2_k", "q3_k", "q5_k"));
+
+// The importance-weighted quantizers (llama-quantize --imatrix) against ggml's own
+// quantize_<type>(src, dst, nrow, n_per_row, imatrix) bytes (libggml-base through ctypes,
+// scripts/make_kquant_ggml_fixtures.py) on the kquant input with imatrix.f32's weights.
+class GgmlWeightedReference : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(GgmlWeightedReference, BitExact) {
+  const DType t = *quant::quant_type_from_name(GetParam());
+  ASSERT_TRUE(quant::has_weighted_quantizer(t));
+  const auto dir = test::fixtures_dir() / "quant/kquant";
+  const std::string want =
+      test::read_file((dir / (std::string(GetParam()) + ".imatrix.bin")).string());
+  const std::string qw_bytes = test::read_file((dir / "imatrix.f32").string());
+  ASSERT_EQ(qw_bytes.size(), static_cast<size_t>(kKCols * 4));
+  std::vector<float> qw(static_cast<size_t>(kKCols));
+  std::memcpy(qw.data(), qw_bytes.data(), qw_bytes.size());
+  const Tensor x = kquant_input();
+  const size_t rb = *row_bytes(t, kKCols);
+  ASSERT_EQ(want.size(), rb * kKRows);
+  std::vector<uint8_t> got(want.size());
+  for (int64_t r = 0; r < kKRows; ++r)
+    quant::quantize_row_weighted(t, x.data<float>() + r * kKCols, got.data() + r * rb, kKCols,
+                                 qw.data());
+  size_t bad = 0, first = SIZE_MAX;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (got[i] != static_cast<uint8_t>(want[i])) {
+      ++bad;
+      first = std::min(first, i);
+    }
+  EXPECT_EQ(bad, 0u) << GetParam() << ": " << bad << " differing bytes, first " << first << " (row "
+                     << first / rb << ")";
+  // Without weights it is the reference quantizer.
+  std::vector<uint8_t> plain(rb), ref(rb);
+  quant::quantize_row_weighted(t, x.data<float>(), plain.data(), kKCols, nullptr);
+  quant::quantize_row(t, x.data<float>(), ref.data(), kKCols);
+  EXPECT_EQ(plain, ref);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, GgmlWeightedReference,
+                         ::testing::Values("q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k",
+                                           "q5_k", "q6_k"));
 
 // Round-trip error relative to the row's RMS, for every fixture row with a non-zero RMS.
 // Rows whose RMS is below 1e-4 are skipped: a k-quant super-block scale (d = max/63 or
@@ -200,10 +244,11 @@ TEST(Quantize, FromOtherDtypesAndErrors) {
                b = quant::quantize(h.to(DType::F32), DType::Q8_0);
   EXPECT_EQ(0, std::memcmp(a.raw(), b.raw(), a.nbytes()));
   EXPECT_THROW(quant::quantize(zeros({2, 100}), DType::Q4_K), ShapeError);
-  EXPECT_THROW(quant::quantize(x, DType::Q2_K), InvalidArgument);
+  EXPECT_THROW(quant::quantize(x, DType::Q8_K), InvalidArgument);  // no quantizer
   EXPECT_EQ(quant::quant_type_from_name("Q4_K"), DType::Q4_K);
   EXPECT_EQ(quant::quant_type_from_name("q8_0"), DType::Q8_0);
-  EXPECT_EQ(quant::quant_type_from_name("q2_k"), std::nullopt);
+  EXPECT_EQ(quant::quant_type_from_name("q2_k"), DType::Q2_K);
+  EXPECT_EQ(quant::quant_type_from_name("q8_k"), std::nullopt);
   EXPECT_EQ(quant::quant_type_from_name("nope"), std::nullopt);
 }
 

@@ -45,7 +45,10 @@ void q4_1_from_float(const float* x, uint8_t* y, int64_t nb);
 void q5_0_from_float(const float* x, uint8_t* y, int64_t nb);
 void q5_1_from_float(const float* x, uint8_t* y, int64_t nb);
 void q8_0_from_float(const float* x, uint8_t* y, int64_t nb);
+void q2_k_from_float(const float* x, uint8_t* y, int64_t nb);
+void q3_k_from_float(const float* x, uint8_t* y, int64_t nb);
 void q4_k_from_float(const float* x, uint8_t* y, int64_t nb);
+void q5_k_from_float(const float* x, uint8_t* y, int64_t nb);
 void q6_k_from_float(const float* x, uint8_t* y, int64_t nb);
 void tq2_0_from_float(const float* x, uint8_t* y, int64_t nb);
 }  // namespace quant::rows
@@ -83,10 +86,10 @@ inline constexpr QuantTraits kQuantTypes[] = {
     {DType::Q5_1, "q5_1",  32,  24,  7, &quant::rows::q5_1_to_float, &quant::rows::q5_1_from_float, DType::Q8_1, 9,           SimdKernel::None},
     {DType::Q8_0, "q8_0",  32,  34,  8, &quant::rows::q8_0_to_float, &quant::rows::q8_0_from_float, DType::Q8_0, 7,           SimdKernel::Q8_0},
     {DType::Q8_1, "q8_1",  32,  36,  9, &quant::rows::q8_1_to_float, nullptr,                       DType::Q8_1, kNoFileType, SimdKernel::None},
-    {DType::Q2_K, "q2_k", 256,  84, 10, &quant::rows::q2_k_to_float, nullptr,                       DType::Q8_K, 10,          SimdKernel::None},
-    {DType::Q3_K, "q3_k", 256, 110, 11, &quant::rows::q3_k_to_float, nullptr,                       DType::Q8_K, 12,          SimdKernel::None},
+    {DType::Q2_K, "q2_k", 256,  84, 10, &quant::rows::q2_k_to_float, &quant::rows::q2_k_from_float, DType::Q8_K, 10,          SimdKernel::None},
+    {DType::Q3_K, "q3_k", 256, 110, 11, &quant::rows::q3_k_to_float, &quant::rows::q3_k_from_float, DType::Q8_K, 12,          SimdKernel::None},
     {DType::Q4_K, "q4_k", 256, 144, 12, &quant::rows::q4_k_to_float, &quant::rows::q4_k_from_float, DType::Q8_K, 15,          SimdKernel::Q4_K},
-    {DType::Q5_K, "q5_k", 256, 176, 13, &quant::rows::q5_k_to_float, nullptr,                       DType::Q8_K, 17,          SimdKernel::None},
+    {DType::Q5_K, "q5_k", 256, 176, 13, &quant::rows::q5_k_to_float, &quant::rows::q5_k_from_float, DType::Q8_K, 17,          SimdKernel::None},
     {DType::Q6_K, "q6_k", 256, 210, 14, &quant::rows::q6_k_to_float, &quant::rows::q6_k_from_float, DType::Q8_K, 18,          SimdKernel::Q6_K},
     {DType::Q8_K, "q8_k", 256, 292, 15, &quant::rows::q8_k_to_float, nullptr,                       DType::F32,  kNoFileType, SimdKernel::None},
     {DType::TQ2_0, "tq2_0", 256, 66, 35, &quant::rows::tq2_0_to_float, &quant::rows::tq2_0_from_float, DType::Q8_K, 37,     SimdKernel::None},

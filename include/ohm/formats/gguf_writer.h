@@ -41,6 +41,9 @@ class GGUFWriter {
   void add_string_array(const std::string& key, const std::vector<std::string>& v);
   void add_int32_array(const std::string& key, const std::vector<int32_t>& v);
   void add_float32_array(const std::string& key, const std::vector<float>& v);
+  // A metadata value read from a GGUF file, copied with its type (arrays of any element type,
+  // nested arrays included): `ohm quantize` copies an input file's metadata with it.
+  void add_value(const std::string& key, const Value& v);
 
   // A contiguous tensor with a ggml type (row-major shape; written with ne0 = last dim).
   void add_tensor(const std::string& name, const Tensor& t);

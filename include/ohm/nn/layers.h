@@ -57,9 +57,21 @@ class SharedBuffer {
 
 enum class Bias { None, Required, Optional };
 
+// Sees the input of every Linear::forward run on the thread it is set on (`ohm imatrix`
+// accumulates squared activations per weight): the weight's checkpoint name (the prefix given to
+// Linear::load, e.g. "model.layers.0.self_attn.q_proj"; empty for Linear::from), the input rows
+// x [M, K].
+struct LinearObserver {
+  virtual ~LinearObserver() = default;
+  virtual void on_linear(const std::string& name, const float* x, int64_t M, int64_t K) = 0;
+};
+// Sets this thread's observer (nullptr: none) and returns the previous one.
+LinearObserver* set_linear_observer(LinearObserver* observer);
+
 // nn.Linear over a weight of any dtype: y [M, out] = x [M, in] @ W^T + b.
 struct Linear {
-  Tensor weight;  // [out, in] (keeps the mmap or owned copy alive)
+  Tensor weight;     // [out, in] (keeps the mmap or owned copy alive)
+  std::string name;  // checkpoint prefix (Linear::load), for a LinearObserver
   kernels::Matrix w;
   std::vector<float> bias;  // empty: none
 

@@ -36,6 +36,14 @@ std::string quantize_type_list(std::string_view sep = "|");
 // InvalidArgument for an unsupported type or a bad n.
 void quantize_row(DType t, const float* src, void* dst, int64_t n);
 
+// The importance-weighted quantizers llama-quantize uses with an imatrix (ggml's
+// quantize_row_<type>_impl with quant_weights, bit-exact with ggml's quantize_<type>): one row of
+// `n` floats with one weight per column in qw[n] (the imatrix's mean squared activations).
+// q4_0, q4_1, q5_0, q5_1 and the k-quants have one; other types (q8_0, tq2_0, floats) and
+// qw == nullptr are quantize_row.
+bool has_weighted_quantizer(DType t);
+void quantize_row_weighted(DType t, const float* src, void* dst, int64_t n, const float* qw);
+
 // A new contiguous tensor of dtype `to`, same shape; the input (any dtype dequantize handles,
 // contiguous) is converted to f32 first. The last dimension must be a multiple of the block size
 // (ShapeError otherwise).

@@ -1,0 +1,29 @@
+// Shared by `ohm quantize` (quantize.cpp) and `ohm imatrix` (imatrix.cpp).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ohm::cli {
+
+// The GGUF name (llama.cpp's convert_hf_to_gguf.py) of a llama-family checkpoint tensor
+// ("model.layers.3.mlp.down_proj.weight" -> "blk.3.ffn_down.weight"), with the rotary
+// permutation it needs when `permute` (LLaMA q/k: 1 = by n_head, 2 = by n_head_kv; else 0).
+std::optional<std::pair<std::string, int>> hf_to_gguf_name(const std::string& hf, bool permute);
+
+// An importance matrix as llama-quantize reads it: per GGUF weight name, the mean squared
+// activation of each input column (in_sum2 / counts; 1 where a matrix saw no input).
+struct Imatrix {
+  std::string file;
+  std::vector<std::string> datasets;
+  int64_t chunk_count = 0;
+  std::map<std::string, std::vector<float>> values;
+};
+// Reads llama-imatrix's GGUF format (general.type "imatrix", NAME.in_sum2 and NAME.counts
+// tensors); FormatError naming the file and tensor or key at fault.
+Imatrix load_imatrix(const std::string& path);
+
+}  // namespace ohm::cli
