@@ -30,7 +30,7 @@ namespace ohm::cli {
 namespace {
 
 struct EvalCliOptions {
-  std::string model, tasks, data_dir, output, dtype, quantize, tokenizer;
+  std::string model, tasks, data_dir, output, dtype, quantize, tokenizer, verify_key;
   std::vector<std::string> include_paths;
   int num_fewshot = -1;
   int64_t limit = -1;
@@ -134,6 +134,7 @@ int run_eval(const EvalCliOptions& o) {
   if (!o.dtype.empty()) lo.dtype = dtype_from_name(o.dtype);
   if (!o.quantize.empty()) lo.quantize = dtype_from_name(o.quantize);
   const ModelSource src = resolve_model(o.model);
+  verify_model_if_asked(src.path, o.verify_key);
   auto tok = load_tokenizer(src.path, o.tokenizer);
   auto model = load_causal_lm(src.path, lo);
 
@@ -233,6 +234,7 @@ const Register reg_eval("eval", [](CLI::App& app) {
                   "Context length (default: the model's max_position_embeddings, as lm-eval)")
       ->check(int_range(2, int64_t{1} << 20));
   add_threads_option(cmd, opt->threads);
+  add_verify_key_option(cmd, opt->verify_key);
   cmd->add_option("--dtype", opt->dtype,
                   "Convert weights at load: f32, f16 or bf16 (default: as stored)")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));

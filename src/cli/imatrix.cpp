@@ -130,7 +130,7 @@ class Collector : public nn::LinearObserver {
 };
 
 struct ImatrixOptions {
-  std::string model, file, out = "imatrix.gguf", tokenizer;
+  std::string model, file, out = "imatrix.gguf", tokenizer, verify_key;
   int64_t ctx = 512, chunks = -1;
   int threads = 0;
   bool process_output = false, quiet = false;
@@ -142,6 +142,7 @@ int run_imatrix(const ImatrixOptions& o) {
   LoadOptions lo;
   lo.threads = o.threads;
   const ModelSource src = resolve_model(o.model);
+  verify_model_if_asked(src.path, o.verify_key);
   auto tok = load_tokenizer(src.path, o.tokenizer);
   auto model = load_causal_lm(src.path, lo);
   const std::vector<TokenId> ids = tok.encode(text, /*add_special_tokens=*/true);
@@ -220,6 +221,7 @@ const Register reg("imatrix", [](CLI::App& app) {
   cmd->add_flag("--process-output", o->process_output,
                 "Also collect output.weight's inputs (llama-imatrix --process-output)");
   add_threads_option(cmd, o->threads);
+  add_verify_key_option(cmd, o->verify_key);
   cmd->add_option("--tokenizer", o->tokenizer, "Tokenizer (default: the model's)");
   cmd->add_flag("--quiet,-q", o->quiet, "No progress on stderr");
   cmd->footer(

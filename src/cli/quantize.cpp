@@ -421,8 +421,9 @@ Model read_hf(const ModelSource& src) {
   return m;
 }
 
-Model read_model(const std::string& in) {
+Model read_model(const std::string& in, const std::string& verify_key) {
   const ModelSource src = resolve_model(in);
+  verify_model_if_asked(src.path, verify_key);
   if (src.kind == SourceKind::GgufFile) return read_gguf(src.path);
   return read_hf(src);
 }
@@ -647,7 +648,7 @@ double quantize_into(ThreadPool& pool, DType t, const Tensor& src, uint8_t* dst,
 }
 
 struct QuantizeOptions {
-  std::string in, out, type, imatrix;
+  std::string in, out, type, imatrix, verify_key;
   std::vector<std::string> keep;
   bool pure = false, quiet = false;
   int threads = 0;
@@ -676,7 +677,7 @@ int run_quantize(const QuantizeOptions& o) {
     imatrix = load_imatrix(o.imatrix);
     plan.imatrix = &*imatrix;
   }
-  Model m = read_model(o.in);
+  Model m = read_model(o.in, o.verify_key);
   sort_like_llama(m.tensors);
 
   State qs;
@@ -862,6 +863,7 @@ Register reg("quantize", [](CLI::App& app) {
                 "rows that do not split into blocks still fall back");
   cmd->add_flag("--quiet,-q", o->quiet, "No progress bar");
   add_threads_option(cmd, o->threads);
+  add_verify_key_option(cmd, o->verify_key);
   cmd->footer(
       "Tensors left as stored: 1-D tensors, norms, the MoE router, names not ending in "
       "'weight'. Row lengths that are not a multiple of a k-quant's 256: q4_k -> q5_0, q5_k -> "

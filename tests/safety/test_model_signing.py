@@ -231,6 +231,10 @@ def main():
               "perplexity --verify-key refuses")
         r = ohm("inspect", d, "--verify-key", p256)
         check(r.returncode == 1 and "model.safetensors" in r.stderr, "inspect --verify-key refuses")
+        out = os.path.join(tmp, "q.gguf")
+        r = ohm("quantize", d, out, "--type", "q8_0", "--verify-key", p256)
+        check(r.returncode == 1 and "model.safetensors" in r.stderr and not os.path.exists(out),
+              "quantize --verify-key refuses and writes nothing")
         r = ohm(*args)
         check(r.returncode == 0, "without a key the model loads as before")
     finally:
