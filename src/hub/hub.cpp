@@ -545,6 +545,10 @@ SignatureStatus Hub::check_signature(const std::vector<FileEntry>& files) {
       if (!ig.empty() && ig.size() <= pp.size() && std::equal(ig.begin(), ig.end(), pp.begin()))
         skip = true;
     if (skip) continue;
+    if (!f.lfs && f.size > 2 * kLfsThreshold) {
+      st.reason = "'" + f.path + "' is too large a regular file to check (upload it through LFS)";
+      return st;
+    }
     std::string digest =
         f.lfs ? f.lfs->sha256
               : sha256_hex(blobs_->read_all(BlobKind::Git, f.oid, kLfsThreshold * 2));

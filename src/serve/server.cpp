@@ -944,6 +944,11 @@ struct ModelServer::Impl {
       check_token_ids(t, model->vocab_size(), "tokens");
       ids.assign(t.begin(), t.end());
     }
+    // Detection costs a green-list draw per distinct n-gram: bounded by the context size.
+    if (static_cast<int64_t>(ids.size()) > ctx())
+      throw invalid_param(has_text ? "text" : "tokens",
+                          std::to_string(ids.size()) + " tokens; at most " + std::to_string(ctx()) +
+                              " (the context size) are tested");
     generation::WatermarkDetection d;
     try {
       d = generation::detect_watermark(w, model->vocab_size(), ids, defaults.bos_token_id, z,
