@@ -9,7 +9,6 @@
 // (f32 [cols]) and NAME.counts (f32 [1]), names sorted. llama-quantize (and
 // `ohm quantize --imatrix`) use in_sum2 / counts, the mean squared activation, as the weights of
 // the quantizers' error.
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
@@ -21,6 +20,7 @@
 
 #include "common.h"
 #include "ohm/cli/cli.h"
+#include "ohm/core/atomic_file.h"
 #include "ohm/core/error.h"
 #include "ohm/eval/perplexity.h"
 #include "ohm/formats/gguf.h"
@@ -189,15 +189,7 @@ int run_imatrix(const ImatrixOptions& o) {
     w.add_tensor(name + ".in_sum2", sums);
     w.add_tensor(name + ".counts", counts);
   }
-  const std::string tmp = o.out + ".partial-" + std::to_string(::getpid());
-  try {
-    w.write(tmp);
-    fs::rename(tmp, o.out);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw;
-  }
+  write_file_atomic(o.out, [&](const std::string& tmp) { w.write(tmp); });
   std::cout << "wrote " << o.out << ": " << col.stats().size() << " matrices, " << r.chunks
             << " chunks of " << o.ctx << " tokens; PPL = " << std::fixed << std::setprecision(4)
             << r.ppl << " +/- " << std::setprecision(5) << r.ppl_err << "\n";

@@ -10,7 +10,7 @@
 //     of llama.cpp's convert_hf_to_gguf.py, and the tokenizer.json vocabulary (byte-level BPE as
 //     tokenizer.ggml.model "gpt2").
 //
-// The file is written to OUT.partial-<pid> in OUT's directory and renamed to OUT at the end;
+// The file is written to OUT.partial-<pid>-<n> in OUT's directory and renamed to OUT at the end;
 // on any error the partial file is removed and OUT is untouched.
 #include <unistd.h>
 
@@ -36,6 +36,7 @@
 
 #include "common.h"
 #include "ohm/cli/cli.h"
+#include "ohm/core/atomic_file.h"
 #include "ohm/core/error.h"
 #include "ohm/core/quant_traits.h"
 #include "ohm/core/thread_pool.h"
@@ -788,15 +789,7 @@ int run_quantize(const QuantizeOptions& o) {
         });
   }
 
-  const std::string tmp = o.out + ".partial-" + std::to_string(::getpid());
-  try {
-    w.write(tmp);
-    fs::rename(tmp, o.out);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw;
-  }
+  write_file_atomic(o.out, [&](const std::string& tmp) { w.write(tmp); });
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // The summary.
@@ -843,7 +836,7 @@ Register reg("quantize", [](CLI::App& app) {
       "HF checkpoint");
   cmd->add_option("IN", o->in, "Model to read: a .gguf file, an HF directory or .safetensors file")
       ->required();
-  cmd->add_option("OUT", o->out, "GGUF file to write (written to OUT.partial-PID, then renamed)")
+  cmd->add_option("OUT", o->out, "GGUF file to write (written to OUT.partial-PID-N, then renamed)")
       ->required();
   cmd->add_option("--type", o->type,
                   "Quantization: " + recipe_list("|") +

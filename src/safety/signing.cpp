@@ -21,6 +21,8 @@
 #include <sstream>
 #include <thread>
 
+#include "ohm/core/atomic_file.h"
+
 namespace fs = std::filesystem;
 
 namespace ohm::safety {
@@ -229,26 +231,6 @@ nlohmann::ordered_json statement_json(const Manifest& m) {
           {"predicate", {{"serialization", ser}, {"resources", res}}}};
 }
 
-void write_atomic(const std::string& path, const std::string& data) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(data.data(), static_cast<std::streamsize>(data.size()));
-    f.flush();
-    if (!f) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw IoError(ErrorContext().file(path), "cannot write");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw IoError(ErrorContext().file(path), "cannot write: " + ec.message());
-  }
-}
-
 }  // namespace
 
 std::string Manifest::root_digest() const {
@@ -371,7 +353,7 @@ SignResult sign_model(const std::string& dir, const std::string& private_key_pem
        {{"payload", b64encode(payload)},
         {"payloadType", kPayloadType},
         {"signatures", {{{"sig", b64encode(sig)}, {"keyid", ""}}}}}}};
-  write_atomic(r.signature_path, bundle.dump());
+  write_file_atomic(r.signature_path, bundle.dump());
   return r;
 }
 
@@ -561,7 +543,7 @@ void generate_ec_key(const std::string& private_path, const std::string& public_
   const bool ok = ::write(fd, p, static_cast<size_t>(n)) == n;
   ::close(fd);
   if (!ok) throw IoError(ErrorContext().file(private_path), "cannot write");
-  write_atomic(public_path, public_pem(k.get()));
+  write_file_atomic(public_path, public_pem(k.get()));
 }
 
 std::string signed_dir_of(const std::string& model_path) {

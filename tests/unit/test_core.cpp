@@ -1,10 +1,14 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <numeric>
 
+#include "ohm/core/atomic_file.h"
 #include "ohm/core/dtype.h"
 #include "ohm/core/error.h"
 #include "ohm/core/half.h"
@@ -159,4 +163,44 @@ TEST(ThreadPool, RunsEveryThreadAndPropagatesErrors) {
     ++calls;
   });
   EXPECT_EQ(calls, 1);
+}
+
+TEST(AtomicFile, ReplacesWholeOrLeavesTheTargetAsItWas) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("ohm_atomic_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "out.bin").string();
+  auto read = [](const std::string& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  };
+  auto leftovers = [&] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) n += e.path() != path;
+    return n;
+  };
+  write_file_atomic(path, std::string_view("first"));
+  EXPECT_EQ(read(path), "first");
+  // A writer that fails half way: the target keeps its old content, no temporary file remains.
+  EXPECT_THROW(write_file_atomic(path,
+                                 [](const std::string& tmp) {
+                                   std::ofstream(tmp) << "half";
+                                   throw IoError(ErrorContext().file(tmp), "disk full");
+                                 }),
+               IoError);
+  EXPECT_EQ(read(path), "first");
+  EXPECT_EQ(leftovers(), 0);
+  write_file_atomic(path, [](const std::string& tmp) { std::ofstream(tmp) << "second"; });
+  EXPECT_EQ(read(path), "second");
+  // The rename cannot replace a directory: an IoError naming the target, nothing left behind.
+  const std::string sub = (dir / "sub").string();
+  std::filesystem::create_directories(std::filesystem::path(sub) / "x");
+  try {
+    write_file_atomic(sub, std::string_view("data"));
+    ADD_FAILURE() << "no error";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find(sub), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(leftovers(), 1);  // the directory itself
+  std::filesystem::remove_all(dir);
 }

@@ -32,6 +32,7 @@
 #include <set>
 #include <thread>
 
+#include "ohm/core/atomic_file.h"
 #include "ohm/core/error.h"
 #include "ohm/formats/model_source.h"
 #include "ohm/hub/hash.h"
@@ -50,13 +51,7 @@ void write_atomic(const fs::path& p, const std::string& content) {
     if (in.good() || in.eof())
       if (old == content) return;
   }
-  const fs::path tmp = p.string() + "." + random_hex(4) + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    f << content;
-    if (!f) throw IoError(ErrorContext().file(tmp.string()), "write failed");
-  }
-  fs::rename(tmp, p);
+  write_file_atomic(p.string(), content);
 }
 
 std::string repo_folder(RepoType t, const std::string& id) {
