@@ -394,6 +394,95 @@ void q4_k_from_float(const float* x, uint8_t* y, int64_t nb) {
   }
 }
 
+// The tails that the reference quantizers (quantize_row_qN_K_ref) and the weighted ones
+// (quantize_row_qN_K_impl) share: once a block's scales are stored, the values are re-quantized
+// against the stored (f16-rounded) scales and packed.
+
+// Four 2-bit values per byte, 32 bytes per 128 values (q2_k's and q3_k's low bits).
+template <typename T>
+void pack_2bit(const T* L, uint8_t* qs) {
+  for (int j = 0; j < QK_K; j += 128)
+    for (int l = 0; l < 32; ++l)
+      qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) |
+                                           (L[j + l + 96] << 6));
+}
+
+// q2_k {u8 scales[16]; u8 qs[64]; f16 d; f16 dmin}: 4-bit scale | 4-bit min per sub-block stored.
+void q2_k_finish(const float* x, uint8_t* y, uint8_t* L) {
+  const uint8_t* sc = y;
+  for (int j = 0; j < QK_K / 16; ++j) {
+    const float d = get_f16(y + 80) * static_cast<float>(sc[j] & 0xF);
+    if (d == 0.0f) continue;
+    const float dm = get_f16(y + 82) * static_cast<float>(sc[j] >> 4);
+    for (int ii = 0; ii < 16; ++ii) {
+      const int l = nearest_int((x[16 * j + ii] + dm) / d);
+      L[16 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(3, l)));
+    }
+  }
+  pack_2bit(L, y + 16);
+}
+
+// q3_k: the 6-bit scales and d stored; 3-bit values, the high bit into hmask.
+void q3_k_finish(const float* x, uint8_t* y, int8_t* L) {
+  uint8_t* hmask = y;
+  const uint8_t* sc = y + 96;
+  for (int j = 0; j < QK_K / 16; ++j) {
+    int s = j < 8 ? (sc[j] & 0xF) : (sc[j - 8] >> 4);
+    s = (s | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+    const float d = get_f16(y + 108) * static_cast<float>(s);
+    if (d == 0.0f) continue;
+    for (int ii = 0; ii < 16; ++ii) {
+      int l = nearest_int(x[16 * j + ii] / d);
+      l = std::max(-4, std::min(3, l));
+      L[16 * j + ii] = static_cast<int8_t>(l + 4);
+    }
+  }
+  std::memset(hmask, 0, QK_K / 8);
+  int m = 0;
+  uint8_t hm = 1;
+  for (int j = 0; j < QK_K; ++j) {
+    if (L[j] > 3) {
+      hmask[m] = static_cast<uint8_t>(hmask[m] | hm);
+      L[j] = static_cast<int8_t>(L[j] - 4);
+    }
+    if (++m == QK_K / 8) {
+      m = 0;
+      hm = static_cast<uint8_t>(hm << 1);
+    }
+  }
+  pack_2bit(L, y + 32);
+}
+
+// q6_k {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}: from the 16 sub-block scales (max_scale
+// the one of largest magnitude, not 0).
+void q6_k_finish(const float* x, uint8_t* y, const float* scales, float max_scale, int8_t* L) {
+  uint8_t* ql = y;
+  uint8_t* qh = y + 128;
+  int8_t* sc = reinterpret_cast<int8_t*>(y + 192);
+  const float iscale = -128.f / max_scale;
+  put_f16(y + 208, 1 / iscale);
+  for (int ib = 0; ib < QK_K / 16; ++ib)
+    sc[ib] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[ib])));
+  for (int j = 0; j < QK_K / 16; ++j) {
+    const float d = get_f16(y + 208) * sc[j];
+    if (d == 0.0f) continue;
+    for (int ii = 0; ii < 16; ++ii) {
+      int l = nearest_int(x[16 * j + ii] / d);
+      l = std::max(-32, std::min(31, l));
+      L[16 * j + ii] = static_cast<int8_t>(l + 32);
+    }
+  }
+  for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32)
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t q1 = L[j + l + 0] & 0xF, q2 = L[j + l + 32] & 0xF;
+      const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+      ql[l + 0] = static_cast<uint8_t>(q1 | (q3 << 4));
+      ql[l + 32] = static_cast<uint8_t>(q2 | (q4 << 4));
+      qh[l] = static_cast<uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
+                                   ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
+    }
+}
+
 // {u8 scales[16]; u8 qs[64]; f16 d; f16 dmin} = 84 bytes: 16 sub-blocks of 16, 2-bit values with
 // a 4-bit scale and min each (make_qkx2_quants with |x| weights and absolute errors).
 void q2_k_from_float(const float* x, uint8_t* y, int64_t nb) {
@@ -402,7 +491,6 @@ void q2_k_from_float(const float* x, uint8_t* y, int64_t nb) {
   constexpr float q4scale = 15.f;
   for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 84) {
     uint8_t* sc = y;
-    uint8_t* qs = y + 16;
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < QK_K / 16; ++j) {
       for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
@@ -428,19 +516,7 @@ void q2_k_from_float(const float* x, uint8_t* y, int64_t nb) {
     } else {
       put_f16(y + 82, 0.f);
     }
-    for (int j = 0; j < QK_K / 16; ++j) {
-      const float d = get_f16(y + 80) * static_cast<float>(sc[j] & 0xF);
-      if (d == 0.0f) continue;
-      const float dm = get_f16(y + 82) * static_cast<float>(sc[j] >> 4);
-      for (int ii = 0; ii < 16; ++ii) {
-        const int l = nearest_int((x[16 * j + ii] + dm) / d);
-        L[16 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(3, l)));
-      }
-    }
-    for (int j = 0; j < QK_K; j += 128)
-      for (int l = 0; l < 32; ++l)
-        qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) |
-                                             (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+    q2_k_finish(x, y, L);
   }
 }
 
@@ -450,8 +526,6 @@ void q3_k_from_float(const float* x, uint8_t* y, int64_t nb) {
   int8_t L[QK_K];
   float scales[QK_K / 16];
   for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 110) {
-    uint8_t* hmask = y;
-    uint8_t* qs = y + 32;
     uint8_t* sc = y + 96;
     float max_scale = 0, amax = 0;
     for (int j = 0; j < QK_K / 16; ++j) {
@@ -479,34 +553,7 @@ void q3_k_from_float(const float* x, uint8_t* y, int64_t nb) {
     } else {
       put_f16(y + 108, 0.f);
     }
-    for (int j = 0; j < QK_K / 16; ++j) {
-      int s = j < 8 ? (sc[j] & 0xF) : (sc[j - 8] >> 4);
-      s = (s | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
-      const float d = get_f16(y + 108) * static_cast<float>(s);
-      if (d == 0.0f) continue;
-      for (int ii = 0; ii < 16; ++ii) {
-        int l = nearest_int(x[16 * j + ii] / d);
-        l = std::max(-4, std::min(3, l));
-        L[16 * j + ii] = static_cast<int8_t>(l + 4);
-      }
-    }
-    std::memset(hmask, 0, QK_K / 8);
-    int m = 0;
-    uint8_t hm = 1;
-    for (int j = 0; j < QK_K; ++j) {
-      if (L[j] > 3) {
-        hmask[m] = static_cast<uint8_t>(hmask[m] | hm);
-        L[j] = static_cast<int8_t>(L[j] - 4);
-      }
-      if (++m == QK_K / 8) {
-        m = 0;
-        hm = static_cast<uint8_t>(hm << 1);
-      }
-    }
-    for (int j = 0; j < QK_K; j += 128)
-      for (int l = 0; l < 32; ++l)
-        qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) |
-                                             (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+    q3_k_finish(x, y, L);
   }
 }
 
@@ -586,9 +633,6 @@ void q6_k_from_float(const float* x, uint8_t* y, int64_t nb) {
   int8_t L[QK_K];
   float scales[QK_K / 16];
   for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 210) {
-    uint8_t* ql = y;
-    uint8_t* qh = y + 128;
-    int8_t* sc = reinterpret_cast<int8_t*>(y + 192);
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < QK_K / 16; ++ib) {
       const float scale = make_qx_quants_rmse1(16, 32, x + 16 * ib, L + 16 * ib);
@@ -604,28 +648,7 @@ void q6_k_from_float(const float* x, uint8_t* y, int64_t nb) {
       put_f16(y + 208, 0.f);
       continue;
     }
-    const float iscale = -128.f / max_scale;
-    put_f16(y + 208, 1 / iscale);
-    for (int ib = 0; ib < QK_K / 16; ++ib)
-      sc[ib] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[ib])));
-    for (int j = 0; j < QK_K / 16; ++j) {
-      const float d = get_f16(y + 208) * sc[j];
-      if (d == 0.0f) continue;
-      for (int ii = 0; ii < 16; ++ii) {
-        int l = nearest_int(x[16 * j + ii] / d);
-        l = std::max(-32, std::min(31, l));
-        L[16 * j + ii] = static_cast<int8_t>(l + 32);
-      }
-    }
-    for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32)
-      for (int l = 0; l < 32; ++l) {
-        const uint8_t q1 = L[j + l + 0] & 0xF, q2 = L[j + l + 32] & 0xF;
-        const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
-        ql[l + 0] = static_cast<uint8_t>(q1 | (q3 << 4));
-        ql[l + 32] = static_cast<uint8_t>(q2 | (q4 << 4));
-        qh[l] = static_cast<uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
-                                     ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
-      }
+    q6_k_finish(x, y, scales, max_scale, L);
   }
 }
 
@@ -1047,20 +1070,7 @@ void q2_k_weighted(const float* x, uint8_t* y, int64_t nb, const float* qw) {
     mm = get_f16(y + 82);
     uint8_t* sc = y;
     for (int j = 0; j < QK_K / 16; ++j) sc[j] = static_cast<uint8_t>(Ls[j] | (Lm[j] << 4));
-    for (int j = 0; j < QK_K / 16; ++j) {
-      const float d = dm * static_cast<float>(sc[j] & 0xF);
-      if (d == 0.0f) continue;
-      const float m = mm * static_cast<float>(sc[j] >> 4);
-      for (int ii = 0; ii < 16; ++ii) {
-        const int l = nearest_int((x[16 * j + ii] + m) / d);
-        L[16 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(3, l)));
-      }
-    }
-    uint8_t* qs = y + 16;
-    for (int j = 0; j < QK_K; j += 128)
-      for (int l = 0; l < 32; ++l)
-        qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) |
-                                             (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+    rows::q2_k_finish(x, y, L);
   }
 }
 
@@ -1080,8 +1090,6 @@ void q3_k_weighted(const float* x, uint8_t* y, int64_t nb, const float* qw) {
       sw[j] = sumw;
       scales[j] = make_qx_quants_w(16, 4, x + 16 * j, L + 16 * j, weight);
     }
-    uint8_t* hmask = y;
-    uint8_t* qs = y + 32;
     uint8_t* sc = y + 96;
     std::memset(sc, 0, 12);
     const float d_block = make_qx_quants_w(QK_K / 16, 32, scales, Ls, sw);
@@ -1095,34 +1103,7 @@ void q3_k_weighted(const float* x, uint8_t* y, int64_t nb, const float* qw) {
       sc[j % 4 + 8] = static_cast<uint8_t>(sc[j % 4 + 8] | (l << (2 * (j / 4))));
     }
     put_f16(y + 108, d_block);
-    for (int j = 0; j < QK_K / 16; ++j) {
-      int s = j < 8 ? (sc[j] & 0xF) : (sc[j - 8] >> 4);
-      s = (s | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
-      const float d = get_f16(y + 108) * static_cast<float>(s);
-      if (d == 0.0f) continue;
-      for (int ii = 0; ii < 16; ++ii) {
-        int l = nearest_int(x[16 * j + ii] / d);
-        l = std::max(-4, std::min(3, l));
-        L[16 * j + ii] = static_cast<int8_t>(l + 4);
-      }
-    }
-    std::memset(hmask, 0, QK_K / 8);
-    int m = 0;
-    uint8_t hm = 1;
-    for (int j = 0; j < QK_K; ++j) {
-      if (L[j] > 3) {
-        hmask[m] = static_cast<uint8_t>(hmask[m] | hm);
-        L[j] = static_cast<int8_t>(L[j] - 4);
-      }
-      if (++m == QK_K / 8) {
-        m = 0;
-        hm = static_cast<uint8_t>(hm << 1);
-      }
-    }
-    for (int j = 0; j < QK_K; j += 128)
-      for (int l = 0; l < 32; ++l)
-        qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) |
-                                             (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+    rows::q3_k_finish(x, y, L);
   }
 }
 
@@ -1131,9 +1112,6 @@ void q6_k_weighted(const float* x, uint8_t* y, int64_t nb, const float* qw) {
   int8_t L[QK_K];
   float scales[QK_K / 16];
   for (int64_t i = 0; i < nb; ++i, x += QK_K, y += 210, qw += QK_K) {
-    uint8_t* ql = y;
-    uint8_t* qh = y + 128;
-    int8_t* sc = reinterpret_cast<int8_t*>(y + 192);
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < QK_K / 16; ++ib) {
       const float scale = make_qx_quants_w(16, 32, x + 16 * ib, L + 16 * ib, qw + 16 * ib);
@@ -1147,28 +1125,7 @@ void q6_k_weighted(const float* x, uint8_t* y, int64_t nb, const float* qw) {
       std::memset(y, 0, 210);
       continue;
     }
-    const float iscale = -128.f / max_scale;
-    put_f16(y + 208, 1 / iscale);
-    for (int ib = 0; ib < QK_K / 16; ++ib)
-      sc[ib] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[ib])));
-    for (int j = 0; j < QK_K / 16; ++j) {
-      const float d = get_f16(y + 208) * sc[j];
-      if (d == 0.0f) continue;
-      for (int ii = 0; ii < 16; ++ii) {
-        int l = nearest_int(x[16 * j + ii] / d);
-        l = std::max(-32, std::min(31, l));
-        L[16 * j + ii] = static_cast<int8_t>(l + 32);
-      }
-    }
-    for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32)
-      for (int l = 0; l < 32; ++l) {
-        const uint8_t q1 = L[j + l + 0] & 0xF, q2 = L[j + l + 32] & 0xF;
-        const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
-        ql[l + 0] = static_cast<uint8_t>(q1 | (q3 << 4));
-        ql[l + 32] = static_cast<uint8_t>(q2 | (q4 << 4));
-        qh[l] = static_cast<uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
-                                     ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
-      }
+    rows::q6_k_finish(x, y, scales, max_scale, L);
   }
 }
 
