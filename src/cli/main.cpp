@@ -6,6 +6,7 @@
 #include "common.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
+#include "ohm/kernels/kernels.h"
 #if OHM_HAVE_HUB
 #include "ohm/hub/client.h"
 #endif
@@ -45,7 +46,13 @@ Register::Register(const std::string& name, Setup setup) {
 int run(int argc, char** argv) {
   CLI::App app{"ohm: a native toolkit for open language models (HF checkpoints, GGUF)", "ohm"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "ohm 0.1.0");
+  // The version and the kernel paths in use on this CPU (what a benchmark report needs).
+  app.set_version_flag("--version", [] {
+    const std::string feats = kernels::cpu_features();
+    return std::string("ohm 0.1.0\nkernels: ") + kernels::isa_name(kernels::active().isa) +
+           " (OHM_ISA=scalar|avx2 caps the choice; no AMX path is built)" +
+           (feats.empty() ? "" : "\ncpu: " + feats);
+  });
   std::vector<Command> commands;
   for (auto& [name, setup] : registry()) commands.push_back(setup(app));
   // Set after the subcommands are added: CLI11 copies the parent's footer into each of them.

@@ -96,6 +96,46 @@ const KernelTable* table_for(Isa isa) {
   return nullptr;
 }
 
+std::string cpu_features() {
+  std::string r;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  const bool l1 = __get_cpuid(1, &a, &b, &c, &d) != 0;
+  const unsigned c1 = l1 ? c : 0;
+  unsigned c7 = 0, d7 = 0, a71 = 0;
+  if (__get_cpuid_max(0, nullptr) >= 7) {
+    __cpuid_count(7, 0, a, b, c, d);
+    c7 = c;
+    d7 = d;
+    __cpuid_count(7, 1, a, b, c, d);
+    a71 = a;
+  }
+  // CPUID bits (Intel SDM vol. 2A, table 3-8 and leaf 07H). The OS must also enable the AVX and
+  // AVX-512 state (XGETBV); __builtin_cpu_supports checks that for the ones the kernels use.
+  __builtin_cpu_init();
+  const std::pair<const char*, bool> f[] = {
+      {"avx2", __builtin_cpu_supports("avx2") != 0},
+      {"fma", __builtin_cpu_supports("fma") != 0},
+      {"f16c", (c1 & (1u << 29)) != 0},
+      {"avx512f", __builtin_cpu_supports("avx512f") != 0},
+      {"avx512bw", __builtin_cpu_supports("avx512bw") != 0},
+      {"avx512vl", __builtin_cpu_supports("avx512vl") != 0},
+      {"avx512_vnni", (c7 & (1u << 11)) != 0},
+      {"avx512_bf16", (a71 & (1u << 5)) != 0},
+      {"avx_vnni", (a71 & (1u << 4)) != 0},
+      {"amx_bf16", (d7 & (1u << 22)) != 0},
+      {"amx_tile", (d7 & (1u << 24)) != 0},
+      {"amx_int8", (d7 & (1u << 25)) != 0},
+  };
+  for (const auto& [name, on] : f) {
+    if (!r.empty()) r += ' ';
+    r += on ? '+' : '-';
+    r += name;
+  }
+#endif
+  return r;
+}
+
 const KernelTable& active() {
   return *active_ptr().load(std::memory_order_relaxed);
 }

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "ohm/cli/cli.h"
+#include "ohm/kernels/kernels.h"
 #include "test_util.h"
 
 using json = nlohmann::json;
@@ -77,4 +78,18 @@ TEST(CliInspect, ErrorsAreReportedNotThrown) {
   std::string out;
   EXPECT_EQ(run_cli({"ohm", "--help"}, &out), 0);
   EXPECT_NE(out.find("inspect"), std::string::npos);
+}
+
+TEST(CliVersion, PrintsTheKernelTableAndCpuFeatures) {
+  std::string out;
+  EXPECT_EQ(run_cli({"ohm", "--version"}, &out), 0);
+  EXPECT_EQ(out.rfind("ohm 0.1.0\n", 0), 0u) << out;
+  EXPECT_NE(out.find(std::string("kernels: ") + ohm::kernels::isa_name(ohm::kernels::active().isa)),
+            std::string::npos)
+      << out;
+#if defined(__x86_64__)
+  EXPECT_NE(out.find("cpu: "), std::string::npos) << out;
+  for (const char* f : {"avx2", "fma", "f16c", "avx512f", "avx512_vnni", "amx_tile", "amx_int8"})
+    EXPECT_NE(out.find(std::string(f)), std::string::npos) << f << "\n" << out;
+#endif
 }

@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "ohm/core/dtype.h"
 #include "ohm/core/tensor.h"
@@ -190,6 +191,10 @@ const KernelTable& reference();
 // The table for `isa` when it is compiled in and this CPU supports it, else nullptr (tests,
 // benchmarks).
 const KernelTable* table_for(Isa isa);
+// The CPU features the kernel choice looks at, as /proc/cpuinfo names them, each with "+" (this
+// CPU has it) or "-": "+avx2 +fma +f16c -avx512f ... -amx_tile -amx_int8 -amx_bf16". Empty on
+// other architectures. `ohm --version` prints it with the table in use.
+std::string cpu_features();
 // Overrides the active table (tests); returns the previous one.
 const KernelTable* set_active(const KernelTable* table);
 
