@@ -3,7 +3,7 @@
 # the whole test suite (but the `gpu` label), runs clang-tidy on the C++ files changed against
 # the merge base, cross-compiles the portable runtime for aarch64 and runs its scalar unit tests
 # under qemu-user, then builds the libFuzzer targets and runs each for a bounded time.
-#   OHM_FUZZ_SECONDS=60 (default)  set to 0 to skip fuzzing
+#   OHM_FUZZ_SECONDS=30 (default)  seconds per fuzzer; 0 skips fuzzing
 #   OHM_TIDY=0 / OHM_CROSS=0       skip clang-tidy / the aarch64 build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ fi
 if [ "${OHM_CROSS:-1}" != "0" ]; then
   scripts/cross-aarch64.sh
 fi
-fuzz_seconds=${OHM_FUZZ_SECONDS:-60}
+fuzz_seconds=${OHM_FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" != "0" ]; then
   cmake --preset fuzz >/dev/null
   cmake --build --preset fuzz -j "$jobs" --target fuzz_safetensors fuzz_gguf
