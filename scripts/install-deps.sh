@@ -4,6 +4,7 @@
 set -euo pipefail
 pkgs=(
   cmake ninja-build g++ clang libclang-rt-14-dev   # toolchain (clang for the libFuzzer targets)
+  lld                                              # links the ~50 ASan test executables ~4x faster than ld.bfd
   nlohmann-json3-dev libcli11-dev                  # JSON, command line
   libonig-dev libutf8proc-dev                      # tokenizers: regex (as HF tokenizers), Unicode normalization
   zlib1g-dev liblzma-dev pkg-config                # tokenizers: .gz/.xz tokenizer.json
