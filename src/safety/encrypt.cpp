@@ -197,7 +197,9 @@ class TempOutput {
         throw IoError(ErrorContext().file(path), "cannot create a temporary file: " + errno_text());
       temp_name_ = tmpl;
     }
-    if (::fchmod(fd_, mode_) != 0) {
+    // 0600 (plaintext) is set as it is; other modes are left to open() (under the umask;
+    // mkstemp's fallback file stays 0600).
+    if (mode_ == 0600 && ::fchmod(fd_, mode_) != 0) {
       const std::string why = errno_text();
       discard();
       throw IoError(ErrorContext().file(path), "chmod failed: " + why);
@@ -425,13 +427,11 @@ std::vector<PublicKey> read_recipients_file(const std::string& path) {
     ++lineno;
     std::string_view s = line;
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-    if (s.starts_with(kPublicComment)) {
+    // An identity file's public key is its "# public key:" comment (its secret line is skipped).
+    if (s.starts_with(kPublicComment))
       s.remove_prefix(kPublicComment.size());
-    } else if (s.starts_with(kSecretPrefix)) {
-      continue;  // an identity file: its public key is the comment line above
-    } else if (s.empty() || s.front() == '#') {
+    else if (s.empty() || s.front() == '#' || s.starts_with(kSecretPrefix))
       continue;
-    }
     keys.push_back(PublicKey::parse(s, path + ":" + std::to_string(lineno)));
   }
   if (keys.empty()) throw InvalidArgument(ErrorContext().file(path), "no public keys in the file");
