@@ -11,6 +11,7 @@ pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev       # tests, micro-benchmarks
   libcpp-httplib-dev libsqlite3-dev libssl-dev libyaml-dev  # hub: HTTP server, metadata, sha256, model cards
   libcmark-gfm-dev libcmark-gfm-extensions-dev     # hub: web UI (model cards: CommonMark + GFM tables)
+  libsodium-dev                                    # safety: encrypted upload (X25519 sealed boxes, XChaCha20-Poly1305)
   libedit-dev                                      # cli: line editing and history in `ohm chat`
   libbz2-dev                                       # eval: HellaSwag data as published (.txt.bz2); task YAML uses libyaml
   clang-tidy                                       # lint: scripts/clang-tidy-changed.sh

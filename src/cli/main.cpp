@@ -66,7 +66,8 @@ int run(int argc, char** argv) {
   if (argc > 1 && argv[1][0] != '-' && !registry().count(argv[1])) {
 #if !OHM_HAVE_HUB
     const std::string word = argv[1];
-    if (word == "hub" || word == "push" || word == "pull" || word == "login") {
+    if (word == "hub" || word == "push" || word == "pull" || word == "login" || word == "keygen" ||
+        word == "encrypt" || word == "decrypt") {
       std::cerr << "ohm: '" << word
                 << "' is not in this build (configured with -DOHM_HUB=OFF: no Hub client or "
                    "server)\n";

@@ -1,12 +1,16 @@
 // `ohm pull ID [--revision R] [--include GLOB]... [--endpoint URL]`: download a Hub repo into the
-// standard HF cache (parallel, resumable, verified), printing the snapshot directory.
+// standard HF cache (parallel, resumable, verified), printing the snapshot directory. With
+// --decrypt each FILE.ohmenc is then decrypted and verified into FILE beside it
+// (docs/encryption.md).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
+#include <optional>
 
 #include "common.h"
+#include "encrypt.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
 #include "ohm/hub/client.h"
@@ -28,6 +32,8 @@ const Register reg("pull", [](CLI::App& app) {
   auto o = std::make_shared<hub::PullOptions>();
   auto type = std::make_shared<std::string>("model");
   auto quiet = std::make_shared<bool>(false);
+  auto decrypt = std::make_shared<bool>(false);
+  auto identity = std::make_shared<std::string>();
   auto* cmd = app.add_subcommand(
       "pull",
       "Download a Hub repo into the HF cache (parallel, resumable, verified; HF_ENDPOINT, "
@@ -49,13 +55,24 @@ const Register reg("pull", [](CLI::App& app) {
       ->check(int_range(1, 64));
   cmd->add_flag("--offline", o->offline,
                 "Resolve from the cache only, no network (as HF_HUB_OFFLINE=1)");
+  cmd->add_flag("--decrypt", *decrypt,
+                "Decrypt and verify each FILE.ohmenc (from `ohm push --encrypt`) into FILE in the "
+                "snapshot (mode 0600); a file that fails authentication is reported and not "
+                "written, and the exit status is 1");
+  cmd->add_option("--identity,-i", *identity,
+                  "With --decrypt: identity file from `ohm keygen` (default: OHM_IDENTITY, else "
+                  "~/.config/ohm/identity.key)");
   cmd->add_flag("--quiet,-q", *quiet, "Print only the snapshot directory");
   cmd->footer(
       "Ctrl-C keeps the partial downloads (blobs/<etag>.incomplete): rerun to resume. Exit\n"
       "status: 0, 1 runtime error (network, HTTP, checksum), 2 usage error, 130 interrupted.");
-  return Command{cmd, [o, type, quiet] {
+  return Command{cmd, [o, type, quiet, decrypt, identity] {
                    hub::parse_repo_type(*type, o->type);
                    o->progress = !*quiet && ::isatty(STDERR_FILENO);
+                   if (!*decrypt && !identity->empty())
+                     throw UsageError("--identity needs --decrypt");
+                   std::optional<safety::Identity> id;
+                   if (*decrypt) id = load_identity(*identity);  // before any download
                    std::signal(SIGINT, on_sigint);
                    std::signal(SIGTERM, on_sigint);
                    auto r = hub::pull(*o);
@@ -64,6 +81,19 @@ const Register reg("pull", [](CLI::App& app) {
                    if (!*quiet)
                      std::cerr << r.files << " files, " << r.downloaded << " downloaded ("
                                << r.bytes << " bytes), commit " << r.commit << "\n";
+                   if (id) {
+                     const auto d =
+                         decrypt_tree(r.snapshot_dir, *id, *quiet ? nullptr : &std::cerr);
+                     if (!*quiet) std::cerr << d.decrypted << " files decrypted and verified\n";
+                     if (!d.failed.empty()) {
+                       for (const auto& f : d.failed) std::cerr << "ohm pull: " << f << "\n";
+                       throw safety::DecryptError(
+                           ErrorContext(), std::to_string(d.failed.size()) +
+                                               " file(s) did not decrypt (nothing written for "
+                                               "them): " +
+                                               d.failed.front());
+                     }
+                   }
                    std::cout << r.snapshot_dir << "\n";
                    return 0;
                  }};

@@ -1,13 +1,16 @@
 // `ohm push DIR ID [--message M] [--revision BRANCH] [--delete GLOB]...`: upload a folder to a Hub
 // repo like huggingface_hub's upload_folder (creates the repo if missing, LFS for large/binary
-// files, one commit, unchanged files skipped).
+// files, one commit, unchanged files skipped). With --encrypt every file is encrypted client-side
+// to the --recipient keys first and uploaded as FILE.ohmenc (docs/encryption.md).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
+#include <memory>
 
 #include "common.h"
+#include "encrypt.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
 #include "ohm/hub/client.h"
@@ -26,10 +29,30 @@ void on_sigint(int) {
   ::_exit(130);
 }
 
+struct EncryptOpts {
+  bool on = false;
+  std::vector<std::string> recipients, files;
+};
+
+// --encrypt: the folder's files encrypted into a temporary folder (removed with the returned
+// StagingDir), which is then pushed instead; null without --encrypt.
+std::unique_ptr<StagingDir> encrypt_folder(hub::PushOptions& o, const EncryptOpts& e, bool quiet) {
+  if (!e.on && (!e.recipients.empty() || !e.files.empty()))
+    throw UsageError("--recipient and --recipients-file need --encrypt");
+  if (!e.on) return nullptr;
+  const auto to = collect_recipients(e.recipients, e.files);
+  auto staging = std::make_unique<StagingDir>();
+  const size_t n = encrypt_tree(o.folder, staging->path(), to, o.parallel, nullptr);
+  if (!quiet) std::cerr << "encrypted " << n << " files to " << to.size() << " recipient(s)\n";
+  o.folder = staging->path().string();
+  return staging;
+}
+
 const Register reg("push", [](CLI::App& app) {
   auto o = std::make_shared<hub::PushOptions>();
   auto type = std::make_shared<std::string>("model");
   auto quiet = std::make_shared<bool>(false);
+  auto e = std::make_shared<EncryptOpts>();
   auto* cmd = app.add_subcommand(
       "push",
       "Upload a folder to a Hub repo in one commit (creates the repo; LFS for large files; "
@@ -55,15 +78,26 @@ const Register reg("push", [](CLI::App& app) {
   cmd->add_option("--parallel", o->parallel, "Concurrent LFS uploads (1..64)")
       ->capture_default_str()
       ->check(int_range(1, 64));
+  cmd->add_flag("--encrypt", e->on,
+                "Encrypt every file client-side to the recipients and upload it as FILE.ohmenc "
+                "(an LFS blob; the Hub gets no plaintext and no key). Needs TMPDIR space for the "
+                "encrypted copy; every push re-uploads (each encryption differs)");
+  cmd->add_option("--recipient,-r", e->recipients,
+                  "With --encrypt: a public key ohm1... (from `ohm keygen`) that can decrypt "
+                  "(repeatable)");
+  cmd->add_option("--recipients-file,-R", e->files,
+                  "With --encrypt: a file of public keys, one per line (repeatable)")
+      ->check(readable_file());
   cmd->add_flag("--quiet,-q", *quiet, "Print only the commit id");
   cmd->footer(
       "Ctrl-C before the commit leaves the repo unchanged; a rerun does not send LFS files again.\n"
       "Exit status: 0, 1 runtime error (network, HTTP 401 authentication, 403 permission), 2\n"
       "usage error, 130 interrupted.");
-  return Command{cmd, [o, type, quiet] {
+  return Command{cmd, [o, type, quiet, e] {
                    hub::parse_repo_type(*type, o->type);
                    o->progress = !*quiet && ::isatty(STDERR_FILENO);
                    if (!*quiet) o->log = &std::cerr;
+                   const auto staging = encrypt_folder(*o, *e, *quiet);
                    std::signal(SIGINT, on_sigint);
                    std::signal(SIGTERM, on_sigint);
                    auto r = hub::push(*o);

@@ -8,6 +8,7 @@
 #include "handlers.h"
 #include "ohm/hub/card.h"
 #include "ohm/hub/hash.h"
+#include "ohm/safety/encrypt.h"
 
 namespace ohm::hub::handlers {
 
@@ -253,6 +254,9 @@ static json entry_json(Hub& hub, const RepoInfo& r, const std::string& commit,
     if (f->lfs)
       e["lfs"] = {
           {"oid", f->lfs->sha256}, {"size", f->lfs->size}, {"pointerSize", f->lfs->pointer_size}};
+    // ohm-encrypted (`ohm push --encrypt` names them *.ohmenc; docs/encryption.md). An extra key
+    // that huggingface_hub's RepoFile ignores.
+    if (f->path.ends_with(safety::kEncSuffix)) e["encrypted"] = true;
   } else {
     e = {{"type", "directory"}, {"oid", dir_oid(files, path)}, {"size", 0}, {"path", path}};
   }

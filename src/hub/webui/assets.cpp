@@ -44,6 +44,7 @@ li.repo-row:hover{border-color:#c7d2fe;box-shadow:0 1px 4px rgba(79,70,229,.08)}
 .badge.gated{color:#9f1239;background:#ffe4e6;border-color:#fecdd3}
 .badge.verified{color:#166534;background:#dcfce7;border-color:#bbf7d0;font-family:var(--mono)}
 .badge.unverified{color:#9a3412;background:#ffedd5;border-color:#fed7aa}
+.badge.encrypted{color:#3730a3;background:#e0e7ff;border-color:#c7d2fe}
 .badge.tag{font-family:var(--mono)}
 .empty{color:var(--muted);padding:24px;border:1px dashed var(--line);border-radius:10px;text-align:center}
 .repo-head{margin-bottom:6px}

@@ -14,6 +14,7 @@
 #include "../http/errors.h"
 #include "assets.h"
 #include "ohm/core/error.h"
+#include "ohm/safety/encrypt.h"
 
 namespace ohm::hub {
 
@@ -379,8 +380,12 @@ WebPage tree_page(RepoCtx& x, const std::string& rev, std::string path) {
     body += "<tr class=\"file\" data-path=\"" + esc(f->path) +
             "\"><td class=\"name\"><span class=\"icon\"></span><a href=\"" +
             esc(base + "/blob/" + enc(rev) + "/" + enc_path(f->path)) + "\">" + esc(name) + "</a>" +
-            (f->lfs ? " <span class=\"badge\">LFS</span>" : "") + "</td><td class=\"size\">" +
-            human_size(f->size) +
+            (f->lfs ? " <span class=\"badge\">LFS</span>" : "") +
+            (f->path.ends_with(safety::kEncSuffix)
+                 ? " <span class=\"badge encrypted\" title=\"Encrypted with ohm: only its "
+                   "recipients can read it\">encrypted</span>"
+                 : "") +
+            "</td><td class=\"size\">" + human_size(f->size) +
             "</td><td class=\"dl\"><a class=\"download\" title=\"Download\" href=\"" +
             esc(base + "/resolve/" + enc(commit) + "/" + enc_path(f->path) + "?download=true") +
             "\" download=\"" + esc(name) + "\">&#8595;</a></td></tr>";
@@ -452,8 +457,26 @@ WebPage blob_page(RepoCtx& x, const std::string& rev, const std::string& path) {
   const bool allowed = x.hub.has_gate_access(x.caller, r);
   if (allowed) text = read_text(x.hub, *f, 512u << 10);
   const bool binary = text.find('\0') != std::string::npos;
+  // An ohm-encrypted file (docs/encryption.md), by the magic at the start of its blob.
+  bool encrypted = false;
+  if (allowed && f->size >= safety::kEncMagic.size()) {
+    char head[8] = {};
+    try {
+      auto rd = x.hub.blobs().open(f->lfs ? BlobKind::Lfs : BlobKind::Git,
+                                   f->lfs ? f->lfs->sha256 : f->oid);
+      const size_t n = rd->read_at(0, head, safety::kEncMagic.size());
+      encrypted = safety::is_encrypted(std::string_view(head, n));
+    } catch (const Error&) {
+      // a missing blob: the page shows the file without the note
+    }
+  }
   if (!allowed)
     body += "<pre class=\"code\">This repo is gated: request access to see its files.</pre>";
+  else if (encrypted)
+    body +=
+        "<pre class=\"code\" id=\"encrypted\"><span class=\"badge encrypted\">encrypted</span> "
+        "Encrypted with ohm: only its recipients can read it (ohm pull --decrypt "
+        "--identity KEYFILE).</pre>";
   else if (text.empty() || binary)
     body += "<pre class=\"code\">" +
             std::string(f->size == 0 ? "(empty file)" : "(binary or large file: download it)") +
