@@ -16,6 +16,7 @@
 
 #include "ohm/core/error.h"
 #include "ohm/core/half.h"
+#include "ohm/core/thread_pool.h"
 
 namespace ohm::nn {
 
@@ -149,25 +150,33 @@ const QuantizedSource::Repacked* QuantizedSource::repack(const std::string& pref
                          std::to_string(per_word) + " (qzeros packing)");
   check(qzeros, ".qzeros", DType::I32, {u.groups, u.N / per_word});
 
-  // Unpack.
+  // Unpack to q[n, i] (one byte per value, output-major so that the packing below reads rows),
+  // in parallel over output columns.
   const size_t KN = static_cast<size_t>(u.K * u.N);
   u.q.resize(KN);
   const auto* qw = qweight->data<uint32_t>();
+  ThreadPool& pool = ThreadPool::global();
+  const int64_t K = u.K, N = u.N;
   if (awq) {
-    for (int64_t i = 0; i < u.K; ++i)
-      for (int64_t c = 0; c < u.N / 8; ++c) {
-        const uint32_t w = qw[i * (u.N / 8) + c];
-        for (int k = 0; k < 8; ++k)
-          u.q[static_cast<size_t>(i * u.N + c * 8 + kAwqOrder[k])] = (w >> (4 * k)) & 0xF;
-      }
+    pool.parallel_for(N / 8, 8, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t i = 0; i < K; ++i) {
+          const uint32_t w = qw[i * (N / 8) + c];
+          for (int k = 0; k < 8; ++k)
+            u.q[static_cast<size_t>((c * 8 + kAwqOrder[k]) * K + i)] =
+                static_cast<uint8_t>((w >> (4 * k)) & 0xF);
+        }
+    });
   } else {
-    for (int64_t r = 0; r < u.K / per_word; ++r)
-      for (int64_t n = 0; n < u.N; ++n) {
-        const uint32_t w = qw[r * u.N + n];
-        for (int64_t k = 0; k < per_word; ++k)
-          u.q[static_cast<size_t>((r * per_word + k) * u.N + n)] =
-              static_cast<uint8_t>((w >> (bits * k)) & mask);
-      }
+    pool.parallel_for(N, 64, [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t r = 0; r < K / per_word; ++r) {
+          const uint32_t w = qw[r * N + n];
+          for (int64_t k = 0; k < per_word; ++k)
+            u.q[static_cast<size_t>(n * K + r * per_word + k)] =
+                static_cast<uint8_t>((w >> (bits * k)) & mask);
+        }
+    });
   }
   u.zero.resize(static_cast<size_t>(u.groups * u.N));
   const auto* qz = qzeros.data<uint32_t>();
@@ -230,48 +239,52 @@ const QuantizedSource::Repacked* QuantizedSource::repack(const std::string& pref
   const bool all_mid =
       std::all_of(u.zero.begin(), u.zero.end(), [&](int32_t z) { return z == mid; });
   const auto qv = [&](int64_t n, int64_t j) {  // the value of input column order[j], row n
-    return static_cast<int32_t>(u.q[static_cast<size_t>(order[static_cast<size_t>(j)] * u.N + n)]);
+    return static_cast<int32_t>(u.q[static_cast<size_t>(n * K + order[static_cast<size_t>(j)])]);
   };
-  const int64_t N = u.N, K = u.K;
   if (bits == 8 && !all_mid) {
     // No int8 block holds q - zero in [-255, 255]: exact f32 values instead.
     out.weight = Tensor::empty(DType::F32, {N, K});
     float* w = out.weight.mutable_data<float>();
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t j = 0; j < K; ++j) {
-        const size_t gi = static_cast<size_t>(block_group[static_cast<size_t>(j / kBlock)] * N + n);
-        w[n * K + j] = f16_to_f32(u.scale[gi]) * static_cast<float>(qv(n, j) - u.zero[gi]);
-      }
+    pool.parallel_for(N, 16, [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t j = 0; j < K; ++j) {
+          const size_t gi =
+              static_cast<size_t>(block_group[static_cast<size_t>(j / kBlock)] * N + n);
+          w[n * K + j] = f16_to_f32(u.scale[gi]) * static_cast<float>(qv(n, j) - u.zero[gi]);
+        }
+    });
   } else {
     const DType dt = bits == 8 ? DType::Q8_0 : all_mid ? DType::Q4_0 : DType::Q5_0;
     out.weight = Tensor::empty(dt, {N, K});
     const size_t bb = traits(dt).type_size;
     auto* dst = static_cast<uint8_t*>(out.weight.mutable_raw());
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t b = 0; b < nblocks; ++b) {
-        uint8_t* blk = dst + static_cast<size_t>(n * nblocks + b) * bb;
-        const size_t gi = static_cast<size_t>(block_group[static_cast<size_t>(b)] * N + n);
-        std::memcpy(blk, &u.scale[gi], 2);  // d: the group's f16 scale, bit for bit
-        const int32_t z = u.zero[gi];
-        const int64_t j0 = b * kBlock;
-        if (dt == DType::Q8_0) {  // {d, int8 qs[32]}
-          for (int64_t j = 0; j < kBlock; ++j)
-            blk[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(qv(n, j0 + j) - mid));
-        } else if (dt == DType::Q4_0) {  // {d, qs[16]}: element j low nibble, j + 16 high
-          for (int64_t j = 0; j < 16; ++j)
-            blk[2 + j] = static_cast<uint8_t>(qv(n, j0 + j) | (qv(n, j0 + j + 16) << 4));
-        } else {  // Q5_0 {d, qh[4], qs[16]}: value v = q - zero + 16 in [1, 31] (z in [0, 15])
-          uint32_t qh = 0;
-          for (int64_t j = 0; j < 16; ++j) {
-            const auto v0 = static_cast<uint32_t>(qv(n, j0 + j) - z + 16);
-            const auto v1v = static_cast<uint32_t>(qv(n, j0 + j + 16) - z + 16);
-            blk[6 + j] = static_cast<uint8_t>((v0 & 0xF) | ((v1v & 0xF) << 4));
-            qh |= ((v0 >> 4) & 1u) << j;
-            qh |= ((v1v >> 4) & 1u) << (j + 16);
+    pool.parallel_for(N, 16, [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t b = 0; b < nblocks; ++b) {
+          uint8_t* blk = dst + static_cast<size_t>(n * nblocks + b) * bb;
+          const size_t gi = static_cast<size_t>(block_group[static_cast<size_t>(b)] * N + n);
+          std::memcpy(blk, &u.scale[gi], 2);  // d: the group's f16 scale, bit for bit
+          const int32_t z = u.zero[gi];
+          const int64_t j0 = b * kBlock;
+          if (dt == DType::Q8_0) {  // {d, int8 qs[32]}
+            for (int64_t j = 0; j < kBlock; ++j)
+              blk[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(qv(n, j0 + j) - mid));
+          } else if (dt == DType::Q4_0) {  // {d, qs[16]}: element j low nibble, j + 16 high
+            for (int64_t j = 0; j < 16; ++j)
+              blk[2 + j] = static_cast<uint8_t>(qv(n, j0 + j) | (qv(n, j0 + j + 16) << 4));
+          } else {  // Q5_0 {d, qh[4], qs[16]}: value v = q - zero + 16 in [1, 31] (z in [0, 15])
+            uint32_t qh = 0;
+            for (int64_t j = 0; j < 16; ++j) {
+              const auto v0 = static_cast<uint32_t>(qv(n, j0 + j) - z + 16);
+              const auto v1v = static_cast<uint32_t>(qv(n, j0 + j + 16) - z + 16);
+              blk[6 + j] = static_cast<uint8_t>((v0 & 0xF) | ((v1v & 0xF) << 4));
+              qh |= ((v0 >> 4) & 1u) << j;
+              qh |= ((v1v >> 4) & 1u) << (j + 16);
+            }
+            std::memcpy(blk + 2, &qh, 4);
           }
-          std::memcpy(blk + 2, &qh, 4);
         }
-      }
+    });
   }
   return &cache_.emplace(prefix, std::move(out)).first->second;
 }
