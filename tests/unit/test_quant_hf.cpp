@@ -179,6 +179,22 @@ TEST(QuantConfig, ParsesGptqAndAwq) {
   EXPECT_EQ(a2.group_size, 32);
 }
 
+// `ohm inspect` prints summarize(config): the quantization config is one line of it.
+TEST(QuantConfig, InspectShowsIt) {
+  const ModelConfig cfg = load_model_config(
+      (quant_dir() / "llama_gptq_4bit_g32_asym_descact" / "config.json").string());
+  std::string line;
+  for (const auto& [k, v] : summarize(cfg))
+    if (k == "quantization_config") line = v;
+  EXPECT_EQ(line, "gptq 4-bit, group_size 32, asym, desc_act, checkpoint_format gptq");
+  const ModelConfig awq =
+      load_model_config((quant_dir() / "llama_awq_gemm_g128" / "config.json").string());
+  line.clear();
+  for (const auto& [k, v] : summarize(awq))
+    if (k == "quantization_config") line = v;
+  EXPECT_EQ(line, "awq 4-bit, group_size 128, zero_point, version gemm");
+}
+
 TEST(QuantConfig, ErrorsNameTheKey) {
   EXPECT_NE(error_of<UnsupportedError>([] {
               parse_qc({{"quant_method", "bitsandbytes"}});
