@@ -2,6 +2,7 @@
 #include "ohm/formats/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -138,6 +139,57 @@ const DecoderConfig& common(const ModelConfig& c) {
   return c.common();
 }
 
+QuantizationConfig parse_quantization_config(const JsonReader& r) {
+  QuantizationConfig q;
+  const auto bad = [&](const std::string& key, const std::string& what) {
+    throw UnsupportedError(ErrorContext().file(r.file()).key(r.path(key)), what);
+  };
+  // AutoGPTQ's quantize_config.json and TheBloke-era files have no quant_method: GPTQ.
+  q.quant_method = r.get_string("quant_method", r.has("bits") ? "gptq" : "");
+  std::transform(q.quant_method.begin(), q.quant_method.end(), q.quant_method.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  if (q.quant_method != "gptq" && q.quant_method != "awq")
+    bad("quant_method", "unsupported quant_method '" + q.quant_method + "' (supported: gptq, awq)");
+  if (q.quant_method == "gptq") {
+    q.bits = r.get_int("bits", 4);
+    if (q.bits != 4 && q.bits != 8)
+      bad("bits", "unsupported GPTQ bits " + std::to_string(q.bits) + " (supported: 4, 8)");
+    q.group_size = r.get_int("group_size", 128);
+    q.desc_act = r.get_bool("desc_act", false);
+    q.sym = r.get_bool("sym", true);
+    q.checkpoint_format = r.get_string("checkpoint_format", "gptq");
+    if (q.checkpoint_format != "gptq" && q.checkpoint_format != "gptq_v2")
+      bad("checkpoint_format",
+          "unsupported checkpoint_format '" + q.checkpoint_format + "' (supported: gptq, gptq_v2)");
+  } else {
+    // transformers' AwqConfig keys, else AutoAWQ's quant_config.json ones (w_bit, q_group_size).
+    q.bits = r.opt_int("bits").value_or(r.get_int("w_bit", 4));
+    if (q.bits != 4)
+      bad(r.has("bits") ? "bits" : "w_bit",
+          "unsupported AWQ bits " + std::to_string(q.bits) + " (supported: 4)");
+    q.group_size = r.opt_int("group_size").value_or(r.get_int("q_group_size", 128));
+    q.zero_point = r.get_bool("zero_point", true);
+    if (!q.zero_point)
+      bad("zero_point", "AWQ without zero_point is not supported (GEMM checkpoints have zeros)");
+    q.version = r.get_string("version", "gemm");
+    std::transform(q.version.begin(), q.version.end(), q.version.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    if (q.version != "gemm")
+      bad("version", "unsupported AWQ version '" + q.version + "' (supported: gemm)");
+    q.modules_to_not_convert =
+        r.opt_string_list("modules_to_not_convert").value_or(std::vector<std::string>{});
+  }
+  const char* gkey =
+      r.has("group_size") || q.quant_method == "gptq" ? "group_size" : "q_group_size";
+  if (q.group_size == 0 || q.group_size < -1 || (q.group_size > 0 && q.group_size % 32 != 0) ||
+      (q.quant_method == "awq" && q.group_size == -1))
+    throw ConfigError(ErrorContext().file(r.file()).key(r.path(gkey)),
+                      "group_size " + std::to_string(q.group_size) +
+                          " is not supported (expected a positive multiple of 32" +
+                          (q.quant_method == "gptq" ? std::string(", or -1)") : std::string(")")));
+  return q;
+}
+
 std::vector<std::pair<std::string, std::string>> summarize(const ModelConfig& mc) {
   const DecoderConfig& c = common(mc);
   std::vector<std::pair<std::string, std::string>> s = {
@@ -161,6 +213,16 @@ std::vector<std::pair<std::string, std::string>> summarize(const ModelConfig& mc
                    c.rope_scaling->rope_type + " x" + fmt_double(c.rope_scaling->factor));
   if (c.sliding_window) s.emplace_back("sliding_window", std::to_string(*c.sliding_window));
   if (!c.torch_dtype.empty()) s.emplace_back("torch_dtype", c.torch_dtype);
+  if (const auto& q = c.quantization) {
+    std::string v = q->quant_method + " " + std::to_string(q->bits) + "-bit, group_size " +
+                    std::to_string(q->group_size);
+    if (q->quant_method == "gptq")
+      v += std::string(q->sym ? ", sym" : ", asym") + (q->desc_act ? ", desc_act" : "") +
+           ", checkpoint_format " + q->checkpoint_format;
+    else
+      v += std::string(q->zero_point ? ", zero_point" : "") + ", version " + q->version;
+    s.emplace_back("quantization_config", v);
+  }
   c.summarize_extra(s);
   return s;
 }

@@ -22,7 +22,9 @@ namespace ohm::models {
 inline nn::Linear lm_head_or_tied(nn::Weights& ws, const DecoderConfig& c, const Tensor& embed,
                                   const std::string& name = "lm_head.weight") {
   if (c.tie_word_embeddings && !ws.has(name)) return nn::Linear::from(embed);
-  return nn::Linear::from(ws.matrix(name, c.vocab_size, c.hidden_size));
+  nn::Linear head = nn::Linear::from(ws.matrix(name, c.vocab_size, c.hidden_size));
+  head.in_perm = ws.input_permutation(name);  // a GPTQ act-order lm_head (lm_head: true)
+  return head;
 }
 
 // A decoder-only model made of nn::DecoderLayer blocks (LLaMA and the architectures that

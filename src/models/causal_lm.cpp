@@ -5,12 +5,15 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "ohm/core/error.h"
+#include "ohm/formats/json_reader.h"
 #include "ohm/formats/model_source.h"
 #include "ohm/formats/safetensors.h"
 #include "ohm/models/arch.h"
 #include "ohm/models/gguf_loader.h"
+#include "ohm/nn/quantized_source.h"
 
 namespace ohm {
 
@@ -194,7 +197,17 @@ std::unique_ptr<CausalLM> load_causal_lm(const std::string& path_or_id, const Lo
     throw NotFoundError(ErrorContext().file(cfg_path), "config.json not found beside the weights");
   const ModelConfig config = load_model_config(cfg_path);
   nn::CheckpointSource source(safetensors::Checkpoint::open(src.path), src.path);
-  nn::Weights weights(source, opts.dtype);
+  // GPTQ / AWQ: the quantized linears' qweight/qzeros/scales are read as `<module>.weight`.
+  // AutoGPTQ's quantize_config.json stands in when config.json has no quantization_config.
+  std::optional<QuantizationConfig> qc = common(config).quantization;
+  if (const fs::path qf = fs::path(dir) / "quantize_config.json"; !qc && fs::exists(qf)) {
+    const nlohmann::json j = read_json_file(qf.string());
+    qc = parse_quantization_config(JsonReader(j, qf.string()));
+  }
+  std::optional<nn::QuantizedSource> quantized;
+  if (qc) quantized.emplace(source, *qc);
+  nn::Weights weights(quantized ? static_cast<const nn::WeightSource&>(*quantized) : source,
+                      opts.dtype);
   weights.set_quantize(opts.quantize);
   return build_causal_lm(config, weights, opts);
 }

@@ -102,6 +102,7 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file)
   }
   std::shared_ptr<DecoderConfig> c = spec->bind_config(r);
   c->model_type = spec->model_type;
+  if (auto q = r.object("quantization_config")) c->quantization = parse_quantization_config(*q);
   validate_decoder(r, *c);
   return ModelConfig(std::move(c));
 }

@@ -35,6 +35,7 @@ Linear Linear::load(Weights& ws, const std::string& prefix, int64_t out, int64_t
   l.name = prefix;
   l.weight = ws.matrix(prefix + ".weight", out, in);
   l.w = kernels::matrix_view(l.weight);
+  l.in_perm = ws.input_permutation(prefix + ".weight");
   if (bias == Bias::Required)
     l.bias = ws.vector(prefix + ".bias", out);
   else if (bias == Bias::Optional)
@@ -52,6 +53,19 @@ Linear Linear::from(Tensor weight, std::vector<float> bias) {
 
 void Linear::forward(const float* x, int64_t M, float* y, const backends::Context& ctx) const {
   if (t_linear_observer) t_linear_observer->on_linear(name, x, M, w.cols);
+  if (!in_perm.empty()) {
+    // The weight's columns are stored sorted by group (act-order): gather the input to match.
+    thread_local std::vector<float> gathered;
+    const int64_t K = w.cols;
+    gathered.resize(static_cast<size_t>(M * K));
+    for (int64_t m = 0; m < M; ++m) {
+      const float* xr = x + m * K;
+      float* gr = gathered.data() + m * K;
+      for (int64_t j = 0; j < K; ++j) gr[j] = xr[in_perm[static_cast<size_t>(j)]];
+    }
+    ctx.matmul(gathered.data(), M, K, w, bias.empty() ? nullptr : bias.data(), y);
+    return;
+  }
   ctx.matmul(x, M, w.cols, w, bias.empty() ? nullptr : bias.data(), y);
 }
 

@@ -38,7 +38,7 @@ Tensor Weights::fetch(const std::string& name, const Shape& shape) {
   if (t->shape() != shape)
     throw ShapeError(ErrorContext()
                          .file(src_.describe())
-                         .tensor(name)
+                         .tensor(src_.stored_as(name))
                          .shape("expected", shape)
                          .shape("found", t->shape()),
                      "tensor has the wrong shape");
@@ -127,6 +127,10 @@ void Weights::check() const {
   for (size_t i = 0; i < missing_.size() && i < 20; ++i) list += (i ? ", " : "") + missing_[i];
   if (missing_.size() > 20) list += ", ... (" + std::to_string(missing_.size()) + " in all)";
   throw NotFoundError(ErrorContext().file(src_.describe()), "missing tensors: " + list);
+}
+
+std::vector<int32_t> Weights::input_permutation(const std::string& name) const {
+  return src_.find_input_permutation(name).value_or(std::vector<int32_t>{});
 }
 
 std::vector<std::string> Weights::unused() const {

@@ -31,6 +31,25 @@ struct RopeScaling {
 
 class JsonReader;
 
+// `quantization_config` of a GPTQ (AutoGPTQ / GPTQModel / optimum) or AWQ (AutoAWQ, GEMM)
+// checkpoint, under HF's key names. ohm/nn/quantized_source.h reads the tensors it describes.
+struct QuantizationConfig {
+  std::string quant_method;                // "gptq" or "awq"
+  int64_t bits = 4;                        // gptq: 4 or 8; awq: 4
+  int64_t group_size = 128;                // -1: one group per input column (gptq only)
+  bool desc_act = false;                   // gptq act-order (g_idx not i / group_size)
+  bool sym = true;                         // gptq; informative (the zeros are read as stored)
+  std::string checkpoint_format = "gptq";  // gptq: "gptq" (v1, zeros stored minus 1), "gptq_v2"
+  bool zero_point = true;                  // awq
+  std::string version = "gemm";            // awq
+  std::vector<std::string> modules_to_not_convert;  // awq: kept in float
+};
+
+// Reads config.json's `quantization_config` object (ConfigError / UnsupportedError naming
+// quantization_config.<key>: unknown quant_method, bits other than 4/8 (gptq) or 4 (awq), a
+// group_size that is not -1 or a positive multiple of 32, an unknown checkpoint_format or version).
+QuantizationConfig parse_quantization_config(const JsonReader& r);
+
 // What every decoder-only transformer has, under HF's canonical names. Each architecture derives
 // its own config from this in its model file (src/models/<arch>.cpp), with the keys that only it
 // has, and binds it from config.json through the helpers below (bind_decoder, bind_rope).
@@ -61,7 +80,8 @@ struct DecoderConfig {
   std::optional<int64_t> sliding_window;
   std::optional<int64_t> bos_token_id, pad_token_id;
   std::vector<int64_t> eos_token_id;
-  std::string torch_dtype;  // "bfloat16", "float16", "float32" or empty
+  std::string torch_dtype;                         // "bfloat16", "float16", "float32" or empty
+  std::optional<QuantizationConfig> quantization;  // quantization_config (GPTQ / AWQ)
 
   // The architecture's own keys as (key, value) pairs, for `ohm inspect` and summaries.
   virtual void summarize_extra(std::vector<std::pair<std::string, std::string>>& out) const {

@@ -74,6 +74,9 @@ struct Linear {
   std::string name;  // checkpoint prefix (Linear::load), for a LinearObserver
   kernels::Matrix w;
   std::vector<float> bias;  // empty: none
+  // Input column order of `w` (GPTQ act-order; empty: stored order): forward multiplies
+  // x[:, in_perm[j]] by column j.
+  std::vector<int32_t> in_perm;
 
   static Linear load(Weights& ws, const std::string& prefix, int64_t out, int64_t in,
                      Bias bias = Bias::None);

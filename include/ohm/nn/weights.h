@@ -36,6 +36,16 @@ class WeightSource {
     (void)name;
     return std::nullopt;
   }
+  // The order in which a matrix's input columns are stored when it is not the checkpoint's
+  // (GPTQ act-order, ohm/nn/quantized_source.h): column j of the returned weight multiplies
+  // input element perm[j]. nullopt by default (stored order).
+  virtual std::optional<std::vector<int32_t>> find_input_permutation(
+      const std::string& name) const {
+    (void)name;
+    return std::nullopt;
+  }
+  // How the checkpoint stores `name`, for error messages (a GPTQ weight: its qweight).
+  virtual std::string stored_as(const std::string& name) const { return name; }
 };
 
 class CheckpointSource : public WeightSource {
@@ -81,6 +91,9 @@ class Weights {
 
   // Throws NotFoundError naming every missing tensor (and the source).
   void check() const;
+  // The input column order of matrix `name` (WeightSource::find_input_permutation); empty when
+  // the columns are in the checkpoint's order.
+  std::vector<int32_t> input_permutation(const std::string& name) const;
   // Tensors of the source never asked for.
   std::vector<std::string> unused() const;
   const WeightSource& source() const { return src_; }

@@ -1,0 +1,57 @@
+// GPTQ and AWQ checkpoints as Hugging Face publishes them (config.json `quantization_config`):
+// a WeightSource over the checkpoint that answers `<module>.weight` for every quantized linear
+// from its `qweight` / `qzeros` / `scales` (/ `g_idx`) tensors, repacked at load into ohm's GGUF
+// block types, so they run on the existing integer kernels. Everything else passes through.
+//
+// Repacking (docs/quantization.md, "GPTQ and AWQ checkpoints"); every case is exact, i.e. each
+// weight's value scales[g, n] * (q - zero) is reproduced bit for bit:
+//   4-bit, every zero 8 (GPTQ sym)        -> Q4_0 (d = the group's f16 scale, nibble = q)
+//   4-bit, other zeros (GPTQ asym, AWQ)   -> Q5_0 (d = scale, 5-bit value q - zero + 16)
+//   8-bit, every zero 128 (GPTQ sym)      -> Q8_0 (d = scale, int8 value q - 128)
+//   8-bit, other zeros (GPTQ asym)        -> F32 (scale * (q - zero); no int8 block holds it)
+// A block of 32 input columns needs one group: group_size a multiple of 32 (or -1). With
+// act-order (`desc_act`, a g_idx that is not i / group_size) the input columns are sorted by
+// g_idx at load and find_input_permutation returns the order; nn::Linear gathers its input in
+// that order before the matmul.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ohm/formats/config.h"
+#include "ohm/nn/weights.h"
+
+namespace ohm::nn {
+
+class QuantizedSource : public WeightSource {
+ public:
+  // `base` must outlive this source.
+  QuantizedSource(const WeightSource& base, QuantizationConfig q);
+
+  std::optional<Tensor> find(const std::string& name) const override;
+  std::vector<std::string> names() const override;
+  std::string describe() const override { return base_.describe(); }
+  std::optional<std::vector<int32_t>> find_input_permutation(
+      const std::string& name) const override;
+  std::string stored_as(const std::string& name) const override;
+
+  const QuantizationConfig& config() const { return q_; }
+
+ private:
+  struct Repacked {
+    Tensor weight;
+    std::vector<int32_t> perm;  // empty: input columns in stored order
+  };
+  // The repacked `prefix.weight`, nullptr when prefix has no qweight.
+  const Repacked* repack(const std::string& prefix) const;
+
+  const WeightSource& base_;
+  QuantizationConfig q_;
+  mutable std::mutex mu_;
+  mutable std::map<std::string, Repacked> cache_;
+};
+
+}  // namespace ohm::nn
