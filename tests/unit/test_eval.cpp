@@ -181,16 +181,20 @@ void check_case(const std::string& name, int64_t docs = 0, bool from_fixture = f
 }
 
 TEST(EvalVsLmEval, Piqa0Shot) {
-  check_case("piqa_0shot");
+  check_case("piqa_0shot", 10);
+  check_case("piqa_0shot", 0, true);
 }
 TEST(EvalVsLmEval, Hellaswag0Shot) {
-  check_case("hellaswag_0shot");
+  check_case("hellaswag_0shot", 8);
+  check_case("hellaswag_0shot", 0, true);
 }
 TEST(EvalVsLmEval, MmluSubset0Shot) {
-  check_case("mmlu_0shot");
+  check_case("mmlu_0shot", 6);
+  check_case("mmlu_0shot", 0, true);
 }
 TEST(EvalVsLmEval, MmluSubset5Shot) {
-  check_case("mmlu_5shot");
+  check_case("mmlu_5shot", 3);
+  check_case("mmlu_5shot", 0, true);
 }
 // arc_easy, arc_challenge, winogrande (0- and 2-shot), truthfulqa_mc1/mc2 and lambada_openai
 // on the samples in tests/fixtures/eval/data: a few documents through the model (loglikelihoods
@@ -226,10 +230,12 @@ TEST(EvalVsLmEval, LambadaLoglikelihood) {
 }
 
 TEST(EvalVsLmEval, Piqa3ShotRandomSampler) {
-  check_case("piqa_3shot");
+  check_case("piqa_3shot", 6);
+  check_case("piqa_3shot", 0, true);
 }
 TEST(EvalVsLmEval, Hellaswag2ShotRandomSampler) {
-  check_case("hellaswag_2shot");
+  check_case("hellaswag_2shot", 4);
+  check_case("hellaswag_2shot", 0, true);
 }
 
 // wikitext (loglikelihood_rolling): per page the loglikelihood, word and byte counts, and
@@ -244,15 +250,15 @@ TEST(EvalVsLmEval, WikitextRolling) {
                                   tmp.path() / "wikitext" / "wiki.test.raw");
   ohm::eval::EvalOptions opt;
   opt.tasks = {"wikitext"};
-  opt.limit = fx["limit"].get<int64_t>();
+  opt.limit = 1;  // of the fixture's 3 pages (the ASan run stays short)
   opt.data_dir = tmp.path().string();
   opt.log_samples = true;
   const json got = ohm::eval::evaluate(demo().lm, registry(), opt);
   const auto& want = fx["samples"]["wikitext"];
   const auto& samples = got["samples"]["wikitext"];
-  ASSERT_EQ(samples.size(), want.size());
+  ASSERT_EQ(samples.size(), 1u);
   double worst = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
+  for (size_t i = 0; i < samples.size(); ++i) {
     const double ll = samples[i]["resps"][0][0].get<double>();
     const double w = want[i]["ll"].get<double>();
     worst = std::max(worst, std::abs(ll - w) / std::abs(w));
@@ -260,16 +266,22 @@ TEST(EvalVsLmEval, WikitextRolling) {
     EXPECT_EQ(samples[i]["word_perplexity"][1].get<double>(), want[i]["words"].get<double>());
     EXPECT_EQ(samples[i]["byte_perplexity"][1].get<double>(), want[i]["bytes"].get<double>());
   }
-  for (const char* m : {"word_perplexity,none", "byte_perplexity,none", "bits_per_byte,none"}) {
+  // lm-eval's corpus-level formulas on its first page.
+  const double ll0 = want[0]["ll"].get<double>(), words0 = want[0]["words"].get<double>(),
+               bytes0 = want[0]["bytes"].get<double>();
+  const std::map<std::string, double> expect = {
+      {"word_perplexity,none", std::exp(-ll0 / words0)},
+      {"byte_perplexity,none", std::exp(-ll0 / bytes0)},
+      {"bits_per_byte,none", -ll0 / (bytes0 * std::log(2.0))}};
+  for (const auto& [m, w] : expect) {
     const double v = got["results"]["wikitext"][m].get<double>();
-    const double w = fx["results"]["wikitext"][m].get<double>();
     EXPECT_NEAR(v, w, 1e-4 * w) << m;
   }
   std::printf(
-      "[measure] wikitext: %zu pages, max relative |ll - lm-eval| %.2e, word_perplexity "
-      "%.4f (lm-eval %.4f)\n",
-      want.size(), worst, got["results"]["wikitext"]["word_perplexity,none"].get<double>(),
-      fx["results"]["wikitext"]["word_perplexity,none"].get<double>());
+      "[measure] wikitext: %zu page(s), max relative |ll - lm-eval| %.2e, word_perplexity "
+      "%.4f (lm-eval's on the same page %.4f)\n",
+      samples.size(), worst, got["results"]["wikitext"]["word_perplexity,none"].get<double>(),
+      expect.at("word_perplexity,none"));
 }
 
 // gsm8k (generate_until, 5-shot from the test split): per document the same prompt, the
@@ -280,14 +292,23 @@ TEST(EvalVsLmEval, Gsm8kGenerateUntil) {
   ohm::eval::EvalOptions opt;
   opt.tasks = {"fx_gsm8k"};
   opt.num_fewshot = fx["num_fewshot"].get<int>();
-  opt.limit = fx["limit"].get<int64_t>();
+  constexpr int64_t kDocs = 8;  // of the fixture's 20 (the ASan run stays short)
+  opt.limit = kDocs;
   opt.data_dir = eval_data();
   opt.log_samples = true;
   const json got = ohm::eval::evaluate(demo().lm, registry(), opt);
   std::map<std::pair<int64_t, std::string>, json> by_key;
   for (const auto& g : got["samples"]["fx_gsm8k"])
     by_key[{g["doc_id"].get<int64_t>(), g["filter"].get<std::string>()}] = g;
-  const auto& want = fx["samples"]["fx_gsm8k"];
+  json want = json::array();
+  std::map<std::string, std::pair<double, int64_t>> em_sum;  // filter -> (sum, n)
+  for (const auto& w : fx["samples"]["fx_gsm8k"])
+    if (w["doc_id"].get<int64_t>() < kDocs) {
+      want.push_back(w);
+      auto& e = em_sum[w["filter"].get<std::string>()];
+      e.first += w["exact_match"].get<double>();
+      ++e.second;
+    }
   ASSERT_EQ(by_key.size(), want.size());
   int64_t same_text = 0;
   for (const auto& w : want) {
@@ -304,10 +325,10 @@ TEST(EvalVsLmEval, Gsm8kGenerateUntil) {
     EXPECT_EQ(g["exact_match"].get<double>(), w["exact_match"].get<double>())
         << "doc " << key.first << " " << key.second;
   }
-  for (const char* k : {"exact_match,strict-match", "exact_match,flexible-extract"})
-    EXPECT_EQ(got["results"]["fx_gsm8k"][k].get<double>(),
-              fx["results"]["fx_gsm8k"][k].get<double>())
-        << k;
+  for (const auto& [f, e] : em_sum)
+    EXPECT_EQ(got["results"]["fx_gsm8k"]["exact_match," + f].get<double>(),
+              e.first / static_cast<double>(e.second))
+        << f;
   std::printf("[measure] gsm8k: %lld of %zu generations identical\n",
               static_cast<long long>(same_text), want.size());
 }
