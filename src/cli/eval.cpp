@@ -28,12 +28,15 @@
 #include "ohm/models/causal_lm.h"
 #include "ohm/quant/quantize.h"
 #include "ohm/tokenizers/tokenizer.h"
+#ifdef OHM_HAVE_HUB
+#include "ohm/hub/client.h"
+#endif
 
 namespace ohm::cli {
 namespace {
 
 struct EvalCliOptions {
-  std::string model, tasks, data_dir, output, dtype, quantize, tokenizer, verify_key;
+  std::string model, tasks, data_dir, data_repo, output, dtype, quantize, tokenizer, verify_key;
   std::vector<std::string> include_paths;
   int num_fewshot = -1;
   int64_t limit = -1;
@@ -163,12 +166,33 @@ int run_eval(const EvalCliOptions& o) {
   if (o.limit_given) eo.limit = o.limit;
   eo.fewshot_seed = o.seed;
   eo.data_dir = o.data_dir;
+  if (eo.data_dir.empty() && !o.data_repo.empty()) {
+    // A dataset repo holding the files laid out as a data directory: downloaded from
+    // HF_ENDPOINT into the HF cache (or found there with HF_HUB_OFFLINE=1), its snapshot used.
+#ifdef OHM_HAVE_HUB
+    hub::PullOptions po;
+    po.repo_id = o.data_repo;
+    if (const auto at = po.repo_id.find('@'); at != std::string::npos) {
+      po.revision = po.repo_id.substr(at + 1);
+      po.repo_id.resize(at);
+    }
+    po.type = hub::RepoType::Dataset;
+    po.progress = !o.quiet && ::isatty(STDERR_FILENO);
+    const auto pulled = hub::pull(po);
+    eo.data_dir = pulled.snapshot_dir;
+    if (!o.quiet)
+      std::cerr << "ohm eval: data from dataset " << po.repo_id << " at " << pulled.commit << " ("
+                << pulled.snapshot_dir << ")\n";
+#else
+    throw UsageError("--data-repo: this build has no Hub support (OHM_HUB=OFF)");
+#endif
+  }
   if (eo.data_dir.empty())
     if (const char* e = std::getenv("OHM_EVAL_DATA"); e && *e) eo.data_dir = e;
   if (eo.data_dir.empty())
     throw UsageError(
-        "give --data-dir DIR (or set OHM_EVAL_DATA): the tasks read local files "
-        "laid out as DIR/piqa/valid.jsonl, DIR/hellaswag/..., DIR/mmlu/...");
+        "give --data-dir DIR (or set OHM_EVAL_DATA) or --data-repo ORG/NAME: the tasks read "
+        "files laid out as DIR/piqa/valid.jsonl, DIR/hellaswag/..., DIR/mmlu/...");
   eo.log_samples = o.log_samples;
   eo.ll.batch_size = o.batch_size;
 
@@ -267,6 +291,11 @@ const Register reg_eval("eval", [](CLI::App& app) {
                   "Directory of the task data (default: $OHM_EVAL_DATA), laid out as "
                   "DIR/piqa/valid.jsonl, DIR/hellaswag/..., DIR/mmlu/{dev,test}/...")
       ->check(existing_dir());
+  cmd->add_option("--data-repo", opt->data_repo,
+                  "Dataset repo (ORG/NAME[@REVISION]) on the Hub at HF_ENDPOINT, or in the HF "
+                  "cache with HF_HUB_OFFLINE=1, holding the task files laid out as --data-dir; "
+                  "downloaded into the HF cache")
+      ->excludes(cmd->get_option("--data-dir"));
   cmd->add_option("--output,-o", opt->output, "Write lm-eval's results JSON to this file");
   cmd->add_flag("--log-samples", opt->log_samples,
                 "Put every document's requests and scores in the JSON (samples)");
