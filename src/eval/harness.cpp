@@ -93,6 +93,26 @@ bool py_isspace(uint32_t c) {
          c == 0x3000;
 }
 
+// Python str.strip(): whitespace code points removed at both ends.
+std::string py_strip(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e) {
+    uint32_t cp = 0;
+    const size_t start = prev_cp(s, e, cp);
+    if (!py_isspace(cp)) break;
+    e = start;
+  }
+  while (b < e) {
+    const auto c0 = static_cast<unsigned char>(s[b]);
+    const size_t n = std::min<size_t>(c0 < 0x80 ? 1 : c0 < 0xE0 ? 2 : c0 < 0xF0 ? 3 : 4, e - b);
+    uint32_t cp = 0;
+    prev_cp(s, b + n, cp);
+    if (!py_isspace(cp)) break;
+    b += n;
+  }
+  return s.substr(b, e - b);
+}
+
 // Python len(): code points.
 int64_t py_len(const std::string& s) {
   int64_t n = 0;
@@ -830,29 +850,11 @@ class Task {
     const std::string a = d.doc["answer"].get<std::string>();
     if (a != "1" && a != "2")
       throw_row(d, "process_docs", "answer must be \"1\" or \"2\", got \"" + a + "\"");
-    std::string cont = s.substr(idx + 1);
-    size_t b = 0, e = cont.size();
-    for (;;) {  // Python whitespace at both ends
-      if (b >= e) break;
-      uint32_t cp = 0;
-      const size_t start = prev_cp(cont, e, cp);
-      if (!py_isspace(cp)) break;
-      e = start;
-    }
-    while (b < e) {
-      uint32_t cp = 0;
-      size_t n = 1;
-      const auto c0 = static_cast<unsigned char>(cont[b]);
-      n = c0 < 0x80 ? 1 : c0 < 0xE0 ? 2 : c0 < 0xF0 ? 3 : 4;
-      prev_cp(cont, b + n, cp);
-      if (!py_isspace(cp)) break;
-      b += n;
-    }
     json out = d.doc;
     out["gold"] = a == "1" ? 0 : 1;
     out["contexts"] = json::array({s.substr(0, idx) + d.doc["option1"].get<std::string>(),
                                    s.substr(0, idx) + d.doc["option2"].get<std::string>()});
-    out["continuation"] = cont.substr(b, e - b);
+    out["continuation"] = py_strip(s.substr(idx + 1));
     return out;
   }
 

@@ -448,6 +448,39 @@ TEST(EvalBadInput, MissingDataFile) {
   EXPECT_NE(msg.find("not found"), std::string::npos) << msg;
 }
 
+TEST(EvalBadInput, WinograndeRowWithoutBlank) {
+  ohm::test::TempDir tmp;
+  std::filesystem::create_directories(tmp.path() / "winogrande" / "winogrande_xl");
+  ohm::test::write_file(
+      tmp.file("winogrande/winogrande_xl/validation.jsonl"),
+      "{\"sentence\": \"A _ b.\", \"option1\": \"x\", \"option2\": \"y\", \"answer\": \"1\"}\n"
+      "{\"sentence\": \"No blank.\", \"option1\": \"x\", \"option2\": \"y\", \"answer\": "
+      "\"2\"}\n");
+  ohm::eval::EvalOptions opt;
+  opt.tasks = {"winogrande"};
+  opt.data_dir = tmp.path().string();
+  const auto msg = error_of([&] { ohm::eval::evaluate(demo().lm, registry(), opt); });
+  EXPECT_NE(msg.find("validation.jsonl"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("task winogrande, row 2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("no '_'"), std::string::npos) << msg;
+}
+
+TEST(EvalBadInput, PythonProcessResultsRefused) {
+  ohm::test::TempDir tmp;
+  ohm::test::write_file(tmp.file("t.yaml"),
+                        "task: my_mc2\noutput_type: multiple_choice\ndoc_to_text: q\n"
+                        "doc_to_target: 0\ndoc_to_choice: c\ndata_files: {test: x.jsonl}\n"
+                        "test_split: test\nprocess_results: !function utils.process_results_mc2\n");
+  const auto reg = ohm::eval::TaskRegistry::load({tmp.path().string()});
+  ohm::eval::EvalOptions opt;
+  opt.tasks = {"my_mc2"};
+  opt.data_dir = tmp.path().string();
+  const auto msg = error_of([&] { ohm::eval::evaluate(demo().lm, reg, opt); });
+  EXPECT_NE(msg.find("t.yaml"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("process_results"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("truthfulqa_mc2"), std::string::npos) << msg;
+}
+
 TEST(EvalBadInput, MalformedTaskYaml) {
   ohm::test::TempDir tmp;
   ohm::test::write_file(
