@@ -9,6 +9,11 @@ definitions read (json rows through `dataset_path: json`); the task YAMLs are lm
 (hellaswag's process_docs is its utils.py), renamed fx_* so they do not clash with the
 registered ones. Python's random.Random samples are recorded too (the few-shot sampler).
 
+arc_easy, arc_challenge, winogrande, truthfulqa_mc1/mc2 and lambada_openai have no files in
+../shared/data/eval: they read the hand-written samples in tests/fixtures/eval/data (HF row
+format, JSON lines) with lm-eval's own YAMLs and the Python they name (preprocess_winogrande.py,
+truthfulqa's utils.py) copied beside them.
+
 Usage (needs `pip install lm-eval==0.4.13` in the venv; CI never runs this):
   build/fixture-venv/bin/python scripts/make_eval_fixtures.py [--data-dir ../shared/data/eval]
 """
