@@ -73,7 +73,7 @@ class TaskRegistry {
     std::vector<std::string> aggregate_metrics;  // weight_by_size means
     bool weight_by_size = true;
     bool is_tag = false;  // a tag lists tasks and reports nothing itself
-    nlohmann::ordered_json version;
+    nlohmann::ordered_json version = nlohmann::ordered_json::value_t::null;
   };
   const Group* group(const std::string& name) const;
 

@@ -12,7 +12,7 @@ namespace ohm::eval {
 
 struct ReportColumn {
   std::string label;  // config.model_args, else config.model, else the file name
-  nlohmann::ordered_json results;
+  nlohmann::ordered_json results = nlohmann::ordered_json::object();
 };
 
 // Reads a results file (FormatError naming it when it is not JSON or has no "results").
