@@ -189,11 +189,11 @@ TEST(EvalVsLmEval, Hellaswag0Shot) {
   check_case("hellaswag_0shot", 0, true);
 }
 TEST(EvalVsLmEval, MmluSubset0Shot) {
-  check_case("mmlu_0shot", 6);
+  check_case("mmlu_0shot", 4);
   check_case("mmlu_0shot", 0, true);
 }
 TEST(EvalVsLmEval, MmluSubset5Shot) {
-  check_case("mmlu_5shot", 3);
+  check_case("mmlu_5shot", 2);
   check_case("mmlu_5shot", 0, true);
 }
 // arc_easy, arc_challenge, winogrande (0- and 2-shot), truthfulqa_mc1/mc2 and lambada_openai
@@ -292,7 +292,7 @@ TEST(EvalVsLmEval, Gsm8kGenerateUntil) {
   ohm::eval::EvalOptions opt;
   opt.tasks = {"fx_gsm8k"};
   opt.num_fewshot = fx["num_fewshot"].get<int>();
-  constexpr int64_t kDocs = 8;  // of the fixture's 20 (the ASan run stays short)
+  constexpr int64_t kDocs = 4;  // of the fixture's 20 (the ASan run stays short)
   opt.limit = kDocs;
   opt.data_dir = eval_data();
   opt.log_samples = true;
