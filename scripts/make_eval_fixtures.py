@@ -9,6 +9,11 @@ definitions read (json rows through `dataset_path: json`); the task YAMLs are lm
 (hellaswag's process_docs is its utils.py), renamed fx_* so they do not clash with the
 registered ones. Python's random.Random samples are recorded too (the few-shot sampler).
 
+arc_easy, arc_challenge, winogrande, truthfulqa_mc1/mc2 and lambada_openai have no files in
+../shared/data/eval: they read the hand-written samples in tests/fixtures/eval/data (HF row
+format, JSON lines) with lm-eval's own YAMLs and the Python they name (preprocess_winogrande.py,
+truthfulqa's utils.py) copied beside them.
+
 Usage (needs `pip install lm-eval==0.4.13` in the venv; CI never runs this):
   build/fixture-venv/bin/python scripts/make_eval_fixtures.py [--data-dir ../shared/data/eval]
 """
@@ -27,6 +32,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures" / "eval"
 MODEL = ROOT / "models" / "ohm-demo"
 MMLU_SUBJECTS = ["anatomy", "abstract_algebra"]
+FIXTURE_DATA = OUT / "data"
 
 
 def write_jsonl(path, rows):
@@ -125,10 +131,59 @@ def task_yamls(tmp, d):
             f"tag: fx_mmlu_subset_tasks\ndescription: {desc}\n"
             f"dataset_kwargs:\n  data_files:\n    test: {d}/mmlu_{sub}_test.jsonl\n"
             f"    dev: {d}/mmlu_{sub}_dev.jsonl\n")
+    new_task_yamls(src, t)
     (t / "_fx_mmlu_subset.yaml").write_text(
         "group: fx_mmlu_subset\ntask:\n  - fx_mmlu_subset_tasks\naggregate_metric_list:\n"
         "  - metric: acc\n    weight_by_size: True\nmetadata:\n  version: 2\n")
     return t
+
+
+def new_task_yamls(src, t):
+    """arc_easy, arc_challenge, winogrande, truthfulqa_mc1/mc2 and lambada_openai: lm-eval's own
+    YAMLs (and the Python they name) reading the HF-layout jsonl samples in
+    tests/fixtures/eval/data (these datasets have no files in ../shared/data/eval)."""
+    d = FIXTURE_DATA
+    for f in ("preprocess_winogrande.py",):
+        shutil.copy(src / "winogrande" / f, t / f)
+    shutil.copy(src / "truthfulqa" / "utils.py", t / "utils_truthfulqa.py")
+    arc = (src / "arc" / "arc_easy.yaml").read_text()
+    for sub, name in (("ARC-Easy", "arc_easy"), ("ARC-Challenge", "arc_challenge")):
+        y = arc.replace("task: arc_easy", f"task: fx_{name}").replace(
+            "dataset_path: allenai/ai2_arc\ndataset_name: ARC-Easy",
+            f"dataset_path: json\ndataset_kwargs:\n  data_files:\n"
+            f"    test: {d}/ai2_arc/{sub}/test.jsonl\n").replace("  - ai2_arc\n", "  - fx_ai2_arc\n")
+        y = y.replace("training_split: train\nvalidation_split: validation\n", "")
+        assert "dataset_path: json" in y, name
+        (t / f"fx_{name}.yaml").write_text(y)
+    wg = (src / "winogrande" / "default.yaml").read_text()
+    wg = wg.replace("task: winogrande", "task: fx_winogrande").replace(
+        "dataset_path: allenai/winogrande\ndataset_name: winogrande_xl",
+        f"dataset_path: json\ndataset_kwargs:\n  data_files:\n"
+        f"    validation: {d}/winogrande/winogrande_xl/validation.jsonl\n")
+    assert "dataset_path: json" in wg
+    (t / "fx_winogrande.yaml").write_text(wg.replace("training_split: train\n", ""))
+    # Few-shot (partial evaluation of the examples too) from its own validation split.
+    (t / "fx_winogrande_fewshot.yaml").write_text(
+        wg.replace("task: fx_winogrande", "task: fx_winogrande_fewshot").replace(
+            "training_split: train", "training_split: validation"))
+    for mc in ("mc1", "mc2"):
+        y = (src / "truthfulqa" / f"truthfulqa_{mc}.yaml").read_text()
+        y = y.replace(f"task: truthfulqa_{mc}", f"task: fx_truthfulqa_{mc}").replace(
+            "include: truthfulqa_mc1.yaml", "include: fx_truthfulqa_mc1.yaml").replace(
+            "utils.process_results_mc2", "utils_truthfulqa.process_results_mc2").replace(
+            "  - truthfulqa\n", "  - fx_truthfulqa\n")
+        y = y.replace(
+            "dataset_path: truthfulqa/truthful_qa\ndataset_name: multiple_choice",
+            f"dataset_path: json\ndataset_kwargs:\n  data_files:\n"
+            f"    validation: {d}/truthful_qa/multiple_choice/validation.jsonl\n")
+        (t / f"fx_truthfulqa_{mc}.yaml").write_text(y)
+    lb = (src / "lambada" / "lambada_openai.yaml").read_text()
+    lb = lb.replace("task: lambada_openai", "task: fx_lambada_openai").replace(
+        "dataset_path: EleutherAI/lambada_openai\ndataset_name: default",
+        f"dataset_path: json\ndataset_kwargs:\n  data_files:\n"
+        f"    test: {d}/lambada_openai/test.jsonl\n").replace("  - lambada\n", "  - fx_lambada\n")
+    assert "dataset_path: json" in lb
+    (t / "fx_lambada_openai.yaml").write_text(lb)
 
 
 # case name -> (lm-eval tasks, ohm tasks, num_fewshot, limit)
@@ -141,7 +196,19 @@ CASES = {
     "hellaswag_2shot": (["fx_hellaswag_fewshot"], ["fx_hellaswag_fewshot"], 2, 12),
     "wikitext": (["fx_wikitext"], ["wikitext"], 0, 3),
     "gsm8k_5shot": (["fx_gsm8k"], ["fx_gsm8k"], 5, 20),
+    # The samples in tests/fixtures/eval/data (all documents).
+    "arc_easy_0shot": (["fx_arc_easy"], ["arc_easy"], 0, None),
+    "arc_challenge_0shot": (["fx_arc_challenge"], ["arc_challenge"], 0, None),
+    "winogrande_0shot": (["fx_winogrande"], ["winogrande"], 0, None),
+    "winogrande_2shot": (["fx_winogrande_fewshot"], ["fx_winogrande_fewshot"], 2, None),
+    "truthfulqa_mc1": (["fx_truthfulqa_mc1"], ["truthfulqa_mc1"], 0, None),
+    "truthfulqa_mc2": (["fx_truthfulqa_mc2"], ["truthfulqa_mc2"], 0, None),
+    "lambada_openai": (["fx_lambada_openai"], ["lambada_openai"], 0, None),
 }
+RENAME = {"fx_piqa": "piqa", "fx_hellaswag": "hellaswag", "fx_wikitext": "wikitext",
+          "fx_arc_easy": "arc_easy", "fx_arc_challenge": "arc_challenge",
+          "fx_winogrande": "winogrande", "fx_truthfulqa_mc1": "truthfulqa_mc1",
+          "fx_truthfulqa_mc2": "truthfulqa_mc2", "fx_lambada_openai": "lambada_openai"}
 
 
 def main():
@@ -171,7 +238,7 @@ def main():
                 log_samples=True, task_manager=tm)
             rename = lambda n: n.replace("fx_mmlu_", "mmlu_") if n.startswith("fx_mmlu_") and \
                 n != "fx_mmlu_subset" and n != "fx_mmlu_subset_tasks" else \
-                {"fx_piqa": "piqa", "fx_hellaswag": "hellaswag", "fx_wikitext": "wikitext"}.get(n, n)
+                RENAME.get(n, n)
             samples = {}
             for task, ss in res["samples"].items():
                 out = []
@@ -186,6 +253,16 @@ def main():
                         out.append({"doc_id": s["doc_id"], "ll": float(s["resps"][0][0]),
                                     "words": s["word_perplexity"][1],
                                     "bytes": s["byte_perplexity"][1]})
+                        continue
+                    if "perplexity" in s["metrics"]:
+                        a = s["arguments"][0]
+                        a = a if isinstance(a, dict) else {"arg_0": a[0], "arg_1": a[1]}
+                        r = s["resps"][0][0]
+                        out.append({"doc_id": s["doc_id"], "target": s["target"],
+                                    "requests": [{"context": a["arg_0"], "continuation": a["arg_1"],
+                                                  "ll": float(r[0]),
+                                                  "is_greedy": r[1] in (True, "True")}],
+                                    "perplexity": float(s["perplexity"]), "acc": s["acc"]})
                         continue
                     reqs = []
                     for k in range(len(s["arguments"])):

@@ -1,6 +1,8 @@
 // `ohm eval MODEL --tasks T1,T2 [--num-fewshot K] [--limit N] [--batch-size B] [--seed S]
 // [--data-dir DIR] [--output FILE.json] [--log-samples]`: lm-evaluation-harness tasks with
 // lm-eval's numbers and results JSON (see ohm/eval/harness.h, docs/eval.md).
+// `ohm eval report RESULTS.json... --out report.md|report.html`: the files compared in a table
+// and SVG bar charts (ohm/eval/report.h).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -20,17 +22,21 @@
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
 #include "ohm/eval/harness.h"
+#include "ohm/eval/report.h"
 #include "ohm/formats/config.h"
 #include "ohm/formats/model_source.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/quant/quantize.h"
 #include "ohm/tokenizers/tokenizer.h"
+#ifdef OHM_HAVE_HUB
+#include "ohm/hub/client.h"
+#endif
 
 namespace ohm::cli {
 namespace {
 
 struct EvalCliOptions {
-  std::string model, tasks, data_dir, output, dtype, quantize, tokenizer, verify_key;
+  std::string model, tasks, data_dir, data_repo, output, dtype, quantize, tokenizer, verify_key;
   std::vector<std::string> include_paths;
   int num_fewshot = -1;
   int64_t limit = -1;
@@ -40,7 +46,47 @@ struct EvalCliOptions {
   uint64_t seed = 1234;
   int threads = 0;
   bool log_samples = false, list_tasks = false, quiet = false;
+  std::vector<std::string> report_files;
+  std::string report_out;
 };
+
+// `ohm eval report`: .md gets the table and a .svg of the charts beside it (same stem);
+// .html the table and the charts inline.
+int run_report(const EvalCliOptions& o) {
+  namespace fs = std::filesystem;
+  const fs::path out(o.report_out);
+  const std::string ext = out.extension().string();
+  if (ext != ".md" && ext != ".html" && ext != ".htm")
+    throw UsageError("--out must end in .md or .html, got '" + o.report_out + "'");
+  std::vector<eval::ReportColumn> cols;
+  for (const auto& f : o.report_files) cols.push_back(eval::load_report_column(f));
+  // Two files of the same model_args stay apart by their file names.
+  for (size_t i = 0; i < cols.size(); ++i)
+    for (size_t j = 0; j < cols.size(); ++j)
+      if (i != j && cols[i].label == cols[j].label) {
+        for (size_t k = 0; k < cols.size(); ++k)
+          if (cols[k].label == cols[i].label && k != i)
+            cols[k].label += " (" + fs::path(o.report_files[k]).filename().string() + ")";
+        cols[i].label += " (" + fs::path(o.report_files[i]).filename().string() + ")";
+      }
+  auto write = [](const fs::path& p, const std::string& text) {
+    std::ofstream f(p, std::ios::binary);
+    if (!f) throw IoError(ErrorContext().file(p.string()), "cannot write the report");
+    f << text;
+    if (!f) throw IoError(ErrorContext().file(p.string()), "write failed");
+  };
+  if (ext == ".md") {
+    fs::path svg = out;
+    svg.replace_extension(".svg");
+    write(svg, eval::report_svg(cols));
+    write(out, eval::report_markdown(cols, svg.filename().string()));
+    std::cout << "wrote " << out.string() << " and " << svg.string() << "\n";
+  } else {
+    write(out, eval::report_html(cols));
+    std::cout << "wrote " << out.string() << "\n";
+  }
+  return 0;
+}
 
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
@@ -120,12 +166,33 @@ int run_eval(const EvalCliOptions& o) {
   if (o.limit_given) eo.limit = o.limit;
   eo.fewshot_seed = o.seed;
   eo.data_dir = o.data_dir;
+  if (eo.data_dir.empty() && !o.data_repo.empty()) {
+    // A dataset repo holding the files laid out as a data directory: downloaded from
+    // HF_ENDPOINT into the HF cache (or found there with HF_HUB_OFFLINE=1), its snapshot used.
+#ifdef OHM_HAVE_HUB
+    hub::PullOptions po;
+    po.repo_id = o.data_repo;
+    if (const auto at = po.repo_id.find('@'); at != std::string::npos) {
+      po.revision = po.repo_id.substr(at + 1);
+      po.repo_id.resize(at);
+    }
+    po.type = hub::RepoType::Dataset;
+    po.progress = !o.quiet && ::isatty(STDERR_FILENO);
+    const auto pulled = hub::pull(po);
+    eo.data_dir = pulled.snapshot_dir;
+    if (!o.quiet)
+      std::cerr << "ohm eval: data from dataset " << po.repo_id << " at " << pulled.commit << " ("
+                << pulled.snapshot_dir << ")\n";
+#else
+    throw UsageError("--data-repo: this build has no Hub support (OHM_HUB=OFF)");
+#endif
+  }
   if (eo.data_dir.empty())
     if (const char* e = std::getenv("OHM_EVAL_DATA"); e && *e) eo.data_dir = e;
   if (eo.data_dir.empty())
     throw UsageError(
-        "give --data-dir DIR (or set OHM_EVAL_DATA): the tasks read local files "
-        "laid out as DIR/piqa/valid.jsonl, DIR/hellaswag/..., DIR/mmlu/...");
+        "give --data-dir DIR (or set OHM_EVAL_DATA) or --data-repo ORG/NAME: the tasks read "
+        "files laid out as DIR/piqa/valid.jsonl, DIR/hellaswag/..., DIR/mmlu/...");
   eo.log_samples = o.log_samples;
   eo.ll.batch_size = o.batch_size;
 
@@ -204,7 +271,8 @@ const Register reg_eval("eval", [](CLI::App& app) {
   cmd->add_option("model", opt->model, "Model directory, .gguf file or Hub id");
   cmd->add_option("--tasks", opt->tasks,
                   "Comma-separated tasks, groups or tags (hellaswag, piqa, mmlu, mmlu_stem, "
-                  "mmlu_anatomy, wikitext, gsm8k, ...; --list-tasks)");
+                  "mmlu_anatomy, arc_easy, arc_challenge, winogrande, truthfulqa_mc1, "
+                  "truthfulqa_mc2, lambada_openai, wikitext, gsm8k, ...; --list-tasks)");
   cmd->add_option("--num-fewshot", opt->num_fewshot,
                   "Few-shot examples per document (default: each task's, 0 for most)")
       ->check(int_range(0, 1000));
@@ -223,6 +291,11 @@ const Register reg_eval("eval", [](CLI::App& app) {
                   "Directory of the task data (default: $OHM_EVAL_DATA), laid out as "
                   "DIR/piqa/valid.jsonl, DIR/hellaswag/..., DIR/mmlu/{dev,test}/...")
       ->check(existing_dir());
+  cmd->add_option("--data-repo", opt->data_repo,
+                  "Dataset repo (ORG/NAME[@REVISION]) on the Hub at HF_ENDPOINT, or in the HF "
+                  "cache with HF_HUB_OFFLINE=1, holding the task files laid out as --data-dir; "
+                  "downloaded into the HF cache")
+      ->excludes(cmd->get_option("--data-dir"));
   cmd->add_option("--output,-o", opt->output, "Write lm-eval's results JSON to this file");
   cmd->add_flag("--log-samples", opt->log_samples,
                 "Put every document's requests and scores in the JSON (samples)");
@@ -243,12 +316,24 @@ const Register reg_eval("eval", [](CLI::App& app) {
       ->check(CLI::IsMember(quant::quantize_type_names()));
   cmd->add_option("--tokenizer", opt->tokenizer, "Tokenizer (default: the model's)");
   cmd->add_flag("--quiet,-q", opt->quiet, "No progress bar and no table");
+  auto* rep = cmd->add_subcommand(
+      "report", "Compare results JSON files (models, quantizations) in a table and SVG bar charts");
+  rep->add_option("results", opt->report_files,
+                  "Results JSON files (ohm eval --output or lm-eval's); a column each, named by "
+                  "its config.model_args")
+      ->required()
+      ->check(CLI::ExistingFile);
+  rep->add_option("--out", opt->report_out,
+                  "report.md (the table, with the charts in report.svg beside it) or report.html "
+                  "(the charts inline)")
+      ->required();
   cmd->footer(
+      "`ohm eval report RESULTS.json... --out report.md|report.html` compares results files.\n"
       "Tasks are YAML files (lm-eval's format with local data_files; docs/eval.md); the\n"
       "built-in ones are in src/eval/tasks (or $OHM_EVAL_TASKS). Prints lm-eval's summary\n"
       "table; --output writes its results JSON (results, groups, configs, versions, n-shot,\n"
       "n-samples, config, samples with --log-samples).");
-  return Command{cmd, [opt] { return run_eval(*opt); }};
+  return Command{cmd, [opt, rep] { return rep->parsed() ? run_report(*opt) : run_eval(*opt); }};
 });
 
 }  // namespace

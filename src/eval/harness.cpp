@@ -93,6 +93,26 @@ bool py_isspace(uint32_t c) {
          c == 0x3000;
 }
 
+// Python str.strip(): whitespace code points removed at both ends.
+std::string py_strip(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e) {
+    uint32_t cp = 0;
+    const size_t start = prev_cp(s, e, cp);
+    if (!py_isspace(cp)) break;
+    e = start;
+  }
+  while (b < e) {
+    const auto c0 = static_cast<unsigned char>(s[b]);
+    const size_t n = std::min<size_t>(c0 < 0x80 ? 1 : c0 < 0xE0 ? 2 : c0 < 0xF0 ? 3 : 4, e - b);
+    uint32_t cp = 0;
+    prev_cp(s, b + n, cp);
+    if (!py_isspace(cp)) break;
+    b += n;
+  }
+  return s.substr(b, e - b);
+}
+
 // Python len(): code points.
 int64_t py_len(const std::string& s) {
   int64_t n = 0;
@@ -247,13 +267,14 @@ class PyLiteral {
   size_t i_ = 0;
 };
 
-// The variables a template reads (identifiers in {{ }} / {% %} not after '.', '|' or 'is').
+// The variables a template reads (identifiers in {{ }} / {% %} not after '.', '|' or 'is'),
+// less those it assigns itself ({% set x = ... %}, {% for x in ... %}).
 std::set<std::string> template_fields(const std::string& src) {
   static const std::set<std::string> skip = {
       "true", "false", "none",  "True", "False",     "None", "and",    "or",
       "not",  "in",    "is",    "if",   "else",      "for",  "endfor", "endif",
       "set",  "loop",  "range", "dict", "namespace", "elif"};
-  std::set<std::string> out;
+  std::set<std::string> out, local;
   size_t i = 0;
   while ((i = src.find('{', i)) != std::string::npos) {
     if (i + 1 >= src.size() || (src[i + 1] != '{' && src[i + 1] != '%')) {
@@ -265,6 +286,7 @@ std::set<std::string> template_fields(const std::string& src) {
     if (end == std::string::npos) break;
     const std::string e = src.substr(i + 2, end - i - 2);
     char prev = 0;
+    std::string prev_id;
     for (size_t k = 0; k < e.size();) {
       const char c = e[k];
       if (c == '\'' || c == '"') {
@@ -277,16 +299,24 @@ std::set<std::string> template_fields(const std::string& src) {
         size_t j = k;
         while (j < e.size() && (std::isalnum(static_cast<unsigned char>(e[j])) || e[j] == '_')) ++j;
         const std::string id = e.substr(k, j - k);
-        if (prev != '.' && prev != '|' && !skip.count(id)) out.insert(id);
+        if (prev_id == "set" || prev_id == "for")
+          local.insert(id);
+        else if (prev != '.' && prev != '|' && !skip.count(id))
+          out.insert(id);
         prev = id == "is" ? '|' : 'x';
+        prev_id = id;
         k = j;
         continue;
       }
-      if (!std::isspace(static_cast<unsigned char>(c))) prev = c;
+      if (!std::isspace(static_cast<unsigned char>(c))) {
+        prev = c;
+        prev_id.clear();
+      }
       ++k;
     }
     i = end + 2;
   }
+  for (const auto& l : local) out.erase(l);
   return out;
 }
 
@@ -511,30 +541,49 @@ class Task {
   Task(std::string name, json cfg, std::string file, const std::string& data_dir)
       : name_(std::move(name)), cfg_(std::move(cfg)), file_(std::move(file)), data_dir_(data_dir) {
     output_type_ = cfg_.value("output_type", "multiple_choice");
-    if (output_type_ != "multiple_choice" && output_type_ != "loglikelihood_rolling" &&
-        output_type_ != "generate_until")
-      throw UnsupportedError(
-          ErrorContext().file(file_).key("output_type"),
-          "task " + name_ + ": output_type '" + output_type_ +
-              "' is not supported (multiple_choice, loglikelihood_rolling, generate_until)");
+    if (output_type_ != "multiple_choice" && output_type_ != "loglikelihood" &&
+        output_type_ != "loglikelihood_rolling" && output_type_ != "generate_until")
+      throw UnsupportedError(ErrorContext().file(file_).key("output_type"),
+                             "task " + name_ + ": output_type '" + output_type_ +
+                                 "' is not supported (multiple_choice, loglikelihood, "
+                                 "loglikelihood_rolling, generate_until)");
     if (cfg_.contains("process_docs")) {
       const json& p = cfg_["process_docs"];
       if (p.is_object() && p.contains("!tag"))
         throw UnsupportedError(ErrorContext().file(file_).key("process_docs"),
                                "task " + name_ + ": Python functions (" +
                                    p["!tag"].get<std::string>() +
-                                   ") are not supported; use a built-in: hellaswag, wikitext");
+                                   ") are not supported; use a built-in: hellaswag, "
+                                   "wikitext, winogrande");
       process_docs_ = p.is_string() ? p.get<std::string>() : "";
-      if (process_docs_ != "hellaswag" && process_docs_ != "wikitext")
+      if (process_docs_ != "hellaswag" && process_docs_ != "wikitext" &&
+          process_docs_ != "winogrande")
+        throw UnsupportedError(ErrorContext().file(file_).key("process_docs"),
+                               "task " + name_ + ": unknown built-in '" + process_docs_ +
+                                   "' (hellaswag, wikitext, winogrande)");
+    }
+    if (cfg_.contains("process_results")) {
+      const json& p = cfg_["process_results"];
+      if (p.is_object() && p.contains("!tag"))
+        throw UnsupportedError(ErrorContext().file(file_).key("process_results"),
+                               "task " + name_ + ": Python functions (" +
+                                   p["!tag"].get<std::string>() +
+                                   ") are not supported; use a built-in: truthfulqa_mc2");
+      process_results_ = p.is_string() ? p.get<std::string>() : "";
+      if (process_results_ != "truthfulqa_mc2")
         throw UnsupportedError(
-            ErrorContext().file(file_).key("process_docs"),
-            "task " + name_ + ": unknown built-in '" + process_docs_ + "' (hellaswag, wikitext)");
+            ErrorContext().file(file_).key("process_results"),
+            "task " + name_ + ": unknown built-in '" + process_results_ + "' (truthfulqa_mc2)");
+      if (output_type_ != "multiple_choice")
+        throw UnsupportedError(ErrorContext().file(file_).key("process_results"),
+                               "task " + name_ + ": truthfulqa_mc2 needs multiple_choice");
     }
     for (const char* k : {"doc_to_text", "doc_to_target", "doc_to_choice", "description"})
       if (cfg_.contains(k) && cfg_[k].is_object())
         throw UnsupportedError(ErrorContext().file(file_).key(k),
                                "task " + name_ + ": Python functions are not supported here");
-    if (!cfg_.contains("doc_to_text") && output_type_ == "multiple_choice")
+    if (!cfg_.contains("doc_to_text") &&
+        (output_type_ == "multiple_choice" || output_type_ == "loglikelihood"))
       throw FormatError(ErrorContext().file(file_).key("doc_to_text"),
                         "task " + name_ + " needs doc_to_text");
     if (cfg_.contains("metric_list")) {
@@ -550,16 +599,19 @@ class Task {
       metrics_ = {"acc", "acc_norm"};
     } else if (output_type_ == "generate_until") {
       metrics_ = {"exact_match"};
+    } else if (output_type_ == "loglikelihood") {
+      metrics_ = {"perplexity", "acc"};
     } else {
       metrics_ = {"word_perplexity", "byte_perplexity", "bits_per_byte"};
     }
     static const std::set<std::string> mc = {"acc", "acc_norm", "acc_bytes"},
                                        roll = {"word_perplexity", "byte_perplexity",
                                                "bits_per_byte"};
-    static const std::set<std::string> gen = {"exact_match"};
+    static const std::set<std::string> gen = {"exact_match"}, ll = {"perplexity", "acc"};
     for (const auto& m : metrics_)
       if (!(output_type_ == "multiple_choice"  ? mc
             : output_type_ == "generate_until" ? gen
+            : output_type_ == "loglikelihood"  ? ll
                                                : roll)
                .count(m))
         throw UnsupportedError(
@@ -671,6 +723,7 @@ class Task {
       if (out.size() >= max_docs) break;
       Doc d{std::move(r.doc), std::move(r.file), r.row};
       if (process_docs_ == "hellaswag") d.doc = hellaswag(d);
+      if (process_docs_ == "winogrande") d.doc = winogrande(d);
       if (process_docs_ == "wikitext") {
         if (!d.doc.contains("page") || !d.doc["page"].is_string())
           throw_row(d, "process_docs", "the row has no text field 'page' (wikitext needs it)");
@@ -691,6 +744,16 @@ class Task {
     if (!t.is_string())
       throw FormatError(ErrorContext().file(file_).key("doc_to_text"), "must be a string");
     return render(t.get<std::string>(), d, "doc_to_text");
+  }
+  // lm-eval's multiple-input tasks (winogrande): doc_to_text gives an integer, the gold index
+  // into the choices, which are then the contexts (doc_to_target the shared continuation).
+  std::optional<int64_t> doc_to_text_index(const Doc& d) const {
+    const json& t = cfg_["doc_to_text"];
+    if (t.is_number_integer()) return t.get<int64_t>();
+    if (t.is_string() && d.doc.contains(t.get<std::string>()) &&
+        d.doc[t.get<std::string>()].is_number_integer())
+      return d.doc[t.get<std::string>()].get<int64_t>();
+    return std::nullopt;
   }
   std::string description(const Doc& d) const {
     if (!cfg_.contains("description") || !cfg_["description"].is_string()) return "";
@@ -723,7 +786,7 @@ class Task {
     return out;
   }
   // An index into the choices (multiple_choice) or a string (rolling: the text).
-  json doc_to_target(const Doc& d) const {
+  json doc_to_target(const Doc& d, bool digits_as_index = true) const {
     if (!cfg_.contains("doc_to_target"))
       throw FormatError(ErrorContext().file(file_).key("doc_to_target"),
                         "task " + name_ + " needs doc_to_target");
@@ -743,7 +806,7 @@ class Task {
     }
     // A digit string is an index when there are choices (lm-eval does so for rendered
     // templates; CSV files hold every value as a string).
-    if (v.is_string() && output_type_ == "multiple_choice") {
+    if (v.is_string() && output_type_ == "multiple_choice" && digits_as_index) {
       const std::string x = v.get<std::string>();
       if (!x.empty() &&
           std::all_of(x.begin(), x.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
@@ -771,6 +834,28 @@ class Task {
     } catch (const Error& e) {
       throw_row(d, key, e.what());
     }
+  }
+
+  // lm-eval tasks/winogrande/preprocess_winogrande.py as fields: gold = doc_to_text (answer
+  // "1"/"2" -> 0/1), contexts = doc_to_choice (the sentence up to the first "_" followed by
+  // each option), continuation = doc_to_target (the text after "_", str.strip()ped).
+  json winogrande(const Doc& d) const {
+    for (const char* f : {"sentence", "option1", "option2", "answer"})
+      if (!d.doc.contains(f) || !d.doc[f].is_string())
+        throw_row(d, "process_docs",
+                  std::string("the row has no text field '") + f + "' (winogrande needs it)");
+    const std::string s = d.doc["sentence"].get<std::string>();
+    const size_t idx = s.find('_');
+    if (idx == std::string::npos) throw_row(d, "process_docs", "the sentence has no '_'");
+    const std::string a = d.doc["answer"].get<std::string>();
+    if (a != "1" && a != "2")
+      throw_row(d, "process_docs", "answer must be \"1\" or \"2\", got \"" + a + "\"");
+    json out = d.doc;
+    out["gold"] = a == "1" ? 0 : 1;
+    out["contexts"] = json::array({s.substr(0, idx) + d.doc["option1"].get<std::string>(),
+                                   s.substr(0, idx) + d.doc["option2"].get<std::string>()});
+    out["continuation"] = py_strip(s.substr(idx + 1));
+    return out;
   }
 
   // lm-eval tasks/hellaswag/utils.py: process_docs.
@@ -839,7 +924,7 @@ class Task {
   std::string name_;
   json cfg_;
   std::string file_, data_dir_;
-  std::string output_type_, process_docs_, sampler_ = "default";
+  std::string output_type_, process_docs_, process_results_, sampler_ = "default";
   std::string target_delimiter_, fewshot_delimiter_;
   std::vector<std::string> metrics_;
   std::vector<std::string> until_;
@@ -850,6 +935,7 @@ class Task {
 
  public:
   const std::string& sampler() const { return sampler_; }
+  const std::string& process_results() const { return process_results_; }
   const std::string& fewshot_delimiter() const { return fewshot_delimiter_; }
   const std::string& file() const { return file_; }
 };
@@ -899,6 +985,34 @@ double mean(const std::vector<double>& v) {
   return v.empty() ? 0 : s / static_cast<double>(v.size());
 }
 
+// lm-eval's bootstrap_stderr for the perplexity aggregation (metrics.py): iters / 1000 chunks,
+// chunk i drawing 1000 resamples with random.Random(i).choices(xs, k=len(xs)), the statistic
+// exp(-mean) of each, then the sample standard deviation of the statistics; Python's sums
+// (left to right) throughout.
+json bootstrap_perplexity_stderr(const std::vector<double>& xs, int64_t iters = 100000) {
+  if (xs.empty()) return "N/A";
+  const int64_t chunk = std::min<int64_t>(1000, iters);
+  const double n = static_cast<double>(xs.size());
+  std::vector<double> stats;
+  stats.reserve(static_cast<size_t>(iters));
+  for (int64_t i = 0; i < iters / chunk; ++i) {
+    PyRandom rnd(static_cast<uint64_t>(i));
+    for (int64_t r = 0; r < chunk; ++r) {
+      double sum = 0;
+      for (size_t k = 0; k < xs.size(); ++k)
+        sum += xs[static_cast<size_t>(std::floor(rnd.random() * n))];
+      stats.push_back(std::exp(-(sum / n)));
+    }
+  }
+  if (stats.size() < 2) return "N/A";
+  double mu = 0;
+  for (double x : stats) mu += x;
+  mu /= static_cast<double>(stats.size());
+  double ss = 0;
+  for (double x : stats) ss += (x - mu) * (x - mu);
+  return std::sqrt(ss / static_cast<double>(stats.size() - 1));
+}
+
 json stderr_of(const std::vector<double>& v) {
   if (v.size() < 2) return "N/A";
   const double mu = mean(v);
@@ -916,7 +1030,9 @@ struct TaskRun {
   int num_fewshot = 0;
   std::vector<std::string> contexts;              // per doc
   std::vector<std::vector<std::string>> choices;  // per doc (multiple_choice)
-  std::vector<json> targets;                      // per doc
+  std::vector<json> targets;                      // per doc (multiple_choice: the gold index)
+  std::vector<json> logged_targets;               // per doc, when not targets (winogrande)
+  bool multiple_input = false;                    // contexts vary, continuation shared
   std::vector<std::vector<size_t>> req_index;     // per doc: indices into all requests
   std::vector<std::vector<std::pair<std::string, std::string>>> args;  // per doc
   std::map<std::string, std::vector<double>> values;                   // metric -> per doc
@@ -1129,6 +1245,10 @@ nlohmann::ordered_json evaluate(TextLM& lm, const TaskRegistry& reg, const EvalO
     std::vector<Doc> pool;
     if (run.num_fewshot > 0) pool = t.docs(t.fewshot_split());
     PyRandom rnd(opt.fewshot_seed);
+    // lm-eval decides on the first document: an integer doc_to_text makes a multiple-input
+    // task (winogrande).
+    run.multiple_input = t.output_type() == "multiple_choice" && !run.docs.empty() &&
+                         t.doc_to_text_index(run.docs[0]).has_value();
     for (const auto& d : run.docs) {
       std::string ctx = t.description(d);
       if (run.num_fewshot > 0) {
@@ -1163,8 +1283,20 @@ nlohmann::ordered_json evaluate(TextLM& lm, const TaskRegistry& reg, const EvalO
           }
         }
         for (const Doc* s : shots) {
-          const std::string q = t.doc_to_text(*s);
-          const json a = t.doc_to_target(*s);
+          std::string q;
+          json a;
+          if (run.multiple_input) {
+            // The example's context with its gold choice, then its continuation.
+            const auto ch = t.doc_to_choice(*s);
+            const auto gi = t.doc_to_text_index(*s);
+            if (!gi || *gi < 0 || *gi >= static_cast<int64_t>(ch.size()))
+              t.throw_row(*s, "doc_to_text", "is not an index into the choices");
+            q = ch[static_cast<size_t>(*gi)];
+            a = t.doc_to_target(*s, false);
+          } else {
+            q = t.doc_to_text(*s);
+            a = t.doc_to_target(*s);
+          }
           std::string ans;
           if (a.is_number_integer()) {
             const auto ch = t.doc_to_choice(*s);
@@ -1181,7 +1313,43 @@ nlohmann::ordered_json evaluate(TextLM& lm, const TaskRegistry& reg, const EvalO
           ctx += q + t.target_delimiter() + ans + t.fewshot_delimiter();
         }
       }
+      if (run.multiple_input) {
+        // Partial evaluation: one context per choice, the continuation shared.
+        const auto choices = t.doc_to_choice(d);
+        const auto gi = t.doc_to_text_index(d);
+        if (!gi || *gi < 0 || *gi >= static_cast<int64_t>(choices.size()))
+          t.throw_row(d, "doc_to_text", "is not an index into the choices");
+        const json tgt = t.doc_to_target(d, false);
+        const std::string cont =
+            t.target_delimiter() + (tgt.is_string() ? tgt.get<std::string>() : tgt.dump());
+        std::vector<size_t> idx;
+        std::vector<std::pair<std::string, std::string>> args;
+        for (const auto& c : choices) {
+          idx.push_back(all.size());
+          args.emplace_back(ctx + c, cont);
+          all.push_back(encode_request(lm, ctx + c, cont));
+        }
+        run.contexts.push_back(ctx);
+        run.choices.push_back(choices);
+        run.targets.push_back(*gi);
+        run.logged_targets.push_back(tgt);
+        run.req_index.push_back(std::move(idx));
+        run.args.push_back(std::move(args));
+        continue;
+      }
       ctx += t.doc_to_text(d);
+      if (t.output_type() == "loglikelihood") {
+        // One request: the context and doc_to_target as it is (no target delimiter).
+        const json tgt = t.doc_to_target(d);
+        const std::string cont = tgt.is_string() ? tgt.get<std::string>() : tgt.dump();
+        if (cont.empty()) t.throw_row(d, "doc_to_target", "the continuation is empty");
+        run.req_index.push_back({all.size()});
+        all.push_back(encode_request(lm, ctx, cont));
+        run.contexts.push_back(ctx);
+        run.targets.push_back(cont);
+        run.args.push_back({{ctx, cont}});
+        continue;
+      }
       if (t.output_type() == "generate_until") {
         json target = t.doc_to_target(d);
         if (!target.is_string()) target = target.dump();
@@ -1241,7 +1409,12 @@ nlohmann::ordered_json evaluate(TextLM& lm, const TaskRegistry& reg, const EvalO
   LLOptions llo = opt.ll;
   llo.max_length = lm.max_length;
   if (opt.progress) llo.progress = opt.progress;
-  const auto res = loglikelihood_tokens(*lm.model, all, llo);
+  const auto res =
+      opt.loglikelihood ? opt.loglikelihood(all) : loglikelihood_tokens(*lm.model, all, llo);
+  if (res.size() != all.size())
+    throw InvalidArgument(ErrorContext().key("loglikelihood"),
+                          "the engine returned " + std::to_string(res.size()) + " results for " +
+                              std::to_string(all.size()) + " requests");
   // generate_until: greedy, per context, stopping at EOS, max_gen_toks or a stop sequence.
   std::vector<std::string> gen_text(gen_ctx.size());
   if (!gen_ctx.empty()) {
@@ -1325,6 +1498,27 @@ nlohmann::ordered_json evaluate(TextLM& lm, const TaskRegistry& reg, const EvalO
         }
         continue;
       }
+      if (t.output_type() == "loglikelihood") {
+        const auto& r = res[run.req_index[i][0]];
+        std::map<std::string, double> v = {{"perplexity", r.logprob},
+                                           {"acc", r.is_greedy ? 1.0 : 0.0}};
+        for (const auto& m : t.metrics()) run.values[m].push_back(v[m]);
+        if (opt.log_samples) {
+          sample["doc_id"] = i;
+          sample["doc"] = run.docs[i].doc;
+          sample["target"] = run.targets[i];
+          sample["arguments"] =
+              json::array({json::array({run.args[i][0].first, run.args[i][0].second})});
+          sample["resps"] = json::array({json::array({json::array({r.logprob, r.is_greedy})})});
+          sample["filtered_resps"] = json::array({json::array({r.logprob, r.is_greedy})});
+          sample["filter"] = "none";
+          sample["metrics"] = t.metrics();
+          for (const auto& m : t.metrics())
+            sample[m] = m == "acc" ? json(r.is_greedy ? 1 : 0) : json(v[m]);
+          task_samples.push_back(sample);
+        }
+        continue;
+      }
       const auto& ch = run.choices[i];
       std::vector<double> lls;
       for (size_t r : run.req_index[i]) lls.push_back(res[r].logprob);
@@ -1343,11 +1537,30 @@ nlohmann::ordered_json evaluate(TextLM& lm, const TaskRegistry& reg, const EvalO
       std::map<std::string, double> v = {{"acc", pred == gold ? 1.0 : 0.0},
                                          {"acc_norm", pred_norm == gold ? 1.0 : 0.0},
                                          {"acc_bytes", pred_bytes == gold ? 1.0 : 0.0}};
+      if (t.process_results() == "truthfulqa_mc2") {
+        // lm-eval's process_results_mc2: exp(LL) normalised over the choices, the mass of
+        // those labelled 1 in mc2_targets.labels.
+        const json& d = run.docs[i].doc;
+        if (!d.contains("mc2_targets") || !d["mc2_targets"].is_object() ||
+            !d["mc2_targets"].contains("labels") || !d["mc2_targets"]["labels"].is_array() ||
+            d["mc2_targets"]["labels"].size() != lls.size())
+          t.throw_row(run.docs[i], "process_results",
+                      "mc2_targets.labels must list one 0/1 label per choice");
+        double total = 0, mass = 0;
+        std::vector<double> probs;
+        for (double ll : lls) {
+          probs.push_back(std::exp(ll));
+          total += probs.back();
+        }
+        for (size_t k = 0; k < lls.size(); ++k)
+          if (d["mc2_targets"]["labels"][k] == 1) mass += probs[k] / total;
+        v["acc"] = mass;
+      }
       for (const auto& m : t.metrics()) run.values[m].push_back(v[m]);
       if (opt.log_samples) {
         sample["doc_id"] = i;
         sample["doc"] = run.docs[i].doc;
-        sample["target"] = gold;
+        sample["target"] = run.multiple_input ? run.logged_targets[i] : json(gold);
         json a = json::array(), resps = json::array(), filtered = json::array();
         for (size_t k = 0; k < run.args[i].size(); ++k) {
           a.push_back(json::array({run.args[i][k].first, run.args[i][k].second}));
@@ -1390,8 +1603,14 @@ nlohmann::ordered_json evaluate(TextLM& lm, const TaskRegistry& reg, const EvalO
       }
     } else {
       for (const auto& m : t.metrics()) {
-        r[m + ",none"] = mean(run.values[m]);
-        r[m + "_stderr,none"] = stderr_of(run.values[m]);
+        const auto& v = run.values[m];
+        if (m == "perplexity") {
+          r[m + ",none"] = std::exp(-mean(v));
+          r[m + "_stderr,none"] = bootstrap_perplexity_stderr(v);
+        } else {
+          r[m + ",none"] = mean(v);
+          r[m + "_stderr,none"] = stderr_of(v);
+        }
       }
     }
     results[t.name()] = r;
@@ -1405,7 +1624,8 @@ nlohmann::ordered_json evaluate(TextLM& lm, const TaskRegistry& reg, const EvalO
     nshot[t.name()] = run.num_fewshot;
     json h = json::object();
     for (const auto& m : t.metrics())
-      h[m] = !(m == "word_perplexity" || m == "byte_perplexity" || m == "bits_per_byte");
+      h[m] = !(m == "word_perplexity" || m == "byte_perplexity" || m == "bits_per_byte" ||
+               m == "perplexity");
     hib[t.name()] = h;
     nsamples[t.name()] = {{"original", run.n_original},
                           {"effective", static_cast<int64_t>(run.docs.size())}};

@@ -76,6 +76,11 @@ uint64_t PyRandom::getrandbits(int k) {
   return lo | (hi << 32);
 }
 
+double PyRandom::random() {
+  const uint32_t a = genrand_uint32() >> 5, b = genrand_uint32() >> 6;
+  return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0);
+}
+
 uint64_t PyRandom::randbelow(uint64_t n) {
   int k = 0;
   for (uint64_t x = n; x != 0; x >>= 1) ++k;  // n.bit_length()

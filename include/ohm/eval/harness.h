@@ -73,7 +73,7 @@ class TaskRegistry {
     std::vector<std::string> aggregate_metrics;  // weight_by_size means
     bool weight_by_size = true;
     bool is_tag = false;  // a tag lists tasks and reports nothing itself
-    nlohmann::ordered_json version;
+    nlohmann::ordered_json version = nlohmann::ordered_json::value_t::null;
   };
   const Group* group(const std::string& name) const;
 
@@ -93,6 +93,9 @@ struct EvalOptions {
   LLOptions ll;
   // Called with (task, requests done, total requests) while the engine runs.
   std::function<void(int64_t, int64_t)> progress;
+  // When set, replaces the loglikelihood engine (tests feed lm-eval's own numbers through it to
+  // compare the metrics computed from them).
+  std::function<std::vector<LLResult>(const std::vector<LLRequest>&)> loglikelihood;
 };
 
 // Runs the tasks; InvalidArgument / NotFoundError / FormatError naming the task, file and row
