@@ -97,33 +97,6 @@ const char* kColors[] = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759",
 
 }  // namespace
 
-std::string html_escape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 ReportColumn load_report_column(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw NotFoundError(ErrorContext().file(path), "results file not found");

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+#include "ohm/core/html.h"
 
 namespace ohm::eval {
 
@@ -25,7 +26,7 @@ std::string report_html(const std::vector<ReportColumn>& cols);
 // The bar charts: a panel per task and metric, a bar per column, scaled per panel.
 std::string report_svg(const std::vector<ReportColumn>& cols);
 
-// &, <, >, " and ' as entities.
-std::string html_escape(const std::string& s);
+// &, <, >, " and ' as entities (ohm/core/html.h).
+using ::ohm::html_escape;
 
 }  // namespace ohm::eval

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ohm/core/html.h"
 #include "ohm/hub/hub.h"
 
 namespace ohm::hub {
@@ -45,8 +46,8 @@ WebPage render_admin_page(Hub& hub, const Caller& caller, const WebContext& ctx,
 WebPage render_error_page(const Caller& caller, const WebContext& ctx, int status,
                           const std::string& msg);
 
-// & < > " ' escaped.
-std::string html_escape(std::string_view s);
+// & < > " ' escaped (ohm/core/html.h).
+using ::ohm::html_escape;
 // GitHub Flavored Markdown to HTML (cmark-gfm with tables and strikethrough; tables only when
 // they are small, see webui.cpp; safe mode: raw HTML omitted, javascript:/data: links dropped)
 // after removing a leading YAML front-matter block.
