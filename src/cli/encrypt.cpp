@@ -17,6 +17,7 @@
 #include "common.h"
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
+#include "ohm/hub/client.h"
 
 namespace ohm::cli {
 
@@ -109,37 +110,18 @@ bool has_magic(const fs::path& p) {
 size_t encrypt_tree(const fs::path& folder, const fs::path& staging,
                     const std::vector<safety::PublicKey>& recipients, int parallel,
                     std::ostream* log) {
-  struct Item {
-    fs::path src;
-    std::string rel;
-  };
-  std::vector<Item> items;
-  const fs::path root = fs::canonical(folder);
-  for (auto it =
-           fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink);
-       it != fs::recursive_directory_iterator(); ++it) {
-    if (it.depth() > 64)
-      throw InvalidArgument(ErrorContext().file(it->path().string()),
-                            "folders nested more than 64 deep (a symlink loop?)");
-    const std::string rel = it->path().lexically_relative(root).generic_string();
-    if (rel == ".git" || rel.starts_with(".git/") || rel == ".cache/huggingface" ||
-        rel.starts_with(".cache/huggingface/")) {
-      if (it->is_directory()) it.disable_recursion_pending();
-      continue;
-    }
-    if (it->is_regular_file()) items.push_back({it->path(), rel});
-  }
+  const std::vector<hub::FolderFile> items = hub::upload_folder_files(folder.string());
   std::atomic<size_t> encrypted{0};
   std::mutex mu;
   run_parallel(items.size(), parallel, [&](size_t i) {
-    const Item& it = items[i];
-    const bool already = it.rel.ends_with(safety::kEncSuffix) && has_magic(it.src);
+    const hub::FolderFile& it = items[i];
+    const bool already = it.rel.ends_with(safety::kEncSuffix) && has_magic(it.abs);
     const fs::path dst = staging / (already ? it.rel : it.rel + std::string(safety::kEncSuffix));
     fs::create_directories(dst.parent_path());
     if (already) {
-      fs::copy_file(it.src, dst, fs::copy_options::overwrite_existing);
+      fs::copy_file(it.abs, dst, fs::copy_options::overwrite_existing);
     } else {
-      safety::encrypt_file(it.src.string(), dst.string(), recipients);
+      safety::encrypt_file(it.abs.string(), dst.string(), recipients);
       ++encrypted;
     }
     if (log) {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -77,6 +78,16 @@ struct PushResult {
 // Symlinks in `folder` are followed (files and folders), so an HF cache snapshot uploads as
 // its files. Throws as pull does.
 PushResult push(const PushOptions& opt);
+
+// The files `push` uploads from `folder`, as huggingface_hub's upload_folder picks them: the
+// regular files under it, symlinks followed (each file keeps its path under the folder, never
+// its target's), without .git/ and .cache/huggingface/; sorted by path. InvalidArgument for
+// folders nested more than 64 deep (a symlink loop).
+struct FolderFile {
+  std::filesystem::path abs;
+  std::string rel;  // '/'-separated path under the folder
+};
+std::vector<FolderFile> upload_folder_files(const std::string& folder);
 
 struct WhoAmI {
   std::string name, role;  // role: the token's read/write

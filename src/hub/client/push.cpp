@@ -113,6 +113,28 @@ std::pair<std::string, std::string> split_url(const std::string& url) {
 
 }  // namespace
 
+std::vector<FolderFile> upload_folder_files(const std::string& folder) {
+  std::vector<FolderFile> out;
+  const fs::path root = fs::canonical(folder);
+  for (auto it =
+           fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink);
+       it != fs::recursive_directory_iterator(); ++it) {
+    if (it.depth() > 64)
+      throw InvalidArgument(ErrorContext().file(it->path().string()),
+                            "folders nested more than 64 deep (a symlink loop?)");
+    std::string rel = it->path().lexically_relative(root).generic_string();
+    if (rel == ".git" || rel.starts_with(".git/") || rel == ".cache/huggingface" ||
+        rel.starts_with(".cache/huggingface/")) {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file()) out.push_back({it->path(), std::move(rel)});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const FolderFile& a, const FolderFile& b) { return a.rel < b.rel; });
+  return out;
+}
+
 PushResult push(const PushOptions& opt) {
   check_repo_id(opt.repo_id);
   if (auto e = check_ref_name(opt.revision); !e.empty() && !is_hex(opt.revision, 40))
@@ -130,33 +152,17 @@ PushResult push(const PushOptions& opt) {
 
   // 1. local files (as upload_folder: no .git/ nor .cache/huggingface/)
   std::vector<LocalFile> local;
-  const fs::path root = fs::canonical(opt.folder);
-  // Symlinks are followed (an HF cache snapshot is symlinks into ../../blobs): a file's path in
-  // the repo is its path under the folder, never its target's.
-  for (auto it =
-           fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink);
-       it != fs::recursive_directory_iterator(); ++it) {
-    if (it.depth() > 64)
-      throw InvalidArgument(ErrorContext().file(it->path().string()),
-                            "folders nested more than 64 deep (a symlink loop?)");
-    const std::string rel = it->path().lexically_relative(root).generic_string();
-    if (rel == ".git" || rel.starts_with(".git/") || rel == ".cache/huggingface" ||
-        rel.starts_with(".cache/huggingface/")) {
-      if (it->is_directory()) it.disable_recursion_pending();
-      continue;
-    }
-    if (!it->is_regular_file()) continue;
+  for (const FolderFile& ff : upload_folder_files(opt.folder)) {
+    const std::string& rel = ff.rel;
     if (auto e = check_file_path(rel); !e.empty())
       throw InvalidArgument("cannot upload '" + rel + "': " + e);
     LocalFile f;
     f.path = rel;
-    f.abs = it->path();
-    f.size = it->file_size();
+    f.abs = ff.abs;
+    f.size = fs::file_size(ff.abs);
     f.sample = read_file(f.abs, 512);
     local.push_back(std::move(f));
   }
-  std::sort(local.begin(), local.end(),
-            [](const LocalFile& a, const LocalFile& b) { return a.path < b.path; });
   PushResult res;
   res.files = local.size();
 
