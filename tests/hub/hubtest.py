@@ -1,8 +1,9 @@
 """Shared pieces of the Hub test scripts (tests/hub/test_hub_*.py): the check recorder, a
-subprocess helper, and the re-exec under build/hub-venv (scripts/hub-client-venv.sh) when the
+subprocess helper, starting `ohm hub serve` and pointing the HF clients at it, and the re-exec under build/hub-venv (scripts/hub-client-venv.sh) when the
 running Python lacks the official clients."""
 import importlib
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -60,3 +61,25 @@ def have_modules_or_reexec(*modules):
         if os.path.exists(venv_py) and os.path.realpath(sys.prefix) != os.path.realpath(venv):
             os.execv(venv_py, [venv_py] + sys.argv)
         return False
+
+
+def start_server(ohm, data, *extra):
+    """Starts `ohm hub serve --data DATA --port 0 --quiet EXTRA...`; returns (process, base URL).
+    The caller stops the process."""
+    server = subprocess.Popen([ohm, "hub", "serve", "--data", data, "--port", "0", "--quiet",
+                               *extra], stdout=subprocess.PIPE, text=True)
+    ready, _, _ = select.select([server.stdout], [], [], 60)
+    if not ready:
+        server.kill()
+        raise AssertionError("server did not start")
+    return server, f"http://127.0.0.1:{int(server.stdout.readline().strip().rsplit(':', 1)[1])}"
+
+
+def use_endpoint(base, tmp):
+    """Points huggingface_hub at `base` (no token from the environment, no Xet, no telemetry,
+    HF_HOME under tmp)."""
+    for k in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
+        os.environ.pop(k, None)
+    os.environ.update({"HF_ENDPOINT": base, "HF_HUB_DISABLE_XET": "1",
+                       "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HOME": os.path.join(tmp, "hf_home"),
+                       "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"})

@@ -7,8 +7,6 @@ Exit codes: 0 passed, 1 a check failed, 77 huggingface_hub is not installed (cte
 import argparse
 import json
 import os
-import select
-import subprocess
 import sys
 import tempfile
 import urllib.request
@@ -34,17 +32,9 @@ def main():
         run([ohm, "hub", "user", "add", u, "--data", data])
     tok = {u: run([ohm, "hub", "token", "create", "--data", data, "--user", u, "--scope", "write"])
            for u in ("alice", "bob", "carol")}
-    server = subprocess.Popen([ohm, "hub", "serve", "--data", data, "--port", "0", "--quiet"],
-                              stdout=subprocess.PIPE, text=True)
+    server, base = hubtest.start_server(ohm, data)
     try:
-        ready, _, _ = select.select([server.stdout], [], [], 60)
-        assert ready, "server did not start"
-        base = f"http://127.0.0.1:{int(server.stdout.readline().strip().rsplit(':', 1)[1])}"
-        for k in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
-            os.environ.pop(k, None)
-        os.environ.update({"HF_ENDPOINT": base, "HF_HUB_DISABLE_XET": "1",
-                           "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HOME": os.path.join(tmp, "hf_home"),
-                           "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
+        hubtest.use_endpoint(base, tmp)
         from huggingface_hub import HfApi, hf_hub_download
         from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
         api = {u: HfApi(endpoint=base, token=t) for u, t in tok.items()}

@@ -11,7 +11,6 @@ Exit codes: 0 passed, 1 a check failed, 77 huggingface_hub or cryptography is no
 import argparse
 import json
 import os
-import select
 import shutil
 import subprocess
 import sys
@@ -72,18 +71,9 @@ def main():
           lambda: (bad.returncode != 0 and "--trusted-keys" in bad.stderr) or
           (_ for _ in ()).throw(AssertionError(bad.stderr)))
 
-    server = subprocess.Popen([ohm, "hub", "serve", "--data", data, "--port", "0", "--quiet",
-                               "--require-signed", "--trusted-keys", trusted],
-                              stdout=subprocess.PIPE, text=True)
+    server, base = hubtest.start_server(ohm, data, "--require-signed", "--trusted-keys", trusted)
     try:
-        ready, _, _ = select.select([server.stdout], [], [], 60)
-        assert ready, "server did not start"
-        base = f"http://127.0.0.1:{int(server.stdout.readline().strip().rsplit(':', 1)[1])}"
-        for k in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
-            os.environ.pop(k, None)
-        os.environ.update({"HF_ENDPOINT": base, "HF_HUB_DISABLE_XET": "1",
-                           "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HOME": os.path.join(tmp, "hf_home"),
-                           "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
+        hubtest.use_endpoint(base, tmp)
         from huggingface_hub import HfApi
         from huggingface_hub.errors import HfHubHTTPError
         api = HfApi(endpoint=base, token=tok)
