@@ -192,11 +192,62 @@ QActs qacts_in(float* buf, int64_t M, int64_t K) {
   return a;
 }
 
+void act_residual32(const float* x, int64_t n, float* r) {
+  for (int64_t b = 0; b + 32 <= n; b += 32) {
+    float amax = 0.0f;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b + i]));
+    const float d = amax / 127.0f;
+    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (int i = 0; i < 32; ++i) {
+      const float q = std::nearbyint(x[b + i] * id);  // the kernels' cvtps: round half to even
+      r[b + i] = x[b + i] - d * q;
+    }
+  }
+}
+
+namespace {
+void matmul_impl(const float* x, int64_t M, int64_t K, const Matrix& w, const float* bias, float* y,
+                 ThreadPool& pool);
+
+// Whether `kt` runs `dtype` on int8 activations in blocks of 32 (Matrix::fine_acts): the SIMD
+// Q4_0 / Q8_0 entries; the reference table dequantizes the weights instead.
+bool quantizes_acts32(const KernelTable& kt, DType dtype) {
+  if (dtype != DType::Q4_0 && dtype != DType::Q8_0) return false;
+  const int d = static_cast<int>(dtype);
+  return kt.qgemm[d] || (kt.matmul[d] && kt.matmul[d] != reference().matmul[d]);
+}
+}  // namespace
+
 void matmul(const float* x, int64_t M, int64_t K, const Matrix& w, const float* bias, float* y,
             ThreadPool& pool) {
   if (w.cols != K)
     throw ShapeError(ErrorContext().op("matmul").shape("x", {M, K}).shape("w", {w.rows, w.cols}),
                      "inner dimensions differ");
+  if (w.fine_acts && K % 32 == 0 && quantizes_acts32(active(), w.dtype)) {
+    // y = W (d q) + W (x - d q): the second product carries the first one's activation
+    // rounding, itself rounded 127 times finer (Matrix::fine_acts).
+    const int64_t N = w.rows;
+    thread_local std::vector<float> rbuf, ybuf;
+    if (rbuf.size() < static_cast<size_t>(M * K)) rbuf.resize(static_cast<size_t>(M * K));
+    if (ybuf.size() < static_cast<size_t>(M * N)) ybuf.resize(static_cast<size_t>(M * N));
+    float* r = rbuf.data();
+    pool.parallel_for(M, 1, [&](int64_t m0, int64_t m1) {
+      act_residual32(x + m0 * K, (m1 - m0) * K, r + m0 * K);
+    });
+    matmul_impl(x, M, K, w, bias, y, pool);
+    matmul_impl(r, M, K, w, nullptr, ybuf.data(), pool);
+    const float* y2 = ybuf.data();
+    pool.parallel_for(M * N, 4096, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) y[i] += y2[i];
+    });
+    return;
+  }
+  matmul_impl(x, M, K, w, bias, y, pool);
+}
+
+namespace {
+void matmul_impl(const float* x, int64_t M, int64_t K, const Matrix& w, const float* bias, float* y,
+                 ThreadPool& pool) {
   const KernelTable& kt = active();
   const int64_t N = w.rows;
   if (const auto qg = kt.qgemm[static_cast<int>(w.dtype)];
@@ -254,6 +305,7 @@ void matmul(const float* x, int64_t M, int64_t K, const Matrix& w, const float* 
         for (int64_t n = n0; n < n1; ++n) y[m * N + n] += bias[n];
   });
 }
+}  // namespace
 
 void rms_norm(const float* x, int64_t rows, int64_t n, const float* w, float w_offset, float eps,
               float* y, ThreadPool& pool) {

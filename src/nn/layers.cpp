@@ -36,6 +36,7 @@ Linear Linear::load(Weights& ws, const std::string& prefix, int64_t out, int64_t
   l.weight = ws.matrix(prefix + ".weight", out, in);
   l.w = kernels::matrix_view(l.weight);
   l.in_perm = ws.input_permutation(prefix + ".weight");
+  l.w.fine_acts = ws.float_activations(prefix + ".weight");
   if (bias == Bias::Required)
     l.bias = ws.vector(prefix + ".bias", out);
   else if (bias == Bias::Optional)

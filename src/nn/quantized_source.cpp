@@ -73,6 +73,10 @@ std::optional<std::vector<int32_t>> QuantizedSource::find_input_permutation(
   return r->perm;
 }
 
+bool QuantizedSource::find_float_activations(const std::string& name) const {
+  return ends_with(name, ".weight") && repack(name.substr(0, name.size() - 7)) != nullptr;
+}
+
 std::vector<std::string> QuantizedSource::names() const {
   std::vector<std::string> out;
   for (const std::string& n : base_.names()) {

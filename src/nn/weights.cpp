@@ -1,5 +1,6 @@
 #include "ohm/nn/weights.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "ohm/core/error.h"
@@ -131,6 +132,14 @@ void Weights::check() const {
 
 std::vector<int32_t> Weights::input_permutation(const std::string& name) const {
   return src_.find_input_permutation(name).value_or(std::vector<int32_t>{});
+}
+
+bool Weights::float_activations(const std::string& name) const {
+  static const int forced = [] {
+    const char* v = std::getenv("OHM_FINE_ACTS");
+    return v && *v ? (std::string(v) == "0" ? 0 : 1) : -1;
+  }();
+  return forced >= 0 ? forced == 1 : src_.find_float_activations(name);
 }
 
 std::vector<std::string> Weights::unused() const {

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -512,6 +513,51 @@ TEST(Rope, InvFreqVariants) {
   c.partial_rotary_factor = 0.5;
   c.rope_scaling.reset();
   EXPECT_EQ(nn::Rope(c).rot_dim(), 8);
+}
+
+// Matrix::fine_acts: the Q4_0 / Q8_0 SIMD kernels quantize activations to int8 blocks; the
+// residual pass brings the result to within a small fraction of that rounding of the exact
+// product, on every path (decode, small M, the batched qgemm). The reference table, which
+// already uses f32 activations, gives the same result with and without it.
+TEST(Kernels, FineActivations) {
+  const int64_t K = 256, N = 64;
+  for (DType t : {DType::Q4_0, DType::Q8_0})
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+      const KernelTable* table = table_for(isa);
+      if (!table) continue;
+      const KernelTable* prev = set_active(table);
+      for (int64_t M : {1, 3, 40}) {
+        auto w = make_weights(t, N, K, static_cast<uint32_t>(M + 5));
+        const auto x = randn(static_cast<size_t>(M * K), 11);
+        double scale = 0, err_int8 = 0, err_fine = 0;
+        std::vector<float> y8(static_cast<size_t>(M * N)), yf(y8.size());
+        matmul(x.data(), M, K, w.m, nullptr, y8.data(), pool3());
+        w.m.fine_acts = true;
+        matmul(x.data(), M, K, w.m, nullptr, yf.data(), pool3());
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < N; ++n) {
+            double s = 0;
+            for (int64_t k = 0; k < K; ++k)
+              s += static_cast<double>(x[m * K + k]) * w.f32[n * K + k];
+            const size_t i = static_cast<size_t>(m * N + n);
+            scale = std::max(scale, std::fabs(s));
+            err_int8 = std::max(err_int8, std::fabs(y8[i] - s));
+            err_fine = std::max(err_fine, std::fabs(yf[i] - s));
+          }
+        const std::string what =
+            std::string(name(t)) + " " + isa_name(isa) + " M=" + std::to_string(M);
+        if (isa == Isa::Scalar) {
+          EXPECT_EQ(y8, yf) << what;
+        } else {
+          EXPECT_GT(err_int8, 1e-4 * scale) << what;  // the int8 path does round
+          EXPECT_LT(err_fine, err_int8 / 20) << what;
+        }
+        EXPECT_LT(err_fine, 1e-4 * scale) << what;
+        std::printf("[measure] fine_acts %s: max error / max |y| %.2e (int8 activations %.2e)\n",
+                    what.c_str(), err_fine / scale, err_int8 / scale);
+      }
+      set_active(prev);
+    }
 }
 
 }  // namespace

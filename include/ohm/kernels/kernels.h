@@ -35,6 +35,14 @@ struct Matrix {
   int64_t rows = 0;
   int64_t cols = 0;
   size_t row_bytes = 0;  // stride between rows, in bytes
+  // Float-accurate activations for Q4_0 / Q8_0 weights. Their SIMD kernels quantize each block
+  // of 32 activations to int8 (x ~ d * q, as llama.cpp does), which moves the result by up to
+  // half a step d / 2 per value. With fine_acts the front end (matmul below) also runs the
+  // rounding residual x - d * q through the same kernel and adds it: the error falls to about
+  // 1/250 of that, for twice the integer work. Checkpoints made for float activations
+  // (HF GPTQ) set it; other dtypes and the scalar table (which dequantizes weights to f32)
+  // ignore it.
+  bool fine_acts = false;
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
 };
 
@@ -57,6 +65,11 @@ struct QActs {
   float* sd16 = nullptr;
   int64_t M = 0, K = 0;  // K is a multiple of 32
 };
+// The int8 activation rounding of the integer kernels, undone: r = x - d * q for each block of
+// 32 values of x [n] (n a multiple of 32), with d = amax / 127 and q = round(x * 127 / amax)
+// exactly as the SIMD tables quantize (Matrix::fine_acts).
+void act_residual32(const float* x, int64_t n, float* r);
+
 // Carves a QActs for M x K out of `buf` (at least qacts_floats(M, K) floats).
 size_t qacts_floats(int64_t M, int64_t K);
 QActs qacts_in(float* buf, int64_t M, int64_t K);

@@ -37,6 +37,7 @@ class QuantizedSource : public WeightSource {
   std::optional<std::vector<int32_t>> find_input_permutation(
       const std::string& name) const override;
   std::string stored_as(const std::string& name) const override;
+  bool find_float_activations(const std::string& name) const override;
 
   const QuantizationConfig& config() const { return q_; }
 

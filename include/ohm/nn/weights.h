@@ -44,6 +44,13 @@ class WeightSource {
     (void)name;
     return std::nullopt;
   }
+  // Whether matrix `name` was made for float activations: transformers runs HF GPTQ / AWQ
+  // weights against f32 / f16 inputs, so nn::Linear sets kernels::Matrix::fine_acts on them
+  // (the int8 activation rounding of the Q4_0 / Q8_0 kernels stays out of their results).
+  virtual bool find_float_activations(const std::string& name) const {
+    (void)name;
+    return false;
+  }
   // How the checkpoint stores `name`, for error messages (a GPTQ weight: its qweight).
   virtual std::string stored_as(const std::string& name) const { return name; }
 };
@@ -94,6 +101,8 @@ class Weights {
   // The input column order of matrix `name` (WeightSource::find_input_permutation); empty when
   // the columns are in the checkpoint's order.
   std::vector<int32_t> input_permutation(const std::string& name) const;
+  // WeightSource::find_float_activations; OHM_FINE_ACTS=0 or 1 overrides it for every matrix.
+  bool float_activations(const std::string& name) const;
   // Tensors of the source never asked for.
   std::vector<std::string> unused() const;
   const WeightSource& source() const { return src_; }
