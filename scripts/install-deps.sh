@@ -14,6 +14,7 @@ pkgs=(
   libsodium-dev                                    # safety: encrypted upload (X25519 sealed boxes, XChaCha20-Poly1305)
   libedit-dev                                      # cli: line editing and history in `ohm chat`
   libbz2-dev                                       # eval: HellaSwag data as published (.txt.bz2); task YAML uses libyaml
+  libcairo2-dev                                    # eval: PNG bar charts (ohm quantize --report)
   clang-tidy                                       # lint: scripts/clang-tidy-changed.sh
   g++-aarch64-linux-gnu qemu-user googletest       # aarch64 cross build + tests (scripts/cross-aarch64.sh)
   python3 python3-venv                             # hub: official-client test (scripts/hub-client-venv.sh)

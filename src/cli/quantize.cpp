@@ -648,12 +648,11 @@ double quantize_into(ThreadPool& pool, DType t, const Tensor& src, uint8_t* dst,
   return ref > 0 ? std::sqrt(err / ref) : (err > 0 ? INFINITY : 0.0);
 }
 
-struct QuantizeOptions {
-  std::string in, out, type, imatrix, verify_key;
-  std::vector<std::string> keep;
-  bool pure = false, quiet = false;
-  int threads = 0;
-};
+}  // namespace
+
+void check_quantize_type(const std::string& name) {
+  find_recipe(name);
+}
 
 int run_quantize(const QuantizeOptions& o) {
   Plan plan;
@@ -828,6 +827,8 @@ int run_quantize(const QuantizeOptions& o) {
   return 0;
 }
 
+namespace {
+
 Register reg("quantize", [](CLI::App& app) {
   auto o = std::make_shared<QuantizeOptions>();
   auto* cmd = app.add_subcommand(
@@ -836,13 +837,13 @@ Register reg("quantize", [](CLI::App& app) {
       "HF checkpoint");
   cmd->add_option("IN", o->in, "Model to read: a .gguf file, an HF directory or .safetensors file")
       ->required();
-  cmd->add_option("OUT", o->out, "GGUF file to write (written to OUT.partial-PID-N, then renamed)")
-      ->required();
+  cmd->add_option("OUT", o->out,
+                  "GGUF file to write (written to OUT.partial-PID-N, then renamed); not with "
+                  "--report");
   cmd->add_option("--type", o->type,
                   "Quantization: " + recipe_list("|") +
                       ". A plain TYPE puts every quantized matrix in TYPE except output.weight "
-                      "(q6_k, as llama-quantize); q4_k_m/q5_k_m are llama.cpp's mixed recipes")
-      ->required();
+                      "(q6_k, as llama-quantize); q4_k_m/q5_k_m are llama.cpp's mixed recipes");
   cmd->add_option("--imatrix", o->imatrix,
                   "Importance matrix (ohm imatrix or llama-imatrix, GGUF format): its per-column "
                   "weights go into the q4_0/q4_1/q5_0/q5_1 and k-quant quantizers, as "
@@ -855,6 +856,23 @@ Register reg("quantize", [](CLI::App& app) {
                 "Every quantized matrix in TYPE, output.weight included (llama-quantize --pure); "
                 "rows that do not split into blocks still fall back");
   cmd->add_flag("--quiet,-q", o->quiet, "No progress bar");
+  cmd->add_option("--report", o->report,
+                  "Instead of OUT: quantize IN to each of --types in this directory and write "
+                  "report.md, report.json, report.svg and report.png: each method's size and "
+                  "perplexity on --text next to IN's own");
+  cmd->add_option("--types", o->report_types, "--report: the types to compare (comma-separated)")
+      ->delimiter(',')
+      ->default_str("q8_0,q4_0,q4_k_m");
+  cmd->add_option("--compare", o->report_compare,
+                  "--report: also measure this model (e.g. a GPTQ or AWQ checkpoint of IN; "
+                  "repeatable)");
+  cmd->add_option("--text", o->report_text, "--report: the text the perplexities are measured on")
+      ->check(readable_file());
+  cmd->add_option("--ctx-size,-c", o->report_ctx, "--report: perplexity chunk length (tokens)")
+      ->default_val(512)
+      ->check(CLI::Range(int64_t{8}, int64_t{1} << 20));
+  cmd->add_option("--chunks", o->report_chunks, "--report: at most this many chunks (default: all)")
+      ->check(CLI::PositiveNumber);
   add_threads_option(cmd, o->threads);
   add_verify_key_option(cmd, o->verify_key);
   cmd->footer(
@@ -863,7 +881,19 @@ Register reg("quantize", [](CLI::App& app) {
       "q5_1, q6_k -> q8_0, q2_k/q3_k -> q4_0 (llama.cpp: iq4_nl), then f16; for q4_0..q8_0 it "
       "is an error, as in llama-quantize. The summary on stdout lists each tensor's type, bytes "
       "and relative RMS error. docs/quantization.md has the details.");
-  return Command{cmd, [o] { return run_quantize(*o); }};
+  return Command{
+      cmd, [o] {
+        if (!o->report.empty()) {
+          if (!o->out.empty())
+            throw UsageError("--report writes its files into the report directory; drop OUT '" +
+                             o->out + "'");
+          if (!o->type.empty()) throw UsageError("--report takes --types LIST, not --type");
+          return run_quantize_report(*o);
+        }
+        if (o->out.empty()) throw UsageError("OUT is required (or --report DIR)");
+        if (o->type.empty()) throw UsageError("--type is required");
+        return run_quantize(*o);
+      }};
 });
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Shared by `ohm quantize` (quantize.cpp) and `ohm imatrix` (imatrix.cpp).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -8,6 +9,24 @@
 #include <vector>
 
 namespace ohm::cli {
+
+// `ohm quantize IN OUT --type TYPE ...` (quantize.cpp): writes OUT as a GGUF file and prints
+// the per-tensor summary on stdout.
+struct QuantizeOptions {
+  std::string in, out, type, imatrix, verify_key;
+  std::vector<std::string> keep;
+  bool pure = false, quiet = false;
+  int threads = 0;
+  // --report DIR (quantize_report.cpp): quantize IN to each of report_types and compare sizes
+  // and perplexities on report_text; OUT is then not used.
+  std::string report, report_text;
+  std::vector<std::string> report_types, report_compare;
+  int64_t report_ctx = 512, report_chunks = -1;
+};
+int run_quantize(const QuantizeOptions& o);
+// UsageError naming `name` and listing the choices when it is not a --type.
+void check_quantize_type(const std::string& name);
+int run_quantize_report(const QuantizeOptions& o);
 
 // The GGUF name (llama.cpp's convert_hf_to_gguf.py) of a llama-family checkpoint tensor
 // ("model.layers.3.mlp.down_proj.weight" -> "blk.3.ffn_down.weight"), with the rotary
