@@ -494,8 +494,14 @@ WebPage blob_page(RepoCtx& x, const std::string& rev, const std::string& path) {
 // ------------------------------------------------------------------ evaluation results
 // The rows of a model's card model-index (RepoInfo::eval_json, card.h eval_results_from_card).
 json eval_rows(const RepoInfo& r) {
-  json rows = json::parse(r.eval_json, nullptr, false);
-  return rows.is_array() ? rows : json::array();
+  json rows = json::parse(r.eval_json, nullptr, false), out = json::array();
+  if (!rows.is_array()) return out;
+  for (auto& row : rows)  // the shape eval_results_from_card writes; anything else is skipped
+    if (row.is_object() && row.contains("dataset") && row["dataset"].is_object() &&
+        row.contains("metric") && row["metric"].is_object() && row.contains("value") &&
+        row["value"].is_number())
+      out.push_back(std::move(row));
+  return out;
 }
 std::string jstr(const json& o, const char* k) {
   if (!o.is_object()) return {};
@@ -544,9 +550,10 @@ WebPage eval_page(RepoCtx& x) {
     for (const json& row : rows) {
       const json& ds = row["dataset"];
       const json& m = row["metric"];
-      const double v = row.value("value", 0.0);
+      const double v = row["value"].get<double>();
       body += "<tr class=\"eval-row\" data-task=\"" + esc(jstr(ds, "type")) + "\" data-metric=\"" +
-              esc(jstr(m, "type")) + "\"><td>" + esc(jstr(row["task"], "name")) + "</td><td><b>" +
+              esc(jstr(m, "type")) + "\"><td>" +
+              esc(jstr(row.value("task", json::object()), "name")) + "</td><td><b>" +
               esc(jstr(ds, "name")) + "</b> <span class=\"sha\">" + esc(jstr(ds, "type")) +
               (jstr(ds, "config").empty() ? "" : " / " + esc(jstr(ds, "config"))) +
               "</span></td><td>" + esc(jstr(ds, "split")) + "</td><td>" + esc(n_shot(ds)) +
@@ -558,7 +565,8 @@ WebPage eval_page(RepoCtx& x) {
       } else {
         body += "<td data-value=\"\"></td>";
       }
-      body += std::string("<td>") + (row.value("verified", false) ? "yes" : "no") + "</td></tr>";
+      body += std::string("<td>") +
+              (row.contains("verified") && row["verified"] == true ? "yes" : "no") + "</td></tr>";
     }
     body += "</tbody></table>";
   }
@@ -595,7 +603,7 @@ WebPage leaderboard_page(Hub& hub, const Caller& c,
     Row row{std::move(r), {}, 0, 0};
     for (const json& e : eval_rows(row.r)) {
       const std::string task = jstr(e["dataset"], "type"), metric = jstr(e["metric"], "type");
-      if (task.empty() || !e.contains("value") || !e["value"].is_number()) continue;
+      if (task.empty()) continue;
       Score s{e["value"].get<double>(), jstr(e["metric"], "name"), !lower_is_better(metric)};
       auto it = row.scores.find(task);
       if (it == row.scores.end())
