@@ -1,13 +1,18 @@
 // Evaluation results on the Hub: lm-eval results as model-index entries (eval/model_index.h),
 // merged into a model card's YAML front matter without touching the rest (hub/card.h
-// merge_model_index), and read back as the Hub's flat result rows (eval_results_from_card).
+// merge_model_index), read back as the Hub's flat result rows (eval_results_from_card) and
+// stored with the repo (repos.eval_json, migrated into older data dirs).
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
+#include <filesystem>
 #include <string>
 
 #include "ohm/core/error.h"
 #include "ohm/eval/model_index.h"
 #include "ohm/hub/card.h"
+#include "ohm/hub/hash.h"
+#include "ohm/hub/metadata.h"
 
 using namespace ohm::hub;
 using nlohmann::json;
@@ -155,4 +160,49 @@ TEST(HubEval, CardRowsSkipMalformedEntries) {
   EXPECT_EQ(rows[1]["verified"], true);
   EXPECT_TRUE(eval_results_from_card(json::object()).empty());
   EXPECT_TRUE(eval_results_from_card(json{{"model-index", "x"}}).empty());
+}
+
+// A data dir from before repos.eval_json: the column is added at start and filled from the
+// stored cards of model repos (datasets keep none).
+TEST(HubEval, OlderDataDirsGetTheirResultsAtStart) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("ohm-hub-eval-" + random_hex(6));
+  fs::create_directories(dir);
+  const std::string db_path = (dir / "hub.sqlite").string();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+    const std::string card =
+        R"({"license": "mit", "model-index": [{"name": "m", "results": [{"task": {"type": "t"},)"
+        R"( "dataset": {"type": "piqa"}, "metrics": [{"type": "acc", "value": 0.5}]}]}]})";
+    const std::string sql =
+        "CREATE TABLE repos (id INTEGER PRIMARY KEY AUTOINCREMENT, type INTEGER NOT NULL, ns TEXT "
+        "NOT NULL, name TEXT NOT NULL, private INTEGER NOT NULL DEFAULT 0, gated TEXT NOT NULL "
+        "DEFAULT '', created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL, downloads INTEGER "
+        "NOT NULL DEFAULT 0, likes INTEGER NOT NULL DEFAULT 0, card_json TEXT NOT NULL DEFAULT "
+        "'{}', tags_json TEXT NOT NULL DEFAULT '[]', pipeline_tag TEXT NOT NULL DEFAULT '', "
+        "library_name TEXT NOT NULL DEFAULT '', UNIQUE (type, ns, name));"
+        "INSERT INTO repos(type, ns, name, created_ms, modified_ms, card_json) VALUES (" +
+        std::to_string(static_cast<int>(RepoType::Model)) + ", 'a', 'm', 1, 1, '" + card + "'), (" +
+        std::to_string(static_cast<int>(RepoType::Dataset)) + ", 'a', 'd', 1, 1, '" + card +
+        "'), (" + std::to_string(static_cast<int>(RepoType::Model)) +
+        ", 'a', 'plain', 1, 1, '{}');";
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  {
+    auto meta = open_sqlite_metadata(db_path);
+    auto m = meta->get_repo(RepoType::Model, "a", "m");
+    ASSERT_TRUE(m);
+    const json rows = json::parse(m->eval_json);
+    ASSERT_EQ(rows.size(), 1u) << m->eval_json;
+    EXPECT_EQ(rows[0]["dataset"]["type"], "piqa");
+    EXPECT_EQ(rows[0]["value"], 0.5);
+    EXPECT_EQ(meta->get_repo(RepoType::Dataset, "a", "d")->eval_json, "[]");
+    EXPECT_EQ(meta->get_repo(RepoType::Model, "a", "plain")->eval_json, "[]");
+    // and a card update replaces them
+    meta->update_repo_card(m->id, "{}", "[]", "", "", "[]");
+    EXPECT_EQ(meta->get_repo(RepoType::Model, "a", "m")->eval_json, "[]");
+  }
+  fs::remove_all(dir);
 }
