@@ -145,13 +145,14 @@ void print_table(const nlohmann::ordered_json& r) {
 // `--push-to-hub`: README.md of the repo's main branch (none when the repo or the file does not
 // exist yet) with the results merged into its model-index, committed as that one file on top of
 // the commit it was read from (the Hub refuses the commit if main moved meanwhile).
-void push_results(const nlohmann::ordered_json& results, const std::string& repo_id) {
+// The commit is titled with the tasks as given to --tasks (a group such as mmlu stays one name).
+void push_results(const nlohmann::ordered_json& results, const std::string& repo_id,
+                  const std::vector<std::string>& task_names) {
   namespace fs = std::filesystem;
   const nlohmann::json entries = eval::model_index_results(results);
   if (entries.empty()) throw UsageError("--push-to-hub: the results have no numeric metric");
   std::string tasks;
-  for (const auto& e : entries)
-    tasks += (tasks.empty() ? "" : ", ") + e["dataset"]["type"].get<std::string>();
+  for (const auto& t : task_names) tasks += (tasks.empty() ? "" : ", ") + t;
   std::string tmpl = (fs::temp_directory_path() / "ohm-eval-push-XXXXXX").string();
   if (!::mkdtemp(tmpl.data()))
     throw IoError(ErrorContext().file(tmpl), "cannot create a temporary directory");
@@ -349,7 +350,7 @@ int run_eval(const EvalCliOptions& o) {
   }
   if (!o.quiet) print_table(results);
 #ifdef OHM_HAVE_HUB
-  if (!o.push_to_hub.empty()) push_results(results, o.push_to_hub);
+  if (!o.push_to_hub.empty()) push_results(results, o.push_to_hub, eo.tasks);
 #endif
   return 0;
 }
