@@ -1,6 +1,8 @@
 // `ohm eval MODEL --tasks T1,T2 [--num-fewshot K] [--limit N] [--batch-size B] [--seed S]
 // [--data-dir DIR] [--output FILE.json] [--log-samples]`: lm-evaluation-harness tasks with
 // lm-eval's numbers and results JSON (see ohm/eval/harness.h, docs/eval.md).
+// `--push-to-hub ORG/MODEL` merges the results into that model repo's README.md model-index
+// (ohm/eval/model_index.h, ohm/hub/card.h) in one commit.
 // `ohm eval report RESULTS.json... --out report.md|report.html`: the files compared in a table
 // and SVG bar charts (ohm/eval/report.h).
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -22,6 +25,7 @@
 #include "ohm/cli/cli.h"
 #include "ohm/core/error.h"
 #include "ohm/eval/harness.h"
+#include "ohm/eval/model_index.h"
 #include "ohm/eval/report.h"
 #include "ohm/formats/config.h"
 #include "ohm/formats/model_source.h"
@@ -29,6 +33,7 @@
 #include "ohm/quant/quantize.h"
 #include "ohm/tokenizers/tokenizer.h"
 #ifdef OHM_HAVE_HUB
+#include "ohm/hub/card.h"
 #include "ohm/hub/client.h"
 #endif
 
@@ -37,6 +42,7 @@ namespace {
 
 struct EvalCliOptions {
   std::string model, tasks, data_dir, data_repo, output, dtype, quantize, tokenizer, verify_key;
+  std::string push_to_hub;  // ORG/MODEL
   std::vector<std::string> include_paths;
   int num_fewshot = -1;
   int64_t limit = -1;
@@ -135,6 +141,73 @@ void print_table(const nlohmann::ordered_json& r) {
   }
 }
 
+#ifdef OHM_HAVE_HUB
+// `--push-to-hub`: README.md of the repo's main branch (none when the repo or the file does not
+// exist yet) with the results merged into its model-index, committed as that one file on top of
+// the commit it was read from (the Hub refuses the commit if main moved meanwhile).
+// The commit is titled with the tasks as given to --tasks (a group such as mmlu stays one name).
+void push_results(const nlohmann::ordered_json& results, const std::string& repo_id,
+                  const std::vector<std::string>& task_names) {
+  namespace fs = std::filesystem;
+  const nlohmann::json entries = eval::model_index_results(results);
+  if (entries.empty()) throw UsageError("--push-to-hub: the results have no numeric metric");
+  std::string tasks;
+  for (const auto& t : task_names) tasks += (tasks.empty() ? "" : ", ") + t;
+  std::string tmpl = (fs::temp_directory_path() / "ohm-eval-push-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data()))
+    throw IoError(ErrorContext().file(tmpl), "cannot create a temporary directory");
+  const fs::path tmp(tmpl);
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+    }
+  } cleanup{tmp};
+  std::string readme, parent;
+  {
+    hub::PullOptions po;
+    po.repo_id = repo_id;
+    po.include = {"README.md"};
+    po.cache_dir = (tmp / "cache").string();
+    try {
+      const auto pulled = hub::pull(po);
+      parent = pulled.commit;
+      const fs::path f = fs::path(pulled.snapshot_dir) / "README.md";
+      if (fs::exists(f)) {
+        std::ifstream in(f, std::ios::binary);
+        readme.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      }
+    } catch (const NotFoundError&) {
+      // a new repo: `push` creates it
+    }
+  }
+  const std::string name = repo_id.substr(repo_id.find('/') + 1);
+  std::string card;
+  try {
+    card = hub::merge_model_index(readme, name, entries);
+  } catch (const FormatError& e) {
+    throw FormatError(repo_id + "/" + e.what());
+  }
+  fs::create_directories(tmp / "card");
+  {
+    std::ofstream f(tmp / "card" / "README.md", std::ios::binary);
+    f << card;
+    if (!f)
+      throw IoError(ErrorContext().file((tmp / "card" / "README.md").string()), "write failed");
+  }
+  hub::PushOptions po;
+  po.folder = (tmp / "card").string();
+  po.repo_id = repo_id;
+  po.parent_commit = parent;
+  po.message = "Evaluation results: " + tasks + " (ohm eval)";
+  const auto res = hub::push(po);
+  std::cerr << "ohm eval: " << (res.committed ? "pushed" : "unchanged:") << " results of "
+            << entries.size() << " task(s) to " << repo_id << " README.md model-index (commit "
+            << res.commit << ")\n";
+}
+#endif
+
 int run_eval(const EvalCliOptions& o) {
   std::vector<std::string> dirs = {eval::builtin_task_dir()};
   dirs.insert(dirs.end(), o.include_paths.begin(), o.include_paths.end());
@@ -149,6 +222,21 @@ int run_eval(const EvalCliOptions& o) {
   if (o.limit_given && o.limit < 1)
     throw UsageError("--limit must be at least 1 (documents per task), got " +
                      std::to_string(o.limit));
+  if (!o.push_to_hub.empty()) {
+#ifdef OHM_HAVE_HUB
+    // Checked before the model loads: a bad id or a missing token must not cost a run.
+    const size_t slash = o.push_to_hub.find('/');
+    if (slash == std::string::npos ||
+        !hub::check_name(o.push_to_hub.substr(0, slash), true).empty() ||
+        !hub::check_name(o.push_to_hub.substr(slash + 1), false).empty())
+      throw UsageError("--push-to-hub: invalid model repo id '" + o.push_to_hub +
+                       "' (expected ORG/MODEL)");
+    if (hub::default_token().empty())
+      throw UsageError("--push-to-hub needs a write token (HF_TOKEN or `ohm login`)");
+#else
+    throw UsageError("--push-to-hub: this build has no Hub support (OHM_HUB=OFF)");
+#endif
+  }
   eval::EvalOptions eo;
   eo.tasks = split_commas(o.tasks);
   // Unknown names fail before the model loads.
@@ -261,6 +349,9 @@ int run_eval(const EvalCliOptions& o) {
     if (!f) throw IoError(ErrorContext().file(o.output), "write failed");
   }
   if (!o.quiet) print_table(results);
+#ifdef OHM_HAVE_HUB
+  if (!o.push_to_hub.empty()) push_results(results, o.push_to_hub, eo.tasks);
+#endif
   return 0;
 }
 
@@ -297,6 +388,10 @@ const Register reg_eval("eval", [](CLI::App& app) {
                   "downloaded into the HF cache")
       ->excludes(cmd->get_option("--data-dir"));
   cmd->add_option("--output,-o", opt->output, "Write lm-eval's results JSON to this file");
+  cmd->add_option("--push-to-hub", opt->push_to_hub,
+                  "After the run, merge the results into the model card (README.md model-index) "
+                  "of this model repo (ORG/MODEL) at HF_ENDPOINT in one commit; needs a write "
+                  "token (HF_TOKEN or `ohm login`)");
   cmd->add_flag("--log-samples", opt->log_samples,
                 "Put every document's requests and scores in the JSON (samples)");
   cmd->add_option("--include-path", opt->include_paths,
@@ -332,7 +427,9 @@ const Register reg_eval("eval", [](CLI::App& app) {
       "Tasks are YAML files (lm-eval's format with local data_files; docs/eval.md); the\n"
       "built-in ones are in src/eval/tasks (or $OHM_EVAL_TASKS). Prints lm-eval's summary\n"
       "table; --output writes its results JSON (results, groups, configs, versions, n-shot,\n"
-      "n-samples, config, samples with --log-samples).");
+      "n-samples, config, samples with --log-samples). --push-to-hub ORG/MODEL writes them\n"
+      "into the repo's model card as HF model-index metadata (only the same task/dataset/\n"
+      "metric entries are replaced; the rest of the card is kept).");
   return Command{cmd, [opt, rep] { return rep->parsed() ? run_report(*opt) : run_eval(*opt); }};
 });
 

@@ -364,7 +364,8 @@ CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::
       return card.contains(k) && card[k].is_string() ? card[k].get<std::string>() : std::string();
     };
     meta_->update_repo_card(r.id, card.dump(), json(tags).dump(), str("pipeline_tag"),
-                            str("library_name"));
+                            str("library_name"),
+                            r.type == RepoType::Model ? eval_results_from_card(card).dump() : "[]");
   }
   return ci;
 }

@@ -218,6 +218,10 @@ bool Hub::has_gate_access(const Caller& c, const RepoInfo& r) const {
   return a && a->status == "accepted";
 }
 
+bool Hub::can_read_eval_results(const Caller& c, const RepoInfo& r) const {
+  return can_read(c, r) && has_gate_access(c, r);
+}
+
 void Hub::check_gate(const Caller& c, const RepoInfo& r) const {
   if (has_gate_access(c, r)) return;
   throw gated_repo("Access to model " + r.full_id() +

@@ -8,7 +8,11 @@
 #include <cstring>
 #include <mutex>
 
+#include <utility>
+#include <vector>
+
 #include "ohm/core/error.h"
+#include "ohm/hub/card.h"
 #include "ohm/hub/metadata.h"
 #include "sqlite_db.h"
 
@@ -47,6 +51,24 @@ class SqliteMetadata : public MetadataStore {
       exec("ALTER TABLE users ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0");
     if (!has_column("tokens", "last_used_ms"))
       exec("ALTER TABLE tokens ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT 0");
+    if (!has_column("repos", "eval_json")) {
+      exec("ALTER TABLE repos ADD COLUMN eval_json TEXT NOT NULL DEFAULT '[]'");
+      // the evaluation results of cards committed before the column existed
+      std::vector<std::pair<int64_t, std::string>> cards;
+      {
+        Stmt s(db_,
+               "SELECT id, card_json FROM repos WHERE type = ? AND card_json LIKE "
+               "'%model-index%'");
+        s.bind(1, static_cast<int64_t>(RepoType::Model));
+        while (s.step()) cards.emplace_back(s.i64(0), s.text(1));
+      }
+      for (auto& [id, text] : cards) {
+        Stmt u(db_, "UPDATE repos SET eval_json = ? WHERE id = ?");
+        u.bind(1, eval_results_from_card(nlohmann::json::parse(text, nullptr, false)).dump())
+            .bind(2, id);
+        u.step();
+      }
+    }
   }
 
   bool has_column(const char* table, const char* col) {
@@ -197,7 +219,7 @@ class SqliteMetadata : public MetadataStore {
 
   static constexpr const char* kRepoCols =
       "id, type, ns, name, private, gated, created_ms, modified_ms, downloads, likes, card_json, "
-      "tags_json, pipeline_tag, library_name";
+      "tags_json, pipeline_tag, library_name, eval_json";
   static RepoInfo repo_row(Stmt& s) {
     RepoInfo r;
     r.id = s.i64(0);
@@ -214,6 +236,7 @@ class SqliteMetadata : public MetadataStore {
     r.tags_json = s.text(11);
     r.pipeline_tag = s.text(12);
     r.library_name = s.text(13);
+    r.eval_json = s.text(14);
     return r;
   }
 
@@ -279,17 +302,18 @@ class SqliteMetadata : public MetadataStore {
     s.step();
   }
   void update_repo_card(int64_t repo, const std::string& card_json, const std::string& tags_json,
-                        const std::string& pipeline_tag, const std::string& library_name) override {
+                        const std::string& pipeline_tag, const std::string& library_name,
+                        const std::string& eval_json) override {
     std::lock_guard l(mu_);
-    Stmt s(
-        db_,
-        "UPDATE repos SET card_json = ?, tags_json = ?, pipeline_tag = ?, library_name = ? WHERE "
-        "id = ?");
+    Stmt s(db_,
+           "UPDATE repos SET card_json = ?, tags_json = ?, pipeline_tag = ?, library_name = ?, "
+           "eval_json = ? WHERE id = ?");
     s.bind(1, card_json)
         .bind(2, tags_json)
         .bind(3, pipeline_tag)
         .bind(4, library_name)
-        .bind(5, repo);
+        .bind(5, eval_json)
+        .bind(6, repo);
     s.step();
   }
   void add_downloads(int64_t repo, int64_t n) override {

@@ -72,9 +72,9 @@ std::string check_name(std::string_view s, bool is_namespace) {
   if (s.size() >= 4 && s.substr(s.size() - 4) == ".git")
     return std::string(what) + " must not end with .git";
   if (is_namespace) {
-    static const std::array<const char*, 12> reserved = {
-        "api",    "datasets", "spaces",   "models", "lfs",    "resolve",
-        "static", "new",      "settings", "login",  "logout", "admin"};  // web UI routes
+    static const std::array<const char*, 13> reserved = {
+        "api", "datasets", "spaces", "models", "lfs",   "resolve",    "static",
+        "new", "settings", "login",  "logout", "admin", "leaderboard"};  // web UI routes
     for (const char* r : reserved)
       if (s == r) return "namespace '" + std::string(s) + "' is reserved";
   }

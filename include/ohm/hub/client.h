@@ -60,6 +60,7 @@ struct PushOptions {
   std::string revision = "main";  // branch; created from main when missing
   std::string message;            // default "Upload folder using ohm"
   std::string endpoint, token;    // defaults as for pull
+  std::string parent_commit;      // when set, the commit is refused (412) if the branch moved
   bool is_private = false;        // only when the repo is created
   std::vector<std::string>
       delete_globs;  // remote files matching these and not uploaded are deleted

@@ -120,6 +120,10 @@ class Hub {
   // granted access to.
   void check_gate(const Caller& c, const RepoInfo& r) const;
   bool has_gate_access(const Caller& c, const RepoInfo& r) const;
+  // Evaluation results (the card's model-index: /api/models?expand=evalResults, /leaderboard,
+  // the eval page) are shown only to callers who may read the repo's files: private repos to
+  // their owners, gated ones to those who passed the gate.
+  bool can_read_eval_results(const Caller& c, const RepoInfo& r) const;
 
   // Likes (authenticated callers; one per user and repo). Returns the repo's new like count.
   int64_t like(const Caller& c, const RepoInfo& r, bool like);

@@ -45,6 +45,8 @@ struct RepoInfo {
   std::string card_json = "{}";  // cardData of README.md on main
   std::string tags_json = "[]";
   std::string pipeline_tag, library_name;
+  // Evaluation results from the card's model-index (card.h eval_results_from_card), a JSON list.
+  std::string eval_json = "[]";
   std::string full_id() const { return ns + "/" + name; }
 };
 
@@ -120,7 +122,7 @@ class MetadataStore {
   virtual void update_repo_settings(int64_t repo, bool is_private, const std::string& gated) = 0;
   virtual void update_repo_card(int64_t repo, const std::string& card_json,
                                 const std::string& tags_json, const std::string& pipeline_tag,
-                                const std::string& library_name) = 0;
+                                const std::string& library_name, const std::string& eval_json) = 0;
   virtual void add_downloads(int64_t repo, int64_t n) = 0;
 
   // Likes: at most one per (user, repo); repos.likes is kept in step in the same transaction.

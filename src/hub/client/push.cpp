@@ -355,8 +355,10 @@ PushResult push(const PushOptions& opt) {
         json{{"key", key}, {"value", value}}.dump(-1, ' ', false, json::error_handler_t::strict);
     body += '\n';
   };
-  line("header", {{"summary", opt.message.empty() ? "Upload folder using ohm" : opt.message},
-                  {"description", ""}});
+  json header = {{"summary", opt.message.empty() ? "Upload folder using ohm" : opt.message},
+                 {"description", ""}};
+  if (!opt.parent_commit.empty()) header["parentCommit"] = opt.parent_commit;
+  line("header", header);
   for (auto* f : changed) {
     if (f->lfs)
       line("lfsFile", {{"path", f->path}, {"algo", "sha256"}, {"oid", f->oid}, {"size", f->size}});

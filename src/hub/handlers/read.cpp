@@ -1,5 +1,6 @@
 // Read API: repo listings and info, file trees, paths-info, refs, commit history, file
 // downloads (with byte ranges), whoami.
+#include <functional>
 #include <map>
 #include <set>
 
@@ -106,6 +107,63 @@ static json repo_summary(const RepoInfo& r) {
   return j;
 }
 
+// `expand=evalResults` (or `expand[]=evalResults`): the card's model-index results in the shape
+// huggingface_hub's ModelInfo.eval_results reads ({dataset: {id, task_id}, value}), with ohm's
+// extra keys (task, metric, stderr, verified, modelName). `expand=model-index`: the card's
+// model-index as written. Both are empty/absent for callers who may not read the repo's files
+// (Hub::can_read_eval_results), and so is cardData's model-index.
+static bool expands(Request& c, const char* field) {
+  for (const char* k : {"expand", "expand[]"})
+    for (auto& v : c.params(k))
+      if (v == field) return true;
+  return false;
+}
+
+static json eval_results_json(const RepoInfo& r) {
+  json out = json::array();
+  json rows = json::parse(r.eval_json, nullptr, false);
+  if (!rows.is_array()) return out;
+  auto member = [](const json& o, const char* k) { return o.contains(k) ? o[k] : json(); };
+  for (auto& row : rows) {
+    // the shape eval_results_from_card writes; anything else is skipped
+    if (!row.is_object() || !row.contains("dataset") || !row["dataset"].is_object() ||
+        !row.contains("value") || !row["value"].is_number())
+      continue;
+    const json& ds = row["dataset"];
+    json e = {{"dataset",
+               {{"id", member(ds, "type")},
+                {"task_id", ds.contains("config") ? ds["config"] : member(ds, "type")},
+                {"name", member(ds, "name")}}},
+              {"value", row["value"]},
+              {"task", member(row, "task")},
+              {"metric", member(row, "metric")},
+              {"verified", member(row, "verified") == true},
+              {"modelName", member(row, "model")}};
+    for (const char* k : {"split", "revision", "args"})
+      if (ds.contains(k)) e["dataset"][k] = ds[k];
+    if (row.contains("stderr")) e["stderr"] = row["stderr"];
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// cardData / evalResults / model-index as the caller may see them.
+static void add_card_fields(Request& c, Hub& hub, const RepoInfo& r, json& j,
+                            const std::function<json()>& load_card, bool card_data) {
+  const bool want_mi = expands(c, "model-index"), want_evals = expands(c, "evalResults");
+  if (!card_data && !want_mi && !want_evals) return;
+  json card = load_card();
+  const bool evals = r.type == RepoType::Model && hub.can_read_eval_results(c.caller, r);
+  if (!evals && card.is_object()) card.erase("model-index");
+  if (want_mi && r.type == RepoType::Model)
+    j["model-index"] = evals && card.is_object() && card.contains("model-index")
+                           ? card["model-index"]
+                           : json(nullptr);
+  if (want_evals && r.type == RepoType::Model)
+    j["evalResults"] = evals ? eval_results_json(r) : json::array();
+  if (card_data) j["cardData"] = std::move(card);
+}
+
 void repo_info(Service& svc, Request& c) {
   Hub& hub = svc.hub;
   const RepoType t = c.type;
@@ -116,7 +174,8 @@ void repo_info(Service& svc, Request& c) {
   json j = repo_summary(r);
   j["sha"] = commit;
   json card = hub.card(r, commit);
-  j["cardData"] = card;
+  add_card_fields(
+      c, hub, r, j, [&] { return card; }, true);
   std::vector<std::string> paths;
   json sib = json::array();
   uint64_t used = 0;
@@ -223,7 +282,9 @@ void list_repos(Service& svc, Request& c) {
   json arr = json::array();
   for (size_t i = from; i < to; ++i) {
     json j = repo_summary(out[i]);
-    if (card_data) j["cardData"] = json::parse(out[i].card_json, nullptr, false);
+    add_card_fields(
+        c, hub, out[i], j, [&] { return json::parse(out[i].card_json, nullptr, false); },
+        card_data);
     if (full) {
       const std::string sha = hub.resolve(out[i], "main");
       j["sha"] = sha;

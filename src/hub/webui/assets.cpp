@@ -107,6 +107,15 @@ form.login{display:flex;flex-direction:column;gap:10px;max-width:420px}
 form.login input{padding:9px 12px;border:1px solid var(--line);border-radius:8px;font:inherit}
 table.admin{border-collapse:collapse;width:100%;font-size:14px;margin-bottom:24px}
 table.admin th,table.admin td{border-bottom:1px solid var(--line);padding:6px 10px;text-align:left}
+table.sortable th[data-sort]{cursor:pointer;user-select:none;white-space:nowrap}
+table.sortable th[aria-sort=ascending]::after{content:" \25B2";font-size:10px}
+table.sortable th[aria-sort=descending]::after{content:" \25BC";font-size:10px}
+table.sortable th small{font-weight:400;color:var(--muted)}
+table.leaderboard td{font-variant-numeric:tabular-nums}
+table.leaderboard td.avg,table.leaderboard th.avg{background:#f5f7ff}
+#task-filter{display:flex;flex-wrap:wrap;gap:6px;align-items:center;margin:0 0 16px}
+#task-filter a.badge{text-decoration:none}
+#task-filter a.badge.selected{background:#4f46e5;color:#fff;border-color:#4f46e5}
 )CSS";
 
 const char* const kJs = R"JS(
@@ -130,6 +139,35 @@ document.addEventListener('DOMContentLoaded', function () {
   if (sort && sort.form) sort.addEventListener('change', function () { sort.form.submit(); });
   var rev = document.getElementById('rev-select');
   if (rev) rev.addEventListener('change', function () { window.location.href = rev.value; });
+  // Sortable tables (leaderboard, evaluation results): click a header with data-sort; cells
+  // compare by data-value (numbers for data-sort="num", empty cells last).
+  document.querySelectorAll('table.sortable').forEach(function (table) {
+    var heads = Array.prototype.slice.call(table.querySelectorAll('thead th'));
+    heads.forEach(function (th, col) {
+      if (!th.hasAttribute('data-sort')) return;
+      th.addEventListener('click', function () {
+        var num = th.getAttribute('data-sort') === 'num';
+        var asc = th.getAttribute('aria-sort') === 'descending' ||
+                  (!th.hasAttribute('aria-sort') && !num);
+        heads.forEach(function (h) { h.removeAttribute('aria-sort'); });
+        th.setAttribute('aria-sort', asc ? 'ascending' : 'descending');
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        var key = function (r) {
+          var c = r.cells[col];
+          var v = c ? (c.hasAttribute('data-value') ? c.getAttribute('data-value') : c.textContent) : '';
+          return num ? (v === '' ? null : parseFloat(v)) : v.toLowerCase();
+        };
+        rows.sort(function (a, b) {
+          var x = key(a), y = key(b);
+          if (x === null || y === null) return x === y ? 0 : (x === null ? 1 : -1);
+          var d = x < y ? -1 : x > y ? 1 : 0;
+          return asc ? d : -d;
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+      });
+    });
+  });
   document.querySelectorAll('[data-copy]').forEach(function (b) {
     b.addEventListener('click', function () {
       if (navigator.clipboard) navigator.clipboard.writeText(b.getAttribute('data-copy'));

@@ -88,7 +88,8 @@ std::string layout(const std::string& title, const std::string& body) {
          "<script src=\"/static/ohm.js\" defer></script></head><body>"
          "<header class=\"top\"><a class=\"brand\" href=\"/\">ohm <span>hub</span></a><nav>"
          "<a href=\"/models\">Models</a><a href=\"/datasets\">Datasets</a>"
-         "<a href=\"/spaces\">Spaces</a></nav><div class=\"user\">" +
+         "<a href=\"/spaces\">Spaces</a><a href=\"/leaderboard\">Leaderboard</a></nav><div "
+         "class=\"user\">" +
          user_area() + "</div></header><main>" + body +
          "</main><footer>ohm hub · Hugging Face Hub compatible "
          "(HF_ENDPOINT)</footer></body></html>\n";
@@ -240,7 +241,9 @@ std::string repo_header(RepoCtx& x, const std::string& active, const std::string
   };
   h += "<nav class=\"tabs\">" + tab("card", base, card_title(r.type)) +
        tab("files", base + "/tree/" + enc(rev), "Files and versions") +
-       tab("history", base + "/commits/" + enc(rev), "History") + "</nav>";
+       tab("history", base + "/commits/" + enc(rev), "History") +
+       (r.type == RepoType::Model ? tab("eval", base + "/eval", "Evaluation") : std::string()) +
+       "</nav>";
   return h;
 }
 
@@ -488,6 +491,239 @@ WebPage blob_page(RepoCtx& x, const std::string& rev, const std::string& path) {
   return p;
 }
 
+// ------------------------------------------------------------------ evaluation results
+// The rows of a model's card model-index (RepoInfo::eval_json, card.h eval_results_from_card).
+json eval_rows(const RepoInfo& r) {
+  json rows = json::parse(r.eval_json, nullptr, false), out = json::array();
+  if (!rows.is_array()) return out;
+  for (auto& row : rows)  // the shape eval_results_from_card writes; anything else is skipped
+    if (row.is_object() && row.contains("dataset") && row["dataset"].is_object() &&
+        row.contains("metric") && row["metric"].is_object() && row.contains("value") &&
+        row["value"].is_number())
+      out.push_back(std::move(row));
+  return out;
+}
+std::string jstr(const json& o, const char* k) {
+  if (!o.is_object()) return {};
+  auto it = o.find(k);
+  return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+std::string fmt_score(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.4f", v);
+  return buf;
+}
+// Metrics where lower is better never count towards a leaderboard average.
+bool lower_is_better(const std::string& metric) {
+  return metric.find("perplexity") != std::string::npos || metric == "bits_per_byte" ||
+         metric.ends_with("_loss") || metric == "loss";
+}
+std::string n_shot(const json& ds) {
+  if (!ds.is_object() || !ds.contains("args") || !ds["args"].is_object()) return {};
+  const json& a = ds["args"];
+  for (const char* k : {"num_few_shot", "num_fewshot", "n_shot"})
+    if (a.contains(k) && a[k].is_number_integer()) return std::to_string(a[k].get<int64_t>());
+  return {};
+}
+
+WebPage eval_page(RepoCtx& x) {
+  const RepoInfo& r = x.r;
+  std::string body = repo_header(x, "eval", "main");
+  const bool allowed = x.hub.can_read_eval_results(x.caller, r);
+  const json rows = allowed ? eval_rows(r) : json::array();
+  body += "<h2>Evaluation results <span class=\"count\" id=\"eval-count\">" +
+          std::to_string(rows.size()) + "</span></h2>";
+  if (!allowed) {
+    body +=
+        "<p class=\"empty\" id=\"eval-gated\">This repo is gated: its evaluation results are "
+        "shown to those granted access.</p>";
+  } else if (rows.empty()) {
+    body +=
+        "<p class=\"empty\">No evaluation results in this model card's <code>model-index</code> "
+        "yet. <code>ohm eval MODEL --tasks T1,T2 --push-to-hub " +
+        esc(r.full_id()) + "</code> writes them.</p>";
+  } else {
+    body +=
+        "<table class=\"admin sortable\" id=\"eval-results\"><thead><tr><th>Task</th><th>Dataset"
+        "</th><th>Split</th><th>n-shot</th><th>Metric</th><th data-sort=\"num\">Value</th>"
+        "<th data-sort=\"num\">&plusmn; stderr</th><th>Verified</th></tr></thead><tbody>";
+    for (const json& row : rows) {
+      const json& ds = row["dataset"];
+      const json& m = row["metric"];
+      const double v = row["value"].get<double>();
+      body += "<tr class=\"eval-row\" data-task=\"" + esc(jstr(ds, "type")) + "\" data-metric=\"" +
+              esc(jstr(m, "type")) + "\"><td>" +
+              esc(jstr(row.value("task", json::object()), "name")) + "</td><td><b>" +
+              esc(jstr(ds, "name")) + "</b> <span class=\"sha\">" + esc(jstr(ds, "type")) +
+              (jstr(ds, "config").empty() ? "" : " / " + esc(jstr(ds, "config"))) +
+              "</span></td><td>" + esc(jstr(ds, "split")) + "</td><td>" + esc(n_shot(ds)) +
+              "</td><td>" + esc(jstr(m, "name")) + "</td><td data-value=\"" + fmt_score(v) + "\">" +
+              fmt_score(v) + "</td>";
+      if (row.contains("stderr") && row["stderr"].is_number()) {
+        const std::string se = fmt_score(row["stderr"].get<double>());
+        body += "<td data-value=\"" + se + "\">" + se + "</td>";
+      } else {
+        body += "<td data-value=\"\"></td>";
+      }
+      body += std::string("<td>") +
+              (row.contains("verified") && row["verified"] == true ? "yes" : "no") + "</td></tr>";
+    }
+    body += "</tbody></table>";
+  }
+  body +=
+      "<p class=\"meta\"><a href=\"/leaderboard\">Leaderboard</a> &middot; <code>GET /api/models/" +
+      esc(r.full_id()) + "?expand=evalResults</code></p>";
+  WebPage p;
+  p.body = layout("Evaluation of " + r.full_id(), body);
+  return p;
+}
+
+// GET /leaderboard[?tasks=a,b]: the models whose results the caller may read, ranked by the
+// average of the chosen tasks' scores (all tasks when none are chosen). A task's score is its
+// first metric where higher is better (the first metric lm-eval lists: acc for multiple choice,
+// exact_match for gsm8k); a task with only lower-is-better metrics (perplexities) is shown but
+// not averaged. Models with more of the chosen tasks rank first.
+WebPage leaderboard_page(Hub& hub, const Caller& c,
+                         const std::function<std::string(const std::string&)>& param) {
+  struct Score {
+    double value = 0;
+    std::string metric;
+    bool averaged = true;
+  };
+  struct Row {
+    RepoInfo r;
+    std::map<std::string, Score> scores;  // by task (dataset type)
+    double avg = 0;
+    size_t n = 0;
+  };
+  std::vector<Row> rows;
+  std::set<std::string> all_tasks;
+  for (auto& r : hub.meta().list_repos(RepoType::Model)) {
+    if (!hub.can_read_eval_results(c, r)) continue;
+    Row row{std::move(r), {}, 0, 0};
+    for (const json& e : eval_rows(row.r)) {
+      const std::string task = jstr(e["dataset"], "type"), metric = jstr(e["metric"], "type");
+      if (task.empty()) continue;
+      Score s{e["value"].get<double>(), jstr(e["metric"], "name"), !lower_is_better(metric)};
+      auto it = row.scores.find(task);
+      if (it == row.scores.end())
+        row.scores.emplace(task, s);
+      else if (!it->second.averaged && s.averaged)
+        it->second = s;  // a higher-is-better metric of the task wins over a perplexity
+    }
+    if (row.scores.empty()) continue;
+    for (auto& [t, s] : row.scores) all_tasks.insert(t);
+    rows.push_back(std::move(row));
+  }
+  std::vector<std::string> chosen;
+  {
+    std::set<std::string> seen;
+    const std::string list = param("tasks");
+    size_t pos = 0;
+    while (pos <= list.size() && chosen.size() < 64) {
+      size_t e = list.find(',', pos);
+      if (e == std::string::npos) e = list.size();
+      std::string t = list.substr(pos, e - pos);
+      t.erase(0, t.find_first_not_of(" \t"));
+      t.erase(t.find_last_not_of(" \t") + 1);
+      if (!t.empty() && seen.insert(t).second) chosen.push_back(t);
+      pos = e + 1;
+    }
+  }
+  const bool all = chosen.empty();
+  if (all) chosen.assign(all_tasks.begin(), all_tasks.end());
+  if (chosen.size() > 64) chosen.resize(64);
+  std::vector<Row*> shown;
+  for (auto& row : rows) {
+    double sum = 0;
+    for (auto& t : chosen)
+      if (auto it = row.scores.find(t); it != row.scores.end()) {
+        if (it->second.averaged) sum += it->second.value, ++row.n;
+      }
+    row.avg = row.n ? sum / static_cast<double>(row.n) : 0;
+    bool any = false;
+    for (auto& t : chosen) any |= row.scores.count(t) > 0;
+    if (any) shown.push_back(&row);
+  }
+  std::stable_sort(shown.begin(), shown.end(), [](const Row* a, const Row* b) {
+    if (a->n != b->n) return a->n > b->n;
+    if (a->avg != b->avg) return a->avg > b->avg;
+    return a->r.full_id() < b->r.full_id();
+  });
+  auto joined = [](const std::vector<std::string>& ts) {
+    std::string j;
+    for (auto& t : ts) j += (j.empty() ? "" : ",") + t;
+    return j;
+  };
+  std::string h = "<h1 class=\"page\">Leaderboard <span class=\"count\" id=\"shown-count\">" +
+                  std::to_string(shown.size()) + "</span></h1>";
+  h += "<p class=\"meta\">Models ranked by the average of the chosen tasks' scores (each task's "
+       "first higher-is-better metric, from the model cards' <code>model-index</code>; "
+       "<code>ohm eval --push-to-hub</code> writes it). Click a column to sort.</p>";
+  h += "<form class=\"filters\" method=\"get\" action=\"/leaderboard\"><input type=\"search\" "
+       "id=\"lb-tasks\" name=\"tasks\" placeholder=\"Tasks, comma-separated (all when empty)\" "
+       "value=\"" +
+       esc(all ? std::string() : joined(chosen)) +
+       "\" autocomplete=\"off\"><button type=\"submit\">Rank</button></form>";
+  if (!all_tasks.empty()) {
+    h += "<div class=\"tags\" id=\"task-filter\"><span class=\"meta\">Tasks:</span>";
+    for (const auto& t : all_tasks) {
+      std::vector<std::string> next;
+      const bool on = !all && std::find(chosen.begin(), chosen.end(), t) != chosen.end();
+      if (!all)
+        for (auto& x : chosen)
+          if (x != t) next.push_back(x);
+      if (!on) next.push_back(t);
+      h += "<a class=\"badge tag" + std::string(on ? " selected" : "") + "\" data-task=\"" +
+           esc(t) + "\" href=\"" + esc("/leaderboard?tasks=" + enc(joined(next))) + "\">" + esc(t) +
+           "</a>";
+    }
+    if (!all) h += "<a class=\"badge\" id=\"all-tasks\" href=\"/leaderboard\">all tasks</a>";
+    h += "</div>";
+  }
+  if (shown.empty()) {
+    h += "<p class=\"empty\" id=\"lb-empty\">No evaluation results" +
+         std::string(all ? "" : " for these tasks") + " yet.</p>";
+  } else {
+    h += "<table class=\"admin sortable leaderboard\" id=\"leaderboard\"><thead><tr>"
+         "<th data-sort=\"num\">#</th><th data-sort=\"text\">Model</th>"
+         "<th data-sort=\"num\" class=\"avg\">Average</th>";
+    for (auto& t : chosen) {
+      std::string metric;
+      for (auto* row : shown)
+        if (auto it = row->scores.find(t); it != row->scores.end() && metric.empty())
+          metric = it->second.metric;
+      h += "<th data-sort=\"num\" data-task=\"" + esc(t) + "\">" + esc(t) +
+           (metric.empty() ? "" : "<br><small>" + esc(metric) + "</small>") + "</th>";
+    }
+    h += "</tr></thead><tbody>";
+    size_t rank = 0;
+    for (auto* row : shown) {
+      const std::string id = row->r.full_id();
+      const std::string place = std::to_string(++rank);
+      h += "<tr class=\"lb-row\" data-id=\"" + esc(id) + "\"><td data-value=\"" + place + "\">" +
+           place + "</td><td data-value=\"" + esc(id) + "\"><a class=\"repo-id\" href=\"" +
+           esc(repo_path(row->r) + "/eval") + "\">" + esc(id) + "</a>" + badges(row->r) +
+           "</td><td class=\"avg\" data-value=\"" + (row->n ? fmt_score(row->avg) : std::string()) +
+           "\">" + (row->n ? "<b>" + fmt_score(row->avg) + "</b>" : std::string("&mdash;")) +
+           "</td>";
+      for (auto& t : chosen) {
+        auto it = row->scores.find(t);
+        if (it == row->scores.end())
+          h += "<td data-value=\"\">&mdash;</td>";
+        else
+          h += "<td data-value=\"" + fmt_score(it->second.value) + "\" title=\"" +
+               esc(it->second.metric) + "\">" + fmt_score(it->second.value) + "</td>";
+      }
+      h += "</tr>";
+    }
+    h += "</tbody></table>";
+  }
+  WebPage p;
+  p.body = layout("Leaderboard", h);
+  return p;
+}
+
 }  // namespace
 
 WebPage render_login_page(const Caller& caller, const WebContext& ctx, const std::string& form_csrf,
@@ -590,13 +826,15 @@ std::optional<WebPage> render_web_ui(Hub& hub, const Caller& caller,
       t = RepoType::Dataset, i = 1;
     else if (seg[0] == "spaces")
       t = RepoType::Space, i = 1;
+    if (n == 1 && seg[0] == "leaderboard") return leaderboard_page(hub, caller, param);
     if (n == 1 && i == 0) {
       if (!check_name(seg[0], true).empty() || !hub.meta().get_user(seg[0])) return std::nullopt;
       return list_page(hub, caller, RepoType::Model, seg[0], param);
     }
     if (n < i + 2) return std::nullopt;
     const std::string action = n > i + 2 ? seg[i + 2] : "";
-    if (!(action.empty() || action == "tree" || action == "commits" || action == "blob"))
+    if (!(action.empty() || action == "tree" || action == "commits" || action == "blob" ||
+          (action == "eval" && t == RepoType::Model && n == i + 3)))
       return std::nullopt;
     if (action == "blob" && n < i + 5) return std::nullopt;
     if (action == "commits" && n > i + 4) return std::nullopt;
@@ -605,6 +843,7 @@ std::optional<WebPage> render_web_ui(Hub& hub, const Caller& caller,
     for (size_t k = i + 4; k < n; ++k) rest += (k > i + 4 ? "/" : "") + seg[k];
     const std::string rev = n > i + 3 ? seg[i + 3] : "main";
     if (action.empty()) return repo_page(x);
+    if (action == "eval") return eval_page(x);
     if (action == "tree") return tree_page(x, rev, rest);
     if (action == "commits") return commits_page(x, rev, param);
     return blob_page(x, rev, rest);
