@@ -883,7 +883,7 @@ Register reg("quantize", [](CLI::App& app) {
       ->check(int_range(1, 1 << 20));
   cmd->add_option("--damp", o->gptq.damp,
                   "--method gptq: dampening, a fraction of mean(diag H) (default 0.01; raised by "
-                  "0.0025 while the Cholesky fails)")
+                  "0.01 while the Cholesky fails)")
       ->check(in_range(0.0, 1.0));
   cmd->add_option("--imatrix", o->imatrix,
                   "Importance matrix (ohm imatrix or llama-imatrix, GGUF format): its per-column "

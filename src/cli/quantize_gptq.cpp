@@ -105,22 +105,28 @@ class HessianCollector : public nn::LinearObserver {
     if (it == index_.end()) {
       // The same input as the previous linear (q/k/v, gate/up): share its H.
       size_t h = hs_.size();
-      if (last_x_ == x && last_m_ == M && last_k_ == K && !order_.empty())
+      if (same_input(x, M, K) && !order_.empty())
         h = index_.at(order_.back());
       else
         hs_.emplace_back();
       it = index_.emplace(name, h).first;
       order_.push_back(name);
     }
-    const bool same = last_x_ == x && last_m_ == M && last_k_ == K && last_h_ == it->second;
+    const bool same = last_h_ == it->second && same_input(x, M, K);
     last_x_ = x;
     last_m_ = M;
     last_k_ = K;
     last_h_ = it->second;
+    last_copy_.assign(x, x + M * K);
     if (same) return;  // already added for this input
     quant::accumulate_hessian(hs_[it->second], x, M, K, pool_);
   }
   void new_sample() { last_x_ = nullptr; }
+  // The previous linear's input, same buffer and same values (a reused buffer is not enough).
+  bool same_input(const float* x, int64_t M, int64_t K) const {
+    return last_x_ == x && last_m_ == M && last_k_ == K &&
+           std::memcmp(last_copy_.data(), x, static_cast<size_t>(M * K) * sizeof(float)) == 0;
+  }
   const std::vector<std::string>& order() const { return order_; }
   std::vector<double>& hessian(const std::string& name) { return hs_[index_.at(name)]; }
 
@@ -134,6 +140,7 @@ class HessianCollector : public nn::LinearObserver {
   const float* last_x_ = nullptr;
   int64_t last_m_ = 0, last_k_ = 0;
   size_t last_h_ = 0;
+  std::vector<float> last_copy_;
 };
 
 // A safetensors file of `tensors` (sorted by name), __metadata__ {"format": "pt"}.
@@ -381,24 +388,27 @@ int run_quantize_gptq(const GptqCliOptions& o) {
     written[n] = ckpt.tensor(n);
   }
 
-  // quantization_config as GPTQModel writes it (v1 checkpoint format).
+  // quantization_config as GPTQModel 7.7 writes it (v1 checkpoint format; the quantizer's
+  // settings under "meta").
   json qc = json::object();
   qc["bits"] = o.bits;
-  qc["group_size"] = o.group_size;
-  qc["desc_act"] = o.desc_act;
-  qc["sym"] = o.sym;
-  qc["lm_head"] = false;
-  qc["quant_method"] = "gptq";
   qc["checkpoint_format"] = "gptq";
-  qc["pack_dtype"] = "int32";
-  qc["damp_percent"] = o.damp;
-  qc["damp_auto_increment"] = 0.0025;
-  qc["static_groups"] = false;
-  qc["true_sequential"] = false;
-  qc["mse"] = 0.0;
-  qc["meta"] = {{"quantizer", {std::string("ohm quantize --method ") + o.method}},
+  qc["desc_act"] = o.desc_act;
+  qc["format"] = "gptq";
+  qc["group_size"] = o.group_size;
+  qc["lm_head"] = false;
+  qc["meta"] = {{"damp_auto_increment", qo.damp_step},
+                {"damp_percent", o.damp},
+                {"mse", 0.0},
+                {"quantizer", {std::string("ohm quantize --method ") + o.method}},
+                {"static_groups", false},
+                {"true_sequential", false},
                 {"calibration_samples", static_cast<int64_t>(samples.size())},
                 {"calibration_seq_len", gptq ? o.seq_len : 0}};
+  qc["method"] = "gptq";
+  qc["pack_dtype"] = "int32";
+  qc["quant_method"] = "gptq";
+  qc["sym"] = o.sym;
   raw_cfg["quantization_config"] = qc;
 
   const fs::path tmp = out.parent_path() / (out.filename().string() + ".partial-" +

@@ -30,7 +30,7 @@ struct GptqOptions {
   bool desc_act = false;       // act-order (g_idx non-monotonic)
   bool sym = true;             // zero fixed at 2^(bits-1)
   double damp = 0.01;          // fraction of mean(diag H) added to the diagonal
-  double damp_step = 0.0025;   // added to damp while the Cholesky fails (GPTQModel's default)
+  double damp_step = 0.01;     // added to damp while the Cholesky fails (GPTQModel 7.7 default)
   int64_t block = 128;         // lazy-batch width
   ThreadPool* pool = nullptr;  // nullptr: ThreadPool::global()
 };
