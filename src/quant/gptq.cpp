@@ -84,16 +84,20 @@ bool cholesky_lower(std::vector<double>& a, int64_t n) {
 bool inverse_cholesky_upper(const std::vector<double>& h, int64_t n, std::vector<double>& u) {
   std::vector<double> l = h;
   if (!cholesky_lower(l, n)) return false;
-  // Linv = L^-1 (lower), column by column by forward substitution.
+  // Linv = L^-1 (lower), row by row: Linv[i][c] = -sum_{k<i} L[i][k] Linv[k][c] / L[i][i]
+  // (c < i), accumulated as multiples of the rows above (contiguous).
   std::vector<double> linv(static_cast<size_t>(n * n), 0.0);
-  for (int64_t c = 0; c < n; ++c) {
-    linv[static_cast<size_t>(c * n + c)] = 1.0 / l[static_cast<size_t>(c * n + c)];
-    for (int64_t i = c + 1; i < n; ++i) {
-      double s = 0;
-      for (int64_t k = c; k < i; ++k)
-        s -= l[static_cast<size_t>(i * n + k)] * linv[static_cast<size_t>(k * n + c)];
-      linv[static_cast<size_t>(i * n + c)] = s / l[static_cast<size_t>(i * n + i)];
+  for (int64_t i = 0; i < n; ++i) {
+    double* row = linv.data() + i * n;
+    for (int64_t k = 0; k < i; ++k) {
+      const double a = l[static_cast<size_t>(i * n + k)];
+      if (a == 0) continue;
+      const double* lk = linv.data() + k * n;
+      for (int64_t c = 0; c <= k; ++c) row[c] += a * lk[c];
     }
+    const double inv = 1.0 / l[static_cast<size_t>(i * n + i)];
+    for (int64_t c = 0; c < i; ++c) row[c] *= -inv;
+    row[i] = inv;
   }
   // Hinv = Linv^T Linv (symmetric): Hinv[i][j] = sum_{k >= max(i,j)} Linv[k][i] Linv[k][j].
   std::vector<double> hinv(static_cast<size_t>(n * n), 0.0);
@@ -331,7 +335,8 @@ double relative_output_error(const float* w, const GptqResult& r, const std::vec
   std::mutex mu;
   double num = 0, den = 0;
   pool.parallel_for(r.rows, 1, [&](int64_t a, int64_t b) {
-    std::vector<double> d(static_cast<size_t>(n)), x(static_cast<size_t>(n));
+    std::vector<double> d(static_cast<size_t>(n)), x(static_cast<size_t>(n)),
+        hd(static_cast<size_t>(n)), hx(static_cast<size_t>(n));
     double e = 0, s = 0;
     for (int64_t row = a; row < b; ++row) {
       for (int64_t j = 0; j < n; ++j) {
@@ -339,15 +344,20 @@ double relative_output_error(const float* w, const GptqResult& r, const std::vec
         d[static_cast<size_t>(j)] =
             x[static_cast<size_t>(j)] - dq[static_cast<size_t>(row * n + j)];
       }
+      // H d and H x as sums of H's rows (contiguous multiply-adds), then two dot products.
+      std::fill(hd.begin(), hd.end(), 0.0);
+      std::fill(hx.begin(), hx.end(), 0.0);
       for (int64_t i = 0; i < n; ++i) {
         const double* hi = h.data() + i * n;
-        double hd = 0, hx = 0;
+        const double di = d[static_cast<size_t>(i)], xi = x[static_cast<size_t>(i)];
         for (int64_t j = 0; j < n; ++j) {
-          hd += hi[j] * d[static_cast<size_t>(j)];
-          hx += hi[j] * x[static_cast<size_t>(j)];
+          hd[static_cast<size_t>(j)] += di * hi[j];
+          hx[static_cast<size_t>(j)] += xi * hi[j];
         }
-        e += d[static_cast<size_t>(i)] * hd;
-        s += x[static_cast<size_t>(i)] * hx;
+      }
+      for (int64_t j = 0; j < n; ++j) {
+        e += d[static_cast<size_t>(j)] * hd[static_cast<size_t>(j)];
+        s += x[static_cast<size_t>(j)] * hx[static_cast<size_t>(j)];
       }
     }
     std::lock_guard<std::mutex> lock(mu);
