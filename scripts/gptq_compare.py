@@ -34,13 +34,15 @@ import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 
-def perplexity(model_dir: str, ids: list[int], ctx: int, bos: int | None) -> float:
+def perplexity(model_dir: str, ids: list[int], ctx: int, bos: int | None,
+               chunks: int | None = None) -> float:
     m = AutoModelForCausalLM.from_pretrained(model_dir, device_map="cpu", dtype=torch.float32)
     m.eval()
     first = ctx // 2
     nll, count = 0.0, 0
     with torch.no_grad():
-        for c in range(len(ids) // ctx):
+        n = len(ids) // ctx if chunks is None else min(chunks, len(ids) // ctx)
+        for c in range(n):
             chunk = list(ids[c * ctx:(c + 1) * ctx])
             if bos is not None:
                 chunk[0] = bos
@@ -67,6 +69,9 @@ def main():
     ap.add_argument("--damp", type=float, default=0.01)
     ap.add_argument("--ctx", type=int, default=512)
     ap.add_argument("--checkpoint", action="append", default=[])
+    ap.add_argument("--chunks", type=int, default=None, help="score the first N chunks only")
+    ap.add_argument("--only-checkpoints", action="store_true",
+                    help="skip MODEL and GPTQModel (perplexity of the --checkpoint dirs only)")
     args = ap.parse_args()
 
     os.makedirs(args.out, exist_ok=True)
@@ -85,7 +90,7 @@ def main():
 
     gdir = os.path.join(args.out, "gptqmodel")
     seconds = None
-    if not os.path.exists(os.path.join(gdir, "config.json")):
+    if not args.only_checkpoints and not os.path.exists(os.path.join(gdir, "config.json")):
         from gptqmodel import GPTQModel, QuantizeConfig
         qc = QuantizeConfig(bits=args.bits, group_size=args.group_size, desc_act=args.desc_act,
                             sym=args.sym, damp_percent=args.damp)
@@ -99,11 +104,11 @@ def main():
     bos = tok.bos_token_id if held_ids and held_ids[0] == tok.bos_token_id else None
     out = {"samples": n, "seq_len": args.seq_len, "bits": args.bits,
            "group_size": args.group_size, "sym": args.sym, "desc_act": args.desc_act,
-           "ctx": args.ctx, "heldout_tokens": len(held_ids), "gptqmodel_seconds": seconds,
-           "ppl": {}}
-    for name, d in [("f32", args.model), ("gptqmodel", gdir)] + \
-            [(c, c) for c in args.checkpoint]:
-        out["ppl"][name] = perplexity(d, held_ids, args.ctx, bos)
+           "ctx": args.ctx, "chunks": args.chunks, "heldout_tokens": len(held_ids),
+           "gptqmodel_seconds": seconds, "ppl": {}}
+    ref = [] if args.only_checkpoints else [("f32", args.model), ("gptqmodel", gdir)]
+    for name, d in ref + [(c, c) for c in args.checkpoint]:
+        out["ppl"][name] = perplexity(d, held_ids, args.ctx, bos, args.chunks)
         print(name, out["ppl"][name], flush=True)
     print(json.dumps(out, indent=1))
 
