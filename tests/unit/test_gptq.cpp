@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -172,6 +173,11 @@ struct Case {
   int bits;
 };
 
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << (c.sym ? "sym" : "asym") << (c.desc_act ? " desc_act" : "") << " g" << c.group << " "
+      << c.bits << "-bit";
+}
+
 class GptqVsReference : public ::testing::TestWithParam<Case> {};
 
 TEST_P(GptqVsReference, SameWeightsAsThePlainObsLoop) {
@@ -221,7 +227,14 @@ INSTANTIATE_TEST_SUITE_P(Grids, GptqVsReference,
                          ::testing::Values(Case{true, false, 32, 4}, Case{false, false, 32, 4},
                                            Case{true, true, 32, 4}, Case{false, true, 16, 4},
                                            Case{true, false, -1, 4}, Case{false, false, 32, 8},
-                                           Case{true, false, 40, 4}));
+                                           Case{true, false, 40, 4}),
+                         [](const ::testing::TestParamInfo<Case>& i) {
+                           const Case& c = i.param;
+                           return std::string(c.sym ? "sym" : "asym") +
+                                  (c.desc_act ? "_descact" : "") + "_g" +
+                                  (c.group < 0 ? std::string("m1") : std::to_string(c.group)) +
+                                  "_" + std::to_string(c.bits) + "bit";
+                         });
 
 TEST(Gptq, ActOrderGidxFollowsTheHessianDiagonal) {
   const int rows = 8, cols = 64;
