@@ -49,6 +49,7 @@
 #include "ohm/quant/dequant.h"
 #include "ohm/quant/quantize.h"
 #include "quantize_common.h"
+#include "quantize_gptq.h"
 
 namespace ohm::cli {
 
@@ -655,6 +656,20 @@ void check_quantize_type(const std::string& name) {
 }
 
 int run_quantize(const QuantizeOptions& o) {
+  if (!o.gptq.method.empty()) {
+    if (!o.type.empty() || !o.imatrix.empty() || !o.keep.empty() || o.pure)
+      throw UsageError(
+          "--method writes an HF GPTQ checkpoint: --type, --imatrix, --keep and "
+          "--pure are for GGUF output");
+    GptqCliOptions g = o.gptq;
+    g.in = o.in;
+    g.out = o.out;
+    g.threads = o.threads;
+    g.quiet = o.quiet;
+    g.verify_key = o.verify_key;
+    return run_quantize_gptq(g);
+  }
+  if (o.type.empty()) throw UsageError("give --type TYPE (GGUF) or --method gptq|rtn (HF GPTQ)");
   Plan plan;
   plan.recipe = &find_recipe(o.type);
   plan.pure = o.pure;
@@ -838,12 +853,38 @@ Register reg("quantize", [](CLI::App& app) {
   cmd->add_option("IN", o->in, "Model to read: a .gguf file, an HF directory or .safetensors file")
       ->required();
   cmd->add_option("OUT", o->out,
-                  "GGUF file to write (written to OUT.partial-PID-N, then renamed); not with "
-                  "--report");
+                  "GGUF file to write (written to OUT.partial-PID-N, then renamed); with "
+                  "--method, the checkpoint directory (built as OUT.partial-PID, then renamed); "
+                  "not with --report");
   cmd->add_option("--type", o->type,
                   "Quantization: " + recipe_list("|") +
                       ". A plain TYPE puts every quantized matrix in TYPE except output.weight "
                       "(q6_k, as llama-quantize); q4_k_m/q5_k_m are llama.cpp's mixed recipes");
+  cmd->add_option("--method", o->gptq.method,
+                  "gptq|rtn: write an HF GPTQ checkpoint (v1 layout, loads in ohm and "
+                  "transformers) instead of GGUF; gptq calibrates on --calibration block by "
+                  "block, rtn rounds to nearest on the same grid")
+      ->check(CLI::IsMember({"gptq", "rtn"}));
+  cmd->add_option("--bits", o->gptq.bits, "--method: bits per weight, 4 or 8 (default 4)");
+  cmd->add_option("--group-size", o->gptq.group_size,
+                  "--method: input columns per scale/zero group, -1 for one per row (default 128)");
+  cmd->add_flag("--desc-act", o->gptq.desc_act,
+                "--method gptq: act-order, columns by decreasing Hessian diagonal (g_idx)");
+  cmd->add_flag("--sym", o->gptq.sym,
+                "--method: symmetric grid, zero fixed at 2^(bits-1) (default asymmetric)");
+  cmd->add_option("--calibration", o->gptq.calibration,
+                  "--method gptq: calibration text, cut into --samples windows of --seq-len "
+                  "tokens from its start")
+      ->check(readable_file());
+  cmd->add_option("--samples", o->gptq.samples, "--method gptq: calibration samples (default 128)")
+      ->check(int_range(1, 1 << 20));
+  cmd->add_option("--seq-len", o->gptq.seq_len,
+                  "--method gptq: tokens per calibration sample (default 2048)")
+      ->check(int_range(1, 1 << 20));
+  cmd->add_option("--damp", o->gptq.damp,
+                  "--method gptq: dampening, a fraction of mean(diag H) (default 0.01; raised by "
+                  "0.01 while the Cholesky fails)")
+      ->check(in_range(0.0, 1.0));
   cmd->add_option("--imatrix", o->imatrix,
                   "Importance matrix (ohm imatrix or llama-imatrix, GGUF format): its per-column "
                   "weights go into the q4_0/q4_1/q5_0/q5_1 and k-quant quantizers, as "
@@ -880,7 +921,11 @@ Register reg("quantize", [](CLI::App& app) {
       "'weight'. Row lengths that are not a multiple of a k-quant's 256: q4_k -> q5_0, q5_k -> "
       "q5_1, q6_k -> q8_0, q2_k/q3_k -> q4_0 (llama.cpp: iq4_nl), then f16; for q4_0..q8_0 it "
       "is an error, as in llama-quantize. The summary on stdout lists each tensor's type, bytes "
-      "and relative RMS error. docs/quantization.md has the details.");
+      "and relative RMS error. --method gptq|rtn instead writes an HF GPTQ checkpoint directory "
+      "(every linear of the decoder blocks; GPTQ runs the calibration samples block by block "
+      "through the blocks already quantized and prints each linear's relative output error "
+      "next to round-to-nearest's). --report DIR compares methods (size, perplexity). "
+      "docs/quantization.md has the details.");
   return Command{
       cmd, [o] {
         if (!o->report.empty()) {
@@ -888,10 +933,11 @@ Register reg("quantize", [](CLI::App& app) {
             throw UsageError("--report writes its files into the report directory; drop OUT '" +
                              o->out + "'");
           if (!o->type.empty()) throw UsageError("--report takes --types LIST, not --type");
+          if (!o->gptq.method.empty())
+            throw UsageError("--report takes GPTQ checkpoints through --compare DIR, not --method");
           return run_quantize_report(*o);
         }
         if (o->out.empty()) throw UsageError("OUT is required (or --report DIR)");
-        if (o->type.empty()) throw UsageError("--type is required");
         return run_quantize(*o);
       }};
 });

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "quantize_gptq.h"
+
 namespace ohm::cli {
 
 // `ohm quantize IN OUT --type TYPE ...` (quantize.cpp): writes OUT as a GGUF file and prints
@@ -17,6 +19,7 @@ struct QuantizeOptions {
   std::vector<std::string> keep;
   bool pure = false, quiet = false;
   int threads = 0;
+  GptqCliOptions gptq;  // --method gptq|rtn: an HF GPTQ checkpoint instead of GGUF
   // --report DIR (quantize_report.cpp): quantize IN to each of report_types and compare sizes
   // and perplexities on report_text; OUT is then not used.
   std::string report, report_text;
