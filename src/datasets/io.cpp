@@ -231,6 +231,7 @@ std::shared_ptr<arrow::RecordBatchReader> open_csv(const std::string& path,
   if (has_ext(path, ".tsv")) po.delimiter = '\t';
   po.newlines_in_values = true;  // pandas (datasets' csv writer) quotes embedded newlines
   auto co = arrow::csv::ConvertOptions::Defaults();
+  co.strings_can_be_null = true;  // an empty field is null, as pandas (datasets' csv loader) reads it
   const char delim = po.delimiter;
   auto r = arrow::csv::StreamingReader::Make(arrow::io::default_io_context(), in, ro, po, co);
   if (!r.ok()) csv_error(path, delim, r.status());

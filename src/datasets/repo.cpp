@@ -62,7 +62,7 @@ std::vector<std::string> data_files(const fs::path& root) {
     }
     FileFormat f;
     if (it->is_regular_file(ec) && format_of(name, f)) {
-      out.push_back(fs::relative(it->path(), root, ec).generic_string());
+      out.push_back(it->path().lexically_relative(root).generic_string());
     }
   }
   std::sort(out.begin(), out.end());
