@@ -135,7 +135,20 @@ void write_splits(const Source& src, const std::string& out, const std::string& 
   }
 }
 
-int info(const Source& src, bool as_json) {
+// Reads every batch of the files (decoding all columns); returns the rows.
+int64_t scan(const std::vector<std::string>& files) {
+  auto r = ds::open_files(files);
+  int64_t rows = 0;
+  for (;;) {
+    std::shared_ptr<arrow::RecordBatch> b;
+    ds::check(r->ReadNext(&b), files.front());
+    if (!b) break;
+    rows += b->num_rows();
+  }
+  return rows;
+}
+
+int info(const Source& src, bool as_json, bool do_scan) {
   auto layout = ds::resolve(src.source, src.revision, ::isatty(STDERR_FILENO));
   nlohmann::ordered_json j = {{"dataset", layout.root},
                               {"configs", nlohmann::ordered_json::array()}};
@@ -146,14 +159,23 @@ int info(const Source& src, bool as_json) {
                                  {"splits", nlohmann::ordered_json::array()}};
     for (const auto& s : c.splits) {
       int64_t rows = 0;
-      for (const auto& f : s.files) rows += ds::count_rows(f);
+      double seconds = 0;
+      if (do_scan) {
+        const auto t0 = std::chrono::steady_clock::now();
+        rows = scan(s.files);
+        seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      } else {
+        for (const auto& f : s.files) rows += ds::count_rows(f);
+      }
       auto r = ds::open_files(s.files);
       // the features in column order (nlohmann::json objects sort their keys)
       const auto features = ds::features_of(*r->schema());
       nlohmann::ordered_json ordered = nlohmann::ordered_json::object();
       for (const auto& f : r->schema()->fields()) ordered[f->name()] = features[f->name()];
       jc["features"] = ordered;
-      jc["splits"].push_back({{"name", s.name}, {"num_rows", rows}, {"files", s.files}});
+      nlohmann::ordered_json js = {{"name", s.name}, {"num_rows", rows}, {"files", s.files}};
+      if (do_scan) js["scan_seconds"] = round_to(seconds, 6);
+      jc["splits"].push_back(js);
     }
     j["configs"].push_back(jc);
   }
@@ -170,7 +192,11 @@ int info(const Source& src, bool as_json) {
               << "\n";
     for (const auto& s : c["splits"]) {
       std::cout << "  split " << s["name"].get<std::string>() << ": "
-                << s["num_rows"].get<int64_t>() << " rows, " << s["files"].size() << " file(s)\n";
+                << s["num_rows"].get<int64_t>() << " rows, " << s["files"].size() << " file(s)";
+      if (s.contains("scan_seconds")) {
+        std::cout << ", read in " << fmt_seconds(s["scan_seconds"].get<double>()) << " s";
+      }
+      std::cout << "\n";
     }
   }
   return 0;
@@ -231,10 +257,12 @@ const Register reg("datasets", [](CLI::App& app) {
 const DatasetsRegister reg_info("info", [](CLI::App& parent) {
   auto o = std::make_shared<Source>();
   auto json = std::make_shared<bool>(false);
+  auto do_scan = std::make_shared<bool>(false);
   auto* cmd = parent.add_subcommand("info", "Configs, splits, row counts, files and features");
   o->add_to(cmd, false);
   cmd->add_flag("--json", *json, "JSON output");
-  return Command{cmd, [o, json] { return info(*o, *json); }};
+  cmd->add_flag("--scan", *do_scan, "Read every file through (decode all columns) and time it");
+  return Command{cmd, [o, json, do_scan] { return info(*o, *json, *do_scan); }};
 });
 
 const DatasetsRegister reg_head("head", [](CLI::App& parent) {
