@@ -206,9 +206,16 @@ std::vector<std::string> csv_header(const std::string& path, char delim) {
   return out;
 }
 
+arrow::Status csv_serial_status(const std::string& path, char delim);
+
 [[noreturn]] void csv_error(const std::string& path, char delim, const arrow::Status& st) {
-  // Arrow: "CSV parse error: Row #4: Expected 2 columns, got 3: 1,2,3"
+  // Arrow: "CSV parse error: Row #4: Expected 2 columns, got 3: 1,2,3". Parsing blocks in
+  // parallel drops the row number; parse again serially to get it.
   std::string msg = st.message();
+  if (msg.find("Row #") == std::string::npos && msg.find("Expected ") != std::string::npos) {
+    const auto serial = csv_serial_status(path, delim);
+    if (!serial.ok()) msg = serial.message();
+  }
   const auto at = msg.find("Row #");
   if (at != std::string::npos) {
     size_t p = at + 5, n = 0;
@@ -228,6 +235,25 @@ std::vector<std::string> csv_header(const std::string& path, char delim) {
   }
   // a conversion error names the column: "In CSV column #1: Row #3: CSV conversion error ..."
   throw FormatError(ErrorContext().file(path), msg);
+}
+
+// The first error of a single-threaded read of the whole file (OK when there is none).
+arrow::Status csv_serial_status(const std::string& path, char delim) {
+  ARROW_ASSIGN_OR_RAISE(auto in, arrow::io::ReadableFile::Open(path));
+  auto ro = arrow::csv::ReadOptions::Defaults();
+  ro.use_threads = false;
+  auto po = arrow::csv::ParseOptions::Defaults();
+  po.delimiter = delim;
+  po.newlines_in_values = true;
+  auto co = arrow::csv::ConvertOptions::Defaults();
+  co.strings_can_be_null = true;
+  ARROW_ASSIGN_OR_RAISE(
+      auto r, arrow::csv::StreamingReader::Make(arrow::io::default_io_context(), in, ro, po, co));
+  for (;;) {
+    std::shared_ptr<arrow::RecordBatch> b;
+    ARROW_RETURN_NOT_OK(r->ReadNext(&b));
+    if (!b) return arrow::Status::OK();
+  }
 }
 
 std::shared_ptr<arrow::RecordBatchReader> open_csv(const std::string& path,
