@@ -10,8 +10,8 @@ tokenizer (../shared/data/tokenizers/llama3).
     text dataset (its load and the tokenizer load are not timed; it writes its cache files as it
     does by default), transformers' AutoTokenizer (the Rust tokenizers library).
   The outputs are compared id for id.
-parquet scan: a parquet file of the tokenized lines (text, input_ids, attention_mask), read
-through, all columns decoded.
+parquet scan: a parquet file of the tokenized lines (text, input_ids, attention_mask), and each
+--scan-file, read through, all columns decoded.
   - ohm: `ohm datasets info FILE --scan --json` (the in-process scan time it reports);
   - pyarrow: `for b in pq.ParquetFile(FILE).iter_batches(): pass` timed inside a fresh python
     process (pyarrow imported before the clock starts), as ohm's scan runs in a fresh process.
@@ -52,6 +52,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--scan-rounds", type=int, default=9)
+    ap.add_argument("--scan-file", action="append", default=[],
+                    help="also time the scan of this parquet file (repeatable)")
     args = ap.parse_args()
     try:
         import datasets
@@ -103,16 +105,18 @@ def main():
         same = got == list(want)
         n_tok = sum(len(x) for x in got)
 
-        ohm_s, pa_s = [], []
-        for r in range(args.scan_rounds):
-            j = json.loads(subprocess.run([args.ohm, "datasets", "info", out, "--scan", "--json"],
-                                          check=True, capture_output=True, text=True).stdout)
-            ohm_s.append(j["configs"][0]["splits"][0]["scan_seconds"])
-            # a fresh process each time, as ohm's (Arrow's thread pool and allocator start cold)
-            pa = json.loads(subprocess.run([sys.executable, "-c", PYARROW_SCAN, out], check=True,
-                                           capture_output=True, text=True).stdout)
-            pa_s.append(pa["seconds"])
-            assert pa["rows"] == len(lines)
+        def scan_times(path):
+            ohm_s, pa_s = [], []
+            for r in range(args.scan_rounds):
+                j = json.loads(subprocess.run([args.ohm, "datasets", "info", path, "--scan", "--json"],
+                                              check=True, capture_output=True, text=True).stdout)
+                ohm_s.append(j["configs"][0]["splits"][0]["scan_seconds"])
+                # a fresh process each time, as ohm's (Arrow's thread pool and allocator start cold)
+                pa = json.loads(subprocess.run([sys.executable, "-c", PYARROW_SCAN, path], check=True,
+                                               capture_output=True, text=True).stdout)
+                pa_s.append(pa["seconds"])
+                assert pa["rows"] == j["configs"][0]["splits"][0]["num_rows"]
+            return ohm_s, pa_s
 
         m = statistics.median
         print(f"lines {len(lines)}, tokens {n_tok}, threads {args.threads}, rounds {args.rounds}, "
@@ -120,11 +124,13 @@ def main():
         print(f"map-tokenize  ohm {m(ohm_t):.3f} s   datasets.map(num_proc={args.threads}) {m(hf_t):.3f} s"
               f"   speed-up {m(hf_t) / m(ohm_t):.2f}x   (all: ohm {['%.3f' % x for x in ohm_t]}, "
               f"datasets {['%.3f' % x for x in hf_t]})")
-        size = os.path.getsize(out) / 2**20
-        print(f"parquet scan ({size:.1f} MiB)  ohm {m(ohm_s):.4f} s   pyarrow {m(pa_s):.4f} s   "
-              f"ohm/pyarrow throughput {m(pa_s) / m(ohm_s):.2f}x (best of each: "
-              f"{min(pa_s) / min(ohm_s):.2f}x)   (all: ohm {ohm_s}, "
-              f"pyarrow {['%.4f' % x for x in pa_s]})")
+        for path in [out] + args.scan_file:
+            ohm_s, pa_s = scan_times(path)
+            size = os.path.getsize(path) / 2**20
+            print(f"parquet scan {os.path.basename(path)} ({size:.1f} MiB)  ohm {m(ohm_s):.4f} s   "
+                  f"pyarrow {m(pa_s):.4f} s   ohm/pyarrow throughput {m(pa_s) / m(ohm_s):.2f}x (best of "
+                  f"each: {min(pa_s) / min(ohm_s):.2f}x)   (all: ohm {ohm_s}, "
+                  f"pyarrow {['%.4f' % x for x in pa_s]})")
         return 0 if same else 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
