@@ -23,7 +23,6 @@
 #include "ohm/datasets/repo.h"
 #include "ohm/datasets/transforms.h"
 #include "ohm/hub/client.h"
-#include "ohm/tokenizers/tokenizer.h"
 #endif
 
 namespace ohm::cli {
@@ -319,19 +318,18 @@ const DatasetsRegister reg_tok("map-tokenize", [](CLI::App& parent) {
   cmd->add_option("--format", o->format, "parquet or arrow, for a directory OUT")
       ->capture_default_str();
   add_threads_option(cmd, o->threads);
-  return Command{
-      cmd, [o] {
-        auto tok =
-            std::make_shared<tokenizers::AutoTokenizer>(load_tokenizer(o->tokenizer, o->tokenizer));
-        o->t.add_special_tokens = !o->no_special;
-        o->t.keep_columns = !o->drop;
-        ds::MapOptions mo;
-        mo.threads = o->threads;
-        mo.batch_rows = o->batch;
-        write_splits(o->src, o->out, o->format, "map-tokenize",
-                     [o, tok, mo](auto r) { return ds::map_tokenize(r, *tok, o->t, mo); });
-        return 0;
-      }};
+  return Command{cmd, [o] {
+                   auto tok = load_shared_tokenizer(o->tokenizer);
+                   o->t.add_special_tokens = !o->no_special;
+                   o->t.keep_columns = !o->drop;
+                   ds::MapOptions mo;
+                   mo.threads = o->threads;
+                   mo.batch_rows = o->batch;
+                   write_splits(o->src, o->out, o->format, "map-tokenize", [o, tok, mo](auto r) {
+                     return ds::map_tokenize(r, *tok, o->t, mo);
+                   });
+                   return 0;
+                 }};
 });
 
 const DatasetsRegister reg_dedup("dedup", [](CLI::App& parent) {

@@ -11,11 +11,20 @@
 // configure time) `ohm datasets ...` says so and exits 1, whatever the subcommand.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "ohm/cli/cli.h"
 
+namespace ohm::tokenizers {
+class AutoTokenizer;
+}
+
 namespace ohm::cli {
+
+// load_tokenizer (common.h) behind a shared_ptr, for files that must not include the tokenizer
+// header beside Arrow's (datasets_tokenizer.cpp).
+std::shared_ptr<tokenizers::AutoTokenizer> load_shared_tokenizer(const std::string& path);
 
 struct DatasetsRegister {
   DatasetsRegister(const std::string& name, Setup setup);

@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 
 void check(const arrow::Status& st, const std::string& where) {
   if (st.ok()) return;
-  const std::string msg = st.message();
+  const std::string& msg = st.message();
   const ErrorContext ctx = ErrorContext().file(where);
   if (st.IsIOError()) {
     throw IoError(ctx, msg);
@@ -300,7 +300,7 @@ std::shared_ptr<arrow::RecordBatchReader> open_csv(const std::string& path,
 // A json/jsonl failure from Arrow: find the first malformed line, or the first line where the
 // column Arrow complains about changes type, and name it.
 [[noreturn]] void json_error(const std::string& path, const arrow::Status& st) {
-  const std::string msg = st.message();
+  const std::string& msg = st.message();
   std::string column;
   if (auto c = msg.find("Column("); c != std::string::npos) {
     auto e = msg.find(')', c);
@@ -376,7 +376,6 @@ std::shared_ptr<arrow::RecordBatchReader> open_json(const std::string& path,
       auto owned = std::make_shared<std::string>(std::move(nd));
       in = std::make_shared<arrow::io::BufferReader>(std::make_shared<arrow::Buffer>(
           reinterpret_cast<const uint8_t*>(owned->data()), static_cast<int64_t>(owned->size())));
-      auto keep = owned;
       auto ro = arrow::json::ReadOptions::Defaults();
       ro.use_threads = opt.use_threads;
       auto r = arrow::json::StreamingReader::Make(in, ro, arrow::json::ParseOptions::Defaults());
@@ -384,7 +383,7 @@ std::shared_ptr<arrow::RecordBatchReader> open_json(const std::string& path,
       std::shared_ptr<arrow::json::StreamingReader> sr = *r;
       return std::make_shared<FileReader>(
           path, sr->schema(),
-          [sr, keep](std::shared_ptr<arrow::RecordBatch>* b) { return sr->ReadNext(b); },
+          [sr, owned](std::shared_ptr<arrow::RecordBatch>* b) { return sr->ReadNext(b); },
           [path](const arrow::Status& st) { json_error(path, st); });
     }
   }

@@ -13,10 +13,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "encode.h"
 #include "ohm/core/error.h"
-#include "ohm/core/thread_pool.h"
 #include "ohm/datasets/dataset.h"
-#include "ohm/tokenizers/tokenizer.h"
 
 namespace ohm::datasets {
 
@@ -27,6 +26,8 @@ void init_compute() {
   std::call_once(once, [] { check(arrow::compute::Initialize(), "arrow compute"); });
 }
 
+void run_threads(int n, const std::function<void(int, int)>& fn);
+
 class MapReader : public arrow::RecordBatchReader {
  public:
   MapReader(std::shared_ptr<arrow::RecordBatchReader> in, BatchFn fn, const MapOptions& opt)
@@ -35,8 +36,7 @@ class MapReader : public arrow::RecordBatchReader {
         opt_(opt),
         threads_(opt.threads > 0
                      ? opt.threads
-                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
-        pool_(threads_) {
+                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))) {
     fill();
     if (!out_.empty()) {
       schema_ = out_.front()->schema();
@@ -90,7 +90,7 @@ class MapReader : public arrow::RecordBatchReader {
     }
     if (in.empty()) return;
     std::vector<std::shared_ptr<arrow::RecordBatch>> res(in.size());
-    pool_.run([&](int i, int n) {
+    run_threads(std::min<int>(threads_, static_cast<int>(in.size())), [&](int i, int n) {
       for (size_t k = static_cast<size_t>(i); k < in.size(); k += static_cast<size_t>(n))
         res[k] = fn_(*in[k]);
     });
@@ -101,7 +101,6 @@ class MapReader : public arrow::RecordBatchReader {
   BatchFn fn_;
   MapOptions opt_;
   int threads_;
-  ThreadPool pool_;
   std::shared_ptr<arrow::Schema> schema_;
   std::shared_ptr<arrow::RecordBatch> pending_;
   int64_t off_ = 0, rows_ = 0;
@@ -112,18 +111,40 @@ class MapReader : public arrow::RecordBatchReader {
 template <typename ArrayT>
 void encode_rows(const ArrayT& a, const tokenizers::AutoTokenizer& tok, bool special,
                  std::vector<int32_t>& offsets, std::vector<int32_t>& values) {
-  offsets.push_back(0);
+  std::vector<std::string_view> texts(static_cast<size_t>(a.length()));
+  std::vector<bool> has(texts.size());
   for (int64_t i = 0; i < a.length(); ++i) {
-    if (a.IsValid(i)) {
-      const auto ids = tok.encode(a.GetView(i), special);
-      values.insert(values.end(), ids.begin(), ids.end());
-    }
-    offsets.push_back(static_cast<int32_t>(values.size()));
+    has[static_cast<size_t>(i)] = a.IsValid(i);
+    if (a.IsValid(i)) texts[static_cast<size_t>(i)] = a.GetView(i);
   }
+  offsets.push_back(0);
+  detail::encode_texts(tok, texts, has, special, offsets, values);
+}
+
+// Runs fn(i, n) on n threads (the calling one included) and rethrows the first exception.
+void run_threads(int n, const std::function<void(int, int)>& fn) {
+  std::vector<std::thread> ts;
+  std::vector<std::exception_ptr> errs(static_cast<size_t>(n));
+  for (int i = 1; i < n; ++i)
+    ts.emplace_back([&, i] {
+      try {
+        fn(i, n);
+      } catch (...) {
+        errs[static_cast<size_t>(i)] = std::current_exception();
+      }
+    });
+  try {
+    fn(0, n);
+  } catch (...) {
+    errs[0] = std::current_exception();
+  }
+  for (auto& t : ts) t.join();
+  for (auto& e : errs)
+    if (e) std::rethrow_exception(e);
 }
 
 std::shared_ptr<arrow::Array> list_array(const std::vector<int32_t>& offsets,
-                                         std::shared_ptr<arrow::Array> values) {
+                                         const std::shared_ptr<arrow::Array>& values) {
   auto off = std::make_shared<arrow::Int32Array>(static_cast<int64_t>(offsets.size()),
                                                  arrow::Buffer::FromVector(offsets));
   return value_or_throw(arrow::ListArray::FromArrays(*off, *values), "map_tokenize");
@@ -408,7 +429,10 @@ DedupResult dedup(const std::shared_ptr<arrow::Table>& t, const DedupOptions& op
     };
     std::vector<uint64_t> sig(static_cast<size_t>(n) * P, UINT64_MAX);
     const auto& col = *batch->column(c);
-    ThreadPool::global().parallel_for(n, 64, [&](int64_t lo, int64_t hi) {
+    const int n_threads = static_cast<int>(
+        std::clamp<int64_t>(n / 64, 1, std::max(1u, std::thread::hardware_concurrency())));
+    run_threads(n_threads, [&](int ti, int tn) {
+      const int64_t lo = n * ti / tn, hi = n * (ti + 1) / tn;
       std::vector<std::string_view> words;
       for (int64_t r = lo; r < hi; ++r) {
         auto text = cell_text(col, r);

@@ -132,7 +132,7 @@ TEST(Datasets, FeaturesRoundTripThroughParquetAndArrow) {
 
 TEST(Datasets, DirectoryLayoutAndConfigs) {
   ohm::test::TempDir tmp;
-  const auto root = tmp.path();
+  const auto& root = tmp.path();
   for (const char* f : {"data/train-00000-of-00002.jsonl", "data/train-00001-of-00002.jsonl",
                         "data/validation-00000-of-00001.jsonl", "test.jsonl", "notes.md"})
     write(root / f, "{\"a\": 1}\n");

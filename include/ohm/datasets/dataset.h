@@ -75,7 +75,7 @@ std::shared_ptr<arrow::Schema> with_features(const std::shared_ptr<arrow::Schema
 
 struct WriteOptions {
   FileFormat format = FileFormat::Parquet;     // Parquet or Arrow (IPC stream, as datasets writes)
-  nlohmann::json features;                     // null: features_of(reader schema)
+  nlohmann::json features = nullptr;           // null: features_of(reader schema)
   int64_t row_group_rows = 100000;             // parquet row groups (datasets' default is 100 MB)
   std::function<void(int64_t rows)> progress;  // after each batch, rows written so far
 };
