@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Creates build/hub-venv with the official Hugging Face clients (huggingface_hub, transformers;
-# no torch) for tests/hub/test_hub_client.py, which re-executes itself with this interpreter when
+# Creates build/hub-venv with the official Hugging Face clients (huggingface_hub, transformers,
+# datasets; no torch) and pyarrow (whose C++ libraries the datasets module links) for
+# tests/hub/test_hub_client.py, which re-executes itself with this interpreter when
 # the system python lacks them. Needs PyPI access. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +22,8 @@ fi
 # tests/safety/test_model_signing.py: OpenSSF model signing (its certificate module imports
 # pyOpenSSL without declaring it)
 "$venv/bin/python" -m pip install --quiet "model-signing==1.1.1" "pyOpenSSL==26.4.0"
+# The datasets module: pyarrow's wheel carries the Arrow/Parquet C++ headers and libraries that
+# CMake links (cmake/OhmArrow.cmake; docs/datasets.md), and tests/datasets checks ohm against
+# PyPI datasets. Pinned: configure links this wheel's libarrow.so.2600.
+"$venv/bin/python" -m pip install --quiet "pyarrow==26.0.1" "datasets==5.2.0"
 "$venv/bin/python" -c "import huggingface_hub, transformers, tokenizers, sentencepiece; print('hub client venv:', huggingface_hub.__version__, transformers.__version__, tokenizers.__version__, sentencepiece.__version__)"
