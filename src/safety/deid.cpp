@@ -552,7 +552,9 @@ void scan_numbers(std::string_view s, Out& out) {
     bool found = false;
     for (size_t k = G.g.size(); k >= 1 && !found; --k) {
       const size_t e = G.g[k - 1].second;
-      if (k < G.g.size() && s[e] != ' ') continue;
+      // a shorter prefix only before a space, and not out of a long block of digit groups (an
+      // account number written in groups of four)
+      if (k < G.g.size() && (s[e] != ' ' || G.g.size() >= 5)) continue;
       if (!num_right_ok(s, e) && !(k < G.g.size() && s[e] == ' ')) continue;
       if (auto t = classify_groups(s, G, k, prefix_digits[k - 1])) {
         out.push_back({i, e, *t});
@@ -828,6 +830,20 @@ void scan_person_en(std::string_view s, Out& out) {
     const std::string w = text(k);
     return capitalised(w) && !G.en_stop_words.count(w) && !G.street_suffixes.count(w);
   };
+  // preceded by a word that introduces a person: "Dear X", "patient X", "my name is X"
+  auto name_cue = [&](size_t k) {
+    const size_t lo = words[k].b >= 16 ? words[k].b - 16 : 0;
+    std::string before(s.substr(lo, words[k].b - lo));
+    for (auto& c : before) c = lower(c);
+    for (const char* cw : {"name is ", "named ", "dear ", "called ", "i'm ", "i am ", "patient ",
+                           "contact ", "reach ", "hello ", "hi ", "signed ", "by "}) {
+      const size_t n = std::strlen(cw);
+      if (before.size() >= n && before.compare(before.size() - n, n, cw) == 0 &&
+          (before.size() == n || !is_alpha(before[before.size() - n - 1])))
+        return true;
+    }
+    return false;
+  };
   for (size_t k = 0; k < words.size(); ++k) {
     const std::string w = text(k);
     if (!capitalised(w)) continue;
@@ -856,22 +872,18 @@ void scan_person_en(std::string_view s, Out& out) {
         if (adjacent(q) && G.en_surnames.count(text(q + 1))) last = q + 1;
         hit = true;
       } else {
-        // a lone given name after "name is", "named", "Dear", "called"
-        const size_t lo = words[k].b >= 12 ? words[k].b - 12 : 0;
-        std::string before(s.substr(lo, words[k].b - lo));
-        for (auto& c : before) c = lower(c);
-        for (const char* cw : {"name is ", "named ", "dear ", "called ", "i'm ", "i am "})
-          if (before.size() >= std::strlen(cw) &&
-              before.compare(before.size() - std::strlen(cw), std::strlen(cw), cw) == 0)
-            hit = true;
+        hit = name_cue(k);  // a lone given name after "Dear", "name is" ...
       }
     } else if (!G.en_stop_words.count(w) && adjacent(k) && G.en_surnames.count(text(k + 1)) &&
                !G.street_suffixes.count(w)) {
-      last = k + 1;  // "Zhang Wei"-style: an unknown capitalised word before a listed surname
-      hit = G.en_surnames.count(w) || G.pinyin_given.count(w);
+      last = k + 1;  // an unknown capitalised word before a listed surname: "Yara Garcia"
+      hit = true;
     } else if (G.en_surnames.count(w) && G.pinyin_surname.count(w) && adjacent(k) &&
                cap_name(k + 1)) {
       last = k + 1;  // pinyin order: "Wang Fang", "Li Na"
+      hit = true;
+    } else if (cap_name(k) && name_cue(k)) {
+      if (adjacent(k) && cap_name(k + 1)) last = k + 1;  // "Dear Yara", "patient Arjun Haddad"
       hit = true;
     }
     if (hit) {
@@ -918,7 +930,8 @@ void scan_address_en(std::string_view s, Out& out) {
       }
       if (nwords >= 1 && G.street_suffixes.count(w)) {
         end = wend;
-        if (end < s.size() && s[end] == '.') ++end;
+        // "St." keeps its dot only inside the address ("12 Main St., Springfield")
+        if (w.size() <= 4 && end + 1 < s.size() && s[end] == '.' && s[end + 1] == ',') ++end;
         break;
       }
       ++nwords;

@@ -96,7 +96,8 @@ const char* kStopWords =
     "And Or But So Our Street Avenue Road North South East West New Old Saint St Mount Lake Park "
     "Bank Hospital University College School Company Inc Ltd Corp Order Invoice Version Release "
     "Customer Patient Account Card Number Date Born Name Address Visit Ask Meet Tell Let Is Was "
-    "Are Were Do Did Has Have Had Can Will Would Should Could Not No Yes";
+    "Are Were Do Did Has Have Had Can Will Would Should Could Not No Yes River Bay Valley Island "
+    "Harbour Harbor Bridge Tower Center Centre Hall Museum Airport Station Mountain Hotel Post";
 const char* kStreetSuffixes =
     "Street St Avenue Ave Road Rd Boulevard Blvd Lane Ln Drive Dr Court Ct Place Pl Way Terrace "
     "Ter Parkway Pkwy Circle Cir Highway Hwy Square Sq Trail Trl Crescent Close Row";
