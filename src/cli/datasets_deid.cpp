@@ -78,8 +78,12 @@ size_t cp_offset(const std::string& s, size_t b) {
 int run_deid(const DeidOptions& o) {
   const auto mode = deid::parse_mode(o.mode);
   if (!mode) throw UsageError("--mode: '" + o.mode + "' is not one of mask, replace, hash, drop");
-  const deid::EntitySet entities =
-      o.entities.empty() ? deid::EntitySet{} : deid::parse_entity_list(o.entities);
+  deid::EntitySet entities;
+  try {
+    if (!o.entities.empty()) entities = deid::parse_entity_list(o.entities);
+  } catch (const InvalidArgument& e) {
+    throw UsageError(e.detail().empty() ? e.what() : "--entities: " + e.detail());
+  }
   deid::TransformOptions topt;
   topt.mode = *mode;
   topt.seed = o.seed;
