@@ -3,6 +3,8 @@
 // (ohm/safety/deid.h, docs/deid.md).
 #include "datasets_deid.h"
 
+#if OHM_HAVE_HUB  // the safety module (libsodium's HMAC) is built with the Hub
+
 #include <CLI/CLI.hpp>
 #include <array>
 #include <cstdlib>
@@ -231,3 +233,15 @@ const Register reg("datasets", [](CLI::App& app) {
 }  // namespace
 
 }  // namespace ohm::cli
+
+#else
+
+namespace ohm::cli {
+// Built without the safety module (-DOHM_HUB=OFF): no `deid`.
+void add_datasets_deid(CLI::App&) {}
+int run_datasets_deid() {
+  return -1;
+}
+}  // namespace ohm::cli
+
+#endif

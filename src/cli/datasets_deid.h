@@ -1,5 +1,6 @@
 // `ohm datasets deid`: added under the `datasets` command by add_datasets_deid(), run by
-// run_datasets_deid() when it was the subcommand given (docs/deid.md).
+// run_datasets_deid() when it was the subcommand given (docs/deid.md). Without the Hub and the
+// safety module (-DOHM_HUB=OFF) both do nothing and no `datasets` command is registered.
 #pragma once
 
 namespace CLI {
