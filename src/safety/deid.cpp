@@ -1282,6 +1282,13 @@ std::string fake_value(Entity t, std::string_view v, uint64_t seed) {
   std::string alnum;
   for (char c : v)
     if (is_alnum(c)) alnum += c;
+  const bool numeric = t == Entity::Phone || t == Entity::CnId || t == Entity::Ssn ||
+                       t == Entity::Card || t == Entity::Iban;
+  if (numeric && alnum.size() < 8) {  // not a value the detector gives: random digits in place
+    std::string d = alnum;
+    for (auto& c : d) c = is_digit(c) ? r.digit() : c;
+    return relayout(v, d);
+  }
   switch (t) {
     case Entity::Email: {
       std::string g = r.pick(G.en_given_list), f = r.pick(G.en_surname_list);
