@@ -229,21 +229,25 @@ namespace {
 const Register reg("datasets", [](CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "datasets",
-      "Datasets as HF datasets has them: info, head, convert, map-tokenize, dedup, push");
+      "Datasets as HF datasets has them: info, head, convert, map-tokenize, dedup, push; and deid "
+      "(de-identification)");
+  std::vector<Command> subs;
+  for (auto& [name, setup] : registry()) subs.push_back(setup(*cmd));
 #if !OHM_HAVE_DATASETS
+  // Only the subcommands that do not read datasets through Arrow (deid) are here.
   cmd->allow_extras();
-  cmd->prefix_command();
   return Command{
-      cmd, [] {
-        std::cerr << "ohm: 'datasets' is not in this build: it needs Apache Arrow C++, "
-                     "found at configure time in build/hub-venv's pyarrow (run "
-                     "scripts/hub-client-venv.sh, then configure again; docs/datasets.md)\n";
+      cmd, [subs] {
+        for (const auto& s : subs)
+          if (s.app->parsed()) return s.run();
+        std::cerr << "ohm: 'datasets' is not in this build (only `ohm datasets deid` is): it "
+                     "needs Apache Arrow C++, found at configure time in build/hub-venv's "
+                     "pyarrow (run scripts/hub-client-venv.sh, then configure again; "
+                     "docs/datasets.md)\n";
         return 1;
       }};
 #else
   cmd->require_subcommand(1);
-  std::vector<Command> subs;
-  for (auto& [name, setup] : registry()) subs.push_back(setup(*cmd));
   return Command{cmd, [subs] {
                    for (const auto& s : subs)
                      if (s.app->parsed()) return s.run();
