@@ -19,6 +19,7 @@ cmake --build --preset asan -j "$jobs"
 # file fails them instead of skipping them (tests/unit/test_util.h, tests/diff).
 if [ -d ../shared/data ]; then export OHM_REQUIRE_SHARED_DATA=1; fi
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
   ctest --test-dir build/asan --output-on-failure -j "$jobs" -LE gpu
 if [ "${OHM_TIDY:-1}" != "0" ]; then
   scripts/clang-tidy-changed.sh
