@@ -17,14 +17,13 @@ checks are skipped (reported) without chromium or websocket-client.
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 
+import browser as browser_mod  # noqa: E402  (tests/hub/browser.py)
 import hubtest  # noqa: E402  (tests/hub/hubtest.py)
 from hubtest import check, run  # noqa: E402
 
@@ -261,36 +260,14 @@ def main():
         check("hostile model/task/metric names are escaped", t_hostile_names_escaped)
 
         # ---------------------------------------------------------------- the browser
-        chromium = None
-        for name in ("chromium", "chromium-browser", "google-chrome"):
-            chromium = chromium or shutil.which(name)
         try:
             import websocket  # noqa: F401
         except ImportError:
-            chromium = None
-        if not chromium:
+            websocket = None
+        if not browser_mod.find_chromium() or websocket is None:
             print("SKIP browser checks: chromium or websocket-client missing")
             return hubtest.finish(tmp, keep=args.keep)
-        import test_hub_webui as webui  # the DevTools client and the PNG check
-        profile = os.path.join(tmp, "chromium-profile")
-        browser = subprocess.Popen(
-            [chromium, "--headless=new", "--no-sandbox", "--remote-debugging-port=0",
-             f"--user-data-dir={profile}", "--remote-allow-origins=*", "--disable-gpu",
-             "--no-first-run", "--no-default-browser-check", "--window-size=1280,900",
-             "--hide-scrollbars", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "chromium.log"), "w"))
-        port_file = os.path.join(profile, "DevToolsActivePort")
-        end = time.time() + 60
-        while not (os.path.exists(port_file) and open(port_file).read().count("\n") >= 1):
-            assert browser.poll() is None and time.time() < end, "chromium did not start"
-            time.sleep(0.2)
-        dport = int(open(port_file).read().split("\n")[0])
-        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{dport}/json/list"))
-        cdp = webui.Cdp(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"])
-        cdp.send("Page.enable")
-        cdp.send("Runtime.enable")
-        cdp.send("Emulation.setDeviceMetricsOverride", width=1280, height=900,
-                 deviceScaleFactor=1, mobile=False)
+        browser, cdp = browser_mod.launch(tmp)
         rows_js = "Array.from(document.querySelectorAll('tr.lb-row')).map(r => r.dataset.id)"
         col_js = ("(i) => Array.from(document.querySelectorAll('tr.lb-row'))"
                   ".map(r => r.cells[i].getAttribute('data-value'))")
@@ -370,11 +347,7 @@ def main():
         check("no injected script ran", t_no_dialogs)
     finally:
         if browser:
-            browser.terminate()
-            try:
-                browser.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                browser.kill()
+            browser_mod.stop(browser)
         server.terminate()
         server.wait(timeout=30)
     print(f"screenshots in {out}")

@@ -12,151 +12,16 @@ Exit codes: 0 passed, 1 a check failed, 77 chromium or the Python packages are m
 Needs `chromium` (Debian package) and `huggingface_hub` + `websocket-client` (scripts/hub-client-venv.sh).
 """
 import argparse
-import base64
 import json
 import os
-import select
-import shutil
-import struct
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
-import zlib
 
 import hubtest  # noqa: E402  (tests/hub/hubtest.py)
+from browser import Cdp, check_png, find_chromium, launch, stop  # noqa: E402,F401
 from hubtest import check, run  # noqa: E402
 
-
-
-def find_chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        p = shutil.which(name)
-        if p:
-            return p
-    return None
-
-
-# ------------------------------------------------------------------ PNG check (no PIL needed)
-def png_pixels(data):
-    """Decodes an 8-bit RGB/RGBA non-interlaced PNG; returns (width, height, channels, rows)."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    pos, idat, hdr = 8, b"", None
-    while pos < len(data):
-        (n,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
-        pos += 12 + n
-        if kind == b"IHDR":
-            hdr = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat += body
-        elif kind == b"IEND":
-            break
-    w, h, depth, ctype, _, _, interlace = hdr
-    assert depth == 8 and ctype in (2, 6) and interlace == 0, hdr
-    ch = 3 if ctype == 2 else 4
-    raw = zlib.decompress(idat)
-    stride = w * ch
-    rows, prev, i = [], bytearray(stride), 0
-    for _ in range(h):
-        f, line = raw[i], bytearray(raw[i + 1:i + 1 + stride])
-        i += 1 + stride
-        for x in range(stride):
-            a = line[x - ch] if x >= ch else 0
-            b = prev[x]
-            c = prev[x - ch] if x >= ch else 0
-            if f == 1:
-                line[x] = (line[x] + a) & 255
-            elif f == 2:
-                line[x] = (line[x] + b) & 255
-            elif f == 3:
-                line[x] = (line[x] + (a + b) // 2) & 255
-            elif f == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        rows.append(bytes(line))
-        prev = line
-    return w, h, ch, rows
-
-
-def check_png(path):
-    w, h, ch, rows = png_pixels(open(path, "rb").read())
-    assert w >= 800 and h >= 600, (w, h)
-    colours, dark = set(), 0
-    for y in range(0, h, 4):
-        r = rows[y]
-        for x in range(0, w, 4):
-            px = r[x * ch:x * ch + 3]
-            colours.add(px)
-            if sum(px) < 300:
-                dark += 1
-    assert len(colours) > 20, f"{path}: looks blank ({len(colours)} colours)"
-    assert dark > 50, f"{path}: almost no dark (text) pixels"
-    return w, h, len(colours)
-
-
-# ------------------------------------------------------------------ DevTools Protocol client
-class Cdp:
-    def __init__(self, ws_url):
-        import websocket  # websocket-client
-        self.ws = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
-        self.next_id = 0
-        self.events = []
-
-    def send(self, method, **params):
-        self.next_id += 1
-        mid = self.next_id
-        self.ws.send(json.dumps({"id": mid, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == mid:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-            self.events.append(msg)
-
-    def wait_event(self, name, timeout=30):
-        end = time.time() + timeout
-        while time.time() < end:
-            for i, e in enumerate(self.events):
-                if e.get("method") == name:
-                    return self.events.pop(i)
-            self.ws.settimeout(max(0.1, end - time.time()))
-            self.events.append(json.loads(self.ws.recv()))
-        raise TimeoutError(name)
-
-    def navigate(self, url):
-        self.events = [e for e in self.events if e.get("method") != "Page.loadEventFired"]
-        r = self.send("Page.navigate", url=url)
-        if r.get("errorText"):
-            raise RuntimeError(f"navigate {url}: {r['errorText']}")
-        self.wait_event("Page.loadEventFired")
-
-    def eval(self, expr, await_promise=False):
-        r = self.send("Runtime.evaluate", expression=expr, returnByValue=True,
-                      awaitPromise=await_promise)
-        if "exceptionDetails" in r:
-            raise RuntimeError(f"JS error in {expr!r}: {r['exceptionDetails']}")
-        return r["result"].get("value")
-
-    def wait_for(self, expr, timeout=15):
-        end = time.time() + timeout
-        while time.time() < end:
-            if self.eval(expr):
-                return
-            time.sleep(0.1)
-        raise TimeoutError(expr)
-
-    def screenshot(self, path):
-        data = base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"])
-        with open(path, "wb") as f:
-            f.write(data)
-        return check_png(path)
-
-    def dialogs(self):
-        return [e for e in self.events if e.get("method") == "Page.javascriptDialogOpening"]
 
 
 def main():
@@ -182,19 +47,10 @@ def main():
     run([ohm, "hub", "user", "add", "bob", "--data", data])
     alice = run([ohm, "hub", "token", "create", "--data", data, "--user", "alice", "--scope", "write"])
     bob = run([ohm, "hub", "token", "create", "--data", data, "--user", "bob", "--scope", "write"])
-    server = subprocess.Popen([ohm, "hub", "serve", "--data", data, "--port", "0", "--quiet"],
-                              stdout=subprocess.PIPE, text=True)
+    server, base = hubtest.start_server(ohm, data)
     browser = None
     try:
-        ready, _, _ = select.select([server.stdout], [], [], 60)
-        assert ready, "server did not start"
-        port = int(server.stdout.readline().strip().rsplit(":", 1)[1])
-        base = f"http://127.0.0.1:{port}"
-        for k in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
-            os.environ.pop(k, None)
-        os.environ.update({"HF_ENDPOINT": base, "HF_HUB_DISABLE_XET": "1",
-                           "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HOME": os.path.join(tmp, "hf_home"),
-                           "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1"})
+        hubtest.use_endpoint(base, tmp)
         from huggingface_hub import CommitOperationAdd, HfApi
         api = HfApi(endpoint=base, token=alice)
 
@@ -226,26 +82,7 @@ def main():
         assert json.load(urllib.request.urlopen(req))["likes"] == 1
 
         # ---- browser
-        profile = os.path.join(tmp, "chromium-profile")
-        browser = subprocess.Popen(
-            [chromium, "--headless=new", "--no-sandbox", "--remote-debugging-port=0",
-             f"--user-data-dir={profile}", "--remote-allow-origins=*", "--disable-gpu",
-             "--no-first-run", "--no-default-browser-check", "--window-size=1280,900",
-             "--hide-scrollbars", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "chromium.log"), "w"))
-        port_file = os.path.join(profile, "DevToolsActivePort")
-        end = time.time() + 60
-        while not (os.path.exists(port_file) and open(port_file).read().count("\n") >= 1):
-            assert browser.poll() is None and time.time() < end, "chromium did not start"
-            time.sleep(0.2)
-        dport = int(open(port_file).read().split("\n")[0])
-        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{dport}/json/list"))
-        page = next(t for t in targets if t["type"] == "page")
-        cdp = Cdp(page["webSocketDebuggerUrl"])
-        cdp.send("Page.enable")
-        cdp.send("Runtime.enable")
-        cdp.send("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1,
-                 mobile=False)
+        browser, cdp = launch(tmp)
         rows_js = "Array.from(document.querySelectorAll('.repo-row')).filter(r => !r.hidden)" \
                   ".map(r => r.dataset.id)"
 
@@ -343,11 +180,7 @@ def main():
         check("web UI never ran injected script", t_no_dialogs)
     finally:
         if browser:
-            browser.terminate()
-            try:
-                browser.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                browser.kill()
+            stop(browser)
         server.terminate()
         server.wait(timeout=30)
     print(f"screenshots in {out}")
