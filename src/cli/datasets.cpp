@@ -1,7 +1,7 @@
 // `ohm datasets info | head | convert | map-tokenize | dedup | push`: HF `datasets`-compatible
 // data on Arrow/Parquet C++ (ohm/datasets; docs/datasets.md). SOURCE is a data file, a dataset
-// directory or a Hub dataset repo id. Other files add subcommands through DatasetsRegister
-// (datasets.h).
+// directory or a Hub dataset repo id. Other files add subcommands to the "datasets" group of
+// Register (datasets.h).
 #include "datasets.h"
 
 #include <unistd.h>
@@ -26,19 +26,6 @@
 #endif
 
 namespace ohm::cli {
-
-namespace {
-
-std::map<std::string, Setup>& registry() {
-  static std::map<std::string, Setup> r;
-  return r;
-}
-
-}  // namespace
-
-DatasetsRegister::DatasetsRegister(const std::string& name, Setup setup) {
-  registry()[name] = std::move(setup);
-}
 
 namespace {
 
@@ -232,7 +219,7 @@ const Register reg("datasets", [](CLI::App& app) {
       "Datasets as HF datasets has them: info, head, convert, map-tokenize, dedup, push; and deid "
       "(de-identification)");
   std::vector<Command> subs;
-  for (auto& [name, setup] : registry()) subs.push_back(setup(*cmd));
+  for (auto& [name, setup] : registered("datasets")) subs.push_back(setup(*cmd));
 #if !OHM_HAVE_DATASETS
   // Only the subcommands that do not read datasets through Arrow (deid) are here.
   cmd->allow_extras();
@@ -257,7 +244,7 @@ const Register reg("datasets", [](CLI::App& app) {
 });
 
 #if OHM_HAVE_DATASETS
-const DatasetsRegister reg_info("info", [](CLI::App& parent) {
+const Register reg_info("datasets", "info", [](CLI::App& parent) {
   auto o = std::make_shared<Source>();
   auto json = std::make_shared<bool>(false);
   auto do_scan = std::make_shared<bool>(false);
@@ -268,7 +255,7 @@ const DatasetsRegister reg_info("info", [](CLI::App& parent) {
   return Command{cmd, [o, json, do_scan] { return info(*o, *json, *do_scan); }};
 });
 
-const DatasetsRegister reg_head("head", [](CLI::App& parent) {
+const Register reg_head("datasets", "head", [](CLI::App& parent) {
   auto o = std::make_shared<Source>();
   auto n = std::make_shared<int64_t>(5);
   auto* cmd = parent.add_subcommand("head", "Print the first rows of a split as JSON lines");
@@ -277,7 +264,7 @@ const DatasetsRegister reg_head("head", [](CLI::App& parent) {
   return Command{cmd, [o, n] { return head(*o, *n); }};
 });
 
-const DatasetsRegister reg_convert("convert", [](CLI::App& parent) {
+const Register reg_convert("datasets", "convert", [](CLI::App& parent) {
   auto o = std::make_shared<Source>();
   auto out = std::make_shared<std::string>();
   auto format = std::make_shared<std::string>("parquet");
@@ -304,7 +291,7 @@ struct TokOpts {
   int64_t batch = 1000;
 };
 
-const DatasetsRegister reg_tok("map-tokenize", [](CLI::App& parent) {
+const Register reg_tok("datasets", "map-tokenize", [](CLI::App& parent) {
   auto o = std::make_shared<TokOpts>();
   auto* cmd = parent.add_subcommand(
       "map-tokenize",
@@ -336,7 +323,7 @@ const DatasetsRegister reg_tok("map-tokenize", [](CLI::App& parent) {
                  }};
 });
 
-const DatasetsRegister reg_dedup("dedup", [](CLI::App& parent) {
+const Register reg_dedup("datasets", "dedup", [](CLI::App& parent) {
   auto o = std::make_shared<Source>();
   auto out = std::make_shared<std::string>();
   auto format = std::make_shared<std::string>("parquet");
@@ -369,7 +356,7 @@ const DatasetsRegister reg_dedup("dedup", [](CLI::App& parent) {
                  }};
 });
 
-const DatasetsRegister reg_push("push", [](CLI::App& parent) {
+const Register reg_push("datasets", "push", [](CLI::App& parent) {
   auto o = std::make_shared<hub::PushOptions>();
   auto* cmd = parent.add_subcommand("push", "Upload a dataset directory as a Hub dataset repo");
   cmd->add_option("DIR", o->folder, "Dataset directory")->required()->check(existing_dir());

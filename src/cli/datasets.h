@@ -1,8 +1,8 @@
-// `ohm datasets <sub>`: the subcommands register themselves here, as top-level commands do with
-// ohm::cli::Register, so another file (e.g. src/cli/datasets_deid.cpp for `ohm datasets deid`)
-// adds one without touching src/cli/datasets.cpp:
+// `ohm datasets <sub>`: the subcommands register themselves in the "datasets" group of
+// ohm::cli::Register (cli.h), so another file (e.g. src/cli/datasets_deid.cpp for
+// `ohm datasets deid`) adds one without touching src/cli/datasets.cpp:
 //
-//   static const ohm::cli::DatasetsRegister reg("deid", [](CLI::App& datasets) {
+//   static const ohm::cli::Register reg("datasets", "deid", [](CLI::App& datasets) {
 //     auto* cmd = datasets.add_subcommand("deid", "...");
 //     return ohm::cli::Command{cmd, [] { ...; return 0; }};
 //   });
@@ -25,9 +25,5 @@ namespace ohm::cli {
 // load_tokenizer (common.h) behind a shared_ptr, for files that must not include the tokenizer
 // header beside Arrow's (datasets_tokenizer.cpp).
 std::shared_ptr<tokenizers::AutoTokenizer> load_shared_tokenizer(const std::string& path);
-
-struct DatasetsRegister {
-  DatasetsRegister(const std::string& name, Setup setup);
-};
 
 }  // namespace ohm::cli

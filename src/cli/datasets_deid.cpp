@@ -224,7 +224,7 @@ int run_datasets_deid() {
 namespace {
 
 // `ohm datasets deid` (src/cli/datasets.cpp runs the subcommands registered here).
-const DatasetsRegister reg("deid", [](CLI::App& datasets) {
+const Register reg("datasets", "deid", [](CLI::App& datasets) {
   add_datasets_deid(datasets);
   return Command{state().cmd, [] { return run_datasets_deid(); }};
 });

@@ -15,8 +15,7 @@ namespace ohm::cli {
 
 namespace {
 std::map<std::string, Setup>& registry() {
-  static std::map<std::string, Setup> r;
-  return r;
+  return registered("");
 }
 
 std::string subcommand_list() {
@@ -39,8 +38,17 @@ std::string command_path(const CLI::App& app) {
 }
 }  // namespace
 
+std::map<std::string, Setup>& registered(const std::string& group) {
+  static std::map<std::string, std::map<std::string, Setup>> groups;
+  return groups[group];
+}
+
 Register::Register(const std::string& name, Setup setup) {
-  registry()[name] = std::move(setup);
+  registered("")[name] = std::move(setup);
+}
+
+Register::Register(const std::string& group, const std::string& name, Setup setup) {
+  registered(group)[name] = std::move(setup);
 }
 
 int run(int argc, char** argv) {

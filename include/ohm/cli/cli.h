@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <iosfwd>
+#include <map>
 #include <string>
 
 namespace CLI {
@@ -29,10 +30,15 @@ struct Command {
 };
 using Setup = std::function<Command(CLI::App& parent)>;
 
-// Adds a subcommand to the registry (at static-initialisation time).
+// Adds a subcommand to the registry (at static-initialisation time): a top-level one
+// (`ohm NAME`), or one of a command group (`ohm GROUP NAME`, e.g. group "datasets"), which the
+// group's own command adds from registered(GROUP).
 struct Register {
   Register(const std::string& name, Setup setup);
+  Register(const std::string& group, const std::string& name, Setup setup);
 };
+// The subcommands registered for `group` ("" = top level), by name.
+std::map<std::string, Setup>& registered(const std::string& group);
 
 // Parses argv and runs the subcommand; returns the process exit code.
 int run(int argc, char** argv);
