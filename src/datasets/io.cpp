@@ -558,6 +558,18 @@ int64_t write_file(arrow::RecordBatchReader& reader, const std::string& path,
   std::error_code ec;
   if (auto dir = fs::path(path).parent_path(); !dir.empty()) fs::create_directories(dir, ec);
   int64_t rows = 0;
+  // Every batch of `reader` into w (a parquet FileWriter or an IPC writer), with the features.
+  auto copy_batches = [&](auto& w) {
+    for (;;) {
+      std::shared_ptr<arrow::RecordBatch> b;
+      check(reader.ReadNext(&b), path);
+      if (!b) break;
+      check(w.WriteRecordBatch(*b->ReplaceSchemaMetadata(schema->metadata())), path);
+      rows += b->num_rows();
+      if (opt.progress) opt.progress(rows);
+    }
+    check(w.Close(), path);
+  };
   try {
     auto out = value_or_throw(arrow::io::FileOutputStream::Open(tmp), path);
     if (opt.format == FileFormat::Parquet) {
@@ -569,26 +581,10 @@ int64_t write_file(arrow::RecordBatchReader& reader, const std::string& path,
       auto w = value_or_throw(parquet::arrow::FileWriter::Open(
                                   *schema, arrow::default_memory_pool(), out, props, aprops),
                               path);
-      for (;;) {
-        std::shared_ptr<arrow::RecordBatch> b;
-        check(reader.ReadNext(&b), path);
-        if (!b) break;
-        check(w->WriteRecordBatch(*b->ReplaceSchemaMetadata(schema->metadata())), path);
-        rows += b->num_rows();
-        if (opt.progress) opt.progress(rows);
-      }
-      check(w->Close(), path);
+      copy_batches(*w);
     } else if (opt.format == FileFormat::Arrow) {
       auto w = value_or_throw(arrow::ipc::MakeStreamWriter(out, schema), path);
-      for (;;) {
-        std::shared_ptr<arrow::RecordBatch> b;
-        check(reader.ReadNext(&b), path);
-        if (!b) break;
-        check(w->WriteRecordBatch(*b->ReplaceSchemaMetadata(schema->metadata())), path);
-        rows += b->num_rows();
-        if (opt.progress) opt.progress(rows);
-      }
-      check(w->Close(), path);
+      copy_batches(*w);
     } else {
       throw UnsupportedError(
           ErrorContext().file(path),
