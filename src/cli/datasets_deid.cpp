@@ -1,5 +1,6 @@
 // `ohm datasets deid IN OUT --columns C... [--entities e1,e2] [--mode mask|replace|hash|drop]
-// [--report FILE]`: de-identifies text columns of a jsonl or csv file, a row at a time
+// [--report FILE]`: de-identifies text columns of a jsonl, csv, parquet, Arrow IPC or text file,
+// a row (a record batch) at a time
 // (ohm/safety/deid.h, docs/deid.md).
 #include "datasets_deid.h"
 #include "datasets.h"
@@ -22,6 +23,9 @@
 #include "ohm/core/error.h"
 #include "ohm/safety/deid.h"
 #include "ohm/safety/deid_records.h"
+#if OHM_HAVE_DATASETS
+#include "ohm/datasets/records.h"
+#endif
 
 namespace ohm::cli {
 
@@ -70,6 +74,42 @@ std::string load_key(const std::string& key_file) {
   return key;
 }
 
+// jsonl and csv are read by the safety module itself; parquet, Arrow IPC and text through the
+// datasets module's Arrow readers where it is built.
+#if OHM_HAVE_DATASETS
+const char* const kFormats =
+    "jsonl: .jsonl/.ndjson/.json; csv: .csv; parquet: .parquet; arrow: .arrow/.ipc/.feather; "
+    "text: .txt";
+#else
+const char* const kFormats =
+    "jsonl: .jsonl/.ndjson/.json; csv: .csv (parquet, arrow and text need the datasets module, "
+    "built where Arrow is found)";
+#endif
+
+std::string record_format(const std::string& path) {
+  std::string f = deid::record_format(path);
+#if OHM_HAVE_DATASETS
+  if (f.empty()) f = datasets::arrow_record_format(path);
+#endif
+  return f;
+}
+
+std::unique_ptr<deid::RecordReader> open_reader(const std::string& path, const std::string& fmt) {
+#if OHM_HAVE_DATASETS
+  if (fmt != "jsonl" && fmt != "csv") return datasets::open_arrow_record_reader(path, fmt);
+#endif
+  return deid::open_record_reader(path, fmt);
+}
+
+std::unique_ptr<deid::RecordWriter> open_writer(const std::string& path, const std::string& fmt,
+                                                const deid::RecordReader& reader) {
+#if OHM_HAVE_DATASETS
+  if (fmt != "jsonl" && fmt != "csv") return datasets::open_arrow_record_writer(path, fmt, reader);
+#endif
+  (void)reader;
+  return deid::open_record_writer(path, fmt);
+}
+
 // Code-point offset of byte offset `b` in `s`.
 size_t cp_offset(const std::string& s, size_t b) {
   size_t n = 0;
@@ -91,16 +131,15 @@ int run_deid(const DeidOptions& o) {
   topt.mode = *mode;
   topt.seed = o.seed;
   if (*mode == deid::Mode::Hash) topt.key = load_key(o.key_file);
-  const std::string fmt = deid::record_format(o.in);
-  if (fmt.empty())
-    throw UsageError(o.in + ": unknown file type (jsonl: .jsonl/.ndjson/.json; csv: .csv)");
-  if (deid::record_format(o.out) != fmt)
+  const std::string fmt = record_format(o.in);
+  if (fmt.empty()) throw UsageError(o.in + ": unknown file type (" + kFormats + ")");
+  if (record_format(o.out) != fmt)
     throw UsageError(o.out + ": the output must be of the input's type (" + fmt + ")");
   std::error_code ec;
   if (std::filesystem::equivalent(o.in, o.out, ec))
     throw UsageError("OUT is the input file; write to another file");
 
-  auto reader = deid::open_record_reader(o.in, fmt);
+  auto reader = open_reader(o.in, fmt);
   // counts[column][entity]; never values
   std::map<std::string, std::array<uint64_t, deid::kEntityCount>> counts;
   for (const auto& c : o.columns) counts[c].fill(0);
@@ -111,12 +150,13 @@ int run_deid(const DeidOptions& o) {
     if (!*spans) throw IoError(ErrorContext().file(o.spans), "cannot open for writing");
   }
   write_file_atomic(o.out, [&](const std::string& tmp) {
-    auto writer = deid::open_record_writer(tmp, fmt);
-    if (fmt == "csv")
+    auto writer = open_writer(tmp, fmt, *reader);
+    if (fmt != "jsonl")
       for (const auto& c : o.columns)
         if (!reader->has_column(c))
           throw FormatError(ErrorContext().file(o.in),
-                            "no column '" + c + "' in the csv header (--columns)");
+                            "no column '" + c + "' in the " + fmt + " file's " +
+                                (fmt == "csv" ? "header" : "schema") + " (--columns)");
     while (reader->next()) {
       ++rows;
       bool any = false;
@@ -188,7 +228,9 @@ void add_datasets_deid(CLI::App& datasets) {
   auto o = std::make_shared<DeidOptions>();
   auto* cmd = datasets.add_subcommand(
       "deid", "De-identify text columns (PII found by rules and gazetteers; docs/deid.md)");
-  cmd->add_option("IN", o->in, "Input file (.jsonl or .csv), read a row at a time")
+  cmd->add_option("IN", o->in,
+                  "Input file (.jsonl, .csv; .parquet, .arrow, .txt where `ohm datasets` is "
+                  "built), read a row (a record batch) at a time")
       ->required()
       ->check(readable_file());
   cmd->add_option("OUT", o->out, "Output file, same type (written to a temporary file, renamed)")

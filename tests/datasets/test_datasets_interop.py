@@ -5,7 +5,8 @@
 - a directory with README `configs:` (two configs, three splits) resolves as `datasets` does;
 - map-tokenize gives transformers' input_ids; dedup drops exact and near duplicates;
 - bad input fails with exit 1 and a message naming the file, the line/row and the column;
-- push uploads a dataset repo to `ohm hub serve`, and `ohm datasets info` reads it back by id.
+- push uploads a dataset repo to `ohm hub serve`, and `ohm datasets info` reads it back by id;
+- `ohm datasets deid` on parquet, Arrow and text keeps the features and the other columns.
 
 Usage: test_datasets_interop.py --ohm build/.../ohm [--keep]
 Exit codes: 0 all passed, 1 a check failed, 77 `datasets`/pyarrow not installed (ctest: skipped).
@@ -223,6 +224,58 @@ def main():
                      ("ragged csv row", ragged_csv), ("schema conflict between shards", shard_conflict),
                      ("unknown config and split", unknown_config_split)]:
         check(name, fn)
+
+    # --- deid on parquet, Arrow IPC and text: the other columns and the features kept, the text
+    # as the jsonl path rewrites it, dropped rows across record batches ---
+    def deid_formats():
+        d = os.path.join(tmp, "deid")
+        os.makedirs(d)
+        texts = ["mail jane.doe@example.com today", None, "call +1 415 555 0132 now", "nothing here",
+                 "from 192.168.1.20 via 10.0.0.1", "card 4111 1111 1111 1111", "plain words"] * 3
+        feats = datasets.Features({"text": datasets.Value("string"), "n": datasets.Value("int32"),
+                                   "label": datasets.ClassLabel(names=["a", "b"])})
+        src_ds = datasets.Dataset.from_dict(
+            {"text": texts, "n": list(range(len(texts))), "label": [i % 2 for i in range(len(texts))]},
+            features=feats)
+        pq_in = os.path.join(d, "in.parquet")
+        src_ds.to_parquet(pq_in, batch_size=4)  # row groups of 4: rows dropped across batches
+        assert pq.ParquetFile(pq_in).num_row_groups > 1
+        jl_in = os.path.join(d, "in.jsonl")
+        src_ds.to_json(jl_in)
+        for mode in ("mask", "drop"):
+            ohm_run("datasets", "deid", jl_in, os.path.join(d, f"{mode}.jsonl"), "--columns", "text",
+                    "--mode", mode)
+            want = [json.loads(line) for line in open(os.path.join(d, f"{mode}.jsonl"))]
+            out = os.path.join(d, f"{mode}.parquet")
+            ohm_run("datasets", "deid", pq_in, out, "--columns", "text", "--mode", mode)
+            got = datasets.load_dataset("parquet", data_files=out, split="train")
+            assert got.features == feats, f"{got.features} != {feats}"
+            assert got.to_list() == want, f"{mode}: {got.to_list()} != {want}"
+        assert len(want) < len(texts) and "<EMAIL>" in open(os.path.join(d, "mask.jsonl")).read()
+        # Arrow IPC (datasets' own cache format)
+        saved = os.path.join(d, "saved")
+        src_ds.save_to_disk(saved)
+        arrow_in = [os.path.join(saved, f) for f in os.listdir(saved) if f.endswith(".arrow")][0]
+        ohm_run("datasets", "deid", arrow_in, os.path.join(d, "mask.arrow"), "--columns", "text")
+        got = datasets.load_dataset("arrow", data_files=os.path.join(d, "mask.arrow"), split="train")
+        assert got.features == feats
+        want = [json.loads(line) for line in open(os.path.join(d, "mask.jsonl"))]
+        assert got.to_list() == want
+        # text: one row per line, column "text"
+        with open(os.path.join(d, "in.txt"), "w") as f:
+            f.write("".join((t or "") + "\n" for t in texts))
+        ohm_run("datasets", "deid", os.path.join(d, "in.txt"), os.path.join(d, "mask.txt"),
+                "--columns", "text")
+        got = open(os.path.join(d, "mask.txt")).read().split("\n")[:-1]
+        assert got == [r["text"] or "" for r in want], got
+        # a non-string column, a missing column: errors naming them, no output left
+        bad_out = os.path.join(d, "bad.parquet")
+        expect_error(["datasets", "deid", pq_in, bad_out, "--columns", "n"], "in.parquet", "'n'",
+                     "not a string")
+        expect_error(["datasets", "deid", pq_in, bad_out, "--columns", "zzz"], "no column 'zzz'")
+        assert not os.path.exists(bad_out)
+
+    check("deid on parquet, arrow and text keeps features and other columns", deid_formats)
 
     # --- transforms through the CLI ---
     demo = os.path.join(ROOT, "models", "ohm-demo")

@@ -1,7 +1,6 @@
 // Record I/O for `ohm datasets deid`: rows streamed one at a time from a file and written back in
-// the same format, so memory stays constant in the file size. jsonl and csv now; another format
-// (text, parquet through the datasets module) is one more RecordReader/RecordWriter pair and a
-// line in open_records().
+// the same format, so memory stays constant in the file size. jsonl and csv here; parquet, Arrow
+// IPC and text are the datasets module's pair of this interface (ohm/datasets/records.h).
 #pragma once
 
 #include <cstdint>
