@@ -23,6 +23,7 @@
 #include "ohm/generation/grammar.h"
 #include "ohm/generation/watermark.h"
 #include "ohm/guard/guard.h"
+#include "ohm/kernels/kernels.h"
 #include "ohm/models/causal_lm.h"
 #include "ohm/quant/quantize.h"
 #include "ohm/tokenizers/tokenizer.h"
@@ -212,6 +213,15 @@ Loaded load(const std::string& model, const SamplingFlags& f) {
   if (!f.draft.empty()) {
     l.draft = load_draft(f, l);
     l.spec.draft = l.draft.get();
+  }
+  // Speculative decoding gives plain greedy's output only where a verified row's logits do not
+  // depend on how many rows share the forward: on AVX-512 CPUs that is the AVX2 table.
+  if ((l.spec.prompt_lookup > 0 || l.spec.draft) &&
+      &kernels::batch_invariant_table() != &kernels::active()) {
+    kernels::set_active(&kernels::batch_invariant_table());
+    if (!f.quiet)
+      std::cerr << "ohm: AVX2 kernels for speculative decoding (batch-invariant rows: the "
+                   "output is plain greedy's)\n";
   }
   // Sampling without a seed gets a random one (reported, so a run can be repeated).
   if (l.gen.do_sample && !l.gen.seed)

@@ -36,12 +36,9 @@ int serve_main(ServeCliOptions& o) {
   // Batch invariance is the default (docs/serving.md): the AVX-512 table's batched matmuls sum
   // in another order than its decode kernels, so on such CPUs the server runs the AVX2 table,
   // whose rows are bitwise the same at any batch size.
-  if (o.batch_invariant && kernels::active().isa == kernels::Isa::Avx512) {
-    if (const kernels::KernelTable* t = kernels::table_for(kernels::Isa::Avx2)) {
-      kernels::set_active(t);
-      std::cerr
-          << "ohm serve: AVX2 kernels for batch invariance (--no-batch-invariance: AVX-512)\n";
-    }
+  if (o.batch_invariant && &kernels::batch_invariant_table() != &kernels::active()) {
+    kernels::set_active(&kernels::batch_invariant_table());
+    std::cerr << "ohm serve: AVX2 kernels for batch invariance (--no-batch-invariance: AVX-512)\n";
   }
   sigset_t set;
   sigemptyset(&set);

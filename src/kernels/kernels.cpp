@@ -144,6 +144,13 @@ const KernelTable* set_active(const KernelTable* table) {
   return active_ptr().exchange(table ? table : &reference());
 }
 
+const KernelTable& batch_invariant_table() {
+  const KernelTable& a = active();
+  if (a.isa != Isa::Avx512) return a;
+  const KernelTable* t = table_for(Isa::Avx2);
+  return t ? *t : reference();
+}
+
 float* thread_scratch(int slot, size_t n) {
   thread_local std::vector<float> bufs[6];
   OHM_ASSERT(slot >= 0 && slot < 6, "scratch slot out of range");

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "invariant_kernels.h"
 #include "ohm/core/error.h"
 #include "ohm/generation/generate.h"
 #include "ohm/kernels/kernels.h"
@@ -111,19 +112,7 @@ std::vector<TokenId> solo(const std::vector<TokenId>& prompt, int64_t n, Demo& d
   return {out.begin() + static_cast<std::ptrdiff_t>(prompt.size()), out.end()};
 }
 
-// The AVX-512 table's matmuls use other arithmetic at M = 1 than at M > 1 (VNNI qgemm, the f32
-// GEMM), so its rows are not batch-invariant yet (docs/serving.md). On such hosts the invariance
-// tests run the AVX2 table, which is (as does every host without AVX-512).
-struct InvariantKernels {
-  const ohm::kernels::KernelTable* prev = nullptr;
-  InvariantKernels() {
-    if (ohm::kernels::active().isa == ohm::kernels::Isa::Avx512)
-      prev = ohm::kernels::set_active(ohm::kernels::table_for(ohm::kernels::Isa::Avx2));
-  }
-  ~InvariantKernels() {
-    if (prev) ohm::kernels::set_active(prev);
-  }
-};
+using ohm::test::InvariantKernels;  // invariant_kernels.h
 
 }  // namespace
 

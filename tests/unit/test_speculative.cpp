@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "invariant_kernels.h"
 #include "ohm/core/error.h"
 #include "ohm/generation/generate.h"
 #include "ohm/generation/logits_process.h"
@@ -21,6 +22,10 @@
 
 namespace ohm::generation {
 namespace {
+
+// Every test here relies on rows that do not depend on how many share the forward: the
+// batch-invariant kernel table, as speculative `ohm generate` selects it (AVX2 on AVX-512 hosts).
+const test::InvariantKernels kInvariant;
 
 std::string demo_dir() {
   return (test::source_dir() / "models" / "ohm-demo").string();

@@ -210,6 +210,11 @@ const KernelTable* table_for(Isa isa);
 std::string cpu_features();
 // Overrides the active table (tests); returns the previous one.
 const KernelTable* set_active(const KernelTable* table);
+// The table whose matmul rows are bitwise the same at any number of rows M (batch invariance:
+// the serving engine's and exact speculative decoding's premise, docs/serving.md): the active
+// table, except that an active AVX-512 table gives the AVX2 one (its VNNI qgemm and f32 GEMM at
+// M > 1 sum in another order than its M = 1 kernels).
+const KernelTable& batch_invariant_table();
 
 // ---- op front ends ---------------------------------------------------------------------------
 
