@@ -619,9 +619,15 @@ static void q32_gemm_t(const ActQ& a, const ActT& at, int64_t M, int64_t K, cons
     for (int64_t m0 = 0; m0 < M; m0 += MT) {
       int64_t mr[MT];  // missing rows repeat the last (computed, not stored)
       for (int i = 0; i < MT; ++i) mr[i] = imin(m0 + i, M - 1);
+      // F: the f32 sums live in memory between groups, which leaves the step loop the registers
+      // for its eight int16 sums (GCC 12 spills them otherwise)
       __m256 acc[R][MT];
+      alignas(32) float accm[F ? R * MT * 8 : 8];
       for (int r = 0; r < R; ++r)
-        for (int i = 0; i < MT; ++i) acc[r][i] = _mm256_setzero_ps();
+        for (int i = 0; i < MT; ++i) {
+          acc[r][i] = _mm256_setzero_ps();
+          if constexpr (F) _mm256_store_ps(accm + (r * MT + i) * 8, _mm256_setzero_ps());
+        }
       for (int64_t g = 0; g < ng; ++g) {
         const int8_t* xg[MT];
         const int8_t* xg2[MT];
@@ -633,41 +639,72 @@ static void q32_gemm_t(const ActQ& a, const ActT& at, int64_t M, int64_t K, cons
         __m256i s[R][MT], s2[R][MT];
         for (int r = 0; r < R; ++r)
           for (int i = 0; i < MT; ++i) s[r][i] = s2[r][i] = _mm256_setzero_si256();
-        for (int t = 0; t < 8; ++t) {
-          __m256i xv[MT], xv2[MT];
-          for (int i = 0; i < MT; ++i) {
-            xv[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg[i] + 32 * t));
-            if constexpr (F)
-              xv2[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg2[i] + 32 * t));
+        if constexpr (F && !Q8 && R == 4 && MT == 1) {
+          // Q4_0 fine: the eight int16 sums in named registers (GCC 12 keeps arrays of them in
+          // memory here), one step per iteration.
+          __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+          __m256i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+          const int8_t* x1 = xg[0];
+          const int8_t* x2 = xg2[0];
+          const uint8_t* p0 = wg;
+          const uint8_t* p1 = wg + ng * WS;
+          const uint8_t* p2 = wg + 2 * ng * WS;
+          const uint8_t* p3 = wg + 3 * ng * WS;
+#pragma GCC unroll 1
+          for (int t = 0; t < 256; t += 32) {
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x1 + t));
+            const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x2 + t));
+            __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0 + t));
+            a0 = _mm256_add_epi16(a0, _mm256_maddubs_epi16(u, xv));
+            b0 = _mm256_add_epi16(b0, _mm256_maddubs_epi16(u, yv));
+            u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p1 + t));
+            a1 = _mm256_add_epi16(a1, _mm256_maddubs_epi16(u, xv));
+            b1 = _mm256_add_epi16(b1, _mm256_maddubs_epi16(u, yv));
+            u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p2 + t));
+            a2 = _mm256_add_epi16(a2, _mm256_maddubs_epi16(u, xv));
+            b2 = _mm256_add_epi16(b2, _mm256_maddubs_epi16(u, yv));
+            u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p3 + t));
+            a3 = _mm256_add_epi16(a3, _mm256_maddubs_epi16(u, xv));
+            b3 = _mm256_add_epi16(b3, _mm256_maddubs_epi16(u, yv));
           }
-          for (int r = 0; r < R; ++r) {
-            const uint8_t* p = wg + r * ng * WS + 32 * t;
-            const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-            if constexpr (Q8) {
-              const __m256i sg = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 256));
-              for (int i = 0; i < MT; ++i) {
-                if constexpr (F)
-                  s[r][i] = _mm256_add_epi32(
-                      s[r][i],
-                      _mm256_add_epi32(
-                          _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(xv[i], sg)),
-                                            c254),
-                          _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(xv2[i], sg)),
-                                            ones)));
-                else
-                  s[r][i] = _mm256_add_epi32(
-                      s[r][i], _mm256_madd_epi16(
-                                   _mm256_maddubs_epi16(u, _mm256_sign_epi8(xv[i], sg)), ones));
-              }
-            } else {
-              for (int i = 0; i < MT; ++i) {
-                s[r][i] = _mm256_add_epi16(s[r][i], _mm256_maddubs_epi16(u, xv[i]));
-                if constexpr (F)
-                  s2[r][i] = _mm256_add_epi16(s2[r][i], _mm256_maddubs_epi16(u, xv2[i]));
+          s[0][0] = a0, s[1][0] = a1, s[2][0] = a2, s[3][0] = a3;
+          s2[0][0] = b0, s2[1][0] = b1, s2[2][0] = b2, s2[3][0] = b3;
+        } else
+          for (int t = 0; t < 8; ++t) {
+            __m256i xv[MT], xv2[MT];
+            for (int i = 0; i < MT; ++i) {
+              xv[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg[i] + 32 * t));
+              if constexpr (F)
+                xv2[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg2[i] + 32 * t));
+            }
+            for (int r = 0; r < R; ++r) {
+              const uint8_t* p = wg + r * ng * WS + 32 * t;
+              const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+              if constexpr (Q8) {
+                const __m256i sg = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 256));
+                for (int i = 0; i < MT; ++i) {
+                  if constexpr (F)
+                    s[r][i] = _mm256_add_epi32(
+                        s[r][i],
+                        _mm256_add_epi32(
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(xv[i], sg)),
+                                              c254),
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(xv2[i], sg)),
+                                              ones)));
+                  else
+                    s[r][i] = _mm256_add_epi32(
+                        s[r][i], _mm256_madd_epi16(
+                                     _mm256_maddubs_epi16(u, _mm256_sign_epi8(xv[i], sg)), ones));
+                }
+              } else {
+                for (int i = 0; i < MT; ++i) {
+                  s[r][i] = _mm256_add_epi16(s[r][i], _mm256_maddubs_epi16(u, xv[i]));
+                  if constexpr (F)
+                    s2[r][i] = _mm256_add_epi16(s2[r][i], _mm256_maddubs_epi16(u, xv2[i]));
+                }
               }
             }
           }
-        }
         for (int i = 0; i < MT; ++i) {
           const __m256 xd = _mm256_loadu_ps(a.d + mr[i] * nb + g * 8);
           const __m256i sx =
@@ -683,7 +720,13 @@ static void q32_gemm_t(const ActQ& a, const ActT& at, int64_t M, int64_t K, cons
               sums = _mm256_sub_epi32(sums, sx);
             }
             const __m256 wd = _mm256_loadu_ps(wdv + (r * ng + g) * 8);
-            acc[r][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(wd, xd), acc[r][i]);
+            if constexpr (F)
+              _mm256_store_ps(accm + (r * MT + i) * 8,
+                              _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(wd, xd),
+                                              _mm256_load_ps(accm + (r * MT + i) * 8)));
+            else
+              acc[r][i] =
+                  _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(wd, xd), acc[r][i]);
           }
         }
       }
@@ -692,8 +735,9 @@ static void q32_gemm_t(const ActQ& a, const ActT& at, int64_t M, int64_t K, cons
         const ActQ am{a.qs + m * K, a.d + m * nb, a.s16 + m * (K / 16), F ? a.qs2 + m * K : nullptr,
                       F ? a.s16b + m * (K / 16) : nullptr};
         for (int r = 0; r < nr; ++r)
-          y[m * ldy + r0 + r] = q32_tail<Q8, F>(
-              hsum8f(acc[r][i]), w + static_cast<size_t>(r0 + r) * rb, am, ng * 8, nb);
+          y[m * ldy + r0 + r] =
+              q32_tail<Q8, F>(hsum8f(F ? _mm256_load_ps(accm + (r * MT + i) * 8) : acc[r][i]),
+                              w + static_cast<size_t>(r0 + r) * rb, am, ng * 8, nb);
       }
     }
   }
