@@ -96,6 +96,35 @@ BENCHMARK(BM_Matmul)
                    {1, 2, 4, 16, 32, 512}})
     ->UseRealTime();
 
+// Fine activations (Matrix::fine_acts) on the 1.1B attention shape, 2 threads: args {dtype, M,
+// mode}: 0 int8 activations, 1 fine (the table's fused matmul_fine where it has one), 2 fine as
+// two passes (matmul_fine cleared: the front end's residual pass). GFLOP/s as BM_Matmul.
+static void BM_MatmulFine(benchmark::State& state) {
+  const auto dt = static_cast<DType>(state.range(0));
+  const int64_t M = state.range(1), mode = state.range(2), K = 2048, N = 2048;
+  const size_t rb = static_cast<size_t>(*row_bytes(dt, K));
+  std::vector<uint8_t> w(rb * N);
+  std::mt19937 g(1);
+  for (auto& b : w) b = static_cast<uint8_t>(g() & 0x3F);
+  std::vector<float> x(static_cast<size_t>(M * K)), y(static_cast<size_t>(M * N));
+  for (auto& v : x) v = static_cast<float>(g() % 200) / 100.0f - 1.0f;
+  kernels::Matrix m{dt, w.data(), N, K, rb};
+  m.fine_acts = mode != 0;
+  kernels::KernelTable two_pass = kernels::active();
+  for (auto& f : two_pass.matmul_fine) f = nullptr;
+  const kernels::KernelTable* prev = mode == 2 ? kernels::set_active(&two_pass) : nullptr;
+  ThreadPool pool(std::getenv("OHM_NUM_THREADS") ? std::atoi(std::getenv("OHM_NUM_THREADS")) : 2);
+  for (auto _ : state) kernels::matmul(x.data(), M, K, m, nullptr, y.data(), pool);
+  if (mode == 2) kernels::set_active(prev);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * M * K * N, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_MatmulFine)
+    ->ArgsProduct({{static_cast<int64_t>(DType::Q4_0), static_cast<int64_t>(DType::Q8_0)},
+                   {1, 64},
+                   {0, 1, 2}})
+    ->UseRealTime();
+
 // Decode matvec: one Q4_0/Q8_0/Q4_K/Q6_K/F16 matrix with K = 2048 through the front end, M = 1,
 // 2 threads (OHM_NUM_THREADS); args {dtype, MiB}. 600 MiB streams from DRAM (larger than the
 // last-level cache; compare with bench/stream_triad), 1 MiB runs from cache (the compute rate).

@@ -214,7 +214,7 @@ void act_residual32(const float* x, int64_t n, float* r) {
 
 namespace {
 void matmul_impl(const float* x, int64_t M, int64_t K, const Matrix& w, const float* bias, float* y,
-                 ThreadPool& pool);
+                 ThreadPool& pool, bool fine = false);
 
 // Whether `kt` runs `dtype` on int8 activations in blocks of 32 (Matrix::fine_acts): the SIMD
 // Q4_0 / Q8_0 entries; the reference table dequantizes the weights instead.
@@ -230,6 +230,13 @@ void matmul(const float* x, int64_t M, int64_t K, const Matrix& w, const float* 
   if (w.cols != K)
     throw ShapeError(ErrorContext().op("matmul").shape("x", {M, K}).shape("w", {w.rows, w.cols}),
                      "inner dimensions differ");
+  // OHM_FINE_FUSED=0 keeps the two-pass path where a table has the fused one (A/B measurements).
+  static const bool fused = [] {
+    const char* e = std::getenv("OHM_FINE_FUSED");
+    return !(e && std::string(e) == "0");
+  }();
+  if (w.fine_acts && K % 32 == 0 && fused && active().matmul_fine[static_cast<int>(w.dtype)])
+    return matmul_impl(x, M, K, w, bias, y, pool, true);  // one fused pass
   if (w.fine_acts && K % 32 == 0 && quantizes_acts32(active(), w.dtype)) {
     // y = W (d q) + W (x - d q): the second product carries the first one's activation
     // rounding, itself rounded 127 times finer (Matrix::fine_acts).
@@ -254,11 +261,11 @@ void matmul(const float* x, int64_t M, int64_t K, const Matrix& w, const float* 
 
 namespace {
 void matmul_impl(const float* x, int64_t M, int64_t K, const Matrix& w, const float* bias, float* y,
-                 ThreadPool& pool) {
+                 ThreadPool& pool, bool fine) {
   const KernelTable& kt = active();
   const int64_t N = w.rows;
   if (const auto qg = kt.qgemm[static_cast<int>(w.dtype)];
-      qg && kt.qacts_prepare && M >= kt.qgemm_min_rows && K % 32 == 0) {
+      !fine && qg && kt.qacts_prepare && M >= kt.qgemm_min_rows && K % 32 == 0) {
     // Quantize the activations once (rows split over the threads), then split the output
     // features in 32-wide panels.
     thread_local std::vector<float> abuf;
@@ -277,7 +284,7 @@ void matmul_impl(const float* x, int64_t M, int64_t K, const Matrix& w, const fl
     });
     return;
   }
-  auto fn = kt.matmul[static_cast<int>(w.dtype)];
+  auto fn = fine ? kt.matmul_fine[static_cast<int>(w.dtype)] : kt.matmul[static_cast<int>(w.dtype)];
   if (!fn) fn = reference().matmul[static_cast<int>(w.dtype)];
   if (!fn)
     throw DTypeError(ErrorContext().op("matmul"),

@@ -32,6 +32,31 @@ static inline Q32 quant32(const float* xb) {
           _mm512_reduce_add_epi32(i1)};
 }
 
+// Fine activations (Matrix::fine_acts): the two int8 digits of 32 activations as the AVX2
+// act_quantize_fine defines them (t = x * 127 / amax, q1 = round(t), q2 = round(254 t) - 254 q1,
+// d = amax / 127 / 254, x ~ d * (254 q1 + q2)), and s = sum(254 q1 + q2).
+struct Q32F {
+  __m128i q0, q1, r0, r1;
+  float d;
+  int s;
+};
+static inline Q32F quant32_fine(const float* xb) {
+  const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+  const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+  const __m512 t0 = _mm512_mul_ps(v0, _mm512_set1_ps(id)),
+               t1 = _mm512_mul_ps(v1, _mm512_set1_ps(id));
+  const __m512i i0 = _mm512_cvtps_epi32(t0), i1 = _mm512_cvtps_epi32(t1);
+  const __m512i f0 = _mm512_cvtps_epi32(_mm512_mul_ps(t0, _mm512_set1_ps(254.0f)));
+  const __m512i f1 = _mm512_cvtps_epi32(_mm512_mul_ps(t1, _mm512_set1_ps(254.0f)));
+  const __m512i c254 = _mm512_set1_epi32(254);
+  const __m512i j0 = _mm512_sub_epi32(f0, _mm512_mullo_epi32(i0, c254));
+  const __m512i j1 = _mm512_sub_epi32(f1, _mm512_mullo_epi32(i1, c254));
+  return {_mm512_cvtsepi32_epi8(i0), _mm512_cvtsepi32_epi8(i1),
+          _mm512_cvtsepi32_epi8(j0), _mm512_cvtsepi32_epi8(j1),
+          amax / 127.0f / 254.0f,    _mm512_reduce_add_epi32(_mm512_add_epi32(f0, f1))};
+}
+
 // Store masks of the two 16-lane halves of a 32-wide panel holding nr (<= 32) valid columns.
 static inline void panel_masks(int nr, __mmask16& k0, __mmask16& k1) {
   k0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
@@ -70,6 +95,22 @@ static void qg_prepare(const float* x, int64_t m0, int64_t m1, const QActs& a) {
       a.sd32[ci] = q.d * static_cast<float>(q.s0 + q.s1);
       a.sd16[2 * ci] = q.d * static_cast<float>(q.s0);
       a.sd16[2 * ci + 1] = q.d * static_cast<float>(q.s1);
+    }
+}
+
+// qg_prepare for fine activations (Q4_0 / Q8_0 only: no sd16): both digits (quant32_fine).
+static void qg_prepare_fine(const float* x, int64_t m0, int64_t m1, const QActs& a) {
+  const int64_t K = a.K, nc = K / 32;
+  for (int64_t m = m0; m < m1; ++m)
+    for (int64_t c = 0; c < nc; ++c) {
+      const Q32F q = quant32_fine(x + m * K + c * 32);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + m * K + c * 32), q.q0);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + m * K + c * 32 + 16), q.q1);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs2 + m * K + c * 32), q.r0);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs2 + m * K + c * 32 + 16), q.r1);
+      const int64_t ci = m * nc + c;
+      a.d32[ci] = q.d;
+      a.sd32[ci] = q.d * static_cast<float>(q.s);
     }
 }
 
@@ -161,8 +202,9 @@ static void qg_pack(const Matrix& w, int64_t n, int nr, int64_t c0, int64_t c1, 
   }
 }
 
-// y[m, n..n+nr) (+)= panel x activations rows [m, m+MR), chunks [c0, c1).
-template <int MR, int NS>
+// y[m, n..n+nr) (+)= panel x activations rows [m, m+MR), chunks [c0, c1). F (fine activations,
+// NS = 1): both digit streams against each panel load, is = 254 is1 + is2 per chunk (exact).
+template <int MR, int NS, bool F = false>
 static inline void qg_tile(const QActs& a, int64_t m, int64_t c0, int64_t c1, const uint8_t* pw,
                            const float* ps, const float* po, float* y, int64_t ldy, int64_t n,
                            __mmask16 k0, __mmask16 k1, bool accumulate) {
@@ -173,8 +215,9 @@ static inline void qg_tile(const QActs& a, int64_t m, int64_t c0, int64_t c1, co
   for (int64_t c = c0; c < c1; ++c) {
     const uint8_t* pc = pw + (c - c0) * 1024;
     for (int h = 0; h < NS; ++h) {
-      __m512i is[MR][2];
-      for (int i = 0; i < MR; ++i) is[i][0] = is[i][1] = _mm512_setzero_si512();
+      __m512i is[MR][2], is2[MR][2];
+      for (int i = 0; i < MR; ++i)
+        is[i][0] = is[i][1] = is2[i][0] = is2[i][1] = _mm512_setzero_si512();
       for (int q = h * (8 / NS); q < (h + 1) * (8 / NS); ++q) {
         const __m512i w0 = _mm512_loadu_si512(pc + q * 128);
         const __m512i w1 = _mm512_loadu_si512(pc + q * 128 + 64);
@@ -184,8 +227,19 @@ static inline void qg_tile(const QActs& a, int64_t m, int64_t c0, int64_t c1, co
           const __m512i xb = _mm512_set1_epi32(xv);
           is[i][0] = _mm512_dpbusd_epi32(is[i][0], w0, xb);
           is[i][1] = _mm512_dpbusd_epi32(is[i][1], w1, xb);
+          if constexpr (F) {
+            __builtin_memcpy(&xv, a.qs2 + (m + i) * K + c * 32 + q * 4, 4);
+            const __m512i yb = _mm512_set1_epi32(xv);
+            is2[i][0] = _mm512_dpbusd_epi32(is2[i][0], w0, yb);
+            is2[i][1] = _mm512_dpbusd_epi32(is2[i][1], w1, yb);
+          }
         }
       }
+      if constexpr (F)
+        for (int i = 0; i < MR; ++i)
+          for (int k = 0; k < 2; ++k)
+            is[i][k] =
+                _mm512_add_epi32(_mm512_mullo_epi32(is[i][k], _mm512_set1_epi32(254)), is2[i][k]);
       const float* sc = ps + ((c - c0) * NS + h) * 32;
       const float* oc = po + ((c - c0) * NS + h) * 32;
       const __m512 s0 = _mm512_loadu_ps(sc), s1 = _mm512_loadu_ps(sc + 16);
@@ -204,11 +258,11 @@ static inline void qg_tile(const QActs& a, int64_t m, int64_t c0, int64_t c1, co
   tile_store<MR>(acc, y + m * ldy + n, ldy, k0, k1);
 }
 
-template <QK T>
+template <QK T, bool F = false>
 static void qg_gemm(const QActs& a, const Matrix& w, int64_t n0, int64_t n1, float* y,
                     int64_t ldy) {
   constexpr int NS = T == QK::Q6_K ? 2 : 1;
-  constexpr int MR = 6;
+  constexpr int MR = F ? 4 : 6;  // F: twice the int32 accumulators
   const int64_t M = a.M, nc = a.K / 32;
   float* buf = thread_scratch(3, static_cast<size_t>(QG_KCC * (256 + 2 * NS * 32)));
   uint8_t* pw = reinterpret_cast<uint8_t*>(buf);
@@ -224,22 +278,22 @@ static void qg_gemm(const QActs& a, const Matrix& w, int64_t n0, int64_t n1, flo
       const bool accum = c0 > 0;
       int64_t m = 0;
       for (; m + MR <= M; m += MR)
-        qg_tile<MR, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+        qg_tile<MR, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
       switch (M - m) {
         case 5:
-          qg_tile<5, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+          qg_tile<5, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
           break;
         case 4:
-          qg_tile<4, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+          qg_tile<4, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
           break;
         case 3:
-          qg_tile<3, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+          qg_tile<3, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
           break;
         case 2:
-          qg_tile<2, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+          qg_tile<2, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
           break;
         case 1:
-          qg_tile<1, NS>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+          qg_tile<1, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
           break;
         default:
           break;

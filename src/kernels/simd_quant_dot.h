@@ -48,10 +48,14 @@ static void quantize_act(const float* x, int64_t M, int64_t K, int B, int8_t* qs
 }
 
 // Per-thread buffer for the quantized activations (grows once; thread_scratch slot 2).
+// Fine activations (AVX2 Q4_0 / Q8_0, act_quantize_fine) add a second int8 digit per value, qs2,
+// and its 16-value sums s16b; null otherwise.
 struct ActQ {
   const int8_t* qs;
   const float* d;
   const int16_t* s16;
+  const int8_t* qs2;
+  const int16_t* s16b;
 };
 static ActQ act_quantize(const float* x, int64_t M, int64_t K, int B) {
   const size_t nq = static_cast<size_t>(M * K), nd = static_cast<size_t>(M * K / B),
@@ -62,7 +66,7 @@ static ActQ act_quantize(const float* x, int64_t M, int64_t K, int B) {
   int8_t* qs = reinterpret_cast<int8_t*>(buf + nd);
   int16_t* s16 = reinterpret_cast<int16_t*>(buf + nd + (nq + 3) / 4);
   quantize_act(x, M, K, B, qs, d, s16);
-  return {qs, d, s16};
+  return {qs, d, s16, nullptr, nullptr};
 }
 
 static inline __m256i ivec_lane0(int v) {

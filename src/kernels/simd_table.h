@@ -29,14 +29,14 @@ static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int6
       constexpr bool Q8 = T == QK::Q8_0;
       const int64_t nb = K / 32;
       const size_t rb = w.row_bytes;
-      const int8_t* xt = Q8 ? nullptr : act_transpose(a, 1, K).xt;
+      const ActT at = Q8 ? ActT{nullptr, nullptr, nullptr, 0} : act_transpose(a, 1, K);
       decode_rows<4>(
           n0, n1, rb,
           [&](const int64_t* rows, size_t pf) {
-            q32_rows8<Q8, 4>(a, xt, nb, w.data, rb, rows, pf, y);
+            q32_rows8<Q8, 4>(a, at, nb, w.data, rb, rows, pf, y);
           },
           [&](const int64_t* rows, size_t pf) {
-            q32_rows8<Q8, 1>(a, xt, nb, w.data, rb, rows, pf, y);
+            q32_rows8<Q8, 1>(a, at, nb, w.data, rb, rows, pf, y);
           });
       return;
     }
@@ -66,12 +66,12 @@ static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int6
     const int64_t b1 = imin(n1, b0 + band);
     int64_t m = 0;
     for (; m + 4 <= M; m += 4) {
-      const ActQ am{a.qs + m * K, a.d + m * K / B, a.s16 + m * K / 16};
+      const ActQ am{a.qs + m * K, a.d + m * K / B, a.s16 + m * K / 16, nullptr, nullptr};
       for (int64_t n = b0; n < b1; ++n)
         qtile<T, 4>(am, K, w.data + n * w.row_bytes, y + m * ldy, ldy, n);
     }
     for (; m < M; ++m) {
-      const ActQ am{a.qs + m * K, a.d + m * K / B, a.s16 + m * K / 16};
+      const ActQ am{a.qs + m * K, a.d + m * K / B, a.s16 + m * K / 16, nullptr, nullptr};
       for (int64_t n = b0; n < b1; ++n)
         qtile<T, 1>(am, K, w.data + n * w.row_bytes, y + m * ldy, ldy, n);
     }
@@ -132,6 +132,8 @@ static void fill_table(KernelTable& t) {
       t.matmul[d] = mm;
       t.matvec_row_queue[d] = true;
     }
+    if (q.simd == SimdKernel::Q4_0) t.matmul_fine[d] = &mm_q32_fine<false>;
+    if (q.simd == SimdKernel::Q8_0) t.matmul_fine[d] = &mm_q32_fine<true>;
 #if OHM_SIMD_W512
     t.qgemm[d] = simd_qgemm(q.simd);
 #endif

@@ -560,5 +560,122 @@ TEST(Kernels, FineActivations) {
     }
 }
 
+// The fused fine-activation kernels (KernelTable::matmul_fine; Q4_0 / Q8_0), AVX2 bit for bit
+// against a scalar model of its contract (simd_matvec_q32.h): two int8 digits per activation,
+// q1 = round(t), q2 = round(254 t) - 254 q1 with t = x * 127 / amax over each block of 32, the
+// exact int32 block dot S = sum w (254 q1 + q2), then per group of eight blocks lane j of an f32
+// accumulator takes fma(float(S), wd * d, acc) with d = amax / 127 / 254, the eight lanes summed
+// as hsum8f does, then the blocks past the last group one fma at a time. Every M (decode, the
+// transposed M > 1 path) and threaded front end give the same bits; and the result agrees with
+// the two-pass residual path (the front end without matmul_fine) within a fraction of either's
+// error. AVX-512 (another summation order) equals the exact value of the same digits within f32
+// rounding.
+TEST(Kernels, FineActivationsFused) {
+  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    const KernelTable* avx2 = table_for(isa);
+    if (!avx2) continue;
+    KernelTable two_pass = *avx2;  // the front end's second-pass fallback
+    for (auto& f : two_pass.matmul_fine) f = nullptr;
+    for (DType t : {DType::Q4_0, DType::Q8_0}) {
+      ASSERT_NE(avx2->matmul_fine[static_cast<int>(t)], nullptr) << name(t) << " " << isa_name(isa);
+      for (int64_t K : {96, 256, 544, 2048})
+        for (int64_t M : {1, 2, 5, 17}) {
+          const int64_t N = 37, nb = K / 32;
+          const size_t bsz = t == DType::Q4_0 ? 18 : 34;
+          auto w = make_weights(t, N, K, static_cast<uint32_t>(3 * M + K));
+          auto x = randn(static_cast<size_t>(M * K), static_cast<uint32_t>(M + K), 2.0f);
+          for (int64_t k = 0; k < 32; ++k) x[k] = 0.0f;  // an all-zero block (amax 0)
+          if (K > 64) x[40] = 1e6f;                      // one outlier: a block of tiny digits
+          w.m.fine_acts = true;
+          std::vector<float> y(static_cast<size_t>(M * N)), y2(y.size()), want(y.size());
+          std::vector<double> exact(y.size()), mag(y.size());
+          const KernelTable* prev = set_active(avx2);
+          matmul(x.data(), M, K, w.m, nullptr, y.data(), pool3());
+          set_active(&two_pass);
+          matmul(x.data(), M, K, w.m, nullptr, y2.data(), pool3());
+          set_active(prev);
+          // The model of the contract.
+          std::vector<int32_t> S(static_cast<size_t>(nb));
+          // AVX-512 adds the weight offset (8 or 128) x the activation sum in f32 apart from the
+          // unsigned dot (qg_gemm), so its rounding scales with both: U = sum of their sizes.
+          std::vector<double> U(static_cast<size_t>(nb));
+          std::vector<float> dd(static_cast<size_t>(nb));
+          double worst = 0, scale = 0;
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n) {
+              const uint8_t* row = w.m.row(n);
+              for (int64_t b = 0; b < nb; ++b) {
+                const float* xb = x.data() + m * K + b * 32;
+                float amax = 0;
+                for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
+                const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+                dd[static_cast<size_t>(b)] = amax / 127.0f / 254.0f;
+                const uint8_t* blk = row + b * static_cast<int64_t>(bsz);
+                int64_t s = 0, u = 0, fsum = 0;
+                const int off = t == DType::Q4_0 ? 8 : 128;
+                for (int i = 0; i < 32; ++i) {
+                  const float ti = xb[i] * id;
+                  const float t254 = ti * 254.0f;
+                  const auto q1 = static_cast<int64_t>(std::nearbyint(ti));
+                  const auto q2 = static_cast<int64_t>(std::nearbyint(t254)) - 254 * q1;
+                  ASSERT_LE(std::llabs(q2), 127);
+                  const int wq = t == DType::Q4_0
+                                     ? (i < 16 ? (blk[2 + i] & 15) : (blk[2 + i - 16] >> 4)) - 8
+                                     : static_cast<int8_t>(blk[2 + i]);
+                  s += wq * (254 * q1 + q2);
+                  u += (wq + off) * std::llabs(254 * q1 + q2);
+                  fsum += 254 * q1 + q2;
+                }
+                S[static_cast<size_t>(b)] = static_cast<int32_t>(s);
+                U[static_cast<size_t>(b)] = static_cast<double>(u + off * std::llabs(fsum));
+              }
+              auto wd = [&](int64_t b) {
+                uint16_t h;
+                std::memcpy(&h, row + b * static_cast<int64_t>(bsz), 2);
+                return f16_to_f32(h);
+              };
+              double e = 0, a = 0;
+              for (int64_t b = 0; b < nb; ++b) {
+                const double v = static_cast<double>(S[static_cast<size_t>(b)]) * wd(b) *
+                                 dd[static_cast<size_t>(b)];
+                e += v;
+                a += std::fabs(wd(b) * dd[static_cast<size_t>(b)]) * U[static_cast<size_t>(b)];
+              }
+              exact[static_cast<size_t>(m * N + n)] = e;
+              mag[static_cast<size_t>(m * N + n)] = a;
+              float acc[8] = {};
+              int64_t g = 0;
+              for (; g + 8 <= nb; g += 8)
+                for (int j = 0; j < 8; ++j)
+                  acc[j] = std::fma(static_cast<float>(S[static_cast<size_t>(g + j)]),
+                                    wd(g + j) * dd[static_cast<size_t>(g + j)], acc[j]);
+              const float h0 = acc[0] + acc[4], h1 = acc[1] + acc[5], h2 = acc[2] + acc[6],
+                          h3 = acc[3] + acc[7];
+              float r = (h0 + h2) + (h1 + h3);
+              for (; g < nb; ++g)
+                r = std::fma(static_cast<float>(S[static_cast<size_t>(g)]),
+                             wd(g) * dd[static_cast<size_t>(g)], r);
+              want[static_cast<size_t>(m * N + n)] = r;
+              const size_t i = static_cast<size_t>(m * N + n);
+              scale = std::max(scale, static_cast<double>(std::fabs(y2[i])));
+              worst = std::max(worst, static_cast<double>(std::fabs(y[i] - y2[i])));
+            }
+          const std::string what = std::string(name(t)) + " " + isa_name(isa) +
+                                   " K=" + std::to_string(K) + " M=" + std::to_string(M);
+          for (size_t i = 0; i < y.size(); ++i) {
+            if (isa == Isa::Avx2) {
+              ASSERT_EQ(y[i], want[i])
+                  << what << " at " << i << " (" << y[i] << " vs " << want[i] << ")";
+            }
+            ASSERT_LE(std::fabs(y[i] - exact[i]), 2e-6 * mag[i] + 1e-30) << what << " at " << i;
+          }
+          EXPECT_LT(worst, 5e-4 * scale) << what;  // the outlier block dominates both
+          std::printf("[measure] fused vs two-pass %s: max |diff| / max |y| %.2e\n", what.c_str(),
+                      worst / scale);
+        }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ohm::kernels

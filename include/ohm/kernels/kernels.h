@@ -37,11 +37,12 @@ struct Matrix {
   size_t row_bytes = 0;  // stride between rows, in bytes
   // Float-accurate activations for Q4_0 / Q8_0 weights. Their SIMD kernels quantize each block
   // of 32 activations to int8 (x ~ d * q, as llama.cpp does), which moves the result by up to
-  // half a step d / 2 per value. With fine_acts the front end (matmul below) also runs the
-  // rounding residual x - d * q through the same kernel and adds it: the error falls to about
-  // 1/250 of that, for twice the integer work. Checkpoints made for float activations
-  // (HF GPTQ) set it; other dtypes and the scalar table (which dequantizes weights to f32)
-  // ignore it.
+  // half a step d / 2 per value. With fine_acts the rounding residual x - d * q is quantized
+  // too, about 254 times finer, and runs against the same weights: the error falls to about
+  // 1/250 of that. The AVX2 table does both in one pass (KernelTable::matmul_fine); elsewhere the
+  // front end (matmul below) runs the residual through the same kernel as a second pass and
+  // adds it. Checkpoints made for float activations (HF GPTQ) set it; other dtypes and the
+  // scalar table (which dequantizes weights to f32) ignore it.
   bool fine_acts = false;
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
 };
@@ -58,8 +59,11 @@ const char* isa_name(Isa isa);
 // Activations quantized for integer dot products: row m holds K int8 values qs[m*K + k], one
 // f32 scale per 32 values d32[m*K/32 + c] (x ~ d32 * qs), and d32 * (sum of the int8 values) per
 // 32 and per 16 values (sd32, sd16) for the weight offsets of the block formats.
+// Fine activations (Matrix::fine_acts; the AVX-512 matmul_fine): qs2 holds each value's second
+// int8 digit, x ~ d32 * (254 qs + qs2), and sd32 = d32 * sum(254 qs + qs2).
 struct QActs {
   int8_t* qs = nullptr;
+  int8_t* qs2 = nullptr;
   float* d32 = nullptr;
   float* sd32 = nullptr;
   float* sd16 = nullptr;
@@ -142,6 +146,12 @@ struct KernelTable {
   using MatmulFn = void (*)(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0,
                             int64_t n1, float* y, int64_t ldy, float* scratch);
   MatmulFn matmul[static_cast<int>(DType::Count_)] = {};
+  // The same product with fine activations (Matrix::fine_acts) in one pass, where a table has
+  // it (AVX2: Q4_0 and Q8_0): each activation is quantized to two int8 digits, the int8 value
+  // of the plain entry and its rounding residual in steps 254 times finer, and both digit
+  // streams run against each weight block as it is unpacked, meeting in int32. Without it the
+  // front end runs the residual through `matmul` as a second pass.
+  MatmulFn matmul_fine[static_cast<int>(DType::Count_)] = {};
 
   // Decode (M = 1) load sharing. Where set for the weight dtype, the entry runs its rows
   // through a queue installed for the calling thread (src/kernels/kernels_internal.h): after its
