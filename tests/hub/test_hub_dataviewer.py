@@ -289,6 +289,12 @@ def main():
             assert b == {"preview": True, "viewer": True, "search": False, "filter": False,
                          "statistics": False}, b
 
+            # what `datasets` calls: HF_ENDPOINT with "datasets-server." before the host
+            host = "datasets-server." + base.split("://", 1)[1]
+            r = urllib.request.Request(f"{base}/info?dataset={repo}", headers={"Host": host})
+            with urllib.request.urlopen(r) as resp:
+                assert resp.headers["X-Revision"] == main_sha
+                assert set(json.loads(resp.read())["dataset_info"]) == {"en", "zh"}
             st, b, h = get(f"/api/datasets/{repo}/parquet")
             assert st == 200 and set(b) == {"en", "zh"} and set(b["en"]) == {"train", "validation", "test"}
             assert b["en"]["train"] == [f"{base}/api/datasets/{repo}/parquet/en/train/0.parquet"]
