@@ -34,6 +34,8 @@ using hub::RepoType;
 namespace {
 
 constexpr int kFirstRows = 100;
+constexpr size_t kFirstRowsBytes = 2u << 20;  // first rows kept per split, about
+constexpr size_t kCellKeepBytes = 64u << 10;  // a longer string cell is kept cut (truncated)
 constexpr const char* kBranch = "refs/convert/parquet";
 
 // Hands out the source batches until a shard holds `shard_bytes` (the last batch is sliced) or
@@ -42,7 +44,8 @@ class ShardReader : public arrow::RecordBatchReader {
  public:
   ShardReader(arrow::RecordBatchReader& src, std::shared_ptr<arrow::RecordBatch>& pending,
               uint64_t shard_bytes, uint64_t& split_bytes, uint64_t& split_rows,
-              const ViewerOptions& opt, bool& capped, bool& done, json& first_rows)
+              const ViewerOptions& opt, bool& capped, bool& done, json& first_rows, json& first_cut,
+              const std::atomic<bool>& cancel)
       : src_(src),
         pending_(pending),
         shard_bytes_(shard_bytes),
@@ -51,10 +54,13 @@ class ShardReader : public arrow::RecordBatchReader {
         opt_(opt),
         capped_(capped),
         done_(done),
-        first_rows_(first_rows) {}
+        first_rows_(first_rows),
+        first_cut_(first_cut),
+        cancel_(cancel) {}
   std::shared_ptr<arrow::Schema> schema() const override { return src_.schema(); }
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
     out->reset();
+    if (cancel_) return arrow::Status::Cancelled("the server is stopping");
     if (done_ || capped_ || (shard_ > 0 && shard_ >= shard_bytes_)) return arrow::Status::OK();
     std::shared_ptr<arrow::RecordBatch> b = std::move(pending_);
     pending_.reset();
@@ -93,9 +99,26 @@ class ShardReader : public arrow::RecordBatchReader {
     const uint64_t used = static_cast<uint64_t>(static_cast<double>(take) * per_row);
     shard_ += used;
     split_bytes_ += used;
-    for (int64_t i = 0; i < b->num_rows() && static_cast<int64_t>(first_rows_.size()) < kFirstRows;
-         ++i)
-      first_rows_.push_back(datasets::row_to_json(*b, i));
+    for (int64_t i = 0;
+         i < b->num_rows() && static_cast<int64_t>(first_rows_.size()) < kFirstRows &&
+         first_bytes_ < kFirstRowsBytes;
+         ++i) {
+      json row = datasets::row_to_json(*b, i);
+      json cut = json::array();
+      if (row.is_object())
+        for (auto it = row.begin(); it != row.end(); ++it)
+          if (it.value().is_string() &&
+              it.value().get_ref<const std::string&>().size() > kCellKeepBytes) {
+            std::string v = it.value().get<std::string>();
+            size_t n = kCellKeepBytes;
+            while (n > 0 && (static_cast<unsigned char>(v[n]) & 0xC0) == 0x80) --n;
+            it.value() = v.substr(0, n);
+            cut.push_back(it.key());
+          }
+      first_bytes_ += row.dump(-1, ' ', false, json::error_handler_t::replace).size();
+      first_rows_.push_back(std::move(row));
+      first_cut_.push_back(std::move(cut));
+    }
     split_rows_ += static_cast<uint64_t>(b->num_rows());
     *out = std::move(b);
     return arrow::Status::OK();
@@ -111,6 +134,9 @@ class ShardReader : public arrow::RecordBatchReader {
   bool& capped_;
   bool& done_;
   json& first_rows_;
+  json& first_cut_;
+  const std::atomic<bool>& cancel_;
+  size_t first_bytes_ = 0;
 };
 
 // A feature (datasets' JSON) with its dict keys in the Arrow schema's order: nlohmann::json
@@ -263,6 +289,7 @@ void DatasetViewer::Impl::start() {
 }
 
 void DatasetViewer::Impl::stop() {
+  cancel = true;
   {
     std::lock_guard l(mu);
     stopping = true;
@@ -342,7 +369,10 @@ void DatasetViewer::Impl::convert(int64_t id) {
       throw InvalidArgument(ErrorContext(), "the data files hold " + std::to_string(original) +
                                                 " bytes, over this hub's conversion limit of " +
                                                 std::to_string(opt.max_input_bytes));
-    for (const auto& f : inputs) copy_blob(hub, f, root + "/" + f.path);
+    for (const auto& f : inputs) {
+      if (cancel) throw Error(ErrorKind::Invalid, ErrorContext(), "the server is stopping");
+      copy_blob(hub, f, root + "/" + f.path);
+    }
     const datasets::DatasetLayout layout = datasets::resolve_local(root);
     std::string builder;
     struct Out {
@@ -370,7 +400,7 @@ void DatasetViewer::Impl::convert(int64_t id) {
         std::shared_ptr<arrow::RecordBatch> pending;
         uint64_t split_bytes = 0, split_rows = 0;
         bool capped = false, done = false;
-        json first_rows = json::array();
+        json first_rows = json::array(), first_cut = json::array();
         struct Shard {
           std::string local;
           uint64_t rows;
@@ -378,7 +408,7 @@ void DatasetViewer::Impl::convert(int64_t id) {
         std::vector<Shard> shards;
         for (int n = 0; !done && !capped; ++n) {
           ShardReader sr(*reader, pending, opt.shard_bytes, split_bytes, split_rows, opt, capped,
-                         done, first_rows);
+                         done, first_rows, first_cut, cancel);
           char name[32];
           std::snprintf(name, sizeof name, "%04d.parquet", n);
           const std::string local = work.string() + "/out/" + c.name + "/" + s.name + "/" + name;
@@ -402,7 +432,8 @@ void DatasetViewer::Impl::convert(int64_t id) {
                    {"features_json", ordered_features(features, *reader->schema())},
                    {"columns", json::array()},
                    {"files", json::array()},
-                   {"first_rows", first_rows}};
+                   {"first_rows", first_rows},
+                   {"first_rows_truncated", first_cut}};
         for (const auto& fld : reader->schema()->fields()) sj["columns"].push_back(fld->name());
         uint64_t pq = 0;
         for (const auto& sh : shards) {
@@ -458,6 +489,10 @@ void DatasetViewer::Impl::convert(int64_t id) {
       st["parquet_commit"] = ci.id;
     }
   } catch (const std::exception& e) {
+    if (cancel) {  // not a verdict on the data: converted again at the next start
+      clean();
+      return;
+    }
     // the work directory is internal: name the repo's files as the repo does
     std::string msg = replace_all(e.what(), root + "/", "");
     msg = replace_all(msg, work.string() + "/out/", "");

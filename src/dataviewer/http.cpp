@@ -5,6 +5,7 @@
 #include <arrow/io/api.h>
 #include <parquet/arrow/reader.h>
 
+#include <algorithm>
 #include <charconv>
 #include <mutex>
 
@@ -158,12 +159,14 @@ ojson ordered_row(const json& row, const json& columns) {
 
 // Rows in the datasets-server shape; over kRowsMaxBytes the cells are cut to kCellMinBytes (as
 // strings, named in truncated_cells), and then rows are dropped.
-ojson row_items(const json& rows, const json& columns, int64_t first_idx, bool& truncated) {
+// `cut`: per row, the cells already cut at conversion (first rows), or null.
+ojson row_items(const json& rows, const json& columns, int64_t first_idx, bool& truncated,
+                const json& cut0 = json()) {
   ojson out = ojson::array();
   size_t total = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
     ojson row = ordered_row(rows[i], columns);
-    ojson cut = ojson::array();
+    ojson cut = cut0.is_array() && i < cut0.size() ? ojson(cut0[i]) : ojson::array();
     std::string d = row.dump(-1, ' ', false, json::error_handler_t::replace);
     if (total + d.size() > kRowsMaxBytes && row.is_object()) {
       for (auto it = row.begin(); it != row.end(); ++it) {
@@ -174,7 +177,7 @@ ojson row_items(const json& rows, const json& columns, int64_t first_idx, bool& 
           size_t n = kCellMinBytes;
           while (n > 0 && (static_cast<unsigned char>(cell[n]) & 0xC0) == 0x80) --n;
           it.value() = cell.substr(0, n);
-          cut.push_back(it.key());
+          if (std::find(cut.begin(), cut.end(), it.key()) == cut.end()) cut.push_back(it.key());
         }
       }
       d = row.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -435,7 +438,8 @@ ExtensionReply server_endpoint(DatasetViewer::Impl& v, const ExtensionRequest& q
   bool truncated = false;
   if (ep == "first-rows") {
     const json& first = s["first_rows"];
-    ojson rows = row_items(first, columns, 0, truncated);
+    ojson rows = row_items(first, columns, 0, truncated,
+                           s.contains("first_rows_truncated") ? s["first_rows_truncated"] : json());
     truncated = truncated || s.value("num_rows", int64_t{0}) > static_cast<int64_t>(rows.size());
     return with_rev(reply_json({{"dataset", ds},
                                 {"config", c["config"]},

@@ -2,6 +2,7 @@
 // (data_dir/viewer/status/<repo id>.json). Private to src/dataviewer.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -42,6 +43,7 @@ struct DatasetViewer::Impl {
   std::set<int64_t> queued;
   int64_t running = 0;
   bool stopping = false;
+  std::atomic<bool> cancel{false};  // set at stop(): a running conversion gives up (not recorded)
   std::map<int64_t, json> cache;
   std::thread worker;
 
