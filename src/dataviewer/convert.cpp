@@ -228,9 +228,12 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 }  // namespace
 
 DatasetViewer::Impl::Impl(hub::Hub& h, ViewerOptions o) : hub(h), opt(std::move(o)) {
-  fs::create_directories(fs::path(opt.data_dir) / "viewer" / "status");
+  // as private as the rest of the data dir (0700 folders, 0600 files), whatever the umask
+  hub::make_private_dir((fs::path(opt.data_dir) / "viewer").string());
+  hub::make_private_dir((fs::path(opt.data_dir) / "viewer" / "status").string());
   std::error_code ec;
   fs::remove_all(fs::path(opt.data_dir) / "viewer" / "work", ec);
+  hub::make_private_dir((fs::path(opt.data_dir) / "viewer" / "work").string());
 }
 
 std::string DatasetViewer::Impl::status_path(int64_t id) const {
@@ -263,9 +266,11 @@ void DatasetViewer::Impl::save(int64_t id, const json& st) {
   const std::string p = status_path(id);
   {
     std::ofstream out(p + ".tmp", std::ios::trunc);
-    out << st.dump();
+    out << st.dump(-1, ' ', false, json::error_handler_t::replace);
   }
   std::error_code ec;
+  fs::permissions(p + ".tmp", fs::perms::owner_read | fs::perms::owner_write,
+                  fs::perm_options::replace, ec);
   fs::rename(p + ".tmp", p, ec);
   std::lock_guard l(mu);
   cache[id] = st;
@@ -358,6 +363,7 @@ void DatasetViewer::Impl::convert(int64_t id) {
              {"configs", json::array()}};
   const fs::path work =
       fs::path(opt.data_dir) / "viewer" / "work" / (std::to_string(id) + "-" + hub::random_hex(6));
+  hub::make_private_dir(work.string());
   const std::string root = work.string() + "/in";
   auto clean = [&] {
     std::error_code ec;
