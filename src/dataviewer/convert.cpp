@@ -370,6 +370,9 @@ void DatasetViewer::Impl::convert(int64_t id) {
     fs::remove_all(work, ec);
   };
   uint64_t total_rows = 0;
+  // no data files at all (a new repo, a card only): an error for the endpoints, no page section
+  st["empty"] = std::none_of(inputs.begin(), inputs.end(),
+                             [](const FileEntry& f) { return f.path != "README.md"; });
   try {
     if (original > opt.max_input_bytes)
       throw InvalidArgument(ErrorContext(), "the data files hold " + std::to_string(original) +

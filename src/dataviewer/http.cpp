@@ -584,6 +584,7 @@ std::string DatasetViewer::repo_page_section(
     return h +
            "<p class=\"dv-note\" id=\"dv-pending\">The conversion to Parquet is running; "
            "reload the page in a moment.</p></section>";
+  if (state == "error" && st.value("empty", false)) return {};
   if (state == "error")
     return h +
            "<p class=\"dv-note dv-error\" id=\"dv-error\">The dataset viewer is not "
