@@ -38,72 +38,83 @@ constexpr size_t kFirstRowsBytes = 2u << 20;  // first rows kept per split, abou
 constexpr size_t kCellKeepBytes = 64u << 10;  // a longer string cell is kept cut (truncated)
 constexpr const char* kBranch = "refs/convert/parquet";
 
-// Hands out the source batches until a shard holds `shard_bytes` (the last batch is sliced) or
-// the split's cap is reached.
+// One split's conversion state across its shards.
+struct SplitState {
+  std::shared_ptr<arrow::RecordBatch> pending;  // rows for the next shard
+  double pending_per_row = 0;                   // its Arrow bytes per row (slices share buffers)
+  uint64_t bytes = 0, rows = 0;                 // converted so far
+  bool capped = false, done = false;
+  json first_rows = json::array(), first_cut = json::array();
+  size_t first_bytes = 0;
+};
+
+// Hands out the source batches until the shard holds about `shard_bytes` of Arrow data (a batch
+// over it is sliced, the rest kept for the next shard) or the split's cap is reached.
 class ShardReader : public arrow::RecordBatchReader {
  public:
-  ShardReader(arrow::RecordBatchReader& src, std::shared_ptr<arrow::RecordBatch>& pending,
-              uint64_t shard_bytes, uint64_t& split_bytes, uint64_t& split_rows,
-              const ViewerOptions& opt, bool& capped, bool& done, json& first_rows, json& first_cut,
+  ShardReader(arrow::RecordBatchReader& src, SplitState& st, const ViewerOptions& opt,
               const std::atomic<bool>& cancel)
-      : src_(src),
-        pending_(pending),
-        shard_bytes_(shard_bytes),
-        split_bytes_(split_bytes),
-        split_rows_(split_rows),
-        opt_(opt),
-        capped_(capped),
-        done_(done),
-        first_rows_(first_rows),
-        first_cut_(first_cut),
-        cancel_(cancel) {}
+      : src_(src), st_(st), opt_(opt), cancel_(cancel) {}
   std::shared_ptr<arrow::Schema> schema() const override { return src_.schema(); }
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
     out->reset();
     if (cancel_) return arrow::Status::Cancelled("the server is stopping");
-    if (done_ || capped_ || (shard_ > 0 && shard_ >= shard_bytes_)) return arrow::Status::OK();
-    std::shared_ptr<arrow::RecordBatch> b = std::move(pending_);
-    pending_.reset();
+    if (st_.done || st_.capped || shard_ >= opt_.shard_bytes) return arrow::Status::OK();
+    std::shared_ptr<arrow::RecordBatch> b = std::move(st_.pending);
+    double per_row = st_.pending_per_row;
+    st_.pending.reset();
     while (!b || b->num_rows() == 0) {
       ARROW_RETURN_NOT_OK(src_.ReadNext(&b));
       if (!b) {
-        done_ = true;
+        st_.done = true;
         return arrow::Status::OK();
       }
+      per_row = static_cast<double>(arrow::util::TotalBufferSize(*b)) /
+                static_cast<double>(std::max<int64_t>(1, b->num_rows()));
     }
     const int64_t rows = b->num_rows();
-    const uint64_t bytes = static_cast<uint64_t>(arrow::util::TotalBufferSize(*b));
-    const double per_row = static_cast<double>(bytes) / static_cast<double>(rows);
-    // rows this batch may contribute: the split cap (bytes and rows) and the shard size
-    auto fit = [&](uint64_t room) {
+    auto fit = [&](uint64_t room) {  // rows that fit in `room` bytes (at least one)
       return per_row <= 0
                  ? rows
-                 : static_cast<int64_t>(std::max(1.0, static_cast<double>(room) / per_row));
+                 : std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(room) / per_row));
     };
+    // the split cap (bytes, rows)
     int64_t take = rows;
-    const uint64_t split_room =
-        opt_.max_split_bytes > split_bytes_ ? opt_.max_split_bytes - split_bytes_ : 0;
-    const uint64_t row_room =
-        opt_.max_split_rows > split_rows_ ? opt_.max_split_rows - split_rows_ : 0;
-    if (bytes > split_room) take = std::min<int64_t>(take, split_room ? fit(split_room) : 0);
+    const uint64_t cap_room =
+        opt_.max_split_bytes > st_.bytes ? opt_.max_split_bytes - st_.bytes : 0;
+    if (per_row * static_cast<double>(rows) > static_cast<double>(cap_room))
+      take = cap_room ? std::min(take, fit(cap_room)) : 0;
+    const uint64_t row_room = opt_.max_split_rows > st_.rows ? opt_.max_split_rows - st_.rows : 0;
     if (static_cast<uint64_t>(take) > row_room) take = static_cast<int64_t>(row_room);
-    if (take < rows) capped_ = true;  // the rest of the split is left out (partial)
-    if (take == 0) return arrow::Status::OK();
-    const uint64_t shard_room = shard_bytes_ > shard_ ? shard_bytes_ - shard_ : 0;
-    if (!capped_ && bytes > shard_room && shard_ > 0) {
-      pending_ = b;  // starts the next shard
-      shard_ = shard_bytes_;
+    if (take == 0) {
+      st_.capped = true;  // the rest of the split is left out (partial)
       return arrow::Status::OK();
     }
-    if (take < rows) b = b->Slice(0, take);
+    // the shard size: the rest goes to the next shard (the cap applies to it again there)
+    const uint64_t shard_room = opt_.shard_bytes - shard_;
+    if (per_row * static_cast<double>(take) > static_cast<double>(shard_room))
+      take = std::min(take, fit(shard_room));
+    if (take < rows) {
+      st_.pending = b->Slice(take);
+      st_.pending_per_row = per_row;
+      b = b->Slice(0, take);
+    }
     const uint64_t used = static_cast<uint64_t>(static_cast<double>(take) * per_row);
-    shard_ += used;
-    split_bytes_ += used;
+    shard_ += std::max<uint64_t>(used, 1);
+    st_.bytes += used;
+    st_.rows += static_cast<uint64_t>(take);
+    keep_first_rows(*b);
+    *out = std::move(b);
+    return arrow::Status::OK();
+  }
+
+ private:
+  void keep_first_rows(const arrow::RecordBatch& b) {
     for (int64_t i = 0;
-         i < b->num_rows() && static_cast<int64_t>(first_rows_.size()) < kFirstRows &&
-         first_bytes_ < kFirstRowsBytes;
+         i < b.num_rows() && static_cast<int64_t>(st_.first_rows.size()) < kFirstRows &&
+         st_.first_bytes < kFirstRowsBytes;
          ++i) {
-      json row = datasets::row_to_json(*b, i);
+      json row = datasets::row_to_json(b, i);
       json cut = json::array();
       if (row.is_object())
         for (auto it = row.begin(); it != row.end(); ++it)
@@ -115,28 +126,16 @@ class ShardReader : public arrow::RecordBatchReader {
             it.value() = v.substr(0, n);
             cut.push_back(it.key());
           }
-      first_bytes_ += row.dump(-1, ' ', false, json::error_handler_t::replace).size();
-      first_rows_.push_back(std::move(row));
-      first_cut_.push_back(std::move(cut));
+      st_.first_bytes += row.dump(-1, ' ', false, json::error_handler_t::replace).size();
+      st_.first_rows.push_back(std::move(row));
+      st_.first_cut.push_back(std::move(cut));
     }
-    split_rows_ += static_cast<uint64_t>(b->num_rows());
-    *out = std::move(b);
-    return arrow::Status::OK();
   }
-
- private:
   arrow::RecordBatchReader& src_;
-  std::shared_ptr<arrow::RecordBatch>& pending_;
-  uint64_t shard_bytes_, shard_ = 0;
-  uint64_t& split_bytes_;
-  uint64_t& split_rows_;
+  SplitState& st_;
   const ViewerOptions& opt_;
-  bool& capped_;
-  bool& done_;
-  json& first_rows_;
-  json& first_cut_;
   const std::atomic<bool>& cancel_;
-  size_t first_bytes_ = 0;
+  uint64_t shard_ = 0;
 };
 
 // A feature (datasets' JSON) with its dict keys in the Arrow schema's order: nlohmann::json
@@ -406,43 +405,37 @@ void DatasetViewer::Impl::convert(int64_t id) {
         }
         auto reader = datasets::open_files(s.files);
         const json features = datasets::features_of(*reader->schema());
-        std::shared_ptr<arrow::RecordBatch> pending;
-        uint64_t split_bytes = 0, split_rows = 0;
-        bool capped = false, done = false;
-        json first_rows = json::array(), first_cut = json::array();
+        SplitState ss;
         struct Shard {
           std::string local;
           uint64_t rows;
         };
         std::vector<Shard> shards;
-        for (int n = 0; !done && !capped; ++n) {
-          ShardReader sr(*reader, pending, opt.shard_bytes, split_bytes, split_rows, opt, capped,
-                         done, first_rows, first_cut, cancel);
+        for (int n = 0; !ss.done && !ss.capped; ++n) {
+          ShardReader sr(*reader, ss, opt, cancel);
           char name[32];
           std::snprintf(name, sizeof name, "%04d.parquet", n);
           const std::string local = work.string() + "/out/" + c.name + "/" + s.name + "/" + name;
           datasets::WriteOptions wo;
           wo.features = features;
           const int64_t rows = datasets::write_file(sr, local, wo);
-          if (rows == 0 && (n > 0 || done || capped)) {
-            if (n == 0) shards.push_back({local, 0});  // an empty split keeps one (empty) file
-            break;
-          }
-          shards.push_back({local, static_cast<uint64_t>(rows)});
+          if (rows == 0 && n > 0) break;                           // nothing left for this shard
+          shards.push_back({local, static_cast<uint64_t>(rows)});  // an empty split: one file
         }
         // when the cap cut the split, say so in the folder name as HF's converter does
+        const bool capped = ss.capped;
         const std::string dir = c.name + "/" + (capped ? "partial-" + s.name : s.name);
         json sj = {{"split", s.name},
                    {"dir", dir},
-                   {"num_rows", split_rows},
-                   {"num_bytes_memory", split_bytes},
+                   {"num_rows", ss.rows},
+                   {"num_bytes_memory", ss.bytes},
                    {"partial", capped},
                    {"features", features},
                    {"features_json", ordered_features(features, *reader->schema())},
                    {"columns", json::array()},
                    {"files", json::array()},
-                   {"first_rows", first_rows},
-                   {"first_rows_truncated", first_cut}};
+                   {"first_rows", ss.first_rows},
+                   {"first_rows_truncated", ss.first_cut}};
         for (const auto& fld : reader->schema()->fields()) sj["columns"].push_back(fld->name());
         uint64_t pq = 0;
         for (const auto& sh : shards) {
@@ -457,7 +450,7 @@ void DatasetViewer::Impl::convert(int64_t id) {
           outs.push_back(std::move(o));
         }
         sj["num_bytes_parquet_files"] = pq;
-        total_rows += split_rows;
+        total_rows += ss.rows;
         if (!cj.contains("features")) cj["features"] = features;
         cj["splits"].push_back(std::move(sj));
       }

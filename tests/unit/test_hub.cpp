@@ -1608,9 +1608,9 @@ TEST(HubExtensionTest, RequestsCommitHooksAndConvertRefs) {
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
   EXPECT_EQ(ok->body, "{\"repo\":\"alice/private\",\"user\":\"alice\"}");
-  EXPECT_FALSE(ok->has_header("Injected"));                       // header values are sanitised
-  EXPECT_EQ(cli.Get("/x-ext/a?repo=private")->status, 401);       // the Hub's access rules
-  EXPECT_EQ(cli.Get("/x-ext/a?repo=private", bh)->status, 404);   // apply
+  EXPECT_FALSE(ok->has_header("Injected"));                      // header values are sanitised
+  EXPECT_EQ(cli.Get("/x-ext/a?repo=private")->status, 401);      // the Hub's access rules
+  EXPECT_EQ(cli.Get("/x-ext/a?repo=private", bh)->status, 404);  // apply
   EXPECT_EQ(cli.Get("/x-ext/a", {{"Authorization", "Bearer hf_nope"}})->status, 401);
   auto boom = cli.Get("/x-ext/boom", ah);
   EXPECT_EQ(boom->status, 404);
@@ -1625,9 +1625,9 @@ TEST(HubExtensionTest, RequestsCommitHooksAndConvertRefs) {
   EXPECT_EQ(j["branches"].size(), 1u);
   auto del = cli.Delete("/api/models/alice/private/branch/refs%2Fconvert%2Fparquet", ah);
   EXPECT_EQ(del->status, 403);
-  auto com = cli.Post("/api/models/alice/private/commit/refs%2Fconvert%2Fparquet", ah,
-                      "{\"key\":\"header\",\"value\":{\"summary\":\"x\"}}\n",
-                      "application/x-ndjson");
+  auto com =
+      cli.Post("/api/models/alice/private/commit/refs%2Fconvert%2Fparquet", ah,
+               "{\"key\":\"header\",\"value\":{\"summary\":\"x\"}}\n", "application/x-ndjson");
   EXPECT_EQ(com->status, 403);
   auto file = cli.Get("/alice/private/resolve/refs%2Fconvert%2Fparquet/x.parquet", ah);
   EXPECT_EQ(file->status, 200);
