@@ -222,6 +222,8 @@ def main():
                 assert t.to_pylist() == src[c][s], f
                 # the features `datasets` reads from the file's metadata
                 assert datasets.Features.from_arrow_schema(t.schema) == local_features(c), f
+            st, page, _ = get(f"/datasets/{repo}/tree/refs%2Fconvert%2Fparquet/en/train", raw=True)
+            assert st == 200 and b"0000.parquet" in page, st  # the page's link to the branch
             # and `datasets` loads the branch's files as a parquet dataset
             st, body, _ = q("parquet", dataset=repo, config="zh")
             urls = {}
