@@ -26,9 +26,7 @@ import argparse
 import json
 import os
 import random
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +35,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import browser as browser_mod  # noqa: E402  (tests/hub/browser.py)
 import hubtest  # noqa: E402
 from hubtest import check, run  # noqa: E402
 
@@ -134,7 +133,6 @@ def main():
         from huggingface_hub.errors import HfHubHTTPError
         datasets.disable_progress_bars()
         alice = HfApi(endpoint=base, token=tok["alice"])
-        bob = HfApi(endpoint=base, token=tok["bob"])
         anon = HfApi(endpoint=base, token=False)
 
         def get(path, token=None, raw=False):
@@ -538,36 +536,15 @@ def main():
         check("measure: conversion time and /first-rows latency", t_measure)
 
         # ---------------------------------------------------------------- the browser
-        chromium = None
-        for name in ("chromium", "chromium-browser", "google-chrome"):
-            chromium = chromium or shutil.which(name)
         try:
             import websocket  # noqa: F401
         except ImportError:
-            chromium = None
-        if not chromium:
-            print("SKIP browser checks: chromium or websocket-client missing")
+            print("SKIP browser checks: websocket-client missing")
             return hubtest.finish(tmp, keep=args.keep)
-        import test_hub_webui as webui
-        profile = os.path.join(tmp, "chromium-profile")
-        browser = subprocess.Popen(
-            [chromium, "--headless=new", "--no-sandbox", "--remote-debugging-port=0",
-             f"--user-data-dir={profile}", "--remote-allow-origins=*", "--disable-gpu",
-             "--no-first-run", "--no-default-browser-check", "--window-size=1280,900",
-             "--hide-scrollbars", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "chromium.log"), "w"))
-        port_file = os.path.join(profile, "DevToolsActivePort")
-        end = time.time() + 60
-        while not (os.path.exists(port_file) and open(port_file).read().count("\n") >= 1):
-            assert browser.poll() is None and time.time() < end, "chromium did not start"
-            time.sleep(0.2)
-        dport = int(open(port_file).read().split("\n")[0])
-        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{dport}/json/list"))
-        cdp = webui.Cdp(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"])
-        cdp.send("Page.enable")
-        cdp.send("Runtime.enable")
-        cdp.send("Emulation.setDeviceMetricsOverride", width=1280, height=900,
-                 deviceScaleFactor=1, mobile=False)
+        if not browser_mod.find_chromium():
+            print("SKIP browser checks: chromium missing")
+            return hubtest.finish(tmp, keep=args.keep)
+        browser, cdp = browser_mod.launch(tmp)
         cells_js = ("Array.from(document.querySelectorAll('#dv-rows tbody tr'))"
                     ".map(r => Array.from(r.cells).slice(1).map(c => c.textContent))")
 
@@ -608,11 +585,7 @@ def main():
         check("no injected script ran", t_no_dialogs)
     finally:
         if browser:
-            browser.terminate()
-            try:
-                browser.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                browser.kill()
+            browser_mod.stop(browser)
         server.terminate()
         server.wait(timeout=30)
     print(f"screenshots in {out}")
