@@ -91,6 +91,11 @@ std::optional<ExtensionReply> not_ok(const Target& t) {
   return std::nullopt;
 }
 
+// A requested name as error messages show it (bounded).
+std::string shown(const std::string& name) {
+  return name.size() <= 100 ? name : name.substr(0, 100) + "...";
+}
+
 const json* find_config(const json& st, const std::string& name, bool required) {
   if (name.empty()) {
     if (required) bad_param("config", "is required");
@@ -101,7 +106,7 @@ const json* find_config(const json& st, const std::string& name, bool required) 
     if (c["config"] == name) return &c;
     names += (names.empty() ? "" : ", ") + c["config"].get<std::string>();
   }
-  throw hub::NotFound("Parameter 'config': the dataset has no config '" + name +
+  throw hub::NotFound("Parameter 'config': the dataset has no config '" + shown(name) +
                       "' (configs: " + names + ")");
 }
 
@@ -113,7 +118,7 @@ const json& find_split(const json& c, const std::string& name) {
     names += (names.empty() ? "" : ", ") + s["split"].get<std::string>();
   }
   throw hub::NotFound("Parameter 'split': config '" + c["config"].get<std::string>() +
-                      "' has no split '" + name + "' (splits: " + names + ")");
+                      "' has no split '" + shown(name) + "' (splits: " + names + ")");
 }
 
 int64_t int_param(const ExtensionRequest& q, const std::string& name, int64_t dflt, int64_t lo,
@@ -499,7 +504,7 @@ ExtensionReply api_parquet(DatasetViewer::Impl& v, const ExtensionRequest& q) {
         size_t n = 0;
         auto [p, ec] = std::from_chars(f.data(), f.data() + f.size(), n);
         if (ec != std::errc() || std::string_view(p) != ".parquet" || n >= s["files"].size())
-          throw hub::NotFound("Parameter 'n': no parquet file '" + f + "' in split '" +
+          throw hub::NotFound("Parameter 'n': no parquet file '" + shown(f) + "' in split '" +
                               s["split"].get<std::string>() + "'");
         r.status = 302;
         r.content_type = "text/plain";
