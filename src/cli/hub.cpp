@@ -19,6 +19,9 @@
 #include "ohm/hub/hub.h"
 #include "ohm/hub/metadata.h"
 #include "ohm/hub/server.h"
+#if OHM_HAVE_DATASETS
+#include "ohm/dataviewer/viewer.h"
+#endif
 
 namespace ohm::cli {
 
@@ -30,6 +33,7 @@ struct HubCliOptions {
   std::string name, fullname, email, user, scope = "read", token_name = "token";
   std::vector<std::string> members;
   bool admin = false, revoke = false, json = false;
+  uint64_t viewer_split_mb = 1024, viewer_split_rows = 100'000'000;
 };
 
 std::string date_or(int64_t ms, const char* none) {
@@ -101,13 +105,25 @@ int list_tokens(hub::Hub& h, const std::string& user, bool as_json) {
   return 0;
 }
 
-int serve(const hub::ServerOptions& opt) {
+int serve(const HubCliOptions& o) {
+  const hub::ServerOptions& opt = o.serve;
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // server threads inherit the mask
   hub::HubServer server(opt);
+#if OHM_HAVE_DATASETS
+  // The dataset viewer: refs/convert/parquet and the datasets-server endpoints (docs/hub.md).
+  dataviewer::ViewerOptions vo;
+  vo.data_dir = opt.data_dir;
+  vo.max_split_bytes = o.viewer_split_mb << 20;
+  vo.max_split_rows = o.viewer_split_rows;
+  vo.log = !opt.quiet;
+  dataviewer::install(server, vo);
+#else
+  (void)o;
+#endif
   server.start();
   std::cout << "ohm hub: serving " << opt.data_dir << " on http://" << opt.host << ":"
             << server.port() << std::endl;
@@ -181,6 +197,18 @@ const Register reg("hub", [](CLI::App& app) {
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
 
+#if OHM_HAVE_DATASETS
+  sv->add_option("--viewer-max-split-mb", o->viewer_split_mb,
+                 "Dataset viewer: MB of (in-memory) data converted to parquet per split; the "
+                 "rest is left out and the split marked partial")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30))
+      ->capture_default_str();
+  sv->add_option("--viewer-max-split-rows", o->viewer_split_rows,
+                 "Dataset viewer: rows converted per split (as --viewer-max-split-mb)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 50))
+      ->capture_default_str();
+#endif
+
   auto* user = cmd->add_subcommand("user", "Manage users")->require_subcommand(1);
   auto* uadd = user->add_subcommand("add", "Add a user");
   uadd->add_option("name", o->name, "User name")->required();
@@ -226,7 +254,7 @@ const Register reg("hub", [](CLI::App& app) {
 
   return Command{
       cmd, [o, sv, uadd, oadd, tcreate, uadmin, ulist, udel, tlist, trevoke] {
-        if (sv->parsed()) return serve(o->serve);
+        if (sv->parsed()) return serve(*o);
         if (uadd->parsed()) {
           auto h = admin_hub(o->data);
           h->add_user(o->name, false, o->fullname, o->email);

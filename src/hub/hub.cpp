@@ -242,6 +242,20 @@ CommitInfo Hub::commit(const Caller& c, const RepoInfo& r, const std::string& br
 CommitInfo Hub::commit(const std::string& author, const RepoInfo& r, const std::string& branch,
                        const std::string& summary, const std::string& description,
                        const std::string& parent_commit, const std::vector<CommitOp>& ops) {
+  CommitInfo ci = commit_locked(author, r, branch, summary, description, parent_commit, ops);
+  for (auto& h : commit_hooks_) {
+    try {
+      h(r, branch, ci);
+    } catch (...) {  // a hook never fails an accepted commit
+    }
+  }
+  return ci;
+}
+
+CommitInfo Hub::commit_locked(const std::string& author, const RepoInfo& r,
+                              const std::string& branch, const std::string& summary,
+                              const std::string& description, const std::string& parent_commit,
+                              const std::vector<CommitOp>& ops) {
   std::lock_guard l(commit_mu_);
   auto ref = meta_->get_ref(r.id, branch, false);
   if (!ref) throw revision_not_found("Invalid rev id: " + branch + " (not a branch)");
@@ -377,6 +391,16 @@ void Hub::create_branch(const RepoInfo& r, const std::string& name, const std::s
   if (meta_->get_ref(r.id, name, false))
     throw Conflict("Reference already exists: refs/heads/" + name);
   meta_->create_ref(r.id, RefInfo{name, false, commit, ""});
+}
+
+void Hub::ensure_convert_branch(const RepoInfo& r, const std::string& name,
+                                const std::string& commit) {
+  const std::string ref = "refs/convert/" + name;
+  if (auto e = check_ref_name(name); !e.empty() || name.find('/') != std::string::npos)
+    throw BadRequest("Invalid convert branch name: " + name);
+  std::lock_guard l(commit_mu_);
+  if (meta_->get_ref(r.id, ref, false)) return;
+  meta_->create_ref(r.id, RefInfo{ref, false, commit, ""});
 }
 
 void Hub::delete_branch(const RepoInfo& r, const std::string& name) {

@@ -71,11 +71,20 @@ struct HubServer::Impl {
     try {
       rate.take(req, res);
       c.seg = http::split_path(req.target);
-      const auto* route = handlers::route_table().match(c);
-      if (!route) throw NotFound("not found");  // the table ends in catch-alls
-      if (route->handler.authenticate)
+      const std::string host = req.get_header_value("Host");
+      HubExtension* ext = nullptr;
+      for (auto& e : svc.extensions)
+        if (!ext && e->claims(c.seg, host)) ext = e.get();
+      if (ext) {
         c.caller = svc.hub.authenticate(req.get_header_value("Authorization"));
-      route->handler.handler(svc, c);
+        handlers::extension_request(svc, c, *ext);
+      } else {
+        const auto* route = handlers::route_table().match(c);
+        if (!route) throw NotFound("not found");  // the table ends in catch-alls
+        if (route->handler.authenticate)
+          c.caller = svc.hub.authenticate(req.get_header_value("Authorization"));
+        route->handler.handler(svc, c);
+      }
     } catch (...) {
       http::send_error(req, res, http::error_reply(std::current_exception()));
     }
@@ -126,6 +135,14 @@ HubServer::HubServer(ServerOptions opt) : impl_(std::make_unique<Impl>(std::move
 
 HubServer::~HubServer() {
   stop();
+}
+
+Hub& HubServer::hub() {
+  return impl_->svc.hub;
+}
+
+void HubServer::add_extension(std::shared_ptr<HubExtension> ext) {
+  impl_->svc.extensions.push_back(std::move(ext));
 }
 
 int HubServer::bind() {

@@ -16,6 +16,7 @@
 #include "ohm/core/error.h"
 #include "ohm/hub/blob_store.h"
 #include "ohm/hub/card.h"
+#include "ohm/hub/extension.h"
 #include "ohm/hub/hash.h"
 #include "ohm/hub/hub.h"
 #include "ohm/hub/metadata.h"
@@ -1534,4 +1535,103 @@ TEST(HubRouter, ByteRanges) {
   EXPECT_FALSE(http::parse_byte_range("bytes=0-1,3-4", 10));
   EXPECT_FALSE(http::parse_byte_range("bytes=-0", 10));
   EXPECT_FALSE(http::parse_byte_range("items=0-1", 10));
+}
+
+// ------------------------------------------------------------------ extension points
+// A hub without the dataset viewer (no Arrow) answers its URLs with a clear 501.
+TEST_F(HubServerTest, ViewerUrlsWithoutTheViewerAre501) {
+  for (const char* p : {"/datasets-server/splits?dataset=alice/d", "/datasets-server/first-rows",
+                        "/api/datasets/alice/d/parquet", "/api/datasets/alice/d/parquet/a/b"}) {
+    auto r = cli->Get(p);
+    ASSERT_TRUE(r) << p;
+    EXPECT_EQ(r->status, 501) << p;
+    EXPECT_EQ(r->get_header_value("X-Error-Code"), "ViewerNotBuilt") << p;
+    EXPECT_NE(r->body.find("without Apache Arrow"), std::string::npos) << p;
+  }
+  expect_alive();
+}
+
+namespace {
+struct EchoExtension : HubExtension {
+  bool claims(const std::vector<std::string>& seg, const std::string&) const override {
+    return seg.size() == 2 && seg[0] == "x-ext";
+  }
+  ExtensionReply handle(Hub& hub, const ExtensionRequest& q) override {
+    if (q.seg[1] == "boom") throw NotFound("no boom here");
+    auto r = hub.repo_for_read(q.caller, RepoType::Model, "alice", q.param("repo"));
+    ExtensionReply rep;
+    rep.body = "{\"repo\":\"" + r.full_id() + "\",\"user\":\"" + q.caller.user + "\"}";
+    rep.headers.emplace_back("X-Ext", "1\r\nInjected: yes");
+    return rep;
+  }
+};
+}  // namespace
+
+TEST(HubExtensionTest, RequestsCommitHooksAndConvertRefs) {
+  TempDir dir;
+  ServerOptions o;
+  o.data_dir = dir.str();
+  o.port = 0;
+  o.quiet = true;
+  HubServer server(o);
+  Hub& hub = server.hub();
+  hub.add_user("alice", false);
+  hub.add_user("bob", false);
+  const std::string tok = hub.create_token("alice", "write", "t");
+  const std::string bob = hub.create_token("bob", "write", "t");
+  Caller a = hub.authenticate("Bearer " + tok);
+  RepoInfo r = hub.create_repo(a, RepoType::Model, "alice", "private", true);
+  std::vector<std::string> seen;
+  hub.add_commit_hook([&](const RepoInfo& repo, const std::string& branch, const CommitInfo& c) {
+    seen.push_back(repo.full_id() + "@" + branch + ":" + c.title);
+  });
+  hub.add_commit_hook([](const RepoInfo&, const std::string&, const CommitInfo&) {
+    throw std::runtime_error("a failing hook never fails the commit");
+  });
+  auto ci = hub.commit("alice", r, "main", "one", "", "",
+                       {{CommitOp::Kind::File, "a.txt", "a", "", std::nullopt}});
+  ASSERT_EQ(seen, std::vector<std::string>{"alice/private@main:one"});
+  // refs/convert/*: made by the Hub, read like a branch, read-only over HTTP
+  hub.ensure_convert_branch(r, "parquet", ci.id);
+  hub.ensure_convert_branch(r, "parquet", ci.id);  // idempotent
+  EXPECT_THROW(hub.ensure_convert_branch(r, "a/b", ci.id), BadRequest);
+  EXPECT_EQ(hub.resolve(r, "refs/convert/parquet"), ci.id);
+  hub.commit("bot", r, "refs/convert/parquet", "conv", "", "",
+             {{CommitOp::Kind::File, "x.parquet", "p", "", std::nullopt}});
+  EXPECT_EQ(seen.back(), "alice/private@refs/convert/parquet:conv");
+
+  server.add_extension(std::make_shared<EchoExtension>());
+  server.start();
+  httplib::Client cli("127.0.0.1", server.port());
+  httplib::Headers ah{{"Authorization", "Bearer " + tok}}, bh{{"Authorization", "Bearer " + bob}};
+  auto ok = cli.Get("/x-ext/a?repo=private", ah);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->body, "{\"repo\":\"alice/private\",\"user\":\"alice\"}");
+  EXPECT_FALSE(ok->has_header("Injected"));                      // header values are sanitised
+  EXPECT_EQ(cli.Get("/x-ext/a?repo=private")->status, 401);      // the Hub's access rules
+  EXPECT_EQ(cli.Get("/x-ext/a?repo=private", bh)->status, 404);  // apply
+  EXPECT_EQ(cli.Get("/x-ext/a", {{"Authorization", "Bearer hf_nope"}})->status, 401);
+  auto boom = cli.Get("/x-ext/boom", ah);
+  EXPECT_EQ(boom->status, 404);
+  EXPECT_NE(boom->body.find("no boom here"), std::string::npos);
+  EXPECT_EQ(cli.Get("/api/models/alice/private", ah)->status, 200);  // the rest is untouched
+  // refs/convert/parquet: listed under "converts", not writable or deletable by clients
+  auto refs = cli.Get("/api/models/alice/private/refs", ah);
+  auto j = nlohmann::json::parse(refs->body);
+  ASSERT_EQ(j["converts"].size(), 1u);
+  EXPECT_EQ(j["converts"][0]["ref"], "refs/convert/parquet");
+  EXPECT_EQ(j["converts"][0]["name"], "parquet");
+  EXPECT_EQ(j["branches"].size(), 1u);
+  auto del = cli.Delete("/api/models/alice/private/branch/refs%2Fconvert%2Fparquet", ah);
+  EXPECT_EQ(del->status, 403);
+  auto com =
+      cli.Post("/api/models/alice/private/commit/refs%2Fconvert%2Fparquet", ah,
+               "{\"key\":\"header\",\"value\":{\"summary\":\"x\"}}\n", "application/x-ndjson");
+  EXPECT_EQ(com->status, 403);
+  auto file = cli.Get("/alice/private/resolve/refs%2Fconvert%2Fparquet/x.parquet", ah);
+  EXPECT_EQ(file->status, 200);
+  EXPECT_EQ(file->body, "p");
+  EXPECT_EQ(cli.Get("/alice/private/resolve/refs%2Fconvert%2Fparquet/x.parquet", bh)->status, 404);
+  server.stop();
 }

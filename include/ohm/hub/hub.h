@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -175,6 +176,18 @@ class Hub {
                           uint64_t size, std::string_view sample);
 
   void create_branch(const RepoInfo& r, const std::string& name, const std::string& starting_point);
+  // A branch the Hub itself maintains, named refs/convert/<name> (the dataset viewer's
+  // refs/convert/parquet), at `commit`; nothing when it exists. Clients cannot create, commit to
+  // or delete these over HTTP (Forbidden); they read them like any branch.
+  void ensure_convert_branch(const RepoInfo& r, const std::string& name, const std::string& commit);
+  static bool is_convert_ref(std::string_view name) { return name.starts_with("refs/convert/"); }
+
+  // Called after every accepted commit (any branch, any author, outside the commit lock), in
+  // registration order. Hooks must be quick (queue work for a thread of their own) and must not
+  // throw; register them before serving.
+  using CommitHook =
+      std::function<void(const RepoInfo& r, const std::string& branch, const CommitInfo& c)>;
+  void add_commit_hook(CommitHook h) { commit_hooks_.push_back(std::move(h)); }
   void delete_branch(const RepoInfo& r, const std::string& name);
   void create_tag(const RepoInfo& r, const std::string& tag, const std::string& rev,
                   const std::string& message);
@@ -203,6 +216,10 @@ class Hub {
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<MetadataStore> meta_;
   std::mutex commit_mu_;
+  std::vector<CommitHook> commit_hooks_;
+  CommitInfo commit_locked(const std::string& author, const RepoInfo& r, const std::string& branch,
+                           const std::string& summary, const std::string& description,
+                           const std::string& parent_commit, const std::vector<CommitOp>& ops);
   std::mutex session_mu_;
   struct SessionRec {
     std::string csrf, token_sha256;

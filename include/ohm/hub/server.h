@@ -5,10 +5,14 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ohm/net/limits.h"
 
 namespace ohm::hub {
+
+class Hub;
+class HubExtension;
 
 // Slow and hostile clients: see ohm/net/http_front.h and docs/hub.md, "Security".
 using ConnectionLimits = net::ConnectionLimits;
@@ -40,6 +44,11 @@ class HubServer {
   ~HubServer();
   HubServer(const HubServer&) = delete;
   HubServer& operator=(const HubServer&) = delete;
+
+  // The domain layer (for extensions: Hub::add_commit_hook) and request/page extensions
+  // (ohm/hub/extension.h), asked in order before the route table. Add them before start().
+  Hub& hub();
+  void add_extension(std::shared_ptr<HubExtension> ext);
 
   int bind();    // binds host:port; returns the port (throws IoError)
   void run();    // serves until stop()

@@ -26,6 +26,10 @@ struct WebPage {
 struct WebContext {
   std::string base_url;  // e.g. http://127.0.0.1:8080 (public_url or the request's Host)
   std::string csrf;      // the session's CSRF token; empty without a session
+  // Extra HTML for a repo's main page, above the card (extensions: the dataset viewer); null
+  // or "" for none. Called only for repos the caller may read.
+  std::function<std::string(const RepoInfo&, const std::function<std::string(const std::string&)>&)>
+      repo_section;
 };
 
 // Renders the page for a GET of the (percent-decoded) path segments `seg`; std::nullopt when the

@@ -2,10 +2,13 @@
 // reaches them (routes.cpp). Private to src/hub. See docs/contributing.md, "Add a Hub endpoint".
 #pragma once
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "../http/request.h"
 #include "../http/router.h"
+#include "ohm/hub/extension.h"
 #include "ohm/hub/hub.h"
 #include "ohm/hub/server.h"
 
@@ -19,6 +22,7 @@ struct Service {
   ServerOptions opt;
   Hub hub;
   const std::string secret;  // signs LFS upload URLs; new at every start
+  std::vector<std::shared_ptr<HubExtension>> extensions;
 };
 
 using Handler = void (*)(Service&, Request&);
@@ -71,5 +75,10 @@ void admin_api(Service&, Request&);
 // web.cpp: the web UI's pages, login/logout and admin forms.
 void web_account(Service&, Request&);
 void web_page(Service&, Request&);
+
+// The dataset viewer's URLs when no extension answers them (a hub built without Arrow): 501.
+void viewer_unavailable(Service&, Request&);
+// A request an extension claimed (server.cpp asks them before the route table).
+void extension_request(Service&, Request&, HubExtension& ext);
 
 }  // namespace ohm::hub::handlers

@@ -409,14 +409,19 @@ void paths_info(Service& svc, Request& c) {
 void refs(Service& svc, Request& c) {
   Hub& hub = svc.hub;
   RepoInfo r = hub.repo_for_read(c.caller, c.type, c.ns, c.name);
-  json branches = json::array(), tags = json::array();
+  json branches = json::array(), tags = json::array(), converts = json::array();
   for (auto& ref : hub.meta().refs(r.id)) {
+    if (!ref.is_tag && Hub::is_convert_ref(ref.name)) {  // refs/convert/parquet
+      converts.push_back(
+          {{"name", ref.name.substr(13)}, {"ref", ref.name}, {"targetCommit", ref.commit}});
+      continue;
+    }
     json e = {{"name", ref.name},
               {"ref", (ref.is_tag ? "refs/tags/" : "refs/heads/") + ref.name},
               {"targetCommit", ref.commit}};
     (ref.is_tag ? tags : branches).push_back(e);
   }
-  json j = {{"branches", branches}, {"converts", json::array()}, {"tags", tags}};
+  json j = {{"branches", branches}, {"converts", converts}, {"tags", tags}};
   if (truthy(c.param("include_prs"))) j["pullRequests"] = json::array();
   send_json(c, j);
 }

@@ -63,12 +63,16 @@ RouteTable make_table() {
   t.add("*", "/api/{repo_type}/{repo_id}/user-access-request/{sub}", {access_request});
   t.add("GET|HEAD", "/api/{repo_type}/{repo_id}/auth-check", {auth_check});
   t.add("GET|HEAD", "/api/{repo_type}/{repo_id}/auth-check/write", {auth_check_write});
+  // The dataset viewer (src/dataviewer, an extension that answers these first when built).
+  t.add("*", "/api/{repo_type}/{repo_id}/parquet/{rest*}", {viewer_unavailable});
   t.add("*", "/api/{rest*}", {not_found});
 
   // Files and the git LFS endpoint: models at /{ns}/{name}, others under /datasets, /spaces.
   t.add("POST", "/{repo_type?}/{repo_id}.git/info/lfs/objects/batch", {lfs_batch});
   t.add("*", "/{repo_type?}/{repo_id}.git/{rest*}", {git_protocol});
   t.add("GET|HEAD", "/{repo_type?}/{repo_id}/resolve/{revision}/{path...}", {resolve});
+
+  t.add("*", "/datasets-server/{rest*}", {viewer_unavailable});
 
   // The web UI.
   t.add("*", "/login/{rest*}", {web_account});

@@ -180,7 +180,14 @@ void web_account(Service& svc, Request& c) {
 }
 
 void web_page(Service& svc, Request& c) {
-  const WebContext wx = web_context(svc.hub, c);
+  WebContext wx = web_context(svc.hub, c);
+  if (!svc.extensions.empty())
+    wx.repo_section = [&svc, &c](const RepoInfo& r,
+                                 const std::function<std::string(const std::string&)>& param) {
+      std::string html;
+      for (auto& e : svc.extensions) html += e->repo_page_section(svc.hub, c.caller, r, param);
+      return html;
+    };
   auto page = render_web_ui(
       svc.hub, c.caller, c.seg, [&](const std::string& k) { return c.param(k); }, wx);
   if (!page) throw NotFound("not found");

@@ -124,6 +124,8 @@ void commit(Service& svc, Request& c) {
   RepoInfo r = svc.hub.repo_for_write(c.caller, t, c.ns, c.name);
   if (truthy(c.param("create_pr"))) throw BadRequest("pull requests are not supported by this hub");
   if (auto e = check_revision(rev); !e.empty()) throw BadRequest("Invalid revision: " + e);
+  if (Hub::is_convert_ref(rev))
+    throw Forbidden("Invalid revision: " + rev + " is maintained by the Hub (read-only)");
   const std::string body = read_body(c, svc.opt.max_commit_bytes);
   std::string summary, description, parent;
   std::vector<CommitOp> ops;
@@ -239,6 +241,8 @@ void branch(Service& svc, Request& c) {
     json j = parse_object(read_body(c, svc.opt.max_json_bytes), "branch body");
     svc.hub.create_branch(r, b, get_str(j, "startingPoint", "branch body"));
   } else if (c.req.method == "DELETE") {
+    if (Hub::is_convert_ref(b))
+      throw Forbidden("Cannot delete " + b + ": it is maintained by the Hub");
     svc.hub.delete_branch(r, b);
   } else {
     throw MethodNotAllowed("method not allowed");

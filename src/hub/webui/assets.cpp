@@ -76,6 +76,22 @@ article.markdown{min-width:0}
 .markdown table{border-collapse:collapse}
 .markdown th,.markdown td{border:1px solid var(--line);padding:6px 10px}
 .markdown img{max-width:100%}
+.dv{border:1px solid var(--line);border-radius:10px;padding:12px 16px;margin:0 0 22px}
+.dv h2{font-size:16px;margin:0 0 8px}
+.dv-meta{color:var(--muted);font-size:13px;margin-bottom:8px}
+.dv-pick{display:flex;gap:6px;flex-wrap:wrap;align-items:center;margin:6px 0}
+.dv-label{font-size:12px;color:var(--muted);width:48px}
+.dv-pick a{border:1px solid var(--line);border-radius:8px;padding:3px 10px;font-size:13px;color:var(--fg)}
+.dv-pick a.active{border-color:var(--accent);background:#eef2ff}
+.dv-pick small{color:var(--muted)}
+.dv-scroll{overflow:auto;max-height:520px;border:1px solid var(--line);border-radius:8px;margin-top:8px}
+.dv-table{border-collapse:collapse;font-size:13px;width:100%}
+.dv-table th{position:sticky;top:0;background:var(--bg);text-align:left;font-family:var(--mono)}
+.dv-table th small{display:block;font-weight:400;color:var(--muted);font-family:system-ui,sans-serif}
+.dv-table th,.dv-table td{border-bottom:1px solid var(--line);padding:5px 9px;vertical-align:top;max-width:420px;overflow-wrap:anywhere}
+.dv-idx{color:var(--muted);font-family:var(--mono)}
+.dv-note{color:var(--muted);font-size:13px}
+.dv-error{color:#9f1239}
 .markdown blockquote{margin:0;padding:0 1em;color:var(--muted);border-left:4px solid var(--line)}
 .toolbar{display:flex;align-items:center;gap:12px;flex-wrap:wrap;margin-bottom:12px}
 .crumbs{font-family:var(--mono);font-size:14px}

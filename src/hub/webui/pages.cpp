@@ -252,11 +252,12 @@ std::string read_text(Hub& hub, const FileEntry& f, uint64_t max) {
   return hub.blobs().read_all(BlobKind::Git, f.oid, max);
 }
 
-WebPage repo_page(RepoCtx& x) {
+WebPage repo_page(RepoCtx& x, const std::function<std::string(const std::string&)>& param) {
   const RepoInfo& r = x.r;
   const std::string commit = x.hub.resolve(r, "main");
   auto files = x.hub.files(r, commit);
   std::string body = repo_header(x, "card", "main");
+  if (t_ctx && t_ctx->repo_section) body += t_ctx->repo_section(r, param);
   body += "<div class=\"layout\"><article class=\"markdown\" id=\"card\">";
   std::string readme;
   for (auto& f : files)
@@ -842,7 +843,7 @@ std::optional<WebPage> render_web_ui(Hub& hub, const Caller& caller,
     std::string rest;
     for (size_t k = i + 4; k < n; ++k) rest += (k > i + 4 ? "/" : "") + seg[k];
     const std::string rev = n > i + 3 ? seg[i + 3] : "main";
-    if (action.empty()) return repo_page(x);
+    if (action.empty()) return repo_page(x, param);
     if (action == "eval") return eval_page(x);
     if (action == "tree") return tree_page(x, rev, rest);
     if (action == "commits") return commits_page(x, rev, param);
