@@ -2,22 +2,26 @@
 // --calibration FILE [--samples 128] [--seq-len 2048] [--damp 0.01] [--threads N]`: an HF GPTQ
 // checkpoint (v1 layout, ohm/quant/gptq.h) from an f32/f16/bf16 HF checkpoint.
 //
-// GPTQ goes block by block, as GPTQModel does: for block L the model is built from the source
-// checkpoint with the linears of blocks 0..L-1 replaced by their dequantized GPTQ weights, the
-// calibration samples run through it until the first linear of block L+1 (the forward is
-// stopped there), and H = 2 X^T X is accumulated (f64, threaded) for every linear of block L
-// from its real inputs (linears fed the same input, q/k/v or gate/up, share one H). Then each
-// linear of the block is quantized (rows in parallel). No activations are stored: memory is the
-// model as loaded (stored weights mmapped, blocks already quantized held in f32), the Hessians of
-// one block and one sample's forward.
+// GPTQ goes block by block, as GPTQModel does. The calibration samples are embedded once and
+// their activations [samples, seq_len, hidden] f32 kept between blocks. For block L: the samples
+// run through block L of the model as stored (CausalLM::run_layer), and H = 2 X^T X is
+// accumulated (f64, threaded) for every linear of block L from its real inputs (linears fed the
+// same input, q/k/v or gate/up, share one H); each linear is quantized (rows in parallel) and its
+// packed tensors written to the output at once; then the activations go through block L again,
+// now with its dequantized GPTQ weights, and become block L+1's inputs. So memory is the
+// activations, one block's weights in f32 and its Hessians (plus the input file's mmapped pages);
+// nothing of the earlier blocks is kept. The result is bit for bit what running the whole model
+// with blocks 0..L-1 replaced by their dequantized weights gives (run_layer's contract).
 //
 // The calibration text is tokenized without special tokens and cut into consecutive windows of
 // --seq-len tokens from its start, --samples of them at most.
 //
 // Output: OUT/model.safetensors (per linear qweight/qzeros/scales/g_idx and its bias as stored;
-// every other tensor copied as stored), config.json with quantization_config, quantize_config.json,
-// and the tokenizer and generation files copied. The directory is built as OUT.partial-PID and
-// renamed to OUT at the end: on any error nothing is left at OUT.
+// every other tensor copied as stored; the header, with every tensor's shape known in advance,
+// is written first and each tensor at its offset as it is made), config.json with
+// quantization_config, quantize_config.json, and the tokenizer and generation files copied. The
+// directory is built as OUT.partial-PID and renamed to OUT at the end: on any error nothing is
+// left at OUT.
 #include "quantize_gptq.h"
 
 #include <unistd.h>
@@ -90,17 +94,12 @@ class OverlaySource : public nn::WeightSource {
   const std::map<std::string, Tensor>& over_;
 };
 
-struct StopForward {};
-
-// Accumulates H for the linears of one block; stops the forward after it.
+// Accumulates H for the linears of one block (the observer of run_layer on that block).
 class HessianCollector : public nn::LinearObserver {
  public:
   HessianCollector(int64_t block, ThreadPool& pool) : block_(block), pool_(pool) {}
   void on_linear(const std::string& name, const float* x, int64_t M, int64_t K) override {
-    const int64_t b = block_of(name);
-    if (b > block_ || (b < 0 && seen_)) throw StopForward{};
-    if (b != block_) return;
-    seen_ = true;
+    if (block_of(name) != block_) return;
     auto it = index_.find(name);
     if (it == index_.end()) {
       // The same input as the previous linear (q/k/v, gate/up): share its H.
@@ -129,11 +128,20 @@ class HessianCollector : public nn::LinearObserver {
   }
   const std::vector<std::string>& order() const { return order_; }
   std::vector<double>& hessian(const std::string& name) { return hs_[index_.at(name)]; }
+  // Frees the H of `name` once no linear after it in `names` shares it.
+  void release_after(const std::string& name, const std::vector<std::string>& names) {
+    const size_t h = index_.at(name);
+    bool later = false, past = false;
+    for (const auto& n : names) {
+      if (past && index_.count(n) && index_.at(n) == h) later = true;
+      if (n == name) past = true;
+    }
+    if (!later) std::vector<double>().swap(hs_[h]);
+  }
 
  private:
   int64_t block_;
   ThreadPool& pool_;
-  bool seen_ = false;
   std::map<std::string, size_t> index_;
   std::vector<std::string> order_;
   std::vector<std::vector<double>> hs_;
@@ -143,33 +151,79 @@ class HessianCollector : public nn::LinearObserver {
   std::vector<float> last_copy_;
 };
 
-// A safetensors file of `tensors` (sorted by name), __metadata__ {"format": "pt"}.
-void write_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors) {
-  json header = json::object();
-  header["__metadata__"] = {{"format", "pt"}};
-  uint64_t off = 0;
-  for (const auto& [name, t] : tensors) {
-    const std::string_view dt = safetensors_name(t.dtype());
-    if (dt.empty())
-      throw UnsupportedError(
-          ErrorContext().tensor(name),
-          "dtype " + std::string(ohm::name(t.dtype())) + " has no safetensors name");
-    const uint64_t nb = t.nbytes();
-    header[name] = {
-        {"dtype", std::string(dt)}, {"shape", t.shape()}, {"data_offsets", {off, off + nb}}};
-    off += nb;
+// A safetensors file whose tensors (names, dtypes, shapes) are all known before any is made:
+// open() writes the header (__metadata__ {"format": "pt"}, tensors sorted by name, offsets in
+// that order), put() writes one tensor's bytes at its offset, finish() checks that every tensor
+// was written and flushes. The file is the one writing them all at once would give.
+class SafetensorsStream {
+ public:
+  void plan(const std::string& name, DType dt, const Shape& shape) {
+    if (safetensors_name(dt).empty())
+      throw UnsupportedError(ErrorContext().tensor(name),
+                             "dtype " + std::string(ohm::name(dt)) + " has no safetensors name");
+    plan_[name] = Slot{dt, shape, 0, 0, false};
   }
-  std::string h = header.dump();
-  h.resize((h.size() + 7) / 8 * 8, ' ');
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
-  if (!f) throw IoError(ErrorContext().file(path), "cannot open for writing");
-  const uint64_t hl = h.size();
-  bool ok = std::fwrite(&hl, 8, 1, f.get()) == 1 &&
-            std::fwrite(h.data(), 1, h.size(), f.get()) == h.size();
-  for (const auto& [name, t] : tensors)
-    ok = ok && std::fwrite(t.raw(), 1, t.nbytes(), f.get()) == t.nbytes();
-  if (!ok || std::fflush(f.get()) != 0) throw IoError(ErrorContext().file(path), "write failed");
-}
+  void open(const std::string& path) {
+    path_ = path;
+    json header = json::object();
+    header["__metadata__"] = {{"format", "pt"}};
+    uint64_t off = 0;
+    for (auto& [name, sl] : plan_) {
+      uint64_t n = dtype_size_bytes(sl.dtype, sl.shape);
+      sl.begin = off;
+      sl.nbytes = n;
+      header[name] = {{"dtype", std::string(safetensors_name(sl.dtype))},
+                      {"shape", sl.shape},
+                      {"data_offsets", {off, off + n}}};
+      off += n;
+    }
+    std::string h = header.dump();
+    h.resize((h.size() + 7) / 8 * 8, ' ');
+    f_.reset(std::fopen(path.c_str(), "wb"));
+    if (!f_) throw IoError(ErrorContext().file(path), "cannot open for writing");
+    const uint64_t hl = h.size();
+    data_ = 8 + hl;
+    if (std::fwrite(&hl, 8, 1, f_.get()) != 1 ||
+        std::fwrite(h.data(), 1, h.size(), f_.get()) != h.size())
+      throw IoError(ErrorContext().file(path), "write failed");
+  }
+  void put(const std::string& name, const Tensor& t) {
+    auto it = plan_.find(name);
+    OHM_ASSERT(it != plan_.end() && it->second.dtype == t.dtype() &&
+                   it->second.shape == t.shape() && it->second.nbytes == t.nbytes() &&
+                   !it->second.done,
+               "a tensor not planned for the output");
+    if (fseeko(f_.get(), static_cast<off_t>(data_ + it->second.begin), SEEK_SET) != 0 ||
+        std::fwrite(t.raw(), 1, t.nbytes(), f_.get()) != t.nbytes())
+      throw IoError(ErrorContext().file(path_).tensor(name), "write failed");
+    it->second.done = true;
+  }
+  void finish() {
+    for (const auto& [name, sl] : plan_) OHM_ASSERT(sl.done, "an output tensor never written");
+    if (std::fflush(f_.get()) != 0) throw IoError(ErrorContext().file(path_), "write failed");
+    FILE* f = f_.release();
+    if (std::fclose(f) != 0) throw IoError(ErrorContext().file(path_), "write failed");
+  }
+
+ private:
+  static uint64_t dtype_size_bytes(DType dt, const Shape& shape) {
+    uint64_t n = 1;
+    for (int64_t d : shape) n *= static_cast<uint64_t>(d);
+    const std::optional<uint64_t> b = row_bytes(dt, n);
+    OHM_ASSERT(b.has_value(), "tensor bytes");
+    return *b;
+  }
+  struct Slot {
+    DType dtype;
+    Shape shape;
+    uint64_t begin, nbytes;
+    bool done;
+  };
+  std::string path_;
+  std::map<std::string, Slot> plan_;
+  uint64_t data_ = 0;
+  std::unique_ptr<FILE, int (*)(FILE*)> f_{nullptr, &std::fclose};
+};
 
 json read_json_ordered(const std::string& path) {
   std::ifstream in(path);
@@ -305,87 +359,25 @@ int run_quantize_gptq(const GptqCliOptions& o) {
                 << o.seq_len << " tokens (asked for " << o.samples << ")\n";
   }
 
-  std::map<std::string, Tensor> over;     // dequantized weights of the blocks done
-  std::map<std::string, Tensor> written;  // the output tensors
-  std::vector<LinearRow> report;
-  LoadOptions lo;
-  lo.threads = o.threads;
-  const bool progress = !o.quiet;
-  for (const auto& [block, names] : by_block) {
-    std::unique_ptr<HessianCollector> col;
-    if (gptq) {
-      col = std::make_unique<HessianCollector>(block, pool);
-      OverlaySource os(base, over);
-      nn::Weights ws(os, std::nullopt);
-      auto model = build_causal_lm(config, ws, lo);
-      nn::LinearObserver* prev = nn::set_linear_observer(col.get());
-      try {
-        for (const auto& s : samples) {
-          Tensor ids = Tensor::empty(DType::I64, {1, static_cast<int64_t>(s.size())});
-          std::memcpy(ids.mutable_raw(), s.data(), s.size() * sizeof(int64_t));
-          nn::KVCache cache = model->make_cache(1, static_cast<int64_t>(s.size()));
-          col->new_sample();
-          try {
-            model->forward(ids, Tensor(), Tensor(), cache);
-          } catch (const StopForward&) {
-          }
-        }
-      } catch (...) {
-        nn::set_linear_observer(prev);
-        throw;
-      }
-      nn::set_linear_observer(prev);
-      for (const auto& n : names)
-        if (std::find(col->order().begin(), col->order().end(), n) == col->order().end())
-          throw UnsupportedError(ErrorContext().file(src.path).tensor(n + ".weight"),
-                                 "the model's forward never multiplies by this weight, so it "
-                                 "has no calibration inputs");
-    }
-    for (const auto& n : names) {
-      const Tensor w = to_f32(ckpt.tensor(n + ".weight"));
-      const int64_t rows = w.shape()[0], cols = w.shape()[1];
-      LinearRow row{n, rows, cols};
-      quant::GptqResult r;
-      try {
-        if (gptq) {
-          std::vector<double>& h = col->hessian(n);
-          quant::symmetrize_hessian(h, cols);
-          r = quant::gptq_quantize(w.data<float>(), rows, cols, h, qo);
-          row.err = quant::relative_output_error(w.data<float>(), r, h, pool);
-          row.err_rtn = quant::relative_output_error(
-              w.data<float>(), quant::rtn_quantize(w.data<float>(), rows, cols, qo), h, pool);
-          row.damp = r.damp;
-          row.dead = r.dead;
-        } else {
-          r = quant::rtn_quantize(w.data<float>(), rows, cols, qo);
-        }
-      } catch (const Error& e) {
-        throw InvalidArgument(ErrorContext().tensor(n + ".weight"), e.detail());
-      }
-      quant::GptqPacked p = quant::pack_gptq_v1(r);
-      written[n + ".qweight"] = std::move(p.qweight);
-      written[n + ".qzeros"] = std::move(p.qzeros);
-      written[n + ".scales"] = std::move(p.scales);
-      written[n + ".g_idx"] = std::move(p.g_idx);
-      if (gptq) over[n + ".weight"] = f32_tensor(r.dequantize(), {rows, cols});
-      if (progress) {
-        std::cerr << "block " << block + 1 << "/" << by_block.size() << " " << n << " " << rows
-                  << "x" << cols;
-        if (gptq)
-          std::cerr << std::scientific << std::setprecision(3) << "  out.err " << row.err
-                    << " (rtn " << row.err_rtn << ")" << std::defaultfloat;
-        std::cerr << "\n";
-      }
-      report.push_back(row);
-    }
-  }
-  // Every other tensor as stored (biases of the linears too).
+  // The output checkpoint's tensors, all known before any is made.
+  const int64_t pw = 32 / o.bits;
+  SafetensorsStream st;
+  std::vector<std::string> copied;  // written as stored
   for (const auto& ct : ckpt.tensors()) {
     const std::string& n = ct.info.name;
     const std::string pre = n.substr(0, n.rfind('.'));
-    if (linears.count(pre) && n == pre + ".weight") continue;
+    if (linears.count(pre) && n == pre + ".weight") {
+      const int64_t rows = ct.info.shape[0], cols = ct.info.shape[1];
+      const int64_t groups = o.group_size < 0 ? 1 : (cols + o.group_size - 1) / o.group_size;
+      st.plan(pre + ".qweight", DType::I32, {cols / pw, rows});
+      st.plan(pre + ".qzeros", DType::I32, {groups, rows / pw});
+      st.plan(pre + ".scales", DType::F16, {groups, rows});
+      st.plan(pre + ".g_idx", DType::I32, {cols});
+      continue;
+    }
     if (n.find("rotary_emb.inv_freq") != std::string::npos) continue;
-    written[n] = ckpt.tensor(n);
+    st.plan(n, ct.info.dtype, ct.info.shape);
+    copied.push_back(n);
   }
 
   // quantization_config as GPTQModel 7.7 writes it (v1 checkpoint format; the quantizer's
@@ -411,13 +403,130 @@ int run_quantize_gptq(const GptqCliOptions& o) {
   qc["sym"] = o.sym;
   raw_cfg["quantization_config"] = qc;
 
+  std::vector<LinearRow> report;
+  LoadOptions lo;
+  lo.threads = o.threads;
+  const bool progress = !o.quiet;
   const fs::path tmp = out.parent_path() / (out.filename().string() + ".partial-" +
                                             std::to_string(static_cast<long>(::getpid())));
   std::error_code ec;
   fs::remove_all(tmp, ec);
   try {
     fs::create_directory(tmp);
-    write_safetensors((tmp / "model.safetensors").string(), written);
+    st.open((tmp / "model.safetensors").string());
+
+    // The model as stored (zero-copy) and the samples' activations at the current block.
+    std::unique_ptr<CausalLM> model;
+    const int64_t hidden = common(config).hidden_size;
+    std::vector<std::vector<float>> acts;
+    std::vector<float> x;  // one sample's activations, run through the stored block
+    if (gptq) {
+      nn::Weights ws(base, std::nullopt);
+      model = build_causal_lm(config, ws, lo);
+      const int64_t n_layers = model->layerwise_layers();
+      if (n_layers == 0)
+        throw UnsupportedError(ErrorContext().file(cfg_path).key("model_type"),
+                               "--method gptq: model_type '" + common(config).model_type +
+                                   "' has no layer-by-layer forward");
+      if (by_block.rbegin()->first >= n_layers)
+        throw UnsupportedError(
+            ErrorContext().file(src.path).tensor(by_block.rbegin()->second.front() + ".weight"),
+            "block " + std::to_string(by_block.rbegin()->first) + " but the model has " +
+                std::to_string(n_layers) + " layers");
+      acts.resize(samples.size());
+      for (size_t i = 0; i < samples.size(); ++i) {
+        acts[i].resize(static_cast<size_t>(o.seq_len * hidden));
+        model->embed_layers(samples[i], acts[i].data());
+      }
+    }
+
+    const int64_t last_block = by_block.rbegin()->first;
+    for (int64_t block = 0; block <= last_block; ++block) {
+      const auto bit = by_block.find(block);
+      if (bit == by_block.end()) {  // no linears here: the stored layer feeds the next block
+        if (gptq)
+          for (auto& a : acts) model->run_layer(block, o.seq_len, a.data());
+        continue;
+      }
+      const std::vector<std::string>& names = bit->second;
+      std::unique_ptr<HessianCollector> col;
+      if (gptq) {
+        col = std::make_unique<HessianCollector>(block, pool);
+        nn::LinearObserver* prev = nn::set_linear_observer(col.get());
+        try {
+          for (const auto& a : acts) {
+            x = a;
+            col->new_sample();
+            model->run_layer(block, o.seq_len, x.data());
+          }
+        } catch (...) {
+          nn::set_linear_observer(prev);
+          throw;
+        }
+        nn::set_linear_observer(prev);
+        for (const auto& n : names)
+          if (std::find(col->order().begin(), col->order().end(), n) == col->order().end())
+            throw UnsupportedError(ErrorContext().file(src.path).tensor(n + ".weight"),
+                                   "the model's forward never multiplies by this weight, so it "
+                                   "has no calibration inputs");
+      }
+      std::map<std::string, Tensor> over;  // this block's dequantized weights
+      for (const auto& n : names) {
+        const Tensor w = to_f32(ckpt.tensor(n + ".weight"));
+        const int64_t rows = w.shape()[0], cols = w.shape()[1];
+        LinearRow row{n, rows, cols};
+        quant::GptqResult r;
+        try {
+          if (gptq) {
+            std::vector<double>& h = col->hessian(n);
+            quant::symmetrize_hessian(h, cols);
+            r = quant::gptq_quantize(w.data<float>(), rows, cols, h, qo);
+            row.err = quant::relative_output_error(w.data<float>(), r, h, pool);
+            row.err_rtn = quant::relative_output_error(
+                w.data<float>(), quant::rtn_quantize(w.data<float>(), rows, cols, qo), h, pool);
+            row.damp = r.damp;
+            row.dead = r.dead;
+            col->release_after(n, names);
+          } else {
+            r = quant::rtn_quantize(w.data<float>(), rows, cols, qo);
+          }
+        } catch (const Error& e) {
+          throw InvalidArgument(ErrorContext().tensor(n + ".weight"), e.detail());
+        }
+        {
+          const quant::GptqPacked p = quant::pack_gptq_v1(r);
+          st.put(n + ".qweight", p.qweight);
+          st.put(n + ".qzeros", p.qzeros);
+          st.put(n + ".scales", p.scales);
+          st.put(n + ".g_idx", p.g_idx);
+        }
+        if (gptq && block < last_block)
+          over[n + ".weight"] = f32_tensor(r.dequantize(), {rows, cols});
+        if (progress) {
+          std::cerr << "block " << block + 1 << "/" << by_block.size() << " " << n << " " << rows
+                    << "x" << cols;
+          if (gptq)
+            std::cerr << std::scientific << std::setprecision(3) << "  out.err " << row.err
+                      << " (rtn " << row.err_rtn << ")" << std::defaultfloat;
+          std::cerr << "\n";
+        }
+        report.push_back(row);
+      }
+      col.reset();
+      // The activations through the quantized block: the next block's inputs.
+      if (gptq && block < last_block) {
+        OverlaySource os(base, over);
+        nn::Weights ws(os, std::nullopt);
+        auto qmodel = build_causal_lm(config, ws, lo);
+        for (auto& a : acts) qmodel->run_layer(block, o.seq_len, a.data());
+      }
+    }
+    model.reset();
+    std::vector<std::vector<float>>().swap(acts);
+    // Every other tensor as stored (biases of the linears too).
+    for (const auto& n : copied) st.put(n, ckpt.tensor(n));
+    st.finish();
+
     std::ofstream(tmp / "config.json") << raw_cfg.dump(2) << "\n";
     std::ofstream(tmp / "quantize_config.json") << qc.dump(2) << "\n";
     for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",

@@ -43,6 +43,9 @@ class DecoderLM : public CausalLM {
   void forward_hidden(const Step& s, nn::KVCache& cache, float* out) override;
 
  public:
+  int64_t layerwise_layers() const override { return static_cast<int64_t>(layers_.size()); }
+  void embed_layers(std::span<const int64_t> ids, float* hidden) override;
+  void run_layer(int64_t layer, int64_t T, float* hidden) override;
   bool rope_base_at(int64_t seq_len) const override {
     for (const auto& r : ropes_)
       if (!r.base_at(seq_len)) return false;

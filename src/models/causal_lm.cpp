@@ -51,6 +51,23 @@ void CausalLM::set_kv_type(DType t) {
   kv_type_ = t;
 }
 
+void CausalLM::embed_layers(std::span<const int64_t> ids, float* hidden) {
+  (void)ids;
+  (void)hidden;
+  throw UnsupportedError(
+      ErrorContext().op("embed_layers"),
+      "model_type '" + decoder_config().model_type + "' has no layer-by-layer forward");
+}
+
+void CausalLM::run_layer(int64_t layer, int64_t T, float* hidden) {
+  (void)layer;
+  (void)T;
+  (void)hidden;
+  throw UnsupportedError(
+      ErrorContext().op("run_layer"),
+      "model_type '" + decoder_config().model_type + "' has no layer-by-layer forward");
+}
+
 namespace {
 int64_t int_at(const Tensor& t, uint64_t i) {
   return static_cast<int64_t>(element_as_double(t.raw(), t.dtype(), i));

@@ -1,7 +1,10 @@
 // DecoderLM: the forward pass shared by the LLaMA-like architectures (see builders.h).
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "builders.h"
+#include "ohm/core/error.h"
 
 namespace ohm::models {
 
@@ -71,6 +74,39 @@ void DecoderLM::forward_hidden(const Step& s, nn::KVCache& cache, float* out) {
               static_cast<int64_t>(l), ctx);
   }
   norm_.forward(h, M, out, ctx);
+}
+
+void DecoderLM::embed_layers(std::span<const int64_t> ids, float* h) {
+  const auto M = static_cast<int64_t>(ids.size());
+  const backends::Context& ctx = context();
+  ctx.embedding(kernels::matrix_view(embed_), ids.data(), M, h);
+  if (embed_scale_ != 0.0f) ctx.scale(h, embed_scale_, M * decoder_config().hidden_size);
+}
+
+void DecoderLM::run_layer(int64_t l, int64_t T, float* h) {
+  if (l < 0 || l >= static_cast<int64_t>(layers_.size()) || T <= 0)
+    throw InvalidArgument(ErrorContext().op("run_layer"), "layer " + std::to_string(l) + " of " +
+                                                              std::to_string(layers_.size()) +
+                                                              ", " + std::to_string(T) + " tokens");
+  const int64_t H = decoder_config().hidden_size;
+  const backends::Context& ctx = context();
+  nn::DecoderLayer& L = layers_[static_cast<size_t>(l)];
+  const auto r = static_cast<size_t>(L.rope);
+  // What forward() sets up for a fresh sequence: positions 0..T-1, all valid, the cache that
+  // make_cache(1, T) gives (here with this one layer).
+  std::vector<int32_t> pos(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) pos[static_cast<size_t>(t)] = static_cast<int32_t>(t);
+  const int64_t half = ropes_[r].rot_dim() / 2;
+  float* cos = cos_[r].get(static_cast<size_t>(T * half));
+  float* sin = sin_[r].get(static_cast<size_t>(T * half));
+  ropes_[r].tables(pos.data(), T, cos, sin, nullptr);
+  const int64_t hint = cache_window_ > 0 ? std::min(T, 2 * cache_window_) : T;
+  nn::KVCache cache(ctx, 1, 1, kv_dim(), hint, kv_type_);
+  cache.set_window(cache_window_);
+  cache.append(T, nullptr, pos.data());
+  float* x = x_.get(static_cast<size_t>(T * H));
+  float* y = y_.get(static_cast<size_t>(T * H));
+  L.forward(h, x, y, 1, T, cos, sin, ropes_[r].rot_dim(), cache, 0, ctx);
 }
 
 }  // namespace ohm::models

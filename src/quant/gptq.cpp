@@ -79,30 +79,33 @@ bool cholesky_lower(std::vector<double>& a, int64_t n) {
   return true;
 }
 
-// U, upper triangular with H^-1 = U^T U, from H (symmetric positive definite) in `h`; false
-// when a factorization fails. Returns U row-major [n, n] in `u` (lower part zero).
-bool inverse_cholesky_upper(const std::vector<double>& h, int64_t n, std::vector<double>& u) {
-  std::vector<double> l = h;
+// U, upper triangular with H^-1 = U^T U, from H (symmetric positive definite) in `l` (taken
+// over: it becomes L, then L^-1 in place); false when a factorization fails. Returns U
+// row-major [n, n] in `u` (lower part zero). Two n x n matrices are alive at a time.
+bool inverse_cholesky_upper(std::vector<double> l, int64_t n, std::vector<double>& u) {
   if (!cholesky_lower(l, n)) return false;
-  // Linv = L^-1 (lower), row by row: Linv[i][c] = -sum_{k<i} L[i][k] Linv[k][c] / L[i][i]
-  // (c < i), accumulated as multiples of the rows above (contiguous).
-  std::vector<double> linv(static_cast<size_t>(n * n), 0.0);
+  // Linv = L^-1 (lower), row by row over L's rows: Linv[i][c] = -sum_{k<i} L[i][k] Linv[k][c] /
+  // L[i][i] (c < i), accumulated as multiples of the rows above (contiguous). Row i of L is
+  // kept aside while its row of Linv is built in its place (the upper part is never read).
+  std::vector<double> li(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    double* row = linv.data() + i * n;
+    double* row = l.data() + i * n;
+    std::copy(row, row + i + 1, li.begin());
+    std::fill(row, row + i, 0.0);
     for (int64_t k = 0; k < i; ++k) {
-      const double a = l[static_cast<size_t>(i * n + k)];
+      const double a = li[static_cast<size_t>(k)];
       if (a == 0) continue;
-      const double* lk = linv.data() + k * n;
+      const double* lk = l.data() + k * n;
       for (int64_t c = 0; c <= k; ++c) row[c] += a * lk[c];
     }
-    const double inv = 1.0 / l[static_cast<size_t>(i * n + i)];
+    const double inv = 1.0 / li[static_cast<size_t>(i)];
     for (int64_t c = 0; c < i; ++c) row[c] *= -inv;
     row[i] = inv;
   }
   // Hinv = Linv^T Linv (symmetric): Hinv[i][j] = sum_{k >= max(i,j)} Linv[k][i] Linv[k][j].
   std::vector<double> hinv(static_cast<size_t>(n * n), 0.0);
   for (int64_t k = 0; k < n; ++k) {
-    const double* lk = linv.data() + k * n;
+    const double* lk = l.data() + k * n;
     for (int64_t i = 0; i <= k; ++i) {
       const double a = lk[i];
       if (a == 0) continue;
@@ -110,14 +113,18 @@ bool inverse_cholesky_upper(const std::vector<double>& h, int64_t n, std::vector
       for (int64_t j = i; j <= k; ++j) hi[j] += a * lk[j];
     }
   }
+  std::vector<double>().swap(l);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < i; ++j)
       hinv[static_cast<size_t>(i * n + j)] = hinv[static_cast<size_t>(j * n + i)];
   if (!cholesky_lower(hinv, n)) return false;
-  u.assign(static_cast<size_t>(n * n), 0.0);
+  // U = the transpose of the lower factor, in place.
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j <= i; ++j)
-      u[static_cast<size_t>(j * n + i)] = hinv[static_cast<size_t>(i * n + j)];
+    for (int64_t j = 0; j < i; ++j) {
+      hinv[static_cast<size_t>(j * n + i)] = hinv[static_cast<size_t>(i * n + j)];
+      hinv[static_cast<size_t>(i * n + j)] = 0.0;
+    }
+  u = std::move(hinv);
   return true;
 }
 
@@ -215,11 +222,17 @@ GptqResult gptq_quantize(const float* w, int64_t rows, int64_t cols, const std::
     std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) {
       return hh[static_cast<size_t>(a * n + a)] > hh[static_cast<size_t>(b * n + b)];
     });
-  std::vector<double> hp(static_cast<size_t>(n * n));
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j)
-      hp[static_cast<size_t>(i * n + j)] =
-          hh[static_cast<size_t>(perm[static_cast<size_t>(i)] * n + perm[static_cast<size_t>(j)])];
+  std::vector<double> hp;
+  if (opt.desc_act) {
+    hp.resize(static_cast<size_t>(n * n));
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        hp[static_cast<size_t>(i * n + j)] = hh[static_cast<size_t>(
+            perm[static_cast<size_t>(i)] * n + perm[static_cast<size_t>(j)])];
+    std::vector<double>().swap(hh);
+  } else {
+    hp = std::move(hh);  // the identity order
+  }
   double mean_diag = 0;
   for (int64_t i = 0; i < n; ++i) mean_diag += hp[static_cast<size_t>(i * n + i)];
   mean_diag /= static_cast<double>(n);
@@ -229,14 +242,16 @@ GptqResult gptq_quantize(const float* w, int64_t rows, int64_t cols, const std::
   for (;;) {
     std::vector<double> hd = hp;
     for (int64_t i = 0; i < n; ++i) hd[static_cast<size_t>(i * n + i)] += damp * mean_diag;
-    if (inverse_cholesky_upper(hd, n, u)) break;
+    if (inverse_cholesky_upper(std::move(hd), n, u)) break;
     if (opt.damp_step <= 0 || damp >= 1)
       throw InvalidArgument("the Hessian is not positive definite even with damp " +
                             std::to_string(damp) + " (inputs with NaN or Inf?)");
     damp = std::min(1.0, damp + opt.damp_step);
   }
   r.damp = damp;
-  std::vector<float> uf(u.begin(), u.end());
+  std::vector<double>().swap(hp);
+  const std::vector<float> uf(u.begin(), u.end());
+  std::vector<double>().swap(u);
 
   for (int64_t j = 0; j < n; ++j)
     r.g_idx[static_cast<size_t>(perm[static_cast<size_t>(j)])] = static_cast<int32_t>(j / gs);

@@ -153,11 +153,38 @@ void q8_0_from_float(const float* x, uint8_t* y, int64_t nb) {  // {f16 d; i8 qs
 
 namespace {
 
+// The candidate scales of the searches below run side by side, one per lane of an 8-float
+// vector (GCC/Clang vector extensions: SSE on the baseline, AVX with -mavx2). Each lane does the
+// scalar code's float operations in the scalar code's order (no reassociation, no fused
+// multiply-add: the file is built with -ffp-contract=off), so every lane's sums are the scalar
+// ones bit for bit; only the candidates are interleaved.
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+constexpr int kLanes = 8;
+// (Macros, not functions: a function taking or returning a 32-byte vector changes the ABI
+// without AVX, which GCC warns about. Scalars in vector expressions are broadcast exactly.)
+// nearest_int per lane (the same 1.5*2^23 trick).
+#define OHM_NEAREST8(f) ((((v8i)((f) + 12582912.f)) & 0x007fffff) - 0x00400000)
+#define OHM_CLAMP8(l, lo, hi)        \
+  do {                               \
+    l = l < (lo) ? v8i{} + (lo) : l; \
+    l = l > (hi) ? v8i{} + (hi) : l; \
+  } while (0)
+#define OHM_FLOAT8(l) __builtin_convertvector(l, v8f)
+// Several candidates per call on AVX2 when the CPU has it (the scalar code's results either way).
+#if defined(__x86_64__) && defined(__GNUC__)
+#define OHM_KQ_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define OHM_KQ_CLONES
+#endif
+
 // Weighted least-squares fit of x ~ scale*L + min (min <= 0) over L in [0, nmax], searching
 // nstep+1 candidate inverse scales (ggml's make_qkx2_quants). Returns scale, *the_min = -min.
-float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
-                       bool use_mad) {
+// n <= 32, nstep < 32.
+OHM_KQ_CLONES float make_qkx2_quants(int n, int nmax, const float* x, const float* weights,
+                                     uint8_t* L, float* the_min, uint8_t* Laux, float rmin,
+                                     float rdelta, int nstep, bool use_mad) {
+  (void)Laux;
   float min = x[0], max = x[0];
   float sum_w = weights[0];
   float sum_x = sum_w * x[0];
@@ -188,47 +215,73 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
     *the_min = -min;
     return scale;
   }
-  for (int is = 0; is <= nstep; ++is) {
-    iscale = (rmin + rdelta * is + nmax) / (max - min);
-    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+  // The candidates from `first` on at once, lane c holding is = first + c: the scalar loop's
+  // sums, fit and error for each. A better candidate changes min, which the later candidates'
+  // grids depend on: they are then computed again from the next one on (min rarely stays).
+  v8f isc[4], sum_l[4], sum_l2[4], sum_xl[4], err[4], tsc[4], tmin[4], D[4];
+  v8i laux[4][32];
+  int first = 0;
+  while (first <= nstep) {
+    const int ns = nstep + 1 - first, nv = (ns + kLanes - 1) / kLanes;
+    for (int v = 0; v < nv; ++v) {
+      for (int k = 0; k < kLanes; ++k) {
+        const int is = std::min(first + v * kLanes + k, nstep);  // padding repeats the last
+        isc[v][k] = (rmin + rdelta * is + nmax) / (max - min);
+      }
+      sum_l[v] = sum_l2[v] = sum_xl[v] = err[v] = v8f{};
+    }
     for (int i = 0; i < n; ++i) {
-      int l = nearest_int(iscale * (x[i] - min));
-      l = std::max(0, std::min(nmax, l));
-      Laux[i] = static_cast<uint8_t>(l);
-      const float w = weights[i];
-      sum_l += w * l;
-      sum_l2 += w * l * l;
-      sum_xl += w * l * x[i];
-    }
-    const float D = sum_w * sum_l2 - sum_l * sum_l;
-    if (D > 0) {
-      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-      if (this_min > 0) {
-        this_min = 0;
-        this_scale = sum_xl / sum_l2;
-      }
-      float cur_error = 0;
-      for (int i = 0; i < n; ++i) {
-        float diff = this_scale * Laux[i] + this_min - x[i];
-        diff = use_mad ? std::fabs(diff) : diff * diff;
-        cur_error += weights[i] * diff;
-      }
-      if (cur_error < best_error) {
-        for (int i = 0; i < n; ++i) L[i] = Laux[i];
-        best_error = cur_error;
-        scale = this_scale;
-        min = this_min;
+      const float xm = x[i] - min, w = weights[i], xi = x[i];
+      for (int v = 0; v < nv; ++v) {
+        v8i l = OHM_NEAREST8(isc[v] * xm);
+        OHM_CLAMP8(l, 0, nmax);
+        laux[v][i] = l;
+        const v8f lf = OHM_FLOAT8(l);
+        sum_l[v] += w * lf;
+        sum_l2[v] += w * lf * lf;
+        sum_xl[v] += w * lf * xi;
       }
     }
+    for (int v = 0; v < nv; ++v) {
+      D[v] = sum_w * sum_l2[v] - sum_l[v] * sum_l[v];
+      const v8f ts = (sum_w * sum_xl[v] - sum_x * sum_l[v]) / D[v];
+      const v8f tm = (sum_l2[v] * sum_x - sum_l[v] * sum_xl[v]) / D[v];
+      const v8i pos = tm > 0.f;
+      tmin[v] = pos ? v8f{} : tm;
+      tsc[v] = pos ? sum_xl[v] / sum_l2[v] : ts;
+    }
+    for (int i = 0; i < n; ++i) {
+      const float w = weights[i], xi = x[i];
+      for (int v = 0; v < nv; ++v) {
+        v8f diff = tsc[v] * OHM_FLOAT8(laux[v][i]) + tmin[v] - xi;
+        diff = use_mad ? (v8f)((v8i)diff & 0x7fffffff) : diff * diff;
+        err[v] += w * diff;
+      }
+    }
+    int next = nstep + 1;
+    for (int c = 0; c < ns; ++c) {
+      const int v = c / kLanes, k = c % kLanes;
+      if (!(D[v][k] > 0) || !(err[v][k] < best_error)) continue;
+      for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(laux[v][i][k]);
+      best_error = err[v][k];
+      scale = tsc[v][k];
+      const bool same_min = tmin[v][k] == min && std::signbit(tmin[v][k]) == std::signbit(min);
+      min = tmin[v][k];
+      if (!same_min) {
+        next = first + c + 1;
+        break;
+      }
+    }
+    first = next;
   }
   *the_min = -min;
   return scale;
 }
 
 // Symmetric fit x ~ scale*(L - nmax), L in [0, 2*nmax), with x^2 weights and a search over 18
-// nearby scales (ggml's make_qx_quants with rmse_type 1 and no importance weights).
-float make_qx_quants_rmse1(int n, int nmax, const float* x, int8_t* L) {
+// nearby scales (ggml's make_qx_quants with rmse_type 1 and no importance weights). The 18
+// candidates' sums run side by side (as above); the choice among them stays in order.
+OHM_KQ_CLONES float make_qx_quants_rmse1(int n, int nmax, const float* x, int8_t* L) {
   float max = 0, amax = 0;
   for (int i = 0; i < n; ++i) {
     const float ax = std::fabs(x[i]);
@@ -253,24 +306,35 @@ float make_qx_quants_rmse1(int n, int nmax, const float* x, int8_t* L) {
   }
   float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
   float best = scale * sumlx;
-  for (int is = -9; is <= 9; ++is) {
-    if (is == 0) continue;
-    iscale = -(nmax + 0.1f * is) / max;
-    sumlx = suml2 = 0;
-    for (int i = 0; i < n; ++i) {
-      int l = nearest_int(iscale * x[i]);
-      l = std::max(-nmax, std::min(nmax - 1, l));
-      const float w = x[i] * x[i];
-      sumlx += w * x[i] * l;
-      suml2 += w * l * l;
+  // Candidates is = -9..-1, 1..9 in lanes 0..17 (3 vectors; lanes 18..23 repeat is = 9).
+  constexpr int kCand = 18, kNv = 3;
+  v8f isc[kNv], slx[kNv], sl2[kNv];
+  for (int c = 0; c < kNv * kLanes; ++c) {
+    const int k = std::min(c, kCand - 1);
+    const int is = k < 9 ? k - 9 : k - 8;
+    isc[c / kLanes][c % kLanes] = -(nmax + 0.1f * is) / max;
+  }
+  for (int v = 0; v < kNv; ++v) slx[v] = sl2[v] = v8f{};
+  for (int i = 0; i < n; ++i) {
+    const float xi = x[i], w = x[i] * x[i];
+    for (int v = 0; v < kNv; ++v) {
+      v8i l = OHM_NEAREST8(isc[v] * xi);
+      OHM_CLAMP8(l, -nmax, nmax - 1);
+      const v8f lf = OHM_FLOAT8(l);
+      slx[v] += w * xi * lf;
+      sl2[v] += w * lf * lf;
     }
-    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+  }
+  for (int c = 0; c < kCand; ++c) {
+    const float sx = slx[c / kLanes][c % kLanes], s2 = sl2[c / kLanes][c % kLanes];
+    if (s2 > 0 && sx * sx > best * s2) {
+      const float is_scale = isc[c / kLanes][c % kLanes];
       for (int i = 0; i < n; ++i) {
-        const int l = nearest_int(iscale * x[i]);
+        const int l = nearest_int(is_scale * x[i]);
         L[i] = static_cast<int8_t>(nmax + std::max(-nmax, std::min(nmax - 1, l)));
       }
-      scale = sumlx / suml2;
-      best = scale * sumlx;
+      scale = sx / s2;
+      best = scale * sx;
     }
   }
   return scale;

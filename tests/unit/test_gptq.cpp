@@ -461,6 +461,44 @@ double max_rel_diff(const Tensor& a, const Tensor& b) {
   return m / (hi - lo);
 }
 
+// Records every linear's input (the decoder layers' ones) as the forward runs.
+class InputRecorder : public nn::LinearObserver {
+ public:
+  void on_linear(const std::string& name, const float* x, int64_t M, int64_t K) override {
+    if (name.rfind("model.layers.", 0) == 0)
+      seen.emplace_back(name, std::vector<float>(x, x + M * K));
+  }
+  std::vector<std::pair<std::string, std::vector<float>>> seen;
+};
+
+// CausalLM::run_layer's contract, which `ohm quantize --method gptq` relies on: layer by layer
+// on kept activations is bit for bit the whole forward (every linear sees the same input).
+TEST(GptqDemo, LayerByLayerForwardIsTheForwardBitForBit) {
+  auto model = load_causal_lm(demo());
+  const int64_t T = 40, n = model->layerwise_layers();
+  ASSERT_EQ(n, model->decoder_config().num_hidden_layers);
+  std::vector<int64_t> ids(T);
+  for (int64_t i = 0; i < T; ++i) ids[static_cast<size_t>(i)] = 100 + 53 * i;
+  InputRecorder whole, layered;
+  nn::LinearObserver* prev = nn::set_linear_observer(&whole);
+  Tensor t = Tensor::empty(DType::I64, {1, T});
+  std::memcpy(t.mutable_raw(), ids.data(), ids.size() * sizeof(int64_t));
+  auto cache = model->make_cache(1, T);
+  model->forward(t, Tensor(), Tensor(), cache);
+  nn::set_linear_observer(&layered);
+  std::vector<float> h(static_cast<size_t>(T * model->decoder_config().hidden_size));
+  model->embed_layers(ids, h.data());
+  for (int64_t l = 0; l < n; ++l) model->run_layer(l, T, h.data());
+  nn::set_linear_observer(prev);
+  ASSERT_EQ(whole.seen.size(), layered.seen.size());
+  ASSERT_GT(whole.seen.size(), 0u);
+  for (size_t i = 0; i < whole.seen.size(); ++i) {
+    EXPECT_EQ(whole.seen[i].first, layered.seen[i].first);
+    EXPECT_TRUE(whole.seen[i].second == layered.seen[i].second) << whole.seen[i].first;
+  }
+  EXPECT_THROW(model->run_layer(n, T, h.data()), InvalidArgument);
+}
+
 TEST(GptqDemo, CheckpointLoadsBackAndMatchesItsDequantizedWeights) {
   OHM_REQUIRE_SHARED(fs::exists(shakespeare()), shakespeare());
   test::TempDir tmp;

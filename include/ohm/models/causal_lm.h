@@ -105,6 +105,17 @@ class CausalLM {
     return false;
   }
 
+  // Layer by layer, for calibration (`ohm quantize --method gptq`): one unpadded sequence at
+  // positions 0..T-1, as forward() runs it on a fresh cache. embed_layers writes layer 0's input
+  // [T, hidden_size] for ids [T]; run_layer(l, T, hidden) runs decoder layer l in place on it,
+  // with a KV cache of its own. Running layers 0..n-1 in order gives, bit for bit, the residual
+  // stream forward() has before the final norm, so a caller can keep just the activations
+  // between layers. layerwise_layers() is n, or 0 where the architecture does not support it
+  // (the others then throw UnsupportedError).
+  virtual int64_t layerwise_layers() const { return 0; }
+  virtual void embed_layers(std::span<const int64_t> ids, float* hidden);
+  virtual void run_layer(int64_t layer, int64_t T, float* hidden);
+
   // MoE statistics: tokens routed to each expert per router (HF module name); empty otherwise.
   virtual std::map<std::string, std::vector<int64_t>> router_counts() const { return {}; }
 
