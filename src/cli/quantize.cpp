@@ -216,16 +216,6 @@ Tensor permute_rows(const Tensor& w, int64_t n_head) {
   return out;
 }
 
-json read_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw IoError(ErrorContext().file(path), "cannot open");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw FormatError(ErrorContext().file(path), std::string("invalid JSON: ") + e.what());
-  }
-}
-
 // tokenizer.json -> tokenizer.ggml.* as convert_hf_to_gguf.py's _set_vocab_gpt2 writes them
 // (byte-level BPE only), plus SpecialVocab's ids, add_bos/eos and chat template.
 void add_hf_vocab(gguf::GGUFWriter& w, const std::string& dir, const DecoderConfig& c,
@@ -235,7 +225,7 @@ void add_hf_vocab(gguf::GGUFWriter& w, const std::string& dir, const DecoderConf
     throw NotFoundError(ErrorContext().file(tok_path),
                         "no tokenizer.json beside the weights (the GGUF file needs the "
                         "vocabulary)");
-  const json tj = read_json(tok_path);
+  const json tj = read_json_as<json>(tok_path);
   const json& model = tj.value("model", json::object());
   const std::string type = model.value("type", "");
   const json& pre = tj.value("pre_tokenizer", json());
@@ -295,7 +285,7 @@ void add_hf_vocab(gguf::GGUFWriter& w, const std::string& dir, const DecoderConf
   // SpecialVocab: ids from tokenizer_config.json's token strings, else config.json.
   json tc = json::object();
   if (const auto p = fs::path(dir) / "tokenizer_config.json"; fs::exists(p))
-    tc = read_json(p.string());
+    tc = read_json_as<json>(p.string());
   auto id_of = [&](const std::string& key) -> std::optional<int64_t> {
     const json& v = tc.value(key, json());
     std::string s;
@@ -329,7 +319,7 @@ Model read_hf(const ModelSource& src) {
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
   if (!fs::exists(cfg_path))
     throw NotFoundError(ErrorContext().file(cfg_path), "config.json not found beside the weights");
-  const json raw_cfg = read_json(cfg_path);
+  const json raw_cfg = read_json_as<json>(cfg_path);
   if (raw_cfg.contains("quantization_config"))
     throw UnsupportedError(ErrorContext().file(cfg_path).key("quantization_config"),
                            "quantized HF checkpoints (GPTQ/AWQ/...) cannot be re-quantized");

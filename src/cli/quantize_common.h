@@ -1,13 +1,17 @@
-// Shared by `ohm quantize` (quantize.cpp) and `ohm imatrix` (imatrix.cpp).
+// Shared by `ohm quantize` (quantize.cpp, quantize_gptq.cpp, quantize_report.cpp) and
+// `ohm imatrix` (imatrix.cpp).
 #pragma once
 
 #include <cstdint>
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "ohm/core/error.h"
 #include "quantize_gptq.h"
 
 namespace ohm::cli {
@@ -30,6 +34,19 @@ int run_quantize(const QuantizeOptions& o);
 // UsageError naming `name` and listing the choices when it is not a --type.
 void check_quantize_type(const std::string& name);
 int run_quantize_report(const QuantizeOptions& o);
+
+// A JSON file as J (nlohmann::json, or ordered_json where a file is written back in its key
+// order); IoError / FormatError naming the file.
+template <class J>
+J read_json_as(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw IoError(ErrorContext().file(path), "cannot open");
+  try {
+    return J::parse(in);
+  } catch (const typename J::exception& e) {
+    throw FormatError(ErrorContext().file(path), std::string("invalid JSON: ") + e.what());
+  }
+}
 
 // The GGUF name (llama.cpp's convert_hf_to_gguf.py) of a llama-family checkpoint tensor
 // ("model.layers.3.mlp.down_proj.weight" -> "blk.3.ffn_down.weight"), with the rotary

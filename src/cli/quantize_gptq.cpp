@@ -55,6 +55,7 @@
 #include "ohm/quant/dequant.h"
 #include "ohm/quant/gptq.h"
 #include "ohm/tokenizers/tokenizer.h"
+#include "quantize_common.h"
 
 namespace ohm::cli {
 
@@ -225,16 +226,6 @@ class SafetensorsStream {
   std::unique_ptr<FILE, int (*)(FILE*)> f_{nullptr, &std::fclose};
 };
 
-json read_json_ordered(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw IoError(ErrorContext().file(path), "cannot open");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw FormatError(ErrorContext().file(path), std::string("invalid JSON: ") + e.what());
-  }
-}
-
 Tensor to_f32(const Tensor& t) {
   return t.dtype() == DType::F32 ? t : quant::dequantize(t);
 }
@@ -289,7 +280,7 @@ int run_quantize_gptq(const GptqCliOptions& o) {
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
   if (!fs::exists(cfg_path))
     throw NotFoundError(ErrorContext().file(cfg_path), "config.json not found beside the weights");
-  json raw_cfg = read_json_ordered(cfg_path);
+  json raw_cfg = read_json_as<json>(cfg_path);
   if (raw_cfg.contains("quantization_config"))
     throw UnsupportedError(ErrorContext().file(cfg_path).key("quantization_config"),
                            "the checkpoint is already quantized; give an f32/f16/bf16 one");
