@@ -264,8 +264,9 @@ TEST_P(GGUFModel, PromptLogits) {
 
 TEST_P(GGUFModel, Greedy32) {
   // The load paths may group a forward's rows differently (Mixtral's experts: the GGUF file's
-  // stacked expert tensors against per-expert safetensors), so token-for-token agreement needs
-  // rows that do not depend on their batch: the batch-invariant table (AVX2 on AVX-512 hosts).
+  // stacked expert tensors against per-expert safetensors), so agreement needs rows that do not
+  // depend on their batch: the batch-invariant table (on AVX-512 hosts the AVX-512 table's
+  // invariant variant).
   const test::InvariantKernels invariant;
   const Tensor in = ref().tensor("greedy.input_ids");
   const Tensor want = this->want().tensor("greedy.output_ids");
@@ -290,11 +291,36 @@ TEST_P(GGUFModel, Greedy32) {
   } else {
     // SIMD: int8 activations flip the near-ties of these random models against transformers'
     // f32 activations (8-32 of 32 match, reported above). The loader is checked instead: the
-    // f32 safetensors quantized to Q8_0 at load hold the same bytes as the gguf-py file, and
-    // run through the same kernels, so greedy decoding must agree token for token.
+    // f32 safetensors quantized to Q8_0 at load hold the same bytes as the gguf-py file and run
+    // through the same kernels, up to the order in which attention sums the head dimensions
+    // (the GGUF model keeps q/k in the file's interleaved RoPE order; see
+    // QuantizeOnLoadFromGGUFAndSafetensors). So every token the GGUF model picks is the
+    // safetensors model's argmax on the same prefix, up to a near-tie: teacher-forced on the GGUF
+    // model's sequence, the picked token's logit is within 1e-2 of the row's range of the row's
+    // maximum. (The int8 activations turn a last-bit difference into a one-step flip of a
+    // rounded activation: Mixtral q8_0 on the AVX-512 invariant table, 2.7e-3; 0 for the other
+    // models; a wrong weight byte moves logits by far more. Token-for-token equality of the two
+    // greedy runs held on the AVX2 table by luck; there Mixtral took the same side of that tie.)
     auto st =
         load_causal_lm(f32_dir(std::get<0>(GetParam())), {.threads = 2, .quantize = DType::Q8_0});
-    EXPECT_EQ(got, generation::greedy_generate(*st, prompt, 32));
+    const int64_t T = static_cast<int64_t>(got.size());
+    Tensor ids = Tensor::empty(DType::I64, {1, T});
+    for (int64_t t = 0; t < T; ++t) ids.mutable_data<int64_t>()[t] = got[static_cast<size_t>(t)];
+    auto cache = st->make_cache(1);
+    const Tensor logits = st->forward(ids, Tensor(), Tensor(), cache);
+    ASSERT_EQ(logits.ndim(), 3);
+    ASSERT_EQ(logits.shape()[1], T);
+    const int64_t V = logits.shape()[2];
+    double worst = 0;
+    for (int64_t t = static_cast<int64_t>(prompt.size()); t < T; ++t) {
+      const float* row = logits.data<float>() + (t - 1) * V;
+      const auto [lo, hi] = std::minmax_element(row, row + V);
+      const double gap = (*hi - row[got[static_cast<size_t>(t)]]) / std::max(1e-30f, *hi - *lo);
+      worst = std::max(worst, gap);
+      EXPECT_LE(gap, 1e-2) << "step " << t - static_cast<int64_t>(prompt.size()) << ": token "
+                           << got[static_cast<size_t>(t)] << " is not the safetensors argmax";
+    }
+    report(GetParam(), "greedy_teacher_forced_worst_gap", worst);
   }
 }
 
