@@ -215,12 +215,13 @@ Loaded load(const std::string& model, const SamplingFlags& f) {
     l.spec.draft = l.draft.get();
   }
   // Speculative decoding gives plain greedy's output only where a verified row's logits do not
-  // depend on how many rows share the forward: on AVX-512 CPUs that is the AVX2 table.
+  // depend on how many rows share the forward: on AVX-512 CPUs the AVX-512 table's
+  // batch-invariant variant (its decode kernels at every M).
   if ((l.spec.prompt_lookup > 0 || l.spec.draft) &&
       &kernels::batch_invariant_table() != &kernels::active()) {
     kernels::set_active(&kernels::batch_invariant_table());
     if (!f.quiet)
-      std::cerr << "ohm: AVX2 kernels for speculative decoding (batch-invariant rows: the "
+      std::cerr << "ohm: batch-invariant AVX-512 kernels for speculative decoding (the "
                    "output is plain greedy's)\n";
   }
   // Sampling without a seed gets a random one (reported, so a run can be repeated).

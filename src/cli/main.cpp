@@ -57,8 +57,13 @@ int run(int argc, char** argv) {
   // The version and the kernel paths in use on this CPU (what a benchmark report needs).
   app.set_version_flag("--version", [] {
     const std::string feats = kernels::cpu_features();
-    return std::string("ohm 0.1.0\nkernels: ") + kernels::isa_name(kernels::active().isa) +
-           " (OHM_ISA=scalar|avx2 caps the choice; no AMX path is built)" +
+    const kernels::KernelTable& kt = kernels::active();
+    const bool inv_variant = &kernels::batch_invariant_table() == &kt &&
+                             kt.isa == kernels::Isa::Avx512 &&
+                             kernels::table_for(kernels::Isa::Avx512) != &kt;
+    return std::string("ohm 0.1.0\nkernels: ") + kernels::isa_name(kt.isa) +
+           (inv_variant ? " batch-invariant" : "") +
+           " (OHM_ISA=scalar|avx2|invariant; no AMX path is built)" +
            (feats.empty() ? "" : "\ncpu: " + feats);
   });
   std::vector<Command> commands;

@@ -33,12 +33,13 @@ int serve_main(ServeCliOptions& o) {
   if (!o.dtype.empty()) o.s.load.dtype = dtype_from_name(o.dtype);
   if (!o.quantize.empty()) o.s.load.quantize = dtype_from_name(o.quantize);
   o.s.load.threads = o.threads;
-  // Batch invariance is the default (docs/serving.md): the AVX-512 table's batched matmuls sum
-  // in another order than its decode kernels, so on such CPUs the server runs the AVX2 table,
-  // whose rows are bitwise the same at any batch size.
+  // Batch invariance is the default (docs/serving.md): the AVX-512 table's batched GEMMs sum in
+  // another order than its decode kernels, so on such CPUs the server runs its batch-invariant
+  // variant (the decode kernels' arithmetic at every batch size).
   if (o.batch_invariant && &kernels::batch_invariant_table() != &kernels::active()) {
     kernels::set_active(&kernels::batch_invariant_table());
-    std::cerr << "ohm serve: AVX2 kernels for batch invariance (--no-batch-invariance: AVX-512)\n";
+    std::cerr << "ohm serve: batch-invariant AVX-512 kernels (--no-batch-invariance: the batched "
+                 "GEMMs)\n";
   }
   sigset_t set;
   sigemptyset(&set);
@@ -108,8 +109,9 @@ const Register reg_serve("serve", [](CLI::App& app) {
   cmd->add_flag("!--no-prefix-cache", o->s.engine.prefix_cache,
                 "Do not share prompt blocks across requests");
   cmd->add_flag("!--no-batch-invariance", o->batch_invariant,
-                "On AVX-512 CPUs, use the AVX-512 kernels: faster, but a request's tokens may then "
-                "depend on what else is in the batch (default: the batch-invariant AVX2 kernels)");
+                "On AVX-512 CPUs, use the batched AVX-512 GEMMs: faster prefill and batches, but a "
+                "request's tokens may then depend on what else is in the batch (default: the "
+                "batch-invariant AVX-512 kernels)");
   add_threads_option(cmd, o->threads);
   cmd->add_option("--http-threads", o->s.http_threads, "HTTP workers (open streams at most)")
       ->check(int_range(4, 4096))

@@ -36,7 +36,8 @@ bool cpu_has_f16c() {
 const KernelTable* pick_best() {
   // SIMD tables plug in here, best first, each behind its cpuid check. OHM_ISA=scalar forces
   // the reference (to compare end-to-end results with the fast paths off).
-  // OHM_ISA=avx2 caps the choice at AVX2.
+  // OHM_ISA=avx2 caps the choice at AVX2. OHM_ISA=invariant picks the best batch-invariant
+  // table (batch_invariant_table(); on AVX-512 CPUs the invariant AVX-512 one), to measure it.
   const char* e = std::getenv("OHM_ISA");
   const std::string want = e ? e : "";
   if (want == "scalar") return &reference();
@@ -45,7 +46,8 @@ const KernelTable* pick_best() {
   if (want != "avx2" && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
       __builtin_cpu_supports("fma") && cpu_has_f16c())
-    if (const KernelTable* t = avx512_table()) return t;
+    if (const KernelTable* t = avx512_table())
+      return want == "invariant" ? avx512_invariant_table() : t;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c())
     if (const KernelTable* t = avx2_table()) return t;
 #endif
@@ -146,14 +148,13 @@ const KernelTable* set_active(const KernelTable* table) {
 
 const KernelTable& batch_invariant_table() {
   const KernelTable& a = active();
-  if (a.isa != Isa::Avx512) return a;
-  const KernelTable* t = table_for(Isa::Avx2);
-  return t ? *t : reference();
+  if (&a == avx512_table()) return *avx512_invariant_table();
+  return a;
 }
 
 float* thread_scratch(int slot, size_t n) {
-  thread_local std::vector<float> bufs[6];
-  OHM_ASSERT(slot >= 0 && slot < 6, "scratch slot out of range");
+  thread_local std::vector<float> bufs[8];
+  OHM_ASSERT(slot >= 0 && slot < 8, "scratch slot out of range");
   auto& b = bufs[slot];
   if (b.size() < n) b.resize(std::max(n, b.size() * 2));
   return b.data();

@@ -9,6 +9,9 @@ namespace ohm::kernels {
 // Per-ISA tables register here (nullptr when not compiled in or not supported by this CPU).
 const KernelTable* avx2_table();    // AVX2 + FMA + F16C (src/kernels/avx2.cpp)
 const KernelTable* avx512_table();  // AVX-512 F/BW/VL/VNNI (src/kernels/avx512.cpp)
+// The AVX-512 table with batch-invariant matmuls (kernels::batch_invariant_table); nullptr where
+// avx512_table() is.
+const KernelTable* avx512_invariant_table();
 
 // Rows [next, end) shared by the threads of one decode matmul, taken `chunk` at a time with an
 // atomic add on `next` (see KernelTable::matvec_row_queue).

@@ -25,10 +25,16 @@ struct X1 {
   const int8_t* tq2;  // F: [32]
 };
 
+// Floats of one row's X1 (a multiple of 16, so the rows of a batch stay 64-byte apart).
 template <bool F = false>
-static X1 x1_prep(const float* x, int64_t K) {
+static size_t x1_floats(int64_t K) {
   const int64_t nb = K / 32, np = nb / 2, nt = F ? 2 : 1;
-  float* buf = thread_scratch(2, static_cast<size_t>(np * 16 * 2 + nt * (np * 64 + 32) / 4 + 16));
+  return static_cast<size_t>((np * 16 * 2 + nt * (np * 64 + 32) / 4 + 16 + 15) / 16 * 16);
+}
+
+template <bool F = false>
+static X1 x1_prep(float* buf, const float* x, int64_t K) {
+  const int64_t nb = K / 32, np = nb / 2;
   float* xdb = buf;
   int32_t* corr = reinterpret_cast<int32_t*>(buf + np * 16);
   int8_t* xq = reinterpret_cast<int8_t*>(buf + np * 32);
@@ -82,15 +88,16 @@ static inline int32_t block_dot32(int32_t corr, __m256i u, const int8_t* xq) {
                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq))));
 }
 
-// The f16 scales of 16 consecutive blocks of bsz bytes starting at p (lanes past gm zero),
-// times the activation scales xd: one gather of the dwords at the block starts.
+// The f16 scales of 16 consecutive blocks of bsz bytes starting at p (lanes past gm zero) as
+// f32: one gather of the dwords at the block starts. The kernels multiply them by the
+// activation scales xd lane by lane (the same product for every activation row count).
 template <int bsz>
-static inline __m512 block_scales16(const uint8_t* p, __mmask16 gm, __m512 xd) {
+static inline __m512 block_scales16(const uint8_t* p, __mmask16 gm) {
   const __m512i gidx =
       _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                          _mm512_set1_epi32(bsz));
   const __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, p, 1);
-  return _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), xd);
+  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
 }
 
 // Lane -> block-of-pair maps for the scale vector of pair q of a 16-block group.
@@ -104,63 +111,88 @@ alignas(64) static const int32_t q8_pair_idx[8][16] = {
 #undef OHM_P8
 };
 
-template <int R, bool F = false>
-static inline void q8_rows2(const X1& x, int64_t nb, const uint8_t* w, size_t rb,
-                            const int64_t* rows, size_t pf, float* y) {
+// R weight rows x MT activation rows (xs[i], output y + i * ldy). Each (weight row, activation
+// row) pair has its own accumulator and the same operations in the same order whatever MT is,
+// so a row's result does not depend on how many rows share the call (batch invariance: the
+// M > 1 entry runs this at every M, docs/serving.md). The weights of a step are unpacked once
+// for all MT activation rows.
+template <int R, int MT, bool F = false>
+static inline void q8_rows2(const X1* xs, int64_t nb, const uint8_t* w, size_t rb,
+                            const int64_t* rows, size_t pf, float* y, int64_t ldy,
+                            const float* wsf = nullptr) {
   constexpr int bsz = 34;
-  __m512 acc[R];
+  __m512 acc[MT][R];
   const uint8_t* wr[R];
   for (int r = 0; r < R; ++r) {
-    acc[r] = _mm512_setzero_ps();
+    for (int i = 0; i < MT; ++i) acc[i][r] = _mm512_setzero_ps();
     wr[r] = w + static_cast<size_t>(rows[r]) * rb;
   }
   const int64_t np = nb / 2;
   for (int64_t g0 = 0; g0 < np; g0 += 8) {
-    // scales of the 16 blocks of this group, weight x activation, one vector per row
+    // scales of the 16 blocks of this group; times the activation scales per activation row
     const int64_t gp = imin(8, np - g0);
     const __mmask16 gm = static_cast<__mmask16>(gp == 8 ? 0xFFFF : (1u << (2 * gp)) - 1);
-    const __m512 xd = _mm512_maskz_loadu_ps(gm, x.xdb + 2 * g0);
-    __m512 sc[R];
-    for (int r = 0; r < R; ++r) sc[r] = block_scales16<bsz>(wr[r] + 2 * g0 * bsz, gm, xd);
+    __m512 xd[MT], ws[R];
+    for (int i = 0; i < MT; ++i) xd[i] = _mm512_maskz_loadu_ps(gm, xs[i].xdb + 2 * g0);
+    for (int r = 0; r < R; ++r)
+      ws[r] = wsf ? _mm512_maskz_loadu_ps(gm, wsf + r * nb + 2 * g0)
+                  : block_scales16<bsz>(wr[r] + 2 * g0 * bsz, gm);
     for (int64_t q = 0; q < gp; ++q) {
       const int64_t p = g0 + q;
-      const __m512i xv = _mm512_loadu_si512(x.xq + p * 64);
-      const __m512i cv = _mm512_loadu_si512(x.corr + p * 16);
       const __m512i pidx = _mm512_load_si512(q8_pair_idx[q]);
+      // this step's weights, unpacked once (unsigned: x ^ 0x80). The scales of this pair's
+      // lanes: permute(ws * xd) == permute(ws) * permute(xd), lane by lane the same product.
+      __m512i u[R];
+      __m512 pws[R];
       for (int r = 0; r < R; ++r) {
         const uint8_t* b0 = wr[r] + 2 * p * bsz;
         _mm_prefetch(reinterpret_cast<const char*>(b0) + pf, _MM_HINT_T0);
         _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + 64, _MM_HINT_T0);
-        __m512i u = _mm512_inserti64x4(
-            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2))),
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + bsz + 2)), 1);
-        u = _mm512_xor_si512(u, _mm512_set1_epi8(static_cast<char>(0x80)));
-        __m512i pr;
-        if constexpr (F)
-          pr = _mm512_add_epi32(
-              _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xv),
-                                 _mm512_set1_epi32(254)),
-              _mm512_dpbusd_epi32(cv, u, _mm512_loadu_si512(x.xq2 + p * 64)));
-        else
-          pr = _mm512_dpbusd_epi32(cv, u, xv);
-        acc[r] =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(pr), _mm512_permutexvar_ps(pidx, sc[r]), acc[r]);
+        u[r] = _mm512_xor_si512(
+            _mm512_inserti64x4(_mm512_castsi256_si512(
+                                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2))),
+                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + bsz + 2)),
+                               1),
+            _mm512_set1_epi8(static_cast<char>(0x80)));
+        pws[r] = _mm512_permutexvar_ps(pidx, ws[r]);
+      }
+      for (int i = 0; i < MT; ++i) {
+        const X1& x = xs[i];
+        const __m512i xv = _mm512_loadu_si512(x.xq + p * 64);
+        const __m512i cv = _mm512_loadu_si512(x.corr + p * 16);
+        const __m512 pxd = _mm512_permutexvar_ps(pidx, xd[i]);
+        __m512i xv2 = _mm512_setzero_si512();
+        if constexpr (F) xv2 = _mm512_loadu_si512(x.xq2 + p * 64);
+        for (int r = 0; r < R; ++r) {
+          __m512i pr;
+          if constexpr (F)
+            pr = _mm512_add_epi32(
+                _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u[r], xv),
+                                   _mm512_set1_epi32(254)),
+                _mm512_dpbusd_epi32(cv, u[r], xv2));
+          else
+            pr = _mm512_dpbusd_epi32(cv, u[r], xv);
+          acc[i][r] =
+              _mm512_fmadd_ps(_mm512_cvtepi32_ps(pr), _mm512_mul_ps(pws[r], pxd), acc[i][r]);
+        }
       }
     }
   }
-  for (int r = 0; r < R; ++r) {
-    float s = _mm512_reduce_add_ps(acc[r]);
-    if (nb % 2) {
-      const uint8_t* blk = wr[r] + (nb - 1) * bsz;
-      const __m256i u =
-          _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)),
-                           _mm256_set1_epi8(static_cast<char>(0x80)));
-      const int32_t dot = F ? 254 * block_dot32(0, u, x.tq) + block_dot32(x.tcorr, u, x.tq2)
-                            : block_dot32(x.tcorr, u, x.tq);
-      s += static_cast<float>(dot) * (f16s(blk) * x.td);
+  for (int r = 0; r < R; ++r)
+    for (int i = 0; i < MT; ++i) {
+      const X1& x = xs[i];
+      float s = _mm512_reduce_add_ps(acc[i][r]);
+      if (nb % 2) {
+        const uint8_t* blk = wr[r] + (nb - 1) * bsz;
+        const __m256i u =
+            _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)),
+                             _mm256_set1_epi8(static_cast<char>(0x80)));
+        const int32_t dot = F ? 254 * block_dot32(0, u, x.tq) + block_dot32(x.tcorr, u, x.tq2)
+                              : block_dot32(x.tcorr, u, x.tq);
+        s += static_cast<float>(dot) * (f16s(blk) * x.td);
+      }
+      y[i * ldy + rows[r]] = s;
     }
-    y[rows[r]] = s;
-  }
 }
 
 // Q4_0 decode, four blocks (72 bytes) per step: two loads (at +2 and, masked, at +20, so the
@@ -182,11 +214,16 @@ struct X4 {
   const int8_t* tq2;     // F: [3 * 32]
 };
 
+// Floats of one row's X4 (a multiple of 16).
 template <bool F = false>
-static X4 x4_prep(const float* x, int64_t K) {
+static size_t x4_floats(int64_t K) {
   const int64_t nb = K / 32, ng = nb / 4, nt = F ? 2 : 1;
-  float* buf =
-      thread_scratch(2, static_cast<size_t>(nb + ng * 16 + 4 + nt * (ng * 128 + 96) / 4 + 16));
+  return static_cast<size_t>((nb + ng * 16 + 4 + nt * (ng * 128 + 96) / 4 + 16 + 15) / 16 * 16);
+}
+
+template <bool F = false>
+static X4 x4_prep(float* buf, const float* x, int64_t K) {
+  const int64_t nb = K / 32, ng = nb / 4;
   float* xdb = buf;
   int32_t* corr = reinterpret_cast<int32_t*>(buf + nb);
   int32_t* tcorr = corr + ng * 16;
@@ -239,95 +276,189 @@ alignas(64) static const int32_t q4_group_idx[4][16] = {
 #undef OHM_G
 };
 
-template <int R, bool F = false>
-static inline void q4_rows4(const X4& x, int64_t nb, const uint8_t* w, size_t rb,
-                            const int64_t* rows, size_t pf, float* y) {
+// R weight rows x MT activation rows, as q8_rows2.
+template <int R, int MT, bool F = false>
+static inline void q4_rows4(const X4* xs, int64_t nb, const uint8_t* w, size_t rb,
+                            const int64_t* rows, size_t pf, float* y, int64_t ldy,
+                            const float* wsf = nullptr) {
   constexpr int bsz = 18;
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   // dwords of the load at +2 (blocks 0, 2: 0-3, 9-12) and at +20 (blocks 1, 3: 16 + 0-3, 9-12)
   const __m512i tidx = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 9, 10, 11, 12, 25, 26, 27, 28);
   constexpr __mmask16 bmask = 0x1E0F;  // the +20 load stops at the group's end
-  __m512 acc[R];
+  __m512 acc[MT][R];
   const uint8_t* wr[R];
   for (int r = 0; r < R; ++r) {
-    acc[r] = _mm512_setzero_ps();
+    for (int i = 0; i < MT; ++i) acc[i][r] = _mm512_setzero_ps();
     wr[r] = w + static_cast<size_t>(rows[r]) * rb;
   }
   const int64_t ng = nb / 4;
   for (int64_t c0 = 0; c0 < ng; c0 += 4) {
     const int64_t gc = imin(4, ng - c0);
     const __mmask16 gm = static_cast<__mmask16>(gc == 4 ? 0xFFFF : (1u << (4 * gc)) - 1);
-    const __m512 xd = _mm512_maskz_loadu_ps(gm, x.xdb + 4 * c0);
-    __m512 sc[R];
-    for (int r = 0; r < R; ++r) sc[r] = block_scales16<bsz>(wr[r] + 4 * c0 * bsz, gm, xd);
+    __m512 xd[MT], ws[R];
+    for (int i = 0; i < MT; ++i) xd[i] = _mm512_maskz_loadu_ps(gm, xs[i].xdb + 4 * c0);
+    for (int r = 0; r < R; ++r)
+      ws[r] = wsf ? _mm512_maskz_loadu_ps(gm, wsf + r * nb + 4 * c0)
+                  : block_scales16<bsz>(wr[r] + 4 * c0 * bsz, gm);
     for (int64_t q = 0; q < gc; ++q) {
       const int64_t g = c0 + q;
-      const __m512i xlo = _mm512_loadu_si512(x.xq + g * 128);
-      const __m512i xhi = _mm512_loadu_si512(x.xq + g * 128 + 64);
-      const __m512i cv = _mm512_loadu_si512(x.corr + g * 16);
       const __m512i sidx = _mm512_load_si512(q4_group_idx[q]);
-      __m512i ylo = _mm512_setzero_si512(), yhi = _mm512_setzero_si512();
-      if constexpr (F) {
-        ylo = _mm512_loadu_si512(x.xq2 + g * 128);
-        yhi = _mm512_loadu_si512(x.xq2 + g * 128 + 64);
-      }
+      // this step's weights, unpacked once: the four blocks' low and high nibbles per row
+      __m512i lo[R], hi[R];
+      __m512 pws[R];  // as q8_rows2
       for (int r = 0; r < R; ++r) {
         const uint8_t* b0 = wr[r] + 4 * g * bsz;
         _mm_prefetch(reinterpret_cast<const char*>(b0) + pf, _MM_HINT_T0);
         _mm_prefetch(reinterpret_cast<const char*>(b0) + pf + 4 * bsz - 1, _MM_HINT_T0);
         const __m512i v = _mm512_permutex2var_epi32(_mm512_loadu_si512(b0 + 2), tidx,
                                                     _mm512_maskz_loadu_epi32(bmask, b0 + 20));
-        const __m512i lo = _mm512_and_si512(v, m4);
-        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-        __m512i pr;
-        if constexpr (F)
-          pr = _mm512_add_epi32(
-              _mm512_mullo_epi32(_mm512_dpbusd_epi32(
-                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xlo), hi, xhi),
-                                 _mm512_set1_epi32(254)),
-              _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(cv, lo, ylo), hi, yhi));
-        else
-          pr = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(cv, lo, xlo), hi, xhi);
-        acc[r] =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(pr), _mm512_permutexvar_ps(sidx, sc[r]), acc[r]);
+        lo[r] = _mm512_and_si512(v, m4);
+        hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        pws[r] = _mm512_permutexvar_ps(sidx, ws[r]);
+      }
+      for (int i = 0; i < MT; ++i) {
+        const X4& x = xs[i];
+        const __m512i xlo = _mm512_loadu_si512(x.xq + g * 128);
+        const __m512i xhi = _mm512_loadu_si512(x.xq + g * 128 + 64);
+        const __m512i cv = _mm512_loadu_si512(x.corr + g * 16);
+        const __m512 pxd = _mm512_permutexvar_ps(sidx, xd[i]);
+        __m512i ylo = _mm512_setzero_si512(), yhi = _mm512_setzero_si512();
+        if constexpr (F) {
+          ylo = _mm512_loadu_si512(x.xq2 + g * 128);
+          yhi = _mm512_loadu_si512(x.xq2 + g * 128 + 64);
+        }
+        for (int r = 0; r < R; ++r) {
+          __m512i pr;
+          if constexpr (F)
+            pr = _mm512_add_epi32(
+                _mm512_mullo_epi32(
+                    _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[r], xlo),
+                                        hi[r], xhi),
+                    _mm512_set1_epi32(254)),
+                _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(cv, lo[r], ylo), hi[r], yhi));
+          else
+            pr = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(cv, lo[r], xlo), hi[r], xhi);
+          acc[i][r] =
+              _mm512_fmadd_ps(_mm512_cvtepi32_ps(pr), _mm512_mul_ps(pws[r], pxd), acc[i][r]);
+        }
       }
     }
   }
-  for (int r = 0; r < R; ++r) {
-    float s = _mm512_reduce_add_ps(acc[r]);
-    for (int64_t b = ng * 4; b < nb; ++b) {
-      const uint8_t* blk = wr[r] + b * bsz;
-      const int64_t t = b - ng * 4;
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-      const __m256i u =
-          _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
-      const int32_t dot =
-          F ? 254 * block_dot32(0, u, x.tq + 32 * t) + block_dot32(x.tcorr[t], u, x.tq2 + 32 * t)
-            : block_dot32(x.tcorr[t], u, x.tq + 32 * t);
-      s += static_cast<float>(dot) * (f16s(blk) * x.xdb[b]);
+  for (int r = 0; r < R; ++r)
+    for (int i = 0; i < MT; ++i) {
+      const X4& x = xs[i];
+      float s = _mm512_reduce_add_ps(acc[i][r]);
+      for (int64_t b = ng * 4; b < nb; ++b) {
+        const uint8_t* blk = wr[r] + b * bsz;
+        const int64_t t = b - ng * 4;
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+        const __m256i u =
+            _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+        const int32_t dot =
+            F ? 254 * block_dot32(0, u, x.tq + 32 * t) + block_dot32(x.tcorr[t], u, x.tq2 + 32 * t)
+              : block_dot32(x.tcorr[t], u, x.tq + 32 * t);
+        s += static_cast<float>(dot) * (f16s(blk) * x.xdb[b]);
+      }
+      y[i * ldy + rows[r]] = s;
     }
-    y[rows[r]] = s;
+}
+
+// Activation rows per call of the row kernels at M > 1 (F: twice the int32 work per pair).
+template <bool F>
+constexpr int kQ32MT = F ? 2 : 4;
+
+// Q4_0 / Q8_0 at any M with the decode arithmetic: each activation row is prepared as at M = 1
+// (x4_prep / x1_prep) and runs through the same row kernels, MT rows per weight step (the step's
+// weights stay in L1 for the rest), so a row's result is bitwise the same at every M.
+template <int R>
+struct RowCount {  // R as a type (sizeof(r) == R) for the generic lambda below
+  char r[R];
+};
+template <bool F, class XP, class Kern>
+static void q32_rows_m(const XP* xs, int64_t M, int64_t nb, const Matrix& w, int64_t n0, int64_t n1,
+                       float* y, int64_t ldy) {
+  constexpr int MT = kQ32MT<F>;
+  const size_t rb = w.row_bytes;
+  // With several chunks of MT activation rows, the step's weight scales as f32 once (slot 6:
+  // R x nb), instead of a gather per chunk; the same values (f16 -> f32 is exact).
+  float* wsf = M > MT ? thread_scratch(6, static_cast<size_t>(QM_R * nb)) : nullptr;
+  const auto run = [&](const int64_t* rows, size_t pf, auto rt) {
+    constexpr int R = sizeof(rt.r);
+    if (wsf)
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* wr = w.data + static_cast<size_t>(rows[r]) * rb;
+        for (int64_t b = 0; b < nb; ++b) wsf[r * nb + b] = f16s(wr + b * Kern::bsz);
+      }
+    int64_t m = 0;
+    for (; m + MT <= M; m += MT)
+      Kern::template rows<R, MT, F>(xs + m, nb, w.data, rb, rows, m == 0 ? pf : 0, y + m * ldy, ldy,
+                                    wsf);
+    switch (M - m) {
+      case 3:
+        Kern::template rows<R, 3, F>(xs + m, nb, w.data, rb, rows, 0, y + m * ldy, ldy, wsf);
+        break;
+      case 2:
+        Kern::template rows<R, 2, F>(xs + m, nb, w.data, rb, rows, 0, y + m * ldy, ldy, wsf);
+        break;
+      case 1:
+        Kern::template rows<R, 1, F>(xs + m, nb, w.data, rb, rows, m == 0 ? pf : 0, y + m * ldy,
+                                     ldy, wsf);
+        break;
+      default:
+        break;
+    }
+  };
+  // (R = 2 or MT = 2 at M > 1 measured slower on the 1.1B Q4_0 shape: 71-98 against 105-117
+  // tok/s at pp16-pp256, 2 threads)
+  decode_rows<QM_R>(
+      n0, n1, rb, [&](const int64_t* rows, size_t pf) { run(rows, pf, RowCount<QM_R>{}); },
+      [&](const int64_t* rows, size_t pf) { run(rows, pf, RowCount<1>{}); });
+}
+struct Q4Rows {
+  static constexpr int bsz = 18;
+  template <int R, int MT, bool F>
+  static void rows(const X4* xs, int64_t nb, const uint8_t* w, size_t rb, const int64_t* rows,
+                   size_t pf, float* y, int64_t ldy, const float* wsf) {
+    q4_rows4<R, MT, F>(xs, nb, w, rb, rows, pf, y, ldy, wsf);
+  }
+};
+struct Q8Rows {
+  static constexpr int bsz = 34;
+  template <int R, int MT, bool F>
+  static void rows(const X1* xs, int64_t nb, const uint8_t* w, size_t rb, const int64_t* rows,
+                   size_t pf, float* y, int64_t ldy, const float* wsf) {
+    q8_rows2<R, MT, F>(xs, nb, w, rb, rows, pf, y, ldy, wsf);
+  }
+};
+
+template <bool Q8, bool F = false>
+static void q32_rows(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0, int64_t n1,
+                     float* y, int64_t ldy) {
+  const int64_t nb = K / 32;
+  // the per-row preparations (slot 2) and their descriptors (slot 5)
+  if constexpr (!Q8) {
+    const size_t per = x4_floats<F>(K);
+    float* buf = thread_scratch(2, per * static_cast<size_t>(M));
+    X4* xs = reinterpret_cast<X4*>(thread_scratch(
+        5, (sizeof(X4) * static_cast<size_t>(M) + sizeof(float) - 1) / sizeof(float)));
+    for (int64_t m = 0; m < M; ++m) xs[m] = x4_prep<F>(buf + m * per, x + m * K, K);
+    q32_rows_m<F, X4, Q4Rows>(xs, M, nb, w, n0, n1, y, ldy);
+  } else {
+    const size_t per = x1_floats<F>(K);
+    float* buf = thread_scratch(2, per * static_cast<size_t>(M));
+    X1* xs = reinterpret_cast<X1*>(thread_scratch(
+        5, (sizeof(X1) * static_cast<size_t>(M) + sizeof(float) - 1) / sizeof(float)));
+    for (int64_t m = 0; m < M; ++m) xs[m] = x1_prep<F>(buf + m * per, x + m * K, K);
+    q32_rows_m<F, X1, Q8Rows>(xs, M, nb, w, n0, n1, y, ldy);
   }
 }
 
+// Decode (M = 1).
 template <bool Q8, bool F = false>
 static void q32_matvec(const float* x, int64_t K, const Matrix& w, int64_t n0, int64_t n1,
                        float* y) {
-  const int64_t nb = K / 32;
-  const size_t rb = w.row_bytes;
-  if constexpr (!Q8) {
-    const X4 xp = x4_prep<F>(x, K);
-    decode_rows<QM_R>(
-        n0, n1, rb,
-        [&](const int64_t* rows, size_t pf) { q4_rows4<QM_R, F>(xp, nb, w.data, rb, rows, pf, y); },
-        [&](const int64_t* rows, size_t pf) { q4_rows4<1, F>(xp, nb, w.data, rb, rows, pf, y); });
-  } else {
-    const X1 xp = x1_prep<F>(x, K);
-    decode_rows<QM_R>(
-        n0, n1, rb,
-        [&](const int64_t* rows, size_t pf) { q8_rows2<QM_R, F>(xp, nb, w.data, rb, rows, pf, y); },
-        [&](const int64_t* rows, size_t pf) { q8_rows2<1, F>(xp, nb, w.data, rb, rows, pf, y); });
-  }
+  q32_rows<Q8, F>(x, 1, K, w, n0, n1, y, 0);
 }
 
 // KernelTable::matmul_fine for Q4_0 / Q8_0 (AVX-512): the plain entry's paths (the decode row
@@ -342,6 +473,14 @@ static void mm_q32_fine(const float* x, int64_t M, int64_t K, const Matrix& w, i
   a.qs2 = reinterpret_cast<int8_t*>(buf + nf);
   qg_prepare_fine(x, 0, M, a);
   qg_gemm<Q8 ? QK::Q8_0 : QK::Q4_0, true>(a, w, n0, n1, y, ldy);
+}
+
+// The batch-invariant table's Q4_0 / Q8_0 entries (plain and fine activations): the decode
+// arithmetic at every M (q32_rows).
+template <bool Q8, bool F>
+static void mm_q32_invariant(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0,
+                             int64_t n1, float* y, int64_t ldy, float*) {
+  q32_rows<Q8, F>(x, M, K, w, n0, n1, y, ldy);
 }
 #endif  // OHM_SIMD_W512
 

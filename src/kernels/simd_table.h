@@ -4,23 +4,12 @@
 // (see the ODR rule and the numerics there).
 #pragma once
 
+// The row-tile paths of mm_quant (act_quantize once per call, then qtile / the AVX2 Q4_0 and
+// Q8_0 kernels): the same per-row arithmetic at every M. The AVX-512 batch-invariant table runs
+// the K-quants through it.
 template <QK T>
-static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0, int64_t n1,
-                     float* y, int64_t ldy, float*) {
-#if OHM_SIMD_W512
-  if constexpr (T == QK::Q4_0 || T == QK::Q8_0)
-    if (M == 1) return q32_matvec<T == QK::Q8_0>(x, K, w, n0, n1, y);
-  if constexpr (T == QK::Q4_K)
-    if (M == 1) return q4k_matvec(x, K, w, n0, n1, y);
-  if constexpr (T == QK::Q6_K)
-    if (M == 1) return q6k_matvec(x, K, w, n0, n1, y);
-  if (M >= QGEMM_MIN_ROWS) {
-    const QActs a = qacts_in(thread_scratch(2, qacts_floats(M, K)), M, K);
-    qg_prepare(x, 0, M, a);
-    qg_gemm<T>(a, w, n0, n1, y, ldy);
-    return;
-  }
-#endif
+static void mm_quant_rows(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0,
+                          int64_t n1, float* y, int64_t ldy) {
   constexpr int B = (T == QK::Q4_0 || T == QK::Q8_0) ? 32 : 256;
   const ActQ a = act_quantize(x, M, K, B);
 #if !OHM_SIMD_W512
@@ -76,6 +65,26 @@ static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int6
         qtile<T, 1>(am, K, w.data + n * w.row_bytes, y + m * ldy, ldy, n);
     }
   }
+}
+
+template <QK T>
+static void mm_quant(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0, int64_t n1,
+                     float* y, int64_t ldy, float*) {
+#if OHM_SIMD_W512
+  if constexpr (T == QK::Q4_0 || T == QK::Q8_0)
+    if (M == 1) return q32_matvec<T == QK::Q8_0>(x, K, w, n0, n1, y);
+  if constexpr (T == QK::Q4_K)
+    if (M == 1) return q4k_matvec(x, K, w, n0, n1, y);
+  if constexpr (T == QK::Q6_K)
+    if (M == 1) return q6k_matvec(x, K, w, n0, n1, y);
+  if (M >= QGEMM_MIN_ROWS) {
+    const QActs a = qacts_in(thread_scratch(2, qacts_floats(M, K)), M, K);
+    qg_prepare(x, 0, M, a);
+    qg_gemm<T>(a, w, n0, n1, y, ldy);
+    return;
+  }
+#endif
+  mm_quant_rows<T>(x, M, K, w, n0, n1, y, ldy);
 }
 
 // The matmul / qgemm entries of a block type's SIMD family (QuantTraits::simd).
@@ -149,3 +158,46 @@ static void fill_table(KernelTable& t) {
   t.attn_query = &s_attn_query;
   t.attn_tile = &s_attn_tile;
 }
+
+#if OHM_SIMD_W512
+template <QK T>
+static void mm_quant_rows_entry(const float* x, int64_t M, int64_t K, const Matrix& w, int64_t n0,
+                                int64_t n1, float* y, int64_t ldy, float*) {
+  mm_quant_rows<T>(x, M, K, w, n0, n1, y, ldy);
+}
+
+// The batch-invariant variant of a filled AVX-512 table (kernels::batch_invariant_table): every
+// matmul entry gives a row bitwise the same result at any M. Q4_0 / Q8_0 (plain and fine
+// activations) run the decode kernels' arithmetic at every M (q32_rows: VNNI, the weights of a
+// step shared by the activation rows); f32/f16/bf16 the row tiles (mm_float) instead of the
+// batched GEMM; Q4_K / Q6_K the row tiles of mm_quant_rows. No qgemm front-end path.
+static void make_batch_invariant(KernelTable& t) {
+  t.qgemm_min_rows = 0;
+  t.qacts_prepare = nullptr;
+  for (auto& q : t.qgemm) q = nullptr;
+  t.matmul[static_cast<int>(DType::F32)] = &mm_float<WF::F32>;
+  t.matmul[static_cast<int>(DType::F16)] = &mm_float<WF::F16>;
+  t.matmul[static_cast<int>(DType::BF16)] = &mm_float<WF::BF16>;
+  for (const QuantTraits& q : kQuantTypes) {
+    const auto d = static_cast<int>(q.dtype);
+    switch (q.simd) {
+      case SimdKernel::Q4_0:
+        t.matmul[d] = &mm_q32_invariant<false, false>;
+        t.matmul_fine[d] = &mm_q32_invariant<false, true>;
+        break;
+      case SimdKernel::Q8_0:
+        t.matmul[d] = &mm_q32_invariant<true, false>;
+        t.matmul_fine[d] = &mm_q32_invariant<true, true>;
+        break;
+      case SimdKernel::Q4_K:
+        t.matmul[d] = &mm_quant_rows_entry<QK::Q4_K>;
+        break;
+      case SimdKernel::Q6_K:
+        t.matmul[d] = &mm_quant_rows_entry<QK::Q6_K>;
+        break;
+      case SimdKernel::None:
+        break;
+    }
+  }
+}
+#endif

@@ -43,9 +43,11 @@ except ImportError as e:  # pragma: no cover
     sys.exit(77)
 
 OHM, MODEL, SHARED = sys.argv[1], sys.argv[2], sys.argv[3]
-# The AVX-512 kernels are not batch-invariant yet (docs/serving.md): the servers and `ohm
-# generate` here run the AVX2 table (or the scalar one where there is no AVX2), which is.
-os.environ["OHM_ISA"] = "avx2"
+# `ohm serve` runs the batch-invariant kernels (docs/serving.md); on AVX-512 CPUs plain `ohm
+# generate` prefills with the batched GEMM, which sums in another order. So the servers and
+# `ohm generate` here all run the batch-invariant table (OHM_ISA=invariant: AVX-512's invariant
+# variant, else the AVX2 or scalar table, which are).
+os.environ["OHM_ISA"] = "invariant"
 failures = []
 checks = 0
 lock = threading.Lock()

@@ -1,7 +1,8 @@
 // Tests of batch invariance (a row's logits bitwise the same whatever else shares the forward)
-// run the batch-invariant kernel table: the host's, or AVX2's on AVX-512 hosts, whose VNNI qgemm
-// and f32 GEMM sum in another order at M > 1 than its M = 1 kernels (docs/serving.md). This is
-// what `ohm serve` and speculative `ohm generate` select too.
+// run the batch-invariant kernel table: the host's, or on AVX-512 hosts the AVX-512 table's
+// invariant variant (the AVX-512 table's VNNI qgemm and f32 GEMM sum in another order at M > 1
+// than its M = 1 kernels; docs/serving.md). This is what `ohm serve` and speculative
+// `ohm generate` select too.
 #pragma once
 
 #include "ohm/kernels/kernels.h"

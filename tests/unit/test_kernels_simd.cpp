@@ -298,42 +298,92 @@ TEST_P(SimdMatmul, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Table, SimdMatmul, ::testing::ValuesIn(matmul_cases()), case_name);
 
-// Batch invariance (the serving engine's contract, docs/serving.md): on the AVX2 table a row of
-// a Q4_0 / Q8_0 matmul at M > 1 is bitwise the M = 1 result of that row alone, for every shape
-// class of the batched path: no full group of eight blocks (K = 4 x 32), groups only, groups
-// plus a tail; weight-row counts off the 4-row panels; odd M. Rows also see extreme values
-// (a zero row, a row of one spike) so the int16 partial sums run near their bound.
-TEST(SimdMatmul, Q32BatchInvariantAvx2) {
-  const KernelTable* kt = table_for(Isa::Avx2);
-  if (kt == nullptr) GTEST_SKIP() << "this CPU has no AVX2 table";
+// Batch invariance (the serving engine's contract, docs/serving.md): on a batch-invariant table
+// (AVX2's; on AVX-512 CPUs kernels::batch_invariant_table()'s AVX-512 variant) a row of a matmul
+// at M > 1 is bitwise the M = 1 result of that row alone, for every weight type with a SIMD entry
+// (Q4_0 / Q8_0 plain and with fine activations, f32/f16/bf16, Q4_K, Q6_K) and every shape class
+// of the batched paths: no full group of blocks (K = 4 x 32), groups only, groups plus a tail;
+// weight-row counts off the row steps; M off the activation-row chunks, and past one chunk (the
+// cached weight scales). Rows also see extreme values (a zero row, a row of one spike) so the
+// int16 partial sums of the AVX2 kernels run near their bound.
+std::vector<const KernelTable*> invariant_tables() {
+  std::vector<const KernelTable*> r;
+  if (const KernelTable* t = table_for(Isa::Avx2)) r.push_back(t);
+  if (const KernelTable* t = table_for(Isa::Avx512)) {
+    const KernelTable* prev = set_active(t);
+    r.push_back(&batch_invariant_table());
+    set_active(prev);
+  }
+  return r;
+}
+
+TEST(SimdMatmul, BatchInvariantTables) {
+  const auto tables = invariant_tables();
+  if (tables.empty()) GTEST_SKIP() << "this CPU has no SIMD table";
+  if (const KernelTable* t = table_for(Isa::Avx512)) {
+    ASSERT_NE(tables.back(), t) << "the AVX-512 table's batch-invariant variant is itself";
+    EXPECT_EQ(tables.back()->isa, Isa::Avx512);
+  }
+  for (const KernelTable* kt : tables)
+    for (DType t :
+         {DType::Q4_0, DType::Q8_0, DType::F32, DType::F16, DType::BF16, DType::Q4_K, DType::Q6_K})
+      for (bool fine : {false, true})
+        for (int64_t kb : {1, 2, 3, 4, 8, 16, 23, 70})
+          for (int64_t N : {1, 6, 18})
+            for (int64_t M : {2, 3, 4, 5, 9, 17}) {
+              const bool kquant = t == DType::Q4_K || t == DType::Q6_K;
+              if (kquant && kb % 8 != 0) continue;
+              auto fn = (fine ? kt->matmul_fine : kt->matmul)[static_cast<int>(t)];
+              if (fine && fn == nullptr) continue;
+              ASSERT_NE(fn, nullptr) << name(t);
+              const int64_t K = kb * 32;
+              SCOPED_TRACE(std::string(isa_name(kt->isa)) + " " + std::string(name(t)) +
+                           (fine ? " fine" : "") + " M=" + std::to_string(M) +
+                           " K=" + std::to_string(K) + " N=" + std::to_string(N));
+              const auto w = make_weights(t, N, K, static_cast<uint32_t>(K * 7 + N + M));
+              auto x = randn(static_cast<size_t>(M * K), static_cast<uint32_t>(K + M));
+              for (int64_t k = 0; k < K; ++k) x[static_cast<size_t>(K + k)] = 0;  // row 1: zeros
+              if (M > 2) {
+                for (int64_t k = 0; k < K; ++k) x[static_cast<size_t>(2 * K + k)] = -1e-3f;
+                x[static_cast<size_t>(2 * K + 5)] = -1e3f;  // row 2: one spike, the rest -127/...
+              }
+              std::vector<float> scratch(static_cast<size_t>(K));
+              std::vector<float> yb(static_cast<size_t>(M * N), 777.0f);
+              fn(x.data(), M, K, w.m, 0, N, yb.data(), N, scratch.data());
+              for (int64_t m = 0; m < M; ++m) {
+                std::vector<float> y1(static_cast<size_t>(N), 555.0f);
+                fn(x.data() + m * K, 1, K, w.m, 0, N, y1.data(), N, scratch.data());
+                for (int64_t n = 0; n < N; ++n)
+                  ASSERT_EQ(std::bit_cast<uint32_t>(yb[static_cast<size_t>(m * N + n)]),
+                            std::bit_cast<uint32_t>(y1[static_cast<size_t>(n)]))
+                      << "row " << m << " col " << n << ": batched " << yb[m * N + n] << " alone "
+                      << y1[n];
+              }
+            }
+}
+
+// The AVX-512 invariant table's M = 1 entries are the AVX-512 table's decode kernels: the same
+// result bit for bit (so `ohm serve` and speculative decoding decode at `ohm bench` tg speed).
+TEST(SimdMatmul, Avx512InvariantDecodesAsAvx512) {
+  const KernelTable* a = table_for(Isa::Avx512);
+  if (a == nullptr) GTEST_SKIP() << "this CPU has no AVX-512 table";
+  const auto tables = invariant_tables();
+  const KernelTable* inv = tables.back();
   for (DType t : {DType::Q4_0, DType::Q8_0})
-    for (int64_t kb : {4, 8, 16, 23, 70})
-      for (int64_t N : {1, 6, 18})
-        for (int64_t M : {2, 3, 9, 17}) {
-          const int64_t K = kb * 32;
-          SCOPED_TRACE(std::string(name(t)) + " M=" + std::to_string(M) +
-                       " K=" + std::to_string(K) + " N=" + std::to_string(N));
-          const auto w = make_weights(t, N, K, static_cast<uint32_t>(K * 7 + N + M));
-          auto x = randn(static_cast<size_t>(M * K), static_cast<uint32_t>(K + M));
-          for (int64_t k = 0; k < K; ++k) x[static_cast<size_t>(K + k)] = 0;  // row 1: zeros
-          if (M > 2) {
-            for (int64_t k = 0; k < K; ++k) x[static_cast<size_t>(2 * K + k)] = -1e-3f;
-            x[static_cast<size_t>(2 * K + 5)] = -1e3f;  // row 2: one spike, the rest -127/...
-          }
-          std::vector<float> scratch(static_cast<size_t>(K));
-          std::vector<float> yb(static_cast<size_t>(M * N), 777.0f);
-          kt->matmul[static_cast<int>(t)](x.data(), M, K, w.m, 0, N, yb.data(), N, scratch.data());
-          for (int64_t m = 0; m < M; ++m) {
-            std::vector<float> y1(static_cast<size_t>(N), 555.0f);
-            kt->matmul[static_cast<int>(t)](x.data() + m * K, 1, K, w.m, 0, N, y1.data(), N,
-                                            scratch.data());
-            for (int64_t n = 0; n < N; ++n)
-              ASSERT_EQ(std::bit_cast<uint32_t>(yb[static_cast<size_t>(m * N + n)]),
-                        std::bit_cast<uint32_t>(y1[static_cast<size_t>(n)]))
-                  << "row " << m << " col " << n << ": batched " << yb[m * N + n] << " alone "
-                  << y1[n];
-          }
-        }
+    for (bool fine : {false, true})
+      for (int64_t kb : {4, 23, 64}) {
+        const int64_t K = kb * 32, N = 37;
+        const auto w = make_weights(t, N, K, static_cast<uint32_t>(K + 3));
+        const auto x = randn(static_cast<size_t>(K), static_cast<uint32_t>(K + 5));
+        std::vector<float> scratch(static_cast<size_t>(K)), y0(N), y1(N);
+        (fine ? a->matmul_fine : a->matmul)[static_cast<int>(t)](x.data(), 1, K, w.m, 0, N,
+                                                                 y0.data(), N, scratch.data());
+        (fine ? inv->matmul_fine : inv->matmul)[static_cast<int>(t)](x.data(), 1, K, w.m, 0, N,
+                                                                     y1.data(), N, scratch.data());
+        for (int64_t n = 0; n < N; ++n)
+          ASSERT_EQ(std::bit_cast<uint32_t>(y0[n]), std::bit_cast<uint32_t>(y1[n]))
+              << name(t) << (fine ? " fine" : "") << " K=" << K << " row " << n;
+      }
 }
 
 void expect_near_rel(const std::vector<float>& want, const std::vector<float>& got,

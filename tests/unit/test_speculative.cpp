@@ -24,7 +24,8 @@ namespace ohm::generation {
 namespace {
 
 // Every test here relies on rows that do not depend on how many share the forward: the
-// batch-invariant kernel table, as speculative `ohm generate` selects it (AVX2 on AVX-512 hosts).
+// batch-invariant kernel table, as speculative `ohm generate` selects it (on AVX-512 hosts the
+// AVX-512 table's invariant variant).
 const test::InvariantKernels kInvariant;
 
 std::string demo_dir() {

@@ -11,7 +11,8 @@
 // Greedy decoding gives the tokens plain greedy gives (each verified row is the target's own
 // argmax; the kernels are batch invariant, so a row's logits do not depend on how many tokens
 // share the forward: true of the scalar and AVX2 tables, not of AVX-512's, so on AVX-512 CPUs
-// select kernels::batch_invariant_table() first, as `ohm generate` does). Sampling keeps the target distribution: with prompt lookup each row is a
+// select kernels::batch_invariant_table() first, as `ohm generate` does: its invariant variant).
+// Sampling keeps the target distribution: with prompt lookup each row is a
 // plain draw from the target, accepted while it equals the candidate; with a draft model, the
 // speculative sampling of Leviathan et al. 2023 / Chen et al. 2023 (accept a drafted token x
 // with probability min(1, p(x) / q(x)), else draw from max(p - q, 0) normalised), p and q

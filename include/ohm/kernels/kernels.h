@@ -222,8 +222,10 @@ std::string cpu_features();
 const KernelTable* set_active(const KernelTable* table);
 // The table whose matmul rows are bitwise the same at any number of rows M (batch invariance:
 // the serving engine's and exact speculative decoding's premise, docs/serving.md): the active
-// table, except that an active AVX-512 table gives the AVX2 one (its VNNI qgemm and f32 GEMM at
-// M > 1 sum in another order than its M = 1 kernels).
+// table, except that the AVX-512 table (whose VNNI qgemm and f32 GEMM at M > 1 sum in another
+// order than its M = 1 kernels) gives its batch-invariant variant: the same M = 1 kernels, and at
+// M > 1 Q4_0/Q8_0 through the decode kernels' arithmetic with a step's weights shared by up to 4
+// activation rows, f32/f16/bf16 and Q4_K/Q6_K through row tiles.
 const KernelTable& batch_invariant_table();
 
 // ---- op front ends ---------------------------------------------------------------------------

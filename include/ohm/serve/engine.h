@@ -16,10 +16,11 @@
 // step and its blocks go back to the pool.
 //
 // Batch invariance: a sequence's tokens do not depend on what else is in the batch. Attention
-// runs per sequence over its keys in the order forward() uses, and the scalar and AVX2 matmul
-// kernels give every row the same arithmetic at any M (Q4_0/Q8_0 run each row through the
-// decode kernel), so greedy output equals `ohm generate --greedy` for the same prompt. The
-// AVX-512 table (VNNI qgemm and the f32 GEMM at M > 1) does not guarantee it yet.
+// runs per sequence over its keys in the order forward() uses, and the batch-invariant matmul
+// kernels (kernels::batch_invariant_table(): the scalar and AVX2 tables, the AVX-512 table's
+// invariant variant) give every row the same arithmetic at any M (Q4_0/Q8_0 run each row
+// through the decode kernel's arithmetic), so greedy output equals `ohm generate --greedy` for
+// the same prompt.
 #pragma once
 
 #include <atomic>
