@@ -1,6 +1,7 @@
 // `ohm bench MODEL [--prompt-tokens 512] [-n|--gen-tokens 128] [--depth D] [--threads N]
-// [--repetitions R] [--json]`: end-to-end speed, llama-bench style. pp = one forward over a
-// prompt of random token ids (fresh cache); tg = greedy single-token steps from an empty cache,
+// [--repetitions R] [--ubatch 512] [--json]`: end-to-end speed, llama-bench style. pp = one
+// forward over a prompt of random token ids (fresh cache; past --ubatch tokens it runs in steps
+// of that many, CausalLM::set_prefill_chunk); tg = greedy single-token steps from an empty cache,
 // as llama-bench's tgN (which starts at context 0, not after the prompt), starting from the
 // prompt's argmax. With --depth D (llama-bench -d), both start after D tokens of context: one
 // untimed forward fills the cache with D random tokens, and pp and tg each start from it (the
@@ -37,6 +38,7 @@ struct BenchOptions {
   int64_t prompt_tokens = 512;
   int64_t gen_tokens = 128;
   int64_t depth = 0;
+  int64_t ubatch = 512;
   bool past_context = false;
   int threads = 0;
   int repetitions = 3;
@@ -83,6 +85,7 @@ int run_bench(const BenchOptions& o) {
   verify_model_if_asked(resolve_model(o.model).path, o.verify_key);
   auto model = load_causal_lm(o.model, lo);
   if (!o.kv_type.empty()) model->set_kv_type(*dtype_from_name(o.kv_type));
+  model->set_prefill_chunk(o.ubatch);
   const double load_s = now_s() - t0;
   // Both phases start after `depth` tokens: each must fit the model's context, unless
   // --past-context (speed only, as llama-bench with a larger -c: positions past the trained ones).
@@ -221,6 +224,10 @@ const Register reg_bench("bench", [](CLI::App& app) {
   cmd->add_option("--depth,-d", opt->depth,
                   "Measure pp and tg after this many tokens of context, as llama-bench -d "
                   "(default 0)")
+      ->check(int_range(0, int64_t{1} << 20));
+  cmd->add_option("--ubatch", opt->ubatch,
+                  "Prompt tokens per forward step, as llama-bench -ub: a longer prompt (and the "
+                  "--depth fill) runs in steps of this many; 0: one step (default 512)")
       ->check(int_range(0, int64_t{1} << 20));
   cmd->add_flag("--past-context", opt->past_context,
                 "Allow depth + tokens past the model's context length (speed only)");

@@ -135,8 +135,33 @@ Tensor CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
     }
   }
 
-  cache.append(T, valid_.data(), pos_.data());
   const int64_t H = decoder_config().hidden_size, V = lm_head_.out_features();
+  if (last_only && B == 1 && prefill_chunk_ > 0 && T > prefill_chunk_ && cache.window() == 0) {
+    // Consecutive steps of at most prefill_chunk_ tokens (see the header), of equal sizes (no
+    // short last step, whose matmuls could take another kernel than the rest); the RoPE length
+    // of every row is the whole step's, max(pos) + 1, as one forward would choose it.
+    const int64_t steps = (T + prefill_chunk_ - 1) / prefill_chunk_;
+    rope_len_.assign(static_cast<size_t>(T), *std::max_element(pos_.begin(), pos_.end()) + 1);
+    float* hidden = hidden_.get(static_cast<size_t>((T + steps - 1) / steps * H));
+    const int64_t past0 = cache.size();
+    int64_t len = 0;
+    try {
+      for (int64_t i = 0, t0 = 0; i < steps; ++i, t0 += len) {
+        len = T * (i + 1) / steps - t0;
+        cache.append(len, valid_.data() + t0, pos_.data() + t0);
+        forward_hidden(Step{1, len, ids_.data() + t0, pos_.data() + t0, rope_len_.data() + t0},
+                       cache, hidden);
+      }
+    } catch (...) {
+      cache.truncate(past0);  // undo every chunk of this step
+      throw;
+    }
+    Tensor logits = Tensor::empty(DType::F32, {1, 1, V});
+    lm_head_.forward(hidden + (len - 1) * H, 1, logits.mutable_data<float>(), *ctx_);
+    softcap_logits(logits);
+    return logits;
+  }
+  cache.append(T, valid_.data(), pos_.data());
   float* hidden = hidden_.get(static_cast<size_t>(n * H));
   try {
     forward_hidden(Step{B, T, ids_.data(), pos_.data()}, cache, hidden);
@@ -156,6 +181,14 @@ Tensor CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
   lm_head_.forward(hidden, n, logits.mutable_data<float>(), *ctx_);
   softcap_logits(logits);
   return logits;
+}
+
+void CausalLM::set_prefill_chunk(int64_t tokens) {
+  if (tokens < 0)
+    throw InvalidArgument(
+        ErrorContext().op("set_prefill_chunk"),
+        "prefill chunk must be >= 0 (0: one step), got " + std::to_string(tokens));
+  prefill_chunk_ = tokens;
 }
 
 std::unique_ptr<nn::PagedKVPool> CausalLM::make_paged_pool(int64_t n_blocks,

@@ -87,6 +87,73 @@ TEST(KVCacheRollback, MatchesAFreshCacheForEveryKvTypeAndArch) {
     }
 }
 
+// CausalLM::set_prefill_chunk: a last_only forward of a long prompt runs in steps of the chunk
+// (ubatch). On the batch-invariant kernels its logits, the cache it leaves and the next step's
+// logits are those of one step, bit for bit, for every cache path (windowed caches run as one
+// step), KV type and a model with length-dependent RoPE (Phi-3's longrope).
+TEST(PrefillChunks, StepsGiveTheOneStepForwardBitForBit) {
+  struct Case {
+    std::string path;
+    std::vector<DType> kv;
+  };
+  const std::vector<Case> cases = {
+      {demo_dir(), {DType::F32, DType::F16, DType::Q8_0}},
+      {fixture("llama"), {DType::F32}},
+      {fixture("mistral"), {DType::F32}},  // sliding window on every layer: one step
+      {fixture("gemma2"), {DType::F32}},   // window on alternate layers, softcap
+      {fixture("falcon_mq"), {DType::F32}},
+      {fixture("gpt2"), {DType::F32}},
+      {fixture("phi3"), {DType::F32}},
+  };
+  for (const auto& c : cases)
+    for (DType kv : c.kv) {
+      SCOPED_TRACE(c.path + " kv " + std::string(name(kv)));
+      auto m = load_causal_lm(c.path, {.dtype = DType::F32, .threads = 2});
+      m->set_kv_type(kv);
+      EXPECT_EQ(m->prefill_chunk(), 512);
+      const auto P = random_ids(45, m->vocab_size(), 7), Y = random_ids(2, m->vocab_size(), 8);
+      auto a = m->make_cache(1), b = m->make_cache(1);
+      m->set_prefill_chunk(0);
+      const Tensor pa = m->forward(ids_tensor(P), {}, {}, a, true);
+      const Tensor ya = m->forward(ids_tensor(Y), {}, {}, a);
+      m->set_prefill_chunk(8);  // 6 steps of 7 or 8 tokens
+      const Tensor pb = m->forward(ids_tensor(P), {}, {}, b, true);
+      EXPECT_EQ(a.dropped() + a.size(), 45 + 2);
+      EXPECT_EQ(b.dropped() + b.size(), 45);
+      const Tensor yb = m->forward(ids_tensor(Y), {}, {}, b);
+      ASSERT_EQ(pa.shape(), pb.shape());
+      for (uint64_t i = 0; i < pa.numel(); ++i)
+        ASSERT_EQ(pa.data<float>()[i], pb.data<float>()[i]) << "prompt logit " << i;
+      ASSERT_EQ(ya.numel(), yb.numel());
+      for (uint64_t i = 0; i < ya.numel(); ++i)
+        ASSERT_EQ(ya.data<float>()[i], yb.data<float>()[i]) << "next-step logit " << i;
+    }
+  auto m = load_causal_lm(demo_dir(), {.threads = 1});
+  EXPECT_THROW(m->set_prefill_chunk(-1), InvalidArgument);
+}
+
+// On the AVX-512 table (not batch-invariant between M = 1 and M > 1) equal steps of 166 rows
+// still give the one-step forward bit for bit: its batched GEMMs give a row the same arithmetic
+// at every M from 8 rows (f32) or 2 (quantized).
+TEST(PrefillChunks, EqualLargeStepsOnTheAvx512Table) {
+  const kernels::KernelTable* t = kernels::table_for(kernels::Isa::Avx512);
+  if (t == nullptr) GTEST_SKIP() << "this CPU has no AVX-512 table";
+  const kernels::KernelTable* prev = kernels::set_active(t);
+  for (auto q : {std::optional<DType>{}, std::optional<DType>{DType::Q8_0}}) {
+    auto m = load_causal_lm(demo_dir(), {.dtype = DType::F32, .threads = 2, .quantize = q});
+    const auto P = random_ids(500, m->vocab_size(), 9);
+    auto a = m->make_cache(1), b = m->make_cache(1);
+    m->set_prefill_chunk(0);
+    const Tensor pa = m->forward(ids_tensor(P), {}, {}, a, true);
+    m->set_prefill_chunk(200);  // 3 steps of 166-167
+    const Tensor pb = m->forward(ids_tensor(P), {}, {}, b, true);
+    ASSERT_EQ(pa.numel(), pb.numel());
+    for (uint64_t i = 0; i < pa.numel(); ++i)
+      ASSERT_EQ(pa.data<float>()[i], pb.data<float>()[i]) << (q ? "q8_0" : "f32") << " logit " << i;
+  }
+  kernels::set_active(prev);
+}
+
 TEST(KVCacheRollback, RefusesWhereTheWindowDroppedWhatTheQueryNeeds) {
   auto m = load_causal_lm(fixture("mistral"), {.dtype = DType::F32, .threads = 2});
   auto c = m->make_cache(1);

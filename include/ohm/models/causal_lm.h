@@ -70,8 +70,16 @@ class CausalLM {
   //   integer/bool dtype; undefined = all ones. Padded slots are never attended to.
   // position_ids [B, T]; undefined = HF generate's cumsum(mask) - 1 (padding at 1).
   // Returns f32 logits [B, T, vocab], or [B, 1, vocab] for the last position when last_only.
+  // A last_only forward of one sequence longer than prefill_chunk() tokens (on a cache without
+  // a sliding window) runs as consecutive steps of equal sizes, at most that many tokens each,
+  // as llama.cpp's ubatch does: the activation buffers then hold one chunk, not the whole prompt (a
+  // 16k-token prompt's MLP activations alone are 0.7 GB on a 1.1B model), and each chunk attends to
+  // the cached ones. Every row keeps the RoPE length of the whole step (dynamic / longrope tables).
   Tensor forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& position_ids,
                  nn::KVCache& cache, bool last_only = false);
+  // Tokens per step of a long last_only forward (above); 0 runs it as one step. Default 512.
+  void set_prefill_chunk(int64_t tokens);
+  int64_t prefill_chunk() const { return prefill_chunk_; }
 
   // Continuous batching: one step over a ragged batch whose K/V live in `pool` (see
   // nn::PagedKVPool). ids/pos hold the step's tokens (sum of seqs[i].n_new), sequence i's at
@@ -152,7 +160,9 @@ class CausalLM {
   std::vector<int64_t> ids_;
   std::vector<int32_t> pos_;
   std::vector<uint8_t> valid_;
+  std::vector<int32_t> rope_len_;
   nn::Buffer hidden_, last_;
+  int64_t prefill_chunk_ = 512;
 };
 
 // Builds the model for config.model_type from weights (UnsupportedError naming it if unknown;
