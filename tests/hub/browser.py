@@ -175,3 +175,12 @@ def stop(browser):
         browser.wait(timeout=20)
     except subprocess.TimeoutExpired:
         browser.kill()
+
+
+
+def stop_all(browser, server):
+    """A browser test's `finally`: the browser (if it started), then the hub server."""
+    if browser:
+        stop(browser)
+    server.terminate()
+    server.wait(timeout=30)

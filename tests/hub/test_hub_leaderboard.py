@@ -346,10 +346,7 @@ def main():
         check("leaderboard task filter, links to eval pages, hostile names", t_filter_and_links)
         check("no injected script ran", t_no_dialogs)
     finally:
-        if browser:
-            browser_mod.stop(browser)
-        server.terminate()
-        server.wait(timeout=30)
+        browser_mod.stop_all(browser, server)
     print(f"screenshots in {out}")
     return hubtest.finish(tmp, keep=args.keep)
 

@@ -19,7 +19,7 @@ import tempfile
 import urllib.request
 
 import hubtest  # noqa: E402  (tests/hub/hubtest.py)
-from browser import Cdp, check_png, find_chromium, launch, stop  # noqa: E402,F401
+from browser import Cdp, check_png, find_chromium, launch, stop_all  # noqa: E402,F401
 from hubtest import check, run  # noqa: E402
 
 
@@ -179,10 +179,7 @@ def main():
         check("web UI private repo hidden, blob view escaped", t_private_and_blob)
         check("web UI never ran injected script", t_no_dialogs)
     finally:
-        if browser:
-            stop(browser)
-        server.terminate()
-        server.wait(timeout=30)
+        stop_all(browser, server)
     print(f"screenshots in {out}")
     return hubtest.finish(tmp, keep=args.keep)
 
