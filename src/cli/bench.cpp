@@ -227,7 +227,8 @@ const Register reg_bench("bench", [](CLI::App& app) {
       ->check(int_range(0, int64_t{1} << 20));
   cmd->add_option("--ubatch", opt->ubatch,
                   "Prompt tokens per forward step, as llama-bench -ub: a longer prompt (and the "
-                  "--depth fill) runs in steps of this many; 0: one step (default 512)")
+                  "--depth fill) runs in equal steps of at most this many; 0: one step "
+                  "(default 512)")
       ->check(int_range(0, int64_t{1} << 20));
   cmd->add_flag("--past-context", opt->past_context,
                 "Allow depth + tokens past the model's context length (speed only)");
