@@ -153,3 +153,38 @@ BENCHMARK(BM_MatvecStream)
                    {600, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+
+// Packed Q4_0 (kernels::pack_weights on the batch-invariant table: the serving kernels), K =
+// 2048, 2 threads; args {MiB, M}: 600 MiB at M = 1 streams from DRAM (compare BM_MatvecStream),
+// 1 MiB runs from cache; M > 1 the batched decode steps. Reports weight GB/s and GFLOP/s.
+static void BM_PackedQ4_0(benchmark::State& state) {
+  const kernels::KernelTable* prev = kernels::set_active(&kernels::batch_invariant_table());
+  const int64_t K = 2048, M = state.range(1);
+  const size_t rb = static_cast<size_t>(*row_bytes(DType::Q4_0, K));
+  const int64_t N = static_cast<int64_t>((static_cast<size_t>(state.range(0)) << 20) / rb);
+  std::vector<uint8_t> w(rb * N);
+  std::mt19937 g(1);
+  for (size_t i = 0; i < w.size(); i += 64) w[i] = static_cast<uint8_t>(g() & 0x3F);
+  std::vector<float> x(static_cast<size_t>(M * K)), y(static_cast<size_t>(M * N));
+  for (auto& v : x) v = static_cast<float>(g() % 200) / 100.0f - 1.0f;
+  kernels::Matrix m{DType::Q4_0, w.data(), N, K, rb};
+  const auto packed = kernels::pack_weights(m);
+  if (!packed) {
+    kernels::set_active(prev);
+    state.SkipWithError("this CPU's batch-invariant table packs no Q4_0");
+    return;
+  }
+  kernels::attach(m, *packed);
+  ThreadPool pool(std::getenv("OHM_NUM_THREADS") ? std::atoi(std::getenv("OHM_NUM_THREADS")) : 2);
+  for (auto _ : state) kernels::matmul(x.data(), M, K, m, nullptr, y.data(), pool);
+  kernels::set_active(prev);
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(w.size()),
+                                              benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * M * K * N, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_PackedQ4_0)
+    ->ArgsProduct({{600, 1}, {1, 4, 16}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);

@@ -12,15 +12,14 @@ Two ways to run it:
 
 Every request streams with ignore_eos, so each produces exactly --max-tokens tokens; prompts are
 --prompt-tokens long (measured with the server's /tokenize) and differ from each other in their
-first words, so no request shares a cached prefix with another. Standard library only.
+first words (the request number and the concurrency level), so no request shares a cached prefix
+with another, in its level or an earlier one. Standard library only.
 """
 import argparse
 import concurrent.futures as cf
 import http.client
 import json
 import os
-import platform
-import re
 import signal
 import statistics
 import subprocess
@@ -50,11 +49,13 @@ def count_tokens(base, text):
     return len(json.loads(data)["tokens"])
 
 
-def make_prompts(base, n, tokens):
-    """n prompts of about `tokens` tokens, each starting with its own number."""
+def make_prompts(base, n, tokens, tag=""):
+    """n prompts of about `tokens` tokens, each starting with its own number (and `tag`: each
+    concurrency level has its own, so no prompt is served from an earlier level's prefix cache:
+    both servers keep finished requests' KV for reuse)."""
     prompts = []
     for i in range(n):
-        words = [f"Request {i}:"]
+        words = [f"Request {tag}{i}:"]
         j = i
         while True:
             words.append(WORDS[j % len(WORDS)])
@@ -122,7 +123,8 @@ def pct(xs, p):
 
 
 def run_level(base, model, prompts, conc, max_tokens):
-    one_request(base, model, prompts[0], 4)  # warm-up, as benchmark_serving does
+    # warm-up, as benchmark_serving does (a prompt of its own: not a cached prefix of prompts[0])
+    one_request(base, model, f"Warm-up for {conc} concurrent requests.", 4)
     t0 = time.perf_counter()
     with cf.ThreadPoolExecutor(conc) as ex:
         res = list(ex.map(lambda p: one_request(base, model, p, max_tokens), prompts))
@@ -144,7 +146,7 @@ def bench(base, model, levels, prompt_tokens, max_tokens, requests_per_level):
     out = []
     for conc in levels:
         n = requests_per_level or (max(conc * 2, 8) if conc < 16 else max(conc, 16))
-        prompts = make_prompts(base, n, prompt_tokens)
+        prompts = make_prompts(base, n, prompt_tokens, f"c{conc}-")
         r = run_level(base, model, prompts, conc, max_tokens)
         print(f"  {model}: c={conc:3d}  {r['output_tok_s']:7.1f} tok/s  TTFT p50 "
               f"{r['ttft_p50']:.2f}s p99 {r['ttft_p99']:.2f}s  ITL p50 {r['itl_p50'] * 1e3:.0f}ms "

@@ -72,4 +72,13 @@ void MappedFile::prefetch(uint64_t offset, uint64_t len) const {
   ::madvise(const_cast<uint8_t*>(data_) + start, end - start, MADV_WILLNEED);
 }
 
+void MappedFile::release(uint64_t offset, uint64_t len) const {
+  if (!data_ || !mapped_ || offset >= size_) return;
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  // Only the pages wholly inside the range: a page shared with a neighbour stays.
+  const uint64_t start = (offset + page - 1) / page * page;
+  const uint64_t end = std::min(size_, offset + len) / page * page;
+  if (end > start) ::madvise(const_cast<uint8_t*>(data_) + start, end - start, MADV_DONTNEED);
+}
+
 }  // namespace ohm

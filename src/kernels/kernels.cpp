@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -152,6 +154,28 @@ const KernelTable& batch_invariant_table() {
   return a;
 }
 
+PackedWeights::PackedWeights(const KernelTable* table, size_t bytes)
+    : table_(table),
+      data_(static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64))),
+      size_(bytes) {
+  if (!data_) throw std::bad_alloc();
+}
+
+PackedWeights::~PackedWeights() {
+  std::free(data_);
+}
+
+std::shared_ptr<const PackedWeights> pack_weights(const Matrix& w) {
+  const KernelTable& kt = active();
+  const auto d = static_cast<int>(w.dtype);
+  if (!kt.pack[d] || !kt.packed_matmul[d] || !kt.packed_bytes || kt.pack_rows <= 0 || w.fine_acts ||
+      w.packed || w.cols % 32 != 0 || w.rows <= 0)
+    return nullptr;
+  auto p = std::make_shared<PackedWeights>(&kt, kt.packed_bytes(w.dtype, w.rows, w.cols));
+  kt.pack[d](w, 0, (w.rows + kt.pack_rows - 1) / kt.pack_rows, p->data());
+  return p;
+}
+
 float* thread_scratch(int slot, size_t n) {
   thread_local std::vector<float> bufs[8];
   OHM_ASSERT(slot >= 0 && slot < 8, "scratch slot out of range");
@@ -185,7 +209,7 @@ Matrix matrix_view(const Tensor& t) {
 
 size_t qacts_floats(int64_t M, int64_t K) {
   const auto mk = static_cast<size_t>(M * K);
-  return (mk + 3) / 4 + 3 * (mk / 32) + mk / 16 + 16;
+  return (mk + 3) / 4 + 4 * (mk / 32) + mk / 16 + 16;
 }
 
 QActs qacts_in(float* buf, int64_t M, int64_t K) {
@@ -196,7 +220,8 @@ QActs qacts_in(float* buf, int64_t M, int64_t K) {
   a.d32 = buf;
   a.sd32 = a.d32 + mk / 32;
   a.sd16 = a.sd32 + mk / 32;
-  a.qs = reinterpret_cast<int8_t*>(a.sd16 + mk / 16);
+  a.s32 = reinterpret_cast<int32_t*>(a.sd16 + mk / 16);
+  a.qs = reinterpret_cast<int8_t*>(a.s32 + mk / 32);
   return a;
 }
 
@@ -226,11 +251,50 @@ bool quantizes_acts32(const KernelTable& kt, DType dtype) {
 }
 }  // namespace
 
+namespace {
+// The packed path (Matrix::packed; KernelTable::packed_matmul): the activations quantized once,
+// then panels in equal static shares for three quarters, the rest taken from a counter (the
+// cores of a shared machine do not run at one speed; as the decode row queue).
+void matmul_packed(const KernelTable& kt, const float* x, int64_t M, int64_t K, const Matrix& w,
+                   const float* bias, float* y, ThreadPool& pool) {
+  thread_local std::vector<float> abuf;
+  const size_t need = qacts_floats(M, K);
+  if (abuf.size() < need) abuf.resize(need);
+  const QActs a = qacts_in(abuf.data(), M, K);
+  if (M * K >= 16384 && pool.size() > 1)
+    pool.parallel_for(M, std::max<int64_t>(1, 8192 / K),
+                      [&](int64_t m0, int64_t m1) { kt.packed_acts(x, m0, m1, a); });
+  else
+    kt.packed_acts(x, 0, M, a);
+  const int64_t N = w.rows, R = kt.pack_rows, P = (N + R - 1) / R;
+  const auto fn = kt.packed_matmul[static_cast<int>(w.dtype)];
+  const int T = pool.size();
+  const int64_t share = P * 3 / 4 / T, chunk = std::max<int64_t>(1, (P - share * T) / (4 * T));
+  std::atomic<int64_t> next{share * T};
+  const auto panels = [&](int64_t p0, int64_t p1) {
+    fn(a, w, p0, p1, y, N);
+    if (bias)
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = p0 * R; n < std::min(N, p1 * R); ++n) y[m * N + n] += bias[n];
+  };
+  pool.run([&](int t, int) {
+    if (share > 0) panels(t * share, (t + 1) * share);
+    for (;;) {
+      const int64_t p0 = next.fetch_add(chunk, std::memory_order_relaxed);
+      if (p0 >= P) break;
+      panels(p0, std::min(P, p0 + chunk));
+    }
+  });
+}
+}  // namespace
+
 void matmul(const float* x, int64_t M, int64_t K, const Matrix& w, const float* bias, float* y,
             ThreadPool& pool) {
   if (w.cols != K)
     throw ShapeError(ErrorContext().op("matmul").shape("x", {M, K}).shape("w", {w.rows, w.cols}),
                      "inner dimensions differ");
+  if (w.packed && w.packed_for == &active() && !w.fine_acts && K % 32 == 0)
+    return matmul_packed(active(), x, M, K, w, bias, y, pool);
   // OHM_FINE_FUSED=0 keeps the two-pass path where a table has the fused one (A/B measurements).
   static const bool fused = [] {
     const char* e = std::getenv("OHM_FINE_FUSED");

@@ -35,6 +35,7 @@
 #include "simd_matmul_float.h"  // f32/f16/bf16 row tiles, decode_rows
 #include "simd_quant_dot.h"     // int8 activations, block-quant row tiles
 #include "simd_qgemm.h"         // batched block-quant GEMM (AVX-512)
+#include "simd_packed.h"        // packed Q4_0 panels (AVX-512)
 #include "simd_gemm_float.h"    // batched float GEMM (AVX-512), mm_floatb
 #include "simd_matvec_q32.h"    // Q4_0 / Q8_0 decode
 #include "simd_matvec_k.h"      // Q4_K / Q6_K decode (AVX-512)

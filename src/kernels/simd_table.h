@@ -170,11 +170,17 @@ static void mm_quant_rows_entry(const float* x, int64_t M, int64_t K, const Matr
 // matmul entry gives a row bitwise the same result at any M. Q4_0 / Q8_0 (plain and fine
 // activations) run the decode kernels' arithmetic at every M (q32_rows: VNNI, the weights of a
 // step shared by the activation rows); f32/f16/bf16 the row tiles (mm_float) instead of the
-// batched GEMM; Q4_K / Q6_K the row tiles of mm_quant_rows. No qgemm front-end path.
+// batched GEMM; Q4_K / Q6_K the row tiles of mm_quant_rows. No qgemm front-end path. Q4_0
+// weights packed for this table (pack_weights) run the panel kernel (pk_matmul_q4_0) at every M.
 static void make_batch_invariant(KernelTable& t) {
   t.qgemm_min_rows = 0;
   t.qacts_prepare = nullptr;
   for (auto& q : t.qgemm) q = nullptr;
+  t.pack_rows = PK_ROWS;
+  t.packed_bytes = &pk_packed_bytes;
+  t.packed_acts = &qg_prepare;  // qs, d32 and s32 (with sd32, sd16)
+  t.pack[static_cast<int>(DType::Q4_0)] = &pk_pack_q4_0;
+  t.packed_matmul[static_cast<int>(DType::Q4_0)] = &pk_matmul_q4_0;
   t.matmul[static_cast<int>(DType::F32)] = &mm_float<WF::F32>;
   t.matmul[static_cast<int>(DType::F16)] = &mm_float<WF::F16>;
   t.matmul[static_cast<int>(DType::BF16)] = &mm_float<WF::BF16>;

@@ -37,6 +37,7 @@ Linear Linear::load(Weights& ws, const std::string& prefix, int64_t out, int64_t
   l.w = kernels::matrix_view(l.weight);
   l.in_perm = ws.input_permutation(prefix + ".weight");
   l.w.fine_acts = ws.float_activations(prefix + ".weight");
+  l.pack();
   if (bias == Bias::Required)
     l.bias = ws.vector(prefix + ".bias", out);
   else if (bias == Bias::Optional)
@@ -49,7 +50,18 @@ Linear Linear::from(Tensor weight, std::vector<float> bias) {
   l.weight = std::move(weight);
   l.w = kernels::matrix_view(l.weight);
   l.bias = std::move(bias);
+  l.pack();
   return l;
+}
+
+void Linear::pack() {
+  packed = kernels::pack_weights(w);
+  if (!packed) return;
+  kernels::attach(w, *packed);
+  // The matmuls read the copy now: a mapped checkpoint's pages of the weight go back to the page
+  // cache (resident memory stays about one copy of the weights; they fault back in if read).
+  if (const auto& st = weight.storage(); st && st->is_mapped())
+    st->file()->release(static_cast<uint64_t>(w.data - st->file()->data()), weight.nbytes());
 }
 
 void Linear::forward(const float* x, int64_t M, float* y, const backends::Context& ctx) const {

@@ -5,7 +5,8 @@ Usage: test_openai_client.py OHM_BINARY MODEL_DIR SHARED_DATA_DIR
 
 Covers chat and completions (streamed and not), n=2, stop strings, logprobs with top_logprobs,
 seed reproducibility, a json_schema reply validated with `jsonschema`, a tool-call round trip
-with a tool-capable template (Hermes), batch invariance against `ohm generate --greedy`, and
+with a tool-capable template (Hermes), batch invariance against `ohm generate --greedy` (on the
+f32 demo and on a Q4_0 GGUF of it: the packed Q4_0 kernels, docs/serving.md), and
 every error status in OpenAI's error shape (400, 401, 404, 429, 503), plus prompt batches,
 continue_final_message and the streamed tool-call delta shape. Independent groups of checks
 run at the same time (the `ohm generate` references, the key, queue and tool-template servers,
@@ -22,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import traceback
 import urllib.request
 
@@ -103,9 +103,10 @@ def error_shape(e, status):
     return err
 
 
-def generate_greedy(prompt, n):
-    out = subprocess.run([OHM, "generate", MODEL, "--prompt", prompt, "-n", str(n), "--greedy",
-                          "--json", "--quiet"], capture_output=True, text=True, check=True)
+def generate_greedy(prompt, n, model=None):
+    out = subprocess.run([OHM, "generate", model or MODEL, "--prompt", prompt, "-n", str(n),
+                          "--greedy", "--json", "--quiet"], capture_output=True, text=True,
+                         check=True)
     return json.loads(out.stdout)["text"]
 
 
@@ -139,8 +140,16 @@ def main():
     workers = max(2, min(8, os.cpu_count() or 2))
     refs = cf.ThreadPoolExecutor(workers)
     want = {j: refs.submit(generate_greedy, *j) for j in [("ROMEO:", 16), *INVARIANCE_JOBS]}
-    side = cf.ThreadPoolExecutor(2 + len(TOOL_TEMPLATES))
+    # The demo as a Q4_0 GGUF (mapped, its Q4_0 matrices packed at load for the invariant
+    # kernels): the same check on the Q4_0 kernels of `ohm serve`.
+    tmp = tempfile.mkdtemp(prefix="ohm-serve-q4_0-")
+    q4 = os.path.join(tmp, "demo-q4_0.gguf")
+    subprocess.run([OHM, "quantize", MODEL, "--type", "q4_0", q4], capture_output=True,
+                   check=True)
+    want_q4 = {j: refs.submit(generate_greedy, *j, q4) for j in INVARIANCE_JOBS}
+    side = cf.ThreadPoolExecutor(3 + len(TOOL_TEMPLATES))
     side_done = [side.submit(guarded, keys_checks), side.submit(guarded, queue_checks)]
+    side_done.append(side.submit(guarded, q4_0_invariance, q4, want_q4))
     side_done += [side.submit(guarded, tool_round_trip, t) for t in TOOL_TEMPLATES]
 
     srv = Server(MODEL, "--parallel", "16", "--quiet")
@@ -156,6 +165,7 @@ def main():
         check(rc == 0, f"SIGTERM exit status {rc}")
     for f in side_done:
         f.result()
+    shutil.rmtree(tmp, ignore_errors=True)
     refs.shutdown()
     side.shutdown()
     print(f"{checks - len(failures)}/{checks} checks passed")
@@ -317,6 +327,15 @@ def invariance_checks(c, want):
             INVARIANCE_JOBS))
     bad = [j for j, g in zip(INVARIANCE_JOBS, got) if g != want[j].result()]
     check(not bad, f"batched != alone for {bad[:3]}")
+
+
+def q4_0_invariance(gguf, want):
+    srv = Server(gguf, "--parallel", "16", "--quiet", "--served-model-name", "ohm-demo")
+    try:
+        invariance_checks(srv.client(), want)
+    finally:
+        rc = srv.stop()
+        check(rc == 0, f"Q4_0 server: SIGTERM exit status {rc}")
 
 
 def error_checks(srv, c):

@@ -7,11 +7,13 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <vector>
 
 #include "ohm/core/atomic_file.h"
 #include "ohm/core/dtype.h"
 #include "ohm/core/error.h"
 #include "ohm/core/half.h"
+#include "ohm/core/mapped_file.h"
 #include "ohm/core/tensor.h"
 #include "ohm/core/thread_pool.h"
 
@@ -122,6 +124,29 @@ TEST(Tensor, MappedViewsAreReadOnly) {
   EXPECT_EQ(s->data()[0], 5);
   EXPECT_THROW(s->mutable_data(), InvalidArgument);
   EXPECT_THROW(Storage::map_view(f, 6, 4), FormatError);
+}
+
+// release() gives the pages back (MADV_DONTNEED) but never the data: a mapped file reads the same
+// bytes after it, and an in-memory one (from_bytes) is left alone.
+TEST(MappedFile, ReleaseKeepsTheBytes) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("ohm_release_" + std::to_string(::getpid()) + ".bin");
+  std::vector<char> bytes(5 * 4096 + 123);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7 + i / 4096);
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  {
+    auto f = MappedFile::open(path.string());
+    ASSERT_EQ(std::memcmp(f->data(), bytes.data(), bytes.size()), 0);
+    f->release(100, 3 * 4096 + 50);
+    f->release(0, bytes.size());
+    f->release(bytes.size() + 10, 5);  // past the end: nothing
+    EXPECT_EQ(std::memcmp(f->data(), bytes.data(), bytes.size()), 0);
+    auto m = MappedFile::from_bytes("mem", bytes.data(), bytes.size());
+    m->release(0, bytes.size());
+    EXPECT_EQ(std::memcmp(m->data(), bytes.data(), bytes.size()), 0);
+  }
+  std::filesystem::remove(path);
 }
 
 TEST(Error, MessagesCarryContext) {

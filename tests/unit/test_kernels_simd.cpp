@@ -386,6 +386,81 @@ TEST(SimdMatmul, Avx512InvariantDecodesAsAvx512) {
       }
 }
 
+// Packed weights (kernels::pack_weights; the AVX-512 invariant table packs Q4_0): through the
+// front end, one panel kernel at every M, so a row at M > 1 is bitwise that row alone, with 1, 2
+// or 3 threads (static panel shares and the shared counter), for feature counts off the 16-wide
+// panels and block counts odd and even; and the result is the matmul with the activations
+// rounded to int8 per 32 values (the int8-activation reference) within the f32 term, as every
+// Q4_0 path. Rows with extreme values as in BatchInvariantTables; a bias is added.
+TEST(SimdMatmul, PackedQ4_0IsBatchInvariantAndExact) {
+  const KernelTable* a = table_for(Isa::Avx512);
+  if (a == nullptr) GTEST_SKIP() << "this CPU has no AVX-512 table";
+  const KernelTable* prev = set_active(a);
+  const KernelTable* inv = &batch_invariant_table();
+  set_active(inv);
+  ASSERT_NE(inv->pack[static_cast<int>(DType::Q4_0)], nullptr);
+  ThreadPool p1(1), p2(2), p3(3);
+  for (int64_t kb : {1, 2, 3, 8, 23, 64})
+    for (int64_t N : {1, 15, 16, 17, 70, 300})
+      for (int64_t M : {1, 2, 7, 8, 9, 17}) {
+        const int64_t K = kb * 32;
+        SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K) +
+                     " N=" + std::to_string(N));
+        auto w = make_weights(DType::Q4_0, N, K, static_cast<uint32_t>(K * 3 + N));
+        const auto packed = pack_weights(w.m);
+        ASSERT_NE(packed, nullptr);
+        Matrix pm = w.m;
+        attach(pm, *packed);
+        EXPECT_EQ(pack_weights(pm), nullptr) << "packed twice";
+        auto x = randn(static_cast<size_t>(M * K), static_cast<uint32_t>(K + M + N));
+        if (M > 1)
+          for (int64_t k = 0; k < K; ++k) x[static_cast<size_t>(K + k)] = 0;
+        if (M > 2) {
+          for (int64_t k = 0; k < K; ++k) x[static_cast<size_t>(2 * K + k)] = -1e-3f;
+          x[static_cast<size_t>(2 * K + 5)] = -1e3f;
+        }
+        const auto bias = randn(static_cast<size_t>(N), 9);
+        std::vector<double> want, tol;
+        quantized_activation_reference(x, w, M, K, N, 32, want, tol);
+        std::vector<float> yb(static_cast<size_t>(M * N), 777.0f);
+        matmul(x.data(), M, K, pm, bias.data(), yb.data(), p2);
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_LE(std::fabs(yb[i] - bias[i % N] - want[i]),
+                    tol[i] + 1e-6 * (std::fabs(bias[i % N]) + std::fabs(want[i])))
+              << "at " << i << " got " << yb[i] - bias[i % N] << " want " << want[i];
+        for (ThreadPool* pool : {&p1, &p3}) {
+          std::vector<float> yt(yb.size(), 555.0f);
+          matmul(x.data(), M, K, pm, bias.data(), yt.data(), *pool);
+          for (size_t i = 0; i < yb.size(); ++i)
+            ASSERT_EQ(std::bit_cast<uint32_t>(yt[i]), std::bit_cast<uint32_t>(yb[i]))
+                << pool->size() << " threads, at " << i;
+        }
+        for (int64_t m = 0; m < M; ++m) {
+          std::vector<float> y1(static_cast<size_t>(N), 555.0f);
+          matmul(x.data() + m * K, 1, K, pm, bias.data(), y1.data(), p2);
+          for (int64_t n = 0; n < N; ++n)
+            ASSERT_EQ(std::bit_cast<uint32_t>(yb[static_cast<size_t>(m * N + n)]),
+                      std::bit_cast<uint32_t>(y1[static_cast<size_t>(n)]))
+                << "row " << m << " col " << n;
+        }
+      }
+  // Another table active: the packed copy is not used (that table's own kernels run).
+  {
+    auto w = make_weights(DType::Q4_0, 40, 256, 5);
+    const auto packed = pack_weights(w.m);
+    Matrix pm = w.m;
+    attach(pm, *packed);
+    set_active(a);
+    const auto x = randn(3 * 256, 6);
+    std::vector<float> y0(3 * 40), y1(3 * 40);
+    matmul(x.data(), 3, 256, w.m, nullptr, y0.data(), p2);
+    matmul(x.data(), 3, 256, pm, nullptr, y1.data(), p2);
+    EXPECT_EQ(y0, y1);
+    EXPECT_EQ(pack_weights(w.m), nullptr) << "the plain AVX-512 table packs nothing";
+  }
+  set_active(prev);
+}
+
 void expect_near_rel(const std::vector<float>& want, const std::vector<float>& got,
                      const char* what) {
   ASSERT_EQ(want.size(), got.size());

@@ -27,6 +27,10 @@ class MappedFile {
 
   // Hints the kernel to read [offset, offset+len) ahead (MADV_WILLNEED); optional.
   void prefetch(uint64_t offset, uint64_t len) const;
+  // Gives this process's pages of [offset, offset+len) back (MADV_DONTNEED; whole pages only):
+  // the file keeps them, they fault back in when touched again, and the data never changes. For
+  // bytes whose copy is used instead (packed weights: nn::Linear). No-op for from_bytes.
+  void release(uint64_t offset, uint64_t len) const;
 
  private:
   MappedFile() = default;

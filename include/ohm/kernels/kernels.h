@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "ohm/core/dtype.h"
@@ -44,6 +45,11 @@ struct Matrix {
   // adds it. Checkpoints made for float activations (HF GPTQ) set it; other dtypes and the
   // scalar table (which dequantizes weights to f32) ignore it.
   bool fine_acts = false;
+  // The same weights repacked for one table's packed kernels (pack_weights below), or null. The
+  // front end (matmul) runs them when `packed_for` is the active table; table entries called
+  // directly, and every other table, read `data`.
+  const uint8_t* packed = nullptr;
+  const struct KernelTable* packed_for = nullptr;
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
 };
 
@@ -67,7 +73,8 @@ struct QActs {
   float* d32 = nullptr;
   float* sd32 = nullptr;
   float* sd16 = nullptr;
-  int64_t M = 0, K = 0;  // K is a multiple of 32
+  int32_t* s32 = nullptr;  // per 32 values: the sum of the int8 values (the packed kernels)
+  int64_t M = 0, K = 0;    // K is a multiple of 32
 };
 // The int8 activation rounding of the integer kernels, undone: r = x - d * q for each block of
 // 32 values of x [n] (n a multiple of 32), with d = amax / 127 and q = round(x * 127 / amax)
@@ -171,6 +178,21 @@ struct KernelTable {
                            int64_t ldy);
   QGemmFn qgemm[static_cast<int>(DType::Count_)] = {};
 
+  // Packed weights (Matrix::packed): where pack[dtype] is set, pack_weights copies a matrix of
+  // that dtype into this table's layout (packed_bytes of it, in panels of pack_rows output
+  // features), and the front end then runs packed_matmul for every M: the activations quantized
+  // once per call (packed_acts over row ranges: qs, d32 and s32 of a QActs), the panels shared
+  // by the threads (static shares, the rest taken from a counter).
+  int64_t pack_rows = 0;
+  size_t (*packed_bytes)(DType dtype, int64_t rows, int64_t cols) = nullptr;
+  using PackFn = void (*)(const Matrix& w, int64_t p0, int64_t p1, uint8_t* out);
+  PackFn pack[static_cast<int>(DType::Count_)] = {};
+  void (*packed_acts)(const float* x, int64_t m0, int64_t m1, const struct QActs& a) = nullptr;
+  // y[m*ldy + n] for every m and the output features n of panels [p0, p1) (and below w.rows).
+  using PackedFn = void (*)(const struct QActs& a, const Matrix& w, int64_t p0, int64_t p1,
+                            float* y, int64_t ldy);
+  PackedFn packed_matmul[static_cast<int>(DType::Count_)] = {};
+
   // y = x / sqrt(mean(x^2) + eps) * (w + w_offset)        (one row of n)
   void (*rms_norm)(const float* x, const float* w, float w_offset, float eps, float* y,
                    int64_t n) = nullptr;
@@ -225,8 +247,36 @@ const KernelTable* set_active(const KernelTable* table);
 // table, except that the AVX-512 table (whose VNNI qgemm and f32 GEMM at M > 1 sum in another
 // order than its M = 1 kernels) gives its batch-invariant variant: the same M = 1 kernels, and at
 // M > 1 Q4_0/Q8_0 through the decode kernels' arithmetic with a step's weights shared by up to 4
-// activation rows, f32/f16/bf16 and Q4_K/Q6_K through row tiles.
+// activation rows, f32/f16/bf16 and Q4_K/Q6_K through row tiles. Q4_0 weights packed for it
+// (pack_weights) run one panel kernel at every M instead.
 const KernelTable& batch_invariant_table();
+
+// A weight matrix repacked for one table's packed kernels (KernelTable::pack).
+class PackedWeights {
+ public:
+  PackedWeights(const KernelTable* table, size_t bytes);
+  ~PackedWeights();
+  PackedWeights(const PackedWeights&) = delete;
+  PackedWeights& operator=(const PackedWeights&) = delete;
+  const KernelTable* table() const { return table_; }
+  const uint8_t* data() const { return data_; }
+  uint8_t* data() { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  const KernelTable* table_;
+  uint8_t* data_;  // 64-byte aligned
+  size_t size_;
+};
+// w repacked for the active table, or null where that table packs no weights of w's dtype (or w
+// runs on fine activations, or is packed already). The caller keeps the result alive and points
+// w at it (attach), as nn::Linear does at load: pack once, then every matmul of w at any M runs
+// the table's packed kernel.
+std::shared_ptr<const PackedWeights> pack_weights(const Matrix& w);
+inline void attach(Matrix& w, const PackedWeights& p) {
+  w.packed = p.data();
+  w.packed_for = p.table();
+}
 
 // ---- op front ends ---------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -77,6 +78,9 @@ struct Linear {
   // Input column order of `w` (GPTQ act-order; empty: stored order): forward multiplies
   // x[:, in_perm[j]] by column j.
   std::vector<int32_t> in_perm;
+  // `w` repacked for the kernel table active at load (kernels::pack_weights; null where that
+  // table packs none of this dtype): the serving tables' one kernel for every batch size.
+  std::shared_ptr<const kernels::PackedWeights> packed;
 
   static Linear load(Weights& ws, const std::string& prefix, int64_t out, int64_t in,
                      Bias bias = Bias::None);
@@ -84,6 +88,7 @@ struct Linear {
   int64_t in_features() const { return w.cols; }
   int64_t out_features() const { return w.rows; }
   void forward(const float* x, int64_t M, float* y, const backends::Context& ctx) const;
+  void pack();  // packs `w` for the active table where it has packed kernels for its dtype
 };
 
 // LlamaRMSNorm (offset 0) and GemmaRMSNorm (x * (1 + w): offset 1).

@@ -18,9 +18,9 @@
 // Batch invariance: a sequence's tokens do not depend on what else is in the batch. Attention
 // runs per sequence over its keys in the order forward() uses, and the batch-invariant matmul
 // kernels (kernels::batch_invariant_table(): the scalar and AVX2 tables, the AVX-512 table's
-// invariant variant) give every row the same arithmetic at any M (Q4_0/Q8_0 run each row
-// through the decode kernel's arithmetic), so greedy output equals `ohm generate --greedy` for
-// the same prompt.
+// invariant variant) give every row the same arithmetic at any M (Q4_0 weights packed at load
+// run one panel kernel at every M; unpacked Q4_0/Q8_0 run each row through the decode kernel's
+// arithmetic), so greedy output equals `ohm generate --greedy` for the same prompt.
 #pragma once
 
 #include <atomic>
