@@ -220,8 +220,8 @@ QActs qacts_in(float* buf, int64_t M, int64_t K) {
   a.d32 = buf;
   a.sd32 = a.d32 + mk / 32;
   a.sd16 = a.sd32 + mk / 32;
-  a.s32 = reinterpret_cast<int32_t*>(a.sd16 + mk / 16);
-  a.qs = reinterpret_cast<int8_t*>(a.s32 + mk / 32);
+  a.o32 = reinterpret_cast<int32_t*>(a.sd16 + mk / 16);
+  a.qs = reinterpret_cast<int8_t*>(a.o32 + mk / 32);
   return a;
 }
 

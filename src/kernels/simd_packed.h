@@ -18,9 +18,9 @@
 // at P + 256 nb + 32 c. A panel is 288 nb bytes rounded up to 64: Q4_0's 18 bytes per 32 weights.
 //
 // Arithmetic per (activation row m, feature n), blocks in order, acc starting at 0:
-//   S_c = sum_k u_k * q_k - 8 * s_c       (u: the unsigned nibbles, q: the int8 activations,
-//                                          s_c = sum q over the block; exact int32)
-//   acc = fma(f32(S_c), wd_c * xd_c, acc) (wd: the f16 weight scale as f32, xd: the activation's)
+//   S_c = sum_k u_k * q_k - 8 * sum_k q_k   (u: the unsigned nibbles, q: the int8 activations;
+//                                            exact int32)
+//   acc = fma(f32(S_c), wd_c * xd_c, acc)   (wd: the f16 weight scale as f32, xd: the activation's)
 // whatever M, the row tile or the panel split.
 constexpr int64_t PK_ROWS = 16;
 
@@ -58,6 +58,7 @@ static void pk_pack_q4_0(const Matrix& w, int64_t p0, int64_t p1, uint8_t* out) 
 template <int MR, int NP = 1>
 static inline void pk_tile_q4(const QActs& a, int64_t m0, const uint8_t* const* Ps, int64_t nb,
                               float* const* ys, int64_t ldy, const __mmask16* ks) {
+  constexpr int CH = MR < 4 ? 2 : 1;
   const int64_t K = a.K;
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   __m512 acc[NP][MR];
@@ -81,19 +82,26 @@ static inline void pk_tile_q4(const QActs& a, int64_t m0, const uint8_t* const* 
       }
       const __m512 wd = _mm512_cvtph_ps(
           _mm256_load_si256(reinterpret_cast<const __m256i*>(P + 256 * nb + 32 * c)));
+      // The rows' chains interleaved (row-major over the 8 activation dwords), each from the
+      // offset term, each activation dword straight from memory as a broadcast operand: loads,
+      // no shuffles, and MR independent vpdpbusd between two of one chain (below 4 rows, two
+      // chains per row, summed exactly in int32).
+      __m512i sv[CH][MR];
       for (int i = 0; i < MR; ++i) {
-        const int64_t m = m0 + i;
-        const int8_t* xq = a.qs + m * K + 32 * c;
-        int32_t xd[8];
-        std::memcpy(xd, xq, 32);
-        __m512i s0 = _mm512_set1_epi32(-8 * a.s32[m * nb + c]);
-        __m512i s1 = _mm512_setzero_si512();
-        for (int j = 0; j < 4; ++j) {
-          s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(xd[j]));
-          s1 = _mm512_dpbusd_epi32(s1, w[j + 4], _mm512_set1_epi32(xd[j + 4]));
+        sv[0][i] = _mm512_set1_epi32(a.o32[(m0 + i) * nb + c]);
+        if constexpr (CH == 2) sv[1][i] = _mm512_setzero_si512();
+      }
+      for (int j = 0; j < 8; ++j)
+        for (int i = 0; i < MR; ++i) {
+          int32_t x;
+          std::memcpy(&x, a.qs + (m0 + i) * K + 32 * c + 4 * j, 4);
+          sv[j % CH][i] = _mm512_dpbusd_epi32(sv[j % CH][i], w[j], _mm512_set1_epi32(x));
         }
-        const __m512 scale = _mm512_mul_ps(wd, _mm512_set1_ps(a.d32[m * nb + c]));
-        acc[h][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[h][i]);
+      for (int i = 0; i < MR; ++i) {
+        __m512i t = sv[0][i];
+        if constexpr (CH == 2) t = _mm512_add_epi32(t, sv[1][i]);
+        const __m512 scale = _mm512_mul_ps(wd, _mm512_set1_ps(a.d32[(m0 + i) * nb + c]));
+        acc[h][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), scale, acc[h][i]);
       }
     }
   }

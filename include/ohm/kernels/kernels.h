@@ -73,8 +73,10 @@ struct QActs {
   float* d32 = nullptr;
   float* sd32 = nullptr;
   float* sd16 = nullptr;
-  int32_t* s32 = nullptr;  // per 32 values: the sum of the int8 values (the packed kernels)
-  int64_t M = 0, K = 0;    // K is a multiple of 32
+  // Per 32 values: -8 x the sum of the int8 values, Q4_0's weight offset in int32 (the packed
+  // kernels start each block's integer dot product from it).
+  int32_t* o32 = nullptr;
+  int64_t M = 0, K = 0;  // K is a multiple of 32
 };
 // The int8 activation rounding of the integer kernels, undone: r = x - d * q for each block of
 // 32 values of x [n] (n a multiple of 32), with d = amax / 127 and q = round(x * 127 / amax)
@@ -181,7 +183,7 @@ struct KernelTable {
   // Packed weights (Matrix::packed): where pack[dtype] is set, pack_weights copies a matrix of
   // that dtype into this table's layout (packed_bytes of it, in panels of pack_rows output
   // features), and the front end then runs packed_matmul for every M: the activations quantized
-  // once per call (packed_acts over row ranges: qs, d32 and s32 of a QActs), the panels shared
+  // once per call (packed_acts over row ranges: qs, d32 and o32 of a QActs), the panels shared
   // by the threads (static shares, the rest taken from a counter).
   int64_t pack_rows = 0;
   size_t (*packed_bytes)(DType dtype, int64_t rows, int64_t cols) = nullptr;
