@@ -198,6 +198,17 @@ Loaded load(const std::string& model, const SamplingFlags& f) {
   lo.threads = f.threads;
   if (!f.dtype.empty()) lo.dtype = dtype_from_name(f.dtype);
   if (!f.quantize.empty()) lo.quantize = dtype_from_name(f.quantize);
+  // Speculative decoding gives plain greedy's output only where a verified row's logits do not
+  // depend on how many rows share the forward: on AVX-512 CPUs the AVX-512 table's
+  // batch-invariant variant, chosen before the weights load so that it packs them (one Q4_0
+  // kernel at every M, docs/serving.md).
+  if ((f.prompt_lookup > 0 || !f.draft.empty()) &&
+      &kernels::batch_invariant_table() != &kernels::active()) {
+    kernels::set_active(&kernels::batch_invariant_table());
+    if (!f.quiet)
+      std::cerr << "ohm: batch-invariant AVX-512 kernels for speculative decoding (the "
+                   "output is plain greedy's)\n";
+  }
   auto pretrained = AutoModelForCausalLM::from_pretrained(src, lo);
   l.gen = pretrained.generation_config();  // generation_config.json, else from the config
   l.model = std::move(pretrained).release();
@@ -213,16 +224,6 @@ Loaded load(const std::string& model, const SamplingFlags& f) {
   if (!f.draft.empty()) {
     l.draft = load_draft(f, l);
     l.spec.draft = l.draft.get();
-  }
-  // Speculative decoding gives plain greedy's output only where a verified row's logits do not
-  // depend on how many rows share the forward: on AVX-512 CPUs the AVX-512 table's
-  // batch-invariant variant (its decode kernels at every M).
-  if ((l.spec.prompt_lookup > 0 || l.spec.draft) &&
-      &kernels::batch_invariant_table() != &kernels::active()) {
-    kernels::set_active(&kernels::batch_invariant_table());
-    if (!f.quiet)
-      std::cerr << "ohm: batch-invariant AVX-512 kernels for speculative decoding (the "
-                   "output is plain greedy's)\n";
   }
   // Sampling without a seed gets a random one (reported, so a run can be repeated).
   if (l.gen.do_sample && !l.gen.seed)
