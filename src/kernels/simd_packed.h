@@ -53,13 +53,29 @@ static void pk_pack_q4_0(const Matrix& w, int64_t p0, int64_t p1, uint8_t* out) 
   }
 }
 
+// KernelTable::packed_acts: activation rows [m0, m1) of x quantized per 32 values (quant32),
+// block-major so that a tile's rows of one block lie together: row m's block c at qs + 32 (c M +
+// m), its scale at d32[c M + m] and its offset term at o32[c M + m] (-8 x the sum of the int8
+// values).
+static void pk_acts(const float* x, int64_t m0, int64_t m1, const QActs& a) {
+  const int64_t K = a.K, M = a.M, nc = K / 32;
+  for (int64_t m = m0; m < m1; ++m)
+    for (int64_t c = 0; c < nc; ++c) {
+      const Q32 q = quant32(x + m * K + c * 32);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + (c * M + m) * 32), q.q0);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + (c * M + m) * 32 + 16), q.q1);
+      a.d32[c * M + m] = q.d;
+      a.o32[c * M + m] = -8 * (q.s0 + q.s1);
+    }
+}
+
 // MR activation rows (from m0) x NP panels Ps[h] (outputs ys[h] + i * ldy, lanes in masks ks[h]),
 // the panels' blocks in lockstep: at M = 1 two panels far apart are two DRAM streams per thread.
 template <int MR, int NP = 1>
 static inline void pk_tile_q4(const QActs& a, int64_t m0, const uint8_t* const* Ps, int64_t nb,
                               float* const* ys, int64_t ldy, const __mmask16* ks) {
   constexpr int CH = MR < 4 ? 2 : 1;
-  const int64_t K = a.K;
+  const int64_t M = a.M;
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   __m512 acc[NP][MR];
   for (int h = 0; h < NP; ++h)
@@ -88,19 +104,19 @@ static inline void pk_tile_q4(const QActs& a, int64_t m0, const uint8_t* const* 
       // chains per row, summed exactly in int32).
       __m512i sv[CH][MR];
       for (int i = 0; i < MR; ++i) {
-        sv[0][i] = _mm512_set1_epi32(a.o32[(m0 + i) * nb + c]);
+        sv[0][i] = _mm512_set1_epi32(a.o32[c * M + m0 + i]);
         if constexpr (CH == 2) sv[1][i] = _mm512_setzero_si512();
       }
       for (int j = 0; j < 8; ++j)
         for (int i = 0; i < MR; ++i) {
           int32_t x;
-          std::memcpy(&x, a.qs + (m0 + i) * K + 32 * c + 4 * j, 4);
+          std::memcpy(&x, a.qs + (c * M + m0 + i) * 32 + 4 * j, 4);
           sv[j % CH][i] = _mm512_dpbusd_epi32(sv[j % CH][i], w[j], _mm512_set1_epi32(x));
         }
       for (int i = 0; i < MR; ++i) {
         __m512i t = sv[0][i];
         if constexpr (CH == 2) t = _mm512_add_epi32(t, sv[1][i]);
-        const __m512 scale = _mm512_mul_ps(wd, _mm512_set1_ps(a.d32[(m0 + i) * nb + c]));
+        const __m512 scale = _mm512_mul_ps(wd, _mm512_set1_ps(a.d32[c * M + m0 + i]));
         acc[h][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), scale, acc[h][i]);
       }
     }

@@ -95,7 +95,6 @@ static void qg_prepare(const float* x, int64_t m0, int64_t m1, const QActs& a) {
       a.sd32[ci] = q.d * static_cast<float>(q.s0 + q.s1);
       a.sd16[2 * ci] = q.d * static_cast<float>(q.s0);
       a.sd16[2 * ci + 1] = q.d * static_cast<float>(q.s1);
-      if (a.o32) a.o32[ci] = -8 * (q.s0 + q.s1);
     }
 }
 

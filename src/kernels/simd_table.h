@@ -178,7 +178,7 @@ static void make_batch_invariant(KernelTable& t) {
   for (auto& q : t.qgemm) q = nullptr;
   t.pack_rows = PK_ROWS;
   t.packed_bytes = &pk_packed_bytes;
-  t.packed_acts = &qg_prepare;  // qs, d32 and o32 (and sd32, sd16)
+  t.packed_acts = &pk_acts;
   t.pack[static_cast<int>(DType::Q4_0)] = &pk_pack_q4_0;
   t.packed_matmul[static_cast<int>(DType::Q4_0)] = &pk_matmul_q4_0;
   t.matmul[static_cast<int>(DType::F32)] = &mm_float<WF::F32>;

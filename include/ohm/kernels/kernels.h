@@ -74,7 +74,9 @@ struct QActs {
   float* sd32 = nullptr;
   float* sd16 = nullptr;
   // Per 32 values: -8 x the sum of the int8 values, Q4_0's weight offset in int32 (the packed
-  // kernels start each block's integer dot product from it).
+  // kernels start each block's integer dot product from it). The packed kernels' activations
+  // (KernelTable::packed_acts) are block-major: row m's block c at qs + 32 (c M + m), d32 and o32
+  // at [c M + m].
   int32_t* o32 = nullptr;
   int64_t M = 0, K = 0;  // K is a multiple of 32
 };
@@ -183,8 +185,8 @@ struct KernelTable {
   // Packed weights (Matrix::packed): where pack[dtype] is set, pack_weights copies a matrix of
   // that dtype into this table's layout (packed_bytes of it, in panels of pack_rows output
   // features), and the front end then runs packed_matmul for every M: the activations quantized
-  // once per call (packed_acts over row ranges: qs, d32 and o32 of a QActs), the panels shared
-  // by the threads (static shares, the rest taken from a counter).
+  // once per call (packed_acts over row ranges: qs, d32 and o32 of a QActs, block-major), the
+  // panels shared by the threads (static shares, the rest taken from a counter).
   int64_t pack_rows = 0;
   size_t (*packed_bytes)(DType dtype, int64_t rows, int64_t cols) = nullptr;
   using PackFn = void (*)(const Matrix& w, int64_t p0, int64_t p1, uint8_t* out);
