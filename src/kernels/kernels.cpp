@@ -169,7 +169,7 @@ std::shared_ptr<const PackedWeights> pack_weights(const Matrix& w) {
   const KernelTable& kt = active();
   const auto d = static_cast<int>(w.dtype);
   if (!kt.pack[d] || !kt.packed_matmul[d] || !kt.packed_bytes || kt.pack_rows <= 0 || w.fine_acts ||
-      w.packed || w.cols % 32 != 0 || w.rows <= 0)
+      w.packed || w.cols <= 0 || w.cols % 32 != 0 || w.rows <= 0)
     return nullptr;
   auto p = std::make_shared<PackedWeights>(&kt, kt.packed_bytes(w.dtype, w.rows, w.cols));
   kt.pack[d](w, 0, (w.rows + kt.pack_rows - 1) / kt.pack_rows, p->data());
