@@ -147,42 +147,22 @@ static void pk_matmul_q4_0(const QActs& a, const Matrix& w, int64_t p0, int64_t 
       panel(p + h, Ps[1], ys[1], ks[1]);
       pk_tile_q4<1, 2>(a, 0, Ps, nb, ys, ldy, ks);
     }
-    if ((p1 - p0) % 2)
-      p0 = p1 - 1;
-    else
-      return;
+    if ((p1 - p0) % 2 == 0) return;
+    p0 = p1 - 1;  // the odd panel left over, alone
   }
+  using Tile = void (*)(const QActs&, int64_t, const uint8_t* const*, int64_t, float* const*,
+                        int64_t, const __mmask16*);
+  static constexpr Tile kTiles[9] = {nullptr,        &pk_tile_q4<1>, &pk_tile_q4<2>,
+                                     &pk_tile_q4<3>, &pk_tile_q4<4>, &pk_tile_q4<5>,
+                                     &pk_tile_q4<6>, &pk_tile_q4<7>, &pk_tile_q4<8>};
   for (int64_t p = p0; p < p1; ++p) {
     const uint8_t* P;
     float* yp;
     __mmask16 k;
     panel(p, P, yp, k);
-    int64_t m = 0;
-    for (; m + 8 <= M; m += 8) pk_tile_q4<8>(a, m, &P, nb, &yp, ldy, &k), yp += 8 * ldy;
-    switch (M - m) {
-      case 7:
-        pk_tile_q4<7>(a, m, &P, nb, &yp, ldy, &k);
-        break;
-      case 6:
-        pk_tile_q4<6>(a, m, &P, nb, &yp, ldy, &k);
-        break;
-      case 5:
-        pk_tile_q4<5>(a, m, &P, nb, &yp, ldy, &k);
-        break;
-      case 4:
-        pk_tile_q4<4>(a, m, &P, nb, &yp, ldy, &k);
-        break;
-      case 3:
-        pk_tile_q4<3>(a, m, &P, nb, &yp, ldy, &k);
-        break;
-      case 2:
-        pk_tile_q4<2>(a, m, &P, nb, &yp, ldy, &k);
-        break;
-      case 1:
-        pk_tile_q4<1>(a, m, &P, nb, &yp, ldy, &k);
-        break;
-      default:
-        break;
+    for (int64_t m = 0; m < M; m += 8) {
+      float* ym = yp + m * ldy;
+      kTiles[imin(8, M - m)](a, m, &P, nb, &ym, ldy, &k);
     }
   }
 }
