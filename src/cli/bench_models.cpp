@@ -1,6 +1,6 @@
 // `ohm make-bench-model --shape S --format F --out PATH [--seed N] [--layers N]`:
 //   random-weight models of real shapes for benchmarks (no torch): S in tinyllama-1.1b,
-//   llama2-7b, mixtral-small; F in safetensors-bf16 (an HF directory: config.json +
+//   llama2-7b, mixtral-small, mixtral-8x7b; F in safetensors-bf16 (an HF directory: config.json +
 //   model.safetensors), f16, q8_0, q4_0, q4_k, q6_k (one GGUF file, llama.cpp's tensor names and
 //   Q/K row order, a synthetic 32000-token SentencePiece-style vocabulary so llama.cpp loads it).
 //   Weights are N(0, 0.02) from a per-tensor seeded generator, so every format of a shape holds
@@ -40,6 +40,8 @@ const std::vector<Shape_>& shapes() {
       {"tinyllama-1.1b", 2048, 22, 32, 4, 5632, 32000, 2048},
       {"llama2-7b", 4096, 32, 32, 32, 11008, 32000, 4096},
       {"mixtral-small", 1024, 8, 16, 4, 3584, 32000, 4096, 8, 2},
+      // Mixtral-8x7B's layer (46.7B parameters at 32 layers); --layers keeps a run in memory.
+      {"mixtral-8x7b", 4096, 32, 32, 8, 14336, 32000, 32768, 8, 2},
   };
   return s;
 }
@@ -296,7 +298,7 @@ const Register reg_bench("make-bench-model", [](CLI::App& app) {
   auto opt = std::make_shared<BenchOptions>();
   auto* cmd = app.add_subcommand("make-bench-model",
                                  "Write a random-weight model of a real shape (benchmarks)");
-  cmd->add_option("--shape", opt->shape, "tinyllama-1.1b | llama2-7b | mixtral-small")->required();
+  cmd->add_option("--shape", opt->shape, "tinyllama-1.1b | llama2-7b | mixtral-small | mixtral-8x7b")->required();
   cmd->add_option("--format", opt->format,
                   "safetensors-bf16 | f32 | f16 | " + quant::quantize_type_list(" | "))
       ->required();
