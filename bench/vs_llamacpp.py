@@ -216,6 +216,8 @@ def main():
     a = ap.parse_args()
     if a.from_json:
         a.models = []
+    else:
+        COMMIT["commit"] = ohm_commit()  # at the start: the tree may move during a long run
     depths = [int(d) for d in a.depths.split(",") if d.strip()]
     fas = [f for f in a.fa.split(",") if f.strip()] or [None]
 
