@@ -298,7 +298,9 @@ const Register reg_bench("make-bench-model", [](CLI::App& app) {
   auto opt = std::make_shared<BenchOptions>();
   auto* cmd = app.add_subcommand("make-bench-model",
                                  "Write a random-weight model of a real shape (benchmarks)");
-  cmd->add_option("--shape", opt->shape, "tinyllama-1.1b | llama2-7b | mixtral-small | mixtral-8x7b")->required();
+  cmd->add_option("--shape", opt->shape,
+                  "tinyllama-1.1b | llama2-7b | mixtral-small | mixtral-8x7b")
+      ->required();
   cmd->add_option("--format", opt->format,
                   "safetensors-bf16 | f32 | f16 | " + quant::quantize_type_list(" | "))
       ->required();

@@ -168,9 +168,17 @@ PackedWeights::~PackedWeights() {
 std::shared_ptr<const PackedWeights> pack_weights(const Matrix& w) {
   const KernelTable& kt = active();
   const auto d = static_cast<int>(w.dtype);
-  if (!kt.pack[d] || !kt.packed_matmul[d] || !kt.packed_bytes || kt.pack_rows <= 0 || w.fine_acts ||
-      w.packed || w.cols <= 0 || w.cols % 32 != 0 || w.rows <= 0)
+  if (w.packed || w.cols <= 0 || w.cols % 32 != 0 || w.rows <= 0 || kt.pack_rows <= 0)
     return nullptr;
+  if (w.fine_acts) {
+    if (!kt.pack_fine[d] || !kt.packed_fine_acts || !kt.packed_fine_matmul) return nullptr;
+    const size_t bytes = kt.pack_fine[d](w, nullptr);
+    if (!bytes) return nullptr;
+    auto p = std::make_shared<PackedWeights>(&kt, bytes);
+    kt.pack_fine[d](w, p->data());
+    return p;
+  }
+  if (!kt.pack[d] || !kt.packed_matmul[d] || !kt.packed_bytes) return nullptr;
   auto p = std::make_shared<PackedWeights>(&kt, kt.packed_bytes(w.dtype, w.rows, w.cols));
   kt.pack[d](w, 0, (w.rows + kt.pack_rows - 1) / kt.pack_rows, p->data());
   return p;
@@ -258,16 +266,40 @@ namespace {
 void matmul_packed(const KernelTable& kt, const float* x, int64_t M, int64_t K, const Matrix& w,
                    const float* bias, float* y, ThreadPool& pool) {
   thread_local std::vector<float> abuf;
-  const size_t need = qacts_floats(M, K);
-  if (abuf.size() < need) abuf.resize(need);
-  const QActs a = qacts_in(abuf.data(), M, K);
-  if (M * K >= 16384 && pool.size() > 1)
-    pool.parallel_for(M, std::max<int64_t>(1, 8192 / K),
-                      [&](int64_t m0, int64_t m1) { kt.packed_acts(x, m0, m1, a); });
-  else
-    kt.packed_acts(x, 0, M, a);
+  thread_local std::vector<int8_t> qbuf;
+  QActs a;
+  KernelTable::PackedFn fn;
+  const auto prepare = [&](const auto& quantize) {
+    if (M * K >= 16384 && pool.size() > 1)
+      pool.parallel_for(M, std::max<int64_t>(1, 8192 / K),
+                        [&](int64_t m0, int64_t m1) { quantize(m0, m1); });
+    else
+      quantize(0, M);
+  };
+  if (w.fine_acts) {
+    // Two int8 digits per group (KernelTable::pack_fine): the group size, in blocks of 32, is the
+    // packed buffer's first int32.
+    int32_t G;
+    std::memcpy(&G, w.packed, 4);
+    const auto mk = static_cast<size_t>(M * K), groups = mk / (32 * static_cast<size_t>(G));
+    const auto tiled = static_cast<size_t>((M + 8) * K);  // whole row tiles (of up to 8 rows)
+    if (qbuf.size() < 2 * tiled) qbuf.resize(2 * tiled);
+    if (abuf.size() < 2 * groups) abuf.resize(2 * groups);
+    a.M = M;
+    a.K = K;
+    a.qs = qbuf.data();
+    a.d32 = abuf.data();
+    a.o32 = reinterpret_cast<int32_t*>(abuf.data() + groups);
+    prepare([&](int64_t m0, int64_t m1) { kt.packed_fine_acts(x, m0, m1, G, a); });
+    fn = kt.packed_fine_matmul;
+  } else {
+    const size_t need = qacts_floats(M, K);
+    if (abuf.size() < need) abuf.resize(need);
+    a = qacts_in(abuf.data(), M, K);
+    prepare([&](int64_t m0, int64_t m1) { kt.packed_acts(x, m0, m1, a); });
+    fn = kt.packed_matmul[static_cast<int>(w.dtype)];
+  }
   const int64_t N = w.rows, R = kt.pack_rows, P = (N + R - 1) / R;
-  const auto fn = kt.packed_matmul[static_cast<int>(w.dtype)];
   const int T = pool.size();
   const int64_t share = P * 3 / 4 / T, chunk = std::max<int64_t>(1, (P - share * T) / (4 * T));
   std::atomic<int64_t> next{share * T};
@@ -293,8 +325,18 @@ void matmul(const float* x, int64_t M, int64_t K, const Matrix& w, const float* 
   if (w.cols != K)
     throw ShapeError(ErrorContext().op("matmul").shape("x", {M, K}).shape("w", {w.rows, w.cols}),
                      "inner dimensions differ");
-  if (w.packed && w.packed_for == &active() && !w.fine_acts && K % 32 == 0)
+  // Packed weights run where they were packed for the active table, and fine-activation ones
+  // on any table with the same fine-activation panel kernel (the AVX-512 table and its
+  // batch-invariant variant).
+  if (w.packed && K % 32 == 0 &&
+      (w.packed_for == &active() ||
+       (w.fine_acts && active().packed_fine_matmul &&
+        active().packed_fine_matmul == w.packed_for->packed_fine_matmul)))
     return matmul_packed(active(), x, M, K, w, bias, y, pool);
+  if (!w.data)
+    throw InvalidArgument(ErrorContext().op("matmul").shape("w", {w.rows, w.cols}),
+                          "the weight is held only in another kernel table's packed layout "
+                          "(select the kernel table before loading the model)");
   // OHM_FINE_FUSED=0 keeps the two-pass path where a table has the fused one (A/B measurements).
   static const bool fused = [] {
     const char* e = std::getenv("OHM_FINE_FUSED");

@@ -166,4 +166,282 @@ static void pk_matmul_q4_0(const QActs& a, const Matrix& w, int64_t p0, int64_t 
     }
   }
 }
+// ---------------------------------------------------------------- int4 groups, fine activations
+// HF GPTQ / AWQ int4 checkpoints on float-accurate activations (Matrix::fine_acts): the loader's
+// exact repacks (Q4_0 for GPTQ sym, Q5_0 holding q - zero + 16 for asym GPTQ and AWQ) packed
+// into panels with one f16 scale and one zero per group of G blocks of 32 inputs (G = 4, 2 or 1:
+// the largest over which every row's scales and zeros are constant), so the weights stream at
+// 4 bits plus 24 bits per group (GPTQ's own size) and each group is scaled once.
+//
+// Layout (after a 64-byte header whose first int32 is G): panel p holds output features [16p,
+// 16p + 16). Block c's quants at P + 256 c as in the Q4_0 panels above (u4 values q in [0, 15]);
+// then group g's 16 f16 scales at P + 256 nb + 32 g; then its 16 u8 zeros at P + 256 nb + 32 ng
+// + 16 g. Weight = scale * (q - zero), exactly the loader's value.
+//
+// Activations (pkf_acts) per group of 32 G inputs of a row: t = x * 127 / amax, digits
+// a1 = rint(t), a2 = rint(254 (t - a1)) (|a2| <= 127), x ~ (amax / 127 / 254) (254 a1 + a2);
+// in qs, 64 bytes per (block c, row m): the block's 32 a1, then its 32 a2, tile-major (rows in
+// tiles of PKF_MR; tile t's blocks in order, each holding its rows' 64 bytes together, at
+// 64 ((t nb + c) PKF_MR + m % PKF_MR)), so a tile reads its activations as one sequential run;
+// d32[g M + m] = amax / 127 / 254 and o32[g M + m] = sum(254 a1 + a2) over the group.
+//
+// Arithmetic per (row m, feature n), groups in order, acc starting at 0:
+//   S = 254 sum(q a1) + sum(q a2) - zero * o32        (exact int32: |S| < 2^27)
+//   acc = fma(f32(S), scale * d32, acc)
+// whatever M, the row tile or the panel split: batch invariant.
+static constexpr int64_t PKF_HEADER = 64;
+static constexpr int64_t PKF_MR = 6;  // activation rows per tile (3 accumulators a row)
+
+static size_t pkf_panel_bytes(int64_t K, int G) {
+  const int64_t nb = K / 32, ng = nb / G;
+  return static_cast<size_t>((256 * nb + 48 * ng + 63) / 64 * 64);
+}
+
+// The 32 values (u5 for Q5_0: q - zero + 16; u4 for Q4_0: q, zero 8) of block c of row n.
+static void pkf_block_values(const Matrix& w, int64_t n, int64_t c, uint8_t* v, uint16_t* d) {
+  const uint8_t* row = w.row(n);
+  if (w.dtype == DType::Q4_0) {
+    const uint8_t* b = row + c * 18;
+    std::memcpy(d, b, 2);
+    for (int j = 0; j < 16; ++j) {
+      v[j] = b[2 + j] & 15;
+      v[j + 16] = b[2 + j] >> 4;
+    }
+  } else {
+    const uint8_t* b = row + c * 22;
+    std::memcpy(d, b, 2);
+    uint32_t qh;
+    std::memcpy(&qh, b + 2, 4);
+    for (int j = 0; j < 16; ++j) {
+      v[j] = static_cast<uint8_t>((b[6 + j] & 15) | (((qh >> j) & 1) << 4));
+      v[j + 16] = static_cast<uint8_t>((b[6 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
+    }
+  }
+}
+
+// Whether row n's groups of G blocks each have one scale and a zero that keeps every q in
+// [0, 15]; the zeros (per group) into z when so.
+static bool pkf_row_groups(const Matrix& w, int64_t n, int G, uint8_t* z) {
+  const int64_t nb = w.cols / 32;
+  uint8_t v[32];
+  if (w.dtype == DType::Q4_0) {  // zeros 8; only the scales to compare
+    const uint8_t* row = w.row(n);
+    for (int64_t g = 0; g < nb / G; ++g) {
+      for (int b = 1; b < G; ++b)
+        if (std::memcmp(row + (g * G + b) * 18, row + g * G * 18, 2) != 0) return false;
+      z[g] = 8;
+    }
+    return true;
+  }
+  for (int64_t g = 0; g < nb / G; ++g) {
+    uint16_t d0 = 0;
+    int lo = 255, hi = 0;
+    for (int b = 0; b < G; ++b) {
+      uint16_t d;
+      pkf_block_values(w, n, g * G + b, v, &d);
+      if (b == 0) d0 = d;
+      if (d != d0) return false;
+      for (int j = 0; j < 32; ++j) lo = lo < v[j] ? lo : v[j], hi = hi > v[j] ? hi : v[j];
+    }
+    // q - zero = v - 16 for some zero with every q = v - 16 + zero in [0, 15].
+    const int zero = lo >= 16 ? 0 : 16 - lo;
+    if (zero > 15 || hi - 16 + zero > 15) return false;
+    z[g] = static_cast<uint8_t>(zero);
+  }
+  return true;
+}
+
+// KernelTable::pack_fine for Q4_0 / Q5_0: the bytes w packs into (out null), or packs it; 0
+// where no G in {4, 2, 1} groups every row.
+static size_t pkf_pack(const Matrix& w, uint8_t* out) {
+  const int64_t nb = w.cols / 32, N = w.rows;
+  if (w.cols % 32 != 0 || nb == 0 || (w.dtype != DType::Q4_0 && w.dtype != DType::Q5_0)) return 0;
+  // No std:: containers in these files (the ODR rule in simd_impl.h): a plain buffer.
+  uint8_t* z = static_cast<uint8_t*>(std::malloc(static_cast<size_t>(nb)));
+  if (!z) return 0;
+  static constexpr int kGroups[3] = {4, 2, 1};
+  int G = 0;
+  for (int g : kGroups) {
+    if (nb % g != 0) continue;
+    bool ok = true;
+    for (int64_t n = 0; n < N && ok; ++n) ok = pkf_row_groups(w, n, g, z);
+    if (ok) {
+      G = g;
+      break;
+    }
+  }
+  if (!G || !out) {
+    std::free(z);
+    return G ? PKF_HEADER +
+                   static_cast<size_t>((N + PK_ROWS - 1) / PK_ROWS) * pkf_panel_bytes(w.cols, G)
+             : 0;
+  }
+  const int64_t ng = nb / G, P = (N + PK_ROWS - 1) / PK_ROWS;
+  const size_t pb = pkf_panel_bytes(w.cols, G);
+  std::memset(out, 0, PKF_HEADER);
+  const int32_t g32 = G;
+  std::memcpy(out, &g32, 4);
+  uint8_t v[32];
+  for (int64_t p = 0; p < P; ++p) {
+    uint8_t* Pp = out + PKF_HEADER + static_cast<size_t>(p) * pb;
+    std::memset(Pp, 0, pb);
+    for (int64_t r = 0; r < PK_ROWS; ++r) {
+      const int64_t n = p * PK_ROWS + r;
+      if (n >= N) break;
+      pkf_row_groups(w, n, G, z);
+      for (int64_t c = 0; c < nb; ++c) {
+        const int64_t g = c / G;
+        uint16_t d;
+        pkf_block_values(w, n, c, v, &d);
+        const int shift = w.dtype == DType::Q4_0 ? 0 : 16 - z[g];
+        uint8_t qb[16];
+        for (int j = 0; j < 16; ++j)
+          qb[j] = static_cast<uint8_t>((v[j] - shift) | ((v[j + 16] - shift) << 4));
+        for (int64_t j = 0; j < 4; ++j) std::memcpy(Pp + 256 * c + 64 * j + 4 * r, qb + 4 * j, 4);
+        if (c % G == 0) {
+          std::memcpy(Pp + 256 * nb + 32 * g + 2 * r, &d, 2);
+          Pp[256 * nb + 32 * ng + 16 * g + r] = z[g];
+        }
+      }
+    }
+  }
+  std::free(z);
+  return PKF_HEADER + static_cast<size_t>(P) * pb;
+}
+
+// KernelTable::packed_fine_acts: rows [m0, m1) of x in two int8 digits per group of 32 G values.
+static void pkf_acts(const float* x, int64_t m0, int64_t m1, int G, const QActs& a) {
+  const int64_t K = a.K, M = a.M, nb = K / 32, ng = nb / G, gl = 32 * G;
+  for (int64_t m = m0; m < m1; ++m)
+    for (int64_t g = 0; g < ng; ++g) {
+      const float* xs = x + m * K + g * gl;
+      __m512 mx = _mm512_setzero_ps();
+      for (int64_t i = 0; i < gl; i += 16)
+        mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(xs + i)));
+      const float amax = _mm512_reduce_max_ps(mx);
+      const __m512 id = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+      const __m512 k254 = _mm512_set1_ps(254.0f);
+      __m512i sum = _mm512_setzero_si512();
+      for (int64_t i = 0; i < gl; i += 16) {
+        const __m512 t = _mm512_mul_ps(_mm512_loadu_ps(xs + i), id);
+        const __m512 r1 = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m512i q1 = _mm512_cvtps_epi32(r1);
+        const __m512i q2 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(t, r1), k254));
+        sum = _mm512_add_epi32(
+            sum, _mm512_add_epi32(_mm512_mullo_epi32(q1, _mm512_set1_epi32(254)), q2));
+        const int64_t c = (g * gl + i) / 32,
+                      o = ((m / PKF_MR * nb + c) * PKF_MR + m % PKF_MR) * 64 + i % 32;
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + o), _mm512_cvtsepi32_epi8(q1));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + o + 32), _mm512_cvtsepi32_epi8(q2));
+      }
+      a.d32[g * M + m] = amax / 127.0f / 254.0f;
+      a.o32[g * M + m] = _mm512_reduce_add_epi32(sum);
+    }
+}
+
+// MR activation rows (from m0) x NP panels Ps[h] (outputs ys[h] + i * ldy, lanes in masks ks[h]).
+template <int MR, int NP = 1>
+static inline void pkf_tile(const QActs& a, int64_t m0, const uint8_t* const* Ps, int64_t nb, int G,
+                            float* const* ys, int64_t ldy, const __mmask16* ks) {
+  const int64_t M = a.M, ng = nb / G;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i k254 = _mm512_set1_epi32(254);
+  const int64_t step = static_cast<int64_t>(pkf_panel_bytes(a.K, G)) / nb;  // bytes per block
+  __m512 acc[NP][MR];
+  for (int h = 0; h < NP; ++h)
+    for (int i = 0; i < MR; ++i) acc[h][i] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < ng; ++g) {
+    for (int h = 0; h < NP; ++h) {
+      const uint8_t* P = Ps[h];
+      const __m512i zero = _mm512_cvtepu8_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(P + 256 * nb + 32 * ng + 16 * g)));
+      __m512i s1[MR], s2[MR];
+      for (int i = 0; i < MR; ++i) {
+        s1[i] = _mm512_setzero_si512();
+        s2[i] = _mm512_mullo_epi32(zero, _mm512_set1_epi32(-a.o32[g * M + m0 + i]));
+      }
+      for (int64_t c = g * G; c < g * G + G; ++c) {
+        const uint8_t* q = P + 256 * c;
+        // 16 KiB ahead into L2, as pk_tile_q4 (one contiguous stream per run of panels).
+        for (int o = 0; o < 320; o += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(P + 16384 + step * c + o), _MM_HINT_T1);
+        const int8_t* xa = a.qs + ((m0 / PKF_MR * nb + c) * PKF_MR) * 64;  // row i at + 64 i
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+          const __m512i v = _mm512_load_si512(q + 64 * j);
+          const __m512i lo = _mm512_and_si512(v, m4);
+          const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+#pragma GCC unroll 8
+          for (int i = 0; i < MR; ++i) {
+            const int8_t* xr = xa + 64 * i + 4 * j;
+            int32_t x1l, x1h, x2l, x2h;
+            std::memcpy(&x1l, xr, 4);
+            std::memcpy(&x1h, xr + 16, 4);
+            std::memcpy(&x2l, xr + 32, 4);
+            std::memcpy(&x2h, xr + 48, 4);
+            s1[i] = _mm512_dpbusd_epi32(s1[i], lo, _mm512_set1_epi32(x1l));
+            s2[i] = _mm512_dpbusd_epi32(s2[i], lo, _mm512_set1_epi32(x2l));
+            s1[i] = _mm512_dpbusd_epi32(s1[i], hi, _mm512_set1_epi32(x1h));
+            s2[i] = _mm512_dpbusd_epi32(s2[i], hi, _mm512_set1_epi32(x2h));
+          }
+        }
+      }
+      const __m512 sc = _mm512_cvtph_ps(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(P + 256 * nb + 32 * g)));
+      for (int i = 0; i < MR; ++i) {
+        const __m512i t = _mm512_add_epi32(_mm512_mullo_epi32(s1[i], k254), s2[i]);
+        const __m512 scale = _mm512_mul_ps(sc, _mm512_set1_ps(a.d32[g * M + m0 + i]));
+        acc[h][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), scale, acc[h][i]);
+      }
+    }
+  }
+  for (int h = 0; h < NP; ++h)
+    for (int i = 0; i < MR; ++i) _mm512_mask_storeu_ps(ys[h] + i * ldy, ks[h], acc[h][i]);
+}
+
+// KernelTable::packed_fine_matmul: panels [p0, p1), every activation row, 6 rows per tile; at
+// M = 1 the panels in pairs (p, p + half the range), as pk_matmul_q4_0.
+static void pkf_matmul(const QActs& a, const Matrix& w, int64_t p0, int64_t p1, float* y,
+                       int64_t ldy) {
+  int32_t G;
+  std::memcpy(&G, w.packed, 4);
+  const int64_t nb = a.K / 32, M = a.M;
+  const size_t pb = pkf_panel_bytes(a.K, G);
+  const auto panel = [&](int64_t p, const uint8_t*& P, float*& yp, __mmask16& k) {
+    P = w.packed + PKF_HEADER + static_cast<size_t>(p) * pb;
+    const int64_t n = p * PK_ROWS, left = w.rows - n;
+    k = static_cast<__mmask16>(left >= 16 ? 0xFFFF : (1u << left) - 1);
+    yp = y + n;
+  };
+  if (M == 1) {
+    const int64_t h = (p1 - p0) / 2;
+    for (int64_t p = p0; p < p0 + h; ++p) {
+      const uint8_t* Ps[2];
+      float* ys[2];
+      __mmask16 ks[2];
+      panel(p, Ps[0], ys[0], ks[0]);
+      panel(p + h, Ps[1], ys[1], ks[1]);
+      pkf_tile<1, 2>(a, 0, Ps, nb, G, ys, ldy, ks);
+    }
+    if ((p1 - p0) % 2 == 0) return;
+    p0 = p1 - 1;  // the odd panel left over, alone
+  }
+  using Tile = void (*)(const QActs&, int64_t, const uint8_t* const*, int64_t, int, float* const*,
+                        int64_t, const __mmask16*);
+  // Up to 6 rows a tile: 3 accumulators a row (two digits' int32 sums and the float result) stay
+  // in registers beside the unpacked weights.
+  static_assert(PKF_MR == 6);
+  static constexpr Tile kTiles[7] = {nullptr,      &pkf_tile<1>, &pkf_tile<2>, &pkf_tile<3>,
+                                     &pkf_tile<4>, &pkf_tile<5>, &pkf_tile<6>};
+  for (int64_t p = p0; p < p1; ++p) {
+    const uint8_t* P;
+    float* yp;
+    __mmask16 k;
+    panel(p, P, yp, k);
+    for (int64_t m = 0; m < M; m += PKF_MR) {  // tiles start at multiples of PKF_MR (pkf_acts)
+      float* ym = yp + m * ldy;
+      kTiles[imin(PKF_MR, M - m)](a, m, &P, nb, G, &ym, ldy, &k);
+    }
+  }
+}
 #endif

@@ -134,6 +134,13 @@ static void fill_table(KernelTable& t) {
 #if OHM_SIMD_W512
   t.qgemm_min_rows = QGEMM_MIN_ROWS;
   t.qacts_prepare = &qg_prepare;
+  // HF GPTQ / AWQ int4 groups on fine activations: one batch-invariant panel kernel for every M,
+  // in this table and in its batch-invariant variant.
+  t.pack_rows = PK_ROWS;
+  t.pack_fine[static_cast<int>(DType::Q4_0)] = &pkf_pack;
+  t.pack_fine[static_cast<int>(DType::Q5_0)] = &pkf_pack;
+  t.packed_fine_acts = &pkf_acts;
+  t.packed_fine_matmul = &pkf_matmul;
 #endif
   for (const QuantTraits& q : kQuantTypes) {
     const auto d = static_cast<int>(q.dtype);

@@ -38,6 +38,14 @@ Linear Linear::load(Weights& ws, const std::string& prefix, int64_t out, int64_t
   l.in_perm = ws.input_permutation(prefix + ".weight");
   l.w.fine_acts = ws.float_activations(prefix + ".weight");
   l.pack();
+  if (l.packed && l.w.fine_acts && !l.weight.is_mapped() && l.weight.storage().use_count() <= 2) {
+    // A GPTQ / AWQ weight repacked at load and packed again for the kernels: the packed copy is
+    // all the matmuls read (on this table and any with the same fine-activation kernel), so the
+    // repacked one is freed, here and in the source (kernels::matmul refuses w elsewhere).
+    l.weight = Tensor();
+    l.w.data = nullptr;
+    ws.release(prefix + ".weight");
+  }
   if (bias == Bias::Required)
     l.bias = ws.vector(prefix + ".bias", out);
   else if (bias == Bias::Optional)

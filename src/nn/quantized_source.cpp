@@ -45,6 +45,14 @@ struct Unpacked {
   std::vector<int32_t> g_idx;   // [K]
 };
 
+// Gives a mapped tensor's whole pages back to the page cache (MappedFile::release).
+void release_pages(const Tensor& t) {
+  if (const auto& st = t.storage(); st && st->is_mapped())
+    st->file()->release(
+        static_cast<uint64_t>(static_cast<const uint8_t*>(t.raw()) - st->file()->data()),
+        t.nbytes());
+}
+
 }  // namespace
 
 QuantizedSource::QuantizedSource(const WeightSource& base, QuantizationConfig q)
@@ -92,9 +100,19 @@ std::vector<std::string> QuantizedSource::names() const {
   return out;
 }
 
+void QuantizedSource::release(const std::string& name) const {
+  if (!ends_with(name, ".weight")) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = cache_.find(name.substr(0, name.size() - 7)); it != cache_.end())
+    it->second.weight = Tensor();
+}
+
 const QuantizedSource::Repacked* QuantizedSource::repack(const std::string& prefix) const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = cache_.find(prefix); it != cache_.end()) return &it->second;
+  if (auto it = cache_.find(prefix); it != cache_.end()) {
+    if (it->second.weight.defined()) return &it->second;
+    cache_.erase(it);  // released (release()): repack again
+  }
   const std::optional<Tensor> qweight = base_.find(prefix + ".qweight");
   if (!qweight) return nullptr;
 
@@ -290,6 +308,10 @@ const QuantizedSource::Repacked* QuantizedSource::repack(const std::string& pref
         }
     });
   }
+  // The checkpoint's pages of this module go back to the page cache: the repacked copy is what
+  // runs (resident memory stays near one copy of the weights).
+  for (const Tensor* t : {&*qweight, &scales, &qzeros}) release_pages(*t);
+  if (std::optional<Tensor> gi = base_.find(prefix + ".g_idx")) release_pages(*gi);
   return &cache_.emplace(prefix, std::move(out)).first->second;
 }
 

@@ -461,6 +461,149 @@ TEST(SimdMatmul, PackedQ4_0IsBatchInvariantAndExact) {
   set_active(prev);
 }
 
+// An HF GPTQ / AWQ int4 matrix as the loader repacks it (docs/quantization.md): Q4_0 for
+// symmetric zeros (8), Q5_0 holding q - zero + 16 otherwise; one f16 scale and zero per `group`
+// inputs. `dense` gets the exact weights scale * (q - zero).
+struct Int4Groups {
+  std::vector<uint8_t> bytes;
+  Matrix m;
+  std::vector<double> dense;
+};
+
+Int4Groups make_int4_groups(int64_t N, int64_t K, int64_t group, bool asym, uint32_t seed) {
+  Int4Groups g;
+  const DType dt = asym ? DType::Q5_0 : DType::Q4_0;
+  const size_t bb = asym ? 22 : 18;
+  const size_t rb = static_cast<size_t>(K / 32) * bb;
+  g.bytes.assign(rb * static_cast<size_t>(N), 0);
+  g.dense.assign(static_cast<size_t>(N * K), 0.0);
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> q16(0, 15);
+  std::uniform_real_distribution<float> sd(0.005f, 0.05f);
+  for (int64_t n = 0; n < N; ++n) {
+    uint16_t d = 0;
+    int z = 8;
+    for (int64_t c = 0; c < K / 32; ++c) {
+      if ((c * 32) % group == 0) {
+        d = f32_to_f16(sd(rng));
+        if (asym) z = q16(rng);
+      }
+      uint8_t* b = g.bytes.data() + static_cast<size_t>(n) * rb + static_cast<size_t>(c) * bb;
+      std::memcpy(b, &d, 2);
+      uint32_t qh = 0;
+      for (int j = 0; j < 32; ++j) {
+        const int q = q16(rng);
+        const int v = asym ? q - z + 16 : q;
+        uint8_t* qs = b + (asym ? 6 : 2);
+        qs[j % 16] |= static_cast<uint8_t>((v & 15) << (j < 16 ? 0 : 4));
+        if (asym && (v & 16)) qh |= 1u << j;
+        g.dense[static_cast<size_t>(n * K + c * 32 + j)] =
+            static_cast<double>(f16_to_f32(d)) * (q - z);
+      }
+      if (asym) std::memcpy(b + 2, &qh, 4);
+    }
+  }
+  g.m.dtype = dt;
+  g.m.data = g.bytes.data();
+  g.m.rows = N;
+  g.m.cols = K;
+  g.m.row_bytes = rb;
+  g.m.fine_acts = true;
+  return g;
+}
+
+TEST(SimdMatmul, PackedInt4GroupsFineActsExactAndBatchInvariant) {
+  const KernelTable* a = table_for(Isa::Avx512);
+  if (a == nullptr) GTEST_SKIP() << "this CPU has no AVX-512 table";
+  const KernelTable* prev = set_active(a);
+  const KernelTable* inv = &batch_invariant_table();
+  ThreadPool p1(1), p2(2), p3(3);
+  for (const KernelTable* kt : {a, inv})
+    for (bool asym : {false, true})
+      for (int64_t group : {32, 64, 128, -1})
+        for (int64_t kb : {4, 8, 12})
+          for (int64_t N : {1, 17, 70})
+            for (int64_t M : {1, 2, 7, 8, 9, 13, 17, 64}) {
+              set_active(kt);
+              const int64_t K = kb * 32, gs = group < 0 ? K : group;
+              if (K % gs != 0) continue;
+              SCOPED_TRACE("table " + std::string(kt == inv ? "invariant" : "avx512") +
+                           (asym ? " asym" : " sym") + " group=" + std::to_string(group) +
+                           " M=" + std::to_string(M) + " K=" + std::to_string(K) +
+                           " N=" + std::to_string(N));
+              auto w = make_int4_groups(N, K, gs, asym, static_cast<uint32_t>(K + N + gs));
+              const auto packed = pack_weights(w.m);
+              ASSERT_NE(packed, nullptr);
+              int32_t G;
+              std::memcpy(&G, packed->data(), 4);
+              EXPECT_EQ(G, gs % 128 == 0 && kb % 4 == 0 ? 4 : gs % 64 == 0 ? 2 : 1);
+              Matrix pm = w.m;
+              attach(pm, *packed);
+              auto x = randn(static_cast<size_t>(M * K), static_cast<uint32_t>(K + M + N));
+              if (M > 1)
+                for (int64_t k = 0; k < K; ++k) x[static_cast<size_t>(K + k)] = 0;
+              if (M > 2) {
+                for (int64_t k = 0; k < K; ++k) x[static_cast<size_t>(2 * K + k)] = -1e-3f;
+                x[static_cast<size_t>(2 * K + 5)] = -1e3f;
+              }
+              const auto bias = randn(static_cast<size_t>(N), 9);
+              std::vector<float> yb(static_cast<size_t>(M * N), 777.0f);
+              matmul(x.data(), M, K, pm, bias.data(), yb.data(), p2);
+              // Against the exact product: each activation is off by at most half a step of
+              // amax / 127 / 254 of its group (32 G values).
+              for (int64_t m = 0; m < M; ++m)
+                for (int64_t n = 0; n < N; ++n) {
+                  double want = 0, tol = 0, mag = 0;
+                  for (int64_t k0 = 0; k0 < K; k0 += 32 * G) {
+                    double amax = 0;
+                    for (int64_t k = k0; k < k0 + 32 * G; ++k)
+                      amax = std::max(amax, std::fabs(double(x[static_cast<size_t>(m * K + k)])));
+                    for (int64_t k = k0; k < k0 + 32 * G; ++k) {
+                      const double wv = w.dense[static_cast<size_t>(n * K + k)];
+                      want += wv * x[static_cast<size_t>(m * K + k)];
+                      mag += std::fabs(wv * x[static_cast<size_t>(m * K + k)]);
+                      tol += std::fabs(wv) * amax / (127.0 * 254.0) * 0.51;
+                    }
+                  }
+                  const double got =
+                      yb[static_cast<size_t>(m * N + n)] - bias[static_cast<size_t>(n)];
+                  ASSERT_LE(std::fabs(got - want), tol + 2e-6 * mag + 1e-6 * std::fabs(bias[n]))
+                      << "row " << m << " col " << n << " got " << got << " want " << want;
+                }
+              for (ThreadPool* pool : {&p1, &p3}) {
+                std::vector<float> yt(yb.size(), 555.0f);
+                matmul(x.data(), M, K, pm, bias.data(), yt.data(), *pool);
+                for (size_t i = 0; i < yb.size(); ++i)
+                  ASSERT_EQ(std::bit_cast<uint32_t>(yt[i]), std::bit_cast<uint32_t>(yb[i]))
+                      << pool->size() << " threads, at " << i;
+              }
+              for (int64_t m = 0; m < M; ++m) {
+                std::vector<float> y1(static_cast<size_t>(N), 555.0f);
+                matmul(x.data() + m * K, 1, K, pm, bias.data(), y1.data(), p2);
+                for (int64_t n = 0; n < N; ++n)
+                  ASSERT_EQ(std::bit_cast<uint32_t>(yb[static_cast<size_t>(m * N + n)]),
+                            std::bit_cast<uint32_t>(y1[static_cast<size_t>(n)]))
+                      << "row " << m << " col " << n;
+              }
+            }
+  // Not int4 groups: a Q5_0 block whose values span more than 16 steps has no zero that keeps
+  // every q in [0, 15]; such a matrix is not packed (its own kernels run).
+  {
+    set_active(a);
+    auto w = make_int4_groups(3, 64, 32, true, 3);
+    uint32_t qh;
+    std::memcpy(&qh, w.bytes.data() + 2, 4);
+    w.bytes[6] = static_cast<uint8_t>((w.bytes[6] & 0xF0) | 0x0);  // value 0 (or 16) ...
+    w.bytes[7] = static_cast<uint8_t>((w.bytes[7] & 0xF0) | 0xF);  // ... and 31 in one block
+    qh = (qh & ~1u) | 2u;
+    std::memcpy(w.bytes.data() + 2, &qh, 4);
+    EXPECT_EQ(pack_weights(w.m), nullptr);
+    w.m.fine_acts = false;
+    EXPECT_EQ(pack_weights(w.m), nullptr) << "no fine activations: not these panels";
+  }
+  set_active(prev);
+}
+
 void expect_near_rel(const std::vector<float>& want, const std::vector<float>& got,
                      const char* what) {
   ASSERT_EQ(want.size(), got.size());

@@ -196,6 +196,19 @@ struct KernelTable {
   using PackedFn = void (*)(const struct QActs& a, const Matrix& w, int64_t p0, int64_t p1,
                             float* y, int64_t ldy);
   PackedFn packed_matmul[static_cast<int>(DType::Count_)] = {};
+  // Fine-activation packed weights (Matrix::fine_acts on the exact int4 repacks of HF GPTQ / AWQ
+  // checkpoints: Q4_0, and Q5_0 holding q - zero + 16): pack_fine[dtype](w, nullptr) gives the
+  // bytes w packs into (0 where w is not made of int4 groups of 32, 64 or 128 inputs with one
+  // scale and zero each), pack_fine[dtype](w, out) packs it. The front end then quantizes the
+  // activations once per call, two int8 digits per group (packed_fine_acts with the packed
+  // buffer's group size in blocks of 32: both digits in qs, 64 bytes per block and row,
+  // block-major; d32 and o32 per group), and runs packed_fine_matmul over the panels (pack_rows
+  // features each) for every M.
+  using PackFineFn = size_t (*)(const Matrix& w, uint8_t* out);
+  PackFineFn pack_fine[static_cast<int>(DType::Count_)] = {};
+  void (*packed_fine_acts)(const float* x, int64_t m0, int64_t m1, int group_blocks,
+                           const struct QActs& a) = nullptr;
+  PackedFn packed_fine_matmul = nullptr;
 
   // y = x / sqrt(mean(x^2) + eps) * (w + w_offset)        (one row of n)
   void (*rms_norm)(const float* x, const float* w, float w_offset, float eps, float* y,
@@ -272,10 +285,10 @@ class PackedWeights {
   uint8_t* data_;  // 64-byte aligned
   size_t size_;
 };
-// w repacked for the active table, or null where that table packs no weights of w's dtype (or w
-// runs on fine activations, or is packed already). The caller keeps the result alive and points
-// w at it (attach), as nn::Linear does at load: pack once, then every matmul of w at any M runs
-// the table's packed kernel.
+// w repacked for the active table, or null where that table packs no weights of w's dtype (with
+// fine activations: pack_fine, where w is made of int4 groups), or w is packed already. The caller
+// keeps the result alive and points w at it (attach), as nn::Linear does at load: pack once, then
+// every matmul of w at any M runs the table's packed kernel.
 std::shared_ptr<const PackedWeights> pack_weights(const Matrix& w);
 inline void attach(Matrix& w, const PackedWeights& p) {
   w.packed = p.data();

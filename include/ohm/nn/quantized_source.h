@@ -12,7 +12,8 @@
 // A block of 32 input columns needs one group: group_size a multiple of 32 (or -1). With
 // act-order (`desc_act`, a g_idx that is not i / group_size) the input columns are sorted by
 // g_idx at load and find_input_permutation returns the order; nn::Linear gathers its input in
-// that order before the matmul.
+// that order before the matmul. Once repacked, the checkpoint's pages of the module's tensors go
+// back to the page cache (a mapped file; they fault back in if read again).
 #pragma once
 
 #include <map>
@@ -38,6 +39,9 @@ class QuantizedSource : public WeightSource {
       const std::string& name) const override;
   std::string stored_as(const std::string& name) const override;
   bool find_float_activations(const std::string& name) const override;
+  // Frees the repacked copy of `<module>.weight` (its permutation stays); a later find repacks
+  // again.
+  void release(const std::string& name) const override;
 
   const QuantizationConfig& config() const { return q_; }
 

@@ -53,6 +53,9 @@ class WeightSource {
   }
   // How the checkpoint stores `name`, for error messages (a GPTQ weight: its qweight).
   virtual std::string stored_as(const std::string& name) const { return name; }
+  // The caller keeps what it needs of `name` in another form (nn::Linear packed it): a source
+  // holding a converted copy may free it (a later find makes it again). No-op by default.
+  virtual void release(const std::string& name) const { (void)name; }
 };
 
 class CheckpointSource : public WeightSource {
@@ -103,6 +106,8 @@ class Weights {
   std::vector<int32_t> input_permutation(const std::string& name) const;
   // WeightSource::find_float_activations; OHM_FINE_ACTS=0 or 1 overrides it for every matrix.
   bool float_activations(const std::string& name) const;
+  // WeightSource::release.
+  void release(const std::string& name) const { src_.release(name); }
   // Tensors of the source never asked for.
   std::vector<std::string> unused() const;
   const WeightSource& source() const { return src_; }
