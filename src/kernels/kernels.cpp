@@ -293,9 +293,11 @@ void matmul_packed(const KernelTable& kt, const float* x, int64_t M, int64_t K, 
     prepare([&](int64_t m0, int64_t m1) { kt.packed_fine_acts(x, m0, m1, G, a); });
     fn = kt.packed_fine_matmul;
   } else {
-    const size_t need = qacts_floats(M, K);
+    const int64_t Mt = (M + 7) / 8 * 8;  // whole row tiles (packed_acts' layout)
+    const size_t need = qacts_floats(Mt, K);
     if (abuf.size() < need) abuf.resize(need);
-    a = qacts_in(abuf.data(), M, K);
+    a = qacts_in(abuf.data(), Mt, K);
+    a.M = M;
     prepare([&](int64_t m0, int64_t m1) { kt.packed_acts(x, m0, m1, a); });
     fn = kt.packed_matmul[static_cast<int>(w.dtype)];
   }

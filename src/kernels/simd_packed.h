@@ -53,19 +53,31 @@ static void pk_pack_q4_0(const Matrix& w, int64_t p0, int64_t p1, uint8_t* out) 
   }
 }
 
-// KernelTable::packed_acts: activation rows [m0, m1) of x quantized per 32 values (quant32),
-// block-major so that a tile's rows of one block lie together: row m's block c at qs + 32 (c M +
-// m), its scale at d32[c M + m] and its offset term at o32[c M + m] (-8 x the sum of the int8
-// values).
+// The packed Q4_0 kernel's activation rows per tile (pk_acts' layout).
+constexpr int64_t PK_MR = 8;
+
+// Where pk_acts puts row m's block c (of nc): tile-major (rows in tiles of PK_MR; a tile's blocks
+// in order, each holding its rows together), so a tile reads its activations as one sequential
+// run (block-major over all M rows put a tile's blocks 32 M bytes apart: at M = 512 they fell in
+// a handful of cache sets).
+static inline int64_t pk_act_index(int64_t c, int64_t m, int64_t nc) {
+  return (m / PK_MR * nc + c) * PK_MR + m % PK_MR;
+}
+
+// KernelTable::packed_acts: activation rows [m0, m1) of x quantized per 32 values (quant32): row
+// m's block c at qs + 32 i, its scale at d32[i] and its offset term at o32[i] (-8 x the sum of
+// the int8 values), i = pk_act_index(c, m, K / 32). The QActs holds whole tiles (M rounded up to
+// PK_MR rows).
 static void pk_acts(const float* x, int64_t m0, int64_t m1, const QActs& a) {
-  const int64_t K = a.K, M = a.M, nc = K / 32;
+  const int64_t K = a.K, nc = K / 32;
   for (int64_t m = m0; m < m1; ++m)
     for (int64_t c = 0; c < nc; ++c) {
       const Q32 q = quant32(x + m * K + c * 32);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + (c * M + m) * 32), q.q0);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + (c * M + m) * 32 + 16), q.q1);
-      a.d32[c * M + m] = q.d;
-      a.o32[c * M + m] = -8 * (q.s0 + q.s1);
+      const int64_t i = pk_act_index(c, m, nc);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + i * 32), q.q0);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + i * 32 + 16), q.q1);
+      a.d32[i] = q.d;
+      a.o32[i] = -8 * (q.s0 + q.s1);
     }
 }
 
@@ -75,7 +87,7 @@ template <int MR, int NP = 1>
 static inline void pk_tile_q4(const QActs& a, int64_t m0, const uint8_t* const* Ps, int64_t nb,
                               float* const* ys, int64_t ldy, const __mmask16* ks) {
   constexpr int CH = MR < 4 ? 2 : 1;
-  const int64_t M = a.M;
+  const int64_t nc = a.K / 32;
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   __m512 acc[NP][MR];
   for (int h = 0; h < NP; ++h)
@@ -102,21 +114,22 @@ static inline void pk_tile_q4(const QActs& a, int64_t m0, const uint8_t* const* 
       // offset term, each activation dword straight from memory as a broadcast operand: loads,
       // no shuffles, and MR independent vpdpbusd between two of one chain (below 4 rows, two
       // chains per row, summed exactly in int32).
+      const int64_t t0 = pk_act_index(c, m0, nc);  // the tile's rows at t0 + i
       __m512i sv[CH][MR];
       for (int i = 0; i < MR; ++i) {
-        sv[0][i] = _mm512_set1_epi32(a.o32[c * M + m0 + i]);
+        sv[0][i] = _mm512_set1_epi32(a.o32[t0 + i]);
         if constexpr (CH == 2) sv[1][i] = _mm512_setzero_si512();
       }
       for (int j = 0; j < 8; ++j)
         for (int i = 0; i < MR; ++i) {
           int32_t x;
-          std::memcpy(&x, a.qs + (c * M + m0 + i) * 32 + 4 * j, 4);
+          std::memcpy(&x, a.qs + (t0 + i) * 32 + 4 * j, 4);
           sv[j % CH][i] = _mm512_dpbusd_epi32(sv[j % CH][i], w[j], _mm512_set1_epi32(x));
         }
       for (int i = 0; i < MR; ++i) {
         __m512i t = sv[0][i];
         if constexpr (CH == 2) t = _mm512_add_epi32(t, sv[1][i]);
-        const __m512 scale = _mm512_mul_ps(wd, _mm512_set1_ps(a.d32[c * M + m0 + i]));
+        const __m512 scale = _mm512_mul_ps(wd, _mm512_set1_ps(a.d32[t0 + i]));
         acc[h][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), scale, acc[h][i]);
       }
     }
@@ -160,9 +173,9 @@ static void pk_matmul_q4_0(const QActs& a, const Matrix& w, int64_t p0, int64_t 
     float* yp;
     __mmask16 k;
     panel(p, P, yp, k);
-    for (int64_t m = 0; m < M; m += 8) {
+    for (int64_t m = 0; m < M; m += PK_MR) {  // tiles start at multiples of PK_MR (pk_acts)
       float* ym = yp + m * ldy;
-      kTiles[imin(8, M - m)](a, m, &P, nb, &ym, ldy, &k);
+      kTiles[imin(PK_MR, M - m)](a, m, &P, nb, &ym, ldy, &k);
     }
   }
 }

@@ -75,8 +75,8 @@ struct QActs {
   float* sd16 = nullptr;
   // Per 32 values: -8 x the sum of the int8 values, Q4_0's weight offset in int32 (the packed
   // kernels start each block's integer dot product from it). The packed kernels' activations
-  // (KernelTable::packed_acts) are block-major: row m's block c at qs + 32 (c M + m), d32 and o32
-  // at [c M + m].
+  // (KernelTable::packed_acts) are in the table's own order (src/kernels/simd_packed.h: row tiles,
+  // each tile's blocks in order).
   int32_t* o32 = nullptr;
   int64_t M = 0, K = 0;  // K is a multiple of 32
 };
@@ -185,7 +185,8 @@ struct KernelTable {
   // Packed weights (Matrix::packed): where pack[dtype] is set, pack_weights copies a matrix of
   // that dtype into this table's layout (packed_bytes of it, in panels of pack_rows output
   // features), and the front end then runs packed_matmul for every M: the activations quantized
-  // once per call (packed_acts over row ranges: qs, d32 and o32 of a QActs, block-major), the
+  // once per call (packed_acts over row ranges: qs, d32 and o32 of a QActs carved for M rounded
+  // up to 8, in the table's tile order), the
   // panels shared by the threads (static shares, the rest taken from a counter).
   int64_t pack_rows = 0;
   size_t (*packed_bytes)(DType dtype, int64_t rows, int64_t cols) = nullptr;
@@ -201,9 +202,9 @@ struct KernelTable {
   // bytes w packs into (0 where w is not made of int4 groups of 32, 64 or 128 inputs with one
   // scale and zero each), pack_fine[dtype](w, out) packs it. The front end then quantizes the
   // activations once per call, two int8 digits per group (packed_fine_acts with the packed
-  // buffer's group size in blocks of 32: both digits in qs, 64 bytes per block and row,
-  // block-major; d32 and o32 per group), and runs packed_fine_matmul over the panels (pack_rows
-  // features each) for every M.
+  // buffer's group size in blocks of 32: both digits in qs, 64 bytes per block and row, in row
+  // tiles; d32 and o32 per group; qs holds 2 (M + 8) K bytes), and runs packed_fine_matmul over the
+  // panels (pack_rows features each) for every M.
   using PackFineFn = size_t (*)(const Matrix& w, uint8_t* out);
   PackFineFn pack_fine[static_cast<int>(DType::Count_)] = {};
   void (*packed_fine_acts)(const float* x, int64_t m0, int64_t m1, int group_blocks,
