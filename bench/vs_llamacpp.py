@@ -50,7 +50,9 @@ GGML_BLOCK = {0: (1, 4), 1: (1, 2), 30: (1, 2), 8: (32, 34), 2: (32, 18), 12: (2
 
 
 def gguf_weight_bytes(path: Path) -> tuple[int, int]:
-    """(bytes of all tensors, bytes of token_embd.weight) from the GGUF header."""
+    """(bytes a token reads plus the embedding table, bytes of token_embd.weight) from the GGUF
+    header. A mixture-of-experts file's expert tensors (`*_exps`) count expert_used_count /
+    expert_count of their bytes: a token reads only its experts' rows."""
     with open(path, "rb") as f:
         def u32():
             return struct.unpack("<I", f.read(4))[0]
@@ -73,13 +75,23 @@ def gguf_weight_bytes(path: Path) -> tuple[int, int]:
             else:
                 f.read(sizes[t])
 
+        ints = {4: "<I", 5: "<i", 10: "<Q", 11: "<q"}
+        experts = {}
+
         if f.read(4) != b"GGUF":
             raise SystemExit(f"{path}: not a GGUF file")
         u32()
         n_t, n_kv = u64(), u64()
         for _ in range(n_kv):
-            string()
-            skip_value(u32())
+            key = string()
+            t = u32()
+            if key.endswith((".expert_count", ".expert_used_count")) and t in ints:
+                fmt = ints[t]
+                experts[key.rsplit(".", 1)[1]] = struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
+            else:
+                skip_value(t)
+        share = (experts.get("expert_used_count", 1) / experts["expert_count"]
+                 if experts.get("expert_count") else 1.0)
         total = embd = 0
         for _ in range(n_t):
             name = string()
@@ -92,7 +104,7 @@ def gguf_weight_bytes(path: Path) -> tuple[int, int]:
                 n *= d
             blk, bb = GGML_BLOCK.get(t, (1, 4))
             b = n // blk * bb
-            total += b
+            total += int(b * share) if "_exps" in name else b
             if name == "token_embd.weight":
                 embd = b
         return total, embd
@@ -153,11 +165,13 @@ def cpu_flags() -> str:
 
 
 COMMIT = {}
+MEASURED_BY = []  # --from-json: the commands that measured the rows
 
 
 def meta(a):
     return {"commit": ohm_commit(), "llama_build": LLAMA_BUILD.get("build", "?"), "cpu": cpu_flags(),
-            "pp": a.pp, "tg": a.tg, "threads": a.threads}
+            "pp": a.pp, "tg": a.tg, "threads": a.threads,
+            "command": "python3 bench/vs_llamacpp.py " + " ".join(sys.argv[1:])}
 
 
 def ohm_commit() -> str:
@@ -267,6 +281,7 @@ def main():
         LLAMA_BUILD.setdefault("build", data["meta"]["llama_build"])
         COMMIT.setdefault("commit", data["meta"]["commit"])
         a.pp, a.tg, a.threads = data["meta"]["pp"], data["meta"]["tg"], data["meta"]["threads"]
+        MEASURED_BY.append(data["meta"].get("command", ""))
     fas = sorted({k for r in rows for x in r["llama_by_fa"] for k in x}) if a.from_json else fas
     fas = [None] if fas == ["default"] else fas
     depths = sorted({r["depth"] for r in rows})
@@ -281,14 +296,19 @@ def main():
         "# ohm vs llama.cpp (CPU)", "",
         f"Written by `bench/vs_llamacpp.py` on {datetime.date.today().isoformat()}; "
         f"{platform.machine()}, {os.cpu_count()} cores, {a.threads} threads, pp{a.pp} / tg{a.tg}, "
-        f"{'rounds as listed' if a.from_json else a.rounds} alternating rounds per row. Ratios are ohm / llama.cpp, median of the "
-        "per-round ratios; the raw tokens/s of every round follow.", "",
+        + (f"{a.rounds} alternating rounds per row" if not a.from_json else
+           "alternating rounds (as many per row as its raw figures list)")
+        + ". Ratios are ohm / llama.cpp, median of the per-round ratios; the raw tokens/s of "
+        "every round follow.", "",
         f"ohm commit {ohm_commit()}; llama.cpp build {LLAMA_BUILD.get('build', '?')}"
         + (f", flash attention {' and '.join(f or 'default' for f in fas)} (each round's better one "
            "for the ratio, where a row has both)" if fas != [None] else "") + ".", "",
         f"CPU: {cpu_flags()}.", "",
         f"Command: `python3 bench/vs_llamacpp.py {' '.join(sys.argv[1:])}`", "",
     ]
+    if a.from_json:
+        lines += ["Measured by: " + "; ".join(
+            f"`{c}`" for c in dict.fromkeys(MEASURED_BY) if c) + ".", ""]
     have_bw = all(b for r in rows for b in r["bandwidth"])
     if have_bw:
         lines += [f"Bandwidth (bench/stream_triad, {a.threads} threads), read-only / triad GB/s, measured "

@@ -186,8 +186,8 @@ struct KernelTable {
   // that dtype into this table's layout (packed_bytes of it, in panels of pack_rows output
   // features), and the front end then runs packed_matmul for every M: the activations quantized
   // once per call (packed_acts over row ranges: qs, d32 and o32 of a QActs carved for M rounded
-  // up to 8, in the table's tile order), the
-  // panels shared by the threads (static shares, the rest taken from a counter).
+  // up to 8, in the table's tile order), the panels shared by the threads (static shares, the
+  // rest taken from a counter).
   int64_t pack_rows = 0;
   size_t (*packed_bytes)(DType dtype, int64_t rows, int64_t cols) = nullptr;
   using PackFn = void (*)(const Matrix& w, int64_t p0, int64_t p1, uint8_t* out);
