@@ -386,6 +386,31 @@ TEST(SimdMatmul, Avx512InvariantDecodesAsAvx512) {
       }
 }
 
+// Batch invariance of a packed matmul: yb, the result of x (M x K) times pm plus bias at 2
+// threads (p2), is bitwise the result with 1 and 3 threads, and each row computed alone (M = 1)
+// is bitwise its row in yb. Stops at the first mismatch (ASSERT_NO_FATAL_FAILURE at the caller).
+void expect_batch_invariant(const std::vector<float>& x, int64_t M, int64_t K, int64_t N,
+                            const Matrix& pm, const std::vector<float>& bias,
+                            const std::vector<float>& yb, ThreadPool& p1, ThreadPool& p2,
+                            ThreadPool& p3) {
+  for (ThreadPool* pool : {&p1, &p3}) {
+    std::vector<float> yt(yb.size(), 555.0f);
+    matmul(x.data(), M, K, pm, bias.data(), yt.data(), *pool);
+    for (size_t i = 0; i < yb.size(); ++i)
+      ASSERT_EQ(std::bit_cast<uint32_t>(yt[i]), std::bit_cast<uint32_t>(yb[i]))
+          << pool->size() << " threads, at " << i << " (row " << i / static_cast<size_t>(N)
+          << " col " << i % static_cast<size_t>(N) << ")";
+  }
+  for (int64_t m = 0; m < M; ++m) {
+    std::vector<float> y1(static_cast<size_t>(N), 555.0f);
+    matmul(x.data() + m * K, 1, K, pm, bias.data(), y1.data(), p2);
+    for (int64_t n = 0; n < N; ++n)
+      ASSERT_EQ(std::bit_cast<uint32_t>(yb[static_cast<size_t>(m * N + n)]),
+                std::bit_cast<uint32_t>(y1[static_cast<size_t>(n)]))
+          << "row " << m << " col " << n;
+  }
+}
+
 // Packed weights (kernels::pack_weights; the AVX-512 invariant table packs Q4_0): through the
 // front end, one panel kernel at every M, so a row at M > 1 is bitwise that row alone, with 1, 2
 // or 3 threads (static panel shares and the shared counter), for feature counts off the 16-wide
@@ -428,21 +453,7 @@ TEST(SimdMatmul, PackedQ4_0IsBatchInvariantAndExact) {
           ASSERT_LE(std::fabs(yb[i] - bias[i % N] - want[i]),
                     tol[i] + 1e-6 * (std::fabs(bias[i % N]) + std::fabs(want[i])))
               << "at " << i << " got " << yb[i] - bias[i % N] << " want " << want[i];
-        for (ThreadPool* pool : {&p1, &p3}) {
-          std::vector<float> yt(yb.size(), 555.0f);
-          matmul(x.data(), M, K, pm, bias.data(), yt.data(), *pool);
-          for (size_t i = 0; i < yb.size(); ++i)
-            ASSERT_EQ(std::bit_cast<uint32_t>(yt[i]), std::bit_cast<uint32_t>(yb[i]))
-                << pool->size() << " threads, at " << i;
-        }
-        for (int64_t m = 0; m < M; ++m) {
-          std::vector<float> y1(static_cast<size_t>(N), 555.0f);
-          matmul(x.data() + m * K, 1, K, pm, bias.data(), y1.data(), p2);
-          for (int64_t n = 0; n < N; ++n)
-            ASSERT_EQ(std::bit_cast<uint32_t>(yb[static_cast<size_t>(m * N + n)]),
-                      std::bit_cast<uint32_t>(y1[static_cast<size_t>(n)]))
-                << "row " << m << " col " << n;
-        }
+        ASSERT_NO_FATAL_FAILURE(expect_batch_invariant(x, M, K, N, pm, bias, yb, p1, p2, p3));
       }
   // Another table active: the packed copy is not used (that table's own kernels run).
   {
@@ -570,21 +581,7 @@ TEST(SimdMatmul, PackedInt4GroupsFineActsExactAndBatchInvariant) {
                   ASSERT_LE(std::fabs(got - want), tol + 2e-6 * mag + 1e-6 * std::fabs(bias[n]))
                       << "row " << m << " col " << n << " got " << got << " want " << want;
                 }
-              for (ThreadPool* pool : {&p1, &p3}) {
-                std::vector<float> yt(yb.size(), 555.0f);
-                matmul(x.data(), M, K, pm, bias.data(), yt.data(), *pool);
-                for (size_t i = 0; i < yb.size(); ++i)
-                  ASSERT_EQ(std::bit_cast<uint32_t>(yt[i]), std::bit_cast<uint32_t>(yb[i]))
-                      << pool->size() << " threads, at " << i;
-              }
-              for (int64_t m = 0; m < M; ++m) {
-                std::vector<float> y1(static_cast<size_t>(N), 555.0f);
-                matmul(x.data() + m * K, 1, K, pm, bias.data(), y1.data(), p2);
-                for (int64_t n = 0; n < N; ++n)
-                  ASSERT_EQ(std::bit_cast<uint32_t>(yb[static_cast<size_t>(m * N + n)]),
-                            std::bit_cast<uint32_t>(y1[static_cast<size_t>(n)]))
-                      << "row " << m << " col " << n;
-              }
+              ASSERT_NO_FATAL_FAILURE(expect_batch_invariant(x, M, K, N, pm, bias, yb, p1, p2, p3));
             }
   // Not int4 groups: a Q5_0 block whose values span more than 16 steps has no zero that keeps
   // every q in [0, 15]; such a matrix is not packed (its own kernels run).
