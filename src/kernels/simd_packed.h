@@ -138,6 +138,17 @@ static inline void pk_tile_q4(const QActs& a, int64_t m0, const uint8_t* const* 
     for (int i = 0; i < MR; ++i) _mm512_mask_storeu_ps(ys[h] + i * ldy, ks[h], acc[h][i]);
 }
 
+// Panel p of a packed matrix of `rows` output features whose panels (pb bytes each) start at
+// base, for the panel kernels: its bytes P, its outputs yp (features [16p, 16p + 16) at y + 16p)
+// and the mask k of its lanes below `rows`.
+static inline void pk_panel(const uint8_t* base, size_t pb, int64_t rows, float* y, int64_t p,
+                            const uint8_t*& P, float*& yp, __mmask16& k) {
+  P = base + static_cast<size_t>(p) * pb;
+  const int64_t n = p * PK_ROWS, left = rows - n;
+  k = static_cast<__mmask16>(left >= 16 ? 0xFFFF : (1u << left) - 1);
+  yp = y + n;
+}
+
 // KernelTable::packed_matmul for Q4_0: panels [p0, p1), every activation row, 8 rows per tile;
 // at M = 1 the panels in pairs (p, p + half the range).
 static void pk_matmul_q4_0(const QActs& a, const Matrix& w, int64_t p0, int64_t p1, float* y,
@@ -145,10 +156,7 @@ static void pk_matmul_q4_0(const QActs& a, const Matrix& w, int64_t p0, int64_t 
   const int64_t nb = a.K / 32, M = a.M;
   const size_t pb = pk_panel_bytes(a.K);
   const auto panel = [&](int64_t p, const uint8_t*& P, float*& yp, __mmask16& k) {
-    P = w.packed + static_cast<size_t>(p) * pb;
-    const int64_t n = p * PK_ROWS, left = w.rows - n;
-    k = static_cast<__mmask16>(left >= 16 ? 0xFFFF : (1u << left) - 1);
-    yp = y + n;
+    pk_panel(w.packed, pb, w.rows, y, p, P, yp, k);
   };
   if (M == 1) {
     const int64_t h = (p1 - p0) / 2;
@@ -434,10 +442,7 @@ static void pkf_matmul(const QActs& a, const Matrix& w, int64_t p0, int64_t p1, 
   const int64_t nb = a.K / 32, M = a.M;
   const size_t pb = pkf_panel_bytes(a.K, G);
   const auto panel = [&](int64_t p, const uint8_t*& P, float*& yp, __mmask16& k) {
-    P = w.packed + PKF_HEADER + static_cast<size_t>(p) * pb;
-    const int64_t n = p * PK_ROWS, left = w.rows - n;
-    k = static_cast<__mmask16>(left >= 16 ? 0xFFFF : (1u << left) - 1);
-    yp = y + n;
+    pk_panel(w.packed + PKF_HEADER, pb, w.rows, y, p, P, yp, k);
   };
   if (M == 1) {
     // Four panels a quarter of the range apart: four DRAM streams per thread.
