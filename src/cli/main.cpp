@@ -63,7 +63,8 @@ int run(int argc, char** argv) {
                              kernels::table_for(kernels::Isa::Avx512) != &kt;
     return std::string("ohm 0.1.0\nkernels: ") + kernels::isa_name(kt.isa) +
            (inv_variant ? " batch-invariant" : "") +
-           " (OHM_ISA=scalar|avx2|invariant; no AMX path is built)" +
+           (kt.tiles ? std::string(" +") + kt.tiles : std::string()) +
+           " (OHM_ISA=scalar|avx2|invariant, OHM_AMX=1|emulate)\n" + kernels::amx_status() +
            (feats.empty() ? "" : "\ncpu: " + feats);
   });
   std::vector<Command> commands;

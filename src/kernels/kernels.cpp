@@ -4,6 +4,10 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -35,6 +39,47 @@ bool cpu_has_f16c() {
 }
 #endif
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// AMX-TILE, AMX-INT8 and AMX-BF16 (CPUID.(EAX=7,ECX=0):EDX bits 24, 25, 22).
+bool cpu_has_amx() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid_max(0, nullptr) < 7) return false;
+  __cpuid_count(7, 0, a, b, c, d);
+  return (d & (1u << 24)) && (d & (1u << 25)) && (d & (1u << 22));
+}
+// The OS saves the tile state: OSXSAVE (CPUID.1:ECX bit 27), then XCR0 bits 17 (XTILECFG) and 18
+// (XTILEDATA).
+bool os_saves_tiles() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false;
+  unsigned lo = 0, hi = 0;
+  __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (lo & (3u << 17)) == (3u << 17);
+}
+#endif
+
+// Why the AMX table is or is not usable here (empty: usable). Asked once: on Linux the first call
+// requests the tile data for this process (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)).
+const std::string& amx_blocker() {
+  static const std::string why = []() -> std::string {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (!avx512_amx_table(false)) return "not built (the compiler has no AMX intrinsics)";
+    if (!table_for(Isa::Avx512)) return "not on this CPU (no AVX-512 table)";
+    if (!cpu_has_amx()) return "not on this CPU (cpuid: no amx_tile/amx_int8/amx_bf16)";
+    if (!os_saves_tiles()) return "not enabled by the OS (XCR0 lacks the tile state)";
+#if defined(__linux__)
+    constexpr long kReqXcompPerm = 0x1023, kXtiledata = 18;
+    if (syscall(SYS_arch_prctl, kReqXcompPerm, kXtiledata) != 0)
+      return "the kernel refused the tile state (arch_prctl ARCH_REQ_XCOMP_PERM)";
+#endif
+    return "";
+#else
+    return "not on this architecture";
+#endif
+  }();
+  return why;
+}
+
 const KernelTable* pick_best() {
   // SIMD tables plug in here, best first, each behind its cpuid check. OHM_ISA=scalar forces
   // the reference (to compare end-to-end results with the fast paths off).
@@ -48,8 +93,17 @@ const KernelTable* pick_best() {
   if (want != "avx2" && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
       __builtin_cpu_supports("fma") && cpu_has_f16c())
-    if (const KernelTable* t = avx512_table())
-      return want == "invariant" ? avx512_invariant_table() : t;
+    if (const KernelTable* t = avx512_table()) {
+      if (want == "invariant") return avx512_invariant_table();
+      // OHM_AMX=1: the AMX tile GEMMs where this CPU and OS have them (off by default until
+      // the kernel tests have passed on an AMX machine); OHM_AMX=emulate: the same kernels on
+      // the scalar tile model (slow).
+      const char* amx = std::getenv("OHM_AMX");
+      const std::string a = amx ? amx : "";
+      if (a == "1" && amx_blocker().empty()) return avx512_amx_table(false);
+      if (a == "emulate") return avx512_amx_table(true);
+      return t;
+    }
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c())
     if (const KernelTable* t = avx2_table()) return t;
 #endif
@@ -140,6 +194,22 @@ std::string cpu_features() {
   return r;
 }
 
+const KernelTable* amx_table(bool emulated) {
+  if (!table_for(Isa::Avx512)) return nullptr;
+  if (emulated) return avx512_amx_table(true);
+  return amx_blocker().empty() ? avx512_amx_table(false) : nullptr;
+}
+
+std::string amx_status() {
+  const KernelTable& a = active();
+  if (a.tiles && std::string(a.tiles) == "amx")
+    return "amx: in use (AMX-INT8 block-quant GEMM, AMX-BF16 f16/bf16 GEMM at M > 1)";
+  if (a.tiles) return "amx: emulated (OHM_AMX=emulate: the AMX kernels on a scalar tile model)";
+  const std::string& why = amx_blocker();
+  if (why.empty()) return "amx: available, off (OHM_AMX=1 turns it on)";
+  return "amx: " + why;
+}
+
 const KernelTable& active() {
   return *active_ptr().load(std::memory_order_relaxed);
 }
@@ -150,7 +220,7 @@ const KernelTable* set_active(const KernelTable* table) {
 
 const KernelTable& batch_invariant_table() {
   const KernelTable& a = active();
-  if (&a == avx512_table()) return *avx512_invariant_table();
+  if (&a == avx512_table() || a.tiles) return *avx512_invariant_table();
   return a;
 }
 

@@ -12,6 +12,10 @@ const KernelTable* avx512_table();  // AVX-512 F/BW/VL/VNNI (src/kernels/avx512.
 // The AVX-512 table with batch-invariant matmuls (kernels::batch_invariant_table); nullptr where
 // avx512_table() is.
 const KernelTable* avx512_invariant_table();
+// The AVX-512 table with AMX tile GEMMs for M > 1 (src/kernels/simd_amx.h): on the tile
+// instructions (nullptr where the build has no AMX intrinsics; the CPU and OS checks are
+// kernels::amx_table's), or, emulated = true, on the scalar model of the tile unit.
+const KernelTable* avx512_amx_table(bool emulated);
 
 // Rows [next, end) shared by the threads of one decode matmul, taken `chunk` at a time with an
 // atomic add on `next` (see KernelTable::matvec_row_queue).

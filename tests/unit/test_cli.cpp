@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -92,4 +93,46 @@ TEST(CliVersion, PrintsTheKernelTableAndCpuFeatures) {
   for (const char* f : {"avx2", "fma", "f16c", "avx512f", "avx512_vnni", "amx_tile", "amx_int8"})
     EXPECT_NE(out.find(std::string(f)), std::string::npos) << f << "\n" << out;
 #endif
+  // the AMX line: in use, emulated, available but off, or why not
+  std::string amx_line = ohm::kernels::amx_status();
+  amx_line.insert(amx_line.begin(), '\n');
+  amx_line.push_back('\n');
+  EXPECT_NE(out.find(amx_line), std::string::npos) << out;
+}
+
+// The demo model (bf16) and its Q8_0 / Q4_K_M GGUFs through the AMX kernels on the emulated tile
+// unit (what OHM_AMX=emulate selects): the same greedy text as the AVX-512 table. Prefill runs the
+// batched matmuls on tiles (AMX-BF16 for bf16 weights, AMX-INT8 for the block types).
+TEST(CliAmx, EmulatedTilesGiveTheSameGreedyText) {
+  const ohm::kernels::KernelTable* emu = ohm::kernels::amx_table(true);
+  if (emu == nullptr) GTEST_SKIP() << "no AVX-512 table on this CPU (the AMX tables extend it)";
+  const std::string demo = (ohm::test::source_dir() / "models" / "ohm-demo").string();
+  const auto dir = fs::temp_directory_path() / ("ohm_amx_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::vector<std::string> models = {demo};
+  for (const char* type : {"q8_0", "q4_k_m"}) {
+    const std::string out = (dir / (std::string(type) + ".gguf")).string();
+    ASSERT_EQ(run_cli({"ohm", "quantize", demo, out, "--type", type}), 0) << type;
+    models.push_back(out);
+  }
+  const ohm::kernels::KernelTable* avx512 = ohm::kernels::table_for(ohm::kernels::Isa::Avx512);
+  for (const std::string& m : models) {
+    std::string want, got;
+    const std::vector<std::string> args = {"ohm",
+                                           "generate",
+                                           m,
+                                           "--greedy",
+                                           "--prompt",
+                                           "ROMEO: What light through yonder window",
+                                           "--max-new-tokens",
+                                           "24"};
+    const auto* prev = ohm::kernels::set_active(avx512);
+    ASSERT_EQ(run_cli(args, &want), 0) << m;
+    ohm::kernels::set_active(emu);
+    ASSERT_EQ(run_cli(args, &got), 0) << m;
+    ohm::kernels::set_active(prev);
+    EXPECT_FALSE(want.empty()) << m;
+    EXPECT_EQ(got, want) << m;
+  }
+  fs::remove_all(dir);
 }

@@ -9,6 +9,8 @@
 //   f32/f16/bf16 matmul:  2 * 3.27 * 2u * sqrt(K) * S + 1e-6            (summation order, FMA)
 //     u = 2^-24; S = max_k |s_k| + max_k |x_k w_k|, s_k the partial sums: each of the K additions
 //     and products of either side (the reference's and the SIMD kernel's) rounds by at most u*S
+//     + 3.27 * 2^-15 * sqrt(sum_k (x_k w_k)^2) on the AMX tables (amx_table): their f16/bf16 GEMM
+//     splits each activation into two bf16 digits, |x - hi - lo| <= 2^-16 |x|
 //   Q4_0/Q8_0/Q4_K/Q6_K matmul:  1.02 * min(sum_k |w_k| * amax_k / 254,
 //                                           3.27 * sqrt(sum_k (w_k * amax_k / 127)^2))
 //                                + the f32 term above
@@ -117,6 +119,20 @@ std::vector<const KernelTable*> simd_tables() {
   return v;
 }
 
+// The tables the matmul test runs: the SIMD tables, and the AVX-512 table with AMX tile GEMMs
+// (kernels::amx_table): on the emulated tile unit on every AVX-512 CPU, and on the hardware
+// where this CPU and OS have AMX.
+std::vector<const KernelTable*> matmul_tables() {
+  std::vector<const KernelTable*> v = simd_tables();
+  for (bool emulated : {true, false})
+    if (const KernelTable* t = amx_table(emulated)) v.push_back(t);
+  return v;
+}
+
+std::string table_name(const KernelTable* kt) {
+  return std::string(isa_name(kt->isa)) + (kt->tiles ? std::string(" +") + kt->tiles : "");
+}
+
 struct MatmulCase {
   DType dtype;
   int64_t M, K, N;
@@ -139,6 +155,11 @@ std::vector<MatmulCase> matmul_cases() {
     cs.push_back({t, 13, 300, 70});
     cs.push_back({t, 25, 17, 33});
     cs.push_back({t, 1, 2048, 300});  // decode through the front end's shared row queue
+    // the AMX BF16 path (K a multiple of 32, M >= 8): one 16-row tile, a partial second one,
+    // a 32-row block plus a tail; K across the 256-value slices
+    cs.push_back({t, 9, 64, 33});
+    cs.push_back({t, 17, 96, 18});
+    cs.push_back({t, 40, 320, 70});
   }
   for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
     const int64_t bs = traits(t).block_size;
@@ -149,6 +170,10 @@ std::vector<MatmulCase> matmul_cases() {
     // packed panel slice (16 chunks of 32)
     cs.push_back({t, 7, bs == 32 ? 17 * 32 : 3 * bs, 70});
     cs.push_back({t, 13, bs == 32 ? 33 * 32 : 2 * bs, 33});
+    // the AMX INT8 path: a full 16-row tile, a second partial one, a 32-row block plus a tail
+    cs.push_back({t, 16, bs == 32 ? 3 * 32 : bs, 40});
+    cs.push_back({t, 17, bs == 32 ? 18 * 32 : 2 * bs, 33});
+    cs.push_back({t, 40, bs == 32 ? 5 * 32 : bs, 70});
     // the decode path (M = 1): whole and partial 16-block scale chunks and 4-block groups with
     // 1-3 blocks left over, and row counts that split into four streams with rows left over
     for (int64_t kb : {4, 16, 23, 70})
@@ -206,17 +231,18 @@ TEST_P(SimdMatmul, MatchesReference) {
   const bool quant = traits(t).is_quantized;
   const int64_t qb = (t == DType::Q4_0 || t == DType::Q8_0) ? 32 : 256;
   // the reference output and the stated bound
-  std::vector<float> want(static_cast<size_t>(M * N)), tol(want.size());
+  std::vector<float> want(static_cast<size_t>(M * N)), tol(want.size()), tol_tiles(want.size());
   std::vector<float> scratch(static_cast<size_t>(K));
   reference().matmul[static_cast<int>(t)](x.data(), M, K, w.m, 0, N, want.data(), N,
                                           scratch.data());
   double old_tol = 0, new_tol = 0;  // sums over the outputs, for the [measure] line
   for (int64_t m = 0; m < M; ++m)
     for (int64_t n = 0; n < N; ++n) {
-      double mag = 0, qlin = 0, qvar = 0, s = 0, smax = 0, pmax = 0;
+      double mag = 0, qlin = 0, qvar = 0, s = 0, smax = 0, pmax = 0, p2 = 0;
       for (int64_t k = 0; k < K; ++k) {
         const double wv = w.f32[n * K + k], p = x[m * K + k] * wv;
         mag += std::fabs(p);
+        p2 += p * p;
         s += p;
         smax = std::max(smax, std::fabs(s));
         pmax = std::max(pmax, std::fabs(p));
@@ -232,22 +258,27 @@ TEST_P(SimdMatmul, MatchesReference) {
           2 * kHoeffding * 2 * kU * std::sqrt(static_cast<double>(K)) * (smax + pmax) + 1e-6;
       tol[m * N + n] =
           static_cast<float>(1.02 * std::min(qlin, kHoeffding * std::sqrt(qvar)) + f32_term);
+      // the AMX BF16 path's two bf16 digits per activation: |x - hi - lo| <= 2^-16 |x|
+      tol_tiles[m * N + n] =
+          tol[m * N + n] +
+          static_cast<float>(quant ? 0.0 : kHoeffding * 0x1p-15 * std::sqrt(p2));
       old_tol += 1.02 * qlin + 1e-5 * mag + 1e-6;  // the linear-in-K bound this replaced
       new_tol += tol[m * N + n];
     }
   double worst = 0;        // largest |simd - reference| / tolerance seen
   double worst_exact = 0;  // the same against the int8-activation matmul
-  for (const KernelTable* kt : simd_tables()) {
-    SCOPED_TRACE(isa_name(kt->isa));
+  for (const KernelTable* kt : matmul_tables()) {
+    SCOPED_TRACE(table_name(kt));
     auto fn = kt->matmul[static_cast<int>(t)];
     ASSERT_NE(fn, nullptr);
+    const std::vector<float>& tl = kt->tiles ? tol_tiles : tol;
     // direct, full range, with guard values past the end
     std::vector<float> y(static_cast<size_t>(M * N) + 8, 777.0f);
     fn(x.data(), M, K, w.m, 0, N, y.data(), N, scratch.data());
     for (size_t i = 0; i < want.size(); ++i) {
-      ASSERT_LE(std::fabs(y[i] - want[i]), tol[i])
+      ASSERT_LE(std::fabs(y[i] - want[i]), tl[i])
           << "at " << i << " got " << y[i] << " want " << want[i];
-      worst = std::max<double>(worst, std::fabs(y[i] - want[i]) / tol[i]);
+      worst = std::max<double>(worst, std::fabs(y[i] - want[i]) / tl[i]);
     }
     for (size_t i = want.size(); i < y.size(); ++i) ASSERT_EQ(y[i], 777.0f);
     if (quant) {
@@ -898,6 +929,97 @@ TEST(Rope, InterleavedIsPermutedRotateHalf) {
     set_active(prev);
     const auto want = permute(a);
     for (size_t i = 0; i < b.size(); ++i) ASSERT_NEAR(b[i], want[i], 1e-6f) << "at " << i;
+  }
+}
+
+// The AMX tables' INT8 GEMM (src/kernels/simd_amx.h) gives the AVX-512 table's results bit for
+// bit: the same f32 scaling of exact int32 sub-block sums. Every block type of the qgemm path,
+// plain and fine activations (Q4_0 / Q8_0), direct entries and the threaded front end (qgemm),
+// row counts across the 16-row tiles and 32-row blocks (fine: 16-row blocks), partial panels.
+// Runs on the emulated tile unit on every AVX-512 CPU and on the hardware where there is AMX.
+TEST(SimdMatmul, AmxInt8BitwiseAvx512) {
+  const KernelTable* base = table_for(Isa::Avx512);
+  if (base == nullptr) GTEST_SKIP() << "this CPU has no AVX-512 table (the AMX tables extend it)";
+  std::vector<const KernelTable*> tables;
+  for (bool emulated : {true, false})
+    if (const KernelTable* t = amx_table(emulated)) tables.push_back(t);
+  ASSERT_FALSE(tables.empty()) << "the emulated AMX table is missing";
+  ThreadPool pool(2);
+  for (const KernelTable* kt : tables) {
+    SCOPED_TRACE(table_name(kt));
+    for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K})
+      for (bool fine : {false, true}) {
+        if (fine && t != DType::Q4_0 && t != DType::Q8_0) continue;
+        const int64_t bs = traits(t).block_size, kb = bs == 32 ? 20 : 2;
+        for (int64_t M : {2, 15, 16, 17, 31, 32, 33, 50}) {
+          SCOPED_TRACE(std::string(name(t)) + (fine ? " fine" : "") + " M=" + std::to_string(M));
+          const int64_t K = kb * bs, N = 45;
+          auto w = make_weights(t, N, K, static_cast<uint32_t>(M * 7 + K));
+          w.m.fine_acts = fine;
+          const auto x = randn(static_cast<size_t>(M * K), static_cast<uint32_t>(M + 11));
+          std::vector<float> scratch(static_cast<size_t>(K));
+          std::vector<float> want(static_cast<size_t>(M * N)), got(want.size());
+          const int d = static_cast<int>(t);
+          auto base_fn = fine ? base->matmul_fine[d] : base->matmul[d];
+          auto fn = fine ? kt->matmul_fine[d] : kt->matmul[d];
+          ASSERT_NE(fn, nullptr);
+          ASSERT_NE(fn, base_fn) << "the AMX table does not replace this entry";
+          base_fn(x.data(), M, K, w.m, 0, N, want.data(), N, scratch.data());
+          fn(x.data(), M, K, w.m, 0, N, got.data(), N, scratch.data());
+          for (size_t i = 0; i < want.size(); ++i)
+            ASSERT_EQ(got[i], want[i]) << "direct, row " << i / N << " col " << i % N;
+          // a sub-range of panels that starts and ends inside a panel
+          std::vector<float> part(want.size(), -1.0f);
+          fn(x.data(), M, K, w.m, 5, 38, part.data(), N, scratch.data());
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n) {
+              const size_t i = static_cast<size_t>(m * N + n);
+              if (n >= 5 && n < 38)
+                ASSERT_EQ(part[i], want[i]) << "range, row " << m << " col " << n;
+              else
+                ASSERT_EQ(part[i], -1.0f) << "wrote outside [n0, n1) at row " << m << " col " << n;
+            }
+          // the threaded front end (the qgemm entry for plain activations)
+          const KernelTable* prev = set_active(base);
+          matmul(x.data(), M, K, w.m, nullptr, want.data(), pool);
+          set_active(kt);
+          matmul(x.data(), M, K, w.m, nullptr, got.data(), pool);
+          set_active(prev);
+          for (size_t i = 0; i < want.size(); ++i)
+            ASSERT_EQ(got[i], want[i]) << "front end, row " << i / N << " col " << i % N;
+        }
+      }
+  }
+}
+
+// The AMX instructions themselves against the emulated tile unit that the other AMX tests run
+// on: INT8 bit for bit, BF16 within the f32 summation term (the hardware's accumulation order
+// inside a tile instruction is not specified beyond the SDM's pseudocode). Skips, saying why,
+// where this CPU or OS has no AMX: then the kernels were checked on the emulated unit only.
+TEST(SimdMatmul, AmxHardwareMatchesEmulatedTileUnit) {
+  const KernelTable* hw = amx_table(false);
+  if (hw == nullptr)
+    GTEST_SKIP() << "no AMX here (" << amx_status()
+                 << "); the AMX kernels ran on the emulated tile unit in "
+                    "SimdMatmul.MatchesReference and SimdMatmul.AmxInt8BitwiseAvx512";
+  const KernelTable* emu = amx_table(true);
+  ASSERT_NE(emu, nullptr);
+  for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::F16, DType::BF16}) {
+    SCOPED_TRACE(name(t));
+    const int64_t K = traits(t).is_quantized ? 2 * 256 : 320, M = 37, N = 70;
+    const auto w = make_weights(t, N, K, 5);
+    const auto x = randn(static_cast<size_t>(M * K), 6);
+    std::vector<float> scratch(static_cast<size_t>(K)), a(static_cast<size_t>(M * N)),
+        b(a.size());
+    emu->matmul[static_cast<int>(t)](x.data(), M, K, w.m, 0, N, a.data(), N, scratch.data());
+    hw->matmul[static_cast<int>(t)](x.data(), M, K, w.m, 0, N, b.data(), N, scratch.data());
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (traits(t).is_quantized) {
+        ASSERT_EQ(b[i], a[i]) << "at " << i;
+      } else {
+        ASSERT_NEAR(b[i], a[i], 1e-5 * (1.0 + std::fabs(a[i]))) << "at " << i;
+      }
+    }
   }
 }
 

@@ -150,6 +150,10 @@ size_t attn_tile_scratch(int64_t rows, int64_t head_dim);
 
 struct KernelTable {
   Isa isa = Isa::Scalar;
+  // "amx" where the batched matmuls (M > 1) of the block-quantized (Q4_0, Q8_0, Q4_K, Q6_K)
+  // and f16/bf16 weights run on AMX tiles (amx_table), "amx-emulated" for the same kernels on
+  // a scalar model of the tile unit; nullptr otherwise.
+  const char* tiles = nullptr;
 
   // y[m*ldy + n] = dot(x[m*K .. m*K+K), W.row(n)) for m in [0, M), n in [n0, n1).
   // `scratch` holds at least K floats (for converting one weight row). One entry per weight
@@ -258,6 +262,17 @@ const KernelTable* table_for(Isa isa);
 // CPU has it) or "-": "+avx2 +fma +f16c -avx512f ... -amx_tile -amx_int8 -amx_bf16". Empty on
 // other architectures. `ohm --version` prints it with the table in use.
 std::string cpu_features();
+// The AVX-512 table with AMX tile GEMMs for batched matmuls (src/kernels/simd_amx.h: AMX-INT8
+// for the qgemm block types, AMX-BF16 for f16/bf16 weights; decode stays on VNNI). nullptr unless
+// the build has the AMX intrinsics, cpuid reports AMX-TILE, AMX-INT8 and AMX-BF16, the OS saves
+// the tile state (XCR0) and grants it to this process (Linux arch_prctl ARCH_REQ_XCOMP_PERM).
+// OHM_AMX=1 makes it the active table where it exists. emulated = true gives the same kernels on
+// a scalar model of Intel's tile instructions, on any AVX-512 CPU (slow; for tests, and
+// OHM_AMX=emulate to run a model through the AMX code paths on a CPU without AMX).
+const KernelTable* amx_table(bool emulated = false);
+// One line on the AMX path for `ohm --version`: in use, emulated, available but off, or why it is
+// not available here.
+std::string amx_status();
 // Overrides the active table (tests); returns the previous one.
 const KernelTable* set_active(const KernelTable* table);
 // The table whose matmul rows are bitwise the same at any number of rows M (batch invariance:
