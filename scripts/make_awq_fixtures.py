@@ -52,13 +52,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
-from transformers import (LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast,  # noqa: E402
-                          Qwen2Config, Qwen2ForCausalLM)
+from transformers import PreTrainedTokenizerFast  # noqa: E402
 
-SHAPE = dict(vocab_size=128, hidden_size=128, intermediate_size=256, num_hidden_layers=1,
-             num_attention_heads=4, num_key_value_heads=2, head_dim=32,
-             max_position_embeddings=256, rms_norm_eps=1e-6, tie_word_embeddings=True,
-             bos_token_id=1, eos_token_id=2, pad_token_id=0, initializer_range=0.08)
+# The same tiny random models as the RTN fixtures (this directory is on sys.path when the script
+# runs): random init, nonzero biases, norms near 1, float32 (build() casts them to f16).
+from make_gptq_fixtures import SHAPE, make_model  # noqa: E402
 
 # name, arch, group_size, seed
 FIXTURES = [
@@ -67,22 +65,6 @@ FIXTURES = [
 ]
 KEEP = ["config.json", "model.safetensors"]
 N_CALIB, CALIB_LEN, PROMPT_LEN, GREEDY_PROMPT, GREEDY_NEW = 32, 64, 32, 12, 16
-
-
-def make_model(arch: str, seed: int):
-    """As scripts/make_gptq_fixtures.py: random init, nonzero biases, norms near 1."""
-    torch.manual_seed(seed)
-    if arch == "llama":
-        m = LlamaForCausalLM(LlamaConfig(**SHAPE))
-    else:
-        m = Qwen2ForCausalLM(Qwen2Config(**{k: v for k, v in SHAPE.items() if k != "head_dim"}))
-    with torch.no_grad():  # biases (qwen2 q/k/v) are zero at init: give them values
-        for name, p in m.named_parameters():
-            if name.endswith(".bias"):
-                p.normal_(0.0, 0.05)
-            if "norm" in name:
-                p.copy_(1.0 + 0.1 * torch.randn_like(p))
-    return m.eval()
 
 
 def make_tokenizer() -> PreTrainedTokenizerFast:
