@@ -149,6 +149,16 @@ static inline void pk_panel(const uint8_t* base, size_t pb, int64_t rows, float*
   yp = y + n;
 }
 
+// Rows per block of the panel kernels at M > 1: a block's activations (`row_bytes` each) stay in
+// L2 while the thread's panels stream past them, instead of every row's activations coming back
+// from L3 for every panel (at pp512 and K = 5632 that was 11 MB a panel). Each block re-reads the
+// panels, a small fraction of that. A multiple of `mr` (the tiles start at multiples of it).
+static inline int64_t pk_row_block(int64_t row_bytes, int64_t mr) {
+  constexpr int64_t kBudget = 512 * 1024;
+  const int64_t rows = kBudget / row_bytes / mr * mr;
+  return rows > mr ? rows : mr;
+}
+
 // KernelTable::packed_matmul for Q4_0: panels [p0, p1), every activation row, 8 rows per tile;
 // at M = 1 the panels in pairs (p, p + half the range).
 static void pk_matmul_q4_0(const QActs& a, const Matrix& w, int64_t p0, int64_t p1, float* y,
@@ -176,16 +186,18 @@ static void pk_matmul_q4_0(const QActs& a, const Matrix& w, int64_t p0, int64_t 
   static constexpr Tile kTiles[9] = {nullptr,        &pk_tile_q4<1>, &pk_tile_q4<2>,
                                      &pk_tile_q4<3>, &pk_tile_q4<4>, &pk_tile_q4<5>,
                                      &pk_tile_q4<6>, &pk_tile_q4<7>, &pk_tile_q4<8>};
-  for (int64_t p = p0; p < p1; ++p) {
-    const uint8_t* P;
-    float* yp;
-    __mmask16 k;
-    panel(p, P, yp, k);
-    for (int64_t m = 0; m < M; m += PK_MR) {  // tiles start at multiples of PK_MR (pk_acts)
-      float* ym = yp + m * ldy;
-      kTiles[imin(PK_MR, M - m)](a, m, &P, nb, &ym, ldy, &k);
+  const int64_t mb = pk_row_block(a.K, PK_MR);
+  for (int64_t m0 = 0; m0 < M; m0 += mb)
+    for (int64_t p = p0; p < p1; ++p) {
+      const uint8_t* P;
+      float* yp;
+      __mmask16 k;
+      panel(p, P, yp, k);
+      for (int64_t m = m0; m < imin(M, m0 + mb); m += PK_MR) {  // tiles at multiples of PK_MR
+        float* ym = yp + m * ldy;
+        kTiles[imin(PK_MR, M - m)](a, m, &P, nb, &ym, ldy, &k);
+      }
     }
-  }
 }
 // ---------------------------------------------------------------- int4 groups, fine activations
 // HF GPTQ / AWQ int4 checkpoints on float-accurate activations (Matrix::fine_acts): the loader's
@@ -464,15 +476,17 @@ static void pkf_matmul(const QActs& a, const Matrix& w, int64_t p0, int64_t p1, 
   static_assert(PKF_MR == 6);
   static constexpr Tile kTiles[7] = {nullptr,      &pkf_tile<1>, &pkf_tile<2>, &pkf_tile<3>,
                                      &pkf_tile<4>, &pkf_tile<5>, &pkf_tile<6>};
-  for (int64_t p = p0; p < p1; ++p) {
-    const uint8_t* P;
-    float* yp;
-    __mmask16 k;
-    panel(p, P, yp, k);
-    for (int64_t m = 0; m < M; m += PKF_MR) {  // tiles start at multiples of PKF_MR (pkf_acts)
-      float* ym = yp + m * ldy;
-      kTiles[imin(PKF_MR, M - m)](a, m, &P, nb, G, &ym, ldy, &k);
+  const int64_t mb = pk_row_block(2 * a.K, PKF_MR);  // two digits a value
+  for (int64_t m0 = 0; m0 < M; m0 += mb)
+    for (int64_t p = p0; p < p1; ++p) {
+      const uint8_t* P;
+      float* yp;
+      __mmask16 k;
+      panel(p, P, yp, k);
+      for (int64_t m = m0; m < imin(M, m0 + mb); m += PKF_MR) {  // tiles at multiples of PKF_MR
+        float* ym = yp + m * ldy;
+        kTiles[imin(PKF_MR, M - m)](a, m, &P, nb, G, &ym, ldy, &k);
+      }
     }
-  }
 }
 #endif
