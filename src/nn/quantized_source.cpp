@@ -55,6 +55,12 @@ void release_pages(const Tensor& t) {
 
 }  // namespace
 
+DType asym4_block_type(const kernels::KernelTable& kt) {
+  const auto q5 = static_cast<int>(DType::Q5_0), q8 = static_cast<int>(DType::Q8_0);
+  if (kt.pack_fine[q5] || kt.matmul_fine[q5] || !kt.matmul_fine[q8]) return DType::Q5_0;
+  return DType::Q8_0;
+}
+
 QuantizedSource::QuantizedSource(const WeightSource& base, QuantizationConfig q)
     : base_(base), q_(std::move(q)) {}
 
@@ -276,7 +282,9 @@ const QuantizedSource::Repacked* QuantizedSource::repack(const std::string& pref
         }
     });
   } else {
-    const DType dt = bits == 8 ? DType::Q8_0 : all_mid ? DType::Q4_0 : DType::Q5_0;
+    const DType dt = bits == 8 ? DType::Q8_0
+                     : all_mid ? DType::Q4_0
+                               : asym4_block_type(kernels::active());
     out.weight = Tensor::empty(dt, {N, K});
     const size_t bb = traits(dt).type_size;
     auto* dst = static_cast<uint8_t*>(out.weight.mutable_raw());
@@ -288,9 +296,9 @@ const QuantizedSource::Repacked* QuantizedSource::repack(const std::string& pref
           std::memcpy(blk, &u.scale[gi], 2);  // d: the group's f16 scale, bit for bit
           const int32_t z = u.zero[gi];
           const int64_t j0 = b * kBlock;
-          if (dt == DType::Q8_0) {  // {d, int8 qs[32]}
+          if (dt == DType::Q8_0) {  // {d, int8 qs[32]}: q - zero (8-bit sym: zero 128)
             for (int64_t j = 0; j < kBlock; ++j)
-              blk[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(qv(n, j0 + j) - mid));
+              blk[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(qv(n, j0 + j) - z));
           } else if (dt == DType::Q4_0) {  // {d, qs[16]}: element j low nibble, j + 16 high
             for (int64_t j = 0; j < 16; ++j)
               blk[2 + j] = static_cast<uint8_t>(qv(n, j0 + j) | (qv(n, j0 + j + 16) << 4));

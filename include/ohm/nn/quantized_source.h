@@ -6,7 +6,11 @@
 // Repacking (docs/quantization.md, "GPTQ and AWQ checkpoints"); every case is exact, i.e. each
 // weight's value scales[g, n] * (q - zero) is reproduced bit for bit:
 //   4-bit, every zero 8 (GPTQ sym)        -> Q4_0 (d = the group's f16 scale, nibble = q)
-//   4-bit, other zeros (GPTQ asym, AWQ)   -> Q5_0 (d = scale, 5-bit value q - zero + 16)
+//   4-bit, other zeros (GPTQ asym, AWQ)   -> Q5_0 (d = scale, 5-bit value q - zero + 16); or,
+//                                            where the active kernel table has no fine-activation
+//                                            kernel for Q5_0 but one for Q8_0 (AVX2), Q8_0
+//                                            (d = scale, int8 value q - zero in [-15, 15]):
+//                                            asym4_block_type()
 //   8-bit, every zero 128 (GPTQ sym)      -> Q8_0 (d = scale, int8 value q - 128)
 //   8-bit, other zeros (GPTQ asym)        -> F32 (scale * (q - zero); no int8 block holds it)
 // A block of 32 input columns needs one group: group_size a multiple of 32 (or -1). With
@@ -23,9 +27,16 @@
 #include <vector>
 
 #include "ohm/formats/config.h"
+#include "ohm/kernels/kernels.h"
 #include "ohm/nn/weights.h"
 
 namespace ohm::nn {
+
+// The block type 4-bit checkpoints with zeros other than 8 repack to under `kt`: Q5_0 where kt
+// packs Q5_0 for its int4 group kernel (AVX-512) or has no fine-activation Q8_0 kernel either
+// (the reference table), else Q8_0, which the AVX2 table runs on its SIMD kernel instead of
+// the reference one (1.55x the bytes of Q5_0, the same exact values).
+DType asym4_block_type(const kernels::KernelTable& kt);
 
 class QuantizedSource : public WeightSource {
  public:
