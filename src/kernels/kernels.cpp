@@ -63,8 +63,9 @@ bool os_saves_tiles() {
 const std::string& amx_blocker() {
   static const std::string why = []() -> std::string {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (!avx512_amx_table(false)) return "not built (the compiler has no AMX intrinsics)";
+    // The AVX-512 check first: the AMX tables are built with AVX-512 flags.
     if (!table_for(Isa::Avx512)) return "not on this CPU (no AVX-512 table)";
+    if (!avx512_amx_table(false)) return "not built (the compiler has no AMX intrinsics)";
     if (!cpu_has_amx()) return "not on this CPU (cpuid: no amx_tile/amx_int8/amx_bf16)";
     if (!os_saves_tiles()) return "not enabled by the OS (XCR0 lacks the tile state)";
 #if defined(__linux__)
