@@ -141,8 +141,11 @@ def llama_bench(exe, model, threads, pp, tg, depth=0, fa=None):
 def ohm_bench(exe, model, threads, pp, tg, depth=0):
     cmd = [exe, "bench", str(model), "--threads", str(threads), "--prompt-tokens", str(pp),
            "--gen-tokens", str(tg), "--repetitions", "1", "--json"]
+    # --past-context: speed only, so a prompt (or depth + tokens) past the model's context length
+    # is measured as llama-bench does (it sizes the context to the test)
+    cmd += ["--past-context"]
     if depth:
-        cmd += ["--depth", str(depth), "--past-context"]
+        cmd += ["--depth", str(depth)]
     out = json.loads(run(cmd))
     return {"pp": out["pp_tok_s"], "tg": out["tg_tok_s"], "ttft": out["ttft_s"],
             "rss": out["peak_rss_mb"], "load": out["load_s"]}
