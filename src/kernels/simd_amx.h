@@ -234,7 +234,8 @@ struct AmxHw {
 #define OHM_AMX_S(i) \
   if constexpr (T == i) _tile_stored(i, p, stride);
     OHM_AMX_S(0)
-    OHM_AMX_S(1) OHM_AMX_S(2) OHM_AMX_S(3)
+    OHM_AMX_S(1)
+    OHM_AMX_S(2) OHM_AMX_S(3)
 #undef OHM_AMX_S
         OHM_AMX_BARRIER();
   }
@@ -267,10 +268,9 @@ static void amx_qgemm(const QActs& a, const Matrix& w, int64_t n0, int64_t n1, f
   constexpr int SB = 32 / NS;
   constexpr int MB = F ? 16 : 32;  // rows a block
   const int64_t M = a.M, K = a.K, nc = K / 32;
-  float* buf = thread_scratch(3, static_cast<size_t>(QG_KCC * (256 + 2 * NS * 32)));
-  uint8_t* pw = reinterpret_cast<uint8_t*>(buf);
-  float* ps = buf + QG_KCC * 256;
-  float* po = ps + QG_KCC * NS * 32;
+  uint8_t* pw;
+  float *ps, *po;
+  qg_buffers(NS, pw, ps, po);
   float* acc = thread_scratch(5, 32 * 32 + 4 * 256);  // [32 rows][32], then C as int32
   int32_t* ci = reinterpret_cast<int32_t*>(acc + 32 * 32);
   int cur0 = -1, cur1 = -1;

@@ -159,6 +159,23 @@ static inline int64_t pk_row_block(int64_t row_bytes, int64_t mr) {
   return rows > mr ? rows : mr;
 }
 
+// The M > 1 loop of the panel kernels: panels [p0, p1) over row blocks of mb rows, in tiles of
+// up to mr rows from multiples of mr (the activation layouts' tiles): tile(m, rows, P, ym, k)
+// with ym the tile's first output row of panel P.
+template <class PanelFn, class TileFn>
+static inline void pk_row_blocks(int64_t M, int64_t mb, int64_t mr, int64_t p0, int64_t p1,
+                                 int64_t ldy, const PanelFn& panel, const TileFn& tile) {
+  for (int64_t m0 = 0; m0 < M; m0 += mb)
+    for (int64_t p = p0; p < p1; ++p) {
+      const uint8_t* P;
+      float* yp;
+      __mmask16 k;
+      panel(p, P, yp, k);
+      for (int64_t m = m0; m < imin(M, m0 + mb); m += mr)
+        tile(m, imin(mr, M - m), P, yp + m * ldy, k);
+    }
+}
+
 // KernelTable::packed_matmul for Q4_0: panels [p0, p1), every activation row, 8 rows per tile;
 // at M = 1 the panels in pairs (p, p + half the range).
 static void pk_matmul_q4_0(const QActs& a, const Matrix& w, int64_t p0, int64_t p1, float* y,
@@ -186,18 +203,10 @@ static void pk_matmul_q4_0(const QActs& a, const Matrix& w, int64_t p0, int64_t 
   static constexpr Tile kTiles[9] = {nullptr,        &pk_tile_q4<1>, &pk_tile_q4<2>,
                                      &pk_tile_q4<3>, &pk_tile_q4<4>, &pk_tile_q4<5>,
                                      &pk_tile_q4<6>, &pk_tile_q4<7>, &pk_tile_q4<8>};
-  const int64_t mb = pk_row_block(a.K, PK_MR);
-  for (int64_t m0 = 0; m0 < M; m0 += mb)
-    for (int64_t p = p0; p < p1; ++p) {
-      const uint8_t* P;
-      float* yp;
-      __mmask16 k;
-      panel(p, P, yp, k);
-      for (int64_t m = m0; m < imin(M, m0 + mb); m += PK_MR) {  // tiles at multiples of PK_MR
-        float* ym = yp + m * ldy;
-        kTiles[imin(PK_MR, M - m)](a, m, &P, nb, &ym, ldy, &k);
-      }
-    }
+  pk_row_blocks(M, pk_row_block(a.K, PK_MR), PK_MR, p0, p1, ldy, panel,
+                [&](int64_t m, int64_t rows, const uint8_t* P, float* ym, __mmask16 k) {
+                  kTiles[rows](a, m, &P, nb, &ym, ldy, &k);
+                });
 }
 // ---------------------------------------------------------------- int4 groups, fine activations
 // HF GPTQ / AWQ int4 checkpoints on float-accurate activations (Matrix::fine_acts): the loader's
@@ -476,17 +485,9 @@ static void pkf_matmul(const QActs& a, const Matrix& w, int64_t p0, int64_t p1, 
   static_assert(PKF_MR == 6);
   static constexpr Tile kTiles[7] = {nullptr,      &pkf_tile<1>, &pkf_tile<2>, &pkf_tile<3>,
                                      &pkf_tile<4>, &pkf_tile<5>, &pkf_tile<6>};
-  const int64_t mb = pk_row_block(2 * a.K, PKF_MR);  // two digits a value
-  for (int64_t m0 = 0; m0 < M; m0 += mb)
-    for (int64_t p = p0; p < p1; ++p) {
-      const uint8_t* P;
-      float* yp;
-      __mmask16 k;
-      panel(p, P, yp, k);
-      for (int64_t m = m0; m < imin(M, m0 + mb); m += PKF_MR) {  // tiles at multiples of PKF_MR
-        float* ym = yp + m * ldy;
-        kTiles[imin(PKF_MR, M - m)](a, m, &P, nb, G, &ym, ldy, &k);
-      }
-    }
+  pk_row_blocks(M, pk_row_block(2 * a.K, PKF_MR), PKF_MR, p0, p1, ldy, panel,  // two digits
+                [&](int64_t m, int64_t rows, const uint8_t* P, float* ym, __mmask16 k) {
+                  kTiles[rows](a, m, &P, nb, G, &ym, ldy, &k);
+                });
 }
 #endif

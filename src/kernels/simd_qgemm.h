@@ -258,16 +258,24 @@ static inline void qg_tile(const QActs& a, int64_t m, int64_t c0, int64_t c1, co
   tile_store<MR>(acc, y + m * ldy + n, ldy, k0, k1);
 }
 
+// This thread's qg_pack buffers (thread_scratch slot 3): the panel pw (QG_KCC x 1024 bytes) and
+// its scales ps and offsets po (QG_KCC x NS x 32 floats each).
+static inline void qg_buffers(int NS, uint8_t*& pw, float*& ps, float*& po) {
+  float* buf = thread_scratch(3, static_cast<size_t>(QG_KCC * (256 + 2 * NS * 32)));
+  pw = reinterpret_cast<uint8_t*>(buf);
+  ps = buf + QG_KCC * 256;
+  po = ps + QG_KCC * NS * 32;
+}
+
 template <QK T, bool F = false>
 static void qg_gemm(const QActs& a, const Matrix& w, int64_t n0, int64_t n1, float* y,
                     int64_t ldy) {
   constexpr int NS = T == QK::Q6_K ? 2 : 1;
   constexpr int MR = F ? 4 : 6;  // F: twice the int32 accumulators
   const int64_t M = a.M, nc = a.K / 32;
-  float* buf = thread_scratch(3, static_cast<size_t>(QG_KCC * (256 + 2 * NS * 32)));
-  uint8_t* pw = reinterpret_cast<uint8_t*>(buf);
-  float* ps = buf + QG_KCC * 256;
-  float* po = ps + QG_KCC * NS * 32;
+  uint8_t* pw;
+  float *ps, *po;
+  qg_buffers(NS, pw, ps, po);
   for (int64_t n = n0; n < n1; n += 32) {
     const int nr = static_cast<int>(imin(32, n1 - n));
     __mmask16 k0, k1;
