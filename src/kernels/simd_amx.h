@@ -235,7 +235,8 @@ struct AmxHw {
   if constexpr (T == i) _tile_stored(i, p, stride);
     OHM_AMX_S(0)
     OHM_AMX_S(1)
-    OHM_AMX_S(2) OHM_AMX_S(3)
+    OHM_AMX_S(2)
+    OHM_AMX_S(3)
 #undef OHM_AMX_S
         OHM_AMX_BARRIER();
   }
@@ -268,95 +269,88 @@ static void amx_qgemm(const QActs& a, const Matrix& w, int64_t n0, int64_t n1, f
   constexpr int SB = 32 / NS;
   constexpr int MB = F ? 16 : 32;  // rows a block
   const int64_t M = a.M, K = a.K, nc = K / 32;
-  uint8_t* pw;
-  float *ps, *po;
-  qg_buffers(NS, pw, ps, po);
   float* acc = thread_scratch(5, 32 * 32 + 4 * 256);  // [32 rows][32], then C as int32
   int32_t* ci = reinterpret_cast<int32_t*>(acc + 32 * 32);
   int cur0 = -1, cur1 = -1;
-  for (int64_t n = n0; n < n1; n += 32) {
-    const int nr = static_cast<int>(imin(32, n1 - n));
-    __mmask16 k0, k1;
-    panel_masks(nr, k0, k1);
-    for (int64_t c0 = 0; c0 < nc; c0 += QG_KCC) {
-      const int64_t c1 = imin(nc, c0 + QG_KCC);
-      qg_pack<T>(w, n, nr, c0, c1, pw, ps, po);
-      for (int64_t m = 0; m < M; m += MB) {
-        const int rows = static_cast<int>(imin(MB, M - m));
-        const int r0 = rows < 16 ? rows : 16, r1 = F ? r0 : rows - r0;
-        if (r0 != cur0 || r1 != cur1) {
-          const AmxCfg cfg = amx_cfg(r0, r1, SB, SB / 4);
-          TB::config(cfg);
-          cur0 = r0;
-          cur1 = r1;
-        }
-        const int out_rows = F ? r0 : rows;
-        for (int i = 0; i < out_rows; ++i) {
-          float* ar = acc + i * 32;
-          const float* yr = y + (m + i) * ldy + n;
-          _mm512_storeu_ps(ar, c0 > 0 ? _mm512_maskz_loadu_ps(k0, yr) : _mm512_setzero_ps());
-          _mm512_storeu_ps(ar + 16,
-                           c0 > 0 ? _mm512_maskz_loadu_ps(k1, yr + 16) : _mm512_setzero_ps());
-        }
-        for (int64_t c = c0; c < c1; ++c)
-          for (int h = 0; h < NS; ++h) {
-            const int64_t ko = c * 32 + h * SB;
-            TB::template tload<4>(a.qs + m * K + ko, K);
-            if (r1 > 0) TB::template tload<5>((F ? a.qs2 + m * K : a.qs + (m + 16) * K) + ko, K);
-            const uint8_t* pb = pw + (c - c0) * 1024 + h * (8 / NS) * 128;
-            TB::template tload<6>(pb, 128);
-            TB::template tload<7>(pb + 64, 128);
-            TB::template tzero<0>();
-            TB::template tzero<1>();
-            TB::template tdp_int8<0, 4, 6>();
-            TB::template tdp_int8<1, 4, 7>();
-            TB::template tstore<0>(ci, 64);
-            TB::template tstore<1>(ci + 256, 64);
-            if (r1 > 0) {
-              TB::template tzero<2>();
-              TB::template tzero<3>();
-              TB::template tdp_int8<2, 5, 6>();
-              TB::template tdp_int8<3, 5, 7>();
-              TB::template tstore<2>(ci + 512, 64);
-              TB::template tstore<3>(ci + 768, 64);
-            }
-            // qg_tile's scaling, per row: y += cvt(is) * (s * xd) + o * xs.
-            const float* sc = ps + ((c - c0) * NS + h) * 32;
-            const float* oc = po + ((c - c0) * NS + h) * 32;
-            const __m512 s0 = _mm512_loadu_ps(sc), s1 = _mm512_loadu_ps(sc + 16);
-            const __m512 o0 = _mm512_loadu_ps(oc), o1 = _mm512_loadu_ps(oc + 16);
-            for (int i = 0; i < out_rows; ++i) {
-              const int t = F ? 0 : i / 16, r = F ? i : i % 16;
-              __m512i is0 = _mm512_loadu_si512(ci + (2 * t) * 256 + r * 16);
-              __m512i is1 = _mm512_loadu_si512(ci + (2 * t + 1) * 256 + r * 16);
-              if constexpr (F) {
-                const __m512i c254 = _mm512_set1_epi32(254);
-                is0 = _mm512_add_epi32(_mm512_mullo_epi32(is0, c254),
-                                       _mm512_loadu_si512(ci + 512 + r * 16));
-                is1 = _mm512_add_epi32(_mm512_mullo_epi32(is1, c254),
-                                       _mm512_loadu_si512(ci + 768 + r * 16));
-              }
-              const int64_t cidx = (m + i) * nc + c;
-              const __m512 xd = _mm512_set1_ps(a.d32[cidx]);
-              const __m512 xs = _mm512_set1_ps(NS == 1 ? a.sd32[cidx] : a.sd16[2 * cidx + h]);
-              float* ar = acc + i * 32;
-              __m512 v0 = _mm512_loadu_ps(ar), v1 = _mm512_loadu_ps(ar + 16);
-              v0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is0), _mm512_mul_ps(s0, xd), v0);
-              v1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is1), _mm512_mul_ps(s1, xd), v1);
-              v0 = _mm512_fmadd_ps(o0, xs, v0);
-              v1 = _mm512_fmadd_ps(o1, xs, v1);
-              _mm512_storeu_ps(ar, v0);
-              _mm512_storeu_ps(ar + 16, v1);
-            }
+  qg_panels<T>(
+      w, n0, n1, nc,
+      [&](int64_t n, __mmask16 k0, __mmask16 k1, int64_t c0, int64_t c1, const uint8_t* pw,
+          const float* ps, const float* po) {
+        for (int64_t m = 0; m < M; m += MB) {
+          const int rows = static_cast<int>(imin(MB, M - m));
+          const int r0 = rows < 16 ? rows : 16, r1 = F ? r0 : rows - r0;
+          if (r0 != cur0 || r1 != cur1) {
+            const AmxCfg cfg = amx_cfg(r0, r1, SB, SB / 4);
+            TB::config(cfg);
+            cur0 = r0;
+            cur1 = r1;
           }
-        for (int i = 0; i < out_rows; ++i) {
-          float* yr = y + (m + i) * ldy + n;
-          _mm512_mask_storeu_ps(yr, k0, _mm512_loadu_ps(acc + i * 32));
-          _mm512_mask_storeu_ps(yr + 16, k1, _mm512_loadu_ps(acc + i * 32 + 16));
+          const int out_rows = F ? r0 : rows;
+          for (int i = 0; i < out_rows; ++i) {
+            float* ar = acc + i * 32;
+            const float* yr = y + (m + i) * ldy + n;
+            _mm512_storeu_ps(ar, c0 > 0 ? _mm512_maskz_loadu_ps(k0, yr) : _mm512_setzero_ps());
+            _mm512_storeu_ps(ar + 16,
+                             c0 > 0 ? _mm512_maskz_loadu_ps(k1, yr + 16) : _mm512_setzero_ps());
+          }
+          for (int64_t c = c0; c < c1; ++c)
+            for (int h = 0; h < NS; ++h) {
+              const int64_t ko = c * 32 + h * SB;
+              TB::template tload<4>(a.qs + m * K + ko, K);
+              if (r1 > 0) TB::template tload<5>((F ? a.qs2 + m * K : a.qs + (m + 16) * K) + ko, K);
+              const uint8_t* pb = pw + (c - c0) * 1024 + h * (8 / NS) * 128;
+              TB::template tload<6>(pb, 128);
+              TB::template tload<7>(pb + 64, 128);
+              TB::template tzero<0>();
+              TB::template tzero<1>();
+              TB::template tdp_int8<0, 4, 6>();
+              TB::template tdp_int8<1, 4, 7>();
+              TB::template tstore<0>(ci, 64);
+              TB::template tstore<1>(ci + 256, 64);
+              if (r1 > 0) {
+                TB::template tzero<2>();
+                TB::template tzero<3>();
+                TB::template tdp_int8<2, 5, 6>();
+                TB::template tdp_int8<3, 5, 7>();
+                TB::template tstore<2>(ci + 512, 64);
+                TB::template tstore<3>(ci + 768, 64);
+              }
+              // qg_tile's scaling, per row: y += cvt(is) * (s * xd) + o * xs.
+              const float* sc = ps + ((c - c0) * NS + h) * 32;
+              const float* oc = po + ((c - c0) * NS + h) * 32;
+              const __m512 s0 = _mm512_loadu_ps(sc), s1 = _mm512_loadu_ps(sc + 16);
+              const __m512 o0 = _mm512_loadu_ps(oc), o1 = _mm512_loadu_ps(oc + 16);
+              for (int i = 0; i < out_rows; ++i) {
+                const int t = F ? 0 : i / 16, r = F ? i : i % 16;
+                __m512i is0 = _mm512_loadu_si512(ci + (2 * t) * 256 + r * 16);
+                __m512i is1 = _mm512_loadu_si512(ci + (2 * t + 1) * 256 + r * 16);
+                if constexpr (F) {
+                  const __m512i c254 = _mm512_set1_epi32(254);
+                  is0 = _mm512_add_epi32(_mm512_mullo_epi32(is0, c254),
+                                         _mm512_loadu_si512(ci + 512 + r * 16));
+                  is1 = _mm512_add_epi32(_mm512_mullo_epi32(is1, c254),
+                                         _mm512_loadu_si512(ci + 768 + r * 16));
+                }
+                const int64_t cidx = (m + i) * nc + c;
+                const __m512 xd = _mm512_set1_ps(a.d32[cidx]);
+                const __m512 xs = _mm512_set1_ps(NS == 1 ? a.sd32[cidx] : a.sd16[2 * cidx + h]);
+                float* ar = acc + i * 32;
+                __m512 v0 = _mm512_loadu_ps(ar), v1 = _mm512_loadu_ps(ar + 16);
+                v0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is0), _mm512_mul_ps(s0, xd), v0);
+                v1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is1), _mm512_mul_ps(s1, xd), v1);
+                v0 = _mm512_fmadd_ps(o0, xs, v0);
+                v1 = _mm512_fmadd_ps(o1, xs, v1);
+                _mm512_storeu_ps(ar, v0);
+                _mm512_storeu_ps(ar + 16, v1);
+              }
+            }
+          for (int i = 0; i < out_rows; ++i) {
+            float* yr = y + (m + i) * ldy + n;
+            _mm512_mask_storeu_ps(yr, k0, _mm512_loadu_ps(acc + i * 32));
+            _mm512_mask_storeu_ps(yr + 16, k1, _mm512_loadu_ps(acc + i * 32 + 16));
+          }
         }
-      }
-    }
-  }
+      });
   TB::release();
 }
 

@@ -258,13 +258,29 @@ static inline void qg_tile(const QActs& a, int64_t m, int64_t c0, int64_t c1, co
   tile_store<MR>(acc, y + m * ldy + n, ldy, k0, k1);
 }
 
-// This thread's qg_pack buffers (thread_scratch slot 3): the panel pw (QG_KCC x 1024 bytes) and
-// its scales ps and offsets po (QG_KCC x NS x 32 floats each).
-static inline void qg_buffers(int NS, uint8_t*& pw, float*& ps, float*& po) {
+// The panel loop of the batched block-quant GEMMs (qg_gemm; the AMX qgemm, simd_amx.h): for each
+// 32-feature panel [n, n + 32) of [n0, n1) (store masks k0, k1) and each slice [c0, c1) of QG_KCC
+// chunks of 32 values, qg_pack packs the panel into this thread's buffers (thread_scratch slot 3:
+// pw, QG_KCC x 1024 bytes; its scales ps and offsets po, QG_KCC x NS x 32 floats each), then
+// body(n, k0, k1, c0, c1, pw, ps, po) runs the activation rows over it.
+template <QK T, class Body>
+static inline void qg_panels(const Matrix& w, int64_t n0, int64_t n1, int64_t nc,
+                             const Body& body) {
+  constexpr int NS = T == QK::Q6_K ? 2 : 1;
   float* buf = thread_scratch(3, static_cast<size_t>(QG_KCC * (256 + 2 * NS * 32)));
-  pw = reinterpret_cast<uint8_t*>(buf);
-  ps = buf + QG_KCC * 256;
-  po = ps + QG_KCC * NS * 32;
+  uint8_t* pw = reinterpret_cast<uint8_t*>(buf);
+  float* ps = buf + QG_KCC * 256;
+  float* po = ps + QG_KCC * NS * 32;
+  for (int64_t n = n0; n < n1; n += 32) {
+    const int nr = static_cast<int>(imin(32, n1 - n));
+    __mmask16 k0, k1;
+    panel_masks(nr, k0, k1);
+    for (int64_t c0 = 0; c0 < nc; c0 += QG_KCC) {
+      const int64_t c1 = imin(nc, c0 + QG_KCC);
+      qg_pack<T>(w, n, nr, c0, c1, pw, ps, po);
+      body(n, k0, k1, c0, c1, pw, static_cast<const float*>(ps), static_cast<const float*>(po));
+    }
+  }
 }
 
 template <QK T, bool F = false>
@@ -273,40 +289,32 @@ static void qg_gemm(const QActs& a, const Matrix& w, int64_t n0, int64_t n1, flo
   constexpr int NS = T == QK::Q6_K ? 2 : 1;
   constexpr int MR = F ? 4 : 6;  // F: twice the int32 accumulators
   const int64_t M = a.M, nc = a.K / 32;
-  uint8_t* pw;
-  float *ps, *po;
-  qg_buffers(NS, pw, ps, po);
-  for (int64_t n = n0; n < n1; n += 32) {
-    const int nr = static_cast<int>(imin(32, n1 - n));
-    __mmask16 k0, k1;
-    panel_masks(nr, k0, k1);
-    for (int64_t c0 = 0; c0 < nc; c0 += QG_KCC) {
-      const int64_t c1 = imin(nc, c0 + QG_KCC);
-      qg_pack<T>(w, n, nr, c0, c1, pw, ps, po);
-      const bool accum = c0 > 0;
-      int64_t m = 0;
-      for (; m + MR <= M; m += MR)
-        qg_tile<MR, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
-      switch (M - m) {
-        case 5:
-          qg_tile<5, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
-          break;
-        case 4:
-          qg_tile<4, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
-          break;
-        case 3:
-          qg_tile<3, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
-          break;
-        case 2:
-          qg_tile<2, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
-          break;
-        case 1:
-          qg_tile<1, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
-          break;
-        default:
-          break;
-      }
-    }
-  }
+  qg_panels<T>(w, n0, n1, nc,
+               [&](int64_t n, __mmask16 k0, __mmask16 k1, int64_t c0, int64_t c1, const uint8_t* pw,
+                   const float* ps, const float* po) {
+                 const bool accum = c0 > 0;
+                 int64_t m = 0;
+                 for (; m + MR <= M; m += MR)
+                   qg_tile<MR, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+                 switch (M - m) {
+                   case 5:
+                     qg_tile<5, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+                     break;
+                   case 4:
+                     qg_tile<4, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+                     break;
+                   case 3:
+                     qg_tile<3, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+                     break;
+                   case 2:
+                     qg_tile<2, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+                     break;
+                   case 1:
+                     qg_tile<1, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+                     break;
+                   default:
+                     break;
+                 }
+               });
 }
 #endif  // OHM_SIMD_W512
