@@ -3,6 +3,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 
@@ -188,3 +189,93 @@ BENCHMARK(BM_PackedQ4_0)
     ->ArgsProduct({{600, 1}, {1, 4, 16}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+
+// Packed int4 groups on fine activations (the GPTQ / AWQ checkpoints' kernel: pack_fine of a
+// Q4_0 matrix whose four blocks of 32 share one scale, as a GPTQ g128 sym checkpoint loads), K =
+// 2048, 2 threads; args {MiB, M}: 600 MiB at M = 1 streams from DRAM (compare BM_MatvecStream's
+// Q4_0 row and BM_PackedQ4_0), 1 MiB runs from cache. Reports weight GB/s (the packed bytes).
+static void BM_PackedFine(benchmark::State& state) {
+  const int64_t K = 2048, M = state.range(1);
+  const size_t rb = static_cast<size_t>(*row_bytes(DType::Q4_0, K));
+  const int64_t N = static_cast<int64_t>((static_cast<size_t>(state.range(0)) << 20) / rb);
+  std::vector<uint8_t> w(rb * N);
+  std::mt19937 g(1);
+  for (size_t i = 0; i < w.size(); i += 64) w[i] = static_cast<uint8_t>(g() & 0x3F);
+  for (int64_t n = 0; n < N; ++n)  // one f16 scale per group of 4 blocks: 0.01
+    for (int64_t c = 0; c < K / 32; ++c) {
+      const uint16_t d = 0x211F;
+      std::memcpy(w.data() + static_cast<size_t>(n) * rb + static_cast<size_t>(c) * 18, &d, 2);
+    }
+  std::vector<float> x(static_cast<size_t>(M * K)), y(static_cast<size_t>(M * N));
+  for (auto& v : x) v = static_cast<float>(g() % 200) / 100.0f - 1.0f;
+  kernels::Matrix m{DType::Q4_0, w.data(), N, K, rb};
+  m.fine_acts = true;
+  const auto packed = kernels::pack_weights(m);
+  if (!packed) {
+    state.SkipWithError("this CPU's table packs no int4 groups");
+    return;
+  }
+  kernels::attach(m, *packed);
+  ThreadPool pool(std::getenv("OHM_NUM_THREADS") ? std::atoi(std::getenv("OHM_NUM_THREADS")) : 2);
+  for (auto _ : state) kernels::matmul(x.data(), M, K, m, nullptr, y.data(), pool);
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(packed->size()),
+                                              benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_PackedFine)
+    ->ArgsProduct({{600, 1}, {1}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The linears of one decode step of the 1.1B shape (22 layers of q, k, v, o at 2048 x 2048 / 256 x
+// 2048, gate and up 5632 x 2048, down 2048 x 5632), M = 1, 2 threads, the weights streaming from
+// DRAM (545 MB as Q4_0): arg 0 plain Q4_0 (the GGUF decode kernels), 1 the same weights as packed
+// int4 groups on fine activations (a GPTQ g128 sym checkpoint as loaded). Reports weight GB/s.
+static void BM_DecodeLinears(benchmark::State& state) {
+  const bool fine = state.range(0) == 1;
+  const int64_t shapes[7][2] = {{2048, 2048}, {256, 2048},  {256, 2048}, {2048, 2048},
+                                {5632, 2048}, {5632, 2048}, {2048, 5632}};
+  std::mt19937 g(1);
+  struct Lin {
+    std::vector<uint8_t> w;
+    kernels::Matrix m;
+    std::shared_ptr<const kernels::PackedWeights> packed;
+  };
+  std::vector<Lin> lins(22 * 7);
+  double bytes = 0;
+  for (size_t i = 0; i < lins.size(); ++i) {
+    const int64_t N = shapes[i % 7][0], K = shapes[i % 7][1];
+    const size_t rb = static_cast<size_t>(*row_bytes(DType::Q4_0, K));
+    Lin& l = lins[i];
+    l.w.resize(rb * static_cast<size_t>(N));
+    for (size_t j = 0; j < l.w.size(); j += 64) l.w[j] = static_cast<uint8_t>(g() & 0x3F);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < K / 32; ++c) {
+        const uint16_t d = 0x211F;
+        std::memcpy(l.w.data() + static_cast<size_t>(n) * rb + static_cast<size_t>(c) * 18, &d, 2);
+      }
+    l.m = kernels::Matrix{DType::Q4_0, l.w.data(), N, K, rb};
+    if (fine) {
+      l.m.fine_acts = true;
+      l.packed = kernels::pack_weights(l.m);
+      if (!l.packed) {
+        state.SkipWithError("this CPU's table packs no int4 groups");
+        return;
+      }
+      kernels::attach(l.m, *l.packed);
+      l.m.data = nullptr;  // the packed copy only, as a loaded checkpoint
+      l.w = {};
+      bytes += static_cast<double>(l.packed->size());
+    } else {
+      bytes += static_cast<double>(l.w.size());
+    }
+  }
+  std::vector<float> x(5632), y(5632);
+  for (auto& v : x) v = static_cast<float>(g() % 200) / 100.0f - 1.0f;
+  ThreadPool pool(std::getenv("OHM_NUM_THREADS") ? std::atoi(std::getenv("OHM_NUM_THREADS")) : 2);
+  for (auto _ : state)
+    for (const Lin& l : lins) kernels::matmul(x.data(), 1, l.m.cols, l.m, nullptr, y.data(), pool);
+  state.counters["GB/s"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_DecodeLinears)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
