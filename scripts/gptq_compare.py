@@ -17,7 +17,7 @@ It also writes OUT/train.txt and OUT/heldout.txt (the split), for `ohm quantize`
     GPTQMODEL_CPU_WORKERS=2 build/fixture-venv/bin/python scripts/gptq_compare.py OUT \\
         [--model models/ohm-demo] [--text ../shared/data/corpora/tinyshakespeare.txt] \\
         [--samples 128] [--seq-len 512] [--bits 4] [--group-size 128] [--sym] [--desc-act] \\
-        [--ctx 512] [--checkpoint DIR]...
+        [--ctx 512] [--checkpoint DIR]... [--backend gptq_torch]
 """
 
 from __future__ import annotations
@@ -35,8 +35,17 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 
 def perplexity(model_dir: str, ids: list[int], ctx: int, bos: int | None,
-               chunks: int | None = None) -> float:
-    m = AutoModelForCausalLM.from_pretrained(model_dir, device_map="cpu", dtype=torch.float32)
+               chunks: int | None = None, backend: str | None = None) -> float:
+    kw = {}
+    cfg = json.load(open(os.path.join(model_dir, "config.json")))
+    if backend and "quantization_config" in cfg:
+        # GPTQModel picks a kernel by itself otherwise (TorchCpuAvx512Linear, bf16 arithmetic,
+        # refuses 704 inputs at g128); a loading attribute overrides the checkpoint's config.
+        from transformers import GPTQConfig
+        kw["quantization_config"] = GPTQConfig(bits=cfg["quantization_config"]["bits"],
+                                               backend=backend)
+    m = AutoModelForCausalLM.from_pretrained(model_dir, device_map="cpu", dtype=torch.float32,
+                                             **kw)
     m.eval()
     first = ctx // 2
     nll, count = 0.0, 0
@@ -70,6 +79,9 @@ def main():
     ap.add_argument("--ctx", type=int, default=512)
     ap.add_argument("--checkpoint", action="append", default=[])
     ap.add_argument("--chunks", type=int, default=None, help="score the first N chunks only")
+    ap.add_argument("--backend", default="gptq_torch",
+                    help="GPTQModel kernel for quantized checkpoints (gptq_torch: dequantize, "
+                         "float32 matmul; 'auto' lets GPTQModel choose)")
     ap.add_argument("--only-checkpoints", action="store_true",
                     help="skip MODEL and GPTQModel (perplexity of the --checkpoint dirs only)")
     args = ap.parse_args()
@@ -104,11 +116,13 @@ def main():
     bos = tok.bos_token_id if held_ids and held_ids[0] == tok.bos_token_id else None
     out = {"samples": n, "seq_len": args.seq_len, "bits": args.bits,
            "group_size": args.group_size, "sym": args.sym, "desc_act": args.desc_act,
-           "ctx": args.ctx, "chunks": args.chunks, "heldout_tokens": len(held_ids),
+           "ctx": args.ctx, "chunks": args.chunks, "backend": args.backend,
+           "heldout_tokens": len(held_ids),
            "gptqmodel_seconds": seconds, "ppl": {}}
     ref = [] if args.only_checkpoints else [("f32", args.model), ("gptqmodel", gdir)]
     for name, d in ref + [(c, c) for c in args.checkpoint]:
-        out["ppl"][name] = perplexity(d, held_ids, args.ctx, bos, args.chunks)
+        out["ppl"][name] = perplexity(d, held_ids, args.ctx, bos, args.chunks,
+                                     None if args.backend == "auto" else args.backend)
         print(name, out["ppl"][name], flush=True)
     print(json.dumps(out, indent=1))
 
