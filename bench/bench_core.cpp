@@ -155,6 +155,19 @@ BENCHMARK(BM_MatvecStream)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
+// N rows of K Q4_0 weights: a random byte every 64 bytes, the rest zero; with `scale` every
+// block's f16 scale is that one (one scale per group of blocks, as a GPTQ sym checkpoint loads,
+// so pack_fine takes the matrix).
+static std::vector<uint8_t> q4_0_weights(int64_t N, int64_t K, std::mt19937& g,
+                                         uint16_t scale = 0) {
+  const size_t rb = static_cast<size_t>(*row_bytes(DType::Q4_0, K));
+  std::vector<uint8_t> w(rb * static_cast<size_t>(N));
+  for (size_t i = 0; i < w.size(); i += 64) w[i] = static_cast<uint8_t>(g() & 0x3F);
+  if (scale)
+    for (size_t b = 0; b < w.size(); b += 18) std::memcpy(w.data() + b, &scale, 2);
+  return w;
+}
+
 // Packed Q4_0 (kernels::pack_weights on the batch-invariant table: the serving kernels), K =
 // 2048, 2 threads; args {MiB, M}: 600 MiB at M = 1 streams from DRAM (compare BM_MatvecStream),
 // 1 MiB runs from cache; M > 1 the batched decode steps. Reports weight GB/s and GFLOP/s.
@@ -163,9 +176,8 @@ static void BM_PackedQ4_0(benchmark::State& state) {
   const int64_t K = 2048, M = state.range(1);
   const size_t rb = static_cast<size_t>(*row_bytes(DType::Q4_0, K));
   const int64_t N = static_cast<int64_t>((static_cast<size_t>(state.range(0)) << 20) / rb);
-  std::vector<uint8_t> w(rb * N);
   std::mt19937 g(1);
-  for (size_t i = 0; i < w.size(); i += 64) w[i] = static_cast<uint8_t>(g() & 0x3F);
+  const auto w = q4_0_weights(N, K, g);
   std::vector<float> x(static_cast<size_t>(M * K)), y(static_cast<size_t>(M * N));
   for (auto& v : x) v = static_cast<float>(g() % 200) / 100.0f - 1.0f;
   kernels::Matrix m{DType::Q4_0, w.data(), N, K, rb};
@@ -198,14 +210,8 @@ static void BM_PackedFine(benchmark::State& state) {
   const int64_t K = 2048, M = state.range(1);
   const size_t rb = static_cast<size_t>(*row_bytes(DType::Q4_0, K));
   const int64_t N = static_cast<int64_t>((static_cast<size_t>(state.range(0)) << 20) / rb);
-  std::vector<uint8_t> w(rb * N);
   std::mt19937 g(1);
-  for (size_t i = 0; i < w.size(); i += 64) w[i] = static_cast<uint8_t>(g() & 0x3F);
-  for (int64_t n = 0; n < N; ++n)  // one f16 scale per group of 4 blocks: 0.01
-    for (int64_t c = 0; c < K / 32; ++c) {
-      const uint16_t d = 0x211F;
-      std::memcpy(w.data() + static_cast<size_t>(n) * rb + static_cast<size_t>(c) * 18, &d, 2);
-    }
+  const auto w = q4_0_weights(N, K, g, 0x211F);  // every scale 0.01
   std::vector<float> x(static_cast<size_t>(M * K)), y(static_cast<size_t>(M * N));
   for (auto& v : x) v = static_cast<float>(g() % 200) / 100.0f - 1.0f;
   kernels::Matrix m{DType::Q4_0, w.data(), N, K, rb};
@@ -247,13 +253,7 @@ static void BM_DecodeLinears(benchmark::State& state) {
     const int64_t N = shapes[i % 7][0], K = shapes[i % 7][1];
     const size_t rb = static_cast<size_t>(*row_bytes(DType::Q4_0, K));
     Lin& l = lins[i];
-    l.w.resize(rb * static_cast<size_t>(N));
-    for (size_t j = 0; j < l.w.size(); j += 64) l.w[j] = static_cast<uint8_t>(g() & 0x3F);
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = 0; c < K / 32; ++c) {
-        const uint16_t d = 0x211F;
-        std::memcpy(l.w.data() + static_cast<size_t>(n) * rb + static_cast<size_t>(c) * 18, &d, 2);
-      }
+    l.w = q4_0_weights(N, K, g, 0x211F);
     l.m = kernels::Matrix{DType::Q4_0, l.w.data(), N, K, rb};
     if (fine) {
       l.m.fine_acts = true;
