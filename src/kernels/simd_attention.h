@@ -143,23 +143,9 @@ static inline void att_micro(const float* A, int64_t lda, const float* B, int64_
 template <int NC>
 static void att_gemm_cols(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K,
                           float* C, int64_t ldc, int64_t M, bool acc) {
-  int64_t r = 0;
-  for (; r + ATT_MR <= M; r += ATT_MR)
-    att_micro<ATT_MR, NC>(A + r * lda, lda, B, ldb, K, C + r * ldc, ldc, acc);
-  switch (M - r) {
-    case 5:
-      return att_micro<5, NC>(A + r * lda, lda, B, ldb, K, C + r * ldc, ldc, acc);
-    case 4:
-      return att_micro<4, NC>(A + r * lda, lda, B, ldb, K, C + r * ldc, ldc, acc);
-    case 3:
-      return att_micro<3, NC>(A + r * lda, lda, B, ldb, K, C + r * ldc, ldc, acc);
-    case 2:
-      return att_micro<2, NC>(A + r * lda, lda, B, ldb, K, C + r * ldc, ldc, acc);
-    case 1:
-      return att_micro<1, NC>(A + r * lda, lda, B, ldb, K, C + r * ldc, ldc, acc);
-    default:
-      return;
-  }
+  row_tiles<ATT_MR>(M, [&]<int R>(int64_t r) {
+    att_micro<R, NC>(A + r * lda, lda, B, ldb, K, C + r * ldc, ldc, acc);
+  });
 }
 
 // C[M][N] (= or +=) A[M][K] x B[K][N]; N a multiple of VL.

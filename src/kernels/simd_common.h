@@ -193,3 +193,24 @@ static inline void tr8x8(__m256 r[8]) {
   tr8x8i(v);
   for (int i = 0; i < 8; ++i) r[i] = _mm256_castsi256_ps(v[i]);
 }
+
+// The tail of a row-tiled loop: tile.template operator()<r>(m) for the r = rows left (0 to R) from
+// row m, one tile of exactly that many rows (nothing for 0).
+template <int R, class Tile>
+static inline void tail_tile(int64_t rows, int64_t m, const Tile& tile) {
+  if constexpr (R > 0) {
+    if (rows == R)
+      tile.template operator()<R>(m);
+    else
+      tail_tile<R - 1>(rows, m, tile);
+  }
+}
+
+// Rows [0, M) in tiles of R rows from row 0, then one tile of the rows left:
+// tile.template operator()<r>(m) for each tile of r rows from row m.
+template <int R, class Tile>
+static inline void row_tiles(int64_t M, const Tile& tile) {
+  int64_t m = 0;
+  for (; m + R <= M; m += R) tile.template operator()<R>(m);
+  tail_tile<R - 1>(M - m, m, tile);
+}

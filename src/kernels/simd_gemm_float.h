@@ -83,28 +83,8 @@ static void fg_gemm(const float* x, int64_t M, int64_t K, const Matrix& w, int64
       __mmask16 q0, q1;
       panel_masks(nr, q0, q1);
       fg_pack<T>(w, n, nr, k0, k1, pw);
-      int64_t m = 0;
-      for (; m + MR <= M; m += MR) fg_tile<MR>(xp + m * kc, kc, pw, y, ldy, m, n, q0, q1, acc);
-      switch (M - m) {
-#define OHM_FG_CASE(r)                                          \
-  case r:                                                       \
-    fg_tile<r>(xp + m * kc, kc, pw, y, ldy, m, n, q0, q1, acc); \
-    break;
-        OHM_FG_CASE(11)
-        OHM_FG_CASE(10)
-        OHM_FG_CASE(9)
-        OHM_FG_CASE(8)
-        OHM_FG_CASE(7)
-        OHM_FG_CASE(6)
-        OHM_FG_CASE(5)
-        OHM_FG_CASE(4)
-        OHM_FG_CASE(3)
-        OHM_FG_CASE(2)
-        OHM_FG_CASE(1)
-#undef OHM_FG_CASE
-        default:
-          break;
-      }
+      row_tiles<MR>(
+          M, [&]<int R>(int64_t m) { fg_tile<R>(xp + m * kc, kc, pw, y, ldy, m, n, q0, q1, acc); });
     }
   }
 }

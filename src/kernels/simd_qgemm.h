@@ -293,28 +293,9 @@ static void qg_gemm(const QActs& a, const Matrix& w, int64_t n0, int64_t n1, flo
                [&](int64_t n, __mmask16 k0, __mmask16 k1, int64_t c0, int64_t c1, const uint8_t* pw,
                    const float* ps, const float* po) {
                  const bool accum = c0 > 0;
-                 int64_t m = 0;
-                 for (; m + MR <= M; m += MR)
-                   qg_tile<MR, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
-                 switch (M - m) {
-                   case 5:
-                     qg_tile<5, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
-                     break;
-                   case 4:
-                     qg_tile<4, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
-                     break;
-                   case 3:
-                     qg_tile<3, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
-                     break;
-                   case 2:
-                     qg_tile<2, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
-                     break;
-                   case 1:
-                     qg_tile<1, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
-                     break;
-                   default:
-                     break;
-                 }
+                 row_tiles<MR>(M, [&]<int R>(int64_t m) {
+                   qg_tile<R, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+                 });
                });
 }
 #endif  // OHM_SIMD_W512
