@@ -205,7 +205,9 @@ BENCHMARK(BM_PackedQ4_0)
 // Packed int4 groups on fine activations (the GPTQ / AWQ checkpoints' kernel: pack_fine of a
 // Q4_0 matrix whose four blocks of 32 share one scale, as a GPTQ g128 sym checkpoint loads), K =
 // 2048, 2 threads; args {MiB, M}: 600 MiB at M = 1 streams from DRAM (compare BM_MatvecStream's
-// Q4_0 row and BM_PackedQ4_0), 1 MiB runs from cache. Reports weight GB/s (the packed bytes).
+// Q4_0 row and BM_PackedQ4_0), 1 MiB runs from cache; 2 MiB at M = 512 is prompt processing,
+// compute-bound (compare BM_Matmul's Q4_0 row at M = 512). Reports weight GB/s (the packed bytes)
+// and GFLOP/s (2 M K N).
 static void BM_PackedFine(benchmark::State& state) {
   const int64_t K = 2048, M = state.range(1);
   const size_t rb = static_cast<size_t>(*row_bytes(DType::Q4_0, K));
@@ -227,9 +229,12 @@ static void BM_PackedFine(benchmark::State& state) {
   state.counters["GB/s"] = benchmark::Counter(static_cast<double>(packed->size()),
                                               benchmark::Counter::kIsIterationInvariantRate,
                                               benchmark::Counter::kIs1000);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * M * K * N, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 BENCHMARK(BM_PackedFine)
     ->ArgsProduct({{600, 1}, {1}})
+    ->Args({2, 512})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

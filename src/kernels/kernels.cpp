@@ -399,12 +399,12 @@ void matmul(const float* x, int64_t M, int64_t K, const Matrix& w, const float* 
     throw ShapeError(ErrorContext().op("matmul").shape("x", {M, K}).shape("w", {w.rows, w.cols}),
                      "inner dimensions differ");
   // Packed weights run where they were packed for the active table, and fine-activation ones
-  // on any table with the same fine-activation panel kernel (the AVX-512 table and its
-  // batch-invariant variant).
+  // on any table with the same fine-activation panel layout (the AVX-512 table, its
+  // batch-invariant variant and the AMX tables).
   if (w.packed && K % 32 == 0 &&
-      (w.packed_for == &active() ||
-       (w.fine_acts && active().packed_fine_matmul &&
-        active().packed_fine_matmul == w.packed_for->packed_fine_matmul)))
+      (w.packed_for == &active() || (w.fine_acts && active().packed_fine_matmul &&
+                                     active().pack_fine[static_cast<int>(w.dtype)] ==
+                                         w.packed_for->pack_fine[static_cast<int>(w.dtype)])))
     return matmul_packed(active(), x, M, K, w, bias, y, pool);
   if (!w.data)
     throw InvalidArgument(ErrorContext().op("matmul").shape("w", {w.rows, w.cols}),

@@ -1,7 +1,8 @@
 // AMX tile GEMMs for batched matmuls (M > 1): AMX-INT8 for the block-quantized weights of the
-// qgemm path (Q4_0, Q8_0, Q4_K, Q6_K; plain and fine activations) and AMX-BF16 for f16 / bf16
-// weights. Included by avx512.cpp only, after simd_impl.h, inside its anonymous namespace (the
-// ODR rule of simd_impl.h holds here too).
+// qgemm path (Q4_0, Q8_0, Q4_K, Q6_K; plain and fine activations) and for the packed int4 groups
+// of HF GPTQ / AWQ checkpoints (from 16 rows), and AMX-BF16 for f16 / bf16 weights. Included by
+// avx512.cpp only, after simd_impl.h, inside its anonymous namespace (the ODR rule of simd_impl.h
+// holds here too).
 //
 // The kernels are written against a tile backend TB with the operations of Intel's AMX
 // (Intel SDM vol. 1 ch. 18 and vol. 2: LDTILECFG, TILELOADD, TILESTORED, TILEZERO, TDPBSUD,
@@ -238,7 +239,7 @@ struct AmxHw {
     OHM_AMX_S(2)
     OHM_AMX_S(3)
 #undef OHM_AMX_S
-        OHM_AMX_BARRIER();
+    OHM_AMX_BARRIER();
   }
   template <int C, int A, int B>
   static void tdp_int8() {
@@ -377,6 +378,134 @@ static void mm_q32_fine_amx(const float* x, int64_t M, int64_t K, const Matrix& 
   a.qs2 = reinterpret_cast<int8_t*>(buf + nf);
   qg_prepare_fine(x, 0, M, a);
   amx_qgemm<Q8 ? QK::Q8_0 : QK::Q4_0, true, TB>(a, w, n0, n1, y, ldy);
+}
+
+// ---------------------------------------------------------------- AMX-INT8: packed int4 groups
+// The GPTQ / AWQ panels of simd_packed.h (KernelTable::pack_fine's layout, shared with the
+// AVX-512 tables) on INT8 tiles from AMX_PKF_MIN_ROWS activation rows; below that, and for
+// decode, pkf_matmul's VNNI tiles. Two panels at a time, their nibbles unpacked once per call
+// into B tile rows (block c of a panel: 8 rows of 64 bytes, the low nibbles of its four quant
+// vectors then the high ones: K quads in order); 16-row blocks of activations, digit 1 in A4 and
+// digit 2 in A5; per group C0 / C1 (digit 1 x panels 0 / 1) and C2 / C3 (digit 2), zeroed at the
+// group's start, then pkf_tile's arithmetic on their int32 sums (the same exact S, the same f32
+// operations in group order): the results are bitwise pkf_matmul's, so batch invariant.
+// The row threshold is not tuned on AMX hardware (none was at hand).
+constexpr int64_t AMX_PKF_MIN_ROWS = 16;
+
+// KernelTable::packed_fine_acts of the AMX tables: from AMX_PKF_MIN_ROWS rows the two digits
+// row-major (digit 1 of row m at qs + m K, digit 2 at qs + (M + m) K: the A tiles' rows), else
+// pkf_acts' tiles; the same digits, d32 and o32 either way.
+static void amx_pkf_acts(const float* x, int64_t m0, int64_t m1, int G, const QActs& a) {
+  if (a.M < AMX_PKF_MIN_ROWS) return pkf_acts(x, m0, m1, G, a);
+  const int64_t M = a.M, K = a.K;
+  pkf_quantize(x, m0, m1, G, a, [&](int64_t m, int64_t k, int8_t*& d1, int8_t*& d2) {
+    d1 = a.qs + m * K + k;
+    d2 = a.qs + (M + m) * K + k;
+  });
+}
+
+// A panel's u4 values as B tile rows (above): block c's 512 bytes at U + 512 c.
+static void amx_pkf_unpack(const uint8_t* P, int64_t nb, uint8_t* U) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  for (int64_t c = 0; c < nb; ++c)
+    for (int j = 0; j < 4; ++j) {
+      const __m512i v = _mm512_loadu_si512(P + 256 * c + 64 * j);
+      _mm512_storeu_si512(U + 512 * c + 64 * j, _mm512_and_si512(v, m4));
+      _mm512_storeu_si512(U + 512 * c + 256 + 64 * j,
+                          _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+    }
+}
+
+// KernelTable::packed_fine_matmul of the AMX tables: panels [p0, p1) (see above).
+template <class TB>
+static void amx_pkf_matmul(const QActs& a, const Matrix& w, int64_t p0, int64_t p1, float* y,
+                           int64_t ldy) {
+  if (a.M < AMX_PKF_MIN_ROWS) return pkf_matmul(a, w, p0, p1, y, ldy);
+  int32_t G;
+  std::memcpy(&G, w.packed, 4);
+  const int64_t M = a.M, K = a.K, nb = K / 32, ng = nb / G, gl = 32 * G;
+  const size_t pb = pkf_panel_bytes(K, G);
+  const int kq = G >= 2 ? 64 : 32;  // K values a tile step (TDPBSUD takes up to 64)
+  // Two panels' B rows (512 bytes a block each), then the C tiles' int32 sums and the 16 rows' f32
+  // results (two panels of 16), per thread.
+  uint8_t* U = reinterpret_cast<uint8_t*>(thread_scratch(3, static_cast<size_t>(nb) * 256));
+  float* acc = thread_scratch(5, 4 * 256 + 16 * 32);
+  int32_t* ci = reinterpret_cast<int32_t*>(acc + 16 * 32);
+  const int8_t* x1 = a.qs;
+  const int8_t* x2 = a.qs + M * K;
+  int cur = -1;
+  for (int64_t p = p0; p < p1; p += 2) {
+    const int np = p + 1 < p1 ? 2 : 1;
+    const uint8_t* P[2] = {};
+    float* yp[2] = {};
+    __mmask16 km[2] = {};
+    for (int h = 0; h < np; ++h) {
+      pk_panel(w.packed + PKF_HEADER, pb, w.rows, y, p + h, P[h], yp[h], km[h]);
+      amx_pkf_unpack(P[h], nb, U + static_cast<size_t>(h * nb) * 512);
+    }
+    const uint8_t* U1 = U + static_cast<size_t>(nb) * 512;
+    for (int64_t m = 0; m < M; m += 16) {
+      const int rows = static_cast<int>(imin(16, M - m));
+      if (rows != cur) {
+        TB::config(amx_cfg(rows, rows, kq, kq / 4));
+        cur = rows;
+      }
+      for (int i = 0; i < 32 * rows; i += 16) _mm512_storeu_ps(acc + i, _mm512_setzero_ps());
+      for (int64_t g = 0; g < ng; ++g) {
+        TB::template tzero<0>();
+        TB::template tzero<2>();
+        if (np == 2) {
+          TB::template tzero<1>();
+          TB::template tzero<3>();
+        }
+        for (int64_t k0 = g * gl; k0 < (g + 1) * gl; k0 += kq) {
+          TB::template tload<4>(x1 + m * K + k0, K);
+          TB::template tload<5>(x2 + m * K + k0, K);
+          TB::template tload<6>(U + 16 * k0, 64);  // K quad k0 / 4, 64 bytes a row
+          TB::template tdp_int8<0, 4, 6>();
+          TB::template tdp_int8<2, 5, 6>();
+          if (np == 2) {
+            TB::template tload<7>(U1 + 16 * k0, 64);
+            TB::template tdp_int8<1, 4, 7>();
+            TB::template tdp_int8<3, 5, 7>();
+          }
+        }
+        TB::template tstore<0>(ci, 64);
+        TB::template tstore<2>(ci + 512, 64);
+        if (np == 2) {
+          TB::template tstore<1>(ci + 256, 64);
+          TB::template tstore<3>(ci + 768, 64);
+        }
+        // pkf_tile's scaling: S = 254 S1 + S2 - zero * o32 (exact), acc += f32(S) * (scale * d32).
+        __m512i zero[2];
+        __m512 sc[2];
+        for (int h = 0; h < np; ++h) {
+          zero[h] = _mm512_cvtepu8_epi32(_mm_loadu_si128(
+              reinterpret_cast<const __m128i*>(P[h] + 256 * nb + 32 * ng + 16 * g)));
+          sc[h] = _mm512_cvtph_ps(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(P[h] + 256 * nb + 32 * g)));
+        }
+        for (int i = 0; i < rows; ++i) {
+          const __m512i o = _mm512_set1_epi32(-a.o32[g * M + m + i]);
+          const __m512 d = _mm512_set1_ps(a.d32[g * M + m + i]);
+          for (int h = 0; h < np; ++h) {
+            const __m512i s1 = _mm512_loadu_si512(ci + h * 256 + i * 16);
+            const __m512i s2 = _mm512_add_epi32(_mm512_mullo_epi32(zero[h], o),
+                                                _mm512_loadu_si512(ci + (2 + h) * 256 + i * 16));
+            const __m512i t = _mm512_add_epi32(_mm512_mullo_epi32(s1, _mm512_set1_epi32(254)), s2);
+            float* ar = acc + i * 32 + 16 * h;
+            _mm512_storeu_ps(ar, _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(sc[h], d),
+                                                 _mm512_loadu_ps(ar)));
+          }
+        }
+      }
+      for (int i = 0; i < rows; ++i)
+        for (int h = 0; h < np; ++h)
+          _mm512_mask_storeu_ps(yp[h] + (m + i) * ldy, km[h],
+                                _mm512_loadu_ps(acc + i * 32 + 16 * h));
+    }
+  }
+  TB::release();
 }
 
 // ---------------------------------------------------------------- AMX-BF16: f16 / bf16 weights
@@ -532,6 +661,8 @@ static void mm_float_amx(const float* x, int64_t M, int64_t K, const Matrix& w, 
 // Points the AMX-capable entries of a filled AVX-512 table at the tile kernels on backend TB.
 template <class TB>
 static void fill_amx(KernelTable& t) {
+  t.packed_fine_acts = &amx_pkf_acts;
+  t.packed_fine_matmul = &amx_pkf_matmul<TB>;
   t.matmul[static_cast<int>(DType::F16)] = &mm_float_amx<WF::F16, TB>;
   t.matmul[static_cast<int>(DType::BF16)] = &mm_float_amx<WF::BF16, TB>;
   for (const QuantTraits& q : kQuantTypes) {

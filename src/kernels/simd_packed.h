@@ -356,8 +356,11 @@ static size_t pkf_pack(const Matrix& w, uint8_t* out) {
   return PKF_HEADER + static_cast<size_t>(P) * pb;
 }
 
-// KernelTable::packed_fine_acts: rows [m0, m1) of x in two int8 digits per group of 32 G values.
-static void pkf_acts(const float* x, int64_t m0, int64_t m1, int G, const QActs& a) {
+// Rows [m0, m1) of x in two int8 digits per group of 32 G values (d32, o32 as above); the
+// digits of the 16 values from k of row m go to at(m, k, d1, d2): digit 1 at d1, digit 2 at d2.
+template <class At>
+static void pkf_quantize(const float* x, int64_t m0, int64_t m1, int G, const QActs& a,
+                         const At& at) {
   const int64_t K = a.K, M = a.M, nb = K / 32, ng = nb / G, gl = 32 * G;
   for (int64_t m = m0; m < m1; ++m)
     for (int64_t g = 0; g < ng; ++g) {
@@ -376,14 +379,24 @@ static void pkf_acts(const float* x, int64_t m0, int64_t m1, int G, const QActs&
         const __m512i q2 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(t, r1), k254));
         sum = _mm512_add_epi32(
             sum, _mm512_add_epi32(_mm512_mullo_epi32(q1, _mm512_set1_epi32(254)), q2));
-        const int64_t c = (g * gl + i) / 32,
-                      o = ((m / PKF_MR * nb + c) * PKF_MR + m % PKF_MR) * 64 + i % 32;
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + o), _mm512_cvtsepi32_epi8(q1));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(a.qs + o + 32), _mm512_cvtsepi32_epi8(q2));
+        int8_t *d1, *d2;
+        at(m, g * gl + i, d1, d2);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(d1), _mm512_cvtsepi32_epi8(q1));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(d2), _mm512_cvtsepi32_epi8(q2));
       }
       a.d32[g * M + m] = amax / 127.0f / 254.0f;
       a.o32[g * M + m] = _mm512_reduce_add_epi32(sum);
     }
+}
+
+// KernelTable::packed_fine_acts: rows [m0, m1) of x in two int8 digits per group of 32 G values,
+// in the tile-major layout above.
+static void pkf_acts(const float* x, int64_t m0, int64_t m1, int G, const QActs& a) {
+  const int64_t nb = a.K / 32;
+  pkf_quantize(x, m0, m1, G, a, [&](int64_t m, int64_t k, int8_t*& d1, int8_t*& d2) {
+    d1 = a.qs + ((m / PKF_MR * nb + k / 32) * PKF_MR + m % PKF_MR) * 64 + k % 32;
+    d2 = d1 + 32;
+  });
 }
 
 // MR activation rows (from m0) x panel P (outputs y + i * ldy, lanes in mask k); M > 1.

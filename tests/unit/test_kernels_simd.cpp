@@ -122,10 +122,15 @@ std::vector<const KernelTable*> simd_tables() {
 // The tables the matmul test runs: the SIMD tables, and the AVX-512 table with AMX tile GEMMs
 // (kernels::amx_table): on the emulated tile unit on every AVX-512 CPU, and on the hardware
 // where this CPU and OS have AMX.
-std::vector<const KernelTable*> matmul_tables() {
-  std::vector<const KernelTable*> v = simd_tables();
+std::vector<const KernelTable*> amx_tables() {
+  std::vector<const KernelTable*> v;
   for (bool emulated : {true, false})
     if (const KernelTable* t = amx_table(emulated)) v.push_back(t);
+  return v;
+}
+std::vector<const KernelTable*> matmul_tables() {
+  std::vector<const KernelTable*> v = simd_tables();
+  for (const KernelTable* t : amx_tables()) v.push_back(t);
   return v;
 }
 
@@ -940,9 +945,7 @@ TEST(Rope, InterleavedIsPermutedRotateHalf) {
 TEST(SimdMatmul, AmxInt8BitwiseAvx512) {
   const KernelTable* base = table_for(Isa::Avx512);
   if (base == nullptr) GTEST_SKIP() << "this CPU has no AVX-512 table (the AMX tables extend it)";
-  std::vector<const KernelTable*> tables;
-  for (bool emulated : {true, false})
-    if (const KernelTable* t = amx_table(emulated)) tables.push_back(t);
+  const std::vector<const KernelTable*> tables = amx_tables();
   ASSERT_FALSE(tables.empty()) << "the emulated AMX table is missing";
   ThreadPool pool(2);
   for (const KernelTable* kt : tables) {
@@ -990,6 +993,45 @@ TEST(SimdMatmul, AmxInt8BitwiseAvx512) {
         }
       }
   }
+}
+
+// The AMX tables' packed int4 groups (GPTQ / AWQ on fine activations; simd_amx.h) give the
+// AVX-512 table's results bit for bit on the same packed weights (packed by the AVX-512 table):
+// group sizes 32 / 64 / 128 / whole rows, sym and asym, row counts below the tile threshold
+// (VNNI), across 16-row blocks, odd panel counts, through the threaded front end.
+TEST(SimdMatmul, AmxPackedInt4GroupsBitwiseAvx512) {
+  const KernelTable* base = table_for(Isa::Avx512);
+  if (base == nullptr) GTEST_SKIP() << "this CPU has no AVX-512 table (the AMX tables extend it)";
+  const std::vector<const KernelTable*> tables = amx_tables();
+  ASSERT_FALSE(tables.empty()) << "the emulated AMX table is missing";
+  const KernelTable* prev = set_active(base);
+  ThreadPool pool(2);
+  for (const KernelTable* kt : tables)
+    for (bool asym : {false, true})
+      for (int64_t group : {32, 64, 128, -1})
+        for (int64_t N : {17, 45, 70})
+          for (int64_t M : {1, 5, 16, 17, 33, 50}) {
+            const int64_t K = 256, gs = group < 0 ? K : group;
+            SCOPED_TRACE(table_name(kt) + (asym ? " asym" : " sym") +
+                         " group=" + std::to_string(group) + " M=" + std::to_string(M) +
+                         " N=" + std::to_string(N));
+            set_active(base);
+            auto w = make_int4_groups(N, K, gs, asym, static_cast<uint32_t>(N + gs + M));
+            const auto packed = pack_weights(w.m);
+            ASSERT_NE(packed, nullptr);
+            Matrix pm = w.m;
+            attach(pm, *packed);
+            pm.data = nullptr;  // only the packed copy, as a loaded checkpoint holds it
+            auto x = randn(static_cast<size_t>(M * K), static_cast<uint32_t>(K + M + N));
+            if (M > 2) x[static_cast<size_t>(2 * K + 7)] = -1e3f;  // one group far larger
+            std::vector<float> want(static_cast<size_t>(M * N)), got(want.size(), 777.0f);
+            matmul(x.data(), M, K, pm, nullptr, want.data(), pool);
+            set_active(kt);
+            matmul(x.data(), M, K, pm, nullptr, got.data(), pool);
+            for (size_t i = 0; i < want.size(); ++i)
+              ASSERT_EQ(got[i], want[i]) << "row " << i / N << " col " << i % N;
+          }
+  set_active(prev);
 }
 
 // The AMX instructions themselves against the emulated tile unit that the other AMX tests run

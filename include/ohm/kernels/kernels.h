@@ -206,9 +206,11 @@ struct KernelTable {
   // bytes w packs into (0 where w is not made of int4 groups of 32, 64 or 128 inputs with one
   // scale and zero each), pack_fine[dtype](w, out) packs it. The front end then quantizes the
   // activations once per call, two int8 digits per group (packed_fine_acts with the packed
-  // buffer's group size in blocks of 32: both digits in qs, 64 bytes per block and row, in row
-  // tiles; d32 and o32 per group; qs holds 2 (M + 8) K bytes), and runs packed_fine_matmul over the
-  // panels (pack_rows features each) for every M.
+  // buffer's group size in blocks of 32: both digits in qs, in the table's own layout (64 bytes
+  // per block and row in row tiles; the AMX tables' from 16 rows: row-major, digit 1 then digit
+  // 2); d32 and o32 per group; qs holds 2 (M + 8) K bytes), and runs packed_fine_matmul over the
+  // panels (pack_rows features each) for every M. Tables with the same pack_fine run each
+  // other's packed weights.
   using PackFineFn = size_t (*)(const Matrix& w, uint8_t* out);
   PackFineFn pack_fine[static_cast<int>(DType::Count_)] = {};
   void (*packed_fine_acts)(const float* x, int64_t m0, int64_t m1, int group_blocks,
