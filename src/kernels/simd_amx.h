@@ -316,7 +316,8 @@ static void amx_qgemm(const QActs& a, const Matrix& w, int64_t n0, int64_t n1, f
                 TB::template tstore<2>(ci + 512, 64);
                 TB::template tstore<3>(ci + 768, 64);
               }
-              // qg_tile's scaling, per row: y += cvt(is) * (s * xd) + o * xs.
+              // qg_tile's scaling, per row: y += cvt(is) * (s * xd) + o * xs (for Q4_0 / Q8_0
+              // the offset in int32: y += cvt(is + o32 << ZS) * (s * xd)).
               const float* sc = ps + ((c - c0) * NS + h) * 32;
               const float* oc = po + ((c - c0) * NS + h) * 32;
               const __m512 s0 = _mm512_loadu_ps(sc), s1 = _mm512_loadu_ps(sc + 16);
@@ -333,14 +334,22 @@ static void amx_qgemm(const QActs& a, const Matrix& w, int64_t n0, int64_t n1, f
                                          _mm512_loadu_si512(ci + 768 + r * 16));
                 }
                 const int64_t cidx = (m + i) * nc + c;
+                constexpr int ZS = qg_int_offset<T, F>();
+                if constexpr (ZS >= 0) {  // the weight offset in int32, as qg_tile
+                  const __m512i z = _mm512_slli_epi32(_mm512_set1_epi32(a.o32[cidx]), ZS);
+                  is0 = _mm512_add_epi32(is0, z);
+                  is1 = _mm512_add_epi32(is1, z);
+                }
                 const __m512 xd = _mm512_set1_ps(a.d32[cidx]);
-                const __m512 xs = _mm512_set1_ps(NS == 1 ? a.sd32[cidx] : a.sd16[2 * cidx + h]);
                 float* ar = acc + i * 32;
                 __m512 v0 = _mm512_loadu_ps(ar), v1 = _mm512_loadu_ps(ar + 16);
                 v0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is0), _mm512_mul_ps(s0, xd), v0);
                 v1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is1), _mm512_mul_ps(s1, xd), v1);
-                v0 = _mm512_fmadd_ps(o0, xs, v0);
-                v1 = _mm512_fmadd_ps(o1, xs, v1);
+                if constexpr (ZS < 0) {
+                  const __m512 xs = _mm512_set1_ps(NS == 1 ? a.sd32[cidx] : a.sd16[2 * cidx + h]);
+                  v0 = _mm512_fmadd_ps(o0, xs, v0);
+                  v1 = _mm512_fmadd_ps(o1, xs, v1);
+                }
                 _mm512_storeu_ps(ar, v0);
                 _mm512_storeu_ps(ar + 16, v1);
               }

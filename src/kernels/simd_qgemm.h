@@ -93,6 +93,7 @@ static void qg_prepare(const float* x, int64_t m0, int64_t m1, const QActs& a) {
       const int64_t ci = m * nc + c;
       a.d32[ci] = q.d;
       a.sd32[ci] = q.d * static_cast<float>(q.s0 + q.s1);
+      a.o32[ci] = -8 * (q.s0 + q.s1);
       a.sd16[2 * ci] = q.d * static_cast<float>(q.s0);
       a.sd16[2 * ci + 1] = q.d * static_cast<float>(q.s1);
     }
@@ -202,9 +203,19 @@ static void qg_pack(const Matrix& w, int64_t n, int nr, int64_t c0, int64_t c1, 
   }
 }
 
+// The weight offset of T's unsigned panel bytes in the integer sums (qg_tile's ZS): Q4_0 and
+// Q8_0 hold q + 8 and q + 128 with one offset per chunk, so each chunk's int32 sum starts from
+// -8 x (or -128 x, o32 << 4) the sum of its int8 activations (QActs::o32) and needs no f32 offset
+// term; -1: the f32 term o * xs (the K-quants' per-sub-block minimums; fine activations).
+template <QK T, bool F>
+constexpr int qg_int_offset() {
+  return F ? -1 : T == QK::Q4_0 ? 0 : T == QK::Q8_0 ? 4 : -1;
+}
+
 // y[m, n..n+nr) (+)= panel x activations rows [m, m+MR), chunks [c0, c1). F (fine activations,
 // NS = 1): both digit streams against each panel load, is = 254 is1 + is2 per chunk (exact).
-template <int MR, int NS, bool F = false>
+// ZS >= 0: the weight offset in int32 (qg_int_offset).
+template <int MR, int NS, bool F = false, int ZS = -1>
 static inline void qg_tile(const QActs& a, int64_t m, int64_t c0, int64_t c1, const uint8_t* pw,
                            const float* ps, const float* po, float* y, int64_t ldy, int64_t n,
                            __mmask16 k0, __mmask16 k1, bool accumulate) {
@@ -216,8 +227,11 @@ static inline void qg_tile(const QActs& a, int64_t m, int64_t c0, int64_t c1, co
     const uint8_t* pc = pw + (c - c0) * 1024;
     for (int h = 0; h < NS; ++h) {
       __m512i is[MR][2], is2[MR][2];
-      for (int i = 0; i < MR; ++i)
+      for (int i = 0; i < MR; ++i) {
         is[i][0] = is[i][1] = is2[i][0] = is2[i][1] = _mm512_setzero_si512();
+        if constexpr (ZS >= 0)
+          is[i][0] = is[i][1] = _mm512_slli_epi32(_mm512_set1_epi32(a.o32[(m + i) * nc + c]), ZS);
+      }
       for (int q = h * (8 / NS); q < (h + 1) * (8 / NS); ++q) {
         const __m512i w0 = _mm512_loadu_si512(pc + q * 128);
         const __m512i w1 = _mm512_loadu_si512(pc + q * 128 + 64);
@@ -247,11 +261,13 @@ static inline void qg_tile(const QActs& a, int64_t m, int64_t c0, int64_t c1, co
       for (int i = 0; i < MR; ++i) {
         const int64_t ci = (m + i) * nc + c;
         const __m512 xd = _mm512_set1_ps(a.d32[ci]);
-        const __m512 xs = _mm512_set1_ps(NS == 1 ? a.sd32[ci] : a.sd16[2 * ci + h]);
         acc[i][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[i][0]), _mm512_mul_ps(s0, xd), acc[i][0]);
         acc[i][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[i][1]), _mm512_mul_ps(s1, xd), acc[i][1]);
-        acc[i][0] = _mm512_fmadd_ps(o0, xs, acc[i][0]);
-        acc[i][1] = _mm512_fmadd_ps(o1, xs, acc[i][1]);
+        if constexpr (ZS < 0) {
+          const __m512 xs = _mm512_set1_ps(NS == 1 ? a.sd32[ci] : a.sd16[2 * ci + h]);
+          acc[i][0] = _mm512_fmadd_ps(o0, xs, acc[i][0]);
+          acc[i][1] = _mm512_fmadd_ps(o1, xs, acc[i][1]);
+        }
       }
     }
   }
@@ -294,7 +310,8 @@ static void qg_gemm(const QActs& a, const Matrix& w, int64_t n0, int64_t n1, flo
                    const float* ps, const float* po) {
                  const bool accum = c0 > 0;
                  row_tiles<MR>(M, [&]<int R>(int64_t m) {
-                   qg_tile<R, NS, F>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0, k1, accum);
+                   qg_tile<R, NS, F, qg_int_offset<T, F>()>(a, m, c0, c1, pw, ps, po, y, ldy, n, k0,
+                                                            k1, accum);
                  });
                });
 }
