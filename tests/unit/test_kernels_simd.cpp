@@ -119,15 +119,16 @@ std::vector<const KernelTable*> simd_tables() {
   return v;
 }
 
-// The tables the matmul test runs: the SIMD tables, and the AVX-512 table with AMX tile GEMMs
-// (kernels::amx_table): on the emulated tile unit on every AVX-512 CPU, and on the hardware
-// where this CPU and OS have AMX.
+// The AVX-512 table with AMX tile GEMMs (kernels::amx_table): on the emulated tile unit on every
+// AVX-512 CPU, and on the hardware where this CPU and OS have AMX.
 std::vector<const KernelTable*> amx_tables() {
   std::vector<const KernelTable*> v;
   for (bool emulated : {true, false})
     if (const KernelTable* t = amx_table(emulated)) v.push_back(t);
   return v;
 }
+
+// The tables the matmul test runs: the SIMD tables and the AMX tables.
 std::vector<const KernelTable*> matmul_tables() {
   std::vector<const KernelTable*> v = simd_tables();
   for (const KernelTable* t : amx_tables()) v.push_back(t);
