@@ -485,7 +485,7 @@ static void amx_pkf_matmul(const QActs& a, const Matrix& w, int64_t p0, int64_t 
           TB::template tstore<1>(ci + 256, 64);
           TB::template tstore<3>(ci + 768, 64);
         }
-        // pkf_tile's scaling: S = 254 S1 + S2 - zero * o32 (exact), acc += f32(S) * (scale * d32).
+        // pkf_group, as the VNNI tiles: S2 gets the zero term -zero * o32 first.
         __m512i zero[2];
         __m512 sc[2];
         for (int h = 0; h < np; ++h) {
@@ -501,10 +501,8 @@ static void amx_pkf_matmul(const QActs& a, const Matrix& w, int64_t p0, int64_t 
             const __m512i s1 = _mm512_loadu_si512(ci + h * 256 + i * 16);
             const __m512i s2 = _mm512_add_epi32(_mm512_mullo_epi32(zero[h], o),
                                                 _mm512_loadu_si512(ci + (2 + h) * 256 + i * 16));
-            const __m512i t = _mm512_add_epi32(_mm512_mullo_epi32(s1, _mm512_set1_epi32(254)), s2);
             float* ar = acc + i * 32 + 16 * h;
-            _mm512_storeu_ps(ar, _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(sc[h], d),
-                                                 _mm512_loadu_ps(ar)));
+            _mm512_storeu_ps(ar, pkf_group(_mm512_loadu_ps(ar), s1, s2, sc[h], d));
           }
         }
       }

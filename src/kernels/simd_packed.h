@@ -399,13 +399,21 @@ static void pkf_acts(const float* x, int64_t m0, int64_t m1, int G, const QActs&
   });
 }
 
+// One group's end in the arithmetic above: acc + f32(254 s1 + s2) * (scale * d32), s1 and s2
+// the two digits' exact int32 sums (s2 holding the zero term). Every kernel of this layout (the
+// VNNI tiles, the decode step, the AMX tiles in simd_amx.h) ends its groups here, which is what
+// keeps their results bitwise the same.
+static inline __m512 pkf_group(__m512 acc, __m512i s1, __m512i s2, __m512 sc, __m512 d) {
+  const __m512i t = _mm512_add_epi32(_mm512_mullo_epi32(s1, _mm512_set1_epi32(254)), s2);
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(sc, d), acc);
+}
+
 // MR activation rows (from m0) x panel P (outputs y + i * ldy, lanes in mask k); M > 1.
 template <int MR>
 static inline void pkf_tile(const QActs& a, int64_t m0, const uint8_t* P, int64_t nb, int G,
                             float* y, int64_t ldy, __mmask16 k) {
   const int64_t M = a.M, ng = nb / G;
   const __m512i m4 = _mm512_set1_epi8(0x0F);
-  const __m512i k254 = _mm512_set1_epi32(254);
   const int64_t step = static_cast<int64_t>(pkf_panel_bytes(a.K, G)) / nb;  // bytes per block
   __m512 acc[MR];
   for (int i = 0; i < MR; ++i) acc[i] = _mm512_setzero_ps();
@@ -459,9 +467,7 @@ static inline void pkf_tile(const QActs& a, int64_t m0, const uint8_t* P, int64_
         s1[i] = _mm512_add_epi32(s1[i], s3[i]);
         s2[i] = _mm512_add_epi32(s2[i], s4[i]);
       }
-      const __m512i t = _mm512_add_epi32(_mm512_mullo_epi32(s1[i], k254), s2[i]);
-      const __m512 scale = _mm512_mul_ps(sc, _mm512_set1_ps(a.d32[g * M + m0 + i]));
-      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), scale, acc[i]);
+      acc[i] = pkf_group(acc[i], s1[i], s2[i], sc, _mm512_set1_ps(a.d32[g * M + m0 + i]));
     }
   }
   for (int i = 0; i < MR; ++i) _mm512_mask_storeu_ps(y + i * ldy, k, acc[i]);
@@ -478,7 +484,6 @@ static inline void pkf_tile_m1(const QActs& a, const uint8_t* const* Ps, int64_t
                                float* const* ys, const __mmask16* ks) {
   const int64_t ng = nb / G;
   const __m512i m4 = _mm512_set1_epi8(0x0F);
-  const __m512i k254 = _mm512_set1_epi32(254);
   const int64_t step = static_cast<int64_t>(pkf_panel_bytes(a.K, G)) / nb;  // bytes per block
   __m512 acc[NP];
   for (int h = 0; h < NP; ++h) acc[h] = _mm512_setzero_ps();
@@ -523,9 +528,8 @@ static inline void pkf_tile_m1(const QActs& a, const uint8_t* const* Ps, int64_t
     for (int h = 0; h < NP; ++h) {
       const __m512 sc = _mm512_cvtph_ps(
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(Ps[h] + 256 * nb + 32 * g)));
-      const __m512i t = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_add_epi32(s1[h], s3[h]), k254),
-                                         _mm512_add_epi32(s2[h], s4[h]));
-      acc[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(sc, d), acc[h]);
+      acc[h] =
+          pkf_group(acc[h], _mm512_add_epi32(s1[h], s3[h]), _mm512_add_epi32(s2[h], s4[h]), sc, d);
     }
   }
   for (int h = 0; h < NP; ++h) _mm512_mask_storeu_ps(ys[h], ks[h], acc[h]);
